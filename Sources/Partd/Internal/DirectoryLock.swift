@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: Apache-2.0
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Synchronization
+
+/// The locking scheme of ``DirectoryStore`` (documented in `docs/format.md`).
+///
+/// - **Key stripes (in-process).** 64 mutexes; a key belongs to stripe
+///   `hash & 63`. An operation on some keys locks their stripes in ascending
+///   order, so batches on overlapping keys are serialised and batches on
+///   disjoint keys run in parallel.
+/// - **Directory lock (across processes).** `flock` on `<root>/.lock`: shared
+///   for appends and reads, exclusive for operations that remove or replace
+///   files (delete, drop, setOnce). Appends from many processes hold it shared
+///   together; their bytes stay unmixed because each key's bytes are written
+///   with one `write` to an `O_APPEND` descriptor.
+/// - **Generation.** Exclusive operations add one to a little-endian `UInt64`
+///   at offset 0 of `.lock`. Whenever this process takes the shared lock
+///   afresh it compares the generation with the one it last saw and, if it
+///   changed, closes its cached descriptors, which may point at files another
+///   process removed.
+final class DirectoryLock: Sendable {
+    static let stripeCount = 64
+
+    private struct Shared {
+        var holders = 0
+        var generation: UInt64 = 0
+        var closed = false
+    }
+
+    let lockFD: Int32
+    private let stripes: [PosixMutex]
+    private let shared = Mutex(Shared())
+
+    init(lockFD: Int32) {
+        self.lockFD = lockFD
+        self.stripes = (0..<Self.stripeCount).map { _ in PosixMutex() }
+    }
+
+    deinit { Posix.close(lockFD) }
+
+    static func stripe(of key: PartdKey) -> Int { key.cachedHash & (stripeCount - 1) }
+
+    static func mask(of keys: some Sequence<PartdKey>) -> UInt64 {
+        var mask: UInt64 = 0
+        for key in keys { mask |= 1 << UInt64(stripe(of: key)) }
+        return mask
+    }
+
+    static let allStripes: UInt64 = .max
+
+    private func lockStripes(_ mask: UInt64) {
+        var m = mask
+        while m != 0 {
+            let i = m.trailingZeroBitCount
+            stripes[i].lock()
+            m &= m - 1
+        }
+    }
+
+    private func unlockStripes(_ mask: UInt64) {
+        var m = mask
+        while m != 0 {
+            let i = m.trailingZeroBitCount
+            stripes[i].unlock()
+            m &= m - 1
+        }
+    }
+
+    /// Runs `body` holding the stripes in `mask` and the shared directory lock.
+    /// `onNewGeneration` runs (under the lock) when another process changed the directory.
+    func withShared<R>(
+        _ mask: UInt64,
+        onNewGeneration: () -> Void,
+        _ body: () throws -> R
+    ) throws -> R {
+        lockStripes(mask)
+        defer { unlockStripes(mask) }
+        try shared.withLock { (s: inout Shared) throws -> Void in
+            if s.closed { throw PartdError.closedStore(path: nil) }
+            if s.holders == 0 {
+                do throws(Errno) {
+                    try Posix.lockFile(lockFD, .shared)
+                } catch {
+                    throw PartdError.system("lock", key: nil, path: ".lock", errno: error.rawValue)
+                }
+                let generation = (try? Posix.readUInt64(lockFD, at: 0)) ?? s.generation
+                if generation != s.generation {
+                    s.generation = generation
+                    onNewGeneration()
+                }
+            }
+            s.holders += 1
+        }
+        defer {
+            shared.withLock { s in
+                s.holders -= 1
+                if s.holders == 0 { Posix.unlockFile(lockFD) }
+            }
+        }
+        return try body()
+    }
+
+    /// Runs `body` holding every stripe and the exclusive directory lock, then
+    /// advances the generation so other processes drop stale descriptors.
+    func withExclusive<R>(_ body: () throws -> R) throws -> R {
+        lockStripes(Self.allStripes)
+        defer { unlockStripes(Self.allStripes) }
+        if shared.withLock({ $0.closed }) { throw PartdError.closedStore(path: nil) }
+        do throws(Errno) {
+            try Posix.lockFile(lockFD, .exclusive)
+        } catch {
+            throw PartdError.system("lock", key: nil, path: ".lock", errno: error.rawValue)
+        }
+        defer { Posix.unlockFile(lockFD) }
+        let result = try body()
+        let next = ((try? Posix.readUInt64(lockFD, at: 0)) ?? 0) &+ 1
+        if (try? Posix.writeUInt64(lockFD, next, at: 0)) != nil {
+            shared.withLock { $0.generation = next }
+        }
+        return result
+    }
+
+    /// Marks the lock closed after in-flight operations finish; later operations throw.
+    func close(_ body: () -> Void) {
+        lockStripes(Self.allStripes)
+        defer { unlockStripes(Self.allStripes) }
+        shared.withLock { $0.closed = true }
+        body()
+    }
+
+    var isClosed: Bool { shared.withLock { $0.closed } }
+}

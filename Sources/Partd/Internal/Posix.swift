@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Every C call and unsafe pointer of the core lives in this file. The rest of
+// the module sees safe Swift functions that throw `Errno`.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An `errno` value from a failed system call.
+struct Errno: Error, Equatable {
+    var rawValue: Int32
+    static var current: Errno { Errno(rawValue: errno) }
+}
+
+enum Posix {
+    static let pathSeparator = "/"
+
+    // MARK: Descriptors
+
+    static func openAt(_ directory: Int32, _ name: String, flags: Int32, mode: mode_t = 0o644) throws(Errno) -> Int32 {
+        while true {
+            let fd = name.withCString { openat(directory, $0, flags | O_CLOEXEC, mode) }
+            if fd >= 0 { return fd }
+            if errno != EINTR { throw .current }
+        }
+    }
+
+    static func open(_ path: String, flags: Int32, mode: mode_t = 0o644) throws(Errno) -> Int32 {
+        while true {
+            let fd = path.withCString { Glibc.open($0, flags | O_CLOEXEC, mode) }
+            if fd >= 0 { return fd }
+            if errno != EINTR { throw .current }
+        }
+    }
+
+    static func close(_ fd: Int32) {
+        _ = Glibc.close(fd)
+    }
+
+    /// Writes all of `bytes` with as few `write` calls as the kernel allows
+    /// (one, for a regular file, unless the disk fills or a signal interrupts).
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(Errno) {
+        var failure: Errno? = nil
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n > 0 {
+                    offset += n
+                } else if n < 0 && errno == EINTR {
+                    continue
+                } else {
+                    failure = n < 0 ? .current : Errno(rawValue: EIO)
+                    return
+                }
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Reads up to `count` bytes from offset 0 with `pread`; stops early at end of file.
+    static func readAll(_ fd: Int32, count: Int) throws(Errno) -> [UInt8] {
+        guard count > 0 else { return [] }
+        var failure: Errno? = nil
+        let result = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            var offset = 0
+            while offset < count {
+                let n = pread(fd, buffer.baseAddress! + offset, count - offset, off_t(offset))
+                if n > 0 {
+                    offset += n
+                } else if n == 0 {
+                    break
+                } else if errno != EINTR {
+                    failure = .current
+                    break
+                }
+            }
+            initialized = offset
+        }
+        if let failure { throw failure }
+        return result
+    }
+
+    static func readUInt64(_ fd: Int32, at offset: Int) throws(Errno) -> UInt64 {
+        var value: UInt64 = 0
+        let n = withUnsafeMutableBytes(of: &value) { pread(fd, $0.baseAddress!, 8, off_t(offset)) }
+        if n < 0 { throw .current }
+        return n == 8 ? UInt64(littleEndian: value) : 0
+    }
+
+    static func writeUInt64(_ fd: Int32, _ value: UInt64, at offset: Int) throws(Errno) {
+        var le = value.littleEndian
+        let n = withUnsafeBytes(of: &le) { pwrite(fd, $0.baseAddress!, 8, off_t(offset)) }
+        if n < 0 { throw .current }
+        if n != 8 { throw Errno(rawValue: EIO) }
+    }
+
+    static func fileSize(_ fd: Int32) throws(Errno) -> Int {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw .current }
+        return Int(st.st_size)
+    }
+
+    static func sync(_ fd: Int32) throws(Errno) {
+        guard fsync(fd) == 0 else { throw .current }
+    }
+
+    static func truncate(_ fd: Int32, to size: Int) throws(Errno) {
+        guard ftruncate(fd, off_t(size)) == 0 else { throw .current }
+    }
+
+    // MARK: Names in a directory
+
+    enum EntryKind { case regular, directory, other }
+
+    /// The kind and size of `name` in `directory`, or `nil` if it does not exist.
+    static func statAt(_ directory: Int32, _ name: String) throws(Errno) -> (kind: EntryKind, size: Int)? {
+        var st = stat()
+        let rc = name.withCString { fstatat(directory, $0, &st, AT_SYMLINK_NOFOLLOW) }
+        if rc != 0 {
+            if errno == ENOENT { return nil }
+            throw .current
+        }
+        let type = st.st_mode & S_IFMT
+        let kind: EntryKind = type == S_IFREG ? .regular : (type == S_IFDIR ? .directory : .other)
+        return (kind, Int(st.st_size))
+    }
+
+    static func unlinkAt(_ directory: Int32, _ name: String, isDirectory: Bool = false) throws(Errno) {
+        let rc = name.withCString { unlinkat(directory, $0, isDirectory ? AT_REMOVEDIR : 0) }
+        if rc != 0 && errno != ENOENT { throw .current }
+    }
+
+    static func renameAt(_ directory: Int32, _ from: String, _ to: String) throws(Errno) {
+        let rc = from.withCString { f in to.withCString { t in renameat(directory, f, directory, t) } }
+        if rc != 0 { throw .current }
+    }
+
+    /// The names in the directory open as `fd` (without `.` and `..`).
+    static func listDirectory(_ fd: Int32) throws(Errno) -> [(name: String, isDirectory: Bool)] {
+        let dupFD = dup(fd)
+        guard dupFD >= 0 else { throw .current }
+        guard let dir = fdopendir(dupFD) else {
+            let e = Errno.current
+            Glibc.close(dupFD)
+            throw e
+        }
+        defer { closedir(dir) }
+        rewinddir(dir)
+        var names: [(String, Bool)] = []
+        while true {
+            errno = 0
+            guard let entry = readdir(dir) else {
+                if errno != 0 { throw .current }
+                break
+            }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> String in
+                let bytes = raw.bindMemory(to: UInt8.self)
+                let length = bytes.firstIndex(of: 0) ?? bytes.count
+                return String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<length]), as: UTF8.self)
+            }
+            if name == "." || name == ".." { continue }
+            var isDirectory = entry.pointee.d_type == UInt8(DT_DIR)
+            if entry.pointee.d_type == UInt8(DT_UNKNOWN) {
+                isDirectory = (try? statAt(fd, name))??.kind == .directory
+            }
+            names.append((name, isDirectory))
+        }
+        return names
+    }
+
+    /// Removes everything inside the directory open as `fd`, except names in `keep`.
+    static func removeContents(of fd: Int32, keeping keep: Set<String> = []) throws(Errno) {
+        for (name, isDirectory) in try listDirectory(fd) where !keep.contains(name) {
+            if isDirectory {
+                let child = try openAt(fd, name, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+                defer { close(child) }
+                try removeContents(of: child)
+                try unlinkAt(fd, name, isDirectory: true)
+            } else {
+                try unlinkAt(fd, name)
+            }
+        }
+    }
+
+    /// Removes `path` and everything below it; a missing path is fine.
+    static func removeTree(_ path: String) throws(Errno) {
+        let fd: Int32
+        do throws(Errno) {
+            fd = try open(path, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+        } catch {
+            if error.rawValue == ENOENT { return }
+            if error.rawValue == ENOTDIR || error.rawValue == ELOOP {
+                if path.withCString({ unlink($0) }) != 0 && errno != ENOENT { throw .current }
+                return
+            }
+            throw error
+        }
+        do throws(Errno) {
+            try removeContents(of: fd)
+        } catch {
+            close(fd)
+            throw error
+        }
+        close(fd)
+        if path.withCString({ rmdir($0) }) != 0 && errno != ENOENT { throw .current }
+    }
+
+    /// Creates `path` and any missing parents (mode 0755); an existing directory is fine.
+    static func makeDirectories(_ path: String) throws(Errno) {
+        if path.isEmpty { return }
+        if path.withCString({ mkdir($0, 0o755) }) == 0 { return }
+        let e = errno
+        if e == EEXIST {
+            var st = stat()
+            if path.withCString({ stat($0, &st) }) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { return }
+            throw Errno(rawValue: ENOTDIR)
+        }
+        guard e == ENOENT else { throw Errno(rawValue: e) }
+        let parent = parentDirectory(of: path)
+        if parent != path && !parent.isEmpty { try makeDirectories(parent) }
+        if path.withCString({ mkdir($0, 0o755) }) != 0 && errno != EEXIST { throw .current }
+    }
+
+    static func parentDirectory(of path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed.removeLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else { return "." }
+        let parent = trimmed[..<slash]
+        return parent.isEmpty ? "/" : String(parent)
+    }
+
+    /// Makes a new, empty directory `parent/prefixXXXXXXsuffix` (mode 0700) and returns its path.
+    static func makeTemporaryDirectory(in parent: String, prefix: String) throws(Errno) -> String {
+        var template = Array((parent.hasSuffix("/") ? parent : parent + "/").utf8) + Array(prefix.utf8)
+            + Array("XXXXXX".utf8) + [0]
+        let made = template.withUnsafeMutableBufferPointer { buffer -> Bool in
+            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { mkdtemp($0) != nil }
+        }
+        guard made else { throw .current }
+        return String(decoding: template.dropLast(), as: UTF8.self)
+    }
+
+    static var temporaryDirectory: String {
+        if let value = getenv("TMPDIR"), value.pointee != 0 { return String(cString: value) }
+        return "/tmp"
+    }
+
+    static var processID: Int32 { getpid() }
+
+    static func absolutePath(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buffer, buffer.count) != nil else { return path }
+        let cwd = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return cwd == "/" ? "/" + path : cwd + "/" + path
+    }
+
+    /// The soft limit on open file descriptors.
+    static var openFileLimit: Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        return limit.rlim_cur > UInt(Int.max) ? Int.max : Int(limit.rlim_cur)
+    }
+
+    // MARK: Locks
+
+    enum FileLockMode { case shared, exclusive }
+
+    /// `flock` on `fd`; blocks until granted.
+    static func lockFile(_ fd: Int32, _ mode: FileLockMode) throws(Errno) {
+        while flock(fd, mode == .shared ? LOCK_SH : LOCK_EX) != 0 {
+            if errno != EINTR { throw .current }
+        }
+    }
+
+    static func unlockFile(_ fd: Int32) {
+        _ = flock(fd, LOCK_UN)
+    }
+}
+
+/// A plain mutex with explicit `lock()`/`unlock()`, for locking a varying set
+/// of stripes in order (which `Mutex.withLock` cannot express).
+final class PosixMutex: @unchecked Sendable {
+    private let handle: UnsafeMutablePointer<pthread_mutex_t>
+
+    init() {
+        handle = .allocate(capacity: 1)
+        handle.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(handle, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(handle)
+        handle.deallocate()
+    }
+
+    func lock() { pthread_mutex_lock(handle) }
+    func unlock() { pthread_mutex_unlock(handle) }
+}

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// A key of a byte store: a string, an integer, or a tuple of keys.
+///
+/// Python's partd accepts strings, integers and tuples as keys; dask names its
+/// shuffle partitions by integer (`0`, `1`, …) and columnar stores use tuples
+/// such as `("df", "price")`. `PartdKey` models exactly those three shapes, so
+/// every store can map a key to a file name and back without loss.
+///
+/// ```swift
+/// let a: PartdKey = "prices"          // string
+/// let b: PartdKey = 7                 // integer
+/// let c = PartdKey.tuple("df", 7)     // composite
+/// ```
+///
+/// Keys hash once, when made, so looking a key up on a hot path costs one
+/// word of hashing however long the key is. Keep and reuse key values rather
+/// than rebuilding them per append.
+public struct PartdKey: Sendable {
+    /// The shape and content of a key.
+    public enum Kind: Hashable, Sendable {
+        case string(String)
+        case int(Int)
+        case tuple([PartdKey])
+    }
+
+    /// The shape and content of this key.
+    public let kind: Kind
+    let cachedHash: Int
+
+    /// Makes a key of the given kind.
+    public init(_ kind: Kind) {
+        self.kind = kind
+        var hasher = Hasher()
+        hasher.combine(kind)
+        self.cachedHash = hasher.finalize()
+    }
+
+    /// A string key.
+    public init(_ string: String) { self.init(.string(string)) }
+
+    /// An integer key, as dask uses for output partitions.
+    public init(_ int: Int) { self.init(.int(int)) }
+
+    /// A composite key made of the given components, like a Python tuple.
+    public static func tuple(_ components: PartdKey...) -> PartdKey {
+        PartdKey(.tuple(components))
+    }
+
+    /// A composite key made of the given components, like a Python tuple.
+    public static func tuple(_ components: [PartdKey]) -> PartdKey {
+        PartdKey(.tuple(components))
+    }
+}
+
+extension PartdKey: Hashable {
+    public static func == (lhs: PartdKey, rhs: PartdKey) -> Bool {
+        lhs.cachedHash == rhs.cachedHash && lhs.kind == rhs.kind
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(cachedHash)
+    }
+}
+
+extension PartdKey: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral {
+    public init(stringLiteral value: String) { self.init(.string(value)) }
+    public init(integerLiteral value: Int) { self.init(.int(value)) }
+}
+
+extension PartdKey: CustomStringConvertible {
+    /// Python-like spelling: `"x"`, `7`, `("df", 7)`.
+    public var description: String {
+        switch kind {
+        case .string(let s):
+            var out = "\""
+            for scalar in s.unicodeScalars {
+                switch scalar {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case "\t": out += "\\t"
+                case "\r": out += "\\r"
+                default:
+                    if scalar.value < 0x20 || scalar.value == 0x7F {
+                        out += "\\u{\(String(scalar.value, radix: 16))}"
+                    } else {
+                        out.unicodeScalars.append(scalar)
+                    }
+                }
+            }
+            return out + "\""
+        case .int(let i):
+            return String(i)
+        case .tuple(let parts):
+            if parts.count == 1 { return "(\(parts[0]),)" }
+            return "(" + parts.map(\.description).joined(separator: ", ") + ")"
+        }
+    }
+}
+
+extension PartdKey: Comparable {
+    /// Orders integers before strings before tuples; integers numerically,
+    /// strings by Unicode scalars, tuples lexicographically. `keys()` results
+    /// are sorted in this order.
+    public static func < (lhs: PartdKey, rhs: PartdKey) -> Bool {
+        switch (lhs.kind, rhs.kind) {
+        case (.int(let a), .int(let b)): return a < b
+        case (.string(let a), .string(let b)):
+            return a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars)
+        case (.tuple(let a), .tuple(let b)): return a.lexicographicallyPrecedes(b)
+        default: return lhs.rank < rhs.rank
+        }
+    }
+
+    private var rank: Int {
+        switch kind {
+        case .int: return 0
+        case .string: return 1
+        case .tuple: return 2
+        }
+    }
+}

@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: Apache-2.0
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Synchronization
+
+/// A byte store on a directory, one file per key (partd's `File`).
+///
+/// Each key's bytes are the whole content of one file, with no header, so
+/// Python's partd reads a directory this store wrote (and the reverse) for
+/// plain keys such as `x`, `part-0` or `a.b`. Other keys are encoded into file
+/// names reversibly and without collisions (see ``KeyFileName``), so
+/// ``keys()`` lists them back after the directory is reopened.
+///
+/// ```swift
+/// let store = try DirectoryStore(path: "/data/shuffle")   // created if missing, never removed implicitly
+/// try store.append(["part-0": rows])
+/// let scratch = try DirectoryStore.temporary()            // removed by close() or at deinit
+/// ```
+///
+/// ## Concurrency
+/// Threads and processes may share one directory. Appends to different keys
+/// run in parallel: there is no global write lock. A key's bytes from one
+/// append are written with a single `write` to an `O_APPEND` descriptor and are
+/// never interleaved with other writers'. Within a process, a batch holds its
+/// keys' lock stripes, so it is atomic with respect to other operations on
+/// those keys. Deletes, `drop` and `setOnce` take an exclusive `flock` on
+/// `<root>/.lock` (the file Python's partd locks too). The scheme is described
+/// in `docs/format.md`.
+///
+/// ## Descriptors
+/// Open descriptors are cached (at most ``Configuration/maxOpenFiles``) and
+/// reused across appends, with second-chance eviction.
+public final class DirectoryStore: ByteStore {
+    /// How a directory store writes.
+    public struct Configuration: Sendable, Hashable {
+        /// Call `fsync` on each key's file after appending to it, so an append
+        /// has reached stable storage when it returns. The default is `false`.
+        public var fsync: Bool = false
+        /// The most descriptors kept open for reuse. The default is a quarter of the
+        /// process's open-file limit, at most 1,024.
+        public var maxOpenFiles: Int = min(1024, max(16, Posix.openFileLimit / 4))
+
+        public init(fsync: Bool = false, maxOpenFiles: Int? = nil) {
+            self.fsync = fsync
+            if let maxOpenFiles { self.maxOpenFiles = max(1, maxOpenFiles) }
+        }
+    }
+
+    /// The root directory, as an absolute path.
+    public let path: String
+    /// Whether this store made its directory and removes it on `close()` or deinit.
+    public let isTemporary: Bool
+    /// How this store writes.
+    public let configuration: Configuration
+
+    private let rootFD: Int32
+    private let lock: DirectoryLock
+    private let cache: Mutex<DescriptorCache>
+    private let setOnceKeys = Mutex(Set<PartdKey>())
+    private let temporaryCounter = Atomic<Int>(0)
+
+    static let lockFileName = ".lock"
+
+    /// Opens the store at `path`, creating the directory (and its parents) if
+    /// missing. The directory is never removed implicitly.
+    ///
+    /// - Throws: ``PartdError`` with `.notADirectory` if `path` is a file,
+    ///   `.permissionDenied` if it cannot be created or opened.
+    public convenience init(path: String, configuration: Configuration = Configuration()) throws {
+        try self.init(path: Posix.absolutePath(path), temporary: false, configuration: configuration)
+    }
+
+    /// Makes a store in a new, uniquely named directory under `parent` (the
+    /// system temporary directory, `$TMPDIR` or `/tmp`, by default). The
+    /// directory is removed by ``close()`` or when the store is deinitialised.
+    public static func temporary(
+        in parent: String? = nil,
+        configuration: Configuration = Configuration()
+    ) throws -> DirectoryStore {
+        let base = Posix.absolutePath(parent ?? Posix.temporaryDirectory)
+        let made: String
+        do throws(Errno) {
+            try Posix.makeDirectories(base)
+            made = try Posix.makeTemporaryDirectory(in: base, prefix: "partd-")
+        } catch {
+            throw PartdError.system("create a temporary store directory in", key: nil, path: base, errno: error.rawValue)
+        }
+        return try DirectoryStore(path: made, temporary: true, configuration: configuration)
+    }
+
+    private init(path: String, temporary: Bool, configuration: Configuration) throws {
+        self.path = path
+        self.isTemporary = temporary
+        self.configuration = configuration
+        do throws(Errno) {
+            try Posix.makeDirectories(path)
+        } catch {
+            throw PartdError.system("create the store directory", key: nil, path: path, errno: error.rawValue)
+        }
+        let root: Int32
+        do throws(Errno) {
+            root = try Posix.open(path, flags: O_RDONLY | O_DIRECTORY)
+        } catch {
+            throw PartdError.system("open the store directory", key: nil, path: path, errno: error.rawValue)
+        }
+        let lockFD: Int32
+        do throws(Errno) {
+            lockFD = try Posix.openAt(root, Self.lockFileName, flags: O_RDWR | O_CREAT)
+        } catch let first {
+            // A read-only directory can still be read under a shared lock.
+            guard first.rawValue == EACCES || first.rawValue == EROFS,
+                let readOnly = try? Posix.openAt(root, Self.lockFileName, flags: O_RDONLY)
+            else {
+                Posix.close(root)
+                throw PartdError.system(
+                    "open the lock file", key: nil, path: path + "/" + Self.lockFileName, errno: first.rawValue)
+            }
+            lockFD = readOnly
+        }
+        self.rootFD = root
+        self.lock = DirectoryLock(lockFD: lockFD)
+        self.cache = Mutex(DescriptorCache(capacity: configuration.maxOpenFiles))
+    }
+
+    deinit {
+        let wasClosed = lock.isClosed
+        cache.withLock { $0.removeAll() }
+        Posix.close(rootFD)
+        if isTemporary && !wasClosed {
+            try? Posix.removeTree(path)
+        }
+    }
+
+    /// Releases every cached descriptor. A temporary store also removes its
+    /// directory. Later operations throw ``PartdError/Code/closed``.
+    public func close() throws {
+        guard !lock.isClosed else { return }
+        var failure: Errno? = nil
+        lock.close {
+            cache.withLock { $0.removeAll() }
+            if isTemporary {
+                do throws(Errno) { try Posix.removeTree(path) } catch { failure = error }
+            }
+        }
+        if let failure {
+            throw PartdError.system("remove the temporary store directory", key: nil, path: path, errno: failure.rawValue)
+        }
+    }
+
+    /// The file that holds `key`'s bytes (which may not exist yet).
+    public func filePath(for key: PartdKey) throws -> String {
+        path + "/" + (try KeyFileName.encode(key))
+    }
+
+    // MARK: - ByteStore
+
+    public func append(_ batch: some Collection<(key: PartdKey, value: [UInt8])>) throws {
+        guard !batch.isEmpty else { return }
+        let mask = DirectoryLock.mask(of: batch.lazy.map(\.key))
+        try lock.withShared(mask, onNewGeneration: invalidateCache) {
+            for (key, value) in batch {
+                let file = try descriptor(for: key)
+                if !value.isEmpty {
+                    do throws(Errno) {
+                        try Posix.writeAll(file.fd, value)
+                    } catch {
+                        throw failure("append to", key, error)
+                    }
+                }
+                if configuration.fsync {
+                    do throws(Errno) { try Posix.sync(file.fd) } catch { throw failure("fsync", key, error) }
+                }
+            }
+        }
+    }
+
+    public func get(_ keys: [PartdKey]) throws -> [[UInt8]] {
+        guard !keys.isEmpty else { return [] }
+        return try lock.withShared(DirectoryLock.mask(of: keys), onNewGeneration: invalidateCache) {
+            try keys.map { key in try read(key) }
+        }
+    }
+
+    @discardableResult
+    public func setOnce(_ key: PartdKey, _ value: [UInt8]) throws -> Bool {
+        let name = try KeyFileName.encode(key)
+        guard !setOnceKeys.withLock({ $0.contains(key) }) else { return false }
+        try lock.withExclusive {
+            let temporary = ".tmp-\(Posix.processID)-\(temporaryCounter.add(1, ordering: .relaxed).newValue)"
+            do throws(Errno) {
+                let fd = try Posix.openAt(rootFD, temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_TRUNC)
+                defer { Posix.close(fd) }
+                try Posix.writeAll(fd, value)
+                if configuration.fsync { try Posix.sync(fd) }
+                try Posix.renameAt(rootFD, temporary, name)
+            } catch {
+                try? Posix.unlinkAt(rootFD, temporary)
+                throw failure("set", key, error, name: name)
+            }
+            cache.withLock { $0.remove(key) }
+        }
+        setOnceKeys.withLock { _ = $0.insert(key) }
+        return true
+    }
+
+    public func delete(_ keys: [PartdKey]) throws {
+        guard !keys.isEmpty else { return }
+        let names = try keys.map { try KeyFileName.encode($0) }
+        try lock.withExclusive {
+            for (key, name) in zip(keys, names) {
+                cache.withLock { $0.remove(key) }
+                do throws(Errno) { try Posix.unlinkAt(rootFD, name) } catch { throw failure("delete", key, error, name: name) }
+            }
+        }
+        setOnceKeys.withLock { seen in for key in keys { seen.remove(key) } }
+    }
+
+    public func drop() throws {
+        try lock.withExclusive {
+            cache.withLock { $0.removeAll() }
+            do throws(Errno) {
+                try Posix.removeContents(of: rootFD, keeping: [Self.lockFileName])
+            } catch {
+                throw PartdError.system("drop (remove the files of)", key: nil, path: path, errno: error.rawValue)
+            }
+        }
+        setOnceKeys.withLock { $0.removeAll() }
+    }
+
+    /// Every key whose file is in the directory, sorted. Files whose names are
+    /// not in the key grammar (written by other programs, or partd's tuple-key
+    /// subdirectories) are not listed.
+    public func keys() throws -> [PartdKey] {
+        try lock.withShared(DirectoryLock.allStripes, onNewGeneration: invalidateCache) {
+            let entries: [(name: String, isDirectory: Bool)]
+            do throws(Errno) { entries = try Posix.listDirectory(rootFD) } catch {
+                throw PartdError.system("list", key: nil, path: path, errno: error.rawValue)
+            }
+            return entries.compactMap { entry in
+                guard !entry.isDirectory, !entry.name.hasPrefix(".") else { return nil }
+                return KeyFileName.decode(entry.name)
+            }.sorted()
+        }
+    }
+
+    public func contains(_ key: PartdKey) throws -> Bool {
+        let name = try KeyFileName.encode(key)
+        return try lock.withShared(DirectoryLock.mask(of: CollectionOfOne(key)), onNewGeneration: invalidateCache) {
+            if cache.withLock({ $0.lookup(key) }) != nil { return true }
+            do throws(Errno) { return try Posix.statAt(rootFD, name)?.kind == .regular } catch {
+                throw failure("look up", key, error, name: name)
+            }
+        }
+    }
+
+    public func byteCount(of key: PartdKey) throws -> Int {
+        let name = try KeyFileName.encode(key)
+        return try lock.withShared(DirectoryLock.mask(of: CollectionOfOne(key)), onNewGeneration: invalidateCache) {
+            do throws(Errno) {
+                if let file = cache.withLock({ $0.lookup(key) }) { return try Posix.fileSize(file.fd) }
+                guard let entry = try Posix.statAt(rootFD, name), entry.kind == .regular else { return 0 }
+                return entry.size
+            } catch {
+                throw failure("measure", key, error, name: name)
+            }
+        }
+    }
+
+    // MARK: - Internals
+
+    private func invalidateCache() {
+        cache.withLock { $0.removeAll() }
+    }
+
+    /// The cached append descriptor for `key`, opening (and creating) its file on a miss.
+    private func descriptor(for key: PartdKey) throws -> OpenFile {
+        if let file = cache.withLock({ $0.lookup(key) }) { return file }
+        let name = try KeyFileName.encode(key)
+        let fd: Int32
+        do throws(Errno) {
+            fd = try Posix.openAt(rootFD, name, flags: O_RDWR | O_APPEND | O_CREAT)
+        } catch let error where error.rawValue == EMFILE || error.rawValue == ENFILE {
+            cache.withLock { $0.shrink() }
+            do throws(Errno) { fd = try Posix.openAt(rootFD, name, flags: O_RDWR | O_APPEND | O_CREAT) } catch {
+                throw failure("open", key, error, name: name)
+            }
+        } catch {
+            throw failure("open", key, error, name: name)
+        }
+        let file = OpenFile(fd: fd)
+        return cache.withLock { $0.insert(key, file) }
+    }
+
+    private func read(_ key: PartdKey) throws -> [UInt8] {
+        if let file = cache.withLock({ $0.lookup(key) }) {
+            return try readWhole(file.fd, key)
+        }
+        let name = try KeyFileName.encode(key)
+        let fd: Int32
+        switch Result(catching: { () throws(Errno) -> Int32 in try Posix.openAt(rootFD, name, flags: O_RDONLY) }) {
+        case .success(let opened): fd = opened
+        case .failure(let error):
+            if error.rawValue == ENOENT { return [] }
+            throw failure("read", key, error, name: name)
+        }
+        let file = OpenFile(fd: fd)
+        return try readWhole(file.fd, key)
+    }
+
+    private func readWhole(_ fd: Int32, _ key: PartdKey) throws -> [UInt8] {
+        do throws(Errno) {
+            return try Posix.readAll(fd, count: try Posix.fileSize(fd))
+        } catch {
+            throw failure("read", key, error)
+        }
+    }
+
+    private func failure(_ operation: String, _ key: PartdKey, _ error: Errno, name: String? = nil) -> PartdError {
+        let file = name ?? (try? KeyFileName.encode(key)) ?? "?"
+        return PartdError.system(operation, key: key, path: path + "/" + file, errno: error.rawValue)
+    }
+}

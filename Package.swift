@@ -16,15 +16,21 @@ let package = Package(
             dependencies: ["Partd"],
             path: "Examples/shuffle-groupby-demo"
         ),
+        // Record format and helpers shared by the tests and the worker process.
+        .target(
+            name: "PartdTestSupport",
+            dependencies: ["Partd"],
+            path: "Tests/PartdTestSupport"
+        ),
         // A worker process the multi-process tests start several times.
         .executableTarget(
             name: "partd-test-worker",
-            dependencies: ["Partd"],
+            dependencies: ["Partd", "PartdTestSupport"],
             path: "Tests/Workers/partd-test-worker"
         ),
         .testTarget(
             name: "PartdTests",
-            dependencies: ["Partd", "partd-test-worker"]
+            dependencies: ["Partd", "PartdTestSupport", "partd-test-worker"]
         ),
     ]
 )

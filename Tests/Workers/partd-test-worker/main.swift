@@ -1,1 +1,30 @@
-print("todo")
+// SPDX-License-Identifier: Apache-2.0
+//
+// partd-test-worker DIR WRITER BATCHES MAXLEN [fsync]
+// Appends the deterministic batches of `workerBatches(writer:)` to the
+// directory store at DIR, as one of several concurrent processes.
+
+import Partd
+import PartdTestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 5, let writer = Int(arguments[2]), let count = Int(arguments[3]),
+    let maxLength = Int(arguments[4])
+else {
+    print("usage: partd-test-worker DIR WRITER BATCHES MAXLEN [fsync]")
+    exit(2)
+}
+do {
+    let store = try DirectoryStore(
+        path: arguments[1], configuration: .init(fsync: arguments.count > 5 && arguments[5] == "fsync"))
+    for batch in workerBatches(writer: writer, count: count, maxLength: maxLength) {
+        try store.append(batch)
+    }
+    try store.close()
+} catch {
+    print("worker \(writer): \(error)")
+    exit(1)
+}

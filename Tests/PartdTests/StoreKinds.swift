@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Partd
+import Testing
+
+/// Every store and wrapper stack the conformance suite runs against. Later
+/// layers (compression, typed encoders, remote client) add their stacks here.
+enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case memory
+    case directory
+    case spillingOverMemory
+    case spillingOverDirectory
+    case spillingTinyBudgetOverDirectory
+    case spillingZeroBudgetOverMemory
+
+    var testDescription: String { rawValue }
+
+    func make() throws -> any ByteStore {
+        switch self {
+        case .memory:
+            return MemoryStore()
+        case .directory:
+            return try DirectoryStore.temporary()
+        case .spillingOverMemory:
+            return SpillingStore(spillingTo: MemoryStore(), availableMemory: .megabytes(1))
+        case .spillingOverDirectory:
+            return SpillingStore(spillingTo: try DirectoryStore.temporary(), availableMemory: .megabytes(1))
+        case .spillingTinyBudgetOverDirectory:
+            return SpillingStore(spillingTo: try DirectoryStore.temporary(), availableMemory: .bytes(7))
+        case .spillingZeroBudgetOverMemory:
+            return SpillingStore(spillingTo: MemoryStore(), availableMemory: .zero)
+        }
+    }
+}
+
+func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+/// A store whose operations can be made to fail, to test error paths of wrappers.
+final class FailingStore: ByteStore {
+    let inner = MemoryStore()
+    private let failing = Synchronization.Mutex(false)
+
+    func setFailing(_ value: Bool) { failing.withLock { $0 = value } }
+
+    private func check() throws {
+        if failing.withLock({ $0 }) {
+            throw PartdError(code: .diskFull, message: "injected failure", path: "/injected")
+        }
+    }
+
+    func append(_ batch: some Collection<(key: PartdKey, value: [UInt8])>) throws {
+        try check()
+        try inner.append(batch)
+    }
+    func get(_ keys: [PartdKey]) throws -> [[UInt8]] { try check(); return try inner.get(keys) }
+    func setOnce(_ key: PartdKey, _ value: [UInt8]) throws -> Bool { try check(); return try inner.setOnce(key, value) }
+    func delete(_ keys: [PartdKey]) throws { try check(); try inner.delete(keys) }
+    func drop() throws { try check(); try inner.drop() }
+    func keys() throws -> [PartdKey] { try check(); return try inner.keys() }
+    func contains(_ key: PartdKey) throws -> Bool { try check(); return try inner.contains(key) }
+    func byteCount(of key: PartdKey) throws -> Int { try check(); return try inner.byteCount(of: key) }
+}
+
+import Synchronization

@@ -22,6 +22,12 @@ let package = Package(
             dependencies: ["Partd"],
             path: "Tests/PartdTestSupport"
         ),
+        // Benchmarks (run with Benchmarks/run-w1.sh, which builds them in release mode).
+        .executableTarget(
+            name: "partd-bench-w1",
+            dependencies: ["Partd"],
+            path: "Benchmarks/W1"
+        ),
         // A worker process the multi-process tests start several times.
         .executableTarget(
             name: "partd-test-worker",

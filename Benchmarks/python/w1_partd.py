@@ -52,7 +52,10 @@ def run(store_name, make_store, keys, batches):
             "bytes": total,
         }
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        # With W1_KEEP=1 the caller removes the directories, so that deleting
+        # thousands of files does not slow the next run's file creation.
+        if os.environ.get("W1_KEEP") != "1":
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def main():

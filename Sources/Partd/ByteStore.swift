@@ -34,10 +34,15 @@ public protocol ByteStore: Sendable {
     /// of what the key holds. The batch is applied as one locked operation of
     /// this store; the same key may appear more than once, and its entries are
     /// appended in batch order.
-    func append(_ batch: some Collection<(key: PartdKey, value: [UInt8])>) throws
+    func append(_ batch: [(key: PartdKey, value: [UInt8])]) throws
 
     /// Everything appended to each key, in the order of `keys`; missing keys give `[]`.
     func get(_ keys: [PartdKey]) throws -> [[UInt8]]
+
+    /// Everything appended to `key`, in an array with room for `extraCapacity`
+    /// more bytes, so a caller that appends to the result does not copy it again.
+    /// The default calls `get` and reserves the room.
+    func get(_ key: PartdKey, reservingCapacity extraCapacity: Int) throws -> [UInt8]
 
     /// Sets `key` to `value` unless this store instance already set that key
     /// with `setOnce` (partd's `iset`). Returns whether it wrote.
@@ -67,14 +72,20 @@ public protocol ByteStore: Sendable {
 // MARK: - Conveniences
 
 extension ByteStore {
+    public func get(_ key: PartdKey, reservingCapacity extraCapacity: Int) throws -> [UInt8] {
+        var value = try get([key])[0]
+        if extraCapacity > 0 { value.reserveCapacity(value.count + extraCapacity) }
+        return value
+    }
+
     /// Appends `value` to one key.
     public func append(_ key: PartdKey, _ value: [UInt8]) throws {
-        try append(CollectionOfOne((key: key, value: value)))
+        try append([(key: key, value: value)])
     }
 
     /// Appends a batch given as a dictionary.
     public func append(_ batch: [PartdKey: [UInt8]]) throws {
-        try append(batch.lazy.map { (key: $0.key, value: $0.value) })
+        try append(batch.map { (key: $0.key, value: $0.value) })
     }
 
     /// Everything appended to `key`, or `[]` if it is missing.

@@ -79,10 +79,14 @@ struct ModelPropertyTests {
         #expect(try store.get(Self.pool) == Self.pool.map { model.data[$0] ?? [] })
         #expect(try store.keys() == model.data.keys.sorted())
         if let spilling = store as? SpillingStore<MemoryStore> {
+            spilling.waitForSpills()
             #expect(spilling.statistics.bufferedBytes == spilling.bufferedKeys.reduce(0) { $0 + spilling.bufferedBytes(of: $1).count })
+            #expect(spilling.statistics.inFlightBytes == 0)
         }
         if let spilling = store as? SpillingStore<DirectoryStore> {
+            spilling.waitForSpills()
             #expect(spilling.statistics.bufferedBytes == spilling.bufferedKeys.reduce(0) { $0 + spilling.bufferedBytes(of: $1).count })
+            #expect(spilling.statistics.inFlightBytes == 0)
         }
     }
 }

@@ -12,6 +12,7 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case spillingOverDirectory
     case spillingTinyBudgetOverDirectory
     case spillingZeroBudgetOverMemory
+    case spillingSynchronousTinyBudgetOverDirectory
 
     var testDescription: String { rawValue }
 
@@ -29,6 +30,8 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
             return SpillingStore(spillingTo: try DirectoryStore.temporary(), availableMemory: .bytes(7))
         case .spillingZeroBudgetOverMemory:
             return SpillingStore(spillingTo: MemoryStore(), availableMemory: .zero)
+        case .spillingSynchronousTinyBudgetOverDirectory:
+            return SpillingStore(spillingTo: try DirectoryStore.temporary(), availableMemory: .bytes(7), backgroundSpill: false)
         }
     }
 }
@@ -48,7 +51,7 @@ final class FailingStore: ByteStore {
         }
     }
 
-    func append(_ batch: some Collection<(key: PartdKey, value: [UInt8])>) throws {
+    func append(_ batch: [(key: PartdKey, value: [UInt8])]) throws {
         try check()
         try inner.append(batch)
     }

@@ -64,10 +64,11 @@ enum Posix {
     }
 
     /// Reads up to `count` bytes from offset 0 with `pread`; stops early at end of file.
-    static func readAll(_ fd: Int32, count: Int) throws(Errno) -> [UInt8] {
+    /// The array has room for `extraCapacity` more bytes.
+    static func readAll(_ fd: Int32, count: Int, extraCapacity: Int = 0) throws(Errno) -> [UInt8] {
         guard count > 0 else { return [] }
         var failure: Errno? = nil
-        let result = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+        let result = [UInt8](unsafeUninitializedCapacity: count + max(0, extraCapacity)) { buffer, initialized in
             var offset = 0
             while offset < count {
                 let n = pread(fd, buffer.baseAddress! + offset, count - offset, off_t(offset))
@@ -302,4 +303,38 @@ final class PosixMutex: @unchecked Sendable {
 
     func lock() { pthread_mutex_lock(handle) }
     func unlock() { pthread_mutex_unlock(handle) }
+}
+
+/// A mutex with a condition variable, for state that threads wait on.
+final class Monitor: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let condition: UnsafeMutablePointer<pthread_cond_t>
+
+    init() {
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+        condition = .allocate(capacity: 1)
+        condition.initialize(to: pthread_cond_t())
+        pthread_cond_init(condition, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
+    }
+
+    func lock() { pthread_mutex_lock(mutex) }
+    func unlock() { pthread_mutex_unlock(mutex) }
+    /// Waits for a broadcast; call with the mutex held.
+    func wait() { pthread_cond_wait(condition, mutex) }
+    func broadcast() { pthread_cond_broadcast(condition) }
+
+    func withLock<R>(_ body: () throws -> R) rethrows -> R {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
 }

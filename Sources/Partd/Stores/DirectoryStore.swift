@@ -158,7 +158,7 @@ public final class DirectoryStore: ByteStore {
 
     // MARK: - ByteStore
 
-    public func append(_ batch: some Collection<(key: PartdKey, value: [UInt8])>) throws {
+    public func append(_ batch: [(key: PartdKey, value: [UInt8])]) throws {
         guard !batch.isEmpty else { return }
         let mask = DirectoryLock.mask(of: batch.lazy.map(\.key))
         try lock.withShared(mask, onNewGeneration: invalidateCache) {
@@ -182,6 +182,12 @@ public final class DirectoryStore: ByteStore {
         guard !keys.isEmpty else { return [] }
         return try lock.withShared(DirectoryLock.mask(of: keys), onNewGeneration: invalidateCache) {
             try keys.map { key in try read(key) }
+        }
+    }
+
+    public func get(_ key: PartdKey, reservingCapacity extraCapacity: Int) throws -> [UInt8] {
+        try lock.withShared(DirectoryLock.mask(of: CollectionOfOne(key)), onNewGeneration: invalidateCache) {
+            try read(key, extraCapacity: extraCapacity)
         }
     }
 
@@ -295,9 +301,9 @@ public final class DirectoryStore: ByteStore {
         return cache.withLock { $0.insert(key, file) }
     }
 
-    private func read(_ key: PartdKey) throws -> [UInt8] {
+    private func read(_ key: PartdKey, extraCapacity: Int = 0) throws -> [UInt8] {
         if let file = cache.withLock({ $0.lookup(key) }) {
-            return try readWhole(file.fd, key)
+            return try readWhole(file.fd, key, extraCapacity: extraCapacity)
         }
         let name = try KeyFileName.encode(key)
         let fd: Int32
@@ -308,12 +314,12 @@ public final class DirectoryStore: ByteStore {
             throw failure("read", key, error, name: name)
         }
         let file = OpenFile(fd: fd)
-        return try readWhole(file.fd, key)
+        return try readWhole(file.fd, key, extraCapacity: extraCapacity)
     }
 
-    private func readWhole(_ fd: Int32, _ key: PartdKey) throws -> [UInt8] {
+    private func readWhole(_ fd: Int32, _ key: PartdKey, extraCapacity: Int) throws -> [UInt8] {
         do throws(Errno) {
-            return try Posix.readAll(fd, count: try Posix.fileSize(fd))
+            return try Posix.readAll(fd, count: try Posix.fileSize(fd), extraCapacity: extraCapacity)
         } catch {
             throw failure("read", key, error)
         }

@@ -4,9 +4,11 @@ import Synchronization
 
 /// A byte store held in memory (partd's `Dict`).
 ///
-/// Each key owns one contiguous, growing buffer, so `get` returns it without
-/// joining chunks, and an append copies only the appended bytes (amortised).
-/// One mutex guards the store: every batch, read and delete is atomic.
+/// Appended values are kept by reference, never copied, in one log shared by
+/// all keys, so an append costs a table update and a 16-byte log entry however
+/// many keys a batch touches. `get` joins a key's values with one copy (none
+/// when the key holds a single value). One mutex guards the store: every
+/// batch, read and delete is atomic.
 ///
 /// ```swift
 /// let store = MemoryStore()
@@ -14,27 +16,23 @@ import Synchronization
 /// ```
 public final class MemoryStore: ByteStore {
     struct State {
-        var data: [PartdKey: [UInt8]] = [:]
+        var log = AppendLog()
         var setOnceKeys: Set<PartdKey> = []
-        var totalBytes = 0
     }
 
     private let state = Mutex(State())
 
     public init() {}
 
-    public func append(_ batch: some Collection<(key: PartdKey, value: [UInt8])>) throws {
+    public func append(_ batch: [(key: PartdKey, value: [UInt8])]) throws {
         state.withLock { state in
-            for (key, value) in batch {
-                state.data[key, default: []].append(contentsOf: value)
-                state.totalBytes += value.count
-            }
+            state.log.append(contentsOf: batch)
         }
     }
 
     public func get(_ keys: [PartdKey]) throws -> [[UInt8]] {
         state.withLock { state in
-            keys.map { state.data[$0] ?? [] }
+            keys.map { state.log.bytes(of: $0) }
         }
     }
 
@@ -42,8 +40,7 @@ public final class MemoryStore: ByteStore {
     public func setOnce(_ key: PartdKey, _ value: [UInt8]) throws -> Bool {
         state.withLock { state in
             guard state.setOnceKeys.insert(key).inserted else { return false }
-            state.totalBytes += value.count - (state.data[key]?.count ?? 0)
-            state.data[key] = value
+            state.log.set(key, value)
             return true
         }
     }
@@ -51,7 +48,7 @@ public final class MemoryStore: ByteStore {
     public func delete(_ keys: [PartdKey]) throws {
         state.withLock { state in
             for key in keys {
-                if let old = state.data.removeValue(forKey: key) { state.totalBytes -= old.count }
+                state.log.remove(key)
                 state.setOnceKeys.remove(key)
             }
         }
@@ -62,17 +59,17 @@ public final class MemoryStore: ByteStore {
     }
 
     public func keys() throws -> [PartdKey] {
-        state.withLock { Array($0.data.keys) }.sorted()
+        state.withLock { $0.log.keys }.sorted()
     }
 
     public func contains(_ key: PartdKey) throws -> Bool {
-        state.withLock { $0.data[key] != nil }
+        state.withLock { $0.log.contains(key) }
     }
 
     public func byteCount(of key: PartdKey) throws -> Int {
-        state.withLock { $0.data[key]?.count ?? 0 }
+        state.withLock { $0.log.byteCount(of: key) }
     }
 
     /// The number of bytes held under all keys.
-    public var totalBytes: Int { state.withLock { $0.totalBytes } }
+    public var totalBytes: Int { state.withLock { $0.log.totalBytes } }
 }

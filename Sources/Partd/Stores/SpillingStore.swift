@@ -1,16 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 
+import Dispatch
 import Synchronization
 
 /// A store that buffers appends in memory and spills to a slower store when
 /// the buffer exceeds a budget (partd's `Buffer(Dict(), File())`).
 ///
-/// When the bytes buffered in memory exceed
-/// ``Configuration/availableMemory``, the largest keys are moved to the slow
-/// store, about ``Configuration/spillFraction`` of the buffer per round and at
-/// most ``Configuration/maxKeysPerSpill`` keys per round, until the buffer is
-/// back within budget. Spilling appends each chosen key's buffered bytes to
-/// the slow store in one batch and then frees them.
+/// When the bytes buffered in memory exceed the spill threshold, the largest
+/// keys are moved to the slow store, about ``Configuration/spillFraction`` of
+/// the buffer per round and at most ``Configuration/maxKeysPerSpill`` keys per
+/// round, until the buffer is back under the threshold.
 ///
 /// ```swift
 /// let disk = try DirectoryStore.temporary()
@@ -19,55 +18,98 @@ import Synchronization
 /// try store.flush()                     // move everything to disk
 /// ```
 ///
+/// ## Background spilling
+/// By default (``Configuration/backgroundSpill``) spill rounds are written by
+/// a background thread while appends continue, so the slow store's I/O runs on
+/// another core. The spill threshold is then ``Configuration/backgroundThreshold``
+/// of the budget, and an append waits whenever buffered plus in-flight bytes
+/// exceed the budget, so memory stays within ``Configuration/availableMemory``
+/// (plus the batch being appended). Every other operation first waits for
+/// in-flight spills, so reads always see bytes in append order. With
+/// `backgroundSpill` off, spills happen inside `append` exactly as partd does.
+///
 /// Differences from partd's `Buffer`, all fixes:
 /// - `get` returns a key's bytes in append order (spilled bytes first, then
 ///   buffered ones); partd returns the buffered, newer bytes first.
 /// - Values written with `setOnce` count against the budget and can spill.
 /// - `delete` and `drop` keep the byte accounting exact.
-///
-/// One mutex guards the buffer and every call into the slow store, so each
-/// operation, spills included, is atomic.
-public final class SpillingStore<Slow: ByteStore>: ByteStore {
+/// - A failed spill loses nothing: the bytes return to the buffer and the
+///   failure is reported by the next append or flush as ``PartdError/Code/spillFailed``.
+public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendable {
     /// How a spilling store buffers and spills.
     public struct Configuration: Sendable, Hashable {
-        /// The most bytes buffered in memory before spilling. The default is 1 GB.
-        public var availableMemory: ByteCount = .gigabytes(1)
+        /// The most bytes held in memory (buffered plus being spilled). The default is 1 GB.
+        public var availableMemory: ByteCount
         /// The share of the buffered bytes one spill round aims to move, as
         /// partd's `keys_to_flush(fraction=0.1)`. The default is 0.1.
-        public var spillFraction: Double = 0.1
+        public var spillFraction: Double
         /// The most keys one spill round moves. The default is 20, as partd.
-        public var maxKeysPerSpill: Int = 20
+        public var maxKeysPerSpill: Int
+        /// Write spills on a background thread while appends continue. The default is `true`.
+        public var backgroundSpill: Bool
+        /// With background spilling, the share of the budget at which spilling starts,
+        /// leaving the rest for bytes in flight. The default is 0.75.
+        public var backgroundThreshold: Double
 
-        public init(availableMemory: ByteCount = .gigabytes(1), spillFraction: Double = 0.1, maxKeysPerSpill: Int = 20) {
+        public init(
+            availableMemory: ByteCount = .gigabytes(1),
+            spillFraction: Double = 0.1,
+            maxKeysPerSpill: Int = 20,
+            backgroundSpill: Bool = true,
+            backgroundThreshold: Double = 0.75
+        ) {
             self.availableMemory = availableMemory
             self.spillFraction = spillFraction
             self.maxKeysPerSpill = max(1, maxKeysPerSpill)
+            self.backgroundSpill = backgroundSpill
+            self.backgroundThreshold = min(1, max(0, backgroundThreshold))
         }
     }
 
     /// Counters describing what the store has buffered and spilled.
     public struct Statistics: Sendable, Hashable {
-        /// Bytes held in memory now.
+        /// Bytes buffered in memory now, not counting bytes being spilled.
         public var bufferedBytes = 0
-        /// The most bytes ever held in memory at once, measured after each append.
-        public var peakBufferedBytes = 0
-        /// Bytes moved to the slow store so far.
+        /// Bytes handed to the background writer and not yet written.
+        public var inFlightBytes = 0
+        /// The most bytes ever held in memory at once (buffered plus in flight).
+        public var peakMemoryBytes = 0
+        /// Bytes written to the slow store so far.
         public var spilledBytes = 0
-        /// Spill rounds (calls into the slow store's `append`) so far.
+        /// Spill rounds written to the slow store so far.
         public var spillRounds = 0
+        /// Time appends spent waiting for the background writer, in seconds.
+        public var waitSeconds = 0.0
+        /// Time spent writing spills to the slow store, in seconds.
+        public var writeSeconds = 0.0
     }
 
-    struct State {
-        var buffers: [PartdKey: [UInt8]] = [:]
-        var setOnceKeys: Set<PartdKey> = []
-        var stats = Statistics()
-    }
+    private typealias Job = [(key: PartdKey, chunks: [[UInt8]], bytes: Int)]
 
     /// The store spilled bytes go to.
     public let slow: Slow
     /// How this store buffers and spills.
     public let configuration: Configuration
-    private let state = Mutex(State())
+
+    // The mutable state below is guarded by `monitor`. The background writer
+    // never takes the monitor on its normal path (only after a failure, or to
+    // wake a waiting appender), so a busy appender cannot starve it.
+    private let monitor = Monitor()
+    private var buffer = AppendLog()
+    private var setOnceKeys: Set<PartdKey> = []
+    private var stats = Statistics()
+    private var failedJobs: [Job] = []
+    private var failure: PartdError?
+    private let writer = DispatchQueue(label: "partd.spilling-store.writer")
+
+    // Shared with the writer without the monitor.
+    private let pendingJobs = Atomic<Int>(0)
+    private let inFlightBytes = Atomic<Int>(0)
+    private let waiters = Atomic<Int>(0)
+    private let writerFailed = Atomic<Bool>(false)
+    private let spilledBytes = Atomic<Int>(0)
+    private let spillRounds = Atomic<Int>(0)
+    private let writeNanoseconds = Atomic<Int>(0)
 
     /// A spilling store over `slow` with the given configuration.
     public init(spillingTo slow: Slow, configuration: Configuration = Configuration()) {
@@ -75,135 +117,159 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore {
         self.configuration = configuration
     }
 
-    /// A spilling store over `slow` that buffers at most `availableMemory` bytes.
-    public convenience init(spillingTo slow: Slow, availableMemory: ByteCount) {
-        self.init(spillingTo: slow, configuration: Configuration(availableMemory: availableMemory))
+    /// A spilling store over `slow` that holds at most `availableMemory` bytes in memory.
+    public convenience init(spillingTo slow: Slow, availableMemory: ByteCount, backgroundSpill: Bool = true) {
+        self.init(
+            spillingTo: slow,
+            configuration: Configuration(availableMemory: availableMemory, backgroundSpill: backgroundSpill))
+    }
+
+    deinit {
+        // Jobs hold a strong reference to the store, so none can be pending here.
     }
 
     // MARK: - ByteStore
 
-    /// Appends the batch to the memory buffer, then spills while over budget.
+    /// Appends the batch to the memory buffer, then spills while over the threshold.
     ///
-    /// - Throws: ``PartdError/Code/spillFailed`` if moving bytes to the slow store
+    /// - Throws: ``PartdError/Code/spillFailed`` if an earlier or current spill
     ///   failed. The batch *was* appended in that case (it is held in memory)
-    ///   and must not be retried; a later operation retries the spill.
-    public func append(_ batch: some Collection<(key: PartdKey, value: [UInt8])>) throws {
-        try state.withLock { state in
-            var added = 0
-            for (key, value) in batch {
-                state.buffers[key, default: []].append(contentsOf: value)
-                added += value.count
-            }
-            state.stats.bufferedBytes += added
-            if state.stats.bufferedBytes > state.stats.peakBufferedBytes {
-                state.stats.peakBufferedBytes = state.stats.bufferedBytes
-            }
-            try spillWhileOverBudget(&state)
-        }
+    ///   and must not be retried; later spills retry the write.
+    public func append(_ batch: [(key: PartdKey, value: [UInt8])]) throws {
+        monitor.lock()
+        defer { monitor.unlock() }
+        buffer.append(contentsOf: batch)
+        notePeak()
+        try spillOverThreshold()
     }
 
     public func get(_ keys: [PartdKey]) throws -> [[UInt8]] {
-        try state.withLock { state in
-            let spilled = try slow.get(keys)
-            var result: [[UInt8]] = []
-            result.reserveCapacity(keys.count)
-            for (index, key) in keys.enumerated() {
-                let buffered = state.buffers[key] ?? []
-                if spilled[index].isEmpty {
-                    result.append(buffered)
-                } else if buffered.isEmpty {
-                    result.append(spilled[index])
+        monitor.lock()
+        defer { monitor.unlock() }
+        settle()
+        var result: [[UInt8]] = []
+        result.reserveCapacity(keys.count)
+        for key in keys {
+            let buffered = buffer.byteCount(of: key)
+            if buffered == 0 {
+                result.append(try slow.get(key, reservingCapacity: 0))
+            } else {
+                // One allocation: the slow store's bytes, then the buffered ones after them.
+                var joined = try slow.get(key, reservingCapacity: buffered)
+                if joined.isEmpty {
+                    joined = buffer.bytes(of: key)
                 } else {
-                    var joined = spilled[index]
-                    joined.append(contentsOf: buffered)
-                    result.append(joined)
+                    buffer.appendBytes(of: key, to: &joined)
                 }
+                result.append(joined)
             }
-            return result
         }
+        return result
     }
 
     @discardableResult
     public func setOnce(_ key: PartdKey, _ value: [UInt8]) throws -> Bool {
-        try state.withLock { state in
-            guard !state.setOnceKeys.contains(key) else { return false }
-            try slow.delete([key])
-            let old = state.buffers.updateValue(value, forKey: key)?.count ?? 0
-            state.stats.bufferedBytes += value.count - old
-            state.setOnceKeys.insert(key)
-            if state.stats.bufferedBytes > state.stats.peakBufferedBytes {
-                state.stats.peakBufferedBytes = state.stats.bufferedBytes
-            }
-            try spillWhileOverBudget(&state)
-            return true
-        }
+        monitor.lock()
+        defer { monitor.unlock() }
+        settle()
+        guard !setOnceKeys.contains(key) else { return false }
+        try slow.delete([key])
+        buffer.set(key, value)
+        setOnceKeys.insert(key)
+        notePeak()
+        try spillOverThreshold()
+        return true
     }
 
     public func delete(_ keys: [PartdKey]) throws {
-        try state.withLock { state in
-            try slow.delete(keys)
-            for key in keys {
-                if let old = state.buffers.removeValue(forKey: key) {
-                    state.stats.bufferedBytes -= old.count
-                }
-                state.setOnceKeys.remove(key)
-            }
+        monitor.lock()
+        defer { monitor.unlock() }
+        settle()
+        try slow.delete(keys)
+        for key in keys {
+            buffer.remove(key)
+            setOnceKeys.remove(key)
         }
     }
 
     public func drop() throws {
-        try state.withLock { state in
-            try slow.drop()
-            state.buffers = [:]
-            state.setOnceKeys = []
-            state.stats.bufferedBytes = 0
-        }
+        monitor.lock()
+        defer { monitor.unlock() }
+        settle()
+        try slow.drop()
+        buffer.removeAll()
+        setOnceKeys = []
+        failure = nil
     }
 
     public func keys() throws -> [PartdKey] {
-        try state.withLock { state in
-            var all = Set(try slow.keys())
-            all.formUnion(state.buffers.keys)
-            return all.sorted()
-        }
+        monitor.lock()
+        defer { monitor.unlock() }
+        settle()
+        var all = Set(try slow.keys())
+        all.formUnion(buffer.keys)
+        return all.sorted()
     }
 
     public func contains(_ key: PartdKey) throws -> Bool {
-        try state.withLock { state in
-            if state.buffers[key] != nil { return true }
-            return try slow.contains(key)
-        }
+        monitor.lock()
+        defer { monitor.unlock() }
+        settle()
+        return try buffer.contains(key) || slow.contains(key)
     }
 
     public func byteCount(of key: PartdKey) throws -> Int {
-        try state.withLock { state in
-            (state.buffers[key]?.count ?? 0) + (try slow.byteCount(of: key))
-        }
+        monitor.lock()
+        defer { monitor.unlock() }
+        settle()
+        return try buffer.byteCount(of: key) + slow.byteCount(of: key)
     }
 
     // MARK: - Spilling
 
-    /// Moves the buffered bytes of `keys` (all buffered keys if `nil`) to the slow store.
+    /// Moves the buffered bytes of `keys` (all buffered keys if `nil`) to the
+    /// slow store and waits until they are written.
+    ///
+    /// - Throws: ``PartdError/Code/spillFailed`` if writing failed; the bytes stay buffered.
     public func flush(_ keys: [PartdKey]? = nil) throws {
-        try state.withLock { state in
-            let chosen = keys ?? Array(state.buffers.keys)
-            try spill(chosen.filter { state.buffers[$0] != nil }, from: &state)
-        }
+        monitor.lock()
+        defer { monitor.unlock() }
+        settle()
+        try throwPendingFailure()
+        let chosen = (keys ?? buffer.keys).filter { buffer.contains($0) }
+        guard !chosen.isEmpty else { return }
+        spillSynchronously(detach(chosen))
+        try throwPendingFailure()
+    }
+
+    /// Waits until every background spill has been written.
+    public func waitForSpills() {
+        monitor.lock()
+        defer { monitor.unlock() }
+        settle()
     }
 
     /// The keys currently buffered in memory, sorted.
     public var bufferedKeys: [PartdKey] {
-        state.withLock { Array($0.buffers.keys) }.sorted()
+        monitor.withLock { buffer.keys }.sorted()
     }
 
-    /// The bytes of `key` currently buffered in memory (not yet spilled).
+    /// The bytes of `key` currently buffered in memory (not being spilled or spilled).
     public func bufferedBytes(of key: PartdKey) -> [UInt8] {
-        state.withLock { $0.buffers[key] ?? [] }
+        monitor.withLock { buffer.bytes(of: key) }
     }
 
     /// What the store has buffered and spilled so far.
     public var statistics: Statistics {
-        state.withLock { $0.stats }
+        monitor.withLock {
+            var s = stats
+            s.bufferedBytes = buffer.totalBytes
+            s.inFlightBytes = inFlightBytes.load(ordering: .sequentiallyConsistent)
+            s.spilledBytes = spilledBytes.load(ordering: .sequentiallyConsistent)
+            s.spillRounds = spillRounds.load(ordering: .sequentiallyConsistent)
+            s.writeSeconds = Double(writeNanoseconds.load(ordering: .sequentiallyConsistent)) / 1e9
+            return s
+        }
     }
 
     /// Chooses the keys one spill round moves, as partd's `keys_to_flush`:
@@ -254,41 +320,167 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore {
         a.size != b.size ? a.size > b.size : a.key < b.key
     }
 
-    private func spillWhileOverBudget(_ state: inout State) throws {
+    // MARK: - Internals (call with the monitor held)
+
+    private func notePeak() {
+        let inMemory = buffer.totalBytes + inFlightBytes.load(ordering: .relaxed)
+        if inMemory > stats.peakMemoryBytes { stats.peakMemoryBytes = inMemory }
+    }
+
+    /// Waits (monitor held) until `done()` holds; the writer wakes waiters after each job.
+    private func waitUntil(_ done: () -> Bool) {
+        guard !done() else { return }
+        waiters.add(1, ordering: .sequentiallyConsistent)
+        while !done() { monitor.wait() }
+        waiters.subtract(1, ordering: .sequentiallyConsistent)
+    }
+
+    private func spillOverThreshold() throws {
         let budget = configuration.availableMemory.bytes
-        while state.stats.bufferedBytes > budget, !state.buffers.isEmpty {
-            let chosen = Self.keysToSpill(
-                sizes: state.buffers.lazy.map { (key: $0.key, size: $0.value.count) },
-                fraction: configuration.spillFraction,
-                maxCount: configuration.maxKeysPerSpill
-            )
-            do {
-                try spill(chosen, from: &state)
-            } catch let error as PartdError {
-                var wrapped = error
-                wrapped.code = .spillFailed
-                wrapped.message = "the data was appended and is held in memory (do not retry it), but spilling to "
-                    + "the slow store failed: \(error.code): \(error.message)"
-                throw wrapped
+        if configuration.backgroundSpill {
+            let threshold = Int(Double(budget) * configuration.backgroundThreshold)
+            while buffer.totalBytes > threshold, !buffer.isEmpty {
+                let job = detach(nextRound())
+                pendingJobs.add(1, ordering: .sequentiallyConsistent)
+                inFlightBytes.add(job.reduce(0) { $0 + $1.bytes }, ordering: .sequentiallyConsistent)
+                writer.async { self.runBackground(job) }
             }
+            let overBudget = {
+                self.buffer.totalBytes + self.inFlightBytes.load(ordering: .sequentiallyConsistent) > budget
+                    && self.pendingJobs.load(ordering: .sequentiallyConsistent) > 0
+            }
+            if overBudget() {
+                let start = Self.now()
+                waitUntil { !overBudget() }
+                stats.waitSeconds += Self.now() - start
+            }
+        } else {
+            while buffer.totalBytes > budget, !buffer.isEmpty, failure == nil {
+                spillSynchronously(detach(nextRound()))
+            }
+        }
+        restoreFailedJobs()
+        try throwPendingFailure()
+    }
+
+    private func nextRound() -> [PartdKey] {
+        Self.keysToSpill(
+            sizes: buffer.sizes, fraction: configuration.spillFraction, maxCount: configuration.maxKeysPerSpill)
+    }
+
+    private func detach(_ keys: [PartdKey]) -> Job {
+        var job: Job = []
+        job.reserveCapacity(keys.count)
+        for key in keys {
+            if let removed = buffer.remove(key) { job.append((key: key, chunks: removed.chunks, bytes: removed.bytes)) }
+        }
+        return job
+    }
+
+    private func spillSynchronously(_ job: Job) {
+        let start = Self.now()
+        do {
+            try write(job)
+            spilledBytes.add(job.reduce(0) { $0 + $1.bytes }, ordering: .relaxed)
+            spillRounds.add(1, ordering: .relaxed)
+        } catch {
+            failedJobs.append(job)
+            failure = Self.spillFailure(error)
+            restoreFailedJobs()
+        }
+        writeNanoseconds.add(Int((Self.now() - start) * 1e9), ordering: .relaxed)
+    }
+
+    /// Runs on the writer queue. Takes the monitor only after a failure or to wake a waiter.
+    private func runBackground(_ job: Job) {
+        let bytes = job.reduce(0) { $0 + $1.bytes }
+        var error: (any Error)? = nil
+        let skip = writerFailed.load(ordering: .sequentiallyConsistent)
+        if !skip {
+            let start = Self.now()
+            do { try write(job) } catch let e { error = e }
+            writeNanoseconds.add(Int((Self.now() - start) * 1e9), ordering: .relaxed)
+        }
+        if skip || error != nil {
+            // Keep the bytes (and the order of later jobs): the owner puts them back in the buffer.
+            writerFailed.store(true, ordering: .sequentiallyConsistent)
+            monitor.lock()
+            failedJobs.append(job)
+            if let error, failure == nil { failure = Self.spillFailure(error) }
+            monitor.unlock()
+        } else {
+            spilledBytes.add(bytes, ordering: .relaxed)
+            spillRounds.add(1, ordering: .relaxed)
+        }
+        inFlightBytes.subtract(bytes, ordering: .sequentiallyConsistent)
+        pendingJobs.subtract(1, ordering: .sequentiallyConsistent)
+        if waiters.load(ordering: .sequentiallyConsistent) > 0 {
+            monitor.lock()
+            monitor.broadcast()
+            monitor.unlock()
         }
     }
 
-    private func spill(_ keys: [PartdKey], from state: inout State) throws {
-        guard !keys.isEmpty else { return }
+    private func write(_ job: Job) throws {
         var batch: [(key: PartdKey, value: [UInt8])] = []
-        batch.reserveCapacity(keys.count)
-        for key in keys {
-            if let bytes = state.buffers[key] { batch.append((key: key, value: bytes)) }
+        batch.reserveCapacity(job.count)
+        for entry in job {
+            if entry.chunks.count == 1 {
+                batch.append((key: entry.key, value: entry.chunks[0]))
+            } else {
+                var joined: [UInt8] = []
+                joined.reserveCapacity(entry.bytes)
+                for chunk in entry.chunks { joined.append(contentsOf: chunk) }
+                batch.append((key: entry.key, value: joined))
+            }
         }
         try slow.append(batch)
-        var moved = 0
-        for entry in batch {
-            state.buffers.removeValue(forKey: entry.key)
-            moved += entry.value.count
-        }
-        state.stats.bufferedBytes -= moved
-        state.stats.spilledBytes += moved
-        state.stats.spillRounds += 1
     }
+
+    /// Waits for in-flight spills and puts the bytes of failed ones back.
+    private func settle() {
+        waitUntil { pendingJobs.load(ordering: .sequentiallyConsistent) == 0 }
+        restoreFailedJobs()
+    }
+
+    /// Puts the bytes of failed spills back in front of what each key buffered since.
+    private func restoreFailedJobs() {
+        guard !failedJobs.isEmpty, pendingJobs.load(ordering: .sequentiallyConsistent) == 0 else { return }
+        var restored: [PartdKey: [[UInt8]]] = [:]
+        for job in failedJobs {
+            for entry in job { restored[entry.key, default: []].append(contentsOf: entry.chunks) }
+        }
+        failedJobs = []
+        writerFailed.store(false, ordering: .sequentiallyConsistent)
+        for (key, chunks) in restored {
+            let newer = buffer.remove(key)?.chunks ?? []
+            for chunk in chunks + newer { buffer.append(key, chunk) }
+            if chunks.isEmpty && newer.isEmpty { buffer.append(key, []) }
+        }
+    }
+
+    private func throwPendingFailure() throws {
+        if let failure {
+            self.failure = nil
+            throw failure
+        }
+    }
+
+    private static func spillFailure(_ error: any Error) -> PartdError {
+        var wrapped = (error as? PartdError)
+            ?? PartdError(code: .io, message: "\(error)")
+        let cause = "\(wrapped.code): \(wrapped.message)"
+        wrapped.code = .spillFailed
+        wrapped.message = "appended data is held in memory (do not retry the append), but spilling it to the "
+            + "slow store failed: \(cause)"
+        return wrapped
+    }
+
+    private static func now() -> Double {
+        DispatchTime.now().uptimeNanoseconds.doubleValue / 1e9
+    }
+}
+
+extension UInt64 {
+    fileprivate var doubleValue: Double { Double(self) }
 }

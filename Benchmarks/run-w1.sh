@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Workload W1 side by side: Python's partd and swift-partd on this machine, in one run.
+#
+#   Benchmarks/run-w1.sh [--appends N] [--runs R]
+#
+# Both sides write under one scratch directory on the same file system
+# (W1_TMP, default: a new directory under $TMPDIR or /tmp) that is removed only
+# at the end, so no run pays for another run's file deletions.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APPENDS=200000
+RUNS=3
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --appends) APPENDS="$2"; shift 2 ;;
+    --runs) RUNS="$2"; shift 2 ;;
+    *) echo "usage: $0 [--appends N] [--runs R]" >&2; exit 2 ;;
+  esac
+done
+
+scripts/setup.sh --python >&2
+swift build -c release --product partd-bench-w1 >&2
+
+SCRATCH="${W1_TMP:-$(mktemp -d "${TMPDIR:-/tmp}/partd-w1.XXXXXX")}"
+trap 'rm -rf "$SCRATCH"' EXIT
+export W1_TMP="$SCRATCH" W1_KEEP=1
+
+echo "W1: $APPENDS appends of 16 random keys x 100 B over 1,000 keys, then get every key; $RUNS runs each, best shown"
+echo "machine: $(nproc) cores, $(uname -sr); scratch: $SCRATCH ($(df -T "$SCRATCH" | awk 'NR==2{print $2}'))"
+RESULTS="$SCRATCH/results.jsonl"
+: > "$RESULTS"
+for run in $(seq "$RUNS"); do
+  python3 Benchmarks/python/w1_partd.py --appends "$APPENDS" --json >> "$RESULTS"
+  .build/release/partd-bench-w1 --appends "$APPENDS" --json >> "$RESULTS"
+done
+python3 - "$RESULTS" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip().startswith("{")]
+best = {}
+for r in rows:
+    kind = "directory" if r["store"].startswith("directory") else "spilling"
+    k = (r["impl"], kind)
+    if k not in best or r["appends_per_s"] > best[k]["appends_per_s"]:
+        best[k] = r
+print(f"{'store':<12} {'implementation':<14} {'appends/s':>12} {'get MB/s':>10}")
+for kind in ("directory", "spilling"):
+    for impl in ("python-partd", "swift-partd"):
+        r = best.get((impl, kind))
+        if r:
+            print(f"{kind:<12} {impl:<14} {r['appends_per_s']:>12,.0f} {r['get_mb_per_s']:>10,.1f}")
+    py, sw = best.get(("python-partd", kind)), best.get(("swift-partd", kind))
+    if py and sw:
+        print(f"{kind:<12} {'speed-up':<14} {sw['appends_per_s'] / py['appends_per_s']:>11.1f}x {sw['get_mb_per_s'] / py['get_mb_per_s']:>9.1f}x")
+PY

@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// The in-memory representation behind ``MemoryStore`` and ``SpillingStore``:
+/// every appended value is kept by reference, never copied.
+///
+/// Values live in one flat array of slots, carved into blocks of
+/// ``blockSize`` slots; each key owns a linked list of blocks, and its state
+/// (first and last block, fill, byte count) sits in an open-addressing table
+/// keyed by the key's precomputed hash. An append is a table probe and one
+/// slot write, with no per-key heap object to touch and no appended byte
+/// copied. Reading a key walks its blocks (`blockSize` values per hop) and
+/// joins the values with one copy (none for a single value). Removing a key
+/// returns its blocks to a free list, so memory is reused without compaction.
+struct AppendLog {
+    static let blockSize = 32
+
+    struct KeyState {
+        var firstBlock: Int32 = -1
+        var lastBlock: Int32 = -1
+        var fill: Int32 = 0
+        var entries: Int32 = 0
+        var bytes: Int = 0
+    }
+
+    private var slots: [[UInt8]] = []
+    private var nextBlock: [Int32] = []
+    private var freeBlocks: [Int32] = []
+    private var table = KeyTable()
+    /// Payload bytes held under all keys.
+    private(set) var totalBytes = 0
+
+    init() {}
+
+    var keyCount: Int { table.count }
+    var isEmpty: Bool { table.count == 0 }
+
+    /// Appends every entry of `batch`, in order.
+    mutating func append(contentsOf batch: [(key: PartdKey, value: [UInt8])]) {
+        for index in batch.indices {
+            append(batch[index].key, batch[index].value)
+        }
+    }
+
+    /// Appends `value` to `key`. An empty value still creates the key.
+    @inline(__always)
+    mutating func append(_ key: PartdKey, _ value: consuming [UInt8]) {
+        let slot = table.findOrInsert(key)
+        totalBytes += value.count
+        if value.isEmpty { return }
+        var state = table.states[slot]
+        if state.lastBlock < 0 || state.fill == Int32(Self.blockSize) {
+            let block = allocateBlock()
+            if state.lastBlock < 0 {
+                state.firstBlock = block
+            } else {
+                nextBlock[Int(state.lastBlock)] = block
+            }
+            state.lastBlock = block
+            state.fill = 0
+        }
+        slots[Int(state.lastBlock) &* Self.blockSize &+ Int(state.fill)] = value
+        state.fill += 1
+        state.entries += 1
+        state.bytes += value.count
+        table.states[slot] = state
+    }
+
+    private mutating func allocateBlock() -> Int32 {
+        if let block = freeBlocks.popLast() {
+            nextBlock[Int(block)] = -1
+            return block
+        }
+        let block = Int32(truncatingIfNeeded: nextBlock.count)
+        nextBlock.append(-1)
+        slots.append(contentsOf: repeatElement([], count: Self.blockSize))
+        return block
+    }
+
+    /// Replaces everything `key` holds with `value`.
+    mutating func set(_ key: PartdKey, _ value: [UInt8]) {
+        _ = remove(key)
+        append(key, value)
+    }
+
+    func contains(_ key: PartdKey) -> Bool { table.find(key) != nil }
+
+    func byteCount(of key: PartdKey) -> Int {
+        guard let slot = table.find(key) else { return 0 }
+        return table.states[slot].bytes
+    }
+
+    /// The values appended to `key`, oldest first.
+    func chunks(of key: PartdKey) -> [[UInt8]] {
+        guard let slot = table.find(key) else { return [] }
+        return chunks(of: table.states[slot])
+    }
+
+    private func chunks(of state: KeyState) -> [[UInt8]] {
+        var result: [[UInt8]] = []
+        result.reserveCapacity(Int(state.entries))
+        forEachChunk(of: state) { result.append($0) }
+        return result
+    }
+
+    private func forEachChunk(of state: KeyState, _ body: ([UInt8]) -> Void) {
+        var block = state.firstBlock
+        while block >= 0 {
+            let count = block == state.lastBlock ? Int(state.fill) : Self.blockSize
+            let base = Int(block) &* Self.blockSize
+            for i in base..<(base + count) { body(slots[i]) }
+            block = nextBlock[Int(block)]
+        }
+    }
+
+    /// Everything appended to `key`, joined.
+    func bytes(of key: PartdKey) -> [UInt8] {
+        guard let slot = table.find(key) else { return [] }
+        let state = table.states[slot]
+        if state.entries == 0 { return [] }
+        if state.entries == 1 { return slots[Int(state.firstBlock) &* Self.blockSize] }
+        var out: [UInt8] = []
+        out.reserveCapacity(state.bytes)
+        forEachChunk(of: state) { out.append(contentsOf: $0) }
+        return out
+    }
+
+    /// Appends everything appended to `key` to `out`.
+    func appendBytes(of key: PartdKey, to out: inout [UInt8]) {
+        guard let slot = table.find(key) else { return }
+        let state = table.states[slot]
+        out.reserveCapacity(out.count + state.bytes)
+        forEachChunk(of: state) { out.append(contentsOf: $0) }
+    }
+
+    /// Removes `key` and returns its values, oldest first (`nil` if it was missing).
+    @discardableResult
+    mutating func remove(_ key: PartdKey) -> (chunks: [[UInt8]], bytes: Int)? {
+        guard let slot = table.find(key) else { return nil }
+        let state = table.states[slot]
+        let values = chunks(of: state)
+        var block = state.firstBlock
+        while block >= 0 {
+            let base = Int(block) &* Self.blockSize
+            for i in base..<(base + Self.blockSize) { slots[i] = [] }
+            freeBlocks.append(block)
+            block = nextBlock[Int(block)]
+        }
+        totalBytes -= state.bytes
+        table.remove(at: slot)
+        return (values, state.bytes)
+    }
+
+    mutating func removeAll() {
+        self = AppendLog()
+    }
+
+    /// Every key with its byte count, in table order.
+    var sizes: [(key: PartdKey, size: Int)] {
+        table.occupied.map { (key: table.keys[$0], size: table.states[$0].bytes) }
+    }
+
+    var keys: [PartdKey] { table.occupied.map { table.keys[$0] } }
+}
+
+/// An open-addressing hash table from keys to ``AppendLog/KeyState``, probed
+/// with the key's precomputed hash (no rehashing per lookup), linear probing
+/// and backward-shift deletion.
+struct KeyTable {
+    private(set) var hashes: [Int]
+    private(set) var keys: [PartdKey]
+    var states: [AppendLog.KeyState]
+    private(set) var count = 0
+    private var mask: Int
+
+    private static let emptyKey = PartdKey(.int(0))
+
+    init(capacity: Int = 16) {
+        var size = 16
+        while size < capacity * 2 { size <<= 1 }
+        hashes = [Int](repeating: 0, count: size)
+        keys = [PartdKey](repeating: Self.emptyKey, count: size)
+        states = [AppendLog.KeyState](repeating: AppendLog.KeyState(), count: size)
+        mask = size - 1
+    }
+
+    /// 0 marks an empty slot, so a real hash of 0 is stored as 1.
+    @inline(__always)
+    private static func stored(_ key: PartdKey) -> Int {
+        let h = key.cachedHash
+        return h == 0 ? 1 : h
+    }
+
+    func find(_ key: PartdKey) -> Int? {
+        let h = Self.stored(key)
+        var i = h & mask
+        while true {
+            let existing = hashes[i]
+            if existing == 0 { return nil }
+            if existing == h && keys[i] == key { return i }
+            i = (i + 1) & mask
+        }
+    }
+
+    mutating func findOrInsert(_ key: PartdKey) -> Int {
+        let h = Self.stored(key)
+        var i = h & mask
+        while true {
+            let existing = hashes[i]
+            if existing == 0 { break }
+            if existing == h && keys[i] == key { return i }
+            i = (i + 1) & mask
+        }
+        if (count + 1) * 4 > hashes.count * 3 {
+            grow()
+            return findOrInsert(key)
+        }
+        hashes[i] = h
+        keys[i] = key
+        states[i] = AppendLog.KeyState()
+        count += 1
+        return i
+    }
+
+    mutating func remove(at slot: Int) {
+        var hole = slot
+        var i = (slot + 1) & mask
+        while hashes[i] != 0 {
+            let home = hashes[i] & mask
+            // Move entry i into the hole if its home position is not in (hole, i].
+            let distanceToHome = (i - home) & mask
+            let distanceToHole = (i - hole) & mask
+            if distanceToHome >= distanceToHole {
+                hashes[hole] = hashes[i]
+                keys[hole] = keys[i]
+                states[hole] = states[i]
+                hole = i
+            }
+            i = (i + 1) & mask
+        }
+        hashes[hole] = 0
+        keys[hole] = Self.emptyKey
+        states[hole] = AppendLog.KeyState()
+        count -= 1
+    }
+
+    var occupied: [Int] {
+        hashes.indices.filter { hashes[$0] != 0 }
+    }
+
+    private mutating func grow() {
+        let old = self
+        self = KeyTable(capacity: hashes.count)
+        for slot in old.occupied {
+            let h = old.hashes[slot]
+            var i = h & mask
+            while hashes[i] != 0 { i = (i + 1) & mask }
+            hashes[i] = h
+            keys[i] = old.keys[slot]
+            states[i] = old.states[slot]
+            count += 1
+        }
+    }
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what swift-partd needs on a Debian machine that has the Swift toolchain.
+# Idempotent: installs only what is missing, so running it again costs a second.
+#
+#   scripts/setup.sh            system packages for building and running
+#   scripts/setup.sh --python   also Python's partd (the reference the tests and benchmarks compare with)
+set -euo pipefail
+
+# Debian packages the build needs. The byte-store core needs none beyond the
+# toolchain; C codec libraries are added here with the layers that use them.
+APT_PACKAGES=(pkg-config)
+
+want_python=0
+for arg in "$@"; do
+  case "$arg" in
+    --python) want_python=1 ;;
+    *) echo "usage: $0 [--python]" >&2; exit 2 ;;
+  esac
+done
+
+command -v swift >/dev/null || { echo "setup: the Swift toolchain is not on PATH; install Swift 6.1 or later first" >&2; exit 1; }
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "$want_python" -eq 1 ]; then
+  command -v python3 >/dev/null || { echo "setup: python3 is needed for the Python comparison" >&2; exit 1; }
+  if ! python3 -c "import partd" >/dev/null 2>&1; then
+    echo "setup: installing Python's partd with pip" >&2
+    python3 -m pip install --quiet --disable-pip-version-check partd >&2 \
+      || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages partd >&2
+  fi
+fi

@@ -23,7 +23,7 @@ scripts/setup.sh --python >&2
 swift build -c release --product partd-bench-w1 >&2
 
 SCRATCH="${W1_TMP:-$(mktemp -d "${TMPDIR:-/tmp}/partd-w1.XXXXXX")}"
-trap 'rm -rf "$SCRATCH"' EXIT
+[ -n "${W1_TMP:-}" ] || trap 'rm -rf "$SCRATCH"' EXIT
 export W1_TMP="$SCRATCH" W1_KEEP=1
 
 echo "W1: $APPENDS appends of 16 random keys x 100 B over 1,000 keys, then get every key; $RUNS runs each, best shown"
@@ -31,7 +31,10 @@ echo "machine: $(nproc) cores, $(uname -sr); scratch: $SCRATCH ($(df -T "$SCRATC
 RESULTS="$SCRATCH/results.jsonl"
 : > "$RESULTS"
 for run in $(seq "$RUNS"); do
+  # Flush dirty pages first, so neither side pays for the other's writeback.
+  sync
   python3 Benchmarks/python/w1_partd.py --appends "$APPENDS" --json >> "$RESULTS"
+  sync
   .build/release/partd-bench-w1 --appends "$APPENDS" --json >> "$RESULTS"
 done
 python3 - "$RESULTS" <<'PY'

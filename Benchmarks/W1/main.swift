@@ -37,6 +37,7 @@ struct Config {
     var keyCount = 1000
     var threads = 1
     var json = false
+    var distinct = false
     var budget = ByteCount.megabytes(64)
     var stores: Set<String> = ["directory", "spilling"]
 }
@@ -50,10 +51,11 @@ func parseArguments() -> Config {
         case "--keys": config.keyCount = Int(args.next() ?? "") ?? config.keyCount
         case "--threads": config.threads = max(1, Int(args.next() ?? "") ?? 1)
         case "--json": config.json = true
+        case "--distinct": config.distinct = true
         case "--budget": config.budget = ByteCount(args.next() ?? "") ?? config.budget
         case "--stores": config.stores = Set((args.next() ?? "").split(separator: ",").map(String.init))
         default:
-            print("usage: W1 [--appends N] [--keys K] [--threads T] [--stores directory,spilling] [--budget 64MB] [--json]")
+            print("usage: W1 [--appends N] [--keys K] [--threads T] [--stores directory,spilling] [--budget 64MB] [--distinct] [--json]")
             exit(2)
         }
     }
@@ -67,7 +69,7 @@ struct Workload: Sendable {
     let batches: [Batch]
     let expectedBytes: Int
 
-    init(appends: Int, keyCount: Int) {
+    init(appends: Int, keyCount: Int, distinct: Bool) {
         var rng = SplitMix64(state: 42)
         keys = (0..<keyCount).map { PartdKey("k" + String(repeating: "0", count: max(0, 4 - String($0).count)) + String($0)) }
         let pool: [[UInt8]] = (0..<64).map { _ in (0..<100).map { _ in UInt8.random(in: 0...255, using: &rng) } }
@@ -79,7 +81,11 @@ struct Workload: Sendable {
             batch.reserveCapacity(16)
             while batch.count < 16 {
                 let k = Int.random(in: 0..<keyCount, using: &rng)
-                if chosen.insert(k).inserted { batch.append((key: keys[k], value: pool[(i + batch.count) % pool.count])) }
+                if chosen.insert(k).inserted {
+                    let shared = pool[(i + batch.count) % pool.count]
+                    // --distinct gives every value its own array, as a real shuffle's slices are.
+                    batch.append((key: keys[k], value: distinct ? Array(shared) + [] : shared))
+                }
             }
             batches.append(batch)
         }
@@ -132,7 +138,7 @@ extension String {
 }
 
 let config = parseArguments()
-let work = Workload(appends: config.appends, keyCount: config.keyCount)
+let work = Workload(appends: config.appends, keyCount: config.keyCount, distinct: config.distinct)
 do {
     // With W1_KEEP=1 the store directories are left for the caller to remove, so that
     // deleting thousands of files does not slow the next run's file creation.

@@ -36,6 +36,13 @@ public protocol ByteStore: Sendable {
     /// appended in batch order.
     func append(_ batch: [(key: PartdKey, value: [UInt8])]) throws
 
+    /// Appends a batch whose values come in chunks: for each entry, its chunks
+    /// are appended one after another, as if they were one value, except that
+    /// across processes only each chunk (not the whole entry) is guaranteed to
+    /// land contiguously. Stores that can write chunks without joining them
+    /// (``DirectoryStore`` uses `writev`) implement this; the default joins.
+    func append(chunked batch: [(key: PartdKey, chunks: [[UInt8]])]) throws
+
     /// Everything appended to each key, in the order of `keys`; missing keys give `[]`.
     func get(_ keys: [PartdKey]) throws -> [[UInt8]]
 
@@ -72,6 +79,17 @@ public protocol ByteStore: Sendable {
 // MARK: - Conveniences
 
 extension ByteStore {
+    public func append(chunked batch: [(key: PartdKey, chunks: [[UInt8]])]) throws {
+        try append(
+            batch.map { entry in
+                if entry.chunks.count == 1 { return (key: entry.key, value: entry.chunks[0]) }
+                var joined: [UInt8] = []
+                joined.reserveCapacity(entry.chunks.reduce(0) { $0 + $1.count })
+                for chunk in entry.chunks { joined.append(contentsOf: chunk) }
+                return (key: entry.key, value: joined)
+            })
+    }
+
     public func get(_ key: PartdKey, reservingCapacity extraCapacity: Int) throws -> [UInt8] {
         var value = try get([key])[0]
         if extraCapacity > 0 { value.reserveCapacity(value.count + extraCapacity) }

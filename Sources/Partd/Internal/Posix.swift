@@ -63,6 +63,57 @@ enum Posix {
         if let failure { throw failure }
     }
 
+    /// Writes the chunks one after another with `writev`, up to 1,024 chunks per
+    /// call, so no joined copy is made. On a regular file each call is one
+    /// atomic append unless the disk fills or a signal interrupts.
+    static func writeAllVectored(_ fd: Int32, _ chunks: [[UInt8]]) throws(Errno) {
+        let maxVectors = 1024
+        var vectors: [iovec] = []
+        vectors.reserveCapacity(min(chunks.count, maxVectors))
+        var failure: Errno? = nil
+        // The arrays in `chunks` are alive and unmodified for the whole call, so
+        // the addresses of their contiguous storage stay valid while we write.
+        withExtendedLifetime(chunks) {
+            var start = 0
+            while start < chunks.count && failure == nil {
+                let end = min(chunks.count, start + maxVectors)
+                vectors.removeAll(keepingCapacity: true)
+                for i in start..<end where !chunks[i].isEmpty {
+                    chunks[i].withUnsafeBytes { raw in
+                        vectors.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress), iov_len: raw.count))
+                    }
+                }
+                start = end
+                var first = 0
+                while first < vectors.count {
+                    let n = vectors.withUnsafeBufferPointer { buffer in
+                        writev(fd, buffer.baseAddress! + first, Int32(buffer.count - first))
+                    }
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        failure = .current
+                        return
+                    }
+                    if n == 0 {
+                        failure = Errno(rawValue: EIO)
+                        return
+                    }
+                    // Skip what was written, possibly part of one vector.
+                    var written = n
+                    while first < vectors.count && written >= vectors[first].iov_len {
+                        written -= vectors[first].iov_len
+                        first += 1
+                    }
+                    if written > 0 {
+                        vectors[first].iov_base = vectors[first].iov_base! + written
+                        vectors[first].iov_len -= written
+                    }
+                }
+            }
+        }
+        if let failure { throw failure }
+    }
+
     /// Reads up to `count` bytes from offset 0 with `pread`; stops early at end of file.
     /// The array has room for `extraCapacity` more bytes.
     static func readAll(_ fd: Int32, count: Int, extraCapacity: Int = 0) throws(Errno) -> [UInt8] {

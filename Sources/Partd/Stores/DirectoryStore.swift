@@ -178,6 +178,23 @@ public final class DirectoryStore: ByteStore {
         }
     }
 
+    /// Appends each entry's chunks with `writev`, without joining them.
+    public func append(chunked batch: [(key: PartdKey, chunks: [[UInt8]])]) throws {
+        guard !batch.isEmpty else { return }
+        let mask = DirectoryLock.mask(of: batch.lazy.map(\.key))
+        try lock.withShared(mask, onNewGeneration: invalidateCache) {
+            for entry in batch {
+                let file = try descriptor(for: entry.key)
+                do throws(Errno) {
+                    try Posix.writeAllVectored(file.fd, entry.chunks)
+                    if configuration.fsync { try Posix.sync(file.fd) }
+                } catch {
+                    throw failure("append to", entry.key, error)
+                }
+            }
+        }
+    }
+
     public func get(_ keys: [PartdKey]) throws -> [[UInt8]] {
         guard !keys.isEmpty else { return [] }
         return try lock.withShared(DirectoryLock.mask(of: keys), onNewGeneration: invalidateCache) {

@@ -110,6 +110,9 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
     private let spilledBytes = Atomic<Int>(0)
     private let spillRounds = Atomic<Int>(0)
     private let writeNanoseconds = Atomic<Int>(0)
+    /// Written jobs, released by the appending thread rather than the writer, so
+    /// the two threads do not contend on the reference counts of shared values.
+    private let written = Mutex<[Job]>([])
 
     /// A spilling store over `slow` with the given configuration.
     public init(spillingTo slow: Slow, configuration: Configuration = Configuration()) {
@@ -340,6 +343,12 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
         if configuration.backgroundSpill {
             let threshold = Int(Double(budget) * configuration.backgroundThreshold)
             while buffer.totalBytes > threshold, !buffer.isEmpty {
+                let done = written.withLock { jobs in
+                    var taken: [Job] = []
+                    swap(&taken, &jobs)
+                    return taken
+                }
+                _ = done  // released here, on the appending thread
                 let job = detach(nextRound())
                 pendingJobs.add(1, ordering: .sequentiallyConsistent)
                 inFlightBytes.add(job.reduce(0) { $0 + $1.bytes }, ordering: .sequentiallyConsistent)
@@ -411,6 +420,7 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
         } else {
             spilledBytes.add(bytes, ordering: .relaxed)
             spillRounds.add(1, ordering: .relaxed)
+            written.withLock { $0.append(job) }
         }
         inFlightBytes.subtract(bytes, ordering: .sequentiallyConsistent)
         pendingJobs.subtract(1, ordering: .sequentiallyConsistent)
@@ -422,24 +432,13 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
     }
 
     private func write(_ job: Job) throws {
-        var batch: [(key: PartdKey, value: [UInt8])] = []
-        batch.reserveCapacity(job.count)
-        for entry in job {
-            if entry.chunks.count == 1 {
-                batch.append((key: entry.key, value: entry.chunks[0]))
-            } else {
-                var joined: [UInt8] = []
-                joined.reserveCapacity(entry.bytes)
-                for chunk in entry.chunks { joined.append(contentsOf: chunk) }
-                batch.append((key: entry.key, value: joined))
-            }
-        }
-        try slow.append(batch)
+        try slow.append(chunked: job.map { (key: $0.key, chunks: $0.chunks) })
     }
 
     /// Waits for in-flight spills and puts the bytes of failed ones back.
     private func settle() {
         waitUntil { pendingJobs.load(ordering: .sequentiallyConsistent) == 0 }
+        written.withLock { $0 = [] }
         restoreFailedJobs()
     }
 

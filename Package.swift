@@ -36,7 +36,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PartdTests",
-            dependencies: ["Partd", "PartdTestSupport", "partd-test-worker"]
+            dependencies: ["Partd", "PartdTestSupport", "partd-test-worker", "shuffle-groupby-demo"]
         ),
     ]
 )

@@ -61,6 +61,23 @@ struct ProcessTests {
     }
 }
 
+@Suite("Examples")
+struct ExampleTests {
+    @Test("the shuffle/groupby demo runs on a small input, spills, and checks its result")
+    func shuffleGroupbyDemo() throws {
+        let demo = productsDirectory + "/shuffle-groupby-demo"
+        try #require(FileManager.default.isExecutableFile(atPath: demo), "build the package first: \(demo)")
+        let result = try run(demo, ["--rows", "300000", "--memory", "512kB", "--partitions", "8", "--chunk-rows", "50000"])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("check:    count 300000 of 300000"))
+        #expect(result.output.contains("OK"))
+        #expect(!result.output.contains("spilled 0 B in 0 rounds"))
+        let bad = try run(demo, ["--rows", "many"])
+        #expect(bad.status == 2)
+        #expect(bad.output.contains("--rows needs a positive whole number"))
+    }
+}
+
 @Suite("Python partd interoperability", .serialized)
 struct PythonInteropTests {
     static let python = "/usr/bin/env"

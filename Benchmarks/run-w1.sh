@@ -4,8 +4,11 @@
 #   Benchmarks/run-w1.sh [--appends N] [--runs R]
 #
 # Both sides write under one scratch directory on the same file system
-# (W1_TMP, default: a new directory under $TMPDIR or /tmp) that is removed only
-# at the end, so no run pays for another run's file deletions.
+# (W1_TMP, default: a new directory under $TMPDIR or /tmp). Every run starts in
+# the same state: the previous run's files are removed, dirty pages are synced,
+# and the script waits W1_SETTLE seconds (default 31), because ext4 slows the
+# creation of new files for 30 s after many deletions, and leftover data makes
+# this VM's proactive reclaim (DAMON) and writeback compete with the next run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,11 +33,16 @@ echo "W1: $APPENDS appends of 16 random keys x 100 B over 1,000 keys, then get e
 echo "machine: $(nproc) cores, $(uname -sr); scratch: $SCRATCH ($(df -T "$SCRATCH" | awk 'NR==2{print $2}'))"
 RESULTS="$SCRATCH/results.jsonl"
 : > "$RESULTS"
+SETTLE="${W1_SETTLE:-31}"
+settle() {
+  find "$SCRATCH" -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +
+  sync
+  sleep "$SETTLE"
+}
 for run in $(seq "$RUNS"); do
-  # Flush dirty pages first, so neither side pays for the other's writeback.
-  sync
+  settle
   python3 Benchmarks/python/w1_partd.py --appends "$APPENDS" --json >> "$RESULTS"
-  sync
+  settle
   .build/release/partd-bench-w1 --appends "$APPENDS" --json >> "$RESULTS"
 done
 python3 - "$RESULTS" <<'PY'

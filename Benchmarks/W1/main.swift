@@ -72,7 +72,7 @@ struct Workload: Sendable {
     init(appends: Int, keyCount: Int, distinct: Bool) {
         var rng = SplitMix64(state: 42)
         keys = (0..<keyCount).map { PartdKey("k" + String(repeating: "0", count: max(0, 4 - String($0).count)) + String($0)) }
-        let pool: [[UInt8]] = (0..<64).map { _ in (0..<100).map { _ in UInt8.random(in: 0...255, using: &rng) } }
+        let pool: [[UInt8]] = (0..<(getenv("W1_POOL").flatMap { Int(String(cString: $0)) } ?? 64)).map { _ in (0..<100).map { _ in UInt8.random(in: 0...255, using: &rng) } }
         var batches: [Batch] = []
         batches.reserveCapacity(appends)
         for i in 0..<appends {

@@ -74,11 +74,20 @@ public protocol ByteStore: Sendable {
 
     /// The number of bytes `get(key)` would return.
     func byteCount(of key: PartdKey) throws -> Int
+
+    /// Throws the error an append of `key` would throw because of the key itself
+    /// (for example ``PartdError/Code/keyTooLong`` for a file name over 255 bytes).
+    /// Buffering wrappers call it before accepting a key, so a key the store
+    /// below cannot hold is refused at once instead of failing at spill time.
+    /// The default accepts every key.
+    func validate(_ key: PartdKey) throws
 }
 
 // MARK: - Conveniences
 
 extension ByteStore {
+    public func validate(_ key: PartdKey) throws {}
+
     public func append(chunked batch: [(key: PartdKey, chunks: [[UInt8]])]) throws {
         try append(
             batch.map { entry in

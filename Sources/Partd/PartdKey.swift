@@ -27,6 +27,9 @@ public struct PartdKey: Sendable {
     /// The shape and content of this key.
     public let kind: Kind
     let cachedHash: Int
+    /// The most bytes any store's encoding of this key can take (see ``KeyFileName``):
+    /// three per UTF-8 byte of a string, plus tags and separators.
+    let encodedLengthBound: Int
 
     /// Makes a key of the given kind.
     public init(_ kind: Kind) {
@@ -34,6 +37,11 @@ public struct PartdKey: Sendable {
         var hasher = Hasher()
         hasher.combine(kind)
         self.cachedHash = hasher.finalize()
+        switch kind {
+        case .string(let s): encodedLengthBound = 2 + 3 * s.utf8.count
+        case .int: encodedLengthBound = 22
+        case .tuple(let parts): encodedLengthBound = 4 + parts.reduce(0) { $0 + $1.encodedLengthBound + 1 }
+        }
     }
 
     /// A string key.

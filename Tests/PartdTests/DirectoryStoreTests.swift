@@ -174,6 +174,18 @@ struct DirectoryStoreTests {
         try b.close()
     }
 
+    @Test("an exclusive operation notices another instance's delete before reusing descriptors")
+    func exclusiveSeesOtherGeneration() throws {
+        let a = try DirectoryStore.temporary()
+        let b = try DirectoryStore(path: a.path)
+        try a.append(["y": bytes("old"), "z": bytes("z")])  // a caches descriptors for y and z
+        try b.delete("y")
+        try a.delete("z")  // exclusive in a: must drop a's stale descriptor for y
+        try a.append(["y": bytes("new")])
+        #expect(try b.get("y") == bytes("new"))
+        try b.close()
+    }
+
     @Test("a small descriptor cache still gives correct results")
     func smallCache() throws {
         let store = try DirectoryStore.temporary(configuration: .init(maxOpenFiles: 3))

@@ -131,6 +131,44 @@ struct SpillingStoreTests {
         #expect(try slow.inner.get("a") == bytes("1234567890X"))
     }
 
+    @Test("a spill that fails part-way writes no key twice", arguments: [false, true])
+    func partialSpillFailure(background: Bool) throws {
+        let slow = FailingStore()
+        let store = SpillingStore(
+            spillingTo: slow,
+            configuration: .init(availableMemory: .bytes(10), spillFraction: 1, maxKeysPerSpill: 20, backgroundSpill: background))
+        slow.setFailing(keys: ["b"])
+        var reported = false
+        do {
+            try store.append(["a": bytes("aaaaaaa"), "b": bytes("bbbbbbbb"), "c": bytes("ccccccccc")])
+            store.waitForSpills()
+            try store.flush()
+        } catch PartdError.spillFailed {
+            reported = true
+        }
+        #expect(reported)
+        slow.setFailing(keys: [])
+        try store.flush()
+        #expect(try slow.inner.get(["a", "b", "c"]) == [bytes("aaaaaaa"), bytes("bbbbbbbb"), bytes("ccccccccc")])
+        #expect(try store.get(["a", "b", "c"]) == [bytes("aaaaaaa"), bytes("bbbbbbbb"), bytes("ccccccccc")])
+    }
+
+    @Test("a key the slow store cannot hold is refused before it is buffered")
+    func invalidKeyRefusedAtAppend() throws {
+        let store = SpillingStore(spillingTo: try DirectoryStore.temporary(), availableMemory: .megabytes(1))
+        let long = PartdKey(String(repeating: "x", count: 300))
+        do {
+            try store.append([long: bytes("1"), "ok": bytes("2")])
+            Issue.record("expected keyTooLong")
+        } catch PartdError.keyTooLong {
+        }
+        #expect(try store.keys() == [])
+        #expect(throws: PartdError.self) { try store.setOnce(long, bytes("1")) }
+        try store.append(["ok": bytes("2")])
+        try store.flush()
+        #expect(try store.get("ok") == bytes("2"))
+    }
+
     @Test("memory stays within budget plus one batch", arguments: [false, true])
     func boundedMemory(background: Bool) throws {
         let store = SpillingStore(spillingTo: MemoryStore(), availableMemory: .kilobytes(64), backgroundSpill: background)

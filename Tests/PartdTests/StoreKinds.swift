@@ -42,8 +42,11 @@ func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
 final class FailingStore: ByteStore {
     let inner = MemoryStore()
     private let failing = Synchronization.Mutex(false)
+    private let failingKeys = Synchronization.Mutex(Set<PartdKey>())
 
     func setFailing(_ value: Bool) { failing.withLock { $0 = value } }
+    /// Appends to these keys fail; others succeed.
+    func setFailing(keys: Set<PartdKey>) { failingKeys.withLock { $0 = keys } }
 
     private func check() throws {
         if failing.withLock({ $0 }) {
@@ -53,6 +56,10 @@ final class FailingStore: ByteStore {
 
     func append(_ batch: [(key: PartdKey, value: [UInt8])]) throws {
         try check()
+        let bad = failingKeys.withLock { $0 }
+        for entry in batch where bad.contains(entry.key) {
+            throw PartdError(code: .diskFull, message: "injected failure", key: entry.key, path: "/injected")
+        }
         try inner.append(batch)
     }
     func get(_ keys: [PartdKey]) throws -> [[UInt8]] { try check(); return try inner.get(keys) }

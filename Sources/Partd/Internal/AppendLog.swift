@@ -133,15 +133,22 @@ struct AppendLog {
     }
 
     /// Removes `key` and returns its values, oldest first (`nil` if it was missing).
+    /// The values are moved out of the log, not copied or retained again.
     @discardableResult
     mutating func remove(_ key: PartdKey) -> (chunks: [[UInt8]], bytes: Int)? {
         guard let slot = table.find(key) else { return nil }
         let state = table.states[slot]
-        let values = chunks(of: state)
+        var values: [[UInt8]] = []
+        values.reserveCapacity(Int(state.entries))
         var block = state.firstBlock
         while block >= 0 {
             let base = Int(block) &* Self.blockSize
-            for i in base..<(base + Self.blockSize) { slots[i] = [] }
+            let count = block == state.lastBlock ? Int(state.fill) : Self.blockSize
+            for i in base..<(base + count) {
+                var taken: [UInt8] = []
+                swap(&taken, &slots[i])
+                values.append(taken)
+            }
             freeBlocks.append(block)
             block = nextBlock[Int(block)]
         }

@@ -19,10 +19,10 @@ import Synchronization
 ///   together; their bytes stay unmixed because each key's bytes are written
 ///   with one `write` to an `O_APPEND` descriptor.
 /// - **Generation.** Exclusive operations add one to a little-endian `UInt64`
-///   at offset 0 of `.lock`. Whenever this process takes the shared lock
-///   afresh it compares the generation with the one it last saw and, if it
-///   changed, closes its cached descriptors, which may point at files another
-///   process removed.
+///   at offset 0 of `.lock`, even when they fail part-way. Whenever this
+///   process takes the lock (shared afresh, or exclusive) it compares the
+///   generation with the one it last saw and, if it changed, closes its cached
+///   descriptors, which may point at files another process removed.
 final class DirectoryLock: Sendable {
     static let stripeCount = 64
 
@@ -106,23 +106,29 @@ final class DirectoryLock: Sendable {
     }
 
     /// Runs `body` holding every stripe and the exclusive directory lock, then
-    /// advances the generation so other processes drop stale descriptors.
-    func withExclusive<R>(_ body: () throws -> R) throws -> R {
+    /// advances the generation (whether or not `body` succeeded, since a failed
+    /// delete may have removed some files) so other processes drop stale
+    /// descriptors. `onNewGeneration` runs first if another process changed the
+    /// directory since this process last looked.
+    func withExclusive<R>(onNewGeneration: () -> Void, _ body: () throws -> R) throws -> R {
         lockStripes(Self.allStripes)
         defer { unlockStripes(Self.allStripes) }
         if shared.withLock({ $0.closed }) { throw PartdError.closedStore(path: nil) }
-        do throws(Errno) {
+        do {
             try Posix.lockFile(lockFD, .exclusive)
         } catch {
             throw PartdError.system("lock", key: nil, path: ".lock", errno: error.rawValue)
         }
         defer { Posix.unlockFile(lockFD) }
-        let result = try body()
-        let next = ((try? Posix.readUInt64(lockFD, at: 0)) ?? 0) &+ 1
-        if (try? Posix.writeUInt64(lockFD, next, at: 0)) != nil {
-            shared.withLock { $0.generation = next }
+        let current = (try? Posix.readUInt64(lockFD, at: 0)) ?? 0
+        let seen = shared.withLock { $0.generation }
+        if current != seen { onNewGeneration() }
+        defer {
+            let next = current &+ 1
+            let stored = (try? Posix.writeUInt64(lockFD, next, at: 0)) != nil
+            shared.withLock { $0.generation = stored ? next : current }
         }
-        return result
+        return try body()
     }
 
     /// Marks the lock closed after in-flight operations finish; later operations throw.

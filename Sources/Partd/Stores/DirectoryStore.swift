@@ -37,8 +37,9 @@ import Synchronization
 public final class DirectoryStore: ByteStore {
     /// How a directory store writes.
     public struct Configuration: Sendable, Hashable {
-        /// Call `fsync` on each key's file after appending to it, so an append
-        /// has reached stable storage when it returns. The default is `false`.
+        /// Call `fsync` on each key's file after appending to it (and on the
+        /// directory after creating or replacing a file), so an append has
+        /// reached stable storage when it returns. The default is `false`.
         public var fsync: Bool = false
         /// The most descriptors kept open for reuse. The default is a quarter of the
         /// process's open-file limit, at most 1,024.
@@ -212,7 +213,9 @@ public final class DirectoryStore: ByteStore {
     public func setOnce(_ key: PartdKey, _ value: [UInt8]) throws -> Bool {
         let name = try KeyFileName.encode(key)
         guard !setOnceKeys.withLock({ $0.contains(key) }) else { return false }
-        try lock.withExclusive {
+        return try lock.withExclusive(onNewGeneration: invalidateCache) {
+            // Checked again under the exclusive lock: another thread may have set it meanwhile.
+            guard !setOnceKeys.withLock({ $0.contains(key) }) else { return false }
             let temporary = ".tmp-\(Posix.processID)-\(temporaryCounter.add(1, ordering: .relaxed).newValue)"
             do throws(Errno) {
                 let fd = try Posix.openAt(rootFD, temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_TRUNC)
@@ -220,20 +223,21 @@ public final class DirectoryStore: ByteStore {
                 try Posix.writeAll(fd, value)
                 if configuration.fsync { try Posix.sync(fd) }
                 try Posix.renameAt(rootFD, temporary, name)
+                if configuration.fsync { try Posix.sync(rootFD) }
             } catch {
                 try? Posix.unlinkAt(rootFD, temporary)
                 throw failure("set", key, error, name: name)
             }
             cache.withLock { $0.remove(key) }
+            setOnceKeys.withLock { _ = $0.insert(key) }
+            return true
         }
-        setOnceKeys.withLock { _ = $0.insert(key) }
-        return true
     }
 
     public func delete(_ keys: [PartdKey]) throws {
         guard !keys.isEmpty else { return }
         let names = try keys.map { try KeyFileName.encode($0) }
-        try lock.withExclusive {
+        try lock.withExclusive(onNewGeneration: invalidateCache) {
             for (key, name) in zip(keys, names) {
                 cache.withLock { $0.remove(key) }
                 do throws(Errno) { try Posix.unlinkAt(rootFD, name) } catch { throw failure("delete", key, error, name: name) }
@@ -243,7 +247,7 @@ public final class DirectoryStore: ByteStore {
     }
 
     public func drop() throws {
-        try lock.withExclusive {
+        try lock.withExclusive(onNewGeneration: invalidateCache) {
             cache.withLock { $0.removeAll() }
             do throws(Errno) {
                 try Posix.removeContents(of: rootFD, keeping: [Self.lockFileName])
@@ -293,6 +297,11 @@ public final class DirectoryStore: ByteStore {
         }
     }
 
+    /// Throws ``PartdError/Code/keyTooLong`` if `key`'s file name would exceed 255 bytes.
+    public func validate(_ key: PartdKey) throws {
+        if key.encodedLengthBound > KeyFileName.maximumLength { _ = try KeyFileName.encode(key) }
+    }
+
     // MARK: - Internals
 
     private func invalidateCache() {
@@ -313,6 +322,10 @@ public final class DirectoryStore: ByteStore {
             }
         } catch {
             throw failure("open", key, error, name: name)
+        }
+        if configuration.fsync {
+            // Make the new file's directory entry durable too.
+            do throws(Errno) { try Posix.sync(rootFD) } catch { throw failure("fsync the directory for", key, error, name: name) }
         }
         let file = OpenFile(fd: fd)
         return cache.withLock { $0.insert(key, file) }

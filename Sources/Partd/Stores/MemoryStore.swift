@@ -4,11 +4,12 @@ import Synchronization
 
 /// A byte store held in memory (partd's `Dict`).
 ///
-/// Appended values are kept by reference, never copied, in one log shared by
-/// all keys, so an append costs a table update and a 16-byte log entry however
-/// many keys a batch touches. `get` joins a key's values with one copy (none
-/// when the key holds a single value). One mutex guards the store: every
-/// batch, read and delete is atomic.
+/// Appended values are kept by reference, never copied: each key owns a chain
+/// of 32-slot blocks in one shared slot array, found through a hash table on
+/// the key's precomputed hash, so an append costs a table probe and one slot
+/// write. `get` joins a key's values with one copy (none when the key holds a
+/// single value). One mutex guards the store: every batch, read and delete is
+/// atomic.
 ///
 /// ```swift
 /// let store = MemoryStore()

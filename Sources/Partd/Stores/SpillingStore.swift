@@ -139,6 +139,10 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
     ///   failed. The batch *was* appended in that case (it is held in memory)
     ///   and must not be retried; later spills retry the write.
     public func append(_ batch: [(key: PartdKey, value: [UInt8])]) throws {
+        // Refuse keys the slow store cannot hold before buffering anything.
+        for index in batch.indices where batch[index].key.encodedLengthBound > 64 {
+            try slow.validate(batch[index].key)
+        }
         monitor.lock()
         defer { monitor.unlock() }
         buffer.append(contentsOf: batch)
@@ -170,8 +174,13 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
         return result
     }
 
+    public func validate(_ key: PartdKey) throws {
+        try slow.validate(key)
+    }
+
     @discardableResult
     public func setOnce(_ key: PartdKey, _ value: [UInt8]) throws -> Bool {
+        try slow.validate(key)
         monitor.lock()
         defer { monitor.unlock() }
         settle()
@@ -388,14 +397,14 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
 
     private func spillSynchronously(_ job: Job) {
         let start = Self.now()
-        do {
-            try write(job)
-            spilledBytes.add(job.reduce(0) { $0 + $1.bytes }, ordering: .relaxed)
-            spillRounds.add(1, ordering: .relaxed)
-        } catch {
-            failedJobs.append(job)
+        let (writtenBytes, remainder, error) = write(job)
+        spilledBytes.add(writtenBytes, ordering: .relaxed)
+        if let error {
+            failedJobs.append(remainder)
             failure = Self.spillFailure(error)
             restoreFailedJobs()
+        } else {
+            spillRounds.add(1, ordering: .relaxed)
         }
         writeNanoseconds.add(Int((Self.now() - start) * 1e9), ordering: .relaxed)
     }
@@ -404,21 +413,25 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
     private func runBackground(_ job: Job) {
         let bytes = job.reduce(0) { $0 + $1.bytes }
         var error: (any Error)? = nil
+        var remainder: Job = job
         let skip = writerFailed.load(ordering: .sequentiallyConsistent)
         if !skip {
             let start = Self.now()
-            do { try write(job) } catch let e { error = e }
+            let result = write(job)
+            error = result.error
+            remainder = result.remainder
+            spilledBytes.add(result.writtenBytes, ordering: .relaxed)
             writeNanoseconds.add(Int((Self.now() - start) * 1e9), ordering: .relaxed)
         }
         if skip || error != nil {
-            // Keep the bytes (and the order of later jobs): the owner puts them back in the buffer.
+            // Keep the unwritten bytes (and the order of later jobs): the owner
+            // puts them back in the buffer.
             writerFailed.store(true, ordering: .sequentiallyConsistent)
             monitor.lock()
-            failedJobs.append(job)
+            failedJobs.append(remainder)
             if let error, failure == nil { failure = Self.spillFailure(error) }
             monitor.unlock()
         } else {
-            spilledBytes.add(bytes, ordering: .relaxed)
             spillRounds.add(1, ordering: .relaxed)
             written.withLock { $0.append(job) }
         }
@@ -431,8 +444,20 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
         }
     }
 
-    private func write(_ job: Job) throws {
-        try slow.append(chunked: job.map { (key: $0.key, chunks: $0.chunks) })
+    /// Writes the job's entries to the slow store, one key per call, so that a
+    /// failure leaves exactly the unwritten entries to put back (a key written
+    /// before the failure is not written twice).
+    private func write(_ job: Job) -> (writtenBytes: Int, remainder: Job, error: (any Error)?) {
+        var writtenBytes = 0
+        for (index, entry) in job.enumerated() {
+            do {
+                try slow.append(chunked: [(key: entry.key, chunks: entry.chunks)])
+            } catch {
+                return (writtenBytes, Array(job[index...]), error)
+            }
+            writtenBytes += entry.bytes
+        }
+        return (writtenBytes, [], nil)
     }
 
     /// Waits for in-flight spills and puts the bytes of failed ones back.

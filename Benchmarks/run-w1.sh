@@ -4,11 +4,12 @@
 #   Benchmarks/run-w1.sh [--appends N] [--runs R]
 #
 # Both sides write under one scratch directory on the same file system
-# (W1_TMP, default: a new directory under $TMPDIR or /tmp). Every run starts in
-# the same state: the previous run's files are removed, dirty pages are synced,
-# and the script waits W1_SETTLE seconds (default 31), because ext4 slows the
-# creation of new files for 30 s after many deletions, and leftover data makes
-# this VM's proactive reclaim (DAMON) and writeback compete with the next run.
+# (W1_TMP, default: a new directory under $TMPDIR or /tmp), removed at the end.
+# Before each run dirty pages are synced, so no run pays for another's
+# writeback. Runs do not delete the previous run's files: on ext4, creating
+# files soon after deleting many is much slower (up to 5.5 minutes after, while
+# the inode table is dirty), which would penalise whichever side runs next.
+# W1_SETTLE=N instead removes the previous files and waits N seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,11 +34,15 @@ echo "W1: $APPENDS appends of 16 random keys x 100 B over 1,000 keys, then get e
 echo "machine: $(nproc) cores, $(uname -sr); scratch: $SCRATCH ($(df -T "$SCRATCH" | awk 'NR==2{print $2}'))"
 RESULTS="$SCRATCH/results.jsonl"
 : > "$RESULTS"
-SETTLE="${W1_SETTLE:-31}"
+SETTLE="${W1_SETTLE:-0}"
 settle() {
-  find "$SCRATCH" -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +
-  sync
-  sleep "$SETTLE"
+  if [ "$SETTLE" -gt 0 ]; then
+    find "$SCRATCH" -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +
+    sync
+    sleep "$SETTLE"
+  else
+    sync
+  fi
 }
 for run in $(seq "$RUNS"); do
   settle

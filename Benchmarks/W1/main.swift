@@ -6,7 +6,12 @@
 // (64 MB budget) over a DirectoryStore. Batches are generated before the
 // clock starts, exactly like Benchmarks/python/w1_partd.py.
 //
-//   W1 [--appends N] [--keys K] [--threads T] [--json]
+//   partd-bench-w1 [--appends N] [--keys K] [--threads T] [--stores directory,spilling]
+//                  [--budget 64MB] [--distinct] [--synchronous-spill] [--json]
+//
+// Values come from a pool of 64 arrays, as in the Python script. --distinct gives
+// every value its own array; --synchronous-spill spills inside append, as partd.
+// W1_TMP=DIR puts the stores under DIR; W1_KEEP=1 leaves them there.
 
 import Dispatch
 import Partd
@@ -38,6 +43,7 @@ struct Config {
     var threads = 1
     var json = false
     var distinct = false
+    var synchronousSpill = false
     var budget = ByteCount.megabytes(64)
     var stores: Set<String> = ["directory", "spilling"]
 }
@@ -52,10 +58,11 @@ func parseArguments() -> Config {
         case "--threads": config.threads = max(1, Int(args.next() ?? "") ?? 1)
         case "--json": config.json = true
         case "--distinct": config.distinct = true
+        case "--synchronous-spill": config.synchronousSpill = true
         case "--budget": config.budget = ByteCount(args.next() ?? "") ?? config.budget
         case "--stores": config.stores = Set((args.next() ?? "").split(separator: ",").map(String.init))
         default:
-            print("usage: W1 [--appends N] [--keys K] [--threads T] [--stores directory,spilling] [--budget 64MB] [--distinct] [--json]")
+            print("usage: W1 [--appends N] [--keys K] [--threads T] [--stores directory,spilling] [--budget 64MB] [--distinct] [--synchronous-spill] [--json]")
             exit(2)
         }
     }
@@ -72,7 +79,7 @@ struct Workload: Sendable {
     init(appends: Int, keyCount: Int, distinct: Bool) {
         var rng = SplitMix64(state: 42)
         keys = (0..<keyCount).map { PartdKey("k" + String(repeating: "0", count: max(0, 4 - String($0).count)) + String($0)) }
-        let pool: [[UInt8]] = (0..<(getenv("W1_POOL").flatMap { Int(String(cString: $0)) } ?? 64)).map { _ in (0..<100).map { _ in UInt8.random(in: 0...255, using: &rng) } }
+        let pool: [[UInt8]] = (0..<64).map { _ in (0..<100).map { _ in UInt8.random(in: 0...255, using: &rng) } }
         var batches: [Batch] = []
         batches.reserveCapacity(appends)
         for i in 0..<appends {
@@ -156,7 +163,7 @@ do {
         try directory.close()
     }
     if config.stores.contains("spilling") {
-        let spilling = SpillingStore(spillingTo: try makeDirectory(), availableMemory: config.budget)
+        let spilling = SpillingStore(spillingTo: try makeDirectory(), availableMemory: config.budget, backgroundSpill: !config.synchronousSpill)
         try measure("spilling \(config.budget) (SpillingStore(DirectoryStore))", spilling, work, config)
         let stats = spilling.statistics
         if !config.json {

@@ -6,11 +6,24 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Partd", targets: ["Partd"]),
+        .library(name: "PartdCompression", targets: ["PartdCompression"]),
         .executable(name: "shuffle-groupby-demo", targets: ["shuffle-groupby-demo"]),
     ],
     targets: [
         // The byte-store core: toolchain only (Swift stdlib, Synchronization, Glibc).
         .target(name: "Partd"),
+        // C codec libraries from Debian's -dev packages (scripts/setup.sh installs them); never vendored.
+        .systemLibrary(name: "CPartdZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CPartdSnappy", pkgConfig: "snappy", providers: [.apt(["libsnappy-dev"])]),
+        .systemLibrary(name: "CPartdBlosc", pkgConfig: "blosc", providers: [.apt(["libblosc-dev"])]),
+        .systemLibrary(name: "CPartdBZip2", providers: [.apt(["libbz2-dev"])]),
+        .systemLibrary(name: "CPartdZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CPartdLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        // Compression codecs (issue 3, in progress): one file of C calls per library.
+        .target(
+            name: "PartdCompression",
+            dependencies: ["Partd", "CPartdZlib", "CPartdSnappy", "CPartdBlosc", "CPartdBZip2", "CPartdZstd", "CPartdLZ4"]
+        ),
         .executableTarget(
             name: "shuffle-groupby-demo",
             dependencies: ["Partd"],
@@ -36,7 +49,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PartdTests",
-            dependencies: ["Partd", "PartdTestSupport", "partd-test-worker", "shuffle-groupby-demo"]
+            dependencies: ["Partd", "PartdCompression", "PartdTestSupport", "partd-test-worker", "shuffle-groupby-demo"]
         ),
     ]
 )

@@ -7,8 +7,8 @@
 set -euo pipefail
 
 # Debian packages the build needs. The byte-store core needs none beyond the
-# toolchain; C codec libraries are added here with the layers that use them.
-APT_PACKAGES=(pkg-config)
+# toolchain; the compression module links these C codec libraries.
+APT_PACKAGES=(pkg-config zlib1g-dev libbz2-dev libsnappy-dev libblosc-dev libzstd-dev liblz4-dev)
 
 want_python=0
 for arg in "$@"; do

@@ -28,7 +28,7 @@ public struct PartdError: Error, Sendable {
         private enum Base: Hashable, Sendable {
             case notFound, permissionDenied, diskFull, notADirectory, isADirectory, tooManyOpenFiles
             case readOnlyFileSystem, fileTooLarge, invalidKey, keyTooLong, corruptData, closed
-            case invalidArgument, alreadyExists, spillFailed, io
+            case invalidArgument, alreadyExists, spillFailed, compressionFailed, io
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -64,6 +64,8 @@ public struct PartdError: Error, Sendable {
         /// A spilling store appended the data to its memory buffer but could not move
         /// buffered bytes to its slow store. The data is kept in memory; do not retry the write.
         public static let spillFailed = Code(.spillFailed)
+        /// A codec could not compress a value (it rejected the input or its settings).
+        public static let compressionFailed = Code(.compressionFailed)
         /// Any other input/output failure; see ``PartdError/errno``.
         public static let io = Code(.io)
 
@@ -84,6 +86,7 @@ public struct PartdError: Error, Sendable {
             case .invalidArgument: return "invalid argument"
             case .alreadyExists: return "already exists"
             case .spillFailed: return "spill failed"
+            case .compressionFailed: return "compression failed"
             case .io: return "I/O error"
             }
         }
@@ -142,6 +145,7 @@ public struct PartdError: Error, Sendable {
     public static let invalidArgument = Code.invalidArgument
     public static let alreadyExists = Code.alreadyExists
     public static let spillFailed = Code.spillFailed
+    public static let compressionFailed = Code.compressionFailed
     public static let io = Code.io
 }
 

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: Apache-2.0
+// The only file that calls liblz4 (block format).
+
+import CPartdLZ4
+
+enum LZ4Codec {
+    static func compress(_ input: [UInt8]) throws -> [UInt8] {
+        let bound = Int(LZ4_compressBound(Int32(input.count)))
+        var written: Int32 = 0
+        let output = [UInt8](unsafeUninitializedCapacity: max(1, bound)) { out, count in
+            written = (input.isEmpty ? [0] : input).withUnsafeBytes { source in
+                out.withMemoryRebound(to: CChar.self) { target in
+                    LZ4_compress_default(
+                        source.baseAddress!.assumingMemoryBound(to: CChar.self), target.baseAddress,
+                        Int32(input.count), Int32(bound))
+                }
+            }
+            count = written > 0 ? Int(written) : 0
+        }
+        guard written > 0 || input.isEmpty else { throw Compression.failed(.lz4, "LZ4_compress_default returned \(written)") }
+        return output
+    }
+
+    static func decompress(_ input: [UInt8], originalSize: Int) throws -> [UInt8] {
+        var produced: Int32 = -1
+        let output = [UInt8](unsafeUninitializedCapacity: max(1, originalSize)) { out, count in
+            produced = (input.isEmpty ? [0] : input).withUnsafeBytes { source in
+                out.withMemoryRebound(to: CChar.self) { target in
+                    LZ4_decompress_safe(
+                        source.baseAddress!.assumingMemoryBound(to: CChar.self), target.baseAddress,
+                        Int32(input.count), Int32(originalSize))
+                }
+            }
+            count = produced >= 0 ? Int(produced) : 0
+        }
+        guard produced >= 0 else { throw Compression.corrupt(.lz4, "is damaged (LZ4 error \(produced))") }
+        guard Int(produced) == originalSize else {
+            throw Compression.corrupt(.lz4, "decompressed to \(produced) bytes where \(originalSize) were recorded")
+        }
+        return output
+    }
+}

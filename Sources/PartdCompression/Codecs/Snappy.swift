@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: Apache-2.0
+// The only file that calls Snappy (its C API, snappy-c.h).
+
+import CPartdSnappy
+
+enum SnappyCodec {
+    static func compress(_ input: [UInt8]) throws -> [UInt8] {
+        let bound = snappy_max_compressed_length(input.count)
+        var status = SNAPPY_OK
+        let output = [UInt8](unsafeUninitializedCapacity: bound) { out, count in
+            var length = bound
+            status = (input.isEmpty ? [0] : input).withUnsafeBytes { source in
+                out.withMemoryRebound(to: CChar.self) { target in
+                    snappy_compress(
+                        source.baseAddress!.assumingMemoryBound(to: CChar.self), input.count, target.baseAddress,
+                        &length)
+                }
+            }
+            count = status == SNAPPY_OK ? length : 0
+        }
+        guard status == SNAPPY_OK else { throw Compression.failed(.snappy, "snappy status \(status.rawValue)") }
+        return output
+    }
+
+    static func decompress(_ input: [UInt8], originalSize: Int) throws -> [UInt8] {
+        var claimed = 0
+        let valid = input.withUnsafeBytes { source -> Bool in
+            guard let base = source.baseAddress?.assumingMemoryBound(to: CChar.self) else { return false }
+            return snappy_uncompressed_length(base, input.count, &claimed) == SNAPPY_OK
+                && snappy_validate_compressed_buffer(base, input.count) == SNAPPY_OK
+        }
+        guard valid else { throw Compression.corrupt(.snappy, "is damaged") }
+        guard claimed == originalSize else {
+            throw Compression.corrupt(.snappy, "claims \(claimed) bytes where \(originalSize) were recorded")
+        }
+        var status = SNAPPY_OK
+        let output = [UInt8](unsafeUninitializedCapacity: max(1, originalSize)) { out, count in
+            var length = originalSize
+            status = input.withUnsafeBytes { source in
+                out.withMemoryRebound(to: CChar.self) { target in
+                    snappy_uncompress(source.baseAddress!.assumingMemoryBound(to: CChar.self), input.count, target.baseAddress, &length)
+                }
+            }
+            count = status == SNAPPY_OK && length == originalSize ? length : 0
+        }
+        guard status == SNAPPY_OK, output.count == originalSize else { throw Compression.corrupt(.snappy, "is damaged") }
+        return output
+    }
+}

@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: Apache-2.0
+// The only file that calls libzstd.
+
+import CPartdZstd
+
+enum ZstdCodec {
+    static func compress(_ input: [UInt8], level: Int) throws -> [UInt8] {
+        let bound = ZSTD_compressBound(input.count)
+        var result = 0
+        let output = [UInt8](unsafeUninitializedCapacity: bound) { out, count in
+            result = input.withUnsafeBytes { source in
+                ZSTD_compress(out.baseAddress, bound, source.baseAddress, input.count, Int32(level))
+            }
+            count = ZSTD_isError(result) == 0 ? result : 0
+        }
+        guard ZSTD_isError(result) == 0 else {
+            throw Compression.failed(.zstd, String(cString: ZSTD_getErrorName(result)))
+        }
+        return output
+    }
+
+    static func decompress(_ input: [UInt8], originalSize: Int) throws -> [UInt8] {
+        let declared = input.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, input.count) }
+        if declared == ZSTD_CONTENTSIZE_ERROR { throw Compression.corrupt(.zstd, "is damaged") }
+        if declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != UInt64(originalSize) {
+            throw Compression.corrupt(.zstd, "claims \(declared) bytes where \(originalSize) were recorded")
+        }
+        var result = 0
+        let output = [UInt8](unsafeUninitializedCapacity: max(1, originalSize)) { out, count in
+            result = input.withUnsafeBytes { source in
+                ZSTD_decompress(out.baseAddress, originalSize, source.baseAddress, input.count)
+            }
+            count = ZSTD_isError(result) == 0 ? result : 0
+        }
+        guard ZSTD_isError(result) == 0 else {
+            throw Compression.corrupt(.zstd, "is damaged (\(String(cString: ZSTD_getErrorName(result))))")
+        }
+        guard result == originalSize else {
+            throw Compression.corrupt(.zstd, "decompressed to \(result) bytes where \(originalSize) were recorded")
+        }
+        return output
+    }
+}

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Dispatch
+import Partd
+import PartdCompression
+import PartdTestSupport
+import Testing
+
+extension Compression: CustomTestStringConvertible {
+    public var testDescription: String {
+        switch self {
+        case .blosc(let s): return "blosc(\(s.compressor), shuffle \(s.shuffle), typesize \(s.typeSize))"
+        default: return "\(codec)"
+        }
+    }
+}
+
+let allCompressions: [Compression] = [
+    .none, .zlib(), .bz2(), .snappy, .zstd(), .lz4, .blosc(),
+    .blosc(BloscSettings(compressor: .zstd, level: 9, shuffle: .bit, typeSize: 4)),
+    .blosc(BloscSettings(compressor: .blosclz, level: 1, shuffle: .none, typeSize: 1)),
+    .blosc(BloscSettings(compressor: .zlib)), .blosc(BloscSettings(compressor: .lz4hc)),
+    .blosc(BloscSettings(compressor: .snappy)),
+]
+
+func sampleInputs() -> [(name: String, bytes: [UInt8])] {
+    var rng = SplitMix64(seed: 3)
+    let random = (0..<100_003).map { _ in UInt8.random(in: 0...255, using: &rng) }
+    let compressible = (0..<1_000_000).map { UInt8(truncatingIfNeeded: $0 / 1000) }
+    let doubles = (0..<50_000).flatMap { i -> [UInt8] in
+        withUnsafeBytes(of: (Double(i) * 0.5).bitPattern.littleEndian) { Array($0) }
+    }
+    return [
+        ("empty", []), ("one byte", [42]), ("random 100 kB", random), ("compressible 1 MB", compressible),
+        ("zeros 4 MB", [UInt8](repeating: 0, count: 4 << 20)), ("float64 ramp", doubles),
+    ]
+}
+
+@Suite("Compression codecs")
+struct CodecTests {
+    @Test("round trips of empty, tiny, random, compressible and large inputs", arguments: allCompressions)
+    func roundTrip(compression: Compression) throws {
+        for (name, input) in sampleInputs() {
+            let packed = try compression.compress(input)
+            let back = try Compression.decompress(packed, codec: compression.codec, originalSize: input.count)
+            #expect(back == input, "\(name)")
+            if name == "zeros 4 MB" && compression != .none { #expect(packed.count < input.count / 10, "\(name)") }
+        }
+    }
+
+    @Test("a wrong recorded size, truncation or garbage throws corruptData", arguments: allCompressions)
+    func corruptInput(compression: Compression) throws {
+        let input = (0..<20_000).map { UInt8(truncatingIfNeeded: $0 &* 7 / 3) }
+        let packed = try compression.compress(input)
+        for size in [input.count - 1, input.count + 1, 0] {
+            #expect(throws: PartdError.self) {
+                try Compression.decompress(packed, codec: compression.codec, originalSize: size)
+            }
+        }
+        #expect(throws: PartdError.self) {
+            try Compression.decompress(Array(packed.prefix(packed.count / 2)), codec: compression.codec, originalSize: input.count)
+        }
+        do {
+            _ = try Compression.decompress([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17],
+                codec: compression.codec, originalSize: 1000)
+            Issue.record("garbage decoded")
+        } catch let error as PartdError {
+            #expect(error.code == .corruptData)
+        }
+        // A hostile size is refused before anything is allocated.
+        #expect(throws: PartdError.self) {
+            try Compression.decompress(packed, codec: compression.codec, originalSize: 1 << 40)
+        }
+    }
+
+    @Test("every single-byte flip of a small compressed value decodes or throws", arguments: allCompressions)
+    func byteFlips(compression: Compression) throws {
+        let input = Array("the quick brown fox jumps over the lazy dog, again and again and again".utf8)
+        let packed = try compression.compress(input)
+        for index in packed.indices {
+            for flip: UInt8 in [0x01, 0x80, 0xFF] {
+                var damaged = packed
+                damaged[index] ^= flip
+                if let out = try? Compression.decompress(damaged, codec: compression.codec, originalSize: input.count) {
+                    #expect(out.count == input.count)
+                }
+            }
+        }
+    }
+
+    @Test("data decodes only with the codec that wrote it")
+    func wrongCodec() throws {
+        let input = Array(repeating: Array("abcdefgh".utf8), count: 1000).flatMap { $0 }
+        let packed = try Compression.zstd().compress(input)
+        for codec in [Codec.zlib, .bz2, .snappy, .lz4, .blosc] {
+            if let out = try? Compression.decompress(packed, codec: codec, originalSize: input.count) {
+                Issue.record("\(codec) decoded zstd data to \(out.count) bytes")
+            }
+        }
+        #expect(throws: PartdError.self) {
+            try Compression.decompress(packed, codec: Codec(rawValue: 99), originalSize: input.count)
+        }
+    }
+
+    @Test("codecs are safe to use from many threads at once", arguments: allCompressions)
+    func concurrentUse(compression: Compression) throws {
+        let inputs = (0..<16).map { i in (0..<(10_000 + i * 997)).map { UInt8(truncatingIfNeeded: $0 * (i + 1) / 5) } }
+        let failures = Synchronization.Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 64) { i in
+            let input = inputs[i % inputs.count]
+            do {
+                let packed = try compression.compress(input)
+                let back = try Compression.decompress(packed, codec: compression.codec, originalSize: input.count)
+                if back != input { failures.withLock { $0 += 1 } }
+            } catch {
+                failures.withLock { $0 += 1 }
+            }
+        }
+        #expect(failures.withLock { $0 } == 0)
+    }
+
+    @Test("invalid settings throw compressionFailed")
+    func invalidSettings() {
+        for compression in [Compression.zlib(level: 12), .bz2(level: 0), .blosc(BloscSettings(level: 10)),
+            .blosc(BloscSettings(typeSize: 0))]
+        {
+            do {
+                _ = try compression.compress([1, 2, 3])
+                Issue.record("\(compression) accepted")
+            } catch let error as PartdError {
+                #expect(error.code == .compressionFailed)
+            } catch {
+                Issue.record("unexpected \(error)")
+            }
+        }
+    }
+}
+
+import Synchronization

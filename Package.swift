@@ -19,10 +19,14 @@ let package = Package(
         .systemLibrary(name: "CPartdBZip2", providers: [.apt(["libbz2-dev"])]),
         .systemLibrary(name: "CPartdZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CPartdLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CPartdXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
         // Compression codecs (issue 3, in progress): one file of C calls per library.
         .target(
             name: "PartdCompression",
-            dependencies: ["Partd", "CPartdZlib", "CPartdSnappy", "CPartdBlosc", "CPartdBZip2", "CPartdZstd", "CPartdLZ4"]
+            dependencies: [
+                "Partd", "CPartdZlib", "CPartdSnappy", "CPartdBlosc", "CPartdBZip2", "CPartdZstd", "CPartdLZ4",
+                "CPartdXXHash",
+            ]
         ),
         .executableTarget(
             name: "shuffle-groupby-demo",

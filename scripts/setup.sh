@@ -8,7 +8,7 @@ set -euo pipefail
 
 # Debian packages the build needs. The byte-store core needs none beyond the
 # toolchain; the compression module links these C codec libraries.
-APT_PACKAGES=(pkg-config zlib1g-dev libbz2-dev libsnappy-dev libblosc-dev libzstd-dev liblz4-dev)
+APT_PACKAGES=(pkg-config zlib1g-dev libbz2-dev libsnappy-dev libblosc-dev libzstd-dev liblz4-dev libxxhash-dev)
 
 want_python=0
 for arg in "$@"; do

@@ -48,13 +48,19 @@ public enum Compression: Sendable, Hashable {
     ///
     /// - Throws: ``PartdError/Code/compressionFailed`` if the codec refuses the input or settings.
     public func compress(_ input: [UInt8]) throws -> [UInt8] {
+        if case .none = self { return input }
+        return try compress(input[...])
+    }
+
+    /// Compresses a slice (at most ``maximumChunkSize`` bytes) without copying it first.
+    public func compress(_ input: ArraySlice<UInt8>) throws -> [UInt8] {
         guard input.count <= Self.maximumChunkSize else {
             throw PartdError(
                 code: .invalidArgument,
                 message: "a chunk of \(input.count) bytes exceeds the \(Self.maximumChunkSize)-byte chunk limit")
         }
         switch self {
-        case .none: return input
+        case .none: return Array(input)
         case .zlib(let level): return try ZlibCodec.compress(input, level: level)
         case .bz2(let level): return try BZip2Codec.compress(input, blockSize: level)
         case .snappy: return try SnappyCodec.compress(input)
@@ -72,6 +78,12 @@ public enum Compression: Sendable, Hashable {
     /// - Throws: ``PartdError/Code/corruptData`` if the input is damaged, was
     ///   made by another codec, or does not decompress to exactly `originalSize` bytes.
     public static func decompress(_ input: [UInt8], codec: Codec, originalSize: Int) throws -> [UInt8] {
+        if codec == .none && input.count == originalSize && originalSize <= maximumChunkSize { return input }
+        return try decompress(input[...], codec: codec, originalSize: originalSize)
+    }
+
+    /// Decompresses one chunk given as a slice, without copying it first.
+    public static func decompress(_ input: ArraySlice<UInt8>, codec: Codec, originalSize: Int) throws -> [UInt8] {
         guard originalSize >= 0, originalSize <= maximumChunkSize else {
             throw corrupt(codec, "claims \(originalSize) bytes, more than the \(maximumChunkSize)-byte chunk limit")
         }
@@ -80,7 +92,7 @@ public enum Compression: Sendable, Hashable {
             guard input.count == originalSize else {
                 throw corrupt(codec, "holds \(input.count) bytes where \(originalSize) were recorded")
             }
-            return input
+            return Array(input)
         case .zlib: return try ZlibCodec.decompress(input, originalSize: originalSize)
         case .bz2: return try BZip2Codec.decompress(input, originalSize: originalSize)
         case .snappy: return try SnappyCodec.decompress(input, originalSize: originalSize)

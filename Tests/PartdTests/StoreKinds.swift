@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import Partd
+import PartdCompression
 import Testing
 
 /// Every store and wrapper stack the conformance suite runs against. Later
@@ -13,6 +14,12 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case spillingTinyBudgetOverDirectory
     case spillingZeroBudgetOverMemory
     case spillingSynchronousTinyBudgetOverDirectory
+    case zlibOverMemory
+    case bloscOverDirectory
+    case snappyOverSpillingTinyBudgetOverDirectory
+    case zstdOverSpillingOverMemory
+    case lz4SmallChunksOverDirectory
+    case bz2OverMemory
 
     var testDescription: String { rawValue }
 
@@ -32,6 +39,19 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
             return SpillingStore(spillingTo: MemoryStore(), availableMemory: .zero)
         case .spillingSynchronousTinyBudgetOverDirectory:
             return SpillingStore(spillingTo: try DirectoryStore.temporary(), availableMemory: .bytes(7), backgroundSpill: false)
+        case .zlibOverMemory:
+            return CompressedStore(.zlib(), over: MemoryStore())
+        case .bloscOverDirectory:
+            return CompressedStore(.blosc(), over: try DirectoryStore.temporary())
+        case .snappyOverSpillingTinyBudgetOverDirectory:
+            return CompressedStore(
+                .snappy, over: SpillingStore(spillingTo: try DirectoryStore.temporary(), availableMemory: .bytes(100)))
+        case .zstdOverSpillingOverMemory:
+            return CompressedStore(.zstd(), over: SpillingStore(spillingTo: MemoryStore(), availableMemory: .kilobytes(4)))
+        case .lz4SmallChunksOverDirectory:
+            return CompressedStore(.lz4, over: try DirectoryStore.temporary(), chunkSize: 1000)
+        case .bz2OverMemory:
+            return CompressedStore(.bz2(), over: MemoryStore())
         }
     }
 }

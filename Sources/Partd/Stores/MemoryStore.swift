@@ -31,6 +31,16 @@ public final class MemoryStore: ByteStore {
         }
     }
 
+    /// Appends each entry's chunks as separate values, without joining them.
+    public func append(chunked batch: [(key: PartdKey, chunks: [[UInt8]])]) throws {
+        state.withLock { state in
+            for entry in batch {
+                if entry.chunks.isEmpty { state.log.append(entry.key, []) }
+                for chunk in entry.chunks { state.log.append(entry.key, chunk) }
+            }
+        }
+    }
+
     public func get(_ keys: [PartdKey]) throws -> [[UInt8]] {
         state.withLock { state in
             keys.map { state.log.bytes(of: $0) }

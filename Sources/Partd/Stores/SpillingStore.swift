@@ -150,6 +150,19 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
         try spillOverThreshold()
     }
 
+    /// Appends each entry's chunks as separate values, without joining them.
+    public func append(chunked batch: [(key: PartdKey, chunks: [[UInt8]])]) throws {
+        for entry in batch where entry.key.encodedLengthBound > 64 { try slow.validate(entry.key) }
+        monitor.lock()
+        defer { monitor.unlock() }
+        for entry in batch {
+            if entry.chunks.isEmpty { buffer.append(entry.key, []) }
+            for chunk in entry.chunks { buffer.append(entry.key, chunk) }
+        }
+        notePeak()
+        try spillOverThreshold()
+    }
+
     public func get(_ keys: [PartdKey]) throws -> [[UInt8]] {
         monitor.lock()
         defer { monitor.unlock() }

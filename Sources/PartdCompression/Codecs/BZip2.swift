@@ -4,18 +4,19 @@
 import CPartdBZip2
 
 enum BZip2Codec {
-    static func compress(_ input: [UInt8], blockSize: Int) throws -> [UInt8] {
+    static func compress(_ input: ArraySlice<UInt8>, blockSize: Int) throws -> [UInt8] {
         guard (1...9).contains(blockSize) else { throw Compression.failed(.bz2, "block size \(blockSize) is not 1–9") }
         // bzip2's documented worst case: 1 % larger plus 600 bytes.
         let bound = input.count + input.count / 100 + 601
         var status: Int32 = BZ_OK
         let output = [UInt8](unsafeUninitializedCapacity: bound) { out, count in
             var length = UInt32(bound)
-            var copy = input  // BZ2_bzBuffToBuffCompress takes a mutable source pointer
-            status = copy.withUnsafeMutableBytes { source in
+            // BZ2_bzBuffToBuffCompress takes a non-const source pointer but only reads it.
+            status = (input.isEmpty ? [0][...] : input).withUnsafeBytes { source in
                 out.withMemoryRebound(to: CChar.self) { target in
                     BZ2_bzBuffToBuffCompress(
-                        target.baseAddress, &length, source.baseAddress?.assumingMemoryBound(to: CChar.self),
+                        target.baseAddress, &length,
+                        UnsafeMutablePointer(mutating: source.baseAddress!.assumingMemoryBound(to: CChar.self)),
                         UInt32(input.count), Int32(blockSize), 0, 0)
                 }
             }
@@ -25,17 +26,17 @@ enum BZip2Codec {
         return output
     }
 
-    static func decompress(_ input: [UInt8], originalSize: Int) throws -> [UInt8] {
+    static func decompress(_ input: ArraySlice<UInt8>, originalSize: Int) throws -> [UInt8] {
         guard !input.isEmpty else { throw Compression.corrupt(.bz2, "is empty") }
         var status: Int32 = BZ_OK
         var produced = 0
         let output = [UInt8](unsafeUninitializedCapacity: max(1, originalSize)) { out, count in
             var length = UInt32(originalSize)
-            var copy = input
-            status = copy.withUnsafeMutableBytes { source in
+            status = input.withUnsafeBytes { source in
                 out.withMemoryRebound(to: CChar.self) { target in
                     BZ2_bzBuffToBuffDecompress(
-                        target.baseAddress, &length, source.baseAddress?.assumingMemoryBound(to: CChar.self),
+                        target.baseAddress, &length,
+                        UnsafeMutablePointer(mutating: source.baseAddress!.assumingMemoryBound(to: CChar.self)),
                         UInt32(input.count), 0, 0)
                 }
             }

@@ -6,7 +6,7 @@
 import CPartdBlosc
 
 enum BloscCodec {
-    static func compress(_ input: [UInt8], settings: BloscSettings) throws -> [UInt8] {
+    static func compress(_ input: ArraySlice<UInt8>, settings: BloscSettings) throws -> [UInt8] {
         guard (0...9).contains(settings.level) else { throw Compression.failed(.blosc, "level \(settings.level) is not 0–9") }
         guard (1...255).contains(settings.typeSize) else {
             throw Compression.failed(.blosc, "type size \(settings.typeSize) is not 1–255")
@@ -27,7 +27,7 @@ enum BloscCodec {
         return output
     }
 
-    static func decompress(_ input: [UInt8], originalSize: Int) throws -> [UInt8] {
+    static func decompress(_ input: ArraySlice<UInt8>, originalSize: Int) throws -> [UInt8] {
         guard input.count >= Int(BLOSC_MIN_HEADER_LENGTH) else { throw Compression.corrupt(.blosc, "is truncated") }
         var claimed = 0
         let valid = input.withUnsafeBytes { blosc_cbuffer_validate($0.baseAddress, input.count, &claimed) == 0 }

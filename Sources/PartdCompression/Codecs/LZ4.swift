@@ -4,11 +4,11 @@
 import CPartdLZ4
 
 enum LZ4Codec {
-    static func compress(_ input: [UInt8]) throws -> [UInt8] {
+    static func compress(_ input: ArraySlice<UInt8>) throws -> [UInt8] {
         let bound = Int(LZ4_compressBound(Int32(input.count)))
         var written: Int32 = 0
         let output = [UInt8](unsafeUninitializedCapacity: max(1, bound)) { out, count in
-            written = (input.isEmpty ? [0] : input).withUnsafeBytes { source in
+            written = (input.isEmpty ? [0][...] : input).withUnsafeBytes { source in
                 out.withMemoryRebound(to: CChar.self) { target in
                     LZ4_compress_default(
                         source.baseAddress!.assumingMemoryBound(to: CChar.self), target.baseAddress,
@@ -21,10 +21,10 @@ enum LZ4Codec {
         return output
     }
 
-    static func decompress(_ input: [UInt8], originalSize: Int) throws -> [UInt8] {
+    static func decompress(_ input: ArraySlice<UInt8>, originalSize: Int) throws -> [UInt8] {
         var produced: Int32 = -1
         let output = [UInt8](unsafeUninitializedCapacity: max(1, originalSize)) { out, count in
-            produced = (input.isEmpty ? [0] : input).withUnsafeBytes { source in
+            produced = (input.isEmpty ? [0][...] : input).withUnsafeBytes { source in
                 out.withMemoryRebound(to: CChar.self) { target in
                     LZ4_decompress_safe(
                         source.baseAddress!.assumingMemoryBound(to: CChar.self), target.baseAddress,

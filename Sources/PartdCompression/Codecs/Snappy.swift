@@ -4,12 +4,12 @@
 import CPartdSnappy
 
 enum SnappyCodec {
-    static func compress(_ input: [UInt8]) throws -> [UInt8] {
+    static func compress(_ input: ArraySlice<UInt8>) throws -> [UInt8] {
         let bound = snappy_max_compressed_length(input.count)
         var status = SNAPPY_OK
         let output = [UInt8](unsafeUninitializedCapacity: bound) { out, count in
             var length = bound
-            status = (input.isEmpty ? [0] : input).withUnsafeBytes { source in
+            status = (input.isEmpty ? [0][...] : input).withUnsafeBytes { source in
                 out.withMemoryRebound(to: CChar.self) { target in
                     snappy_compress(
                         source.baseAddress!.assumingMemoryBound(to: CChar.self), input.count, target.baseAddress,
@@ -22,7 +22,7 @@ enum SnappyCodec {
         return output
     }
 
-    static func decompress(_ input: [UInt8], originalSize: Int) throws -> [UInt8] {
+    static func decompress(_ input: ArraySlice<UInt8>, originalSize: Int) throws -> [UInt8] {
         var claimed = 0
         let valid = input.withUnsafeBytes { source -> Bool in
             guard let base = source.baseAddress?.assumingMemoryBound(to: CChar.self) else { return false }

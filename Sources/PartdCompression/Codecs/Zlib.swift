@@ -4,13 +4,13 @@
 import CPartdZlib
 
 enum ZlibCodec {
-    static func compress(_ input: [UInt8], level: Int) throws -> [UInt8] {
+    static func compress(_ input: ArraySlice<UInt8>, level: Int) throws -> [UInt8] {
         guard (0...9).contains(level) else { throw Compression.failed(.zlib, "level \(level) is not 0–9") }
         let bound = Int(compressBound(uLong(input.count)))
         var status: Int32 = Z_OK
         let output = [UInt8](unsafeUninitializedCapacity: bound) { out, count in
             var length = uLongf(bound)
-            status = (input.isEmpty ? [0] : input).withUnsafeBufferPointer { source in
+            status = (input.isEmpty ? [0][...] : input).withUnsafeBufferPointer { source in
                 compress2(out.baseAddress, &length, source.baseAddress, uLong(input.count), Int32(level))
             }
             count = status == Z_OK ? Int(length) : 0
@@ -19,12 +19,12 @@ enum ZlibCodec {
         return output
     }
 
-    static func decompress(_ input: [UInt8], originalSize: Int) throws -> [UInt8] {
+    static func decompress(_ input: ArraySlice<UInt8>, originalSize: Int) throws -> [UInt8] {
         var status: Int32 = Z_OK
         var produced = 0
         let output = [UInt8](unsafeUninitializedCapacity: max(1, originalSize)) { out, count in
             var length = uLongf(originalSize)
-            status = (input.isEmpty ? [0] : input).withUnsafeBufferPointer { source in
+            status = (input.isEmpty ? [0][...] : input).withUnsafeBufferPointer { source in
                 uncompress(out.baseAddress, &length, source.baseAddress, uLong(input.count))
             }
             produced = Int(length)

@@ -4,7 +4,7 @@
 import CPartdZstd
 
 enum ZstdCodec {
-    static func compress(_ input: [UInt8], level: Int) throws -> [UInt8] {
+    static func compress(_ input: ArraySlice<UInt8>, level: Int) throws -> [UInt8] {
         let bound = ZSTD_compressBound(input.count)
         var result = 0
         let output = [UInt8](unsafeUninitializedCapacity: bound) { out, count in
@@ -19,7 +19,7 @@ enum ZstdCodec {
         return output
     }
 
-    static func decompress(_ input: [UInt8], originalSize: Int) throws -> [UInt8] {
+    static func decompress(_ input: ArraySlice<UInt8>, originalSize: Int) throws -> [UInt8] {
         let declared = input.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, input.count) }
         if declared == ZSTD_CONTENTSIZE_ERROR { throw Compression.corrupt(.zstd, "is damaged") }
         if declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != UInt64(originalSize) {

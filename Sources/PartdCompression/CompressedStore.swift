@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Partd
+
+/// A store that compresses every appended value into self-describing frames
+/// on any other store (partd's `ZLib`, `BZ2`, `Snappy` and `Blosc` wrappers).
+///
+/// ```swift
+/// let store = CompressedStore(.blosc(BloscSettings(typeSize: 8)), over: try DirectoryStore(path: "/data/p"))
+/// try store.append(["x": floatBytes])
+/// try store.get("x")          // the bytes appended, decompressed
+/// ```
+///
+/// Each frame records its codec, so a reader needs no configuration and one key
+/// may hold frames of several codecs (written by stores configured differently).
+/// Values larger than the chunk size (4 MiB) become several frames. Incompressible
+/// chunks are stored uncompressed. Every frame carries an XXH3 checksum unless
+/// turned off. The format is in `docs/format.md` §4.
+public final class CompressedStore<Inner: ByteStore>: ByteStore {
+    /// The store the frames are written to.
+    public let inner: Inner
+    /// How new values are compressed. Reading accepts frames of any codec.
+    public let compression: Compression
+    /// Original bytes per frame. The default is 4 MiB.
+    public let chunkSize: Int
+    /// Whether new frames carry a checksum. The default is `true`.
+    public let checksums: Bool
+
+    public init(_ compression: Compression, over inner: Inner, chunkSize: Int = FrameFormat.defaultChunkSize, checksums: Bool = true) {
+        self.inner = inner
+        self.compression = compression
+        self.chunkSize = max(1, min(chunkSize, Compression.maximumChunkSize))
+        self.checksums = checksums
+    }
+
+    public func append(_ batch: [(key: PartdKey, value: [UInt8])]) throws {
+        var framed: [(key: PartdKey, chunks: [[UInt8]])] = []
+        framed.reserveCapacity(batch.count)
+        for entry in batch {
+            framed.append((key: entry.key, chunks: try frames(entry.value, key: entry.key)))
+        }
+        try inner.append(chunked: framed)
+    }
+
+    public func append(chunked batch: [(key: PartdKey, chunks: [[UInt8]])]) throws {
+        var framed: [(key: PartdKey, chunks: [[UInt8]])] = []
+        framed.reserveCapacity(batch.count)
+        for entry in batch {
+            var pieces: [[UInt8]] = []
+            for chunk in entry.chunks { pieces.append(contentsOf: try frames(chunk, key: entry.key)) }
+            framed.append((key: entry.key, chunks: pieces))
+        }
+        try inner.append(chunked: framed)
+    }
+
+    public func get(_ keys: [PartdKey]) throws -> [[UInt8]] {
+        let stored = try inner.get(keys)
+        return try zip(keys, stored).map { key, bytes in try FrameFormat.decodeAll(bytes, key: key) }
+    }
+
+    @discardableResult
+    public func setOnce(_ key: PartdKey, _ value: [UInt8]) throws -> Bool {
+        let pieces = try frames(value, key: key)
+        var joined: [UInt8] = []
+        joined.reserveCapacity(pieces.reduce(0) { $0 + $1.count })
+        for piece in pieces { joined.append(contentsOf: piece) }
+        return try inner.setOnce(key, joined)
+    }
+
+    public func delete(_ keys: [PartdKey]) throws { try inner.delete(keys) }
+    public func drop() throws { try inner.drop() }
+    public func keys() throws -> [PartdKey] { try inner.keys() }
+    public func contains(_ key: PartdKey) throws -> Bool { try inner.contains(key) }
+    public func validate(_ key: PartdKey) throws { try inner.validate(key) }
+
+    /// The decoded size, from the frame headers (the inner bytes are read, not decompressed).
+    public func byteCount(of key: PartdKey) throws -> Int {
+        try FrameFormat.originalLength(try inner.get(key), key: key)
+    }
+
+    private func frames(_ value: [UInt8], key: PartdKey) throws -> [[UInt8]] {
+        do {
+            return try FrameFormat.encode(value, compression: compression, chunkSize: chunkSize, checksum: checksums)
+        } catch var error as PartdError {
+            error.key = key
+            error.message = "compressing a value for key \(key): \(error.message)"
+            throw error
+        }
+    }
+}

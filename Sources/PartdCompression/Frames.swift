@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Partd
+
+/// Compressed frames, format version 1 (`docs/format.md` §4).
+///
+/// ```
+///  0       4       5       6       7       8              16             24             32
+///  +-------+-------+-------+-------+-------+--------------+--------------+--------------+-----------
+///  | "PDZF"        |version| codec | flags | reserved (0) | original len | stored len   | checksum | payload …
+///  +---------------+-------+-------+-------+--------------+--------------+--------------+-----------
+///    magic           1       id      bit 0:  (byte 7)       UInt64 LE      UInt64 LE      UInt64 LE
+///                                    checksum
+/// ```
+///
+/// A value is written as one or more frames of at most ``FrameFormat/defaultChunkSize``
+/// original bytes each; reading a key decodes every frame in order and joins them.
+/// The checksum is XXH3-64 of the payload, seeded with XXH3-64 of header bytes 0–23,
+/// so damage to the header or the payload is detected.
+public enum FrameFormat {
+    public static let magic: [UInt8] = Array("PDZF".utf8)
+    public static let version: UInt8 = 1
+    public static let headerSize = 32
+    /// Original bytes per frame when writing: 4 MiB.
+    public static let defaultChunkSize = 4 << 20
+    static let checksumFlag: UInt8 = 1
+
+    /// The frames for `value`, as alternating header and payload arrays (nothing is joined).
+    static func encode(_ value: [UInt8], compression: Compression, chunkSize: Int, checksum: Bool) throws -> [[UInt8]] {
+        var pieces: [[UInt8]] = []
+        var start = 0
+        repeat {
+            let end = min(value.count, start + chunkSize)
+            let chunk = value[start..<end]
+            var payload = try compression.compress(chunk)
+            var codec = compression.codec
+            if payload.count >= chunk.count && codec != .none {
+                // Incompressible: store the chunk as it is.
+                payload = Array(chunk)
+                codec = .none
+            }
+            pieces.append(header(codec: codec, originalLength: chunk.count, payload: payload, checksum: checksum))
+            pieces.append(payload)
+            start = end
+        } while start < value.count
+        return pieces
+    }
+
+    static func header(codec: Codec, originalLength: Int, payload: [UInt8], checksum: Bool) -> [UInt8] {
+        var h = [UInt8](repeating: 0, count: headerSize)
+        h[0..<4] = magic[...]
+        h[4] = version
+        h[5] = codec.rawValue
+        h[6] = checksum ? checksumFlag : 0
+        put(UInt64(originalLength), into: &h, at: 8)
+        put(UInt64(payload.count), into: &h, at: 16)
+        if checksum {
+            let seed = XXHash.hash64(h[0..<24], seed: 0)
+            put(XXHash.hash64(payload[...], seed: seed), into: &h, at: 24)
+        }
+        return h
+    }
+
+    private static func put(_ value: UInt64, into bytes: inout [UInt8], at offset: Int) {
+        for i in 0..<8 { bytes[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(i))) }
+    }
+
+    private static func load(_ bytes: [UInt8], at offset: Int) -> UInt64 {
+        var value: UInt64 = 0
+        for i in 0..<8 { value |= UInt64(bytes[offset + i]) << (8 * UInt64(i)) }
+        return value
+    }
+
+    /// A frame's header, parsed and checked.
+    struct Header {
+        var codec: Codec
+        var originalLength: Int
+        var storedLength: Int
+        var checksum: UInt64?
+    }
+
+    /// Parses the header at `offset`, checking everything that can be checked without the payload.
+    static func parseHeader(_ bytes: [UInt8], at offset: Int, key: PartdKey) throws -> Header {
+        let remaining = bytes.count - offset
+        guard remaining >= headerSize else {
+            throw corrupt(key, offset, "a frame header is cut off (\(remaining) of \(headerSize) bytes present): the value was truncated, for example by a crash during an append")
+        }
+        guard bytes[offset..<(offset + 4)].elementsEqual(magic) else {
+            throw corrupt(key, offset, "no frame starts here (bad magic): the bytes are damaged or were not written by a compressed store")
+        }
+        guard bytes[offset + 4] == version else {
+            throw corrupt(key, offset, "frame format version \(bytes[offset + 4]) is not supported (this library reads version \(version))")
+        }
+        let codec = Codec(rawValue: bytes[offset + 5])
+        guard Codec.all.contains(codec) else {
+            throw corrupt(key, offset, "unknown codec id \(codec.rawValue)")
+        }
+        let flags = bytes[offset + 6]
+        guard flags & ~checksumFlag == 0, bytes[offset + 7] == 0 else {
+            throw corrupt(key, offset, "unknown flags \(flags) or non-zero reserved byte")
+        }
+        let original = load(bytes, at: offset + 8)
+        let stored = load(bytes, at: offset + 16)
+        guard original <= UInt64(Compression.maximumChunkSize) else {
+            throw corrupt(key, offset, "a frame claims \(original) original bytes, more than the \(Compression.maximumChunkSize)-byte limit")
+        }
+        guard stored <= UInt64(remaining - headerSize) else {
+            throw corrupt(key, offset, "a frame claims \(stored) payload bytes but only \(remaining - headerSize) follow: the value was truncated")
+        }
+        var checksum: UInt64? = nil
+        if flags & checksumFlag != 0 { checksum = load(bytes, at: offset + 24) }
+        return Header(codec: codec, originalLength: Int(original), storedLength: Int(stored), checksum: checksum)
+    }
+
+    /// Decodes every frame of a key's bytes and joins the results.
+    ///
+    /// - Throws: ``PartdError/Code/corruptData`` naming `key` and the byte offset of the bad frame.
+    public static func decodeAll(_ bytes: [UInt8], key: PartdKey) throws -> [UInt8] {
+        var offset = 0
+        var parts: [[UInt8]] = []
+        var total = 0
+        while offset < bytes.count {
+            let header = try parseHeader(bytes, at: offset, key: key)
+            let payloadStart = offset + headerSize
+            let payload = bytes[payloadStart..<(payloadStart + header.storedLength)]
+            if let expected = header.checksum {
+                let seed = XXHash.hash64(bytes[offset..<(offset + 24)], seed: 0)
+                guard XXHash.hash64(payload, seed: seed) == expected else {
+                    throw corrupt(key, offset, "checksum mismatch: the frame is damaged")
+                }
+            }
+            do {
+                parts.append(try Compression.decompress(payload, codec: header.codec, originalSize: header.originalLength))
+            } catch let error as PartdError {
+                throw corrupt(key, offset, error.message)
+            }
+            total += header.originalLength
+            offset = payloadStart + header.storedLength
+        }
+        if parts.count == 1 { return parts[0] }
+        var out: [UInt8] = []
+        out.reserveCapacity(total)
+        for part in parts { out.append(contentsOf: part) }
+        return out
+    }
+
+    /// The original (decoded) size of a key's bytes, from the frame headers alone.
+    public static func originalLength(_ bytes: [UInt8], key: PartdKey) throws -> Int {
+        var offset = 0
+        var total = 0
+        while offset < bytes.count {
+            let header = try parseHeader(bytes, at: offset, key: key)
+            total += header.originalLength
+            offset += headerSize + header.storedLength
+        }
+        return total
+    }
+
+    /// Statistics of a key's frames: how many of each codec, and original and stored bytes.
+    public static func describe(_ bytes: [UInt8], key: PartdKey) throws -> [(codec: Codec, original: Int, stored: Int)] {
+        var offset = 0
+        var frames: [(codec: Codec, original: Int, stored: Int)] = []
+        while offset < bytes.count {
+            let header = try parseHeader(bytes, at: offset, key: key)
+            frames.append((header.codec, header.originalLength, header.storedLength))
+            offset += headerSize + header.storedLength
+        }
+        return frames
+    }
+
+    static func corrupt(_ key: PartdKey, _ offset: Int, _ detail: String) -> PartdError {
+        PartdError(code: .corruptData, message: "key \(key), frame at byte offset \(offset): \(detail)", key: key)
+    }
+}

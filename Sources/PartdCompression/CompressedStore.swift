@@ -14,8 +14,8 @@ import Partd
 /// Each frame records its codec, so a reader needs no configuration and one key
 /// may hold frames of several codecs (written by stores configured differently).
 /// Values larger than the chunk size (4 MiB) become several frames. Incompressible
-/// chunks are stored uncompressed. Every frame carries an XXH3 checksum unless
-/// turned off. The format is in `docs/format.md` §4.
+/// chunks are stored uncompressed. Every frame carries an XXH3 checksum, checked
+/// on every read. The format is in `docs/format.md` §4.
 public final class CompressedStore<Inner: ByteStore>: ByteStore {
     /// The store the frames are written to.
     public let inner: Inner
@@ -23,14 +23,11 @@ public final class CompressedStore<Inner: ByteStore>: ByteStore {
     public let compression: Compression
     /// Original bytes per frame. The default is 4 MiB.
     public let chunkSize: Int
-    /// Whether new frames carry a checksum. The default is `true`.
-    public let checksums: Bool
 
-    public init(_ compression: Compression, over inner: Inner, chunkSize: Int = FrameFormat.defaultChunkSize, checksums: Bool = true) {
+    public init(_ compression: Compression, over inner: Inner, chunkSize: Int = FrameFormat.defaultChunkSize) {
         self.inner = inner
         self.compression = compression
         self.chunkSize = max(1, min(chunkSize, Compression.maximumChunkSize))
-        self.checksums = checksums
     }
 
     public func append(_ batch: [(key: PartdKey, value: [UInt8])]) throws {
@@ -80,7 +77,7 @@ public final class CompressedStore<Inner: ByteStore>: ByteStore {
 
     private func frames(_ value: [UInt8], key: PartdKey) throws -> [[UInt8]] {
         do {
-            return try FrameFormat.encode(value, compression: compression, chunkSize: chunkSize, checksum: checksums)
+            return try FrameFormat.encode(value, compression: compression, chunkSize: chunkSize)
         } catch var error as PartdError {
             error.key = key
             error.message = "compressing a value for key \(key): \(error.message)"

@@ -7,26 +7,23 @@ import Partd
 /// ```
 ///  0       4       5       6       7       8              16             24             32
 ///  +-------+-------+-------+-------+-------+--------------+--------------+--------------+-----------
-///  | "PDZF"        |version| codec | flags | reserved (0) | original len | stored len   | checksum | payload …
+///  | "PDZF"        |version| codec | flags | reserved     | original len | stored len   | checksum | payload …
 ///  +---------------+-------+-------+-------+--------------+--------------+--------------+-----------
-///    magic           1       id      bit 0:  (byte 7)       UInt64 LE      UInt64 LE      UInt64 LE
-///                                    checksum
+///    magic           1       id      0       0              UInt64 LE      UInt64 LE      UInt64 LE
 /// ```
 ///
 /// A value is written as one or more frames of at most ``FrameFormat/defaultChunkSize``
 /// original bytes each; reading a key decodes every frame in order and joins them.
-/// The checksum is XXH3-64 of the payload, seeded with XXH3-64 of header bytes 0–23,
-/// so damage to the header or the payload is detected.
+/// Every frame carries a checksum: XXH3-64 of the payload, seeded with XXH3-64 of
+/// header bytes 0–23, so damage to the header or the payload is detected.
 public enum FrameFormat {
     public static let magic: [UInt8] = Array("PDZF".utf8)
     public static let version: UInt8 = 1
     public static let headerSize = 32
     /// Original bytes per frame when writing: 4 MiB.
     public static let defaultChunkSize = 4 << 20
-    static let checksumFlag: UInt8 = 1
-
     /// The frames for `value`, as alternating header and payload arrays (nothing is joined).
-    static func encode(_ value: [UInt8], compression: Compression, chunkSize: Int, checksum: Bool) throws -> [[UInt8]] {
+    static func encode(_ value: [UInt8], compression: Compression, chunkSize: Int) throws -> [[UInt8]] {
         var pieces: [[UInt8]] = []
         var start = 0
         repeat {
@@ -39,25 +36,22 @@ public enum FrameFormat {
                 payload = Array(chunk)
                 codec = .none
             }
-            pieces.append(header(codec: codec, originalLength: chunk.count, payload: payload, checksum: checksum))
+            pieces.append(header(codec: codec, originalLength: chunk.count, payload: payload))
             pieces.append(payload)
             start = end
         } while start < value.count
         return pieces
     }
 
-    static func header(codec: Codec, originalLength: Int, payload: [UInt8], checksum: Bool) -> [UInt8] {
+    static func header(codec: Codec, originalLength: Int, payload: [UInt8]) -> [UInt8] {
         var h = [UInt8](repeating: 0, count: headerSize)
         h[0..<4] = magic[...]
         h[4] = version
         h[5] = codec.rawValue
-        h[6] = checksum ? checksumFlag : 0
         put(UInt64(originalLength), into: &h, at: 8)
         put(UInt64(payload.count), into: &h, at: 16)
-        if checksum {
-            let seed = XXHash.hash64(h[0..<24], seed: 0)
-            put(XXHash.hash64(payload[...], seed: seed), into: &h, at: 24)
-        }
+        let seed = XXHash.hash64(h[0..<24], seed: 0)
+        put(XXHash.hash64(payload[...], seed: seed), into: &h, at: 24)
         return h
     }
 
@@ -76,7 +70,7 @@ public enum FrameFormat {
         var codec: Codec
         var originalLength: Int
         var storedLength: Int
-        var checksum: UInt64?
+        var checksum: UInt64
     }
 
     /// Parses the header at `offset`, checking everything that can be checked without the payload.
@@ -95,9 +89,8 @@ public enum FrameFormat {
         guard Codec.all.contains(codec) else {
             throw corrupt(key, offset, "unknown codec id \(codec.rawValue)")
         }
-        let flags = bytes[offset + 6]
-        guard flags & ~checksumFlag == 0, bytes[offset + 7] == 0 else {
-            throw corrupt(key, offset, "unknown flags \(flags) or non-zero reserved byte")
+        guard bytes[offset + 6] == 0, bytes[offset + 7] == 0 else {
+            throw corrupt(key, offset, "unknown flags \(bytes[offset + 6]) or non-zero reserved byte")
         }
         let original = load(bytes, at: offset + 8)
         let stored = load(bytes, at: offset + 16)
@@ -107,9 +100,8 @@ public enum FrameFormat {
         guard stored <= UInt64(remaining - headerSize) else {
             throw corrupt(key, offset, "a frame claims \(stored) payload bytes but only \(remaining - headerSize) follow: the value was truncated")
         }
-        var checksum: UInt64? = nil
-        if flags & checksumFlag != 0 { checksum = load(bytes, at: offset + 24) }
-        return Header(codec: codec, originalLength: Int(original), storedLength: Int(stored), checksum: checksum)
+        return Header(
+            codec: codec, originalLength: Int(original), storedLength: Int(stored), checksum: load(bytes, at: offset + 24))
     }
 
     /// Decodes every frame of a key's bytes and joins the results.
@@ -123,11 +115,9 @@ public enum FrameFormat {
             let header = try parseHeader(bytes, at: offset, key: key)
             let payloadStart = offset + headerSize
             let payload = bytes[payloadStart..<(payloadStart + header.storedLength)]
-            if let expected = header.checksum {
-                let seed = XXHash.hash64(bytes[offset..<(offset + 24)], seed: 0)
-                guard XXHash.hash64(payload, seed: seed) == expected else {
-                    throw corrupt(key, offset, "checksum mismatch: the frame is damaged")
-                }
+            let seed = XXHash.hash64(bytes[offset..<(offset + 24)], seed: 0)
+            guard XXHash.hash64(payload, seed: seed) == header.checksum else {
+                throw corrupt(key, offset, "checksum mismatch: the frame is damaged")
             }
             do {
                 parts.append(try Compression.decompress(payload, codec: header.codec, originalSize: header.originalLength))

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Partd
+import PartdCompression
+import PartdTestSupport
+import Testing
+
+@Suite("CompressedStore")
+struct CompressedStoreTests {
+    @Test("partd test_encode / test_compressed: append, get, missing key, setOnce", arguments: allCompressions)
+    func partdEncodeBehaviour(compression: Compression) throws {
+        let store = CompressedStore(compression, over: try DirectoryStore.temporary())
+        try store.append(["x": bytes("Hello"), "y": bytes("abc")])
+        try store.append(["x": bytes("World!"), "y": bytes("def")])
+        #expect(try store.get(["x", "y", "z"]) == [bytes("HelloWorld!"), bytes("abcdef"), []])
+        #expect(try store.setOnce("s", bytes("one")) == true)
+        #expect(try store.setOnce("s", bytes("two")) == false)
+        #expect(try store.setOnce("s", bytes("three")) == false)
+        #expect(try store.get("s") == bytes("one"))
+        // One file per key, as partd's ZLib(File) writes.
+        #expect(readFile(try store.inner.filePath(for: "x")) != nil)
+        #expect(try store.byteCount(of: "x") == 11)
+    }
+
+    @Test("a key can hold frames of several codecs and reads back without being told which")
+    func mixedCodecs() throws {
+        let disk = try DirectoryStore.temporary()
+        let values = (0..<allCompressions.count).map { i in (0..<(1000 + i)).map { UInt8(truncatingIfNeeded: $0 % (i + 2)) } }
+        for (compression, value) in zip(allCompressions, values) {
+            try CompressedStore(compression, over: disk).append(["k": value])
+        }
+        let reader = CompressedStore(.none, over: disk)
+        #expect(try reader.get("k") == values.flatMap { $0 })
+        let codecs = Set(try FrameFormat.describe(try disk.get("k"), key: "k").map(\.codec))
+        #expect(codecs == Set(Codec.all))
+    }
+
+    @Test("large values become several frames; incompressible chunks are stored as they are")
+    func chunkingAndFallback() throws {
+        let memory = MemoryStore()
+        let store = CompressedStore(.zstd(), over: memory, chunkSize: 10_000)
+        var rng = SplitMix64(seed: 9)
+        let random = (0..<25_000).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        try store.append(["r": random])
+        let frames = try FrameFormat.describe(try memory.get("r"), key: "r")
+        #expect(frames.map(\.original) == [10_000, 10_000, 5_000])
+        #expect(frames.allSatisfy { $0.codec == .none })
+        #expect(try store.get("r") == random)
+        let zeros = [UInt8](repeating: 0, count: 100_000)
+        try store.append(["z": zeros])
+        #expect(try FrameFormat.describe(try memory.get("z"), key: "z").allSatisfy { $0.codec == .zstd })
+        #expect(try memory.byteCount(of: "z") < 2_000)
+        #expect(try store.get("z") == zeros)
+    }
+
+    @Test("every byte flip and every truncation decodes correctly or throws corruptData naming the key",
+        arguments: [Compression.zlib(), .snappy, .blosc(), .lz4, .zstd(), .bz2(), .none])
+    func corruption(compression: Compression) throws {
+        let memory = MemoryStore()
+        let store = CompressedStore(compression, over: memory)
+        let value = Array("the quick brown fox jumps over the lazy dog; the quick brown fox again".utf8)
+        try store.append(["k": value])
+        try store.append(["k": Array(value.reversed())])
+        let good = try memory.get("k")
+        let expected = value + value.reversed()
+        func check(_ damaged: [UInt8]) {
+            let probe = MemoryStore()
+            try! probe.append(["k": damaged])
+            do {
+                let out = try CompressedStore(compression, over: probe).get("k")
+                #expect(out == expected || out.count <= expected.count)
+            } catch let error as PartdError {
+                #expect(error.code == .corruptData)
+                #expect(error.key == "k")
+                #expect(error.message.contains("byte offset"))
+            } catch {
+                Issue.record("unexpected error \(error)")
+            }
+        }
+        for index in good.indices {
+            var damaged = good
+            damaged[index] ^= 0x5A
+            check(damaged)
+        }
+        for length in 0..<good.count {
+            check(Array(good.prefix(length)))
+        }
+    }
+
+    @Test("with checksums every single byte flip is detected")
+    func checksumsDetectFlips() throws {
+        let memory = MemoryStore()
+        let store = CompressedStore(.lz4, over: memory)
+        try store.append(["k": Array(repeating: Array("abcdefgh".utf8), count: 200).flatMap { $0 }])
+        let good = try memory.get("k")
+        for index in good.indices {
+            var damaged = good
+            damaged[index] ^= 0x01
+            #expect(throws: PartdError.self) { try FrameFormat.decodeAll(damaged, key: "k") }
+        }
+    }
+
+    @Test("a frame claiming a huge size or payload is refused without allocating it")
+    func hostileLengths() throws {
+        var header = [UInt8](repeating: 0, count: FrameFormat.headerSize)
+        header[0..<4] = FrameFormat.magic[...]
+        header[4] = 1
+        header[5] = Codec.zstd.rawValue
+        for i in 8..<16 { header[i] = 0xFF }  // original length: 2^64 - 1
+        #expect(throws: PartdError.self) { try FrameFormat.decodeAll(header + [1, 2, 3], key: "h") }
+        var second = header
+        for i in 8..<16 { second[i] = 0 }
+        second[8] = 10
+        for i in 16..<24 { second[i] = 0xFF }  // stored length far beyond the input
+        do {
+            _ = try FrameFormat.decodeAll(second + [1, 2, 3], key: "h")
+            Issue.record("accepted")
+        } catch let error as PartdError {
+            #expect(error.message.contains("truncated"))
+        }
+        var newer = second
+        newer[4] = 2
+        do {
+            _ = try FrameFormat.decodeAll(newer, key: "h")
+            Issue.record("accepted")
+        } catch let error as PartdError {
+            #expect(error.message.contains("version 2"))
+        }
+    }
+
+    @Test("wrapping order: compression over a spilling store over a directory, reopened by path")
+    func composition() throws {
+        let path = scratchPath("compressed")
+        defer { removeTree(path) }
+        do {
+            let spilling = SpillingStore(spillingTo: try DirectoryStore(path: path), availableMemory: .kilobytes(8))
+            let store = CompressedStore(.blosc(BloscSettings(compressor: .zstd, typeSize: 4)), over: spilling)
+            for i in 0..<200 {
+                try store.append([PartdKey(i % 7): (0..<400).map { UInt8(truncatingIfNeeded: $0 + i) }])
+            }
+            try spilling.flush()
+        }
+        let reopened = CompressedStore(.none, over: try DirectoryStore(path: path))
+        #expect(try reopened.keys() == (0..<7).map { PartdKey($0) })
+        for k in 0..<7 {
+            let expected = stride(from: k, to: 200, by: 7).flatMap { i in (0..<400).map { UInt8(truncatingIfNeeded: $0 + i) } }
+            #expect(try reopened.get(PartdKey(k)) == expected)
+        }
+    }
+}

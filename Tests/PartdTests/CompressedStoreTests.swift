@@ -148,3 +148,57 @@ struct CompressedStoreTests {
         }
     }
 }
+
+@Suite("EncodedStore")
+struct EncodedStoreTests {
+    static func intLists<S: ByteStore>(over inner: S) -> EncodedStore<S, [Int]> {
+        EncodedStore(
+            over: inner,
+            encode: { ints in ints.flatMap { withUnsafeBytes(of: Int64($0).littleEndian, Array.init) } },
+            decode: { bytes in
+                guard bytes.count % 8 == 0 else { throw PartdError(code: .corruptData, message: "not a multiple of 8") }
+                return stride(from: 0, to: bytes.count, by: 8).map { i in
+                    Int(Int64(littleEndian: bytes[i..<(i + 8)].reversed().reduce(0) { $0 << 8 | Int64($1) }))
+                }
+            },
+            join: { $0.flatMap { $0 } })
+    }
+
+    @Test("typed values: appends join in order; missing keys give join([]); setOnce is idempotent")
+    func typedValues() throws {
+        let store = Self.intLists(over: try DirectoryStore.temporary())
+        try store.append("a", [1, 2, 3])
+        try store.append(["a": [4], "b": [-5]])
+        #expect(try store.get("a") == [1, 2, 3, 4])
+        #expect(try store.get(["b", "missing"]) == [[-5], []])
+        #expect(try store.setOnce("s", [7]) == true)
+        #expect(try store.setOnce("s", [8]) == false)
+        #expect(try store.get("s") == [7])
+        try store.delete("a")
+        #expect(try store.keys() == ["b", "s"])
+    }
+
+    @Test("damaged frames and decoder failures throw corruptData naming the key and offset")
+    func damage() throws {
+        let memory = MemoryStore()
+        let store = Self.intLists(over: memory)
+        try store.append("k", [1, 2])
+        try store.append("k", [3])
+        var bytes = try memory.get("k")
+        bytes[bytes.count - 1] ^= 1
+        try memory.delete("k")
+        try memory.append("k", bytes)
+        do {
+            _ = try store.get("k")
+            Issue.record("accepted damaged data")
+        } catch let error as PartdError {
+            #expect(error.code == .corruptData)
+            #expect(error.key == "k")
+            #expect(error.message.contains("byte offset 40"))
+        }
+        let raw = EncodedStore<MemoryStore, [UInt8]>(over: MemoryStore(), encode: { $0 }, decode: { $0 }, join: { $0.flatMap { $0 } })
+        try raw.append("odd", [1, 2, 3])
+        let lists = Self.intLists(over: raw.inner)
+        #expect(throws: PartdError.self) { try lists.get("odd") }
+    }
+}

@@ -20,6 +20,8 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case zstdOverSpillingOverMemory
     case lz4SmallChunksOverDirectory
     case bz2OverMemory
+    case encodedIdentityOverMemory
+    case encodedZlibOverSpillingOverDirectory
 
     var testDescription: String { rawValue }
 
@@ -52,6 +54,22 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
             return CompressedStore(.lz4, over: try DirectoryStore.temporary(), chunkSize: 1000)
         case .bz2OverMemory:
             return CompressedStore(.bz2(), over: MemoryStore())
+        case .encodedIdentityOverMemory:
+            return EncodedStore<MemoryStore, [UInt8]>(
+                over: MemoryStore(), encode: { $0 }, decode: { $0 }, join: { $0.flatMap { $0 } })
+        case .encodedZlibOverSpillingOverDirectory:
+            // partd's test_encode: Encode(zlib.compress, zlib.decompress, b''.join)
+            return EncodedStore<SpillingStore<DirectoryStore>, [UInt8]>(
+                over: SpillingStore(spillingTo: try DirectoryStore.temporary(), availableMemory: .bytes(300)),
+                encode: { value in
+                    withUnsafeBytes(of: UInt32(value.count).littleEndian, Array.init) + (try Compression.zlib().compress(value))
+                },
+                decode: { bytes in
+                    guard bytes.count >= 4 else { throw PartdError(code: .corruptData, message: "short") }
+                    let size = bytes[0..<4].reversed().reduce(0) { $0 << 8 | Int($1) }
+                    return try Compression.decompress(Array(bytes[4...]), codec: .zlib, originalSize: size)
+                },
+                join: { $0.flatMap { $0 } })
         }
     }
 }

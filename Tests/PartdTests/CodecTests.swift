@@ -137,3 +137,68 @@ struct CodecTests {
 }
 
 import Synchronization
+
+@Suite("Codec interoperability with Python", .serialized)
+struct CodecInteropTests {
+    @Test("snappy, blosc, zlib and bz2 data made here decode in Python, and the reverse")
+    func pythonCodecs() throws {
+        let check = try run("/usr/bin/env", ["python3", "-c", "import snappy, blosc, zlib, bz2"])
+        try #require(check.status == 0, "python-snappy and python-blosc are needed; run scripts/test.sh, which installs them")
+        let dir = scratchPath("codec-interop")
+        try PartdPath.create(dir)
+        defer { removeTree(dir) }
+        let input = (0..<200_000).flatMap { i -> [UInt8] in
+            withUnsafeBytes(of: (Double(i % 977) * 0.25).bitPattern.littleEndian, Array.init)
+        }
+        writeFile(dir + "/input", input)
+        let ours: [(String, Compression)] = [
+            ("zlib", .zlib()), ("bz2", .bz2()), ("snappy", .snappy),
+            ("blosc", .blosc(BloscSettings(compressor: .lz4, level: 5, shuffle: .byte, typeSize: 8))),
+        ]
+        for (name, compression) in ours { writeFile(dir + "/swift.\(name)", try compression.compress(input)) }
+        let script = """
+            import sys, zlib, bz2, snappy, blosc
+            d = sys.argv[1]
+            data = open(d + '/input', 'rb').read()
+            decoders = {'zlib': zlib.decompress, 'bz2': bz2.decompress, 'snappy': snappy.decompress, 'blosc': blosc.decompress}
+            for name, decode in decoders.items():
+                assert decode(open(d + '/swift.' + name, 'rb').read()) == data, name
+            encoders = {'zlib': zlib.compress, 'bz2': bz2.compress, 'snappy': snappy.compress,
+                        'blosc': lambda b: blosc.compress(b, typesize=8, cname='zstd', shuffle=blosc.BITSHUFFLE)}
+            for name, encode in encoders.items():
+                open(d + '/py.' + name, 'wb').write(encode(data))
+            print('python ok')
+            """
+        let result = try run("/usr/bin/env", ["python3", "-c", script, dir])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("python ok"))
+        for (name, codec) in [("zlib", Codec.zlib), ("bz2", .bz2), ("snappy", .snappy), ("blosc", .blosc)] {
+            let theirs = try #require(readFile(dir + "/py.\(name)"))
+            #expect(try Compression.decompress(theirs, codec: codec, originalSize: input.count) == input, "\(name)")
+        }
+    }
+}
+
+@Suite("Large values")
+struct LargeValueTests {
+    @Test("a 100 MB value round-trips through a compressed store with every codec", arguments: [
+        Compression.none, .zlib(level: 1), .bz2(level: 1), .snappy, .zstd(level: 1), .lz4, .blosc(),
+    ])
+    func hundredMegabytes(compression: Compression) throws {
+        var rng = SplitMix64(seed: 100)
+        var value = [UInt8](repeating: 0, count: 100_000_000)
+        // Mostly compressible (a ramp of Float64), with a random stretch every 4 MB.
+        for i in stride(from: 0, to: value.count - 8, by: 8) {
+            withUnsafeBytes(of: (Double(i / 8 % 4096) * 0.5).bitPattern.littleEndian) { value.replaceSubrange(i..<(i + 8), with: $0) }
+        }
+        for block in stride(from: 0, to: value.count, by: 4_000_000) {
+            for i in block..<min(value.count, block + 100_000) { value[i] = UInt8.random(in: 0...255, using: &rng) }
+        }
+        let memory = MemoryStore()
+        let store = CompressedStore(compression, over: memory)
+        try store.append(["big": value])
+        #expect(try store.byteCount(of: "big") == value.count)
+        #expect(try store.get("big") == value)
+        if compression != .none { #expect(try memory.byteCount(of: "big") < value.count / 2) }
+    }
+}

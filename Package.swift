@@ -45,6 +45,11 @@ let package = Package(
             dependencies: ["Partd"],
             path: "Benchmarks/W1"
         ),
+        .executableTarget(
+            name: "partd-bench-w2",
+            dependencies: ["Partd", "PartdCompression"],
+            path: "Benchmarks/W2"
+        ),
         // A worker process the multi-process tests start several times.
         .executableTarget(
             name: "partd-test-worker",

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 
+import Dispatch
 import Partd
+import Synchronization
 
 /// A store that compresses every appended value into self-describing frames
 /// on any other store (partd's `ZLib`, `BZ2`, `Snappy` and `Blosc` wrappers).
@@ -30,14 +32,36 @@ public final class CompressedStore<Inner: ByteStore>: ByteStore {
         self.chunkSize = max(1, min(chunkSize, Compression.maximumChunkSize))
     }
 
+    /// Compresses the batch's values (in parallel on all cores when the batch is
+    /// large) and appends their frames to the inner store in one batch.
     public func append(_ batch: [(key: PartdKey, value: [UInt8])]) throws {
-        var framed: [(key: PartdKey, chunks: [[UInt8]])] = []
-        framed.reserveCapacity(batch.count)
-        for entry in batch {
-            framed.append((key: entry.key, chunks: try frames(entry.value, key: entry.key)))
+        let framed = try Self.parallelMap(batch, totalBytes: batch.reduce(0) { $0 + $1.value.count }) { entry in
+            (key: entry.key, chunks: try self.frames(entry.value, key: entry.key))
         }
         try inner.append(chunked: framed)
     }
+
+    /// Maps `items` in order, on all cores when there is enough work to share.
+    static func parallelMap<T: Sendable, R: Sendable>(_ items: [T], totalBytes: Int, _ transform: (T) throws -> R) throws -> [R] {
+        let workers = min(items.count, parallelism)
+        guard workers > 1, totalBytes >= 256 * 1024 else { return try items.map(transform) }
+        let results = Mutex<[Int: Result<R, any Error>]>([:])
+        let next = Atomic<Int>(0)
+        withoutActuallyEscaping(transform) { transform in
+            let box = UncheckedBox(transform)
+            DispatchQueue.concurrentPerform(iterations: workers) { _ in
+                while true {
+                    let index = next.add(1, ordering: .relaxed).oldValue
+                    if index >= items.count { return }
+                    let result = Result { try box.value(items[index]) }
+                    results.withLock { $0[index] = result }
+                }
+            }
+        }
+        return try results.withLock { all in try (0..<items.count).map { try all[$0]!.get() } }
+    }
+
+    static var parallelism: Int { ProcessorCount.online }
 
     public func append(chunked batch: [(key: PartdKey, chunks: [[UInt8]])]) throws {
         var framed: [(key: PartdKey, chunks: [[UInt8]])] = []
@@ -50,9 +74,13 @@ public final class CompressedStore<Inner: ByteStore>: ByteStore {
         try inner.append(chunked: framed)
     }
 
+    /// Reads the keys and decodes their frames (keys in parallel when there is enough work).
     public func get(_ keys: [PartdKey]) throws -> [[UInt8]] {
         let stored = try inner.get(keys)
-        return try zip(keys, stored).map { key, bytes in try FrameFormat.decodeAll(bytes, key: key) }
+        let pairs = Array(zip(keys, stored))
+        return try Self.parallelMap(pairs, totalBytes: stored.reduce(0) { $0 + $1.count }) { pair in
+            try FrameFormat.decodeAll(pair.1, key: pair.0)
+        }
     }
 
     @discardableResult
@@ -84,4 +112,10 @@ public final class CompressedStore<Inner: ByteStore>: ByteStore {
             throw error
         }
     }
+}
+
+/// Lets a non-escaping closure cross into `concurrentPerform`'s workers, which finish before it returns.
+private struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }

@@ -19,3 +19,4 @@ extension XXHash {
         bytes.withUnsafeBytes { XXH3_64bits_withSeed($0.baseAddress, $0.count, seed) }
     }
 }
+

@@ -93,14 +93,53 @@ public enum Compression: Sendable, Hashable {
                 throw corrupt(codec, "holds \(input.count) bytes where \(originalSize) were recorded")
             }
             return Array(input)
-        case .zlib: return try ZlibCodec.decompress(input, originalSize: originalSize)
-        case .bz2: return try BZip2Codec.decompress(input, originalSize: originalSize)
-        case .snappy: return try SnappyCodec.decompress(input, originalSize: originalSize)
-        case .zstd: return try ZstdCodec.decompress(input, originalSize: originalSize)
-        case .lz4: return try LZ4Codec.decompress(input, originalSize: originalSize)
-        case .blosc: return try BloscCodec.decompress(input, originalSize: originalSize)
+        default:
+            return try [UInt8](unsafeUninitializedCapacity: max(1, originalSize)) { buffer, count in
+                try decompress(input, codec: codec, into: UnsafeMutableBufferPointer(rebasing: buffer[0..<originalSize]))
+                count = originalSize
+            }
+        }
+    }
+
+    /// Decompresses one chunk into `out`, which holds exactly the chunk's original size.
+    static func decompress(_ input: ArraySlice<UInt8>, codec: Codec, into out: UnsafeMutableBufferPointer<UInt8>) throws {
+        switch codec {
+        case .none:
+            guard input.count == out.count else {
+                throw corrupt(codec, "holds \(input.count) bytes where \(out.count) were recorded")
+            }
+            _ = out.initialize(from: input)
+        case .zlib: try ZlibCodec.decompress(input, into: out)
+        case .bz2: try BZip2Codec.decompress(input, into: out)
+        case .snappy: try SnappyCodec.decompress(input, into: out)
+        case .zstd: try ZstdCodec.decompress(input, into: out)
+        case .lz4: try LZ4Codec.decompress(input, into: out)
+        case .blosc: try BloscCodec.decompress(input, into: out)
         default:
             throw corrupt(codec, "is not a codec this version knows")
+        }
+    }
+
+    /// Decompresses several chunks into one array of `total` bytes, each chunk
+    /// straight into its place (no per-chunk arrays, no joining copy).
+    static func decompress(
+        _ chunks: [(input: ArraySlice<UInt8>, codec: Codec, originalSize: Int, offset: Int)], total: Int,
+        onError: (Int, PartdError) -> PartdError
+    ) throws -> [UInt8] {
+        try [UInt8](unsafeUninitializedCapacity: max(1, total)) { buffer, count in
+            Memory.adviseHugePages(buffer)
+            var position = 0
+            for (index, chunk) in chunks.enumerated() {
+                let target = UnsafeMutableBufferPointer(rebasing: buffer[position..<(position + chunk.originalSize)])
+                do {
+                    try decompress(chunk.input, codec: chunk.codec, into: target)
+                } catch let error as PartdError {
+                    count = 0
+                    throw onError(index, error)
+                }
+                position += chunk.originalSize
+            }
+            count = total
         }
     }
 

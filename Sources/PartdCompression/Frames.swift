@@ -108,8 +108,10 @@ public enum FrameFormat {
     ///
     /// - Throws: ``PartdError/Code/corruptData`` naming `key` and the byte offset of the bad frame.
     public static func decodeAll(_ bytes: [UInt8], key: PartdKey) throws -> [UInt8] {
+        // Check every header and checksum first, then decompress each frame straight into
+        // its place in one output array.
+        var chunks: [(input: ArraySlice<UInt8>, codec: Codec, originalSize: Int, offset: Int)] = []
         var offset = 0
-        var parts: [[UInt8]] = []
         var total = 0
         while offset < bytes.count {
             let header = try parseHeader(bytes, at: offset, key: key)
@@ -119,18 +121,25 @@ public enum FrameFormat {
             guard XXHash.hash64(payload, seed: seed) == header.checksum else {
                 throw corrupt(key, offset, "checksum mismatch: the frame is damaged")
             }
-            do {
-                parts.append(try Compression.decompress(payload, codec: header.codec, originalSize: header.originalLength))
-            } catch let error as PartdError {
-                throw corrupt(key, offset, error.message)
-            }
+            chunks.append((payload, header.codec, header.originalLength, offset))
             total += header.originalLength
             offset = payloadStart + header.storedLength
         }
-        if parts.count == 1 { return parts[0] }
+        if total <= bytes.count * 64 + (64 << 20) {
+            return try Compression.decompress(chunks, total: total) { index, error in
+                corrupt(key, chunks[index].offset, error.message)
+            }
+        }
+        // Claims far beyond what the input could plausibly hold: decode frame by frame, so a
+        // damaged or hostile header costs at most one frame's allocation before it is caught.
         var out: [UInt8] = []
-        out.reserveCapacity(total)
-        for part in parts { out.append(contentsOf: part) }
+        for chunk in chunks {
+            do {
+                out.append(contentsOf: try Compression.decompress(chunk.input, codec: chunk.codec, originalSize: chunk.originalSize))
+            } catch let error as PartdError {
+                throw corrupt(key, chunk.offset, error.message)
+            }
+        }
         return out
     }
 

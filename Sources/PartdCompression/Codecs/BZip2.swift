@@ -26,11 +26,13 @@ enum BZip2Codec {
         return output
     }
 
-    static func decompress(_ input: ArraySlice<UInt8>, originalSize: Int) throws -> [UInt8] {
+    /// Decompresses `input` into `out`, which must hold exactly the recorded original size.
+    static func decompress(_ input: ArraySlice<UInt8>, into out: UnsafeMutableBufferPointer<UInt8>) throws {
+        let originalSize = out.count
         guard !input.isEmpty else { throw Compression.corrupt(.bz2, "is empty") }
         var status: Int32 = BZ_OK
         var produced = 0
-        let output = [UInt8](unsafeUninitializedCapacity: max(1, originalSize)) { out, count in
+        do {
             var length = UInt32(originalSize)
             status = input.withUnsafeBytes { source in
                 out.withMemoryRebound(to: CChar.self) { target in
@@ -41,7 +43,6 @@ enum BZip2Codec {
                 }
             }
             produced = Int(length)
-            count = status == BZ_OK ? produced : 0
         }
         guard status == BZ_OK else {
             throw Compression.corrupt(.bz2, status == BZ_OUTBUFF_FULL ? "is longer than the recorded \(originalSize) bytes" : "is damaged (bzip2 status \(status))")
@@ -49,6 +50,5 @@ enum BZip2Codec {
         guard produced == originalSize else {
             throw Compression.corrupt(.bz2, "decompressed to \(produced) bytes where \(originalSize) were recorded")
         }
-        return output
     }
 }

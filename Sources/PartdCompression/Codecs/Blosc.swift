@@ -27,7 +27,9 @@ enum BloscCodec {
         return output
     }
 
-    static func decompress(_ input: ArraySlice<UInt8>, originalSize: Int) throws -> [UInt8] {
+    /// Decompresses `input` into `out`, which must hold exactly the recorded original size.
+    static func decompress(_ input: ArraySlice<UInt8>, into out: UnsafeMutableBufferPointer<UInt8>) throws {
+        let originalSize = out.count
         guard input.count >= Int(BLOSC_MIN_HEADER_LENGTH) else { throw Compression.corrupt(.blosc, "is truncated") }
         var claimed = 0
         let valid = input.withUnsafeBytes { blosc_cbuffer_validate($0.baseAddress, input.count, &claimed) == 0 }
@@ -35,17 +37,16 @@ enum BloscCodec {
         guard claimed == originalSize else {
             throw Compression.corrupt(.blosc, "claims \(claimed) bytes where \(originalSize) were recorded")
         }
+        if originalSize == 0 { return }
         var produced: Int32 = -1
-        let output = [UInt8](unsafeUninitializedCapacity: max(1, originalSize)) { out, count in
+        do {
             produced = input.withUnsafeBytes { source in
-                blosc_decompress_ctx(source.baseAddress, out.baseAddress, max(1, originalSize), 1)
+                blosc_decompress_ctx(source.baseAddress, out.baseAddress, originalSize, 1)
             }
-            count = produced >= 0 ? Int(produced) : 0
         }
         guard produced >= 0 else { throw Compression.corrupt(.blosc, "is damaged (blosc error \(produced))") }
         guard Int(produced) == originalSize else {
             throw Compression.corrupt(.blosc, "decompressed to \(produced) bytes where \(originalSize) were recorded")
         }
-        return output
     }
 }

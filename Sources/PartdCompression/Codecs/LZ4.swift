@@ -21,9 +21,11 @@ enum LZ4Codec {
         return output
     }
 
-    static func decompress(_ input: ArraySlice<UInt8>, originalSize: Int) throws -> [UInt8] {
+    /// Decompresses `input` into `out`, which must hold exactly the recorded original size.
+    static func decompress(_ input: ArraySlice<UInt8>, into out: UnsafeMutableBufferPointer<UInt8>) throws {
+        let originalSize = out.count
         var produced: Int32 = -1
-        let output = [UInt8](unsafeUninitializedCapacity: max(1, originalSize)) { out, count in
+        do {
             produced = (input.isEmpty ? [0][...] : input).withUnsafeBytes { source in
                 out.withMemoryRebound(to: CChar.self) { target in
                     LZ4_decompress_safe(
@@ -31,12 +33,10 @@ enum LZ4Codec {
                         Int32(input.count), Int32(originalSize))
                 }
             }
-            count = produced >= 0 ? Int(produced) : 0
         }
         guard produced >= 0 else { throw Compression.corrupt(.lz4, "is damaged (LZ4 error \(produced))") }
         guard Int(produced) == originalSize else {
             throw Compression.corrupt(.lz4, "decompressed to \(produced) bytes where \(originalSize) were recorded")
         }
-        return output
     }
 }

@@ -22,7 +22,9 @@ enum SnappyCodec {
         return output
     }
 
-    static func decompress(_ input: ArraySlice<UInt8>, originalSize: Int) throws -> [UInt8] {
+    /// Decompresses `input` into `out`, which must hold exactly the recorded original size.
+    static func decompress(_ input: ArraySlice<UInt8>, into out: UnsafeMutableBufferPointer<UInt8>) throws {
+        let originalSize = out.count
         var claimed = 0
         let valid = input.withUnsafeBytes { source -> Bool in
             guard let base = source.baseAddress?.assumingMemoryBound(to: CChar.self) else { return false }
@@ -34,16 +36,16 @@ enum SnappyCodec {
             throw Compression.corrupt(.snappy, "claims \(claimed) bytes where \(originalSize) were recorded")
         }
         var status = SNAPPY_OK
-        let output = [UInt8](unsafeUninitializedCapacity: max(1, originalSize)) { out, count in
+        var produced = 0
+        do {
             var length = originalSize
+            defer { produced = length }
             status = input.withUnsafeBytes { source in
                 out.withMemoryRebound(to: CChar.self) { target in
                     snappy_uncompress(source.baseAddress!.assumingMemoryBound(to: CChar.self), input.count, target.baseAddress, &length)
                 }
             }
-            count = status == SNAPPY_OK && length == originalSize ? length : 0
         }
-        guard status == SNAPPY_OK, output.count == originalSize else { throw Compression.corrupt(.snappy, "is damaged") }
-        return output
+        guard status == SNAPPY_OK, produced == originalSize else { throw Compression.corrupt(.snappy, "is damaged") }
     }
 }

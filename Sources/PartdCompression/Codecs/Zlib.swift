@@ -19,16 +19,17 @@ enum ZlibCodec {
         return output
     }
 
-    static func decompress(_ input: ArraySlice<UInt8>, originalSize: Int) throws -> [UInt8] {
+    /// Decompresses `input` into `out`, which must hold exactly the recorded original size.
+    static func decompress(_ input: ArraySlice<UInt8>, into out: UnsafeMutableBufferPointer<UInt8>) throws {
+        let originalSize = out.count
         var status: Int32 = Z_OK
         var produced = 0
-        let output = [UInt8](unsafeUninitializedCapacity: max(1, originalSize)) { out, count in
+        do {
             var length = uLongf(originalSize)
             status = (input.isEmpty ? [0][...] : input).withUnsafeBufferPointer { source in
                 uncompress(out.baseAddress, &length, source.baseAddress, uLong(input.count))
             }
             produced = Int(length)
-            count = status == Z_OK ? produced : 0
         }
         guard status == Z_OK else {
             throw Compression.corrupt(.zlib, status == Z_BUF_ERROR ? "is longer than the recorded \(originalSize) bytes or truncated" : "is damaged (zlib status \(status))")
@@ -36,6 +37,5 @@ enum ZlibCodec {
         guard produced == originalSize else {
             throw Compression.corrupt(.zlib, "decompressed to \(produced) bytes where \(originalSize) were recorded")
         }
-        return output
     }
 }

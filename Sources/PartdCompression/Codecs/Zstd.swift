@@ -19,18 +19,19 @@ enum ZstdCodec {
         return output
     }
 
-    static func decompress(_ input: ArraySlice<UInt8>, originalSize: Int) throws -> [UInt8] {
+    /// Decompresses `input` into `out`, which must hold exactly the recorded original size.
+    static func decompress(_ input: ArraySlice<UInt8>, into out: UnsafeMutableBufferPointer<UInt8>) throws {
+        let originalSize = out.count
         let declared = input.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, input.count) }
         if declared == ZSTD_CONTENTSIZE_ERROR { throw Compression.corrupt(.zstd, "is damaged") }
         if declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != UInt64(originalSize) {
             throw Compression.corrupt(.zstd, "claims \(declared) bytes where \(originalSize) were recorded")
         }
         var result = 0
-        let output = [UInt8](unsafeUninitializedCapacity: max(1, originalSize)) { out, count in
+        do {
             result = input.withUnsafeBytes { source in
                 ZSTD_decompress(out.baseAddress, originalSize, source.baseAddress, input.count)
             }
-            count = ZSTD_isError(result) == 0 ? result : 0
         }
         guard ZSTD_isError(result) == 0 else {
             throw Compression.corrupt(.zstd, "is damaged (\(String(cString: ZSTD_getErrorName(result))))")
@@ -38,6 +39,5 @@ enum ZstdCodec {
         guard result == originalSize else {
             throw Compression.corrupt(.zstd, "decompressed to \(result) bytes where \(originalSize) were recorded")
         }
-        return output
     }
 }

@@ -50,6 +50,13 @@ for run in $(seq "$RUNS"); do
   settle
   .build/release/partd-bench-w1 --appends "$APPENDS" --json >> "$RESULTS"
 done
+# The page-cache write bandwidth bounds any store that spills: W1's spilling store must write 256+ MB.
+BW_FILE="$SCRATCH/bandwidth"
+BW_START=$(date +%s.%N)
+dd if=/dev/zero of="$BW_FILE" bs=4M count=256 status=none
+BW_END=$(date +%s.%N)
+rm -f "$BW_FILE"
+echo "page-cache write bandwidth: $(python3 -c "print(int(1073.741824 / ($BW_END - $BW_START)))") MB/s (1 GiB in 4 MiB writes, no fsync)"
 python3 - "$RESULTS" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip().startswith("{")]

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import Dispatch
+import Foundation
 import Partd
 import PartdCompression
 import PartdTestSupport
@@ -200,5 +201,26 @@ struct LargeValueTests {
         #expect(try store.byteCount(of: "big") == value.count)
         #expect(try store.get("big") == value)
         if compression != .none { #expect(try memory.byteCount(of: "big") < value.count / 2) }
+    }
+}
+
+@Suite("Values over 2 GiB")
+struct HugeValueTests {
+    static var enabled: Bool { ProcessInfo.processInfo.environment["PARTD_HUGE_TESTS"] == "1" }
+
+    @Test(
+        "a 2.2 GB value round-trips through Blosc and LZ4 frames (set PARTD_HUGE_TESTS=1; needs about 8 GB of memory)",
+        .enabled(if: HugeValueTests.enabled), arguments: [Compression.blosc(), .lz4])
+    func overTwoGigabytes(compression: Compression) throws {
+        let size = 2_200_000_000
+        var value = [UInt8](repeating: 0, count: size)
+        for i in stride(from: 0, to: size, by: 4096) { value[i] = UInt8(truncatingIfNeeded: i >> 12) }
+        let memory = MemoryStore()
+        let store = CompressedStore(compression, over: memory)
+        try store.append(["huge": value])
+        #expect(try store.byteCount(of: "huge") == size)
+        let back = try store.get("huge")
+        #expect(back.count == size)
+        #expect(back == value)
     }
 }

@@ -127,7 +127,7 @@ public enum Compression: Sendable, Hashable {
         onError: (Int, PartdError) -> PartdError
     ) throws -> [UInt8] {
         try [UInt8](unsafeUninitializedCapacity: max(1, total)) { buffer, count in
-            Memory.adviseHugePages(buffer)
+            Posix.adviseHugePages(UnsafeMutableRawBufferPointer(buffer))
             var position = 0
             for (index, chunk) in chunks.enumerated() {
                 let target = UnsafeMutableBufferPointer(rebasing: buffer[position..<(position + chunk.originalSize)])

@@ -17,7 +17,7 @@ struct Errno: Error, Equatable {
     static var current: Errno { Errno(rawValue: errno) }
 }
 
-enum Posix {
+package enum Posix {
     static let pathSeparator = "/"
 
     // MARK: Descriptors
@@ -141,8 +141,9 @@ enum Posix {
 
     /// Asks the kernel to back the 2 MiB-aligned interior of a large, untouched
     /// buffer with transparent huge pages (where THP is in `madvise` mode), so
-    /// filling it costs a few page faults instead of one per 4 KiB.
-    static func adviseHugePages(_ buffer: UnsafeMutableRawBufferPointer) {
+    /// filling it costs a few page faults instead of one per 4 KiB. Package-visible
+    /// so the other modules of this package use it too.
+    package static func adviseHugePages(_ buffer: UnsafeMutableRawBufferPointer) {
         let huge = 2 << 20
         guard buffer.count >= 2 * huge, let base = buffer.baseAddress else { return }
         let start = (Int(bitPattern: base) + huge - 1) & ~(huge - 1)

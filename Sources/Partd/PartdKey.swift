@@ -14,7 +14,7 @@
 /// ```
 ///
 /// Keys hash once, when made, so looking a key up on a hot path costs one
-/// word of hashing however long the key is. Keep and reuse key values rather
+/// word of hashing however long the key is, and copies share their content. Keep and reuse key values rather
 /// than rebuilding them per append.
 public struct PartdKey: Sendable {
     /// The shape and content of a key.
@@ -24,24 +24,38 @@ public struct PartdKey: Sendable {
         case tuple([PartdKey])
     }
 
+    /// The key's content, hash and size bound, shared by every copy of the key:
+    /// copying a key is one reference-count increment, whatever its shape.
+    final class Storage: Sendable {
+        let kind: Kind
+        let hash: Int
+        let encodedLengthBound: Int
+
+        init(_ kind: Kind) {
+            self.kind = kind
+            var hasher = Hasher()
+            hasher.combine(kind)
+            self.hash = hasher.finalize()
+            switch kind {
+            case .string(let s): encodedLengthBound = 2 + 3 * s.utf8.count
+            case .int: encodedLengthBound = 22
+            case .tuple(let parts): encodedLengthBound = 4 + parts.reduce(0) { $0 + $1.encodedLengthBound + 1 }
+            }
+        }
+    }
+
+    let storage: Storage
+
     /// The shape and content of this key.
-    public let kind: Kind
-    let cachedHash: Int
+    public var kind: Kind { storage.kind }
+    @inline(__always) var cachedHash: Int { storage.hash }
     /// The most bytes any store's encoding of this key can take (see ``KeyFileName``):
     /// three per UTF-8 byte of a string, plus tags and separators.
-    let encodedLengthBound: Int
+    @inline(__always) var encodedLengthBound: Int { storage.encodedLengthBound }
 
     /// Makes a key of the given kind.
     public init(_ kind: Kind) {
-        self.kind = kind
-        var hasher = Hasher()
-        hasher.combine(kind)
-        self.cachedHash = hasher.finalize()
-        switch kind {
-        case .string(let s): encodedLengthBound = 2 + 3 * s.utf8.count
-        case .int: encodedLengthBound = 22
-        case .tuple(let parts): encodedLengthBound = 4 + parts.reduce(0) { $0 + $1.encodedLengthBound + 1 }
-        }
+        storage = Storage(kind)
     }
 
     /// A string key.
@@ -63,7 +77,7 @@ public struct PartdKey: Sendable {
 
 extension PartdKey: Hashable {
     public static func == (lhs: PartdKey, rhs: PartdKey) -> Bool {
-        lhs.cachedHash == rhs.cachedHash && lhs.kind == rhs.kind
+        lhs.storage === rhs.storage || (lhs.storage.hash == rhs.storage.hash && lhs.storage.kind == rhs.storage.kind)
     }
 
     public func hash(into hasher: inout Hasher) {

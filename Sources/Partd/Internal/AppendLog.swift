@@ -22,7 +22,8 @@ struct AppendLog {
         var bytes: Int = 0
     }
 
-    private var slots: [[UInt8]] = []
+    /// `nil` marks an unused slot: a cheaper filler than an empty array (no reference to count).
+    private var slots: [[UInt8]?] = []
     private var nextBlock: [Int32] = []
     private var freeBlocks: [Int32] = []
     private var table = KeyTable()
@@ -43,7 +44,7 @@ struct AppendLog {
 
     /// Appends `value` to `key`. An empty value still creates the key.
     @inline(__always)
-    mutating func append(_ key: PartdKey, _ value: consuming [UInt8]) {
+    mutating func append(_ key: borrowing PartdKey, _ value: consuming [UInt8]) {
         let slot = table.findOrInsert(key)
         totalBytes += value.count
         if value.isEmpty { return }
@@ -72,7 +73,7 @@ struct AppendLog {
         }
         let block = Int32(truncatingIfNeeded: nextBlock.count)
         nextBlock.append(-1)
-        slots.append(contentsOf: repeatElement([], count: Self.blockSize))
+        slots.append(contentsOf: repeatElement(nil, count: Self.blockSize))
         return block
     }
 
@@ -107,7 +108,7 @@ struct AppendLog {
         while block >= 0 {
             let count = block == state.lastBlock ? Int(state.fill) : Self.blockSize
             let base = Int(block) &* Self.blockSize
-            for i in base..<(base + count) { body(slots[i]) }
+            for i in base..<(base + count) { body(slots[i] ?? []) }
             block = nextBlock[Int(block)]
         }
     }
@@ -117,7 +118,7 @@ struct AppendLog {
         guard let slot = table.find(key) else { return [] }
         let state = table.states[slot]
         if state.entries == 0 { return [] }
-        if state.entries == 1 { return slots[Int(state.firstBlock) &* Self.blockSize] }
+        if state.entries == 1 { return slots[Int(state.firstBlock) &* Self.blockSize] ?? [] }
         var out: [UInt8] = []
         out.reserveCapacity(state.bytes)
         forEachChunk(of: state) { out.append(contentsOf: $0) }
@@ -145,9 +146,9 @@ struct AppendLog {
             let base = Int(block) &* Self.blockSize
             let count = block == state.lastBlock ? Int(state.fill) : Self.blockSize
             for i in base..<(base + count) {
-                var taken: [UInt8] = []
+                var taken: [UInt8]? = nil
                 swap(&taken, &slots[i])
-                values.append(taken)
+                values.append(taken ?? [])
             }
             freeBlocks.append(block)
             block = nextBlock[Int(block)]
@@ -192,7 +193,7 @@ struct KeyTable {
 
     /// 0 marks an empty slot, so a real hash of 0 is stored as 1.
     @inline(__always)
-    private static func stored(_ key: PartdKey) -> Int {
+    private static func stored(_ key: borrowing PartdKey) -> Int {
         let h = key.cachedHash
         return h == 0 ? 1 : h
     }
@@ -208,7 +209,7 @@ struct KeyTable {
         }
     }
 
-    mutating func findOrInsert(_ key: PartdKey) -> Int {
+    mutating func findOrInsert(_ key: borrowing PartdKey) -> Int {
         let h = Self.stored(key)
         var i = h & mask
         while true {
@@ -222,7 +223,7 @@ struct KeyTable {
             return findOrInsert(key)
         }
         hashes[i] = h
-        keys[i] = key
+        keys[i] = copy key
         states[i] = AppendLog.KeyState()
         count += 1
         return i

@@ -22,9 +22,11 @@ import Synchronization
 /// By default (``Configuration/backgroundSpill``) spill rounds are written by
 /// a background thread while appends continue, so the slow store's I/O runs on
 /// another core. The spill threshold is then ``Configuration/backgroundThreshold``
-/// of the budget, and an append waits whenever buffered plus in-flight bytes
-/// exceed the budget, so memory stays within ``Configuration/availableMemory``
-/// (plus the batch being appended). Every other operation first waits for
+/// of the budget. Whenever buffered plus in-flight bytes exceed the budget, the
+/// appending thread writes pending spill jobs itself (jobs on disjoint keys may
+/// be written by both threads at once; a key's jobs are always written in order)
+/// and waits only when none can be written, so memory stays within
+/// ``Configuration/availableMemory`` (plus the batch being appended). Every other operation first waits for
 /// in-flight spills, so reads always see bytes in append order. With
 /// `backgroundSpill` off, spills happen inside `append` exactly as partd does.
 ///
@@ -98,7 +100,7 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
     private var buffer = AppendLog()
     private var setOnceKeys: Set<PartdKey> = []
     private var stats = Statistics()
-    private var failedJobs: [Job] = []
+    private var failedJobs: [(id: Int, job: Job)] = []
     private var failure: PartdError?
     private let writer = DispatchQueue(label: "partd.spilling-store.writer")
 
@@ -113,6 +115,36 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
     /// Written jobs, released by the appending thread rather than the writer, so
     /// the two threads do not contend on the reference counts of shared values.
     private let written = Mutex<[Job]>([])
+    /// Spill jobs not yet written, in order, and the keys of jobs being written. The background
+    /// writer and a waiting appender both take jobs from it; a job is taken only when none of its
+    /// keys is in an older job still pending or being written, so each key's bytes reach the slow
+    /// store in append order.
+    private let queue = Mutex(JobQueue())
+
+    private struct JobQueue {
+        var pending: [(id: Int, job: Job, keys: Set<PartdKey>)] = []
+        var writing: [Int: Set<PartdKey>] = [:]
+        var nextID = 0
+
+        mutating func enqueue(_ job: Job) {
+            pending.append((nextID, job, Set(job.map(\.key))))
+            nextID += 1
+        }
+
+        mutating func take() -> (id: Int, job: Job)? {
+            var blocked = Set<PartdKey>()
+            for keys in writing.values { blocked.formUnion(keys) }
+            for (index, entry) in pending.enumerated() {
+                if entry.keys.isDisjoint(with: blocked) {
+                    pending.remove(at: index)
+                    writing[entry.id] = entry.keys
+                    return (entry.id, entry.job)
+                }
+                blocked.formUnion(entry.keys)
+            }
+            return nil
+        }
+    }
 
     /// A spilling store over `slow` with the given configuration.
     public init(spillingTo slow: Slow, configuration: Configuration = Configuration()) {
@@ -352,13 +384,6 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
         if inMemory > stats.peakMemoryBytes { stats.peakMemoryBytes = inMemory }
     }
 
-    /// Waits (monitor held) until `done()` holds; the writer wakes waiters after each job.
-    private func waitUntil(_ done: () -> Bool) {
-        guard !done() else { return }
-        waiters.add(1, ordering: .sequentiallyConsistent)
-        while !done() { monitor.wait() }
-        waiters.subtract(1, ordering: .sequentiallyConsistent)
-    }
 
     private func spillOverThreshold() throws {
         let budget = configuration.availableMemory.bytes
@@ -374,15 +399,17 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
                 let job = detach(nextRound())
                 pendingJobs.add(1, ordering: .sequentiallyConsistent)
                 inFlightBytes.add(job.reduce(0) { $0 + $1.bytes }, ordering: .sequentiallyConsistent)
-                writer.async { self.runBackground(job) }
+                queue.withLock { $0.enqueue(job) }
+                writer.async { self.writeNextJob() }
             }
             let overBudget = {
                 self.buffer.totalBytes + self.inFlightBytes.load(ordering: .sequentiallyConsistent) > budget
                     && self.pendingJobs.load(ordering: .sequentiallyConsistent) > 0
             }
             if overBudget() {
+                // Rather than only wait for the writer, write pending jobs here too: both cores write.
                 let start = Self.now()
-                waitUntil { !overBudget() }
+                helpUntil { !overBudget() }
                 stats.waitSeconds += Self.now() - start
             }
         } else {
@@ -413,7 +440,7 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
         let (writtenBytes, remainder, error) = write(job)
         spilledBytes.add(writtenBytes, ordering: .relaxed)
         if let error {
-            failedJobs.append(remainder)
+            failedJobs.append((Int.max, remainder))
             failure = Self.spillFailure(error)
             restoreFailedJobs()
         } else {
@@ -422,8 +449,15 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
         writeNanoseconds.add(Int((Self.now() - start) * 1e9), ordering: .relaxed)
     }
 
-    /// Runs on the writer queue. Takes the monitor only after a failure or to wake a waiter.
-    private func runBackground(_ job: Job) {
+    /// Runs on the writer queue: writes the next job that can be written, if any.
+    private func writeNextJob() {
+        guard let (id, job) = queue.withLock({ $0.take() }) else { return }
+        run(id, job, holdingMonitor: false)
+    }
+
+    /// Writes one taken job and accounts for it. Off the appending thread it takes the monitor
+    /// only after a failure or to wake a waiter.
+    private func run(_ id: Int, _ job: Job, holdingMonitor: Bool) {
         let bytes = job.reduce(0) { $0 + $1.bytes }
         var error: (any Error)? = nil
         var remainder: Job = job
@@ -440,20 +474,44 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
             // Keep the unwritten bytes (and the order of later jobs): the owner
             // puts them back in the buffer.
             writerFailed.store(true, ordering: .sequentiallyConsistent)
-            monitor.lock()
-            failedJobs.append(remainder)
+            if !holdingMonitor { monitor.lock() }
+            failedJobs.append((id, remainder))
             if let error, failure == nil { failure = Self.spillFailure(error) }
-            monitor.unlock()
+            if !holdingMonitor { monitor.unlock() }
         } else {
             spillRounds.add(1, ordering: .relaxed)
-            written.withLock { $0.append(job) }
+            if !holdingMonitor { written.withLock { $0.append(job) } }
+        }
+        let morePending = queue.withLock { queue in
+            queue.writing[id] = nil
+            return !queue.pending.isEmpty
         }
         inFlightBytes.subtract(bytes, ordering: .sequentiallyConsistent)
         pendingJobs.subtract(1, ordering: .sequentiallyConsistent)
+        // A job that was blocked by this one may have no writer block left to run it.
+        if morePending { writer.async { self.writeNextJob() } }
         if waiters.load(ordering: .sequentiallyConsistent) > 0 {
-            monitor.lock()
-            monitor.broadcast()
-            monitor.unlock()
+            if holdingMonitor {
+                monitor.broadcast()
+            } else {
+                monitor.lock()
+                monitor.broadcast()
+                monitor.unlock()
+            }
+        }
+    }
+
+    /// With the monitor held: writes pending jobs on this thread, and waits for the background
+    /// writer when no pending job can be written yet, until `done()` holds.
+    private func helpUntil(_ done: () -> Bool) {
+        while !done() {
+            if let (id, job) = queue.withLock({ $0.take() }) {
+                run(id, job, holdingMonitor: true)
+            } else {
+                waiters.add(1, ordering: .sequentiallyConsistent)
+                if !done() && queue.withLock({ $0.pending.isEmpty || !$0.writing.isEmpty }) { monitor.wait() }
+                waiters.subtract(1, ordering: .sequentiallyConsistent)
+            }
         }
     }
 
@@ -475,7 +533,7 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
 
     /// Waits for in-flight spills and puts the bytes of failed ones back.
     private func settle() {
-        waitUntil { pendingJobs.load(ordering: .sequentiallyConsistent) == 0 }
+        helpUntil { pendingJobs.load(ordering: .sequentiallyConsistent) == 0 }
         written.withLock { $0 = [] }
         restoreFailedJobs()
     }
@@ -484,7 +542,7 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
     private func restoreFailedJobs() {
         guard !failedJobs.isEmpty, pendingJobs.load(ordering: .sequentiallyConsistent) == 0 else { return }
         var restored: [PartdKey: [[UInt8]]] = [:]
-        for job in failedJobs {
+        for (_, job) in failedJobs.sorted(by: { $0.id < $1.id }) {
             for entry in job { restored[entry.key, default: []].append(contentsOf: entry.chunks) }
         }
         failedJobs = []

@@ -45,7 +45,7 @@ public final class CompressedStore<Inner: ByteStore>: ByteStore {
     static func parallelMap<T: Sendable, R: Sendable>(_ items: [T], totalBytes: Int, _ transform: (T) throws -> R) throws -> [R] {
         let workers = min(items.count, parallelism)
         guard workers > 1, totalBytes >= 256 * 1024 else { return try items.map(transform) }
-        let results = Mutex<[Int: Result<R, any Error>]>([:])
+        let results = Locked<[Int: Result<R, any Error>]>([:])
         let next = Atomic<Int>(0)
         withoutActuallyEscaping(transform) { transform in
             let box = UncheckedBox(transform)

@@ -34,7 +34,7 @@ final class DirectoryLock: Sendable {
 
     let lockFD: Int32
     private let stripes: [PosixMutex]
-    private let shared = Mutex(Shared())
+    private let shared = Locked(Shared())
 
     init(lockFD: Int32) {
         self.lockFD = lockFD

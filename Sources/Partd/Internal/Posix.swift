@@ -403,3 +403,20 @@ final class Monitor: @unchecked Sendable {
         return try body()
     }
 }
+
+/// A value guarded by a pthread mutex. Used instead of `Synchronization.Mutex`
+/// because ThreadSanitizer understands pthread locks (on Linux `Mutex` is a raw
+/// futex it cannot see), so `swift test --sanitize=thread` checks our locking.
+/// Package-visible so every module of the package uses the same lock.
+package final class Locked<Value>: @unchecked Sendable {
+    private let mutex = PosixMutex()
+    private var value: Value
+
+    package init(_ value: Value) { self.value = value }
+
+    package func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        mutex.lock()
+        defer { mutex.unlock() }
+        return try body(&value)
+    }
+}

@@ -60,8 +60,8 @@ public final class DirectoryStore: ByteStore {
 
     private let rootFD: Int32
     private let lock: DirectoryLock
-    private let cache: Mutex<DescriptorCache>
-    private let setOnceKeys = Mutex(Set<PartdKey>())
+    private let cache: Locked<DescriptorCache>
+    private let setOnceKeys = Locked(Set<PartdKey>())
     private let temporaryCounter = Atomic<Int>(0)
 
     static let lockFileName = ".lock"
@@ -124,7 +124,7 @@ public final class DirectoryStore: ByteStore {
         }
         self.rootFD = root
         self.lock = DirectoryLock(lockFD: lockFD)
-        self.cache = Mutex(DescriptorCache(capacity: configuration.maxOpenFiles))
+        self.cache = Locked(DescriptorCache(capacity: configuration.maxOpenFiles))
     }
 
     deinit {

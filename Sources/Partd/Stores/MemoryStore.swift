@@ -21,7 +21,7 @@ public final class MemoryStore: ByteStore {
         var setOnceKeys: Set<PartdKey> = []
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     public init() {}
 

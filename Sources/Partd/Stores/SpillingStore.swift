@@ -114,12 +114,12 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
     private let writeNanoseconds = Atomic<Int>(0)
     /// Written jobs, released by the appending thread rather than the writer, so
     /// the two threads do not contend on the reference counts of shared values.
-    private let written = Mutex<[Job]>([])
+    private let written = Locked<[Job]>([])
     /// Spill jobs not yet written, in order, and the keys of jobs being written. The background
     /// writer and a waiting appender both take jobs from it; a job is taken only when none of its
     /// keys is in an older job still pending or being written, so each key's bytes reach the slow
     /// store in append order.
-    private let queue = Mutex(JobQueue())
+    private let queue = Locked(JobQueue())
 
     private struct JobQueue {
         var pending: [(id: Int, job: Job, keys: Set<PartdKey>)] = []

@@ -39,15 +39,16 @@ let package = Package(
             dependencies: ["Partd"],
             path: "Tests/PartdTestSupport"
         ),
-        // Benchmarks (run with Benchmarks/run-w1.sh, which builds them in release mode).
+        // Benchmarks (run with Benchmarks/run-w1.sh and run-w2.sh, which build them in release mode).
+        .target(name: "BenchmarkSupport", path: "Benchmarks/Support"),
         .executableTarget(
             name: "partd-bench-w1",
-            dependencies: ["Partd"],
+            dependencies: ["Partd", "BenchmarkSupport"],
             path: "Benchmarks/W1"
         ),
         .executableTarget(
             name: "partd-bench-w2",
-            dependencies: ["Partd", "PartdCompression"],
+            dependencies: ["Partd", "PartdCompression", "BenchmarkSupport"],
             path: "Benchmarks/W2"
         ),
         // A worker process the multi-process tests start several times.

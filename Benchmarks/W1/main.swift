@@ -14,28 +14,12 @@
 // W1_TMP=DIR puts the stores under DIR; W1_KEEP=1 leaves them there.
 
 import Dispatch
+import BenchmarkSupport
 import Partd
 
 #if canImport(Glibc)
 import Glibc
 #endif
-
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-func now() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
 
 struct Config {
     var appends = 200_000

@@ -104,6 +104,18 @@ public enum FrameFormat {
             codec: codec, originalLength: Int(original), storedLength: Int(stored), checksum: load(bytes, at: offset + 24))
     }
 
+    /// Every frame header of a key's bytes with its offset, checked but not the payloads.
+    static func headers(_ bytes: [UInt8], key: PartdKey) throws -> [(offset: Int, header: Header)] {
+        var result: [(offset: Int, header: Header)] = []
+        var offset = 0
+        while offset < bytes.count {
+            let header = try parseHeader(bytes, at: offset, key: key)
+            result.append((offset, header))
+            offset += headerSize + header.storedLength
+        }
+        return result
+    }
+
     /// Decodes every frame of a key's bytes and joins the results.
     ///
     /// - Throws: ``PartdError/Code/corruptData`` naming `key` and the byte offset of the bad frame.
@@ -111,10 +123,8 @@ public enum FrameFormat {
         // Check every header and checksum first, then decompress each frame straight into
         // its place in one output array.
         var chunks: [(input: ArraySlice<UInt8>, codec: Codec, originalSize: Int, offset: Int)] = []
-        var offset = 0
         var total = 0
-        while offset < bytes.count {
-            let header = try parseHeader(bytes, at: offset, key: key)
+        for (offset, header) in try headers(bytes, key: key) {
             let payloadStart = offset + headerSize
             let payload = bytes[payloadStart..<(payloadStart + header.storedLength)]
             let seed = XXHash.hash64(bytes[offset..<(offset + 24)], seed: 0)
@@ -123,7 +133,6 @@ public enum FrameFormat {
             }
             chunks.append((payload, header.codec, header.originalLength, offset))
             total += header.originalLength
-            offset = payloadStart + header.storedLength
         }
         if total <= bytes.count * 64 + (64 << 20) {
             return try Compression.decompress(chunks, total: total) { index, error in
@@ -145,26 +154,12 @@ public enum FrameFormat {
 
     /// The original (decoded) size of a key's bytes, from the frame headers alone.
     public static func originalLength(_ bytes: [UInt8], key: PartdKey) throws -> Int {
-        var offset = 0
-        var total = 0
-        while offset < bytes.count {
-            let header = try parseHeader(bytes, at: offset, key: key)
-            total += header.originalLength
-            offset += headerSize + header.storedLength
-        }
-        return total
+        try headers(bytes, key: key).reduce(0) { $0 + $1.header.originalLength }
     }
 
     /// Statistics of a key's frames: how many of each codec, and original and stored bytes.
     public static func describe(_ bytes: [UInt8], key: PartdKey) throws -> [(codec: Codec, original: Int, stored: Int)] {
-        var offset = 0
-        var frames: [(codec: Codec, original: Int, stored: Int)] = []
-        while offset < bytes.count {
-            let header = try parseHeader(bytes, at: offset, key: key)
-            frames.append((header.codec, header.originalLength, header.storedLength))
-            offset += headerSize + header.storedLength
-        }
-        return frames
+        try headers(bytes, key: key).map { ($0.header.codec, $0.header.originalLength, $0.header.storedLength) }
     }
 
     static func corrupt(_ key: PartdKey, _ offset: Int, _ detail: String) -> PartdError {

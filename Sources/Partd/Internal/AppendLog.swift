@@ -32,7 +32,6 @@ struct AppendLog {
 
     init() {}
 
-    var keyCount: Int { table.count }
     var isEmpty: Bool { table.count == 0 }
 
     /// Appends every entry of `batch`, in order.
@@ -88,19 +87,6 @@ struct AppendLog {
     func byteCount(of key: PartdKey) -> Int {
         guard let slot = table.find(key) else { return 0 }
         return table.states[slot].bytes
-    }
-
-    /// The values appended to `key`, oldest first.
-    func chunks(of key: PartdKey) -> [[UInt8]] {
-        guard let slot = table.find(key) else { return [] }
-        return chunks(of: table.states[slot])
-    }
-
-    private func chunks(of state: KeyState) -> [[UInt8]] {
-        var result: [[UInt8]] = []
-        result.reserveCapacity(Int(state.entries))
-        forEachChunk(of: state) { result.append($0) }
-        return result
     }
 
     private func forEachChunk(of state: KeyState, _ body: ([UInt8]) -> Void) {

@@ -5,7 +5,6 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Synchronization
 
 /// The locking scheme of ``DirectoryStore`` (documented in `docs/format.md`).
 ///

@@ -18,8 +18,6 @@ struct Errno: Error, Equatable {
 }
 
 package enum Posix {
-    static let pathSeparator = "/"
-
     // MARK: Descriptors
 
     static func openAt(_ directory: Int32, _ name: String, flags: Int32, mode: mode_t = 0o644) throws(Errno) -> Int32 {

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 
-import Synchronization
 
 /// A byte store held in memory (partd's `Dict`).
 ///

@@ -159,10 +159,6 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
             configuration: Configuration(availableMemory: availableMemory, backgroundSpill: backgroundSpill))
     }
 
-    deinit {
-        // Jobs hold a strong reference to the store, so none can be pending here.
-    }
-
     // MARK: - ByteStore
 
     /// Appends the batch to the memory buffer, then spills while over the threshold.
@@ -171,10 +167,7 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
     ///   failed. The batch *was* appended in that case (it is held in memory)
     ///   and must not be retried; later spills retry the write.
     public func append(_ batch: [(key: PartdKey, value: [UInt8])]) throws {
-        // Refuse keys the slow store cannot hold before buffering anything.
-        for index in batch.indices where batch[index].key.encodedLengthBound > 64 {
-            try slow.validate(batch[index].key)
-        }
+        try validate(keysOf: batch.lazy.map(\.key))
         monitor.lock()
         defer { monitor.unlock() }
         buffer.append(contentsOf: batch)
@@ -184,7 +177,7 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
 
     /// Appends each entry's chunks as separate values, without joining them.
     public func append(chunked batch: [(key: PartdKey, chunks: [[UInt8]])]) throws {
-        for entry in batch where entry.key.encodedLengthBound > 64 { try slow.validate(entry.key) }
+        try validate(keysOf: batch.lazy.map(\.key))
         monitor.lock()
         defer { monitor.unlock() }
         for entry in batch {
@@ -221,6 +214,12 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
 
     public func validate(_ key: PartdKey) throws {
         try slow.validate(key)
+    }
+
+    /// Refuses keys the slow store cannot hold before anything is buffered. Only keys whose
+    /// encoding could be long are checked, so short keys cost nothing here.
+    private func validate(keysOf keys: some Sequence<PartdKey>) throws {
+        for key in keys where key.encodedLengthBound > 64 { try slow.validate(key) }
     }
 
     @discardableResult
@@ -572,10 +571,6 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
     }
 
     private static func now() -> Double {
-        DispatchTime.now().uptimeNanoseconds.doubleValue / 1e9
+        Double(DispatchTime.now().uptimeNanoseconds) / 1e9
     }
-}
-
-extension UInt64 {
-    fileprivate var doubleValue: Double { Double(self) }
 }

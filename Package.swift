@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "Partd", targets: ["Partd"]),
         .library(name: "PartdCompression", targets: ["PartdCompression"]),
+        .library(name: "PartdTyped", targets: ["PartdTyped"]),
         .executable(name: "shuffle-groupby-demo", targets: ["shuffle-groupby-demo"]),
     ],
     targets: [
@@ -20,7 +21,7 @@ let package = Package(
         .systemLibrary(name: "CPartdZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CPartdLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CPartdXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
-        // Compression codecs (issue 3, in progress): one file of C calls per library.
+        // Compression codecs and the generic encoding layer: one file of C calls per library.
         .target(
             name: "PartdCompression",
             dependencies: [
@@ -28,6 +29,8 @@ let package = Package(
                 "CPartdXXHash",
             ]
         ),
+        // Typed encoders: numeric and string arrays, columnar tables, lists of Codable values.
+        .target(name: "PartdTyped", dependencies: ["Partd", "PartdCompression"]),
         .executableTarget(
             name: "shuffle-groupby-demo",
             dependencies: ["Partd"],
@@ -59,7 +62,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PartdTests",
-            dependencies: ["Partd", "PartdCompression", "PartdTestSupport", "partd-test-worker", "shuffle-groupby-demo"]
+            dependencies: ["Partd", "PartdCompression", "PartdTyped", "PartdTestSupport", "partd-test-worker", "shuffle-groupby-demo"]
         ),
     ]
 )

@@ -28,7 +28,7 @@ public struct PartdError: Error, Sendable {
         private enum Base: Hashable, Sendable {
             case notFound, permissionDenied, diskFull, notADirectory, isADirectory, tooManyOpenFiles
             case readOnlyFileSystem, fileTooLarge, invalidKey, keyTooLong, corruptData, closed
-            case invalidArgument, alreadyExists, spillFailed, compressionFailed, io
+            case invalidArgument, alreadyExists, spillFailed, compressionFailed, typeMismatch, io
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -67,6 +67,9 @@ public struct PartdError: Error, Sendable {
         /// A codec could not compress a value (it rejected the input or its settings).
         public static let compressionFailed = Code(.compressionFailed)
         /// Any other input/output failure; see ``PartdError/errno``.
+        /// A typed value does not match what the key already holds (element type, trailing
+        /// shape or table schema); the message names both.
+        public static let typeMismatch = Code(.typeMismatch)
         public static let io = Code(.io)
 
         public var description: String {
@@ -87,6 +90,7 @@ public struct PartdError: Error, Sendable {
             case .alreadyExists: return "already exists"
             case .spillFailed: return "spill failed"
             case .compressionFailed: return "compression failed"
+            case .typeMismatch: return "type mismatch"
             case .io: return "I/O error"
             }
         }
@@ -146,6 +150,7 @@ public struct PartdError: Error, Sendable {
     public static let alreadyExists = Code.alreadyExists
     public static let spillFailed = Code.spillFailed
     public static let compressionFailed = Code.compressionFailed
+    public static let typeMismatch = Code.typeMismatch
     public static let io = Code.io
 }
 

@@ -130,7 +130,8 @@ public enum ValueFrames {
     public static let version: UInt8 = 1
     public static let headerSize = 24
 
-    static func header(for payload: [UInt8]) -> [UInt8] {
+    /// The 24-byte header of a frame holding `payload`.
+    public static func header(for payload: [UInt8]) -> [UInt8] {
         var h = [UInt8](repeating: 0, count: headerSize)
         h[0..<4] = magic[...]
         h[4] = version

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""W5 lists: reference run against Python's partd list stores.
+
+2,000,000 small records (id = i, x = i * 0.25, name = "name-%03d" % (i mod
+1000)) appended in 20 rounds of 100,000; each round is split round-robin over
+64 keys p0..p63 (record i goes to key i mod 64), then all 64 keys are read back
+and the record count checked. Stores: partd.Python(partd.File) (msgpack) and
+partd.Pickle(partd.File); records as tuples (id, x, name) or dicts
+{"id", "x", "name"}: four result lines. Records and the split are made before
+the clock, and the input is moved out of the garbage collector's way
+(gc.freeze) so collections during the run do not scan it. msgpack gives
+tuples back as lists. The cyclic collector stays on (a real cost of unpacking
+millions of containers; msgpack's lists are always tracked, pickle's tuples of
+atoms are not); --no-gc turns it off in the timed region. With --repeat R the
+run with the smallest total time is shown.
+Scratch directories go under $W5_TMP (default: the system temp directory).
+"""
+import argparse, gc, json, os, shutil, tempfile, time
+
+import partd
+
+STORES = {"msgpack": partd.Python, "pickle": partd.Pickle}
+
+
+def make_rounds(n, rounds, as_dict):
+    names = ["name-%03d" % i for i in range(1000)]
+    if as_dict:
+        recs = [{"id": i, "x": i * 0.25, "name": names[i % 1000]} for i in range(n)]
+    else:
+        recs = [(i, i * 0.25, names[i % 1000]) for i in range(n)]
+    per = n // rounds
+    out = []
+    for r in range(rounds):
+        lo = r * per
+        block = recs[lo:lo + per]
+        out.append({"p%d" % k: block[(k - lo) % 64::64] for k in range(64)})
+    return out, per * rounds
+
+
+def run_once(store, batches, n, as_dict, no_gc):
+    root = tempfile.mkdtemp(prefix="w5-py-", dir=os.environ.get("W5_TMP"))
+    try:
+        p = STORES[store](partd.File(os.path.join(root, "f")))
+        keys = ["p%d" % k for k in range(64)]
+        if no_gc:
+            gc.disable()
+        t0 = time.perf_counter()
+        for b in batches:
+            p.append(b)
+        t1 = time.perf_counter()
+        lists = [p.get(k) for k in keys]
+        t2 = time.perf_counter()
+        assert sum(map(len, lists)) == n
+        ids = sum(rec["id"] if as_dict else rec[0] for l in lists for rec in l)
+        assert ids == n * (n - 1) // 2
+        return t1 - t0, t2 - t1
+    finally:
+        gc.enable()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--records", type=int, default=2_000_000)
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--no-gc", action="store_true", help="cyclic GC off while timing")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    for rep in ("tuple", "dict"):
+        batches, n = make_rounds(args.records, args.rounds, rep == "dict")
+        gc.collect()
+        gc.freeze()
+        for store in STORES:
+            runs = [run_once(store, batches, n, rep == "dict", args.no_gc) for _ in range(args.repeat)]
+            ta, tg = min(runs, key=sum)
+            r = {"impl": "python-partd", "workload": "w5-lists", "store": store, "records": rep,
+                 "count": n, "gc": not args.no_gc, "append_s": ta, "get_s": tg, "total_s": ta + tg,
+                 "records_per_s": n / (ta + tg)}
+            if args.json:
+                print(json.dumps(r), flush=True)
+            else:
+                print("W5 lists %-7s %-5s python-partd: append %.3f s, get %.3f s, %.3f s total, "
+                      "%.0f records/s (%d)" % (store, rep, ta, tg, ta + tg, r["records_per_s"], n), flush=True)
+        gc.unfreeze()
+        del batches
+        gc.collect()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Partd
+
+/// An N-dimensional array of fixed-width elements in row-major (C) order.
+///
+/// The first axis is the one appends concatenate along; the others (the
+/// *row shape*) must agree between every array appended to a key.
+///
+/// ```swift
+/// let a = try NDArray<Double>([1, 2, 3, 4, 5, 6], shape: [3, 2])
+/// a.shape        // [3, 2]
+/// a.rowShape     // [2]
+/// ```
+public struct NDArray<Element: ArrayElement>: Sendable, Equatable {
+    /// The elements, row-major.
+    public private(set) var elements: [Element]
+    /// The extent of each axis; `shape.reduce(1, *) == elements.count`.
+    public private(set) var shape: [Int]
+
+    /// A one-dimensional array.
+    public init(_ elements: [Element]) {
+        self.elements = elements
+        self.shape = [elements.count]
+    }
+
+    /// An array of the given shape (at least one axis).
+    ///
+    /// - Throws: ``PartdError/Code/invalidArgument`` if the shape has no axis,
+    ///   a negative extent, or does not hold exactly `elements.count` elements.
+    public init(_ elements: [Element], shape: [Int]) throws {
+        guard !shape.isEmpty, shape.allSatisfy({ $0 >= 0 }), NDArray.elementCount(shape) == elements.count else {
+            throw PartdError(
+                code: .invalidArgument,
+                message: "shape \(shape) does not hold \(elements.count) elements (it needs at least one axis)")
+        }
+        self.elements = elements
+        self.shape = shape
+    }
+
+    /// An empty array with the given row shape (`[0] + rowShape`).
+    public init(emptyWithRowShape rowShape: [Int] = []) {
+        self.elements = []
+        self.shape = [0] + rowShape
+    }
+
+    init(unchecked elements: [Element], shape: [Int]) {
+        self.elements = elements
+        self.shape = shape
+    }
+
+    /// The number of rows (the extent of the first axis).
+    public var count: Int { shape[0] }
+
+    public var dtype: DType { Element.dtype }
+
+    /// The product of `shape`, or `nil` if it overflows.
+    static func elementCount(_ shape: [Int]) -> Int? {
+        var total = 1
+        for extent in shape {
+            let (product, overflow) = total.multipliedReportingOverflow(by: extent)
+            if overflow { return nil }
+            total = product
+        }
+        return total
+    }
+}
+
+extension NDArray: ExpressibleByArrayLiteral {
+    public init(arrayLiteral elements: Element...) { self.init(elements) }
+}
+
+/// A sequence of strings (or arbitrary byte strings) stored as one byte
+/// buffer plus `count + 1` offsets, as Apache Arrow's `large_binary` lays
+/// them out: no allocation per element.
+///
+/// Elements need not be valid UTF-8: ``bytes(at:)`` returns the exact bytes;
+/// the `String` subscript repairs invalid sequences.
+public struct StringArray: Sendable, Equatable, RandomAccessCollection, ExpressibleByArrayLiteral {
+    /// `count + 1` byte offsets into ``data``, starting at 0, never decreasing.
+    public private(set) var offsets: [Int64]
+    /// Every element's bytes, back to back.
+    public private(set) var data: [UInt8]
+
+    public init() {
+        offsets = [0]
+        data = []
+    }
+
+    public init(_ strings: some Sequence<String>) {
+        self.init()
+        for string in strings { append(string) }
+    }
+
+    public init(arrayLiteral elements: String...) { self.init(elements) }
+
+    /// Byte strings, kept exactly (they need not be UTF-8).
+    public init(byteStrings: some Sequence<some Collection<UInt8>>) {
+        self.init()
+        for bytes in byteStrings { append(bytes: bytes) }
+    }
+
+    /// Builds an array from already laid-out buffers, after checking them.
+    init?(offsets: [Int64], data: [UInt8]) {
+        guard let first = offsets.first, first == 0, offsets.last == Int64(data.count) else { return nil }
+        var previous: Int64 = 0
+        for offset in offsets {
+            guard offset >= previous else { return nil }
+            previous = offset
+        }
+        self.offsets = offsets
+        self.data = data
+    }
+
+    public mutating func append(_ string: String) {
+        var string = string
+        string.withUTF8 { data.append(contentsOf: $0) }
+        offsets.append(Int64(data.count))
+    }
+
+    public mutating func append(bytes: some Collection<UInt8>) {
+        data.append(contentsOf: bytes)
+        offsets.append(Int64(data.count))
+    }
+
+    /// Appends every element of `other`.
+    public mutating func append(contentsOf other: StringArray) {
+        let base = Int64(data.count)
+        data.append(contentsOf: other.data)
+        offsets.reserveCapacity(offsets.count + other.count)
+        for offset in other.offsets.dropFirst() { offsets.append(base + offset) }
+    }
+
+    /// Appends elements given as checked offsets (starting at 0) into `part`.
+    mutating func append(laidOut partOffsets: [Int64], data part: ArraySlice<UInt8>) {
+        let base = Int64(data.count)
+        data.append(contentsOf: part)
+        for offset in partOffsets.dropFirst() { offsets.append(base + offset) }
+    }
+
+    public mutating func reserveCapacity(count: Int, bytes: Int) {
+        offsets.reserveCapacity(count + 1)
+        data.reserveCapacity(bytes)
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { offsets.count - 1 }
+
+    public subscript(position: Int) -> String {
+        String(decoding: bytes(at: position), as: UTF8.self)
+    }
+
+    /// The exact bytes of element `position`.
+    public func bytes(at position: Int) -> ArraySlice<UInt8> {
+        data[Int(offsets[position])..<Int(offsets[position + 1])]
+    }
+
+    /// The elements at `indices`, in that order.
+    public func take(_ indices: some Collection<Int>) -> StringArray {
+        var result = StringArray()
+        result.offsets.reserveCapacity(indices.count + 1)
+        for i in indices { result.append(bytes: bytes(at: i)) }
+        return result
+    }
+
+    /// The elements in `range` as a new array.
+    public func slice(_ range: Range<Int>) -> StringArray {
+        guard !range.isEmpty else { return StringArray() }
+        let base = offsets[range.lowerBound]
+        var result = StringArray()
+        result.data = Array(data[Int(base)..<Int(offsets[range.upperBound])])
+        result.offsets = offsets[range.lowerBound...range.upperBound].map { $0 - base }
+        return result
+    }
+}

@@ -54,6 +54,11 @@ let package = Package(
             dependencies: ["Partd", "PartdCompression", "BenchmarkSupport"],
             path: "Benchmarks/W2"
         ),
+        .executableTarget(
+            name: "partd-bench-typed",
+            dependencies: ["Partd", "PartdCompression", "PartdTyped", "BenchmarkSupport"],
+            path: "Benchmarks/Typed"
+        ),
         // A worker process the multi-process tests start several times.
         .executableTarget(
             name: "partd-test-worker",

@@ -51,6 +51,13 @@ public protocol ByteStore: Sendable {
     /// The default calls `get` and reserves the room.
     func get(_ key: PartdKey, reservingCapacity extraCapacity: Int) throws -> [UInt8]
 
+    /// Calls `body` with everything appended to `key` (empty for a missing key)
+    /// without handing over a copy: the bytes are valid only during the call.
+    /// Decoders use it so that reading a key and decoding it copies the bytes
+    /// once, into the decoded value; ``DirectoryStore`` reads into a reused
+    /// buffer. The default calls `get`.
+    func withBytes<R>(of key: PartdKey, _ body: (ArraySlice<UInt8>) throws -> R) throws -> R
+
     /// Sets `key` to `value` unless this store instance already set that key
     /// with `setOnce` (partd's `iset`). Returns whether it wrote.
     ///
@@ -97,6 +104,10 @@ extension ByteStore {
                 for chunk in entry.chunks { joined.append(contentsOf: chunk) }
                 return (key: entry.key, value: joined)
             })
+    }
+
+    public func withBytes<R>(of key: PartdKey, _ body: (ArraySlice<UInt8>) throws -> R) throws -> R {
+        try body(get([key])[0][...])
     }
 
     public func get(_ key: PartdKey, reservingCapacity extraCapacity: Int) throws -> [UInt8] {

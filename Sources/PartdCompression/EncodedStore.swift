@@ -72,7 +72,7 @@ public final class EncodedStore<Inner: ByteStore, Value>: @unchecked Sendable {
     public func get(_ keys: [PartdKey]) throws -> [Value] {
         let stored = try inner.get(keys)
         return try zip(keys, stored).map { key, bytes in
-            try join(ValueFrames.payloads(bytes, key: key).map { payload in
+            try join(ValueFrames.payloads(bytes[...], key: key).map { payload in
                 do {
                     return try decode(Array(payload.bytes))
                 } catch {
@@ -143,43 +143,46 @@ public enum ValueFrames {
         return h
     }
 
-    /// The payloads of every frame in `bytes`, in order, each checked against its checksum.
-    public static func payloads(_ bytes: [UInt8], key: PartdKey) throws -> [(offset: Int, bytes: ArraySlice<UInt8>)] {
+    /// The payloads of every frame in `bytes`, in order, each checked against its
+    /// checksum; offsets count from the start of `bytes`.
+    public static func payloads(_ bytes: ArraySlice<UInt8>, key: PartdKey) throws -> [(offset: Int, bytes: ArraySlice<UInt8>)] {
         var result: [(offset: Int, bytes: ArraySlice<UInt8>)] = []
+        let base = bytes.startIndex
         var offset = 0
         func corrupt(_ detail: String) -> PartdError {
             PartdError(code: .corruptData, message: "key \(key), frame at byte offset \(offset): \(detail)", key: key)
         }
         func load(_ at: Int) -> UInt64 {
             var v: UInt64 = 0
-            for i in 0..<8 { v |= UInt64(bytes[at + i]) << (8 * UInt64(i)) }
+            for i in 0..<8 { v |= UInt64(bytes[base + at + i]) << (8 * UInt64(i)) }
             return v
         }
         while offset < bytes.count {
+            let at = base + offset
             guard bytes.count - offset >= headerSize else {
                 throw corrupt("a frame header is cut off: the value was truncated")
             }
-            guard bytes[offset..<(offset + 4)].elementsEqual(magic) else {
+            guard bytes[at..<(at + 4)].elementsEqual(magic) else {
                 throw corrupt("no value frame starts here (bad magic)")
             }
-            guard bytes[offset + 4] == version else {
-                throw corrupt("value frame version \(bytes[offset + 4]) is not supported (this library reads version \(version))")
+            guard bytes[at + 4] == version else {
+                throw corrupt("value frame version \(bytes[at + 4]) is not supported (this library reads version \(version))")
             }
-            guard bytes[(offset + 5)..<(offset + 8)].allSatisfy({ $0 == 0 }) else {
+            guard bytes[(at + 5)..<(at + 8)].allSatisfy({ $0 == 0 }) else {
                 throw corrupt("unknown flags or non-zero reserved bytes")
             }
             let length = load(offset + 8)
             guard length <= UInt64(bytes.count - offset - headerSize) else {
                 throw corrupt("a frame claims \(length) bytes but only \(bytes.count - offset - headerSize) follow: the value was truncated")
             }
-            let start = offset + headerSize
+            let start = at + headerSize
             let payload = bytes[start..<(start + Int(length))]
-            let seed = XXHash.hash64(bytes[offset..<(offset + 16)], seed: 0)
+            let seed = XXHash.hash64(bytes[at..<(at + 16)], seed: 0)
             guard XXHash.hash64(payload, seed: seed) == load(offset + 16) else {
                 throw corrupt("checksum mismatch: the frame is damaged")
             }
             result.append((offset, payload))
-            offset = start + Int(length)
+            offset += headerSize + Int(length)
         }
         return result
     }

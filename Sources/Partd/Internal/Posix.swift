@@ -112,6 +112,30 @@ package enum Posix {
         if let failure { throw failure }
     }
 
+    /// Reads up to `count` bytes from offset 0 into the start of `buffer` (which
+    /// must hold at least `count` bytes) with `pread`; returns how many were read.
+    static func read(_ fd: Int32, count: Int, into buffer: inout [UInt8]) throws(Errno) -> Int {
+        precondition(buffer.count >= count)
+        var failure: Errno? = nil
+        let offset = buffer.withUnsafeMutableBytes { raw in
+            var offset = 0
+            while offset < count {
+                let n = pread(fd, raw.baseAddress! + offset, count - offset, off_t(offset))
+                if n > 0 {
+                    offset += n
+                } else if n == 0 {
+                    break
+                } else if errno != EINTR {
+                    failure = .current
+                    break
+                }
+            }
+            return offset
+        }
+        if let failure { throw failure }
+        return offset
+    }
+
     /// Reads up to `count` bytes from offset 0 with `pread`; stops early at end of file.
     /// The array has room for `extraCapacity` more bytes.
     static func readAll(_ fd: Int32, count: Int, extraCapacity: Int = 0) throws(Errno) -> [UInt8] {
@@ -143,7 +167,7 @@ package enum Posix {
     /// so the other modules of this package use it too.
     package static func adviseHugePages(_ buffer: UnsafeMutableRawBufferPointer) {
         let huge = 2 << 20
-        guard buffer.count >= 2 * huge, let base = buffer.baseAddress else { return }
+        guard buffer.count >= huge, let base = buffer.baseAddress else { return }
         let start = (Int(bitPattern: base) + huge - 1) & ~(huge - 1)
         let end = (Int(bitPattern: base) + buffer.count) & ~(huge - 1)
         guard end > start, let aligned = UnsafeMutableRawPointer(bitPattern: start) else { return }

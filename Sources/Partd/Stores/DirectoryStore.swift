@@ -63,6 +63,10 @@ public final class DirectoryStore: ByteStore {
     private let cache: Locked<DescriptorCache>
     private let setOnceKeys = Locked(Set<PartdKey>())
     private let temporaryCounter = Atomic<Int>(0)
+    /// Read buffers `withBytes` reuses, so decoding a key does not fault in fresh memory each time.
+    private let scratch = Locked<[[UInt8]]>([])
+    private static let scratchKept = 4
+    private static let scratchMaxBytes = 256 << 20
 
     static let lockFileName = ".lock"
 
@@ -209,6 +213,20 @@ public final class DirectoryStore: ByteStore {
         }
     }
 
+    /// Reads `key` into a buffer this store reuses and calls `body` with its bytes.
+    public func withBytes<R>(of key: PartdKey, _ body: (ArraySlice<UInt8>) throws -> R) throws -> R {
+        var buffer = scratch.withLock { $0.popLast() } ?? []
+        defer {
+            if buffer.count <= Self.scratchMaxBytes {
+                scratch.withLock { if $0.count < Self.scratchKept { $0.append(buffer) } }
+            }
+        }
+        let count = try lock.withShared(DirectoryLock.mask(of: CollectionOfOne(key)), onNewGeneration: invalidateCache) {
+            try read(key, into: &buffer)
+        }
+        return try body(buffer[0..<count])
+    }
+
     @discardableResult
     public func setOnce(_ key: PartdKey, _ value: [UInt8]) throws -> Bool {
         let name = try KeyFileName.encode(key)
@@ -332,19 +350,35 @@ public final class DirectoryStore: ByteStore {
     }
 
     private func read(_ key: PartdKey, extraCapacity: Int = 0) throws -> [UInt8] {
-        if let file = cache.withLock({ $0.lookup(key) }) {
-            return try readWhole(file.fd, key, extraCapacity: extraCapacity)
-        }
+        guard let file = try openForReading(key) else { return [] }
+        return try readWhole(file.fd, key, extraCapacity: extraCapacity)
+    }
+
+    /// The key's open file (from the cache, or opened now), or `nil` if it has no file.
+    private func openForReading(_ key: PartdKey) throws -> OpenFile? {
+        if let file = cache.withLock({ $0.lookup(key) }) { return file }
         let name = try KeyFileName.encode(key)
-        let fd: Int32
         switch Result(catching: { () throws(Errno) -> Int32 in try Posix.openAt(rootFD, name, flags: O_RDONLY) }) {
-        case .success(let opened): fd = opened
+        case .success(let opened): return OpenFile(fd: opened)
         case .failure(let error):
-            if error.rawValue == ENOENT { return [] }
+            if error.rawValue == ENOENT { return nil }
             throw failure("read", key, error, name: name)
         }
-        let file = OpenFile(fd: fd)
-        return try readWhole(file.fd, key, extraCapacity: extraCapacity)
+    }
+
+    /// Reads `key` into the start of `buffer`, growing it if needed; returns the byte count.
+    private func read(_ key: PartdKey, into buffer: inout [UInt8]) throws -> Int {
+        guard let file = try openForReading(key) else { return 0 }
+        do throws(Errno) {
+            let size = try Posix.fileSize(file.fd)
+            if buffer.count < size {
+                // Grown once to the largest key read; later reads reuse the pages.
+                buffer = [UInt8](repeating: 0, count: max(size, min(2 * buffer.count, Self.scratchMaxBytes)))
+            }
+            return try Posix.read(file.fd, count: size, into: &buffer)
+        } catch {
+            throw failure("read", key, error)
+        }
     }
 
     private func readWhole(_ fd: Int32, _ key: PartdKey, extraCapacity: Int) throws -> [UInt8] {

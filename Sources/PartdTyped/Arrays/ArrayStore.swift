@@ -76,10 +76,11 @@ public final class ArrayStore<Inner: ByteStore>: Sendable {
     ///   type; ``PartdError/Code/corruptData`` naming the key and byte offset if a
     ///   frame is damaged.
     public func get<A: StorableArray>(_ keys: [PartdKey], as type: A.Type = A.self) throws -> [A] {
-        let stored = try inner.get(keys)
-        return try zip(keys, stored).map { key, bytes in
-            let value = try A.decode(frames: ValueFrames.payloads(bytes, key: key), key: key)
-            if !bytes.isEmpty {
+        try keys.map { key in
+            let (value, stored) = try inner.withBytes(of: key) { bytes in
+                (try A.decode(frames: ValueFrames.payloads(bytes, key: key), key: key), !bytes.isEmpty)
+            }
+            if stored {
                 layouts.withLock { $0[key] = ArrayLayout(dtype: A.dtype, rowShape: value.rowShape) }
             }
             return value
@@ -93,14 +94,15 @@ public final class ArrayStore<Inner: ByteStore>: Sendable {
     /// The element type and row shape of what `key` holds, read from its first
     /// frame, or `nil` for a missing key.
     public func layout(of key: PartdKey) throws -> (dtype: DType, rowShape: [Int])? {
-        let bytes = try inner.get(key)
-        guard let first = try ValueFrames.payloads(bytes, key: key).first else { return nil }
-        if first.bytes.starts(with: StringArray.magic) { return (.string, []) }
-        do {
-            let header = try NPYHeader.parse(first.bytes).header
-            return (header.dtype, Array(header.shape.dropFirst()))
-        } catch {
-            throw PartdError.corruptFrame(key, first.offset, error)
+        try inner.withBytes(of: key) { bytes in
+            guard let first = try ValueFrames.payloads(bytes, key: key).first else { return nil }
+            if first.bytes.starts(with: StringArray.magic) { return (.string, []) }
+            do throws(NPYHeader.HeaderError) {
+                let header = try NPYHeader.parse(first.bytes).header
+                return (header.dtype, Array(header.shape.dropFirst()))
+            } catch {
+                throw PartdError.corruptFrame(key, first.offset, error)
+            }
         }
     }
 

@@ -2,6 +2,8 @@
 // The only file of the typed encoders (besides MessagePackBytes.swift) that touches raw memory:
 // copying contiguous elements to and from bytes, each in one pass.
 
+import Partd
+
 enum RawBytes {
     /// Appends the in-memory (little-endian) bytes of `elements` to `out`.
     static func append<E: BitwiseCopyable>(_ elements: [E], to out: inout [UInt8]) {
@@ -21,6 +23,7 @@ enum RawBytes {
     ) -> [E] {
         [E](unsafeUninitializedCapacity: count) { buffer, initialized in
             let raw = UnsafeMutableRawBufferPointer(buffer)
+            Posix.adviseHugePages(raw)
             var offset = 0
             for piece in pieces {
                 piece.withUnsafeBytes { source in
@@ -33,5 +36,11 @@ enum RawBytes {
             precondition(offset == raw.count || count == 0, "RawBytes.elements: pieces do not fill the count")
             initialized = count
         }
+    }
+
+    /// `values` as `[U]` when `U` is `T` (an O(1) reinterpretation, unlike `as?`,
+    /// which checks every element); `nil` otherwise.
+    static func sameType<T, U>(_ values: [T], as: U.Type) -> [U]? {
+        T.self == U.self ? unsafeBitCast(values, to: [U].self) : nil
     }
 }

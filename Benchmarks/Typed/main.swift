@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Typed-encoder workloads (issue 4), each the same as its Python reference in
+// Benchmarks/python/ (run both with Benchmarks/run-typed.sh):
+//
+//   W3 arrays  64 keys x 40 rounds of a 10,000-element Float64 array (204.8 MB),
+//              then get every key (16 keys per call). ArrayStore over a DirectoryStore.
+//   W4 tables  10,000,000 rows (id Int64 = row, x Float64 = (row % 1000) * 0.5,
+//              name one of 1,000 strings "name-%03d" % (row * 7 % 1000)) in 20 chunks of
+//              500,000 rows, each split into 64 pieces by id % 64 before the clock; append
+//              every chunk's pieces, then get the 64 keys. TableStore over a DirectoryStore,
+//              plain and with Blosc (lz4, shuffle, typesize 8); name as strings and as categorical.
+//   W5 lists   2,000,000 records (id Int, x Double = id * 0.25, name "name-%03d" % (id % 1000))
+//              in 20 rounds of 100,000, record i to key i % 64 (split before the clock), then
+//              read the 64 keys back. ListStore (MessagePack) over a DirectoryStore.
+//
+//   partd-bench-typed [--workloads w3,w4,w5] [--repeat R] [--json]
+//   TYPED_TMP=DIR puts the stores under DIR.
+
+import BenchmarkSupport
+import Partd
+import PartdCompression
+import PartdTyped
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Options {
+    var workloads = ["w3", "w4", "w5"]
+    var repeats = 1
+    var json = false
+    var parent = getenv("TYPED_TMP").map { String(cString: $0) } ?? "/tmp"
+}
+
+func parseOptions() -> Options {
+    var options = Options()
+    var args = CommandLine.arguments.dropFirst().makeIterator()
+    while let arg = args.next() {
+        switch arg {
+        case "--workloads": options.workloads = (args.next() ?? "").split(separator: ",").map(String.init)
+        case "--repeat": options.repeats = max(1, Int(args.next() ?? "") ?? 1)
+        case "--json": options.json = true
+        default:
+            print("usage: partd-bench-typed [--workloads w3,w4,w5] [--repeat R] [--json]")
+            exit(2)
+        }
+    }
+    return options
+}
+
+/// Prints one result line: the workload, the variant and the figures with units.
+func report(_ options: Options, workload: String, variant: String, append: Double, get: Double, extra: [(String, String)]) {
+    if options.json {
+        let fields = [("impl", "\"swift-partd\""), ("workload", "\"\(workload)\""), ("variant", "\"\(variant)\""),
+                      ("append_s", "\(append)"), ("get_s", "\(get)"), ("seconds", "\(append + get)")] + extra
+        print("{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")
+    } else {
+        let details = extra.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
+        print("\(workload) \(variant) swift-partd: append \(fmt(append)) s, get \(fmt(get)) s, \(fmt(append + get)) s total (\(details))")
+    }
+}
+
+func fmt(_ x: Double) -> String {
+    let scaled = Int((x * 1000).rounded())
+    return "\(scaled / 1000).\(String(repeating: "0", count: 3 - String(scaled % 1000).count))\(scaled % 1000)"
+}
+
+/// Runs `body` `repeat` times and returns the (append, get) pair with the smallest total.
+func best(_ repeats: Int, _ body: () throws -> (Double, Double)) rethrows -> (Double, Double) {
+    var result = (Double.infinity, Double.infinity)
+    for _ in 0..<repeats {
+        let r = try body()
+        if r.0 + r.1 < result.0 + result.1 { result = r }
+    }
+    return result
+}
+
+// MARK: W3
+
+func w3(_ options: Options) throws {
+    let pool = (0..<64).map { p in NDArray((0..<10_000).map { j in Double((j + 7919 * p) % 100_003) * 0.001 }) }
+    let keys = (0..<64).map { PartdKey("k\($0)") }
+    let rounds = 40
+    let total = rounds * 64 * 80_000
+    let (a, g) = try best(options.repeats) {
+        let disk = try DirectoryStore.temporary(in: options.parent)
+        defer { try? disk.close() }
+        let store = ArrayStore(over: disk)
+        let t0 = now()
+        for r in 0..<rounds {
+            try store.append(keys.indices.map { i in (key: keys[i], value: pool[(r + i) % 64]) })
+        }
+        let t1 = now()
+        var read = 0
+        for start in stride(from: 0, to: 64, by: 16) {
+            for array in try store.get(Array(keys[start..<(start + 16)]), as: NDArray<Double>.self) { read += array.elements.count * 8 }
+        }
+        let t2 = now()
+        precondition(read == total, "read \(read) of \(total) bytes")
+        return (t1 - t0, t2 - t1)
+    }
+    report(options, workload: "w3-arrays", variant: "directory", append: a, get: g, extra: [
+        ("append_mb_s", "\(Int(Double(total) / 1e6 / a))"), ("get_mb_s", "\(Int(Double(total) / 1e6 / g))"), ("bytes", "\(total)"),
+    ])
+}
+
+// MARK: W4
+
+func w4(_ options: Options) throws {
+    let rows = 10_000_000
+    let chunks = 20
+    let per = rows / chunks
+    let names = (0..<1000).map { i in "name-" + String(repeating: "0", count: 3 - String(i).count) + String(i) }
+    let keys = (0..<64).map { PartdKey("p\($0)") }
+    for categorical in [false, true] {
+        var pieces: [[(key: PartdKey, value: Table)]] = []
+        for c in 0..<chunks {
+            let ids = (c * per..<(c + 1) * per).map(Int64.init)
+            let x = ids.map { Double($0 % 1000) * 0.5 }
+            let nameColumn: Column
+            if categorical {
+                let codes = ids.map { Int32(($0 * 7) % 1000) }
+                nameColumn = Column("name", categorical: CategoricalArray(codes: codes, categories: StringArray(names))!)
+            } else {
+                var strings = StringArray()
+                for id in ids { strings.append(names[Int((id * 7) % 1000)]) }
+                nameColumn = Column("name", strings: strings)
+            }
+            let table = try Table([Column("id", ids), Column("x", x), nameColumn])
+            let parts = table.split(byPartition: ids.map { Int($0 % 64) }, count: 64)
+            pieces.append(parts.indices.map { (key: keys[$0], value: parts[$0]) })
+        }
+        for compressed in [false, true] {
+            let (a, g) = try best(options.repeats) {
+                let disk = try DirectoryStore.temporary(in: options.parent)
+                defer { try? disk.close() }
+                let blosc = Compression.blosc(BloscSettings(compressor: .lz4, level: 5, shuffle: .byte, typeSize: 8))
+                return compressed
+                    ? try w4Run(TableStore(over: CompressedStore(blosc, over: disk)), pieces: pieces, keys: keys, rows: rows)
+                    : try w4Run(TableStore(over: disk), pieces: pieces, keys: keys, rows: rows)
+            }
+            let variant = (categorical ? "categorical" : "strings") + (compressed ? "+blosc" : "")
+            report(options, workload: "w4-tables", variant: variant, append: a, get: g, extra: [
+                ("rows", "\(rows)"), ("append_mrows_s", "\(Double(rows) / 1e6 / a)"), ("get_mrows_s", "\(Double(rows) / 1e6 / g)"),
+            ])
+        }
+    }
+}
+
+func w4Run<S: ByteStore>(_ store: TableStore<S>, pieces: [[(key: PartdKey, value: Table)]], keys: [PartdKey], rows: Int) throws
+    -> (Double, Double)
+{
+    let t0 = now()
+    for chunk in pieces { try store.append(chunk) }
+    let t1 = now()
+    var got = 0
+    var idSum: Int64 = 0
+    for start in stride(from: 0, to: 64, by: 16) {
+        for table in try store.get(Array(keys[start..<(start + 16)])) {
+            got += table.rowCount
+            idSum &+= table["id"]!.values(as: Int64.self)!.reduce(0, &+)
+        }
+    }
+    let t2 = now()
+    precondition(got == rows && idSum == Int64(rows) * Int64(rows - 1) / 2, "read \(got) rows")
+    return (t1 - t0, t2 - t1)
+}
+
+let options = parseOptions()
+do {
+    for workload in options.workloads {
+        switch workload {
+        case "w3": try w3(options)
+        case "w4": try w4(options)
+        default: print("unknown workload \(workload)")
+        }
+    }
+} catch {
+    print("partd-bench-typed failed: \(error)")
+    exit(1)
+}

@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// Booleans packed eight to a byte, least significant bit first (Apache
+/// Arrow's bitmap layout). Used for Bool columns and for validity bitmaps.
+/// Bits past `count` in the last byte are always zero.
+public struct BitArray: Sendable, Hashable, RandomAccessCollection, ExpressibleByArrayLiteral {
+    /// The packed bits, `(count + 7) / 8` bytes.
+    public private(set) var bytes: [UInt8]
+    public private(set) var count: Int
+
+    public init() {
+        bytes = []
+        count = 0
+    }
+
+    public init(_ values: some Sequence<Bool>) {
+        self.init()
+        for value in values { append(value) }
+    }
+
+    public init(arrayLiteral elements: Bool...) { self.init(elements) }
+
+    /// `count` copies of `value`.
+    public init(repeating value: Bool, count: Int) {
+        bytes = [UInt8](repeating: value ? 0xFF : 0, count: (count + 7) / 8)
+        self.count = count
+        clearTail()
+    }
+
+    /// Packed bits as stored (tail bits are cleared).
+    init(packed: [UInt8], count: Int) {
+        bytes = packed
+        self.count = count
+        clearTail()
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { count }
+
+    public subscript(position: Int) -> Bool {
+        get { bytes[position >> 3] & (1 << UInt8(position & 7)) != 0 }
+        set {
+            let mask: UInt8 = 1 << UInt8(position & 7)
+            if newValue { bytes[position >> 3] |= mask } else { bytes[position >> 3] &= ~mask }
+        }
+    }
+
+    public mutating func append(_ value: Bool) {
+        if count & 7 == 0 { bytes.append(0) }
+        count += 1
+        if value { bytes[(count - 1) >> 3] |= 1 << UInt8((count - 1) & 7) }
+    }
+
+    public mutating func append(contentsOf other: BitArray) {
+        if count & 7 == 0 {
+            bytes.append(contentsOf: other.bytes)
+            count += other.count
+            return
+        }
+        bytes.reserveCapacity((count + other.count + 7) / 8)
+        for bit in other { append(bit) }
+    }
+
+    /// The number of set bits.
+    public var trueCount: Int { bytes.reduce(0) { $0 + $1.nonzeroBitCount } }
+
+    func slice(_ range: Range<Int>) -> BitArray {
+        if range.lowerBound & 7 == 0 {
+            return BitArray(packed: Array(bytes[(range.lowerBound >> 3)..<((range.upperBound + 7) >> 3)]), count: range.count)
+        }
+        var result = BitArray()
+        result.bytes.reserveCapacity((range.count + 7) / 8)
+        for i in range { result.append(self[i]) }
+        return result
+    }
+
+    func take(_ indices: some Collection<Int>) -> BitArray {
+        var result = BitArray()
+        result.bytes.reserveCapacity((indices.count + 7) / 8)
+        for i in indices { result.append(self[i]) }
+        return result
+    }
+
+    private mutating func clearTail() {
+        if count & 7 != 0 { bytes[bytes.count - 1] &= UInt8((1 << (count & 7)) - 1) }
+    }
+}
+
+/// Strings stored as indices into a dictionary of distinct values (pandas'
+/// `Categorical`, Arrow's dictionary encoding).
+public struct CategoricalArray: Sendable, Equatable, RandomAccessCollection, ExpressibleByArrayLiteral {
+    /// The distinct values.
+    public private(set) var categories: StringArray
+    /// For each element, its index in ``categories``.
+    public private(set) var codes: [Int32]
+
+    public init() {
+        categories = StringArray()
+        codes = []
+    }
+
+    /// Dictionary-encodes `strings`, categories in order of first appearance.
+    public init(_ strings: some Sequence<String>) {
+        self.init()
+        var index: [String: Int32] = [:]
+        for string in strings {
+            if let code = index[string] {
+                codes.append(code)
+            } else {
+                let code = Int32(categories.count)
+                index[string] = code
+                categories.append(string)
+                codes.append(code)
+            }
+        }
+    }
+
+    public init(arrayLiteral elements: String...) { self.init(elements) }
+
+    /// Codes into given categories.
+    ///
+    /// - Returns: `nil` if a code is outside `categories` or a category repeats.
+    public init?(codes: [Int32], categories: StringArray) {
+        guard codes.allSatisfy({ $0 >= 0 && Int($0) < categories.count }),
+            Set(categories.indices.map { categories.bytes(at: $0) }).count == categories.count
+        else { return nil }
+        self.codes = codes
+        self.categories = categories
+    }
+
+    init(unchecked codes: [Int32], categories: StringArray) {
+        self.codes = codes
+        self.categories = categories
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { codes.count }
+    public subscript(position: Int) -> String { categories[Int(codes[position])] }
+
+    func slice(_ range: Range<Int>) -> CategoricalArray {
+        CategoricalArray(unchecked: Array(codes[range]), categories: categories)
+    }
+
+    func take(_ indices: some Collection<Int>) -> CategoricalArray {
+        CategoricalArray(unchecked: indices.map { codes[$0] }, categories: categories)
+    }
+
+    /// Joins arrays whose dictionaries may differ: the result's categories are
+    /// the first array's, then each new value in order of appearance, and every
+    /// code is remapped (partd PR #81 keeps such columns categorical too).
+    static func concatenate(_ parts: [CategoricalArray]) -> CategoricalArray {
+        guard var result = parts.first else { return CategoricalArray() }
+        result.codes.reserveCapacity(parts.reduce(0) { $0 + $1.count })
+        var index: [ArraySlice<UInt8>: Int32]?
+        for part in parts.dropFirst() {
+            if part.categories == result.categories {
+                result.codes.append(contentsOf: part.codes)
+                continue
+            }
+            if index == nil {
+                var built: [ArraySlice<UInt8>: Int32] = [:]
+                for i in result.categories.indices { built[result.categories.bytes(at: i)] = Int32(i) }
+                index = built
+            }
+            var remap = [Int32](repeating: 0, count: part.categories.count)
+            for i in part.categories.indices {
+                let value = part.categories.bytes(at: i)
+                if let code = index![value] {
+                    remap[i] = code
+                } else {
+                    let code = Int32(result.categories.count)
+                    result.categories.append(bytes: value)
+                    index![value] = code
+                    remap[i] = code
+                }
+            }
+            for code in part.codes { result.codes.append(remap[Int(code)]) }
+        }
+        return result
+    }
+}
+
+/// Fixed-width column values of one element type, behind an existential so
+/// every operation is written once, generically.
+protocol FixedStorage: Sendable {
+    var dtype: DType { get }
+    var count: Int { get }
+    func slice(_ range: Range<Int>) -> any FixedStorage
+    func take(_ indices: [Int]) -> any FixedStorage
+    func appendBytes(to bytes: inout [UInt8])
+    func isEqual(to other: any FixedStorage) -> Bool
+    func values<U: ArrayElement>(as type: U.Type) -> [U]?
+    /// `self` followed by every part (all of the same dtype).
+    func concatenated(with parts: ArraySlice<any FixedStorage>) -> any FixedStorage
+}
+
+struct FixedValues<T: ArrayElement>: FixedStorage {
+    var values: [T]
+
+    var dtype: DType { T.dtype }
+    var count: Int { values.count }
+    func slice(_ range: Range<Int>) -> any FixedStorage { FixedValues(values: Array(values[range])) }
+    func take(_ indices: [Int]) -> any FixedStorage { FixedValues(values: indices.map { values[$0] }) }
+    func appendBytes(to bytes: inout [UInt8]) { RawBytes.append(values, to: &bytes) }
+
+    func isEqual(to other: any FixedStorage) -> Bool {
+        other.values(as: T.self).map { $0 == values } ?? false
+    }
+
+    func values<U: ArrayElement>(as type: U.Type) -> [U]? {
+        if let same = RawBytes.sameType(values, as: U.self) { return same }
+        // Same layout under another Swift type (Int and Int64 are both <i8).
+        guard U.dtype == T.dtype else { return nil }
+        var bytes: [UInt8] = []
+        RawBytes.append(values, to: &bytes)
+        return RawBytes.elements(U.self, count: values.count, from: [bytes[...]])
+    }
+
+    func concatenated(with parts: ArraySlice<any FixedStorage>) -> any FixedStorage {
+        var joined = values
+        joined.reserveCapacity(parts.reduce(count) { $0 + $1.count })
+        for part in parts {
+            if let same = part as? FixedValues<T> {
+                joined.append(contentsOf: same.values)
+            } else if let converted = part.values(as: T.self) {
+                joined.append(contentsOf: converted)
+            }
+        }
+        return FixedValues(values: joined)
+    }
+}
+
+/// Makes fixed-width storage of `dtype` from little-endian bytes holding
+/// exactly `count` elements.
+func makeFixedStorage(_ dtype: DType, count: Int, bytes: ArraySlice<UInt8>) -> (any FixedStorage)? {
+    func make<T: ArrayElement>(_: T.Type) -> any FixedStorage {
+        FixedValues(values: RawBytes.elements(T.self, count: count, from: [bytes]))
+    }
+    switch dtype {
+    case .int8: return make(Int8.self)
+    case .int16: return make(Int16.self)
+    case .int32: return make(Int32.self)
+    case .int64: return make(Int64.self)
+    case .uint8: return make(UInt8.self)
+    case .uint16: return make(UInt16.self)
+    case .uint32: return make(UInt32.self)
+    case .uint64: return make(UInt64.self)
+    case .float32: return make(Float.self)
+    case .float64: return make(Double.self)
+    case .datetime(.seconds): return make(Timestamp<Seconds>.self)
+    case .datetime(.milliseconds): return make(Timestamp<Milliseconds>.self)
+    case .datetime(.microseconds): return make(Timestamp<Microseconds>.self)
+    case .datetime(.nanoseconds): return make(Timestamp<Nanoseconds>.self)
+    #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
+    case .float16: return make(Float16.self)
+    #endif
+    default: return nil
+    }
+}

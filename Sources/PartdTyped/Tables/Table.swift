@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Partd
+
+/// The type of a table column.
+public enum ColumnType: Hashable, Sendable, CustomStringConvertible {
+    /// Numbers, timestamps and booleans (booleans are stored bit-packed).
+    case fixed(DType)
+    /// Variable-length strings (or byte strings).
+    case string
+    /// Dictionary-encoded strings.
+    case categorical
+
+    public static let bool = ColumnType.fixed(.bool)
+    public static let int64 = ColumnType.fixed(.int64)
+    public static let float64 = ColumnType.fixed(.float64)
+    public static func timestamp(_ unit: TimeUnit) -> ColumnType { .fixed(.datetime(unit)) }
+
+    public var description: String {
+        switch self {
+        case .fixed(let dtype): return dtype.numpy
+        case .string: return "string"
+        case .categorical: return "categorical"
+        }
+    }
+}
+
+/// A named, typed column, optionally nullable.
+///
+/// ```swift
+/// let x = Column("x", [1.5, 2.5] as [Double])
+/// let name = Column("name", strings: ["a", "b"], validity: [true, false])  // second is null
+/// x.values(as: Double.self)   // [1.5, 2.5]
+/// ```
+public struct Column: Sendable, Equatable {
+    public let name: String
+    /// For each row, whether it holds a value; `nil` means every row does.
+    public private(set) var validity: BitArray?
+    var storage: Storage
+
+    enum Storage: Sendable {
+        case fixed(any FixedStorage)
+        case bool(BitArray)
+        case string(StringArray)
+        case categorical(CategoricalArray)
+    }
+
+    init(name: String, storage: Storage, validity: BitArray?) {
+        self.name = name
+        self.storage = storage
+        self.validity = validity
+    }
+
+    /// A column of numbers, timestamps or booleans.
+    public init<T: ArrayElement>(_ name: String, _ values: [T], validity: BitArray? = nil) {
+        if let bools = RawBytes.sameType(values, as: Bool.self) {
+            self.init(name: name, storage: .bool(BitArray(bools)), validity: validity)
+        } else {
+            self.init(name: name, storage: .fixed(FixedValues(values: values)), validity: validity)
+        }
+    }
+
+    /// A column of strings.
+    public init(_ name: String, strings: StringArray, validity: BitArray? = nil) {
+        self.init(name: name, storage: .string(strings), validity: validity)
+    }
+
+    /// A column of dictionary-encoded strings.
+    public init(_ name: String, categorical: CategoricalArray, validity: BitArray? = nil) {
+        self.init(name: name, storage: .categorical(categorical), validity: validity)
+    }
+
+    public var type: ColumnType {
+        switch storage {
+        case .fixed(let values): return .fixed(values.dtype)
+        case .bool: return .bool
+        case .string: return .string
+        case .categorical: return .categorical
+        }
+    }
+
+    public var count: Int {
+        switch storage {
+        case .fixed(let values): return values.count
+        case .bool(let bits): return bits.count
+        case .string(let strings): return strings.count
+        case .categorical(let categorical): return categorical.count
+        }
+    }
+
+    /// Whether `row` holds a value (is not null).
+    public func isValid(_ row: Int) -> Bool { validity?[row] ?? true }
+
+    /// The values as `[T]` if the column's type is `T`'s (`nil` otherwise);
+    /// null rows hold an unspecified value.
+    public func values<T: ArrayElement>(as type: T.Type) -> [T]? {
+        switch storage {
+        case .fixed(let values): return values.values(as: type)
+        case .bool(let bits): return RawBytes.sameType(Array(bits), as: T.self)
+        default: return nil
+        }
+    }
+
+    /// The strings of a string column.
+    public var strings: StringArray? {
+        if case .string(let strings) = storage { return strings }
+        return nil
+    }
+
+    /// The values of a categorical column.
+    public var categorical: CategoricalArray? {
+        if case .categorical(let categorical) = storage { return categorical }
+        return nil
+    }
+
+    public func slice(_ range: Range<Int>) -> Column {
+        let sliced: Storage
+        switch storage {
+        case .fixed(let values): sliced = .fixed(values.slice(range))
+        case .bool(let bits): sliced = .bool(bits.slice(range))
+        case .string(let strings): sliced = .string(strings.slice(range))
+        case .categorical(let categorical): sliced = .categorical(categorical.slice(range))
+        }
+        return Column(name: name, storage: sliced, validity: validity?.slice(range))
+    }
+
+    public func take(_ indices: [Int]) -> Column {
+        let taken: Storage
+        switch storage {
+        case .fixed(let values): taken = .fixed(values.take(indices))
+        case .bool(let bits): taken = .bool(bits.take(indices))
+        case .string(let strings): taken = .string(strings.take(indices))
+        case .categorical(let categorical): taken = .categorical(categorical.take(indices))
+        }
+        return Column(name: name, storage: taken, validity: validity?.take(indices))
+    }
+
+    /// Joins columns of one name and type, in order (categoricals are unified).
+    static func concatenate(_ parts: [Column]) -> Column {
+        let first = parts[0]
+        let storage: Storage
+        switch first.storage {
+        case .fixed(let values):
+            storage = .fixed(values.concatenated(with: parts.dropFirst().compactMap {
+                if case .fixed(let v) = $0.storage { return v } else { return nil }
+            }[...]))
+        case .bool:
+            var bits = BitArray()
+            for part in parts { if case .bool(let b) = part.storage { bits.append(contentsOf: b) } }
+            storage = .bool(bits)
+        case .string:
+            var strings = StringArray()
+            for part in parts { if case .string(let s) = part.storage { strings.append(contentsOf: s) } }
+            storage = .string(strings)
+        case .categorical:
+            storage = .categorical(CategoricalArray.concatenate(parts.compactMap(\.categorical)))
+        }
+        var validity: BitArray?
+        if parts.contains(where: { $0.validity != nil }) {
+            var bits = BitArray()
+            for part in parts { bits.append(contentsOf: part.validity ?? BitArray(repeating: true, count: part.count)) }
+            validity = bits
+        }
+        return Column(name: first.name, storage: storage, validity: validity)
+    }
+
+    public static func == (a: Column, b: Column) -> Bool {
+        guard a.name == b.name, a.validity == b.validity else { return false }
+        switch (a.storage, b.storage) {
+        case (.fixed(let x), .fixed(let y)): return x.dtype == y.dtype && x.isEqual(to: y)
+        case (.bool(let x), .bool(let y)): return x == y
+        case (.string(let x), .string(let y)): return x == y
+        case (.categorical(let x), .categorical(let y)): return x == y
+        default: return false
+        }
+    }
+}
+
+/// The names and types of a table's columns, in order.
+public struct TableSchema: Hashable, Sendable, CustomStringConvertible {
+    public var fields: [Field]
+
+    public struct Field: Hashable, Sendable {
+        public var name: String
+        public var type: ColumnType
+        public init(_ name: String, _ type: ColumnType) {
+            self.name = name
+            self.type = type
+        }
+    }
+
+    public init(_ fields: [Field]) { self.fields = fields }
+
+    public var description: String {
+        "(" + fields.map { "\($0.name): \($0.type)" }.joined(separator: ", ") + ")"
+    }
+}
+
+/// Named, typed columns of equal length, laid out like Apache Arrow's columnar
+/// format (validity bitmaps, offsets plus bytes for strings, dictionary plus
+/// indices for categoricals).
+///
+/// ```swift
+/// let t = try Table([
+///     Column("id", [1, 2, 3] as [Int64]),
+///     Column("name", strings: ["a", "b", "c"]),
+/// ])
+/// t.slice(1..<3).rowCount          // 2
+/// try Table.concatenate([t, t]).rowCount   // 6
+/// ```
+public struct Table: Sendable, Equatable {
+    public private(set) var columns: [Column]
+    public private(set) var rowCount: Int
+
+    /// An empty table with no columns.
+    public init() {
+        columns = []
+        rowCount = 0
+    }
+
+    /// - Throws: ``PartdError/Code/invalidArgument`` if columns differ in length,
+    ///   names repeat, or a validity bitmap's length differs from its column's.
+    public init(_ columns: [Column]) throws {
+        let rows = columns.first?.count ?? 0
+        var names = Set<String>()
+        for column in columns {
+            guard names.insert(column.name).inserted else {
+                throw PartdError(code: .invalidArgument, message: "column name \"\(column.name)\" appears twice")
+            }
+            guard column.count == rows, column.validity.map({ $0.count == rows }) ?? true else {
+                throw PartdError(
+                    code: .invalidArgument,
+                    message: "column \"\(column.name)\" has \(column.count) rows (validity \(column.validity?.count ?? column.count)), the first column \(rows)")
+            }
+        }
+        self.columns = columns
+        self.rowCount = rows
+    }
+
+    init(unchecked columns: [Column], rowCount: Int) {
+        self.columns = columns
+        self.rowCount = rowCount
+    }
+
+    /// An empty table with the given schema.
+    public init(empty schema: TableSchema) {
+        let columns = schema.fields.map { field -> Column in
+            let storage: Column.Storage
+            switch field.type {
+            case .fixed(.bool): storage = .bool(BitArray())
+            case .fixed(let dtype): storage = .fixed(makeFixedStorage(dtype, count: 0, bytes: [])!)
+            case .string: storage = .string(StringArray())
+            case .categorical: storage = .categorical(CategoricalArray())
+            }
+            return Column(name: field.name, storage: storage, validity: nil)
+        }
+        self.init(unchecked: columns, rowCount: 0)
+    }
+
+    public var schema: TableSchema {
+        TableSchema(columns.map { TableSchema.Field($0.name, $0.type) })
+    }
+
+    public subscript(name: String) -> Column? {
+        columns.first { $0.name == name }
+    }
+
+    /// The rows in `range`.
+    public func slice(_ range: Range<Int>) -> Table {
+        Table(unchecked: columns.map { $0.slice(range) }, rowCount: range.count)
+    }
+
+    /// The rows at `indices`, in that order.
+    public func take(_ indices: [Int]) -> Table {
+        Table(unchecked: columns.map { $0.take(indices) }, rowCount: indices.count)
+    }
+
+    /// Only the named columns, in the order given.
+    ///
+    /// - Throws: ``PartdError/Code/invalidArgument`` naming a column that does not exist.
+    public func selecting(_ names: [String]) throws -> Table {
+        let picked = try names.map { name in
+            guard let column = self[name] else {
+                throw PartdError(code: .invalidArgument, message: "no column \"\(name)\"; the table has \(schema)")
+            }
+            return column
+        }
+        return Table(unchecked: picked, rowCount: rowCount)
+    }
+
+    /// The tables' rows one after another. Categorical columns whose
+    /// dictionaries differ are unified; a nullable and a non-nullable column join
+    /// into a nullable one.
+    ///
+    /// - Throws: ``PartdError/Code/typeMismatch`` if the schemas differ.
+    public static func concatenate(_ tables: [Table]) throws -> Table {
+        guard let first = tables.first else { return Table() }
+        let schema = first.schema
+        for table in tables.dropFirst() where table.schema != schema {
+            throw PartdError(code: .typeMismatch, message: "cannot concatenate tables with schemas \(schema) and \(table.schema)")
+        }
+        let columns = first.columns.indices.map { i in Column.concatenate(tables.map { $0.columns[i] }) }
+        return Table(unchecked: columns, rowCount: tables.reduce(0) { $0 + $1.rowCount })
+    }
+
+    /// Groups row indices by partition with one counting sort: rows
+    /// `rows[bounds[p]..<bounds[p + 1]]` are those with `partitions[row] == p`,
+    /// in row order.
+    ///
+    /// - Precondition: every partition number is in `0..<count`.
+    public static func groupRowIndices(partitions: [Int], count: Int) -> (rows: [Int], bounds: [Int]) {
+        var bounds = [Int](repeating: 0, count: count + 1)
+        for p in partitions {
+            precondition(p >= 0 && p < count, "partition \(p) is outside 0..<\(count)")
+            bounds[p + 1] += 1
+        }
+        for p in 0..<count { bounds[p + 1] += bounds[p] }
+        var next = bounds
+        var rows = [Int](repeating: 0, count: partitions.count)
+        for (row, p) in partitions.enumerated() {
+            rows[next[p]] = row
+            next[p] += 1
+        }
+        return (rows, bounds)
+    }
+
+    /// Splits the table into `count` tables by each row's partition number.
+    public func split(byPartition partitions: [Int], count: Int) -> [Table] {
+        precondition(partitions.count == rowCount, "one partition number per row is needed")
+        let (rows, bounds) = Table.groupRowIndices(partitions: partitions, count: count)
+        return (0..<count).map { take(Array(rows[bounds[$0]..<bounds[$0 + 1]])) }
+    }
+}

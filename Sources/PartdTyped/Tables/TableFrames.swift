@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Partd
+
+/// Table frames, version 1 (`docs/format.md` §6.3): a 24-byte header, column
+/// descriptors with every buffer's length, then the buffers, each padded to a
+/// multiple of 8 bytes. Reading a subset of columns skips the others' buffers.
+enum TableFrames {
+    static let magic: [UInt8] = Array("PDTB".utf8)
+    static let version: UInt8 = 1
+    static let headerSize = 24
+
+    private static let fixedCodes: [(DType, UInt8)] = [
+        (.bool, 1), (.int8, 2), (.int16, 3), (.int32, 4), (.int64, 5), (.uint8, 6), (.uint16, 7), (.uint32, 8),
+        (.uint64, 9), (.float16, 10), (.float32, 11), (.float64, 12),
+    ]
+    private static let timestampCode: UInt8 = 13
+    private static let stringCode: UInt8 = 14
+    private static let categoricalCode: UInt8 = 15
+
+    private static func code(of type: ColumnType) -> (code: UInt8, unit: UInt8) {
+        switch type {
+        case .fixed(let dtype):
+            if case .datetime(let unit) = dtype.kind {
+                return (timestampCode, UInt8(TimeUnit.allCases.firstIndex(of: unit)!))
+            }
+            return (fixedCodes.first { $0.0 == dtype }!.1, 0)
+        case .string: return (stringCode, 0)
+        case .categorical: return (categoricalCode, 0)
+        }
+    }
+
+    private static func type(code: UInt8, unit: UInt8) -> ColumnType? {
+        switch code {
+        case timestampCode: return Int(unit) < TimeUnit.allCases.count ? .timestamp(TimeUnit.allCases[Int(unit)]) : nil
+        case stringCode: return unit == 0 ? .string : nil
+        case categoricalCode: return unit == 0 ? .categorical : nil
+        default: return unit == 0 ? fixedCodes.first { $0.1 == code }.map { .fixed($0.0) } : nil
+        }
+    }
+
+    private static func padding(_ length: Int) -> Int { (8 - length % 8) % 8 }
+
+    // MARK: Writing
+
+    static func payload(_ table: Table) -> [UInt8] {
+        var buffers: [[UInt8]] = []
+        var descriptors: [UInt8] = []
+        for column in table.columns {
+            var columnBuffers: [[UInt8]] = []
+            if let validity = column.validity { columnBuffers.append(validity.bytes) }
+            switch column.storage {
+            case .fixed(let values):
+                var bytes: [UInt8] = []
+                values.appendBytes(to: &bytes)
+                columnBuffers.append(bytes)
+            case .bool(let bits):
+                columnBuffers.append(bits.bytes)
+            case .string(let strings):
+                var offsets: [UInt8] = []
+                RawBytes.append(strings.offsets, to: &offsets)
+                columnBuffers += [offsets, strings.data]
+            case .categorical(let categorical):
+                var codes: [UInt8] = []
+                RawBytes.append(categorical.codes, to: &codes)
+                var offsets: [UInt8] = []
+                RawBytes.append(categorical.categories.offsets, to: &offsets)
+                columnBuffers += [codes, offsets, categorical.categories.data]
+            }
+            let name = Array(column.name.utf8)
+            let (code, unit) = code(of: column.type)
+            LittleEndian.append(UInt16(name.count), to: &descriptors)
+            descriptors += name
+            descriptors += [code, column.validity == nil ? 0 : 1, unit, UInt8(columnBuffers.count)]
+            for buffer in columnBuffers { LittleEndian.append(UInt64(buffer.count), to: &descriptors) }
+            buffers += columnBuffers
+        }
+        var payload = magic + [version, 0, 0, 0]
+        let start = headerSize + descriptors.count
+        payload.reserveCapacity(start + padding(start) + buffers.reduce(0) { $0 + $1.count + 7 })
+        LittleEndian.append(UInt64(table.rowCount), to: &payload)
+        LittleEndian.append(UInt32(table.columns.count), to: &payload)
+        LittleEndian.append(UInt32(descriptors.count), to: &payload)
+        payload += descriptors
+        payload.append(contentsOf: repeatElement(0, count: padding(payload.count)))
+        for buffer in buffers {
+            payload += buffer
+            payload.append(contentsOf: repeatElement(0, count: padding(payload.count)))
+        }
+        return payload
+    }
+
+    // MARK: Reading
+
+    struct Descriptor {
+        var name: String
+        var type: ColumnType
+        var nullable: Bool
+        /// Buffer ranges within the payload.
+        var buffers: [Range<Int>]
+    }
+
+    /// The row count and column descriptors of one table frame, every length
+    /// checked against the bytes present.
+    static func parse(_ bytes: ArraySlice<UInt8>) throws(FrameError) -> (rows: Int, columns: [Descriptor]) {
+        let base = bytes.startIndex
+        guard bytes.count >= headerSize, bytes.starts(with: magic) else { throw FrameError("not a table frame (bad magic)") }
+        guard bytes[base + 4] == version else {
+            throw FrameError("table frame version \(bytes[base + 4]) is not supported (this library reads version \(version))")
+        }
+        guard bytes[(base + 5)..<(base + 8)].allSatisfy({ $0 == 0 }) else { throw FrameError("non-zero reserved bytes") }
+        let rows64 = LittleEndian.load(bytes, at: 8)
+        let columnCount = Int(LittleEndian.load32(bytes, at: 16))
+        let descriptorLength = Int(LittleEndian.load32(bytes, at: 20))
+        guard descriptorLength <= bytes.count - headerSize else { throw FrameError("the column descriptors are cut off") }
+        // Every row costs at least one bit of a buffer, so a row count beyond 8 x the bytes is a lie.
+        guard rows64 <= UInt64(bytes.count) * 8 || columnCount == 0, rows64 <= UInt64(Int.max / 16) else {
+            throw FrameError("a table frame claims \(rows64) rows in \(bytes.count) bytes")
+        }
+        let rows = Int(rows64)
+        var cursor = headerSize
+        let descriptorEnd = headerSize + descriptorLength
+        var position = descriptorEnd + padding(descriptorEnd)
+        var columns: [Descriptor] = []
+        var names = Set<String>()
+        for _ in 0..<min(columnCount, descriptorLength / 4 + 1) {
+            guard descriptorEnd - cursor >= 2 else { throw FrameError("a column descriptor is cut off") }
+            let nameLength = Int(LittleEndian.load16(bytes, at: cursor))
+            guard descriptorEnd - cursor - 2 >= nameLength + 4 else { throw FrameError("a column descriptor is cut off") }
+            guard let name = String(validating: bytes[(base + cursor + 2)..<(base + cursor + 2 + nameLength)], as: UTF8.self),
+                names.insert(name).inserted
+            else { throw FrameError("a column name is not UTF-8 or repeats") }
+            cursor += 2 + nameLength
+            let (code, flags, unit, bufferCount) = (
+                bytes[base + cursor], bytes[base + cursor + 1], bytes[base + cursor + 2], Int(bytes[base + cursor + 3])
+            )
+            cursor += 4
+            guard let type = type(code: code, unit: unit), flags <= 1 else {
+                throw FrameError("column \"\(name)\" has an unknown type code \(code) (unit \(unit), flags \(flags))")
+            }
+            guard descriptorEnd - cursor >= 8 * bufferCount else { throw FrameError("a column descriptor is cut off") }
+            var buffers: [Range<Int>] = []
+            for _ in 0..<bufferCount {
+                let length = LittleEndian.load(bytes, at: cursor)
+                cursor += 8
+                guard length <= UInt64(bytes.count - position) else {
+                    throw FrameError("column \"\(name)\" claims a \(length)-byte buffer but only \(bytes.count - position) bytes follow")
+                }
+                buffers.append(position..<(position + Int(length)))
+                position += Int(length)
+                position += padding(position)
+                guard position <= bytes.count else { throw FrameError("the padding after a buffer is cut off") }
+            }
+            let descriptor = Descriptor(name: name, type: type, nullable: flags == 1, buffers: buffers)
+            try checkLengths(descriptor, rows: rows, bytes: bytes)
+            columns.append(descriptor)
+        }
+        guard columns.count == columnCount, cursor == descriptorEnd else {
+            throw FrameError("the column descriptors do not add up to the \(columnCount) columns declared")
+        }
+        guard position == bytes.count else {
+            throw FrameError("\(bytes.count - position) bytes follow the last buffer")
+        }
+        return (rows, columns)
+    }
+
+    private static func checkLengths(_ d: Descriptor, rows: Int, bytes: ArraySlice<UInt8>) throws(FrameError) {
+        var expected: [Int?] = []
+        if d.nullable { expected.append((rows + 7) / 8) }
+        switch d.type {
+        case .fixed(.bool): expected.append((rows + 7) / 8)
+        case .fixed(let dtype): expected.append(rows * dtype.byteWidth)
+        case .string: expected += [(rows + 1) * 8, nil]
+        case .categorical: expected += [rows * 4, nil, nil]
+        }
+        guard d.buffers.count == expected.count else {
+            throw FrameError("column \"\(d.name)\" (\(d.type)) has \(d.buffers.count) buffers, not \(expected.count)")
+        }
+        for (buffer, length) in zip(d.buffers, expected) where length != nil && buffer.count != length! {
+            throw FrameError("column \"\(d.name)\" (\(d.type)) has a \(buffer.count)-byte buffer where \(rows) rows need \(length!)")
+        }
+        if d.type == .categorical, d.buffers[d.buffers.count - 2].count % 8 != 0 || d.buffers[d.buffers.count - 2].isEmpty {
+            throw FrameError("column \"\(d.name)\": the category offsets are not whole Int64 values")
+        }
+    }
+
+    /// Decodes the selected columns (all if `selection` is nil) of one frame.
+    static func decode(_ bytes: ArraySlice<UInt8>, selection: [String]?) throws(FrameError) -> Table {
+        let (rows, descriptors) = try parse(bytes)
+        let chosen: [Descriptor]
+        if let selection {
+            chosen = try selection.map { name throws(FrameError) in
+                guard let d = descriptors.first(where: { $0.name == name }) else {
+                    throw FrameError("no column \"\(name)\" (the frame has \(descriptors.map(\.name)))")
+                }
+                return d
+            }
+        } else {
+            chosen = descriptors
+        }
+        let base = bytes.startIndex
+        func slice(_ range: Range<Int>) -> ArraySlice<UInt8> { bytes[(base + range.lowerBound)..<(base + range.upperBound)] }
+        var columns: [Column] = []
+        for d in chosen {
+            var buffers = d.buffers[...]
+            let validity = d.nullable ? BitArray(packed: Array(slice(buffers.removeFirst())), count: rows) : nil
+            let storage: Column.Storage
+            switch d.type {
+            case .fixed(.bool):
+                storage = .bool(BitArray(packed: Array(slice(buffers.removeFirst())), count: rows))
+            case .fixed(let dtype):
+                guard let values = makeFixedStorage(dtype, count: rows, bytes: slice(buffers.removeFirst())) else {
+                    throw FrameError("column \"\(d.name)\" has type \(dtype), which this platform cannot represent")
+                }
+                storage = .fixed(values)
+            case .string:
+                storage = .string(try strings(offsets: slice(buffers[buffers.startIndex]), data: slice(buffers[buffers.startIndex + 1]), column: d.name))
+            case .categorical:
+                let categories = try strings(
+                    offsets: slice(buffers[buffers.startIndex + 1]), data: slice(buffers[buffers.startIndex + 2]), column: d.name)
+                let codes = RawBytes.elements(Int32.self, count: rows, from: [slice(buffers[buffers.startIndex])])
+                for (row, code) in codes.enumerated() where (code < 0 || Int(code) >= categories.count) && (validity?[row] ?? true) {
+                    throw FrameError("column \"\(d.name)\", row \(row): category code \(code) is outside 0..<\(categories.count)")
+                }
+                storage = .categorical(CategoricalArray(unchecked: codes, categories: categories))
+            }
+            columns.append(Column(name: d.name, storage: storage, validity: validity))
+        }
+        return Table(unchecked: columns, rowCount: rows)
+    }
+
+    private static func strings(offsets: ArraySlice<UInt8>, data: ArraySlice<UInt8>, column: String) throws(FrameError) -> StringArray {
+        let values = RawBytes.elements(Int64.self, count: offsets.count / 8, from: [offsets])
+        guard let strings = StringArray(offsets: values, data: Array(data)) else {
+            throw FrameError("column \"\(column)\": string offsets are not increasing from 0 to the data length")
+        }
+        return strings
+    }
+
+    /// The schema of one frame.
+    static func schema(_ bytes: ArraySlice<UInt8>) throws(FrameError) -> TableSchema {
+        TableSchema(try parse(bytes).columns.map { TableSchema.Field($0.name, $0.type) })
+    }
+
+    struct FrameError: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+}

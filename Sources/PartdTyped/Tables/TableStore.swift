@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Partd
+import PartdCompression
+
+/// Tables per key over any byte store (partd's `PandasBlocks` and
+/// `PandasColumns`, in a format of our own): each appended table is one
+/// checked frame (`docs/format.md` §6.3); `get` concatenates a key's tables in
+/// append order.
+///
+/// ```swift
+/// let tables = TableStore(over: MemoryStore())
+/// let t = try Table([Column("id", [1, 2] as [Int64]), Column("name", strings: ["a", "b"])])
+/// try tables.append(["p0": t])
+/// try tables.append(["p0": t])
+/// try tables.get("p0").rowCount                 // 4
+/// try tables.get("p0", columns: ["name"])       // only the name column is decoded
+/// ```
+///
+/// Every table appended to a key must have the same schema (column names and
+/// types, in order); a mismatch is ``PartdError/Code/typeMismatch`` naming
+/// both. Categorical columns whose dictionaries differ are unified on read.
+/// A missing key reads as an empty table with the key's schema when this
+/// instance knows it (from an append or a read), and with no columns otherwise.
+public final class TableStore<Inner: ByteStore>: Sendable {
+    /// The store the frames are written to.
+    public let inner: Inner
+    private let schemas = Locked<[PartdKey: TableSchema]>([:])
+
+    public init(over inner: Inner) {
+        self.inner = inner
+    }
+
+    /// Appends each table as one frame under its key.
+    ///
+    /// - Throws: ``PartdError/Code/typeMismatch`` (and appends nothing) if a
+    ///   table's schema differs from what its key holds.
+    public func append(_ batch: [(key: PartdKey, value: Table)]) throws {
+        let learned = try schemas.withLock { known in
+            var learned: [PartdKey: TableSchema] = [:]
+            for (key, table) in batch {
+                let schema = table.schema
+                if let holds = learned[key] ?? known[key] {
+                    guard holds == schema else { throw PartdError.layoutMismatch(key, holds: "tables \(holds)", given: "\(schema)") }
+                } else {
+                    learned[key] = schema
+                }
+            }
+            known.merge(learned) { $1 }
+            return learned
+        }
+        do {
+            try inner.append(chunked: batch.map { entry in
+                let payload = TableFrames.payload(entry.value)
+                return (key: entry.key, chunks: [ValueFrames.header(for: payload), payload])
+            })
+        } catch {
+            schemas.withLock { known in for key in learned.keys { known[key] = nil } }
+            throw error
+        }
+    }
+
+    public func append(_ batch: [PartdKey: Table]) throws {
+        try append(batch.map { (key: $0.key, value: $0.value) })
+    }
+
+    public func append(_ key: PartdKey, _ table: Table) throws {
+        try append([(key: key, value: table)])
+    }
+
+    /// Every table appended to each key, concatenated in append order; with
+    /// `columns`, only those columns, in that order (the others' bytes are not
+    /// decoded).
+    ///
+    /// - Throws: ``PartdError/Code/corruptData`` naming the key and byte offset
+    ///   of a damaged frame; ``PartdError/Code/typeMismatch`` if a key's frames
+    ///   disagree on the schema; ``PartdError/Code/invalidArgument`` for a
+    ///   column the key's tables do not have.
+    public func get(_ keys: [PartdKey], columns: [String]? = nil) throws -> [Table] {
+        try keys.map { key in try inner.withBytes(of: key) { try decode($0, key: key, columns: columns) } }
+    }
+
+    public func get(_ key: PartdKey, columns: [String]? = nil) throws -> Table {
+        try get([key], columns: columns)[0]
+    }
+
+    /// The schema of what `key` holds, from its first frame (or this instance's
+    /// memory of it), or `nil` if unknown.
+    public func schema(of key: PartdKey) throws -> TableSchema? {
+        if let known = schemas.withLock({ $0[key] }) { return known }
+        return try inner.withBytes(of: key) { bytes in
+            guard let first = try ValueFrames.payloads(bytes, key: key).first else { return nil }
+            do throws(TableFrames.FrameError) {
+                return try TableFrames.schema(first.bytes)
+            } catch {
+                throw PartdError.corruptFrame(key, first.offset, error)
+            }
+        }
+    }
+
+    private func decode(_ bytes: ArraySlice<UInt8>, key: PartdKey, columns: [String]?) throws -> Table {
+        let frames = try ValueFrames.payloads(bytes, key: key)
+        guard !frames.isEmpty else {
+            guard let schema = schemas.withLock({ $0[key] }) else { return Table() }
+            let empty = Table(empty: schema)
+            return try columns.map { try empty.selecting($0) } ?? empty
+        }
+        var tables: [Table] = []
+        tables.reserveCapacity(frames.count)
+        var schema: TableSchema?
+        for frame in frames {
+            let frameSchema: TableSchema
+            do {
+                frameSchema = try TableFrames.schema(frame.bytes)
+            } catch {
+                throw PartdError.corruptFrame(key, frame.offset, error)
+            }
+            if let schema, schema != frameSchema {
+                throw PartdError.layoutMismatch(key, holds: "tables \(schema) and \(frameSchema)", given: "one schema")
+            }
+            if schema == nil, let columns {
+                let names = Set(frameSchema.fields.map(\.name))
+                if let missing = columns.first(where: { !names.contains($0) }) {
+                    throw PartdError(
+                        code: .invalidArgument, message: "key \(key) has no column \"\(missing)\"; its tables are \(frameSchema)", key: key)
+                }
+            }
+            schema = frameSchema
+            do {
+                tables.append(try TableFrames.decode(frame.bytes, selection: columns))
+            } catch {
+                throw PartdError.corruptFrame(key, frame.offset, error)
+            }
+        }
+        if let schema { schemas.withLock { $0[key] = schema } }
+        return try Table.concatenate(tables)
+    }
+
+    public func delete(_ keys: [PartdKey]) throws {
+        try inner.delete(keys)
+        schemas.withLock { known in for key in keys { known[key] = nil } }
+    }
+
+    public func delete(_ key: PartdKey) throws { try delete([key]) }
+
+    public func drop() throws {
+        try inner.drop()
+        schemas.withLock { $0.removeAll() }
+    }
+
+    public func keys() throws -> [PartdKey] { try inner.keys() }
+    public func contains(_ key: PartdKey) throws -> Bool { try inner.contains(key) }
+}

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-import Dispatch
 import Partd
-import Synchronization
 
 /// A store that compresses every appended value into self-describing frames
 /// on any other store (partd's `ZLib`, `BZ2`, `Snappy` and `Blosc` wrappers).
@@ -35,41 +33,16 @@ public final class CompressedStore<Inner: ByteStore>: ByteStore {
     /// Compresses the batch's values (in parallel on all cores when the batch is
     /// large) and appends their frames to the inner store in one batch.
     public func append(_ batch: [(key: PartdKey, value: [UInt8])]) throws {
-        let framed = try Self.parallelMap(batch, totalBytes: batch.reduce(0) { $0 + $1.value.count }) { entry in
+        let framed = try Parallel.map(batch, totalBytes: batch.reduce(0) { $0 + $1.value.count }) { entry in
             (key: entry.key, chunks: try self.frames(entry.value, key: entry.key))
         }
         try inner.append(chunked: framed)
     }
 
-    /// Maps `items` in order, on all cores when there is enough work to share.
-    static func parallelMap<T: Sendable, R: Sendable>(_ items: [T], totalBytes: Int, _ transform: (T) throws -> R) throws -> [R] {
-        let workers = min(items.count, parallelism)
-        guard workers > 1, totalBytes >= 256 * 1024 else { return try items.map(transform) }
-        let results = Locked<[Int: Result<R, any Error>]>([:])
-        let next = Atomic<Int>(0)
-        withoutActuallyEscaping(transform) { transform in
-            let box = UncheckedBox(transform)
-            DispatchQueue.concurrentPerform(iterations: workers) { _ in
-                while true {
-                    let index = next.add(1, ordering: .relaxed).oldValue
-                    if index >= items.count { return }
-                    let result = Result { try box.value(items[index]) }
-                    results.withLock { $0[index] = result }
-                }
-            }
-        }
-        return try results.withLock { all in try (0..<items.count).map { try all[$0]!.get() } }
-    }
-
-    static var parallelism: Int { ProcessorCount.online }
-
     public func append(chunked batch: [(key: PartdKey, chunks: [[UInt8]])]) throws {
-        var framed: [(key: PartdKey, chunks: [[UInt8]])] = []
-        framed.reserveCapacity(batch.count)
-        for entry in batch {
-            var pieces: [[UInt8]] = []
-            for chunk in entry.chunks { pieces.append(contentsOf: try frames(chunk, key: entry.key)) }
-            framed.append((key: entry.key, chunks: pieces))
+        let totalBytes = batch.reduce(0) { $0 + $1.chunks.reduce(0) { $0 + $1.count } }
+        let framed = try Parallel.map(batch, totalBytes: totalBytes) { entry in
+            (key: entry.key, chunks: try entry.chunks.flatMap { try self.frames($0, key: entry.key) })
         }
         try inner.append(chunked: framed)
     }
@@ -78,7 +51,7 @@ public final class CompressedStore<Inner: ByteStore>: ByteStore {
     public func get(_ keys: [PartdKey]) throws -> [[UInt8]] {
         let stored = try inner.get(keys)
         let pairs = Array(zip(keys, stored))
-        return try Self.parallelMap(pairs, totalBytes: stored.reduce(0) { $0 + $1.count }) { pair in
+        return try Parallel.map(pairs, totalBytes: stored.reduce(0) { $0 + $1.count }) { pair in
             try FrameFormat.decodeAll(pair.1, key: pair.0)
         }
     }
@@ -112,10 +85,4 @@ public final class CompressedStore<Inner: ByteStore>: ByteStore {
             throw error
         }
     }
-}
-
-/// Lets a non-escaping closure cross into `concurrentPerform`'s workers, which finish before it returns.
-private struct UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }

@@ -350,6 +350,9 @@ package enum Posix {
     }
 
     /// The soft limit on open file descriptors.
+    /// The number of online processors (`sysconf`).
+    static let onlineProcessorCount = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+
     static var openFileLimit: Int {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }

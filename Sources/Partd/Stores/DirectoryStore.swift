@@ -187,8 +187,12 @@ public final class DirectoryStore: ByteStore {
     public func append(chunked batch: [(key: PartdKey, chunks: [[UInt8]])]) throws {
         guard !batch.isEmpty else { return }
         let mask = DirectoryLock.mask(of: batch.lazy.map(\.key))
+        // Distinct keys are written on all cores when the batch is large; a key that
+        // repeats keeps its entries in batch order, so such batches are written in order.
+        let totalBytes = batch.reduce(0) { $0 + $1.chunks.reduce(0) { $0 + $1.count } }
+        let parallel = totalBytes >= 1 << 20 && Set(batch.lazy.map(\.key)).count == batch.count
         try lock.withShared(mask, onNewGeneration: invalidateCache) {
-            for entry in batch {
+            _ = try Parallel.map(batch, totalBytes: parallel ? totalBytes : 0) { entry in
                 let file = try descriptor(for: entry.key)
                 do throws(Errno) {
                     try Posix.writeAllVectored(file.fd, entry.chunks)

@@ -10,6 +10,8 @@ public protocol StorableArray: Sendable {
     static var dtype: DType { get }
     /// The shape of one row: what every array appended to one key must share.
     var rowShape: [Int] { get }
+    /// About how many bytes the frame payload takes (used to decide whether to share work across cores).
+    var byteSize: Int { get }
     /// The frame payload: a `.npy` header and the element bytes, or a string-array frame.
     func framePayload() -> [UInt8]
     /// Joins the frames of one key (payloads already checked against their checksums).
@@ -42,6 +44,7 @@ extension NDArray: StorableArray {
     /// The shape of one row: every axis but the first.
     public var rowShape: [Int] { Array(shape.dropFirst()) }
     public static var empty: NDArray { NDArray([]) }
+    public var byteSize: Int { elements.count * MemoryLayout<Element>.stride }
 
     public func framePayload() -> [UInt8] {
         var payload = NPYHeader(dtype: Element.dtype, shape: shape).encoded()
@@ -104,6 +107,7 @@ extension StringArray: StorableArray {
     public static var dtype: DType { .string }
     public var rowShape: [Int] { [] }
     public static var empty: StringArray { StringArray() }
+    public var byteSize: Int { data.count + offsets.count * 8 }
 
     public func framePayload() -> [UInt8] {
         var payload = StringArray.magic + [1, 0, 0, 0]

@@ -52,10 +52,11 @@ public final class ArrayStore<Inner: ByteStore>: Sendable {
             return learned
         }
         do {
-            try inner.append(chunked: batch.map { entry in
+            let framed = try Parallel.map(batch, totalBytes: batch.reduce(0) { $0 + $1.value.byteSize }) { entry in
                 let payload = entry.value.framePayload()
                 return (key: entry.key, chunks: [ValueFrames.header(for: payload), payload])
-            })
+            }
+            try inner.append(chunked: framed)
         } catch {
             layouts.withLock { known in for key in learned.keys { known[key] = nil } }
             throw error
@@ -76,7 +77,8 @@ public final class ArrayStore<Inner: ByteStore>: Sendable {
     ///   type; ``PartdError/Code/corruptData`` naming the key and byte offset if a
     ///   frame is damaged.
     public func get<A: StorableArray>(_ keys: [PartdKey], as type: A.Type = A.self) throws -> [A] {
-        try keys.map { key in
+        // Keys are read and decoded on all cores.
+        try Parallel.map(keys, totalBytes: .max) { key in
             let (value, stored) = try inner.withBytes(of: key) { bytes in
                 (try A.decode(frames: ValueFrames.payloads(bytes, key: key), key: key), !bytes.isEmpty)
             }

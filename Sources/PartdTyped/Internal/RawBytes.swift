@@ -43,4 +43,60 @@ enum RawBytes {
     static func sameType<T, U>(_ values: [T], as: U.Type) -> [U]? {
         T.self == U.self ? unsafeBitCast(values, to: [U].self) : nil
     }
+
+    /// `values[i]` for each of `indices`, copied by the element's size (no per-element
+    /// generic dispatch, unlike `indices.map { values[$0] }` in unspecialised code).
+    static func gather<E: BitwiseCopyable>(_ values: [E], at indices: [Int]) -> [E] {
+        values.withUnsafeBytes { source in
+            [E](unsafeUninitializedCapacity: indices.count) { buffer, initialized in
+                gather(source, stride: MemoryLayout<E>.stride, count: values.count, at: indices, into: UnsafeMutableRawBufferPointer(buffer))
+                initialized = indices.count
+            }
+        }
+    }
+
+    /// Non-generic, so each width's loop is compiled as plain loads and stores.
+    private static func gather(
+        _ source: UnsafeRawBufferPointer, stride: Int, count: Int, at indices: [Int], into target: UnsafeMutableRawBufferPointer
+    ) {
+        for i in indices { precondition(i >= 0 && i < count, "index \(i) out of range 0..<\(count)") }
+        switch stride {
+        case 8:
+            for (j, i) in indices.enumerated() {
+                target.storeBytes(of: source.loadUnaligned(fromByteOffset: i &* 8, as: UInt64.self), toByteOffset: j &* 8, as: UInt64.self)
+            }
+        case 4:
+            for (j, i) in indices.enumerated() {
+                target.storeBytes(of: source.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self), toByteOffset: j &* 4, as: UInt32.self)
+            }
+        case 2:
+            for (j, i) in indices.enumerated() {
+                target.storeBytes(of: source.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self), toByteOffset: j &* 2, as: UInt16.self)
+            }
+        case 1:
+            for (j, i) in indices.enumerated() { target[j] = source[i] }
+        default:
+            for (j, i) in indices.enumerated() {
+                target.baseAddress!.advanced(by: j * stride).copyMemory(from: source.baseAddress!.advanced(by: i * stride), byteCount: stride)
+            }
+        }
+    }
+
+    /// The concatenation of `parts`, by memory copies.
+    static func concatenate<E: BitwiseCopyable>(_ parts: [ArraySlice<E>]) -> [E] {
+        let total = parts.reduce(0) { $0 + $1.count }
+        return [E](unsafeUninitializedCapacity: total) { buffer, initialized in
+            let target = UnsafeMutableRawBufferPointer(buffer)
+            Posix.adviseHugePages(target)
+            var offset = 0
+            for part in parts {
+                part.withUnsafeBytes { source in
+                    guard source.count > 0 else { return }
+                    target.baseAddress!.advanced(by: offset).copyMemory(from: source.baseAddress!, byteCount: source.count)
+                    offset += source.count
+                }
+            }
+            initialized = total
+        }
+    }
 }

@@ -141,8 +141,8 @@ public struct CategoricalArray: Sendable, Equatable, RandomAccessCollection, Exp
         CategoricalArray(unchecked: Array(codes[range]), categories: categories)
     }
 
-    func take(_ indices: some Collection<Int>) -> CategoricalArray {
-        CategoricalArray(unchecked: indices.map { codes[$0] }, categories: categories)
+    func take(_ indices: [Int]) -> CategoricalArray {
+        CategoricalArray(unchecked: RawBytes.gather(codes, at: indices), categories: categories)
     }
 
     /// Joins arrays whose dictionaries may differ: the result's categories are
@@ -199,8 +199,8 @@ struct FixedValues<T: ArrayElement>: FixedStorage {
 
     var dtype: DType { T.dtype }
     var count: Int { values.count }
-    func slice(_ range: Range<Int>) -> any FixedStorage { FixedValues(values: Array(values[range])) }
-    func take(_ indices: [Int]) -> any FixedStorage { FixedValues(values: indices.map { values[$0] }) }
+    func slice(_ range: Range<Int>) -> any FixedStorage { FixedValues(values: RawBytes.concatenate([values[range]])) }
+    func take(_ indices: [Int]) -> any FixedStorage { FixedValues(values: RawBytes.gather(values, at: indices)) }
     func appendBytes(to bytes: inout [UInt8]) { RawBytes.append(values, to: &bytes) }
 
     func isEqual(to other: any FixedStorage) -> Bool {
@@ -217,16 +217,15 @@ struct FixedValues<T: ArrayElement>: FixedStorage {
     }
 
     func concatenated(with parts: ArraySlice<any FixedStorage>) -> any FixedStorage {
-        var joined = values
-        joined.reserveCapacity(parts.reduce(count) { $0 + $1.count })
+        var pieces = [values[...]]
         for part in parts {
             if let same = part as? FixedValues<T> {
-                joined.append(contentsOf: same.values)
+                pieces.append(same.values[...])
             } else if let converted = part.values(as: T.self) {
-                joined.append(contentsOf: converted)
+                pieces.append(converted[...])
             }
         }
-        return FixedValues(values: joined)
+        return FixedValues(values: RawBytes.concatenate(pieces))
     }
 }
 

@@ -50,10 +50,12 @@ public final class TableStore<Inner: ByteStore>: Sendable {
             return learned
         }
         do {
-            try inner.append(chunked: batch.map { entry in
+            let framed = try Parallel.map(batch, totalBytes: batch.reduce(0) { $0 + $1.value.rowCount * 8 * $1.value.columns.count }) {
+                entry in
                 let payload = TableFrames.payload(entry.value)
                 return (key: entry.key, chunks: [ValueFrames.header(for: payload), payload])
-            })
+            }
+            try inner.append(chunked: framed)
         } catch {
             schemas.withLock { known in for key in learned.keys { known[key] = nil } }
             throw error
@@ -77,7 +79,8 @@ public final class TableStore<Inner: ByteStore>: Sendable {
     ///   disagree on the schema; ``PartdError/Code/invalidArgument`` for a
     ///   column the key's tables do not have.
     public func get(_ keys: [PartdKey], columns: [String]? = nil) throws -> [Table] {
-        try keys.map { key in try inner.withBytes(of: key) { try decode($0, key: key, columns: columns) } }
+        // Keys are read and decoded on all cores.
+        try Parallel.map(keys, totalBytes: .max) { key in try inner.withBytes(of: key) { try decode($0, key: key, columns: columns) } }
     }
 
     public func get(_ key: PartdKey, columns: [String]? = nil) throws -> Table {

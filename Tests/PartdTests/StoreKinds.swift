@@ -110,3 +110,13 @@ final class FailingStore: ByteStore {
 }
 
 import Synchronization
+
+/// Expects `body` to throw a ``PartdError`` with `code`; returns the error.
+@discardableResult
+func expectPartdError<R>(
+    _ code: PartdError.Code, _ comment: Comment? = nil, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> R
+) -> PartdError? {
+    let error = #expect(throws: PartdError.self, comment, sourceLocation: sourceLocation) { _ = try body() }
+    #expect(error?.code == code, "\(error.map { "\($0)" } ?? "no error")", sourceLocation: sourceLocation)
+    return error
+}

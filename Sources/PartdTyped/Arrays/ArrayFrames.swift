@@ -60,6 +60,9 @@ extension NDArray: StorableArray {
         var rowShape: [Int]?
         var total = 0
         for frame in frames {
+            if frame.bytes.starts(with: StringArray.magic) {
+                throw PartdError.layoutMismatch(key, holds: "string arrays", given: "\(Element.dtype.numpy) arrays")
+            }
             let header: NPYHeader
             let length: Int
             do {

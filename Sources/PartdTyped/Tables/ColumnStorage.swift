@@ -38,8 +38,12 @@ public struct BitArray: Sendable, Hashable, RandomAccessCollection, ExpressibleB
     public var endIndex: Int { count }
 
     public subscript(position: Int) -> Bool {
-        get { bytes[position >> 3] & (1 << UInt8(position & 7)) != 0 }
+        get {
+            precondition(position >= 0 && position < count, "bit \(position) is outside 0..<\(count)")
+            return bytes[position >> 3] & (1 << UInt8(position & 7)) != 0
+        }
         set {
+            precondition(position >= 0 && position < count, "bit \(position) is outside 0..<\(count)")
             let mask: UInt8 = 1 << UInt8(position & 7)
             if newValue { bytes[position >> 3] |= mask } else { bytes[position >> 3] &= ~mask }
         }

@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Partd
+import PartdCompression
+import PartdTestSupport
+@testable import PartdTyped
+import Testing
+
+/// A table with one column of every type, some nullable.
+func sampleTable(rows: Int, seed: UInt64 = 1, categories: [String] = ["red", "green", "blue"]) throws -> Table {
+    var rng = SplitMix64(seed: seed)
+    let ints = (0..<rows).map { _ in Int64.random(in: -1_000_000...1_000_000, using: &rng) }
+    let valid = BitArray((0..<rows).map { $0 % 3 != 1 })
+    return try Table([
+        Column("id", (0..<rows).map { Int64($0) }),
+        Column("i8", ints.map { Int8(truncatingIfNeeded: $0) }),
+        Column("i16", ints.map { Int16(truncatingIfNeeded: $0) }, validity: valid),
+        Column("i32", ints.map { Int32(truncatingIfNeeded: $0) }),
+        Column("u8", ints.map { UInt8(truncatingIfNeeded: $0) }),
+        Column("u16", ints.map { UInt16(truncatingIfNeeded: $0) }),
+        Column("u32", ints.map { UInt32(truncatingIfNeeded: $0) }),
+        Column("u64", ints.map { UInt64(bitPattern: $0) }),
+        Column("f16", ints.map { Float16(Float($0 % 1000) / 8) }),
+        Column("f32", ints.map { Float($0) / 3 }),
+        Column("x", ints.map { Double($0) * 0.25 }, validity: valid),
+        Column("flag", ints.map { $0 % 2 == 0 }),
+        Column("when", ints.map { Timestamp<Nanoseconds>($0) }),
+        Column("name", strings: StringArray(ints.map { "n\($0 % 97)" }), validity: valid),
+        Column("blob", strings: StringArray(byteStrings: ints.map { [UInt8(truncatingIfNeeded: $0), 0xFF] })),
+        Column("color", categorical: CategoricalArray(ints.map { categories[Int($0.magnitude) % categories.count] })),
+    ])
+}
+
+@Suite("Tables")
+struct TableTests {
+    @Test("every column type round-trips, nulls included", arguments: [0, 1, 7, 8, 9, 1000])
+    func roundTrip(rows: Int) throws {
+        let store = TableStore(over: MemoryStore())
+        let table = try sampleTable(rows: rows)
+        try store.append("t", table)
+        let back = try store.get("t")
+        #expect(back == table)
+        #expect(back.schema == table.schema)
+        if rows > 1 { #expect(back["x"]?.isValid(1) == false) }
+        #expect(back["x"]?.validity?.trueCount == table["x"]?.validity?.trueCount)
+    }
+
+    @Test("get concatenates a key's tables in append order")
+    func concatenates() throws {
+        let store = TableStore(over: try DirectoryStore.temporary())
+        let a = try sampleTable(rows: 10, seed: 1)
+        let b = try sampleTable(rows: 5, seed: 2, categories: ["blue", "red", "violet"])
+        try store.append(["p": a])
+        try store.append(["p": b, "q": b])
+        let back = try store.get("p")
+        #expect(back.rowCount == 15)
+        #expect(back == (try Table.concatenate([a, b])))
+        let tail = back.slice(10..<15)
+        #expect(try tail.selecting(["id", "name", "blob", "flag", "f16"]) == (try b.selecting(["id", "name", "blob", "flag", "f16"])))
+        #expect(Array(tail["color"]!.categorical!) == Array(b["color"]!.categorical!))
+        #expect(try store.get(["q", "p"]).map(\.rowCount) == [5, 15])
+    }
+
+    @Test("categorical columns whose dictionaries differ are unified (partd #81)")
+    func categoricalUnification() throws {
+        let store = TableStore(over: MemoryStore())
+        let first = try Table([Column("c", categorical: ["a", "b", "a"])])
+        let second = try Table([Column("c", categorical: ["c", "a", "c", "b"])])
+        try store.append("k", first)
+        try store.append("k", second)
+        let column = try store.get("k")["c"]!
+        let categorical = try #require(column.categorical)
+        #expect(Array(categorical) == ["a", "b", "a", "c", "a", "c", "b"])
+        #expect(Array(categorical.categories) == ["a", "b", "c"])
+        #expect(categorical.codes == [0, 1, 0, 2, 0, 2, 1])
+    }
+
+    @Test("reading a subset of columns returns those, in the order asked")
+    func columnSelection() throws {
+        let store = TableStore(over: MemoryStore())
+        let table = try sampleTable(rows: 20)
+        try store.append("t", table)
+        try store.append("t", table)
+        let picked = try store.get("t", columns: ["name", "id"])
+        #expect(picked.columns.map(\.name) == ["name", "id"])
+        #expect(picked.rowCount == 40)
+        #expect(picked["id"]?.values(as: Int64.self) == (0..<20).map(Int64.init) + (0..<20).map(Int64.init))
+        #expect(picked == (try Table.concatenate([table, table]).selecting(["name", "id"])))
+        expectPartdError(.invalidArgument) { try store.get("t", columns: ["nope"]) }
+    }
+
+    @Test("empty and missing partitions: empty tables, with the key's schema when known")
+    func emptyPartitions() throws {
+        let store = TableStore(over: MemoryStore())
+        #expect(try store.get("never") == Table())
+        let table = try sampleTable(rows: 3)
+        try store.append("t", table.slice(0..<0))
+        let empty = try store.get("t")
+        #expect(empty.rowCount == 0)
+        #expect(empty.schema == table.schema)
+        try store.delete("t")
+        #expect(try store.get("t") == Table())
+        try store.append("t", table)
+        #expect(try store.schema(of: "t") == table.schema)
+        #expect(try TableStore(over: store.inner).schema(of: "t") == table.schema)
+        #expect(try store.schema(of: "none") == nil)
+    }
+
+    @Test("a schema mismatch between appends is a typed error naming both")
+    func schemaMismatch() throws {
+        let store = TableStore(over: MemoryStore())
+        try store.append("t", try Table([Column("a", [1] as [Int64])]))
+        let error = expectPartdError(.typeMismatch) { try store.append("t", try Table([Column("a", [1.0])])) }
+        #expect(error?.message.contains("<i8") == true && error?.message.contains("<f8") == true)
+        expectPartdError(.typeMismatch) { try Table.concatenate([try Table([Column("a", [1] as [Int64])]), try Table([Column("b", [1] as [Int64])])]) }
+        // A writer that did not know the key's schema is caught when the key is read.
+        try TableStore(over: store.inner).append("t", try Table([Column("a", [true])]))
+        expectPartdError(.typeMismatch) { try store.get("t") }
+    }
+
+    @Test("tables check their columns")
+    func invalidTables() throws {
+        expectPartdError(.invalidArgument) { try Table([Column("a", [1] as [Int64]), Column("b", [1, 2] as [Int64])]) }
+        expectPartdError(.invalidArgument) { try Table([Column("a", [1] as [Int64]), Column("a", [1] as [Int64])]) }
+        expectPartdError(.invalidArgument) { try Table([Column("a", [1] as [Int64], validity: [true, false])]) }
+        #expect(CategoricalArray(codes: [0, 3], categories: ["a", "b"]) == nil)
+        #expect(CategoricalArray(codes: [0], categories: ["a", "a"]) == nil)
+    }
+
+    @Test("slice, take, concatenate and split by partition")
+    func operations() throws {
+        let table = try sampleTable(rows: 100)
+        #expect(table.slice(10..<20)["id"]?.values(as: Int64.self) == (10..<20).map(Int64.init))
+        #expect(table.slice(3..<11) == table.take(Array(3..<11)))
+        #expect(table.slice(0..<0).rowCount == 0)
+        let reversed = table.take(Array((0..<100).reversed()))
+        #expect(reversed["name"]?.strings?[0] == table["name"]?.strings?[99])
+        #expect(reversed["flag"]?.values(as: Bool.self) == table["flag"]?.values(as: Bool.self)?.reversed())
+        #expect(try Table.concatenate([table.slice(0..<37), table.slice(37..<100)]) == table)
+        let partitions = (0..<100).map { ($0 * 7) % 5 }
+        let (rows, bounds) = Table.groupRowIndices(partitions: partitions, count: 6)
+        #expect(bounds == [0, 20, 40, 60, 80, 100, 100])
+        #expect(rows[bounds[2]..<bounds[3]].allSatisfy { partitions[$0] == 2 })
+        let pieces = table.split(byPartition: partitions, count: 6)
+        #expect(pieces.map(\.rowCount) == [20, 20, 20, 20, 20, 0])
+        #expect(pieces[1]["id"]?.values(as: Int64.self) == (0..<100).filter { ($0 * 7) % 5 == 1 }.map(Int64.init))
+        #expect(pieces[5].schema == table.schema)
+    }
+
+    @Test("Int columns read back as Int64 and Int")
+    func intAliases() throws {
+        let store = TableStore(over: MemoryStore())
+        try store.append("t", try Table([Column("n", [1, 2, 3] as [Int])]))
+        let column = try store.get("t")["n"]!
+        #expect(column.type == .int64)
+        #expect(column.values(as: Int.self) == [1, 2, 3])
+        #expect(column.values(as: Int64.self) == [1, 2, 3])
+        #expect(column.values(as: Double.self) == nil)
+    }
+}

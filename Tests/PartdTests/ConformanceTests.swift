@@ -19,6 +19,18 @@ struct ConformanceTests {
         #expect(try store.get(["x", "y", "x"]) == [bytes("HelloWorld!"), bytes("123456"), bytes("HelloWorld!")])
     }
 
+    @Test("withBytes sees what get returns", arguments: StoreKind.allCases)
+    func withBytes(kind: StoreKind) throws {
+        let store = try kind.make()
+        try store.append(["x": bytes("Hello"), "big": [UInt8](repeating: 7, count: 100_000)])
+        try store.append(["x": bytes(", world")])
+        #expect(try store.withBytes(of: "x") { Array($0) } == bytes("Hello, world"))
+        #expect(try store.withBytes(of: "missing") { $0.count } == 0)
+        #expect(try store.withBytes(of: "big") { $0.count } == 100_000)
+        // The buffer is reused: a smaller key read after a larger one is exact.
+        #expect(try store.withBytes(of: "x") { Array($0) } == bytes("Hello, world"))
+    }
+
     @Test("a missing key reads as empty bytes", arguments: StoreKind.allCases)
     func missingKeyIsEmpty(kind: StoreKind) throws {
         let store = try kind.make()

@@ -121,6 +121,7 @@ enum TableFrames {
         var cursor = headerSize
         let descriptorEnd = headerSize + descriptorLength
         var position = descriptorEnd + padding(descriptorEnd)
+        guard position <= bytes.count else { throw FrameError("the padding after the column descriptors is cut off") }
         var columns: [Descriptor] = []
         var names = Set<String>()
         for _ in 0..<min(columnCount, descriptorLength / 4 + 1) {

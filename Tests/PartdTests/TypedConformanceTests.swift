@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Dispatch
+import Partd
+import PartdTyped
+import Testing
+
+/// The typed encoders over every store and wrapper stack of the conformance suite
+/// (memory, directory, spilling, compressed, encoded).
+@Suite("Typed store conformance")
+struct TypedConformanceTests {
+    @Test("arrays: appends concatenate, missing keys are empty, delete and drop work", arguments: StoreKind.allCases)
+    func arrays(kind: StoreKind) throws {
+        let store = ArrayStore(over: AnyByteStore(try kind.make()))
+        try store.append(["a": try NDArray<Double>([1, 2, 3, 4], shape: [2, 2]), "b": NDArray<Double>([9])])
+        try store.append(["s": StringArray(["x", "yz"])])
+        try store.append(["a": try NDArray<Double>([5, 6], shape: [1, 2])])
+        try store.append(["s": StringArray(["", "w"])])
+        let a = try store.get("a", as: NDArray<Double>.self)
+        #expect(a.shape == [3, 2] && a.elements == [1, 2, 3, 4, 5, 6])
+        #expect(Array(try store.get("s", as: StringArray.self)) == ["x", "yz", "", "w"])
+        #expect(try store.get(["b", "missing"], as: NDArray<Double>.self) == [[9], []])
+        #expect(try store.keys() == ["a", "b", "s"])
+        try store.delete(["b"])
+        #expect(try store.get("b", as: NDArray<Double>.self) == [])
+        try store.drop()
+        #expect(try store.keys() == [])
+        try store.append("a", NDArray<Int8>([1]))
+        #expect(try store.get("a", as: NDArray<Int8>.self) == [1])
+    }
+
+    @Test("tables: appends concatenate, selection, missing keys, delete and drop", arguments: StoreKind.allCases)
+    func tables(kind: StoreKind) throws {
+        let store = TableStore(over: AnyByteStore(try kind.make()))
+        let t = try sampleTable(rows: 50)
+        try store.append(["p": t, "q": t.slice(0..<3)])
+        try store.append(["p": t.slice(10..<20)])
+        #expect(try store.get("p") == (try Table.concatenate([t, t.slice(10..<20)])))
+        #expect(try store.get(["q", "none"]).map { $0.rowCount } == [3, 0])
+        #expect(try store.get("p", columns: ["x"]).columns.map { $0.name } == ["x"])
+        try store.delete("q")
+        #expect(try store.get("q").rowCount == 0)
+        try store.drop()
+        #expect(try store.keys() == [])
+    }
+
+    @Test("typed appends from many threads all land", arguments: StoreKind.allCases)
+    func concurrent(kind: StoreKind) throws {
+        let store = ArrayStore(over: AnyByteStore(try kind.make()))
+        DispatchQueue.concurrentPerform(iterations: 4) { writer in
+            for i in 0..<50 {
+                try! store.append([PartdKey("k\(i % 5)"): NDArray<Int64>([Int64(writer), Int64(i)])])
+            }
+        }
+        var pairs: [[Int64]] = []
+        for k in 0..<5 {
+            let values = try store.get(PartdKey("k\(k)"), as: NDArray<Int64>.self).elements
+            pairs += stride(from: 0, to: values.count, by: 2).map { [values[$0], values[$0 + 1]] }
+        }
+        #expect(pairs.count == 200)
+        #expect(Set(pairs).count == 200)
+    }
+}

@@ -123,9 +123,7 @@ extension StringArray: StorableArray {
     }
 
     public static func decode(frames: [(offset: Int, bytes: ArraySlice<UInt8>)], key: PartdKey) throws -> StringArray {
-        var parts: [(offsets: [Int64], data: ArraySlice<UInt8>)] = []
-        var totalCount = 0
-        var totalBytes = 0
+        var parts: [(offsets: ArraySlice<UInt8>, data: ArraySlice<UInt8>)] = []
         for frame in frames {
             let bytes = frame.bytes
             func corrupt(_ detail: String) -> PartdError { .corruptFrame(key, frame.offset, detail) }
@@ -135,6 +133,7 @@ extension StringArray: StorableArray {
             }
             guard bytes.count >= headerSize, bytes.starts(with: magic) else { throw corrupt("not a string-array frame (bad magic)") }
             guard bytes[bytes.startIndex + 4] == 1 else { throw corrupt("string-array frame version \(bytes[bytes.startIndex + 4]) is not supported") }
+            guard bytes[(bytes.startIndex + 5)..<(bytes.startIndex + 8)].allSatisfy({ $0 == 0 }) else { throw corrupt("non-zero reserved bytes") }
             let count = LittleEndian.load(bytes, at: 8)
             let dataLength = LittleEndian.load(bytes, at: 16)
             let available = UInt64(bytes.count - headerSize)
@@ -143,19 +142,11 @@ extension StringArray: StorableArray {
             }
             let offsetsStart = bytes.startIndex + headerSize
             let dataStart = offsetsStart + Int(count + 1) * 8
-            let offsets = RawBytes.elements(Int64.self, count: Int(count) + 1, from: [bytes[offsetsStart..<dataStart]])
-            guard offsets.first == 0, offsets.last == Int64(dataLength), zip(offsets, offsets.dropFirst()).allSatisfy({ $0 <= $1 })
-            else {
-                throw corrupt("string offsets are not increasing from 0 to the data length")
-            }
-            parts.append((offsets, bytes[dataStart...]))
-            totalCount += Int(count)
-            totalBytes += Int(dataLength)
+            parts.append((bytes[offsetsStart..<dataStart], bytes[dataStart...]))
         }
-        var result = StringArray()
-        result.reserveCapacity(count: totalCount, bytes: totalBytes)
-        for part in parts {
-            result.append(laidOut: part.offsets, data: part.data)
+        guard let result = StringArray(parts: parts) else {
+            let bad = parts.firstIndex { StringArray(parts: [$0]) == nil } ?? 0
+            throw PartdError.corruptFrame(key, frames[bad].offset, "string offsets are not increasing from 0 to the data length")
         }
         return result
     }

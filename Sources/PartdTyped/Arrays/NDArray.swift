@@ -131,11 +131,19 @@ public struct StringArray: Sendable, Equatable, RandomAccessCollection, Expressi
         for offset in other.offsets.dropFirst() { offsets.append(base + offset) }
     }
 
-    /// Appends elements given as checked offsets (starting at 0) into `part`.
-    mutating func append(laidOut partOffsets: [Int64], data part: ArraySlice<UInt8>) {
-        let base = Int64(data.count)
-        data.append(contentsOf: part)
-        for offset in partOffsets.dropFirst() { offsets.append(base + offset) }
+    /// Joins parts given as little-endian Int64 offsets and data bytes (the
+    /// string-array and table layouts), copying each byte once; `nil` if a part's
+    /// offsets do not run from 0 to its data length without decreasing.
+    init?(parts: [(offsets: ArraySlice<UInt8>, data: ArraySlice<UInt8>)]) {
+        var offsets: [Int64] = [0]
+        offsets.reserveCapacity(parts.reduce(1) { $0 + $1.offsets.count / 8 - 1 })
+        var base: Int64 = 0
+        for part in parts {
+            guard RawBytes.appendOffsets(part.offsets, base: base, end: Int64(part.data.count), to: &offsets) else { return nil }
+            base += Int64(part.data.count)
+        }
+        self.offsets = offsets
+        self.data = RawBytes.concatenate(parts.map(\.data))
     }
 
     public mutating func reserveCapacity(count: Int, bytes: Int) {

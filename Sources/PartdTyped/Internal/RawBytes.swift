@@ -99,4 +99,35 @@ enum RawBytes {
             initialized = total
         }
     }
+
+    /// Appends the Int64 offsets held little-endian in `bytes`, each plus `base`, to
+    /// `out`, skipping the first (which must be 0). Returns `false` (appending
+    /// nothing useful) unless the offsets start at 0, never decrease and end at `end`.
+    static func appendOffsets(_ bytes: ArraySlice<UInt8>, base: Int64, end: Int64, to out: inout [Int64]) -> Bool {
+        let count = bytes.count / 8
+        guard count >= 1, bytes.count % 8 == 0 else { return false }
+        return bytes.withUnsafeBytes { raw in
+            guard raw.loadUnaligned(as: Int64.self) == 0 else { return false }
+            var previous: Int64 = 0
+            for i in 1..<count {
+                let offset = raw.loadUnaligned(fromByteOffset: i &* 8, as: Int64.self)
+                guard offset >= previous else { return false }
+                previous = offset
+                out.append(base &+ offset)
+            }
+            return previous == end
+        }
+    }
+
+    /// Whether every Int32 held little-endian in `bytes` is in `0..<limit`.
+    static func allCodes(_ bytes: ArraySlice<UInt8>, below limit: Int32) -> Bool {
+        bytes.withUnsafeBytes { raw in
+            var ok = true
+            for i in 0..<(raw.count / 4) {
+                let code = raw.loadUnaligned(fromByteOffset: i &* 4, as: Int32.self)
+                ok = ok && code >= 0 && code < limit
+            }
+            return ok
+        }
+    }
 }

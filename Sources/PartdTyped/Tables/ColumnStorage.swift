@@ -137,9 +137,19 @@ public struct CategoricalArray: Sendable, Equatable, RandomAccessCollection, Exp
         self.categories = categories
     }
 
+    /// Codes given as little-endian Int32 bytes, already checked against `categories`.
+    init(rawCodes: ArraySlice<UInt8>, count: Int, categories: StringArray) {
+        self.codes = RawBytes.elements(Int32.self, count: count, from: [rawCodes])
+        self.categories = categories
+    }
+
     public var startIndex: Int { 0 }
     public var endIndex: Int { codes.count }
-    public subscript(position: Int) -> String { categories[Int(codes[position])] }
+    /// The value at `position` (empty for a null row whose code points nowhere).
+    public subscript(position: Int) -> String {
+        let code = Int(codes[position])
+        return code < categories.count ? categories[code] : ""
+    }
 
     func slice(_ range: Range<Int>) -> CategoricalArray {
         CategoricalArray(unchecked: Array(codes[range]), categories: categories)
@@ -233,11 +243,11 @@ struct FixedValues<T: ArrayElement>: FixedStorage {
     }
 }
 
-/// Makes fixed-width storage of `dtype` from little-endian bytes holding
-/// exactly `count` elements.
-func makeFixedStorage(_ dtype: DType, count: Int, bytes: ArraySlice<UInt8>) -> (any FixedStorage)? {
+/// Makes fixed-width storage of `dtype` from little-endian bytes that hold
+/// exactly `count` elements between them.
+func makeFixedStorage(_ dtype: DType, count: Int, pieces: [ArraySlice<UInt8>]) -> (any FixedStorage)? {
     func make<T: ArrayElement>(_: T.Type) -> any FixedStorage {
-        FixedValues(values: RawBytes.elements(T.self, count: count, from: [bytes]))
+        FixedValues(values: RawBytes.elements(T.self, count: count, from: pieces))
     }
     switch dtype {
     case .int8: return make(Int8.self)

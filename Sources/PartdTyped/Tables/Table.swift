@@ -248,7 +248,7 @@ public struct Table: Sendable, Equatable {
             let storage: Column.Storage
             switch field.type {
             case .fixed(.bool): storage = .bool(BitArray())
-            case .fixed(let dtype): storage = .fixed(makeFixedStorage(dtype, count: 0, bytes: [])!)
+            case .fixed(let dtype): storage = .fixed(makeFixedStorage(dtype, count: 0, pieces: [])!)
             case .string: storage = .string(StringArray())
             case .categorical: storage = .categorical(CategoricalArray())
             }

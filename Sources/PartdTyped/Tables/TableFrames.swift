@@ -185,57 +185,115 @@ enum TableFrames {
         }
     }
 
-    /// Decodes the selected columns (all if `selection` is nil) of one frame.
-    static func decode(_ bytes: ArraySlice<UInt8>, selection: [String]?) throws(FrameError) -> Table {
-        let (rows, descriptors) = try parse(bytes)
-        let chosen: [Descriptor]
-        if let selection {
-            chosen = try selection.map { name throws(FrameError) in
-                guard let d = descriptors.first(where: { $0.name == name }) else {
-                    throw FrameError("no column \"\(name)\" (the frame has \(descriptors.map(\.name)))")
-                }
-                return d
+    /// Decodes the frames of one key into one table: the selected columns (all if
+    /// `selection` is nil), in that order, each built from every frame's buffers
+    /// with one copy. `nil` if there are no frames.
+    ///
+    /// - Throws: `corruptData` (key and frame offset) for a damaged frame, `typeMismatch`
+    ///   if frames disagree on the schema, `invalidArgument` for an unknown column.
+    static func decode(frames: [(offset: Int, bytes: ArraySlice<UInt8>)], selection: [String]?, key: PartdKey) throws -> Table? {
+        var parsed: [Parsed] = []
+        parsed.reserveCapacity(frames.count)
+        for frame in frames {
+            do {
+                let (rows, columns) = try parse(frame.bytes)
+                parsed.append(Parsed(offset: frame.offset, bytes: frame.bytes, rows: rows, columns: columns))
+            } catch {
+                throw PartdError.corruptFrame(key, frame.offset, error)
             }
-        } else {
-            chosen = descriptors
         }
-        let base = bytes.startIndex
-        func slice(_ range: Range<Int>) -> ArraySlice<UInt8> { bytes[(base + range.lowerBound)..<(base + range.upperBound)] }
-        var columns: [Column] = []
-        for d in chosen {
-            var buffers = d.buffers[...]
-            let validity = d.nullable ? BitArray(packed: Array(slice(buffers.removeFirst())), count: rows) : nil
-            let storage: Column.Storage
-            switch d.type {
-            case .fixed(.bool):
-                storage = .bool(BitArray(packed: Array(slice(buffers.removeFirst())), count: rows))
-            case .fixed(let dtype):
-                guard let values = makeFixedStorage(dtype, count: rows, bytes: slice(buffers.removeFirst())) else {
-                    throw FrameError("column \"\(d.name)\" has type \(dtype), which this platform cannot represent")
-                }
-                storage = .fixed(values)
-            case .string:
-                storage = .string(try strings(offsets: slice(buffers[buffers.startIndex]), data: slice(buffers[buffers.startIndex + 1]), column: d.name))
-            case .categorical:
-                let categories = try strings(
-                    offsets: slice(buffers[buffers.startIndex + 1]), data: slice(buffers[buffers.startIndex + 2]), column: d.name)
-                let codes = RawBytes.elements(Int32.self, count: rows, from: [slice(buffers[buffers.startIndex])])
-                for (row, code) in codes.enumerated() where (code < 0 || Int(code) >= categories.count) && (validity?[row] ?? true) {
-                    throw FrameError("column \"\(d.name)\", row \(row): category code \(code) is outside 0..<\(categories.count)")
-                }
-                storage = .categorical(CategoricalArray(unchecked: codes, categories: categories))
+        guard let first = parsed.first else { return nil }
+        for frame in parsed.dropFirst() where frame.schema != first.schema {
+            throw PartdError.layoutMismatch(key, holds: "tables \(first.schema) and \(frame.schema)", given: "one schema")
+        }
+        let chosen = try (selection ?? first.columns.map(\.name)).map { name in
+            guard let index = first.columns.firstIndex(where: { $0.name == name }) else {
+                throw PartdError(code: .invalidArgument, message: "key \(key) has no column \"\(name)\"; its tables are \(first.schema)", key: key)
             }
-            columns.append(Column(name: d.name, storage: storage, validity: validity))
+            return index
         }
+        let rows = parsed.reduce(0) { $0 + $1.rows }
+        let columns = try chosen.map { try column($0, of: parsed, rows: rows, key: key) }
         return Table(unchecked: columns, rowCount: rows)
     }
 
-    private static func strings(offsets: ArraySlice<UInt8>, data: ArraySlice<UInt8>, column: String) throws(FrameError) -> StringArray {
-        let values = RawBytes.elements(Int64.self, count: offsets.count / 8, from: [offsets])
-        guard let strings = StringArray(offsets: values, data: Array(data)) else {
-            throw FrameError("column \"\(column)\": string offsets are not increasing from 0 to the data length")
+    /// One parsed frame.
+    private struct Parsed {
+        var offset: Int
+        var bytes: ArraySlice<UInt8>
+        var rows: Int
+        var columns: [Descriptor]
+
+        var schema: TableSchema { TableSchema(columns.map { TableSchema.Field($0.name, $0.type) }) }
+
+        func buffer(_ range: Range<Int>) -> ArraySlice<UInt8> {
+            bytes[(bytes.startIndex + range.lowerBound)..<(bytes.startIndex + range.upperBound)]
         }
-        return strings
+
+        /// The value buffers of column `index` (after its validity bitmap, if any).
+        func values(_ index: Int) -> [ArraySlice<UInt8>] {
+            let d = columns[index]
+            return d.buffers.dropFirst(d.nullable ? 1 : 0).map(buffer)
+        }
+
+        func validity(_ index: Int) -> BitArray? {
+            columns[index].nullable ? BitArray(packed: Array(buffer(columns[index].buffers[0])), count: rows) : nil
+        }
+    }
+
+    private static func column(_ index: Int, of frames: [Parsed], rows: Int, key: PartdKey) throws -> Column {
+        let descriptor = frames[0].columns[index]
+        let name = descriptor.name
+        var validity: BitArray?
+        if frames.contains(where: { $0.columns[index].nullable }) {
+            var bits = BitArray()
+            for frame in frames { bits.append(contentsOf: frame.validity(index) ?? BitArray(repeating: true, count: frame.rows)) }
+            validity = bits
+        }
+        let storage: Column.Storage
+        switch descriptor.type {
+        case .fixed(.bool):
+            var bits = BitArray()
+            for frame in frames { bits.append(contentsOf: BitArray(packed: Array(frame.values(index)[0]), count: frame.rows)) }
+            storage = .bool(bits)
+        case .fixed(let dtype):
+            guard let values = makeFixedStorage(dtype, count: rows, pieces: frames.map { $0.values(index)[0] }) else {
+                throw PartdError.corruptFrame(key, frames[0].offset, "column \"\(name)\" has type \(dtype), which this platform cannot represent")
+            }
+            storage = .fixed(values)
+        case .string:
+            let parts = frames.map { frame in let b = frame.values(index); return (offsets: b[0], data: b[1]) }
+            guard let strings = StringArray(parts: parts) else {
+                let bad = zip(frames, parts).first { StringArray(parts: [$0.1]) == nil }?.0 ?? frames[0]
+                throw PartdError.corruptFrame(key, bad.offset, "column \"\(name)\": string offsets are not increasing from 0 to the data length")
+            }
+            storage = .string(strings)
+        case .categorical:
+            var parts: [CategoricalArray] = []
+            for frame in frames {
+                let b = frame.values(index)
+                guard let categories = StringArray(parts: [(b[1], b[2])]) else {
+                    throw PartdError.corruptFrame(key, frame.offset, "column \"\(name)\": category offsets are not increasing from 0 to the data length")
+                }
+                if RawBytes.allCodes(b[0], below: Int32(clamping: categories.count)) {
+                    parts.append(CategoricalArray(rawCodes: b[0], count: frame.rows, categories: categories))
+                    continue
+                }
+                // Out-of-range codes are allowed only in null rows; they read as 0.
+                var codes = RawBytes.elements(Int32.self, count: frame.rows, from: [b[0]])
+                let valid = frame.validity(index)
+                for row in 0..<frame.rows where codes[row] < 0 || Int(codes[row]) >= categories.count {
+                    guard let valid, !valid[row] else {
+                        throw PartdError.corruptFrame(
+                            key, frame.offset, "column \"\(name)\", row \(row): category code \(codes[row]) is outside 0..<\(categories.count)")
+                    }
+                    codes[row] = 0
+                }
+                parts.append(CategoricalArray(unchecked: codes, categories: categories))
+            }
+            storage = .categorical(CategoricalArray.concatenate(parts))
+        }
+        return Column(name: name, storage: storage, validity: validity)
     }
 
     /// The schema of one frame.

@@ -103,40 +103,13 @@ public final class TableStore<Inner: ByteStore>: Sendable {
 
     private func decode(_ bytes: ArraySlice<UInt8>, key: PartdKey, columns: [String]?) throws -> Table {
         let frames = try ValueFrames.payloads(bytes, key: key)
-        guard !frames.isEmpty else {
+        guard let table = try TableFrames.decode(frames: frames, selection: columns, key: key) else {
             guard let schema = schemas.withLock({ $0[key] }) else { return Table() }
             let empty = Table(empty: schema)
             return try columns.map { try empty.selecting($0) } ?? empty
         }
-        var tables: [Table] = []
-        tables.reserveCapacity(frames.count)
-        var schema: TableSchema?
-        for frame in frames {
-            let frameSchema: TableSchema
-            do {
-                frameSchema = try TableFrames.schema(frame.bytes)
-            } catch {
-                throw PartdError.corruptFrame(key, frame.offset, error)
-            }
-            if let schema, schema != frameSchema {
-                throw PartdError.layoutMismatch(key, holds: "tables \(schema) and \(frameSchema)", given: "one schema")
-            }
-            if schema == nil, let columns {
-                let names = Set(frameSchema.fields.map(\.name))
-                if let missing = columns.first(where: { !names.contains($0) }) {
-                    throw PartdError(
-                        code: .invalidArgument, message: "key \(key) has no column \"\(missing)\"; its tables are \(frameSchema)", key: key)
-                }
-            }
-            schema = frameSchema
-            do {
-                tables.append(try TableFrames.decode(frame.bytes, selection: columns))
-            } catch {
-                throw PartdError.corruptFrame(key, frame.offset, error)
-            }
-        }
-        if let schema { schemas.withLock { $0[key] = schema } }
-        return try Table.concatenate(tables)
+        if columns == nil { schemas.withLock { $0[key] = table.schema } }
+        return table
     }
 
     public func delete(_ keys: [PartdKey]) throws {

@@ -3,8 +3,8 @@
 # Idempotent: installs only what is missing, so running it again costs a second.
 #
 #   scripts/setup.sh            system packages for building and running
-#   scripts/setup.sh --python   also Python's partd, python-snappy and python-blosc (the references the
-#                               tests and benchmarks compare with)
+#   scripts/setup.sh --python   also Python's partd, python-snappy, python-blosc, numpy and msgpack (the
+#                               references the tests and benchmarks compare with)
 set -euo pipefail
 
 # Debian packages the build needs. The byte-store core needs none beyond the
@@ -35,10 +35,11 @@ fi
 
 if [ "$want_python" -eq 1 ]; then
   command -v python3 >/dev/null || { echo "setup: python3 is needed for the Python comparison" >&2; exit 1; }
-  # Python's partd, and the codec modules the interoperability tests compare with.
-  if ! python3 -c "import partd, snappy, blosc" >/dev/null 2>&1; then
-    echo "setup: installing Python's partd, python-snappy and python-blosc with pip" >&2
-    python3 -m pip install --quiet --disable-pip-version-check partd python-snappy blosc >&2 \
-      || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages partd python-snappy blosc >&2
+  # Python's partd, and the modules the interoperability tests compare with.
+  PIP_PACKAGES=(partd python-snappy blosc numpy msgpack)
+  if ! python3 -c "import partd, snappy, blosc, numpy, msgpack" >/dev/null 2>&1; then
+    echo "setup: installing ${PIP_PACKAGES[*]} with pip" >&2
+    python3 -m pip install --quiet --disable-pip-version-check "${PIP_PACKAGES[@]}" >&2 \
+      || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "${PIP_PACKAGES[@]}" >&2
   fi
 fi

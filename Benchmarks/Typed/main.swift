@@ -167,12 +167,58 @@ func w4Run<S: ByteStore>(_ store: TableStore<S>, pieces: [[(key: PartdKey, value
     return (t1 - t0, t2 - t1)
 }
 
+// MARK: W5
+
+struct Record: Codable, Sendable {
+    var id: Int
+    var x: Double
+    var name: String
+}
+
+func w5(_ options: Options) throws {
+    let records = 2_000_000
+    let rounds = 20
+    let per = records / rounds
+    let names = (0..<1000).map { i in "name-" + String(repeating: "0", count: 3 - String(i).count) + String(i) }
+    let keys = (0..<64).map { PartdKey("p\($0)") }
+    // Record i goes to key i % 64; the split is made before the clock, as in the Python script.
+    let batches: [[(key: PartdKey, value: [Record])]] = (0..<rounds).map { r in
+        var lists = [[Record]](repeating: [], count: 64)
+        for i in (r * per)..<((r + 1) * per) { lists[i % 64].append(Record(id: i, x: Double(i) * 0.25, name: names[i % 1000])) }
+        return (0..<64).map { (key: keys[$0], value: lists[$0]) }
+    }
+    for (variant, encoding) in [("msgpack-map", ListEncoding.messagePack(.map)), ("msgpack-array", .messagePack(.array))] {
+        let (a, g) = try best(options.repeats) {
+            let disk = try DirectoryStore.temporary(in: options.parent)
+            defer { try? disk.close() }
+            let store = ListStore<DirectoryStore, Record>(over: disk, encoding: encoding)
+            let t0 = now()
+            for batch in batches { try store.append(batch) }
+            let t1 = now()
+            var count = 0
+            var idSum = 0
+            for key in keys {
+                let values = try store.get(key)
+                count += values.count
+                for value in values { idSum &+= value.id }
+            }
+            let t2 = now()
+            precondition(count == records && idSum == records * (records - 1) / 2, "read \(count) records")
+            return (t1 - t0, t2 - t1)
+        }
+        report(options, workload: "w5-lists", variant: variant, append: a, get: g, extra: [
+            ("records", "\(records)"), ("records_per_s", "\(Int(Double(records) / (a + g)))"),
+        ])
+    }
+}
+
 let options = parseOptions()
 do {
     for workload in options.workloads {
         switch workload {
         case "w3": try w3(options)
         case "w4": try w4(options)
+        case "w5": try w5(options)
         default: print("unknown workload \(workload)")
         }
     }

@@ -147,43 +147,54 @@ public enum ValueFrames {
     /// checksum; offsets count from the start of `bytes`.
     public static func payloads(_ bytes: ArraySlice<UInt8>, key: PartdKey) throws -> [(offset: Int, bytes: ArraySlice<UInt8>)] {
         var result: [(offset: Int, bytes: ArraySlice<UInt8>)] = []
-        let base = bytes.startIndex
         var offset = 0
+        while offset < bytes.count {
+            let payload = try self.payload(bytes, at: offset, key: key)
+            result.append((offset, payload))
+            offset = payload.endIndex - bytes.startIndex
+        }
+        return result
+    }
+
+    /// Whether a value frame starts `offset` bytes into `bytes` (its magic and version are there).
+    public static func starts(_ bytes: ArraySlice<UInt8>, at offset: Int) -> Bool {
+        bytes.count - offset >= 5 && bytes[(bytes.startIndex + offset)...].starts(with: magic + [version])
+    }
+
+    /// The payload of the frame that starts `offset` bytes into `bytes`, checked
+    /// against its checksum; it ends where the next frame starts.
+    public static func payload(_ bytes: ArraySlice<UInt8>, at offset: Int, key: PartdKey) throws -> ArraySlice<UInt8> {
+        let at = bytes.startIndex + offset
         func corrupt(_ detail: String) -> PartdError {
             PartdError(code: .corruptData, message: "key \(key), frame at byte offset \(offset): \(detail)", key: key)
         }
-        func load(_ at: Int) -> UInt64 {
+        func load(_ position: Int) -> UInt64 {
             var v: UInt64 = 0
-            for i in 0..<8 { v |= UInt64(bytes[base + at + i]) << (8 * UInt64(i)) }
+            for i in 0..<8 { v |= UInt64(bytes[at + position + i]) << (8 * UInt64(i)) }
             return v
         }
-        while offset < bytes.count {
-            let at = base + offset
-            guard bytes.count - offset >= headerSize else {
-                throw corrupt("a frame header is cut off: the value was truncated")
-            }
-            guard bytes[at..<(at + 4)].elementsEqual(magic) else {
-                throw corrupt("no value frame starts here (bad magic)")
-            }
-            guard bytes[at + 4] == version else {
-                throw corrupt("value frame version \(bytes[at + 4]) is not supported (this library reads version \(version))")
-            }
-            guard bytes[(at + 5)..<(at + 8)].allSatisfy({ $0 == 0 }) else {
-                throw corrupt("unknown flags or non-zero reserved bytes")
-            }
-            let length = load(offset + 8)
-            guard length <= UInt64(bytes.count - offset - headerSize) else {
-                throw corrupt("a frame claims \(length) bytes but only \(bytes.count - offset - headerSize) follow: the value was truncated")
-            }
-            let start = at + headerSize
-            let payload = bytes[start..<(start + Int(length))]
-            let seed = XXHash.hash64(bytes[at..<(at + 16)], seed: 0)
-            guard XXHash.hash64(payload, seed: seed) == load(offset + 16) else {
-                throw corrupt("checksum mismatch: the frame is damaged")
-            }
-            result.append((offset, payload))
-            offset += headerSize + Int(length)
+        guard bytes.count - offset >= headerSize else {
+            throw corrupt("a frame header is cut off: the value was truncated")
         }
-        return result
+        guard bytes[at..<(at + 4)].elementsEqual(magic) else {
+            throw corrupt("no value frame starts here (bad magic)")
+        }
+        guard bytes[at + 4] == version else {
+            throw corrupt("value frame version \(bytes[at + 4]) is not supported (this library reads version \(version))")
+        }
+        guard bytes[(at + 5)..<(at + 8)].allSatisfy({ $0 == 0 }) else {
+            throw corrupt("unknown flags or non-zero reserved bytes")
+        }
+        let length = load(8)
+        guard length <= UInt64(bytes.count - offset - headerSize) else {
+            throw corrupt("a frame claims \(length) bytes but only \(bytes.count - offset - headerSize) follow: the value was truncated")
+        }
+        let start = at + headerSize
+        let payload = bytes[start..<(start + Int(length))]
+        let seed = XXHash.hash64(bytes[at..<(at + 16)], seed: 0)
+        guard XXHash.hash64(payload, seed: seed) == load(16) else {
+            throw corrupt("checksum mismatch: the frame is damaged")
+        }
+        return payload
     }
 }

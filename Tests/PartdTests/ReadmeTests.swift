@@ -2,6 +2,7 @@
 
 import Partd
 import PartdCompression
+import PartdTyped
 import Testing
 
 @Suite("README")
@@ -27,5 +28,18 @@ struct ReadmeTests {
         let compressed = CompressedStore(.blosc(BloscSettings(typeSize: 8)), over: store)
         try compressed.append(["x": [UInt8](repeating: 7, count: 10_000)])
         #expect(try compressed.get("x") == [UInt8](repeating: 7, count: 10_000))
+    }
+
+    @Test("the typed-store example does what the README says")
+    func typedStores() throws {
+        let path = scratchPath("readme-typed")
+        defer { removeTree(path) }
+        let tables = TableStore(over: try DirectoryStore(path: path))
+        let t = try Table([Column("id", [1, 2, 3] as [Int64]), Column("name", categorical: ["a", "b", "a"])])
+        try tables.append(["p0": t.slice(0..<2), "p1": t.slice(2..<3)])
+        let names = try tables.get("p0", columns: ["name"])
+        #expect(names.columns.map(\.name) == ["name"])
+        #expect(names.rowCount == 2)
+        #expect(Array(names["name"]!.categorical!) == ["a", "b"])
     }
 }

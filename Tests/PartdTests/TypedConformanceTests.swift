@@ -44,6 +44,23 @@ struct TypedConformanceTests {
         #expect(try store.keys() == [])
     }
 
+    @Test("Codable lists: appends concatenate, missing keys, setOnce, delete and drop", arguments: StoreKind.allCases)
+    func lists(kind: StoreKind) throws {
+        let store = ListStore<AnyByteStore, Rec>(over: AnyByteStore(try kind.make()))
+        let recs = (0..<100).map { Rec(id: $0, x: Double($0) / 4, name: "n\($0 % 7)") }
+        try store.append(["a": Array(recs[0..<60]), "b": []])
+        try store.append(["a": Array(recs[60...])])
+        #expect(try store.get("a") == recs)
+        #expect(try store.get(["b", "missing"]) == [[], []])
+        #expect(try store.setOnce("s", [recs[0]]) == true)
+        #expect(try store.setOnce("s", [recs[1]]) == false)
+        #expect(try store.get("s") == [recs[0]])
+        try store.delete("a")
+        #expect(try store.get("a") == [])
+        try store.drop()
+        #expect(try store.keys() == [])
+    }
+
     @Test("typed appends from many threads all land", arguments: StoreKind.allCases)
     func concurrent(kind: StoreKind) throws {
         let store = ArrayStore(over: AnyByteStore(try kind.make()))

@@ -174,6 +174,18 @@ package enum Posix {
         _ = madvise(aligned, end - start, MADV_HUGEPAGE)
     }
 
+    /// Faults in the whole pages of a large, untouched buffer with one call
+    /// (`MADV_POPULATE_WRITE`, Linux 5.14+; ignored where unsupported), which costs
+    /// a fraction of taking one page fault per 4 KiB while filling it.
+    package static func prefault(_ buffer: UnsafeMutableRawBufferPointer) {
+        let page = 4096
+        guard buffer.count >= 16 * page, let base = buffer.baseAddress else { return }
+        let start = (Int(bitPattern: base) + page - 1) & ~(page - 1)
+        let end = (Int(bitPattern: base) + buffer.count) & ~(page - 1)
+        guard end > start, let aligned = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        _ = madvise(aligned, end - start, 23 /* MADV_POPULATE_WRITE */)
+    }
+
     static func readUInt64(_ fd: Int32, at offset: Int) throws(Errno) -> UInt64 {
         var value: UInt64 = 0
         let n = withUnsafeMutableBytes(of: &value) { pread(fd, $0.baseAddress!, 8, off_t(offset)) }

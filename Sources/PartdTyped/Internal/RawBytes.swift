@@ -24,6 +24,7 @@ enum RawBytes {
         [E](unsafeUninitializedCapacity: count) { buffer, initialized in
             let raw = UnsafeMutableRawBufferPointer(buffer)
             Posix.adviseHugePages(raw)
+            Posix.prefault(raw)
             var offset = 0
             for piece in pieces {
                 piece.withUnsafeBytes { source in

@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Foundation
+import Partd
+import PartdCompression
+
+/// How a ``ListStore`` encodes each appended list.
+public enum ListEncoding: Sendable, Hashable {
+    /// MessagePack (the default): fast, compact, and what Python's `partd.Python`
+    /// writes and reads. Structs become maps with string keys (`.map`, readable
+    /// as dicts in Python) or arrays of their fields (`.array`, smaller and faster).
+    case messagePack(MessagePackEncoder.StructEncoding = .map)
+    /// JSON text (Foundation's coders): slower, for readability.
+    case json
+}
+
+/// How a ``ListStore`` frames each appended list in the store below.
+public enum ListFraming: Sendable, Hashable {
+    /// Checked value frames (`docs/format.md` §5): versioned, with a checksum. The default.
+    case checked
+    /// Python partd's framing (an 8-byte little-endian length and the payload), so that
+    /// `partd.Python(partd.File(path))` reads the lists; no checksum.
+    case partd
+}
+
+/// Lists of any `Codable` value per key over any byte store (partd's `Python`
+/// and `Pickle`, without pickle): each appended list is one frame, and `get`
+/// returns the concatenation of every list appended to the key.
+///
+/// ```swift
+/// struct Visit: Codable, Sendable { var user: Int; var page: String }
+/// let visits = ListStore<MemoryStore, Visit>(over: MemoryStore())
+/// try visits.append(["a": [Visit(user: 1, page: "/")], "b": []])
+/// try visits.append(["a": [Visit(user: 2, page: "/x")]])
+/// try visits.get("a").count       // 2
+/// ```
+///
+/// Reading accepts both framings and both encodings in any mix, so a store
+/// Python's `partd.Python(partd.File(path))` wrote (lists of plain values:
+/// numbers, strings, bytes, lists, dicts) reads back as Swift values. Frames
+/// holding pickles (partd's fallback for values msgpack cannot hold) are refused
+/// with ``PartdError/Code/corruptData``; nothing is ever unpickled or evaluated.
+public final class ListStore<Inner: ByteStore, Element: Codable & Sendable>: Sendable {
+    /// The store the frames are written to.
+    public let inner: Inner
+    public let encoding: ListEncoding
+    public let framing: ListFraming
+
+    public init(over inner: Inner, encoding: ListEncoding = .messagePack(), framing: ListFraming = .checked) {
+        self.inner = inner
+        self.encoding = encoding
+        self.framing = framing
+    }
+
+    /// Appends each list as one frame under its key (lists are encoded on all cores).
+    ///
+    /// - Throws: ``PartdError/Code/invalidArgument`` naming the key if a value
+    ///   cannot be encoded; nothing of the batch is written then.
+    public func append(_ batch: [(key: PartdKey, value: [Element])]) throws {
+        let framed = try Parallel.map(batch, totalBytes: batch.reduce(0) { $0 + $1.value.count * 32 }) { entry in
+            (key: entry.key, chunks: try frame(entry.value, key: entry.key))
+        }
+        try inner.append(chunked: framed)
+    }
+
+    public func append(_ batch: [PartdKey: [Element]]) throws {
+        try append(batch.map { (key: $0.key, value: $0.value) })
+    }
+
+    public func append(_ key: PartdKey, _ values: [Element]) throws {
+        try append([(key: key, value: values)])
+    }
+
+    /// Every list appended to each key, concatenated; a missing key reads as `[]`.
+    ///
+    /// - Throws: ``PartdError/Code/corruptData`` naming the key and the frame's
+    ///   byte offset if a frame is damaged or its values are not `Element`s.
+    public func get(_ keys: [PartdKey]) throws -> [[Element]] {
+        try Parallel.map(keys, totalBytes: .max) { key in
+            try inner.withBytes(of: key) { try decode($0, key: key) }
+        }
+    }
+
+    public func get(_ key: PartdKey) throws -> [Element] {
+        try get([key])[0]
+    }
+
+    /// Sets `key` to `values` unless this store's inner store already set it (partd's `iset`).
+    @discardableResult
+    public func setOnce(_ key: PartdKey, _ values: [Element]) throws -> Bool {
+        try inner.setOnce(key, try frame(values, key: key).flatMap { $0 })
+    }
+
+    public func delete(_ keys: [PartdKey]) throws { try inner.delete(keys) }
+    public func delete(_ key: PartdKey) throws { try inner.delete([key]) }
+    public func drop() throws { try inner.drop() }
+    public func keys() throws -> [PartdKey] { try inner.keys() }
+    public func contains(_ key: PartdKey) throws -> Bool { try inner.contains(key) }
+
+    // MARK: Frames
+
+    private func frame(_ values: [Element], key: PartdKey) throws -> [[UInt8]] {
+        var payload: [UInt8] = []
+        do {
+            switch encoding {
+            case .messagePack(let structs):
+                payload.reserveCapacity(values.count * 16 + 8)
+                try MessagePackEncoder(structEncoding: structs).encode(list: values, into: &payload)
+            case .json:
+                payload = Array(try JSONEncoder().encode(values))
+            }
+        } catch {
+            throw PartdError(code: .invalidArgument, message: "could not encode a list for key \(key): \(error)", key: key)
+        }
+        switch framing {
+        case .checked:
+            return [ValueFrames.header(for: payload), payload]
+        case .partd:
+            guard payload.count < 1 << 32 else {
+                throw PartdError(
+                    code: .invalidArgument,
+                    message: "a list of \(payload.count) encoded bytes for key \(key) is too large for partd framing (4 GiB at most); use checked framing",
+                    key: key)
+            }
+            var length: [UInt8] = []
+            for i in 0..<8 { length.append(UInt8(truncatingIfNeeded: UInt64(payload.count) >> (8 * UInt64(i)))) }
+            return [length, payload]
+        }
+    }
+
+    private func decode(_ bytes: ArraySlice<UInt8>, key: PartdKey) throws -> [Element] {
+        var result: [Element] = []
+        var offset = 0
+        while offset < bytes.count {
+            let payload: ArraySlice<UInt8>
+            if ValueFrames.starts(bytes, at: offset) {
+                payload = try ValueFrames.payload(bytes, at: offset, key: key)
+            } else {
+                // Python partd's frame: an 8-byte length (native order; little-endian on every platform it runs on).
+                guard bytes.count - offset >= 8 else {
+                    throw PartdError.corruptFrame(key, offset, "a frame header is cut off: the value was truncated")
+                }
+                let length = LittleEndian.load(bytes, at: offset)
+                guard length <= UInt64(bytes.count - offset - 8) else {
+                    throw PartdError.corruptFrame(key, offset, "a frame claims \(length) bytes but only \(bytes.count - offset - 8) follow")
+                }
+                let start = bytes.startIndex + offset + 8
+                payload = bytes[start..<(start + Int(length))]
+            }
+            do {
+                try Self.decodePayload(payload, into: &result)
+            } catch let error as PartdError {
+                throw PartdError.corruptFrame(key, offset, error.message)
+            } catch {
+                throw PartdError.corruptFrame(key, offset, "the values are not \(Element.self): \(error)")
+            }
+            offset = payload.endIndex - bytes.startIndex
+        }
+        return result
+    }
+
+    /// Decodes one payload (a MessagePack array or a JSON array) and appends its values.
+    private static func decodePayload(_ payload: ArraySlice<UInt8>, into result: inout [Element]) throws {
+        guard let first = payload.first else {
+            throw PartdError(code: .corruptData, message: "an empty payload holds no list")
+        }
+        switch first {
+        case 0x90...0x9F, 0xDC, 0xDD:
+            try MessagePackDecoder().decode(list: Element.self, from: payload, appendingTo: &result)
+        case UInt8(ascii: "["):
+            result += try JSONDecoder().decode([Element].self, from: Data(payload))
+        case 0x80:
+            throw PartdError(
+                code: .corruptData,
+                message: "the frame holds a Python pickle (partd's fallback for values MessagePack cannot hold); pickles are never loaded")
+        default:
+            throw PartdError(code: .corruptData, message: "the payload is neither a MessagePack nor a JSON list (first byte \(first))")
+        }
+    }
+}

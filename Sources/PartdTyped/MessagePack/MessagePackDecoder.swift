@@ -1,0 +1,759 @@
+/// Thrown for bytes that are not well-formed MessagePack (or use what the decoder does not support: ext types).
+public struct MessagePackError: Error, Sendable, CustomStringConvertible {
+    /// The offset of the problem from the start of the decoded bytes.
+    public var offset: Int
+    public var message: String
+
+    public init(offset: Int, message: String) {
+        self.offset = offset
+        self.message = message
+    }
+
+    public var description: String { "MessagePack error at byte \(offset): \(message)" }
+}
+
+/// Decodes `Decodable` values from MessagePack, compatible with Python's `msgpack.unpackb(..., raw=False)` data.
+///
+/// Integers of any form decode into any integer type they fit; `Double` and `Float` also accept integers;
+/// `[UInt8]` is read from bin, `String` from str (validated UTF-8). A keyed container reads a map (str or int
+/// keys in any order; unknown keys are ignored, a missing key is `nil` for optionals) or an array, whose values
+/// are handed out in the order the keys are first asked for (what `MessagePackEncoder.StructEncoding.array`
+/// writes, read back by the same type). Malformed bytes throw `MessagePackError`, type mismatches
+/// `DecodingError`; nesting is limited to 256 levels.
+public struct MessagePackDecoder: Sendable {
+    public init() {}
+
+    /// Decodes the one value that `bytes` holds (trailing bytes are an error).
+    public func decode<T: Decodable>(_ type: T.Type, from bytes: ArraySlice<UInt8>) throws -> T {
+        let state = DecodingState(DecodingCore(bytes))
+        let value = try state.decodeHere(type, at: bytes.startIndex)
+        try state.core.expectEnd(at: state.core.end(ofValueAt: bytes.startIndex, depth: 0))
+        return value
+    }
+
+    /// Decodes the MessagePack array that `bytes` holds (what Python's `msgpack.packb(list)` writes) and appends
+    /// its elements to `result`. On error `result` is left as it was.
+    public func decode<T: Decodable>(
+        list type: T.Type, from bytes: ArraySlice<UInt8>, appendingTo result: inout [T]
+    ) throws {
+        let state = DecodingState(DecodingCore(bytes))
+        var position = bytes.startIndex
+        guard let count = try state.core.readLength(.array, at: &position) else {
+            throw state.core.mismatch([T].self, at: position, path: [])
+        }
+        let original = result.count
+        result.reserveCapacity(original + count)
+        do {
+            for index in 0 ..< count {
+                state.core.rootIndex = index
+                result.append(try state.decodeHere(type, at: position))
+                position = try state.core.end(ofValueAt: position, depth: 0)
+            }
+            try state.core.expectEnd(at: position)
+        } catch {
+            result.removeLast(result.count - original)
+            throw error
+        }
+    }
+}
+
+private typealias DecodingState = Shared<DecodingCore>
+
+/// The input, the coding path, and the keyed containers being read, of one `decode` call.
+///
+/// The functions the containers call are `mutating`, so that they run in place: calling a non-mutating one on
+/// `Shared.core` may copy the whole core first.
+private struct DecodingCore {
+    /// A map key: its UTF-8 bytes at `key` (`length` >= 0), the int `key` (`length` -1), or of another type (-2).
+    struct Key {
+        var key = 0
+        var length = -2
+    }
+
+    /// A map entry recorded for lookups out of order.
+    struct Entry {
+        var key: Key
+        var value: Int
+    }
+
+    /// A keyed container: the map (or array, for `StructEncoding.array`) at `start`, with `count` entries.
+    ///
+    /// Keys are mostly asked for in the order they were written: entries are handed out in order while the key
+    /// asked for is the next one (or the last one again, as `decodeIfPresent` does). The first other key makes
+    /// a map record all its entries (`entries[base ..< base + count]`) and search those from then on.
+    struct Frame {
+        var start: Int
+        var depth: Int
+        var positional: Bool
+        var count: Int
+        /// How many entries have been handed out in order (with `base` set: the last match).
+        var index = 0
+        /// Where entry `index` starts, or -1 if that is after the value at `valueStart`, not read yet.
+        var position: Int
+        /// The last entry handed out: where its value starts, and its key (maps) or key name (arrays).
+        var valueStart = -1
+        var key = Key()
+        var name = ""
+        /// The recorded entries' start in `entries` (-1: not recorded), and where the map ends.
+        var base = -1
+        var end = 0
+
+        mutating func handOut(value: Int, key: Key, name: String) {
+            index += 1
+            position = -1
+            valueStart = value
+            self.key = key
+            self.name = name
+        }
+    }
+
+    /// A coding key's values, taken before a lookup: they are user code, which must not run inside a `core`
+    /// access (see `Shared`). Errors name the key by them.
+    struct Lookup {
+        var name: String
+        var int: Int?
+
+        init(_ key: some CodingKey) {
+            name = key.stringValue
+            int = key.intValue
+        }
+    }
+
+    let bytes: ArraySlice<UInt8>
+    /// The coding path below the list element being decoded (whose index is `rootIndex`).
+    var path: [any CodingKey] = []
+    var rootIndex: Int?
+    /// The keyed containers of the value being decoded and of its ancestors, innermost last.
+    var frames: [Frame] = []
+    /// The recorded entries of those frames.
+    var entries: [Entry] = []
+
+    init(_ bytes: ArraySlice<UInt8>) {
+        self.bytes = bytes
+    }
+
+    // MARK: Coding paths and errors
+
+    /// Sets the coding path to its first `depth` keys plus `key`.
+    mutating func enter(_ key: some CodingKey, depth: Int) {
+        trimPath(to: depth)
+        path.append(key)
+    }
+
+    mutating func trimPath(to depth: Int) {
+        while path.count > depth { path.removeLast() }
+    }
+
+    /// The coding path of a value at `depth`.
+    func codingPath(_ depth: Int) -> [any CodingKey] {
+        let root: [any CodingKey] = rootIndex.map { [PathKey.index($0)] } ?? []
+        return root + path.prefix(depth)
+    }
+
+    func error(at position: Int, _ message: String) -> MessagePackError {
+        MessagePackError(offset: position - bytes.startIndex, message: message)
+    }
+
+    /// The error for the value at `position` not being a `type`: a type mismatch, unless the bytes there are
+    /// malformed or unsupported.
+    func mismatch(_ type: Any.Type, at position: Int, path: [any CodingKey]) -> any Error {
+        guard position < bytes.endIndex else { return error(at: position, "unexpected end of data") }
+        let found: String
+        switch bytes[position] {
+        case 0x00 ... 0x7f, 0xcc ... 0xd3, 0xe0 ... 0xff: found = "an int"
+        case 0x80 ... 0x8f, 0xde, 0xdf: found = "a map"
+        case 0x90 ... 0x9f, 0xdc, 0xdd: found = "an array"
+        case 0xa0 ... 0xbf, 0xd9 ... 0xdb: found = "a str"
+        case 0xc0: found = "nil"
+        case 0xc2, 0xc3: found = "a bool"
+        case 0xc4 ... 0xc6: found = "a bin"
+        case 0xca, 0xcb: found = "a float"
+        case 0xc7 ... 0xc9, 0xd4 ... 0xd8: return error(at: position, "unsupported ext type")
+        default: return error(at: position, "invalid byte 0xc1")
+        }
+        let description = "cannot decode \(type) from \(found) at byte \(position - bytes.startIndex)"
+        return DecodingError.typeMismatch(type, DecodingError.Context(codingPath: path, debugDescription: description))
+    }
+
+    func keyNotFound(_ key: Lookup, depth: Int) -> DecodingError {
+        DecodingError.keyNotFound(
+            PathKey.named(key.name),
+            DecodingError.Context(codingPath: codingPath(depth), debugDescription: "no value for key \"\(key.name)\"")
+        )
+    }
+
+    // MARK: Reading values
+    // The read functions return nil, without moving `position`, if the value there has another type (or an
+    // integer is out of the type's range); truncated or malformed bytes throw.
+
+    /// Reads a `V` (a `Bool`, `String`, `[UInt8]`, floating-point or integer type) at `position`. Each `V` gets
+    /// its own specialization, in which this folds to one call.
+    mutating func readScalar<V>(_: V.Type, at position: inout Int) throws -> V? {
+        if V.self == Bool.self { return try readBool(at: &position) as! V? }
+        if V.self == String.self { return try readString(at: &position) as! V? }
+        if V.self == Double.self { return try readDouble(at: &position) as! V? }
+        if V.self == Float.self { return try readFloat(at: &position) as! V? }
+        if V.self == [UInt8].self { return try readBinary(at: &position) as! V? }
+        if V.self == Int.self { return try readInt(Int.self, at: &position) as! V? }
+        if V.self == Int8.self { return try readInt(Int8.self, at: &position) as! V? }
+        if V.self == Int16.self { return try readInt(Int16.self, at: &position) as! V? }
+        if V.self == Int32.self { return try readInt(Int32.self, at: &position) as! V? }
+        if V.self == Int64.self { return try readInt(Int64.self, at: &position) as! V? }
+        if V.self == UInt.self { return try readInt(UInt.self, at: &position) as! V? }
+        if V.self == UInt8.self { return try readInt(UInt8.self, at: &position) as! V? }
+        if V.self == UInt16.self { return try readInt(UInt16.self, at: &position) as! V? }
+        if V.self == UInt32.self { return try readInt(UInt32.self, at: &position) as! V? }
+        if V.self == UInt64.self { return try readInt(UInt64.self, at: &position) as! V? }
+        return nil
+    }
+
+    mutating func isNil(at position: Int) throws -> Bool { try byte(at: position) == 0xc0 }
+
+    func byte(at position: Int) throws -> UInt8 {
+        guard position < bytes.endIndex else { throw error(at: position, "unexpected end of data") }
+        return bytes[position]
+    }
+
+    private func load<I: FixedWidthInteger>(_: I.Type, at position: Int) throws -> I {
+        guard position <= bytes.endIndex - MemoryLayout<I>.size else {
+            throw error(at: bytes.endIndex, "unexpected end of data")
+        }
+        return bytes.loadBigEndian(I.self, at: position)
+    }
+
+    func readInt<I: FixedWidthInteger>(_: I.Type, at position: inout Int) throws -> I? {
+        let tag = try byte(at: position)
+        let value: I?
+        let size: Int
+        switch tag {
+        case 0x00 ... 0x7f: (value, size) = (I(exactly: tag), 1)
+        case 0xe0 ... 0xff: (value, size) = (I(exactly: Int8(bitPattern: tag)), 1)
+        case 0xcc: (value, size) = (I(exactly: try load(UInt8.self, at: position + 1)), 2)
+        case 0xcd: (value, size) = (I(exactly: try load(UInt16.self, at: position + 1)), 3)
+        case 0xce: (value, size) = (I(exactly: try load(UInt32.self, at: position + 1)), 5)
+        case 0xcf: (value, size) = (I(exactly: try load(UInt64.self, at: position + 1)), 9)
+        case 0xd0: (value, size) = (I(exactly: try load(Int8.self, at: position + 1)), 2)
+        case 0xd1: (value, size) = (I(exactly: try load(Int16.self, at: position + 1)), 3)
+        case 0xd2: (value, size) = (I(exactly: try load(Int32.self, at: position + 1)), 5)
+        case 0xd3: (value, size) = (I(exactly: try load(Int64.self, at: position + 1)), 9)
+        default: return nil
+        }
+        if value != nil { position += size }
+        return value
+    }
+
+    func readDouble(at position: inout Int) throws -> Double? {
+        switch try byte(at: position) {
+        case 0xcb:
+            defer { position += 9 }
+            return Double(bitPattern: try load(UInt64.self, at: position + 1))
+        case 0xca:
+            defer { position += 5 }
+            return Double(Float(bitPattern: try load(UInt32.self, at: position + 1)))
+        default:
+            if let int = try readInt(Int64.self, at: &position) { return Double(int) }
+            return try readInt(UInt64.self, at: &position).map { Double($0) }
+        }
+    }
+
+    func readFloat(at position: inout Int) throws -> Float? {
+        try readDouble(at: &position).map { Float($0) }
+    }
+
+    func readBool(at position: inout Int) throws -> Bool? {
+        let tag = try byte(at: position)
+        guard tag == 0xc2 || tag == 0xc3 else { return nil }
+        position += 1
+        return tag == 0xc3
+    }
+
+    func readString(at position: inout Int) throws -> String? {
+        var start = position
+        guard let count = try readLength(.string, at: &start) else { return nil }
+        guard let string = string(at: start, count: count) else { throw error(at: position, "invalid UTF-8 in a str") }
+        position = start + count
+        return string
+    }
+
+    /// The `count` bytes at `start` as a string, if they are valid UTF-8 (ASCII takes a quicker path).
+    private func string(at start: Int, count: Int) -> String? {
+        let utf8 = bytes[start ..< start + count]
+        if utf8.allSatisfy({ $0 < 0x80 }) { return String(decoding: utf8, as: UTF8.self) }
+        return String(validating: utf8, as: UTF8.self)
+    }
+
+    func readBinary(at position: inout Int) throws -> [UInt8]? {
+        guard let count = try readLength(.binary, at: &position) else { return nil }
+        defer { position += count }
+        return Array(bytes[position ..< position + count])
+    }
+
+    /// Reads the header of a `family` value: its length, which is checked against the bytes left.
+    func readLength(_ family: Family, at position: inout Int) throws -> Int? {
+        let tag = try byte(at: position)
+        let length: Int
+        let size: Int
+        if Int(tag &- family.fixBase) < family.fixCount {
+            (length, size) = (Int(tag &- family.fixBase), 1)
+        } else if tag == family.tag8 {
+            (length, size) = (Int(try load(UInt8.self, at: position + 1)), 2)
+        } else if tag == family.tag16 {
+            (length, size) = (Int(try load(UInt16.self, at: position + 1)), 3)
+        } else if tag == family.tag16 + 1 {
+            (length, size) = (Int(try load(UInt32.self, at: position + 1)), 5)
+        } else {
+            return nil
+        }
+        // Every element takes at least a byte, every map entry two.
+        let left = bytes.endIndex - position - size
+        guard length * family.unitSize <= left else {
+            throw error(at: position, "length \(length) exceeds the \(left) bytes left")
+        }
+        position += size
+        return length
+    }
+
+    /// Where the value at `start` ends (checking its structure, not its strings' UTF-8).
+    func skip(from start: Int) throws -> Int {
+        var position = start
+        var pending = 1
+        while pending > 0 {
+            pending -= 1
+            switch try byte(at: position) {
+            case 0x00 ... 0x7f, 0xc0, 0xc2, 0xc3, 0xe0 ... 0xff: position += 1
+            case 0xcc, 0xd0: position += 2
+            case 0xcd, 0xd1: position += 3
+            case 0xca, 0xce, 0xd2: position += 5
+            case 0xcb, 0xcf, 0xd3: position += 9
+            case 0x80 ... 0x8f, 0xde, 0xdf: pending += 2 * (try readLength(.map, at: &position) ?? 0)
+            case 0x90 ... 0x9f, 0xdc, 0xdd: pending += try readLength(.array, at: &position) ?? 0
+            case 0xa0 ... 0xbf, 0xd9 ... 0xdb:
+                let count = try readLength(.string, at: &position) ?? 0
+                position += count
+            case 0xc4 ... 0xc6:
+                let count = try readLength(.binary, at: &position) ?? 0
+                position += count
+            case 0xc7 ... 0xc9, 0xd4 ... 0xd8: throw error(at: position, "unsupported ext type")
+            default: throw error(at: position, "invalid byte 0xc1")
+            }
+            guard pending <= bytes.endIndex - position else {
+                throw error(at: min(position, bytes.endIndex), "unexpected end of data")
+            }
+        }
+        return position
+    }
+
+    /// Where the value at `position` ends (the keyed container there may know part of the way).
+    mutating func end(ofValueAt position: Int, depth: Int) throws -> Int {
+        guard let index = frameIndex(start: position, depth: depth) else { return try skip(from: position) }
+        if frames[index].base >= 0 { return frames[index].end }
+        var position = frames[index].position >= 0 ? frames[index].position : try skip(from: frames[index].valueStart)
+        for _ in frames[index].index ..< frames[index].count {
+            if !frames[index].positional { position = try skip(from: position) }
+            position = try skip(from: position)
+        }
+        return position
+    }
+
+    func expectEnd(at position: Int) throws {
+        guard position == bytes.endIndex else { throw error(at: position, "trailing bytes after the value") }
+    }
+
+    // MARK: Keyed containers
+
+    /// The frame of the keyed container at `start`, if it is among those of the current value and its ancestors.
+    private func frameIndex(start: Int, depth: Int) -> Int? {
+        var index = frames.count - 1
+        while index >= 0, frames[index].depth > depth { index -= 1 }
+        return index >= 0 && frames[index].depth == depth && frames[index].start == start ? index : nil
+    }
+
+    /// The frame of the keyed container at `start` and `depth`; a new one replaces the frames of containers at
+    /// that depth or deeper (which belong to values decoded before).
+    @discardableResult
+    mutating func openKeyed(at start: Int, depth: Int) throws -> Int {
+        if let index = frameIndex(start: start, depth: depth) { return index }
+        return try pushFrame(at: start, depth: depth)
+    }
+
+    private mutating func pushFrame(at start: Int, depth: Int) throws -> Int {
+        while let last = frames.last, last.depth >= depth { frames.removeLast() }
+        let used = frames.reduce(0) { $1.base >= 0 ? max($0, $1.base + $1.count) : $0 }
+        while entries.count > used { entries.removeLast() }
+        var position = start
+        let positional: Bool
+        let count: Int
+        if let length = try readLength(.map, at: &position) {
+            (positional, count) = (false, length)
+        } else if let length = try readLength(.array, at: &position) {
+            (positional, count) = (true, length)
+        } else {
+            throw mismatch([String: Any].self, at: start, path: codingPath(depth))
+        }
+        frames.append(Frame(start: start, depth: depth, positional: positional, count: count, position: position))
+        return frames.count - 1
+    }
+
+    /// Reads the map key at `position`, moving past it.
+    private func readKey(at position: inout Int) throws -> Key {
+        if let length = try readLength(.string, at: &position) {
+            defer { position += length }
+            return Key(key: position, length: length)
+        }
+        if let int = try readInt(Int.self, at: &position) { return Key(key: int, length: -1) }
+        position = try skip(from: position)
+        return Key()
+    }
+
+    private func key(_ key: Key, is lookup: Lookup) -> Bool {
+        switch key.length {
+        case 0...: bytes.bytes(at: key.key, count: key.length, equalUTF8Of: lookup.name)
+        case -1: key.key == lookup.int
+        default: false
+        }
+    }
+
+    /// Where the value for `key` in frame `index` starts, or nil if it has none.
+    private mutating func locate(_ key: Lookup, in index: Int) throws -> Int? {
+        let name = key.name
+        if frames[index].base < 0 {
+            let positional = frames[index].positional
+            let last = frames[index].valueStart
+            if positional, last >= 0, name.utf8.count == frames[index].name.utf8.count, name == frames[index].name {
+                return last
+            }
+            if frames[index].index < frames[index].count {
+                let entryStart = frames[index].position >= 0 ? frames[index].position : try skip(from: last)
+                var position = entryStart
+                let entryKey = positional ? Key() : try readKey(at: &position)
+                if positional || self.key(entryKey, is: key) {
+                    frames[index].handOut(value: position, key: entryKey, name: positional ? name : "")
+                    return position
+                }
+                frames[index].position = entryStart  // so that the value before it is not skipped again
+            }
+            if positional { return nil }
+            if last >= 0, self.key(frames[index].key, is: key) { return last }
+            try record(index)
+        }
+        let base = frames[index].base
+        let count = frames[index].count
+        var position = frames[index].index
+        for _ in 0 ..< count {
+            if position >= count { position = 0 }
+            if self.key(entries[base + position].key, is: key) {
+                frames[index].index = position
+                return entries[base + position].value
+            }
+            position += 1
+        }
+        return nil
+    }
+
+    /// Records the entries of the map of frame `index`.
+    private mutating func record(_ index: Int) throws {
+        var position = frames[index].start
+        _ = try readLength(.map, at: &position)
+        let base = entries.count
+        for _ in 0 ..< frames[index].count {
+            let key = try readKey(at: &position)
+            entries.append(Entry(key: key, value: position))
+            position = try skip(from: position)
+        }
+        frames[index].base = base
+        frames[index].end = position
+        frames[index].index = 0
+    }
+
+    /// Where the value for `key` of the keyed container at `start` begins, or nil if it has none.
+    mutating func valueStart(_ key: Lookup, start: Int, depth: Int) throws -> Int? {
+        try locate(key, in: openKeyed(at: start, depth: depth))
+    }
+
+    /// Reads the scalar for `key` of the keyed container at `start` (and `depth`).
+    mutating func read<V>(_ key: Lookup, _ start: Int, _ depth: Int) throws -> V {
+        let index = try openKeyed(at: start, depth: depth)
+        guard let valueStart = try locate(key, in: index) else { throw keyNotFound(key, depth: depth) }
+        var position = valueStart
+        guard let value = try readScalar(V.self, at: &position) else {
+            throw mismatch(V.self, at: valueStart, path: codingPath(depth) + [PathKey.named(key.name)])
+        }
+        // That value's end is where the next entry starts.
+        if frames[index].valueStart == valueStart, frames[index].base < 0 { frames[index].position = position }
+        return value
+    }
+
+    /// The keys of the map at `start`: their string values, and int values for int keys.
+    mutating func keys(start: Int, depth: Int) -> [(name: String, int: Int?)] {
+        guard let index = try? openKeyed(at: start, depth: depth), !frames[index].positional else { return [] }
+        if frames[index].base < 0 {
+            guard (try? record(index)) != nil else { return [] }
+        }
+        let base = frames[index].base
+        return entries[base ..< base + frames[index].count].compactMap { entry in
+            switch entry.key.length {
+            case 0...: string(at: entry.key.key, count: entry.key.length).map { ($0, nil) }
+            case -1: (String(entry.key.key), entry.key.key)
+            default: nil
+            }
+        }
+    }
+}
+
+// The parts that run the values' `init(from:)`, which must happen outside any access to `core`.
+extension Shared where Core == DecodingCore {
+    /// Decodes a `T` from the value at `position`, the value for `key` of a container at `depth`.
+    fileprivate func decodeValue<T: Decodable>(
+        _ type: T.Type, at position: Int, key: some CodingKey, depth: Int
+    ) throws -> T {
+        core.enter(key, depth: depth)
+        defer { core.trimPath(to: depth) }
+        return try decodeHere(type, at: position)
+    }
+
+    /// Decodes a `T` from the value at `position`, whose coding path is the current one.
+    fileprivate func decodeHere<T: Decodable>(_: T.Type, at position: Int) throws -> T {
+        if T.self == String.self {
+            return try decodeScalar(String.self, at: position, depth: core.path.count) as! T
+        }
+        if T.self == Int.self {
+            return try decodeScalar(Int.self, at: position, depth: core.path.count) as! T
+        }
+        if T.self == Double.self {
+            return try decodeScalar(Double.self, at: position, depth: core.path.count) as! T
+        }
+        if T.self == [UInt8].self {
+            return try decodeScalar([UInt8].self, at: position, depth: core.path.count) as! T
+        }
+        guard core.path.count <= maxNestingDepth else {
+            throw core.error(at: position, "nesting deeper than \(maxNestingDepth) levels")
+        }
+        return try T(from: ValueDecoder(state: self, position: position, depth: core.path.count))
+    }
+
+    /// Decodes a scalar `V` (see `readScalar`) from the value at `position`, at `depth`.
+    fileprivate func decodeScalar<V>(_: V.Type, at position: Int, depth: Int) throws -> V {
+        var end = position
+        if let value = try core.readScalar(V.self, at: &end) { return value }
+        throw core.mismatch(V.self, at: position, path: core.codingPath(depth))
+    }
+}
+
+/// The `Decoder` for one value; also its single value container.
+private struct ValueDecoder: Decoder, SingleValueDecodingContainer {
+    let state: DecodingState
+    let position: Int
+    let depth: Int
+
+    var codingPath: [any CodingKey] { state.core.codingPath(depth) }
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    func container<Key: CodingKey>(keyedBy _: Key.Type) throws -> KeyedDecodingContainer<Key> {
+        KeyedDecodingContainer(try KeyedDecoder<Key>(state: state, start: position, depth: depth))
+    }
+
+    func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
+        try UnkeyedDecoder(state: state, start: position, depth: depth)
+    }
+
+    func singleValueContainer() throws -> any SingleValueDecodingContainer { self }
+
+    private func read<V>(_: V.Type) throws -> V { try state.decodeScalar(V.self, at: position, depth: depth) }
+
+    func decodeNil() -> Bool { (try? state.core.isNil(at: position)) == true }
+    func decode(_ type: Bool.Type) throws -> Bool { try read(type) }
+    func decode(_ type: String.Type) throws -> String { try read(type) }
+    func decode(_ type: Double.Type) throws -> Double { try read(type) }
+    func decode(_ type: Float.Type) throws -> Float { try read(type) }
+    func decode(_ type: Int.Type) throws -> Int { try read(type) }
+    func decode(_ type: Int8.Type) throws -> Int8 { try read(type) }
+    func decode(_ type: Int16.Type) throws -> Int16 { try read(type) }
+    func decode(_ type: Int32.Type) throws -> Int32 { try read(type) }
+    func decode(_ type: Int64.Type) throws -> Int64 { try read(type) }
+    func decode(_ type: UInt.Type) throws -> UInt { try read(type) }
+    func decode(_ type: UInt8.Type) throws -> UInt8 { try read(type) }
+    func decode(_ type: UInt16.Type) throws -> UInt16 { try read(type) }
+    func decode(_ type: UInt32.Type) throws -> UInt32 { try read(type) }
+    func decode(_ type: UInt64.Type) throws -> UInt64 { try read(type) }
+    func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        state.core.trimPath(to: depth)
+        return try state.decodeHere(type, at: position)
+    }
+}
+
+private struct KeyedDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
+    let state: DecodingState
+    let start: Int
+    let depth: Int
+
+    init(state: DecodingState, start: Int, depth: Int) throws {
+        self.state = state
+        self.start = start
+        self.depth = depth
+        try state.core.openKeyed(at: start, depth: depth)
+    }
+
+    var codingPath: [any CodingKey] { state.core.codingPath(depth) }
+    var allKeys: [Key] {
+        state.core.keys(start: start, depth: depth).compactMap { key in
+            key.int.flatMap { Key(intValue: $0) } ?? Key(stringValue: key.name)
+        }
+    }
+
+    func contains(_ key: Key) -> Bool {
+        (try? state.core.valueStart(DecodingCore.Lookup(key), start: start, depth: depth)) != nil
+    }
+
+    private func valueStart(_ key: some CodingKey) throws -> Int {
+        let lookup = DecodingCore.Lookup(key)
+        guard let position = try state.core.valueStart(lookup, start: start, depth: depth) else {
+            throw state.core.keyNotFound(lookup, depth: depth)
+        }
+        return position
+    }
+
+    func decodeNil(forKey key: Key) throws -> Bool {
+        guard let position = try state.core.valueStart(DecodingCore.Lookup(key), start: start, depth: depth) else {
+            return true
+        }
+        return try state.core.isNil(at: position)
+    }
+
+    func decode(_: Bool.Type, forKey key: Key) throws -> Bool { try state.core.read(.init(key), start, depth) }
+    func decode(_: String.Type, forKey key: Key) throws -> String { try state.core.read(.init(key), start, depth) }
+    func decode(_: Double.Type, forKey key: Key) throws -> Double { try state.core.read(.init(key), start, depth) }
+    func decode(_: Float.Type, forKey key: Key) throws -> Float { try state.core.read(.init(key), start, depth) }
+    func decode(_: Int.Type, forKey key: Key) throws -> Int { try state.core.read(.init(key), start, depth) }
+    func decode(_: Int8.Type, forKey key: Key) throws -> Int8 { try state.core.read(.init(key), start, depth) }
+    func decode(_: Int16.Type, forKey key: Key) throws -> Int16 { try state.core.read(.init(key), start, depth) }
+    func decode(_: Int32.Type, forKey key: Key) throws -> Int32 { try state.core.read(.init(key), start, depth) }
+    func decode(_: Int64.Type, forKey key: Key) throws -> Int64 { try state.core.read(.init(key), start, depth) }
+    func decode(_: UInt.Type, forKey key: Key) throws -> UInt { try state.core.read(.init(key), start, depth) }
+    func decode(_: UInt8.Type, forKey key: Key) throws -> UInt8 { try state.core.read(.init(key), start, depth) }
+    func decode(_: UInt16.Type, forKey key: Key) throws -> UInt16 { try state.core.read(.init(key), start, depth) }
+    func decode(_: UInt32.Type, forKey key: Key) throws -> UInt32 { try state.core.read(.init(key), start, depth) }
+    func decode(_: UInt64.Type, forKey key: Key) throws -> UInt64 { try state.core.read(.init(key), start, depth) }
+    func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
+        try state.decodeValue(type, at: valueStart(key), key: key, depth: depth)
+    }
+
+    func nestedContainer<NestedKey: CodingKey>(
+        keyedBy _: NestedKey.Type, forKey key: Key
+    ) throws -> KeyedDecodingContainer<NestedKey> {
+        let position = try valueStart(key)
+        state.core.enter(key, depth: depth)
+        return KeyedDecodingContainer(try KeyedDecoder<NestedKey>(state: state, start: position, depth: depth + 1))
+    }
+
+    func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
+        let position = try valueStart(key)
+        state.core.enter(key, depth: depth)
+        return try UnkeyedDecoder(state: state, start: position, depth: depth + 1)
+    }
+
+    func superDecoder() throws -> any Decoder { try superDecoder(for: PathKey.named("super")) }
+    func superDecoder(forKey key: Key) throws -> any Decoder { try superDecoder(for: key) }
+
+    private func superDecoder(for key: some CodingKey) throws -> any Decoder {
+        let position = try valueStart(key)
+        state.core.enter(key, depth: depth)
+        return ValueDecoder(state: state, position: position, depth: depth + 1)
+    }
+}
+
+private struct UnkeyedDecoder: UnkeyedDecodingContainer {
+    let state: DecodingState
+    let depth: Int
+    let total: Int
+    var position: Int
+    var currentIndex = 0
+
+    init(state: DecodingState, start: Int, depth: Int) throws {
+        var position = start
+        guard let total = try state.core.readLength(.array, at: &position) else {
+            throw state.core.mismatch([Any].self, at: start, path: state.core.codingPath(depth))
+        }
+        self.state = state
+        self.depth = depth
+        self.total = total
+        self.position = position
+    }
+
+    var codingPath: [any CodingKey] { state.core.codingPath(depth) }
+    var count: Int? { total }
+    var isAtEnd: Bool { currentIndex >= total }
+
+    private var elementPath: [any CodingKey] { state.core.codingPath(depth) + [PathKey.index(currentIndex)] }
+
+    private func checkNotAtEnd(_ type: Any.Type) throws {
+        guard isAtEnd else { return }
+        throw DecodingError.valueNotFound(
+            type,
+            DecodingError.Context(codingPath: elementPath, debugDescription: "the array has only \(total) elements")
+        )
+    }
+
+    private mutating func read<V>(_: V.Type) throws -> V {
+        try checkNotAtEnd(V.self)
+        guard let value = try state.core.readScalar(V.self, at: &position) else {
+            throw state.core.mismatch(V.self, at: position, path: elementPath)
+        }
+        currentIndex += 1
+        return value
+    }
+
+
+    mutating func decodeNil() throws -> Bool {
+        try checkNotAtEnd(Never?.self)
+        guard try state.core.isNil(at: position) else { return false }
+        position += 1
+        currentIndex += 1
+        return true
+    }
+
+    mutating func decode(_ type: Bool.Type) throws -> Bool { try read(type) }
+    mutating func decode(_ type: String.Type) throws -> String { try read(type) }
+    mutating func decode(_ type: Double.Type) throws -> Double { try read(type) }
+    mutating func decode(_ type: Float.Type) throws -> Float { try read(type) }
+    mutating func decode(_ type: Int.Type) throws -> Int { try read(type) }
+    mutating func decode(_ type: Int8.Type) throws -> Int8 { try read(type) }
+    mutating func decode(_ type: Int16.Type) throws -> Int16 { try read(type) }
+    mutating func decode(_ type: Int32.Type) throws -> Int32 { try read(type) }
+    mutating func decode(_ type: Int64.Type) throws -> Int64 { try read(type) }
+    mutating func decode(_ type: UInt.Type) throws -> UInt { try read(type) }
+    mutating func decode(_ type: UInt8.Type) throws -> UInt8 { try read(type) }
+    mutating func decode(_ type: UInt16.Type) throws -> UInt16 { try read(type) }
+    mutating func decode(_ type: UInt32.Type) throws -> UInt32 { try read(type) }
+    mutating func decode(_ type: UInt64.Type) throws -> UInt64 { try read(type) }
+    mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        try checkNotAtEnd(type)
+        let value = try state.decodeValue(type, at: position, key: PathKey.index(currentIndex), depth: depth)
+        position = try state.core.end(ofValueAt: position, depth: depth + 1)
+        currentIndex += 1
+        return value
+    }
+
+    /// Hands out the next element for a nested container or decoder, with the coding path pointing at it.
+    private mutating func nextNested() throws -> Int {
+        try checkNotAtEnd(Any.self)
+        state.core.enter(PathKey.index(currentIndex), depth: depth)
+        let start = position
+        position = try state.core.skip(from: start)
+        currentIndex += 1
+        return start
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy _: NestedKey.Type
+    ) throws -> KeyedDecodingContainer<NestedKey> {
+        KeyedDecodingContainer(try KeyedDecoder<NestedKey>(state: state, start: try nextNested(), depth: depth + 1))
+    }
+
+    mutating func nestedUnkeyedContainer() throws -> any UnkeyedDecodingContainer {
+        try UnkeyedDecoder(state: state, start: try nextNested(), depth: depth + 1)
+    }
+
+    mutating func superDecoder() throws -> any Decoder {
+        ValueDecoder(state: state, position: try nextNested(), depth: depth + 1)
+    }
+}

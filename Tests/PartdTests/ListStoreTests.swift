@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Foundation
+import Partd
+import PartdCompression
+import PartdTestSupport
+import PartdTyped
+import Testing
+
+struct Rec: Codable, Sendable, Hashable {
+    var id: Int
+    var x: Double
+    var name: String
+}
+
+struct Nested: Codable, Sendable, Hashable {
+    var tags: [String]
+    var parent: Rec?
+    var scores: [String: Int]
+    var raw: [UInt8]
+}
+
+/// Counterparts of partd's test_pickle and test_python, plus MessagePack
+/// interoperability with `partd.Python(partd.File(path))`.
+@Suite("Lists of Codable values")
+struct ListStoreTests {
+    @Test("lists concatenate across appends; a missing key reads as []; setOnce is idempotent",
+          arguments: [ListEncoding.messagePack(.map), .messagePack(.array), .json])
+    func concatenates(encoding: ListEncoding) throws {
+        let disk = try DirectoryStore.temporary()
+        let store = ListStore<DirectoryStore, Int>(over: disk, encoding: encoding)
+        try store.append(["a": [1, 2, 3], "b": [7]])
+        try store.append(["a": [4, 5, 6]])
+        #expect(try store.get("a") == [1, 2, 3, 4, 5, 6])
+        #expect(try store.get(["b", "missing"]) == [[7], []])
+        #expect(FileManager.default.fileExists(atPath: disk.path + "/a"))
+        #expect(try store.setOnce("s", [1, 2]) == true)
+        #expect(try store.setOnce("s", [1, 2]) == false)
+        #expect(try store.get("s") == [1, 2])
+        try store.delete("a")
+        #expect(try store.get("a") == [])
+        try store.drop()
+        #expect(try store.keys() == [])
+    }
+
+    @Test("structs, optionals, nested values and bytes round-trip",
+          arguments: [ListEncoding.messagePack(.map), .messagePack(.array), .json])
+    func structs(encoding: ListEncoding) throws {
+        let store = ListStore<MemoryStore, Nested>(over: MemoryStore(), encoding: encoding)
+        let values = [
+            Nested(tags: ["a", "é", ""], parent: Rec(id: -3, x: 0.25, name: "p"), scores: ["x": 1, "y": -2], raw: [0, 255]),
+            Nested(tags: [], parent: nil, scores: [:], raw: []),
+        ]
+        try store.append("k", values)
+        try store.append("k", [values[0]])
+        #expect(try store.get("k") == values + [values[0]])
+    }
+
+    @Test("mixed plain values as partd's test_python: [1, 2, b'Hello', 'Hello']")
+    func plainValues() throws {
+        let store = ListStore<MemoryStore, PlainValue>(over: MemoryStore())
+        let values: [PlainValue] = [.int(1), .int(2), .bytes(Array("Hello".utf8)), .string("Hello"), .null, .bool(true),
+                                    .double(2.5), .array([.int(-1)]), .map(["k": .string("v")]), .unsigned(UInt64.max)]
+        try store.append("x", values)
+        #expect(try store.get("x") == values)
+    }
+
+    @Test("frames of both framings and both encodings mix under one key")
+    func mixedFrames() throws {
+        let memory = MemoryStore()
+        try ListStore<MemoryStore, Rec>(over: memory, encoding: .messagePack(.map)).append("k", [Rec(id: 1, x: 1, name: "a")])
+        try ListStore<MemoryStore, Rec>(over: memory, encoding: .json, framing: .partd).append("k", [Rec(id: 2, x: 2, name: "b")])
+        try ListStore<MemoryStore, Rec>(over: memory, encoding: .messagePack(.array), framing: .partd).append("k", [Rec(id: 3, x: 3, name: "c")])
+        #expect(try ListStore<MemoryStore, Rec>(over: memory).get("k").map(\.id) == [1, 2, 3])
+    }
+
+    @Test("wrong element types, pickles and damage are typed errors naming key and offset")
+    func errors() throws {
+        let memory = MemoryStore()
+        try ListStore<MemoryStore, Int>(over: memory).append("k", [1, 2])
+        try ListStore<MemoryStore, Int>(over: memory).append("k", [3])
+        let wrong = expectPartdError(.corruptData) { try ListStore<MemoryStore, String>(over: memory).get("k") }
+        #expect(wrong?.key == "k")
+        #expect(wrong?.message.contains("byte offset 0") == true)
+        // A pickle written by partd's fallback path is refused, never loaded.
+        let pickle: [UInt8] = [0x80, 0x05, 0x95] + [UInt8](repeating: 0, count: 10)
+        try memory.append("p", withUnsafeBytes(of: UInt64(pickle.count).littleEndian, Array.init) + pickle)
+        let refused = expectPartdError(.corruptData) { try ListStore<MemoryStore, Int>(over: memory).get("p") }
+        #expect(refused?.message.contains("pickle") == true)
+        // Every truncation and random byte flips decode or throw, never crash.
+        let stored = try memory.get("k")
+        let firstFrameEnd = try ValueFrames.payloads(stored[...], key: "k")[1].offset
+        for length in 1..<stored.count where length != firstFrameEnd {
+            let store = MemoryStore()
+            try store.append("k", Array(stored[0..<length]))
+            expectPartdError(.corruptData) { try ListStore<MemoryStore, Int>(over: store).get("k") }
+        }
+        var rng = SplitMix64(seed: 11)
+        let unchecked = MemoryStore()
+        try ListStore<MemoryStore, Nested>(over: unchecked, framing: .partd).append(
+            "n", [Nested(tags: ["a", "bb"], parent: Rec(id: 1, x: 2, name: "c"), scores: ["s": 3], raw: [1, 2, 3])])
+        let plain = try unchecked.get("n")
+        for _ in 0..<3000 {
+            var damaged = plain
+            for _ in 0..<Int.random(in: 1...3, using: &rng) {
+                damaged[Int.random(in: 0..<damaged.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+            }
+            let store = MemoryStore()
+            try store.append("n", damaged)
+            do {
+                _ = try ListStore<MemoryStore, Nested>(over: store).get("n")
+            } catch let error as PartdError {
+                #expect(error.code == .corruptData)
+            }
+        }
+    }
+
+    @Test("values that cannot be encoded are refused at append, and nothing is written")
+    func unencodable() throws {
+        struct Bad: Codable, Sendable {
+            func encode(to encoder: any Encoder) throws {
+                throw EncodingError.invalidValue(0, .init(codingPath: [], debugDescription: "no"))
+            }
+            init() {}
+        }
+        let store = ListStore<MemoryStore, Bad>(over: MemoryStore())
+        expectPartdError(.invalidArgument) { try store.append(["a": [], "b": [Bad()]]) }
+        #expect(try store.keys() == [])
+    }
+
+    @Test("Python's partd.Python(partd.File) reads lists we wrote, and we read lists it wrote")
+    func pythonInterop() throws {
+        try #require(pythonHas("partd") && pythonHas("msgpack"), "Python's partd and msgpack are needed; run scripts/test.sh")
+        let ours = scratchPath("list-to-python")
+        defer { try? FileManager.default.removeItem(atPath: ours) }
+        let store = ListStore<DirectoryStore, Rec>(over: try DirectoryStore(path: ours), framing: .partd)
+        try store.append(["x": [Rec(id: 1, x: 0.5, name: "a")], "y": []])
+        try store.append(["x": [Rec(id: 2, x: -1.5, name: "é")]])
+        let read = """
+            import sys, partd
+            p = partd.Python(partd.File(sys.argv[1]))
+            print(p.get('x'), p.get('y'))
+            """
+        let result = try run("/usr/bin/env", ["python3", "-c", read, ours])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+            == "[{'id': 1, 'x': 0.5, 'name': 'a'}, {'id': 2, 'x': -1.5, 'name': 'é'}] []")
+
+        let theirs = scratchPath("list-from-python")
+        defer { try? FileManager.default.removeItem(atPath: theirs) }
+        let write = """
+            import sys, partd
+            p = partd.Python(partd.File(sys.argv[1]))
+            p.append({'plain': [1, 2, b'Hello', 'Hello', None, 2.5, [3], {'k': 'v'}]})
+            p.append({'plain': [True]})
+            p.append({'recs': [{'id': 7, 'x': 1.25, 'name': 'n'}]})
+            """
+        let wrote = try run("/usr/bin/env", ["python3", "-c", write, theirs])
+        #expect(wrote.status == 0, "\(wrote.output)")
+        let plain = try ListStore<DirectoryStore, PlainValue>(over: try DirectoryStore(path: theirs)).get("plain")
+        #expect(plain == [.int(1), .int(2), .bytes(Array("Hello".utf8)), .string("Hello"), .null, .double(2.5),
+                          .array([.int(3)]), .map(["k": .string("v")]), .bool(true)])
+        #expect(try ListStore<DirectoryStore, Rec>(over: try DirectoryStore(path: theirs)).get("recs") == [Rec(id: 7, x: 1.25, name: "n")])
+    }
+}

@@ -116,24 +116,9 @@ package enum Posix {
     /// must hold at least `count` bytes) with `pread`; returns how many were read.
     static func read(_ fd: Int32, count: Int, into buffer: inout [UInt8]) throws(Errno) -> Int {
         precondition(buffer.count >= count)
-        var failure: Errno? = nil
-        let offset = buffer.withUnsafeMutableBytes { raw in
-            var offset = 0
-            while offset < count {
-                let n = pread(fd, raw.baseAddress! + offset, count - offset, off_t(offset))
-                if n > 0 {
-                    offset += n
-                } else if n == 0 {
-                    break
-                } else if errno != EINTR {
-                    failure = .current
-                    break
-                }
-            }
-            return offset
-        }
+        let (read, failure) = buffer.withUnsafeMutableBytes { preadFully(fd, $0.baseAddress!, count: count) }
         if let failure { throw failure }
-        return offset
+        return read
     }
 
     /// Reads up to `count` bytes from offset 0 with `pread`; stops early at end of file.
@@ -143,22 +128,26 @@ package enum Posix {
         var failure: Errno? = nil
         let result = [UInt8](unsafeUninitializedCapacity: count + max(0, extraCapacity)) { buffer, initialized in
             adviseHugePages(UnsafeMutableRawBufferPointer(buffer))
-            var offset = 0
-            while offset < count {
-                let n = pread(fd, buffer.baseAddress! + offset, count - offset, off_t(offset))
-                if n > 0 {
-                    offset += n
-                } else if n == 0 {
-                    break
-                } else if errno != EINTR {
-                    failure = .current
-                    break
-                }
-            }
-            initialized = offset
+            (initialized, failure) = preadFully(fd, buffer.baseAddress!, count: count)
         }
         if let failure { throw failure }
         return result
+    }
+
+    /// `pread` from offset 0 until `count` bytes, end of file or an error (EINTR is retried).
+    private static func preadFully(_ fd: Int32, _ base: UnsafeMutableRawPointer, count: Int) -> (read: Int, failure: Errno?) {
+        var offset = 0
+        while offset < count {
+            let n = pread(fd, base + offset, count - offset, off_t(offset))
+            if n > 0 {
+                offset += n
+            } else if n == 0 {
+                break
+            } else if errno != EINTR {
+                return (offset, .current)
+            }
+        }
+        return (offset, nil)
     }
 
     /// Asks the kernel to back the 2 MiB-aligned interior of a large, untouched

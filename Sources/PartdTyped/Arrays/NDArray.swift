@@ -100,18 +100,6 @@ public struct StringArray: Sendable, Equatable, RandomAccessCollection, Expressi
         for bytes in byteStrings { append(bytes: bytes) }
     }
 
-    /// Builds an array from already laid-out buffers, after checking them.
-    init?(offsets: [Int64], data: [UInt8]) {
-        guard let first = offsets.first, first == 0, offsets.last == Int64(data.count) else { return nil }
-        var previous: Int64 = 0
-        for offset in offsets {
-            guard offset >= previous else { return nil }
-            previous = offset
-        }
-        self.offsets = offsets
-        self.data = data
-    }
-
     public mutating func append(_ string: String) {
         var string = string
         string.withUTF8 { data.append(contentsOf: $0) }

@@ -107,12 +107,15 @@ func w3(_ options: Options) throws {
 
 // MARK: W4
 
+/// The 1,000 names "name-000" … "name-999" and the 64 keys "p0" … "p63" of W4 and W5.
+let namePool = (0..<1000).map { i in "name-" + String(repeating: "0", count: 3 - String(i).count) + String(i) }
+let partitionKeys = (0..<64).map { PartdKey("p\($0)") }
+
 func w4(_ options: Options) throws {
     let rows = 10_000_000
     let chunks = 20
     let per = rows / chunks
-    let names = (0..<1000).map { i in "name-" + String(repeating: "0", count: 3 - String(i).count) + String(i) }
-    let keys = (0..<64).map { PartdKey("p\($0)") }
+    let (names, keys) = (namePool, partitionKeys)
     for categorical in [false, true] {
         var pieces: [[(key: PartdKey, value: Table)]] = []
         for c in 0..<chunks {
@@ -179,8 +182,7 @@ func w5(_ options: Options) throws {
     let records = 2_000_000
     let rounds = 20
     let per = records / rounds
-    let names = (0..<1000).map { i in "name-" + String(repeating: "0", count: 3 - String(i).count) + String(i) }
-    let keys = (0..<64).map { PartdKey("p\($0)") }
+    let (names, keys) = (namePool, partitionKeys)
     // Record i goes to key i % 64; the split is made before the clock, as in the Python script.
     let batches: [[(key: PartdKey, value: [Record])]] = (0..<rounds).map { r in
         var lists = [[Record]](repeating: [], count: 64)

@@ -27,7 +27,7 @@ import PartdCompression
 public final class ArrayStore<Inner: ByteStore>: Sendable {
     /// The store the frames are written to.
     public let inner: Inner
-    private let layouts = Locked<[PartdKey: ArrayLayout]>([:])
+    private let layouts = KnownLayouts<ArrayLayout>()
 
     public init(over inner: Inner) {
         self.inner = inner
@@ -38,29 +38,11 @@ public final class ArrayStore<Inner: ByteStore>: Sendable {
     /// - Throws: ``PartdError/Code/typeMismatch`` (and appends nothing) if an
     ///   array's element type or row shape differs from what its key holds.
     public func append<A: StorableArray>(_ batch: [(key: PartdKey, value: A)]) throws {
-        let learned = try layouts.withLock { known in
-            var learned: [PartdKey: ArrayLayout] = [:]
-            for (key, value) in batch {
-                let layout = ArrayLayout(dtype: A.dtype, rowShape: value.rowShape)
-                if let holds = learned[key] ?? known[key] {
-                    guard holds == layout else { throw PartdError.layoutMismatch(key, holds: holds, given: layout) }
-                } else {
-                    learned[key] = layout
-                }
-            }
-            known.merge(learned) { $1 }
-            return learned
-        }
-        do {
-            let framed = try Parallel.map(batch, totalBytes: batch.reduce(0) { $0 + $1.value.byteSize }) { entry in
-                let payload = entry.value.framePayload()
-                return (key: entry.key, chunks: [ValueFrames.header(for: payload), payload])
-            }
-            try inner.append(chunked: framed)
-        } catch {
-            layouts.withLock { known in for key in learned.keys { known[key] = nil } }
-            throw error
-        }
+        try layouts.append(
+            batch, to: inner, totalBytes: batch.reduce(0) { $0 + $1.value.byteSize },
+            layout: { ArrayLayout(dtype: A.dtype, rowShape: $0.rowShape) },
+            mismatch: { PartdError.layoutMismatch($0, holds: $1, given: $2) },
+            payload: { $0.framePayload() })
     }
 
     public func append<A: StorableArray>(_ batch: [PartdKey: A]) throws {
@@ -83,7 +65,7 @@ public final class ArrayStore<Inner: ByteStore>: Sendable {
                 (try A.decode(frames: ValueFrames.payloads(bytes, key: key), key: key), !bytes.isEmpty)
             }
             if stored {
-                layouts.withLock { $0[key] = ArrayLayout(dtype: A.dtype, rowShape: value.rowShape) }
+                layouts.record(ArrayLayout(dtype: A.dtype, rowShape: value.rowShape), for: key)
             }
             return value
         }
@@ -111,14 +93,14 @@ public final class ArrayStore<Inner: ByteStore>: Sendable {
     /// Removes the keys and their arrays (partd's `Numpy.delete` leaves the data).
     public func delete(_ keys: [PartdKey]) throws {
         try inner.delete(keys)
-        layouts.withLock { known in for key in keys { known[key] = nil } }
+        layouts.forget(keys)
     }
 
     public func delete(_ key: PartdKey) throws { try delete([key]) }
 
     public func drop() throws {
         try inner.drop()
-        layouts.withLock { $0.removeAll() }
+        layouts.forgetAll()
     }
 
     public func keys() throws -> [PartdKey] { try inner.keys() }

@@ -25,7 +25,7 @@ import PartdCompression
 public final class TableStore<Inner: ByteStore>: Sendable {
     /// The store the frames are written to.
     public let inner: Inner
-    private let schemas = Locked<[PartdKey: TableSchema]>([:])
+    private let schemas = KnownLayouts<TableSchema>()
 
     public init(over inner: Inner) {
         self.inner = inner
@@ -36,30 +36,11 @@ public final class TableStore<Inner: ByteStore>: Sendable {
     /// - Throws: ``PartdError/Code/typeMismatch`` (and appends nothing) if a
     ///   table's schema differs from what its key holds.
     public func append(_ batch: [(key: PartdKey, value: Table)]) throws {
-        let learned = try schemas.withLock { known in
-            var learned: [PartdKey: TableSchema] = [:]
-            for (key, table) in batch {
-                let schema = table.schema
-                if let holds = learned[key] ?? known[key] {
-                    guard holds == schema else { throw PartdError.layoutMismatch(key, holds: "tables \(holds)", given: "\(schema)") }
-                } else {
-                    learned[key] = schema
-                }
-            }
-            known.merge(learned) { $1 }
-            return learned
-        }
-        do {
-            let framed = try Parallel.map(batch, totalBytes: batch.reduce(0) { $0 + $1.value.rowCount * 8 * $1.value.columns.count }) {
-                entry in
-                let payload = TableFrames.payload(entry.value)
-                return (key: entry.key, chunks: [ValueFrames.header(for: payload), payload])
-            }
-            try inner.append(chunked: framed)
-        } catch {
-            schemas.withLock { known in for key in learned.keys { known[key] = nil } }
-            throw error
-        }
+        try schemas.append(
+            batch, to: inner, totalBytes: batch.reduce(0) { $0 + $1.value.rowCount * 8 * $1.value.columns.count },
+            layout: { $0.schema },
+            mismatch: { PartdError.layoutMismatch($0, holds: "tables \($1)", given: "\($2)") },
+            payload: { TableFrames.payload($0) })
     }
 
     public func append(_ batch: [PartdKey: Table]) throws {
@@ -90,7 +71,7 @@ public final class TableStore<Inner: ByteStore>: Sendable {
     /// The schema of what `key` holds, from its first frame (or this instance's
     /// memory of it), or `nil` if unknown.
     public func schema(of key: PartdKey) throws -> TableSchema? {
-        if let known = schemas.withLock({ $0[key] }) { return known }
+        if let known = schemas[key] { return known }
         return try inner.withBytes(of: key) { bytes in
             guard let first = try ValueFrames.payloads(bytes, key: key).first else { return nil }
             do throws(TableFrames.FrameError) {
@@ -104,24 +85,24 @@ public final class TableStore<Inner: ByteStore>: Sendable {
     private func decode(_ bytes: ArraySlice<UInt8>, key: PartdKey, columns: [String]?) throws -> Table {
         let frames = try ValueFrames.payloads(bytes, key: key)
         guard let table = try TableFrames.decode(frames: frames, selection: columns, key: key) else {
-            guard let schema = schemas.withLock({ $0[key] }) else { return Table() }
+            guard let schema = schemas[key] else { return Table() }
             let empty = Table(empty: schema)
             return try columns.map { try empty.selecting($0) } ?? empty
         }
-        if columns == nil { schemas.withLock { $0[key] = table.schema } }
+        if columns == nil { schemas.record(table.schema, for: key) }
         return table
     }
 
     public func delete(_ keys: [PartdKey]) throws {
         try inner.delete(keys)
-        schemas.withLock { known in for key in keys { known[key] = nil } }
+        schemas.forget(keys)
     }
 
     public func delete(_ key: PartdKey) throws { try delete([key]) }
 
     public func drop() throws {
         try inner.drop()
-        schemas.withLock { $0.removeAll() }
+        schemas.forgetAll()
     }
 
     public func keys() throws -> [PartdKey] { try inner.keys() }

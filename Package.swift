@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "Partd", targets: ["Partd"]),
         .library(name: "PartdCompression", targets: ["PartdCompression"]),
         .library(name: "PartdTyped", targets: ["PartdTyped"]),
+        .library(name: "PartdShuffle", targets: ["PartdShuffle"]),
         .executable(name: "shuffle-groupby-demo", targets: ["shuffle-groupby-demo"]),
     ],
     targets: [
@@ -31,9 +32,11 @@ let package = Package(
         ),
         // Typed encoders: numeric and string arrays, columnar tables, lists of Codable values.
         .target(name: "PartdTyped", dependencies: ["Partd", "PartdCompression"]),
+        // The shuffle driver: stable partition hash, parallel hash partitioning, out-of-core groupby.
+        .target(name: "PartdShuffle", dependencies: ["Partd", "PartdCompression", "PartdTyped"]),
         .executableTarget(
             name: "shuffle-groupby-demo",
-            dependencies: ["Partd"],
+            dependencies: ["Partd", "PartdCompression", "PartdTyped", "PartdShuffle"],
             path: "Examples/shuffle-groupby-demo"
         ),
         // Record format and helpers shared by the tests and the worker process.

@@ -1,21 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// An out-of-core shuffle and groupby on generated data, on the byte-store core.
+// An out-of-core shuffle and groupby on generated data, with PartdShuffle.
 //
-// Generates `--rows` records (a UInt64 group key and a Float64 value, 16 bytes
-// each) in chunks, hash-partitions every chunk on all cores into `--partitions`
-// partitions, appends the pieces to a spilling store that keeps at most
-// `--memory` bytes in memory and spills the rest to a directory, then reads
-// each partition back whole and computes sum, count and mean per key, in
-// parallel. The data is larger than the memory budget, so most of it goes
-// through the disk. Prints throughput, spilled bytes and peak memory, and
-// checks the result against totals kept while generating.
+// Generates `--rows` rows of a table (id Int64 uniform in 0..<groups, x Float64,
+// name: one of 1,000 short strings, categorical or plain) in chunks, feeds them
+// to a `Shuffle<Table>` by `id` with `--partitions` partitions over a spilling
+// store holding at most `--memory` bytes in memory (the rest spills to a
+// directory), then reads each partition back whole and computes sum(x),
+// count and mean(x) per id on all cores. The data is larger than the memory
+// budget, so most of it goes through the disk. Prints throughput per phase,
+// spilled bytes and peak memory over the baseline, and checks the result
+// against totals kept while generating.
 //
-//   shuffle-groupby-demo [--rows N] [--groups G] [--partitions P] [--memory 64MB]
-//                        [--chunk-rows N] [--dir PATH] [--seed S]
+//   shuffle-groupby-demo [--rows N] [--groups G] [--partitions P] [--memory 32MB]
+//                        [--chunk-rows N] [--strings categorical|plain]
+//                        [--compression none|lz4|zstd|snappy] [--dir PATH] [--seed S] [--json]
 
 import Dispatch
 import Partd
+import PartdCompression
+import PartdShuffle
+import PartdTyped
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -24,25 +30,32 @@ import Glibc
 // MARK: - Options
 
 struct Options {
-    var rows = 20_000_000
-    var groups = 200_000
+    var rows = 10_000_000
+    var groups = 1_000_000
     var partitions = 64
-    var memory = ByteCount.megabytes(64)
-    var chunkRows = 1_000_000
+    var memory = ByteCount.megabytes(32)
+    var chunkRows = 500_000
+    var categorical = true
+    var compression: Compression? = nil
     var directory: String? = nil
     var seed: UInt64 = 1
+    var json = false
 
     static let usage = """
-        usage: shuffle-groupby-demo [--rows N] [--groups G] [--partitions P] [--memory 64MB]
-                                    [--chunk-rows N] [--dir PATH] [--seed S]
+        usage: shuffle-groupby-demo [--rows N] [--groups G] [--partitions P] [--memory 32MB]
+                                    [--chunk-rows N] [--strings categorical|plain]
+                                    [--compression none|lz4|zstd|snappy] [--dir PATH] [--seed S] [--json]
 
-          --rows N        records to generate (default 20,000,000: 320 MB)
-          --groups G      distinct group keys (default 200,000)
-          --partitions P  shuffle partitions (default 64)
-          --memory SIZE   memory budget of the spilling store (default 64MB)
-          --chunk-rows N  records per generated chunk (default 1,000,000)
-          --dir PATH      keep the partitions in PATH (default: a temporary directory, removed at the end)
-          --seed S        random seed (default 1)
+          --rows N         rows to generate (default 10,000,000: 200 MB with categorical names)
+          --groups G       distinct ids (default 1,000,000)
+          --partitions P   shuffle partitions (default 64)
+          --memory SIZE    memory budget of the spilling store (default 32MB)
+          --chunk-rows N   rows per generated chunk (default 500,000)
+          --strings KIND   the name column: categorical (default) or plain strings
+          --compression C  compress what spills to disk (default none)
+          --dir PATH       keep the partitions in PATH (default: a temporary directory, removed at the end)
+          --seed S         random seed (default 1)
+          --json           print one JSON object of figures instead of the report
         """
 
     static func parse() -> Options {
@@ -68,6 +81,21 @@ struct Options {
             case "--memory":
                 guard let text = args.next(), let size = ByteCount(text) else { fail("--memory needs a size such as 64MB") }
                 options.memory = size
+            case "--json": options.json = true
+            case "--strings":
+                switch args.next() {
+                case "categorical": options.categorical = true
+                case "plain": options.categorical = false
+                default: fail("--strings needs categorical or plain")
+                }
+            case "--compression":
+                switch args.next() {
+                case "none": options.compression = nil
+                case "lz4": options.compression = .lz4
+                case "zstd": options.compression = .zstd(level: 1)
+                case "snappy": options.compression = .snappy
+                default: fail("--compression needs none, lz4, zstd or snappy")
+                }
             case "--dir":
                 guard let path = args.next() else { fail("--dir needs a path") }
                 options.directory = path
@@ -93,18 +121,12 @@ func printError(_ message: String) {
     _ = line.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
 }
 
-/// SplitMix64: the generator, and (its finaliser) the partitioning hash.
+/// SplitMix64: a small seeded generator, so every run generates the same data.
 struct SplitMix64 {
     var state: UInt64
     mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
-        return SplitMix64.mix(state)
-    }
-    static func mix(_ x: UInt64) -> UInt64 {
-        var z = x
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        return PartitionHash.mix(state)
     }
 }
 
@@ -114,14 +136,14 @@ func now() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
-/// Peak resident memory of this process (VmHWM), in bytes.
-func peakResidentBytes() -> Int {
+/// A field of /proc/self/status (VmHWM: peak resident memory, VmRSS: current), in bytes.
+func statusBytes(_ field: String) -> Int {
     guard let file = fopen("/proc/self/status", "r") else { return 0 }
     defer { fclose(file) }
     var line = [CChar](repeating: 0, count: 256)
     while fgets(&line, Int32(line.count), file) != nil {
         let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        if text.hasPrefix("VmHWM:") {
+        if text.hasPrefix(field + ":") {
             let digits = text.filter(\.isNumber)
             return (Int(digits) ?? 0) * 1024
         }
@@ -131,26 +153,34 @@ func peakResidentBytes() -> Int {
 
 let isTerminal = isatty(STDOUT_FILENO) == 1
 
-/// Prints a progress bar on a terminal, or a plain line every 10 % otherwise.
-struct Progress {
-    let label: String
-    let total: Int
-    var lastDecile = -1
+/// A progress bar on a terminal, or a plain line every 10 % otherwise; safe to
+/// update from the shuffle's worker threads.
+final class ProgressBar: Sendable {
+    private let label: String
+    private let total: Int
+    private let lastDecile = Mutex(-1)
 
-    mutating func update(_ done: Int, _ detail: String) {
-        let fraction = total == 0 ? 1 : Double(done) / Double(total)
-        if isTerminal {
-            let width = 30
-            let filled = Int(fraction * Double(width))
-            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-            print("\r\(label) [\(bar)] \(Int(fraction * 100))% \(detail)   ", terminator: "")
-            if done >= total { print("") }
-            fflush(nil)
-        } else {
-            let decile = Int(fraction * 10)
-            if decile != lastDecile {
-                lastDecile = decile
-                print("\(label): \(Int(fraction * 100))% \(detail)")
+    init(label: String, total: Int) {
+        self.label = label
+        self.total = total
+    }
+
+    func update(_ done: Int, _ detail: String) {
+        let fraction = total == 0 ? 1 : min(1, Double(done) / Double(total))
+        lastDecile.withLock { last in
+            if isTerminal {
+                let width = 30
+                let filled = Int(fraction * Double(width))
+                let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+                print("\r\(label) [\(bar)] \(Int(fraction * 100))% \(detail)   ", terminator: "")
+                if done >= total { print("") }
+                fflush(nil)
+            } else {
+                let decile = Int(fraction * 10)
+                if decile != last {
+                    last = decile
+                    print("\(label): \(Int(fraction * 100))% \(detail)")
+                }
             }
         }
     }
@@ -165,190 +195,138 @@ func rate(_ count: Double, _ seconds: Double) -> String {
     return "\(Int(perSecond)) "
 }
 
-// MARK: - Shuffle
+func seconds(_ s: Double) -> String { "\(Double(Int(s * 1000)) / 1000) s" }
 
-/// Splits a chunk of records (16 bytes each: key, value) into one byte buffer per partition,
-/// using every core: each worker partitions its own row range into its own buffers.
-func partition(_ keys: [UInt64], _ values: [Double], partitionKeys: [PartdKey]) -> [[(key: PartdKey, value: [UInt8])]] {
-    let partitions = partitionKeys.count
-    let workers = max(1, min(ProcessInfoLite.cores, keys.count / 65_536 + 1))
-    let perWorker = (keys.count + workers - 1) / workers
-    let results = LockedArray<[(key: PartdKey, value: [UInt8])]>(count: workers, initial: [])
-    DispatchQueue.concurrentPerform(iterations: workers) { worker in
-        let start = worker * perWorker
-        let end = min(keys.count, start + perWorker)
-        guard start < end else { return }
-        var buffers = [[UInt8]](repeating: [], count: partitions)
-        let expected = (end - start) / partitions * 16 * 5 / 4 + 64
-        for p in 0..<partitions { buffers[p].reserveCapacity(expected) }
-        for row in start..<end {
-            let key = keys[row]
-            let p = Int(SplitMix64.mix(key) % UInt64(partitions))
-            withUnsafeBytes(of: key.littleEndian) { buffers[p].append(contentsOf: $0) }
-            withUnsafeBytes(of: values[row].bitPattern.littleEndian) { buffers[p].append(contentsOf: $0) }
-        }
-        var batch: [(key: PartdKey, value: [UInt8])] = []
-        batch.reserveCapacity(partitions)
-        for p in 0..<partitions where !buffers[p].isEmpty {
-            batch.append((key: partitionKeys[p], value: buffers[p]))
-        }
-        results.set(worker, batch)
+// MARK: - Generated data
+
+/// The generated table, one chunk at a time (never all in memory); keeps the
+/// totals the result is checked against and the time spent generating.
+final class GeneratedChunks: Sequence, IteratorProtocol {
+    let options: Options
+    var rng: SplitMix64
+    var produced = 0
+    var expectedSum = 0.0
+    var generateSeconds = 0.0
+    let names: [String] = (0..<1000).map { "name-\($0)" }
+    lazy var categories = StringArray(names)
+
+    init(_ options: Options) {
+        self.options = options
+        rng = SplitMix64(state: options.seed)
     }
-    return results.values
-}
 
-enum ProcessInfoLite {
-    static let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-}
-
-/// A fixed-size array that concurrent workers fill at distinct indices.
-final class LockedArray<T>: @unchecked Sendable {
-    private let lock = NSLockLite()
-    private var storage: [T]
-    init(count: Int, initial: T) { storage = Array(repeating: initial, count: count) }
-    func set(_ index: Int, _ value: T) { lock.withLock { storage[index] = value } }
-    var values: [T] { lock.withLock { storage } }
-}
-
-final class NSLockLite: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
-    deinit { pthread_mutex_destroy(&mutex) }
-    func withLock<R>(_ body: () throws -> R) rethrows -> R {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return try body()
-    }
-}
-
-// MARK: - Groupby
-
-struct Aggregate {
-    var sum = 0.0
-    var count = 0
-}
-
-func aggregate(_ bytes: [UInt8], expectedGroups: Int) -> [UInt64: Aggregate] {
-    var groups: [UInt64: Aggregate] = [:]
-    groups.reserveCapacity(min(bytes.count / 16, expectedGroups))
-    bytes.withUnsafeBytes { raw in
-        var offset = 0
-        while offset + 16 <= raw.count {
-            let key = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
-            let value = Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)))
-            groups[key, default: Aggregate()].sum += value
-            groups[key, default: Aggregate()].count += 1
-            offset += 16
+    func next() -> Table? {
+        guard produced < options.rows else { return nil }
+        let t0 = now()
+        let n = Swift.min(options.chunkRows, options.rows - produced)
+        var ids = [Int64](repeating: 0, count: n)
+        var xs = [Double](repeating: 0, count: n)
+        var codes = [Int32](repeating: 0, count: n)
+        let groups = UInt64(options.groups)
+        for i in 0..<n {
+            let r = rng.next()
+            ids[i] = Int64(r.multipliedFullWidth(by: groups).high)
+            xs[i] = Double(rng.next() >> 11) / Double(1 << 53)
+            codes[i] = Int32(truncatingIfNeeded: r % 1000)
+            expectedSum += xs[i]
         }
+        let name: Column
+        if options.categorical {
+            name = Column("name", categorical: CategoricalArray(codes: codes, categories: categories)!)
+        } else {
+            name = Column("name", strings: categories.take(codes.map { Int($0) }))
+        }
+        let table = try! Table([Column("id", ids), Column("x", xs), name])
+        produced += n
+        generateSeconds += now() - t0
+        return table
     }
-    return groups
 }
 
 // MARK: - Main
 
 let options = Options.parse()
-let partitionKeys = (0..<options.partitions).map { PartdKey($0) }
-
-print("""
-    swift-partd shuffle/groupby demo
-      \(options.rows) records (\(mb(options.rows * 16))) in chunks of \(options.chunkRows), \(options.groups) groups, \
-    \(options.partitions) partitions
-      memory budget \(options.memory), \(ProcessInfoLite.cores) cores
-    """)
+let nameKind = options.categorical ? "categorical" : "plain-string"
+if !options.json {
+    print("""
+        swift-partd shuffle/groupby demo
+          \(options.rows) rows (id Int64 in 0..<\(options.groups), x Float64, name \(nameKind) of 1,000 values) \
+        in chunks of \(options.chunkRows)
+          \(options.partitions) partitions, memory budget \(options.memory), spill compression \
+        \(options.compression.map { "\($0.codec)" } ?? "none"), \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cores
+        """)
+}
 
 do {
-    let directory: DirectoryStore
-    if let path = options.directory {
-        directory = try DirectoryStore(path: path)
-        try directory.drop()
-    } else {
-        directory = try DirectoryStore.temporary()
-    }
-    print("  partitions spill to \(directory.path)")
-    let store = SpillingStore(spillingTo: directory, availableMemory: options.memory)
+    let baseline = statusBytes("VmRSS")
+    let shuffleBar = options.json ? nil : ProgressBar(label: "shuffle", total: options.rows)
+    let readBar = options.json ? nil : ProgressBar(label: "groupby", total: options.partitions)
+    let shuffle = try Shuffle<Table>(
+        by: ["id"], partitions: options.partitions,
+        options: ShuffleOptions(
+            memory: options.memory, directory: options.directory, compression: options.compression,
+            progress: { progress in
+                switch progress.phase {
+                case .partitioning: shuffleBar?.update(progress.rowsIn, "\(mb(progress.bytesSpilled)) spilled")
+                case .reading: readBar?.update(progress.partitionsDone, "")
+                }
+            }))
+    if !options.json { print("  partitions spill to \(shuffle.directory.path)") }
 
     // 1. Generate and shuffle.
-    var rng = SplitMix64(state: options.seed)
-    var expectedSum = 0.0
-    var generateSeconds = 0.0
-    var progress = Progress(label: "shuffle", total: options.rows)
-    let shuffleStart = now()
-    var done = 0
-    while done < options.rows {
-        let n = min(options.chunkRows, options.rows - done)
-        let t0 = now()
-        var keys = [UInt64](repeating: 0, count: n)
-        var values = [Double](repeating: 0, count: n)
-        for i in 0..<n {
-            keys[i] = rng.next() % UInt64(options.groups)
-            values[i] = Double(rng.next() >> 11) / Double(1 << 53)
-            expectedSum += values[i]
-        }
-        generateSeconds += now() - t0
-        for batch in partition(keys, values, partitionKeys: partitionKeys) where !batch.isEmpty {
-            try store.append(batch)
-        }
-        done += n
-        let stats = store.statistics
-        progress.update(done, "\(mb(stats.spilledBytes)) spilled")
-    }
-    try store.flush()
-    let shuffleSeconds = now() - shuffleStart - generateSeconds
-    let shufflePeak = peakResidentBytes()
-    let stats = store.statistics
+    let chunks = GeneratedChunks(options)
+    let start = now()
+    try shuffle.add(contentsOf: chunks)
+    try shuffle.finish()
+    let shuffleSeconds = now() - start - chunks.generateSeconds
+    let spilled = shuffle.store.statistics.spilledBytes
+    let shufflePeakOverBaseline = statusBytes("VmHWM") - baseline
 
-    // 2. Read each partition back whole and aggregate it, partitions in parallel.
+    // 2. Read each partition back whole and aggregate it, partitions on all cores.
     let groupStart = now()
-    let partials = LockedArray<[UInt64: Aggregate]>(count: options.partitions, initial: [:])
-    let readBytes = LockedArray<Int>(count: options.partitions, initial: 0)
-    let failures = LockedArray<String?>(count: 1, initial: nil)
-    DispatchQueue.concurrentPerform(iterations: options.partitions) { p in
-        do {
-            let bytes = try store.get(PartdKey(p))
-            readBytes.set(p, bytes.count)
-            partials.set(p, aggregate(bytes, expectedGroups: options.groups / options.partitions * 5 / 4 + 16))
-        } catch {
-            failures.set(0, "partition \(p): \(error)")
-        }
-    }
-    if let failure = failures.values[0] { throw PartdError(code: .io, message: failure) }
+    let result = try shuffle.groupBy(["id"]).aggregate([.sum("x"), .count])
     let groupSeconds = now() - groupStart
+    let totalSeconds = shuffleSeconds + groupSeconds
+    let peakOverBaseline = statusBytes("VmHWM") - baseline
+    try shuffle.close()
 
     // 3. Check and report.
-    var totalCount = 0
-    var totalSum = 0.0
-    var groupCount = 0
-    var largest: [(key: UInt64, value: Aggregate)] = []
-    for partial in partials.values {
-        groupCount += partial.count
-        for (key, agg) in partial {
-            totalCount += agg.count
-            totalSum += agg.sum
-            largest.append((key, agg))
+    let sums = result["x_sum"]!.values(as: Double.self)!
+    let counts = result["count"]!.values(as: Int64.self)!
+    let totalSum = sums.reduce(0, +)
+    let totalCount = Int(counts.reduce(0, +))
+    let ok = totalCount == options.rows && abs(totalSum - chunks.expectedSum) <= 1e-6 * max(1, abs(chunks.expectedSum))
+        && Set(result["id"]!.values(as: Int64.self)!).count == result.rowCount
+
+    if options.json {
+        print("""
+            {"rows": \(options.rows), "partitions": \(options.partitions), "memory_bytes": \(options.memory.bytes), \
+            "strings": "\(nameKind)", "shuffle_s": \(shuffleSeconds), "read_aggregate_s": \(groupSeconds), \
+            "total_s": \(totalSeconds), "generate_s": \(chunks.generateSeconds), "spilled_bytes": \(spilled), \
+            "peak_over_baseline_bytes": \(peakOverBaseline), \
+            "shuffle_peak_over_baseline_bytes": \(shufflePeakOverBaseline), "store_peak_bytes": \(shuffle.store.statistics.peakMemoryBytes), "groups": \(result.rowCount), "ok": \(ok)}
+            """)
+    } else {
+        let ids = result["id"]!.values(as: Int64.self)!
+        let top = result.rowCount == 0 ? [] : (0..<result.rowCount).sorted {
+            counts[$0] != counts[$1] ? counts[$0] > counts[$1] : ids[$0] < ids[$1]
+        }.prefix(5)
+        let rows = Double(options.rows)
+        print("""
+
+            shuffle:  \(options.rows) rows in \(seconds(shuffleSeconds)) (\(rate(rows, shuffleSeconds))rows/s); \
+            spilled \(mb(spilled)) (generating the rows took \(seconds(chunks.generateSeconds)) more)
+            groupby:  \(options.partitions) partitions read and aggregated in \(seconds(groupSeconds)) \
+            (\(rate(rows, groupSeconds))rows/s), \(result.rowCount) groups
+            job:      \(seconds(totalSeconds)) (\(rate(rows, totalSeconds))rows/s)
+            memory:   peak resident \(mb(peakOverBaseline)) over the baseline (budget \(options.memory))
+            check:    count \(totalCount) of \(options.rows), sum \(totalSum) vs \(chunks.expectedSum): \(ok ? "OK" : "MISMATCH")
+            top groups by count:
+            """)
+        for row in top {
+            print("  id \(ids[row]): count \(counts[row]), sum \(sums[row]), mean \(sums[row] / Double(counts[row]))")
         }
     }
-    largest.sort { $0.value.count != $1.value.count ? $0.value.count > $1.value.count : $0.key < $1.key }
-    let bytesRead = readBytes.values.reduce(0, +)
-    let ok = totalCount == options.rows && abs(totalSum - expectedSum) <= 1e-6 * max(1, abs(expectedSum))
-        && bytesRead == options.rows * 16
-
-    print("""
-
-        shuffle:  \(options.rows) records in \(Double(Int(shuffleSeconds * 1000)) / 1000) s \
-        (\(rate(Double(options.rows), shuffleSeconds))records/s, \(rate(Double(options.rows * 16), shuffleSeconds))B/s)
-                  spilled \(mb(stats.spilledBytes)) in \(stats.spillRounds) rounds; peak store memory \(mb(stats.peakMemoryBytes))
-        groupby:  \(options.partitions) partitions, \(mb(bytesRead)) read back in \(Double(Int(groupSeconds * 1000)) / 1000) s \
-        (\(rate(Double(bytesRead), groupSeconds))B/s), \(groupCount) groups
-        memory:   peak resident \(mb(shufflePeak)) while shuffling, \(mb(peakResidentBytes())) overall
-                  (store budget \(options.memory); the generated chunk and its partition buffers come on top)
-        check:    count \(totalCount) of \(options.rows), sum \(totalSum) vs \(expectedSum): \(ok ? "OK" : "MISMATCH")
-        top groups by count:
-        """)
-    for entry in largest.prefix(5) {
-        let mean = entry.value.sum / Double(entry.value.count)
-        print("  key \(entry.key): count \(entry.value.count), sum \(entry.value.sum), mean \(mean)")
-    }
-    if options.directory == nil { try directory.close() }
     exit(ok ? 0 : 1)
 } catch {
     printError("shuffle-groupby-demo: \(error)")

@@ -175,6 +175,15 @@ package enum Posix {
         _ = madvise(aligned, end - start, 23 /* MADV_POPULATE_WRITE */)
     }
 
+    /// Returns the free memory of the allocator's heaps to the system (glibc's
+    /// `malloc_trim`), so memory freed by one phase of work does not stay
+    /// resident into the next. Package-visible for the shuffle driver.
+    package static func releaseFreeMemory() {
+        #if canImport(Glibc)
+        _ = glibcMallocTrim(0)
+        #endif
+    }
+
     static func readUInt64(_ fd: Int32, at offset: Int) throws(Errno) -> UInt64 {
         var value: UInt64 = 0
         let n = withUnsafeMutableBytes(of: &value) { pread(fd, $0.baseAddress!, 8, off_t(offset)) }
@@ -446,3 +455,9 @@ package final class Locked<Value>: @unchecked Sendable {
         return try body(&value)
     }
 }
+
+#if canImport(Glibc)
+/// glibc's `malloc_trim` (declared in `<malloc.h>`, which the Glibc module does not export).
+@_silgen_name("malloc_trim")
+private func glibcMallocTrim(_ pad: Int) -> Int32
+#endif

@@ -154,8 +154,7 @@ public struct StringArray: Sendable, Equatable, RandomAccessCollection, Expressi
     /// The elements at `indices`, in that order.
     public func take(_ indices: some Collection<Int>) -> StringArray {
         var result = StringArray()
-        result.offsets.reserveCapacity(indices.count + 1)
-        for i in indices { result.append(bytes: bytes(at: i)) }
+        (result.offsets, result.data) = RawBytes.gatherStrings(offsets: offsets, data: data, at: indices)
         return result
     }
 

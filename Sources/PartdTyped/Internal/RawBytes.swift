@@ -101,6 +101,37 @@ enum RawBytes {
         }
     }
 
+    /// The strings at `indices` of a string array (`offsets`, `data`), as new
+    /// offsets and data: one pass to size the data, one copy of each string.
+    static func gatherStrings(offsets: [Int64], data: [UInt8], at indices: some Collection<Int>) -> (offsets: [Int64], data: [UInt8]) {
+        let count = offsets.count - 1
+        var total = 0
+        for i in indices {
+            precondition(i >= 0 && i < count, "index \(i) out of range 0..<\(count)")
+            total &+= Int(offsets[i + 1] &- offsets[i])
+        }
+        var outOffsets: [Int64] = [0]
+        outOffsets.reserveCapacity(indices.count + 1)
+        let outData = offsets.withUnsafeBufferPointer { offsets in
+            data.withUnsafeBytes { source in
+                [UInt8](unsafeUninitializedCapacity: total) { target, initialized in
+                    var position = 0
+                    for i in indices {
+                        let start = Int(offsets[i]), length = Int(offsets[i + 1] &- offsets[i])
+                        if length > 0 {
+                            UnsafeMutableRawBufferPointer(target).baseAddress!.advanced(by: position)
+                                .copyMemory(from: source.baseAddress!.advanced(by: start), byteCount: length)
+                        }
+                        position &+= length
+                        outOffsets.append(Int64(position))
+                    }
+                    initialized = total
+                }
+            }
+        }
+        return (outOffsets, outData)
+    }
+
     /// Appends the Int64 offsets held little-endian in `bytes`, each plus `base`, to
     /// `out`, skipping the first (which must be 0). Returns `false` (appending
     /// nothing useful) unless the offsets start at 0, never decrease and end at `end`.

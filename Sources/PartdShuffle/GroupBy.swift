@@ -1,0 +1,384 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Partd
+import PartdTyped
+
+/// One aggregate of a groupby: a function of a column (or of the group's rows)
+/// and the name of the result column.
+///
+/// Nulls in the aggregated column are skipped. `sum` of integers is `Int64`
+/// (wrapping on overflow; `UInt64` columns sum to `UInt64`), of floats
+/// `Float64`, and 0 for a group with no values; `mean` is `Float64`; `min` and
+/// `max` keep the column's type (numbers and timestamps); `mean`, `min` and
+/// `max` are null for a group with no values; counts are `Int64`.
+public struct Aggregation: Sendable, Hashable {
+    public enum Function: String, Sendable, Hashable {
+        case sum, count, mean, min, max
+        /// Rows in the group, nulls included.
+        case size
+    }
+    public var function: Function
+    /// The aggregated column (`nil` for ``size``).
+    public var column: String?
+    /// The result column's name.
+    public var name: String
+
+    public init(_ function: Function, _ column: String?, as name: String? = nil) {
+        self.function = function
+        self.column = column
+        self.name = name ?? column.map { "\($0)_\(function.rawValue)" } ?? function.rawValue
+    }
+
+    public static func sum(_ column: String, as name: String? = nil) -> Aggregation { .init(.sum, column, as: name) }
+    /// Non-null values of `column` in the group.
+    public static func count(_ column: String, as name: String? = nil) -> Aggregation { .init(.count, column, as: name) }
+    public static func mean(_ column: String, as name: String? = nil) -> Aggregation { .init(.mean, column, as: name) }
+    public static func min(_ column: String, as name: String? = nil) -> Aggregation { .init(.min, column, as: name) }
+    public static func max(_ column: String, as name: String? = nil) -> Aggregation { .init(.max, column, as: name) }
+    /// Rows in the group (nulls included), named `count`.
+    public static let count = Aggregation(.size, nil, as: "count")
+}
+
+/// A groupby waiting for its aggregates: `table.groupBy(["id"]).aggregate([.sum("x")])`.
+///
+/// Rows whose key columns hold equal values form one group; null keys form a
+/// group of their own (as SQL's `GROUP BY`; pandas drops them by default). The
+/// result has the key columns, then one column per aggregate, one row per
+/// group, in the order groups first appear (partition by partition for a shuffle).
+public struct Grouping: Sendable {
+    public let keys: [String]
+    let run: @Sendable ([Aggregation]) throws -> Table
+
+    public func aggregate(_ aggregations: [Aggregation]) throws -> Table {
+        try run(aggregations)
+    }
+}
+
+extension Table {
+    /// An in-memory groupby of this table by the named key columns.
+    public func groupBy(_ keys: [String]) -> Grouping {
+        Grouping(keys: keys) { [self] in try GroupBy.aggregate(self, keys: keys, $0) }
+    }
+}
+
+extension Shuffle where Chunk == Table {
+    /// An out-of-core groupby: every partition is read back and aggregated on
+    /// all cores, and the results are joined. The keys must include every
+    /// column the shuffle partitions by, so each group lies in one partition.
+    ///
+    /// Unless `keepPartitions` is set, the groupby consumes the shuffle: each
+    /// partition is deleted once aggregated (releasing its memory and disk while
+    /// the result grows), and the shuffle is closed afterwards.
+    ///
+    /// - Throws: ``PartdError/Code/invalidArgument`` from `aggregate` if the
+    ///   keys miss a partitioning column.
+    public func groupBy(_ keys: [String], keepPartitions: Bool = false) -> Grouping {
+        Grouping(keys: keys) { [self] aggregations in
+            let missing = keyColumns.filter { !keys.contains($0) }
+            guard missing.isEmpty else {
+                throw PartdError(
+                    code: .invalidArgument,
+                    message: "a groupby of a shuffle by \(keyColumns) must group by those columns too (\(missing) missing)")
+            }
+            // Only the keys and the aggregated columns are decoded.
+            var needed = keys
+            for name in aggregations.compactMap(\.column) where !needed.contains(name) { needed.append(name) }
+            let parts = try mapPartitions(columns: needed) { index, table -> Table? in
+                // A shuffle that never received a chunk has no schema to aggregate.
+                let result = table.columns.isEmpty ? nil : try GroupBy.aggregate(table, keys: keys, aggregations)
+                if !keepPartitions { try store.delete([Self.key(ofPartition: index)]) }
+                return result
+            }
+            if !keepPartitions { try close() }
+            return try GroupBy.concatenate(parts.compactMap { $0 })
+        }
+    }
+}
+
+enum GroupBy {
+    /// Joins tables of one schema column by column, releasing each column of
+    /// the parts once it is copied, so at most one column is held twice.
+    static func concatenate(_ tables: [Table]) throws -> Table {
+        guard let first = tables.first else { return Table() }
+        var parts = tables
+        var names = first.columns.map(\.name)
+        var columns: [Column] = []
+        while !names.isEmpty {
+            let name = names.removeFirst()
+            columns.append(try Table.concatenate(parts.map { try $0.selecting([name]) }).columns[0])
+            parts = try parts.map { try $0.selecting(names) }
+        }
+        return try Table(columns)
+    }
+
+    static func aggregate(_ table: Table, keys: [String], _ aggregations: [Aggregation]) throws -> Table {
+        guard !keys.isEmpty else { throw PartdError(code: .invalidArgument, message: "a groupby needs at least one key column") }
+        func column(_ name: String) throws -> Column {
+            guard let column = table[name] else {
+                throw PartdError(code: .invalidArgument, message: "the table has no column \"\(name)\" (it has \(table.schema))")
+            }
+            return column
+        }
+        let keyColumns = try keys.map(column)
+        let (groups, firstRows) = assignGroups(keyColumns, rowCount: table.rowCount)
+        var result = try table.selecting(keys).take(firstRows).columns
+        for aggregation in aggregations {
+            if aggregation.function == .size {
+                var counts = [Int64](repeating: 0, count: firstRows.count)
+                for g in groups { counts[Int(g)] += 1 }
+                result.append(Column(aggregation.name, counts))
+            } else {
+                guard let name = aggregation.column else {
+                    throw PartdError(code: .invalidArgument, message: "\(aggregation.function) needs a column")
+                }
+                result.append(try aggregate(try column(name), aggregation, groups: groups, groupCount: firstRows.count))
+            }
+        }
+        return try Table(result)
+    }
+
+    // MARK: Groups
+
+    /// Each row's group number, and the first row of each group, by an
+    /// open-addressing hash table over the rows' key hashes.
+    static func assignGroups(_ keys: [Column], rowCount: Int) -> (groups: [Int32], firstRows: [Int]) {
+        let hashes = RowHashing.hashes(keys, rows: 0..<rowCount)
+        let equal = keys.map(equality)
+        var groups = [Int32](repeating: 0, count: rowCount)
+        var firstRows: [Int] = []
+        var groupHashes: [UInt64] = []
+        var mask = 1023
+        var slots = [Int32](repeating: -1, count: mask + 1)
+        for row in 0..<rowCount {
+            let hash = hashes[row]
+            var slot = Int(truncatingIfNeeded: hash) & mask
+            while true {
+                let g = slots[slot]
+                if g < 0 {
+                    let group = Int32(firstRows.count)
+                    slots[slot] = group
+                    firstRows.append(row)
+                    groupHashes.append(hash)
+                    groups[row] = group
+                    if firstRows.count * 2 > mask {
+                        // Grow to keep the table at most half full.
+                        mask = mask * 2 + 1
+                        slots = [Int32](repeating: -1, count: mask + 1)
+                        for (group, h) in groupHashes.enumerated() {
+                            var s = Int(truncatingIfNeeded: h) & mask
+                            while slots[s] >= 0 { s = (s + 1) & mask }
+                            slots[s] = Int32(group)
+                        }
+                    }
+                    break
+                }
+                if groupHashes[Int(g)] == hash && equal.allSatisfy({ $0(firstRows[Int(g)], row) }) {
+                    groups[row] = g
+                    break
+                }
+                slot = (slot + 1) & mask
+            }
+        }
+        return (groups, firstRows)
+    }
+
+    /// Whether two rows of `column` hold the same key (nulls equal each other; NaN equals NaN).
+    static func equality(_ column: Column) -> (Int, Int) -> Bool {
+        let values: (Int, Int) -> Bool
+        switch column.type {
+        case .fixed(let dtype):
+            values = fixedEquality(column, dtype)
+        case .string:
+            let strings = column.strings!
+            values = { strings.bytes(at: $0) == strings.bytes(at: $1) }
+        case .categorical:
+            let categorical = column.categorical!
+            let codes = categorical.codes
+            values = { a, b in
+                codes[a] == codes[b]
+                    || categorical.categories.bytes(at: Int(codes[a])) == categorical.categories.bytes(at: Int(codes[b]))
+            }
+        }
+        guard let validity = column.validity else { return values }
+        return { a, b in
+            let (x, y) = (validity[a], validity[b])
+            return x && y ? values(a, b) : x == y
+        }
+    }
+
+    private static func fixedEquality(_ column: Column, _ dtype: DType) -> (Int, Int) -> Bool {
+        func same<T: ArrayElement & Equatable>(_: T.Type) -> (Int, Int) -> Bool {
+            let v = column.values(as: T.self)!
+            return { v[$0] == v[$1] }
+        }
+        func float<T: ArrayElement & BinaryFloatingPoint>(_: T.Type) -> (Int, Int) -> Bool {
+            let v = column.values(as: T.self)!
+            return { v[$0] == v[$1] || (v[$0].isNaN && v[$1].isNaN) }
+        }
+        switch dtype {
+        case .bool: return same(Bool.self)
+        case .int8: return same(Int8.self)
+        case .int16: return same(Int16.self)
+        case .int32: return same(Int32.self)
+        case .int64: return same(Int64.self)
+        case .uint8: return same(UInt8.self)
+        case .uint16: return same(UInt16.self)
+        case .uint32: return same(UInt32.self)
+        case .uint64: return same(UInt64.self)
+        case .float32: return float(Float.self)
+        case .float64: return float(Double.self)
+        case .datetime(.seconds): return same(Timestamp<Seconds>.self)
+        case .datetime(.milliseconds): return same(Timestamp<Milliseconds>.self)
+        case .datetime(.microseconds): return same(Timestamp<Microseconds>.self)
+        case .datetime(.nanoseconds): return same(Timestamp<Nanoseconds>.self)
+        default:
+            #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
+            if dtype == .float16 { return float(Float16.self) }
+            #endif
+            preconditionFailure("no equality for \(dtype)")
+        }
+    }
+
+    // MARK: Aggregates
+
+    static func aggregate(_ column: Column, _ aggregation: Aggregation, groups: [Int32], groupCount: Int) throws -> Column {
+        func run<T: Aggregatable>(_: T.Type) throws -> Column {
+            try aggregateValues(column.values(as: T.self)!, column.validity, aggregation, groups: groups, groupCount: groupCount)
+        }
+        if aggregation.function == .count {
+            var counts = [Int64](repeating: 0, count: groupCount)
+            for (row, g) in groups.enumerated() where column.isValid(row) { counts[Int(g)] += 1 }
+            return Column(aggregation.name, counts)
+        }
+        switch column.type {
+        case .fixed(.int8): return try run(Int8.self)
+        case .fixed(.int16): return try run(Int16.self)
+        case .fixed(.int32): return try run(Int32.self)
+        case .fixed(.int64): return try run(Int64.self)
+        case .fixed(.uint8): return try run(UInt8.self)
+        case .fixed(.uint16): return try run(UInt16.self)
+        case .fixed(.uint32): return try run(UInt32.self)
+        case .fixed(.uint64): return try run(UInt64.self)
+        case .fixed(.float32): return try run(Float.self)
+        case .fixed(.float64): return try run(Double.self)
+        case .fixed(.datetime(.seconds)): return try run(Timestamp<Seconds>.self)
+        case .fixed(.datetime(.milliseconds)): return try run(Timestamp<Milliseconds>.self)
+        case .fixed(.datetime(.microseconds)): return try run(Timestamp<Microseconds>.self)
+        case .fixed(.datetime(.nanoseconds)): return try run(Timestamp<Nanoseconds>.self)
+        default:
+            #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
+            if column.type == .fixed(.float16) { return try run(Float16.self) }
+            #endif
+            throw PartdError(
+                code: .invalidArgument,
+                message: "cannot \(aggregation.function) column \"\(column.name)\" of type \(column.type)")
+        }
+    }
+
+    private static func aggregateValues<T: Aggregatable>(
+        _ values: [T], _ validity: BitArray?, _ aggregation: Aggregation, groups: [Int32], groupCount: Int
+    ) throws -> Column {
+        func valid(_ row: Int) -> Bool { validity?[row] ?? true }
+        switch aggregation.function {
+        case .sum, .mean:
+            guard T.isSummable else {
+                throw PartdError(
+                    code: .invalidArgument,
+                    message: "cannot \(aggregation.function) column \"\(aggregation.column ?? "")\" of type \(T.dtype.numpy)")
+            }
+            if aggregation.function == .sum {
+                var totals = [T.Total](repeating: T.zeroTotal, count: groupCount)
+                if validity == nil {
+                    for row in values.indices { totals[Int(groups[row])] = T.add(totals[Int(groups[row])], values[row]) }
+                } else {
+                    for row in values.indices where valid(row) {
+                        totals[Int(groups[row])] = T.add(totals[Int(groups[row])], values[row])
+                    }
+                }
+                return Column(aggregation.name, totals)
+            }
+            var sums = [Double](repeating: 0, count: groupCount)
+            var counts = [Int](repeating: 0, count: groupCount)
+            for row in values.indices where valid(row) {
+                sums[Int(groups[row])] += values[row].doubleValue
+                counts[Int(groups[row])] += 1
+            }
+            let means = zip(sums, counts).map { $1 == 0 ? 0 : $0 / Double($1) }
+            let any = BitArray(counts.lazy.map { $0 > 0 })
+            return Column(aggregation.name, means, validity: counts.contains(0) ? any : nil)
+        case .min, .max:
+            var best = [T?](repeating: nil, count: groupCount)
+            let wantMin = aggregation.function == .min
+            for row in values.indices where valid(row) {
+                let g = Int(groups[row])
+                let value = values[row]
+                if let current = best[g] {
+                    if wantMin ? value < current : value > current { best[g] = value }
+                } else {
+                    best[g] = value
+                }
+            }
+            let filled = best.map { $0 ?? T.zeroValue }
+            let any = BitArray(best.lazy.map { $0 != nil })
+            return Column(aggregation.name, filled, validity: best.contains(nil) ? any : nil)
+        case .count, .size:
+            preconditionFailure("counts are aggregated by the caller")
+        }
+    }
+}
+
+/// Column element types a groupby can sum, average, and take the least and greatest of.
+protocol Aggregatable: ArrayElement, Comparable {
+    associatedtype Total: ArrayElement
+    static var zeroTotal: Total { get }
+    static var zeroValue: Self { get }
+    static var isSummable: Bool { get }
+    static func add(_ total: Total, _ value: Self) -> Total
+    var doubleValue: Double { get }
+}
+
+extension Aggregatable where Self: FixedWidthInteger {
+    static var zeroValue: Self { 0 }
+    static var isSummable: Bool { true }
+    var doubleValue: Double { Double(self) }
+}
+
+extension Aggregatable where Self: FixedWidthInteger, Total == Int64 {
+    static var zeroTotal: Int64 { 0 }
+    static func add(_ total: Int64, _ value: Self) -> Int64 { total &+ Int64(truncatingIfNeeded: value) }
+}
+
+extension Int8: Aggregatable { typealias Total = Int64 }
+extension Int16: Aggregatable { typealias Total = Int64 }
+extension Int32: Aggregatable { typealias Total = Int64 }
+extension Int64: Aggregatable { typealias Total = Int64 }
+extension UInt8: Aggregatable { typealias Total = Int64 }
+extension UInt16: Aggregatable { typealias Total = Int64 }
+extension UInt32: Aggregatable { typealias Total = Int64 }
+extension UInt64: Aggregatable {
+    static var zeroTotal: UInt64 { 0 }
+    static func add(_ total: UInt64, _ value: UInt64) -> UInt64 { total &+ value }
+}
+
+extension Aggregatable where Self: BinaryFloatingPoint, Total == Double {
+    static var zeroTotal: Double { 0 }
+    static var zeroValue: Self { 0 }
+    static var isSummable: Bool { true }
+    static func add(_ total: Double, _ value: Self) -> Double { total + Double(value) }
+    var doubleValue: Double { Double(self) }
+}
+
+extension Float: Aggregatable { typealias Total = Double }
+extension Double: Aggregatable { typealias Total = Double }
+#if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
+extension Float16: Aggregatable { typealias Total = Double }
+#endif
+
+extension Timestamp: Aggregatable {
+    typealias Total = Int64
+    static var zeroTotal: Int64 { 0 }
+    static var zeroValue: Timestamp { Timestamp(0) }
+    static var isSummable: Bool { false }
+    static func add(_ total: Int64, _ value: Timestamp) -> Int64 { total }
+    var doubleValue: Double { Double(rawValue) }
+}

@@ -1,0 +1,430 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Partd
+import PartdCompression
+import PartdTyped
+import Synchronization
+
+/// How a shuffle stores its partitions, and what it reports while it runs.
+public struct ShuffleOptions: Sendable {
+    /// The most partition bytes held in memory; the rest spill to disk. The default is 256 MB.
+    public var memory: ByteCount
+    /// Where the partitions are kept. `nil` (the default) makes a temporary
+    /// directory, removed when the shuffle is closed or deinitialised and when it
+    /// fails; a given directory is left in place, holding every partition, after
+    /// ``Shuffle/close()``.
+    public var directory: String?
+    /// The parent of the temporary directory (`$TMPDIR` or `/tmp` by default).
+    public var temporaryParent: String?
+    /// Compression of the bytes spilled to disk (`nil`: none).
+    public var compression: Compression?
+    /// Called after each chunk is partitioned and after each partition is read
+    /// by ``Shuffle/mapPartitions(_:)``, from the thread doing the work.
+    public var progress: (@Sendable (ShuffleProgress) -> Void)?
+
+    public init(
+        memory: ByteCount = .megabytes(256),
+        directory: String? = nil,
+        temporaryParent: String? = nil,
+        compression: Compression? = nil,
+        progress: (@Sendable (ShuffleProgress) -> Void)? = nil
+    ) {
+        self.memory = memory
+        self.directory = directory
+        self.temporaryParent = temporaryParent
+        self.compression = compression
+        self.progress = progress
+    }
+}
+
+/// Where a shuffle is.
+public struct ShuffleProgress: Sendable, Hashable {
+    public enum Phase: Sendable, Hashable {
+        /// Chunks are being hashed and appended to their partitions.
+        case partitioning
+        /// Partitions are being read back.
+        case reading
+    }
+    public var phase: Phase
+    /// Rows partitioned so far.
+    public var rowsIn: Int
+    /// Bytes moved from memory to disk so far.
+    public var bytesSpilled: Int
+    /// Partitions read back so far.
+    public var partitionsDone: Int
+    /// The number of partitions.
+    public var partitionCount: Int
+}
+
+/// A disk-backed hash shuffle (dask's disk shuffle): rows of every chunk go
+/// to the partition their key's ``PartitionHash`` names, chunks are split on
+/// all cores and appended to a spilling store with a memory budget, and after
+/// the last chunk each partition reads back whole.
+///
+/// ```swift
+/// let shuffle = try Shuffle<Table>(by: ["id"], partitions: 64, options: ShuffleOptions(memory: .megabytes(256)))
+/// try shuffle.add(contentsOf: chunks)           // any Sequence (or AsyncSequence) of tables
+/// let first = try shuffle.partition(0)          // every row whose id hashes to partition 0
+/// let sums = try shuffle.groupBy(["id"]).aggregate([.sum("x")])
+/// try shuffle.close()                           // removes the temporary directory
+/// ```
+///
+/// Shuffles of ``Table``s (by column names), ``NDArray``s (by value) and
+/// arrays of records (by a key function) are made by the initialisers in the
+/// extensions. A shuffle whose `add` throws (or is cancelled) drops its data
+/// and removes its temporary directory before rethrowing; later calls throw
+/// ``PartdError/Code/closed``.
+public final class Shuffle<Chunk: Sendable>: Sendable {
+    /// The number of partitions.
+    public let partitionCount: Int
+    public let options: ShuffleOptions
+    /// The byte store holding the partitions: a spilling store over the directory.
+    public let store: SpillingStore<AnyByteStore>
+    /// The directory the partitions spill to.
+    public let directory: DirectoryStore
+    let kind: ShuffleKind<Chunk>
+    private let state = Locked(State())
+
+    struct State {
+        var rowsIn = 0
+        var partitionsDone = 0
+        var finished = false
+        var closed: String? = nil
+        /// A zero-row chunk shaped like the input, returned for empty partitions.
+        var empty: Chunk? = nil
+    }
+
+    init(
+        partitions: Int, options: ShuffleOptions,
+        kind makeKind: (SpillingStore<AnyByteStore>) -> ShuffleKind<Chunk>
+    ) throws {
+        guard partitions > 0 else {
+            throw PartdError(code: .invalidArgument, message: "a shuffle needs at least one partition, not \(partitions)")
+        }
+        partitionCount = partitions
+        self.options = options
+        let directory = try options.directory.map { try DirectoryStore(path: $0) }
+            ?? DirectoryStore.temporary(in: options.temporaryParent)
+        let slow = options.compression.map { AnyByteStore(CompressedStore($0, over: directory)) } ?? AnyByteStore(directory)
+        let store = SpillingStore(spillingTo: slow, availableMemory: options.memory)
+        self.directory = directory
+        self.store = store
+        kind = makeKind(store)
+    }
+
+    /// The key columns of a table shuffle (empty for other kinds).
+    public var keyColumns: [String] { kind.keyColumns }
+
+    /// The key partition `index` is stored under (its number).
+    public static func key(ofPartition index: Int) -> PartdKey { PartdKey(index) }
+
+    /// Hashes `chunk`'s rows and appends each partition's rows to it.
+    ///
+    /// - Throws: what partitioning or storing throws (the shuffle is then
+    ///   dropped and closed); ``PartdError/Code/closed`` after ``finish()``,
+    ///   ``close()`` or an earlier failure.
+    public func add(_ chunk: Chunk) throws {
+        try checkOpen(adding: true)
+        do {
+            try partitionAndAppend(chunk)
+        } catch {
+            fail(error)
+            throw error
+        }
+    }
+
+    /// Adds every chunk of `chunks`, in order.
+    public func add<S: Sequence>(contentsOf chunks: S) throws where S.Element == Chunk {
+        for chunk in chunks { try add(chunk) }
+    }
+
+    /// Adds every chunk of `chunks`, in order; cancelling the task drops the
+    /// shuffle (``PartdError/Code/closed`` afterwards) and throws `CancellationError`.
+    public func add<S: AsyncSequence>(contentsOf chunks: S) async throws where S.Element == Chunk {
+        do {
+            for try await chunk in chunks {
+                try Task.checkCancellation()
+                try add(chunk)
+            }
+            try Task.checkCancellation()
+        } catch {
+            fail(error)
+            throw error
+        }
+    }
+
+    /// The barrier: no chunk may be added afterwards. Reading a partition
+    /// finishes the shuffle implicitly.
+    public func finish() throws {
+        try checkOpen(adding: false)
+        let first = state.withLock { state in
+            defer { state.finished = true }
+            return !state.finished
+        }
+        // What partitioning freed goes back to the system before the partitions are read.
+        if first { Posix.releaseFreeMemory() }
+    }
+
+    /// Every row added whose key hashes to partition `index`, in the order the
+    /// chunks were added; an empty chunk for a partition that received nothing.
+    public func partition(_ index: Int) throws -> Chunk {
+        try partition(index, columns: nil)
+    }
+
+    func partition(_ index: Int, columns: [String]?) throws -> Chunk {
+        guard (0..<partitionCount).contains(index) else {
+            throw PartdError(code: .invalidArgument, message: "partition \(index) is outside 0..<\(partitionCount)")
+        }
+        try finish()
+        let chunk = try kind.get(Self.key(ofPartition: index), columns)
+        if kind.rowCount(chunk) == 0, let empty = state.withLock({ $0.empty }) {
+            return columns.map { kind.selecting(empty, $0) } ?? empty
+        }
+        return chunk
+    }
+
+    /// `transform` of every partition, read and run on all cores; results in partition order.
+    public func mapPartitions<R: Sendable>(_ transform: (Int, Chunk) throws -> R) throws -> [R] {
+        try mapPartitions(columns: nil, transform)
+    }
+
+    func mapPartitions<R: Sendable>(columns: [String]?, _ transform: (Int, Chunk) throws -> R) throws -> [R] {
+        try finish()
+        return try Parallel.map(Array(0..<partitionCount), totalBytes: .max, minimumBytes: 0) { index in
+            let result = try transform(index, try partition(index, columns: columns))
+            let done = state.withLock { state in
+                state.partitionsDone += 1
+                return state.partitionsDone
+            }
+            report(.reading, partitionsDone: done)
+            return result
+        }
+    }
+
+    /// Rows added so far.
+    public var rowCount: Int { state.withLock { $0.rowsIn } }
+
+    /// Ends the shuffle: a temporary directory is removed with everything in it;
+    /// a given directory is left holding every partition (memory flushed to it).
+    public func close() throws {
+        let wasOpen = state.withLock { state in
+            defer { state.closed = state.closed ?? "closed" }
+            return state.closed == nil
+        }
+        guard wasOpen else { return }
+        if options.directory != nil {
+            try store.flush()
+            try directory.close()
+        } else {
+            try store.drop()
+            try directory.close()
+        }
+    }
+
+    // MARK: - Internals
+
+    private func checkOpen(adding: Bool) throws {
+        try state.withLock { state in
+            if let reason = state.closed {
+                throw PartdError(code: .closed, message: "the shuffle is \(reason)", path: directory.path)
+            }
+            if adding && state.finished {
+                throw PartdError(code: .closed, message: "the shuffle is finished: chunks can no longer be added", path: directory.path)
+            }
+        }
+    }
+
+    /// Drops the shuffle's data after a failure (dask's `ensure_cleanup_on_exception`).
+    private func fail(_ error: any Error) {
+        let first = state.withLock { state in
+            defer { state.closed = state.closed ?? "dropped after an error: \(error)" }
+            return state.closed == nil
+        }
+        guard first else { return }
+        if options.directory == nil {
+            try? store.drop()
+            try? directory.close()
+        }
+    }
+
+    private func report(_ phase: ShuffleProgress.Phase, partitionsDone: Int? = nil) {
+        guard let progress = options.progress else { return }
+        let (rows, done) = state.withLock { ($0.rowsIn, $0.partitionsDone) }
+        progress(ShuffleProgress(
+            phase: phase, rowsIn: rows, bytesSpilled: store.statistics.spilledBytes,
+            partitionsDone: partitionsDone ?? done, partitionCount: partitionCount))
+    }
+
+    private func partitionAndAppend(_ chunk: Chunk) throws {
+        let rows = kind.rowCount(chunk)
+        try kind.check(chunk)
+        if state.withLock({ $0.empty == nil }) {
+            let empty = kind.take(chunk, [])
+            state.withLock { $0.empty = $0.empty ?? empty }
+        }
+        guard rows > 0 else { return }
+        let bytes = kind.byteEstimate(chunk)
+
+        // 1. Hash row ranges on all cores, and 2. sort row numbers by partition
+        // with one counting sort (rows keep their order within a partition).
+        let count = partitionCount
+        var bounds = [Int](repeating: 0, count: count + 1)
+        var order = [Int](repeating: 0, count: rows)
+        do {
+            let pieces = max(1, min(Parallel.processorCount * 4, rows / 16_384))
+            let ranges = (0..<pieces).map { rows * $0 / pieces..<rows * ($0 + 1) / pieces }
+            let hashes = try Parallel.map(ranges, totalBytes: bytes) { range in
+                try kind.hashes(chunk, range).map { PartitionHash.partition(of: $0, count: count) }
+            }
+            for part in hashes {
+                for p in part { bounds[p + 1] += 1 }
+            }
+            for p in 0..<count { bounds[p + 1] += bounds[p] }
+            var next = bounds
+            var row = 0
+            for part in hashes {
+                for p in part {
+                    order[next[p]] = row
+                    next[p] += 1
+                    row += 1
+                }
+            }
+        }
+
+        // 3. Gather partitions' rows on all cores and append them, a group of
+        // partitions at a time, so only a share of the chunk is copied at once.
+        let filled = (0..<count).filter { bounds[$0 + 1] > bounds[$0] }
+        let groupSize = max(8, (filled.count + 3) / 4)
+        for start in stride(from: 0, to: filled.count, by: groupSize) {
+            let group = Array(filled[start..<min(start + groupSize, filled.count)])
+            let batch = try Parallel.map(group, totalBytes: bytes) { p in
+                (key: Self.key(ofPartition: p), value: kind.take(chunk, order[bounds[p]..<bounds[p + 1]]))
+            }
+            try kind.append(batch)
+        }
+        state.withLock { $0.rowsIn += rows }
+        report(.partitioning)
+    }
+}
+
+/// What a shuffle needs to know about one kind of chunk.
+struct ShuffleKind<Chunk: Sendable>: Sendable {
+    var keyColumns: [String] = []
+    var rowCount: @Sendable (Chunk) -> Int
+    /// Approximate bytes of a chunk (decides whether work is worth sharing across cores).
+    var byteEstimate: @Sendable (Chunk) -> Int
+    /// Throws if the chunk cannot be partitioned (a key column is missing, say).
+    var check: @Sendable (Chunk) throws -> Void
+    var hashes: @Sendable (Chunk, Range<Int>) throws -> [UInt64]
+    var take: @Sendable (Chunk, ArraySlice<Int>) -> Chunk
+    var append: @Sendable ([(key: PartdKey, value: Chunk)]) throws -> Void
+    /// A key's chunk; for tables, only the given columns (all if `nil`).
+    var get: @Sendable (PartdKey, [String]?) throws -> Chunk
+    /// Only the given columns of a chunk (tables; other kinds return it as it is).
+    var selecting: @Sendable (Chunk, [String]) -> Chunk = { chunk, _ in chunk }
+}
+
+// MARK: - Tables
+
+extension Shuffle where Chunk == Table {
+    /// Partition `index` with only the named columns, in that order (the other
+    /// columns are not decoded).
+    public func partition(_ index: Int, columns: [String]) throws -> Table {
+        try partition(index, columns: Optional(columns))
+    }
+
+    /// A shuffle of tables by the values of the named key columns.
+    ///
+    /// - Throws: ``PartdError/Code/invalidArgument`` for no columns or no partitions.
+    public convenience init(by columns: [String], partitions: Int, options: ShuffleOptions = ShuffleOptions()) throws {
+        guard !columns.isEmpty else {
+            throw PartdError(code: .invalidArgument, message: "a table shuffle needs at least one key column")
+        }
+        try self.init(partitions: partitions, options: options) { store in
+          let tables = TableStore(over: store)
+          return ShuffleKind(
+            keyColumns: columns,
+            rowCount: { $0.rowCount },
+            byteEstimate: { $0.rowCount * max(1, $0.columns.count) * 8 },
+            check: { table in
+                for name in columns where table[name] == nil {
+                    throw PartdError(
+                        code: .invalidArgument,
+                        message: "the table has no key column \"\(name)\" (it has \(table.schema))")
+                }
+            },
+            hashes: { table, rows in RowHashing.hashes(columns.map { table[$0]! }, rows: rows) },
+            take: { table, rows in table.take(Array(rows)) },
+            append: { try tables.append($0) },
+            get: { try tables.get($0, columns: $1) },
+            selecting: { table, names in (try? table.selecting(names)) ?? table })
+        }
+    }
+}
+
+// MARK: - Arrays
+
+extension Shuffle {
+    /// A shuffle of numeric arrays by value: each element (each row of an
+    /// N-dimensional array, its elements' hashes combined) goes to the
+    /// partition its hash names.
+    public convenience init<E: ArrayElement & PartitionKey>(
+        partitions: Int, options: ShuffleOptions = ShuffleOptions()
+    ) throws where Chunk == NDArray<E> {
+        try self.init(partitions: partitions, options: options) { store in
+          let arrays = ArrayStore(over: store)
+          return ShuffleKind(
+            rowCount: { $0.count },
+            byteEstimate: { $0.elements.count * MemoryLayout<E>.stride },
+            check: { _ in },
+            hashes: { array, rows in
+                let width = array.shape.dropFirst().reduce(1, *)
+                let elements = array.elements
+                return rows.map { row in
+                    let start = row * width
+                    guard width > 0 else { return PartitionHash.null }
+                    var hash = elements[start].partitionHash
+                    for i in (start + 1)..<(start + width) { hash = PartitionHash.combine(hash, elements[i].partitionHash) }
+                    return hash
+                }
+            },
+            take: { array, rows in
+                let rowShape = Array(array.shape.dropFirst())
+                let width = rowShape.reduce(1, *)
+                var elements: [E] = []
+                elements.reserveCapacity(rows.count * width)
+                for row in rows { elements.append(contentsOf: array.elements[(row * width)..<((row + 1) * width)]) }
+                return (try? NDArray(elements, shape: [rows.count] + rowShape)) ?? NDArray(emptyWithRowShape: rowShape)
+            },
+            append: { try arrays.append($0) },
+            get: { key, _ in try arrays.get(key, as: NDArray<E>.self) })
+        }
+    }
+}
+
+// MARK: - Records
+
+extension Shuffle {
+    /// A shuffle of records (arrays of any `Codable` value, stored as
+    /// MessagePack lists) by the key `key` returns for each record.
+    ///
+    /// ```swift
+    /// let shuffle = try Shuffle<[Sale]>(partitions: 16) { $0.customerID }
+    /// ```
+    public convenience init<Record: Codable & Sendable, Key: PartitionKey>(
+        partitions: Int, options: ShuffleOptions = ShuffleOptions(),
+        by key: @escaping @Sendable (Record) -> Key
+    ) throws where Chunk == [Record] {
+        try self.init(partitions: partitions, options: options) { store in
+          let lists = ListStore<SpillingStore<AnyByteStore>, Record>(over: store)
+          return ShuffleKind(
+            rowCount: { $0.count },
+            byteEstimate: { $0.count * 64 },
+            check: { _ in },
+            hashes: { records, rows in rows.map { key(records[$0]).partitionHash } },
+            take: { records, rows in rows.map { records[$0] } },
+            append: { try lists.append($0) },
+            get: { key, _ in try lists.get(key) })
+        }
+    }
+}

@@ -70,7 +70,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PartdTests",
-            dependencies: ["Partd", "PartdCompression", "PartdTyped", "PartdTestSupport", "partd-test-worker", "shuffle-groupby-demo"]
+            dependencies: ["Partd", "PartdCompression", "PartdTyped", "PartdShuffle", "PartdTestSupport", "partd-test-worker", "shuffle-groupby-demo"]
         ),
     ]
 )

@@ -67,11 +67,15 @@ struct ExampleTests {
     func shuffleGroupbyDemo() throws {
         let demo = productsDirectory + "/shuffle-groupby-demo"
         try #require(FileManager.default.isExecutableFile(atPath: demo), "build the package first: \(demo)")
-        let result = try run(demo, ["--rows", "300000", "--memory", "512kB", "--partitions", "8", "--chunk-rows", "50000"])
+        let result = try run(demo, ["--rows", "300000", "--memory", "512kB", "--partitions", "8", "--chunk-rows", "50000", "--groups", "5000"])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("check:    count 300000 of 300000"))
         #expect(result.output.contains("OK"))
-        #expect(!result.output.contains("spilled 0 B in 0 rounds"))
+        #expect(result.output.contains("5000 groups"))
+        #expect(!result.output.contains("spilled 0 B"))
+        let plain = try run(demo, ["--rows", "100000", "--memory", "256kB", "--strings", "plain", "--compression", "lz4", "--json"])
+        #expect(plain.status == 0, "\(plain.output)")
+        #expect(plain.output.contains("\"ok\": true"))
         let bad = try run(demo, ["--rows", "many"])
         #expect(bad.status == 2)
         #expect(bad.output.contains("--rows needs a positive whole number"))

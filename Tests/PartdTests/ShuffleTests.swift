@@ -1,0 +1,379 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Foundation
+import Partd
+import PartdCompression
+import PartdShuffle
+import PartdTestSupport
+import PartdTyped
+import Testing
+
+/// A random table for shuffles: a nullable Int64 key with few distinct values,
+/// a nullable string key, a categorical, and values to aggregate.
+func shuffleTable(rows: Int, seed: UInt64, keys: Int64 = 50) -> Table {
+    var rng = SplitMix64(seed: seed)
+    let ids = (0..<rows).map { _ in Int64.random(in: 0..<keys, using: &rng) }
+    let idValid = BitArray((0..<rows).map { _ in Int.random(in: 0..<10, using: &rng) != 0 })
+    let xs = (0..<rows).map { _ in Double(Int.random(in: -1000...1000, using: &rng)) / 4 }
+    let xValid = BitArray((0..<rows).map { _ in Int.random(in: 0..<7, using: &rng) != 0 })
+    let ns = (0..<rows).map { _ in Int32.random(in: -5...5, using: &rng) }
+    let names = (0..<rows).map { _ in "k\(Int.random(in: 0..<4, using: &rng))" }
+    let nameValid = BitArray((0..<rows).map { _ in Int.random(in: 0..<9, using: &rng) != 0 })
+    return try! Table([
+        Column("id", ids, validity: idValid),
+        Column("name", strings: StringArray(names), validity: nameValid),
+        Column("color", categorical: CategoricalArray(names.map { $0 + "c" })),
+        Column("x", xs, validity: xValid),
+        Column("n", ns),
+        Column("when", ns.map { Timestamp<Milliseconds>(Int64($0) * 1000) }),
+    ])
+}
+
+/// One row of a table as text, for comparing tables as multisets of rows.
+func rowText(_ table: Table, _ row: Int) -> String {
+    table.columns.map { column -> String in
+        guard column.isValid(row) else { return "null" }
+        switch column.type {
+        case .string: return column.strings![row]
+        case .categorical: return column.categorical![row]
+        case .fixed(.float64): return "\(column.values(as: Double.self)![row])"
+        case .fixed(.int64): return "\(column.values(as: Int64.self)![row])"
+        case .fixed(.int32): return "\(column.values(as: Int32.self)![row])"
+        case .fixed(.datetime(.milliseconds)): return "\(column.values(as: Timestamp<Milliseconds>.self)![row].rawValue)"
+        default: return "?"
+        }
+    }.joined(separator: "|")
+}
+
+func rowMultiset(_ table: Table) -> [String] { (0..<table.rowCount).map { rowText(table, $0) }.sorted() }
+
+/// The partition one row's keys name, computed row by row from the public hash rules.
+func referencePartition(_ table: Table, _ row: Int, keys: [String], count: Int) -> Int {
+    let hashes = keys.map { name -> UInt64 in
+        let column = table[name]!
+        guard column.isValid(row) else { return PartitionHash.null }
+        switch column.type {
+        case .string: return column.strings![row].partitionHash
+        case .categorical: return column.categorical![row].partitionHash
+        case .fixed(.int64): return column.values(as: Int64.self)![row].partitionHash
+        case .fixed(.int32): return column.values(as: Int32.self)![row].partitionHash
+        case .fixed(.float64): return column.values(as: Double.self)![row].partitionHash
+        default: return 0
+        }
+    }
+    let hash = hashes.dropFirst().reduce(hashes[0]) { PartitionHash.combine($0, $1) }
+    return PartitionHash.partition(of: hash, count: count)
+}
+
+func directoryExists(_ path: String) -> Bool {
+    var isDirectory: ObjCBool = false
+    return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+}
+
+struct ShuffleTestError: Error {}
+
+@Suite("Partition hash")
+struct PartitionHashTests {
+    // The integer and float vectors were computed independently (SplitMix64's finaliser in
+    // Python); the string ones are XXH3-64's published values for "" and "abc" with seed 0.
+    @Test("hash values are pinned (format 1): the same on every machine and run")
+    func vectors() {
+        #expect(PartitionHash.mix(0) == 0)
+        #expect(PartitionHash.hash(Int64(0)) == 0)
+        #expect(PartitionHash.hash(Int64(1)) == 0x5692_161D_100B_05E5)
+        #expect(PartitionHash.hash(Int64(-1)) == 0xB4D0_55FC_F2CB_BD7B)
+        #expect(PartitionHash.hash(Int64(123_456_789)) == 0xF21C_87D4_233F_FD60)
+        #expect(PartitionHash.hash(1.5) == 0xE72B_41D4_576E_3468)
+        #expect(PartitionHash.hash("") == 0x2D06_8005_38D3_94C2)
+        #expect(PartitionHash.hash("abc") == 0x78AF_5F94_892F_3950)
+        #expect(PartitionHash.combine(PartitionHash.hash(Int64(1)), PartitionHash.hash("abc")) == 0x4C5F_9F6F_13F8_A908)
+        #expect(PartitionHash.partition(of: PartitionHash.hash(Int64(1)), count: 64) == 21)
+        #expect(PartitionHash.partition(of: UInt64.max, count: 64) == 63)
+        #expect(PartitionHash.partition(of: 0, count: 64) == 0)
+    }
+
+    @Test("equal values of different types hash alike; -0.0, NaNs and nulls are canonical")
+    func equalValues() {
+        #expect(5.0.partitionHash == Int64(5).partitionHash)
+        #expect(Int8(-3).partitionHash == Int64(-3).partitionHash)
+        #expect(UInt16(7).partitionHash == Int(7).partitionHash)
+        #expect(Float(2.5).partitionHash == 2.5.partitionHash)
+        #expect((-0.0).partitionHash == 0.0.partitionHash)
+        #expect(Double.nan.partitionHash == (-Double.nan).partitionHash)
+        #expect(Timestamp<Seconds>(9).partitionHash == Int64(9).partitionHash)
+        #expect(true.partitionHash == Int64(1).partitionHash)
+        #expect((nil as Int?).partitionHash == PartitionHash.null)
+        #expect(CompositeKey(1, "a").partitionHash == PartitionHash.combine(1.partitionHash, "a".partitionHash))
+        #expect(CompositeKey(1, "a").partitionHash != CompositeKey("a", 1).partitionHash)
+    }
+}
+
+@Suite("Shuffle", .serialized)
+struct ShuffleTests {
+    @Test("every row lands in exactly the partition its key's hash names, and partitions equal a row-by-row split",
+          arguments: [(["id"], 7), (["name", "id"], 16), (["color"], 3), (["x"], 1)])
+    func partitionsMatchReference(keys: [String], count: Int) throws {
+        let chunks = (0..<5).map { shuffleTable(rows: [0, 1, 300, 2_000, 45][$0], seed: UInt64($0) + 1) }
+        let shuffle = try Shuffle<Table>(by: keys, partitions: count, options: ShuffleOptions(memory: .kilobytes(8)))
+        defer { try? shuffle.close() }
+        try shuffle.add(contentsOf: chunks)
+        var expected = [[String]](repeating: [], count: count)
+        for chunk in chunks {
+            for row in 0..<chunk.rowCount {
+                expected[referencePartition(chunk, row, keys: keys, count: count)].append(rowText(chunk, row))
+            }
+        }
+        var total = 0
+        for p in 0..<count {
+            let part = try shuffle.partition(p)
+            total += part.rowCount
+            #expect(part.schema == chunks[0].schema)
+            #expect(rowMultiset(part) == expected[p].sorted(), "partition \(p)")
+            for row in 0..<part.rowCount {
+                #expect(referencePartition(part, row, keys: keys, count: count) == p)
+            }
+        }
+        #expect(total == chunks.reduce(0) { $0 + $1.rowCount })
+        #expect(shuffle.store.statistics.spilledBytes > 0)
+    }
+
+    @Test("a categorical and a string column of the same values partition alike")
+    func categoricalMatchesStrings() throws {
+        let names = (0..<500).map { "v\($0 % 37)" }
+        let a = try Table([Column("k", strings: StringArray(names))])
+        let b = try Table([Column("k", categorical: CategoricalArray(names))])
+        let sa = try Shuffle<Table>(by: ["k"], partitions: 8)
+        let sb = try Shuffle<Table>(by: ["k"], partitions: 8)
+        defer { try? sa.close(); try? sb.close() }
+        try sa.add(a)
+        try sb.add(b)
+        for p in 0..<8 {
+            #expect(try sa.partition(p).rowCount == sb.partition(p).rowCount)
+        }
+    }
+
+    @Test("partitions that received nothing, and more partitions than rows, read as empty tables with the schema")
+    func emptyPartitions() throws {
+        let table = shuffleTable(rows: 3, seed: 9)
+        let shuffle = try Shuffle<Table>(by: ["id"], partitions: 40)
+        defer { try? shuffle.close() }
+        try shuffle.add(table)
+        let parts = try (0..<40).map { try shuffle.partition($0) }
+        #expect(parts.reduce(0) { $0 + $1.rowCount } == 3)
+        #expect(parts.filter { $0.rowCount == 0 }.count >= 37)
+        #expect(parts.allSatisfy { $0.schema == table.schema })
+        #expect(try shuffle.partition(0, columns: ["x"]).schema == TableSchema([.init("x", .float64)]))
+        expectPartdError(.invalidArgument) { try shuffle.partition(40) }
+        expectPartdError(.closed) { try shuffle.add(table) }  // finished by the reads
+    }
+
+    @Test("arrays shuffle by value, records by a key function")
+    func arraysAndRecords() throws {
+        let values: [Int64] = (0..<1000).map { Int64($0 % 17) }
+        let arrays = try Shuffle<NDArray<Int64>>(partitions: 5, options: ShuffleOptions(memory: .kilobytes(1)))
+        defer { try? arrays.close() }
+        try arrays.add(NDArray(values))
+        try arrays.add(NDArray([]))
+        var seen: [Int64] = []
+        for p in 0..<5 {
+            let part = try arrays.partition(p).elements
+            #expect(part.allSatisfy { PartitionHash.partition(of: $0.partitionHash, count: 5) == p })
+            seen += part
+        }
+        #expect(seen.sorted() == values.sorted())
+
+        let matrix = try NDArray((0..<60).map { Double($0 % 12) }, shape: [20, 3])
+        let rows = try Shuffle<NDArray<Double>>(partitions: 3)
+        defer { try? rows.close() }
+        try rows.add(matrix)
+        let parts = try (0..<3).map { try rows.partition($0) }
+        #expect(parts.reduce(0) { $0 + $1.count } == 20)
+        #expect(parts.allSatisfy { Array($0.shape.dropFirst()) == [3] })
+
+        struct Sale: Codable, Sendable, Equatable { var customer: String; var amount: Double }
+        let sales = (0..<300).map { Sale(customer: "c\($0 % 11)", amount: Double($0)) }
+        let records = try Shuffle<[Sale]>(partitions: 4) { $0.customer }
+        defer { try? records.close() }
+        try records.add(Array(sales[0..<100]))
+        try records.add(Array(sales[100...]))
+        var all: [Sale] = []
+        for p in 0..<4 {
+            let part = try records.partition(p)
+            #expect(part.allSatisfy { PartitionHash.partition(of: $0.customer.partitionHash, count: 4) == p })
+            all += part
+        }
+        #expect(all.sorted { $0.amount < $1.amount } == sales)
+    }
+
+    @Test("a temporary directory is removed on close; a given directory keeps every partition")
+    func cleanupOnSuccess() throws {
+        let table = shuffleTable(rows: 1000, seed: 3)
+        let temporary = try Shuffle<Table>(by: ["id"], partitions: 4, options: ShuffleOptions(memory: .kilobytes(4)))
+        let path = temporary.directory.path
+        try temporary.add(table)
+        #expect(directoryExists(path))
+        try temporary.close()
+        #expect(!directoryExists(path))
+        expectPartdError(.closed) { try temporary.partition(0) }
+
+        let kept = scratchPath("kept-shuffle")
+        defer { removeTree(kept) }
+        let explicit = try Shuffle<Table>(by: ["id"], partitions: 4, options: ShuffleOptions(directory: kept))
+        try explicit.add(table)
+        try explicit.close()
+        let reopened = TableStore(over: try DirectoryStore(path: kept))
+        let rows = try (0..<4).reduce(0) { $0 + (try reopened.get(Shuffle<Table>.key(ofPartition: $1)).rowCount) }
+        #expect(rows == 1000)
+    }
+
+    @Test("a failing input drops the shuffle and removes its temporary directory")
+    func cleanupOnError() async throws {
+        let good = shuffleTable(rows: 500, seed: 4)
+        let shuffle = try Shuffle<Table>(by: ["id"], partitions: 4, options: ShuffleOptions(memory: .kilobytes(2)))
+        let path = shuffle.directory.path
+        let bad = try Table([Column("other", [1, 2] as [Int64])])
+        expectPartdError(.invalidArgument) { try shuffle.add(contentsOf: [good, bad]) }
+        #expect(!directoryExists(path))
+        expectPartdError(.closed) { try shuffle.partition(0) }
+
+        // An async sequence that throws part-way.
+        let failing = AsyncThrowingStream<Table, any Error> { continuation in
+            continuation.yield(good)
+            continuation.finish(throwing: ShuffleTestError())
+        }
+        let second = try Shuffle<Table>(by: ["id"], partitions: 4)
+        let secondPath = second.directory.path
+        await #expect(throws: ShuffleTestError.self) { try await second.add(contentsOf: failing) }
+        #expect(!directoryExists(secondPath))
+
+        // Cancellation.
+        let third = try Shuffle<Table>(by: ["id"], partitions: 4)
+        let thirdPath = third.directory.path
+        let (stream, continuation) = AsyncStream<Table>.makeStream()
+        let task = Task { try await third.add(contentsOf: stream) }
+        continuation.yield(good)
+        task.cancel()
+        continuation.yield(good)
+        continuation.finish()
+        await #expect(throws: CancellationError.self) { try await task.value }
+        #expect(!directoryExists(thirdPath))
+
+        // A given directory is left in place on error.
+        let kept = scratchPath("kept-on-error")
+        defer { removeTree(kept) }
+        let fourth = try Shuffle<Table>(by: ["id"], partitions: 4, options: ShuffleOptions(directory: kept))
+        expectPartdError(.invalidArgument) { try fourth.add(contentsOf: [good, bad]) }
+        #expect(directoryExists(kept))
+    }
+
+    @Test("progress reports rows in, bytes spilled and partitions done")
+    func progress() throws {
+        let events = Locked<[ShuffleProgress]>([])
+        let shuffle = try Shuffle<Table>(
+            by: ["id"], partitions: 6,
+            options: ShuffleOptions(memory: .kilobytes(4), progress: { event in events.withLock { $0.append(event) } }))
+        try shuffle.add(contentsOf: (0..<3).map { shuffleTable(rows: 700, seed: UInt64($0)) })
+        _ = try shuffle.groupBy(["id"]).aggregate([.count])
+        let all = events.withLock { $0 }
+        let partitioning = all.filter { $0.phase == .partitioning }
+        #expect(partitioning.map(\.rowsIn) == [700, 1400, 2100])
+        #expect(partitioning.last!.bytesSpilled > 0)
+        let reading = all.filter { $0.phase == .reading }
+        #expect(reading.count == 6)
+        #expect(reading.map(\.partitionsDone).sorted() == Array(1...6))
+        #expect(reading.allSatisfy { $0.partitionCount == 6 })
+    }
+}
+
+/// The groupby written the obvious way: a dictionary from the key's text to the aggregates.
+func referenceGroupBy(_ tables: [Table], keys: [String]) -> [String: (count: Int, xCount: Int, sum: Double, min: Int32?, max: Int32?)] {
+    var result: [String: (count: Int, xCount: Int, sum: Double, min: Int32?, max: Int32?)] = [:]
+    for table in tables {
+        let key = try! table.selecting(keys)
+        let xs = table["x"]!.values(as: Double.self)!
+        let ns = table["n"]!.values(as: Int32.self)!
+        for row in 0..<table.rowCount {
+            var entry = result[rowText(key, row)] ?? (0, 0, 0, nil, nil)
+            entry.count += 1
+            if table["x"]!.isValid(row) {
+                entry.xCount += 1
+                entry.sum += xs[row]
+            }
+            entry.min = Swift.min(entry.min ?? ns[row], ns[row])
+            entry.max = Swift.max(entry.max ?? ns[row], ns[row])
+            result[rowText(key, row)] = entry
+        }
+    }
+    return result
+}
+
+@Suite("Groupby", .serialized)
+struct GroupByTests {
+    static let aggregations: [Aggregation] = [.count, .count("x"), .sum("x"), .mean("x"), .min("n"), .max("n"), .min("when"), .sum("n", as: "total")]
+
+    func check(_ result: Table, against tables: [Table], keys: [String]) {
+        let expected = referenceGroupBy(tables, keys: keys)
+        #expect(result.rowCount == expected.count)
+        let keyTable = try! result.selecting(keys)
+        let counts = result["count"]!.values(as: Int64.self)!
+        let xCounts = result["x_count"]!.values(as: Int64.self)!
+        let sums = result["x_sum"]!.values(as: Double.self)!
+        let means = result["x_mean"]!
+        let mins = result["n_min"]!.values(as: Int32.self)!
+        let maxs = result["n_max"]!.values(as: Int32.self)!
+        let whens = result["when_min"]!.values(as: Timestamp<Milliseconds>.self)!
+        let totals = result["total"]!.values(as: Int64.self)!
+        var seen = Set<String>()
+        for row in 0..<result.rowCount {
+            let key = rowText(keyTable, row)
+            #expect(seen.insert(key).inserted, "group \(key) appears twice")
+            guard let e = expected[key] else {
+                Issue.record("unexpected group \(key)")
+                continue
+            }
+            #expect(counts[row] == e.count && xCounts[row] == e.xCount, "\(key)")
+            #expect(abs(sums[row] - e.sum) < 1e-9, "\(key)")
+            #expect(means.isValid(row) == (e.xCount > 0))
+            if e.xCount > 0 { #expect(abs(means.values(as: Double.self)![row] - e.sum / Double(e.xCount)) < 1e-9) }
+            #expect(mins[row] == e.min && maxs[row] == e.max)
+            #expect(whens[row].rawValue == Int64(e.min!) * 1000)
+            _ = totals[row]
+        }
+    }
+
+    @Test("an out-of-core groupby equals an in-memory one, nulls and empty partitions included",
+          arguments: [(["id"], 1), (["id"], 13), (["id", "name"], 8), (["name"], 200)])
+    func matchesInMemory(keys: [String], partitions: Int) throws {
+        let chunks = (0..<4).map { shuffleTable(rows: [0, 900, 1, 2_500][$0], seed: UInt64($0) + 20) }
+        let shuffle = try Shuffle<Table>(
+            by: [keys[0]], partitions: partitions, options: ShuffleOptions(memory: .kilobytes(16), compression: .lz4))
+        try shuffle.add(contentsOf: chunks)
+        let outOfCore = try shuffle.groupBy(keys).aggregate(Self.aggregations)
+        check(outOfCore, against: chunks, keys: keys)
+        let inMemory = try Table.concatenate(chunks).groupBy(keys).aggregate(Self.aggregations)
+        check(inMemory, against: chunks, keys: keys)
+        #expect(try rowMultiset(outOfCore.selecting(keys + ["count"])) == rowMultiset(inMemory.selecting(keys + ["count"])))
+        expectPartdError(.closed) { try shuffle.partition(0) }  // consumed
+    }
+
+    @Test("keepPartitions leaves the shuffle readable; grouping without the partition key is refused")
+    func keepAndRefuse() throws {
+        let table = shuffleTable(rows: 400, seed: 2)
+        let shuffle = try Shuffle<Table>(by: ["id"], partitions: 3)
+        defer { try? shuffle.close() }
+        try shuffle.add(table)
+        let first = try shuffle.groupBy(["id"], keepPartitions: true).aggregate([.sum("x")])
+        let second = try shuffle.groupBy(["id"], keepPartitions: true).aggregate([.sum("x")])
+        #expect(first == second)
+        expectPartdError(.invalidArgument) { try shuffle.groupBy(["name"]).aggregate([.count]) }
+        expectPartdError(.invalidArgument) { try table.groupBy(["id"]).aggregate([.sum("name")]) }
+        expectPartdError(.invalidArgument) { try table.groupBy(["id"]).aggregate([.sum("when")]) }
+        expectPartdError(.invalidArgument) { try table.groupBy(["nope"]).aggregate([.count]) }
+    }
+
+    @Test("a shuffle that received no rows groups to an empty table")
+    func noRows() throws {
+        let shuffle = try Shuffle<Table>(by: ["id"], partitions: 4)
+        #expect(try shuffle.groupBy(["id"]).aggregate([.count]).rowCount == 0)
+    }
+}

@@ -143,7 +143,10 @@ enum GroupBy {
     /// open-addressing hash table over the rows' key hashes.
     static func assignGroups(_ keys: [Column], rowCount: Int) -> (groups: [Int32], firstRows: [Int]) {
         let hashes = RowHashing.hashes(keys, rows: 0..<rowCount)
-        let equal = keys.map(equality)
+        let equalities = keys.map(equality)
+        let equal: (Int, Int) -> Bool = equalities.count == 1
+            ? equalities[0]
+            : { a, b in equalities.allSatisfy { $0(a, b) } }
         var groups = [Int32](repeating: 0, count: rowCount)
         var firstRows: [Int] = []
         var groupHashes: [UInt64] = []
@@ -172,7 +175,7 @@ enum GroupBy {
                     }
                     break
                 }
-                if groupHashes[Int(g)] == hash && equal.allSatisfy({ $0(firstRows[Int(g)], row) }) {
+                if groupHashes[Int(g)] == hash && equal(firstRows[Int(g)], row) {
                     groups[row] = g
                     break
                 }

@@ -265,42 +265,46 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
         guard rows > 0 else { return }
         let bytes = kind.byteEstimate(chunk)
 
-        // 1. Hash row ranges on all cores, and 2. sort row numbers by partition
-        // with one counting sort (rows keep their order within a partition).
+        // 1. Hash row ranges on all cores into partition numbers.
         let count = partitionCount
-        var bounds = [Int](repeating: 0, count: count + 1)
-        var order = [Int](repeating: 0, count: rows)
-        do {
-            let pieces = max(1, min(Parallel.processorCount * 4, rows / 16_384))
-            let ranges = (0..<pieces).map { rows * $0 / pieces..<rows * ($0 + 1) / pieces }
-            let hashes = try Parallel.map(ranges, totalBytes: bytes) { range in
-                try kind.hashes(chunk, range).map { PartitionHash.partition(of: $0, count: count) }
-            }
-            for part in hashes {
-                for p in part { bounds[p + 1] += 1 }
-            }
-            for p in 0..<count { bounds[p + 1] += bounds[p] }
-            var next = bounds
-            var row = 0
-            for part in hashes {
-                for p in part {
-                    order[next[p]] = row
-                    next[p] += 1
-                    row += 1
-                }
-            }
+        let pieces = max(1, min(Parallel.processorCount * 4, rows / 16_384))
+        let ranges = (0..<pieces).map { rows * $0 / pieces..<rows * ($0 + 1) / pieces }
+        var partitions: [Int] = []
+        partitions.reserveCapacity(rows)
+        for part in try Parallel.map(ranges, totalBytes: bytes, { range in
+            try kind.hashes(chunk, range).map { PartitionHash.partition(of: $0, count: count) }
+        }) {
+            partitions.append(contentsOf: part)
         }
 
-        // 3. Gather partitions' rows on all cores and append them, a group of
-        // partitions at a time, so only a share of the chunk is copied at once.
-        let filled = (0..<count).filter { bounds[$0 + 1] > bounds[$0] }
-        let groupSize = max(8, (filled.count + 3) / 4)
-        for start in stride(from: 0, to: filled.count, by: groupSize) {
-            let group = Array(filled[start..<min(start + groupSize, filled.count)])
-            let batch = try Parallel.map(group, totalBytes: bytes) { p in
-                (key: Self.key(ofPartition: p), value: kind.take(chunk, order[bounds[p]..<bounds[p + 1]]))
+        // 2. Split the rows by partition (rows keep their order within a
+        // partition), and 3. append the pieces a group of partitions at a time.
+        var bounds = [Int](repeating: 0, count: count + 1)
+        for p in partitions { bounds[p + 1] += 1 }
+        for p in 0..<count { bounds[p + 1] += bounds[p] }
+        if let split = kind.split {
+            try split(chunk, partitions, count, max(8, (count + 3) / 4)) { range, parts in
+                let batch = range.filter { bounds[$0 + 1] > bounds[$0] }.map {
+                    (key: Self.key(ofPartition: $0), value: parts[$0 - range.lowerBound])
+                }
+                if !batch.isEmpty { try kind.append(batch) }
             }
-            try kind.append(batch)
+        } else {
+            var next = bounds
+            var order = [Int](repeating: 0, count: rows)
+            for (row, p) in partitions.enumerated() {
+                order[next[p]] = row
+                next[p] += 1
+            }
+            let filled = (0..<count).filter { bounds[$0 + 1] > bounds[$0] }
+            let groupSize = max(8, (filled.count + 3) / 4)
+            for start in stride(from: 0, to: filled.count, by: groupSize) {
+                let group = Array(filled[start..<min(start + groupSize, filled.count)])
+                let batch = try Parallel.map(group, totalBytes: bytes) { p in
+                    (key: Self.key(ofPartition: p), value: kind.take(chunk, order[bounds[p]..<bounds[p + 1]]))
+                }
+                try kind.append(batch)
+            }
         }
         state.withLock { $0.rowsIn += rows }
         report(.partitioning)
@@ -317,6 +321,9 @@ struct ShuffleKind<Chunk: Sendable>: Sendable {
     var check: @Sendable (Chunk) throws -> Void
     var hashes: @Sendable (Chunk, Range<Int>) throws -> [UInt64]
     var take: @Sendable (Chunk, ArraySlice<Int>) -> Chunk
+    /// Splits a chunk by each row's partition number (faster than `take` per
+    /// partition), handing `body` a range of partitions at a time, if the kind can.
+    var split: (@Sendable (Chunk, [Int], Int, Int, (Range<Int>, [Chunk]) throws -> Void) throws -> Void)? = nil
     var append: @Sendable ([(key: PartdKey, value: Chunk)]) throws -> Void
     /// A key's chunk; for tables, only the given columns (all if `nil`).
     var get: @Sendable (PartdKey, [String]?) throws -> Chunk
@@ -355,6 +362,9 @@ extension Shuffle where Chunk == Table {
             },
             hashes: { table, rows in RowHashing.hashes(columns.map { table[$0]! }, rows: rows) },
             take: { table, rows in table.take(Array(rows)) },
+            split: { table, partitions, count, atOnce, body in
+                try table.split(byPartition: partitions, count: count, partitionsAtOnce: atOnce, body)
+            },
             append: { try tables.append($0) },
             get: { try tables.get($0, columns: $1) },
             selecting: { table, names in (try? table.selecting(names)) ?? table })

@@ -154,8 +154,17 @@ public struct StringArray: Sendable, Equatable, RandomAccessCollection, Expressi
     /// The elements at `indices`, in that order.
     public func take(_ indices: some Collection<Int>) -> StringArray {
         var result = StringArray()
-        (result.offsets, result.data) = RawBytes.gatherStrings(offsets: offsets, data: data, at: indices)
+        (result.offsets, result.data) = RawBytes.gatherStrings(offsets: offsets, data: data, at: indices as? [Int] ?? Array(indices))
         return result
+    }
+
+    /// The plan's rows split by partition (see ``RawBytes/scatterStrings(offsets:data:_:)``).
+    func split(_ plan: SplitPlan) -> [StringArray] {
+        RawBytes.scatterStrings(offsets: offsets, data: data, plan).map {
+            var part = StringArray()
+            (part.offsets, part.data) = $0
+            return part
+        }
     }
 
     /// The elements in `range` as a new array.

@@ -103,33 +103,151 @@ enum RawBytes {
 
     /// The strings at `indices` of a string array (`offsets`, `data`), as new
     /// offsets and data: one pass to size the data, one copy of each string.
-    static func gatherStrings(offsets: [Int64], data: [UInt8], at indices: some Collection<Int>) -> (offsets: [Int64], data: [UInt8]) {
+    static func gatherStrings(offsets: [Int64], data: [UInt8], at indices: [Int]) -> (offsets: [Int64], data: [UInt8]) {
         let count = offsets.count - 1
         var total = 0
         for i in indices {
             precondition(i >= 0 && i < count, "index \(i) out of range 0..<\(count)")
             total &+= Int(offsets[i + 1] &- offsets[i])
         }
-        var outOffsets: [Int64] = [0]
-        outOffsets.reserveCapacity(indices.count + 1)
+        var outOffsets = [Int64](repeating: 0, count: indices.count + 1)
         let outData = offsets.withUnsafeBufferPointer { offsets in
             data.withUnsafeBytes { source in
-                [UInt8](unsafeUninitializedCapacity: total) { target, initialized in
-                    var position = 0
-                    for i in indices {
-                        let start = Int(offsets[i]), length = Int(offsets[i + 1] &- offsets[i])
-                        if length > 0 {
-                            UnsafeMutableRawBufferPointer(target).baseAddress!.advanced(by: position)
-                                .copyMemory(from: source.baseAddress!.advanced(by: start), byteCount: length)
+                outOffsets.withUnsafeMutableBufferPointer { outOffsets in
+                    [UInt8](unsafeUninitializedCapacity: total) { target, initialized in
+                        let to = UnsafeMutableRawPointer(target.baseAddress)
+                        let from = source.baseAddress
+                        var position = 0
+                        for (j, i) in indices.enumerated() {
+                            let start = Int(offsets[i]), length = Int(offsets[i + 1] &- offsets[i])
+                            if length >= 8 && length <= 16 {
+                                // Short strings (the common case) as two overlapping words, not a memmove call.
+                                to!.storeBytes(of: from!.loadUnaligned(fromByteOffset: start, as: UInt64.self), toByteOffset: position, as: UInt64.self)
+                                to!.storeBytes(
+                                    of: from!.loadUnaligned(fromByteOffset: start + length - 8, as: UInt64.self),
+                                    toByteOffset: position + length - 8, as: UInt64.self)
+                            } else if length > 16 {
+                                to!.advanced(by: position).copyMemory(from: from!.advanced(by: start), byteCount: length)
+                            } else {
+                                for k in 0..<length { to!.storeBytes(of: source[start + k], toByteOffset: position + k, as: UInt8.self) }
+                            }
+                            position &+= length
+                            outOffsets[j + 1] = Int64(position)
                         }
-                        position &+= length
-                        outOffsets.append(Int64(position))
+                        initialized = total
                     }
-                    initialized = total
                 }
             }
         }
         return (outOffsets, outData)
+    }
+
+    /// The rows `plan.rows` of `values` split by partition (`plan.range`): each
+    /// partition's rows kept in order, read in increasing row order (no branch
+    /// per row on the partition), written once to a partition-ordered buffer
+    /// and then copied out per partition.
+    static func scatter<E: BitwiseCopyable>(_ values: [E], _ plan: SplitPlan) -> [[E]] {
+        precondition(plan.partitions.count == values.count, "one partition per row is needed")
+        let stride = MemoryLayout<E>.stride
+        let base = plan.bounds[plan.range.lowerBound]
+        let total = plan.bounds[plan.range.upperBound] - base
+        let ordered = [E](unsafeUninitializedCapacity: total) { buffer, initialized in
+            values.withUnsafeBytes { source in
+                scatter(source, stride: stride, plan, into: UnsafeMutableRawBufferPointer(buffer))
+            }
+            initialized = total
+        }
+        return plan.range.map { Array(ordered[(plan.bounds[$0] - base)..<(plan.bounds[$0 + 1] - base)]) }
+    }
+
+    /// Non-generic, so each width's loop is compiled as plain loads and stores.
+    private static func scatter(_ source: UnsafeRawBufferPointer, stride: Int, _ plan: SplitPlan, into target: UnsafeMutableRawBufferPointer) {
+        let base = plan.bounds[plan.range.lowerBound]
+        var next = plan.bounds.map { $0 - base }
+        next.withUnsafeMutableBufferPointer { next in
+            plan.partitions.withUnsafeBufferPointer { partitions in
+                plan.rows.withUnsafeBufferPointer { rows in
+                    switch stride {
+                    case 8:
+                        for row in rows {
+                            let p = partitions[row]
+                            target.storeBytes(of: source.loadUnaligned(fromByteOffset: row &* 8, as: UInt64.self), toByteOffset: next[p] &* 8, as: UInt64.self)
+                            next[p] &+= 1
+                        }
+                    case 4:
+                        for row in rows {
+                            let p = partitions[row]
+                            target.storeBytes(of: source.loadUnaligned(fromByteOffset: row &* 4, as: UInt32.self), toByteOffset: next[p] &* 4, as: UInt32.self)
+                            next[p] &+= 1
+                        }
+                    case 2:
+                        for row in rows {
+                            let p = partitions[row]
+                            target.storeBytes(of: source.loadUnaligned(fromByteOffset: row &* 2, as: UInt16.self), toByteOffset: next[p] &* 2, as: UInt16.self)
+                            next[p] &+= 1
+                        }
+                    default:
+                        for row in rows {
+                            let p = partitions[row]
+                            target.baseAddress!.advanced(by: next[p] &* stride)
+                                .copyMemory(from: source.baseAddress!.advanced(by: row &* stride), byteCount: stride)
+                            next[p] &+= 1
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The rows `plan.rows` of a string array (`offsets`, `data`) split by
+    /// partition, as ``scatter(_:_:)``: each string copied once into a
+    /// partition-ordered buffer, then each partition's share copied out.
+    static func scatterStrings(offsets: [Int64], data: [UInt8], _ plan: SplitPlan) -> [(offsets: [Int64], data: [UInt8])] {
+        let range = plan.range
+        let partitions = plan.partitions, bounds = plan.bounds
+        precondition(offsets.count == partitions.count + 1, "one partition per row is needed")
+        var byteBounds = [Int](repeating: 0, count: range.count + 1)
+        for row in plan.rows { byteBounds[partitions[row] - range.lowerBound + 1] += Int(offsets[row + 1] &- offsets[row]) }
+        for i in 0..<range.count { byteBounds[i + 1] += byteBounds[i] }
+        let totalBytes = byteBounds[range.count]
+        let rowBase = bounds[range.lowerBound]
+        var ends = [Int64](repeating: 0, count: bounds[range.upperBound] - rowBase)
+        var nextRow = range.map { bounds[$0] - rowBase }
+        var nextByte = byteBounds
+        let ordered = offsets.withUnsafeBufferPointer { offsets in
+            data.withUnsafeBytes { source in
+                [UInt8](unsafeUninitializedCapacity: totalBytes) { target, initialized in
+                    let to = UnsafeMutableRawPointer(target.baseAddress)
+                    let from = source.baseAddress
+                    for row in plan.rows {
+                        let i = partitions[row] - range.lowerBound
+                        let start = Int(offsets[row]), length = Int(offsets[row + 1] &- offsets[row])
+                        let position = nextByte[i]
+                        if length >= 8 && length <= 16 {
+                            // Short strings (the common case) as two overlapping words, not a memmove call.
+                            to!.storeBytes(of: from!.loadUnaligned(fromByteOffset: start, as: UInt64.self), toByteOffset: position, as: UInt64.self)
+                            to!.storeBytes(
+                                of: from!.loadUnaligned(fromByteOffset: start + length - 8, as: UInt64.self),
+                                toByteOffset: position + length - 8, as: UInt64.self)
+                        } else if length > 16 {
+                            to!.advanced(by: position).copyMemory(from: from!.advanced(by: start), byteCount: length)
+                        } else {
+                            for k in 0..<length { to!.storeBytes(of: source[start + k], toByteOffset: position + k, as: UInt8.self) }
+                        }
+                        nextByte[i] = position + length
+                        ends[nextRow[i]] = Int64(position + length - byteBounds[i])
+                        nextRow[i] += 1
+                    }
+                    initialized = totalBytes
+                }
+            }
+        }
+        return range.map { p in
+            let i = p - range.lowerBound
+            var partOffsets = [Int64](repeating: 0, count: bounds[p + 1] - bounds[p] + 1)
+            partOffsets.replaceSubrange(1..., with: ends[(bounds[p] - rowBase)..<(bounds[p + 1] - rowBase)])
+            return (partOffsets, Array(ordered[byteBounds[i]..<byteBounds[i + 1]]))
+        }
     }
 
     /// Appends the Int64 offsets held little-endian in `bytes`, each plus `base`, to

@@ -85,6 +85,16 @@ public struct BitArray: Sendable, Hashable, RandomAccessCollection, ExpressibleB
         return result
     }
 
+    func split(_ plan: SplitPlan) -> [BitArray] {
+        var parts = plan.range.map { p -> BitArray in
+            var part = BitArray()
+            part.bytes.reserveCapacity((plan.bounds[p + 1] - plan.bounds[p] + 7) / 8)
+            return part
+        }
+        for row in plan.rows { parts[plan.partitions[row] - plan.range.lowerBound].append(self[row]) }
+        return parts
+    }
+
     private mutating func clearTail() {
         if count & 7 != 0 { bytes[bytes.count - 1] &= UInt8((1 << (count & 7)) - 1) }
     }
@@ -159,6 +169,13 @@ public struct CategoricalArray: Sendable, Equatable, RandomAccessCollection, Exp
         CategoricalArray(unchecked: RawBytes.gather(codes, at: indices), categories: categories)
     }
 
+    /// Split by each row's partition; every part shares the dictionary.
+    func split(_ plan: SplitPlan) -> [CategoricalArray] {
+        RawBytes.scatter(codes, plan).map {
+            CategoricalArray(unchecked: $0, categories: categories)
+        }
+    }
+
     /// Joins arrays whose dictionaries may differ: the result's categories are
     /// the first array's, then each new value in order of appearance, and every
     /// code is remapped (partd PR #81 keeps such columns categorical too).
@@ -201,6 +218,8 @@ protocol FixedStorage: Sendable {
     var count: Int { get }
     func slice(_ range: Range<Int>) -> any FixedStorage
     func take(_ indices: [Int]) -> any FixedStorage
+    /// The values of the plan's rows, split by partition (see ``RawBytes/scatter(_:_:)``).
+    func split(_ plan: SplitPlan) -> [any FixedStorage]
     func appendBytes(to bytes: inout [UInt8])
     func isEqual(to other: any FixedStorage) -> Bool
     func values<U: ArrayElement>(as type: U.Type) -> [U]?
@@ -215,6 +234,9 @@ struct FixedValues<T: ArrayElement>: FixedStorage {
     var count: Int { values.count }
     func slice(_ range: Range<Int>) -> any FixedStorage { FixedValues(values: RawBytes.concatenate([values[range]])) }
     func take(_ indices: [Int]) -> any FixedStorage { FixedValues(values: RawBytes.gather(values, at: indices)) }
+    func split(_ plan: SplitPlan) -> [any FixedStorage] {
+        RawBytes.scatter(values, plan).map { FixedValues(values: $0) }
+    }
     func appendBytes(to bytes: inout [UInt8]) { RawBytes.append(values, to: &bytes) }
 
     func isEqual(to other: any FixedStorage) -> Bool {

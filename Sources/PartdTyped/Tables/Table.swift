@@ -135,6 +135,19 @@ public struct Column: Sendable, Equatable {
         return Column(name: name, storage: taken, validity: validity?.take(indices))
     }
 
+    /// The rows in partitions `range`, split by partition number, in one sequential pass.
+    func split(_ plan: SplitPlan) -> [Column] {
+        let parts: [Storage]
+        switch storage {
+        case .fixed(let values): parts = values.split(plan).map { .fixed($0) }
+        case .bool(let bits): parts = bits.split(plan).map { .bool($0) }
+        case .string(let strings): parts = strings.split(plan).map { .string($0) }
+        case .categorical(let categorical): parts = categorical.split(plan).map { .categorical($0) }
+        }
+        let validities = validity?.split(plan)
+        return parts.indices.map { Column(name: name, storage: parts[$0], validity: validities?[$0]) }
+    }
+
     /// Joins columns of one name and type, in order (categoricals are unified).
     static func concatenate(_ parts: [Column]) -> Column {
         let first = parts[0]
@@ -324,10 +337,66 @@ public struct Table: Sendable, Equatable {
         return (rows, bounds)
     }
 
-    /// Splits the table into `count` tables by each row's partition number.
+    /// Splits the table into `count` tables by each row's partition number:
+    /// each column is read in row order, and the columns are split on all cores.
+    ///
+    /// - Precondition: one partition number per row, each in `0..<count`.
     public func split(byPartition partitions: [Int], count: Int) -> [Table] {
-        precondition(partitions.count == rowCount, "one partition number per row is needed")
-        let (rows, bounds) = Table.groupRowIndices(partitions: partitions, count: count)
-        return (0..<count).map { take(Array(rows[bounds[$0]..<bounds[$0 + 1]])) }
+        var tables: [Table] = []
+        split(byPartition: partitions, count: count, partitionsAtOnce: count) { _, parts in tables += parts }
+        return tables
     }
+
+    /// Splits the table by each row's partition number, `partitionsAtOnce`
+    /// partitions at a time: `body` gets each range of partitions and their
+    /// tables in turn, so only that share of the table is copied at once. A
+    /// first pass groups the row numbers by range; each column is then read in
+    /// row order per range (no test per row of which range it is in).
+    ///
+    /// - Precondition: one partition number per row, each in `0..<count`.
+    public func split(
+        byPartition partitions: [Int], count: Int, partitionsAtOnce: Int,
+        _ body: (Range<Int>, [Table]) throws -> Void
+    ) rethrows {
+        precondition(partitions.count == rowCount, "one partition number per row is needed")
+        var bounds = [Int](repeating: 0, count: count + 1)
+        for p in partitions {
+            precondition(p >= 0 && p < count, "partition \(p) is outside 0..<\(count)")
+            bounds[p + 1] += 1
+        }
+        for p in 0..<count { bounds[p + 1] += bounds[p] }
+        let step = max(1, partitionsAtOnce)
+        let ranges = stride(from: 0, to: count, by: step).map { $0..<Swift.min($0 + step, count) }
+        // Row numbers grouped by range, in row order within each (a counting sort on the range).
+        var rows = [Int](repeating: 0, count: rowCount)
+        var next = ranges.map { bounds[$0.lowerBound] }
+        if ranges.count == 1 {
+            for row in 0..<rowCount { rows[row] = row }
+        } else {
+            for (row, p) in partitions.enumerated() {
+                let r = p / step
+                rows[next[r]] = row
+                next[r] += 1
+            }
+        }
+        for range in ranges {
+            let plan = SplitPlan(
+                partitions: partitions, bounds: bounds, range: range,
+                rows: rows[bounds[range.lowerBound]..<bounds[range.upperBound]])
+            let split = (try? Parallel.map(columns, totalBytes: plan.rows.count * 8 * columns.count) { $0.split(plan) }) ?? []
+            try body(range, range.map { p in
+                Table(unchecked: split.map { $0[p - range.lowerBound] }, rowCount: bounds[p + 1] - bounds[p])
+            })
+        }
+    }
+}
+
+/// One step of a split by partition: each row's partition number, the
+/// partitions' running row counts (partition `p` gets `bounds[p + 1] - bounds[p]`
+/// rows), the partitions split in this step, and their rows, in row order.
+struct SplitPlan: Sendable {
+    let partitions: [Int]
+    let bounds: [Int]
+    let range: Range<Int>
+    let rows: ArraySlice<Int>
 }

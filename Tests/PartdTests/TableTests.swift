@@ -147,6 +147,28 @@ struct TableTests {
         #expect(pieces[5].schema == table.schema)
     }
 
+    @Test("a split by partition, whole or a few partitions at a time, equals taking each partition's rows",
+          arguments: [1, 2, 3, 7])
+    func splitMatchesTake(atOnce: Int) throws {
+        var rng = SplitMix64(seed: 5)
+        let rows = 500
+        // Strings of every length class the scatter treats differently: under 8, 8 to 16, over 16 bytes.
+        let words = (0..<rows).map { _ in String(repeating: "x", count: Int.random(in: 0...40, using: &rng)) }
+        let table = try Table(try sampleTable(rows: rows).columns + [Column("word", strings: StringArray(words))])
+        let partitions = (0..<rows).map { _ in Int.random(in: 0..<7, using: &rng) }
+        var pieces: [Table] = []
+        var ranges: [Range<Int>] = []
+        table.split(byPartition: partitions, count: 7, partitionsAtOnce: atOnce) { range, parts in
+            ranges.append(range)
+            pieces += parts
+        }
+        #expect(ranges.first?.lowerBound == 0 && ranges.last?.upperBound == 7)
+        #expect(pieces.count == 7)
+        for p in 0..<7 {
+            #expect(pieces[p] == table.take((0..<rows).filter { partitions[$0] == p }), "partition \(p)")
+        }
+    }
+
     @Test("Int columns read back as Int64 and Int")
     func intAliases() throws {
         let store = TableStore(over: MemoryStore())

@@ -192,7 +192,7 @@ struct ShuffleTests {
 
         struct Sale: Codable, Sendable, Equatable { var customer: String; var amount: Double }
         let sales = (0..<300).map { Sale(customer: "c\($0 % 11)", amount: Double($0)) }
-        let records = try Shuffle<[Sale]>(partitions: 4) { $0.customer }
+        let records = try Shuffle<[Sale]>(partitions: 4, by: \.customer)  // a key path, or any closure
         defer { try? records.close() }
         try records.add(Array(sales[0..<100]))
         try records.add(Array(sales[100...]))

@@ -210,36 +210,13 @@ enum GroupBy {
     }
 
     private static func fixedEquality(_ column: Column, _ dtype: DType) -> (Int, Int) -> Bool {
-        func same<T: ArrayElement & Equatable>(_: T.Type) -> (Int, Int) -> Bool {
-            let v = column.values(as: T.self)!
-            return { v[$0] == v[$1] }
+        struct Equality: FixedKeyVisitor {
+            func visit<T: KeyElement>(_ v: [T]) -> (Int, Int) -> Bool {
+                // `x != x` only for NaN: NaN keys group together.
+                { v[$0] == v[$1] || (v[$0] != v[$0] && v[$1] != v[$1]) }
+            }
         }
-        func float<T: ArrayElement & BinaryFloatingPoint>(_: T.Type) -> (Int, Int) -> Bool {
-            let v = column.values(as: T.self)!
-            return { v[$0] == v[$1] || (v[$0].isNaN && v[$1].isNaN) }
-        }
-        switch dtype {
-        case .bool: return same(Bool.self)
-        case .int8: return same(Int8.self)
-        case .int16: return same(Int16.self)
-        case .int32: return same(Int32.self)
-        case .int64: return same(Int64.self)
-        case .uint8: return same(UInt8.self)
-        case .uint16: return same(UInt16.self)
-        case .uint32: return same(UInt32.self)
-        case .uint64: return same(UInt64.self)
-        case .float32: return float(Float.self)
-        case .float64: return float(Double.self)
-        case .datetime(.seconds): return same(Timestamp<Seconds>.self)
-        case .datetime(.milliseconds): return same(Timestamp<Milliseconds>.self)
-        case .datetime(.microseconds): return same(Timestamp<Microseconds>.self)
-        case .datetime(.nanoseconds): return same(Timestamp<Nanoseconds>.self)
-        default:
-            #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
-            if dtype == .float16 { return float(Float16.self) }
-            #endif
-            preconditionFailure("no equality for \(dtype)")
-        }
+        return RowHashing.visitFixed(column, dtype, Equality())
     }
 
     // MARK: Aggregates

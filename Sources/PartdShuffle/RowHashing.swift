@@ -41,31 +41,46 @@ enum RowHashing {
     }
 
     private static func fixedHashes(_ column: Column, _ dtype: DType, rows: Range<Int>) -> [UInt64] {
-        func hashes<T: ArrayElement & PartitionKey>(_: T.Type) -> [UInt64] {
-            let values = column.values(as: T.self)!
-            return rows.map { values[$0].partitionHash }
+        struct Hashes: FixedKeyVisitor {
+            let rows: Range<Int>
+            func visit<T: KeyElement>(_ values: [T]) -> [UInt64] { rows.map { values[$0].partitionHash } }
         }
+        return visitFixed(column, dtype, Hashes(rows: rows))
+    }
+
+    /// Calls `visitor` with the values of a fixed-width column as their own element type.
+    static func visitFixed<V: FixedKeyVisitor>(_ column: Column, _ dtype: DType, _ visitor: V) -> V.Result {
+        func visit<T: KeyElement>(_: T.Type) -> V.Result { visitor.visit(column.values(as: T.self)!) }
         switch dtype {
-        case .bool: return hashes(Bool.self)
-        case .int8: return hashes(Int8.self)
-        case .int16: return hashes(Int16.self)
-        case .int32: return hashes(Int32.self)
-        case .int64: return hashes(Int64.self)
-        case .uint8: return hashes(UInt8.self)
-        case .uint16: return hashes(UInt16.self)
-        case .uint32: return hashes(UInt32.self)
-        case .uint64: return hashes(UInt64.self)
-        case .float32: return hashes(Float.self)
-        case .float64: return hashes(Double.self)
-        case .datetime(.seconds): return hashes(Timestamp<Seconds>.self)
-        case .datetime(.milliseconds): return hashes(Timestamp<Milliseconds>.self)
-        case .datetime(.microseconds): return hashes(Timestamp<Microseconds>.self)
-        case .datetime(.nanoseconds): return hashes(Timestamp<Nanoseconds>.self)
+        case .bool: return visit(Bool.self)
+        case .int8: return visit(Int8.self)
+        case .int16: return visit(Int16.self)
+        case .int32: return visit(Int32.self)
+        case .int64: return visit(Int64.self)
+        case .uint8: return visit(UInt8.self)
+        case .uint16: return visit(UInt16.self)
+        case .uint32: return visit(UInt32.self)
+        case .uint64: return visit(UInt64.self)
+        case .float32: return visit(Float.self)
+        case .float64: return visit(Double.self)
+        case .datetime(.seconds): return visit(Timestamp<Seconds>.self)
+        case .datetime(.milliseconds): return visit(Timestamp<Milliseconds>.self)
+        case .datetime(.microseconds): return visit(Timestamp<Microseconds>.self)
+        case .datetime(.nanoseconds): return visit(Timestamp<Nanoseconds>.self)
         default:
             #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
-            if dtype == .float16 { return hashes(Float16.self) }
+            if dtype == .float16 { return visit(Float16.self) }
             #endif
-            preconditionFailure("no hashing for \(dtype)")
+            preconditionFailure("no key support for \(dtype)")
         }
     }
+}
+
+/// Element types of fixed-width key columns.
+typealias KeyElement = ArrayElement & PartitionKey & Equatable
+
+/// Work done on a fixed-width key column's values, generically over their type.
+protocol FixedKeyVisitor {
+    associatedtype Result
+    func visit<T: KeyElement>(_ values: [T]) -> Result
 }

@@ -115,22 +115,10 @@ enum RawBytes {
             data.withUnsafeBytes { source in
                 outOffsets.withUnsafeMutableBufferPointer { outOffsets in
                     [UInt8](unsafeUninitializedCapacity: total) { target, initialized in
-                        let to = UnsafeMutableRawPointer(target.baseAddress)
-                        let from = source.baseAddress
                         var position = 0
                         for (j, i) in indices.enumerated() {
                             let start = Int(offsets[i]), length = Int(offsets[i + 1] &- offsets[i])
-                            if length >= 8 && length <= 16 {
-                                // Short strings (the common case) as two overlapping words, not a memmove call.
-                                to!.storeBytes(of: from!.loadUnaligned(fromByteOffset: start, as: UInt64.self), toByteOffset: position, as: UInt64.self)
-                                to!.storeBytes(
-                                    of: from!.loadUnaligned(fromByteOffset: start + length - 8, as: UInt64.self),
-                                    toByteOffset: position + length - 8, as: UInt64.self)
-                            } else if length > 16 {
-                                to!.advanced(by: position).copyMemory(from: from!.advanced(by: start), byteCount: length)
-                            } else {
-                                for k in 0..<length { to!.storeBytes(of: source[start + k], toByteOffset: position + k, as: UInt8.self) }
-                            }
+                            copyString(source, start, length, to: target, at: position)
                             position &+= length
                             outOffsets[j + 1] = Int64(position)
                         }
@@ -217,23 +205,11 @@ enum RawBytes {
         let ordered = offsets.withUnsafeBufferPointer { offsets in
             data.withUnsafeBytes { source in
                 [UInt8](unsafeUninitializedCapacity: totalBytes) { target, initialized in
-                    let to = UnsafeMutableRawPointer(target.baseAddress)
-                    let from = source.baseAddress
                     for row in plan.rows {
                         let i = partitions[row] - range.lowerBound
                         let start = Int(offsets[row]), length = Int(offsets[row + 1] &- offsets[row])
                         let position = nextByte[i]
-                        if length >= 8 && length <= 16 {
-                            // Short strings (the common case) as two overlapping words, not a memmove call.
-                            to!.storeBytes(of: from!.loadUnaligned(fromByteOffset: start, as: UInt64.self), toByteOffset: position, as: UInt64.self)
-                            to!.storeBytes(
-                                of: from!.loadUnaligned(fromByteOffset: start + length - 8, as: UInt64.self),
-                                toByteOffset: position + length - 8, as: UInt64.self)
-                        } else if length > 16 {
-                            to!.advanced(by: position).copyMemory(from: from!.advanced(by: start), byteCount: length)
-                        } else {
-                            for k in 0..<length { to!.storeBytes(of: source[start + k], toByteOffset: position + k, as: UInt8.self) }
-                        }
+                        copyString(source, start, length, to: target, at: position)
                         nextByte[i] = position + length
                         ends[nextRow[i]] = Int64(position + length - byteBounds[i])
                         nextRow[i] += 1
@@ -247,6 +223,28 @@ enum RawBytes {
             var partOffsets = [Int64](repeating: 0, count: bounds[p + 1] - bounds[p] + 1)
             partOffsets.replaceSubrange(1..., with: ends[(bounds[p] - rowBase)..<(bounds[p + 1] - rowBase)])
             return (partOffsets, Array(ordered[byteBounds[i]..<byteBounds[i + 1]]))
+        }
+    }
+
+    /// Copies `length` bytes of `source` from `start` to `target` at `position`;
+    /// strings of 8 to 16 bytes (the common case) as two overlapping words
+    /// rather than a `memmove` call.
+    @inline(__always)
+    private static func copyString(
+        _ source: UnsafeRawBufferPointer, _ start: Int, _ length: Int, to target: UnsafeMutableBufferPointer<UInt8>, at position: Int
+    ) {
+        guard length > 0 else { return }
+        let to = UnsafeMutableRawPointer(target.baseAddress!)
+        if length >= 8 && length <= 16 {
+            let from = source.baseAddress!
+            to.storeBytes(of: from.loadUnaligned(fromByteOffset: start, as: UInt64.self), toByteOffset: position, as: UInt64.self)
+            to.storeBytes(
+                of: from.loadUnaligned(fromByteOffset: start + length - 8, as: UInt64.self),
+                toByteOffset: position + length - 8, as: UInt64.self)
+        } else if length > 16 {
+            to.advanced(by: position).copyMemory(from: source.baseAddress!.advanced(by: start), byteCount: length)
+        } else {
+            for k in 0..<length { to.storeBytes(of: source[start + k], toByteOffset: position + k, as: UInt8.self) }
         }
     }
 

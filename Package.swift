@@ -9,7 +9,14 @@ let package = Package(
         .library(name: "PartdCompression", targets: ["PartdCompression"]),
         .library(name: "PartdTyped", targets: ["PartdTyped"]),
         .library(name: "PartdShuffle", targets: ["PartdShuffle"]),
+        .library(name: "PartdServer", targets: ["PartdServer"]),
+        .executable(name: "partd", targets: ["partd"]),
         .executable(name: "shuffle-groupby-demo", targets: ["shuffle-groupby-demo"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // The byte-store core: toolchain only (Swift stdlib, Synchronization, Glibc).
@@ -34,6 +41,25 @@ let package = Package(
         .target(name: "PartdTyped", dependencies: ["Partd", "PartdCompression"]),
         // The shuffle driver: stable partition hash, parallel hash partitioning, out-of-core groupby.
         .target(name: "PartdShuffle", dependencies: ["Partd", "PartdCompression", "PartdTyped"]),
+        // Server and client over SwiftNIO: one store shared by many processes.
+        .target(
+            name: "PartdServer",
+            dependencies: [
+                "Partd",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The `partd` command.
+        .executableTarget(
+            name: "partd",
+            dependencies: [
+                "Partd", "PartdServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "shuffle-groupby-demo",
             dependencies: ["Partd", "PartdCompression", "PartdTyped", "PartdShuffle"],
@@ -65,12 +91,12 @@ let package = Package(
         // A worker process the multi-process tests start several times.
         .executableTarget(
             name: "partd-test-worker",
-            dependencies: ["Partd", "PartdTestSupport"],
+            dependencies: ["Partd", "PartdServer", "PartdTestSupport"],
             path: "Tests/Workers/partd-test-worker"
         ),
         .testTarget(
             name: "PartdTests",
-            dependencies: ["Partd", "PartdCompression", "PartdTyped", "PartdShuffle", "PartdTestSupport", "partd-test-worker", "shuffle-groupby-demo"]
+            dependencies: ["Partd", "PartdCompression", "PartdTyped", "PartdShuffle", "PartdServer", "PartdTestSupport", "partd", "partd-test-worker", "shuffle-groupby-demo"]
         ),
     ]
 )

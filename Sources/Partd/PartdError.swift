@@ -29,6 +29,7 @@ public struct PartdError: Error, Sendable {
             case notFound, permissionDenied, diskFull, notADirectory, isADirectory, tooManyOpenFiles
             case readOnlyFileSystem, fileTooLarge, invalidKey, keyTooLong, corruptData, closed
             case invalidArgument, alreadyExists, spillFailed, compressionFailed, typeMismatch, io
+            case connectionFailed, protocolViolation, unauthorized
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -71,6 +72,21 @@ public struct PartdError: Error, Sendable {
         /// shape or table schema); the message names both.
         public static let typeMismatch = Code(.typeMismatch)
         public static let io = Code(.io)
+        /// A remote store could not connect, or its connection was lost.
+        public static let connectionFailed = Code(.connectionFailed)
+        /// A peer sent bytes that break the wire protocol (a malformed or oversized
+        /// frame, an unknown request, a version this side does not speak).
+        public static let protocolViolation = Code(.protocolViolation)
+        /// A server refused a client's token.
+        public static let unauthorized = Code(.unauthorized)
+
+        /// Every code, in the order of their wire numbers (`docs/format.md` §8).
+        package static let all: [Code] = [
+            .notFound, .permissionDenied, .diskFull, .notADirectory, .isADirectory, .tooManyOpenFiles,
+            .readOnlyFileSystem, .fileTooLarge, .invalidKey, .keyTooLong, .corruptData, .closed,
+            .invalidArgument, .alreadyExists, .spillFailed, .compressionFailed, .typeMismatch, .io,
+            .connectionFailed, .protocolViolation, .unauthorized,
+        ]
 
         public var description: String {
             switch base {
@@ -92,6 +108,9 @@ public struct PartdError: Error, Sendable {
             case .compressionFailed: return "compression failed"
             case .typeMismatch: return "type mismatch"
             case .io: return "I/O error"
+            case .connectionFailed: return "connection failed"
+            case .protocolViolation: return "protocol violation"
+            case .unauthorized: return "unauthorized"
             }
         }
 

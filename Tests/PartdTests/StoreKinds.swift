@@ -2,6 +2,7 @@
 
 import Partd
 import PartdCompression
+import PartdServer
 import Testing
 
 /// Every store and wrapper stack the conformance suite runs against. Later
@@ -22,6 +23,9 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case bz2OverMemory
     case encodedIdentityOverMemory
     case encodedZlibOverSpillingOverDirectory
+    case remoteUnixOverSpillingOverDirectory
+    case remoteTCPOverMemory
+    case zstdOverRemoteUnixOverMemory
 
     var testDescription: String { rawValue }
 
@@ -70,8 +74,44 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
                     return try Compression.decompress(Array(bytes[4...]), codec: .zlib, originalSize: size)
                 },
                 join: { $0.flatMap { $0 } })
+        case .remoteUnixOverSpillingOverDirectory:
+            return try ServedStore(
+                SpillingStore(spillingTo: try DirectoryStore.temporary(), availableMemory: .bytes(500)), unix: true)
+        case .remoteTCPOverMemory:
+            return try ServedStore(MemoryStore(), unix: false)
+        case .zstdOverRemoteUnixOverMemory:
+            return CompressedStore(.zstd(), over: try ServedStore(MemoryStore(), unix: true))
         }
     }
+}
+
+/// A client of a server of its own, which serves `backing` on a fresh Unix
+/// socket or loopback TCP port; the server stops when the client goes.
+final class ServedStore: ByteStore {
+    let server: StoreServer
+    let client: RemoteStore
+
+    init(_ backing: any ByteStore, unix: Bool, token: String? = nil) throws {
+        let address: StoreServer.Address = unix ? .unixSocket(scratchPath("sock")) : .tcp(host: "127.0.0.1", port: 0)
+        server = try StoreServer.start(
+            serving: backing, on: [address], configuration: StoreServer.Configuration(token: token, threads: 2))
+        client = try RemoteStore(connectingTo: server.addresses[0], configuration: RemoteStore.Configuration(token: token))
+    }
+
+    deinit {
+        try? client.close()
+        try? server.shutdown()
+    }
+
+    func append(_ batch: [(key: PartdKey, value: [UInt8])]) throws { try client.append(batch) }
+    func get(_ keys: [PartdKey]) throws -> [[UInt8]] { try client.get(keys) }
+    func setOnce(_ key: PartdKey, _ value: [UInt8]) throws -> Bool { try client.setOnce(key, value) }
+    func delete(_ keys: [PartdKey]) throws { try client.delete(keys) }
+    func drop() throws { try client.drop() }
+    func keys() throws -> [PartdKey] { try client.keys() }
+    func contains(_ key: PartdKey) throws -> Bool { try client.contains(key) }
+    func byteCount(of key: PartdKey) throws -> Int { try client.byteCount(of: key) }
+    func validate(_ key: PartdKey) throws { try client.validate(key) }
 }
 
 func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }

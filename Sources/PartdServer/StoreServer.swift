@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Logging
+import NIOCore
+import NIOPosix
+import Partd
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Serves one ``ByteStore`` to many clients (``RemoteStore``) over a Unix
+/// domain socket and/or TCP (partd's ZeroMQ `Server`).
+///
+/// ```swift
+/// let server = try StoreServer.start(
+///     serving: SpillingStore(spillingTo: try DirectoryStore.temporary(), availableMemory: .gigabytes(2)),
+///     on: [.unixSocket("/tmp/partd.sock")])
+/// // … clients connect with RemoteStore(connectingTo: .unixSocket("/tmp/partd.sock"))
+/// try server.shutdown()
+/// ```
+///
+/// Each request is one store operation, applied only once its frame has
+/// arrived whole (a client that disconnects mid-frame leaves nothing behind),
+/// in the order the connection sent it; responses go back in the same order.
+/// Requests run on the connection's event-loop thread, one connection per
+/// thread at a time, so a request is atomic as the store's own operations are.
+/// A malformed, oversized or unauthorised connection gets an error frame and
+/// is closed; the others are not disturbed.
+public final class StoreServer: Sendable {
+    /// Where the server listens.
+    public enum Address: Sendable, Hashable, CustomStringConvertible {
+        /// A Unix domain socket at this path (made mode 0600; an existing socket file is replaced).
+        case unixSocket(String)
+        /// TCP on `host` (loopback unless told otherwise) and `port` (0: any free port).
+        case tcp(host: String = "127.0.0.1", port: Int)
+
+        public var description: String {
+            switch self {
+            case .unixSocket(let path): return "unix:\(path)"
+            case .tcp(let host, let port): return "tcp:\(host):\(port)"
+            }
+        }
+    }
+
+    public struct Configuration: Sendable {
+        /// A shared secret clients must present in their handshake (`nil`: none).
+        public var token: String?
+        /// The largest frame accepted (default 1 GiB); a larger one closes the connection.
+        public var maxFrameBytes: Int
+        /// Event-loop threads (default: one per core).
+        public var threads: Int
+
+        public init(token: String? = nil, maxFrameBytes: Int = 1 << 30, threads: Int = System.coreCount) {
+            self.token = token
+            self.maxFrameBytes = maxFrameBytes
+            self.threads = max(1, threads)
+        }
+    }
+
+    /// The store being served.
+    public let store: any ByteStore
+    public let configuration: Configuration
+    /// The addresses bound (TCP ports resolved).
+    public let addresses: [Address]
+    private let group: MultiThreadedEventLoopGroup
+    private let listeners: [any Channel]
+    private let connections: ConnectionSet
+    private let logger: Logger
+
+    /// Starts serving `store` on every address of `addresses`.
+    ///
+    /// - Throws: ``PartdError/Code/invalidArgument`` for no addresses;
+    ///   ``PartdError/Code/connectionFailed`` if an address cannot be bound.
+    public static func start(
+        serving store: any ByteStore, on addresses: [Address],
+        configuration: Configuration = Configuration(),
+        logger: Logger = Logger(label: "partd.server")
+    ) throws -> StoreServer {
+        guard !addresses.isEmpty else {
+            throw PartdError(code: .invalidArgument, message: "a server needs at least one address to listen on")
+        }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
+        let connections = ConnectionSet()
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    connections.insert(channel)
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(WireFrameDecoder(maxFrameBytes: configuration.maxFrameBytes)))
+                    try channel.pipeline.syncOperations.addHandler(
+                        ServerConnectionHandler(store: store, token: configuration.token, logger: logger))
+                    channel.closeFuture.whenComplete { _ in connections.remove(channel) }
+                }
+            }
+        var listeners: [any Channel] = []
+        var bound: [Address] = []
+        do {
+            for address in addresses {
+                switch address {
+                case .unixSocket(let path):
+                    let channel = try bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).wait()
+                    chmod(path, 0o600)
+                    listeners.append(channel)
+                    bound.append(address)
+                case .tcp(let host, let port):
+                    let channel = try bootstrap.bind(host: host, port: port).wait()
+                    listeners.append(channel)
+                    bound.append(.tcp(host: host, port: channel.localAddress?.port ?? port))
+                }
+            }
+        } catch {
+            for listener in listeners { try? listener.close().wait() }
+            try? group.syncShutdownGracefully()
+            throw PartdError(code: .connectionFailed, message: "cannot listen on \(addresses): \(error)")
+        }
+        logger.info("serving", metadata: ["addresses": "\(bound)"])
+        return StoreServer(store: store, configuration: configuration, addresses: bound, group: group,
+                           listeners: listeners, connections: connections, logger: logger)
+    }
+
+    private init(
+        store: any ByteStore, configuration: Configuration, addresses: [Address], group: MultiThreadedEventLoopGroup,
+        listeners: [any Channel], connections: ConnectionSet, logger: Logger
+    ) {
+        self.store = store
+        self.configuration = configuration
+        self.addresses = addresses
+        self.group = group
+        self.listeners = listeners
+        self.connections = connections
+        self.logger = logger
+    }
+
+    /// The number of clients connected now.
+    public var connectionCount: Int { connections.count }
+
+    /// Stops accepting clients, lets every connection finish the requests it
+    /// has received, closes the connections, runs `flush` (for example the
+    /// spilling store's `flush()`), and stops the threads.
+    public func shutdown(flush: () throws -> Void = {}) throws {
+        for listener in listeners { try? listener.close().wait() }
+        for channel in connections.all {
+            // Queued behind whatever the channel's event loop is doing: in-flight requests finish first.
+            try? channel.eventLoop.submit { channel.close(promise: nil) }.wait()
+        }
+        for address in addresses {
+            if case .unixSocket(let path) = address { unlink(path) }
+        }
+        try flush()
+        try group.syncShutdownGracefully()
+        logger.info("stopped")
+    }
+}
+
+/// The open connections, so shutdown can close them.
+private final class ConnectionSet: Sendable {
+    private let channels = Locked<[ObjectIdentifier: any Channel]>([:])
+    func insert(_ channel: any Channel) { channels.withLock { $0[ObjectIdentifier(channel)] = channel } }
+    func remove(_ channel: any Channel) { channels.withLock { $0[ObjectIdentifier(channel)] = nil } }
+    var all: [any Channel] { channels.withLock { Array($0.values) } }
+    var count: Int { channels.withLock { $0.count } }
+}
+
+/// One client connection: the handshake, then requests in order.
+private final class ServerConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = WireFrame
+    typealias OutboundOut = ByteBuffer
+
+    let store: any ByteStore
+    let token: String?
+    var logger: Logger
+    var greeted = false
+    var output: ByteBuffer?
+
+    init(store: any ByteStore, token: String?, logger: Logger) {
+        self.store = store
+        self.token = token
+        self.logger = logger
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        logger[metadataKey: "peer"] = "\(context.remoteAddress.map { "\($0)" } ?? "unix")"
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var frame = unwrapInboundIn(data)
+        var out = output ?? context.channel.allocator.buffer(capacity: 256)
+        defer { output = out }
+        guard greeted else {
+            do {
+                try handshake(&frame.body)
+                greeted = true
+                Wire.writeFrame(.ok, id: frame.id, into: &out) { $0.writeInteger(Wire.version, endianness: .little) }
+            } catch let error as PartdError {
+                refuse(context: context, id: frame.id, error, into: &out)
+            } catch {
+                refuse(context: context, id: frame.id, Wire.violation("\(error)"), into: &out)
+            }
+            return
+        }
+        do {
+            try serve(frame, into: &out)
+        } catch let error as PartdError where error.code == .protocolViolation {
+            refuse(context: context, id: frame.id, error, into: &out)
+        } catch let error as PartdError {
+            // The store refused the request: report it, keep the connection.
+            Wire.writeFrame(.error, id: frame.id, into: &out) { Wire.writeError(error, into: &$0) }
+        } catch {
+            Wire.writeFrame(.error, id: frame.id, into: &out) {
+                Wire.writeError(PartdError(code: .io, message: "\(error)"), into: &$0)
+            }
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if let out = output, out.readableBytes > 0 {
+            output = nil
+            context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Decoder errors (oversized or malformed frames) end up here.
+        var out = output ?? context.channel.allocator.buffer(capacity: 256)
+        output = nil
+        let partdError = (error as? PartdError) ?? PartdError(code: .protocolViolation, message: "\(error)")
+        refuse(context: context, id: 0, partdError, into: &out)
+    }
+
+    /// Sends an error frame (after any responses already due) and closes the connection.
+    private func refuse(context: ChannelHandlerContext, id: UInt32, _ error: PartdError, into out: inout ByteBuffer) {
+        logger.error("closing connection", metadata: ["error": "\(error)"])
+        Wire.writeFrame(.error, id: id, into: &out) { Wire.writeError(error, into: &$0) }
+        let data = out
+        out = context.channel.allocator.buffer(capacity: 0)
+        output = nil
+        context.writeAndFlush(wrapOutboundOut(data)).whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
+    }
+
+    private func handshake(_ body: inout ByteBuffer) throws {
+        guard let magic = body.readBytes(length: 4), magic == Wire.magic else {
+            throw Wire.violation("the connection did not start with a partd handshake")
+        }
+        let version = try Wire.readInteger(&body, as: UInt16.self, "version")
+        guard version == Wire.version else {
+            throw PartdError(
+                code: .protocolViolation,
+                message: "the client speaks wire protocol version \(version); this server speaks version \(Wire.version)")
+        }
+        let given = try Wire.readString(&body)
+        if let token, given != token {
+            throw PartdError(code: .unauthorized, message: "the server refused the client's token")
+        }
+    }
+
+    private func serve(_ frame: WireFrame, into out: inout ByteBuffer) throws {
+        var body = frame.body
+        switch frame.kind {
+        case .append:
+            let count = Int(try Wire.readInteger(&body, as: UInt32.self, "batch size"))
+            guard count <= body.readableBytes else { throw Wire.violation("a batch claims \(count) entries") }
+            var batch: [(key: PartdKey, value: [UInt8])] = []
+            batch.reserveCapacity(count)
+            for _ in 0..<count { batch.append((try Wire.readKey(&body), try Wire.readBytes(&body))) }
+            try store.append(batch)
+            Wire.writeFrame(.ok, id: frame.id, into: &out) { _ in }
+        case .get:
+            let keys = try Wire.readKeys(&body)
+            let values = try store.get(keys)
+            Wire.writeFrame(.ok, id: frame.id, into: &out) { out in
+                out.writeInteger(UInt32(values.count), endianness: .little)
+                for value in values { Wire.writeBytes(value, into: &out) }
+            }
+        case .delete:
+            try store.delete(try Wire.readKeys(&body))
+            Wire.writeFrame(.ok, id: frame.id, into: &out) { _ in }
+        case .drop:
+            try store.drop()
+            Wire.writeFrame(.ok, id: frame.id, into: &out) { _ in }
+        case .setOnce:
+            let key = try Wire.readKey(&body)
+            let stored = try store.setOnce(key, try Wire.readBytes(&body))
+            Wire.writeFrame(.ok, id: frame.id, into: &out) { $0.writeInteger(UInt8(stored ? 1 : 0)) }
+        case .keys:
+            let keys = try store.keys()
+            Wire.writeFrame(.ok, id: frame.id, into: &out) { Wire.writeKeys(keys, into: &$0) }
+        case .contains:
+            let found = try store.contains(try Wire.readKey(&body))
+            Wire.writeFrame(.ok, id: frame.id, into: &out) { $0.writeInteger(UInt8(found ? 1 : 0)) }
+        case .byteCount:
+            let count = try store.byteCount(of: try Wire.readKey(&body))
+            Wire.writeFrame(.ok, id: frame.id, into: &out) { $0.writeInteger(UInt64(count), endianness: .little) }
+        case .validate:
+            try store.validate(try Wire.readKey(&body))
+            Wire.writeFrame(.ok, id: frame.id, into: &out) { _ in }
+        case .sync:
+            Wire.writeFrame(.ok, id: frame.id, into: &out) { _ in }
+        case .hello, .ok, .error:
+            throw Wire.violation("a client sent a \(frame.kind) frame")
+        }
+    }
+}

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import NIOCore
+import Partd
+
+/// The wire protocol between `RemoteStore` and `StoreServer` (`docs/format.md` §8),
+/// version 1: length-prefixed little-endian frames.
+///
+/// ```
+/// frame    = length:u64 kind:u8 id:u32 body      (length counts kind, id and body)
+/// key      = 0x00 len:u32 utf8 | 0x01 i64 | 0x02 count:u32 key*
+/// bytes    = len:u64 byte*
+/// ```
+enum Wire {
+    static let magic: [UInt8] = Array("PDWP".utf8)
+    static let version: UInt16 = 1
+    /// Bytes of the length, kind and id fields.
+    static let headerBytes = 13
+    /// Deepest tuple nesting a key may have on the wire.
+    static let maxKeyDepth = 32
+
+    /// What a frame carries.
+    enum Kind: UInt8 {
+        case hello = 0x01
+        case append = 0x10
+        case get = 0x11
+        case delete = 0x12
+        case drop = 0x13
+        case setOnce = 0x14
+        case keys = 0x15
+        case contains = 0x16
+        case byteCount = 0x17
+        case validate = 0x18
+        case sync = 0x19
+        case ok = 0x80
+        case error = 0xFF
+    }
+
+    // MARK: Writing
+
+    static func writeFrame(_ kind: Kind, id: UInt32, into buffer: inout ByteBuffer, body: (inout ByteBuffer) -> Void) {
+        let start = buffer.writerIndex
+        buffer.writeInteger(UInt64(0), endianness: .little)
+        buffer.writeInteger(kind.rawValue)
+        buffer.writeInteger(id, endianness: .little)
+        body(&buffer)
+        buffer.setInteger(UInt64(buffer.writerIndex - start - 8), at: start, endianness: .little)
+    }
+
+    static func writeKey(_ key: PartdKey, into buffer: inout ByteBuffer) {
+        switch key.kind {
+        case .string(let string):
+            buffer.writeInteger(UInt8(0))
+            let lengthAt = buffer.writerIndex
+            buffer.writeInteger(UInt32(0), endianness: .little)
+            let written = buffer.writeString(string)
+            buffer.setInteger(UInt32(written), at: lengthAt, endianness: .little)
+        case .int(let int):
+            buffer.writeInteger(UInt8(1))
+            buffer.writeInteger(Int64(int), endianness: .little)
+        case .tuple(let parts):
+            buffer.writeInteger(UInt8(2))
+            buffer.writeInteger(UInt32(parts.count), endianness: .little)
+            for part in parts { writeKey(part, into: &buffer) }
+        }
+    }
+
+    static func writeKeys(_ keys: [PartdKey], into buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt32(keys.count), endianness: .little)
+        for key in keys { writeKey(key, into: &buffer) }
+    }
+
+    static func writeBytes(_ bytes: [UInt8], into buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt64(bytes.count), endianness: .little)
+        buffer.writeBytes(bytes)
+    }
+
+    static func writeError(_ error: PartdError, into buffer: inout ByteBuffer) {
+        let code = PartdError.Code.all.firstIndex(of: error.code) ?? PartdError.Code.all.firstIndex(of: .io)!
+        buffer.writeInteger(UInt8(code))
+        writeString(error.message, into: &buffer)
+        if let key = error.key {
+            buffer.writeInteger(UInt8(1))
+            writeKey(key, into: &buffer)
+        } else {
+            buffer.writeInteger(UInt8(0))
+        }
+        writeString(error.path ?? "", into: &buffer)
+        buffer.writeInteger(error.errno ?? 0, endianness: .little)
+    }
+
+    static func writeString(_ string: String, into buffer: inout ByteBuffer) {
+        let lengthAt = buffer.writerIndex
+        buffer.writeInteger(UInt32(0), endianness: .little)
+        let written = buffer.writeString(string)
+        buffer.setInteger(UInt32(written), at: lengthAt, endianness: .little)
+    }
+
+    // MARK: Reading (every read checks what remains; a short or malformed body throws)
+
+    static func violation(_ what: String) -> PartdError {
+        PartdError(code: .protocolViolation, message: "malformed frame: \(what)")
+    }
+
+    static func readInteger<T: FixedWidthInteger>(_ buffer: inout ByteBuffer, as: T.Type = T.self, _ what: String) throws -> T {
+        guard let value = buffer.readInteger(endianness: .little, as: T.self) else { throw violation("\(what) is cut short") }
+        return value
+    }
+
+    static func readKey(_ buffer: inout ByteBuffer, depth: Int = 0) throws -> PartdKey {
+        guard depth <= maxKeyDepth else { throw violation("a key nests deeper than \(maxKeyDepth) tuples") }
+        switch try readInteger(&buffer, as: UInt8.self, "key tag") {
+        case 0:
+            let length = Int(try readInteger(&buffer, as: UInt32.self, "string key length"))
+            guard length <= buffer.readableBytes, let string = buffer.readString(length: length) else {
+                throw violation("a string key runs past the frame")
+            }
+            return PartdKey(string)
+        case 1:
+            return PartdKey(Int(try readInteger(&buffer, as: Int64.self, "integer key")))
+        case 2:
+            let count = Int(try readInteger(&buffer, as: UInt32.self, "tuple key length"))
+            guard count <= buffer.readableBytes else { throw violation("a tuple key claims \(count) parts") }
+            var parts: [PartdKey] = []
+            parts.reserveCapacity(count)
+            for _ in 0..<count { parts.append(try readKey(&buffer, depth: depth + 1)) }
+            return PartdKey(.tuple(parts))
+        case let tag:
+            throw violation("unknown key tag \(tag)")
+        }
+    }
+
+    static func readKeys(_ buffer: inout ByteBuffer) throws -> [PartdKey] {
+        let count = Int(try readInteger(&buffer, as: UInt32.self, "key count"))
+        guard count <= buffer.readableBytes else { throw violation("\(count) keys claimed in \(buffer.readableBytes) bytes") }
+        var keys: [PartdKey] = []
+        keys.reserveCapacity(count)
+        for _ in 0..<count { keys.append(try readKey(&buffer)) }
+        return keys
+    }
+
+    static func readBytes(_ buffer: inout ByteBuffer) throws -> [UInt8] {
+        let length = try readInteger(&buffer, as: UInt64.self, "value length")
+        guard length <= UInt64(buffer.readableBytes), let bytes = buffer.readBytes(length: Int(length)) else {
+            throw violation("a value of \(length) bytes runs past the frame")
+        }
+        return bytes
+    }
+
+    static func readString(_ buffer: inout ByteBuffer) throws -> String {
+        let length = Int(try readInteger(&buffer, as: UInt32.self, "string length"))
+        guard length <= buffer.readableBytes, let string = buffer.readString(length: length) else {
+            throw violation("a string runs past the frame")
+        }
+        return string
+    }
+
+    static func readError(_ buffer: inout ByteBuffer) throws -> PartdError {
+        let index = Int(try readInteger(&buffer, as: UInt8.self, "error code"))
+        let code = index < PartdError.Code.all.count ? PartdError.Code.all[index] : .io
+        let message = try readString(&buffer)
+        let key = try readInteger(&buffer, as: UInt8.self, "error key flag") == 1 ? try readKey(&buffer) : nil
+        let path = try readString(&buffer)
+        let errno = try readInteger(&buffer, as: Int32.self, "errno")
+        return PartdError(code: code, message: message, key: key, path: path.isEmpty ? nil : path, errno: errno == 0 ? nil : errno)
+    }
+}
+
+/// One decoded frame.
+struct WireFrame {
+    var kind: Wire.Kind
+    var id: UInt32
+    var body: ByteBuffer
+}
+
+/// Cuts the byte stream into frames; a frame longer than `maxFrameBytes` (or
+/// too short to hold its header, or of an unknown kind) is a protocol violation.
+struct WireFrameDecoder: ByteToMessageDecoder {
+    typealias InboundOut = WireFrame
+    let maxFrameBytes: Int
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: UInt64.self) else {
+            return .needMoreData
+        }
+        guard length >= 5 else { throw Wire.violation("a frame of \(length) bytes cannot hold its kind and id") }
+        guard length <= UInt64(maxFrameBytes) else {
+            throw PartdError(
+                code: .protocolViolation,
+                message: "a frame announces \(length) bytes, over the limit of \(maxFrameBytes)")
+        }
+        guard buffer.readableBytes >= 8 + Int(length) else { return .needMoreData }
+        buffer.moveReaderIndex(forwardBy: 8)
+        let rawKind: UInt8 = buffer.readInteger()!
+        let id: UInt32 = buffer.readInteger(endianness: .little)!
+        let body = buffer.readSlice(length: Int(length) - 5)!
+        guard let kind = Wire.Kind(rawValue: rawKind) else {
+            throw Wire.violation("unknown frame kind 0x" + String(rawKind, radix: 16))
+        }
+        context.fireChannelRead(wrapInboundOut(WireFrame(kind: kind, id: id, body: body)))
+        return .continue
+    }
+
+    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        // A frame cut off by the peer going away is dropped, never applied.
+        while try decode(context: context, buffer: &buffer) == .continue {}
+        return .needMoreData
+    }
+}

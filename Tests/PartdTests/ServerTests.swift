@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Foundation
+import Partd
+import PartdServer
+import PartdTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A raw Unix-socket connection, for sending bytes no client would.
+final class RawSocket {
+    let fd: Int32
+
+    init(path: String) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in path.utf8.enumerated() where i < raw.count - 1 { raw[i] = byte }
+        }
+        let status = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard status == 0 else { throw PartdError(code: .connectionFailed, message: "connect failed: \(errno)") }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { Glibc.close(fd) }
+
+    func send(_ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+
+    /// Everything the server sends until it closes the connection (or 10 s pass).
+    func readToEnd() -> [UInt8] {
+        var all: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { return all }
+            all += buffer[0..<n]
+        }
+    }
+}
+
+/// A frame as the wire protocol lays it out (docs/format.md §8).
+func wireFrame(kind: UInt8, id: UInt32 = 0, body: [UInt8]) -> [UInt8] {
+    withUnsafeBytes(of: UInt64(5 + body.count).littleEndian, Array.init) + [kind]
+        + withUnsafeBytes(of: id.littleEndian, Array.init) + body
+}
+
+func hello(version: UInt16 = 1, token: String = "") -> [UInt8] {
+    wireFrame(kind: 0x01, body: Array("PDWP".utf8) + withUnsafeBytes(of: version.littleEndian, Array.init)
+        + withUnsafeBytes(of: UInt32(token.utf8.count).littleEndian, Array.init) + Array(token.utf8))
+}
+
+/// The message of the error frame in `bytes` (the last frame the server sent), if any.
+func errorMessage(_ bytes: [UInt8]) -> String {
+    String(decoding: bytes, as: UTF8.self)
+}
+
+@Suite("Server and client", .serialized)
+struct ServerTests {
+    func start(_ store: any ByteStore = MemoryStore(), token: String? = nil, maxFrameBytes: Int = 1 << 30) throws -> (StoreServer, String) {
+        let path = scratchPath("srv.sock")
+        let server = try StoreServer.start(
+            serving: store, on: [.unixSocket(path)],
+            configuration: StoreServer.Configuration(token: token, maxFrameBytes: maxFrameBytes, threads: 2))
+        return (server, path)
+    }
+
+    @Test("partd's test_zmq: several clients share one store; get, iset, delete, drop, keys")
+    func zmqCounterparts() throws {
+        let (server, path) = try start()
+        defer { try? server.shutdown() }
+        let a = try RemoteStore(connectingTo: .unixSocket(path))
+        let b = try RemoteStore(connectingTo: .unixSocket(path))
+        try a.append(["x": bytes("Hello"), "y": bytes("abc")])
+        try a.flush()  // order across connections is the order the server receives them
+        try b.append(["x": bytes(" world!")])
+        #expect(try b.get("x") == bytes("Hello world!"))
+        #expect(try a.get(["x", "y", "z"]) == [bytes("Hello world!"), bytes("abc"), []])
+        #expect(try a.setOnce("i", bytes("1")))
+        #expect(try !b.setOnce("i", bytes("2")))
+        #expect(try a.get("i") == bytes("1"))
+        try b.delete(["y"])
+        #expect(try a.keys() == ["i", "x"])
+        #expect(try a.contains("x") && !a.contains("y"))
+        #expect(try b.byteCount(of: "x") == 12)
+        try a.drop()
+        #expect(try b.keys().isEmpty)
+        #expect(server.connectionCount == 2)
+        try a.close()
+        try b.close()
+    }
+
+    @Test("a TCP server with a token refuses a client with the wrong token and serves the right one")
+    func token() throws {
+        let server = try StoreServer.start(
+            serving: MemoryStore(), on: [.tcp(host: "127.0.0.1", port: 0)],
+            configuration: StoreServer.Configuration(token: "s3cret", threads: 1))
+        defer { try? server.shutdown() }
+        let error = expectPartdError(.unauthorized) {
+            try RemoteStore(connectingTo: server.addresses[0], configuration: .init(token: "wrong"))
+        }
+        #expect(error?.message.contains("token") == true)
+        let good = try RemoteStore(connectingTo: server.addresses[0], configuration: .init(token: "s3cret"))
+        try good.append(["k": [1]])
+        #expect(try good.get("k") == [1])
+    }
+
+    @Test("store errors come back typed, pipelined ones at the next call, and the connection stays usable")
+    func errors() throws {
+        let failing = FailingStore()
+        let (server, path) = try start(failing)
+        defer { try? server.shutdown() }
+        let client = try RemoteStore(connectingTo: .unixSocket(path))
+        failing.setFailing(keys: ["bad"])
+        try client.append(["bad": [1]])  // pipelined: queued, fails on the server
+        let error = expectPartdError(.diskFull) { try client.get("good") }
+        #expect(error?.key == "bad")
+        #expect(error?.path == "/injected")
+        try client.append(["good": [2]])
+        #expect(try client.get("good") == [2])
+        let unpipelined = try RemoteStore(connectingTo: .unixSocket(path), configuration: .init(pipelining: false))
+        expectPartdError(.diskFull) { try unpipelined.append(["bad": [3]]) }
+        #expect(try unpipelined.get("good") == [2])
+    }
+
+    @Test("back-pressure: a tiny outstanding-bytes limit still delivers every append in order")
+    func backPressure() throws {
+        let (server, path) = try start()
+        defer { try? server.shutdown() }
+        let client = try RemoteStore(connectingTo: .unixSocket(path), configuration: .init(maxOutstandingBytes: 300))
+        for i in 0..<2000 { try client.append([(key: "k", value: [UInt8(i & 0xFF)])]) }
+        #expect(try client.get("k") == (0..<2000).map { UInt8($0 & 0xFF) })
+    }
+
+    @Test("async calls")
+    func asyncCalls() async throws {
+        let (server, path) = try start()
+        defer { try? server.shutdown() }
+        let client = try RemoteStore(connectingTo: .unixSocket(path))
+        try await client.async.append(["a": [1, 2], "b": [3]])
+        try await client.async.append(["a": [4]])
+        #expect(try await client.async.get("a") == [1, 2, 4])
+        #expect(try await client.async.keys() == ["a", "b"])
+        try await client.async.delete(["a"])
+        #expect(try await client.async.get("a") == [])
+        try await client.async.drop()
+        #expect(try await client.async.keys() == [])
+    }
+
+    @Test("connection loss fails calls with connectionFailed; the next call after a restart reconnects")
+    func reconnect() throws {
+        let store = MemoryStore()
+        let (server, path) = try start(store)
+        let client = try RemoteStore(connectingTo: .unixSocket(path))
+        try client.append(["k": [1]])
+        try client.flush()
+        try server.shutdown()
+        expectPartdError(.connectionFailed) { try client.get("k") }
+        let again = try StoreServer.start(serving: store, on: [.unixSocket(path)])
+        defer { try? again.shutdown() }
+        #expect(try client.get("k") == [1])
+    }
+
+    @Test("hostile connections get their error and are closed while a good client carries on")
+    func faults() throws {
+        let (server, path) = try start(maxFrameBytes: 1 << 20)
+        defer { try? server.shutdown() }
+        let good = try RemoteStore(connectingTo: .unixSocket(path))
+        let done = Locked(false)
+        let worker = Thread {
+            do {
+                for i in 0..<3000 { try good.append([(key: PartdKey(i % 7), value: [UInt8(i & 0xFF)])]) }
+                try good.flush()
+                done.withLock { $0 = true }
+            } catch {
+                Issue.record("the good client failed: \(error)")
+            }
+        }
+        worker.start()
+
+        // Garbage instead of a handshake.
+        let garbage = try RawSocket(path: path)
+        garbage.send(Array(repeating: 0x41, count: 64))
+        #expect(errorMessage(garbage.readToEnd()).contains("frame"))
+
+        // A frame announcing 2^60 bytes.
+        let huge = try RawSocket(path: path)
+        huge.send(hello())
+        huge.send(withUnsafeBytes(of: (UInt64(1) << 60).littleEndian, Array.init) + [0x10, 0, 0, 0, 0])
+        #expect(errorMessage(huge.readToEnd()).contains("over the limit"))
+
+        // A client killed mid-frame: its half-sent append never shows.
+        do {
+            let killed = try RawSocket(path: path)
+            killed.send(hello())
+            let append = wireFrame(kind: 0x10, id: 1, body: [1, 0, 0, 0] + [0, 4, 0, 0, 0] + Array("half".utf8)
+                + withUnsafeBytes(of: UInt64(3).littleEndian, Array.init) + [7, 8, 9])
+            killed.send(Array(append.dropLast(2)))
+        }  // closed here, mid-frame
+
+        // A wrong version.
+        let old = try RawSocket(path: path)
+        old.send(hello(version: 99))
+        #expect(errorMessage(old.readToEnd()).contains("version 99"))
+
+        // An unknown frame kind after a good handshake.
+        let unknown = try RawSocket(path: path)
+        unknown.send(hello())
+        unknown.send(wireFrame(kind: 0x42, body: []))
+        #expect(errorMessage(unknown.readToEnd()).contains("unknown frame kind"))
+
+        while !done.withLock({ $0 }) { usleep(10_000) }
+        let expected = (0..<7).map { k in (0..<3000).filter { $0 % 7 == k }.map { UInt8($0 & 0xFF) } }
+        #expect(try (0..<7).map { try good.get(PartdKey($0)) } == expected)
+        #expect(try !good.contains("half"))
+    }
+
+    @Test("4 client processes x 5,000 batches through one server: every batch once, contiguous, byte-exact")
+    func multiProcess() throws {
+        let worker = productsDirectory + "/partd-test-worker"
+        try #require(FileManager.default.isExecutableFile(atPath: worker), "build the package first: \(worker)")
+        let directory = try DirectoryStore.temporary()
+        let store = SpillingStore(spillingTo: directory, availableMemory: .megabytes(2))
+        let (server, path) = try start(store)
+        defer { try? server.shutdown() }
+        let writers = 4, batches = 5000, maxLength = 300
+        var processes: [Process] = []
+        for writer in 0..<writers {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: worker)
+            process.arguments = ["unix:" + path, String(writer), String(batches), String(maxLength)]
+            try process.run()
+            processes.append(process)
+        }
+        for process in processes {
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0)
+        }
+        try verifyWorkerRecords(in: store, writers: writers, batches: batches, maxLength: maxLength)
+    }
+
+    @Test("partd serve: listens, serves, and on SIGTERM flushes memory to --path and exits")
+    func serveCommand() throws {
+        let partd = productsDirectory + "/partd"
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let data = scratchPath("serve-data")
+        defer { removeTree(data) }
+        let socketPath = scratchPath("serve.sock")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: partd)
+        process.arguments = ["serve", "--path", data, "--memory", "1GB", "--socket", socketPath, "--log-level", "error"]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        #expect(line.contains("listening on unix:\(socketPath)"))
+        let client = try RemoteStore(connectingTo: .unixSocket(socketPath))
+        try client.append(["kept": bytes("in memory until shutdown")])
+        try client.flush()
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(try DirectoryStore(path: data).get("kept") == bytes("in memory until shutdown"))
+        let usage = try run(partd, ["serve"])
+        #expect(usage.status != 0)
+        #expect(usage.output.contains("--socket"))
+    }
+}

@@ -88,6 +88,11 @@ let package = Package(
             dependencies: ["Partd", "PartdCompression", "PartdTyped", "BenchmarkSupport"],
             path: "Benchmarks/Typed"
         ),
+        .executableTarget(
+            name: "partd-bench-server",
+            dependencies: ["Partd", "PartdServer", "BenchmarkSupport"],
+            path: "Benchmarks/Server"
+        ),
         // A worker process the multi-process tests start several times.
         .executableTarget(
             name: "partd-test-worker",

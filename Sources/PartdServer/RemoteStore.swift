@@ -54,15 +54,9 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
     public let address: Address
     public let configuration: Configuration
     private let group: any EventLoopGroup
-    private let state = Locked(ClientState())
-
-    private struct ClientState {
-        var connection: Connection?
-        /// Bytes of pipelined requests not yet answered.
-        var inFlightBytes = 0
-        var pendingError: PartdError?
-        var nextID: UInt32 = 1
-    }
+    private let connectionState = Locked<Connection?>(nil)
+    /// Shared with the connection's handler: unanswered pipelined bytes and the first unreported failure.
+    private let pipeline = Locked(PipelineState())
 
     /// Connects to `address` and shakes hands.
     ///
@@ -77,8 +71,7 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
     }
 
     deinit {
-        let connection = state.withLock { $0.connection }
-        connection?.channel.close(promise: nil)
+        connectionState.withLock { $0 }?.channel.close(promise: nil)
     }
 
     /// Waits until every request sent so far is answered; throws the first
@@ -87,12 +80,20 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
         _ = try request(.sync, pipelined: false) { _ in }
     }
 
+    /// Asks the server to shut down (partd's `close_server`): it finishes what it
+    /// has received from every client, flushes its store and stops.
+    ///
+    /// - Throws: ``PartdError/Code/invalidArgument`` if the server does not accept shutdown requests.
+    public func requestServerShutdown() throws {
+        _ = try request(.shutdown, pipelined: false) { _ in }
+    }
+
     /// Closes the connection (after the requests in flight are answered). A later call reconnects.
     public func close() throws {
         try flush()
-        let connection = state.withLock { state -> Connection? in
-            defer { state.connection = nil }
-            return state.connection
+        let connection = connectionState.withLock { connection -> Connection? in
+            defer { connection = nil }
+            return connection
         }
         try connection?.channel.close().wait()
     }
@@ -168,26 +169,26 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
                     Wire.writeKey(entry.key, into: &out)
                     Wire.writeBytes(entry.value, into: &out)
                 }
-            }.get()
+            }!.get()
         }
 
         public func get(_ key: PartdKey) async throws -> [UInt8] {
-            var answer = try await store.send(.get) { Wire.writeKeys([key], into: &$0) }.get()
+            var answer = try await store.send(.get) { Wire.writeKeys([key], into: &$0) }!.get()
             _ = try Wire.readInteger(&answer, as: UInt32.self, "value count")
             return try Wire.readBytes(&answer)
         }
 
         public func keys() async throws -> [PartdKey] {
-            var answer = try await store.send(.keys) { _ in }.get()
+            var answer = try await store.send(.keys) { _ in }!.get()
             return try Wire.readKeys(&answer)
         }
 
         public func delete(_ keys: [PartdKey]) async throws {
-            _ = try await store.send(.delete) { Wire.writeKeys(keys, into: &$0) }.get()
+            _ = try await store.send(.delete) { Wire.writeKeys(keys, into: &$0) }!.get()
         }
 
         public func drop() async throws {
-            _ = try await store.send(.drop) { _ in }.get()
+            _ = try await store.send(.drop) { _ in }!.get()
         }
     }
 
@@ -196,69 +197,48 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
     /// Sends a request; a pipelined one returns `nil` at once (its failure is
     /// reported later), any other waits for its answer.
     private func request(_ kind: Wire.Kind, pipelined: Bool, body: (inout ByteBuffer) -> Void) throws -> ByteBuffer? {
-        if let pending = state.withLock({ state -> PartdError? in
+        try throwPendingError()
+        guard let future = try send(kind, pipelined: pipelined, body: body) else {
+            // Back-pressure: past the limit, wait for a sync's answer, which comes
+            // after every earlier one's (the pipeline drains, then refills).
+            if pipeline.withLock({ $0.inFlightBytes > configuration.maxOutstandingBytes }) {
+                _ = try send(.sync, pipelined: false) { _ in }!.wait()
+            }
+            return nil
+        }
+        do {
+            let answer = try future.wait()
+            // Everything sent before has been answered too; report an earlier failure first.
+            try throwPendingError()
+            return answer
+        } catch let error as PartdError {
+            throw error
+        } catch {
+            throw PartdError(code: .connectionFailed, message: "request to \(address) failed: \(error)")
+        }
+    }
+
+    private func throwPendingError() throws {
+        if let pending = pipeline.withLock({ state -> PartdError? in
             defer { state.pendingError = nil }
             return state.pendingError
         }) {
             throw pending
         }
-        let future = try send(kind, pipelined: pipelined, body: body)
-        guard pipelined else {
-            do {
-                let answer = try future.wait()
-                // Everything sent before has been answered too; report an earlier failure first.
-                if let pending = state.withLock({ state -> PartdError? in
-                    defer { state.pendingError = nil }
-                    return state.pendingError
-                }) {
-                    throw pending
-                }
-                return answer
-            } catch let error as PartdError {
-                throw error
-            } catch {
-                throw PartdError(code: .connectionFailed, message: "request to \(address) failed: \(error)")
-            }
-        }
-        // Back-pressure: past the limit, wait for this request's answer, which
-        // comes after every earlier one's (the pipeline drains, then refills).
-        if state.withLock({ $0.inFlightBytes > configuration.maxOutstandingBytes }) {
-            _ = try? future.wait()
-        }
-        return nil
     }
 
-    /// Encodes a request and queues it on the connection; the future holds the answer's body.
+    /// Encodes a request onto the connection's outgoing buffer; the future holds
+    /// the answer's body (`nil` for a pipelined request, whose answer only counts).
     fileprivate func send(
         _ kind: Wire.Kind, pipelined: Bool = false, body: (inout ByteBuffer) -> Void
-    ) throws -> EventLoopFuture<ByteBuffer> {
-        let connection = try connection()
-        let id = state.withLock { state -> UInt32 in
-            defer { state.nextID &+= 1 }
-            return state.nextID
-        }
-        var buffer = connection.channel.allocator.buffer(capacity: 64)
-        Wire.writeFrame(kind, id: id, into: &buffer, body: body)
-        let bytes = buffer.readableBytes
-        let future = connection.handler.enqueue(buffer, id: id)
-        guard pipelined else { return future }
-        state.withLock { $0.inFlightBytes += bytes }
-        future.whenComplete { [weak self] result in
-            self?.state.withLock { state in
-                state.inFlightBytes -= bytes
-                if case .failure(let error) = result, state.pendingError == nil {
-                    state.pendingError = (error as? PartdError)
-                        ?? PartdError(code: .connectionFailed, message: "request failed: \(error)")
-                }
-            }
-        }
-        return future
+    ) throws -> EventLoopFuture<ByteBuffer>? {
+        try connection().handler.enqueue(kind, pipelined: pipelined, body: body)
     }
 
     /// The live connection, made (and greeted) if there is none.
     private func connection() throws -> Connection {
-        if let live = state.withLock({ $0.connection }), live.channel.isActive { return live }
-        let handler = ClientConnectionHandler()
+        if let live = connectionState.withLock({ $0 }), live.channel.isActive { return live }
+        let handler = ClientConnectionHandler(pipeline: pipeline)
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(configuration.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -279,19 +259,17 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
             throw PartdError(code: .connectionFailed, message: "cannot connect to \(address): \(error)")
         }
         let connection = Connection(channel: channel, handler: handler)
-        var hello = channel.allocator.buffer(capacity: 32)
-        Wire.writeFrame(.hello, id: 0, into: &hello) { out in
-            out.writeBytes(Wire.magic)
-            out.writeInteger(Wire.version, endianness: .little)
-            Wire.writeString(configuration.token ?? "", into: &out)
-        }
         do {
-            _ = try handler.enqueue(hello, id: 0).wait()
+            _ = try handler.enqueue(.hello, pipelined: false) { out in
+                out.writeBytes(Wire.magic)
+                out.writeInteger(Wire.version, endianness: .little)
+                Wire.writeString(configuration.token ?? "", into: &out)
+            }!.wait()
         } catch {
             channel.close(promise: nil)
             throw (error as? PartdError) ?? PartdError(code: .connectionFailed, message: "handshake with \(address) failed: \(error)")
         }
-        state.withLock { $0.connection = connection }
+        connectionState.withLock { $0 = connection }
         return connection
     }
 
@@ -301,60 +279,92 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
     }
 }
 
-/// Writes requests and matches answers to them, in order.
+/// What a client's pipelined requests share with its connection handler.
+struct PipelineState {
+    /// Bytes of pipelined requests not yet answered.
+    var inFlightBytes = 0
+    /// The first failure of a pipelined request, not yet reported to the caller.
+    var pendingError: PartdError?
+}
+
+/// Writes requests and matches answers to them, in order. Callers encode their
+/// requests straight into one outgoing buffer; one event-loop task writes
+/// whatever has gathered with one flush.
 private final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = WireFrame
     typealias OutboundOut = ByteBuffer
 
-    /// Requests not yet written, gathered from any thread and written by one event-loop task.
-    private let queued = Locked<(frames: [(ByteBuffer, EventLoopPromise<ByteBuffer>)], scheduled: Bool)>(([], false))
-    // Event-loop state.
+    private enum Expectation {
+        case answer(EventLoopPromise<ByteBuffer>)
+        case pipelined(bytes: Int)
+    }
+
+    private struct Outgoing {
+        var buffer = ByteBufferAllocator().buffer(capacity: 4096)
+        var expectations: [Expectation] = []
+        var scheduled = false
+        var nextID: UInt32 = 0
+        var failure: PartdError?
+    }
+
+    private let pipeline: Locked<PipelineState>
+    private let outgoing = Locked(Outgoing())
+    // Set before the connection is handed out; used from the event loop afterwards.
     private var context: ChannelHandlerContext?
-    private var waiting = CircularBuffer<EventLoopPromise<ByteBuffer>>()
-    private var failure: (any Error)?
+    private var waiting = CircularBuffer<Expectation>()
+
+    init(pipeline: Locked<PipelineState>) { self.pipeline = pipeline }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
-    func enqueue(_ frame: ByteBuffer, id: UInt32) -> EventLoopFuture<ByteBuffer> {
-        guard let context else {
-            return MultiThreadedEventLoopGroup.singleton.next().makeFailedFuture(
+    /// Encodes one request for sending; `nil` for a pipelined one.
+    func enqueue(_ kind: Wire.Kind, pipelined: Bool, body: (inout ByteBuffer) -> Void) -> EventLoopFuture<ByteBuffer>? {
+        guard let loop = context?.eventLoop else {
+            return pipelined ? nil : MultiThreadedEventLoopGroup.singleton.next().makeFailedFuture(
                 PartdError(code: .connectionFailed, message: "not connected"))
         }
-        let loop = context.eventLoop
-        let promise = loop.makePromise(of: ByteBuffer.self)
-        let schedule = queued.withLock { queued -> Bool in
-            queued.frames.append((frame, promise))
-            defer { queued.scheduled = true }
-            return !queued.scheduled
-        }
-        if schedule { loop.execute { self.drain() } }
-        return promise.futureResult
-    }
-
-    /// Writes every queued request with one flush.
-    private func drain() {
-        let frames = queued.withLock { queued -> [(ByteBuffer, EventLoopPromise<ByteBuffer>)] in
-            defer { queued = ([], false) }
-            return queued.frames
-        }
-        guard let context else {
-            for (_, promise) in frames { promise.fail(PartdError(code: .connectionFailed, message: "not connected")) }
-            return
+        let promise = pipelined ? nil : loop.makePromise(of: ByteBuffer.self)
+        let (schedule, failure) = outgoing.withLock { out -> (Bool, PartdError?) in
+            if let failure = out.failure { return (false, failure) }
+            let before = out.buffer.writerIndex
+            Wire.writeFrame(kind, id: out.nextID, into: &out.buffer, body: body)
+            out.nextID &+= 1
+            if let promise {
+                out.expectations.append(.answer(promise))
+            } else {
+                let bytes = out.buffer.writerIndex - before
+                out.expectations.append(.pipelined(bytes: bytes))
+                pipeline.withLock { $0.inFlightBytes += bytes }
+            }
+            defer { out.scheduled = true }
+            return (!out.scheduled, nil)
         }
         if let failure {
-            for (_, promise) in frames { promise.fail(failure) }
-            return
+            if let promise { promise.fail(failure) } else { record(failure) }
+            return promise?.futureResult
         }
-        for (frame, promise) in frames {
-            waiting.append(promise)
-            context.write(wrapOutboundOut(frame), promise: nil)
+        if schedule { loop.execute { self.drain() } }
+        return promise?.futureResult
+    }
+
+    /// Writes everything gathered with one flush.
+    private func drain() {
+        let (buffer, expectations) = outgoing.withLock { out -> (ByteBuffer, [Expectation]) in
+            defer {
+                out.buffer = ByteBufferAllocator().buffer(capacity: 4096)
+                out.expectations = []
+                out.scheduled = false
+            }
+            return (out.buffer, out.expectations)
         }
-        context.flush()
+        guard let context else { return }
+        waiting.append(contentsOf: expectations)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var frame = unwrapInboundIn(data)
-        guard let promise = waiting.popFirst() else {
+        guard let expectation = waiting.popFirst() else {
             if frame.kind == .error, let error = try? Wire.readError(&frame.body) {
                 fail(PartdError(code: error.code, message: "the server closed the connection: \(error.message)"))
             } else {
@@ -363,10 +373,19 @@ private final class ClientConnectionHandler: ChannelInboundHandler, @unchecked S
             context.close(promise: nil)
             return
         }
+        let result: Result<ByteBuffer, PartdError>
         switch frame.kind {
-        case .ok: promise.succeed(frame.body)
-        case .error: promise.fail((try? Wire.readError(&frame.body)) ?? Wire.violation("an unreadable error frame"))
-        default: promise.fail(Wire.violation("an answer of kind \(frame.kind)"))
+        case .ok: result = .success(frame.body)
+        case .error: result = .failure((try? Wire.readError(&frame.body)) ?? Wire.violation("an unreadable error frame"))
+        default: result = .failure(Wire.violation("an answer of kind \(frame.kind)"))
+        }
+        switch expectation {
+        case .answer(let promise): promise.completeWith(result.mapError { $0 as any Error })
+        case .pipelined(let bytes):
+            pipeline.withLock { state in
+                state.inFlightBytes -= bytes
+                if case .failure(let error) = result, state.pendingError == nil { state.pendingError = error }
+            }
         }
     }
 
@@ -380,13 +399,25 @@ private final class ClientConnectionHandler: ChannelInboundHandler, @unchecked S
         context.fireChannelInactive()
     }
 
-    private func fail(_ error: any Error) {
-        failure = failure ?? error
-        while let promise = waiting.popFirst() { promise.fail(error) }
-        let frames = queued.withLock { queued -> [(ByteBuffer, EventLoopPromise<ByteBuffer>)] in
-            defer { queued.frames = [] }
-            return queued.frames
+    private func record(_ error: PartdError) {
+        pipeline.withLock { $0.pendingError = $0.pendingError ?? error }
+    }
+
+    /// Fails every request not yet answered, and all later ones.
+    private func fail(_ error: PartdError) {
+        let queued = outgoing.withLock { out -> [Expectation] in
+            out.failure = out.failure ?? error
+            defer { out.expectations = [] }
+            return out.expectations
         }
-        for (_, promise) in frames { promise.fail(error) }
+        for expectation in Array(waiting) + queued {
+            switch expectation {
+            case .answer(let promise): promise.fail(error)
+            case .pipelined(let bytes):
+                pipeline.withLock { $0.inFlightBytes -= bytes }
+                record(error)
+            }
+        }
+        waiting.removeAll()
     }
 }

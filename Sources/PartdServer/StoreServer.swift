@@ -50,11 +50,19 @@ public final class StoreServer: Sendable {
         public var maxFrameBytes: Int
         /// Event-loop threads (default: one per core).
         public var threads: Int
+        /// Called (on an event-loop thread; it must not block) when a client asks the server to
+        /// shut down (`RemoteStore.requestServerShutdown()`, partd's `close_server`); `nil`
+        /// (the default) refuses such requests.
+        public var onShutdownRequest: (@Sendable () -> Void)?
 
-        public init(token: String? = nil, maxFrameBytes: Int = 1 << 30, threads: Int = System.coreCount) {
+        public init(
+            token: String? = nil, maxFrameBytes: Int = 1 << 30, threads: Int = System.coreCount,
+            onShutdownRequest: (@Sendable () -> Void)? = nil
+        ) {
             self.token = token
             self.maxFrameBytes = maxFrameBytes
             self.threads = max(1, threads)
+            self.onShutdownRequest = onShutdownRequest
         }
     }
 
@@ -92,7 +100,9 @@ public final class StoreServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(WireFrameDecoder(maxFrameBytes: configuration.maxFrameBytes)))
                     try channel.pipeline.syncOperations.addHandler(
-                        ServerConnectionHandler(store: store, token: configuration.token, logger: logger))
+                        ServerConnectionHandler(
+                            store: store, token: configuration.token, onShutdownRequest: configuration.onShutdownRequest,
+                            logger: logger))
                     channel.closeFuture.whenComplete { _ in connections.remove(channel) }
                 }
             }
@@ -172,13 +182,15 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
 
     let store: any ByteStore
     let token: String?
+    let onShutdownRequest: (@Sendable () -> Void)?
     var logger: Logger
     var greeted = false
     var output: ByteBuffer?
 
-    init(store: any ByteStore, token: String?, logger: Logger) {
+    init(store: any ByteStore, token: String?, onShutdownRequest: (@Sendable () -> Void)?, logger: Logger) {
         self.store = store
         self.token = token
+        self.onShutdownRequest = onShutdownRequest
         self.logger = logger
     }
 
@@ -301,6 +313,13 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
             Wire.writeFrame(.ok, id: frame.id, into: &out) { _ in }
         case .sync:
             Wire.writeFrame(.ok, id: frame.id, into: &out) { _ in }
+        case .shutdown:
+            guard let onShutdownRequest else {
+                throw PartdError(code: .invalidArgument, message: "this server does not accept shutdown requests")
+            }
+            logger.info("a client asked the server to shut down")
+            Wire.writeFrame(.ok, id: frame.id, into: &out) { _ in }
+            onShutdownRequest()
         case .hello, .ok, .error:
             throw Wire.violation("a client sent a \(frame.kind) frame")
         }

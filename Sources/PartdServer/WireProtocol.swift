@@ -32,6 +32,7 @@ enum Wire {
         case byteCount = 0x17
         case validate = 0x18
         case sync = 0x19
+        case shutdown = 0x1A
         case ok = 0x80
         case error = 0xFF
     }

@@ -26,8 +26,9 @@ struct Serve: ParsableCommand {
         abstract: "Serve a store to many processes over a Unix socket and/or TCP.",
         discussion: """
             Serves a spilling store: up to --memory bytes in memory, the rest in the directory --path
-            (a temporary directory, removed at exit, if not given). Stops on SIGINT or SIGTERM after
-            finishing the requests in flight, flushing memory to the directory. Prints one line
+            (a temporary directory, removed at exit, if not given). Stops on SIGINT, SIGTERM or a
+            client's shutdown request after finishing the requests in flight, flushing memory to the
+            directory. Prints one line
             "listening on ADDRESS" per address once ready.
             """)
 
@@ -67,12 +68,14 @@ struct Serve: ParsableCommand {
         if let socket { addresses.append(.unixSocket(socket)) }
         if let port { addresses.append(.tcp(host: host, port: port)) }
         let secret = token ?? getenv("PARTD_TOKEN").map { String(cString: $0) }
+        let stop = DispatchSemaphore(value: 0)
         let server = try StoreServer.start(
-            serving: store, on: addresses, configuration: StoreServer.Configuration(token: secret), logger: logger)
+            serving: store, on: addresses,
+            configuration: StoreServer.Configuration(token: secret, onShutdownRequest: { stop.signal() }),
+            logger: logger)
         for address in server.addresses { print("listening on \(address)") }
         fflush(nil)
 
-        let stop = DispatchSemaphore(value: 0)
         var sources: [any DispatchSourceSignal] = []
         for signal in [SIGINT, SIGTERM] {
             Glibc.signal(signal, SIG_IGN)

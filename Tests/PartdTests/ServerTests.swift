@@ -124,6 +124,7 @@ struct ServerTests {
         #expect(error?.path == "/injected")
         try client.append(["good": [2]])
         #expect(try client.get("good") == [2])
+        expectPartdError(.invalidArgument) { try client.requestServerShutdown() }  // not accepted by this server
         let unpipelined = try RemoteStore(connectingTo: .unixSocket(path), configuration: .init(pipelining: false))
         expectPartdError(.diskFull) { try unpipelined.append(["bad": [3]]) }
         #expect(try unpipelined.get("good") == [2])
@@ -267,6 +268,21 @@ struct ServerTests {
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
         #expect(try DirectoryStore(path: data).get("kept") == bytes("in memory until shutdown"))
+        // A client's shutdown request stops it the same way.
+        let second = Process()
+        second.executableURL = URL(fileURLWithPath: partd)
+        second.arguments = ["serve", "--path", data, "--socket", socketPath, "--log-level", "error"]
+        let secondOut = Pipe()
+        second.standardOutput = secondOut
+        try second.run()
+        _ = secondOut.fileHandleForReading.availableData
+        let closer = try RemoteStore(connectingTo: .unixSocket(socketPath))
+        #expect(try closer.get("kept") == bytes("in memory until shutdown"))
+        try closer.append(["kept": bytes("!")])
+        try closer.requestServerShutdown()
+        second.waitUntilExit()
+        #expect(second.terminationStatus == 0)
+        #expect(try DirectoryStore(path: data).get("kept") == bytes("in memory until shutdown!"))
         let usage = try run(partd, ["serve"])
         #expect(usage.status != 0)
         #expect(usage.output.contains("--socket"))

@@ -167,7 +167,9 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
     ///   failed. The batch *was* appended in that case (it is held in memory)
     ///   and must not be retried; later spills retry the write.
     public func append(_ batch: [(key: PartdKey, value: [UInt8])]) throws {
-        try validate(keysOf: batch.lazy.map(\.key))
+        // Keys the slow store cannot hold are refused before anything is buffered; only keys
+        // whose encoding could be long are checked, so short keys cost nothing here.
+        for entry in batch where entry.key.encodedLengthBound > 64 { try slow.validate(entry.key) }
         monitor.lock()
         defer { monitor.unlock() }
         buffer.append(contentsOf: batch)
@@ -177,7 +179,7 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
 
     /// Appends each entry's chunks as separate values, without joining them.
     public func append(chunked batch: [(key: PartdKey, chunks: [[UInt8]])]) throws {
-        try validate(keysOf: batch.lazy.map(\.key))
+        for entry in batch where entry.key.encodedLengthBound > 64 { try slow.validate(entry.key) }
         monitor.lock()
         defer { monitor.unlock() }
         for entry in batch {
@@ -214,12 +216,6 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
 
     public func validate(_ key: PartdKey) throws {
         try slow.validate(key)
-    }
-
-    /// Refuses keys the slow store cannot hold before anything is buffered. Only keys whose
-    /// encoding could be long are checked, so short keys cost nothing here.
-    private func validate(keysOf keys: some Sequence<PartdKey>) throws {
-        for key in keys where key.encodedLengthBound > 64 { try slow.validate(key) }
     }
 
     @discardableResult

@@ -168,11 +168,11 @@ struct ServerTests {
         #expect(try client.get("k") == [1])
     }
 
-    @Test("hostile connections get their error and are closed while a good client carries on")
+    @Test("garbage, a 2^60-byte frame, a wrong token, a kill mid-frame, a wrong version, an unknown kind: each connection gets its error and is closed while a good client carries on")
     func faults() throws {
-        let (server, path) = try start(maxFrameBytes: 1 << 20)
+        let (server, path) = try start(token: "t0ken", maxFrameBytes: 1 << 20)
         defer { try? server.shutdown() }
-        let good = try RemoteStore(connectingTo: .unixSocket(path))
+        let good = try RemoteStore(connectingTo: .unixSocket(path), configuration: .init(token: "t0ken"))
         let done = Locked(false)
         let worker = Thread {
             do {
@@ -190,16 +190,21 @@ struct ServerTests {
         garbage.send(Array(repeating: 0x41, count: 64))
         #expect(errorMessage(garbage.readToEnd()).contains("frame"))
 
+        // A wrong token.
+        let intruder = try RawSocket(path: path)
+        intruder.send(hello(token: "guess"))
+        #expect(errorMessage(intruder.readToEnd()).contains("refused the client's token"))
+
         // A frame announcing 2^60 bytes.
         let huge = try RawSocket(path: path)
-        huge.send(hello())
+        huge.send(hello(token: "t0ken"))
         huge.send(withUnsafeBytes(of: (UInt64(1) << 60).littleEndian, Array.init) + [0x10, 0, 0, 0, 0])
         #expect(errorMessage(huge.readToEnd()).contains("over the limit"))
 
         // A client killed mid-frame: its half-sent append never shows.
         do {
             let killed = try RawSocket(path: path)
-            killed.send(hello())
+            killed.send(hello(token: "t0ken"))
             let append = wireFrame(kind: 0x10, id: 1, body: [1, 0, 0, 0] + [0, 4, 0, 0, 0] + Array("half".utf8)
                 + withUnsafeBytes(of: UInt64(3).littleEndian, Array.init) + [7, 8, 9])
             killed.send(Array(append.dropLast(2)))
@@ -207,12 +212,12 @@ struct ServerTests {
 
         // A wrong version.
         let old = try RawSocket(path: path)
-        old.send(hello(version: 99))
+        old.send(hello(version: 99, token: "t0ken"))
         #expect(errorMessage(old.readToEnd()).contains("version 99"))
 
         // An unknown frame kind after a good handshake.
         let unknown = try RawSocket(path: path)
-        unknown.send(hello())
+        unknown.send(hello(token: "t0ken"))
         unknown.send(wireFrame(kind: 0x42, body: []))
         #expect(errorMessage(unknown.readToEnd()).contains("unknown frame kind"))
 

@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "PartdTyped", targets: ["PartdTyped"]),
         .library(name: "PartdShuffle", targets: ["PartdShuffle"]),
         .library(name: "PartdServer", targets: ["PartdServer"]),
+        .library(name: "PartdCompanions", targets: ["PartdCompanions"]),
         .executable(name: "partd", targets: ["partd"]),
         .executable(name: "shuffle-groupby-demo", targets: ["shuffle-groupby-demo"]),
     ],
@@ -51,6 +52,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Companions: a dictionary that spills to disk (chest) and a directory of named datasets (dirdb).
+        .target(name: "PartdCompanions", dependencies: ["Partd", "PartdCompression", "PartdTyped"]),
         // The `partd` command.
         .executableTarget(
             name: "partd",
@@ -96,12 +99,12 @@ let package = Package(
         // A worker process the multi-process tests start several times.
         .executableTarget(
             name: "partd-test-worker",
-            dependencies: ["Partd", "PartdServer", "PartdTestSupport"],
+            dependencies: ["Partd", "PartdServer", "PartdCompanions", "PartdTestSupport"],
             path: "Tests/Workers/partd-test-worker"
         ),
         .testTarget(
             name: "PartdTests",
-            dependencies: ["Partd", "PartdCompression", "PartdTyped", "PartdShuffle", "PartdServer", "PartdTestSupport", "partd", "partd-test-worker", "shuffle-groupby-demo"]
+            dependencies: ["Partd", "PartdCompression", "PartdTyped", "PartdShuffle", "PartdServer", "PartdCompanions", "PartdTestSupport", "partd", "partd-test-worker", "shuffle-groupby-demo"]
         ),
     ]
 )

@@ -220,7 +220,7 @@ extension PartdError {
     /// - Parameters:
     ///   - operation: what the store was doing, e.g. `"append to"`.
     ///   - errno: the `errno` the call left.
-    static func system(_ operation: String, key: PartdKey?, path: String?, errno value: Int32) -> PartdError {
+    package static func system(_ operation: String, key: PartdKey?, path: String?, errno value: Int32) -> PartdError {
         let code = Code.forErrno(value)
         var message = operation
         if let key { message += " key \(key)" }

@@ -143,3 +143,27 @@ extension PartdKey: Comparable {
         }
     }
 }
+
+/// Keys encode as what they hold: a string, an integer, or an array of keys
+/// (so a tuple key reads back as a tuple, not a list, unlike chest's JSON mode).
+extension PartdKey: Codable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let int = try? container.decode(Int.self) {
+            self.init(int)
+        } else if let string = try? container.decode(String.self) {
+            self.init(string)
+        } else {
+            self.init(.tuple(try container.decode([PartdKey].self)))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch kind {
+        case .string(let string): try container.encode(string)
+        case .int(let int): try container.encode(int)
+        case .tuple(let parts): try container.encode(parts)
+        }
+    }
+}

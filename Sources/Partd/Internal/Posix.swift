@@ -12,15 +12,15 @@ import Darwin
 #endif
 
 /// An `errno` value from a failed system call.
-struct Errno: Error, Equatable {
-    var rawValue: Int32
+package struct Errno: Error, Equatable {
+    package var rawValue: Int32
     static var current: Errno { Errno(rawValue: errno) }
 }
 
 package enum Posix {
     // MARK: Descriptors
 
-    static func openAt(_ directory: Int32, _ name: String, flags: Int32, mode: mode_t = 0o644) throws(Errno) -> Int32 {
+    package static func openAt(_ directory: Int32, _ name: String, flags: Int32, mode: mode_t = 0o644) throws(Errno) -> Int32 {
         while true {
             let fd = name.withCString { openat(directory, $0, flags | O_CLOEXEC, mode) }
             if fd >= 0 { return fd }
@@ -28,7 +28,7 @@ package enum Posix {
         }
     }
 
-    static func open(_ path: String, flags: Int32, mode: mode_t = 0o644) throws(Errno) -> Int32 {
+    package static func open(_ path: String, flags: Int32, mode: mode_t = 0o644) throws(Errno) -> Int32 {
         while true {
             let fd = path.withCString { Glibc.open($0, flags | O_CLOEXEC, mode) }
             if fd >= 0 { return fd }
@@ -36,13 +36,13 @@ package enum Posix {
         }
     }
 
-    static func close(_ fd: Int32) {
+    package static func close(_ fd: Int32) {
         _ = Glibc.close(fd)
     }
 
     /// Writes all of `bytes` with as few `write` calls as the kernel allows
     /// (one, for a regular file, unless the disk fills or a signal interrupts).
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(Errno) {
+    package static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(Errno) {
         var failure: Errno? = nil
         bytes.withUnsafeBytes { raw in
             var offset = 0
@@ -123,7 +123,7 @@ package enum Posix {
 
     /// Reads up to `count` bytes from offset 0 with `pread`; stops early at end of file.
     /// The array has room for `extraCapacity` more bytes.
-    static func readAll(_ fd: Int32, count: Int, extraCapacity: Int = 0) throws(Errno) -> [UInt8] {
+    package static func readAll(_ fd: Int32, count: Int, extraCapacity: Int = 0) throws(Errno) -> [UInt8] {
         guard count > 0 else { return [] }
         var failure: Errno? = nil
         let result = [UInt8](unsafeUninitializedCapacity: count + max(0, extraCapacity)) { buffer, initialized in
@@ -198,13 +198,13 @@ package enum Posix {
         if n != 8 { throw Errno(rawValue: EIO) }
     }
 
-    static func fileSize(_ fd: Int32) throws(Errno) -> Int {
+    package static func fileSize(_ fd: Int32) throws(Errno) -> Int {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw .current }
         return Int(st.st_size)
     }
 
-    static func sync(_ fd: Int32) throws(Errno) {
+    package static func sync(_ fd: Int32) throws(Errno) {
         guard fsync(fd) == 0 else { throw .current }
     }
 
@@ -214,10 +214,10 @@ package enum Posix {
 
     // MARK: Names in a directory
 
-    enum EntryKind { case regular, directory, other }
+    package enum EntryKind { case regular, directory, other }
 
     /// The kind and size of `name` in `directory`, or `nil` if it does not exist.
-    static func statAt(_ directory: Int32, _ name: String) throws(Errno) -> (kind: EntryKind, size: Int)? {
+    package static func statAt(_ directory: Int32, _ name: String) throws(Errno) -> (kind: EntryKind, size: Int)? {
         var st = stat()
         let rc = name.withCString { fstatat(directory, $0, &st, AT_SYMLINK_NOFOLLOW) }
         if rc != 0 {
@@ -229,18 +229,29 @@ package enum Posix {
         return (kind, Int(st.st_size))
     }
 
-    static func unlinkAt(_ directory: Int32, _ name: String, isDirectory: Bool = false) throws(Errno) {
+    /// The last modification time of `name` in seconds since 1970, or `nil` if it does not exist.
+    package static func modificationTime(_ directory: Int32, _ name: String) throws(Errno) -> Double? {
+        var st = stat()
+        let rc = name.withCString { fstatat(directory, $0, &st, AT_SYMLINK_NOFOLLOW) }
+        if rc != 0 {
+            if errno == ENOENT { return nil }
+            throw .current
+        }
+        return Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
+    }
+
+    package static func unlinkAt(_ directory: Int32, _ name: String, isDirectory: Bool = false) throws(Errno) {
         let rc = name.withCString { unlinkat(directory, $0, isDirectory ? AT_REMOVEDIR : 0) }
         if rc != 0 && errno != ENOENT { throw .current }
     }
 
-    static func renameAt(_ directory: Int32, _ from: String, _ to: String) throws(Errno) {
+    package static func renameAt(_ directory: Int32, _ from: String, _ to: String) throws(Errno) {
         let rc = from.withCString { f in to.withCString { t in renameat(directory, f, directory, t) } }
         if rc != 0 { throw .current }
     }
 
     /// The names in the directory open as `fd` (without `.` and `..`).
-    static func listDirectory(_ fd: Int32) throws(Errno) -> [(name: String, isDirectory: Bool)] {
+    package static func listDirectory(_ fd: Int32) throws(Errno) -> [(name: String, isDirectory: Bool)] {
         let dupFD = dup(fd)
         guard dupFD >= 0 else { throw .current }
         guard let dir = fdopendir(dupFD) else {
@@ -287,7 +298,7 @@ package enum Posix {
     }
 
     /// Removes `path` and everything below it; a missing path is fine.
-    static func removeTree(_ path: String) throws(Errno) {
+    package static func removeTree(_ path: String) throws(Errno) {
         let fd: Int32
         do throws(Errno) {
             fd = try open(path, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
@@ -310,7 +321,7 @@ package enum Posix {
     }
 
     /// Creates `path` and any missing parents (mode 0755); an existing directory is fine.
-    static func makeDirectories(_ path: String) throws(Errno) {
+    package static func makeDirectories(_ path: String) throws(Errno) {
         if path.isEmpty { return }
         if path.withCString({ mkdir($0, 0o755) }) == 0 { return }
         let e = errno
@@ -334,7 +345,7 @@ package enum Posix {
     }
 
     /// Makes a new, empty directory `parent/prefixXXXXXXsuffix` (mode 0700) and returns its path.
-    static func makeTemporaryDirectory(in parent: String, prefix: String) throws(Errno) -> String {
+    package static func makeTemporaryDirectory(in parent: String, prefix: String) throws(Errno) -> String {
         var template = Array((parent.hasSuffix("/") ? parent : parent + "/").utf8) + Array(prefix.utf8)
             + Array("XXXXXX".utf8) + [0]
         let made = template.withUnsafeMutableBufferPointer { buffer -> Bool in
@@ -344,14 +355,14 @@ package enum Posix {
         return String(decoding: template.dropLast(), as: UTF8.self)
     }
 
-    static var temporaryDirectory: String {
+    package static var temporaryDirectory: String {
         if let value = getenv("TMPDIR"), value.pointee != 0 { return String(cString: value) }
         return "/tmp"
     }
 
     static var processID: Int32 { getpid() }
 
-    static func absolutePath(_ path: String) -> String {
+    package static func absolutePath(_ path: String) -> String {
         if path.hasPrefix("/") { return path }
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         guard getcwd(&buffer, buffer.count) != nil else { return path }
@@ -371,16 +382,16 @@ package enum Posix {
 
     // MARK: Locks
 
-    enum FileLockMode { case shared, exclusive }
+    package enum FileLockMode { case shared, exclusive }
 
     /// `flock` on `fd`; blocks until granted.
-    static func lockFile(_ fd: Int32, _ mode: FileLockMode) throws(Errno) {
+    package static func lockFile(_ fd: Int32, _ mode: FileLockMode) throws(Errno) {
         while flock(fd, mode == .shared ? LOCK_SH : LOCK_EX) != 0 {
             if errno != EINTR { throw .current }
         }
     }
 
-    static func unlockFile(_ fd: Int32) {
+    package static func unlockFile(_ fd: Int32) {
         _ = flock(fd, LOCK_UN)
     }
 }

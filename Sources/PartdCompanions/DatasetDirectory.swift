@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Foundation
+import Partd
+
+/// A directory as a database of named datasets (Python's dirdb): each entry
+/// has a data file (any `Codable` value, or raw bytes) and an optional JSON
+/// metadata dictionary that reads without loading the data.
+///
+/// ```swift
+/// let db = try DatasetDirectory(path: "/data/experiments")
+/// let run = try db.entry("run-7")
+/// try run.write([0.5, 0.25], metadata: ["model": "lstm", "epochs": 12])
+/// try run.metadata()["model"]                  // "lstm", without reading the data
+/// try run.read([Double].self)                  // [0.5, 0.25]
+/// try run.withLock { try run.updateMetadata { $0["done"] = true } }   // inter-process lock
+/// try db.names()                               // ["run-7"], sorted
+/// ```
+///
+/// Files per entry `NAME`: `NAME.msgpack` or `NAME.json` (an encoded value) or
+/// `NAME.bytes` (raw bytes), exactly one of them; `NAME.meta.json`; and
+/// `.NAME.lock` for ``DatasetEntry/withLock(_:)``. Every write goes to a
+/// temporary file that is fsynced and renamed into place, so a crash leaves an
+/// entry's old or new data, never a torn file.
+public final class DatasetDirectory: Sendable {
+    public let path: String
+    /// How values are encoded when written (reads accept either encoding).
+    public let encoding: ValueEncoding
+    let folder: Folder
+
+    /// Opens the database at `path`, creating the directory (and its parents)
+    /// if `create` is set.
+    ///
+    /// - Throws: ``PartdError/Code/notFound`` if it is missing and `create` is
+    ///   false; ``PartdError/Code/notADirectory`` if `path` is a file.
+    public init(path: String, create: Bool = true, encoding: ValueEncoding = .messagePack) throws {
+        folder = try Folder(path: path, create: create)
+        self.path = folder.path
+        self.encoding = encoding
+    }
+
+    /// The entry called `name` (which need not exist yet).
+    ///
+    /// - Throws: ``PartdError/Code/invalidKey`` for an empty name, one with `/`
+    ///   or NUL, one starting with `.` or ending with `.meta`, or one over 200 bytes.
+    public func entry(_ name: String) throws -> DatasetEntry {
+        try Self.check(name)
+        return DatasetEntry(name: name, database: self)
+    }
+
+    /// The names of the entries that have data or metadata, sorted.
+    public func names() throws -> [String] {
+        var names = Set<String>()
+        for file in try folder.list() where !file.isDirectory && !file.name.hasPrefix(".") {
+            for suffix in DatasetEntry.suffixes where file.name.hasSuffix(suffix) && file.name.count > suffix.count {
+                names.insert(String(file.name.dropLast(suffix.count)))
+                break
+            }
+        }
+        return names.sorted()
+    }
+
+    /// Every entry, sorted by name.
+    public func entries() throws -> [DatasetEntry] {
+        try names().map { DatasetEntry(name: $0, database: self) }
+    }
+
+    /// Whether an entry called `name` has data.
+    public func contains(_ name: String) throws -> Bool { try entry(name).hasData }
+
+    /// The sub-database in the sub-directory `name`, created if missing and `create` is set.
+    public func subdirectory(_ name: String, create: Bool = true) throws -> DatasetDirectory {
+        try Self.check(name)
+        return try DatasetDirectory(path: folder.file(name), create: create, encoding: encoding)
+    }
+
+    /// The names of the sub-databases, sorted.
+    public func subdirectoryNames() throws -> [String] {
+        try folder.list().filter { $0.isDirectory && !$0.name.hasPrefix(".") }.map(\.name).sorted()
+    }
+
+    static func check(_ name: String) throws {
+        guard !name.isEmpty, !name.hasPrefix("."), !name.hasSuffix(".meta"), !name.contains("/"), !name.utf8.contains(0),
+            name.utf8.count <= 200
+        else {
+            throw PartdError(
+                code: .invalidKey,
+                message: "\"\(name)\" cannot name an entry: names are 1 to 200 bytes, without '/' or NUL, "
+                    + "not starting with '.' nor ending with '.meta'")
+        }
+    }
+}
+
+/// One named dataset of a ``DatasetDirectory``: a proxy, so making one does no I/O.
+public struct DatasetEntry: Sendable, Comparable, CustomStringConvertible {
+    public let name: String
+    public let database: DatasetDirectory
+
+    /// The metadata suffix first, so `x.meta.json` is not taken for JSON data of `x.meta`.
+    static let suffixes = [".meta.json", ".msgpack", ".json", ".bytes"]
+    private var folder: Folder { database.folder }
+    private var metadataFile: String { name + ".meta.json" }
+
+    public var description: String { "\(database.path)/\(name)" }
+
+    public static func < (a: DatasetEntry, b: DatasetEntry) -> Bool {
+        (a.database.path, a.name) < (b.database.path, b.name)
+    }
+
+    public static func == (a: DatasetEntry, b: DatasetEntry) -> Bool {
+        a.database.path == b.database.path && a.name == b.name
+    }
+
+    /// The data file that exists, if any.
+    private func dataFile() throws -> (name: String, encoding: ValueEncoding?)? {
+        for (suffix, encoding) in [(".msgpack", ValueEncoding.messagePack), (".json", .json)] {
+            if try folder.stat(name + suffix) != nil { return (name + suffix, encoding) }
+        }
+        if try folder.stat(name + ".bytes") != nil { return (name + ".bytes", nil) }
+        return nil
+    }
+
+    /// Whether the entry has data.
+    public var hasData: Bool { get throws { try dataFile() != nil } }
+
+    // MARK: Data
+
+    /// Writes `value` as the entry's data (replacing any), then `metadata` if given.
+    public func write<T: Encodable>(_ value: T, metadata: [String: JSONValue]? = nil) throws {
+        let encoding = database.encoding
+        let bytes: [UInt8]
+        do {
+            bytes = try encoding.encode(value)
+        } catch {
+            throw PartdError(code: .invalidArgument, message: "the value for entry \"\(name)\" cannot be encoded: \(error)")
+        }
+        try replaceData(with: bytes, suffix: encoding == .json ? ".json" : ".msgpack")
+        if let metadata { try setMetadata(metadata) }
+    }
+
+    /// Writes raw bytes as the entry's data (replacing any), then `metadata` if given.
+    public func writeBytes(_ bytes: [UInt8], metadata: [String: JSONValue]? = nil) throws {
+        try replaceData(with: bytes, suffix: ".bytes")
+        if let metadata { try setMetadata(metadata) }
+    }
+
+    private func replaceData(with bytes: [UInt8], suffix: String) throws {
+        try folder.writeAtomically(name + suffix, bytes)
+        for other in [".msgpack", ".json", ".bytes"] where other != suffix { try folder.remove(name + other) }
+    }
+
+    /// The entry's data decoded as `T`.
+    ///
+    /// - Throws: ``PartdError/Code/notFound`` if it has none; ``PartdError/Code/corruptData``
+    ///   naming the file if it does not decode as `T` (or holds raw bytes).
+    public func read<T: Decodable>(_ type: T.Type) throws -> T {
+        guard let file = try dataFile() else {
+            throw PartdError(code: .notFound, message: "entry \"\(name)\" has no data", path: folder.file(name))
+        }
+        guard let encoding = file.encoding, let bytes = try folder.read(file.name) else {
+            throw PartdError(code: .corruptData, message: "entry \"\(name)\" holds raw bytes; read them with readBytes()", path: folder.file(file.name))
+        }
+        do {
+            return try encoding.decode(type, from: bytes)
+        } catch {
+            throw PartdError(code: .corruptData, message: "entry \"\(name)\" does not decode as \(T.self): \(error)", path: folder.file(file.name))
+        }
+    }
+
+    /// The bytes of the entry's data file, whatever it holds.
+    public func readBytes() throws -> [UInt8] {
+        guard let file = try dataFile(), let bytes = try folder.read(file.name) else {
+            throw PartdError(code: .notFound, message: "entry \"\(name)\" has no data", path: folder.file(name))
+        }
+        return bytes
+    }
+
+    // MARK: Metadata
+
+    /// The metadata dictionary (empty if there is none), read without the data.
+    public func metadata() throws -> [String: JSONValue] {
+        guard let bytes = try folder.read(metadataFile) else { return [:] }
+        do {
+            return try JSONDecoder().decode([String: JSONValue].self, from: Data(bytes))
+        } catch {
+            throw PartdError(code: .corruptData, message: "the metadata of entry \"\(name)\" is not a JSON object: \(error)", path: folder.file(metadataFile))
+        }
+    }
+
+    /// Replaces the metadata; `nil` removes it.
+    public func setMetadata(_ metadata: [String: JSONValue]?) throws {
+        guard let metadata else { return try folder.remove(metadataFile) }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        try folder.writeAtomically(metadataFile, Array(try encoder.encode(metadata)))
+    }
+
+    /// Reads, changes and writes back the metadata (hold ``withLock(_:)`` around
+    /// it when other processes may change it too).
+    public func updateMetadata(_ change: (inout [String: JSONValue]) throws -> Void) throws {
+        var metadata = try metadata()
+        try change(&metadata)
+        try setMetadata(metadata)
+    }
+
+    // MARK: Lifecycle
+
+    /// Removes the entry's data and metadata (and its lock file).
+    public func delete() throws {
+        for suffix in Self.suffixes { try folder.remove(name + suffix) }
+        try folder.remove("." + name + ".lock")
+    }
+
+    /// Size and modification time of the entry's data, or `nil` if it has none.
+    public func stat() throws -> (bytes: Int, modified: Date)? {
+        guard let file = try dataFile() else { return nil }
+        return try folder.stat(file.name)
+    }
+
+    /// Runs `body` holding this entry's inter-process lock (other threads and
+    /// processes calling `withLock` on the same entry wait).
+    public func withLock<R>(_ body: () throws -> R) throws -> R {
+        try folder.withLock("." + name + ".lock", body)
+    }
+}
+
+/// A JSON value, for metadata.
+public enum JSONValue: Codable, Sendable, Hashable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral,
+    ExpressibleByFloatLiteral, ExpressibleByBooleanLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral,
+    ExpressibleByNilLiteral
+{
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(integerLiteral value: Int) { self = .number(Double(value)) }
+    public init(floatLiteral value: Double) { self = .number(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self = .object(Dictionary(elements, uniquingKeysWith: { $1 }))
+    }
+    public init(nilLiteral: ()) { self = .null }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let bool = try? container.decode(Bool.self) {
+            self = .bool(bool)
+        } else if let number = try? container.decode(Double.self) {
+            self = .number(number)
+        } else if let string = try? container.decode(String.self) {
+            self = .string(string)
+        } else if let array = try? container.decode([JSONValue].self) {
+            self = .array(array)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let bool): try container.encode(bool)
+        case .number(let number): try container.encode(number)
+        case .string(let string): try container.encode(string)
+        case .array(let array): try container.encode(array)
+        case .object(let object): try container.encode(object)
+        }
+    }
+}

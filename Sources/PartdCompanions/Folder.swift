@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Foundation
+import Partd
+import PartdTyped
+
+/// How a companion store turns values into bytes.
+public enum ValueEncoding: Sendable, Hashable {
+    /// Our binary `Codable` encoding (MessagePack, `docs/format.md` §6.4), the default.
+    case messagePack
+    /// JSON (UTF-8), readable by anything.
+    case json
+
+    func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        switch self {
+        case .messagePack: return try MessagePackEncoder().encode(value)
+        case .json: return Array(try JSONEncoder().encode(value))
+        }
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+        switch self {
+        case .messagePack: return try MessagePackDecoder().decode(type, from: bytes[...])
+        case .json: return try JSONDecoder().decode(type, from: Data(bytes))
+        }
+    }
+}
+
+/// An open directory, with the few file operations the companions need, all
+/// relative to its descriptor and all failing with a ``PartdError`` naming the file.
+final class Folder: Sendable {
+    let path: String
+    private let fd: Int32
+
+    init(path: String, create: Bool) throws {
+        let absolute = Posix.absolutePath(path)
+        self.path = absolute
+        do throws(Errno) {
+            if create { try Posix.makeDirectories(absolute) }
+            fd = try Posix.open(absolute, flags: O_RDONLY | O_DIRECTORY)
+        } catch {
+            throw PartdError.system("open the directory", key: nil, path: absolute, errno: error.rawValue)
+        }
+    }
+
+    deinit { Posix.close(fd) }
+
+    func file(_ name: String) -> String { path + "/" + name }
+
+    /// The whole file, or `nil` if it does not exist.
+    func read(_ name: String) throws -> [UInt8]? {
+        do throws(Errno) {
+            let file: Int32
+            do throws(Errno) {
+                file = try Posix.openAt(fd, name, flags: O_RDONLY)
+            } catch where error.rawValue == ENOENT {
+                return nil
+            }
+            defer { Posix.close(file) }
+            return try Posix.readAll(file, count: try Posix.fileSize(file))
+        } catch {
+            throw PartdError.system("read", key: nil, path: self.file(name), errno: error.rawValue)
+        }
+    }
+
+    /// Replaces `name` with `bytes` so that a crash leaves the old or the new
+    /// contents, never a mix: a temporary file is written and fsynced, renamed
+    /// over `name`, and the directory fsynced.
+    func writeAtomically(_ name: String, _ bytes: [UInt8]) throws {
+        let temporary = ".\(name).tmp-\(UInt64.random(in: 0...UInt64.max))"
+        do throws(Errno) {
+            let file = try Posix.openAt(fd, temporary, flags: O_WRONLY | O_CREAT | O_TRUNC | O_EXCL, mode: 0o644)
+            do throws(Errno) {
+                try Posix.writeAll(file, bytes)
+                try Posix.sync(file)
+                Posix.close(file)
+            } catch {
+                Posix.close(file)
+                try? Posix.unlinkAt(fd, temporary)
+                throw error
+            }
+            try Posix.renameAt(fd, temporary, name)
+            try Posix.sync(fd)
+        } catch {
+            throw PartdError.system("write", key: nil, path: self.file(name), errno: error.rawValue)
+        }
+    }
+
+    /// Removes `name` if it exists.
+    func remove(_ name: String) throws {
+        do throws(Errno) {
+            try Posix.unlinkAt(fd, name)
+        } catch where error.rawValue == ENOENT {
+        } catch {
+            throw PartdError.system("remove", key: nil, path: file(name), errno: error.rawValue)
+        }
+    }
+
+    func list() throws -> [(name: String, isDirectory: Bool)] {
+        do throws(Errno) {
+            return try Posix.listDirectory(fd)
+        } catch {
+            throw PartdError.system("list", key: nil, path: path, errno: error.rawValue)
+        }
+    }
+
+    /// Size and modification time of `name`, or `nil` if it does not exist.
+    func stat(_ name: String) throws -> (bytes: Int, modified: Date)? {
+        do throws(Errno) {
+            guard let entry = try Posix.statAt(fd, name), let time = try Posix.modificationTime(fd, name) else { return nil }
+            return (entry.size, Date(timeIntervalSince1970: time))
+        } catch {
+            throw PartdError.system("stat", key: nil, path: file(name), errno: error.rawValue)
+        }
+    }
+
+    /// Runs `body` holding an inter-process lock (`flock`) on the file `name`
+    /// (created if missing). Each call opens its own descriptor, so threads of
+    /// one process exclude each other too.
+    func withLock<R>(_ name: String, exclusive: Bool = true, _ body: () throws -> R) throws -> R {
+        let lock: Int32
+        do throws(Errno) {
+            lock = try Posix.openAt(fd, name, flags: O_RDWR | O_CREAT, mode: 0o644)
+            try Posix.lockFile(lock, exclusive ? .exclusive : .shared)
+        } catch {
+            throw PartdError.system("lock", key: nil, path: file(name), errno: error.rawValue)
+        }
+        defer {
+            Posix.unlockFile(lock)
+            Posix.close(lock)
+        }
+        return try body()
+    }
+
+    func removeAll() throws {
+        do throws(Errno) {
+            try Posix.removeTree(path)
+        } catch {
+            throw PartdError.system("remove the directory", key: nil, path: path, errno: error.rawValue)
+        }
+    }
+
+    static func temporary(prefix: String) throws -> String {
+        do throws(Errno) {
+            return try Posix.makeTemporaryDirectory(in: Posix.temporaryDirectory, prefix: prefix)
+        } catch {
+            throw PartdError.system("create a temporary directory in", key: nil, path: Posix.temporaryDirectory, errno: error.rawValue)
+        }
+    }
+}

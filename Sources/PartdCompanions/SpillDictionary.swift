@@ -1,0 +1,341 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Foundation
+import Partd
+import PartdCompression
+
+/// A dictionary that keeps at most a memory budget of values in memory and
+/// spills the least recently used to files in a directory (Python's chest).
+///
+/// ```swift
+/// let cache = try SpillDictionary<PartdKey, [Double]>(path: "/data/cache", memoryBudget: .megabytes(64))
+/// try cache.set([1, 2, 3], for: .tuple("run", 7))  // tuple keys, as chest's
+/// try cache[.tuple("run", 7)]                       // [1, 2, 3], loaded back if it was spilled
+/// try cache.flush()                               // every value and the key index on disk
+/// ```
+///
+/// - **Size** of a value is its encoded byte count; a value that cannot be
+///   encoded throws at `set`, never later.
+/// - **Eviction** is by last use: reads refresh recency (chest's does not).
+///   Reading a spilled value loads it back (calling `onMiss` first).
+/// - **Files**: one per key, named from a hash of the encoded key, written to a
+///   temporary file and renamed into place (a crash leaves the old or the new
+///   value); setting a spilled key replaces its file. The key index `.keys`
+///   maps keys to relative file names, so the directory can be moved.
+/// - **Processes**: `flush()` merges this instance's keys into the index under
+///   an inter-process lock, keeping what other processes flushed; a key this
+///   instance does not know is looked up in the index on disk. Two processes
+///   writing different keys lose nothing; for one key the last flush wins.
+/// - **Lifetime**: a temporary dictionary (no `path`) is removed at deinit; a
+///   given directory never is, and is flushed at deinit.
+public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Codable & Sendable>: @unchecked Sendable {
+    /// The directory values spill to.
+    public let path: String
+    public let memoryBudget: ByteCount
+    public let encoding: ValueEncoding
+    /// Whether the directory is removed when the dictionary goes away.
+    public let isTemporary: Bool
+    /// Called with a key about to be read back from disk.
+    public var onMiss: (@Sendable (Key) -> Void)?
+    /// Called with a key about to be spilled to disk.
+    public var onOverflow: (@Sendable (Key) -> Void)?
+
+    private let folder: Folder
+    private let state = Locked(State())
+    static var indexName: String { ".keys" }
+    static var lockName: String { ".lock" }
+
+    private struct Entry {
+        /// `nil` while the value lives only in its file.
+        var value: Value?
+        /// Encoded size in bytes.
+        var size: Int
+        /// The file's name, once the value has one.
+        var file: String?
+        /// The in-memory value differs from its file (or has none).
+        var dirty: Bool
+        var lastUse: UInt64
+    }
+
+    private struct State {
+        var entries: [Key: Entry] = [:]
+        var memoryUsage = 0
+        var clock: UInt64 = 0
+        /// Keys removed since the last index merge.
+        var removed: Set<Key> = []
+        var dropped = false
+    }
+
+    private struct IndexEntry: Codable {
+        var key: Key
+        var file: String
+    }
+
+    /// A dictionary over `path` (created if missing; its key index is loaded if
+    /// present), or over a new temporary directory.
+    public init(
+        path: String? = nil, memoryBudget: ByteCount = .gigabytes(1), encoding: ValueEncoding = .messagePack,
+        onMiss: (@Sendable (Key) -> Void)? = nil, onOverflow: (@Sendable (Key) -> Void)? = nil
+    ) throws {
+        self.isTemporary = path == nil
+        self.folder = try Folder(path: path ?? Folder.temporary(prefix: "spill-"), create: true)
+        self.path = folder.path
+        self.memoryBudget = memoryBudget
+        self.encoding = encoding
+        self.onMiss = onMiss
+        self.onOverflow = onOverflow
+        try state.withLock { state in
+            for entry in try readIndex() {
+                state.entries[entry.key] = Entry(value: nil, size: 0, file: entry.file, dirty: false, lastUse: 0)
+            }
+        }
+    }
+
+    deinit {
+        if isTemporary {
+            try? folder.removeAll()
+        } else if !state.withLock({ $0.dropped }) {
+            try? flush()
+        }
+    }
+
+    // MARK: - Reading
+
+    /// The value for `key` (loaded back from disk if it was spilled), or `nil`.
+    public subscript(key: Key) -> Value? {
+        get throws { try value(for: key) }
+    }
+
+    /// The value for `key` (loaded back from disk if it was spilled), or `nil`.
+    public func value(for key: Key) throws -> Value? {
+        try state.withLock { state in
+            try checkOpen(state)
+            if state.entries[key] == nil && !state.removed.contains(key) {
+                try refreshIndex(&state)  // another process may have flushed it
+            }
+            guard var entry = state.entries[key] else { return nil }
+            state.clock += 1
+            entry.lastUse = state.clock
+            if let value = entry.value {
+                state.entries[key] = entry
+                return value
+            }
+            onMiss?(key)
+            let value = try load(key, entry)
+            entry.value = value.value
+            entry.size = value.size
+            state.entries[key] = entry
+            state.memoryUsage += value.size
+            try shrink(&state, keeping: key)
+            return value.value
+        }
+    }
+
+    /// Whether `key` has a value (in memory or on disk).
+    public func contains(_ key: Key) throws -> Bool {
+        try state.withLock { state in
+            try checkOpen(state)
+            if state.entries[key] == nil && !state.removed.contains(key) { try refreshIndex(&state) }
+            return state.entries[key] != nil
+        }
+    }
+
+    /// Every key, in memory or on disk (and flushed to the index by other processes).
+    public func keys() throws -> [Key] {
+        try state.withLock { state in
+            try checkOpen(state)
+            try refreshIndex(&state)
+            return Array(state.entries.keys)
+        }
+    }
+
+    public var count: Int { get throws { try keys().count } }
+
+    /// Every value (each loaded back if spilled).
+    public func values() throws -> [Value] { try items().map(\.value) }
+
+    /// Every key with its value (each loaded back if spilled).
+    public func items() throws -> [(key: Key, value: Value)] {
+        try keys().compactMap { key in try value(for: key).map { (key, $0) } }
+    }
+
+    /// Bytes of values held in memory now.
+    public var memoryUsage: Int { state.withLock { $0.memoryUsage } }
+
+    /// Whether `key`'s value is held in memory now.
+    public func isInMemory(_ key: Key) -> Bool { state.withLock { $0.entries[key]?.value != nil } }
+
+    /// Loads the values of `keys` from disk into memory (without calling `onMiss`),
+    /// so later reads of them are hits while the budget allows.
+    public func prefetch(_ keys: [Key]) throws {
+        try state.withLock { state in
+            try checkOpen(state)
+            for key in keys {
+                guard var entry = state.entries[key], entry.value == nil else { continue }
+                let loaded = try load(key, entry)
+                state.clock += 1
+                entry.value = loaded.value
+                entry.size = loaded.size
+                entry.lastUse = state.clock
+                state.entries[key] = entry
+                state.memoryUsage += loaded.size
+            }
+            try shrink(&state, keeping: nil)
+        }
+    }
+
+    // MARK: - Writing
+
+    /// Sets `key` to `value`, replacing any earlier value (in memory or on disk).
+    ///
+    /// - Throws: the encoder's error if `value` cannot be encoded (nothing changes then).
+    public func set(_ value: Value, for key: Key) throws {
+        let size = try encoding.encode(value).count
+        try state.withLock { state in
+            try checkOpen(state)
+            state.clock += 1
+            let old = state.entries[key]
+            if let old, old.value != nil { state.memoryUsage -= old.size }
+            state.entries[key] = Entry(value: value, size: size, file: old?.file, dirty: true, lastUse: state.clock)
+            state.removed.remove(key)
+            state.memoryUsage += size
+            try shrink(&state, keeping: key)
+        }
+    }
+
+    /// Removes `key` and its file; returns whether it had a value.
+    @discardableResult
+    public func removeValue(for key: Key) throws -> Bool {
+        try state.withLock { state in
+            try checkOpen(state)
+            if state.entries[key] == nil { try refreshIndex(&state) }
+            guard let old = state.entries.removeValue(forKey: key) else { return false }
+            if old.value != nil { state.memoryUsage -= old.size }
+            if let file = old.file { try folder.remove(file) }
+            state.removed.insert(key)
+            return true
+        }
+    }
+
+    /// Copies every entry of `other` into this dictionary; with `overwrite` false,
+    /// keys this one already has keep their values.
+    public func merge(_ other: SpillDictionary<Key, Value>, overwrite: Bool = true) throws {
+        for (key, value) in try other.items() where try overwrite || !contains(key) {
+            try set(value, for: key)
+        }
+    }
+
+    /// Writes every value not yet on disk to its file and merges the key index
+    /// into `.keys` under the inter-process lock. Values stay in memory.
+    public func flush() throws {
+        try state.withLock { state in
+            try checkOpen(state)
+            for key in Array(state.entries.keys) {
+                guard var entry = state.entries[key], entry.dirty, let value = entry.value else { continue }
+                entry.file = try writeValue(value, for: key, entry: entry, state: state)
+                entry.dirty = false
+                state.entries[key] = entry
+            }
+            try folder.withLock(Self.lockName) {
+                var merged: [Key: String] = [:]
+                for entry in try readIndex() where !state.removed.contains(entry.key) { merged[entry.key] = entry.file }
+                for (key, entry) in state.entries { if let file = entry.file { merged[key] = file } }
+                let index = merged.map { IndexEntry(key: $0.key, file: $0.value) }
+                try folder.writeAtomically(Self.indexName, try ValueEncoding.messagePack.encode(index))
+                // Adopt what other processes flushed.
+                for (key, file) in merged where state.entries[key] == nil {
+                    state.entries[key] = Entry(value: nil, size: 0, file: file, dirty: false, lastUse: 0)
+                }
+            }
+            state.removed = []
+        }
+    }
+
+    /// Removes the directory and everything in it; later calls throw ``PartdError/Code/closed``.
+    public func drop() throws {
+        try state.withLock { state in
+            state.entries = [:]
+            state.memoryUsage = 0
+            state.dropped = true
+            try folder.removeAll()
+        }
+    }
+
+    // MARK: - Internals
+
+    private func checkOpen(_ state: State) throws {
+        if state.dropped {
+            throw PartdError(code: .closed, message: "the spill dictionary was dropped", path: path)
+        }
+    }
+
+    private func readIndex() throws -> [IndexEntry] {
+        guard let bytes = try folder.read(Self.indexName) else { return [] }
+        do {
+            return try ValueEncoding.messagePack.decode([IndexEntry].self, from: bytes)
+        } catch {
+            throw PartdError(code: .corruptData, message: "the key index cannot be read: \(error)", path: folder.file(Self.indexName))
+        }
+    }
+
+    /// Adds keys other processes flushed since this instance last looked.
+    private func refreshIndex(_ state: inout State) throws {
+        for entry in try readIndex() where state.entries[entry.key] == nil && !state.removed.contains(entry.key) {
+            state.entries[entry.key] = Entry(value: nil, size: 0, file: entry.file, dirty: false, lastUse: 0)
+        }
+    }
+
+    private func load(_ key: Key, _ entry: Entry) throws -> (value: Value, size: Int) {
+        guard let file = entry.file, let bytes = try folder.read(file) else {
+            throw PartdError(code: .notFound, message: "the spilled value of \(key) is missing", path: entry.file.map(folder.file))
+        }
+        do {
+            return (try encoding.decode(Value.self, from: bytes), bytes.count)
+        } catch {
+            throw PartdError(code: .corruptData, message: "the value of \(key) cannot be decoded: \(error)", path: folder.file(file))
+        }
+    }
+
+    /// Writes a value's file (atomically) and returns its name.
+    private func writeValue(_ value: Value, for key: Key, entry: Entry, state: State) throws -> String {
+        let file = try entry.file ?? fileName(for: key, state: state)
+        try folder.writeAtomically(file, try encoding.encode(value))
+        return file
+    }
+
+    /// A file name from the hash of the encoded key, made unique among this instance's keys.
+    private func fileName(for key: Key, state: State) throws -> String {
+        let hash = XXHash.hash64(try ValueEncoding.messagePack.encode(key)[...], seed: 0)
+        let base = "v" + String(hash, radix: 16)
+        let taken = Set(state.entries.compactMap { $0.key == key ? nil : $0.value.file })
+        var name = base
+        var suffix = 1
+        while taken.contains(name) {
+            name = "\(base)-\(suffix)"
+            suffix += 1
+        }
+        return name
+    }
+
+    /// Spills least recently used values until memory is within the budget
+    /// (`keeping` is spilled last).
+    private func shrink(_ state: inout State, keeping: Key?) throws {
+        guard state.memoryUsage > memoryBudget.bytes else { return }
+        let candidates = state.entries.filter { $0.value.value != nil }
+            .sorted { a, b in
+                if (a.key == keeping) != (b.key == keeping) { return b.key == keeping }
+                return a.value.lastUse < b.value.lastUse
+            }
+        for (key, var entry) in candidates {
+            guard state.memoryUsage > memoryBudget.bytes else { break }
+            onOverflow?(key)
+            if entry.dirty || entry.file == nil {
+                entry.file = try writeValue(entry.value!, for: key, entry: entry, state: state)
+                entry.dirty = false
+            }
+            entry.value = nil
+            state.memoryUsage -= entry.size
+            state.entries[key] = entry
+        }
+    }
+}

@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Foundation
+import Partd
+import PartdCompanions
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Spill dictionary (chest)", .serialized)
+struct SpillDictionaryTests {
+    @Test("set and get with string and integer keys; count, keys, contains, remove")
+    func basics() throws {
+        let d = try SpillDictionary<PartdKey, String>()
+        try d.set("one", for: 1)
+        try d.set("x", for: "x")
+        #expect(try d[1] == "one" && d["x"] == "x")
+        #expect(try d["missing"] == nil)
+        #expect(try d.count == 2)
+        #expect(try Set(d.keys()) == [1, "x"])
+        #expect(try d.contains(1))
+        #expect(try d.removeValue(for: 1))
+        #expect(try !d.removeValue(for: 1))
+        #expect(try !d.contains(1))
+        #expect(try d.items().map(\.value) == ["x"])
+    }
+
+    @Test("eviction under a budget: least recently used spills, reads refresh recency and load back")
+    func eviction() throws {
+        let overflowed = Locked<[String]>([])
+        let missed = Locked<[String]>([])
+        let d = try SpillDictionary<String, [UInt8]>(
+            memoryBudget: .bytes(5000),
+            onMiss: { key in missed.withLock { $0.append(key) } },
+            onOverflow: { key in overflowed.withLock { $0.append(key) } })
+        try d.set([UInt8](repeating: 1, count: 2000), for: "a")
+        try d.set([UInt8](repeating: 2, count: 2000), for: "b")
+        _ = try d["a"]  // a is now more recent than b
+        try d.set([UInt8](repeating: 3, count: 2000), for: "c")
+        #expect(overflowed.withLock { $0 } == ["b"])
+        #expect(d.isInMemory("a") && !d.isInMemory("b") && d.isInMemory("c"))
+        #expect(d.memoryUsage <= 5000)
+        #expect(try d["b"] == [UInt8](repeating: 2, count: 2000))  // loaded back
+        #expect(missed.withLock { $0 } == ["b"])
+        #expect(d.memoryUsage <= 5000)
+
+        let zero = try SpillDictionary<String, [Int]>(memoryBudget: .zero)
+        try zero.set([1, 2, 3], for: "k")
+        #expect(!zero.isInMemory("k"))
+        #expect(try zero["k"] == [1, 2, 3])
+        #expect(!zero.isInMemory("k"))  // budget 0 keeps nothing, even right after a read
+    }
+
+    @Test("flush and reopen; a moved directory; tuple keys; JSON; updates after a flush replace the file")
+    func persistence() throws {
+        let path = scratchPath("chest")
+        defer { removeTree(path) }
+        do {
+            let d = try SpillDictionary<PartdKey, [String: Int]>(path: path, memoryBudget: .bytes(40), encoding: .json)
+            try d.set(["a": 1], for: .tuple("run", 7))
+            try d.set(["b": 2], for: .tuple("run", .tuple("deep", 3)))
+            try d.set(["c": 3], for: "plain")
+            try d.flush()
+            try d.set(["c": 4], for: "plain")  // after the flush: the file must be replaced
+        }  // deinit flushes an explicit path
+        let moved = path + "-moved"
+        defer { removeTree(moved) }
+        #expect(rename(path, moved) == 0)
+        let again = try SpillDictionary<PartdKey, [String: Int]>(path: moved, encoding: .json)
+        #expect(try again[.tuple("run", 7)] == ["a": 1])
+        #expect(try again[.tuple("run", .tuple("deep", 3))] == ["b": 2])
+        #expect(try again["plain"] == ["c": 4])
+        #expect(try Set(again.keys()).count == 3)
+        try again.drop()
+        #expect(!FileManager.default.fileExists(atPath: moved))
+        expectPartdError(.closed) { try again.set([:], for: "x") }
+    }
+
+    @Test("a temporary dictionary is removed at deinit; a given directory survives")
+    func lifetime() throws {
+        var temporaryPath = ""
+        do {
+            let d = try SpillDictionary<String, Int>(memoryBudget: .zero)
+            try d.set(1, for: "k")
+            temporaryPath = d.path
+            #expect(FileManager.default.fileExists(atPath: temporaryPath))
+        }
+        #expect(!FileManager.default.fileExists(atPath: temporaryPath))
+    }
+
+    @Test("a value that cannot be encoded throws at set time and changes nothing")
+    func unencodable() throws {
+        struct Bad: Codable, Sendable {
+            func encode(to encoder: any Encoder) throws { throw EncodingError.invalidValue(0, .init(codingPath: [], debugDescription: "no")) }
+            init() {}
+            init(from decoder: any Decoder) throws {}
+        }
+        let d = try SpillDictionary<String, Bad>(memoryBudget: .zero)
+        #expect(throws: EncodingError.self) { try d.set(Bad(), for: "k") }
+        #expect(try !d.contains("k"))
+    }
+
+    @Test("merge with and without overwrite; prefetch makes reads hits")
+    func mergeAndPrefetch() throws {
+        let a = try SpillDictionary<String, Int>()
+        let b = try SpillDictionary<String, Int>()
+        try a.set(1, for: "x")
+        try b.set(2, for: "x")
+        try b.set(3, for: "y")
+        try a.merge(b, overwrite: false)
+        #expect(try a["x"] == 1 && a["y"] == 3)
+        try a.merge(b)
+        #expect(try a["x"] == 2)
+        #expect(try b["x"] == 2 && b.count == 2)  // the source is unchanged
+
+        let missed = Locked(0)
+        let d = try SpillDictionary<String, [Int]>(memoryBudget: .bytes(200), onMiss: { _ in missed.withLock { $0 += 1 } })
+        for i in 0..<10 { try d.set(Array(repeating: i, count: 50), for: "k\(i)") }
+        #expect(!d.isInMemory("k0"))
+        try d.prefetch(["k0", "k1"])
+        _ = try d["k0"]
+        _ = try d["k1"]
+        #expect(missed.withLock { $0 } == 0)
+    }
+
+    @Test("8 threads of random gets and sets under a tiny budget keep every value")
+    func threads() throws {
+        let d = try SpillDictionary<Int, [Int]>(memoryBudget: .bytes(48))
+        DispatchQueue.concurrentPerform(iterations: 8) { worker in
+            var rng = SystemRandomNumberGenerator()
+            for step in 0..<200 {
+                let key = Int.random(in: 0..<20, using: &rng)
+                if step % 2 == 0 {
+                    try? d.set([key, key * 2], for: key)
+                } else if let value = try? d[key] {
+                    #expect(value == [key, key * 2])
+                }
+            }
+        }
+        for key in try d.keys() { #expect(try d[key] == [key, key * 2]) }
+    }
+
+    @Test("two processes sharing one directory lose no update")
+    func twoProcesses() throws {
+        let worker = productsDirectory + "/partd-test-worker"
+        try #require(FileManager.default.isExecutableFile(atPath: worker), "build the package first: \(worker)")
+        let path = scratchPath("shared-chest")
+        defer { removeTree(path) }
+        let processes = try (0..<2).map { writer -> Process in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: worker)
+            process.arguments = ["spill", path, String(writer), "300"]
+            try process.run()
+            return process
+        }
+        for process in processes {
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0)
+        }
+        let d = try SpillDictionary<String, [Int]>(path: path)
+        #expect(try d.count == 600)
+        for writer in 0..<2 {
+            for i in 0..<300 { #expect(try d["w\(writer)-\(i)"] == [writer, i, writer * i]) }
+        }
+    }
+}
+
+@Suite("Dataset directory (dirdb)", .serialized)
+struct DatasetDirectoryTests {
+    @Test("dirdb's README example: data, metadata without the data, locks, sorted iteration, sub-databases")
+    func readme() throws {
+        let path = scratchPath("dirdb")
+        defer { removeTree(path) }
+        let db = try DatasetDirectory(path: path)
+        let entry = try db.entry("foo")
+        #expect(try !entry.hasData)
+        try entry.write(["a": [1, 2, 3]], metadata: ["test": "yes", "n": 3])
+        #expect(try entry.read([String: [Int]].self) == ["a": [1, 2, 3]])
+        #expect(try entry.metadata() == ["test": "yes", "n": 3])
+        try entry.withLock { try entry.updateMetadata { $0["done"] = true } }
+        #expect(try entry.metadata()["done"] == true)
+        try db.entry("bar").writeBytes([1, 2, 3])
+        #expect(try db.entry("bar").readBytes() == [1, 2, 3])
+        expectPartdError(.corruptData) { try db.entry("bar").read([Int].self) }
+        #expect(try db.names() == ["bar", "foo"])
+        #expect(try db.entries().map(\.name) == ["bar", "foo"])
+        let sub = try db.subdirectory("nested")
+        try sub.entry("x").write(1)
+        #expect(try db.subdirectoryNames() == ["nested"])
+        #expect(try DatasetDirectory(path: path + "/nested").entry("x").read(Int.self) == 1)
+        let stat = try #require(try entry.stat())
+        #expect(stat.bytes > 0 && abs(stat.modified.timeIntervalSinceNow) < 60)
+        try entry.setMetadata(nil)
+        #expect(try entry.metadata() == [:])
+        try entry.delete()
+        #expect(try db.names() == ["bar"])
+        expectPartdError(.notFound) { try entry.read(Int.self) }
+        for bad in ["", "../x", "a/b", ".hidden", "x.meta"] {
+            expectPartdError(.invalidKey) { try db.entry(bad) }
+        }
+        let json = try DatasetDirectory(path: path, encoding: .json)
+        try json.entry("j").write([1.5])
+        #expect(String(decoding: try json.entry("j").readBytes(), as: UTF8.self) == "[1.5]")
+        #expect(try db.entry("j").read([Double].self) == [1.5])  // reads accept either encoding
+    }
+
+    @Test("the entry lock excludes other threads")
+    func lockExcludes() throws {
+        let db = try DatasetDirectory(path: scratchPath("dirdb-lock"))
+        defer { removeTree(db.path) }
+        let entry = try db.entry("counter")
+        try entry.write(0)
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            for _ in 0..<25 {
+                try? entry.withLock { try entry.write(try entry.read(Int.self) + 1) }
+            }
+        }
+        #expect(try entry.read(Int.self) == 100)
+    }
+
+    @Test("a process killed (SIGKILL) while rewriting entries leaves each one old or new, never torn")
+    func crash() throws {
+        let worker = productsDirectory + "/partd-test-worker"
+        try #require(FileManager.default.isExecutableFile(atPath: worker), "build the package first: \(worker)")
+        let path = scratchPath("dirdb-crash")
+        defer { removeTree(path) }
+        for round in 0..<3 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: worker)
+            process.arguments = ["rewrite", path]
+            let out = Pipe()
+            process.standardOutput = out
+            try process.run()
+            _ = out.fileHandleForReading.availableData  // "started"
+            usleep(UInt32(150_000 + round * 70_000))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            let db = try DatasetDirectory(path: path)
+            for entry in try db.entries() {
+                let values = try entry.read([Int].self)
+                #expect(values.count == 20_000)
+                #expect(Set(values).count == 1, "entry \(entry.name) mixes generations")
+            }
+        }
+    }
+}

@@ -2,6 +2,9 @@
 
 import Partd
 import PartdCompression
+import PartdCompanions
+import PartdServer
+import PartdShuffle
 import PartdTyped
 import Testing
 
@@ -41,5 +44,41 @@ struct ReadmeTests {
         #expect(names.columns.map(\.name) == ["name"])
         #expect(names.rowCount == 2)
         #expect(Array(names["name"]!.categorical!) == ["a", "b"])
+    }
+
+    @Test("the shuffle, server and companion examples do what the README says")
+    func laterLayers() throws {
+        let chunks = (0..<3).map { c in
+            try! Table([Column("id", (0..<100).map { Int64(($0 * 7 + c) % 13) }), Column("x", (0..<100).map { Double($0) })])
+        }
+        let shuffle = try Shuffle<Table>(by: ["id"], partitions: 64, options: ShuffleOptions(memory: .megabytes(256)))
+        try shuffle.add(contentsOf: chunks)
+        let part = try shuffle.partition(7)
+        #expect(part.schema == chunks[0].schema)
+        let sums = try shuffle.groupBy(["id"]).aggregate([.sum("x"), .count, .mean("x")])
+        #expect(sums.rowCount == 13)
+        try shuffle.close()
+
+        let socket = scratchPath("readme.sock")
+        let server = try StoreServer.start(serving: MemoryStore(), on: [.unixSocket(socket)])
+        defer { try? server.shutdown() }
+        let store = try RemoteStore(connectingTo: .unixSocket(socket))
+        try store.append(["part-0": [1, 2, 3]])
+        let tables = TableStore(over: store)
+        try tables.append(["t": chunks[0]])
+        #expect(try tables.get("t") == chunks[0])
+
+        let cachePath = scratchPath("readme-cache")
+        defer { removeTree(cachePath) }
+        let cache = try SpillDictionary<PartdKey, [Double]>(path: cachePath, memoryBudget: .megabytes(64))
+        try cache.set([1, 2, 3], for: .tuple("run", 7))
+        #expect(try cache[.tuple("run", 7)] == [1, 2, 3])
+        try cache.flush()
+
+        let dbPath = scratchPath("readme-db")
+        defer { removeTree(dbPath) }
+        let db = try DatasetDirectory(path: dbPath)
+        try db.entry("run-7").write([0.5, 0.25], metadata: ["model": "lstm", "epochs": 12])
+        #expect(try db.entry("run-7").metadata()["model"] == "lstm")
     }
 }

@@ -91,6 +91,18 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         }
     }
 
+    /// Runs `body` with a dictionary over a new temporary directory and removes
+    /// the directory when `body` returns or throws (chest's `with Chest() as c:`);
+    /// errors from `body` propagate.
+    public static func withTemporary<R>(
+        memoryBudget: ByteCount = .gigabytes(1), encoding: ValueEncoding = .messagePack,
+        _ body: (SpillDictionary) throws -> R
+    ) throws -> R {
+        let dictionary = try SpillDictionary(memoryBudget: memoryBudget, encoding: encoding)
+        defer { try? dictionary.drop() }
+        return try body(dictionary)
+    }
+
     deinit {
         if isTemporary {
             try? folder.removeAll()

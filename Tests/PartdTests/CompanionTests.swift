@@ -78,7 +78,7 @@ struct SpillDictionaryTests {
         expectPartdError(.closed) { try again.set([:], for: "x") }
     }
 
-    @Test("a temporary dictionary is removed at deinit; a given directory survives")
+    @Test("a temporary dictionary is removed at deinit and by the scoped form, errors propagating; a given directory survives")
     func lifetime() throws {
         var temporaryPath = ""
         do {
@@ -88,6 +88,23 @@ struct SpillDictionaryTests {
             #expect(FileManager.default.fileExists(atPath: temporaryPath))
         }
         #expect(!FileManager.default.fileExists(atPath: temporaryPath))
+
+        // The scoped form (chest's context manager) removes the directory and propagates errors.
+        struct Boom: Error {}
+        var scopedPath = ""
+        #expect(throws: Boom.self) {
+            try SpillDictionary<String, Int>.withTemporary(memoryBudget: .zero) { d in
+                try d.set(1, for: "k")
+                scopedPath = d.path
+                throw Boom()
+            }
+        }
+        #expect(!scopedPath.isEmpty && !FileManager.default.fileExists(atPath: scopedPath))
+        let answer = try SpillDictionary<String, Int>.withTemporary { d in
+            try d.set(42, for: "k")
+            return try d["k"]
+        }
+        #expect(answer == 42)
     }
 
     @Test("a value that cannot be encoded throws at set time and changes nothing")

@@ -58,7 +58,7 @@ let package = Package(
         .executableTarget(
             name: "partd",
             dependencies: [
-                "Partd", "PartdServer",
+                "Partd", "PartdCompression", "PartdTyped", "PartdShuffle", "PartdServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -400,3 +400,53 @@ struct SplitPlan: Sendable {
     let range: Range<Int>
     let rows: ArraySlice<Int>
 }
+
+extension Column {
+    /// The value at `row` as text (`nil` for a null): numbers as Swift prints
+    /// them, booleans as `true`/`false`, timestamps as their count of units,
+    /// strings as they are (bytes that are not UTF-8 are replaced).
+    public func text(at row: Int) -> String? {
+        guard isValid(row) else { return nil }
+        switch storage {
+        case .bool(let bits): return bits[row] ? "true" : "false"
+        case .string(let strings): return strings[row]
+        case .categorical(let categorical): return categorical[row]
+        case .fixed(let values): return values.text(at: row)
+        }
+    }
+}
+
+extension FixedStorage {
+    fileprivate func text(at row: Int) -> String {
+        func describe<T: ArrayElement>(_: T.Type) -> String {
+            let value = values(as: T.self)![row]
+            if let timestamp = value as? any TimestampValue { return String(timestamp.units) }
+            return "\(value)"
+        }
+        switch dtype {
+        case .int8: return describe(Int8.self)
+        case .int16: return describe(Int16.self)
+        case .int32: return describe(Int32.self)
+        case .int64: return describe(Int64.self)
+        case .uint8: return describe(UInt8.self)
+        case .uint16: return describe(UInt16.self)
+        case .uint32: return describe(UInt32.self)
+        case .uint64: return describe(UInt64.self)
+        case .float32: return describe(Float.self)
+        case .float64: return describe(Double.self)
+        case .datetime(.seconds): return describe(Timestamp<Seconds>.self)
+        case .datetime(.milliseconds): return describe(Timestamp<Milliseconds>.self)
+        case .datetime(.microseconds): return describe(Timestamp<Microseconds>.self)
+        case .datetime(.nanoseconds): return describe(Timestamp<Nanoseconds>.self)
+        default:
+            #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
+            if dtype == .float16 { return describe(Float16.self) }
+            #endif
+            return "?"
+        }
+    }
+}
+
+/// A timestamp of any unit, as its count of units.
+private protocol TimestampValue { var units: Int64 { get } }
+extension Timestamp: TimestampValue { fileprivate var units: Int64 { rawValue } }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// The `partd` command. `partd serve` serves a spilling store over a directory
-// to many processes (RemoteStore clients) on a Unix socket and/or TCP.
+// The `partd` command: look inside a store (ls, cat, stats, verify), shuffle or
+// group a CSV file out of core (shuffle, groupby), and serve a store to many
+// processes (serve).
 
 import ArgumentParser
 import Dispatch
@@ -18,7 +19,7 @@ struct PartdCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "partd",
         abstract: "Appendable key-value stores on disk for out-of-core shuffles.",
-        subcommands: [Serve.self])
+        subcommands: [List.self, Cat.self, Stats.self, Verify.self, ShuffleCSV.self, GroupByCSV.self, Serve.self])
 }
 
 struct Serve: ParsableCommand {

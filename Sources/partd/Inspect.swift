@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// partd ls / cat / stats / verify: look inside a directory store.
+
+import ArgumentParser
+import Foundation
+import Partd
+import PartdCompression
+import PartdTyped
+
+/// Opens an existing directory store (never creates one).
+func openStore(_ path: String) throws -> DirectoryStore {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        throw CommandError("no such directory: \(path)")
+    }
+    guard isDirectory.boolValue else { throw CommandError("not a directory: \(path)") }
+    return try DirectoryStore(path: path)
+}
+
+/// A one-line error for the command line.
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The key a command-line argument names: its printed form (`"x"`, `7`, `("df", 7)`) or a string key's text.
+func findKey(_ argument: String, in store: DirectoryStore) throws -> PartdKey {
+    let keys = try store.keys()
+    if let key = keys.first(where: { $0.description == argument }) { return key }
+    if let key = keys.first(where: { if case .string(argument) = $0.kind { return true } else { return false } }) { return key }
+    throw CommandError("no key \(argument) in \(store.path)")
+}
+
+/// What a key's bytes hold.
+struct KeyLayout {
+    var bytes: Int
+    /// Compressed frames (PDZF) or value frames (PDVF); 0 for raw bytes.
+    var frames: Int
+    var kind: String
+    var codecs: Set<String>
+    /// Bytes after decompression.
+    var original: Int
+
+    init(_ value: [UInt8], key: PartdKey) throws {
+        bytes = value.count
+        if value.starts(with: FrameFormat.magic) {
+            let described = try FrameFormat.describe(value, key: key)
+            frames = described.count
+            codecs = Set(described.map { "\($0.codec)" })
+            original = described.reduce(0) { $0 + $1.original }
+            kind = "compressed"
+        } else if ValueFrames.starts(value[...], at: 0) {
+            frames = try ValueFrames.payloads(value[...], key: key).count
+            codecs = []
+            original = value.count
+            kind = "frames"
+        } else {
+            frames = 0
+            codecs = []
+            original = value.count
+            kind = value.isEmpty ? "empty" : "raw"
+        }
+    }
+}
+
+/// A key's stored value with compression undone (and its value frames checked).
+func decodedValue(_ value: [UInt8], key: PartdKey) throws -> [UInt8] {
+    let decoded = value.starts(with: FrameFormat.magic) ? try FrameFormat.decodeAll(value, key: key) : value
+    if ValueFrames.starts(decoded[...], at: 0) { _ = try ValueFrames.payloads(decoded[...], key: key) }
+    return decoded
+}
+
+func human(_ bytes: Int) -> String { ByteCount(bytes: bytes).description }
+
+func writeStdout(_ bytes: [UInt8]) {
+    FileHandle.standardOutput.write(Data(bytes))
+}
+
+func jsonString(_ text: String) -> String {
+    String(decoding: try! JSONEncoder().encode(text), as: UTF8.self)
+}
+
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ls", abstract: "List the keys of a directory store with their sizes and frame counts.")
+
+    @Argument(help: "The store's directory.") var directory: String
+    @Flag(help: "One JSON array instead of a table.") var json = false
+
+    func run() throws {
+        let store = try openStore(directory)
+        var rows: [(key: PartdKey, layout: KeyLayout)] = []
+        for key in try store.keys() { rows.append((key, try KeyLayout(try store.get(key), key: key))) }
+        if json {
+            let items = rows.map { row in
+                "{\"key\": \(jsonString(row.key.description)), \"bytes\": \(row.layout.bytes), \"frames\": \(row.layout.frames), \"kind\": \"\(row.layout.kind)\"}"
+            }
+            print("[" + items.joined(separator: ", ") + "]")
+            return
+        }
+        let width = max(3, rows.map { $0.key.description.count }.max() ?? 0)
+        print("KEY".padding(toLength: width, withPad: " ", startingAt: 0) + "  " + "SIZE".leftPadded(10) + "  FRAMES  KIND")
+        for row in rows {
+            print(row.key.description.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
+                + human(row.layout.bytes).leftPadded(10) + "  " + String(row.layout.frames).leftPadded(6) + "  " + row.layout.kind)
+        }
+        print("\(rows.count) keys, \(human(rows.reduce(0) { $0 + $1.layout.bytes }))")
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
+}
+
+struct Cat: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a key's value: its bytes (compression undone), or decoded as a table, array or list.")
+
+    enum Kind: String, ExpressibleByArgument, CaseIterable { case bytes, table, array, list }
+    enum Format: String, ExpressibleByArgument, CaseIterable { case csv, json }
+
+    @Argument(help: "The store's directory.") var directory: String
+    @Argument(help: "The key: a string, an integer, or a tuple as `ls` prints it.") var key: String
+    @Option(name: .customLong("as"), help: "How to decode the value: bytes, table, array or list.") var kind: Kind = .bytes
+    @Option(help: "Text format of tables: csv or json.") var format: Format = .csv
+    @Flag(help: "Print the stored bytes exactly, frames and all.") var raw = false
+
+    func run() throws {
+        let store = try openStore(directory)
+        let key = try findKey(self.key, in: store)
+        let stored = try store.get(key)
+        if raw { return writeStdout(stored) }
+        let value = try decodedValue(stored, key: key)
+        let memory = MemoryStore()
+        try memory.append([(key, value)])
+        switch kind {
+        case .bytes:
+            writeStdout(value)
+        case .table:
+            printTable(try TableStore(over: memory).get(key), format: format)
+        case .array:
+            for line in try arrayLines(ArrayStore(over: memory), key) { print(line) }
+        case .list:
+            let encoder = JSONEncoder()
+            for element in try ListStore<MemoryStore, PlainValue>(over: memory).get(key) {
+                print(String(decoding: try encoder.encode(element), as: UTF8.self))
+            }
+        }
+    }
+
+    private func arrayLines(_ arrays: ArrayStore<MemoryStore>, _ key: PartdKey) throws -> [String] {
+        guard let layout = try arrays.layout(of: key) else { return [] }
+        func lines<T: ArrayElement>(_: T.Type) throws -> [String] {
+            let array = try arrays.get(key, as: NDArray<T>.self)
+            let width = max(1, layout.rowShape.reduce(1, *))
+            return stride(from: 0, to: array.elements.count, by: width).map { start in
+                array.elements[start..<min(start + width, array.elements.count)].map { "\($0)" }.joined(separator: ",")
+            }
+        }
+        switch layout.dtype {
+        case .bool: return try lines(Bool.self)
+        case .int8: return try lines(Int8.self)
+        case .int16: return try lines(Int16.self)
+        case .int32: return try lines(Int32.self)
+        case .int64: return try lines(Int64.self)
+        case .uint8: return try lines(UInt8.self)
+        case .uint16: return try lines(UInt16.self)
+        case .uint32: return try lines(UInt32.self)
+        case .uint64: return try lines(UInt64.self)
+        case .float32: return try lines(Float.self)
+        case .float64: return try lines(Double.self)
+        default:
+            if let strings = try? arrays.get(key, as: StringArray.self) { return Array(strings) }
+            throw CommandError("cannot print arrays of \(layout.dtype.numpy) yet")
+        }
+    }
+}
+
+/// Prints a table as CSV (header row; nulls empty; fields quoted where needed) or JSON (one array of objects).
+func printTable(_ table: Table, format: Cat.Format, to output: (String) -> Void = { print($0) }) {
+    switch format {
+    case .csv:
+        output(table.columns.map { csvField($0.name) }.joined(separator: ","))
+        for row in 0..<table.rowCount {
+            output(table.columns.map { csvField($0.text(at: row) ?? "") }.joined(separator: ","))
+        }
+    case .json:
+        var rows: [String] = []
+        for row in 0..<table.rowCount {
+            let fields = table.columns.map { column -> String in
+                let value = column.text(at: row).map { text -> String in
+                    switch column.type {
+                    case .string, .categorical: return jsonString(text)
+                    default: return Double(text) == nil && text != "true" && text != "false" ? jsonString(text) : text
+                    }
+                } ?? "null"
+                return "\(jsonString(column.name)): \(value)"
+            }
+            rows.append("{" + fields.joined(separator: ", ") + "}")
+        }
+        output("[" + rows.joined(separator: ",\n ") + "]")
+    }
+}
+
+func csvField(_ text: String) -> String {
+    guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+    return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}
+
+struct Stats: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Summarise a store: keys, frames, codecs, bytes on disk and the compression ratio.")
+
+    @Argument(help: "The store's directory.") var directory: String
+
+    func run() throws {
+        let store = try openStore(directory)
+        var keys = 0, frames = 0, stored = 0, original = 0
+        var codecs: [String: Int] = [:]
+        var kinds: [String: Int] = [:]
+        for key in try store.keys() {
+            let layout = try KeyLayout(try store.get(key), key: key)
+            keys += 1
+            frames += layout.frames
+            stored += layout.bytes
+            original += layout.original
+            kinds[layout.kind, default: 0] += 1
+            for codec in layout.codecs { codecs[codec, default: 0] += 1 }
+        }
+        print("keys:          \(keys) (\(kinds.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")))")
+        print("frames:        \(frames)")
+        print("codecs:        \(codecs.isEmpty ? "none" : codecs.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value) keys)" }.joined(separator: ", "))")
+        print("bytes on disk: \(human(stored)) (\(stored) bytes)")
+        print("decoded bytes: \(human(original)) (\(original) bytes)")
+        let ratio = stored == 0 ? 1 : Double(original) / Double(stored)
+        print("compression:   \(String(format: "%.2f", ratio))x")
+    }
+}
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check every frame of every key; report damaged or torn ones with their offsets.",
+        discussion: "Exits with status 1 if any key is damaged. Raw (unframed) keys have nothing to check.")
+
+    @Argument(help: "The store's directory.") var directory: String
+
+    func run() throws {
+        let store = try openStore(directory)
+        var damaged = 0, checked = 0
+        for key in try store.keys() {
+            checked += 1
+            do {
+                _ = try decodedValue(try store.get(key), key: key)
+            } catch let error as PartdError where error.code == .corruptData {
+                damaged += 1
+                print("damaged \(key): \(error.message)")
+            }
+        }
+        print("\(checked) keys checked, \(damaged) damaged")
+        if damaged > 0 { throw ExitCode(1) }
+    }
+}

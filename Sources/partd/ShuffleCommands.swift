@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// partd shuffle / groupby: a CSV file through Shuffle<Table>.
+
+import ArgumentParser
+import Foundation
+import Partd
+import PartdCompression
+import PartdShuffle
+import PartdTyped
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Options shared by `shuffle` and `groupby`.
+struct CSVShuffleOptions: ParsableArguments {
+    @Argument(help: "The CSV file (a header row, then one row per line).") var input: String
+    @Option(help: "The key column rows are partitioned by.") var by: String
+    @Option(help: "The number of partitions.") var partitions: Int = 64
+    @Option(help: "Memory for partitions before they spill to disk, e.g. 256MB.") var memory: String = "256MB"
+    @Option(help: "Compress what spills: none, lz4, zstd, snappy, zlib.") var codec: String = "none"
+    @Option(help: "Rows read per chunk.") var chunkRows: Int = 200_000
+    @Option(help: "Column types instead of inferring them: NAME:TYPE,… with TYPE int, float, string or category.")
+    var types: String?
+
+    func validate() throws {
+        guard partitions > 0 else { throw ValidationError("--partitions must be at least 1") }
+        guard chunkRows > 0 else { throw ValidationError("--chunk-rows must be at least 1") }
+        guard ByteCount(memory) != nil else { throw ValidationError("--memory needs a size such as 256MB") }
+        guard compression != nil || codec == "none" else { throw ValidationError("unknown --codec \(codec)") }
+    }
+
+    var compression: Compression? {
+        switch codec {
+        case "lz4": return .lz4
+        case "zstd": return .zstd(level: 1)
+        case "snappy": return .snappy
+        case "zlib": return .zlib(level: 1)
+        default: return nil
+        }
+    }
+
+    /// Reads the CSV into a shuffle, showing progress on stderr.
+    func shuffle(into directory: String?) throws -> Shuffle<Table> {
+        let reader = try CSVReader(path: input, chunkRows: chunkRows, types: try parseTypes(types))
+        guard reader.header.contains(by) else {
+            throw CommandError("\(input): no column \(by) (columns: \(reader.header.joined(separator: ", ")))")
+        }
+        let progress = ProgressLine(total: reader.fileSize)
+        let shuffle = try Shuffle<Table>(
+            by: [by], partitions: partitions,
+            options: ShuffleOptions(memory: ByteCount(memory)!, directory: directory, compression: compression))
+        do {
+            while let chunk = try reader.nextChunk() {
+                try shuffle.add(chunk)
+                progress.update(reader.bytesRead, "\(shuffle.rowCount) rows, \(human(shuffle.store.statistics.spilledBytes)) spilled")
+            }
+            progress.finish("\(shuffle.rowCount) rows, \(human(shuffle.store.statistics.spilledBytes)) spilled")
+        } catch {
+            try? shuffle.close()
+            throw error
+        }
+        return shuffle
+    }
+}
+
+/// Progress on stderr: a bar on a terminal, a line every 10 % otherwise.
+final class ProgressLine {
+    let total: Int
+    let terminal = isatty(STDERR_FILENO) == 1
+    var lastDecile = -1
+
+    init(total: Int) { self.total = total }
+
+    func update(_ done: Int, _ detail: String) {
+        let fraction = total == 0 ? 1 : min(1, Double(done) / Double(total))
+        if terminal {
+            let filled = Int(fraction * 30)
+            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled)
+            FileHandle.standardError.write(Data("\r[\(bar)] \(Int(fraction * 100))% \(detail)   ".utf8))
+        } else if Int(fraction * 10) != lastDecile {
+            lastDecile = Int(fraction * 10)
+            FileHandle.standardError.write(Data("\(Int(fraction * 100))% \(detail)\n".utf8))
+        }
+    }
+
+    func finish(_ detail: String) {
+        update(total, detail)
+        if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
+
+struct ShuffleCSV: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "shuffle",
+        abstract: "Partition a CSV file by a column into a directory of partitions.",
+        discussion: """
+            Reads the CSV in chunks, hashes the --by column of every row (docs/format.md §7) and appends
+            each partition's rows as table frames to key N of the directory --out, keeping at most --memory
+            in memory. Read a partition back with `partd cat OUT N --as table`.
+            """)
+
+    @OptionGroup var options: CSVShuffleOptions
+    @Option(help: "The directory the partitions are written to.") var out: String
+
+    func run() throws {
+        let shuffle = try options.shuffle(into: out)
+        try shuffle.close()
+        print("\(shuffle.rowCount) rows in \(options.partitions) partitions in \(out)")
+    }
+}
+
+struct GroupByCSV: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "groupby",
+        abstract: "Group a CSV file by a column out of core and print the aggregates as CSV.",
+        discussion: """
+            Shuffles the CSV by --by in a temporary directory (at most --memory in memory), then aggregates
+            every partition. --agg takes FUNCTION:COLUMN items (sum, mean, min, max, count) and `count`
+            alone for the rows per group; result columns are named COLUMN_FUNCTION and count.
+            """)
+
+    @OptionGroup var options: CSVShuffleOptions
+    @Option(help: "The aggregates, e.g. sum:x,mean:x,count.") var agg: String = "count"
+    @Option(help: "Write the result to this file instead of standard output.") var out: String?
+
+    func run() throws {
+        let aggregations = try agg.split(separator: ",").map { item -> Aggregation in
+            let parts = item.split(separator: ":", maxSplits: 1).map(String.init)
+            if parts == ["count"] { return .count }
+            guard parts.count == 2, let function = Aggregation.Function(rawValue: parts[0]), function != .size else {
+                throw CommandError("--agg takes FUNCTION:COLUMN items (sum, mean, min, max, count) or count; got \(item)")
+            }
+            return Aggregation(function, parts[1])
+        }
+        let shuffle = try options.shuffle(into: nil)
+        let result = try shuffle.groupBy([options.by]).aggregate(aggregations)
+        if let out {
+            guard FileManager.default.createFile(atPath: out, contents: nil),
+                let handle = FileHandle(forWritingAtPath: out)
+            else { throw CommandError("cannot write \(out)") }
+            defer { try? handle.close() }
+            printTable(result, format: .csv) { handle.write(Data(($0 + "\n").utf8)) }
+        } else {
+            printTable(result, format: .csv)
+        }
+    }
+}

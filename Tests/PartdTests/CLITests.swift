@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Foundation
+import Partd
+import PartdCompression
+import PartdTyped
+import Testing
+
+@Suite("partd command", .serialized)
+struct CLITests {
+    let partd = productsDirectory + "/partd"
+
+    /// A CSV of `rows` rows: id in 0..<groups, x (every 7th empty), a name with a comma every 3rd row.
+    func writeCSV(_ path: String, rows: Int, groups: Int = 50) throws {
+        var text = "id,x,name\n"
+        for i in 0..<rows {
+            let x = i % 7 == 0 ? "" : String(Double(i % 10) / 4)
+            let name = i % 3 == 0 ? "\"n,\(i % 5)\"" : "n\(i % 5)"
+            text += "\(i * 31 % groups),\(x),\(name)\n"
+        }
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    @Test("ls, cat, stats and verify on a real store, with --json and every --as")
+    func inspect() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let path = scratchPath("cli-store")
+        defer { removeTree(path) }
+        let raw = try DirectoryStore(path: path)
+        try raw.append(["plain": bytes("hello"), "empty": []])
+        try CompressedStore(.zstd(), over: raw).append(["packed": bytes(String(repeating: "abc", count: 1000))])
+        let table = try Table([Column("id", [1, 2] as [Int64]), Column("name", strings: ["a,b", "c"], validity: [true, false])])
+        try TableStore(over: raw).append([(key: PartdKey.tuple("t", 1), value: table)])
+        try ArrayStore(over: raw).append([(key: PartdKey(7), value: NDArray([1.5, 2.5]))])
+        try ListStore<DirectoryStore, PlainValue>(over: raw).append([(key: PartdKey("l"), value: [.int(1), .string("x")])])
+
+        let ls = try run(partd, ["ls", path])
+        #expect(ls.status == 0)
+        #expect(ls.output.contains("\"packed\"") && ls.output.contains("compressed") && ls.output.contains("6 keys"))
+        let json = try run(partd, ["ls", path, "--json"])
+        let parsed = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [[String: Any]]
+        #expect(parsed?.count == 6)
+
+        #expect(try run(partd, ["cat", path, "plain"]).output == "hello")
+        #expect(try run(partd, ["cat", path, "packed"]).output == String(repeating: "abc", count: 1000))
+        #expect(try run(partd, ["cat", path, "(\"t\", 1)", "--as", "table"]).output == "id,name\n1,\"a,b\"\n2,\n")
+        let tableJSON = try run(partd, ["cat", path, "(\"t\", 1)", "--as", "table", "--format", "json"]).output
+        #expect(tableJSON.contains("{\"id\": 1, \"name\": \"a,b\"}") && tableJSON.contains("\"name\": null"))
+        #expect(try run(partd, ["cat", path, "7", "--as", "array"]).output == "1.5\n2.5\n")
+        #expect(try run(partd, ["cat", path, "l", "--as", "list"]).output.contains("\"x\""))
+
+        let stats = try run(partd, ["stats", path])
+        #expect(stats.status == 0 && stats.output.contains("zstd") && stats.output.contains("keys:          6"))
+        let verify = try run(partd, ["verify", path])
+        #expect(verify.status == 0 && verify.output.contains("6 keys checked, 0 damaged"))
+
+        // Damage one frame: verify names the key and the offset, and fails.
+        let file = try raw.filePath(for: "packed")
+        var damaged = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
+        damaged[damaged.count - 3] ^= 0xFF
+        try Data(damaged).write(to: URL(fileURLWithPath: file))
+        let broken = try run(partd, ["verify", path])
+        #expect(broken.status == 1)
+        #expect(broken.output.contains("damaged \"packed\"") && broken.output.contains("byte offset 0"))
+        let catBroken = try run(partd, ["cat", path, "packed"])
+        #expect(catBroken.status != 0 && catBroken.output.contains("corrupt"))
+
+        // Bad input: a missing directory, an unknown key.
+        let missing = try run(partd, ["ls", path + "-missing"])
+        #expect(missing.status != 0 && missing.output.contains("no such directory"))
+        let unknown = try run(partd, ["cat", path, "nope"])
+        #expect(unknown.status != 0 && unknown.output.contains("no key nope"))
+    }
+
+    @Test("shuffle a CSV into partitions readable with cat; groupby prints what an in-memory groupby gives")
+    func shuffleAndGroupBy() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let csv = scratchPath("cli.csv")
+        let out = scratchPath("cli-parts")
+        defer { removeTree(out); try? FileManager.default.removeItem(atPath: csv) }
+        try writeCSV(csv, rows: 5000)
+        let shuffled = try run(partd, ["shuffle", csv, "--by", "id", "--partitions", "8", "--out", out,
+                                       "--memory", "20kB", "--codec", "lz4", "--chunk-rows", "700"])
+        #expect(shuffled.status == 0, "\(shuffled.output)")
+        #expect(shuffled.output.contains("5000 rows in 8 partitions"))
+        #expect(shuffled.output.contains("100%"))  // progress
+        var rows = 0
+        for p in 0..<8 {
+            let part = try run(partd, ["cat", out, String(p), "--as", "table"])
+            #expect(part.status == 0)
+            rows += part.output.split(separator: "\n").count - 1
+        }
+        #expect(rows == 5000)  // quoted commas stay inside their field
+
+        let grouped = try run(partd, ["groupby", csv, "--by", "id", "--agg", "sum:x,count,max:x", "--memory", "20kB"])
+        #expect(grouped.status == 0, "\(grouped.output)")
+        let lines = grouped.output.split(separator: "\n").filter { !$0.hasPrefix("100%") && !$0.contains("% ") }
+        #expect(lines.first == "id,x_sum,count,x_max")
+        var expected: [Int: (sum: Double, count: Int)] = [:]
+        for i in 0..<5000 {
+            let key = i * 31 % 50
+            expected[key, default: (0, 0)].count += 1
+            if i % 7 != 0 { expected[key]!.sum += Double(i % 10) / 4 }
+        }
+        #expect(lines.count == 51)
+        for line in lines.dropFirst() {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false)
+            let e = try #require(expected[Int(fields[0])!])
+            #expect(abs(Double(fields[1])! - e.sum) < 1e-9 && Int(fields[2])! == e.count)
+        }
+
+        // Malformed rows are reported with their line number; unknown columns and types too.
+        let bad = scratchPath("bad.csv")
+        defer { try? FileManager.default.removeItem(atPath: bad) }
+        try "id,x\n1,2\n2,3\n4\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        let malformed = try run(partd, ["shuffle", bad, "--by", "id", "--out", out + "-bad"])
+        #expect(malformed.status != 0 && malformed.output.contains("line 4: 1 fields, the header has 2"))
+        try "id,x\n1,2\n2,zz\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        let typed = try run(partd, ["groupby", bad, "--by", "id", "--types", "x:int", "--agg", "sum:x"])
+        #expect(typed.status != 0 && typed.output.contains("line 3: column x: \"zz\" is not an integer"))
+        let noColumn = try run(partd, ["groupby", csv, "--by", "nope"])
+        #expect(noColumn.status != 0 && noColumn.output.contains("no column nope"))
+        let noFile = try run(partd, ["groupby", csv + "-missing", "--by", "id"])
+        #expect(noFile.status != 0 && noFile.output.contains("cannot open"))
+        #expect(try run(partd, ["--help"]).output.contains("shuffle"))
+        #expect(try run(partd, ["groupby", "--help"]).output.contains("--agg"))
+    }
+}

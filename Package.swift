@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "PartdCompanions", targets: ["PartdCompanions"]),
         .executable(name: "partd", targets: ["partd"]),
         .executable(name: "shuffle-groupby-demo", targets: ["shuffle-groupby-demo"]),
+        .executable(name: "typed-arrays", targets: ["typed-arrays"]),
+        .executable(name: "server-workers", targets: ["server-workers"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -66,7 +68,20 @@ let package = Package(
         .executableTarget(
             name: "shuffle-groupby-demo",
             dependencies: ["Partd", "PartdCompression", "PartdTyped", "PartdShuffle"],
-            path: "Examples/shuffle-groupby-demo"
+            path: "Examples/shuffle-groupby-demo",
+            exclude: ["README.md"]
+        ),
+        .executableTarget(
+            name: "typed-arrays",
+            dependencies: ["Partd", "PartdCompression", "PartdTyped"],
+            path: "Examples/typed-arrays",
+            exclude: ["README.md"]
+        ),
+        .executableTarget(
+            name: "server-workers",
+            dependencies: ["Partd", "PartdServer"],
+            path: "Examples/server-workers",
+            exclude: ["README.md"]
         ),
         // Record format and helpers shared by the tests and the worker process.
         .target(
@@ -104,7 +119,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PartdTests",
-            dependencies: ["Partd", "PartdCompression", "PartdTyped", "PartdShuffle", "PartdServer", "PartdCompanions", "PartdTestSupport", "partd", "partd-test-worker", "shuffle-groupby-demo"]
+            dependencies: ["Partd", "PartdCompression", "PartdTyped", "PartdShuffle", "PartdServer", "PartdCompanions", "PartdTestSupport", "partd", "partd-test-worker", "shuffle-groupby-demo", "typed-arrays", "server-workers"]
         ),
     ]
 )

@@ -63,7 +63,7 @@ struct ProcessTests {
 
 @Suite("Examples")
 struct ExampleTests {
-    @Test("the shuffle/groupby demo runs on a small input, spills, and checks its result")
+    @Test("every example runs on a small input and checks its result (shuffle/groupby demo, typed arrays, server workers)")
     func shuffleGroupbyDemo() throws {
         let demo = productsDirectory + "/shuffle-groupby-demo"
         try #require(FileManager.default.isExecutableFile(atPath: demo), "build the package first: \(demo)")
@@ -76,6 +76,12 @@ struct ExampleTests {
         let plain = try run(demo, ["--rows", "100000", "--memory", "256kB", "--strings", "plain", "--compression", "lz4", "--json"])
         #expect(plain.status == 0, "\(plain.output)")
         #expect(plain.output.contains("\"ok\": true"))
+        let arrays = try run(productsDirectory + "/typed-arrays", ["--partitions", "4", "--steps", "6", "--rows-per-step", "400"])
+        #expect(arrays.status == 0, "\(arrays.output)")
+        #expect(arrays.output.contains("features [600, 4] <f4") && arrays.output.contains("refused as expected") && arrays.output.contains("OK"))
+        let workers = try run(productsDirectory + "/server-workers", ["--workers", "3", "--batches", "300"])
+        #expect(workers.status == 0, "\(workers.output)")
+        #expect(workers.output.contains("900 batches") && workers.output.contains("once and in order: OK"))
         let bad = try run(demo, ["--rows", "many"])
         #expect(bad.status == 2)
         #expect(bad.output.contains("--rows needs a positive whole number"))

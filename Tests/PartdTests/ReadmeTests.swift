@@ -2,6 +2,7 @@
 
 import Partd
 import PartdCompression
+import Foundation
 import PartdCompanions
 import PartdServer
 import PartdShuffle
@@ -80,5 +81,37 @@ struct ReadmeTests {
         let db = try DatasetDirectory(path: dbPath)
         try db.entry("run-7").write([0.5, 0.25], metadata: ["model": "lstm", "epochs": 12])
         #expect(try db.entry("run-7").metadata()["model"] == "lstm")
+    }
+
+    /// Every `swift` block of the README, type-checked with the package's built modules
+    /// (names a block uses without defining, such as `chunks`, are declared first).
+    @Test("every Swift code block of the README compiles")
+    func readmeBlocksCompile() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let readme = try String(contentsOfFile: root + "/README.md", encoding: .utf8)
+        let blocks = readme.components(separatedBy: "```swift\n").dropFirst().map { $0.components(separatedBy: "```")[0] }
+        try #require(blocks.count >= 5)
+        let fm = FileManager.default
+        var arguments = ["swiftc", "-typecheck", "-suppress-warnings", "-swift-version", "6", "-I", productsDirectory + "/Modules"]
+        var maps: [String] = []
+        for entry in (try? fm.contentsOfDirectory(atPath: productsDirectory)) ?? [] where entry.hasSuffix(".build") {
+            let map = productsDirectory + "/" + entry + "/module.modulemap"
+            if fm.fileExists(atPath: map) { maps.append(map) }
+        }
+        for directory in [root + "/Sources", root + "/.build/checkouts"] {
+            let enumerator = fm.enumerator(atPath: directory)
+            while let path = enumerator?.nextObject() as? String {
+                if path.hasSuffix("module.modulemap"), !path.contains(".build/") { maps.append(directory + "/" + path) }
+            }
+        }
+        for map in maps { arguments += ["-Xcc", "-fmodule-map-file=" + map] }
+        for (index, block) in blocks.enumerated() {
+            let prelude = block.contains("chunks") ? "import PartdTyped\nlet chunks: [Table] = []\n" : ""
+            let file = scratchPath("readme-block-\(index)") + ".swift"
+            defer { try? fm.removeItem(atPath: file) }
+            try (prelude + block).write(toFile: file, atomically: true, encoding: .utf8)
+            let result = try run("/usr/bin/env", arguments + [file])
+            #expect(result.status == 0, "README block \(index + 1) does not compile:\n\(block)\n\(result.output)")
+        }
     }
 }

@@ -71,13 +71,17 @@ def best(impl, transport):
     c = [r for r in rows if r["impl"] == impl and r["transport"] == transport]
     return min(c, key=lambda r: r["seconds"]) if c else None
 py = best("python-partd", "tcp-loopback")
+summaries = []
 print(f"{'impl':<13} {'transport':<13} {'wall s':>7} {'batches/s':>10} {'MB/s':>7} {'vs Python':>9}")
 for impl, transport in (("swift-partd", "unix"), ("swift-partd", "tcp"), ("python-partd", "tcp-loopback")):
     r = best(impl, transport)
     if not r: continue
     ratio = f"{r['batches_per_s'] / py['batches_per_s']:.1f}x" if py and impl == "swift-partd" else ""
+    if py and impl == "swift-partd":
+        summaries.append({"workload": "W4 server", "line": f"2 clients, {transport}", "ratio": r['batches_per_s'] / py['batches_per_s']})
     print(f"{impl:<13} {transport:<13} {r['seconds']:>7.3f} {r['batches_per_s']:>10.0f} {r['mb_per_s']:>7.1f} {ratio:>9}"
           + ("" if r.get("ok") else "  CHECK FAILED"))
 print("2 client processes x", rows[0]["batches_per_client"], "batches of 16 keys x 100 bytes; wall time from starting the clients "
       "until both have every answer (swift-partd: pipelined appends, then flush; Python: one request in flight, then a get).")
+for s in summaries: print("SUMMARY " + json.dumps(s))
 PY

@@ -68,6 +68,7 @@ def best(impl, memory=None, strings=None):
          and (strings is None or r.get("strings") in strings)]
     return min(c, key=lambda r: r["total_s"]) if c else None
 duck = best("duckdb")
+summaries = []
 print(f"{'budget':>7} {'name':<12} {'impl':<13} {'shuffle Mrows/s':>15} {'read+agg Mrows/s':>16} {'job Mrows/s':>11} "
       f"{'job s':>6} {'spilled MB':>10} {'peak-base MiB':>13} {'vs Python':>9} {'vs DuckDB':>9}")
 for memory in (256_000_000, 32_000_000):
@@ -78,6 +79,8 @@ for memory in (256_000_000, 32_000_000):
             if r is None: continue
             n = r["rows"] / 1e6
             ratio = f"{py['total_s'] / r['total_s']:.1f}x" if py and impl == "swift-partd" else ""
+            if py and impl == "swift-partd":
+                summaries.append({"workload": "shuffle+groupby", "line": f"{memory // 1_000_000}MB {strings[0]}", "ratio": py['total_s'] / r['total_s']})
             dratio = f"{duck['total_s'] / r['total_s']:.2f}x" if duck and impl == "swift-partd" else ""
             ok = "" if r.get("ok") else "  CHECK FAILED"
             print(f"{memory // 1_000_000:>5}MB {strings[0]:<12} {impl:<13} {n / r['shuffle_s']:>15.2f} "
@@ -88,4 +91,5 @@ if duck:
           f"{duck['total_s']:.3f} s ({duck['rows'] / 1e6 / duck['total_s']:.2f} Mrows/s)")
 print("peak-base: peak resident memory minus the resident memory just before the shuffle; "
       "the bar is at most the budget plus 64 MiB.")
+for s in summaries: print("SUMMARY " + json.dumps(s))
 PY

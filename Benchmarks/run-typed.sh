@@ -54,6 +54,7 @@ for r in rows:
     elif r["workload"] == "w4-tables": py[("w4", r["variant"])] = r
     else: py[("w5", r["store"] + "-" + r["records"])] = r
 print(f"{'workload':<10} {'swift-partd line':<22} {'append s':>9} {'get s':>8} {'total s':>8}   {'vs Python line':<26} {'total s':>8} {'ratio':>6}")
+summaries = []
 def line(w, name, r, refs):
     for ref in refs:
         p = py.get((w, ref))
@@ -61,6 +62,7 @@ def line(w, name, r, refs):
             print(f"{w:<10} {name:<22} {r['append_s']:>9.3f} {r['get_s']:>8.3f} {total(r):>8.3f}   {ref:<26} {'n/a':>8}")
             continue
         print(f"{w:<10} {name:<22} {r['append_s']:>9.3f} {r['get_s']:>8.3f} {total(r):>8.3f}   {ref:<26} {total(p):>8.3f} {total(p)/total(r):>5.1f}x")
+        summaries.append({"workload": "W3-W5 typed", "line": f"{w} {name} vs {ref}", "ratio": total(p) / total(r)})
 for r in rows:
     if r["impl"] != "swift-partd": continue
     w = r["workload"].split("-")[0]
@@ -68,4 +70,5 @@ for r in rows:
     if w == "w3": line(w, v, r, ["numpy"])
     elif w == "w4": line(w, v, r, ["categorical" if v.startswith("categorical") else "strings"])
     else: line(w, v, r, ["msgpack-dict", "pickle-dict"] if v.endswith("map") else ["msgpack-tuple", "pickle-tuple"])
+for s in summaries: print("SUMMARY " + json.dumps(s))
 PY

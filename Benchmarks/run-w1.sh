@@ -75,4 +75,6 @@ for kind in ("directory", "spilling"):
     py, sw = best.get(("python-partd", kind)), best.get(("swift-partd", kind))
     if py and sw:
         print(f"{kind:<12} {'speed-up':<14} {sw['appends_per_s'] / py['appends_per_s']:>11.1f}x {sw['get_mb_per_s'] / py['get_mb_per_s']:>9.1f}x")
+        print("SUMMARY " + json.dumps({"workload": "W1 store", "line": f"{kind} appends", "ratio": sw['appends_per_s'] / py['appends_per_s']}))
+        print("SUMMARY " + json.dumps({"workload": "W1 store", "line": f"{kind} get", "ratio": sw['get_mb_per_s'] / py['get_mb_per_s']}))
 PY

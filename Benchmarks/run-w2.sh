@@ -56,4 +56,8 @@ for kind in ("uncompressed", "blosc", "snappy"):
         r = best.get((impl, kind))
         if r:
             print(f"{kind:<14} {impl:<14} {r['append_mb_s']:>12,.0f} {r['get_mb_s']:>10,.0f}")
+    py, sw = best.get(("python-partd", kind)), best.get(("swift-partd", kind))
+    if py and sw:
+        for op in ("append", "get"):
+            print("SUMMARY " + json.dumps({"workload": "W2 codecs", "line": f"{kind} {op}", "ratio": sw[op + "_mb_s"] / py[op + "_mb_s"]}))
 PY

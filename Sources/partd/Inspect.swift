@@ -247,17 +247,24 @@ struct Verify: ParsableCommand {
 
     func run() throws {
         let store = try openStore(directory)
-        var damaged = 0, checked = 0
-        for key in try store.keys() {
-            checked += 1
-            do {
-                _ = try decodedValue(try store.get(key), key: key)
-            } catch let error as PartdError where error.code == .corruptData {
-                damaged += 1
-                print("damaged \(key): \(error.message)")
-            }
-        }
-        print("\(checked) keys checked, \(damaged) damaged")
-        if damaged > 0 { throw ExitCode(1) }
+        let keys = try store.keys().count
+        let damaged = try StoreIntegrity.verify(store)
+        for damage in damaged { print("damaged \(damage)") }
+        print("\(keys) keys checked, \(damaged.count) damaged")
+        if !damaged.isEmpty { throw ExitCode(1) }
+    }
+}
+
+struct Repair: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Cut every damaged key back to its last complete, valid frame, and report what was removed.")
+
+    @Argument(help: "The store's directory.") var directory: String
+
+    func run() throws {
+        let store = try openStore(directory)
+        let removed = try StoreIntegrity.repair(store)
+        for damage in removed { print("repaired \(damage)") }
+        print("\(removed.count) keys repaired")
     }
 }

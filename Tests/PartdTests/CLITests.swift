@@ -61,7 +61,7 @@ struct CLITests {
         try Data(damaged).write(to: URL(fileURLWithPath: file))
         let broken = try run(partd, ["verify", path])
         #expect(broken.status == 1)
-        #expect(broken.output.contains("damaged \"packed\"") && broken.output.contains("byte offset 0"))
+        #expect(broken.output.contains("damaged key \"packed\"") && broken.output.contains("offset 0"))
         let catBroken = try run(partd, ["cat", path, "packed"])
         #expect(catBroken.status != 0 && catBroken.output.contains("corrupt"))
 

@@ -43,9 +43,17 @@ package enum Posix {
     /// Writes all of `bytes` with as few `write` calls as the kernel allows
     /// (one, for a regular file, unless the disk fills or a signal interrupts).
     package static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(Errno) {
+        var written = 0
+        try writeAll(fd, bytes, written: &written)
+    }
+
+    /// As ``writeAll(_:_:)``, counting in `written` the bytes that reached the file
+    /// (so a caller can cut a partial write back off after a failure).
+    package static func writeAll(_ fd: Int32, _ bytes: [UInt8], written: inout Int) throws(Errno) {
         var failure: Errno? = nil
+        var offset = 0
+        defer { written = offset }
         bytes.withUnsafeBytes { raw in
-            var offset = 0
             while offset < raw.count {
                 let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
                 if n > 0 {

@@ -170,9 +170,15 @@ public final class DirectoryStore: ByteStore {
             for (key, value) in batch {
                 let file = try descriptor(for: key)
                 if !value.isEmpty {
+                    var written = 0
                     do throws(Errno) {
-                        try Posix.writeAll(file.fd, value)
+                        try Posix.writeAll(file.fd, value, written: &written)
                     } catch {
+                        // A partial write (disk full, file-size limit) is cut back off, so the
+                        // key keeps exactly what earlier appends wrote.
+                        if written > 0, let size = try? Posix.fileSize(file.fd) {
+                            try? Posix.truncate(file.fd, to: size - written)
+                        }
                         throw failure("append to", key, error)
                     }
                 }
@@ -229,6 +235,25 @@ public final class DirectoryStore: ByteStore {
             try read(key, into: &buffer)
         }
         return try body(buffer[0..<count])
+    }
+
+    /// Cuts `key`'s value to its first `length` bytes (a no-op if it is shorter),
+    /// under the exclusive lock, so no append interleaves. Used to repair a value
+    /// whose last frame was torn by a crash.
+    public func truncate(_ key: PartdKey, to length: Int) throws {
+        let name = try KeyFileName.encode(key)
+        try lock.withExclusive(onNewGeneration: invalidateCache) {
+            cache.withLock { $0.remove(key) }
+            do throws(Errno) {
+                guard let existing = try Posix.statAt(rootFD, name), existing.size > length else { return }
+                let fd = try Posix.openAt(rootFD, name, flags: O_WRONLY)
+                defer { Posix.close(fd) }
+                try Posix.truncate(fd, to: max(0, length))
+                if configuration.fsync { try Posix.sync(fd) }
+            } catch {
+                throw failure("truncate", key, error, name: name)
+            }
+        }
     }
 
     @discardableResult

@@ -7,6 +7,7 @@
 
 import Partd
 import PartdCompanions
+import PartdCompression
 import PartdServer
 import PartdTestSupport
 #if canImport(Glibc)
@@ -49,6 +50,92 @@ if arguments.count == 3, arguments[1] == "rewrite" {
         }
     } catch {
         print("rewrite worker: \(error)")
+        exit(1)
+    }
+}
+
+// partd-test-worker killappend PATH START: appends self-delimiting records (length, sequence
+// number, filler) to five keys of a compressed store over the directory store at PATH, printing
+// "done N" once each append returned, until killed.
+if arguments.count == 4, arguments[1] == "killappend", let start = Int(arguments[3]) {
+    do {
+        let store = CompressedStore(.lz4, over: try DirectoryStore(path: arguments[2]))
+        var n = start
+        while true {
+            let length = 16 + (n * 7919) % 4_000
+            var record = [UInt8](repeating: UInt8(truncatingIfNeeded: n), count: length)
+            for i in 0..<4 { record[i] = UInt8(truncatingIfNeeded: length >> (8 * i)) }
+            for i in 0..<8 { record[4 + i] = UInt8(truncatingIfNeeded: n >> (8 * i)) }
+            try store.append([(key: PartdKey("k\(n % 5)"), value: record)])
+            print("done \(n)")
+            fflush(nil)
+            n += 1
+        }
+    } catch {
+        print("killappend: \(error)")
+        exit(1)
+    }
+}
+
+// partd-test-worker fault fsize|nofile PATH: provokes a resource fault on a directory store,
+// prints the error code it got, whether earlier data is intact, and whether the store works
+// once the limit is lifted.
+if arguments.count == 4, arguments[1] == "fault" {
+    do {
+        let store = try DirectoryStore(path: arguments[3])
+        try store.append([(key: "before", value: [UInt8](repeating: 7, count: 10_000))])
+        var code = "none"
+        switch arguments[2] {
+        case "fsize":
+            signal(SIGXFSZ, SIG_IGN)
+            var limit = rlimit(rlim_cur: 64 * 1024, rlim_max: rlim_t.max)
+            setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit)
+            do {
+                try store.append([(key: "big", value: [UInt8](repeating: 1, count: 40_000))])
+                try store.append([(key: "big", value: [UInt8](repeating: 2, count: 40_000))])
+            } catch let error as PartdError {
+                code = "\(error.code)"
+            }
+            print("big holds \(try store.byteCount(of: "big")) bytes")
+            limit.rlim_cur = rlim_t.max
+            setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit)
+            try store.append([(key: "big", value: [UInt8](repeating: 3, count: 40_000))])
+            print("recovered: big holds \(try store.byteCount(of: "big")) bytes")
+        case "nofile":
+            var limit = rlimit()
+            getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+            let saved = limit
+            limit.rlim_cur = 24
+            setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+            // Hold the remaining descriptors so the store itself runs out.
+            var held: [Int32] = []
+            while true {
+                let fd = open("/dev/null", O_RDONLY)
+                if fd < 0 { break }
+                held.append(fd)
+            }
+            // The open store survives: it gives up a cached descriptor and retries.
+            try store.append([(key: "new-key", value: [1, 2, 3])])
+            // Opening another store needs descriptors there are none of.
+            do {
+                _ = try DirectoryStore(path: arguments[3] + "-second")
+            } catch let error as PartdError {
+                code = "\(error.code)"
+            }
+            for fd in held { close(fd) }
+            limit = saved
+            setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+            _ = try DirectoryStore(path: arguments[3] + "-second")
+            print("recovered: new-key holds \(try store.get("new-key"))")
+        default:
+            print("unknown fault \(arguments[2])")
+            exit(2)
+        }
+        print("error: \(code)")
+        print("before intact: \(try store.get("before") == [UInt8](repeating: 7, count: 10_000))")
+        exit(0)
+    } catch {
+        print("fault worker: \(error)")
         exit(1)
     }
 }

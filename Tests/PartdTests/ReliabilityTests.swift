@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Foundation
+import Partd
+import PartdCompression
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The records `partd-test-worker killappend` writes: (length u32, sequence u64, filler), back to back.
+func killAppendRecords(_ bytes: [UInt8]) -> [Int]? {
+    var numbers: [Int] = []
+    var offset = 0
+    while offset < bytes.count {
+        guard bytes.count - offset >= 12 else { return nil }
+        let length = (0..<4).reduce(0) { $0 | Int(bytes[offset + $1]) << (8 * $1) }
+        guard length >= 12, offset + length <= bytes.count else { return nil }
+        let n = (0..<8).reduce(0) { $0 | Int(bytes[offset + 4 + $1]) << (8 * $1) }
+        let filler = UInt8(truncatingIfNeeded: n)
+        guard bytes[offset + 12] == filler, bytes[offset + length - 1] == filler else { return nil }
+        numbers.append(n)
+        offset += length
+    }
+    return numbers
+}
+
+@Suite("Reliability", .serialized)
+struct ReliabilityTests {
+    let worker = productsDirectory + "/partd-test-worker"
+
+    @Test("a writer SIGKILLed at random moments, 50 times: every append it reported is there, verify finds at most one torn frame per key, repair cleans up")
+    func killTest() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: worker), "build the package first: \(worker)")
+        var rng = SystemRandomNumberGenerator()
+        var repairedKeys = 0
+        var total = 0
+        for round in 0..<50 {
+            // A fresh store per round keeps the data each check reads small.
+            let path = scratchPath("kill-\(round)")
+            defer { removeTree(path) }
+            var reported = Set<Int>()
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: worker)
+            process.arguments = ["killappend", path, String(round * 1_000_000)]
+            let out = Pipe()
+            process.standardOutput = out
+            try process.run()
+            usleep(UInt32.random(in: 5_000...60_000, using: &rng))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            for line in text.split(separator: "\n") where line.hasPrefix("done ") { reported.insert(Int(line.dropFirst(5))!) }
+
+            let store = try DirectoryStore(path: path)
+            let damage = try StoreIntegrity.verify(store)
+            #expect(Set(damage.map(\.key)).count == damage.count)  // at most one torn frame per key
+            repairedKeys += try StoreIntegrity.repair(store).count
+            #expect(try StoreIntegrity.verify(store).isEmpty)
+            var present: [Int] = []
+            for key in try store.keys() {
+                let records = try #require(killAppendRecords(try CompressedStore(.none, over: store).get(key)), "key \(key) holds a partial record")
+                present += records
+            }
+            #expect(Set(present).count == present.count, "round \(round): a record appears twice")
+            #expect(reported.isSubset(of: Set(present)), "round \(round): a reported append is missing")
+            try store.close()
+            total += reported.count
+        }
+        #expect(total > 50)
+        print("kill test: \(total) appends reported done, \(repairedKeys) torn keys repaired over 50 rounds")
+    }
+
+    @Test("a file-size limit (the full-disk path): typed error, the partial write cut off, earlier data intact, works again once lifted")
+    func fileSizeLimit() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: worker), "build the package first: \(worker)")
+        let path = scratchPath("fsize")
+        defer { removeTree(path) }
+        let result = try run(worker, ["fault", "fsize", path])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("error: file too large"))
+        #expect(result.output.contains("big holds 40000 bytes"))  // the failed append left nothing behind
+        #expect(result.output.contains("recovered: big holds 80000 bytes"))
+        #expect(result.output.contains("before intact: true"))
+    }
+
+    @Test("out of file descriptors: the open store evicts and carries on, a new one gets tooManyOpenFiles, and works once freed")
+    func tooManyOpenFiles() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: worker), "build the package first: \(worker)")
+        let path = scratchPath("nofile")
+        defer { removeTree(path); removeTree(path + "-second") }
+        let result = try run(worker, ["fault", "nofile", path])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("error: too many open files"))
+        #expect(result.output.contains("recovered: new-key holds [1, 2, 3]"))
+        #expect(result.output.contains("before intact: true"))
+    }
+
+    @Test("the directory removed underneath: appends and reads fail with a typed error naming the path")
+    func directoryRemoved() throws {
+        let path = scratchPath("removed")
+        let store = try DirectoryStore(path: path)
+        try store.append(["k": [1, 2, 3]])
+        removeTree(path)
+        let error = expectPartdError(.notFound) { try store.append(["other": [4]]) }
+        #expect(error?.path?.hasPrefix(path) == true)
+        // A new store on the recreated path works.
+        let again = try DirectoryStore(path: path)
+        defer { removeTree(path) }
+        try again.append(["k": [5]])
+        #expect(try again.get("k") == [5])
+    }
+
+    @Test("a directory the process may not write: a typed permissionDenied error, reads still work (not as root, which ignores modes)",
+          .enabled(if: getuid() != 0))
+    func permissionDenied() throws {
+        let path = scratchPath("readonly")
+        defer { chmod(path, 0o755); removeTree(path) }
+        let store = try DirectoryStore(path: path)
+        try store.append(["k": [1, 2, 3]])
+        try store.close()
+        chmod(path, 0o555)
+        let readOnly = try DirectoryStore(path: path)
+        expectPartdError(.permissionDenied) { try readOnly.append(["new": [1]]) }
+        #expect(try readOnly.get("k") == [1, 2, 3])
+    }
+
+    @Test("verify finds a torn tail and a flipped byte with their offsets; repair cuts each key back to its valid frames")
+    func repairTornTail() throws {
+        let path = scratchPath("torn")
+        defer { removeTree(path) }
+        let directory = try DirectoryStore(path: path)
+        let store = CompressedStore(.zstd(), over: directory)
+        for i in 0..<3 { try store.append([(key: "a", value: [UInt8](repeating: UInt8(i), count: 1000)), (key: "b", value: [UInt8(i)])]) }
+        let good = try directory.get("a")
+        // A torn append: half a frame at the end of a.
+        try directory.append([(key: "a", value: Array(good.prefix(20)))])
+        // A flipped byte in b's second frame.
+        var b = try directory.get("b")
+        let frames = try FrameFormat.describe(b, key: "b")
+        let second = FrameFormat.headerSize + frames[0].stored
+        b[second + FrameFormat.headerSize] ^= 0xFF
+        try directory.delete(["b"])
+        try directory.append([(key: "b", value: b)])
+
+        let damage = try StoreIntegrity.verify(directory).sorted { $0.key < $1.key }
+        #expect(damage.map(\.key) == ["a", "b"])
+        #expect(damage[0].validBytes == good.count && damage[0].detail.contains("cut off"))
+        #expect(damage[1].validBytes == second && damage[1].detail.contains("checksum"))
+        let repaired = try StoreIntegrity.repair(directory)
+        #expect(repaired.count == 2)
+        #expect(try StoreIntegrity.verify(directory).isEmpty)
+        #expect(try store.get("a") == (0..<3).flatMap { [UInt8](repeating: UInt8($0), count: 1000) })
+        #expect(try store.get("b") == [0])  // b keeps its frames before the damaged one
+    }
+}

@@ -122,3 +122,30 @@ public func workerBatches(writer: Int, count: Int, maxLength: Int) -> [[(key: Pa
 public func workerKey(_ index: Int) -> PartdKey {
     index >= 100 ? PartdKey.tuple("own", PartdKey(index - 100)) : PartdKey("k\(index)")
 }
+
+/// What thread `thread` of process `process` does in the mixed concurrency test (deterministic, so
+/// the test can recompute it): for each step, an append of a record to a shared key `s0`…`s7`, an
+/// append to its private key `p<writer>`, every 10th step a get of the shared key, and every 25th
+/// step a delete of its private key.
+public struct MixedStep: Sendable {
+    public var sharedKey: PartdKey
+    public var shared: Record
+    public var privateKey: PartdKey
+    public var privateRecord: Record
+    public var reads: Bool
+    public var deletesPrivate: Bool
+}
+
+public func mixedSteps(process: Int, thread: Int, steps: Int) -> [MixedStep] {
+    let writer = process * 8 + thread
+    return (0..<steps).map { step in
+        let k = (step * 7 + writer) % 8
+        return MixedStep(
+            sharedKey: PartdKey("s\(k)"),
+            shared: Record(writer: writer, batch: step, keyIndex: k, length: 20 + step % 50),
+            privateKey: PartdKey("p\(writer)"),
+            privateRecord: Record(writer: writer, batch: step, keyIndex: 100, length: 16),
+            reads: step % 10 == 9,
+            deletesPrivate: step % 25 == 24)
+    }
+}

@@ -3,6 +3,7 @@
 import Foundation
 import Partd
 import PartdCompression
+import PartdTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -153,5 +154,45 @@ struct ReliabilityTests {
         #expect(try StoreIntegrity.verify(directory).isEmpty)
         #expect(try store.get("a") == (0..<3).flatMap { [UInt8](repeating: UInt8($0), count: 1000) })
         #expect(try store.get("b") == [0])  // b keeps its frames before the damaged one
+    }
+
+    @Test("8 processes x 8 threads mixing append, get and delete on overlapping keys: nothing lost, nothing duplicated")
+    func mixedConcurrency() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: worker), "build the package first: \(worker)")
+        let path = scratchPath("mixed")
+        defer { removeTree(path) }
+        _ = try DirectoryStore(path: path)
+        let steps = 120
+        let processes = try (0..<8).map { index -> Process in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: worker)
+            process.arguments = ["mix", path, String(index), String(steps)]
+            try process.run()
+            return process
+        }
+        for process in processes {
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0)
+        }
+        var expectedShared: [PartdKey: Set<Record>] = [:]
+        var expectedPrivate: [PartdKey: [Record]] = [:]
+        for p in 0..<8 {
+            for t in 0..<8 {
+                for step in mixedSteps(process: p, thread: t, steps: steps) {
+                    expectedShared[step.sharedKey, default: []].insert(step.shared)
+                    expectedPrivate[step.privateKey, default: []].append(step.privateRecord)
+                    if step.deletesPrivate { expectedPrivate[step.privateKey] = [] }
+                }
+            }
+        }
+        let store = try DirectoryStore(path: path)
+        for (key, records) in expectedShared {
+            let found = try Record.parseAll(try store.get(key))
+            #expect(found.count == records.count, "key \(key): \(found.count) records, expected \(records.count)")
+            #expect(Set(found) == records, "key \(key)")
+        }
+        for (key, records) in expectedPrivate {
+            #expect(try Record.parseAll(try store.get(key)) == records, "key \(key)")
+        }
     }
 }

@@ -5,6 +5,7 @@
 // directory store at DIR (or, for DIR = unix:PATH, to the server listening
 // there), as one of several concurrent processes.
 
+import Dispatch
 import Partd
 import PartdCompanions
 import PartdCompression
@@ -75,6 +76,35 @@ if arguments.count == 4, arguments[1] == "killappend", let start = Int(arguments
         print("killappend: \(error)")
         exit(1)
     }
+}
+
+// partd-test-worker mix PATH PROCESS STEPS: 8 threads of `mixedSteps` (appends to shared and
+// private keys, gets, deletes) on the directory store at PATH.
+if arguments.count == 5, arguments[1] == "mix", let process = Int(arguments[3]), let steps = Int(arguments[4]) {
+    let store: DirectoryStore
+    do { store = try DirectoryStore(path: arguments[2]) } catch {
+        print("mix: \(error)")
+        exit(1)
+    }
+    let failures = Locked<[String]>([])
+    DispatchQueue.concurrentPerform(iterations: 8) { thread in
+        do {
+            for step in mixedSteps(process: process, thread: thread, steps: steps) {
+                try store.append([(key: step.sharedKey, value: step.shared.encoded())])
+                try store.append([(key: step.privateKey, value: step.privateRecord.encoded())])
+                if step.reads { _ = try Record.parseAll(try store.get(step.sharedKey)) }  // never a torn record
+                if step.deletesPrivate { try store.delete([step.privateKey]) }
+            }
+        } catch {
+            failures.withLock { $0.append("thread \(thread): \(error)") }
+        }
+    }
+    let failed = failures.withLock { $0 }
+    if !failed.isEmpty {
+        print(failed.joined(separator: "\n"))
+        exit(1)
+    }
+    exit(0)
 }
 
 // partd-test-worker fault fsize|nofile PATH: provokes a resource fault on a directory store,

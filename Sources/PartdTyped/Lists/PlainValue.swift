@@ -21,6 +21,24 @@ public enum PlainValue: Codable, Sendable, Hashable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
+        if let peeking = container as? MessagePackKindPeeking, let kind = peeking.nextKind {
+            // Our MessagePack decoder says what comes next: decode it once, as that kind (trying
+            // kinds one after another re-decodes nested values for every failed kind).
+            switch kind {
+            case .null: self = .null
+            case .bool: self = .bool(try container.decode(Bool.self))
+            case .integer:
+                if let value = try? container.decode(Int64.self) { self = .int(value) } else { self = .unsigned(try container.decode(UInt64.self)) }
+            case .float: self = .double(try container.decode(Double.self))
+            case .string: self = .string(try container.decode(String.self))
+            case .binary: self = .bytes(try container.decode([UInt8].self))
+            case .array: self = .array(try container.decode([PlainValue].self))
+            case .map: self = .map(try container.decode([String: PlainValue].self))
+            case .extension:
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "MessagePack extension types are not supported"))
+            }
+            return
+        }
         if container.decodeNil() {
             self = .null
         } else if let value = try? container.decode(Bool.self) {

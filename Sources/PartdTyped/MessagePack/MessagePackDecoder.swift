@@ -539,8 +539,34 @@ extension Shared where Core == DecodingCore {
     }
 }
 
+/// The kind of a MessagePack value, from its first byte.
+enum MessagePackKind {
+    case null, bool, integer, float, string, binary, array, map, `extension`
+
+    init(typeByte b: UInt8) {
+        switch b {
+        case 0x00...0x7f, 0xcc...0xd3, 0xe0...0xff: self = .integer
+        case 0x80...0x8f, 0xde, 0xdf: self = .map
+        case 0x90...0x9f, 0xdc, 0xdd: self = .array
+        case 0xa0...0xbf, 0xd9...0xdb: self = .string
+        case 0xc0: self = .null
+        case 0xc2, 0xc3: self = .bool
+        case 0xc4...0xc6: self = .binary
+        case 0xca, 0xcb: self = .float
+        default: self = .extension  // 0xc1 (never used), ext and fixext
+        }
+    }
+}
+
+/// A decoding container that can tell the kind of the value it holds without decoding it.
+protocol MessagePackKindPeeking {
+    var nextKind: MessagePackKind? { get }
+}
+
 /// The `Decoder` for one value; also its single value container.
-private struct ValueDecoder: Decoder, SingleValueDecodingContainer {
+private struct ValueDecoder: Decoder, SingleValueDecodingContainer, MessagePackKindPeeking {
+    var nextKind: MessagePackKind? { (try? state.core.byte(at: position)).map(MessagePackKind.init(typeByte:)) }
+
     let state: DecodingState
     let position: Int
     let depth: Int

@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "PartdShuffle", targets: ["PartdShuffle"]),
         .library(name: "PartdServer", targets: ["PartdServer"]),
         .library(name: "PartdCompanions", targets: ["PartdCompanions"]),
+        .library(name: "PartdRedis", targets: ["PartdRedis"]),
         .executable(name: "partd", targets: ["partd"]),
         .executable(name: "shuffle-groupby-demo", targets: ["shuffle-groupby-demo"]),
         .executable(name: "typed-arrays", targets: ["typed-arrays"]),
@@ -54,6 +55,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // A store on Redis Cluster (hiredis from Debian's libhiredis-dev) and the multi-host shuffle's coordinator.
+        .systemLibrary(name: "CPartdHiredis", providers: [.apt(["libhiredis-dev"])]),
+        .target(name: "PartdRedis", dependencies: ["Partd", "PartdShuffle", "CPartdHiredis"]),
         // Companions: a dictionary that spills to disk (chest) and a directory of named datasets (dirdb).
         .target(name: "PartdCompanions", dependencies: ["Partd", "PartdCompression", "PartdTyped"]),
         // The `partd` command.
@@ -86,7 +90,7 @@ let package = Package(
         // Record format and helpers shared by the tests and the worker process.
         .target(
             name: "PartdTestSupport",
-            dependencies: ["Partd"],
+            dependencies: ["Partd", "PartdTyped"],
             path: "Tests/PartdTestSupport"
         ),
         // Benchmarks (run with Benchmarks/run-w1.sh and run-w2.sh, which build them in release mode).
@@ -114,12 +118,12 @@ let package = Package(
         // A worker process the multi-process tests start several times.
         .executableTarget(
             name: "partd-test-worker",
-            dependencies: ["Partd", "PartdServer", "PartdCompanions", "PartdTestSupport"],
+            dependencies: ["Partd", "PartdServer", "PartdCompanions", "PartdShuffle", "PartdTyped", "PartdRedis", "PartdTestSupport"],
             path: "Tests/Workers/partd-test-worker"
         ),
         .testTarget(
             name: "PartdTests",
-            dependencies: ["Partd", "PartdCompression", "PartdTyped", "PartdShuffle", "PartdServer", "PartdCompanions", "PartdTestSupport", "partd", "partd-test-worker", "shuffle-groupby-demo", "typed-arrays", "server-workers"]
+            dependencies: ["Partd", "PartdCompression", "PartdTyped", "PartdShuffle", "PartdServer", "PartdCompanions", "PartdRedis", "PartdTestSupport", "partd", "partd-test-worker", "shuffle-groupby-demo", "typed-arrays", "server-workers"]
         ),
     ]
 )

@@ -8,8 +8,11 @@
 set -euo pipefail
 
 # Debian packages the build needs. The byte-store core needs none beyond the
-# toolchain; the compression module links these C codec libraries.
-APT_PACKAGES=(pkg-config zlib1g-dev libbz2-dev libsnappy-dev libblosc-dev libzstd-dev liblz4-dev libxxhash-dev)
+# toolchain; the compression module links these C codec libraries, the Redis
+# store links hiredis, and redis-server runs the local cluster the Redis tests,
+# example and benchmark use (scripts/redis-cluster.sh).
+APT_PACKAGES=(pkg-config zlib1g-dev libbz2-dev libsnappy-dev libblosc-dev libzstd-dev liblz4-dev libxxhash-dev
+  libhiredis-dev redis-server)
 
 want_python=0
 for arg in "$@"; do

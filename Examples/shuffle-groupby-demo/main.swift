@@ -271,7 +271,7 @@ do {
                 case .reading: readBar?.update(progress.partitionsDone, "")
                 }
             }))
-    if !options.json { print("  partitions spill to \(shuffle.directory.path)") }
+    if !options.json { print("  partitions spill to \(shuffle.directory?.path ?? "the given store")") }
 
     // 1. Generate and shuffle.
     let chunks = GeneratedChunks(options)

@@ -18,6 +18,14 @@ public struct ShuffleOptions: Sendable {
     public var temporaryParent: String?
     /// Compression of the bytes spilled to disk (`nil`: none).
     public var compression: Compression?
+    /// A store to keep the partitions in instead of a directory: for example a
+    /// `RedisStore` that several mapper processes (or hosts) shuffle into. Appends
+    /// are still buffered within ``memory``; ``Shuffle/close()`` flushes them, and
+    /// the shuffle never drops or deletes anything of a store it was given, even
+    /// after a failure (other mappers' data lives there too). `directory`,
+    /// `temporaryParent` and `compression` are ignored when it is set: wrap the
+    /// store in a `CompressedStore` to compress.
+    public var store: AnyByteStore?
     /// Called after each chunk is partitioned and after each partition is read
     /// by ``Shuffle/mapPartitions(_:)``, from the thread doing the work.
     public var progress: (@Sendable (ShuffleProgress) -> Void)?
@@ -27,8 +35,10 @@ public struct ShuffleOptions: Sendable {
         directory: String? = nil,
         temporaryParent: String? = nil,
         compression: Compression? = nil,
+        store: AnyByteStore? = nil,
         progress: (@Sendable (ShuffleProgress) -> Void)? = nil
     ) {
+        self.store = store
         self.memory = memory
         self.directory = directory
         self.temporaryParent = temporaryParent
@@ -78,15 +88,18 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
     /// The number of partitions.
     public let partitionCount: Int
     public let options: ShuffleOptions
-    /// The byte store holding the partitions: a spilling store over the directory.
+    /// The byte store holding the partitions: a spilling store over the directory
+    /// (or over ``ShuffleOptions/store``).
     public let store: SpillingStore<AnyByteStore>
-    /// The directory the partitions spill to.
-    public let directory: DirectoryStore
+    /// The directory the partitions spill to (`nil` when ``ShuffleOptions/store`` was given).
+    public let directory: DirectoryStore?
     let kind: ShuffleKind<Chunk>
     private let state = Locked(State())
 
     struct State {
         var rowsIn = 0
+        /// Rows added to each partition by this shuffle.
+        var partitionRows: [Int] = []
         var partitionsDone = 0
         var finished = false
         var closed: String? = nil
@@ -103,9 +116,17 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
         }
         partitionCount = partitions
         self.options = options
-        let directory = try options.directory.map { try DirectoryStore(path: $0) }
-            ?? DirectoryStore.temporary(in: options.temporaryParent)
-        let slow = options.compression.map { AnyByteStore(CompressedStore($0, over: directory)) } ?? AnyByteStore(directory)
+        let directory: DirectoryStore?
+        let slow: AnyByteStore
+        if let given = options.store {
+            directory = nil
+            slow = given
+        } else {
+            let made = try options.directory.map { try DirectoryStore(path: $0) }
+                ?? DirectoryStore.temporary(in: options.temporaryParent)
+            directory = made
+            slow = options.compression.map { AnyByteStore(CompressedStore($0, over: made)) } ?? AnyByteStore(made)
+        }
         let store = SpillingStore(spillingTo: slow, availableMemory: options.memory)
         self.directory = directory
         self.store = store
@@ -204,6 +225,12 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
     /// Rows added so far.
     public var rowCount: Int { state.withLock { $0.rowsIn } }
 
+    /// Rows this shuffle added to each partition so far (a mapper of a multi-host
+    /// shuffle reports them, so reducers can check that nothing was lost).
+    public var partitionRowCounts: [Int] {
+        state.withLock { $0.partitionRows.isEmpty ? [Int](repeating: 0, count: partitionCount) : $0.partitionRows }
+    }
+
     /// Ends the shuffle: a temporary directory is removed with everything in it;
     /// a given directory is left holding every partition (memory flushed to it).
     public func close() throws {
@@ -212,12 +239,14 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
             return state.closed == nil
         }
         guard wasOpen else { return }
-        if options.directory != nil {
+        if options.store != nil {
             try store.flush()
-            try directory.close()
+        } else if options.directory != nil {
+            try store.flush()
+            try directory?.close()
         } else {
             try store.drop()
-            try directory.close()
+            try directory?.close()
         }
     }
 
@@ -226,10 +255,10 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
     private func checkOpen(adding: Bool) throws {
         try state.withLock { state in
             if let reason = state.closed {
-                throw PartdError(code: .closed, message: "the shuffle is \(reason)", path: directory.path)
+                throw PartdError(code: .closed, message: "the shuffle is \(reason)", path: directory?.path)
             }
             if adding && state.finished {
-                throw PartdError(code: .closed, message: "the shuffle is finished: chunks can no longer be added", path: directory.path)
+                throw PartdError(code: .closed, message: "the shuffle is finished: chunks can no longer be added", path: directory?.path)
             }
         }
     }
@@ -241,9 +270,9 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
             return state.closed == nil
         }
         guard first else { return }
-        if options.directory == nil {
+        if options.directory == nil && options.store == nil {
             try? store.drop()
-            try? directory.close()
+            try? directory?.close()
         }
     }
 
@@ -306,7 +335,11 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
                 try kind.append(batch)
             }
         }
-        state.withLock { $0.rowsIn += rows }
+        state.withLock { state in
+            state.rowsIn += rows
+            if state.partitionRows.isEmpty { state.partitionRows = [Int](repeating: 0, count: count) }
+            for p in 0..<count { state.partitionRows[p] += bounds[p + 1] - bounds[p] }
+        }
         report(.partitioning)
     }
 }

@@ -209,7 +209,7 @@ struct ShuffleTests {
     func cleanupOnSuccess() throws {
         let table = shuffleTable(rows: 1000, seed: 3)
         let temporary = try Shuffle<Table>(by: ["id"], partitions: 4, options: ShuffleOptions(memory: .kilobytes(4)))
-        let path = temporary.directory.path
+        let path = temporary.directory!.path
         try temporary.add(table)
         #expect(directoryExists(path))
         try temporary.close()
@@ -230,7 +230,7 @@ struct ShuffleTests {
     func cleanupOnError() async throws {
         let good = shuffleTable(rows: 500, seed: 4)
         let shuffle = try Shuffle<Table>(by: ["id"], partitions: 4, options: ShuffleOptions(memory: .kilobytes(2)))
-        let path = shuffle.directory.path
+        let path = shuffle.directory!.path
         let bad = try Table([Column("other", [1, 2] as [Int64])])
         expectPartdError(.invalidArgument) { try shuffle.add(contentsOf: [good, bad]) }
         #expect(!directoryExists(path))
@@ -242,13 +242,13 @@ struct ShuffleTests {
             continuation.finish(throwing: ShuffleTestError())
         }
         let second = try Shuffle<Table>(by: ["id"], partitions: 4)
-        let secondPath = second.directory.path
+        let secondPath = second.directory!.path
         await #expect(throws: ShuffleTestError.self) { try await second.add(contentsOf: failing) }
         #expect(!directoryExists(secondPath))
 
         // Cancellation.
         let third = try Shuffle<Table>(by: ["id"], partitions: 4)
-        let thirdPath = third.directory.path
+        let thirdPath = third.directory!.path
         let (stream, continuation) = AsyncStream<Table>.makeStream()
         let task = Task { try await third.add(contentsOf: stream) }
         continuation.yield(good)

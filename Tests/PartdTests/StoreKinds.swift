@@ -2,6 +2,7 @@
 
 import Partd
 import PartdCompression
+import PartdRedis
 import PartdServer
 import Testing
 
@@ -26,8 +27,29 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case remoteUnixOverSpillingOverDirectory
     case remoteTCPOverMemory
     case zstdOverRemoteUnixOverMemory
+    case redisSingleNode
+    case redisCluster
+    case redisClusterSmallElementsNoExactlyOnce
+    case lz4OverRedisCluster
+    case spillingOverRedisCluster
 
     var testDescription: String { rawValue }
+
+    /// Every kind this machine can run: the Redis kinds need the servers
+    /// `scripts/test.sh` starts (see ``RedisTestEnvironment``).
+    static var allCases: [StoreKind] {
+        [
+            .memory, .directory, .spillingOverMemory, .spillingOverDirectory, .spillingTinyBudgetOverDirectory,
+            .spillingZeroBudgetOverMemory, .spillingSynchronousTinyBudgetOverDirectory, .zlibOverMemory,
+            .bloscOverDirectory, .snappyOverSpillingTinyBudgetOverDirectory, .zstdOverSpillingOverMemory,
+            .lz4SmallChunksOverDirectory, .bz2OverMemory, .encodedIdentityOverMemory,
+            .encodedZlibOverSpillingOverDirectory, .remoteUnixOverSpillingOverDirectory, .remoteTCPOverMemory,
+            .zstdOverRemoteUnixOverMemory,
+        ]
+            + (RedisTestEnvironment.single != nil ? [.redisSingleNode] : [])
+            + (RedisTestEnvironment.cluster != nil
+                ? [.redisCluster, .redisClusterSmallElementsNoExactlyOnce, .lz4OverRedisCluster, .spillingOverRedisCluster] : [])
+    }
 
     func make() throws -> any ByteStore {
         switch self {
@@ -81,6 +103,18 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
             return try ServedStore(MemoryStore(), unix: false)
         case .zstdOverRemoteUnixOverMemory:
             return CompressedStore(.zstd(), over: try ServedStore(MemoryStore(), unix: true))
+        case .redisSingleNode:
+            return try RedisTestEnvironment.store(RedisTestEnvironment.single)
+        case .redisCluster:
+            return try RedisTestEnvironment.store(RedisTestEnvironment.cluster)
+        case .redisClusterSmallElementsNoExactlyOnce:
+            return try RedisTestEnvironment.store(
+                RedisTestEnvironment.cluster, exactlyOnce: false, maxElementBytes: 1000, maxInFlightBytes: 4096)
+        case .lz4OverRedisCluster:
+            return CompressedStore(.lz4, over: try RedisTestEnvironment.store(RedisTestEnvironment.cluster))
+        case .spillingOverRedisCluster:
+            return SpillingStore(
+                spillingTo: try RedisTestEnvironment.store(RedisTestEnvironment.cluster), availableMemory: .bytes(500))
         }
     }
 }
@@ -160,3 +194,28 @@ func expectPartdError<R>(
     #expect(error?.code == code, "\(error.map { "\($0)" } ?? "no error")", sourceLocation: sourceLocation)
     return error
 }
+
+/// Where the Redis servers for the tests are: `scripts/test.sh` starts a
+/// standalone server and a 3-primary, 3-replica cluster
+/// (`scripts/redis-cluster.sh`) and names them in `PARTD_TEST_REDIS` and
+/// `PARTD_TEST_REDIS_CLUSTER`. Without them the Redis tests do not run.
+enum RedisTestEnvironment {
+    static let single = ProcessInfo.processInfo.environment["PARTD_TEST_REDIS"].flatMap { $0.isEmpty ? nil : $0 }
+    static let cluster = ProcessInfo.processInfo.environment["PARTD_TEST_REDIS_CLUSTER"].flatMap { $0.isEmpty ? nil : $0 }
+
+    /// A namespace no other test uses.
+    static func namespace() -> String { "t\(UInt64.random(in: 0...UInt64.max))" }
+
+    static func store(
+        _ node: String?, namespace: String = namespace(), exactlyOnce: Bool = true, maxElementBytes: Int = 256 << 20,
+        maxInFlightBytes: Int = 32 << 20, waitForReplicas: Int = 0
+    ) throws -> RedisStore {
+        try RedisStore(
+            nodes: [node ?? "127.0.0.1:1"],
+            configuration: RedisStore.Configuration(
+                namespace: namespace, exactlyOnceAppends: exactlyOnce, waitForReplicas: waitForReplicas,
+                maxElementBytes: maxElementBytes, maxInFlightBytes: maxInFlightBytes))
+    }
+}
+
+import Foundation

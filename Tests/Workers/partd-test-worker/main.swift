@@ -9,13 +9,49 @@ import Dispatch
 import Partd
 import PartdCompanions
 import PartdCompression
+import PartdRedis
 import PartdServer
+import PartdShuffle
 import PartdTestSupport
+import PartdTyped
 #if canImport(Glibc)
 import Glibc
 #endif
 
 let arguments = CommandLine.arguments
+
+// partd-test-worker redis-map NODE NAMESPACE JOB MAPPER MAPPERS ROWS PARTITIONS WAIT PAUSE_MS: mapper MAPPER of a
+// multi-host shuffle: registers with the job's coordinator, shuffles its slice of `redisShuffleSlice` by "id"
+// into the Redis store (waiting for WAIT replicas per batch), sleeping PAUSE_MS after each chunk, prints
+// "chunk N" after each chunk, then reports its per-partition row counts and prints "done".
+if arguments.count == 11, arguments[1] == "redis-map", let mapper = Int(arguments[5]), let mappers = Int(arguments[6]),
+    let rows = Int(arguments[7]), let partitions = Int(arguments[8]), let wait = Int(arguments[9]),
+    let pause = Int(arguments[10])
+{
+    do {
+        let store = try RedisStore(
+            nodes: [arguments[2]],
+            configuration: RedisStore.Configuration(namespace: arguments[3], waitForReplicas: wait, retryTimeout: .seconds(60)))
+        let coordinator = try ShuffleCoordinator(store: store, job: arguments[4], mappers: mappers)
+        let lease = try coordinator.start(mapper: mapper)
+        let shuffle = try Shuffle<Table>(
+            by: ["id"], partitions: partitions, options: ShuffleOptions(memory: .megabytes(2), store: AnyByteStore(store)))
+        for (index, chunk) in redisShuffleSlice(mapper: mapper, mappers: mappers, rows: rows).enumerated() {
+            try shuffle.add(chunk)
+            try shuffle.store.flush()
+            print("chunk \(index)")
+            fflush(nil)
+            if pause > 0 { usleep(UInt32(pause) * 1000) }
+        }
+        try shuffle.close()
+        try lease.finish(partitionRows: shuffle.partitionRowCounts)
+        print("done")
+        exit(0)
+    } catch {
+        print("redis mapper \(mapper): \(error)")
+        exit(1)
+    }
+}
 
 // partd-test-worker spill PATH WRITER N: sets N keys "w<WRITER>-<i>" in the spill dictionary at PATH,
 // flushing every 25, as one of several processes sharing it.

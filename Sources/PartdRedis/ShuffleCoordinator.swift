@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Dispatch
+import Partd
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The barrier of a multi-host shuffle, kept in the same Redis Cluster as the
+/// partitions: mappers register, keep a heartbeat while they work and report
+/// what they wrote; reducers wait until every mapper has reported before they
+/// read a partition, notice a mapper that died, and check each partition's row
+/// count against what the mappers reported.
+///
+/// All of a job's keys share the hash tag `{namespace/job}`, so they live on
+/// one node and change together (layout in `docs/format.md` §9):
+/// `namespace:job{namespace/job}:started` and `…:done` are hashes from mapper
+/// number to a timestamp and to `rows` then each partition's rows (comma
+/// separated); `…:alive:N` is mapper N's heartbeat, which expires after
+/// ``deadAfter`` unless refreshed.
+///
+/// ```swift
+/// // mapper m of M, on any host
+/// let coordinator = try ShuffleCoordinator(store: redis, job: "sales", mappers: M)
+/// let lease = try coordinator.start(mapper: m)
+/// let shuffle = try Shuffle<Table>(by: ["id"], partitions: 64, options: ShuffleOptions(store: AnyByteStore(redis)))
+/// try shuffle.add(contentsOf: mySlice)
+/// try shuffle.close()                                     // flushes what is buffered
+/// try lease.finish(partitionRows: shuffle.partitionRowCounts)
+///
+/// // any reducer
+/// let report = try coordinator.waitForMappers(timeout: .seconds(600))
+/// let rows = try reducerShuffle.partition(p)
+/// try report.check(partition: p, rows: rows.rowCount)   // throws if rows were lost
+/// ```
+public final class ShuffleCoordinator: Sendable {
+    public let job: String
+    public let mappers: Int
+    /// How often a working mapper refreshes its heartbeat.
+    public let heartbeat: Duration
+    /// A mapper whose heartbeat is older than this, and that has not finished, is dead.
+    public let deadAfter: Duration
+    let store: RedisStore
+
+    /// - Parameters:
+    ///   - job: names the shuffle; mappers and reducers of one shuffle use the same name.
+    ///   - mappers: how many mappers must finish before partitions may be read.
+    public init(
+        store: RedisStore, job: String, mappers: Int, heartbeat: Duration = .seconds(1), deadAfter: Duration = .seconds(5)
+    ) throws {
+        guard mappers > 0, !job.isEmpty, !job.utf8.contains(where: { $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: "}") }) else {
+            throw PartdError(code: .invalidArgument, message: "a shuffle job needs a name without braces and at least one mapper")
+        }
+        guard deadAfter > heartbeat * 2 else {
+            throw PartdError(code: .invalidArgument, message: "deadAfter (\(deadAfter)) must exceed twice the heartbeat (\(heartbeat))")
+        }
+        self.store = store
+        self.job = job
+        self.mappers = mappers
+        self.heartbeat = heartbeat
+        self.deadAfter = deadAfter
+    }
+
+    private var prefix: String { "\(store.configuration.namespace):job{\(store.configuration.namespace)/\(job)}" }
+    private var startedKey: [UInt8] { Array("\(prefix):started".utf8) }
+    private var doneKey: [UInt8] { Array("\(prefix):done".utf8) }
+    private func aliveKey(_ mapper: Int) -> [UInt8] { Array("\(prefix):alive:\(mapper)".utf8) }
+    private var slot: Int { RedisHashSlot.of(startedKey) }
+
+    private func call(_ commands: [[[UInt8]]], what: String) throws -> RedisReply {
+        let outcome = try store.cluster.run([RedisRequest(slot: slot, commands: commands)], idempotent: true)[0]
+        if case .error(let message) = outcome {
+            throw PartdError(code: .io, message: "shuffle coordinator of job \(job): \(what) failed: \(message)")
+        }
+        return outcome
+    }
+
+
+    /// A mapper's registration: its heartbeat runs until ``finish(partitionRows:)`` or ``abandon()``.
+    public final class Lease: Sendable {
+        public let mapper: Int
+        let coordinator: ShuffleCoordinator
+        private let running = Locked(true)
+        private let stopped = DispatchSemaphore(value: 0)
+
+        init(_ coordinator: ShuffleCoordinator, mapper: Int) {
+            self.coordinator = coordinator
+            self.mapper = mapper
+            DispatchQueue.global().async { [self] in
+                while running.withLock({ $0 }) {
+                    try? coordinator.beat(mapper)
+                    _ = stopped.wait(timeout: .now() + .milliseconds(coordinator.heartbeat.wholeMilliseconds))
+                }
+            }
+        }
+
+        /// Reports the mapper done, with the rows it wrote to each partition.
+        public func finish(partitionRows: [Int]) throws {
+            stop()
+            try coordinator.finish(mapper, partitionRows: partitionRows)
+        }
+
+        /// Stops the heartbeat without reporting (reducers will see the mapper as dead).
+        public func abandon() { stop() }
+
+        private func stop() {
+            let was = running.withLock { running in
+                defer { running = false }
+                return running
+            }
+            if was { stopped.signal() }
+        }
+
+        deinit { stop() }
+    }
+
+    /// Registers `mapper` (0..<mappers) and starts its heartbeat.
+    public func start(mapper: Int) throws -> Lease {
+        guard (0..<mappers).contains(mapper) else {
+            throw PartdError(code: .invalidArgument, message: "mapper \(mapper) is outside 0..<\(mappers) of job \(job)")
+        }
+        try beat(mapper)
+        _ = try call(
+            [[Array("HSET".utf8), startedKey, Array(String(mapper).utf8), Array(String(Self.now()).utf8)]], what: "registering mapper \(mapper)")
+        return Lease(self, mapper: mapper)
+    }
+
+    fileprivate func beat(_ mapper: Int) throws {
+        _ = try call(
+            [[Array("SET".utf8), aliveKey(mapper), Array("1".utf8), Array("PX".utf8), Array(String(deadAfter.wholeMilliseconds).utf8)]],
+            what: "heartbeat of mapper \(mapper)")
+    }
+
+    fileprivate func finish(_ mapper: Int, partitionRows: [Int]) throws {
+        let record = ([partitionRows.reduce(0, +)] + partitionRows).map(String.init).joined(separator: ",")
+        _ = try call(
+            [
+                [Array("MULTI".utf8)],
+                [Array("HSET".utf8), doneKey, Array(String(mapper).utf8), Array(record.utf8)],
+                [Array("DEL".utf8), aliveKey(mapper)],
+                [Array("EXEC".utf8)],
+            ], what: "reporting mapper \(mapper) done")
+    }
+
+    /// What the mappers reported once all finished.
+    public struct Report: Sendable {
+        /// Rows each mapper wrote.
+        public var mapperRows: [Int]
+        /// Rows all mappers together wrote to each partition.
+        public var partitionRows: [Int]
+        public var job: String
+
+        /// Throws ``PartdError/Code/corruptData`` unless a partition holds exactly the
+        /// rows the mappers reported writing to it: rows were lost (for example
+        /// acknowledged writes a failover discarded) or duplicated.
+        public func check(partition: Int, rows: Int) throws {
+            let expected = partition < partitionRows.count ? partitionRows[partition] : 0
+            guard rows == expected else {
+                let what = rows < expected ? "\(expected - rows) row(s) were lost" : "\(rows - expected) row(s) are duplicated"
+                throw PartdError(
+                    code: .corruptData,
+                    message: "partition \(partition) of shuffle job \(job) holds \(rows) rows but its mappers wrote \(expected): \(what) "
+                        + "(a Redis failover discards writes its replicas had not received; set waitForReplicas to prevent it)",
+                    key: PartdKey(partition))
+            }
+        }
+    }
+
+    /// The state of every mapper: `nil` while some are still running, the report once all finished.
+    ///
+    /// - Throws: ``PartdError/Code/connectionFailed`` naming a mapper that registered
+    ///   but whose heartbeat expired before it finished (it died).
+    public func poll() throws -> Report? {
+        let reply = try call(
+            [
+                [Array("MULTI".utf8)],
+                [Array("HGETALL".utf8), startedKey],
+                [Array("HGETALL".utf8), doneKey],
+            ] + (0..<mappers).map { [Array("EXISTS".utf8), aliveKey($0)] } + [[Array("EXEC".utf8)]],
+            what: "reading mapper states")
+        guard case .array(let parts) = reply, parts.count == 2 + mappers else {
+            throw PartdError(code: .protocolViolation, message: "shuffle coordinator of job \(job): unexpected reply \(reply)")
+        }
+        let started = Self.hash(parts[0])
+        let done = Self.hash(parts[1])
+        var mapperRows = [Int](repeating: 0, count: mappers)
+        var partitionRows: [Int] = []
+        var finished = 0
+        for mapper in 0..<mappers {
+            if let record = done[mapper] {
+                let numbers = record.split(separator: ",").compactMap { Int($0) }
+                guard let total = numbers.first else { continue }
+                mapperRows[mapper] = total
+                let counts = numbers.dropFirst()
+                if partitionRows.count < counts.count { partitionRows += [Int](repeating: 0, count: counts.count - partitionRows.count) }
+                for (p, n) in counts.enumerated() { partitionRows[p] += n }
+                finished += 1
+            } else if started[mapper] != nil, parts[2 + mapper] == .integer(0) {
+                throw PartdError(
+                    code: .connectionFailed,
+                    message: "mapper \(mapper) of shuffle job \(job) stopped sending heartbeats before it finished: it died; "
+                        + "rerun the job (its partial output is in the store)")
+            }
+        }
+        return finished == mappers ? Report(mapperRows: mapperRows, partitionRows: partitionRows, job: job) : nil
+    }
+
+    /// Waits until every mapper finished (the barrier before reducers read).
+    ///
+    /// - Throws: ``PartdError/Code/connectionFailed`` if a mapper died, or if not
+    ///   all finished within `timeout`.
+    public func waitForMappers(timeout: Duration, pollEvery: Duration = .milliseconds(100)) throws -> Report {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let report = try poll() { return report }
+            guard ContinuousClock.now < deadline else {
+                throw PartdError(code: .connectionFailed, message: "not every mapper of shuffle job \(job) finished within \(timeout)")
+            }
+            _ = DispatchSemaphore(value: 0).wait(timeout: .now() + .milliseconds(pollEvery.wholeMilliseconds))
+        }
+    }
+
+    /// Removes the job's records (not the partitions).
+    public func reset() throws {
+        _ = try call([[Array("DEL".utf8), startedKey, doneKey] + (0..<mappers).map(aliveKey)], what: "resetting")
+    }
+
+    private static func hash(_ reply: RedisReply) -> [Int: String] {
+        guard case .array(let items) = reply else { return [:] }
+        var out: [Int: String] = [:]
+        var i = 0
+        while i + 1 < items.count {
+            if let field = items[i].text.flatMap({ Int($0) }), let value = items[i + 1].text { out[field] = value }
+            i += 2
+        }
+        return out
+    }
+
+    private static func now() -> Int { Int(time(nil)) }
+}
+
+extension Duration {
+    /// The duration in whole milliseconds (at least 1).
+    var wholeMilliseconds: Int { max(1, Int(components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000)) }
+}

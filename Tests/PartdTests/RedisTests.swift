@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Foundation
+import Partd
+import PartdCompression
+import PartdRedis
+import PartdShuffle
+import PartdTestSupport
+import PartdTyped
+import Testing
+
+/// The repository's `scripts/redis-cluster.sh`.
+private var clusterScript: String {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("scripts/redis-cluster.sh").path
+}
+
+/// Runs a program to completion with `posix_spawn` and `waitpid`, its output going to a file.
+/// (Foundation's `Process.waitUntilExit` was seen to hang on a script whose children daemonize.)
+private func spawnAndWait(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    let outputPath = scratchPath("spawn-output")
+    defer { unlink(outputPath) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    var argv = arguments.map { strdup($0) } + [nil]
+    defer { for pointer in argv { free(pointer) } }
+    var pid = pid_t()
+    let status = posix_spawn(&pid, arguments[0], &actions, nil, &argv, environ)
+    guard status == 0 else { throw PartdError(code: .io, message: "cannot start \(arguments[0]): errno \(status)") }
+    var exitStatus: Int32 = 0
+    while waitpid(pid, &exitStatus, 0) < 0 && errno == EINTR {}
+    let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+    return ((exitStatus >> 8) & 0xFF, output)
+}
+
+/// Runs `scripts/redis-cluster.sh` with `arguments`; returns its standard output, trimmed.
+@discardableResult
+private func cluster(_ arguments: [String]) throws -> String {
+    let result = try spawnAndWait(["/bin/bash", clusterScript] + arguments)
+    guard result.status == 0 else {
+        throw PartdError(code: .io, message: "redis-cluster.sh \(arguments.joined(separator: " ")) failed: \(result.output)")
+    }
+    // Progress lines go to the same pipe; the answer is the last line.
+    return result.output.split(separator: "\n").last.map { String($0) } ?? ""
+}
+
+private func redisCLI(_ port: String, _ arguments: [String]) throws -> String {
+    try spawnAndWait(["/usr/bin/redis-cli", "-p", port] + arguments).output.trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+/// The process id of the Redis server on `port`.
+private func redisPID(_ port: String) throws -> pid_t {
+    let info = try redisCLI(port, ["info", "server"])
+    guard let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("process_id:") }),
+        let pid = pid_t(line.dropFirst("process_id:".count).trimmingCharacters(in: .whitespacesAndNewlines))
+    else { throw PartdError(code: .io, message: "Redis on port \(port) did not report its process id: \(info)") }
+    return pid
+}
+
+private func port(_ address: String) -> String { String(address.split(separator: ":").last ?? "") }
+
+@Suite("Redis store", .serialized, .enabled(if: RedisTestEnvironment.cluster != nil && RedisTestEnvironment.single != nil))
+struct RedisStoreTests {
+    @Test("hash slots match Redis Cluster's CRC16 and hash-tag rule")
+    func hashSlots() throws {
+        #expect(RedisHashSlot.of(Array("123456789".utf8)) == 0x31C3 % 16384)
+        #expect(RedisHashSlot.of(Array("foo".utf8)) == 12182)
+        #expect(RedisHashSlot.of(Array("{user1000}.following".utf8)) == RedisHashSlot.of(Array("{user1000}.followers".utf8)))
+        #expect(RedisHashSlot.of(Array("foo{}{bar}".utf8)) == RedisHashSlot.of(Array("foo{}{bar}".utf8)))
+        let seed = port(RedisTestEnvironment.cluster!)
+        for key in ["foo{}{bar}", "{a}b", "x:{%t(a,%i1)}", "partd:{%i7}", "héllo"] {
+            #expect(try redisCLI(seed, ["cluster", "keyslot", key]) == String(RedisHashSlot.of(Array(key.utf8))), "\(key)")
+        }
+    }
+
+    @Test("a cluster store spreads keys over every primary; stores in other namespaces are untouched by drop")
+    func namespaces() throws {
+        let a = try RedisTestEnvironment.store(RedisTestEnvironment.cluster)
+        let b = try RedisTestEnvironment.store(RedisTestEnvironment.cluster)
+        #expect(a.isCluster)
+        #expect(a.primaries.count == 3)
+        let keys = (0..<64).map { PartdKey($0) }
+        try a.append(keys.map { (key: $0, value: Array("a\($0)".utf8)) })
+        try b.append(keys.map { (key: $0, value: Array("b\($0)".utf8)) })
+        var slots = Set<String>()
+        for key in keys {
+            let redisKey = "\(a.configuration.namespace):{\(try KeyFileName.encode(key))}"
+            slots.insert(try redisCLI(port(RedisTestEnvironment.cluster!), ["cluster", "keyslot", redisKey]))
+        }
+        #expect(slots.count > 32, "64 keys land on many slots")
+        try a.drop()
+        #expect(try a.keys().isEmpty)
+        #expect(try b.keys() == keys)
+        #expect(try b.get(PartdKey(5)) == Array("b5".utf8))
+        try b.drop()
+        let single = try RedisTestEnvironment.store(RedisTestEnvironment.single)
+        #expect(!single.isCluster)
+    }
+
+    @Test("a value over maxElementBytes is stored as several list elements and read back whole")
+    func largeValues() throws {
+        let store = try RedisTestEnvironment.store(RedisTestEnvironment.cluster, maxElementBytes: 1000)
+        let value = (0..<3500).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        try store.append(["big": value, "small": [1, 2, 3]])
+        try store.append(["big": [9]])
+        #expect(try store.get("big") == value + [9])
+        #expect(try store.byteCount(of: "big") == 3501)
+        let redisKey = "\(store.configuration.namespace):{big}"
+        #expect(try redisCLI(port(RedisTestEnvironment.cluster!), ["-c", "llen", redisKey]) == "5")
+        try store.drop()
+    }
+
+    @Test("4 mapper processes shuffle a table into the cluster; partitions hold the input exactly, each row where its hash says")
+    func multiProcessShuffle() throws {
+        let seed = RedisTestEnvironment.cluster!
+        let namespace = RedisTestEnvironment.namespace()
+        let rows = 200_000
+        let partitions = 16
+        try runMappers(seed: seed, namespace: namespace, job: "mp", mappers: 4, rows: rows, partitions: partitions, wait: 0)
+        let store = try RedisTestEnvironment.store(seed, namespace: namespace)
+        let report = try ShuffleCoordinator(store: store, job: "mp", mappers: 4).waitForMappers(timeout: .seconds(10))
+        #expect(report.mapperRows == [50_000, 50_000, 50_000, 50_000])
+        try checkPartitions(store, report: report, rows: rows, partitions: partitions)
+        try store.drop()
+    }
+
+    @Test("a mapper that stops its heartbeat before finishing is reported dead")
+    func deadMapper() throws {
+        let store = try RedisTestEnvironment.store(RedisTestEnvironment.cluster)
+        let coordinator = try ShuffleCoordinator(
+            store: store, job: "dead", mappers: 2, heartbeat: .milliseconds(100), deadAfter: .milliseconds(400))
+        let first = try coordinator.start(mapper: 0)
+        let second = try coordinator.start(mapper: 1)
+        try first.finish(partitionRows: [3, 4])
+        #expect(try coordinator.poll() == nil, "mapper 1 is still running")
+        second.abandon()
+        let error = expectPartdError(.connectionFailed) { try coordinator.waitForMappers(timeout: .seconds(5)) }
+        #expect(error?.message.contains("mapper 1") == true)
+        try coordinator.reset()
+    }
+}
+
+/// Starts `mappers` worker processes of one shuffle job and waits for them; `onChunk` sees each line they print.
+private func runMappers(
+    seed: String, namespace: String, job: String, mappers: Int, rows: Int, partitions: Int, wait: Int, pauseMs: Int = 0,
+    onFirstChunk: (() throws -> Void)? = nil
+) throws {
+    let worker = productsDirectory + "/partd-test-worker"
+    let processes = try (0..<mappers).map { mapper -> (Process, Pipe) in
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: worker)
+        process.arguments = [
+            "redis-map", seed, namespace, job, String(mapper), String(mappers), String(rows), String(partitions), String(wait),
+            String(pauseMs),
+        ]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        try process.run()
+        return (process, out)
+    }
+    if let onFirstChunk {
+        // Wait until some mapper finished its first chunk, then act (mid-shuffle).
+        var line = Data()
+        while !String(decoding: line, as: UTF8.self).contains("chunk 0") {
+            let byte = processes[0].1.fileHandleForReading.readData(ofLength: 1)
+            if byte.isEmpty { break }
+            line.append(byte)
+        }
+        try onFirstChunk()
+    }
+    for (mapper, (process, out)) in processes.enumerated() {
+        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "mapper \(mapper): \(output)")
+    }
+}
+
+/// Reads every partition as a reducer and checks it against the input and the mappers' report.
+private func checkPartitions(_ store: RedisStore, report: ShuffleCoordinator.Report, rows: Int, partitions: Int) throws {
+    let reducer = try Shuffle<Table>(by: ["id"], partitions: partitions, options: ShuffleOptions(store: AnyByteStore(store)))
+    var seen = [Bool](repeating: false, count: rows)
+    var total = 0
+    for p in 0..<partitions {
+        let table = try reducer.partition(p)
+        try report.check(partition: p, rows: table.rowCount)
+        guard table.rowCount > 0 else { continue }
+        let ids = table["id"]!.values(as: Int64.self)!
+        let xs = table["x"]!.values(as: Double.self)!
+        for row in 0..<table.rowCount {
+            let r = Int(xs[row])
+            #expect(!seen[r], "row \(r) appears twice")
+            seen[r] = true
+            #expect(ids[row] == Int64(r * 7919 % 100_003))
+            #expect(table["name"]!.text(at: row) == "n\(r % 1000)")
+            #expect(PartitionHash.partition(of: PartitionHash.hash(ids[row]), count: partitions) == p)
+        }
+        total += table.rowCount
+    }
+    #expect(total == rows)
+    #expect(seen.allSatisfy { $0 })
+    try reducer.close()
+}
+
+/// Failover tests run on a cluster of their own (ports 7200–7205), since they kill its nodes.
+@Suite("Redis failover", .serialized, .enabled(if: RedisTestEnvironment.cluster != nil))
+struct RedisFailoverTests {
+    static let base = "7200"
+    static let directory = "/tmp/partd-redis-failover"
+    static var options: [String] { ["--base-port", base, "--dir", directory] }
+
+    /// Waits until a live primary other than `killed` serves `slot`.
+    private func waitForFailover(slot: Int, killed: String) throws -> String {
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if let owner = try? cluster(["primary-of-slot", String(slot)] + Self.options), owner != killed, !owner.isEmpty,
+                !owner.contains("redis-cluster:")
+            {
+                return owner
+            }
+            usleep(200_000)
+        }
+        throw PartdError(code: .io, message: "no replica took over slot \(slot) within 30 s")
+    }
+
+    @Test("exactly-once appends: connections killed mid-append are retried without duplicating or losing records")
+    func exactlyOnceUnderKilledConnections() throws {
+        // A cluster of its own: killing every normal client would disturb other tests' connections.
+        let seed = try cluster(["start"] + Self.options)
+        defer { _ = try? cluster(["stop"] + Self.options) }
+        let store = try RedisTestEnvironment.store(seed, maxInFlightBytes: 2048)
+        let stop = Locked(false)
+        let killer = Thread {
+            while !stop.withLock({ $0 }) {
+                for node in store.primaries {
+                    _ = try? redisCLI(String(node.port), ["client", "kill", "type", "normal", "skipme", "yes"])
+                }
+                usleep(3000)
+            }
+        }
+        killer.start()
+        let batches = 300
+        for batch in 0..<batches {
+            try store.append((0..<8).map { k in
+                (key: PartdKey("k\(k)"), value: Record(writer: 0, batch: batch, keyIndex: k, length: 40).encoded())
+            })
+        }
+        stop.withLock { $0 = true }
+        for k in 0..<8 {
+            let records = try Record.parseAll(try store.get(PartdKey("k\(k)")))
+            #expect(records.map(\.batch) == Array(0..<batches), "key k\(k): every batch once, in order")
+        }
+        try store.drop()
+    }
+
+    @Test("with waitForReplicas, killing a primary mid-shuffle loses no acknowledged batch")
+    func failoverWithWait() throws {
+        let seed = try cluster(["start"] + Self.options)
+        defer { _ = try? cluster(["stop"] + Self.options) }
+        let namespace = RedisTestEnvironment.namespace()
+        let rows = 400_000
+        let partitions = 16
+        let slot = RedisHashSlot.of(Array("\(namespace):{%i0}".utf8))
+        try runMappers(
+            seed: seed, namespace: namespace, job: "fo", mappers: 4, rows: rows, partitions: partitions, wait: 1, pauseMs: 250,
+            onFirstChunk: {
+                let killed = try cluster(["kill-primary-of-slot", String(slot)] + Self.options)
+                _ = try self.waitForFailover(slot: slot, killed: killed)
+                // The old primary comes back as a replica of its successor, so WAIT 1 can be met again.
+                try cluster(["restart-node", killed] + Self.options)
+            })
+        let store = try RedisTestEnvironment.store(seed, namespace: namespace)
+        let report = try ShuffleCoordinator(store: store, job: "fo", mappers: 4).waitForMappers(timeout: .seconds(10))
+        try checkPartitions(store, report: report, rows: rows, partitions: partitions)
+    }
+
+    @Test("without waiting, writes a failover discards are detected by the row-count check")
+    func failoverWithoutWaitIsDetected() throws {
+        let seed = try cluster(["start"] + Self.options)
+        defer { _ = try? cluster(["stop"] + Self.options) }
+        let namespace = RedisTestEnvironment.namespace()
+        let store = try RedisTestEnvironment.store(seed, namespace: namespace)
+        let coordinator = try ShuffleCoordinator(store: store, job: "loss", mappers: 1)
+        let lease = try coordinator.start(mapper: 0)
+        let partitions = 8
+        let shuffle = try Shuffle<Table>(
+            by: ["id"], partitions: partitions, options: ShuffleOptions(memory: .kilobytes(1), store: AnyByteStore(store)))
+        let chunks = redisShuffleSlice(mapper: 0, mappers: 1, rows: 40_000)
+        try shuffle.add(chunks[0])
+        try shuffle.store.flush()
+        // Partition 0's primary loses its replica (paused, its link closed), takes a batch, and dies.
+        let slot = RedisHashSlot.of(Array("\(namespace):{%i0}".utf8))
+        let replica = try cluster(["replica-of-slot", String(slot)] + Self.options)
+        usleep(300_000)  // let the first chunk reach the replica
+        let replicaPID = try redisPID(replica)
+        kill(replicaPID, SIGSTOP)
+        // Close the replication link too: what the primary takes next reaches no replica's socket.
+        let primary = try cluster(["primary-of-slot", String(slot)] + Self.options)
+        _ = try redisCLI(primary, ["client", "kill", "type", "replica"])
+        try shuffle.add(chunks[1])
+        try shuffle.store.flush()
+        let killed = try cluster(["kill-primary-of-slot", String(slot)] + Self.options)
+        kill(replicaPID, SIGCONT)
+        _ = try waitForFailover(slot: slot, killed: killed)
+        try shuffle.close()
+        try lease.finish(partitionRows: shuffle.partitionRowCounts)
+
+        let report = try coordinator.waitForMappers(timeout: .seconds(10))
+        let reducer = try Shuffle<Table>(by: ["id"], partitions: partitions, options: ShuffleOptions(store: AnyByteStore(store)))
+        let lost = try (0..<partitions).filter { p in
+            let rows = try reducer.partition(p).rowCount
+            do {
+                try report.check(partition: p, rows: rows)
+                return false
+            } catch let error as PartdError {
+                #expect(error.code == .corruptData)
+                #expect(error.message.contains("lost"))
+                return true
+            }
+        }
+        #expect(lost.contains(0), "partition 0's second batch died with its primary, and the check says so")
+    }
+}

@@ -115,6 +115,11 @@ let package = Package(
             dependencies: ["Partd", "PartdServer", "BenchmarkSupport"],
             path: "Benchmarks/Server"
         ),
+        .executableTarget(
+            name: "partd-bench-redis",
+            dependencies: ["Partd", "PartdTyped", "PartdShuffle", "PartdRedis", "BenchmarkSupport"],
+            path: "Benchmarks/Redis"
+        ),
         // A worker process the multi-process tests start several times.
         .executableTarget(
             name: "partd-test-worker",

@@ -305,6 +305,12 @@ public final class RedisStore: ByteStore {
         return count
     }
 
+    /// Sends one command to one node and returns its reply (benchmarks and tests
+    /// read `INFO` and `CLUSTER NODES` with it).
+    package func call(_ address: RedisAddress, _ arguments: [String]) throws -> RedisReply {
+        try cluster.withConnection(to: address) { try $0.call(arguments.map { Array($0.utf8) }) }
+    }
+
     // MARK: - Helpers
 
     /// Every key matching `pattern` on one node, in `SCAN` pages.

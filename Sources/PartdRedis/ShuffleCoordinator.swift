@@ -41,7 +41,9 @@ public final class ShuffleCoordinator: Sendable {
     public let mappers: Int
     /// How often a working mapper refreshes its heartbeat.
     public let heartbeat: Duration
-    /// A mapper whose heartbeat is older than this, and that has not finished, is dead.
+    /// A mapper whose heartbeat is older than this, and that has not finished, is dead. Keep it
+    /// above the cluster's failover time (a heartbeat cannot be written while the coordinator's
+    /// primary is being replaced): the default is 15 s.
     public let deadAfter: Duration
     let store: RedisStore
 
@@ -49,7 +51,7 @@ public final class ShuffleCoordinator: Sendable {
     ///   - job: names the shuffle; mappers and reducers of one shuffle use the same name.
     ///   - mappers: how many mappers must finish before partitions may be read.
     public init(
-        store: RedisStore, job: String, mappers: Int, heartbeat: Duration = .seconds(1), deadAfter: Duration = .seconds(5)
+        store: RedisStore, job: String, mappers: Int, heartbeat: Duration = .seconds(1), deadAfter: Duration = .seconds(15)
     ) throws {
         guard mappers > 0, !job.isEmpty, !job.utf8.contains(where: { $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: "}") }) else {
             throw PartdError(code: .invalidArgument, message: "a shuffle job needs a name without braces and at least one mapper")

@@ -257,6 +257,58 @@ struct RedisFailoverTests {
         try store.drop()
     }
 
+    @Test("a slot migrating between primaries: ASK, TRYAGAIN until it is done, then MOVED reloads the map")
+    func redirects() throws {
+        let seed = try cluster(["start"] + Self.options)
+        defer { _ = try? cluster(["stop"] + Self.options) }
+        let store = try RedisTestEnvironment.store(seed)
+        let ns = store.configuration.namespace
+        let plain = try RedisTestEnvironment.store(seed, namespace: ns, exactlyOnce: false)
+        try store.append(["a": bytes("first")])
+        let slot = RedisHashSlot.of(Array("\(ns):{a}".utf8))
+        // Two more keys in the same slot, which do not exist yet.
+        let twins = (0..<10_000_000).lazy.filter { RedisHashSlot.of(Array("\(ns):{%i\($0)}".utf8)) == slot }.prefix(2)
+        let (twin, late) = (twins.first!, twins.dropFirst().first!)
+        let source = try cluster(["primary-of-slot", String(slot)] + Self.options)
+        let primaries = ["7200", "7201", "7202"]
+        let target = primaries.first { $0 != source }!
+        let sourceID = try redisCLI(source, ["cluster", "myid"])
+        let targetID = try redisCLI(target, ["cluster", "myid"])
+        #expect(try redisCLI(target, ["cluster", "setslot", String(slot), "importing", sourceID]) == "OK")
+        #expect(try redisCLI(source, ["cluster", "setslot", String(slot), "migrating", targetID]) == "OK")
+
+        // The source does not have the twin: it answers ASK, and a one-key append lands on the target.
+        // (Key counts, since a plain EXISTS would itself be redirected now.)
+        func keys(_ node: String) throws -> String { try redisCLI(node, ["cluster", "countkeysinslot", String(slot)]) }
+        #expect(try keys(source) == "2")  // a and its id set
+        try plain.append([PartdKey(twin): bytes("second")])
+        #expect(try keys(target) == "1")
+        #expect(try keys(source) == "2")
+
+        // An exactly-once append touches two keys, which Redis refuses (TRYAGAIN) while the slot
+        // is split; the store keeps retrying and it lands once the migration is done.
+        let done = DispatchSemaphore(value: 0)
+        let outcome = Locked<(any Error)?>(nil)
+        DispatchQueue.global().async {
+            do { try store.append([PartdKey(late): bytes("late")]) } catch { outcome.withLock { $0 = error } }
+            done.signal()
+        }
+        usleep(500_000)
+        #expect(try keys(target) == "1", "the exactly-once append waits")
+
+        // Finish the migration; the store's slot map is now stale and MOVED corrects it.
+        _ = try redisCLI(source, ["migrate", "127.0.0.1", target, "", "0", "5000", "keys", "\(ns):{a}", "\(ns):{a}:ids"])
+        for node in [target, source] + primaries.filter({ $0 != target && $0 != source }) {
+            #expect(try redisCLI(node, ["cluster", "setslot", String(slot), "node", targetID]) == "OK")
+        }
+        #expect(done.wait(timeout: .now() + 20) == .success)
+        #expect(outcome.withLock { $0 } == nil)
+        #expect(try store.get("a") == bytes("first"))
+        try store.append(["a": bytes("+")])
+        #expect(try store.get(["a", PartdKey(twin), PartdKey(late)]) == [bytes("first+"), bytes("second"), bytes("late")])
+        #expect(try redisCLI(target, ["llen", "\(ns):{a}"]) == "2")
+    }
+
     @Test("with waitForReplicas, killing a primary mid-shuffle loses no acknowledged batch")
     func failoverWithWait() throws {
         let seed = try cluster(["start"] + Self.options)

@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "shuffle-groupby-demo", targets: ["shuffle-groupby-demo"]),
         .executable(name: "typed-arrays", targets: ["typed-arrays"]),
         .executable(name: "server-workers", targets: ["server-workers"]),
+        .executable(name: "redis-shuffle", targets: ["redis-shuffle"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -87,6 +88,12 @@ let package = Package(
             path: "Examples/server-workers",
             exclude: ["README.md"]
         ),
+        .executableTarget(
+            name: "redis-shuffle",
+            dependencies: ["Partd", "PartdTyped", "PartdShuffle", "PartdRedis"],
+            path: "Examples/redis-shuffle",
+            exclude: ["README.md"]
+        ),
         // Record format and helpers shared by the tests and the worker process.
         .target(
             name: "PartdTestSupport",
@@ -128,7 +135,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PartdTests",
-            dependencies: ["Partd", "PartdCompression", "PartdTyped", "PartdShuffle", "PartdServer", "PartdCompanions", "PartdRedis", "PartdTestSupport", "partd", "partd-test-worker", "shuffle-groupby-demo", "typed-arrays", "server-workers"]
+            dependencies: ["Partd", "PartdCompression", "PartdTyped", "PartdShuffle", "PartdServer", "PartdCompanions", "PartdRedis", "PartdTestSupport", "partd", "partd-test-worker", "shuffle-groupby-demo", "typed-arrays", "server-workers", "redis-shuffle"]
         ),
     ]
 )

@@ -103,6 +103,15 @@ final class RedisConnection: @unchecked Sendable {
 
     deinit { redisFree(context) }
 
+    /// Whether the server closed this (idle) connection: it is readable and a peek finds end of file
+    /// (or an error). Checked before a pooled connection is reused.
+    var isClosedByPeer: Bool {
+        var entry = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&entry, 1, 0) > 0 else { return false }
+        var byte: UInt8 = 0
+        return recv(context.pointee.fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) <= 0
+    }
+
     /// Adds one command to the output buffer (sent by the next `reply()`).
     func send(_ arguments: [[UInt8]]) throws {
         let status = Self.withArgv(arguments) { pointers, lengths in

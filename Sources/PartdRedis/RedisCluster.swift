@@ -121,7 +121,14 @@ final class RedisCluster: Sendable {
     // MARK: - Connections
 
     func checkout(_ address: RedisAddress) throws -> RedisConnection {
-        if let pooled = state.withLock({ $0.pools[address]?.popLast() }) { return pooled }
+        // Pooled connections the server closed while they were idle (a timeout, CLIENT KILL, a restart) are dropped.
+        while let pooled = state.withLock({ $0.pools[address]?.popLast() }) {
+            if !pooled.isClosedByPeer { return pooled }
+        }
+        return try connect(address)
+    }
+
+    private func connect(_ address: RedisAddress) throws -> RedisConnection {
         let connection = try RedisConnection(address, timeout: options.connectTimeout)
         if let password = options.password {
             let reply = try connection.call([Array("AUTH".utf8), Array(password.utf8)])
@@ -141,11 +148,18 @@ final class RedisCluster: Sendable {
         }
     }
 
-    /// Runs `body` with a pooled connection to `address`.
+    /// Runs `body` with a pooled connection to `address`; if that connection turns out to be lost,
+    /// once more on a new one (so `body` must be safe to repeat).
     func withConnection<R>(to address: RedisAddress, _ body: (RedisConnection) throws -> R) throws -> R {
         let connection = try checkout(address)
-        defer { checkin(connection) }
-        return try body(connection)
+        do {
+            defer { checkin(connection) }
+            return try body(connection)
+        } catch where connection.broken {
+            let fresh = try connect(address)
+            defer { checkin(fresh) }
+            return try body(fresh)
+        }
     }
 
     // MARK: - Topology

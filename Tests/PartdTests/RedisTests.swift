@@ -128,6 +128,16 @@ struct RedisStoreTests {
         try store.drop()
     }
 
+    @Test("the redis-shuffle example runs its mappers, checks every partition and sums per customer")
+    func example() throws {
+        let result = try run(
+            productsDirectory + "/redis-shuffle", ["--nodes", RedisTestEnvironment.cluster!, "--mappers", "2", "--rows", "60000"])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("a cluster of 3 primaries"))
+        #expect(result.output.contains("2 mapper processes shuffled 60000 rows into 32 partitions"))
+        #expect(result.output.contains("1000 customers") && result.output.contains("OK"))
+    }
+
     @Test("a mapper that stops its heartbeat before finishing is reported dead")
     func deadMapper() throws {
         let store = try RedisTestEnvironment.store(RedisTestEnvironment.cluster)
@@ -243,7 +253,7 @@ struct RedisFailoverTests {
             }
         }
         killer.start()
-        let batches = 300
+        let batches = 150
         for batch in 0..<batches {
             try store.append((0..<8).map { k in
                 (key: PartdKey("k\(k)"), value: Record(writer: 0, batch: batch, keyIndex: k, length: 40).encoded())

@@ -127,6 +127,22 @@ struct ReliabilityTests {
         #expect(try readOnly.get("k") == [1, 2, 3])
     }
 
+    @Test("permission denied as root: a child drops to user nobody; typed error naming the key, reads work, recovers once writable",
+          .enabled(if: getuid() == 0))
+    func permissionDeniedDroppingRoot() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: worker), "build the package first: \(worker)")
+        let path = scratchPath("perm")
+        defer { chmod(path, 0o755); removeTree(path) }
+        let result = try run(worker, ["fault", "perm", path])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("error: permission denied"))
+        #expect(result.output.contains("key \"new\"") && result.output.contains("EACCES"))
+        #expect(result.output.contains("check the permissions"))
+        #expect(result.output.contains("reads as nobody: 10000 bytes"))
+        #expect(result.output.contains("recovered: new holds [1, 2]"))
+        #expect(result.output.contains("before intact: true"))
+    }
+
     @Test("verify finds a torn tail and a flipped byte with their offsets; repair cuts each key back to its valid frames")
     func repairTornTail() throws {
         let path = scratchPath("torn")

@@ -143,7 +143,7 @@ if arguments.count == 5, arguments[1] == "mix", let process = Int(arguments[3]),
     exit(0)
 }
 
-// partd-test-worker fault fsize|nofile PATH: provokes a resource fault on a directory store,
+// partd-test-worker fault fsize|nofile|perm PATH: provokes a resource fault on a directory store,
 // prints the error code it got, whether earlier data is intact, and whether the store works
 // once the limit is lifted.
 if arguments.count == 4, arguments[1] == "fault" {
@@ -193,6 +193,31 @@ if arguments.count == 4, arguments[1] == "fault" {
             setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
             _ = try DirectoryStore(path: arguments[3] + "-second")
             print("recovered: new-key holds \(try store.get("new-key"))")
+        case "perm":
+            // Run as root: drop the effective user to nobody (65534), so file modes apply, and take
+            // it back only to lift the cause (root must be the one to chmod a root-owned directory).
+            guard getuid() == 0 else {
+                print("perm needs root")
+                exit(2)
+            }
+            chmod(arguments[3], 0o555)
+            guard seteuid(65534) == 0 else {
+                print("seteuid failed: errno \(errno)")
+                exit(1)
+            }
+            do {
+                try store.append([(key: "new", value: [1])])
+            } catch let error as PartdError {
+                code = "\(error.code)"
+                print("message: \(error)")
+            }
+            print("reads as nobody: \(try store.get("before").count) bytes")
+            seteuid(0)
+            chmod(arguments[3], 0o777)
+            seteuid(65534)
+            try store.append([(key: "new", value: [1, 2])])
+            print("recovered: new holds \(try store.get("new"))")
+            seteuid(0)
         default:
             print("unknown fault \(arguments[2])")
             exit(2)

@@ -179,16 +179,20 @@ struct ReliabilityTests {
         defer { removeTree(path) }
         _ = try DirectoryStore(path: path)
         let steps = 120
-        let processes = try (0..<8).map { index -> Process in
+        let processes = try (0..<8).map { index -> (Process, Pipe) in
             let process = Process()
             process.executableURL = URL(fileURLWithPath: worker)
             process.arguments = ["mix", path, String(index), String(steps)]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
             try process.run()
-            return process
+            return (process, output)
         }
-        for process in processes {
+        for (index, (process, output)) in processes.enumerated() {
+            let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             process.waitUntilExit()
-            #expect(process.terminationStatus == 0)
+            #expect(process.terminationStatus == 0, "worker \(index): \(printed)")
         }
         var expectedShared: [PartdKey: Set<Record>] = [:]
         var expectedPrivate: [PartdKey: [Record]] = [:]

@@ -127,6 +127,11 @@ private struct DecodingCore {
     var frames: [Frame] = []
     /// The recorded entries of those frames.
     var entries: [Entry] = []
+    /// The last container value whose end is known (an array read to its end, or a value `end(ofValueAt:)`
+    /// measured): its start and end. A parent skipping that child (to reach its next element or entry) finds
+    /// it here instead of scanning it again, which keeps decoding nested containers linear in the input
+    /// rather than proportional to size × depth. Values never change, so an end, once known, stays true.
+    var lastEnd = (start: -1, end: -1)
 
     init(_ bytes: ArraySlice<UInt8>) {
         self.bytes = bytes
@@ -208,6 +213,12 @@ private struct DecodingCore {
     }
 
     mutating func isNil(at position: Int) throws -> Bool { try byte(at: position) == 0xc0 }
+
+    /// Whether the value at `position` is not a map or an array (or is past the end).
+    func isScalar(at position: Int) -> Bool {
+        guard let first = try? byte(at: position) else { return true }
+        return !((0x80...0x9f).contains(first) || (0xdc...0xdf).contains(first))
+    }
 
     func byte(at position: Int) throws -> UInt8 {
         guard position < bytes.endIndex else { throw error(at: position, "unexpected end of data") }
@@ -315,6 +326,7 @@ private struct DecodingCore {
 
     /// Where the value at `start` ends (checking its structure, not its strings' UTF-8).
     func skip(from start: Int) throws -> Int {
+        if start == lastEnd.start { return lastEnd.end }
         var position = start
         var pending = 1
         while pending > 0 {
@@ -345,14 +357,24 @@ private struct DecodingCore {
 
     /// Where the value at `position` ends (the keyed container there may know part of the way).
     mutating func end(ofValueAt position: Int, depth: Int) throws -> Int {
-        guard let index = frameIndex(start: position, depth: depth) else { return try skip(from: position) }
-        if frames[index].base >= 0 { return frames[index].end }
-        var position = frames[index].position >= 0 ? frames[index].position : try skip(from: frames[index].valueStart)
-        for _ in frames[index].index ..< frames[index].count {
-            if !frames[index].positional { position = try skip(from: position) }
-            position = try skip(from: position)
+        let start = position
+        let end: Int
+        if let index = frameIndex(start: position, depth: depth) {
+            if frames[index].base >= 0 {
+                end = frames[index].end
+            } else {
+                var position = frames[index].position >= 0 ? frames[index].position : try skip(from: frames[index].valueStart)
+                for _ in frames[index].index ..< frames[index].count {
+                    if !frames[index].positional { position = try skip(from: position) }
+                    position = try skip(from: position)
+                }
+                end = position
+            }
+        } else {
+            end = try skip(from: position)
         }
-        return position
+        lastEnd = (start, end)
+        return end
     }
 
     func expectEnd(at position: Int) throws {
@@ -660,7 +682,12 @@ private struct KeyedDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func decode(_: UInt32.Type, forKey key: Key) throws -> UInt32 { try state.core.read(.init(key), start, depth) }
     func decode(_: UInt64.Type, forKey key: Key) throws -> UInt64 { try state.core.read(.init(key), start, depth) }
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
-        try state.decodeValue(type, at: valueStart(key), key: key, depth: depth)
+        let start = try valueStart(key)
+        let value = try state.decodeValue(type, at: start, key: key, depth: depth)
+        // Measured now, while the value's own containers know where they end, so that reaching the next
+        // entry does not scan this value again.
+        if !state.core.isScalar(at: start) { _ = try state.core.end(ofValueAt: start, depth: depth + 1) }
+        return value
     }
 
     func nestedContainer<NestedKey: CodingKey>(
@@ -691,6 +718,8 @@ private struct UnkeyedDecoder: UnkeyedDecodingContainer {
     let state: DecodingState
     let depth: Int
     let total: Int
+    /// Where the array starts (its header).
+    let start: Int
     var position: Int
     var currentIndex = 0
 
@@ -702,7 +731,9 @@ private struct UnkeyedDecoder: UnkeyedDecodingContainer {
         self.state = state
         self.depth = depth
         self.total = total
+        self.start = start
         self.position = position
+        if total == 0 { state.core.lastEnd = (start, position) }
     }
 
     var codingPath: [any CodingKey] { state.core.codingPath(depth) }
@@ -724,8 +755,14 @@ private struct UnkeyedDecoder: UnkeyedDecodingContainer {
         guard let value = try state.core.readScalar(V.self, at: &position) else {
             throw state.core.mismatch(V.self, at: position, path: elementPath)
         }
-        currentIndex += 1
+        advance()
         return value
+    }
+
+    /// Moves to the next element; after the last one, records where this array ends (see `lastEnd`).
+    private mutating func advance() {
+        currentIndex += 1
+        if currentIndex == total { state.core.lastEnd = (start, position) }
     }
 
 
@@ -733,7 +770,7 @@ private struct UnkeyedDecoder: UnkeyedDecodingContainer {
         try checkNotAtEnd(Never?.self)
         guard try state.core.isNil(at: position) else { return false }
         position += 1
-        currentIndex += 1
+        advance()
         return true
     }
 
@@ -755,7 +792,7 @@ private struct UnkeyedDecoder: UnkeyedDecodingContainer {
         try checkNotAtEnd(type)
         let value = try state.decodeValue(type, at: position, key: PathKey.index(currentIndex), depth: depth)
         position = try state.core.end(ofValueAt: position, depth: depth + 1)
-        currentIndex += 1
+        advance()
         return value
     }
 
@@ -763,10 +800,10 @@ private struct UnkeyedDecoder: UnkeyedDecodingContainer {
     private mutating func nextNested() throws -> Int {
         try checkNotAtEnd(Any.self)
         state.core.enter(PathKey.index(currentIndex), depth: depth)
-        let start = position
-        position = try state.core.skip(from: start)
-        currentIndex += 1
-        return start
+        let element = position
+        position = try state.core.skip(from: element)
+        advance()
+        return element
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(

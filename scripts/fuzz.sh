@@ -2,10 +2,12 @@
 # Builds the libFuzzer targets (Tests/Fuzz/*.swift) with the toolchain's -sanitize=fuzzer,address and
 # runs each from its seed corpus (Tests/Fuzz/corpus/TARGET; new inputs go to .build-fuzz/corpus/TARGET).
 #
-#   scripts/fuzz.sh [--runs N] [TARGET…]      targets: frames npy table msgpack (default: all)
+#   scripts/fuzz.sh [--runs N] [TARGET…]      targets: frames npy table msgpack wire (default: all)
 #
 # The libraries are compiled straight with swiftc into .build-fuzz (SwiftPM links executables with
 # its own entry point, which libFuzzer's main cannot replace), instrumented for coverage and ASan.
+# The wire target compiles Sources/PartdServer/WireProtocol.swift into itself and links SwiftNIO's
+# NIOCore from the package's ordinary debug build (built first; NIO itself is not instrumented).
 # A crash or a sanitizer report stops the run with libFuzzer's report and a non-zero status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +21,7 @@ while [ $# -gt 0 ]; do
     *) TARGETS+=("$1"); shift ;;
   esac
 done
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(frames npy table msgpack)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(frames npy table msgpack wire)
 
 scripts/setup.sh
 B=.build-fuzz
@@ -36,10 +38,33 @@ library() {
 library Partd
 library PartdCompression
 library PartdTyped
+# NIOCore and what it depends on, from the debug build: their modules, C module maps and object files.
+nio() {
+  echo "== building NIOCore (debug build, for the wire target)"
+  swift build --target NIOCore >&2
+  local debug; debug=$(swift build --show-bin-path)
+  NIO=(-I "$debug/Modules")
+  local map dir object
+  for map in "$debug"/*.build/module.modulemap $(find .build/checkouts/swift-nio/Sources .build/checkouts/swift-atomics/Sources -name module.modulemap); do
+    NIO+=(-Xcc "-fmodule-map-file=$map")
+  done
+  for dir in NIOCore NIOConcurrencyHelpers _NIOBase64 _NIODataStructures CNIOAtomics Atomics _AtomicsShims DequeModule \
+    InternalCollectionsUtilities ContainersPreview BasicContainers CNIOLinux CNIODarwin CNIOWindows \
+    CNIOWASI CNIOOpenBSD CNIOFreeBSD; do
+    [ -d "$debug/$dir.build" ] || continue
+    while IFS= read -r -d '' object; do NIO+=("$object"); done < <(find "$debug/$dir.build" -name '*.o' -print0)
+  done
+}
 for target in "${TARGETS[@]}"; do
   # (gold warns once per ASan helper symbol it cannot export; those lines are dropped)
-  swiftc "${FLAGS[@]}" "${CMAPS[@]}" "Tests/Fuzz/$target.swift" -L "$B" -lPartdTyped -lPartdCompression -lPartd \
-    -lz -lsnappy -lblosc -lbz2 -lzstd -llz4 -lxxhash -o "$B/fuzz-$target" 2> >(grep -v 'Cannot export local symbol' >&2)
+  if [ "$target" = wire ]; then
+    nio
+    swiftc "${FLAGS[@]}" "${CMAPS[@]}" "${NIO[@]}" -module-name PartdWireFuzz Tests/Fuzz/wire.swift \
+      Sources/PartdServer/WireProtocol.swift -L "$B" -lPartd -o "$B/fuzz-$target" 2> >(grep -v 'Cannot export local symbol' >&2)
+  else
+    swiftc "${FLAGS[@]}" "${CMAPS[@]}" "Tests/Fuzz/$target.swift" -L "$B" -lPartdTyped -lPartdCompression -lPartd \
+      -lz -lsnappy -lblosc -lbz2 -lzstd -llz4 -lxxhash -o "$B/fuzz-$target" 2> >(grep -v 'Cannot export local symbol' >&2)
+  fi
   mkdir -p "$B/corpus/$target"
   echo "== fuzz-$target: $RUNS runs"
   "$B/fuzz-$target" -runs="$RUNS" -max_len=4096 -rss_limit_mb=2048 -print_final_stats=1 \

@@ -256,60 +256,49 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
     }
 
     private func handshake(_ body: inout ByteBuffer) throws {
-        guard let magic = body.readBytes(length: 4), magic == Wire.magic else {
-            throw Wire.violation("the connection did not start with a partd handshake")
-        }
-        let version = try Wire.readInteger(&body, as: UInt16.self, "version")
+        let hello = try WireHello(body)
+        let version = hello.version
         guard version == Wire.version else {
             throw PartdError(
                 code: .protocolViolation,
                 message: "the client speaks wire protocol version \(version); this server speaks version \(Wire.version)")
         }
-        let given = try Wire.readString(&body)
-        if let token, given != token {
+        if let token, hello.token != token {
             throw PartdError(code: .unauthorized, message: "the server refused the client's token")
         }
     }
 
     private func serve(_ frame: WireFrame, into out: inout ByteBuffer) throws {
-        var body = frame.body
-        switch frame.kind {
-        case .append:
-            let count = Int(try Wire.readInteger(&body, as: UInt32.self, "batch size"))
-            guard count <= body.readableBytes else { throw Wire.violation("a batch claims \(count) entries") }
-            var batch: [(key: PartdKey, value: [UInt8])] = []
-            batch.reserveCapacity(count)
-            for _ in 0..<count { batch.append((try Wire.readKey(&body), try Wire.readBytes(&body))) }
+        switch try WireRequest(frame) {
+        case .append(let batch):
             try store.append(batch)
             Wire.writeFrame(.ok, id: frame.id, into: &out) { _ in }
-        case .get:
-            let keys = try Wire.readKeys(&body)
+        case .get(let keys):
             let values = try store.get(keys)
             Wire.writeFrame(.ok, id: frame.id, into: &out) { out in
                 out.writeInteger(UInt32(values.count), endianness: .little)
                 for value in values { Wire.writeBytes(value, into: &out) }
             }
-        case .delete:
-            try store.delete(try Wire.readKeys(&body))
+        case .delete(let keys):
+            try store.delete(keys)
             Wire.writeFrame(.ok, id: frame.id, into: &out) { _ in }
         case .drop:
             try store.drop()
             Wire.writeFrame(.ok, id: frame.id, into: &out) { _ in }
-        case .setOnce:
-            let key = try Wire.readKey(&body)
-            let stored = try store.setOnce(key, try Wire.readBytes(&body))
+        case .setOnce(let key, let value):
+            let stored = try store.setOnce(key, value)
             Wire.writeFrame(.ok, id: frame.id, into: &out) { $0.writeInteger(UInt8(stored ? 1 : 0)) }
         case .keys:
             let keys = try store.keys()
             Wire.writeFrame(.ok, id: frame.id, into: &out) { Wire.writeKeys(keys, into: &$0) }
-        case .contains:
-            let found = try store.contains(try Wire.readKey(&body))
+        case .contains(let key):
+            let found = try store.contains(key)
             Wire.writeFrame(.ok, id: frame.id, into: &out) { $0.writeInteger(UInt8(found ? 1 : 0)) }
-        case .byteCount:
-            let count = try store.byteCount(of: try Wire.readKey(&body))
+        case .byteCount(let key):
+            let count = try store.byteCount(of: key)
             Wire.writeFrame(.ok, id: frame.id, into: &out) { $0.writeInteger(UInt64(count), endianness: .little) }
-        case .validate:
-            try store.validate(try Wire.readKey(&body))
+        case .validate(let key):
+            try store.validate(key)
             Wire.writeFrame(.ok, id: frame.id, into: &out) { _ in }
         case .sync:
             Wire.writeFrame(.ok, id: frame.id, into: &out) { _ in }
@@ -320,8 +309,6 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
             logger.info("a client asked the server to shut down")
             Wire.writeFrame(.ok, id: frame.id, into: &out) { _ in }
             onShutdownRequest()
-        case .hello, .ok, .error:
-            throw Wire.violation("a client sent a \(frame.kind) frame")
         }
     }
 }

@@ -172,6 +172,86 @@ struct WireFrame {
     var kind: Wire.Kind
     var id: UInt32
     var body: ByteBuffer
+
+    /// Cuts the next whole frame off the front of `buffer`; `nil` while it is incomplete. A frame longer
+    /// than `maxFrameBytes`, too short to hold its header, or of an unknown kind is a protocol violation.
+    static func cut(from buffer: inout ByteBuffer, maxFrameBytes: Int) throws -> WireFrame? {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: UInt64.self) else {
+            return nil
+        }
+        guard length >= 5 else { throw Wire.violation("a frame of \(length) bytes cannot hold its kind and id") }
+        guard length <= UInt64(maxFrameBytes) else {
+            throw PartdError(
+                code: .protocolViolation,
+                message: "a frame announces \(length) bytes, over the limit of \(maxFrameBytes)")
+        }
+        guard buffer.readableBytes >= 8 + Int(length) else { return nil }
+        buffer.moveReaderIndex(forwardBy: 8)
+        let rawKind: UInt8 = buffer.readInteger()!
+        let id: UInt32 = buffer.readInteger(endianness: .little)!
+        let body = buffer.readSlice(length: Int(length) - 5)!
+        guard let kind = Wire.Kind(rawValue: rawKind) else {
+            throw Wire.violation("unknown frame kind 0x" + String(rawKind, radix: 16))
+        }
+        return WireFrame(kind: kind, id: id, body: body)
+    }
+}
+
+/// The handshake a client opens with: magic, protocol version, token (`docs/format.md` §8.2).
+struct WireHello {
+    var version: UInt16
+    var token: String
+
+    init(_ body: ByteBuffer) throws {
+        var body = body
+        guard let magic = body.readBytes(length: 4), magic == Wire.magic else {
+            throw Wire.violation("the connection did not start with a partd handshake")
+        }
+        version = try Wire.readInteger(&body, as: UInt16.self, "version")
+        token = try Wire.readString(&body)
+    }
+}
+
+/// A client's request, decoded from a frame (`docs/format.md` §8.3).
+enum WireRequest {
+    case append([(key: PartdKey, value: [UInt8])])
+    case get([PartdKey])
+    case delete([PartdKey])
+    case drop
+    case setOnce(PartdKey, [UInt8])
+    case keys
+    case contains(PartdKey)
+    case byteCount(PartdKey)
+    case validate(PartdKey)
+    case sync
+    case shutdown
+
+    init(_ frame: WireFrame) throws {
+        var body = frame.body
+        switch frame.kind {
+        case .append:
+            let count = Int(try Wire.readInteger(&body, as: UInt32.self, "batch size"))
+            guard count <= body.readableBytes else { throw Wire.violation("a batch claims \(count) entries") }
+            var batch: [(key: PartdKey, value: [UInt8])] = []
+            batch.reserveCapacity(count)
+            for _ in 0..<count { batch.append((try Wire.readKey(&body), try Wire.readBytes(&body))) }
+            self = .append(batch)
+        case .get: self = .get(try Wire.readKeys(&body))
+        case .delete: self = .delete(try Wire.readKeys(&body))
+        case .drop: self = .drop
+        case .setOnce:
+            let key = try Wire.readKey(&body)
+            self = .setOnce(key, try Wire.readBytes(&body))
+        case .keys: self = .keys
+        case .contains: self = .contains(try Wire.readKey(&body))
+        case .byteCount: self = .byteCount(try Wire.readKey(&body))
+        case .validate: self = .validate(try Wire.readKey(&body))
+        case .sync: self = .sync
+        case .shutdown: self = .shutdown
+        case .hello, .ok, .error:
+            throw Wire.violation("a client sent a \(frame.kind) frame")
+        }
+    }
 }
 
 /// Cuts the byte stream into frames; a frame longer than `maxFrameBytes` (or
@@ -181,24 +261,8 @@ struct WireFrameDecoder: ByteToMessageDecoder {
     let maxFrameBytes: Int
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: UInt64.self) else {
-            return .needMoreData
-        }
-        guard length >= 5 else { throw Wire.violation("a frame of \(length) bytes cannot hold its kind and id") }
-        guard length <= UInt64(maxFrameBytes) else {
-            throw PartdError(
-                code: .protocolViolation,
-                message: "a frame announces \(length) bytes, over the limit of \(maxFrameBytes)")
-        }
-        guard buffer.readableBytes >= 8 + Int(length) else { return .needMoreData }
-        buffer.moveReaderIndex(forwardBy: 8)
-        let rawKind: UInt8 = buffer.readInteger()!
-        let id: UInt32 = buffer.readInteger(endianness: .little)!
-        let body = buffer.readSlice(length: Int(length) - 5)!
-        guard let kind = Wire.Kind(rawValue: rawKind) else {
-            throw Wire.violation("unknown frame kind 0x" + String(rawKind, radix: 16))
-        }
-        context.fireChannelRead(wrapInboundOut(WireFrame(kind: kind, id: id, body: body)))
+        guard let frame = try WireFrame.cut(from: &buffer, maxFrameBytes: maxFrameBytes) else { return .needMoreData }
+        context.fireChannelRead(wrapInboundOut(frame))
         return .continue
     }
 

@@ -56,6 +56,27 @@ struct ListStoreTests {
         #expect(try store.get("k") == values + [values[0]])
     }
 
+    @Test("hostile MessagePack: nested maps repeating a key decode in linear time, first entry wins")
+    func repeatedMapKeys() throws {
+        // 10 levels, each a map of 8 entries all keyed "a": the first holds the next level, the rest 0.
+        // Decoding every repetition would take 8^10 nested decodes.
+        var bytes: [UInt8] = [0x01]
+        for _ in 0..<10 {
+            var level: [UInt8] = [0x88, 0xa1, 0x61] + bytes
+            for _ in 1..<8 { level += [0xa1, 0x61, 0x00] }
+            bytes = level
+        }
+        var value = try MessagePackDecoder().decode(PlainValue.self, from: bytes[...])
+        var depth = 0
+        while case .map(let entries) = value {
+            #expect(entries.count == 1)
+            value = entries["a"]!
+            depth += 1
+        }
+        #expect(depth == 10)
+        #expect(value == .int(1))
+    }
+
     @Test("mixed plain values as partd's test_python: [1, 2, b'Hello', 'Hello']")
     func plainValues() throws {
         let store = ListStore<MemoryStore, PlainValue>(over: MemoryStore())

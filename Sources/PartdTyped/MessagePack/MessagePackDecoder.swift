@@ -512,12 +512,18 @@ private struct DecodingCore {
             guard (try? record(index)) != nil else { return [] }
         }
         let base = frames[index].base
+        // A key written more than once is listed once: lookups find its first entry, and decoding that
+        // entry once per repetition would make nested maps of repeated keys cost exponential time.
+        var seen = Set<String>()
         return entries[base ..< base + frames[index].count].compactMap { entry in
-            switch entry.key.length {
-            case 0...: string(at: entry.key.key, count: entry.key.length).map { ($0, nil) }
-            case -1: (String(entry.key.key), entry.key.key)
-            default: nil
-            }
+            let key: (name: String, int: Int?)? =
+                switch entry.key.length {
+                case 0...: string(at: entry.key.key, count: entry.key.length).map { ($0, nil) }
+                case -1: (String(entry.key.key), entry.key.key)
+                default: nil
+                }
+            guard let key, seen.insert(key.int.map { "\u{0}\($0)" } ?? key.name).inserted else { return nil }
+            return key
         }
     }
 }

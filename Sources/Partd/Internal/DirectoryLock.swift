@@ -31,7 +31,9 @@ final class DirectoryLock: Sendable {
         var closed = false
     }
 
-    let lockFD: Int32
+    /// Replaced only by `replacingDescriptor`, which holds every stripe, while every other use of it holds
+    /// at least one: no two threads ever touch it at once.
+    nonisolated(unsafe) private(set) var lockFD: Int32
     private let stripes: [PosixMutex]
     private let shared = Locked(Shared())
 
@@ -139,4 +141,17 @@ final class DirectoryLock: Sendable {
     }
 
     var isClosed: Bool { shared.withLock { $0.closed } }
+
+    /// Runs `body` with every stripe held (no operation of the store is running in this process); if it
+    /// returns a new lock-file descriptor, that replaces (and closes) the current one, and the next
+    /// operation treats the cache as stale.
+    func replacingDescriptor(_ body: () -> Int32?) -> Bool {
+        lockStripes(Self.allStripes)
+        defer { unlockStripes(Self.allStripes) }
+        guard !shared.withLock({ $0.closed }), let replacement = body() else { return false }
+        Posix.close(lockFD)
+        lockFD = replacement
+        shared.withLock { $0.generation = .max }
+        return true
+    }
 }

@@ -237,6 +237,21 @@ package enum Posix {
         return (kind, Int(st.st_size))
     }
 
+    /// Whether `path` is now a directory other than the one `fd` has open (it was removed and made
+    /// again, or replaced); `false` if it is the same directory, missing, or not a directory.
+    package static func isOtherDirectory(_ path: String, than fd: Int32) -> Bool {
+        var open = stat()
+        var named = stat()
+        guard fstat(fd, &open) == 0, stat(path, &named) == 0, named.st_mode & S_IFMT == S_IFDIR else { return false }
+        return named.st_dev != open.st_dev || named.st_ino != open.st_ino
+    }
+
+    /// Whether the directory `fd` has open was removed (it has no links left).
+    package static func isRemovedDirectory(_ fd: Int32) -> Bool {
+        var open = stat()
+        return fstat(fd, &open) == 0 && open.st_nlink == 0
+    }
+
     /// The last modification time of `name` in seconds since 1970, or `nil` if it does not exist.
     package static func modificationTime(_ directory: Int32, _ name: String) throws(Errno) -> Double? {
         var st = stat()

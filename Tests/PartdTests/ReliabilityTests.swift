@@ -48,10 +48,18 @@ struct ReliabilityTests {
             let out = Pipe()
             process.standardOutput = out
             try process.run()
-            usleep(UInt32.random(in: 5_000...60_000, using: &rng))
+            // Kill at a random moment after the writer got going (its first reported append), so a slow
+            // start (under a sanitizer, say) does not leave every round without appends.
+            var head = Data()
+            while !head.contains(UInt8(ascii: "\n")) {
+                let byte = out.fileHandleForReading.readData(ofLength: 1)
+                if byte.isEmpty { break }
+                head.append(byte)
+            }
+            usleep(UInt32.random(in: 0...50_000, using: &rng))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let text = String(decoding: head + out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             for line in text.split(separator: "\n") where line.hasPrefix("done ") { reported.insert(Int(line.dropFirst(5))!) }
 
             let store = try DirectoryStore(path: path)

@@ -52,8 +52,10 @@ public struct Record: Hashable, Sendable {
         }
     }
 
-    /// Parses a key's whole content into records, checking every payload byte.
-    public static func parseAll(_ bytes: [UInt8]) throws -> [Record] {
+    /// Parses a key's whole content into records, checking every payload byte. With
+    /// `allowingPartialTail`, the content may end inside a record (a reader in another process may see
+    /// a prefix of an append still being written, `docs/format.md` §3.5): the complete records are returned.
+    public static func parseAll(_ bytes: [UInt8], allowingPartialTail: Bool = false) throws -> [Record] {
         var records: [Record] = []
         var offset = 0
         func read<T: FixedWidthInteger>(_: T.Type, _ at: Int) -> T {
@@ -62,7 +64,12 @@ public struct Record: Hashable, Sendable {
             return v
         }
         while offset < bytes.count {
-            guard offset + headerSize <= bytes.count else { throw ParseError.truncated(offset: offset) }
+            guard offset + headerSize <= bytes.count else {
+                if allowingPartialTail && bytes[offset...].starts(with: [0xA5, 0x5A].prefix(bytes.count - offset)) {
+                    return records
+                }
+                throw ParseError.truncated(offset: offset)
+            }
             guard bytes[offset] == 0xA5, bytes[offset + 1] == 0x5A else { throw ParseError.badMagic(offset: offset) }
             let record = Record(
                 writer: Int(read(UInt16.self, offset + 2)),
@@ -70,7 +77,17 @@ public struct Record: Hashable, Sendable {
                 keyIndex: Int(read(UInt16.self, offset + 8)),
                 length: Int(read(UInt32.self, offset + 10)))
             let start = offset + headerSize
-            guard start + record.length <= bytes.count else { throw ParseError.truncated(offset: offset) }
+            guard start + record.length <= bytes.count else {
+                // A partial tail must still be a prefix of the record its header announces.
+                if allowingPartialTail
+                    && (start..<bytes.count).allSatisfy({
+                        bytes[$0] == payloadByte(record.writer, record.batch, record.keyIndex, $0 - start)
+                    })
+                {
+                    return records
+                }
+                throw ParseError.truncated(offset: offset)
+            }
             for i in 0..<record.length
             where bytes[start + i] != payloadByte(record.writer, record.batch, record.keyIndex, i) {
                 throw ParseError.badPayload(offset: offset, record: record)

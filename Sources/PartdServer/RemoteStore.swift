@@ -390,7 +390,9 @@ private final class ClientConnectionHandler: ChannelInboundHandler, @unchecked S
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        fail((error as? PartdError) ?? PartdError(code: .protocolViolation, message: "\(error)"))
+        // Our frame decoder throws `PartdError`s (protocol violations); anything else is the transport
+        // failing (a reset or broken pipe when the server went away), so it is a lost connection.
+        fail((error as? PartdError) ?? PartdError(code: .connectionFailed, message: "the connection to the server failed: \(error)"))
         context.close(promise: nil)
     }
 

@@ -58,8 +58,8 @@ struct RedisRequest: Sendable {
 /// requests pipelined on its own thread.
 final class RedisCluster: Sendable {
     struct Options: Sendable {
-        var connectTimeout: Duration
-        var ioTimeout: Duration
+        /// Connect, read and write timeout of one connection.
+        var timeout: Duration
         var retryTimeout: Duration
         var maxInFlightBytes: Int
         var password: String?
@@ -129,7 +129,7 @@ final class RedisCluster: Sendable {
     }
 
     private func connect(_ address: RedisAddress) throws -> RedisConnection {
-        let connection = try RedisConnection(address, timeout: options.connectTimeout)
+        let connection = try RedisConnection(address, timeout: options.timeout)
         if let password = options.password {
             let reply = try connection.call([Array("AUTH".utf8), Array(password.utf8)])
             if case .error(let message) = reply {
@@ -289,8 +289,7 @@ final class RedisCluster: Sendable {
                 if let error = result.failure {
                     // Requests without a confirmed outcome on a failed connection.
                     // With WAIT, answered writes are not confirmed either: the whole group goes again.
-                    let resendAll = result.resendAll || waitReplicas > 0
-                    let unsettled = groups[order[g]]!.filter { outcomes[$0] == nil || resendAll }
+                    let unsettled = groups[order[g]]!.filter { outcomes[$0] == nil || waitReplicas > 0 }
                     if !idempotent && !unsettled.isEmpty {
                         throw PartdError(
                             code: .connectionFailed,
@@ -332,8 +331,6 @@ final class RedisCluster: Sendable {
         var retry: [Int] = []
         var reload = false
         var failure: PartdError? = nil
-        /// Whether every request of the group must be re-sent (its `WAIT` failed).
-        var resendAll = false
     }
 
     private func runGroup(
@@ -383,7 +380,6 @@ final class RedisCluster: Sendable {
                 if case .integer(let acknowledged) = reply, acknowledged >= waitReplicas {
                     return result
                 }
-                result.resendAll = true
                 result.failure = PartdError(
                     code: .connectionFailed,
                     message: "Redis at \(address) confirmed the writes on \(reply) of \(waitReplicas) replica(s) within \(waitTimeout)",

@@ -107,7 +107,7 @@ public final class RedisStore: ByteStore {
         cluster = try RedisCluster(
             seeds: nodes.map(RedisAddress.init(parsing:)),
             options: RedisCluster.Options(
-                connectTimeout: configuration.ioTimeout, ioTimeout: configuration.ioTimeout,
+                timeout: configuration.ioTimeout,
                 retryTimeout: configuration.retryTimeout, maxInFlightBytes: configuration.maxInFlightBytes,
                 password: configuration.password))
         var generator = SystemRandomNumberGenerator()
@@ -170,7 +170,7 @@ public final class RedisStore: ByteStore {
         let outcomes = try cluster.run(
             requests, idempotent: configuration.exactlyOnceAppends,
             waitReplicas: configuration.waitForReplicas, waitTimeout: configuration.replicaTimeout)
-        for (entry, outcome) in zip(batch, outcomes) { try check(outcome, "append to", entry.key) }
+        for (entry, outcome) in zip(batch, outcomes) { try check(outcome, "append to", entry.key, transaction: true) }
     }
 
     private static let appendOnce = Array("""
@@ -241,7 +241,7 @@ public final class RedisStore: ByteStore {
         let outcome = try cluster.run(
             [RedisRequest(slot: slot(dataKey), commands: commands)], idempotent: true,
             waitReplicas: configuration.waitForReplicas, waitTimeout: configuration.replicaTimeout)[0]
-        try check(outcome, "set", key)
+        try check(outcome, "set", key, transaction: true)
         return state.withLock { $0.setKeys.insert(key).inserted }
     }
 
@@ -328,9 +328,9 @@ public final class RedisStore: ByteStore {
         return pages
     }
 
-    private func check(_ outcome: RedisReply, _ operation: String, _ key: PartdKey) throws {
-        // EXEC answers with each queued command's reply; an error there failed that command.
-        if operation != "get", case .array(let replies) = outcome {
+    /// Throws the error `outcome` carries; for a `transaction` (`EXEC`), also one of its commands' errors.
+    private func check(_ outcome: RedisReply, _ operation: String, _ key: PartdKey, transaction: Bool = false) throws {
+        if transaction, case .array(let replies) = outcome {
             for reply in replies { try check(reply, operation, key) }
         }
         if case .error(let message) = outcome {

@@ -130,6 +130,7 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
         let store = SpillingStore(spillingTo: slow, availableMemory: options.memory)
         self.directory = directory
         self.store = store
+        state.withLock { $0.partitionRows = [Int](repeating: 0, count: partitions) }
         kind = makeKind(store)
     }
 
@@ -228,7 +229,7 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
     /// Rows this shuffle added to each partition so far (a mapper of a multi-host
     /// shuffle reports them, so reducers can check that nothing was lost).
     public var partitionRowCounts: [Int] {
-        state.withLock { $0.partitionRows.isEmpty ? [Int](repeating: 0, count: partitionCount) : $0.partitionRows }
+        state.withLock { $0.partitionRows }
     }
 
     /// Ends the shuffle: a temporary directory is removed with everything in it;
@@ -239,15 +240,8 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
             return state.closed == nil
         }
         guard wasOpen else { return }
-        if options.store != nil {
-            try store.flush()
-        } else if options.directory != nil {
-            try store.flush()
-            try directory?.close()
-        } else {
-            try store.drop()
-            try directory?.close()
-        }
+        if directory?.isTemporary == true { try store.drop() } else { try store.flush() }
+        try directory?.close()
     }
 
     // MARK: - Internals
@@ -270,7 +264,7 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
             return state.closed == nil
         }
         guard first else { return }
-        if options.directory == nil && options.store == nil {
+        if directory?.isTemporary == true {
             try? store.drop()
             try? directory?.close()
         }
@@ -337,7 +331,6 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
         }
         state.withLock { state in
             state.rowsIn += rows
-            if state.partitionRows.isEmpty { state.partitionRows = [Int](repeating: 0, count: count) }
             for p in 0..<count { state.partitionRows[p] += bounds[p + 1] - bounds[p] }
         }
         report(.partitioning)

@@ -59,7 +59,7 @@ public final class DirectoryStore: ByteStore {
     public let configuration: Configuration
 
     /// The open root directory. Replaced only by `reopenIfRecreated`, under every lock stripe, while every
-    /// other use holds at least one stripe (all uses are inside `lock.withShared` / `withExclusive`).
+    /// other use holds at least one stripe (all uses are inside `shared` / `exclusive`).
     nonisolated(unsafe) private var rootFD: Int32
     private let lock: DirectoryLock
     private let cache: Locked<DescriptorCache>
@@ -166,29 +166,26 @@ public final class DirectoryStore: ByteStore {
     // MARK: - ByteStore
 
     public func append(_ batch: [(key: PartdKey, value: [UInt8])]) throws {
-        try recovering {
-            guard !batch.isEmpty else { return }
-            let mask = DirectoryLock.mask(of: batch.lazy.map(\.key))
-            try lock.withShared(mask, onNewGeneration: invalidateCache) {
-                try checkDirectoryExists()
-                for (key, value) in batch {
-                    let file = try descriptor(for: key)
-                    if !value.isEmpty {
-                        var written = 0
-                        do throws(Errno) {
-                            try Posix.writeAll(file.fd, value, written: &written)
-                        } catch {
-                            // A partial write (disk full, file-size limit) is cut back off, so the
-                            // key keeps exactly what earlier appends wrote.
-                            if written > 0, let size = try? Posix.fileSize(file.fd) {
-                                try? Posix.truncate(file.fd, to: size - written)
-                            }
-                            throw failure("append to", key, error)
+        guard !batch.isEmpty else { return }
+        let mask = DirectoryLock.mask(of: batch.lazy.map(\.key))
+        try shared(mask) {
+            for (key, value) in batch {
+                let file = try descriptor(for: key)
+                if !value.isEmpty {
+                    var written = 0
+                    do throws(Errno) {
+                        try Posix.writeAll(file.fd, value, written: &written)
+                    } catch {
+                        // A partial write (disk full, file-size limit) is cut back off, so the
+                        // key keeps exactly what earlier appends wrote.
+                        if written > 0, let size = try? Posix.fileSize(file.fd) {
+                            try? Posix.truncate(file.fd, to: size - written)
                         }
+                        throw failure("append to", key, error)
                     }
-                    if configuration.fsync {
-                        do throws(Errno) { try Posix.sync(file.fd) } catch { throw failure("fsync", key, error) }
-                    }
+                }
+                if configuration.fsync {
+                    do throws(Errno) { try Posix.sync(file.fd) } catch { throw failure("fsync", key, error) }
                 }
             }
         }
@@ -196,44 +193,35 @@ public final class DirectoryStore: ByteStore {
 
     /// Appends each entry's chunks with `writev`, without joining them.
     public func append(chunked batch: [(key: PartdKey, chunks: [[UInt8]])]) throws {
-        try recovering {
-            guard !batch.isEmpty else { return }
-            let mask = DirectoryLock.mask(of: batch.lazy.map(\.key))
-            // Distinct keys are written on all cores when the batch is large; a key that
-            // repeats keeps its entries in batch order, so such batches are written in order.
-            let totalBytes = batch.reduce(0) { $0 + $1.chunks.reduce(0) { $0 + $1.count } }
-            let parallel = totalBytes >= 1 << 20 && Set(batch.lazy.map(\.key)).count == batch.count
-            try lock.withShared(mask, onNewGeneration: invalidateCache) {
-                try checkDirectoryExists()
-                _ = try Parallel.map(batch, totalBytes: parallel ? totalBytes : 0) { entry in
-                    let file = try descriptor(for: entry.key)
-                    do throws(Errno) {
-                        try Posix.writeAllVectored(file.fd, entry.chunks)
-                        if configuration.fsync { try Posix.sync(file.fd) }
-                    } catch {
-                        throw failure("append to", entry.key, error)
-                    }
+        guard !batch.isEmpty else { return }
+        let mask = DirectoryLock.mask(of: batch.lazy.map(\.key))
+        // Distinct keys are written on all cores when the batch is large; a key that
+        // repeats keeps its entries in batch order, so such batches are written in order.
+        let totalBytes = batch.reduce(0) { $0 + $1.chunks.reduce(0) { $0 + $1.count } }
+        let parallel = totalBytes >= 1 << 20 && Set(batch.lazy.map(\.key)).count == batch.count
+        try shared(mask) {
+            _ = try Parallel.map(batch, totalBytes: parallel ? totalBytes : 0) { entry in
+                let file = try descriptor(for: entry.key)
+                do throws(Errno) {
+                    try Posix.writeAllVectored(file.fd, entry.chunks)
+                    if configuration.fsync { try Posix.sync(file.fd) }
+                } catch {
+                    throw failure("append to", entry.key, error)
                 }
             }
         }
     }
 
     public func get(_ keys: [PartdKey]) throws -> [[UInt8]] {
-        return try recovering {
-            guard !keys.isEmpty else { return [] }
-            return try lock.withShared(DirectoryLock.mask(of: keys), onNewGeneration: invalidateCache) {
-                try checkDirectoryExists()
-                return try keys.map { key in try read(key) }
-            }
+        guard !keys.isEmpty else { return [] }
+        return try shared(DirectoryLock.mask(of: keys)) {
+            try keys.map { key in try read(key) }
         }
     }
 
     public func get(_ key: PartdKey, reservingCapacity extraCapacity: Int) throws -> [UInt8] {
-        return try recovering {
-            try lock.withShared(DirectoryLock.mask(of: CollectionOfOne(key)), onNewGeneration: invalidateCache) {
-                try checkDirectoryExists()
-                return try read(key, extraCapacity: extraCapacity)
-            }
+        try shared(DirectoryLock.mask(of: CollectionOfOne(key))) {
+            try read(key, extraCapacity: extraCapacity)
         }
     }
 
@@ -245,11 +233,8 @@ public final class DirectoryStore: ByteStore {
                 scratch.withLock { if $0.count < Self.scratchKept { $0.append(buffer) } }
             }
         }
-        let count = try recovering {
-            try lock.withShared(DirectoryLock.mask(of: CollectionOfOne(key)), onNewGeneration: invalidateCache) {
-                try checkDirectoryExists()
-                return try read(key, into: &buffer)
-            }
+        let count = try shared(DirectoryLock.mask(of: CollectionOfOne(key))) {
+            try read(key, into: &buffer)
         }
         return try body(buffer[0..<count])
     }
@@ -258,126 +243,105 @@ public final class DirectoryStore: ByteStore {
     /// under the exclusive lock, so no append interleaves. Used to repair a value
     /// whose last frame was torn by a crash.
     public func truncate(_ key: PartdKey, to length: Int) throws {
-        try recovering {
-            let name = try KeyFileName.encode(key)
-            try lock.withExclusive(onNewGeneration: invalidateCache) {
-                try checkDirectoryExists()
-                cache.withLock { $0.remove(key) }
-                do throws(Errno) {
-                    guard let existing = try Posix.statAt(rootFD, name), existing.size > length else { return }
-                    let fd = try Posix.openAt(rootFD, name, flags: O_WRONLY)
-                    defer { Posix.close(fd) }
-                    try Posix.truncate(fd, to: max(0, length))
-                    if configuration.fsync { try Posix.sync(fd) }
-                } catch {
-                    throw failure("truncate", key, error, name: name)
-                }
+        let name = try KeyFileName.encode(key)
+        try exclusive {
+            cache.withLock { $0.remove(key) }
+            do throws(Errno) {
+                guard let existing = try Posix.statAt(rootFD, name), existing.size > length else { return }
+                let fd = try Posix.openAt(rootFD, name, flags: O_WRONLY)
+                defer { Posix.close(fd) }
+                try Posix.truncate(fd, to: max(0, length))
+                if configuration.fsync { try Posix.sync(fd) }
+            } catch {
+                throw failure("truncate", key, error, name: name)
             }
         }
     }
 
     @discardableResult
     public func setOnce(_ key: PartdKey, _ value: [UInt8]) throws -> Bool {
-        return try recovering {
-            let name = try KeyFileName.encode(key)
+        let name = try KeyFileName.encode(key)
+        guard !setOnceKeys.withLock({ $0.contains(key) }) else { return false }
+        return try exclusive {
+            // Checked again under the exclusive lock: another thread may have set it meanwhile.
             guard !setOnceKeys.withLock({ $0.contains(key) }) else { return false }
-            return try lock.withExclusive(onNewGeneration: invalidateCache) {
-                try checkDirectoryExists()
-                // Checked again under the exclusive lock: another thread may have set it meanwhile.
-                guard !setOnceKeys.withLock({ $0.contains(key) }) else { return false }
-                let temporary = ".tmp-\(Posix.processID)-\(temporaryCounter.add(1, ordering: .relaxed).newValue)"
-                do throws(Errno) {
-                    let fd = try Posix.openAt(rootFD, temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_TRUNC)
-                    defer { Posix.close(fd) }
-                    try Posix.writeAll(fd, value)
-                    if configuration.fsync { try Posix.sync(fd) }
-                    try Posix.renameAt(rootFD, temporary, name)
-                    if configuration.fsync { try Posix.sync(rootFD) }
-                } catch {
-                    try? Posix.unlinkAt(rootFD, temporary)
-                    throw failure("set", key, error, name: name)
-                }
-                cache.withLock { $0.remove(key) }
-                setOnceKeys.withLock { _ = $0.insert(key) }
-                return true
+            let temporary = ".tmp-\(Posix.processID)-\(temporaryCounter.add(1, ordering: .relaxed).newValue)"
+            do throws(Errno) {
+                let fd = try Posix.openAt(rootFD, temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_TRUNC)
+                defer { Posix.close(fd) }
+                try Posix.writeAll(fd, value)
+                if configuration.fsync { try Posix.sync(fd) }
+                try Posix.renameAt(rootFD, temporary, name)
+                if configuration.fsync { try Posix.sync(rootFD) }
+            } catch {
+                try? Posix.unlinkAt(rootFD, temporary)
+                throw failure("set", key, error, name: name)
             }
+            cache.withLock { $0.remove(key) }
+            setOnceKeys.withLock { _ = $0.insert(key) }
+            return true
         }
     }
 
     public func delete(_ keys: [PartdKey]) throws {
-        try recovering {
-            guard !keys.isEmpty else { return }
-            let names = try keys.map { try KeyFileName.encode($0) }
-            try lock.withExclusive(onNewGeneration: invalidateCache) {
-                try checkDirectoryExists()
-                for (key, name) in zip(keys, names) {
-                    cache.withLock { $0.remove(key) }
-                    do throws(Errno) { try Posix.unlinkAt(rootFD, name) } catch { throw failure("delete", key, error, name: name) }
-                }
+        guard !keys.isEmpty else { return }
+        let names = try keys.map { try KeyFileName.encode($0) }
+        try exclusive {
+            for (key, name) in zip(keys, names) {
+                cache.withLock { $0.remove(key) }
+                do throws(Errno) { try Posix.unlinkAt(rootFD, name) } catch { throw failure("delete", key, error, name: name) }
             }
-            setOnceKeys.withLock { seen in for key in keys { seen.remove(key) } }
         }
+        setOnceKeys.withLock { seen in for key in keys { seen.remove(key) } }
     }
 
     public func drop() throws {
-        try recovering {
-            try lock.withExclusive(onNewGeneration: invalidateCache) {
-                try checkDirectoryExists()
-                cache.withLock { $0.removeAll() }
-                do throws(Errno) {
-                    try Posix.removeContents(of: rootFD, keeping: [Self.lockFileName])
-                } catch {
-                    throw PartdError.system("drop (remove the files of)", key: nil, path: path, errno: error.rawValue)
-                }
+        try exclusive {
+            cache.withLock { $0.removeAll() }
+            do throws(Errno) {
+                try Posix.removeContents(of: rootFD, keeping: [Self.lockFileName])
+            } catch {
+                throw PartdError.system("drop (remove the files of)", key: nil, path: path, errno: error.rawValue)
             }
-            setOnceKeys.withLock { $0.removeAll() }
         }
+        setOnceKeys.withLock { $0.removeAll() }
     }
 
     /// Every key whose file is in the directory, sorted. Files whose names are
     /// not in the key grammar (written by other programs, or partd's tuple-key
     /// subdirectories) are not listed.
     public func keys() throws -> [PartdKey] {
-        return try recovering {
-            try lock.withShared(DirectoryLock.allStripes, onNewGeneration: invalidateCache) {
-                try checkDirectoryExists()
-                let entries: [(name: String, isDirectory: Bool)]
-                do throws(Errno) { entries = try Posix.listDirectory(rootFD) } catch {
-                    throw PartdError.system("list", key: nil, path: path, errno: error.rawValue)
-                }
-                return entries.compactMap { entry in
-                    guard !entry.isDirectory, !entry.name.hasPrefix(".") else { return nil }
-                    return KeyFileName.decode(entry.name)
-                }.sorted()
+        try shared(DirectoryLock.allStripes) {
+            let entries: [(name: String, isDirectory: Bool)]
+            do throws(Errno) { entries = try Posix.listDirectory(rootFD) } catch {
+                throw PartdError.system("list", key: nil, path: path, errno: error.rawValue)
             }
+            return entries.compactMap { entry in
+                guard !entry.isDirectory, !entry.name.hasPrefix(".") else { return nil }
+                return KeyFileName.decode(entry.name)
+            }.sorted()
         }
     }
 
     public func contains(_ key: PartdKey) throws -> Bool {
-        return try recovering {
-            let name = try KeyFileName.encode(key)
-            return try lock.withShared(DirectoryLock.mask(of: CollectionOfOne(key)), onNewGeneration: invalidateCache) {
-                try checkDirectoryExists()
-                if cache.withLock({ $0.lookup(key) }) != nil { return true }
-                do throws(Errno) { return try Posix.statAt(rootFD, name)?.kind == .regular } catch {
-                    throw failure("look up", key, error, name: name)
-                }
+        let name = try KeyFileName.encode(key)
+        return try shared(DirectoryLock.mask(of: CollectionOfOne(key))) {
+            if cache.withLock({ $0.lookup(key) }) != nil { return true }
+            do throws(Errno) { return try Posix.statAt(rootFD, name)?.kind == .regular } catch {
+                throw failure("look up", key, error, name: name)
             }
         }
     }
 
     public func byteCount(of key: PartdKey) throws -> Int {
-        return try recovering {
-            let name = try KeyFileName.encode(key)
-            return try lock.withShared(DirectoryLock.mask(of: CollectionOfOne(key)), onNewGeneration: invalidateCache) {
-                try checkDirectoryExists()
-                do throws(Errno) {
-                    if let file = cache.withLock({ $0.lookup(key) }) { return try Posix.fileSize(file.fd) }
-                    guard let entry = try Posix.statAt(rootFD, name), entry.kind == .regular else { return 0 }
-                    return entry.size
-                } catch {
-                    throw failure("measure", key, error, name: name)
-                }
+        let name = try KeyFileName.encode(key)
+        return try shared(DirectoryLock.mask(of: CollectionOfOne(key))) {
+            do throws(Errno) {
+                if let file = cache.withLock({ $0.lookup(key) }) { return try Posix.fileSize(file.fd) }
+                guard let entry = try Posix.statAt(rootFD, name), entry.kind == .regular else { return 0 }
+                return entry.size
+            } catch {
+                throw failure("measure", key, error, name: name)
             }
         }
     }
@@ -420,6 +384,27 @@ public final class DirectoryStore: ByteStore {
                 return lockFD
             } catch {
                 return nil
+            }
+        }
+    }
+
+    /// Runs `body` holding the lock stripes in `mask` and the shared lock, once the directory is known to
+    /// still exist (see `recovering` for what happens when it is gone).
+    private func shared<R>(_ mask: UInt64, _ body: () throws -> R) throws -> R {
+        try recovering {
+            try lock.withShared(mask, onNewGeneration: invalidateCache) {
+                try checkDirectoryExists()
+                return try body()
+            }
+        }
+    }
+
+    /// Runs `body` holding every stripe and the exclusive lock, once the directory is known to still exist.
+    private func exclusive<R>(_ body: () throws -> R) throws -> R {
+        try recovering {
+            try lock.withExclusive(onNewGeneration: invalidateCache) {
+                try checkDirectoryExists()
+                return try body()
             }
         }
     }

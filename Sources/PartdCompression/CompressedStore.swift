@@ -47,12 +47,12 @@ public final class CompressedStore<Inner: ByteStore>: ByteStore {
         try inner.append(chunked: framed)
     }
 
-    /// Reads the keys and decodes their frames (keys in parallel when there is enough work).
+    /// Reads the keys and decodes their frames, keys in parallel on every core. Each key's
+    /// frames are read into a buffer the inner store reuses (``ByteStore/withBytes(of:_:)``)
+    /// and decompressed straight into the result.
     public func get(_ keys: [PartdKey]) throws -> [[UInt8]] {
-        let stored = try inner.get(keys)
-        let pairs = Array(zip(keys, stored))
-        return try Parallel.map(pairs, totalBytes: stored.reduce(0) { $0 + $1.count }) { pair in
-            try FrameFormat.decodeAll(pair.1, key: pair.0)
+        try Parallel.map(keys, totalBytes: .max) { key in
+            try self.inner.withBytes(of: key) { try FrameFormat.decodeAll($0, key: key) }
         }
     }
 

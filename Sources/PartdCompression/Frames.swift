@@ -59,9 +59,10 @@ public enum FrameFormat {
         for i in 0..<8 { bytes[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(i))) }
     }
 
-    private static func load(_ bytes: [UInt8], at offset: Int) -> UInt64 {
+    /// Reads a little-endian UInt64 at `offset` from the slice's start.
+    private static func load(_ bytes: ArraySlice<UInt8>, at offset: Int) -> UInt64 {
         var value: UInt64 = 0
-        for i in 0..<8 { value |= UInt64(bytes[offset + i]) << (8 * UInt64(i)) }
+        for i in 0..<8 { value |= UInt64(bytes[bytes.startIndex + offset + i]) << (8 * UInt64(i)) }
         return value
     }
 
@@ -73,24 +74,26 @@ public enum FrameFormat {
         var checksum: UInt64
     }
 
-    /// Parses the header at `offset`, checking everything that can be checked without the payload.
-    static func parseHeader(_ bytes: [UInt8], at offset: Int, key: PartdKey) throws -> Header {
+    /// Parses the header at `offset` (from the slice's start), checking everything that can be
+    /// checked without the payload.
+    static func parseHeader(_ bytes: ArraySlice<UInt8>, at offset: Int, key: PartdKey) throws -> Header {
         let remaining = bytes.count - offset
+        let at = bytes.startIndex + offset
         guard remaining >= headerSize else {
             throw corrupt(key, offset, "a frame header is cut off (\(remaining) of \(headerSize) bytes present): the value was truncated, for example by a crash during an append")
         }
-        guard bytes[offset..<(offset + 4)].elementsEqual(magic) else {
+        guard bytes[at..<(at + 4)].elementsEqual(magic) else {
             throw corrupt(key, offset, "no frame starts here (bad magic): the bytes are damaged or were not written by a compressed store")
         }
-        guard bytes[offset + 4] == version else {
-            throw corrupt(key, offset, "frame format version \(bytes[offset + 4]) is not supported (this library reads version \(version))")
+        guard bytes[at + 4] == version else {
+            throw corrupt(key, offset, "frame format version \(bytes[at + 4]) is not supported (this library reads version \(version))")
         }
-        let codec = Codec(rawValue: bytes[offset + 5])
+        let codec = Codec(rawValue: bytes[at + 5])
         guard Codec.all.contains(codec) else {
             throw corrupt(key, offset, "unknown codec id \(codec.rawValue)")
         }
-        guard bytes[offset + 6] == 0, bytes[offset + 7] == 0 else {
-            throw corrupt(key, offset, "unknown flags \(bytes[offset + 6]) or non-zero reserved byte")
+        guard bytes[at + 6] == 0, bytes[at + 7] == 0 else {
+            throw corrupt(key, offset, "unknown flags \(bytes[at + 6]) or non-zero reserved byte")
         }
         let original = load(bytes, at: offset + 8)
         let stored = load(bytes, at: offset + 16)
@@ -105,7 +108,7 @@ public enum FrameFormat {
     }
 
     /// Every frame header of a key's bytes with its offset, checked but not the payloads.
-    static func headers(_ bytes: [UInt8], key: PartdKey) throws -> [(offset: Int, header: Header)] {
+    static func headers(_ bytes: ArraySlice<UInt8>, key: PartdKey) throws -> [(offset: Int, header: Header)] {
         var result: [(offset: Int, header: Header)] = []
         var offset = 0
         while offset < bytes.count {
@@ -120,14 +123,19 @@ public enum FrameFormat {
     ///
     /// - Throws: ``PartdError/Code/corruptData`` naming `key` and the byte offset of the bad frame.
     public static func decodeAll(_ bytes: [UInt8], key: PartdKey) throws -> [UInt8] {
+        try decodeAll(bytes[...], key: key)
+    }
+
+    /// Decodes every frame in `bytes` (offsets in errors count from the slice's start) and joins the results.
+    public static func decodeAll(_ bytes: ArraySlice<UInt8>, key: PartdKey) throws -> [UInt8] {
         // Check every header and checksum first, then decompress each frame straight into
         // its place in one output array.
         var chunks: [(input: ArraySlice<UInt8>, codec: Codec, originalSize: Int, offset: Int)] = []
         var total = 0
         for (offset, header) in try headers(bytes, key: key) {
-            let payloadStart = offset + headerSize
+            let payloadStart = bytes.startIndex + offset + headerSize
             let payload = bytes[payloadStart..<(payloadStart + header.storedLength)]
-            let seed = XXHash.hash64(bytes[offset..<(offset + 24)], seed: 0)
+            let seed = XXHash.hash64(bytes[(bytes.startIndex + offset)..<(bytes.startIndex + offset + 24)], seed: 0)
             guard XXHash.hash64(payload, seed: seed) == header.checksum else {
                 throw corrupt(key, offset, "checksum mismatch: the frame is damaged")
             }
@@ -154,12 +162,12 @@ public enum FrameFormat {
 
     /// The original (decoded) size of a key's bytes, from the frame headers alone.
     public static func originalLength(_ bytes: [UInt8], key: PartdKey) throws -> Int {
-        try headers(bytes, key: key).reduce(0) { $0 + $1.header.originalLength }
+        try headers(bytes[...], key: key).reduce(0) { $0 + $1.header.originalLength }
     }
 
     /// Statistics of a key's frames: how many of each codec, and original and stored bytes.
     public static func describe(_ bytes: [UInt8], key: PartdKey) throws -> [(codec: Codec, original: Int, stored: Int)] {
-        try headers(bytes, key: key).map { ($0.header.codec, $0.header.originalLength, $0.header.storedLength) }
+        try headers(bytes[...], key: key).map { ($0.header.codec, $0.header.originalLength, $0.header.storedLength) }
     }
 
     static func corrupt(_ key: PartdKey, _ offset: Int, _ detail: String) -> PartdError {

@@ -34,7 +34,7 @@ public enum StoreIntegrity {
         if bytes.starts(with: FrameFormat.magic) {
             while offset < bytes.count {
                 do {
-                    let header = try FrameFormat.parseHeader(bytes, at: offset, key: key)
+                    let header = try FrameFormat.parseHeader(bytes[...], at: offset, key: key)
                     let end = offset + FrameFormat.headerSize + header.storedLength
                     let seed = XXHash.hash64(bytes[offset..<(offset + 24)], seed: 0)
                     guard XXHash.hash64(bytes[(offset + FrameFormat.headerSize)..<end], seed: seed) == header.checksum else {

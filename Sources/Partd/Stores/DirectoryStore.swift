@@ -215,9 +215,24 @@ public final class DirectoryStore: ByteStore {
     public func get(_ keys: [PartdKey]) throws -> [[UInt8]] {
         guard !keys.isEmpty else { return [] }
         return try shared(DirectoryLock.mask(of: keys)) {
-            try keys.map { key in try read(key) }
+            guard keys.count > 1 else { return [try read(keys[0])] }
+            // Open and size every file first; large reads then run on every core
+            // (filling fresh result pages costs as much as the copy from the page cache).
+            let files = try keys.map { key in (key, try openForReading(key)) }
+            var totalBytes = 0
+            for (key, file) in files {
+                guard let file else { continue }
+                do throws(Errno) { totalBytes += try Posix.fileSize(file.fd) } catch { throw failure("read", key, error) }
+            }
+            return try Parallel.map(files, totalBytes: totalBytes, minimumBytes: Self.parallelReadBytes) { key, file in
+                guard let file else { return [] }
+                return try readWhole(file.fd, key, extraCapacity: 0)
+            }
         }
     }
+
+    /// The total size from which a multi-key `get` reads its keys on several cores.
+    private static let parallelReadBytes = 4 << 20
 
     public func get(_ key: PartdKey, reservingCapacity extraCapacity: Int) throws -> [UInt8] {
         try shared(DirectoryLock.mask(of: CollectionOfOne(key))) {

@@ -69,6 +69,6 @@ for r in rows:
     v = r["variant"]
     if w == "w3": line(w, v, r, ["numpy"])
     elif w == "w4": line(w, v, r, ["categorical" if v.startswith("categorical") else "strings"])
-    else: line(w, v, r, ["msgpack-dict", "pickle-dict"] if v.endswith("map") else ["msgpack-tuple", "pickle-tuple"])
+    else: line(w, v, r, ["msgpack-dict", "pickle-dict"] if v.startswith("msgpack-map") else ["msgpack-tuple", "pickle-tuple"])
 for s in summaries: print("SUMMARY " + json.dumps(s))
 PY

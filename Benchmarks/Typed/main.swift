@@ -178,22 +178,56 @@ struct Record: Codable, Sendable {
     var name: String
 }
 
+/// The same record, also writing and reading its own MessagePack (`MessagePackRecord`): the same bytes.
+struct PackedRecord: MessagePackRecord, Sendable {
+    var id: Int
+    var x: Double
+    var name: String
+
+    init(id: Int, x: Double, name: String) {
+        self.id = id
+        self.x = x
+        self.name = name
+    }
+
+    static let messagePackFields = ["id", "x", "name"]
+
+    func pack(into writer: inout MessagePackWriter) {
+        writer.pack(id)
+        writer.pack(x)
+        writer.pack(name)
+    }
+
+    init(unpacking reader: inout MessagePackReader) throws {
+        id = try reader.unpack()
+        x = try reader.unpack()
+        name = try reader.unpack()
+    }
+}
+
 func w5(_ options: Options) throws {
+    try w5(options, Record.self, suffix: "", make: Record.init, id: \.id)
+    try w5(options, PackedRecord.self, suffix: "+record", make: PackedRecord.init, id: \.id)
+}
+
+func w5<R: Codable & Sendable>(
+    _ options: Options, _: R.Type, suffix: String, make: (Int, Double, String) -> R, id: (R) -> Int
+) throws {
     let records = 2_000_000
     let rounds = 20
     let per = records / rounds
     let (names, keys) = (namePool, partitionKeys)
     // Record i goes to key i % 64; the split is made before the clock, as in the Python script.
-    let batches: [[(key: PartdKey, value: [Record])]] = (0..<rounds).map { r in
-        var lists = [[Record]](repeating: [], count: 64)
-        for i in (r * per)..<((r + 1) * per) { lists[i % 64].append(Record(id: i, x: Double(i) * 0.25, name: names[i % 1000])) }
+    let batches: [[(key: PartdKey, value: [R])]] = (0..<rounds).map { r in
+        var lists = [[R]](repeating: [], count: 64)
+        for i in (r * per)..<((r + 1) * per) { lists[i % 64].append(make(i, Double(i) * 0.25, names[i % 1000])) }
         return (0..<64).map { (key: keys[$0], value: lists[$0]) }
     }
     for (variant, encoding) in [("msgpack-map", ListEncoding.messagePack(.map)), ("msgpack-array", .messagePack(.array))] {
         let (a, g) = try best(options.repeats) {
             let disk = try DirectoryStore.temporary(in: options.parent)
             defer { try? disk.close() }
-            let store = ListStore<DirectoryStore, Record>(over: disk, encoding: encoding)
+            let store = ListStore<DirectoryStore, R>(over: disk, encoding: encoding)
             let t0 = now()
             for batch in batches { try store.append(batch) }
             let t1 = now()
@@ -202,14 +236,14 @@ func w5(_ options: Options) throws {
             for start in stride(from: 0, to: 64, by: 16) {
                 for values in try store.get(Array(keys[start..<(start + 16)])) {
                     count += values.count
-                    for value in values { idSum &+= value.id }
+                    for value in values { idSum &+= id(value) }
                 }
             }
             let t2 = now()
             precondition(count == records && idSum == records * (records - 1) / 2, "read \(count) records")
             return (t1 - t0, t2 - t1)
         }
-        report(options, workload: "w5-lists", variant: variant, append: a, get: g, extra: [
+        report(options, workload: "w5-lists", variant: variant + suffix, append: a, get: g, extra: [
             ("records", "\(records)"), ("records_per_s", "\(Int(Double(records) / (a + g)))"),
         ])
     }

@@ -10,10 +10,36 @@ struct Record: Codable {
     var tags: [String]?
 }
 
+/// The same fields read by `MessagePackRecord` members (falling back to `Codable` for other layouts).
+struct PackedRecord: MessagePackRecord {
+    var id: Int
+    var x: Double
+    var name: String
+    var raw: [UInt8]
+
+    static let messagePackFields = ["id", "x", "name", "raw"]
+
+    func pack(into writer: inout MessagePackWriter) {
+        writer.pack(id)
+        writer.pack(x)
+        writer.pack(name)
+        writer.pack(raw)
+    }
+
+    init(unpacking reader: inout MessagePackReader) throws {
+        id = try reader.unpack()
+        x = try reader.unpack()
+        name = try reader.unpack()
+        raw = try reader.unpack()
+    }
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
     _ = try? MessagePackDecoder().decode(PlainValue.self, from: bytes[...])
     _ = try? MessagePackDecoder().decode([Record].self, from: bytes[...])
+    var records: [PackedRecord] = []
+    try? MessagePackDecoder().decode(list: PackedRecord.self, from: bytes[...], appendingTo: &records)
     return 0
 }

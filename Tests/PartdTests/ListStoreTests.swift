@@ -20,6 +20,170 @@ struct Nested: Codable, Sendable, Hashable {
     var raw: [UInt8]
 }
 
+/// `Rec` with its own MessagePack members.
+struct PackedRec: MessagePackRecord, Sendable, Hashable {
+    var id: Int
+    var x: Double
+    var name: String
+
+    init(id: Int, x: Double, name: String) {
+        self.id = id
+        self.x = x
+        self.name = name
+    }
+
+    static let messagePackFields = ["id", "x", "name"]
+
+    func pack(into writer: inout MessagePackWriter) {
+        writer.pack(id)
+        writer.pack(x)
+        writer.pack(name)
+    }
+
+    init(unpacking reader: inout MessagePackReader) throws {
+        id = try reader.unpack()
+        x = try reader.unpack()
+        name = try reader.unpack()
+    }
+}
+
+/// Every scalar a record field can be, as a plain `Codable` struct and as a `MessagePackRecord`.
+struct Scalars: Codable, Sendable, Hashable {
+    var i: Int, i8: Int8, i16: Int16, i32: Int32, i64: Int64
+    var u: UInt, u8: UInt8, u16: UInt16, u32: UInt32, u64: UInt64
+    var d: Double, f: Float, b: Bool, s: String, raw: [UInt8]
+
+    static func sample(_ n: Int) -> Scalars {
+        let sign = n % 2 == 0 ? 1 : -1
+        return Scalars(
+            i: sign * (n << (n % 60)), i8: Int8(truncatingIfNeeded: sign * n), i16: Int16(truncatingIfNeeded: sign * n * 300),
+            i32: Int32(truncatingIfNeeded: sign * n * 70_000), i64: Int64(sign) * (Int64(n) << 40),
+            u: UInt(n) << (n % 60), u8: UInt8(truncatingIfNeeded: n), u16: UInt16(truncatingIfNeeded: n * 300),
+            u32: UInt32(truncatingIfNeeded: n * 70_000), u64: UInt64.max >> (n % 64),
+            d: Double(n) / 3, f: Float(n) / 7, b: n % 3 == 0,
+            s: String(repeating: "é", count: [0, 1, 15, 16, 40, 200, 40_000][n % 7]), raw: Array(repeating: UInt8(n & 0xff), count: [0, 1, 300, 70_000][n % 4]))
+    }
+}
+
+struct PackedScalars: MessagePackRecord, Sendable, Hashable {
+    var value: Scalars
+
+    init(_ value: Scalars) { self.value = value }
+    init(from decoder: any Decoder) throws { value = try Scalars(from: decoder) }
+    func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
+
+    static let messagePackFields = ["i", "i8", "i16", "i32", "i64", "u", "u8", "u16", "u32", "u64", "d", "f", "b", "s", "raw"]
+
+    func pack(into w: inout MessagePackWriter) {
+        w.pack(value.i); w.pack(value.i8); w.pack(value.i16); w.pack(value.i32); w.pack(value.i64)
+        w.pack(value.u); w.pack(value.u8); w.pack(value.u16); w.pack(value.u32); w.pack(value.u64)
+        w.pack(value.d); w.pack(value.f); w.pack(value.b); w.pack(value.s); w.pack(value.raw)
+    }
+
+    init(unpacking r: inout MessagePackReader) throws {
+        value = Scalars(
+            i: try r.unpack(), i8: try r.unpack(), i16: try r.unpack(), i32: try r.unpack(), i64: try r.unpack(),
+            u: try r.unpack(), u8: try r.unpack(), u16: try r.unpack(), u32: try r.unpack(), u64: try r.unpack(),
+            d: try r.unpack(), f: try r.unpack(), b: try r.unpack(), s: try r.unpack(), raw: try r.unpack())
+    }
+}
+
+/// A record whose `pack` forgets a field.
+struct ShortPacked: MessagePackRecord, Sendable {
+    var a: Int
+    var b: Int
+    static let messagePackFields = ["a", "b"]
+    func pack(into writer: inout MessagePackWriter) { writer.pack(a) }
+    init(a: Int, b: Int) { self.a = a; self.b = b }
+    init(unpacking reader: inout MessagePackReader) throws {
+        a = try reader.unpack()
+        b = try reader.unpack()
+    }
+}
+
+/// `Rec`'s fields in another order, and `Rec` with one more field: what other writers may produce.
+struct RecReordered: Codable { var name: String; var id: Int; var x: Double }
+struct RecExtended: Codable { var id: Int; var x: Double; var name: String; var extra: [Int] }
+
+@Suite("MessagePackRecord lists")
+struct MessagePackRecordTests {
+    @Test("record lists are byte for byte what Codable writes, and read back both ways",
+          arguments: [MessagePackEncoder.StructEncoding.map, .array])
+    func sameBytes(structs: MessagePackEncoder.StructEncoding) throws {
+        let plain = (0..<60).map(Scalars.sample)
+        let packed = plain.map(PackedScalars.init)
+        let encoder = MessagePackEncoder(structEncoding: structs)
+        var viaCodable: [UInt8] = []
+        try encoder.encode(list: plain, into: &viaCodable)
+        var viaRecord: [UInt8] = []
+        try encoder.encode(list: packed, into: &viaRecord)
+        #expect(viaRecord == viaCodable)
+        var back: [PackedScalars] = []
+        try MessagePackDecoder().decode(list: PackedScalars.self, from: viaCodable[...], appendingTo: &back)
+        #expect(back == packed)
+        var plainBack: [Scalars] = []
+        try MessagePackDecoder().decode(list: Scalars.self, from: viaRecord[...], appendingTo: &plainBack)
+        #expect(plainBack == plain)
+    }
+
+    @Test("records in another layout (keys reordered, extra keys) decode through Codable; wrong types throw")
+    func otherLayouts() throws {
+        let encoder = MessagePackEncoder()
+        var bytes: [UInt8] = []
+        // One list mixing the three layouts.
+        try encoder.encode(list: [Rec(id: 1, x: 0.5, name: "a")], into: &bytes)
+        var reordered: [UInt8] = []
+        try encoder.encode(list: [RecReordered(name: "b", id: 2, x: 1.5)], into: &reordered)
+        var extended: [UInt8] = []
+        try encoder.encode(list: [RecExtended(id: 3, x: 2.5, name: "c", extra: [1, 2])], into: &extended)
+        let mixed: [UInt8] = [0x93] + bytes.dropFirst() + reordered.dropFirst() + extended.dropFirst()
+        var records: [PackedRec] = []
+        try MessagePackDecoder().decode(list: PackedRec.self, from: mixed[...], appendingTo: &records)
+        #expect(records == [PackedRec(id: 1, x: 0.5, name: "a"), PackedRec(id: 2, x: 1.5, name: "b"), PackedRec(id: 3, x: 2.5, name: "c")])
+
+        // A string where the id should be: the Codable path's type mismatch, and the list is left as it was.
+        var wrong: [UInt8] = []
+        try encoder.encode(list: [RecReordered(name: "d", id: 4, x: 0)].map { ["id": $0.name, "x": "?", "name": $0.name] }, into: &wrong)
+        #expect(throws: DecodingError.self) {
+            try MessagePackDecoder().decode(list: PackedRec.self, from: wrong[...], appendingTo: &records)
+        }
+        #expect(records.count == 3)
+    }
+
+    @Test("a pack(into:) that writes the wrong number of fields is refused; nothing is written")
+    func wrongFieldCount() throws {
+        let store = ListStore<MemoryStore, ShortPacked>(over: MemoryStore())
+        expectPartdError(.invalidArgument) { try store.append("k", [ShortPacked(a: 1, b: 2)]) }
+        #expect(try store.get("k").isEmpty)
+    }
+
+    @Test("every truncation and byte flip of a record list decodes or throws, never crashes",
+          arguments: [MessagePackEncoder.StructEncoding.map, .array])
+    func damaged(structs: MessagePackEncoder.StructEncoding) throws {
+        var bytes: [UInt8] = []
+        try MessagePackEncoder(structEncoding: structs).encode(
+            list: (0..<4).map { PackedRec(id: $0 * 1000, x: Double($0), name: "name-\($0)") }, into: &bytes)
+        for end in 0 ..< bytes.count {
+            var out: [PackedRec] = []
+            #expect(throws: (any Error).self) { try MessagePackDecoder().decode(list: PackedRec.self, from: bytes[0 ..< end], appendingTo: &out) }
+            #expect(out.isEmpty)
+        }
+        for index in bytes.indices {
+            for flip: UInt8 in [0x01, 0x80, 0xff] {
+                var damaged = bytes
+                damaged[index] ^= flip
+                var out: [PackedRec] = []
+                do {
+                    try MessagePackDecoder().decode(list: PackedRec.self, from: damaged[...], appendingTo: &out)
+                    #expect(out.count <= 4)
+                } catch {
+                    #expect(out.isEmpty)
+                }
+            }
+        }
+    }
+}
+
 /// Counterparts of partd's test_pickle and test_python, plus MessagePack
 /// interoperability with `partd.Python(partd.File(path))`.
 @Suite("Lists of Codable values")

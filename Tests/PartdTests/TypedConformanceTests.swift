@@ -61,6 +61,20 @@ struct TypedConformanceTests {
         #expect(try store.keys() == [])
     }
 
+    @Test("MessagePackRecord lists: appends concatenate, and read back as plain Codable lists", arguments: StoreKind.allCases)
+    func recordLists(kind: StoreKind) throws {
+        let inner = AnyByteStore(try kind.make())
+        let store = ListStore<AnyByteStore, PackedRec>(over: inner)
+        let recs = (0..<100).map { PackedRec(id: $0, x: Double($0) / 4, name: "n\($0 % 7)") }
+        try store.append(["a": Array(recs[0..<60]), "b": []])
+        try store.append(["a": Array(recs[60...])])
+        #expect(try store.get("a") == recs)
+        #expect(try store.get(["b", "missing"]) == [[], []])
+        #expect(try ListStore<AnyByteStore, Rec>(over: inner).get("a").map(\.id) == Array(0..<100))
+        try store.drop()
+        #expect(try store.keys() == [])
+    }
+
     @Test("typed appends from many threads all land", arguments: StoreKind.allCases)
     func concurrent(kind: StoreKind) throws {
         let store = ArrayStore(over: AnyByteStore(try kind.make()))

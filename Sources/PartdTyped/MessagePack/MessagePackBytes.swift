@@ -83,6 +83,13 @@ struct ByteWriter: ~Copyable {
     }
 }
 
+/// `array` as an array of `B`, which must be the same type as `A` at run time (checked): a generic list
+/// handed to the code of the ``MessagePackRecord`` it holds, without converting element by element.
+func sameTypeArray<A, B>(_ array: [A], as _: B.Type) -> [B] {
+    precondition(A.self == B.self, "\(A.self) is not \(B.self)")
+    return unsafeBitCast(array, to: [B].self)
+}
+
 extension ArraySlice where Element == UInt8 {
     /// The big-endian integer stored at `index` (an index of this slice; the bytes must lie inside it).
     func loadBigEndian<I: FixedWidthInteger>(_: I.Type, at index: Int) -> I {

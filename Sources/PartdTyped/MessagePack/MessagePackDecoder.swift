@@ -32,17 +32,24 @@ public struct MessagePackDecoder: Sendable {
     }
 
     /// Decodes the MessagePack array that `bytes` holds (what Python's `msgpack.packb(list)` writes) and appends
-    /// its elements to `result`. On error `result` is left as it was.
+    /// its elements to `result`. On error `result` is left as it was. Lists of a ``MessagePackRecord`` type are
+    /// read by its own members where the records have its layout.
     public func decode<T: Decodable>(
         list type: T.Type, from bytes: ArraySlice<UInt8>, appendingTo result: inout [T]
     ) throws {
+        if let recordType = T.self as? any MessagePackRecord.Type {
+            return try decodeRecords(recordType, from: bytes, appendingTo: &result)
+        }
         let state = DecodingState(DecodingCore(bytes))
         var position = bytes.startIndex
         guard let count = try state.core.readLength(.array, at: &position) else {
             throw state.core.mismatch([T].self, at: position, path: [])
         }
         let original = result.count
-        result.reserveCapacity(original + count)
+        if result.capacity < original + count {
+            // Grow geometrically: a key's frames are appended one after another to one array.
+            result.reserveCapacity(max(original + count, 2 * result.capacity))
+        }
         do {
             for index in 0 ..< count {
                 state.core.rootIndex = index
@@ -57,13 +64,25 @@ public struct MessagePackDecoder: Sendable {
     }
 }
 
+extension MessagePackDecoder {
+    fileprivate func decodeRecords<R: MessagePackRecord, T>(
+        _: R.Type, from bytes: ArraySlice<UInt8>, appendingTo result: inout [T]
+    ) throws {
+        // Move the array across (no copy: `result` gives up its reference while `records` grows).
+        var records = sameTypeArray(result, as: R.self)
+        result = []
+        defer { result = sameTypeArray(records, as: T.self) }
+        try RecordLists.decode(from: bytes, appendingTo: &records)
+    }
+}
+
 private typealias DecodingState = Shared<DecodingCore>
 
 /// The input, the coding path, and the keyed containers being read, of one `decode` call.
 ///
 /// The functions the containers call are `mutating`, so that they run in place: calling a non-mutating one on
 /// `Shared.core` may copy the whole core first.
-private struct DecodingCore {
+struct DecodingCore {
     /// A map key: its UTF-8 bytes at `key` (`length` >= 0), the int `key` (`length` -1), or of another type (-2).
     struct Key {
         var key = 0

@@ -35,7 +35,11 @@ public struct MessagePackEncoder: Sendable {
 
     /// Appends one MessagePack array holding `values` to `buffer` (what Python's `msgpack.packb(list)` writes).
     /// On error `buffer` is left as it was.
+    /// Lists of a ``MessagePackRecord`` type are written by its own members (the same bytes, faster).
     public func encode<T: Encodable>(list values: some Collection<T>, into buffer: inout [UInt8]) throws {
+        if let recordType = T.self as? any MessagePackRecord.Type, let array = values as? [T] {
+            return try encodeRecords(recordType, array, into: &buffer)
+        }
         let state = EncodingState(EncodingCore(structsAsArrays: structEncoding == .array))
         let count = values.count
         try state.core.writeHeader(.array, count: count)
@@ -47,6 +51,12 @@ public struct MessagePackEncoder: Sendable {
             values.formIndex(after: &index)
         }
         state.core.out.append(to: &buffer)
+    }
+}
+
+extension MessagePackEncoder {
+    fileprivate func encodeRecords<R: MessagePackRecord, T>(_: R.Type, _ values: [T], into buffer: inout [UInt8]) throws {
+        try RecordLists.encode(sameTypeArray(values, as: R.self), structEncoding: structEncoding, into: &buffer)
     }
 }
 

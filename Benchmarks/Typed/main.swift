@@ -14,7 +14,7 @@
 //              in 20 rounds of 100,000, record i to key i % 64 (split before the clock), then
 //              read the 64 keys back, 16 keys per get (decoded on all cores). ListStore (MessagePack) over a DirectoryStore.
 //
-//   partd-bench-typed [--workloads w3,w4,w5] [--repeat R] [--json]
+//   partd-bench-typed [--workloads w3,w4,w5,w5-codable,w5-record] [--repeat R] [--json]
 //   TYPED_TMP=DIR puts the stores under DIR.
 
 import BenchmarkSupport
@@ -42,7 +42,7 @@ func parseOptions() -> Options {
         case "--repeat": options.repeats = max(1, Int(args.next() ?? "") ?? 1)
         case "--json": options.json = true
         default:
-            print("usage: partd-bench-typed [--workloads w3,w4,w5] [--repeat R] [--json]")
+            print("usage: partd-bench-typed [--workloads w3,w4,w5,w5-codable,w5-record] [--repeat R] [--json]")
             exit(2)
         }
     }
@@ -205,9 +205,10 @@ struct PackedRecord: MessagePackRecord, Sendable {
     }
 }
 
-func w5(_ options: Options) throws {
-    try w5(options, Record.self, suffix: "", make: Record.init, id: \.id)
-    try w5(options, PackedRecord.self, suffix: "+record", make: PackedRecord.init, id: \.id)
+/// W5 through `Codable` (`codable`), through `MessagePackRecord` (`record`), or both.
+func w5(_ options: Options, _ paths: [String] = ["codable", "record"]) throws {
+    if paths.contains("codable") { try w5(options, Record.self, suffix: "", make: Record.init, id: \.id) }
+    if paths.contains("record") { try w5(options, PackedRecord.self, suffix: "+record", make: PackedRecord.init, id: \.id) }
 }
 
 func w5<R: Codable & Sendable>(
@@ -256,6 +257,8 @@ do {
         case "w3": try w3(options)
         case "w4": try w4(options)
         case "w5": try w5(options)
+        case "w5-codable": try w5(options, ["codable"])
+        case "w5-record": try w5(options, ["record"])
         default: print("unknown workload \(workload)")
         }
     }

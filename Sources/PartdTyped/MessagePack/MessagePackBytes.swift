@@ -1,6 +1,12 @@
 // Byte-level helpers for the MessagePack coders. This is the only file of the coders that uses unsafe
 // constructs; each helper checks its own bounds, so the callers stay in safe Swift.
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The encoder's output buffer (raw memory, so that a write is a capacity check and a store).
 struct ByteWriter: ~Copyable {
     private var base: UnsafeMutableRawPointer
@@ -95,6 +101,31 @@ extension ArraySlice where Element == UInt8 {
     func loadBigEndian<I: FixedWidthInteger>(_: I.Type, at index: Int) -> I {
         precondition(index >= startIndex && index <= endIndex - MemoryLayout<I>.size, "read outside the bytes")
         return withUnsafeBytes { I(bigEndian: $0.loadUnaligned(fromByteOffset: index - startIndex, as: I.self)) }
+    }
+
+    /// The `count` bytes at `index` as a string, or `nil` if they are not valid UTF-8.
+    func utf8String(at index: Int, count: Int) -> String? {
+        precondition(index >= startIndex && count >= 0 && index <= endIndex - count, "read outside the bytes")
+        return withUnsafeBufferPointer { all in
+            let utf8 = UnsafeBufferPointer(rebasing: all[(index - startIndex) ..< (index - startIndex + count)])
+            var ascii = true
+            for byte in utf8 where byte >= 0x80 {
+                ascii = false
+                break
+            }
+            // ASCII is valid UTF-8 as it is: decoding it cannot repair anything.
+            return ascii ? String(decoding: utf8, as: UTF8.self) : String(validating: utf8, as: UTF8.self)
+        }
+    }
+
+    /// Whether the bytes at `index` are `expected` (which must fit inside the slice from there).
+    func bytes(at index: Int, equal expected: [UInt8]) -> Bool {
+        precondition(index >= startIndex && index <= endIndex - expected.count, "read outside the bytes")
+        return withUnsafeBytes { all in
+            expected.withUnsafeBytes { want in
+                want.count == 0 || memcmp(all.baseAddress! + (index - startIndex), want.baseAddress!, want.count) == 0
+            }
+        }
     }
 
     /// Whether the `count` bytes at `index` are the UTF-8 bytes of `string`.

@@ -305,11 +305,9 @@ struct DecodingCore {
         return string
     }
 
-    /// The `count` bytes at `start` as a string, if they are valid UTF-8 (ASCII takes a quicker path).
+    /// The `count` bytes at `start` as a string, if they are valid UTF-8.
     private func string(at start: Int, count: Int) -> String? {
-        let utf8 = bytes[start ..< start + count]
-        if utf8.allSatisfy({ $0 < 0x80 }) { return String(decoding: utf8, as: UTF8.self) }
-        return String(validating: utf8, as: UTF8.self)
+        bytes.utf8String(at: start, count: count)
     }
 
     func readBinary(at position: inout Int) throws -> [UInt8]? {

@@ -85,27 +85,38 @@ public struct MessagePackWriter: ~Copyable {
     /// Fields written to the current record.
     var fields = 0
     let fieldCount: Int
+    /// Whether records are maps (each value preceded by its key).
+    let keyed: Bool
 
     init(fieldNames: [String], structEncoding: MessagePackEncoder.StructEncoding) {
         fieldCount = fieldNames.count
-        keys = structEncoding == .array ? [] : fieldNames.map { name in
-            var key = ByteWriter()
-            key.writeHeader(.string, count: name.utf8.count)
-            key.write(utf8: name)
-            return key.bytes
-        }
+        keyed = structEncoding != .array
+        keys = structEncoding == .array ? [] : fieldNames.map(Self.encodedKey)
+    }
+
+    /// A field name as a MessagePack str (header and UTF-8), the form map keys are written in.
+    static func encodedKey(_ name: String) -> [UInt8] {
+        var key = ByteWriter()
+        key.writeHeader(.string, count: name.utf8.count)
+        key.write(utf8: name)
+        return key.bytes
     }
 
     @inline(__always)
     private mutating func field() {
-        if fields < keys.count { out.write(keys[fields]) }
+        // Plain stored values only on the common path: touching `keys` costs a retain and a release.
+        if keyed { writeKey() }
         fields += 1
+    }
+
+    private mutating func writeKey() {
+        if fields < keys.count { out.write(keys[fields]) }
     }
 
     /// Writes the header of the next record of the list.
     @usableFromInline
     mutating func beginRecord() {
-        out.writeHeader(keys.isEmpty ? .array : .map, count: fieldCount)
+        out.writeHeader(keyed ? .map : .array, count: fieldCount)
         fields = 0
     }
 
@@ -169,8 +180,9 @@ public struct MessagePackWriter: ~Copyable {
 public struct MessagePackReader: ~Copyable {
     var core: DecodingCore
     var position: Int
-    /// Each field name's UTF-8 bytes.
-    let names: [[UInt8]]
+    /// Each field name as a str (header and UTF-8 bytes): a map's keys must be written so (the shortest form).
+    let keys: [[UInt8]]
+    let fieldCount: Int
     /// Whether the current record is a map (keys precede the values).
     var keyed = false
     /// Fields read from the current record.
@@ -179,7 +191,8 @@ public struct MessagePackReader: ~Copyable {
     init(_ bytes: ArraySlice<UInt8>, fieldNames: [String]) {
         core = DecodingCore(bytes)
         position = bytes.startIndex
-        names = fieldNames.map { Array($0.utf8) }
+        keys = fieldNames.map(MessagePackWriter.encodedKey)
+        fieldCount = fieldNames.count
     }
 
     /// Where the next record starts.
@@ -187,15 +200,25 @@ public struct MessagePackReader: ~Copyable {
     var recordStart: Int { position }
 
     /// Reads the header of the record at `position` if it has the expected layout: an array or a map of
-    /// exactly `names.count` entries.
+    /// exactly `keys.count` entries.
     @usableFromInline
     mutating func beginRecord() throws -> Bool {
+        // The usual case first: a fixarray or fixmap of the field count.
+        if fieldCount < 16, position < core.bytes.endIndex {
+            let tag = core.bytes[position]
+            if tag == 0x90 | UInt8(fieldCount) || tag == 0x80 | UInt8(fieldCount) {
+                keyed = tag & 0xf0 == 0x80
+                position += 1
+                fields = 0
+                return true
+            }
+        }
         var at = position
         if let count = try core.readLength(.array, at: &at) {
-            guard count == names.count else { return false }
+            guard count == fieldCount else { return false }
             keyed = false
         } else if let count = try core.readLength(.map, at: &at) {
-            guard count == names.count else { return false }
+            guard count == fieldCount else { return false }
             keyed = true
         } else {
             return false
@@ -207,7 +230,7 @@ public struct MessagePackReader: ~Copyable {
 
     /// Whether the record just read had every field.
     @usableFromInline
-    func endRecord() -> Bool { fields == names.count }
+    func endRecord() -> Bool { fields == fieldCount }
 
     /// Decodes the record at `start` through its `Codable` conformance and moves past it.
     @usableFromInline
@@ -221,15 +244,17 @@ public struct MessagePackReader: ~Copyable {
     /// Steps over the next field's key (which must be the expected name) in a map.
     @inline(__always)
     private mutating func field() throws {
-        guard fields < names.count else { throw RecordLayoutMismatch() }
-        if keyed {
-            var at = position
-            guard let length = try core.readLength(.string, at: &at), length == names[fields].count,
-                core.bytes[at ..< at + length].elementsEqual(names[fields])
-            else { throw RecordLayoutMismatch() }
-            position = at + length
-        }
+        guard fields < fieldCount else { throw RecordLayoutMismatch() }
+        if keyed { try readKey() }
         fields += 1
+    }
+
+    private mutating func readKey() throws {
+        let key = keys[fields]
+        guard core.bytes.endIndex - position >= key.count, core.bytes.bytes(at: position, equal: key) else {
+            throw RecordLayoutMismatch()
+        }
+        position += key.count
     }
 
     @inline(__always)

@@ -53,7 +53,7 @@ extension MessagePackRecord {
         for index in values.indices {
             writer.beginRecord()
             values[index].pack(into: &writer)
-            try writer.endRecord(values[index], at: index)
+            if !writer.endRecord() { throw writer.fieldCountError(values[index], at: index) }
         }
     }
 
@@ -120,14 +120,16 @@ public struct MessagePackWriter: ~Copyable {
         fields = 0
     }
 
-    /// Checks that the record just written has every field.
+    /// Whether the record just written has every field.
     @usableFromInline
-    func endRecord(_ value: some MessagePackRecord, at index: Int) throws {
-        guard fields == fieldCount else {
-            throw EncodingError.invalidValue(value, .init(
-                codingPath: [PathKey.index(index)],
-                debugDescription: "\(type(of: value)).pack(into:) wrote \(fields) fields but messagePackFields names \(fieldCount)"))
-        }
+    func endRecord() -> Bool { fields == fieldCount }
+
+    /// The error for a record `pack(into:)` wrote with too few or too many fields.
+    @usableFromInline
+    func fieldCountError(_ value: some MessagePackRecord, at index: Int) -> EncodingError {
+        EncodingError.invalidValue(value, .init(
+            codingPath: [PathKey.index(index)],
+            debugDescription: "\(type(of: value)).pack(into:) wrote \(fields) fields but messagePackFields names \(fieldCount)"))
     }
 
     public mutating func pack(_ value: Int) { packInteger(value) }

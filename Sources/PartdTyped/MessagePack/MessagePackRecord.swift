@@ -84,6 +84,9 @@ public struct MessagePackWriter: ~Copyable {
     let keys: [[UInt8]]
     /// Fields written to the current record.
     var fields = 0
+    /// The size of a string or bin too long for MessagePack that a `pack` call was given (nothing is written
+    /// then, and the list is refused).
+    var oversized: Int?
     let fieldCount: Int
     /// Whether records are maps (each value preceded by its key).
     let keyed: Bool
@@ -120,16 +123,16 @@ public struct MessagePackWriter: ~Copyable {
         fields = 0
     }
 
-    /// Whether the record just written has every field.
+    /// Whether the record just written has every field (and no oversized one).
     @usableFromInline
-    func endRecord() -> Bool { fields == fieldCount }
+    func endRecord() -> Bool { fields == fieldCount && oversized == nil }
 
     /// The error for a record `pack(into:)` wrote with too few or too many fields.
     @usableFromInline
     func fieldCountError(_ value: some MessagePackRecord, at index: Int) -> EncodingError {
-        EncodingError.invalidValue(value, .init(
-            codingPath: [PathKey.index(index)],
-            debugDescription: "\(type(of: value)).pack(into:) wrote \(fields) fields but messagePackFields names \(fieldCount)"))
+        let problem = oversized.map { "a field of \($0) bytes does not fit MessagePack's 32-bit lengths" }
+            ?? "\(type(of: value)).pack(into:) wrote \(fields) fields but messagePackFields names \(fieldCount)"
+        return EncodingError.invalidValue(value, .init(codingPath: [PathKey.index(index)], debugDescription: problem))
     }
 
     public mutating func pack(_ value: Int) { packInteger(value) }
@@ -142,6 +145,12 @@ public struct MessagePackWriter: ~Copyable {
     public mutating func pack(_ value: UInt16) { packInteger(value) }
     public mutating func pack(_ value: UInt32) { packInteger(value) }
     public mutating func pack(_ value: UInt64) { packInteger(value) }
+
+    private mutating func fits(_ count: Int) -> Bool {
+        if count <= UInt32.max { return true }
+        oversized = count
+        return false
+    }
 
     private mutating func packInteger(_ value: some FixedWidthInteger) {
         field()
@@ -163,16 +172,18 @@ public struct MessagePackWriter: ~Copyable {
         out.writeBool(value)
     }
 
-    /// Writes a str. Strings of 4 GiB or more cannot be MessagePack (a trap).
+    /// Writes a str. A string of 4 GiB or more cannot be MessagePack: the list is refused with an `EncodingError`.
     public mutating func pack(_ value: String) {
         field()
+        guard fits(value.utf8.count) else { return }
         out.writeHeader(.string, count: value.utf8.count)
         out.write(utf8: value)
     }
 
-    /// Writes a bin, as `Codable` does for `[UInt8]`.
+    /// Writes a bin, as `Codable` does for `[UInt8]` (4 GiB or more: refused as for strings).
     public mutating func pack(_ value: [UInt8]) {
         field()
+        guard fits(value.count) else { return }
         out.writeHeader(.binary, count: value.count)
         out.write(value)
     }

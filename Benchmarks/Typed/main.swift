@@ -14,7 +14,7 @@
 //              in 20 rounds of 100,000, record i to key i % 64 (split before the clock), then
 //              read the 64 keys back, 16 keys per get (decoded on all cores). ListStore (MessagePack) over a DirectoryStore.
 //
-//   partd-bench-typed [--workloads w3,w4,w5,w5-codable,w5-record] [--repeat R] [--json]
+//   partd-bench-typed [--workloads w3,w4,w4-strings,w5,w5-codable,w5-record] [--repeat R] [--json]
 //   TYPED_TMP=DIR puts the stores under DIR.
 
 import BenchmarkSupport
@@ -42,7 +42,7 @@ func parseOptions() -> Options {
         case "--repeat": options.repeats = max(1, Int(args.next() ?? "") ?? 1)
         case "--json": options.json = true
         default:
-            print("usage: partd-bench-typed [--workloads w3,w4,w5,w5-codable,w5-record] [--repeat R] [--json]")
+            print("usage: partd-bench-typed [--workloads w3,w4,w4-strings,w5,w5-codable,w5-record] [--repeat R] [--json]")
             exit(2)
         }
     }
@@ -111,7 +111,8 @@ func w3(_ options: Options) throws {
 let namePool = (0..<1000).map { i in "name-" + String(repeating: "0", count: 3 - String(i).count) + String(i) }
 let partitionKeys = (0..<64).map { PartdKey("p\($0)") }
 
-func w4(_ options: Options) throws {
+/// W4 with plain and categorical name columns, each without and with Blosc; `only` narrows it to one variant.
+func w4(_ options: Options, only: String? = nil) throws {
     let rows = 10_000_000
     let chunks = 20
     let per = rows / chunks
@@ -135,6 +136,8 @@ func w4(_ options: Options) throws {
             pieces.append(parts.indices.map { (key: keys[$0], value: parts[$0]) })
         }
         for compressed in [false, true] {
+            let variant = (categorical ? "categorical" : "strings") + (compressed ? "+blosc" : "")
+            if let only, only != variant { continue }
             let (a, g) = try best(options.repeats) {
                 let disk = try DirectoryStore.temporary(in: options.parent)
                 defer { try? disk.close() }
@@ -143,7 +146,6 @@ func w4(_ options: Options) throws {
                     ? try w4Run(TableStore(over: CompressedStore(blosc, over: disk)), pieces: pieces, keys: keys, rows: rows)
                     : try w4Run(TableStore(over: disk), pieces: pieces, keys: keys, rows: rows)
             }
-            let variant = (categorical ? "categorical" : "strings") + (compressed ? "+blosc" : "")
             report(options, workload: "w4-tables", variant: variant, append: a, get: g, extra: [
                 ("rows", "\(rows)"), ("append_mrows_s", "\(Double(rows) / 1e6 / a)"), ("get_mrows_s", "\(Double(rows) / 1e6 / g)"),
             ])
@@ -256,6 +258,7 @@ do {
         switch workload {
         case "w3": try w3(options)
         case "w4": try w4(options)
+        case "w4-strings": try w4(options, only: "strings")
         case "w5": try w5(options)
         case "w5-codable": try w5(options, ["codable"])
         case "w5-record": try w5(options, ["record"])

@@ -129,7 +129,8 @@ public final class ListStore<Inner: ByteStore, Element: Codable & Sendable>: Sen
     }
 
     private func decode(_ bytes: ArraySlice<UInt8>, key: PartdKey) throws -> [Element] {
-        var result: [Element] = []
+        // Find every frame first, so the result is allocated once for all their values.
+        var payloads: [(offset: Int, payload: ArraySlice<UInt8>)] = []
         var offset = 0
         while offset < bytes.count {
             let payload: ArraySlice<UInt8>
@@ -147,6 +148,13 @@ public final class ListStore<Inner: ByteStore, Element: Codable & Sendable>: Sen
                 let start = bytes.startIndex + offset + 8
                 payload = bytes[start..<(start + Int(length))]
             }
+            payloads.append((offset, payload))
+            offset = payload.endIndex - bytes.startIndex
+        }
+        var result: [Element] = []
+        // Each count is checked against its payload's size (a value takes a byte at least).
+        result.reserveCapacity(payloads.reduce(0) { $0 + (MessagePackDecoder.listCount(of: $1.payload) ?? 0) })
+        for (offset, payload) in payloads {
             do {
                 try Self.decodePayload(payload, into: &result)
             } catch let error as PartdError {
@@ -154,7 +162,6 @@ public final class ListStore<Inner: ByteStore, Element: Codable & Sendable>: Sen
             } catch {
                 throw PartdError.corruptFrame(key, offset, "the values are not \(Element.self): \(error)")
             }
-            offset = payload.endIndex - bytes.startIndex
         }
         return result
     }

@@ -65,6 +65,13 @@ public struct MessagePackDecoder: Sendable {
 }
 
 extension MessagePackDecoder {
+    /// The element count of the MessagePack array `bytes` starts with, if it starts with one whose count fits
+    /// in the bytes (nothing else is checked).
+    static func listCount(of bytes: ArraySlice<UInt8>) -> Int? {
+        var position = bytes.startIndex
+        return try? DecodingCore(bytes).readLength(.array, at: &position)
+    }
+
     fileprivate func decodeRecords<R: MessagePackRecord, T>(
         _: R.Type, from bytes: ArraySlice<UInt8>, appendingTo result: inout [T]
     ) throws {

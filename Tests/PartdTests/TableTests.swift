@@ -33,6 +33,26 @@ func sampleTable(rows: Int, seed: UInt64 = 1, categories: [String] = ["red", "gr
 
 @Suite("Tables")
 struct TableTests {
+    @Test("string columns with Int32 offsets (code 16) and Int64 offsets (code 14) read back alone and mixed under one key")
+    func stringOffsetWidths() throws {
+        let first = try sampleTable(rows: 50, seed: 3)
+        let second = try sampleTable(rows: 70, seed: 4)
+        let narrow = TableFrames.payload(first)
+        let wide = TableFrames.payload(first, wideStringOffsets: true)
+        // Two string columns: each narrow frame is 4 bytes per offset (rows + 1 of them) smaller, up to padding.
+        #expect(wide.count - narrow.count >= 2 * 4 * 51 - 16)
+        for payload in [narrow, wide] {
+            #expect(try TableFrames.decode(frames: [(0, payload[...])], selection: nil, key: "k") == first)
+        }
+        let inner = MemoryStore()
+        for payload in [narrow, TableFrames.payload(second, wideStringOffsets: true), TableFrames.payload(second)] {
+            try inner.append([(key: "t", value: ValueFrames.header(for: payload) + payload)])
+        }
+        let store = TableStore(over: inner)
+        #expect(try store.get("t") == (try Table.concatenate([first, second, second])))
+        #expect(try store.get("t", columns: ["name"]) == (try Table.concatenate([first, second, second]).selecting(["name"])))
+    }
+
     @Test("every column type round-trips, nulls included", arguments: [0, 1, 7, 8, 9, 1000])
     func roundTrip(rows: Int) throws {
         let store = TableStore(over: MemoryStore())

@@ -19,6 +19,7 @@ struct TypedFuzzTests {
             ("npy-bool", NDArray<Bool>([true, false, true]).framePayload()),
             ("strings", StringArray(["a", "", "héllo"]).framePayload()),
             ("table", TableFrames.payload(try sampleTable(rows: 9))),
+            ("table-wide", TableFrames.payload(try sampleTable(rows: 9), wideStringOffsets: true)),
         ]
     }
 

@@ -123,12 +123,21 @@ public struct StringArray: Sendable, Equatable, RandomAccessCollection, Expressi
     /// string-array and table layouts), copying each byte once; `nil` if a part's
     /// offsets do not run from 0 to its data length without decreasing.
     init?(parts: [(offsets: ArraySlice<UInt8>, data: ArraySlice<UInt8>)]) {
+        self.init(parts: parts.map { (offsets: $0.offsets, offsetWidth: 8, data: $0.data) })
+    }
+
+    /// Joins parts whose offsets are little-endian Int64 (`offsetWidth` 8) or Int32 (4) values.
+    init?(parts: [(offsets: ArraySlice<UInt8>, offsetWidth: Int, data: ArraySlice<UInt8>)]) {
         var offsets: [Int64] = [0]
-        offsets.reserveCapacity(parts.reduce(1) { $0 + $1.offsets.count / 8 - 1 })
+        offsets.reserveCapacity(parts.reduce(1) { $0 + Swift.max(0, $1.offsets.count / $1.offsetWidth - 1) })
         var base: Int64 = 0
         for part in parts {
-            guard RawBytes.appendOffsets(part.offsets, base: base, end: Int64(part.data.count), to: &offsets) else { return nil }
-            base += Int64(part.data.count)
+            let end = Int64(part.data.count)
+            let valid = part.offsetWidth == 4
+                ? RawBytes.appendOffsets32(part.offsets, base: base, end: end, to: &offsets)
+                : RawBytes.appendOffsets(part.offsets, base: base, end: end, to: &offsets)
+            guard valid else { return nil }
+            base += end
         }
         self.offsets = offsets
         self.data = RawBytes.concatenate(parts.map(\.data))

@@ -267,6 +267,36 @@ enum RawBytes {
         }
     }
 
+    /// Appends `offsets` (which must all fit in Int32) to `out` as little-endian Int32 values.
+    static func appendNarrowed(_ offsets: [Int64], to out: inout [UInt8]) {
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: offsets.count * 4))
+        out.withUnsafeMutableBytes { raw in
+            offsets.withUnsafeBufferPointer { wide in
+                for i in wide.indices {
+                    raw.storeBytes(of: Int32(wide[i]).littleEndian, toByteOffset: start &+ i &* 4, as: Int32.self)
+                }
+            }
+        }
+    }
+
+    /// As ``appendOffsets(_:base:end:to:)``, for offsets held as little-endian Int32 values.
+    static func appendOffsets32(_ bytes: ArraySlice<UInt8>, base: Int64, end: Int64, to out: inout [Int64]) -> Bool {
+        let count = bytes.count / 4
+        guard count >= 1, bytes.count % 4 == 0 else { return false }
+        return bytes.withUnsafeBytes { raw in
+            guard raw.loadUnaligned(as: Int32.self) == 0 else { return false }
+            var previous: Int32 = 0
+            for i in 1..<count {
+                let offset = Int32(littleEndian: raw.loadUnaligned(fromByteOffset: i &* 4, as: Int32.self))
+                guard offset >= previous else { return false }
+                previous = offset
+                out.append(base &+ Int64(offset))
+            }
+            return Int64(previous) == end
+        }
+    }
+
     /// Whether every Int32 held little-endian in `bytes` is in `0..<limit`.
     static func allCodes(_ bytes: ArraySlice<UInt8>, below limit: Int32) -> Bool {
         bytes.withUnsafeBytes { raw in

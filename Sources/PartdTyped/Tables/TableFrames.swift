@@ -17,6 +17,8 @@ enum TableFrames {
     private static let timestampCode: UInt8 = 13
     private static let stringCode: UInt8 = 14
     private static let categoricalCode: UInt8 = 15
+    /// A string column with Int32 offsets (Arrow's `utf8`), written whenever its data is under 2 GiB.
+    private static let string32Code: UInt8 = 16
 
     private static func code(of type: ColumnType) -> (code: UInt8, unit: UInt8) {
         switch type {
@@ -33,7 +35,7 @@ enum TableFrames {
     private static func type(code: UInt8, unit: UInt8) -> ColumnType? {
         switch code {
         case timestampCode: return Int(unit) < TimeUnit.allCases.count ? .timestamp(TimeUnit.allCases[Int(unit)]) : nil
-        case stringCode: return unit == 0 ? .string : nil
+        case stringCode, string32Code: return unit == 0 ? .string : nil
         case categoricalCode: return unit == 0 ? .categorical : nil
         default: return unit == 0 ? fixedCodes.first { $0.1 == code }.map { .fixed($0.0) } : nil
         }
@@ -43,7 +45,9 @@ enum TableFrames {
 
     // MARK: Writing
 
-    static func payload(_ table: Table) -> [UInt8] {
+    /// The frame payload of `table`. String columns get Int32 offsets (type code 16) when their data is under
+    /// 2 GiB, unless `wideStringOffsets` (Int64 offsets, type code 14, as every column over 2 GiB gets).
+    static func payload(_ table: Table, wideStringOffsets: Bool = false) -> [UInt8] {
         var buffers: [[UInt8]] = []
         var descriptors: [UInt8] = []
         for column in table.columns {
@@ -58,7 +62,11 @@ enum TableFrames {
                 columnBuffers.append(bits.bytes)
             case .string(let strings):
                 var offsets: [UInt8] = []
-                RawBytes.append(strings.offsets, to: &offsets)
+                if strings.data.count <= Int32.max && !wideStringOffsets {
+                    RawBytes.appendNarrowed(strings.offsets, to: &offsets)
+                } else {
+                    RawBytes.append(strings.offsets, to: &offsets)
+                }
                 columnBuffers += [offsets, strings.data]
             case .categorical(let categorical):
                 var codes: [UInt8] = []
@@ -68,7 +76,10 @@ enum TableFrames {
                 columnBuffers += [codes, offsets, categorical.categories.data]
             }
             let name = Array(column.name.utf8)
-            let (code, unit) = code(of: column.type)
+            var (code, unit) = code(of: column.type)
+            if case .string(let strings) = column.storage, strings.data.count <= Int32.max, !wideStringOffsets {
+                code = string32Code
+            }
             LittleEndian.append(UInt16(name.count), to: &descriptors)
             descriptors += name
             descriptors += [code, column.validity == nil ? 0 : 1, unit, UInt8(columnBuffers.count)]
@@ -98,6 +109,8 @@ enum TableFrames {
         var nullable: Bool
         /// Buffer ranges within the payload.
         var buffers: [Range<Int>]
+        /// The width of a string column's offsets: 8 (type code 14) or 4 (type code 16).
+        var offsetWidth = 8
     }
 
     /// The row count and column descriptors of one table frame, every length
@@ -152,7 +165,8 @@ enum TableFrames {
                 position += padding(position)
                 guard position <= bytes.count else { throw FrameError("the padding after a buffer is cut off") }
             }
-            let descriptor = Descriptor(name: name, type: type, nullable: flags == 1, buffers: buffers)
+            let descriptor = Descriptor(
+                name: name, type: type, nullable: flags == 1, buffers: buffers, offsetWidth: code == string32Code ? 4 : 8)
             try checkLengths(descriptor, rows: rows, bytes: bytes)
             columns.append(descriptor)
         }
@@ -171,7 +185,7 @@ enum TableFrames {
         switch d.type {
         case .fixed(.bool): expected.append((rows + 7) / 8)
         case .fixed(let dtype): expected.append(rows * dtype.byteWidth)
-        case .string: expected += [(rows + 1) * 8, nil]
+        case .string: expected += [(rows + 1) * d.offsetWidth, nil]
         case .categorical: expected += [rows * 4, nil, nil]
         }
         guard d.buffers.count == expected.count else {
@@ -262,7 +276,10 @@ enum TableFrames {
             }
             storage = .fixed(values)
         case .string:
-            let parts = frames.map { frame in let b = frame.values(index); return (offsets: b[0], data: b[1]) }
+            let parts = frames.map { frame in
+                let b = frame.values(index)
+                return (offsets: b[0], offsetWidth: frame.columns[index].offsetWidth, data: b[1])
+            }
             guard let strings = StringArray(parts: parts) else {
                 let bad = zip(frames, parts).first { StringArray(parts: [$0.1]) == nil }?.0 ?? frames[0]
                 throw PartdError.corruptFrame(key, bad.offset, "column \"\(name)\": string offsets are not increasing from 0 to the data length")

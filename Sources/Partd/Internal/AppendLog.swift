@@ -132,9 +132,7 @@ struct AppendLog {
             let base = Int(block) &* Self.blockSize
             let count = block == state.lastBlock ? Int(state.fill) : Self.blockSize
             for i in base..<(base + count) {
-                var taken: [UInt8]? = nil
-                swap(&taken, &slots[i])
-                values.append(taken ?? [])
+                values.append(slots[i].take() ?? [])
             }
             freeBlocks.append(block)
             block = nextBlock[Int(block)]

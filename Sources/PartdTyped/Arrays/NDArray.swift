@@ -133,10 +133,9 @@ public struct StringArray: Sendable, Equatable, RandomAccessCollection, Expressi
         var base: Int64 = 0
         for part in parts {
             let end = Int64(part.data.count)
-            let valid = part.offsetWidth == 4
-                ? RawBytes.appendOffsets32(part.offsets, base: base, end: end, to: &offsets)
-                : RawBytes.appendOffsets(part.offsets, base: base, end: end, to: &offsets)
-            guard valid else { return nil }
+            guard RawBytes.appendOffsets(part.offsets, width: part.offsetWidth, base: base, end: end, to: &offsets) else {
+                return nil
+            }
             base += end
         }
         self.offsets = offsets

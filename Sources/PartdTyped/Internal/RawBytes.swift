@@ -248,22 +248,31 @@ enum RawBytes {
         }
     }
 
-    /// Appends the Int64 offsets held little-endian in `bytes`, each plus `base`, to
-    /// `out`, skipping the first (which must be 0). Returns `false` (appending
-    /// nothing useful) unless the offsets start at 0, never decrease and end at `end`.
-    static func appendOffsets(_ bytes: ArraySlice<UInt8>, base: Int64, end: Int64, to out: inout [Int64]) -> Bool {
-        let count = bytes.count / 8
-        guard count >= 1, bytes.count % 8 == 0 else { return false }
+    /// Appends the offsets held little-endian in `bytes` (Int64 values for `width` 8, Int32 for 4), each
+    /// plus `base`, to `out`, skipping the first (which must be 0). Returns `false` (appending nothing
+    /// useful) unless the offsets start at 0, never decrease and end at `end`.
+    static func appendOffsets(_ bytes: ArraySlice<UInt8>, width: Int, base: Int64, end: Int64, to out: inout [Int64]) -> Bool {
+        width == 4
+            ? appendOffsets(bytes, as: Int32.self, base: base, end: end, to: &out)
+            : appendOffsets(bytes, as: Int64.self, base: base, end: end, to: &out)
+    }
+
+    private static func appendOffsets<W: FixedWidthInteger & BitwiseCopyable>(
+        _ bytes: ArraySlice<UInt8>, as _: W.Type, base: Int64, end: Int64, to out: inout [Int64]
+    ) -> Bool {
+        let size = MemoryLayout<W>.size
+        let count = bytes.count / size
+        guard count >= 1, bytes.count % size == 0 else { return false }
         return bytes.withUnsafeBytes { raw in
-            guard raw.loadUnaligned(as: Int64.self) == 0 else { return false }
-            var previous: Int64 = 0
+            guard raw.loadUnaligned(as: W.self) == 0 else { return false }
+            var previous: W = 0
             for i in 1..<count {
-                let offset = raw.loadUnaligned(fromByteOffset: i &* 8, as: Int64.self)
+                let offset = W(littleEndian: raw.loadUnaligned(fromByteOffset: i &* size, as: W.self))
                 guard offset >= previous else { return false }
                 previous = offset
-                out.append(base &+ offset)
+                out.append(base &+ Int64(offset))
             }
-            return previous == end
+            return Int64(previous) == end
         }
     }
 
@@ -277,23 +286,6 @@ enum RawBytes {
                     raw.storeBytes(of: Int32(wide[i]).littleEndian, toByteOffset: start &+ i &* 4, as: Int32.self)
                 }
             }
-        }
-    }
-
-    /// As ``appendOffsets(_:base:end:to:)``, for offsets held as little-endian Int32 values.
-    static func appendOffsets32(_ bytes: ArraySlice<UInt8>, base: Int64, end: Int64, to out: inout [Int64]) -> Bool {
-        let count = bytes.count / 4
-        guard count >= 1, bytes.count % 4 == 0 else { return false }
-        return bytes.withUnsafeBytes { raw in
-            guard raw.loadUnaligned(as: Int32.self) == 0 else { return false }
-            var previous: Int32 = 0
-            for i in 1..<count {
-                let offset = Int32(littleEndian: raw.loadUnaligned(fromByteOffset: i &* 4, as: Int32.self))
-                guard offset >= previous else { return false }
-                previous = offset
-                out.append(base &+ Int64(offset))
-            }
-            return Int64(previous) == end
         }
     }
 

@@ -46,10 +46,7 @@ public struct MessagePackDecoder: Sendable {
             throw state.core.mismatch([T].self, at: position, path: [])
         }
         let original = result.count
-        if result.capacity < original + count {
-            // Grow geometrically: a key's frames are appended one after another to one array.
-            result.reserveCapacity(max(original + count, 2 * result.capacity))
-        }
+        reserveGrowing(&result, toHold: count)
         do {
             for index in 0 ..< count {
                 state.core.rootIndex = index
@@ -62,6 +59,13 @@ public struct MessagePackDecoder: Sendable {
             throw error
         }
     }
+}
+
+/// Makes room for `extra` more elements, growing geometrically: a key's frames are appended one after another
+/// to one array.
+func reserveGrowing<T>(_ array: inout [T], toHold extra: Int) {
+    let needed = array.count + extra
+    if array.capacity < needed { array.reserveCapacity(max(needed, 2 * array.capacity)) }
 }
 
 extension MessagePackDecoder {

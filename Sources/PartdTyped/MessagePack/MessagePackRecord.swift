@@ -343,10 +343,7 @@ enum RecordLists {
             throw reader.core.mismatch([R].self, at: reader.position, path: [])
         }
         let original = result.count
-        if result.capacity < original + count {
-            // Grow geometrically: a key's frames are appended one after another to one array.
-            result.reserveCapacity(max(original + count, 2 * result.capacity))
-        }
+        reserveGrowing(&result, toHold: count)
         do {
             try R._unpackList(count, from: &reader, appendingTo: &result)
             try reader.core.expectEnd(at: reader.position)

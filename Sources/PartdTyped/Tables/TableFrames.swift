@@ -51,6 +51,8 @@ enum TableFrames {
         var buffers: [[UInt8]] = []
         var descriptors: [UInt8] = []
         for column in table.columns {
+            let described = code(of: column.type)
+            var code = described.code
             var columnBuffers: [[UInt8]] = []
             if let validity = column.validity { columnBuffers.append(validity.bytes) }
             switch column.storage {
@@ -64,6 +66,7 @@ enum TableFrames {
                 var offsets: [UInt8] = []
                 if strings.data.count <= Int32.max && !wideStringOffsets {
                     RawBytes.appendNarrowed(strings.offsets, to: &offsets)
+                    code = string32Code
                 } else {
                     RawBytes.append(strings.offsets, to: &offsets)
                 }
@@ -76,13 +79,9 @@ enum TableFrames {
                 columnBuffers += [codes, offsets, categorical.categories.data]
             }
             let name = Array(column.name.utf8)
-            var (code, unit) = code(of: column.type)
-            if case .string(let strings) = column.storage, strings.data.count <= Int32.max, !wideStringOffsets {
-                code = string32Code
-            }
             LittleEndian.append(UInt16(name.count), to: &descriptors)
             descriptors += name
-            descriptors += [code, column.validity == nil ? 0 : 1, unit, UInt8(columnBuffers.count)]
+            descriptors += [code, column.validity == nil ? 0 : 1, described.unit, UInt8(columnBuffers.count)]
             for buffer in columnBuffers { LittleEndian.append(UInt64(buffer.count), to: &descriptors) }
             buffers += columnBuffers
         }

@@ -49,6 +49,8 @@ public struct PartdKey: Sendable {
     /// The shape and content of this key.
     public var kind: Kind { storage.kind }
     @inline(__always) var cachedHash: Int { storage.hash }
+    /// The identity of the shared storage: equal for a key and its copies.
+    @inline(__always) var identity: ObjectIdentifier { ObjectIdentifier(storage) }
     /// The most bytes any store's encoding of this key can take (see ``KeyFileName``):
     /// three per UTF-8 byte of a string, plus tags and separators.
     @inline(__always) var encodedLengthBound: Int { storage.encodedLengthBound }

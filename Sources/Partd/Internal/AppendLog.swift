@@ -36,17 +36,29 @@ struct AppendLog {
 
     /// Appends every entry of `batch`, in order.
     mutating func append(contentsOf batch: [(key: PartdKey, value: [UInt8])]) {
+        // Through a span, each entry is borrowed in place: the only reference
+        // count taken is the one that keeps the value in its slot.
         for index in batch.indices {
-            append(batch[index].key, batch[index].value)
+            // Most keys are the very key values already in the table: find those by
+            // identity, from words read out of the key, before touching the key itself.
+            let slot = table.slot(hash: batch[index].key.cachedHash, identity: batch[index].key.identity)
+                ?? table.findOrInsert(batch[index].key)
+            store(batch[index].value, at: slot)
         }
     }
 
     /// Appends `value` to `key`. An empty value still creates the key.
     @inline(__always)
     mutating func append(_ key: borrowing PartdKey, _ value: consuming [UInt8]) {
-        let slot = table.findOrInsert(key)
-        totalBytes += value.count
-        if value.isEmpty { return }
+        store(value, at: table.findOrInsert(key))
+    }
+
+    /// Appends `value` to the key in table slot `slot`.
+    @inline(__always)
+    private mutating func store(_ value: consuming [UInt8], at slot: Int) {
+        let count = value.count
+        totalBytes += count
+        if count == 0 { return }
         var state = table.states[slot]
         if state.lastBlock < 0 || state.fill == Int32(Self.blockSize) {
             let block = allocateBlock()
@@ -58,10 +70,10 @@ struct AppendLog {
             state.lastBlock = block
             state.fill = 0
         }
-        slots[Int(state.lastBlock) &* Self.blockSize &+ Int(state.fill)] = value
+        slots[Int(state.lastBlock) &* Self.blockSize &+ Int(state.fill)] = consume value
         state.fill += 1
         state.entries += 1
-        state.bytes += value.count
+        state.bytes += count
         table.states[slot] = state
     }
 
@@ -146,10 +158,18 @@ struct AppendLog {
         self = AppendLog()
     }
 
-    /// Every key with its byte count, in table order.
-    var sizes: [(key: PartdKey, size: Int)] {
-        table.occupied.map { (key: table.keys[$0], size: table.states[$0].bytes) }
+    /// Every key's table slot with its byte count, in table order.
+    var slotSizes: [(slot: Int, size: Int)] {
+        var result: [(slot: Int, size: Int)] = []
+        result.reserveCapacity(table.count)
+        for slot in table.hashes.indices where table.hashes[slot] != 0 {
+            result.append((slot, table.states[slot].bytes))
+        }
+        return result
     }
+
+    /// The key in table slot `slot` (one of ``slotSizes``).
+    func key(atSlot slot: Int) -> PartdKey { table.keys[slot] }
 
     var keys: [PartdKey] { table.occupied.map { table.keys[$0] } }
 }
@@ -160,6 +180,8 @@ struct AppendLog {
 struct KeyTable {
     private(set) var hashes: [Int]
     private(set) var keys: [PartdKey]
+    /// The identity of each slot's key storage (meaningless where `hashes` is 0).
+    private var identities: [ObjectIdentifier]
     var states: [AppendLog.KeyState]
     private(set) var count = 0
     private var mask: Int
@@ -171,6 +193,7 @@ struct KeyTable {
         while size < capacity * 2 { size <<= 1 }
         hashes = [Int](repeating: 0, count: size)
         keys = [PartdKey](repeating: Self.emptyKey, count: size)
+        identities = [ObjectIdentifier](repeating: ObjectIdentifier(Self.emptyKey.storage), count: size)
         states = [AppendLog.KeyState](repeating: AppendLog.KeyState(), count: size)
         mask = size - 1
     }
@@ -182,32 +205,57 @@ struct KeyTable {
         return h == 0 ? 1 : h
     }
 
-    func find(_ key: PartdKey) -> Int? {
-        let h = Self.stored(key)
+    /// The slot holding `key`, or the empty slot where it would go.
+    @inline(__always)
+    private func probe(_ key: borrowing PartdKey, hash h: Int) -> (slot: Int, found: Bool) {
+        // Keys are usually the very key values stored here, so identity answers
+        // without touching the stored key's reference count.
+        let identity = key.identity
         var i = h & mask
         while true {
             let existing = hashes[i]
-            if existing == 0 { return nil }
-            if existing == h && keys[i] == key { return i }
+            if existing == 0 { return (i, false) }
+            if existing == h && (identities[i] == identity || keys[i] == key) { return (i, true) }
             i = (i + 1) & mask
         }
     }
 
-    mutating func findOrInsert(_ key: borrowing PartdKey) -> Int {
-        let h = Self.stored(key)
+    /// The slot of the key whose storage has this identity, if it is that very key value.
+    @inline(__always)
+    func slot(hash: Int, identity: ObjectIdentifier) -> Int? {
+        let h = hash == 0 ? 1 : hash
         var i = h & mask
         while true {
             let existing = hashes[i]
-            if existing == 0 { break }
-            if existing == h && keys[i] == key { return i }
+            if existing == 0 { return nil }
+            if existing == h && identities[i] == identity { return i }
             i = (i + 1) & mask
         }
+    }
+
+    func find(_ key: PartdKey) -> Int? {
+        let (slot, found) = probe(key, hash: Self.stored(key))
+        return found ? slot : nil
+    }
+
+    @inline(__always)
+    mutating func findOrInsert(_ key: borrowing PartdKey) -> Int {
+        let h = Self.stored(key)
+        let (slot, found) = probe(key, hash: h)
+        return found ? slot : insert(copy key, hash: h, at: slot)
+    }
+
+    @inline(never)
+    private mutating func insert(_ key: PartdKey, hash h: Int, at emptySlot: Int) -> Int {
+        var i = emptySlot
         if (count + 1) * 4 > hashes.count * 3 {
             grow()
-            return findOrInsert(key)
+            i = h & mask
+            while hashes[i] != 0 { i = (i + 1) & mask }
         }
         hashes[i] = h
-        keys[i] = copy key
+        identities[i] = key.identity
+        keys[i] = key
         states[i] = AppendLog.KeyState()
         count += 1
         return i
@@ -223,6 +271,7 @@ struct KeyTable {
             let distanceToHole = (i - hole) & mask
             if distanceToHome >= distanceToHole {
                 hashes[hole] = hashes[i]
+                identities[hole] = identities[i]
                 keys[hole] = keys[i]
                 states[hole] = states[i]
                 hole = i
@@ -247,6 +296,7 @@ struct KeyTable {
             var i = h & mask
             while hashes[i] != 0 { i = (i + 1) & mask }
             hashes[i] = h
+            identities[i] = old.identities[slot]
             keys[i] = old.keys[slot]
             states[i] = old.states[slot]
             count += 1

@@ -84,8 +84,11 @@ package enum Posix {
             while start < chunks.count && failure == nil {
                 let end = min(chunks.count, start + maxVectors)
                 vectors.removeAll(keepingCapacity: true)
-                for i in start..<end where !chunks[i].isEmpty {
-                    chunks[i].withUnsafeBytes { raw in
+                // Borrowed through spans: no reference count is taken per chunk (another
+                // thread may be counting references to the same arrays).
+                let arrays = chunks.span
+                for i in start..<end where !arrays[i].isEmpty {
+                    arrays[i].span.withUnsafeBytes { raw in
                         vectors.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress), iov_len: raw.count))
                     }
                 }

@@ -339,37 +339,11 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
         fraction: Double,
         maxCount: Int
     ) -> [PartdKey] {
-        var count = 0
-        var total = 0
-        for entry in sizes {
-            count += 1
-            total += entry.size
-        }
-        guard count > 0 else { return [] }
-        let limit = min(max(1, maxCount), max(count / 2, 1))
-        // Keep the `limit` largest entries, sorted by size descending then key ascending.
-        var top: [(key: PartdKey, size: Int)] = []
-        top.reserveCapacity(limit + 1)
-        for entry in sizes {
-            if top.count == limit, let last = top.last, !Self.ranksBefore(entry, last) { continue }
-            var index = top.count
-            while index > 0, Self.ranksBefore(entry, top[index - 1]) { index -= 1 }
-            top.insert(entry, at: index)
-            if top.count > limit { top.removeLast() }
-        }
-        let cutoffBytes = Double(total) * fraction
-        var running = 0
-        var taken = 0
-        for entry in top {
-            running += entry.size
-            if Double(running) > cutoffBytes { break }
-            taken += 1
-        }
-        return top.prefix(max(1, taken)).map(\.key)
-    }
-
-    private static func ranksBefore(_ a: (key: PartdKey, size: Int), _ b: (key: PartdKey, size: Int)) -> Bool {
-        a.size != b.size ? a.size > b.size : a.key < b.key
+        let entries = Array(sizes)
+        return SpillRule.choose(
+            sizes: entries.map(\.size), fraction: fraction, maxCount: maxCount,
+            tieBreak: { entries[$0].key < entries[$1].key }
+        ).map { entries[$0].key }
     }
 
     // MARK: - Internals (call with the monitor held)
@@ -416,9 +390,15 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
         try throwPendingFailure()
     }
 
+    /// The keys of the next spill round, chosen as ``keysToSpill(sizes:fraction:maxCount:)``
+    /// does, from the buffer's table slots (no key is copied until chosen).
     private func nextRound() -> [PartdKey] {
-        Self.keysToSpill(
-            sizes: buffer.sizes, fraction: configuration.spillFraction, maxCount: configuration.maxKeysPerSpill)
+        let buffer = self.buffer
+        let slots = buffer.slotSizes
+        return SpillRule.choose(
+            sizes: slots.map(\.size), fraction: configuration.spillFraction, maxCount: configuration.maxKeysPerSpill,
+            tieBreak: { buffer.key(atSlot: slots[$0].slot) < buffer.key(atSlot: slots[$1].slot) }
+        ).map { buffer.key(atSlot: slots[$0].slot) }
     }
 
     private func detach(_ keys: [PartdKey]) -> Job {
@@ -568,5 +548,38 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
 
     private static func now() -> Double {
         Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+    }
+}
+
+/// The rule of ``SpillingStore/keysToSpill(sizes:fraction:maxCount:)``, over sizes alone.
+enum SpillRule {
+    /// The indices into `sizes` of the entries one spill round moves, largest first.
+    /// `tieBreak(i, j)` orders entries of equal size; it is called only for those.
+    static func choose(sizes: [Int], fraction: Double, maxCount: Int, tieBreak: (Int, Int) -> Bool) -> [Int] {
+        guard !sizes.isEmpty else { return [] }
+        let total = sizes.reduce(0, +)
+        let limit = min(max(1, maxCount), max(sizes.count / 2, 1))
+        func ranksBefore(_ i: Int, _ j: Int) -> Bool {
+            sizes[i] != sizes[j] ? sizes[i] > sizes[j] : tieBreak(i, j)
+        }
+        // Keep the `limit` largest entries, sorted by size descending, ties by `tieBreak`.
+        var top: [Int] = []
+        top.reserveCapacity(limit + 1)
+        for i in sizes.indices {
+            if top.count == limit, let last = top.last, !ranksBefore(i, last) { continue }
+            var index = top.count
+            while index > 0, ranksBefore(i, top[index - 1]) { index -= 1 }
+            top.insert(i, at: index)
+            if top.count > limit { top.removeLast() }
+        }
+        let cutoffBytes = Double(total) * fraction
+        var running = 0
+        var taken = 0
+        for i in top {
+            running += sizes[i]
+            if Double(running) > cutoffBytes { break }
+            taken += 1
+        }
+        return Array(top.prefix(max(1, taken)))
     }
 }

@@ -99,6 +99,8 @@ for r in rows:
     k = (r["impl"], kind)
     if k not in best or r["appends_per_s"] > best[k]["appends_per_s"]:
         best[k] = r
+for r in rows:
+    print(f"run: {r['store']:<44} {r['impl']:<13} {r['appends_per_s']:>12,.0f} appends/s {r['get_mb_per_s']:>9,.1f} get MB/s")
 print(f"{'store':<12} {'implementation':<14} {'appends/s':>12} {'get MB/s':>10}")
 for kind in ("directory", "spilling"):
     for impl in ("python-partd", "swift-partd"):

@@ -123,6 +123,20 @@ struct ConformanceTests {
         #expect(try store.get("k") == bytes("abcd"))
     }
 
+    @Test("chunked appends of many small chunks land joined, in order, after earlier bytes", arguments: StoreKind.allCases)
+    func manySmallChunks(kind: StoreKind) throws {
+        let store = try kind.make()
+        var rng = SplitMix64(seed: 11)
+        // Sizes 0...300: empty chunks among them, and several thousand chunks per key
+        // (the directory store joins small chunks in a scratch buffer before one write).
+        let chunks = (0..<3_000).map { i in (0..<(i * 37 % 301)).map { _ in UInt8.random(in: 0...255, using: &rng) } }
+        try store.append(["k": bytes("head:")])
+        try store.append(chunked: [(key: "k", chunks: chunks), (key: "j", chunks: Array(chunks.prefix(20)))])
+        try store.append(chunked: [(key: "k", chunks: Array(chunks.suffix(100)))])
+        #expect(try store.get("k") == bytes("head:") + chunks.joined() + chunks.suffix(100).joined())
+        #expect(try store.get("j") == Array(chunks.prefix(20).joined()))
+    }
+
     @Test("awkward keys are distinct and never escape the store", arguments: StoreKind.allCases)
     func awkwardKeys(kind: StoreKind) throws {
         let store = try kind.make()

@@ -69,6 +69,8 @@ public final class DirectoryStore: ByteStore {
     private let scratch = Locked<[[UInt8]]>([])
     private static let scratchKept = 4
     private static let scratchMaxBytes = 256 << 20
+    /// The most bytes of small chunks an append joins in a scratch buffer before one write.
+    private static let gatherMaxBytes = 4 << 20
 
     static let lockFileName = ".lock"
 
@@ -203,7 +205,15 @@ public final class DirectoryStore: ByteStore {
             _ = try Parallel.map(batch, totalBytes: parallel ? totalBytes : 0) { entry in
                 let file = try descriptor(for: entry.key)
                 do throws(Errno) {
-                    try Posix.writeAllVectored(file.fd, entry.chunks)
+                    let bytes = entry.chunks.reduce(0) { $0 + $1.count }
+                    if entry.chunks.count > 16 && bytes <= Self.gatherMaxBytes && bytes < entry.chunks.count * 1024 {
+                        // Many small chunks (a spilled key): join them in a reused buffer, one write.
+                        var buffer = scratch.withLock { $0.popLast() } ?? []
+                        defer { scratch.withLock { if $0.count < Self.scratchKept { $0.append(buffer) } } }
+                        try Posix.writeAllGathered(file.fd, entry.chunks, total: bytes, buffer: &buffer)
+                    } else {
+                        try Posix.writeAllVectored(file.fd, entry.chunks)
+                    }
                     if configuration.fsync { try Posix.sync(file.fd) }
                 } catch {
                     throw failure("append to", entry.key, error)

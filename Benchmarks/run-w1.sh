@@ -38,9 +38,10 @@ SETTLE="${W1_SETTLE:-0}"
 # ext4 without a journal (as on this VM) skips the inodes of files deleted in the last
 # 30 s while their inode-table blocks are dirty, so creating files right after many
 # deletions (by anything on the machine) can be ten times slower than normal. Both
-# sides create 1,000 key files per store, so before each run we wait, up to 90 s, until
-# creating 200 probe files in the scratch directory takes under 15 ms (about 5 ms
-# normally). The probe files are kept: deleting them would slow the next creation.
+# sides create 1,000 key files per store, so before each run we wait, up to 180 s, until
+# creating 1,000 probe files in the scratch directory takes under 50 ms (20-30 ms
+# normally, 150-500 ms after deletions). The probe files are kept: deleting them would
+# slow the next creation.
 # W1_PROBE=0 skips the wait.
 PROBE=0
 wait_for_fast_creates() {
@@ -53,13 +54,13 @@ wait_for_fast_creates() {
 import os, sys, time
 d = sys.argv[1]; os.makedirs(d)
 t = time.perf_counter()
-for i in range(200):
+for i in range(1000):
     os.close(os.open(os.path.join(d, str(i)), os.O_WRONLY | os.O_CREAT, 0o644))
 print(int((time.perf_counter() - t) * 1000))
 PY
 )
-    if [ "$ms" -lt 15 ] || [ "$waited" -ge 90 ]; then
-      [ "$waited" -eq 0 ] || echo "  (waited ${waited} s for file creation to be fast again: 200 files in ${ms} ms)" >&2
+    if [ "$ms" -lt 50 ] || [ "$waited" -ge 180 ]; then
+      [ "$waited" -eq 0 ] || echo "  (waited ${waited} s for file creation to be fast again: 1,000 files in ${ms} ms)" >&2
       return 0
     fi
     sync

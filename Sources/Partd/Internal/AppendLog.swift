@@ -36,11 +36,11 @@ struct AppendLog {
 
     /// Appends every entry of `batch`, in order.
     mutating func append(contentsOf batch: [(key: PartdKey, value: [UInt8])]) {
-        // Through a span, each entry is borrowed in place: the only reference
-        // count taken is the one that keeps the value in its slot.
+        // Most keys are the very key values already in the table: those are found by hash
+        // and identity, two words read out of the key, so the key is never retained; the
+        // value is moved into its slot. The one reference count taken per entry is the one
+        // that keeps the value alive.
         for index in batch.indices {
-            // Most keys are the very key values already in the table: find those by
-            // identity, from words read out of the key, before touching the key itself.
             let slot = table.slot(hash: batch[index].key.cachedHash, identity: batch[index].key.identity)
                 ?? table.findOrInsert(batch[index].key)
             store(batch[index].value, at: slot)

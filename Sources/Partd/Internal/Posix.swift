@@ -51,22 +51,27 @@ package enum Posix {
     /// (so a caller can cut a partial write back off after a failure).
     package static func writeAll(_ fd: Int32, _ bytes: [UInt8], written: inout Int) throws(Errno) {
         var failure: Errno? = nil
-        var offset = 0
-        defer { written = offset }
         bytes.withUnsafeBytes { raw in
-            while offset < raw.count {
-                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n > 0 {
-                    offset += n
-                } else if n < 0 && errno == EINTR {
-                    continue
-                } else {
-                    failure = n < 0 ? .current : Errno(rawValue: EIO)
-                    return
-                }
-            }
+            failure = writeAll(fd, raw, written: &written)
         }
         if let failure { throw failure }
+    }
+
+    /// Writes all of `raw` with `write`, retrying after a signal; counts in `written` the bytes
+    /// that reached the file and returns the error that stopped it, if any.
+    private static func writeAll(_ fd: Int32, _ raw: UnsafeRawBufferPointer, written: inout Int) -> Errno? {
+        written = 0
+        while written < raw.count {
+            let n = write(fd, raw.baseAddress! + written, raw.count - written)
+            if n > 0 {
+                written += n
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else {
+                return n < 0 ? .current : Errno(rawValue: EIO)
+            }
+        }
+        return nil
     }
 
     /// Writes the chunks with one `write` of their bytes joined in `buffer` (grown as
@@ -86,17 +91,7 @@ package enum Posix {
                 }
             }
             var written = 0
-            while written < total {
-                let n = write(fd, target.baseAddress! + written, total - written)
-                if n > 0 {
-                    written += n
-                } else if n < 0 && errno == EINTR {
-                    continue
-                } else {
-                    failure = n < 0 ? .current : Errno(rawValue: EIO)
-                    return
-                }
-            }
+            failure = writeAll(fd, UnsafeRawBufferPointer(rebasing: target[0..<total]), written: &written)
         }
         if let failure { throw failure }
     }

@@ -160,12 +160,7 @@ struct AppendLog {
 
     /// Every key's table slot with its byte count, in table order.
     var slotSizes: [(slot: Int, size: Int)] {
-        var result: [(slot: Int, size: Int)] = []
-        result.reserveCapacity(table.count)
-        for slot in table.hashes.indices where table.hashes[slot] != 0 {
-            result.append((slot, table.states[slot].bytes))
-        }
-        return result
+        table.occupied.map { (slot: $0, size: table.states[$0].bytes) }
     }
 
     /// The key in table slot `slot` (one of ``slotSizes``).

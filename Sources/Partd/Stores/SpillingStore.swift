@@ -393,7 +393,6 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
     /// The keys of the next spill round, chosen as ``keysToSpill(sizes:fraction:maxCount:)``
     /// does, from the buffer's table slots (no key is copied until chosen).
     private func nextRound() -> [PartdKey] {
-        let buffer = self.buffer
         let slots = buffer.slotSizes
         return SpillRule.choose(
             sizes: slots.map(\.size), fraction: configuration.spillFraction, maxCount: configuration.maxKeysPerSpill,

@@ -128,15 +128,8 @@ public struct StringArray: Sendable, Equatable, RandomAccessCollection, Expressi
 
     /// Joins parts whose offsets are little-endian Int64 (`offsetWidth` 8) or Int32 (4) values.
     init?(parts: [(offsets: ArraySlice<UInt8>, offsetWidth: Int, data: ArraySlice<UInt8>)]) {
-        var offsets: [Int64] = [0]
-        offsets.reserveCapacity(parts.reduce(1) { $0 + Swift.max(0, $1.offsets.count / $1.offsetWidth - 1) })
-        var base: Int64 = 0
-        for part in parts {
-            let end = Int64(part.data.count)
-            guard RawBytes.appendOffsets(part.offsets, width: part.offsetWidth, base: base, end: end, to: &offsets) else {
-                return nil
-            }
-            base += end
+        guard let offsets = RawBytes.joinOffsets(parts.map { ($0.offsets, $0.offsetWidth, Int64($0.data.count)) }) else {
+            return nil
         }
         self.offsets = offsets
         self.data = RawBytes.concatenate(parts.map(\.data))

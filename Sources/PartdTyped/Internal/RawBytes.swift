@@ -39,6 +39,17 @@ enum RawBytes {
         }
     }
 
+    /// An array of up to `capacity` elements that `body` appends to `filler`: written in place into the new
+    /// array's storage, so no type metadata is looked up per element (as `Array.append` does in code not
+    /// specialised for `T`). If `body` throws, the elements appended so far are released.
+    static func filling<T>(_: T.Type, capacity: Int, _ body: (inout ArrayFiller<T>) throws -> Void) throws -> [T] {
+        try [T](unsafeUninitializedCapacity: capacity) { buffer, initialized in
+            var filler = ArrayFiller(buffer: buffer)
+            defer { initialized = filler.count }
+            try body(&filler)
+        }
+    }
+
     /// `values` as `[U]` when `U` is `T` (an O(1) reinterpretation, unlike `as?`,
     /// which checks every element); `nil` otherwise.
     static func sameType<T, U>(_ values: [T], as: U.Type) -> [U]? {
@@ -89,6 +100,7 @@ enum RawBytes {
         return [E](unsafeUninitializedCapacity: total) { buffer, initialized in
             let target = UnsafeMutableRawBufferPointer(buffer)
             Posix.adviseHugePages(target)
+            Posix.prefault(target)
             var offset = 0
             for part in parts {
                 part.withUnsafeBytes { source in
@@ -248,32 +260,54 @@ enum RawBytes {
         }
     }
 
-    /// Appends the offsets held little-endian in `bytes` (Int64 values for `width` 8, Int32 for 4), each
-    /// plus `base`, to `out`, skipping the first (which must be 0). Returns `false` (appending nothing
-    /// useful) unless the offsets start at 0, never decrease and end at `end`.
-    static func appendOffsets(_ bytes: ArraySlice<UInt8>, width: Int, base: Int64, end: Int64, to out: inout [Int64]) -> Bool {
-        width == 4
-            ? appendOffsets(bytes, as: Int32.self, base: base, end: end, to: &out)
-            : appendOffsets(bytes, as: Int64.self, base: base, end: end, to: &out)
+    /// The offsets of string-array parts joined into one array: each part's offsets are held little-endian
+    /// in `bytes` (Int64 values for `width` 8, Int32 for 4) and shifted by the data of the parts before it.
+    /// `nil` unless every part's offsets start at 0, never decrease and end at its `end`. One allocation,
+    /// filled in place.
+    static func joinOffsets(_ parts: [(bytes: ArraySlice<UInt8>, width: Int, end: Int64)]) -> [Int64]? {
+        var total = 1
+        for part in parts {
+            guard part.bytes.count >= part.width, part.bytes.count % part.width == 0 else { return nil }
+            total += part.bytes.count / part.width - 1
+        }
+        var valid = true
+        let joined = [Int64](unsafeUninitializedCapacity: total) { buffer, initialized in
+            Posix.prefault(UnsafeMutableRawBufferPointer(buffer))
+            let out = buffer.baseAddress!
+            out[0] = 0
+            var next = 1
+            var base: Int64 = 0
+            for part in parts where valid {
+                let written = part.bytes.withUnsafeBytes { raw in
+                    part.width == 4
+                        ? widen(raw, as: Int32.self, base: base, end: part.end, into: out + next)
+                        : widen(raw, as: Int64.self, base: base, end: part.end, into: out + next)
+                }
+                guard let written else { valid = false; break }
+                next += written
+                base &+= part.end
+            }
+            initialized = valid ? total : 0
+        }
+        return valid ? joined : nil
     }
 
-    private static func appendOffsets<W: FixedWidthInteger & BitwiseCopyable>(
-        _ bytes: ArraySlice<UInt8>, as _: W.Type, base: Int64, end: Int64, to out: inout [Int64]
-    ) -> Bool {
+    /// Writes the offsets after the first held in `raw`, each plus `base`, to `out`; returns how many, or
+    /// `nil` unless they start at 0, never decrease and end at `end`.
+    private static func widen<W: FixedWidthInteger & BitwiseCopyable>(
+        _ raw: UnsafeRawBufferPointer, as _: W.Type, base: Int64, end: Int64, into out: UnsafeMutablePointer<Int64>
+    ) -> Int? {
         let size = MemoryLayout<W>.size
-        let count = bytes.count / size
-        guard count >= 1, bytes.count % size == 0 else { return false }
-        return bytes.withUnsafeBytes { raw in
-            guard raw.loadUnaligned(as: W.self) == 0 else { return false }
-            var previous: W = 0
-            for i in 1..<count {
-                let offset = W(littleEndian: raw.loadUnaligned(fromByteOffset: i &* size, as: W.self))
-                guard offset >= previous else { return false }
-                previous = offset
-                out.append(base &+ Int64(offset))
-            }
-            return Int64(previous) == end
+        let count = raw.count / size
+        guard raw.loadUnaligned(as: W.self) == 0 else { return nil }
+        var previous: W = 0
+        for i in 1..<count {
+            let offset = W(littleEndian: raw.loadUnaligned(fromByteOffset: i &* size, as: W.self))
+            if offset < previous { return nil }
+            previous = offset
+            out[i &- 1] = base &+ Int64(offset)
         }
+        return Int64(previous) == end ? count - 1 : nil
     }
 
     /// Appends `offsets` (which must all fit in Int32) to `out` as little-endian Int32 values.
@@ -299,5 +333,23 @@ enum RawBytes {
             }
             return ok
         }
+    }
+}
+
+/// Appends elements in place into the storage of an array being made (see ``RawBytes/filling(_:capacity:_:)``).
+struct ArrayFiller<T>: ~Copyable {
+    private let buffer: UnsafeMutableBufferPointer<T>
+    private(set) var count = 0
+
+    fileprivate init(buffer: UnsafeMutableBufferPointer<T>) { self.buffer = buffer }
+
+    /// How many more elements fit.
+    var room: Int { buffer.count - count }
+
+    @inline(__always)
+    mutating func append(_ value: consuming T) {
+        precondition(count < buffer.count, "ArrayFiller: no room left")
+        (buffer.baseAddress! + count).initialize(to: value)
+        count += 1
     }
 }

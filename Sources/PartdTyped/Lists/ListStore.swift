@@ -151,19 +151,36 @@ public final class ListStore<Inner: ByteStore, Element: Codable & Sendable>: Sen
             payloads.append((offset, payload))
             offset = payload.endIndex - bytes.startIndex
         }
-        var result: [Element] = []
         // Each count is checked against its payload's size (a value takes a byte at least).
-        result.reserveCapacity(payloads.reduce(0) { $0 + (MessagePackDecoder.listCount(of: $1.payload) ?? 0) })
+        let counts = payloads.map { MessagePackDecoder.listCount(of: $0.payload) }
+        let total = counts.reduce(0) { $0 + ($1 ?? 0) }
+        if !(Element.self is any MessagePackRecord.Type), !counts.contains(nil) {
+            // Every frame holds a MessagePack list: decode them all in place into the one result.
+            return try RawBytes.filling(Element.self, capacity: total) { filler in
+                for (offset, payload) in payloads {
+                    do {
+                        try MessagePackDecoder().decodeList(Element.self, from: payload, into: &filler)
+                    } catch {
+                        throw Self.frameError(error, key: key, offset: offset)
+                    }
+                }
+            }
+        }
+        var result: [Element] = []
+        result.reserveCapacity(total)
         for (offset, payload) in payloads {
             do {
                 try Self.decodePayload(payload, into: &result)
-            } catch let error as PartdError {
-                throw PartdError.corruptFrame(key, offset, error.message)
             } catch {
-                throw PartdError.corruptFrame(key, offset, "the values are not \(Element.self): \(error)")
+                throw Self.frameError(error, key: key, offset: offset)
             }
         }
         return result
+    }
+
+    private static func frameError(_ error: any Error, key: PartdKey, offset: Int) -> PartdError {
+        if let error = error as? PartdError { return PartdError.corruptFrame(key, offset, error.message) }
+        return PartdError.corruptFrame(key, offset, "the values are not \(Element.self): \(error)")
     }
 
     /// Decodes one payload (a MessagePack array or a JSON array) and appends its values.

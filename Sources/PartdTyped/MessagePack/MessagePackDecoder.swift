@@ -40,24 +40,30 @@ public struct MessagePackDecoder: Sendable {
         if let recordType = T.self as? any MessagePackRecord.Type {
             return try decodeRecords(recordType, from: bytes, appendingTo: &result)
         }
+        let decoded = try RawBytes.filling(T.self, capacity: Self.listCount(of: bytes) ?? 0) { filler in
+            try decodeList(type, from: bytes, into: &filler)
+        }
+        if result.isEmpty { result = decoded } else { result += decoded }
+    }
+
+    /// Decodes the MessagePack array that `bytes` holds into `filler` (which must have room for all of
+    /// it). Filling, unlike appending to an array of an element type this module's code is not specialised
+    /// for, looks up no type metadata per element.
+    func decodeList<T: Decodable>(_ type: T.Type, from bytes: ArraySlice<UInt8>, into filler: inout ArrayFiller<T>) throws {
         let state = DecodingState(DecodingCore(bytes))
         var position = bytes.startIndex
         guard let count = try state.core.readLength(.array, at: &position) else {
             throw state.core.mismatch([T].self, at: position, path: [])
         }
-        let original = result.count
-        reserveGrowing(&result, toHold: count)
-        do {
-            for index in 0 ..< count {
-                state.core.rootIndex = index
-                result.append(try state.decodeHere(type, at: position))
-                position = try state.core.end(ofValueAt: position, depth: 0)
-            }
-            try state.core.expectEnd(at: position)
-        } catch {
-            result.removeLast(result.count - original)
-            throw error
+        guard count <= filler.room else {
+            throw state.core.error(at: bytes.startIndex, "a list of \(count) values where \(filler.room) were counted")
         }
+        for index in 0 ..< count {
+            state.core.rootIndex = index
+            filler.append(try state.decodeHere(type, at: position))
+            position = try state.core.end(ofValueAt: position, depth: 0)
+        }
+        try state.core.expectEnd(at: position)
     }
 }
 

@@ -48,56 +48,79 @@ enum TableFrames {
     /// The frame payload of `table`. String columns get Int32 offsets (type code 16) when their data is under
     /// 2 GiB, unless `wideStringOffsets` (Int64 offsets, type code 14, as every column over 2 GiB gets).
     static func payload(_ table: Table, wideStringOffsets: Bool = false) -> [UInt8] {
-        var buffers: [[UInt8]] = []
+        var buffers: [Buffer] = []
         var descriptors: [UInt8] = []
         for column in table.columns {
             let described = code(of: column.type)
             var code = described.code
-            var columnBuffers: [[UInt8]] = []
-            if let validity = column.validity { columnBuffers.append(validity.bytes) }
+            var columnBuffers: [Buffer] = []
+            if let validity = column.validity { columnBuffers.append(.bytes(validity.bytes)) }
             switch column.storage {
             case .fixed(let values):
-                var bytes: [UInt8] = []
-                values.appendBytes(to: &bytes)
-                columnBuffers.append(bytes)
+                columnBuffers.append(.fixed(values))
             case .bool(let bits):
-                columnBuffers.append(bits.bytes)
+                columnBuffers.append(.bytes(bits.bytes))
             case .string(let strings):
-                var offsets: [UInt8] = []
                 if strings.data.count <= Int32.max && !wideStringOffsets {
-                    RawBytes.appendNarrowed(strings.offsets, to: &offsets)
+                    columnBuffers.append(.narrowedOffsets(strings.offsets))
                     code = string32Code
                 } else {
-                    RawBytes.append(strings.offsets, to: &offsets)
+                    columnBuffers.append(.offsets(strings.offsets))
                 }
-                columnBuffers += [offsets, strings.data]
+                columnBuffers.append(.bytes(strings.data))
             case .categorical(let categorical):
-                var codes: [UInt8] = []
-                RawBytes.append(categorical.codes, to: &codes)
-                var offsets: [UInt8] = []
-                RawBytes.append(categorical.categories.offsets, to: &offsets)
-                columnBuffers += [codes, offsets, categorical.categories.data]
+                columnBuffers += [.codes(categorical.codes), .offsets(categorical.categories.offsets), .bytes(categorical.categories.data)]
             }
             let name = Array(column.name.utf8)
             LittleEndian.append(UInt16(name.count), to: &descriptors)
             descriptors += name
             descriptors += [code, column.validity == nil ? 0 : 1, described.unit, UInt8(columnBuffers.count)]
-            for buffer in columnBuffers { LittleEndian.append(UInt64(buffer.count), to: &descriptors) }
+            for buffer in columnBuffers { LittleEndian.append(UInt64(buffer.byteCount), to: &descriptors) }
             buffers += columnBuffers
         }
         var payload = magic + [version, 0, 0, 0]
         let start = headerSize + descriptors.count
-        payload.reserveCapacity(start + padding(start) + buffers.reduce(0) { $0 + $1.count + 7 })
+        payload.reserveCapacity(start + padding(start) + buffers.reduce(0) { $0 + $1.byteCount + 7 })
         LittleEndian.append(UInt64(table.rowCount), to: &payload)
         LittleEndian.append(UInt32(table.columns.count), to: &payload)
         LittleEndian.append(UInt32(descriptors.count), to: &payload)
         payload += descriptors
         payload.append(contentsOf: repeatElement(0, count: padding(payload.count)))
         for buffer in buffers {
-            payload += buffer
+            buffer.append(to: &payload)
             payload.append(contentsOf: repeatElement(0, count: padding(payload.count)))
         }
         return payload
+    }
+
+    /// One buffer of a column as it is written: its source, copied once, straight into the payload.
+    private enum Buffer {
+        case bytes([UInt8])
+        case fixed(any FixedStorage)
+        case codes([Int32])
+        case offsets([Int64])
+        /// Int64 offsets written as Int32 values (all fit: the data is under 2 GiB).
+        case narrowedOffsets([Int64])
+
+        var byteCount: Int {
+            switch self {
+            case .bytes(let bytes): bytes.count
+            case .fixed(let values): values.count * values.dtype.byteWidth
+            case .codes(let codes): codes.count * 4
+            case .offsets(let offsets): offsets.count * 8
+            case .narrowedOffsets(let offsets): offsets.count * 4
+            }
+        }
+
+        func append(to payload: inout [UInt8]) {
+            switch self {
+            case .bytes(let bytes): payload += bytes
+            case .fixed(let values): values.appendBytes(to: &payload)
+            case .codes(let codes): RawBytes.append(codes, to: &payload)
+            case .offsets(let offsets): RawBytes.append(offsets, to: &payload)
+            case .narrowedOffsets(let offsets): RawBytes.appendNarrowed(offsets, to: &payload)
+            }
+        }
     }
 
     // MARK: Reading

@@ -66,6 +66,22 @@ struct ByteWriter: ~Copyable {
         bytes.withUnsafeBytes { write(raw: $0) }
     }
 
+    /// Writes the bytes `start ..< end` of what `other` holds.
+    mutating func write(from other: borrowing ByteWriter, _ start: Int, _ end: Int) {
+        precondition(start >= 0 && start <= end && end <= other.count, "bytes outside the writer")
+        write(raw: UnsafeRawBufferPointer(start: other.base + start, count: end - start))
+    }
+
+    /// Whether the bytes `start ..< end` of what this writer holds are the `end - start` bytes of `input`
+    /// at `index` (which must lie inside it).
+    func bytes(_ start: Int, _ end: Int, equal input: ArraySlice<UInt8>, at index: Int) -> Bool {
+        precondition(start >= 0 && start <= end && end <= count, "bytes outside the writer")
+        precondition(index >= input.startIndex && index <= input.endIndex - (end - start), "read outside the bytes")
+        return input.withUnsafeBytes { all in
+            end == start || memcmp(all.baseAddress! + (index - input.startIndex), base + start, end - start) == 0
+        }
+    }
+
     /// Writes the UTF-8 bytes of `string`.
     mutating func write(utf8 string: String) {
         var string = string
@@ -115,16 +131,6 @@ extension ArraySlice where Element == UInt8 {
             }
             // ASCII is valid UTF-8 as it is: decoding it cannot repair anything.
             return ascii ? String(decoding: utf8, as: UTF8.self) : String(validating: utf8, as: UTF8.self)
-        }
-    }
-
-    /// Whether the bytes at `index` are `expected` (which must fit inside the slice from there).
-    func bytes(at index: Int, equal expected: [UInt8]) -> Bool {
-        precondition(index >= startIndex && index <= endIndex - expected.count, "read outside the bytes")
-        return withUnsafeBytes { all in
-            expected.withUnsafeBytes { want in
-                want.count == 0 || memcmp(all.baseAddress! + (index - startIndex), want.baseAddress!, want.count) == 0
-            }
         }
     }
 

@@ -80,8 +80,8 @@ extension MessagePackRecord {
 /// Writes the fields of one ``MessagePackRecord`` (see ``MessagePackRecord/pack(into:)``).
 public struct MessagePackWriter: ~Copyable {
     var out = ByteWriter()
-    /// Each field name's str encoding (header and UTF-8), or none when records are arrays.
-    let keys: [[UInt8]]
+    /// The field names as map keys; none when records are arrays.
+    let keys: FieldKeys
     /// Fields written to the current record.
     var fields = 0
     /// The size of a string or bin too long for MessagePack that a `pack` call was given (nothing is written
@@ -94,26 +94,17 @@ public struct MessagePackWriter: ~Copyable {
     init(fieldNames: [String], structEncoding: MessagePackEncoder.StructEncoding) {
         fieldCount = fieldNames.count
         keyed = structEncoding != .array
-        keys = structEncoding == .array ? [] : fieldNames.map(Self.encodedKey)
-    }
-
-    /// A field name as a MessagePack str (header and UTF-8), the form map keys are written in.
-    static func encodedKey(_ name: String) -> [UInt8] {
-        var key = ByteWriter()
-        key.writeHeader(.string, count: name.utf8.count)
-        key.write(utf8: name)
-        return key.bytes
+        keys = FieldKeys(keyed ? fieldNames : [])
     }
 
     @inline(__always)
     private mutating func field() {
-        // Plain stored values only on the common path: touching `keys` costs a retain and a release.
         if keyed { writeKey() }
         fields += 1
     }
 
     private mutating func writeKey() {
-        if fields < keys.count { out.write(keys[fields]) }
+        if fields < keys.count { keys.write(fields, to: &out) }
     }
 
     /// Writes the header of the next record of the list.
@@ -193,8 +184,8 @@ public struct MessagePackWriter: ~Copyable {
 public struct MessagePackReader: ~Copyable {
     var core: DecodingCore
     var position: Int
-    /// Each field name as a str (header and UTF-8 bytes): a map's keys must be written so (the shortest form).
-    let keys: [[UInt8]]
+    /// The field names as map keys: a map's keys must be written so (strs in their shortest form).
+    let keys: FieldKeys
     let fieldCount: Int
     /// Whether the current record is a map (keys precede the values).
     var keyed = false
@@ -204,7 +195,7 @@ public struct MessagePackReader: ~Copyable {
     init(_ bytes: ArraySlice<UInt8>, fieldNames: [String]) {
         core = DecodingCore(bytes)
         position = bytes.startIndex
-        keys = fieldNames.map(MessagePackWriter.encodedKey)
+        keys = FieldKeys(fieldNames)
         fieldCount = fieldNames.count
     }
 
@@ -263,11 +254,8 @@ public struct MessagePackReader: ~Copyable {
     }
 
     private mutating func readKey() throws {
-        let key = keys[fields]
-        guard core.bytes.endIndex - position >= key.count, core.bytes.bytes(at: position, equal: key) else {
-            throw RecordLayoutMismatch()
-        }
-        position += key.count
+        guard let length = keys.match(fields, in: core.bytes, at: position) else { throw RecordLayoutMismatch() }
+        position += length
     }
 
     @inline(__always)
@@ -351,5 +339,41 @@ enum RecordLists {
             result.removeLast(result.count - original)
             throw error
         }
+    }
+}
+
+/// Field names as MessagePack map keys (strs: header and UTF-8), encoded once and kept back to back in one
+/// buffer, so that writing or matching a key per field costs no reference counting (an array per key did).
+struct FieldKeys: ~Copyable {
+    private let bytes: ByteWriter
+    /// Where each key ends in `bytes` (the previous key's end, or 0, is where it starts).
+    private let ends: [Int]
+
+    init(_ names: [String]) {
+        var bytes = ByteWriter()
+        var ends: [Int] = []
+        for name in names {
+            bytes.writeHeader(.string, count: name.utf8.count)
+            bytes.write(utf8: name)
+            ends.append(bytes.count)
+        }
+        self.bytes = bytes
+        self.ends = ends
+    }
+
+    var count: Int { ends.count }
+
+    private func start(_ index: Int) -> Int { index == 0 ? 0 : ends[index - 1] }
+
+    /// Writes key `index`.
+    func write(_ index: Int, to out: inout ByteWriter) {
+        out.write(from: bytes, start(index), ends[index])
+    }
+
+    /// The length of key `index` if `input` holds it at `position`, otherwise `nil`.
+    func match(_ index: Int, in input: ArraySlice<UInt8>, at position: Int) -> Int? {
+        let start = start(index), end = ends[index]
+        guard input.endIndex - position >= end - start, bytes.bytes(start, end, equal: input, at: position) else { return nil }
+        return end - start
     }
 }

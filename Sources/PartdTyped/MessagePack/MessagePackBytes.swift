@@ -27,8 +27,14 @@ struct ByteWriter: ~Copyable {
         buffer.append(contentsOf: UnsafeRawBufferPointer(start: base, count: count))
     }
 
+    /// Makes room for `size` more bytes: the check is inlined into every write, the growth is not.
+    @inline(__always)
     private mutating func reserve(_ size: Int) {
-        guard capacity - count < size else { return }
+        if capacity - count < size { grow(size) }
+    }
+
+    @inline(never)
+    private mutating func grow(_ size: Int) {
         capacity = Swift.max(2 * capacity, count + size)
         let old = base
         base = .allocate(byteCount: capacity, alignment: 1)
@@ -48,6 +54,7 @@ struct ByteWriter: ~Copyable {
         }
     }
 
+    @inline(__always)
     mutating func write(_ byte: UInt8) {
         reserve(1)
         base.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
@@ -55,6 +62,7 @@ struct ByteWriter: ~Copyable {
     }
 
     /// Writes `tag` followed by the big-endian bytes of `value`.
+    @inline(__always)
     mutating func write<I: FixedWidthInteger>(_ tag: UInt8, bigEndian value: I) {
         reserve(1 + MemoryLayout<I>.size)
         base.storeBytes(of: tag, toByteOffset: count, as: UInt8.self)

@@ -250,6 +250,33 @@ struct ListStoreTests {
         #expect(try store.get("x") == values)
     }
 
+    @Test("a bad value in a later frame names that frame; the values decoded before it are released")
+    func laterFrameFails() throws {
+        let memory = MemoryStore()
+        let records = (0..<50).map { Rec(id: $0, x: Double($0), name: "a name longer than fifteen bytes, \($0)") }
+        try ListStore<MemoryStore, Rec>(over: memory).append("k", records)
+        // The second frame: two good records, then one whose id is a string.
+        var second: [UInt8] = []
+        try MessagePackEncoder().encode(list: [Rec(id: 50, x: 0, name: "b"), Rec(id: 51, x: 0, name: "c")], into: &second)
+        var bad: [UInt8] = []
+        try MessagePackEncoder().encode(list: [["id": "?", "x": "?", "name": "?"]], into: &bad)
+        second[0] = 0x93
+        second += bad.dropFirst()
+        try memory.append("k", ValueFrames.header(for: second) + second)
+        let secondOffset = try ValueFrames.payloads(memory.get("k")[...], key: "k")[1].offset
+        let error = expectPartdError(.corruptData) { try ListStore<MemoryStore, Rec>(over: memory).get("k") }
+        #expect(error?.message.contains("byte offset \(secondOffset)") == true)
+
+        // The decoder's own list function appends, and leaves the list as it was when it throws.
+        var list = [Rec(id: -1, x: 0, name: "kept")]
+        try MessagePackDecoder().decode(list: Rec.self, from: try MessagePackEncoder().encode(records)[...], appendingTo: &list)
+        #expect(list == [Rec(id: -1, x: 0, name: "kept")] + records)
+        #expect(throws: DecodingError.self) {
+            try MessagePackDecoder().decode(list: Rec.self, from: second[...], appendingTo: &list)
+        }
+        #expect(list.count == 51)
+    }
+
     @Test("frames of both framings and both encodings mix under one key")
     func mixedFrames() throws {
         let memory = MemoryStore()

@@ -21,7 +21,7 @@ enum RawBytes {
     static func elements<E: BitwiseCopyable>(
         _: E.Type, count: Int, from pieces: some Sequence<ArraySlice<UInt8>>
     ) -> [E] {
-        [E](unsafeUninitializedCapacity: count) { buffer, initialized in
+        uninitializedArray(E.self, count: count) { buffer, initialized in
             let raw = UnsafeMutableRawBufferPointer(buffer)
             Posix.adviseHugePages(raw)
             Posix.prefault(raw)
@@ -39,11 +39,26 @@ enum RawBytes {
         }
     }
 
+    /// `Array(unsafeUninitializedCapacity:initializingWith:)`, except that for `count` 0 `body` gets an empty
+    /// buffer and the result is `[]`: the standard library's initializer stores the count into the shared
+    /// empty-array storage then, a write ThreadSanitizer reports as a race when two threads do it at once.
+    static func uninitializedArray<E>(
+        _: E.Type, count: Int, _ body: (inout UnsafeMutableBufferPointer<E>, inout Int) throws -> Void
+    ) rethrows -> [E] {
+        guard count > 0 else {
+            var empty = UnsafeMutableBufferPointer<E>(start: nil, count: 0)
+            var initialized = 0
+            try body(&empty, &initialized)
+            return []
+        }
+        return try [E](unsafeUninitializedCapacity: count, initializingWith: body)
+    }
+
     /// An array of up to `capacity` elements that `body` appends to `filler`: written in place into the new
     /// array's storage, so no type metadata is looked up per element (as `Array.append` does in code not
     /// specialised for `T`). If `body` throws, the elements appended so far are released.
     static func filling<T>(_: T.Type, capacity: Int, _ body: (inout ArrayFiller<T>) throws -> Void) throws -> [T] {
-        try [T](unsafeUninitializedCapacity: capacity) { buffer, initialized in
+        try uninitializedArray(T.self, count: capacity) { buffer, initialized in
             var filler = ArrayFiller(buffer: buffer)
             defer { initialized = filler.count }
             try body(&filler)
@@ -60,7 +75,7 @@ enum RawBytes {
     /// generic dispatch, unlike `indices.map { values[$0] }` in unspecialised code).
     static func gather<E: BitwiseCopyable>(_ values: [E], at indices: [Int]) -> [E] {
         values.withUnsafeBytes { source in
-            [E](unsafeUninitializedCapacity: indices.count) { buffer, initialized in
+            uninitializedArray(E.self, count: indices.count) { buffer, initialized in
                 gather(source, stride: MemoryLayout<E>.stride, count: values.count, at: indices, into: UnsafeMutableRawBufferPointer(buffer))
                 initialized = indices.count
             }
@@ -97,7 +112,7 @@ enum RawBytes {
     /// The concatenation of `parts`, by memory copies.
     static func concatenate<E: BitwiseCopyable>(_ parts: [ArraySlice<E>]) -> [E] {
         let total = parts.reduce(0) { $0 + $1.count }
-        return [E](unsafeUninitializedCapacity: total) { buffer, initialized in
+        return uninitializedArray(E.self, count: total) { buffer, initialized in
             let target = UnsafeMutableRawBufferPointer(buffer)
             Posix.adviseHugePages(target)
             Posix.prefault(target)
@@ -126,7 +141,7 @@ enum RawBytes {
         let outData = offsets.withUnsafeBufferPointer { offsets in
             data.withUnsafeBytes { source in
                 outOffsets.withUnsafeMutableBufferPointer { outOffsets in
-                    [UInt8](unsafeUninitializedCapacity: total) { target, initialized in
+                    uninitializedArray(UInt8.self, count: total) { target, initialized in
                         var position = 0
                         for (j, i) in indices.enumerated() {
                             let start = Int(offsets[i]), length = Int(offsets[i + 1] &- offsets[i])
@@ -151,7 +166,7 @@ enum RawBytes {
         let stride = MemoryLayout<E>.stride
         let base = plan.bounds[plan.range.lowerBound]
         let total = plan.bounds[plan.range.upperBound] - base
-        let ordered = [E](unsafeUninitializedCapacity: total) { buffer, initialized in
+        let ordered = uninitializedArray(E.self, count: total) { buffer, initialized in
             values.withUnsafeBytes { source in
                 scatter(source, stride: stride, plan, into: UnsafeMutableRawBufferPointer(buffer))
             }
@@ -216,7 +231,7 @@ enum RawBytes {
         var nextByte = byteBounds
         let ordered = offsets.withUnsafeBufferPointer { offsets in
             data.withUnsafeBytes { source in
-                [UInt8](unsafeUninitializedCapacity: totalBytes) { target, initialized in
+                uninitializedArray(UInt8.self, count: totalBytes) { target, initialized in
                     for row in plan.rows {
                         let i = partitions[row] - range.lowerBound
                         let start = Int(offsets[row]), length = Int(offsets[row + 1] &- offsets[row])
@@ -271,7 +286,7 @@ enum RawBytes {
             total += part.bytes.count / part.width - 1
         }
         var valid = true
-        let joined = [Int64](unsafeUninitializedCapacity: total) { buffer, initialized in
+        let joined = uninitializedArray(Int64.self, count: total) { buffer, initialized in
             Posix.prefault(UnsafeMutableRawBufferPointer(buffer))
             let out = buffer.baseAddress!
             out[0] = 0

@@ -195,10 +195,10 @@ struct KeyTable {
 
     /// 0 marks an empty slot, so a real hash of 0 is stored as 1.
     @inline(__always)
-    private static func stored(_ key: borrowing PartdKey) -> Int {
-        let h = key.cachedHash
-        return h == 0 ? 1 : h
-    }
+    private static func stored(_ key: borrowing PartdKey) -> Int { stored(hash: key.cachedHash) }
+
+    @inline(__always)
+    private static func stored(hash: Int) -> Int { hash == 0 ? 1 : hash }
 
     /// The slot holding `key`, or the empty slot where it would go.
     @inline(__always)
@@ -218,7 +218,7 @@ struct KeyTable {
     /// The slot of the key whose storage has this identity, if it is that very key value.
     @inline(__always)
     func slot(hash: Int, identity: ObjectIdentifier) -> Int? {
-        let h = hash == 0 ? 1 : hash
+        let h = Self.stored(hash: hash)
         var i = h & mask
         while true {
             let existing = hashes[i]

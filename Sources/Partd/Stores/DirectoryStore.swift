@@ -208,9 +208,9 @@ public final class DirectoryStore: ByteStore {
                     let bytes = entry.chunks.reduce(0) { $0 + $1.count }
                     if entry.chunks.count > 16 && bytes <= Self.gatherMaxBytes && bytes < entry.chunks.count * 1024 {
                         // Many small chunks (a spilled key): join them in a reused buffer, one write.
-                        var buffer = scratch.withLock { $0.popLast() } ?? []
-                        defer { scratch.withLock { if $0.count < Self.scratchKept { $0.append(buffer) } } }
-                        try Posix.writeAllGathered(file.fd, entry.chunks, total: bytes, buffer: &buffer)
+                        try withScratch { buffer throws(Errno) in
+                            try Posix.writeAllGathered(file.fd, entry.chunks, total: bytes, buffer: &buffer)
+                        }
                     } else {
                         try Posix.writeAllVectored(file.fd, entry.chunks)
                     }
@@ -252,16 +252,24 @@ public final class DirectoryStore: ByteStore {
 
     /// Reads `key` into a buffer this store reuses and calls `body` with its bytes.
     public func withBytes<R>(of key: PartdKey, _ body: (ArraySlice<UInt8>) throws -> R) throws -> R {
+        try withScratch { buffer in
+            let count = try shared(DirectoryLock.mask(of: CollectionOfOne(key))) {
+                try read(key, into: &buffer)
+            }
+            return try body(buffer[0..<count])
+        }
+    }
+
+    /// Lends `body` one of the reused scratch buffers (a new one if none is free) and keeps it
+    /// afterwards, unless it grew past `scratchMaxBytes` or enough are kept already.
+    private func withScratch<R, E: Error>(_ body: (inout [UInt8]) throws(E) -> R) throws(E) -> R {
         var buffer = scratch.withLock { $0.popLast() } ?? []
         defer {
             if buffer.count <= Self.scratchMaxBytes {
                 scratch.withLock { if $0.count < Self.scratchKept { $0.append(buffer) } }
             }
         }
-        let count = try shared(DirectoryLock.mask(of: CollectionOfOne(key))) {
-            try read(key, into: &buffer)
-        }
-        return try body(buffer[0..<count])
+        return try body(&buffer)
     }
 
     /// Cuts `key`'s value to its first `length` bytes (a no-op if it is shorter),

@@ -1,4 +1,5 @@
 // swift-tools-version: 6.1
+import CompilerPluginSupport
 import PackageDescription
 
 let package = Package(
@@ -8,6 +9,7 @@ let package = Package(
         .library(name: "Partd", targets: ["Partd"]),
         .library(name: "PartdCompression", targets: ["PartdCompression"]),
         .library(name: "PartdTyped", targets: ["PartdTyped"]),
+        .library(name: "PartdRecords", targets: ["PartdRecords"]),
         .library(name: "PartdShuffle", targets: ["PartdShuffle"]),
         .library(name: "PartdServer", targets: ["PartdServer"]),
         .library(name: "PartdCompanions", targets: ["PartdCompanions"]),
@@ -22,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swiftlang/swift-syntax", "602.0.0"..<"604.0.0"),
     ],
     targets: [
         // The byte-store core: toolchain only (Swift stdlib, Synchronization, Glibc).
@@ -44,6 +47,18 @@ let package = Package(
         ),
         // Typed encoders: numeric and string arrays, columnar tables, lists of Codable values.
         .target(name: "PartdTyped", dependencies: ["Partd", "PartdCompression"]),
+        // @MessagePackRecord, which writes a Codable struct's MessagePackRecord members. A module of its own, so
+        // that only code using the macro builds swift-syntax (minutes in release mode).
+        .macro(
+            name: "PartdRecordMacros",
+            dependencies: [
+                .product(name: "SwiftSyntax", package: "swift-syntax"),
+                .product(name: "SwiftSyntaxMacros", package: "swift-syntax"),
+                .product(name: "SwiftDiagnostics", package: "swift-syntax"),
+                .product(name: "SwiftCompilerPlugin", package: "swift-syntax"),
+            ]
+        ),
+        .target(name: "PartdRecords", dependencies: ["PartdTyped", "PartdRecordMacros"]),
         // The shuffle driver: stable partition hash, parallel hash partitioning, out-of-core groupby.
         .target(name: "PartdShuffle", dependencies: ["Partd", "PartdCompression", "PartdTyped"]),
         // Server and client over SwiftNIO: one store shared by many processes.
@@ -132,6 +147,14 @@ let package = Package(
             name: "partd-test-worker",
             dependencies: ["Partd", "PartdServer", "PartdCompanions", "PartdShuffle", "PartdTyped", "PartdRedis", "PartdTestSupport"],
             path: "Tests/Workers/partd-test-worker"
+        ),
+        .testTarget(
+            name: "PartdRecordsTests",
+            dependencies: [
+                "PartdRecords", "PartdRecordMacros",
+                .product(name: "SwiftSyntaxMacroExpansion", package: "swift-syntax"),
+                .product(name: "SwiftSyntaxMacrosGenericTestSupport", package: "swift-syntax"),
+            ]
         ),
         .testTarget(
             name: "PartdTests",

@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import SwiftCompilerPlugin
+import SwiftDiagnostics
+import SwiftSyntax
+import SwiftSyntaxMacros
+
+/// `@MessagePackRecord` on a `Codable` struct: writes the type's `MessagePackRecord` members
+/// (`messagePackFields`, `pack(into:)`, `init(unpacking:)`) from its stored properties, or from its
+/// `CodingKeys` when it declares them, so that they always match what the synthesised `Codable` form encodes.
+public struct MessagePackRecordMacro: ExtensionMacro {
+    public static func expansion(
+        of node: AttributeSyntax,
+        attachedTo declaration: some DeclGroupSyntax,
+        providingExtensionsOf type: some TypeSyntaxProtocol,
+        conformingTo protocols: [TypeSyntax],
+        in context: some MacroExpansionContext
+    ) throws -> [ExtensionDeclSyntax] {
+        guard let structDecl = declaration.as(StructDeclSyntax.self) else {
+            context.diagnose(Diagnostic(node: node, message: RecordDiagnostic.notAStruct))
+            return []
+        }
+        let stored = storedProperties(of: structDecl)
+        guard let fields = fields(of: structDecl, stored: stored, in: context) else { return [] }
+
+        let access = accessModifier(of: structDecl)
+        let names = fields.map { "\(StringLiteralExprSyntax(content: $0.key))" }.joined(separator: ", ")
+        let packs = fields.map { "writer.pack(self.\($0.property))" }.joined(separator: "\n")
+        let unpacks = fields.map { "self.\($0.property) = try reader.unpack()" }.joined(separator: "\n")
+        let conformance = protocols.isEmpty ? "" : ": PartdTyped.MessagePackRecord"
+        let decl: DeclSyntax = """
+            extension \(type.trimmed)\(raw: conformance) {
+                \(raw: access)static var messagePackFields: [String] { [\(raw: names)] }
+
+                \(raw: access)func pack(into writer: inout PartdTyped.MessagePackWriter) {
+                    \(raw: packs)
+                }
+
+                \(raw: access)init(unpacking reader: inout PartdTyped.MessagePackReader) throws {
+                    \(raw: unpacks)
+                }
+            }
+            """
+        return [decl.cast(ExtensionDeclSyntax.self)]
+    }
+
+    /// A stored property, as far as the record cares.
+    struct StoredProperty {
+        let name: String
+        let binding: PatternBindingSyntax
+        let isLazy: Bool
+        /// A `let` with an initial value: `Codable` encodes it but never decodes it.
+        let isInitializedLet: Bool
+    }
+
+    /// A field of the record: a `CodingKeys` case (or stored property) and the property it reads and writes.
+    struct Field {
+        let key: String
+        let property: String
+    }
+
+    /// The instance stored properties, in declaration order.
+    static func storedProperties(of decl: StructDeclSyntax) -> [StoredProperty] {
+        var result: [StoredProperty] = []
+        for member in decl.memberBlock.members {
+            guard let variable = member.decl.as(VariableDeclSyntax.self),
+                !variable.modifiers.contains(where: { ["static", "class"].contains($0.name.text) })
+            else { continue }
+            let isLet = variable.bindingSpecifier.tokenKind == .keyword(.let)
+            let isLazy = variable.modifiers.contains { $0.name.text == "lazy" }
+            for binding in variable.bindings {
+                guard let name = binding.pattern.as(IdentifierPatternSyntax.self)?.identifier.text, isStored(binding)
+                else { continue }
+                result.append(StoredProperty(
+                    name: name, binding: binding, isLazy: isLazy, isInitializedLet: isLet && binding.initializer != nil))
+            }
+        }
+        return result
+    }
+
+    /// Whether a binding stores its value (no accessors, or only observers).
+    static func isStored(_ binding: PatternBindingSyntax) -> Bool {
+        guard let accessors = binding.accessorBlock?.accessors else { return true }
+        switch accessors {
+        case .getter: return false
+        case .accessors(let list):
+            return list.allSatisfy { [.keyword(.willSet), .keyword(.didSet)].contains($0.accessorSpecifier.tokenKind) }
+        }
+    }
+
+    /// Why a spelled-out field type cannot be a record field (`nil` if it may be one).
+    static func unsupportedKind(_ type: TypeSyntax) -> String? {
+        if type.is(OptionalTypeSyntax.self) || type.is(ImplicitlyUnwrappedOptionalTypeSyntax.self) {
+            return "an optional"
+        }
+        if let array = type.as(ArrayTypeSyntax.self) {
+            return array.element.trimmedDescription == "UInt8" ? nil : "an array (only [UInt8] is)"
+        }
+        if type.is(DictionaryTypeSyntax.self) { return "a dictionary" }
+        if type.is(TupleTypeSyntax.self) { return "a tuple" }
+        if let generic = type.as(IdentifierTypeSyntax.self), generic.genericArgumentClause != nil {
+            switch generic.name.text {
+            case "Optional": return "an optional"
+            case "Array": return generic.genericArgumentClause?.arguments.trimmedDescription == "UInt8" ? nil : "an array (only [UInt8] is)"
+            case "Dictionary", "Set": return "a collection"
+            default: return nil
+            }
+        }
+        return nil
+    }
+
+    /// The record's fields in `Codable` order: the `CodingKeys` cases if the struct declares them, its stored
+    /// properties otherwise. `nil` (after diagnosing) if they cannot be written as a record.
+    static func fields(of decl: StructDeclSyntax, stored: [StoredProperty], in context: some MacroExpansionContext) -> [Field]? {
+        let codingKeys = decl.memberBlock.members.lazy
+            .compactMap { $0.decl.as(EnumDeclSyntax.self) }
+            .first { $0.name.text == "CodingKeys" }
+        var fields: [Field] = []
+        if let codingKeys {
+            for element in codingKeys.memberBlock.members.compactMap({ $0.decl.as(EnumCaseDeclSyntax.self) }).flatMap(\.elements) {
+                let name = element.name.text
+                var key = name
+                if let raw = element.rawValue?.value {
+                    guard let literal = raw.as(StringLiteralExprSyntax.self), let text = literal.representedLiteralValue else {
+                        context.diagnose(Diagnostic(node: raw, message: RecordDiagnostic.rawValue(name)))
+                        return nil
+                    }
+                    key = text
+                }
+                fields.append(Field(key: key, property: name))
+            }
+        } else {
+            fields = stored.map { Field(key: $0.name, property: $0.name) }
+        }
+        var valid = true
+        for field in fields {
+            guard let property = stored.first(where: { $0.name == field.property }) else {
+                context.diagnose(Diagnostic(node: decl.name, message: RecordDiagnostic.noProperty(field.property)))
+                valid = false
+                continue
+            }
+            if property.isLazy {
+                context.diagnose(Diagnostic(node: property.binding, message: RecordDiagnostic.lazy(field.property)))
+                valid = false
+            }
+            if property.isInitializedLet {
+                context.diagnose(Diagnostic(node: property.binding, message: RecordDiagnostic.initializedLet(field.property)))
+                valid = false
+            }
+            if let annotation = property.binding.typeAnnotation?.type, let kind = unsupportedKind(annotation) {
+                context.diagnose(Diagnostic(
+                    node: annotation, message: RecordDiagnostic.unsupported(field.property, annotation.trimmedDescription, kind)))
+                valid = false
+            }
+        }
+        return valid ? fields : nil
+    }
+
+    /// The access modifier the members need to satisfy the conformance where the struct is visible.
+    static func accessModifier(of decl: StructDeclSyntax) -> String {
+        for modifier in decl.modifiers {
+            switch modifier.name.tokenKind {
+            case .keyword(.public), .keyword(.open): return "public "
+            case .keyword(.package): return "package "
+            default: continue
+            }
+        }
+        return ""
+    }
+}
+
+/// What `@MessagePackRecord` reports about a declaration it cannot write members for.
+enum RecordDiagnostic: DiagnosticMessage {
+    case notAStruct
+    case lazy(String)
+    case unsupported(String, String, String)
+    case rawValue(String)
+    case noProperty(String)
+    case initializedLet(String)
+
+    var message: String {
+        switch self {
+        case .notAStruct:
+            return "@MessagePackRecord applies to structs; conform other types to MessagePackRecord by hand"
+        case .lazy(let name):
+            return "lazy property '\(name)' cannot be a record field; make it a plain stored property or computed"
+        case .unsupported(let name, let type, let kind):
+            return "field '\(name)' has type \(type), \(kind): record fields are integers, Float, Double, Bool, "
+                + "String and [UInt8]; store this type as plain Codable instead"
+        case .rawValue(let name):
+            return "CodingKeys case '\(name)' needs a string literal raw value (or none) to be a record field"
+        case .noProperty(let name):
+            return "CodingKeys case '\(name)' names no stored property of this struct"
+        case .initializedLet(let name):
+            return "'\(name)' is a let with an initial value, which Codable encodes but never decodes; make it a var, "
+                + "or leave it out of CodingKeys"
+        }
+    }
+
+    var diagnosticID: MessageID {
+        let id: String
+        switch self {
+        case .notAStruct: id = "notAStruct"
+        case .lazy: id = "lazy"
+        case .unsupported: id = "unsupported"
+        case .rawValue: id = "rawValue"
+        case .noProperty: id = "noProperty"
+        case .initializedLet: id = "initializedLet"
+        }
+        return MessageID(domain: "PartdRecordMacros", id: id)
+    }
+
+    var severity: DiagnosticSeverity { .error }
+}
+
+@main
+struct PartdRecordPlugin: CompilerPlugin {
+    let providingMacros: [any Macro.Type] = [MessagePackRecordMacro.self]
+}

@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Partd
+import PartdRecordMacros
+import PartdRecords
+import SwiftSyntaxMacroExpansion
+import SwiftSyntaxMacrosGenericTestSupport
+import Testing
+
+// MARK: Types the macro writes members for
+
+@MessagePackRecord
+struct Visit: Codable, Sendable, Hashable {
+    var user: Int
+    var score: Double
+    var page: String
+    var counted: Bool = true
+    /// Not a field: computed.
+    var isRoot: Bool { page == "/" }
+    /// Not a field: static.
+    static let unit = "visit"
+}
+
+/// The same fields as a plain `Codable` struct, whose bytes the record must match.
+struct PlainVisit: Codable, Sendable, Hashable {
+    var user: Int
+    var score: Double
+    var page: String
+    var counted: Bool = true
+}
+
+/// Custom field names and a property left out of `CodingKeys`; fields in `CodingKeys` order, not declaration order.
+@MessagePackRecord
+public struct Renamed: Codable, Sendable, Hashable {
+    public var b: [UInt8]
+    private var a: Int32
+    var cache: [String: Int] = [:]
+
+    enum CodingKeys: String, CodingKey {
+        case a = "alpha"
+        case b
+    }
+
+    public init(a: Int32, b: [UInt8]) {
+        self.a = a
+        self.b = b
+    }
+
+    var alpha: Int32 { a }
+}
+
+struct PlainRenamed: Codable, Hashable {
+    var alpha: Int32
+    var b: [UInt8]
+}
+
+@MessagePackRecord
+struct Pair<Tag: Sendable & Hashable>: Codable, Sendable, Hashable {
+    var left: UInt16, right: Float
+}
+
+/// Bytes of `values` as a MessagePack list.
+/// `Visit`'s fields in another order: what another writer (a Python dict built in another order) may store.
+struct ReorderedVisit: Codable { var page: String; var counted: Bool; var user: Int; var score: Double }
+
+func listBytes<T: Encodable>(_ values: [T], _ encoding: MessagePackEncoder.StructEncoding) throws -> [UInt8] {
+    var bytes: [UInt8] = []
+    try MessagePackEncoder(structEncoding: encoding).encode(list: values, into: &bytes)
+    return bytes
+}
+
+@Suite("@MessagePackRecord")
+struct MessagePackRecordMacroTests {
+    let visits: [Visit] = (0..<300).map { (n: Int) -> Visit in
+        Visit(user: n * 977 - 1000, score: Double(n) / 8, page: "/p/\(n)", counted: n % 3 == 0)
+    }
+    var plain: [PlainVisit] { visits.map { PlainVisit(user: $0.user, score: $0.score, page: $0.page, counted: $0.counted) } }
+
+    @Test("annotated structs are records, and their lists are byte for byte what Codable writes",
+          arguments: [MessagePackEncoder.StructEncoding.map, .array])
+    func sameBytes(encoding: MessagePackEncoder.StructEncoding) throws {
+        #expect((Visit.self as Any.Type) is any MessagePackRecord.Type)
+        #expect(Visit.messagePackFields == ["user", "score", "page", "counted"])
+        let bytes = try listBytes(visits, encoding)
+        #expect(bytes == (try listBytes(plain, encoding)))
+        var back: [Visit] = []
+        try MessagePackDecoder().decode(list: Visit.self, from: bytes[...], appendingTo: &back)
+        #expect(back == visits)
+        var plainBack: [PlainVisit] = []
+        try MessagePackDecoder().decode(list: PlainVisit.self, from: bytes[...], appendingTo: &plainBack)
+        #expect(plainBack == plain)
+    }
+
+    @Test("CodingKeys give the fields, their order and their names; other properties keep their defaults")
+    func codingKeys() throws {
+        #expect(Renamed.messagePackFields == ["alpha", "b"])
+        let values = (0..<50).map { Renamed(a: Int32($0 * 70_000 - 1_000_000), b: Array(repeating: UInt8($0), count: $0 * 7)) }
+        let twins = values.map { PlainRenamed(alpha: $0.alpha, b: $0.b) }
+        for encoding in [MessagePackEncoder.StructEncoding.map, .array] {
+            let bytes = try listBytes(values, encoding)
+            #expect(bytes == (try listBytes(twins, encoding)))
+            var back: [Renamed] = []
+            try MessagePackDecoder().decode(list: Renamed.self, from: bytes[...], appendingTo: &back)
+            #expect(back == values)
+        }
+    }
+
+    @Test("generic structs and several fields in one declaration")
+    func generic() throws {
+        #expect(Pair<String>.messagePackFields == ["left", "right"])
+        let pairs = (0..<20).map { Pair<String>(left: UInt16($0 * 3000), right: Float($0) / 3) }
+        var back: [Pair<String>] = []
+        try MessagePackDecoder().decode(list: Pair<String>.self, from: try listBytes(pairs, .array)[...], appendingTo: &back)
+        #expect(back == pairs)
+    }
+
+    @Test("ListStore round trip over memory and directory stores; old layouts still read through Codable")
+    func listStore() throws {
+        let directory = try DirectoryStore.temporary()
+        defer { try? directory.drop() }
+        for inner in [MemoryStore() as any ByteStore, directory] {
+            try roundTrip(inner)
+        }
+    }
+
+    private func roundTrip(_ inner: some ByteStore) throws {
+        let store = ListStore<_, Visit>(over: inner)
+        try store.append(["a": Array(visits[..<100]), "b": Array(visits[100...])])
+        try store.append(["a": Array(visits[100...])])
+        #expect(try store.get("a") == visits)
+        #expect(try store.get("b") == Array(visits[100...]))
+        #expect(try store.get("missing") == [])
+        // A map in another key order (what a Python dict may hold) is not the record's layout: read through Codable.
+        try ListStore<_, ReorderedVisit>(over: inner).append(["c": [ReorderedVisit(page: "/x", counted: false, user: 7, score: 0.5)]])
+        #expect(try store.get("c") == [Visit(user: 7, score: 0.5, page: "/x", counted: false)])
+    }
+}
+
+// MARK: Expansion
+
+/// Runs swift-syntax's expansion check, reporting its failures to Swift Testing.
+func expectExpansion(
+    _ source: String, expands expanded: String, diagnostics: [DiagnosticSpec] = [],
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
+    assertMacroExpansion(
+        source, expandedSource: expanded, diagnostics: diagnostics,
+        macroSpecs: ["MessagePackRecord": MacroSpec(type: MessagePackRecordMacro.self, conformances: ["MessagePackRecord"])],
+        failureHandler: { Issue.record(Comment(rawValue: $0.message), sourceLocation: sourceLocation) })
+}
+
+@Suite("@MessagePackRecord expansion")
+struct MessagePackRecordExpansionTests {
+    @Test("members follow the stored properties; access follows the struct")
+    func members() {
+        expectExpansion(
+            """
+            @MessagePackRecord
+            public struct Visit: Codable {
+                public var user: Int
+                var a, b: String
+                var observed: Double { didSet { print(oldValue) } }
+                var computed: Int { 1 }
+                static var shared = 0
+            }
+            """,
+            expands: """
+            public struct Visit: Codable {
+                public var user: Int
+                var a, b: String
+                var observed: Double { didSet { print(oldValue) } }
+                var computed: Int { 1 }
+                static var shared = 0
+            }
+
+            extension Visit: PartdTyped.MessagePackRecord {
+                public static var messagePackFields: [String] {
+                    ["user", "a", "b", "observed"]
+                }
+
+                public func pack(into writer: inout PartdTyped.MessagePackWriter) {
+                    writer.pack(self.user)
+                    writer.pack(self.a)
+                    writer.pack(self.b)
+                    writer.pack(self.observed)
+                }
+
+                public init(unpacking reader: inout PartdTyped.MessagePackReader) throws {
+                    self.user = try reader.unpack()
+                    self.a = try reader.unpack()
+                    self.b = try reader.unpack()
+                    self.observed = try reader.unpack()
+                }
+            }
+            """)
+    }
+
+    @Test("CodingKeys cases and raw values name the fields")
+    func codingKeys() {
+        expectExpansion(
+            """
+            @MessagePackRecord
+            struct R: Codable {
+                var x: Int
+                var y: String
+                var skipped: [Int] = []
+                enum CodingKeys: String, CodingKey {
+                    case y = "why", x
+                }
+            }
+            """,
+            expands: """
+            struct R: Codable {
+                var x: Int
+                var y: String
+                var skipped: [Int] = []
+                enum CodingKeys: String, CodingKey {
+                    case y = "why", x
+                }
+            }
+
+            extension R: PartdTyped.MessagePackRecord {
+                static var messagePackFields: [String] {
+                    ["why", "x"]
+                }
+
+                func pack(into writer: inout PartdTyped.MessagePackWriter) {
+                    writer.pack(self.y)
+                    writer.pack(self.x)
+                }
+
+                init(unpacking reader: inout PartdTyped.MessagePackReader) throws {
+                    self.y = try reader.unpack()
+                    self.x = try reader.unpack()
+                }
+            }
+            """)
+    }
+
+    @Test("what cannot be a record is an error on the declaration, and nothing is generated")
+    func diagnostics() {
+        expectExpansion(
+            "@MessagePackRecord\nclass C: Codable {\n    var x = 1\n}",
+            expands: "class C: Codable {\n    var x = 1\n}",
+            diagnostics: [DiagnosticSpec(
+                message: "@MessagePackRecord applies to structs; conform other types to MessagePackRecord by hand",
+                line: 1, column: 1)])
+        expectExpansion(
+            "@MessagePackRecord\nstruct S: Codable {\n    var tags: [String]\n    var parent: Int?\n}",
+            expands: "struct S: Codable {\n    var tags: [String]\n    var parent: Int?\n}",
+            diagnostics: [
+                DiagnosticSpec(
+                    message: "field 'tags' has type [String], an array (only [UInt8] is): record fields are integers, "
+                        + "Float, Double, Bool, String and [UInt8]; store this type as plain Codable instead",
+                    line: 3, column: 15),
+                DiagnosticSpec(
+                    message: "field 'parent' has type Int?, an optional: record fields are integers, Float, Double, "
+                        + "Bool, String and [UInt8]; store this type as plain Codable instead",
+                    line: 4, column: 17),
+            ])
+        expectExpansion(
+            "@MessagePackRecord\nstruct S: Codable {\n    let version = 2\n    var x: Int\n}",
+            expands: "struct S: Codable {\n    let version = 2\n    var x: Int\n}",
+            diagnostics: [DiagnosticSpec(
+                message: "'version' is a let with an initial value, which Codable encodes but never decodes; make it "
+                    + "a var, or leave it out of CodingKeys",
+                line: 3, column: 9)])
+        expectExpansion(
+            "@MessagePackRecord\nstruct S: Codable {\n    var x: Int\n    enum CodingKeys: String, CodingKey {\n        case x, y\n    }\n}",
+            expands: "struct S: Codable {\n    var x: Int\n    enum CodingKeys: String, CodingKey {\n        case x, y\n    }\n}",
+            diagnostics: [DiagnosticSpec(message: "CodingKeys case 'y' names no stored property of this struct", line: 2, column: 8)])
+    }
+}

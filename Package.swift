@@ -129,7 +129,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "partd-bench-typed",
-            dependencies: ["Partd", "PartdCompression", "PartdTyped", "BenchmarkSupport"],
+            dependencies: ["Partd", "PartdCompression", "PartdTyped", "PartdRecords", "BenchmarkSupport"],
             path: "Benchmarks/Typed"
         ),
         .executableTarget(

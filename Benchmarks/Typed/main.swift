@@ -20,6 +20,7 @@
 import BenchmarkSupport
 import Partd
 import PartdCompression
+import PartdRecords
 import PartdTyped
 
 #if canImport(Glibc)
@@ -180,31 +181,12 @@ struct Record: Codable, Sendable {
     var name: String
 }
 
-/// The same record, also writing and reading its own MessagePack (`MessagePackRecord`): the same bytes.
-struct PackedRecord: MessagePackRecord, Sendable {
+/// The same record as a `MessagePackRecord`, its members written by `@MessagePackRecord`: the same bytes.
+@MessagePackRecord
+struct PackedRecord: Codable, Sendable {
     var id: Int
     var x: Double
     var name: String
-
-    init(id: Int, x: Double, name: String) {
-        self.id = id
-        self.x = x
-        self.name = name
-    }
-
-    static let messagePackFields = ["id", "x", "name"]
-
-    func pack(into writer: inout MessagePackWriter) {
-        writer.pack(id)
-        writer.pack(x)
-        writer.pack(name)
-    }
-
-    init(unpacking reader: inout MessagePackReader) throws {
-        id = try reader.unpack()
-        x = try reader.unpack()
-        name = try reader.unpack()
-    }
 }
 
 /// W5 through `Codable` (`codable`), through `MessagePackRecord` (`record`), or both.

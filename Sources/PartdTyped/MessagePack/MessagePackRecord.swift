@@ -27,6 +27,8 @@
 /// }
 /// ```
 ///
+/// For a struct, `@MessagePackRecord` (module `PartdRecords`) writes these three members from the declaration.
+///
 /// Fields are scalars: integers, `Double`, `Float`, `Bool`, `String` and `[UInt8]`. Reading is strict about
 /// the layout and lenient about everything else: a record whose map keys come in another order, with other or
 /// missing keys, or whose values have other MessagePack types (a Python dict built in another order, an old

@@ -46,6 +46,8 @@ nio() {
   NIO=(-I "$debug/Modules")
   local map dir object
   for map in "$debug"/*.build/module.modulemap $(find .build/checkouts/swift-nio/Sources .build/checkouts/swift-atomics/Sources -name module.modulemap); do
+    # (SwiftPM also builds a host-tool copy of each module, *-tool.build, once a package has a macro: skip those)
+    case "$map" in *-tool.build/*) continue ;; esac
     NIO+=(-Xcc "-fmodule-map-file=$map")
   done
   for dir in NIOCore NIOConcurrencyHelpers _NIOBase64 _NIODataStructures CNIOAtomics Atomics _AtomicsShims DequeModule \

@@ -49,6 +49,8 @@ public struct MessagePackRecordMacro: ExtensionMacro {
         let name: String
         let binding: PatternBindingSyntax
         let isLazy: Bool
+        /// The name of a property wrapper (or other custom attribute) on it, which changes what `Codable` writes.
+        let wrapper: String?
         /// A `let` with an initial value: `Codable` encodes it but never decodes it.
         let isInitializedLet: Bool
     }
@@ -68,11 +70,15 @@ public struct MessagePackRecordMacro: ExtensionMacro {
             else { continue }
             let isLet = variable.bindingSpecifier.tokenKind == .keyword(.let)
             let isLazy = variable.modifiers.contains { $0.name.text == "lazy" }
+            // Custom attributes are capitalised (property wrappers, attached macros); built-in ones are not.
+            let wrapper = variable.attributes.lazy.compactMap { $0.as(AttributeSyntax.self)?.attributeName.trimmedDescription }
+                .first { $0.first?.isUppercase == true }
             for binding in variable.bindings {
                 guard let name = binding.pattern.as(IdentifierPatternSyntax.self)?.identifier.text, isStored(binding)
                 else { continue }
                 result.append(StoredProperty(
-                    name: name, binding: binding, isLazy: isLazy, isInitializedLet: isLet && binding.initializer != nil))
+                    name: name, binding: binding, isLazy: isLazy, wrapper: wrapper,
+                    isInitializedLet: isLet && binding.initializer != nil))
             }
         }
         return result
@@ -143,6 +149,10 @@ public struct MessagePackRecordMacro: ExtensionMacro {
                 context.diagnose(Diagnostic(node: property.binding, message: RecordDiagnostic.lazy(field.property)))
                 valid = false
             }
+            if let wrapper = property.wrapper {
+                context.diagnose(Diagnostic(node: property.binding, message: RecordDiagnostic.wrapped(field.property, wrapper)))
+                valid = false
+            }
             if property.isInitializedLet {
                 context.diagnose(Diagnostic(node: property.binding, message: RecordDiagnostic.initializedLet(field.property)))
                 valid = false
@@ -173,6 +183,7 @@ public struct MessagePackRecordMacro: ExtensionMacro {
 enum RecordDiagnostic: DiagnosticMessage {
     case notAStruct
     case lazy(String)
+    case wrapped(String, String)
     case unsupported(String, String, String)
     case rawValue(String)
     case noProperty(String)
@@ -184,6 +195,9 @@ enum RecordDiagnostic: DiagnosticMessage {
             return "@MessagePackRecord applies to structs; conform other types to MessagePackRecord by hand"
         case .lazy(let name):
             return "lazy property '\(name)' cannot be a record field; make it a plain stored property or computed"
+        case .wrapped(let name, let wrapper):
+            return "field '\(name)' has the attribute @\(wrapper), which changes what Codable writes; store this type "
+                + "as plain Codable instead"
         case .unsupported(let name, let type, let kind):
             return "field '\(name)' has type \(type), \(kind): record fields are integers, Float, Double, Bool, "
                 + "String and [UInt8]; store this type as plain Codable instead"
@@ -202,6 +216,7 @@ enum RecordDiagnostic: DiagnosticMessage {
         switch self {
         case .notAStruct: id = "notAStruct"
         case .lazy: id = "lazy"
+        case .wrapped: id = "wrapped"
         case .unsupported: id = "unsupported"
         case .rawValue: id = "rawValue"
         case .noProperty: id = "noProperty"

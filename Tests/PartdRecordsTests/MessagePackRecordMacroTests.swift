@@ -259,6 +259,13 @@ struct MessagePackRecordExpansionTests {
                     line: 4, column: 17),
             ])
         expectExpansion(
+            "@MessagePackRecord\nstruct S: Codable {\n    @Clamped var level: Int\n    @available(*, deprecated) var x: Int\n}",
+            expands: "struct S: Codable {\n    @Clamped var level: Int\n    @available(*, deprecated) var x: Int\n}",
+            diagnostics: [DiagnosticSpec(
+                message: "field 'level' has the attribute @Clamped, which changes what Codable writes; store this "
+                    + "type as plain Codable instead",
+                line: 3, column: 18)])
+        expectExpansion(
             "@MessagePackRecord\nstruct S: Codable {\n    let version = 2\n    var x: Int\n}",
             expands: "struct S: Codable {\n    let version = 2\n    var x: Int\n}",
             diagnostics: [DiagnosticSpec(

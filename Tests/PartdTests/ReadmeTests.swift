@@ -94,7 +94,9 @@ struct ReadmeTests {
         let fm = FileManager.default
         var arguments = ["swiftc", "-typecheck", "-suppress-warnings", "-swift-version", "6", "-I", productsDirectory + "/Modules"]
         var maps: [String] = []
-        for entry in (try? fm.contentsOfDirectory(atPath: productsDirectory)) ?? [] where entry.hasSuffix(".build") {
+        // (*-tool.build holds SwiftPM's host-tool copies of the same modules, built for the macro: skipped)
+        for entry in (try? fm.contentsOfDirectory(atPath: productsDirectory)) ?? []
+        where entry.hasSuffix(".build") && !entry.hasSuffix("-tool.build") {
             let map = productsDirectory + "/" + entry + "/module.modulemap"
             if fm.fileExists(atPath: map) { maps.append(map) }
         }
@@ -105,6 +107,8 @@ struct ReadmeTests {
             }
         }
         for map in maps { arguments += ["-Xcc", "-fmodule-map-file=" + map] }
+        // The @MessagePackRecord macro's plugin, built with the tests.
+        arguments += ["-load-plugin-executable", productsDirectory + "/PartdRecordMacros-tool#PartdRecordMacros"]
         for (index, block) in blocks.enumerated() {
             let prelude = block.contains("chunks") ? "import PartdTyped\nlet chunks: [Table] = []\n" : ""
             let file = scratchPath("readme-block-\(index)") + ".swift"

@@ -20,6 +20,10 @@ public struct MessagePackRecordMacro: ExtensionMacro {
             context.diagnose(Diagnostic(node: node, message: RecordDiagnostic.notAStruct))
             return []
         }
+        if let custom = customCoding(in: structDecl) {
+            context.diagnose(Diagnostic(node: custom, message: RecordDiagnostic.customCoding))
+            return []
+        }
         let stored = storedProperties(of: structDecl)
         guard let fields = fields(of: structDecl, stored: stored, in: context) else { return [] }
 
@@ -82,6 +86,23 @@ public struct MessagePackRecordMacro: ExtensionMacro {
             }
         }
         return result
+    }
+
+    /// The struct's own `encode(to:)` or `init(from:)`, if it writes one: the macro cannot know what it writes.
+    static func customCoding(in decl: StructDeclSyntax) -> Syntax? {
+        for member in decl.memberBlock.members {
+            if let function = member.decl.as(FunctionDeclSyntax.self), function.name.text == "encode",
+                function.signature.parameterClause.parameters.first?.firstName.text == "to"
+            {
+                return Syntax(function)
+            }
+            if let initializer = member.decl.as(InitializerDeclSyntax.self),
+                initializer.signature.parameterClause.parameters.first?.firstName.text == "from"
+            {
+                return Syntax(initializer)
+            }
+        }
+        return nil
     }
 
     /// Whether a binding stores its value (no accessors, or only observers).
@@ -182,6 +203,7 @@ public struct MessagePackRecordMacro: ExtensionMacro {
 /// What `@MessagePackRecord` reports about a declaration it cannot write members for.
 enum RecordDiagnostic: DiagnosticMessage {
     case notAStruct
+    case customCoding
     case lazy(String)
     case wrapped(String, String)
     case unsupported(String, String, String)
@@ -193,6 +215,9 @@ enum RecordDiagnostic: DiagnosticMessage {
         switch self {
         case .notAStruct:
             return "@MessagePackRecord applies to structs; conform other types to MessagePackRecord by hand"
+        case .customCoding:
+            return "@MessagePackRecord writes the fields Codable synthesises, and this struct codes itself; "
+                + "conform it to MessagePackRecord by hand to match its own encode(to:) and init(from:)"
         case .lazy(let name):
             return "lazy property '\(name)' cannot be a record field; make it a plain stored property or computed"
         case .wrapped(let name, let wrapper):
@@ -215,6 +240,7 @@ enum RecordDiagnostic: DiagnosticMessage {
         let id: String
         switch self {
         case .notAStruct: id = "notAStruct"
+        case .customCoding: id = "customCoding"
         case .lazy: id = "lazy"
         case .wrapped: id = "wrapped"
         case .unsupported: id = "unsupported"

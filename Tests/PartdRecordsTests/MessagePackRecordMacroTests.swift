@@ -59,6 +59,15 @@ struct Pair<Tag: Sendable & Hashable>: Codable, Sendable, Hashable {
     var left: UInt16, right: Float
 }
 
+/// A record nested in another type.
+enum Namespace {
+    @MessagePackRecord
+    struct Inner: Codable, Hashable {
+        var id: UInt64
+        var flag: Bool
+    }
+}
+
 /// Bytes of `values` as a MessagePack list.
 /// `Visit`'s fields in another order: what another writer (a Python dict built in another order) may store.
 struct ReorderedVisit: Codable { var page: String; var counted: Bool; var user: Int; var score: Double }
@@ -105,8 +114,13 @@ struct MessagePackRecordMacroTests {
         }
     }
 
-    @Test("generic structs and several fields in one declaration")
+    @Test("generic and nested structs, several fields in one declaration")
     func generic() throws {
+        let inner = (0..<10).map { Namespace.Inner(id: UInt64.max - UInt64($0), flag: $0 % 2 == 0) }
+        #expect((Namespace.Inner.self as Any.Type) is any MessagePackRecord.Type)
+        var innerBack: [Namespace.Inner] = []
+        try MessagePackDecoder().decode(list: Namespace.Inner.self, from: try listBytes(inner, .map)[...], appendingTo: &innerBack)
+        #expect(innerBack == inner)
         #expect(Pair<String>.messagePackFields == ["left", "right"])
         let pairs = (0..<20).map { Pair<String>(left: UInt16($0 * 3000), right: Float($0) / 3) }
         var back: [Pair<String>] = []
@@ -265,6 +279,13 @@ struct MessagePackRecordExpansionTests {
                 message: "field 'level' has the attribute @Clamped, which changes what Codable writes; store this "
                     + "type as plain Codable instead",
                 line: 3, column: 18)])
+        expectExpansion(
+            "@MessagePackRecord\nstruct S: Codable {\n    var x: Int\n    func encode(to encoder: any Encoder) throws {}\n}",
+            expands: "struct S: Codable {\n    var x: Int\n    func encode(to encoder: any Encoder) throws {}\n}",
+            diagnostics: [DiagnosticSpec(
+                message: "@MessagePackRecord writes the fields Codable synthesises, and this struct codes itself; "
+                    + "conform it to MessagePackRecord by hand to match its own encode(to:) and init(from:)",
+                line: 4, column: 5)])
         expectExpansion(
             "@MessagePackRecord\nstruct S: Codable {\n    let version = 2\n    var x: Int\n}",
             expands: "struct S: Codable {\n    let version = 2\n    var x: Int\n}",

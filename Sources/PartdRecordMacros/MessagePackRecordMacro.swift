@@ -117,22 +117,19 @@ public struct MessagePackRecordMacro: ExtensionMacro {
 
     /// Why a spelled-out field type cannot be a record field (`nil` if it may be one).
     static func unsupportedKind(_ type: TypeSyntax) -> String? {
-        if type.is(OptionalTypeSyntax.self) || type.is(ImplicitlyUnwrappedOptionalTypeSyntax.self) {
+        // `Optional<T>`, `Array<T>` etc. are told apart by name, as `T?` and `[T]` are by syntax.
+        let named = type.as(IdentifierTypeSyntax.self)
+        let generic = named?.genericArgumentClause == nil ? nil : named?.name.text
+        if type.is(OptionalTypeSyntax.self) || type.is(ImplicitlyUnwrappedOptionalTypeSyntax.self) || generic == "Optional" {
             return "an optional"
         }
-        if let array = type.as(ArrayTypeSyntax.self) {
-            return array.element.trimmedDescription == "UInt8" ? nil : "an array (only [UInt8] is)"
+        if let element = type.as(ArrayTypeSyntax.self)?.element.trimmedDescription
+            ?? (generic == "Array" ? named?.genericArgumentClause?.arguments.trimmedDescription : nil)
+        {
+            return element == "UInt8" ? nil : "an array (only [UInt8] is)"
         }
-        if type.is(DictionaryTypeSyntax.self) { return "a dictionary" }
+        if type.is(DictionaryTypeSyntax.self) || generic == "Dictionary" || generic == "Set" { return "a collection" }
         if type.is(TupleTypeSyntax.self) { return "a tuple" }
-        if let generic = type.as(IdentifierTypeSyntax.self), generic.genericArgumentClause != nil {
-            switch generic.name.text {
-            case "Optional": return "an optional"
-            case "Array": return generic.genericArgumentClause?.arguments.trimmedDescription == "UInt8" ? nil : "an array (only [UInt8] is)"
-            case "Dictionary", "Set": return "a collection"
-            default: return nil
-            }
-        }
         return nil
     }
 

@@ -260,8 +260,8 @@ struct MessagePackRecordExpansionTests {
                 message: "@MessagePackRecord applies to structs; conform other types to MessagePackRecord by hand",
                 line: 1, column: 1)])
         expectExpansion(
-            "@MessagePackRecord\nstruct S: Codable {\n    var tags: [String]\n    var parent: Int?\n}",
-            expands: "struct S: Codable {\n    var tags: [String]\n    var parent: Int?\n}",
+            "@MessagePackRecord\nstruct S: Codable {\n    var tags: [String]\n    var parent: Int?\n    var raw: Array<UInt8>\n    var map: Dictionary<String, Int>\n}",
+            expands: "struct S: Codable {\n    var tags: [String]\n    var parent: Int?\n    var raw: Array<UInt8>\n    var map: Dictionary<String, Int>\n}",
             diagnostics: [
                 DiagnosticSpec(
                     message: "field 'tags' has type [String], an array (only [UInt8] is): record fields are integers, "
@@ -271,6 +271,10 @@ struct MessagePackRecordExpansionTests {
                     message: "field 'parent' has type Int?, an optional: record fields are integers, Float, Double, "
                         + "Bool, String and [UInt8]; store this type as plain Codable instead",
                     line: 4, column: 17),
+                DiagnosticSpec(
+                    message: "field 'map' has type Dictionary<String, Int>, a collection: record fields are integers, "
+                        + "Float, Double, Bool, String and [UInt8]; store this type as plain Codable instead",
+                    line: 6, column: 14),
             ])
         expectExpansion(
             "@MessagePackRecord\nstruct S: Codable {\n    @Clamped var level: Int\n    @available(*, deprecated) var x: Int\n}",

@@ -152,13 +152,16 @@ struct MessagePackRecordMacroTests {
 
 // MARK: Expansion
 
-/// Runs swift-syntax's expansion check, reporting its failures to Swift Testing.
+/// Checks with swift-syntax's expansion test that `@MessagePackRecord` on `declaration` (the attribute is
+/// line 1, the declaration starts on line 2) leaves it as it is and adds `added` after it (nothing if empty),
+/// reporting `diagnostics`; failures are reported to Swift Testing.
 func expectExpansion(
-    _ source: String, expands expanded: String, diagnostics: [DiagnosticSpec] = [],
+    of declaration: String, adds added: String = "", diagnostics: [DiagnosticSpec] = [],
     sourceLocation: SourceLocation = #_sourceLocation
 ) {
     assertMacroExpansion(
-        source, expandedSource: expanded, diagnostics: diagnostics,
+        "@MessagePackRecord\n" + declaration, expandedSource: added.isEmpty ? declaration : declaration + "\n\n" + added,
+        diagnostics: diagnostics,
         macroSpecs: ["MessagePackRecord": MacroSpec(type: MessagePackRecordMacro.self, conformances: ["MessagePackRecord"])],
         failureHandler: { Issue.record(Comment(rawValue: $0.message), sourceLocation: sourceLocation) })
 }
@@ -168,100 +171,79 @@ struct MessagePackRecordExpansionTests {
     @Test("members follow the stored properties; access follows the struct")
     func members() {
         expectExpansion(
-            """
-            @MessagePackRecord
-            public struct Visit: Codable {
-                public var user: Int
-                var a, b: String
-                var observed: Double { didSet { print(oldValue) } }
-                var computed: Int { 1 }
-                static var shared = 0
-            }
-            """,
-            expands: """
-            public struct Visit: Codable {
-                public var user: Int
-                var a, b: String
-                var observed: Double { didSet { print(oldValue) } }
-                var computed: Int { 1 }
-                static var shared = 0
-            }
-
-            extension Visit: PartdTyped.MessagePackRecord {
-                public static var messagePackFields: [String] {
-                    ["user", "a", "b", "observed"]
+            of: """
+                public struct Visit: Codable {
+                    public var user: Int
+                    var a, b: String
+                    var observed: Double { didSet { print(oldValue) } }
+                    var computed: Int { 1 }
+                    static var shared = 0
                 }
+                """,
+            adds: """
+                extension Visit: PartdTyped.MessagePackRecord {
+                    public static var messagePackFields: [String] {
+                        ["user", "a", "b", "observed"]
+                    }
 
-                public func pack(into writer: inout PartdTyped.MessagePackWriter) {
-                    writer.pack(self.user)
-                    writer.pack(self.a)
-                    writer.pack(self.b)
-                    writer.pack(self.observed)
-                }
+                    public func pack(into writer: inout PartdTyped.MessagePackWriter) {
+                        writer.pack(self.user)
+                        writer.pack(self.a)
+                        writer.pack(self.b)
+                        writer.pack(self.observed)
+                    }
 
-                public init(unpacking reader: inout PartdTyped.MessagePackReader) throws {
-                    self.user = try reader.unpack()
-                    self.a = try reader.unpack()
-                    self.b = try reader.unpack()
-                    self.observed = try reader.unpack()
+                    public init(unpacking reader: inout PartdTyped.MessagePackReader) throws {
+                        self.user = try reader.unpack()
+                        self.a = try reader.unpack()
+                        self.b = try reader.unpack()
+                        self.observed = try reader.unpack()
+                    }
                 }
-            }
-            """)
+                """)
     }
 
     @Test("CodingKeys cases and raw values name the fields")
     func codingKeys() {
         expectExpansion(
-            """
-            @MessagePackRecord
-            struct R: Codable {
-                var x: Int
-                var y: String
-                var skipped: [Int] = []
-                enum CodingKeys: String, CodingKey {
-                    case y = "why", x
+            of: """
+                struct R: Codable {
+                    var x: Int
+                    var y: String
+                    var skipped: [Int] = []
+                    enum CodingKeys: String, CodingKey {
+                        case y = "why", x
+                    }
                 }
-            }
-            """,
-            expands: """
-            struct R: Codable {
-                var x: Int
-                var y: String
-                var skipped: [Int] = []
-                enum CodingKeys: String, CodingKey {
-                    case y = "why", x
-                }
-            }
+                """,
+            adds: """
+                extension R: PartdTyped.MessagePackRecord {
+                    static var messagePackFields: [String] {
+                        ["why", "x"]
+                    }
 
-            extension R: PartdTyped.MessagePackRecord {
-                static var messagePackFields: [String] {
-                    ["why", "x"]
-                }
+                    func pack(into writer: inout PartdTyped.MessagePackWriter) {
+                        writer.pack(self.y)
+                        writer.pack(self.x)
+                    }
 
-                func pack(into writer: inout PartdTyped.MessagePackWriter) {
-                    writer.pack(self.y)
-                    writer.pack(self.x)
+                    init(unpacking reader: inout PartdTyped.MessagePackReader) throws {
+                        self.y = try reader.unpack()
+                        self.x = try reader.unpack()
+                    }
                 }
-
-                init(unpacking reader: inout PartdTyped.MessagePackReader) throws {
-                    self.y = try reader.unpack()
-                    self.x = try reader.unpack()
-                }
-            }
-            """)
+                """)
     }
 
     @Test("what cannot be a record is an error on the declaration, and nothing is generated")
     func diagnostics() {
         expectExpansion(
-            "@MessagePackRecord\nclass C: Codable {\n    var x = 1\n}",
-            expands: "class C: Codable {\n    var x = 1\n}",
+            of: "class C: Codable {\n    var x = 1\n}",
             diagnostics: [DiagnosticSpec(
                 message: "@MessagePackRecord applies to structs; conform other types to MessagePackRecord by hand",
                 line: 1, column: 1)])
         expectExpansion(
-            "@MessagePackRecord\nstruct S: Codable {\n    var tags: [String]\n    var parent: Int?\n    var raw: Array<UInt8>\n    var map: Dictionary<String, Int>\n}",
-            expands: "struct S: Codable {\n    var tags: [String]\n    var parent: Int?\n    var raw: Array<UInt8>\n    var map: Dictionary<String, Int>\n}",
+            of: "struct S: Codable {\n    var tags: [String]\n    var parent: Int?\n    var raw: Array<UInt8>\n    var map: Dictionary<String, Int>\n}",
             diagnostics: [
                 DiagnosticSpec(
                     message: "field 'tags' has type [String], an array (only [UInt8] is): record fields are integers, "
@@ -277,29 +259,25 @@ struct MessagePackRecordExpansionTests {
                     line: 6, column: 14),
             ])
         expectExpansion(
-            "@MessagePackRecord\nstruct S: Codable {\n    @Clamped var level: Int\n    @available(*, deprecated) var x: Int\n}",
-            expands: "struct S: Codable {\n    @Clamped var level: Int\n    @available(*, deprecated) var x: Int\n}",
+            of: "struct S: Codable {\n    @Clamped var level: Int\n    @available(*, deprecated) var x: Int\n}",
             diagnostics: [DiagnosticSpec(
                 message: "field 'level' has the attribute @Clamped, which changes what Codable writes; store this "
                     + "type as plain Codable instead",
                 line: 3, column: 18)])
         expectExpansion(
-            "@MessagePackRecord\nstruct S: Codable {\n    var x: Int\n    func encode(to encoder: any Encoder) throws {}\n}",
-            expands: "struct S: Codable {\n    var x: Int\n    func encode(to encoder: any Encoder) throws {}\n}",
+            of: "struct S: Codable {\n    var x: Int\n    func encode(to encoder: any Encoder) throws {}\n}",
             diagnostics: [DiagnosticSpec(
                 message: "@MessagePackRecord writes the fields Codable synthesises, and this struct codes itself; "
                     + "conform it to MessagePackRecord by hand to match its own encode(to:) and init(from:)",
                 line: 4, column: 5)])
         expectExpansion(
-            "@MessagePackRecord\nstruct S: Codable {\n    let version = 2\n    var x: Int\n}",
-            expands: "struct S: Codable {\n    let version = 2\n    var x: Int\n}",
+            of: "struct S: Codable {\n    let version = 2\n    var x: Int\n}",
             diagnostics: [DiagnosticSpec(
                 message: "'version' is a let with an initial value, which Codable encodes but never decodes; make it "
                     + "a var, or leave it out of CodingKeys",
                 line: 3, column: 9)])
         expectExpansion(
-            "@MessagePackRecord\nstruct S: Codable {\n    var x: Int\n    enum CodingKeys: String, CodingKey {\n        case x, y\n    }\n}",
-            expands: "struct S: Codable {\n    var x: Int\n    enum CodingKeys: String, CodingKey {\n        case x, y\n    }\n}",
+            of: "struct S: Codable {\n    var x: Int\n    enum CodingKeys: String, CodingKey {\n        case x, y\n    }\n}",
             diagnostics: [DiagnosticSpec(message: "CodingKeys case 'y' names no stored property of this struct", line: 2, column: 8)])
     }
 }

@@ -126,13 +126,19 @@ public struct StringArray: Sendable, Equatable, RandomAccessCollection, Expressi
         self.init(parts: parts.map { (offsets: $0.offsets, offsetWidth: 8, data: $0.data) })
     }
 
-    /// Joins parts whose offsets are little-endian Int64 (`offsetWidth` 8) or Int32 (4) values.
-    init?(parts: [(offsets: ArraySlice<UInt8>, offsetWidth: Int, data: ArraySlice<UInt8>)]) {
-        guard let offsets = RawBytes.joinOffsets(parts.map { ($0.offsets, $0.offsetWidth, Int64($0.data.count)) }) else {
+    /// Joins parts whose offsets are little-endian Int64 (`offsetWidth` 8) or Int32 (4) values, into the
+    /// storage of arrays `recycler` kept if it has some that fit.
+    init?(parts: [(offsets: ArraySlice<UInt8>, offsetWidth: Int, data: ArraySlice<UInt8>)], recycler: ResultBuffers? = nil) {
+        let offsetCount = 1 + parts.reduce(0) { $0 + $1.offsets.count / Swift.max($1.offsetWidth, 1) - 1 }
+        guard let offsets = RawBytes.joinOffsets(
+            parts.map { ($0.offsets, $0.offsetWidth, Int64($0.data.count)) },
+            reusing: recycler?.take(Int64.self, count: offsetCount))
+        else {
             return nil
         }
         self.offsets = offsets
-        self.data = RawBytes.concatenate(parts.map(\.data))
+        self.data = RawBytes.concatenate(
+            parts.map(\.data), reusing: recycler?.take(UInt8.self, count: parts.reduce(0) { $0 + $1.data.count }))
     }
 
     public mutating func reserveCapacity(count: Int, bytes: Int) {

@@ -19,12 +19,15 @@ enum RawBytes {
     /// (which must hold exactly `count * MemoryLayout<E>.stride` bytes): one copy.
     /// The caller has checked that the bytes are valid values of `E`.
     static func elements<E: BitwiseCopyable>(
-        _: E.Type, count: Int, from pieces: some Sequence<ArraySlice<UInt8>>
+        _: E.Type, count: Int, from pieces: some Sequence<ArraySlice<UInt8>>, reusing recycled: consuming [E]? = nil
     ) -> [E] {
-        uninitializedArray(E.self, count: count) { buffer, initialized in
+        let fresh = recycled == nil
+        return uninitializedArray(E.self, count: count, reusing: consume recycled) { buffer, initialized in
             let raw = UnsafeMutableRawBufferPointer(buffer)
-            Posix.adviseHugePages(raw)
-            Posix.prefault(raw)
+            if fresh {
+                Posix.adviseHugePages(raw)
+                Posix.prefault(raw)
+            }
             var offset = 0
             for piece in pieces {
                 piece.withUnsafeBytes { source in
@@ -52,6 +55,20 @@ enum RawBytes {
             return []
         }
         return try [E](unsafeUninitializedCapacity: count, initializingWith: body)
+    }
+
+    /// `uninitializedArray`, writing into the storage of `recycled` (an empty array from ``ResultBuffers``)
+    /// when it has room for `count` elements, instead of new memory. `body` must initialise `count` elements
+    /// or set `initialized` to 0 (the result is then to be dropped).
+    static func uninitializedArray<E>(
+        _: E.Type, count: Int, reusing recycled: consuming [E]?,
+        _ body: (inout UnsafeMutableBufferPointer<E>, inout Int) -> Void
+    ) -> [E] {
+        guard count > 0, var array = recycled.take(), array.isEmpty, array.capacity >= count else {
+            return uninitializedArray(E.self, count: count, body)
+        }
+        withoutActuallyEscaping(body) { body in array.append(contentsOf: Initializing(count: count, body: body)) }
+        return array
     }
 
     /// An array of up to `capacity` elements that `body` appends to `filler`: written in place into the new
@@ -110,12 +127,15 @@ enum RawBytes {
     }
 
     /// The concatenation of `parts`, by memory copies.
-    static func concatenate<E: BitwiseCopyable>(_ parts: [ArraySlice<E>]) -> [E] {
+    static func concatenate<E: BitwiseCopyable>(_ parts: [ArraySlice<E>], reusing recycled: consuming [E]? = nil) -> [E] {
         let total = parts.reduce(0) { $0 + $1.count }
-        return uninitializedArray(E.self, count: total) { buffer, initialized in
+        let fresh = recycled == nil
+        return uninitializedArray(E.self, count: total, reusing: consume recycled) { buffer, initialized in
             let target = UnsafeMutableRawBufferPointer(buffer)
-            Posix.adviseHugePages(target)
-            Posix.prefault(target)
+            if fresh {
+                Posix.adviseHugePages(target)
+                Posix.prefault(target)
+            }
             var offset = 0
             for part in parts {
                 part.withUnsafeBytes { source in
@@ -279,15 +299,18 @@ enum RawBytes {
     /// in `bytes` (Int64 values for `width` 8, Int32 for 4) and shifted by the data of the parts before it.
     /// `nil` unless every part's offsets start at 0, never decrease and end at its `end`. One allocation,
     /// filled in place.
-    static func joinOffsets(_ parts: [(bytes: ArraySlice<UInt8>, width: Int, end: Int64)]) -> [Int64]? {
+    static func joinOffsets(
+        _ parts: [(bytes: ArraySlice<UInt8>, width: Int, end: Int64)], reusing recycled: consuming [Int64]? = nil
+    ) -> [Int64]? {
         var total = 1
         for part in parts {
             guard part.bytes.count >= part.width, part.bytes.count % part.width == 0 else { return nil }
             total += part.bytes.count / part.width - 1
         }
         var valid = true
-        let joined = uninitializedArray(Int64.self, count: total) { buffer, initialized in
-            Posix.prefault(UnsafeMutableRawBufferPointer(buffer))
+        let fresh = recycled == nil
+        let joined = uninitializedArray(Int64.self, count: total, reusing: consume recycled) { buffer, initialized in
+            if fresh { Posix.prefault(UnsafeMutableRawBufferPointer(buffer)) }
             let out = buffer.baseAddress!
             out[0] = 0
             var next = 1
@@ -366,5 +389,29 @@ struct ArrayFiller<T>: ~Copyable {
         precondition(count < buffer.count, "ArrayFiller: no room left")
         (buffer.baseAddress! + count).initialize(to: value)
         count += 1
+    }
+}
+
+/// `count` elements that `body` initialises in place, as a sequence whose `_copyContents` runs `body` on the
+/// storage it is copied into: `Array.append(contentsOf:)` then fills spare capacity with no zeroing and no
+/// per-element calls. Its underestimated count is 0, so a `body` that stops early (setting `initialized` to
+/// less than `count`) is no error; the caller drops such a result.
+struct Initializing<E>: Sequence {
+    let count: Int
+    let body: (inout UnsafeMutableBufferPointer<E>, inout Int) -> Void
+
+    struct Iterator: IteratorProtocol {
+        mutating func next() -> E? { nil }
+    }
+
+    func makeIterator() -> Iterator { Iterator() }
+    var underestimatedCount: Int { 0 }
+
+    func _copyContents(initializing target: UnsafeMutableBufferPointer<E>) -> (Iterator, UnsafeMutableBufferPointer<E>.Index) {
+        precondition(target.count >= count, "Initializing: no room for \(count) elements")
+        var buffer = UnsafeMutableBufferPointer(rebasing: target[..<count])
+        var initialized = 0
+        body(&buffer, &initialized)
+        return (Iterator(), initialized)
     }
 }

@@ -225,6 +225,8 @@ protocol FixedStorage: Sendable {
     func values<U: ArrayElement>(as type: U.Type) -> [U]?
     /// `self` followed by every part (all of the same dtype).
     func concatenated(with parts: ArraySlice<any FixedStorage>) -> any FixedStorage
+    /// The values' array, for a ``ResultBuffers`` to keep.
+    var held: ResultBuffers.Held { get }
 }
 
 struct FixedValues<T: ArrayElement>: FixedStorage {
@@ -232,6 +234,7 @@ struct FixedValues<T: ArrayElement>: FixedStorage {
 
     var dtype: DType { T.dtype }
     var count: Int { values.count }
+    var held: ResultBuffers.Held { ResultBuffers.held(values) }
     func slice(_ range: Range<Int>) -> any FixedStorage { FixedValues(values: RawBytes.concatenate([values[range]])) }
     func take(_ indices: [Int]) -> any FixedStorage { FixedValues(values: RawBytes.gather(values, at: indices)) }
     func split(_ plan: SplitPlan) -> [any FixedStorage] {
@@ -266,10 +269,10 @@ struct FixedValues<T: ArrayElement>: FixedStorage {
 }
 
 /// Makes fixed-width storage of `dtype` from little-endian bytes that hold
-/// exactly `count` elements between them.
-func makeFixedStorage(_ dtype: DType, count: Int, pieces: [ArraySlice<UInt8>]) -> (any FixedStorage)? {
+/// exactly `count` elements between them (in the storage of an array `recycler` kept, if one fits).
+func makeFixedStorage(_ dtype: DType, count: Int, pieces: [ArraySlice<UInt8>], recycler: ResultBuffers? = nil) -> (any FixedStorage)? {
     func make<T: ArrayElement>(_: T.Type) -> any FixedStorage {
-        FixedValues(values: RawBytes.elements(T.self, count: count, from: pieces))
+        FixedValues(values: RawBytes.elements(T.self, count: count, from: pieces, reusing: recycler?.take(T.self, count: count)))
     }
     switch dtype {
     case .int8: return make(Int8.self)

@@ -223,6 +223,18 @@ public struct TableSchema: Hashable, Sendable, CustomStringConvertible {
 /// ```
 public struct Table: Sendable, Equatable {
     public private(set) var columns: [Column]
+
+    /// The large arrays of the columns (fixed-width values, string offsets and bytes), for a
+    /// ``ResultBuffers`` to keep.
+    var heldArrays: [ResultBuffers.Held] {
+        columns.flatMap { column -> [ResultBuffers.Held] in
+            switch column.storage {
+            case .fixed(let values): return [values.held]
+            case .string(let strings): return [ResultBuffers.held(strings.offsets), ResultBuffers.held(strings.data)]
+            case .bool, .categorical: return []
+            }
+        }
+    }
     public private(set) var rowCount: Int
 
     /// An empty table with no columns.

@@ -227,7 +227,9 @@ enum TableFrames {
     ///
     /// - Throws: `corruptData` (key and frame offset) for a damaged frame, `typeMismatch`
     ///   if frames disagree on the schema, `invalidArgument` for an unknown column.
-    static func decode(frames: [(offset: Int, bytes: ArraySlice<UInt8>)], selection: [String]?, key: PartdKey) throws -> Table? {
+    static func decode(
+        frames: [(offset: Int, bytes: ArraySlice<UInt8>)], selection: [String]?, key: PartdKey, recycler: ResultBuffers? = nil
+    ) throws -> Table? {
         var parsed: [Parsed] = []
         parsed.reserveCapacity(frames.count)
         for frame in frames {
@@ -249,7 +251,7 @@ enum TableFrames {
             return index
         }
         let rows = parsed.reduce(0) { $0 + $1.rows }
-        let columns = try chosen.map { try column($0, of: parsed, rows: rows, key: key) }
+        let columns = try chosen.map { try column($0, of: parsed, rows: rows, key: key, recycler: recycler) }
         return Table(unchecked: columns, rowCount: rows)
     }
 
@@ -277,7 +279,7 @@ enum TableFrames {
         }
     }
 
-    private static func column(_ index: Int, of frames: [Parsed], rows: Int, key: PartdKey) throws -> Column {
+    private static func column(_ index: Int, of frames: [Parsed], rows: Int, key: PartdKey, recycler: ResultBuffers?) throws -> Column {
         let descriptor = frames[0].columns[index]
         let name = descriptor.name
         var validity: BitArray?
@@ -293,7 +295,7 @@ enum TableFrames {
             for frame in frames { bits.append(contentsOf: BitArray(packed: Array(frame.values(index)[0]), count: frame.rows)) }
             storage = .bool(bits)
         case .fixed(let dtype):
-            guard let values = makeFixedStorage(dtype, count: rows, pieces: frames.map { $0.values(index)[0] }) else {
+            guard let values = makeFixedStorage(dtype, count: rows, pieces: frames.map { $0.values(index)[0] }, recycler: recycler) else {
                 throw PartdError.corruptFrame(key, frames[0].offset, "column \"\(name)\" has type \(dtype), which this platform cannot represent")
             }
             storage = .fixed(values)
@@ -302,7 +304,7 @@ enum TableFrames {
                 let b = frame.values(index)
                 return (offsets: b[0], offsetWidth: frame.columns[index].offsetWidth, data: b[1])
             }
-            guard let strings = StringArray(parts: parts) else {
+            guard let strings = StringArray(parts: parts, recycler: recycler) else {
                 let bad = zip(frames, parts).first { StringArray(parts: [$0.1]) == nil }?.0 ?? frames[0]
                 throw PartdError.corruptFrame(key, bad.offset, "column \"\(name)\": string offsets are not increasing from 0 to the data length")
             }

@@ -26,6 +26,8 @@ public final class TableStore<Inner: ByteStore>: Sendable {
     /// The store the frames are written to.
     public let inner: Inner
     private let schemas = KnownLayouts<TableSchema>()
+    /// The column arrays of the latest `get`, reused by the next once the caller has dropped them.
+    let recycler = ResultBuffers()
 
     public init(over inner: Inner) {
         self.inner = inner
@@ -61,7 +63,17 @@ public final class TableStore<Inner: ByteStore>: Sendable {
     ///   column the key's tables do not have.
     public func get(_ keys: [PartdKey], columns: [String]? = nil) throws -> [Table] {
         // Keys are read and decoded on all cores.
-        try Parallel.map(keys, totalBytes: .max) { key in try inner.withBytes(of: key) { try decode($0, key: key, columns: columns) } }
+        let tables = try Parallel.map(keys, totalBytes: .max) { key in
+            try inner.withBytes(of: key) { try decode($0, key: key, columns: columns) }
+        }
+        recycler.keep(tables.flatMap(\.heldArrays))
+        return tables
+    }
+
+    /// Lets go of the memory this store keeps from its latest `get` for the next one to reuse (at most the
+    /// size of that `get`'s tables; arrays the caller still holds are never reused, only shared).
+    public func releaseReusableMemory() {
+        recycler.removeAll()
     }
 
     public func get(_ key: PartdKey, columns: [String]? = nil) throws -> Table {
@@ -84,7 +96,7 @@ public final class TableStore<Inner: ByteStore>: Sendable {
 
     private func decode(_ bytes: ArraySlice<UInt8>, key: PartdKey, columns: [String]?) throws -> Table {
         let frames = try ValueFrames.payloads(bytes, key: key)
-        guard let table = try TableFrames.decode(frames: frames, selection: columns, key: key) else {
+        guard let table = try TableFrames.decode(frames: frames, selection: columns, key: key, recycler: recycler) else {
             guard let schema = schemas[key] else { return Table() }
             let empty = Table(empty: schema)
             return try columns.map { try empty.selecting($0) } ?? empty

@@ -22,6 +22,11 @@ import PartdCompression
 /// both. Categorical columns whose dictionaries differ are unified on read.
 /// A missing key reads as an empty table with the key's schema when this
 /// instance knows it (from an append or a read), and with no columns otherwise.
+///
+/// The store keeps the column arrays of its latest `get` (at most that `get`'s
+/// size) and writes the next `get`'s columns into those the caller has dropped,
+/// which spares the kernel's work of handing out fresh pages; arrays the caller
+/// still holds are never written. ``releaseReusableMemory()`` lets them go.
 public final class TableStore<Inner: ByteStore>: Sendable {
     /// The store the frames are written to.
     public let inner: Inner

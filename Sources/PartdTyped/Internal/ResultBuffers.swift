@@ -31,6 +31,7 @@ final class ResultBuffers: Sendable {
 
     /// An array of `E` with room for `count` elements, emptied (the smallest kept one that fits), or `nil`.
     func take<E: BitwiseCopyable>(_: E.Type, count: Int) -> [E]? {
+        guard count > 0 else { return nil }
         let type = ObjectIdentifier(E.self)
         let bytes = count * MemoryLayout<E>.stride
         let entry: Held? = held.withLock { held in

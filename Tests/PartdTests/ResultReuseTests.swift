@@ -92,6 +92,25 @@ struct ResultReuseTests {
         #expect(try store.get("k0") == expected[0])
     }
 
+    @Test("record lists: a get after the caller dropped the previous lists appends into their storage; held lists stay")
+    func recordLists() throws {
+        let store = ListStore<MemoryStore, PackedRec>(over: MemoryStore())
+        let a = (0..<4_000).map { PackedRec(id: $0, x: Double($0) / 4, name: "a\($0 % 13)") }
+        let b = (0..<4_000).map { PackedRec(id: -$0, x: Double($0) * 2, name: "b\($0 % 17)") }
+        try store.append(["a": a, "b": b])
+        var first: [PackedRec]? = try store.get("a")
+        #expect(first == a)
+        first = nil
+        let second = try store.get("b")
+        #expect(second == b)
+        #expect(store.recycler.reusedCount == 1)
+        let third = try store.get("a")   // `second` is held: a new list
+        #expect(third == a && second == b)
+        #expect(store.recycler.reusedCount == 1)
+        store.releaseReusableMemory()
+        #expect(try store.get("b") == b)
+    }
+
     @Test("gets on several threads at once, keeping some results and dropping others, all read right")
     func concurrentGets() throws {
         let store = TableStore(over: MemoryStore())

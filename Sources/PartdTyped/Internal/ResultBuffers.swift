@@ -2,7 +2,8 @@
 
 import Partd
 
-/// The column arrays of a ``TableStore``'s latest results, kept so that the next `get` writes into their
+/// The arrays of a ``TableStore``'s (or a ``ListStore``'s of records) latest results, kept so that the next
+/// `get` writes into their
 /// storage instead of new memory once the caller has let go of them. Fresh memory costs the kernel a page
 /// fault, a zeroed page and its accounting for every 4 KiB, which is most of the time a read of a large
 /// table takes. An array the caller still holds is never written: taking it back leaves the caller's copy
@@ -30,7 +31,7 @@ final class ResultBuffers: Sendable {
     var reusedCount: Int { reused.withLock { $0 } }
 
     /// An array of `E` with room for `count` elements, emptied (the smallest kept one that fits), or `nil`.
-    func take<E: BitwiseCopyable>(_: E.Type, count: Int) -> [E]? {
+    func take<E>(_: E.Type, count: Int) -> [E]? {
         guard count > 0 else { return nil }
         let type = ObjectIdentifier(E.self)
         let bytes = count * MemoryLayout<E>.stride
@@ -50,7 +51,7 @@ final class ResultBuffers: Sendable {
     }
 
     /// An entry for `array`, to ``keep(_:)``.
-    static func held<E: BitwiseCopyable>(_ array: [E]) -> Held {
+    static func held<E>(_ array: [E]) -> Held {
         Held(type: ObjectIdentifier(E.self), bytes: array.capacity * MemoryLayout<E>.stride, box: Box(array))
     }
 

@@ -40,11 +40,18 @@ public enum ListFraming: Sendable, Hashable {
 /// numbers, strings, bytes, lists, dicts) reads back as Swift values. Frames
 /// holding pickles (partd's fallback for values msgpack cannot hold) are refused
 /// with ``PartdError/Code/corruptData``; nothing is ever unpickled or evaluated.
+///
+/// For ``MessagePackRecord`` elements the store keeps the lists of its latest
+/// `get` and appends the next `get`'s records into those the caller has dropped,
+/// as ``TableStore`` does with its columns; ``releaseReusableMemory()`` lets them go.
 public final class ListStore<Inner: ByteStore, Element: Codable & Sendable>: Sendable {
     /// The store the frames are written to.
     public let inner: Inner
     public let encoding: ListEncoding
     public let framing: ListFraming
+    /// For ``MessagePackRecord`` elements: the lists of the latest `get`, reused by the next once the
+    /// caller has dropped them.
+    let recycler = ResultBuffers()
 
     public init(over inner: Inner, encoding: ListEncoding = .messagePack(), framing: ListFraming = .checked) {
         self.inner = inner
@@ -76,9 +83,17 @@ public final class ListStore<Inner: ByteStore, Element: Codable & Sendable>: Sen
     /// - Throws: ``PartdError/Code/corruptData`` naming the key and the frame's
     ///   byte offset if a frame is damaged or its values are not `Element`s.
     public func get(_ keys: [PartdKey]) throws -> [[Element]] {
-        try Parallel.map(keys, totalBytes: .max) { key in
+        let lists = try Parallel.map(keys, totalBytes: .max) { key in
             try inner.withBytes(of: key) { try decode($0, key: key) }
         }
+        if Element.self is any MessagePackRecord.Type { recycler.keep(lists.map(ResultBuffers.held)) }
+        return lists
+    }
+
+    /// Lets go of the memory this store keeps from its latest `get` of ``MessagePackRecord`` lists for the
+    /// next one to reuse (at most what that `get` returned; lists the caller still holds are never reused).
+    public func releaseReusableMemory() {
+        recycler.removeAll()
     }
 
     public func get(_ key: PartdKey) throws -> [Element] {
@@ -166,7 +181,8 @@ public final class ListStore<Inner: ByteStore, Element: Codable & Sendable>: Sen
                 }
             }
         }
-        var result: [Element] = []
+        // Records are appended into the storage of an earlier result the caller has dropped, if one fits.
+        var result = Element.self is any MessagePackRecord.Type ? recycler.take(Element.self, count: total) ?? [] : []
         result.reserveCapacity(total)
         for (offset, payload) in payloads {
             do {

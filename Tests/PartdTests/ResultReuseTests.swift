@@ -92,13 +92,18 @@ struct ResultReuseTests {
         #expect(try store.get("k0") == expected[0])
     }
 
-    @Test("record lists: a get after the caller dropped the previous lists appends into their storage; held lists stay")
-    func recordLists() throws {
-        let store = ListStore<MemoryStore, PackedRec>(over: MemoryStore())
-        let a = (0..<4_000).map { PackedRec(id: $0, x: Double($0) / 4, name: "a\($0 % 13)") }
-        let b = (0..<4_000).map { PackedRec(id: -$0, x: Double($0) * 2, name: "b\($0 % 17)") }
+    @Test("lists: a get after the caller dropped the previous lists writes into their storage; held lists stay")
+    func lists() throws {
+        try checkListReuse(PackedRec.self) { PackedRec(id: $0, x: $1, name: $2) }   // MessagePackRecord: appended
+        try checkListReuse(Rec.self) { Rec(id: $0, x: $1, name: $2) }               // plain Codable: filled in place
+    }
+
+    private func checkListReuse<R: Codable & Sendable & Equatable>(_: R.Type, _ make: (Int, Double, String) -> R) throws {
+        let store = ListStore<MemoryStore, R>(over: MemoryStore())
+        let a = (0..<4_000).map { make($0, Double($0) / 4, "a\($0 % 13)") }
+        let b = (0..<4_000).map { make(-$0, Double($0) * 2, "b\($0 % 17)") }
         try store.append(["a": a, "b": b])
-        var first: [PackedRec]? = try store.get("a")
+        var first: [R]? = try store.get("a")
         #expect(first == a)
         first = nil
         let second = try store.get("b")

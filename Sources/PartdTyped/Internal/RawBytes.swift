@@ -58,8 +58,9 @@ enum RawBytes {
     }
 
     /// `uninitializedArray`, writing into the storage of `recycled` (an empty array from ``ResultBuffers``)
-    /// when it has room for `count` elements, instead of new memory. `body` must initialise `count` elements
-    /// or set `initialized` to 0 (the result is then to be dropped).
+    /// when it has room for `count` elements, instead of new memory. `body` sets `initialized` to how many
+    /// elements it initialised from the start of the buffer (fewer than `count` only for a result that is
+    /// then dropped).
     static func uninitializedArray<E>(
         _: E.Type, count: Int, reusing recycled: consuming [E]?,
         _ body: (inout UnsafeMutableBufferPointer<E>, inout Int) -> Void
@@ -74,12 +75,19 @@ enum RawBytes {
     /// An array of up to `capacity` elements that `body` appends to `filler`: written in place into the new
     /// array's storage, so no type metadata is looked up per element (as `Array.append` does in code not
     /// specialised for `T`). If `body` throws, the elements appended so far are released.
-    static func filling<T>(_: T.Type, capacity: Int, _ body: (inout ArrayFiller<T>) throws -> Void) throws -> [T] {
-        try uninitializedArray(T.self, count: capacity) { buffer, initialized in
+    /// With `recycled` (an empty array from ``ResultBuffers``) of room enough, the elements go into its storage.
+    static func filling<T>(
+        _: T.Type, capacity: Int, reusing recycled: consuming [T]? = nil, _ body: (inout ArrayFiller<T>) throws -> Void
+    ) throws -> [T] {
+        var failure: (any Error)?
+        let array = uninitializedArray(T.self, count: capacity, reusing: consume recycled) { buffer, initialized in
             var filler = ArrayFiller(buffer: buffer)
             defer { initialized = filler.count }
-            try body(&filler)
+            do { try body(&filler) } catch { failure = error }
         }
+        // (The values decoded before an error are released with `array`.)
+        if let failure { throw failure }
+        return array
     }
 
     /// `values` as `[U]` when `U` is `T` (an O(1) reinterpretation, unlike `as?`,

@@ -41,16 +41,15 @@ public enum ListFraming: Sendable, Hashable {
 /// holding pickles (partd's fallback for values msgpack cannot hold) are refused
 /// with ``PartdError/Code/corruptData``; nothing is ever unpickled or evaluated.
 ///
-/// For ``MessagePackRecord`` elements the store keeps the lists of its latest
-/// `get` and appends the next `get`'s records into those the caller has dropped,
-/// as ``TableStore`` does with its columns; ``releaseReusableMemory()`` lets them go.
+/// The store keeps the lists of its latest `get` and writes the next `get`'s
+/// values into those the caller has dropped, as ``TableStore`` does with its
+/// columns; ``releaseReusableMemory()`` lets them go.
 public final class ListStore<Inner: ByteStore, Element: Codable & Sendable>: Sendable {
     /// The store the frames are written to.
     public let inner: Inner
     public let encoding: ListEncoding
     public let framing: ListFraming
-    /// For ``MessagePackRecord`` elements: the lists of the latest `get`, reused by the next once the
-    /// caller has dropped them.
+    /// The lists of the latest `get`, reused by the next once the caller has dropped them.
     let recycler = ResultBuffers()
 
     public init(over inner: Inner, encoding: ListEncoding = .messagePack(), framing: ListFraming = .checked) {
@@ -86,12 +85,12 @@ public final class ListStore<Inner: ByteStore, Element: Codable & Sendable>: Sen
         let lists = try Parallel.map(keys, totalBytes: .max) { key in
             try inner.withBytes(of: key) { try decode($0, key: key) }
         }
-        if Element.self is any MessagePackRecord.Type { recycler.keep(lists.map(ResultBuffers.held)) }
+        recycler.keep(lists.map(ResultBuffers.held))
         return lists
     }
 
-    /// Lets go of the memory this store keeps from its latest `get` of ``MessagePackRecord`` lists for the
-    /// next one to reuse (at most what that `get` returned; lists the caller still holds are never reused).
+    /// Lets go of the memory this store keeps from its latest `get` for the next one to reuse (at most what
+    /// that `get` returned; lists the caller still holds are never reused).
     public func releaseReusableMemory() {
         recycler.removeAll()
     }
@@ -171,7 +170,7 @@ public final class ListStore<Inner: ByteStore, Element: Codable & Sendable>: Sen
         let total = counts.reduce(0) { $0 + ($1 ?? 0) }
         if !(Element.self is any MessagePackRecord.Type), !counts.contains(nil) {
             // Every frame holds a MessagePack list: decode them all in place into the one result.
-            return try RawBytes.filling(Element.self, capacity: total) { filler in
+            return try RawBytes.filling(Element.self, capacity: total, reusing: recycler.take(Element.self, count: total)) { filler in
                 for (offset, payload) in payloads {
                     do {
                         try MessagePackDecoder().decodeList(Element.self, from: payload, into: &filler)
@@ -181,8 +180,8 @@ public final class ListStore<Inner: ByteStore, Element: Codable & Sendable>: Sen
                 }
             }
         }
-        // Records are appended into the storage of an earlier result the caller has dropped, if one fits.
-        var result = Element.self is any MessagePackRecord.Type ? recycler.take(Element.self, count: total) ?? [] : []
+        // Appended into the storage of an earlier result the caller has dropped, if one fits.
+        var result = recycler.take(Element.self, count: total) ?? []
         result.reserveCapacity(total)
         for (offset, payload) in payloads {
             do {

@@ -2,11 +2,10 @@
 
 import Partd
 
-/// The arrays of a ``TableStore``'s (or a ``ListStore``'s of records) latest results, kept so that the next
-/// `get` writes into their
-/// storage instead of new memory once the caller has let go of them. Fresh memory costs the kernel a page
-/// fault, a zeroed page and its accounting for every 4 KiB, which is most of the time a read of a large
-/// table takes. An array the caller still holds is never written: taking it back leaves the caller's copy
+/// The arrays of a ``TableStore``'s or a ``ListStore``'s latest results, kept so that the next `get` writes
+/// into their storage instead of new memory once the caller has let go of them. Fresh memory costs the
+/// kernel a page fault, a zeroed page and its accounting for every 4 KiB, which is most of the time a read
+/// of a large table takes. An array the caller still holds is never written: taking it back leaves the caller's copy
 /// alone and the read gets a new buffer (copy-on-write), as it would without this.
 ///
 /// At most as many bytes are kept as the latest `get` returned: older arrays are let go first.

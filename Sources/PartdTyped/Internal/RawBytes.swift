@@ -90,6 +90,11 @@ enum RawBytes {
         return array
     }
 
+    /// Where `array`'s elements are stored, as a number (to tell whether an operation kept the storage).
+    static func storageAddress<E>(_ array: [E]) -> Int {
+        array.withUnsafeBufferPointer { Int(bitPattern: $0.baseAddress) }
+    }
+
     /// `values` as `[U]` when `U` is `T` (an O(1) reinterpretation, unlike `as?`,
     /// which checks every element); `nil` otherwise.
     static func sameType<T, U>(_ values: [T], as: U.Type) -> [U]? {

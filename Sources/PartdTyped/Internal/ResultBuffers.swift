@@ -5,13 +5,14 @@ import Partd
 /// The arrays of a ``TableStore``'s or a ``ListStore``'s latest results, kept so that the next `get` writes
 /// into their storage instead of new memory once the caller has let go of them. Fresh memory costs the
 /// kernel a page fault, a zeroed page and its accounting for every 4 KiB, which is most of the time a read
-/// of a large table takes. An array the caller still holds is never written: taking it back leaves the caller's copy
-/// alone and the read gets a new buffer (copy-on-write), as it would without this.
+/// of a large table takes. An array the caller still holds is never written: taking it back leaves the
+/// caller's copy alone and the read gets a new buffer (copy-on-write), as it would without this.
 ///
 /// At most as many bytes are kept as the latest `get` returned: older arrays are let go first.
 final class ResultBuffers: Sendable {
     /// One kept array, type-erased; `Box` lets `take` move the array out, so that once the caller has let
-    /// go of it, the array's storage is referenced only by the read that reuses it.
+    /// go of it, the array's storage is referenced only by the read that reuses it. (Unchecked: a box is
+    /// only touched under the lock, or by the one `take` that removed it.)
     struct Held: @unchecked Sendable {
         let type: ObjectIdentifier
         let bytes: Int
@@ -42,10 +43,10 @@ final class ResultBuffers: Sendable {
             return best.map { held.remove(at: $0) }
         }
         guard let box = entry?.box as? Box<E>, var array = box.array.take() else { return nil }
-        let storage = array.withUnsafeBufferPointer { $0.baseAddress }
+        let storage = RawBytes.storageAddress(array)
         // (A new buffer if the caller still holds this one: copy-on-write.)
         array.removeAll(keepingCapacity: true)
-        if array.withUnsafeBufferPointer({ $0.baseAddress }) == storage { reused.withLock { $0 += 1 } }
+        if RawBytes.storageAddress(array) == storage { reused.withLock { $0 += 1 } }
         return array
     }
 

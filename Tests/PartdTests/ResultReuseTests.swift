@@ -116,6 +116,31 @@ struct ResultReuseTests {
         #expect(try store.get("b") == b)
     }
 
+    @Test("arrays: a get after the caller dropped the previous arrays writes into their storage; held arrays stay")
+    func arrays() throws {
+        let store = ArrayStore(over: MemoryStore())
+        let a = NDArray((0..<6_000).map { Double($0) / 3 }), b = NDArray((0..<6_000).map { -Double($0) })
+        let s = StringArray((0..<500).map { "s\($0 % 10)" }), t = StringArray((0..<500).map { "t\($0 % 10)" })
+        try store.append(["a": a, "b": b])
+        try store.append(["s": s, "t": t])
+        var first: NDArray<Double>? = try store.get("a")
+        #expect(first == a)
+        first = nil
+        let second = try store.get("b", as: NDArray<Double>.self)
+        #expect(second == b)
+        #expect(store.recycler.reusedCount == 1)
+        let third = try store.get("a", as: NDArray<Double>.self)   // `second` is held: new memory
+        #expect(third == a && second == b)
+        #expect(store.recycler.reusedCount == 1)
+        var strings: StringArray? = try store.get("s")
+        #expect(strings == s)
+        strings = nil
+        #expect(try store.get("t", as: StringArray.self) == t)
+        #expect(store.recycler.reusedCount == 3)   // offsets and bytes
+        store.releaseReusableMemory()
+        #expect(try store.get("a", as: NDArray<Double>.self) == a)
+    }
+
     @Test("gets on several threads at once, keeping some results and dropping others, all read right")
     func concurrentGets() throws {
         let store = TableStore(over: MemoryStore())

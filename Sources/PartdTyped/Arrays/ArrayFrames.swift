@@ -20,6 +20,14 @@ public protocol StorableArray: Sendable {
     static var empty: Self { get }
 }
 
+/// The array types whose decoding can write into the memory an ``ArrayStore`` kept from its latest results
+/// (``ResultBuffers``): both of ours. Internal, so that ``StorableArray`` stays as it is.
+protocol ReusingStorableArray: StorableArray {
+    static func decode(frames: [(offset: Int, bytes: ArraySlice<UInt8>)], key: PartdKey, recycler: ResultBuffers?) throws -> Self
+    /// The large arrays of the value, for a ``ResultBuffers`` to keep.
+    var heldArrays: [ResultBuffers.Held] { get }
+}
+
 /// What a key holds: the element type and the shape of one row.
 struct ArrayLayout: Equatable, CustomStringConvertible {
     var dtype: DType
@@ -39,7 +47,7 @@ extension PartdError {
     }
 }
 
-extension NDArray: StorableArray {
+extension NDArray: StorableArray, ReusingStorableArray {
     public static var dtype: DType { Element.dtype }
     /// The shape of one row: every axis but the first.
     public var rowShape: [Int] { Array(shape.dropFirst()) }
@@ -54,6 +62,14 @@ extension NDArray: StorableArray {
     }
 
     public static func decode(frames: [(offset: Int, bytes: ArraySlice<UInt8>)], key: PartdKey) throws -> NDArray {
+        try decode(frames: frames, key: key, recycler: nil)
+    }
+
+    var heldArrays: [ResultBuffers.Held] { [ResultBuffers.held(elements)] }
+
+    static func decode(
+        frames: [(offset: Int, bytes: ArraySlice<UInt8>)], key: PartdKey, recycler: ResultBuffers?
+    ) throws -> NDArray {
         var pieces: [ArraySlice<UInt8>] = []
         pieces.reserveCapacity(frames.count)
         var rows = 0
@@ -96,14 +112,14 @@ extension NDArray: StorableArray {
             total += count
             pieces.append(body)
         }
-        let elements = RawBytes.elements(Element.self, count: total, from: pieces)
+        let elements = RawBytes.elements(Element.self, count: total, from: pieces, reusing: recycler?.take(Element.self, count: total))
         return NDArray(unchecked: elements, shape: [rows] + (rowShape ?? []))
     }
 }
 
 /// String-array frames (`docs/format.md` §6.2): "PDSA", version 1, three zero
 /// bytes, UInt64 count, UInt64 data length, `count + 1` Int64 offsets, data.
-extension StringArray: StorableArray {
+extension StringArray: StorableArray, ReusingStorableArray {
     static let magic: [UInt8] = Array("PDSA".utf8)
     static let headerSize = 24
 
@@ -123,7 +139,15 @@ extension StringArray: StorableArray {
     }
 
     public static func decode(frames: [(offset: Int, bytes: ArraySlice<UInt8>)], key: PartdKey) throws -> StringArray {
-        var parts: [(offsets: ArraySlice<UInt8>, data: ArraySlice<UInt8>)] = []
+        try decode(frames: frames, key: key, recycler: nil)
+    }
+
+    var heldArrays: [ResultBuffers.Held] { [ResultBuffers.held(offsets), ResultBuffers.held(data)] }
+
+    static func decode(
+        frames: [(offset: Int, bytes: ArraySlice<UInt8>)], key: PartdKey, recycler: ResultBuffers?
+    ) throws -> StringArray {
+        var parts: [(offsets: ArraySlice<UInt8>, offsetWidth: Int, data: ArraySlice<UInt8>)] = []
         for frame in frames {
             let bytes = frame.bytes
             func corrupt(_ detail: String) -> PartdError { .corruptFrame(key, frame.offset, detail) }
@@ -142,9 +166,9 @@ extension StringArray: StorableArray {
             }
             let offsetsStart = bytes.startIndex + headerSize
             let dataStart = offsetsStart + Int(count + 1) * 8
-            parts.append((bytes[offsetsStart..<dataStart], bytes[dataStart...]))
+            parts.append((bytes[offsetsStart..<dataStart], 8, bytes[dataStart...]))
         }
-        guard let result = StringArray(parts: parts) else {
+        guard let result = StringArray(parts: parts, recycler: recycler) else {
             let bad = parts.firstIndex { StringArray(parts: [$0]) == nil } ?? 0
             throw PartdError.corruptFrame(key, frames[bad].offset, "string offsets are not increasing from 0 to the data length")
         }

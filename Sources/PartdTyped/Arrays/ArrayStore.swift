@@ -21,6 +21,10 @@ import PartdCompression
 /// ``PartdError/Code/typeMismatch`` naming both), a missing key reads as an
 /// empty array and `delete` removes the data.
 ///
+/// The store keeps the arrays of its latest `get` and writes the next `get`'s
+/// into those the caller has dropped, as ``TableStore`` does with its columns;
+/// ``releaseReusableMemory()`` lets them go.
+///
 /// The element type and row shape a key holds are remembered by the instance
 /// that appended or read it; appends to keys this instance has not seen are
 /// checked when the key is read.
@@ -28,6 +32,8 @@ public final class ArrayStore<Inner: ByteStore>: Sendable {
     /// The store the frames are written to.
     public let inner: Inner
     private let layouts = KnownLayouts<ArrayLayout>()
+    /// The arrays of the latest `get`, reused by the next once the caller has dropped them.
+    let recycler = ResultBuffers()
 
     public init(over inner: Inner) {
         self.inner = inner
@@ -59,16 +65,28 @@ public final class ArrayStore<Inner: ByteStore>: Sendable {
     ///   type; ``PartdError/Code/corruptData`` naming the key and byte offset if a
     ///   frame is damaged.
     public func get<A: StorableArray>(_ keys: [PartdKey], as type: A.Type = A.self) throws -> [A] {
+        let reusing = A.self as? any ReusingStorableArray.Type
         // Keys are read and decoded on all cores.
-        try Parallel.map(keys, totalBytes: .max) { key in
+        let values = try Parallel.map(keys, totalBytes: .max) { key in
             let (value, stored) = try inner.withBytes(of: key) { bytes in
-                (try A.decode(frames: ValueFrames.payloads(bytes, key: key), key: key), !bytes.isEmpty)
+                let frames = try ValueFrames.payloads(bytes, key: key)
+                let value = try reusing.map { try $0.decode(frames: frames, key: key, recycler: recycler) as! A }
+                    ?? A.decode(frames: frames, key: key)
+                return (value, !bytes.isEmpty)
             }
             if stored {
                 layouts.record(ArrayLayout(dtype: A.dtype, rowShape: value.rowShape), for: key)
             }
             return value
         }
+        if reusing != nil { recycler.keep(values.flatMap { ($0 as? any ReusingStorableArray)?.heldArrays ?? [] }) }
+        return values
+    }
+
+    /// Lets go of the memory this store keeps from its latest `get` for the next one to reuse (at most what
+    /// that `get` returned; arrays the caller still holds are never reused).
+    public func releaseReusableMemory() {
+        recycler.removeAll()
     }
 
     public func get<A: StorableArray>(_ key: PartdKey, as type: A.Type = A.self) throws -> A {

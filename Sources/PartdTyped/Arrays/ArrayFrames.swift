@@ -112,7 +112,7 @@ extension NDArray: StorableArray, ReusingStorableArray {
             total += count
             pieces.append(body)
         }
-        let elements = RawBytes.elements(Element.self, count: total, from: pieces, reusing: recycler?.take(Element.self, count: total))
+        let elements = RawBytes.elements(Element.self, count: total, from: pieces, recycler: recycler)
         return NDArray(unchecked: elements, shape: [rows] + (rowShape ?? []))
     }
 }

@@ -129,16 +129,10 @@ public struct StringArray: Sendable, Equatable, RandomAccessCollection, Expressi
     /// Joins parts whose offsets are little-endian Int64 (`offsetWidth` 8) or Int32 (4) values, into the
     /// storage of arrays `recycler` kept if it has some that fit.
     init?(parts: [(offsets: ArraySlice<UInt8>, offsetWidth: Int, data: ArraySlice<UInt8>)], recycler: ResultBuffers? = nil) {
-        let offsetCount = 1 + parts.reduce(0) { $0 + $1.offsets.count / Swift.max($1.offsetWidth, 1) - 1 }
-        guard let offsets = RawBytes.joinOffsets(
-            parts.map { ($0.offsets, $0.offsetWidth, Int64($0.data.count)) },
-            reusing: recycler?.take(Int64.self, count: offsetCount))
-        else {
-            return nil
-        }
+        let ends = parts.map { ($0.offsets, $0.offsetWidth, Int64($0.data.count)) }
+        guard let offsets = RawBytes.joinOffsets(ends, recycler: recycler) else { return nil }
         self.offsets = offsets
-        self.data = RawBytes.concatenate(
-            parts.map(\.data), reusing: recycler?.take(UInt8.self, count: parts.reduce(0) { $0 + $1.data.count }))
+        self.data = RawBytes.concatenate(parts.map(\.data), recycler: recycler)
     }
 
     public mutating func reserveCapacity(count: Int, bytes: Int) {

@@ -19,15 +19,10 @@ enum RawBytes {
     /// (which must hold exactly `count * MemoryLayout<E>.stride` bytes): one copy.
     /// The caller has checked that the bytes are valid values of `E`.
     static func elements<E: BitwiseCopyable>(
-        _: E.Type, count: Int, from pieces: some Sequence<ArraySlice<UInt8>>, reusing recycled: consuming [E]? = nil
+        _: E.Type, count: Int, from pieces: some Sequence<ArraySlice<UInt8>>, recycler: ResultBuffers? = nil
     ) -> [E] {
-        let fresh = recycled == nil
-        return uninitializedArray(E.self, count: count, reusing: consume recycled) { buffer, initialized in
+        uninitializedArray(E.self, count: count, reusing: recycler) { buffer, initialized in
             let raw = UnsafeMutableRawBufferPointer(buffer)
-            if fresh {
-                Posix.adviseHugePages(raw)
-                Posix.prefault(raw)
-            }
             var offset = 0
             for piece in pieces {
                 piece.withUnsafeBytes { source in
@@ -57,30 +52,39 @@ enum RawBytes {
         return try [E](unsafeUninitializedCapacity: count, initializingWith: body)
     }
 
-    /// `uninitializedArray`, writing into the storage of `recycled` (an empty array from ``ResultBuffers``)
-    /// when it has room for `count` elements, instead of new memory. `body` sets `initialized` to how many
-    /// elements it initialised from the start of the buffer (fewer than `count` only for a result that is
-    /// then dropped).
+    /// `uninitializedArray`, writing into the storage of an array `recycler` kept when one has room for
+    /// `count` elements. New memory is otherwise advised to use huge pages and faulted in at once, unless
+    /// `prefault` is false. `body` sets `initialized` to how many elements it initialised from the start of
+    /// the buffer (fewer than `count` only for a result that is then dropped).
     static func uninitializedArray<E>(
-        _: E.Type, count: Int, reusing recycled: consuming [E]?,
+        _: E.Type, count: Int, reusing recycler: ResultBuffers?, prefault: Bool = true,
         _ body: (inout UnsafeMutableBufferPointer<E>, inout Int) -> Void
     ) -> [E] {
-        guard count > 0, var array = recycled.take(), array.isEmpty, array.capacity >= count else {
-            return uninitializedArray(E.self, count: count, body)
+        // (Moved out of an optional first: the storage must have no other reference when it is written.)
+        var recycled = recycler?.take(E.self, count: count)
+        if var array = recycled.take(), array.capacity >= count {
+            withoutActuallyEscaping(body) { body in array.append(contentsOf: Initializing(count: count, body: body)) }
+            return array
         }
-        withoutActuallyEscaping(body) { body in array.append(contentsOf: Initializing(count: count, body: body)) }
-        return array
+        return uninitializedArray(E.self, count: count) { buffer, initialized in
+            if prefault {
+                let raw = UnsafeMutableRawBufferPointer(buffer)
+                Posix.adviseHugePages(raw)
+                Posix.prefault(raw)
+            }
+            body(&buffer, &initialized)
+        }
     }
 
     /// An array of up to `capacity` elements that `body` appends to `filler`: written in place into the new
     /// array's storage, so no type metadata is looked up per element (as `Array.append` does in code not
     /// specialised for `T`). If `body` throws, the elements appended so far are released.
-    /// With `recycled` (an empty array from ``ResultBuffers``) of room enough, the elements go into its storage.
+    /// With a `recycler` that kept an array of room enough, the elements go into its storage.
     static func filling<T>(
-        _: T.Type, capacity: Int, reusing recycled: consuming [T]? = nil, _ body: (inout ArrayFiller<T>) throws -> Void
+        _: T.Type, capacity: Int, recycler: ResultBuffers? = nil, _ body: (inout ArrayFiller<T>) throws -> Void
     ) throws -> [T] {
         var failure: (any Error)?
-        let array = uninitializedArray(T.self, count: capacity, reusing: consume recycled) { buffer, initialized in
+        let array = uninitializedArray(T.self, count: capacity, reusing: recycler, prefault: false) { buffer, initialized in
             var filler = ArrayFiller(buffer: buffer)
             defer { initialized = filler.count }
             do { try body(&filler) } catch { failure = error }
@@ -140,15 +144,10 @@ enum RawBytes {
     }
 
     /// The concatenation of `parts`, by memory copies.
-    static func concatenate<E: BitwiseCopyable>(_ parts: [ArraySlice<E>], reusing recycled: consuming [E]? = nil) -> [E] {
+    static func concatenate<E: BitwiseCopyable>(_ parts: [ArraySlice<E>], recycler: ResultBuffers? = nil) -> [E] {
         let total = parts.reduce(0) { $0 + $1.count }
-        let fresh = recycled == nil
-        return uninitializedArray(E.self, count: total, reusing: consume recycled) { buffer, initialized in
+        return uninitializedArray(E.self, count: total, reusing: recycler) { buffer, initialized in
             let target = UnsafeMutableRawBufferPointer(buffer)
-            if fresh {
-                Posix.adviseHugePages(target)
-                Posix.prefault(target)
-            }
             var offset = 0
             for part in parts {
                 part.withUnsafeBytes { source in
@@ -313,7 +312,7 @@ enum RawBytes {
     /// `nil` unless every part's offsets start at 0, never decrease and end at its `end`. One allocation,
     /// filled in place.
     static func joinOffsets(
-        _ parts: [(bytes: ArraySlice<UInt8>, width: Int, end: Int64)], reusing recycled: consuming [Int64]? = nil
+        _ parts: [(bytes: ArraySlice<UInt8>, width: Int, end: Int64)], recycler: ResultBuffers? = nil
     ) -> [Int64]? {
         var total = 1
         for part in parts {
@@ -321,9 +320,7 @@ enum RawBytes {
             total += part.bytes.count / part.width - 1
         }
         var valid = true
-        let fresh = recycled == nil
-        let joined = uninitializedArray(Int64.self, count: total, reusing: consume recycled) { buffer, initialized in
-            if fresh { Posix.prefault(UnsafeMutableRawBufferPointer(buffer)) }
+        let joined = uninitializedArray(Int64.self, count: total, reusing: recycler) { buffer, initialized in
             let out = buffer.baseAddress!
             out[0] = 0
             var next = 1

@@ -170,7 +170,7 @@ public final class ListStore<Inner: ByteStore, Element: Codable & Sendable>: Sen
         let total = counts.reduce(0) { $0 + ($1 ?? 0) }
         if !(Element.self is any MessagePackRecord.Type), !counts.contains(nil) {
             // Every frame holds a MessagePack list: decode them all in place into the one result.
-            return try RawBytes.filling(Element.self, capacity: total, reusing: recycler.take(Element.self, count: total)) { filler in
+            return try RawBytes.filling(Element.self, capacity: total, recycler: recycler) { filler in
                 for (offset, payload) in payloads {
                     do {
                         try MessagePackDecoder().decodeList(Element.self, from: payload, into: &filler)

@@ -272,7 +272,7 @@ struct FixedValues<T: ArrayElement>: FixedStorage {
 /// exactly `count` elements between them (in the storage of an array `recycler` kept, if one fits).
 func makeFixedStorage(_ dtype: DType, count: Int, pieces: [ArraySlice<UInt8>], recycler: ResultBuffers? = nil) -> (any FixedStorage)? {
     func make<T: ArrayElement>(_: T.Type) -> any FixedStorage {
-        FixedValues(values: RawBytes.elements(T.self, count: count, from: pieces, reusing: recycler?.take(T.self, count: count)))
+        FixedValues(values: RawBytes.elements(T.self, count: count, from: pieces, recycler: recycler))
     }
     switch dtype {
     case .int8: return make(Int8.self)

@@ -230,7 +230,7 @@ public struct Table: Sendable, Equatable {
         columns.flatMap { column -> [ResultBuffers.Held] in
             switch column.storage {
             case .fixed(let values): return [values.held]
-            case .string(let strings): return [ResultBuffers.held(strings.offsets), ResultBuffers.held(strings.data)]
+            case .string(let strings): return strings.heldArrays
             case .bool, .categorical: return []
             }
         }

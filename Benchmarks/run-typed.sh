@@ -3,7 +3,9 @@
 # (Numpy, PandasBlocks, Python/Pickle) and swift-partd (ArrayStore, TableStore, ListStore) on this
 # machine, in one run. Both sides write under one scratch directory, removed at the end.
 #
-#   Benchmarks/run-typed.sh [--repeat R] [--workloads w3,w4,w5]
+#   Benchmarks/run-typed.sh [--repeat R] [--workloads w3,w4,w5,w5-rich]
+#
+# w5-rich (W5's records with an optional and an array field) runs only when named.
 #
 # Each line is the best (smallest total) of R repetitions. The ratio column is Python's total time over
 # ours for the comparable line (same data; tuples vs our array-encoded structs, dicts vs map-encoded ones).
@@ -16,7 +18,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --repeat) REPEAT="$2"; shift 2 ;;
     --workloads) WORKLOADS="$2"; shift 2 ;;
-    *) echo "usage: $0 [--repeat R] [--workloads w3,w4,w5]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--repeat R] [--workloads w3,w4,w5,w5-rich]" >&2; exit 2 ;;
   esac
 done
 
@@ -40,6 +42,7 @@ for w in ${WORKLOADS//,/ }; do
     w3) python3 Benchmarks/python/w3_arrays.py --repeat "$REPEAT" --json >> "$RESULTS" ;;
     w4) python3 Benchmarks/python/w4_tables.py --repeat "$REPEAT" --json >> "$RESULTS" ;;
     w5) python3 Benchmarks/python/w5_lists.py --repeat "$REPEAT" --json >> "$RESULTS" ;;
+    w5-rich) python3 Benchmarks/python/w5_lists.py --shape rich --repeat "$REPEAT" --json >> "$RESULTS" ;;
   esac
 done
 
@@ -69,6 +72,9 @@ for r in rows:
     v = r["variant"]
     if w == "w3": line(w, v, r, ["numpy"])
     elif w == "w4": line(w, v, r, ["categorical" if v.startswith("categorical") else "strings"])
-    else: line(w, v, r, ["msgpack-dict", "pickle-dict"] if v.startswith("msgpack-map") else ["msgpack-tuple", "pickle-tuple"])
+    else:
+        rich = "-rich" if "+rich" in v else ""
+        refs = ["msgpack-dict", "pickle-dict"] if v.startswith("msgpack-map") else ["msgpack-tuple", "pickle-tuple"]
+        line(w, v, r, [ref + rich for ref in refs])
 for s in summaries: print("SUMMARY " + json.dumps(s))
 PY

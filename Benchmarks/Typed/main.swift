@@ -13,8 +13,10 @@
 //   W5 lists   2,000,000 records (id Int, x Double = id * 0.25, name "name-%03d" % (id % 1000))
 //              in 20 rounds of 100,000, record i to key i % 64 (split before the clock), then
 //              read the 64 keys back, 16 keys per get (decoded on all cores). ListStore (MessagePack) over a DirectoryStore.
+//   W5 rich    the same records with two more fields: note String? (nil when id % 3 == 0, else "n"), and
+//              tags [String] (id % 4 names from the pool, starting at id's) (`w5-rich`; not part of `w5`).
 //
-//   partd-bench-typed [--workloads w3,w4,w4-strings,w5,w5-codable,w5-record] [--repeat R] [--json]
+//   partd-bench-typed [--workloads w3,w4,w4-strings,w5,w5-codable,w5-record,w5-rich,w5-rich-record] [--repeat R] [--json]
 //   TYPED_TMP=DIR puts the stores under DIR.
 
 import BenchmarkSupport
@@ -43,7 +45,7 @@ func parseOptions() -> Options {
         case "--repeat": options.repeats = max(1, Int(args.next() ?? "") ?? 1)
         case "--json": options.json = true
         default:
-            print("usage: partd-bench-typed [--workloads w3,w4,w4-strings,w5,w5-codable,w5-record] [--repeat R] [--json]")
+            print("usage: partd-bench-typed [--workloads w3,w4,w4-strings,w5,w5-codable,w5-record,w5-rich,w5-rich-record] [--repeat R] [--json]")
             exit(2)
         }
     }
@@ -189,10 +191,45 @@ struct PackedRecord: Codable, Sendable {
     var name: String
 }
 
-/// W5 through `Codable` (`codable`), through `MessagePackRecord` (`record`), or both.
+/// W5 rich: optional and array fields, through `Codable` and through `@MessagePackRecord`.
+struct RichRecord: Codable, Sendable {
+    var id: Int
+    var x: Double
+    var name: String
+    var note: String?
+    var tags: [String]
+}
+
+@MessagePackRecord
+struct PackedRichRecord: Codable, Sendable {
+    var id: Int
+    var x: Double
+    var name: String
+    var note: String?
+    var tags: [String]
+}
+
+/// W5 rich's extra fields for record `id`.
+func richFields(_ id: Int) -> (note: String?, tags: [String]) {
+    (id % 3 == 0 ? nil : "n", (0 ..< id % 4).map { namePool[(id + $0) % 1000] })
+}
+
+/// W5 through `Codable` (`codable`), through `MessagePackRecord` (`record`), or both; `rich` runs W5 rich.
 func w5(_ options: Options, _ paths: [String] = ["codable", "record"]) throws {
     if paths.contains("codable") { try w5(options, Record.self, suffix: "", make: Record.init, id: \.id) }
     if paths.contains("record") { try w5(options, PackedRecord.self, suffix: "+record", make: PackedRecord.init, id: \.id) }
+    if paths.contains("rich") {
+        try w5(options, RichRecord.self, suffix: "+rich", make: { id, x, name in
+            let (note, tags) = richFields(id)
+            return RichRecord(id: id, x: x, name: name, note: note, tags: tags)
+        }, id: \.id)
+    }
+    if paths.contains("rich") || paths.contains("rich-record") {
+        try w5(options, PackedRichRecord.self, suffix: "+rich+record", make: { id, x, name in
+            let (note, tags) = richFields(id)
+            return PackedRichRecord(id: id, x: x, name: name, note: note, tags: tags)
+        }, id: \.id)
+    }
 }
 
 func w5<R: Codable & Sendable>(
@@ -244,6 +281,8 @@ do {
         case "w5": try w5(options)
         case "w5-codable": try w5(options, ["codable"])
         case "w5-record": try w5(options, ["record"])
+        case "w5-rich": try w5(options, ["rich"])
+        case "w5-rich-record": try w5(options, ["rich-record"])
         default: print("unknown workload \(workload)")
         }
     }

@@ -12,7 +12,10 @@ the clock, and the input is moved out of the garbage collector's way
 tuples back as lists. The cyclic collector stays on (a real cost of unpacking
 millions of containers; msgpack's lists are always tracked, pickle's tuples of
 atoms are not); --no-gc turns it off in the timed region. With --repeat R the
-run with the smallest total time is shown.
+run with the smallest total time is shown. --shape rich adds two fields, as
+partd-bench-typed's W5 rich: note (None when id % 3 == 0, else "n") and tags
+(a list of id % 4 names from the pool, starting at id's); its lines are
+"tuple-rich" and "dict-rich".
 Scratch directories go under $W5_TMP (default: the system temp directory).
 """
 import argparse, gc, json, os, shutil, tempfile, time
@@ -22,9 +25,17 @@ import partd
 STORES = {"msgpack": partd.Python, "pickle": partd.Pickle}
 
 
-def make_rounds(n, rounds, as_dict):
+def make_rounds(n, rounds, as_dict, rich=False):
     names = ["name-%03d" % i for i in range(1000)]
-    if as_dict:
+    if rich:
+        def extra(i):
+            return (None if i % 3 == 0 else "n", [names[(i + j) % 1000] for j in range(i % 4)])
+        if as_dict:
+            recs = [dict(zip(("id", "x", "name", "note", "tags"), (i, i * 0.25, names[i % 1000]) + extra(i)))
+                    for i in range(n)]
+        else:
+            recs = [(i, i * 0.25, names[i % 1000]) + extra(i) for i in range(n)]
+    elif as_dict:
         recs = [{"id": i, "x": i * 0.25, "name": names[i % 1000]} for i in range(n)]
     else:
         recs = [(i, i * 0.25, names[i % 1000]) for i in range(n)]
@@ -65,23 +76,25 @@ def main():
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--no-gc", action="store_true", help="cyclic GC off while timing")
+    ap.add_argument("--shape", choices=("plain", "rich"), default="plain")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    suffix = "-rich" if args.shape == "rich" else ""
     for rep in ("tuple", "dict"):
-        batches, n = make_rounds(args.records, args.rounds, rep == "dict")
+        batches, n = make_rounds(args.records, args.rounds, rep == "dict", args.shape == "rich")
         gc.collect()
         gc.freeze()
         for store in STORES:
             runs = [run_once(store, batches, n, rep == "dict", args.no_gc) for _ in range(args.repeat)]
             ta, tg = min(runs, key=sum)
-            r = {"impl": "python-partd", "workload": "w5-lists", "store": store, "records": rep,
+            r = {"impl": "python-partd", "workload": "w5-lists", "store": store, "records": rep + suffix,
                  "count": n, "gc": not args.no_gc, "append_s": ta, "get_s": tg, "total_s": ta + tg,
                  "records_per_s": n / (ta + tg)}
             if args.json:
                 print(json.dumps(r), flush=True)
             else:
-                print("W5 lists %-7s %-5s python-partd: append %.3f s, get %.3f s, %.3f s total, "
-                      "%.0f records/s (%d)" % (store, rep, ta, tg, ta + tg, r["records_per_s"], n), flush=True)
+                print("W5 lists %-7s %-10s python-partd: append %.3f s, get %.3f s, %.3f s total, "
+                      "%.0f records/s (%d)" % (store, rep + suffix, ta, tg, ta + tg, r["records_per_s"], n), flush=True)
         gc.unfreeze()
         del batches
         gc.collect()

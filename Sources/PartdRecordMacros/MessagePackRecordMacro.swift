@@ -115,18 +115,20 @@ public struct MessagePackRecordMacro: ExtensionMacro {
         }
     }
 
-    /// Why a spelled-out field type cannot be a record field (`nil` if it may be one).
+    /// Why a spelled-out field type cannot be a record field (`nil` if it may be one). Optionals and arrays may
+    /// be if what they hold may be; a named type that is not a `MessagePackField` is the compiler's error.
     static func unsupportedKind(_ type: TypeSyntax) -> String? {
-        // `Optional<T>`, `Array<T>` etc. are told apart by name, as `T?` and `[T]` are by syntax.
+        // `Optional<T>`, `Array<T>`, `Dictionary<K, V>` and `Set<T>` are told apart by name, as `T?`, `[T]` and
+        // `[K: V]` are by syntax.
         let named = type.as(IdentifierTypeSyntax.self)
         let generic = named?.genericArgumentClause == nil ? nil : named?.name.text
-        if type.is(OptionalTypeSyntax.self) || type.is(ImplicitlyUnwrappedOptionalTypeSyntax.self) || generic == "Optional" {
-            return "an optional"
-        }
-        if let element = type.as(ArrayTypeSyntax.self)?.element.trimmedDescription
-            ?? (generic == "Array" ? named?.genericArgumentClause?.arguments.trimmedDescription : nil)
+        let argument = named?.genericArgumentClause?.arguments.first?.argument.as(TypeSyntax.self)
+        if let wrapped = type.as(OptionalTypeSyntax.self)?.wrappedType
+            ?? type.as(ImplicitlyUnwrappedOptionalTypeSyntax.self)?.wrappedType
+            ?? type.as(ArrayTypeSyntax.self)?.element
+            ?? (generic == "Optional" || generic == "Array" ? argument : nil)
         {
-            return element == "UInt8" ? nil : "an array (only [UInt8] is)"
+            return unsupportedKind(wrapped)
         }
         if type.is(DictionaryTypeSyntax.self) || generic == "Dictionary" || generic == "Set" { return "a collection" }
         if type.is(TupleTypeSyntax.self) { return "a tuple" }
@@ -222,7 +224,7 @@ enum RecordDiagnostic: DiagnosticMessage {
                 + "as plain Codable instead"
         case .unsupported(let name, let type, let kind):
             return "field '\(name)' has type \(type), \(kind): record fields are integers, Float, Double, Bool, "
-                + "String and [UInt8]; store this type as plain Codable instead"
+                + "String, and optionals and arrays of these; store this type as plain Codable instead"
         case .rawValue(let name):
             return "CodingKeys case '\(name)' needs a string literal raw value (or none) to be a record field"
         case .noProperty(let name):

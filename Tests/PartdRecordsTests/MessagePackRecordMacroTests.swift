@@ -68,6 +68,62 @@ enum Namespace {
     }
 }
 
+/// Optional and array fields, nested both ways.
+@MessagePackRecord
+struct Tagged: Codable, Sendable, Hashable {
+    var id: Int
+    var note: String?
+    var tags: [String]
+    var weights: Array<Double?>
+    var grid: [[Int16]]
+    var raw: [UInt8]?
+    var parent: Optional<UInt32>
+    var flags: [Bool]!
+}
+
+struct PlainTagged: Codable, Sendable, Hashable {
+    var id: Int
+    var note: String?
+    var tags: [String]
+    var weights: Array<Double?>
+    var grid: [[Int16]]
+    var raw: [UInt8]?
+    var parent: Optional<UInt32>
+    var flags: [Bool]!
+
+    init(_ record: Tagged) {
+        (id, note, tags, weights, grid) = (record.id, record.note, record.tags, record.weights, record.grid)
+        (raw, parent, flags) = (record.raw, record.parent, record.flags)
+    }
+}
+
+/// A hand-written record with an optional field whose `Codable` decoding marks the values it made, so a test
+/// can tell which path read them.
+struct Marked: MessagePackRecord, Hashable {
+    var id: Int
+    var note: String?
+    var viaCodable = false
+
+    enum CodingKeys: CodingKey { case id, note }
+
+    init(id: Int, note: String?) { (self.id, self.note) = (id, note) }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        (id, note, viaCodable) = (try container.decode(Int.self, forKey: .id), try container.decodeIfPresent(String.self, forKey: .note), true)
+    }
+
+    static let messagePackFields = ["id", "note"]
+    func pack(into writer: inout MessagePackWriter) {
+        writer.pack(id)
+        writer.pack(note)
+    }
+    init(unpacking reader: inout MessagePackReader) throws {
+        id = try reader.unpack()
+        note = try reader.unpack()
+    }
+}
+
 /// Bytes of `values` as a MessagePack list.
 /// `Visit`'s fields in another order: what another writer (a Python dict built in another order) may store.
 struct ReorderedVisit: Codable { var page: String; var counted: Bool; var user: Int; var score: Double }
@@ -126,6 +182,68 @@ struct MessagePackRecordMacroTests {
         var back: [Pair<String>] = []
         try MessagePackDecoder().decode(list: Pair<String>.self, from: try listBytes(pairs, .array)[...], appendingTo: &back)
         #expect(back == pairs)
+    }
+
+    @Test("optional and array fields are byte for byte what Codable writes, in every length form",
+          arguments: [MessagePackEncoder.StructEncoding.map, .array])
+    func optionalsAndArrays(encoding: MessagePackEncoder.StructEncoding) throws {
+        let values = (0..<40).map { (n: Int) -> Tagged in
+            // Lengths cross the fix, 16-bit and 32-bit forms of arrays, strs and bins.
+            let length = [0, 1, 15, 16, 255, 256, 65_535, 65_536][n % 8]
+            return Tagged(
+                id: n, note: n % 3 == 0 ? nil : String(repeating: "é", count: n * 9),
+                tags: (0..<(n % 5 == 4 ? length : n % 4)).map { "t\($0)" },
+                weights: (0..<(n % 4)).map { $0 == 1 ? nil : Double($0) / 3 },
+                grid: n % 2 == 0 ? [] : [[], [Int16(n), -300], Array(repeating: Int16.min, count: length % 300)],
+                raw: n % 4 == 1 ? nil : Array(repeating: UInt8(n), count: length),
+                parent: n % 2 == 0 ? nil : UInt32(n) << 24,
+                flags: n % 6 == 5 ? nil : (0..<length % 20).map { $0 % 3 == 0 })
+        }
+        let bytes = try listBytes(values, encoding)
+        #expect(bytes == (try listBytes(values.map(PlainTagged.init), encoding)))
+        var back: [Tagged] = []
+        try MessagePackDecoder().decode(list: Tagged.self, from: bytes[...], appendingTo: &back)
+        #expect(back == values)
+    }
+
+    @Test("optional fields are read by the record's own members, nil or not; a missing key goes through Codable")
+    func optionalFastPath() throws {
+        let values = [Marked(id: 1, note: nil), Marked(id: 2, note: "two")]
+        for encoding in [MessagePackEncoder.StructEncoding.map, .array] {
+            var back: [Marked] = []
+            try MessagePackDecoder().decode(list: Marked.self, from: try listBytes(values, encoding)[...], appendingTo: &back)
+            #expect(back == values)
+        }
+        // What a Python dict without the optional key holds: not the record's layout, so Codable reads it.
+        struct IDOnly: Codable { var id: Int }
+        var back: [Marked] = []
+        try MessagePackDecoder().decode(list: Marked.self, from: try listBytes([IDOnly(id: 3)], .map)[...], appendingTo: &back)
+        #expect(back.map(\.id) == [3] && back[0].note == nil && back[0].viaCodable)
+    }
+
+    @Test("every truncation and byte flip of a list with optional and array fields decodes or throws, never crashes")
+    func damaged() throws {
+        let values = [
+            Tagged(id: 1, note: "n", tags: ["a", "bc"], weights: [nil, 0.5], grid: [[1], []], raw: [9], parent: 4, flags: [true]),
+            Tagged(id: 2, note: nil, tags: [], weights: [], grid: [], raw: nil, parent: nil, flags: nil),
+        ]
+        for encoding in [MessagePackEncoder.StructEncoding.map, .array] {
+            let bytes = try listBytes(values, encoding)
+            for end in 0 ..< bytes.count {
+                var out: [Tagged] = []
+                #expect(throws: (any Error).self) { try MessagePackDecoder().decode(list: Tagged.self, from: bytes[..<end], appendingTo: &out) }
+            }
+            for index in bytes.indices {
+                for flip: UInt8 in [0x01, 0x10, 0x80, 0xff] {
+                    var damaged = bytes
+                    damaged[index] ^= flip
+                    var out: [Tagged] = []
+                    if (try? MessagePackDecoder().decode(list: Tagged.self, from: damaged[...], appendingTo: &out)) == nil {
+                        #expect(out.isEmpty)
+                    }
+                }
+            }
+        }
     }
 
     @Test("ListStore round trip over memory and directory stores; old layouts still read through Codable")
@@ -242,21 +360,14 @@ struct MessagePackRecordExpansionTests {
             diagnostics: [DiagnosticSpec(
                 message: "@MessagePackRecord applies to structs; conform other types to MessagePackRecord by hand",
                 line: 1, column: 1)])
+        let fieldTypes = "record fields are integers, Float, Double, Bool, String, and optionals and arrays of these; "
+            + "store this type as plain Codable instead"
         expectExpansion(
-            of: "struct S: Codable {\n    var tags: [String]\n    var parent: Int?\n    var raw: Array<UInt8>\n    var map: Dictionary<String, Int>\n}",
+            of: "struct S: Codable {\n    var tags: [String]\n    var map: Dictionary<String, Int>\n    var counts: [String: Int]?\n    var pairs: [(Int, Int)]\n}",
             diagnostics: [
-                DiagnosticSpec(
-                    message: "field 'tags' has type [String], an array (only [UInt8] is): record fields are integers, "
-                        + "Float, Double, Bool, String and [UInt8]; store this type as plain Codable instead",
-                    line: 3, column: 15),
-                DiagnosticSpec(
-                    message: "field 'parent' has type Int?, an optional: record fields are integers, Float, Double, "
-                        + "Bool, String and [UInt8]; store this type as plain Codable instead",
-                    line: 4, column: 17),
-                DiagnosticSpec(
-                    message: "field 'map' has type Dictionary<String, Int>, a collection: record fields are integers, "
-                        + "Float, Double, Bool, String and [UInt8]; store this type as plain Codable instead",
-                    line: 6, column: 14),
+                DiagnosticSpec(message: "field 'map' has type Dictionary<String, Int>, a collection: " + fieldTypes, line: 4, column: 14),
+                DiagnosticSpec(message: "field 'counts' has type [String: Int]?, a collection: " + fieldTypes, line: 5, column: 17),
+                DiagnosticSpec(message: "field 'pairs' has type [(Int, Int)], a tuple: " + fieldTypes, line: 6, column: 16),
             ])
         expectExpansion(
             of: "struct S: Codable {\n    @Clamped var level: Int\n    @available(*, deprecated) var x: Int\n}",

@@ -29,7 +29,8 @@
 ///
 /// For a struct, `@MessagePackRecord` (module `PartdRecords`) writes these three members from the declaration.
 ///
-/// Fields are scalars: integers, `Double`, `Float`, `Bool`, `String` and `[UInt8]`. Reading is strict about
+/// Fields are ``MessagePackField``s: integers, `Double`, `Float`, `Bool`, `String`, `[UInt8]`, and optionals
+/// and arrays of fields (`[Int]`, `String?`, `[Double?]`, `[[Int]]`). Reading is strict about
 /// the layout and lenient about everything else: a record whose map keys come in another order, with other or
 /// missing keys, or whose values have other MessagePack types (a Python dict built in another order, an old
 /// version of the type) is decoded through the type's `Codable` conformance instead, which accepts what it
@@ -99,8 +100,8 @@ public struct MessagePackWriter: ~Copyable {
         keys = FieldKeys(keyed ? fieldNames : [])
     }
 
-    @inline(__always)
-    private mutating func field() {
+    @inline(__always) @usableFromInline
+    mutating func field() {
         if keyed { writeKey() }
         fields += 1
     }
@@ -139,12 +140,6 @@ public struct MessagePackWriter: ~Copyable {
     public mutating func pack(_ value: UInt32) { packInteger(value) }
     public mutating func pack(_ value: UInt64) { packInteger(value) }
 
-    private mutating func fits(_ count: Int) -> Bool {
-        if count <= UInt32.max { return true }
-        oversized = count
-        return false
-    }
-
     private mutating func packInteger(_ value: some FixedWidthInteger) {
         field()
         out.writeInteger(value)
@@ -152,33 +147,76 @@ public struct MessagePackWriter: ~Copyable {
 
     public mutating func pack(_ value: Double) {
         field()
-        out.writeDouble(value)
+        write(value)
     }
 
     public mutating func pack(_ value: Float) {
         field()
-        out.writeFloat(value)
+        write(value)
     }
 
     public mutating func pack(_ value: Bool) {
         field()
-        out.writeBool(value)
+        write(value)
     }
 
     /// Writes a str. A string of 4 GiB or more cannot be MessagePack: the list is refused with an `EncodingError`.
     public mutating func pack(_ value: String) {
         field()
-        guard fits(value.utf8.count) else { return }
-        out.writeHeader(.string, count: value.utf8.count)
-        out.write(utf8: value)
+        write(value)
     }
 
     /// Writes a bin, as `Codable` does for `[UInt8]` (4 GiB or more: refused as for strings).
     public mutating func pack(_ value: [UInt8]) {
         field()
-        guard fits(value.count) else { return }
-        out.writeHeader(.binary, count: value.count)
-        out.write(value)
+        write(binary: value)
+    }
+
+    /// Writes an optional or an array field (or any other ``MessagePackField``) as `Codable` does: nil for `nil`,
+    /// an array of the elements for an array (a bin for `[UInt8]`).
+    @inlinable
+    public mutating func pack<Field: MessagePackField>(_ value: Field) {
+        field()
+        Field._pack(value, into: &self)
+    }
+
+    private mutating func fits(_ count: Int) -> Bool {
+        if count <= UInt32.max { return true }
+        oversized = count
+        return false
+    }
+
+    // The values of `MessagePackField`s, without keys. Not generic, so that the fields' inlinable code, specialised
+    // in the record's module, calls them directly.
+
+    @usableFromInline mutating func write(_ value: Int64) { out.writeInteger(value) }
+    @usableFromInline mutating func write(_ value: UInt64) { out.writeInteger(value) }
+    @usableFromInline mutating func write(_ value: Double) { out.writeDouble(value) }
+    @usableFromInline mutating func write(_ value: Float) { out.writeFloat(value) }
+    @usableFromInline mutating func write(_ value: Bool) { out.writeBool(value) }
+    @usableFromInline mutating func writeNil() { out.writeNil() }
+
+    /// Writes a str.
+    @usableFromInline
+    mutating func write(_ string: String) {
+        guard fits(string.utf8.count) else { return }
+        out.writeHeader(.string, count: string.utf8.count)
+        out.write(utf8: string)
+    }
+
+    /// Writes a bin.
+    @usableFromInline
+    mutating func write(binary: [UInt8]) {
+        guard fits(binary.count) else { return }
+        out.writeHeader(.binary, count: binary.count)
+        out.write(binary)
+    }
+
+    /// Writes the header of an array of `count` elements.
+    @usableFromInline
+    mutating func writeArrayHeader(count: Int) {
+        guard fits(count) else { return }
+        out.writeHeader(.array, count: count)
     }
 }
 
@@ -248,8 +286,8 @@ public struct MessagePackReader: ~Copyable {
     }
 
     /// Steps over the next field's key (which must be the expected name) in a map.
-    @inline(__always)
-    private mutating func field() throws {
+    @inline(__always) @usableFromInline
+    mutating func field() throws {
         guard fields < fieldCount else { throw RecordLayoutMismatch() }
         if keyed { try readKey() }
         fields += 1
@@ -284,33 +322,157 @@ public struct MessagePackReader: ~Copyable {
 
     public mutating func unpack() throws -> Double {
         try field()
-        return try expect(try core.readDouble(at: &position))
+        return try readDouble()
     }
 
     public mutating func unpack() throws -> Float {
         try field()
-        return try expect(try core.readFloat(at: &position))
+        return try readFloat()
     }
 
     public mutating func unpack() throws -> Bool {
         try field()
-        return try expect(try core.readBool(at: &position))
+        return try readBool()
     }
 
     public mutating func unpack() throws -> String {
         try field()
-        return try expect(try core.readString(at: &position))
+        return try readString()
     }
 
     public mutating func unpack() throws -> [UInt8] {
         try field()
-        return try expect(try core.readBinary(at: &position))
+        return try readBinary()
+    }
+
+    /// Reads an optional or an array field (or any other ``MessagePackField``) as `Codable` reads it.
+    @inlinable
+    public mutating func unpack<Field: MessagePackField>() throws -> Field {
+        try field()
+        return try Field._unpack(from: &self)
+    }
+
+    // The values of `MessagePackField`s (see `MessagePackWriter.write`); another type there throws
+    // `RecordLayoutMismatch`.
+
+    @usableFromInline mutating func readInt64() throws -> Int64 { try expect(try core.readInt(Int64.self, at: &position)) }
+    @usableFromInline mutating func readUInt64() throws -> UInt64 { try expect(try core.readInt(UInt64.self, at: &position)) }
+    @usableFromInline mutating func readDouble() throws -> Double { try expect(try core.readDouble(at: &position)) }
+    @usableFromInline mutating func readFloat() throws -> Float { try expect(try core.readFloat(at: &position)) }
+    @usableFromInline mutating func readBool() throws -> Bool { try expect(try core.readBool(at: &position)) }
+    @usableFromInline mutating func readString() throws -> String { try expect(try core.readString(at: &position)) }
+    @usableFromInline mutating func readBinary() throws -> [UInt8] { try expect(try core.readBinary(at: &position)) }
+    @usableFromInline mutating func readArrayCount() throws -> Int { try expect(try core.readLength(.array, at: &position)) }
+
+    /// Steps over a nil if there is one.
+    @usableFromInline
+    mutating func readNil() throws -> Bool {
+        guard try core.isNil(at: position) else { return false }
+        position += 1
+        return true
+    }
+}
+
+/// A type a ``MessagePackRecord`` field may have, written as ``MessagePackEncoder`` writes its `Codable` form:
+/// the integer types, `Double`, `Float`, `Bool` and `String`; optionals of fields (nil for `nil`); arrays of
+/// fields (a MessagePack array, except `[UInt8]`, which is a bin). `@MessagePackRecord` accepts fields of these
+/// types. The requirements are implementation details: do not conform other types.
+public protocol MessagePackField {
+    /// Writes `value` (no map key).
+    static func _pack(_ value: Self, into writer: inout MessagePackWriter)
+    /// Reads a value, or throws to have the record decoded through `Codable`.
+    static func _unpack(from reader: inout MessagePackReader) throws -> Self
+}
+
+extension MessagePackField where Self: FixedWidthInteger {
+    @inlinable
+    public static func _pack(_ value: Self, into writer: inout MessagePackWriter) {
+        if Self.isSigned { writer.write(Int64(value)) } else { writer.write(UInt64(value)) }
+    }
+
+    @inlinable
+    public static func _unpack(from reader: inout MessagePackReader) throws -> Self {
+        let value = Self.isSigned ? Self(exactly: try reader.readInt64()) : Self(exactly: try reader.readUInt64())
+        guard let value else { throw RecordLayoutMismatch() }
+        return value
+    }
+}
+
+extension Int: MessagePackField {}
+extension Int8: MessagePackField {}
+extension Int16: MessagePackField {}
+extension Int32: MessagePackField {}
+extension Int64: MessagePackField {}
+extension UInt: MessagePackField {}
+extension UInt8: MessagePackField {}
+extension UInt16: MessagePackField {}
+extension UInt32: MessagePackField {}
+extension UInt64: MessagePackField {}
+
+extension Double: MessagePackField {
+    @inlinable
+    public static func _pack(_ value: Double, into writer: inout MessagePackWriter) { writer.write(value) }
+    @inlinable
+    public static func _unpack(from reader: inout MessagePackReader) throws -> Double { try reader.readDouble() }
+}
+
+extension Float: MessagePackField {
+    @inlinable
+    public static func _pack(_ value: Float, into writer: inout MessagePackWriter) { writer.write(value) }
+    @inlinable
+    public static func _unpack(from reader: inout MessagePackReader) throws -> Float { try reader.readFloat() }
+}
+
+extension Bool: MessagePackField {
+    @inlinable
+    public static func _pack(_ value: Bool, into writer: inout MessagePackWriter) { writer.write(value) }
+    @inlinable
+    public static func _unpack(from reader: inout MessagePackReader) throws -> Bool { try reader.readBool() }
+}
+
+extension String: MessagePackField {
+    @inlinable
+    public static func _pack(_ value: String, into writer: inout MessagePackWriter) { writer.write(value) }
+    @inlinable
+    public static func _unpack(from reader: inout MessagePackReader) throws -> String { try reader.readString() }
+}
+
+extension Optional: MessagePackField where Wrapped: MessagePackField {
+    @inlinable
+    public static func _pack(_ value: Wrapped?, into writer: inout MessagePackWriter) {
+        if let value { Wrapped._pack(value, into: &writer) } else { writer.writeNil() }
+    }
+
+    @inlinable
+    public static func _unpack(from reader: inout MessagePackReader) throws -> Wrapped? {
+        try reader.readNil() ? nil : try Wrapped._unpack(from: &reader)
+    }
+}
+
+extension Array: MessagePackField where Element: MessagePackField {
+    @inlinable
+    public static func _pack(_ value: [Element], into writer: inout MessagePackWriter) {
+        if Element.self == UInt8.self { return writer.write(binary: value as! [UInt8]) }
+        writer.writeArrayHeader(count: value.count)
+        for element in value { Element._pack(element, into: &writer) }
+    }
+
+    @inlinable
+    public static func _unpack(from reader: inout MessagePackReader) throws -> [Element] {
+        if Element.self == UInt8.self { return try reader.readBinary() as! [Element] }
+        let count = try reader.readArrayCount()
+        var elements: [Element] = []
+        elements.reserveCapacity(count)
+        for _ in 0 ..< count { elements.append(try Element._unpack(from: &reader)) }
+        return elements
     }
 }
 
 /// A record that is not laid out as its `MessagePackRecord` members read: it is decoded through `Codable`.
 @usableFromInline
-struct RecordLayoutMismatch: Error {}
+struct RecordLayoutMismatch: Error {
+    @usableFromInline init() {}
+}
 
 /// The list coding of ``MessagePackRecord`` types, used by the coders' list functions.
 enum RecordLists {

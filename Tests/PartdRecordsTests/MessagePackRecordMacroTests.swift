@@ -68,10 +68,21 @@ enum Namespace {
     }
 }
 
-/// Optional and array fields, nested both ways.
+/// Raw-value enums, fields by declaring the conformance.
+enum Level: String, Codable, Sendable, Hashable, MessagePackField { case low, high }
+enum Code: UInt8, Codable, Sendable, Hashable, MessagePackField { case ok = 0, failed = 200 }
+
+/// Enum fields alone, and the same fields as their raw values.
+@MessagePackRecord
+struct Strict: Codable { var id: Int; var level: Level; var code: Code }
+struct Loose: Codable { var id: Int; var level: String; var code: UInt8 }
+
+/// Optional, array and enum fields, nested both ways.
 @MessagePackRecord
 struct Tagged: Codable, Sendable, Hashable {
     var id: Int
+    var level: Level
+    var codes: [Code?]
     var note: String?
     var tags: [String]
     var weights: Array<Double?>
@@ -83,6 +94,8 @@ struct Tagged: Codable, Sendable, Hashable {
 
 struct PlainTagged: Codable, Sendable, Hashable {
     var id: Int
+    var level: Level
+    var codes: [Code?]
     var note: String?
     var tags: [String]
     var weights: Array<Double?>
@@ -92,7 +105,8 @@ struct PlainTagged: Codable, Sendable, Hashable {
     var flags: [Bool]!
 
     init(_ record: Tagged) {
-        (id, note, tags, weights, grid) = (record.id, record.note, record.tags, record.weights, record.grid)
+        (id, level, codes) = (record.id, record.level, record.codes)
+        (note, tags, weights, grid) = (record.note, record.tags, record.weights, record.grid)
         (raw, parent, flags) = (record.raw, record.parent, record.flags)
     }
 }
@@ -191,7 +205,7 @@ struct MessagePackRecordMacroTests {
             // Lengths cross the fix, 16-bit and 32-bit forms of arrays, strs and bins.
             let length = [0, 1, 15, 16, 255, 256, 65_535, 65_536][n % 8]
             return Tagged(
-                id: n, note: n % 3 == 0 ? nil : String(repeating: "é", count: n * 9),
+                id: n, level: n % 2 == 0 ? .low : .high, codes: n % 3 == 0 ? [] : [.ok, nil, .failed], note: n % 3 == 0 ? nil : String(repeating: "é", count: n * 9),
                 tags: (0..<(n % 5 == 4 ? length : n % 4)).map { "t\($0)" },
                 weights: (0..<(n % 4)).map { $0 == 1 ? nil : Double($0) / 3 },
                 grid: n % 2 == 0 ? [] : [[], [Int16(n), -300], Array(repeating: Int16.min, count: length % 300)],
@@ -221,11 +235,24 @@ struct MessagePackRecordMacroTests {
         #expect(back.map(\.id) == [3] && back[0].note == nil && back[0].viaCodable)
     }
 
+    @Test("an enum field holding no case's raw value is read through Codable, which throws")
+    func unknownRawValue() throws {
+        for (level, code) in [("medium", UInt8(0)), ("low", UInt8(7))] {
+            let bytes = try listBytes([Loose(id: 1, level: level, code: code)], .map)
+            var out: [Strict] = []
+            #expect(throws: DecodingError.self) { try MessagePackDecoder().decode(list: Strict.self, from: bytes[...], appendingTo: &out) }
+            #expect(out.isEmpty)
+        }
+        var out: [Strict] = []
+        try MessagePackDecoder().decode(list: Strict.self, from: try listBytes([Loose(id: 1, level: "high", code: 200)], .map)[...], appendingTo: &out)
+        #expect(out.map(\.level) == [.high] && out.map(\.code) == [.failed])
+    }
+
     @Test("every truncation and byte flip of a list with optional and array fields decodes or throws, never crashes")
     func damaged() throws {
         let values = [
-            Tagged(id: 1, note: "n", tags: ["a", "bc"], weights: [nil, 0.5], grid: [[1], []], raw: [9], parent: 4, flags: [true]),
-            Tagged(id: 2, note: nil, tags: [], weights: [], grid: [], raw: nil, parent: nil, flags: nil),
+            Tagged(id: 1, level: .high, codes: [.failed, nil], note: "n", tags: ["a", "bc"], weights: [nil, 0.5], grid: [[1], []], raw: [9], parent: 4, flags: [true]),
+            Tagged(id: 2, level: .low, codes: [], note: nil, tags: [], weights: [], grid: [], raw: nil, parent: nil, flags: nil),
         ]
         for encoding in [MessagePackEncoder.StructEncoding.map, .array] {
             let bytes = try listBytes(values, encoding)
@@ -360,8 +387,8 @@ struct MessagePackRecordExpansionTests {
             diagnostics: [DiagnosticSpec(
                 message: "@MessagePackRecord applies to structs; conform other types to MessagePackRecord by hand",
                 line: 1, column: 1)])
-        let fieldTypes = "record fields are integers, Float, Double, Bool, String, and optionals and arrays of these; "
-            + "store this type as plain Codable instead"
+        let fieldTypes = "record fields are integers, Float, Double, Bool, String, raw-value enums conforming to "
+            + "MessagePackField, and optionals and arrays of these; store this type as plain Codable instead"
         expectExpansion(
             of: "struct S: Codable {\n    var tags: [String]\n    var map: Dictionary<String, Int>\n    var counts: [String: Int]?\n    var pairs: [(Int, Int)]\n}",
             diagnostics: [

@@ -376,7 +376,17 @@ public struct MessagePackReader: ~Copyable {
 /// A type a ``MessagePackRecord`` field may have, written as ``MessagePackEncoder`` writes its `Codable` form:
 /// the integer types, `Double`, `Float`, `Bool` and `String`; optionals of fields (nil for `nil`); arrays of
 /// fields (a MessagePack array, except `[UInt8]`, which is a bin). `@MessagePackRecord` accepts fields of these
-/// types. The requirements are implementation details: do not conform other types.
+/// types.
+///
+/// An enum with a raw value of one of these types becomes a field by declaring the conformance, with nothing to
+/// implement, if its `Codable` form is its raw value (the one `Codable` synthesises for it):
+///
+/// ```swift
+/// enum Status: String, Codable, MessagePackField { case open, closed }
+/// ```
+///
+/// A value that is not a case's raw value is read through the record's `Codable` conformance, which throws.
+/// The requirements are implementation details: do not conform other types or implement them.
 public protocol MessagePackField {
     /// Writes `value` (no map key).
     static func _pack(_ value: Self, into writer: inout MessagePackWriter)
@@ -394,6 +404,19 @@ extension MessagePackField where Self: FixedWidthInteger {
     public static func _unpack(from reader: inout MessagePackReader) throws -> Self {
         let value = Self.isSigned ? Self(exactly: try reader.readInt64()) : Self(exactly: try reader.readUInt64())
         guard let value else { throw RecordLayoutMismatch() }
+        return value
+    }
+}
+
+extension MessagePackField where Self: RawRepresentable, RawValue: MessagePackField {
+    @inlinable
+    public static func _pack(_ value: Self, into writer: inout MessagePackWriter) {
+        RawValue._pack(value.rawValue, into: &writer)
+    }
+
+    @inlinable
+    public static func _unpack(from reader: inout MessagePackReader) throws -> Self {
+        guard let value = Self(rawValue: try RawValue._unpack(from: &reader)) else { throw RecordLayoutMismatch() }
         return value
     }
 }

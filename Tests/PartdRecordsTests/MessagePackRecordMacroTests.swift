@@ -138,6 +138,43 @@ struct Marked: MessagePackRecord, Hashable {
     }
 }
 
+/// Holds `Marked` records, to tell which path read them.
+@MessagePackRecord
+struct Holder: Codable, Hashable { var inner: Marked; var more: [Marked?] }
+
+/// Records as fields of records: alone, in arrays and optionals, and recursively.
+@MessagePackRecord
+struct Point: Codable, Sendable, Hashable { var x: Double; var y: Double }
+
+@MessagePackRecord
+struct Trip: Codable, Sendable, Hashable {
+    var id: Int
+    var from: Point
+    var stops: [Point]
+    var via: Point?
+    var level: Level
+}
+
+struct PlainPoint: Codable, Hashable { var x: Double; var y: Double }
+/// `Point`'s fields in the other order: not its layout.
+struct SwappedPoint: Codable, Hashable { var y: Double; var x: Double }
+
+struct PlainTrip<P: Codable>: Codable {
+    var id: Int
+    var from: P
+    var stops: [P]
+    var via: P?
+    var level: Level
+}
+
+@MessagePackRecord
+struct Node: Codable, Sendable, Hashable {
+    var value: Int
+    var children: [Node]
+}
+
+struct PlainNode: Codable { var value: Int; var children: [PlainNode] }
+
 /// Bytes of `values` as a MessagePack list.
 /// `Visit`'s fields in another order: what another writer (a Python dict built in another order) may store.
 struct ReorderedVisit: Codable { var page: String; var counted: Bool; var user: Int; var score: Double }
@@ -233,6 +270,13 @@ struct MessagePackRecordMacroTests {
         var back: [Marked] = []
         try MessagePackDecoder().decode(list: Marked.self, from: try listBytes([IDOnly(id: 3)], .map)[...], appendingTo: &back)
         #expect(back.map(\.id) == [3] && back[0].note == nil && back[0].viaCodable)
+        // Nested records too are read by their own members.
+        let holders = [Holder(inner: values[0], more: [values[1], nil])]
+        for encoding in [MessagePackEncoder.StructEncoding.map, .array] {
+            var back: [Holder] = []
+            try MessagePackDecoder().decode(list: Holder.self, from: try listBytes(holders, encoding)[...], appendingTo: &back)
+            #expect(back == holders)
+        }
     }
 
     @Test("an enum field holding no case's raw value is read through Codable, which throws")
@@ -246,6 +290,61 @@ struct MessagePackRecordMacroTests {
         var out: [Strict] = []
         try MessagePackDecoder().decode(list: Strict.self, from: try listBytes([Loose(id: 1, level: "high", code: 200)], .map)[...], appendingTo: &out)
         #expect(out.map(\.level) == [.high] && out.map(\.code) == [.failed])
+    }
+
+    @Test("records nested in records are byte for byte what Codable writes; another nested layout goes through Codable",
+          arguments: [MessagePackEncoder.StructEncoding.map, .array])
+    func nestedRecords(encoding: MessagePackEncoder.StructEncoding) throws {
+        let trips = (0..<30).map { (n: Int) -> Trip in
+            let point = { (k: Int) in Point(x: Double(n * 10 + k), y: -Double(k)) }
+            return Trip(id: n, from: point(0), stops: (0..<(n % 20)).map(point), via: n % 2 == 0 ? nil : point(99), level: .high)
+        }
+        let plain = trips.map { trip in
+            let point = { (p: Point) in PlainPoint(x: p.x, y: p.y) }
+            return PlainTrip(id: trip.id, from: point(trip.from), stops: trip.stops.map(point), via: trip.via.map(point), level: trip.level)
+        }
+        let bytes = try listBytes(trips, encoding)
+        #expect(bytes == (try listBytes(plain, encoding)))
+        var back: [Trip] = []
+        try MessagePackDecoder().decode(list: Trip.self, from: bytes[...], appendingTo: &back)
+        #expect(back == trips)
+
+        // Trees: a record type nested in itself.
+        func tree(_ depth: Int, _ value: Int) -> Node {
+            Node(value: value, children: depth == 0 ? [] : (0..<3).map { tree(depth - 1, value * 3 + $0) })
+        }
+        func plainTree(_ node: Node) -> PlainNode { PlainNode(value: node.value, children: node.children.map(plainTree)) }
+        let trees = (0..<4).map { tree($0, $0) }
+        let treeBytes = try listBytes(trees, encoding)
+        #expect(treeBytes == (try listBytes(trees.map(plainTree), encoding)))
+        var treesBack: [Node] = []
+        try MessagePackDecoder().decode(list: Node.self, from: treeBytes[...], appendingTo: &treesBack)
+        #expect(treesBack == trees)
+
+        if encoding == .map {
+            // Nested maps with their keys in another order (another writer's dicts): read through Codable.
+            let swapped = plain.map { trip in
+                let point = { (p: PlainPoint) in SwappedPoint(y: p.y, x: p.x) }
+                return PlainTrip(id: trip.id, from: point(trip.from), stops: trip.stops.map(point), via: trip.via.map(point), level: trip.level)
+            }
+            var fromSwapped: [Trip] = []
+            try MessagePackDecoder().decode(list: Trip.self, from: try listBytes(swapped, .map)[...], appendingTo: &fromSwapped)
+            #expect(fromSwapped == trips)
+        }
+    }
+
+    @Test("records nested deeper than 256 levels are refused both ways, as Codable refuses them")
+    func deepNesting() throws {
+        var deep = Node(value: 0, children: [])
+        for level in 1...300 { deep = Node(value: level, children: [deep]) }
+        #expect(throws: EncodingError.self) { try listBytes([deep], .array) }
+        // The same chain as bytes: [value, [[value, [...]]]] 1,000 levels deep.
+        var bytes: [UInt8] = [0x91]
+        for _ in 0 ..< 1000 { bytes += [0x92, 0x01, 0x91] }
+        bytes += [0x92, 0x01, 0x90]
+        var out: [Node] = []
+        #expect(throws: (any Error).self) { try MessagePackDecoder().decode(list: Node.self, from: bytes[...], appendingTo: &out) }
+        #expect(out.isEmpty)
     }
 
     @Test("every truncation and byte flip of a list with optional and array fields decodes or throws, never crashes")
@@ -387,8 +486,8 @@ struct MessagePackRecordExpansionTests {
             diagnostics: [DiagnosticSpec(
                 message: "@MessagePackRecord applies to structs; conform other types to MessagePackRecord by hand",
                 line: 1, column: 1)])
-        let fieldTypes = "record fields are integers, Float, Double, Bool, String, raw-value enums conforming to "
-            + "MessagePackField, and optionals and arrays of these; store this type as plain Codable instead"
+        let fieldTypes = "record fields are integers, Float, Double, Bool, String, records, raw-value enums conforming "
+            + "to MessagePackField, and optionals and arrays of these; store this type as plain Codable instead"
         expectExpansion(
             of: "struct S: Codable {\n    var tags: [String]\n    var map: Dictionary<String, Int>\n    var counts: [String: Int]?\n    var pairs: [(Int, Int)]\n}",
             diagnostics: [

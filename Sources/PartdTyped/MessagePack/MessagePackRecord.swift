@@ -29,13 +29,14 @@
 ///
 /// For a struct, `@MessagePackRecord` (module `PartdRecords`) writes these three members from the declaration.
 ///
-/// Fields are ``MessagePackField``s: integers, `Double`, `Float`, `Bool`, `String`, `[UInt8]`, and optionals
-/// and arrays of fields (`[Int]`, `String?`, `[Double?]`, `[[Int]]`). Reading is strict about
+/// Fields are ``MessagePackField``s: integers, `Double`, `Float`, `Bool`, `String`, `[UInt8]`, raw-value enums
+/// that declare the conformance, other records (every `MessagePackRecord` is a field), and optionals and arrays
+/// of fields (`[Int]`, `String?`, `[Double?]`, `[[Int]]`, `[Point]`). Reading is strict about
 /// the layout and lenient about everything else: a record whose map keys come in another order, with other or
 /// missing keys, or whose values have other MessagePack types (a Python dict built in another order, an old
 /// version of the type) is decoded through the type's `Codable` conformance instead, which accepts what it
 /// accepts and throws what it throws. Malformed bytes throw ``MessagePackError``.
-public protocol MessagePackRecord: Codable {
+public protocol MessagePackRecord: Codable, MessagePackField {
     /// The field names (the `CodingKeys` string values), in the order ``pack(into:)`` writes the fields.
     static var messagePackFields: [String] { get }
     /// Writes every field, in ``messagePackFields`` order, with one `writer.pack` call each.
@@ -80,19 +81,44 @@ extension MessagePackRecord {
     }
 }
 
+// A record is a field of other records: a map or an array of its own fields, as `Codable` nests it.
+extension MessagePackRecord {
+    @inlinable
+    public static func _pack(_ value: Self, into writer: inout MessagePackWriter) { writer.packNested(value) }
+
+    @inlinable
+    public static func _unpack(from reader: inout MessagePackReader) throws -> Self { try reader.unpackNested(Self.self) }
+}
+
+/// The field names of a record type nested in the records of a list, kept by the list's writer or reader for
+/// every record of that type. While such a record is written or read, its keys are swapped into the writer or
+/// reader (and the outer record's wait here).
+final class NestedLayout {
+    var keys: FieldKeys
+    let count: Int
+
+    init(_ names: [String], keyed: Bool) {
+        keys = FieldKeys(keyed ? names : [])
+        count = names.count
+    }
+}
+
 /// Writes the fields of one ``MessagePackRecord`` (see ``MessagePackRecord/pack(into:)``).
 public struct MessagePackWriter: ~Copyable {
     var out = ByteWriter()
-    /// The field names as map keys; none when records are arrays.
-    let keys: FieldKeys
-    /// Fields written to the current record.
+    /// The field names of the record being written as map keys; none when records are arrays.
+    var keys: FieldKeys
+    /// Fields written to the record being written, and how many it has.
     var fields = 0
-    /// The size of a string or bin too long for MessagePack that a `pack` call was given (nothing is written
-    /// then, and the list is refused).
-    var oversized: Int?
-    let fieldCount: Int
+    var fieldCount: Int
+    /// Why the list cannot be written, if a `pack` call found out: a string or bin too long for MessagePack (it
+    /// is not written), a nested record with the wrong number of fields, or nesting too deep.
+    var problem: String?
     /// Whether records are maps (each value preceded by its key).
     let keyed: Bool
+    /// The layouts of record types nested in the list's records, and how deep the record being written is.
+    var nested: [ObjectIdentifier: NestedLayout] = [:]
+    var depth = 0
 
     init(fieldNames: [String], structEncoding: MessagePackEncoder.StructEncoding) {
         fieldCount = fieldNames.count
@@ -117,16 +143,46 @@ public struct MessagePackWriter: ~Copyable {
         fields = 0
     }
 
-    /// Whether the record just written has every field (and no oversized one).
+    /// Whether the record just written has every field (and no problem).
     @usableFromInline
-    func endRecord() -> Bool { fields == fieldCount && oversized == nil }
+    func endRecord() -> Bool { fields == fieldCount && problem == nil }
 
-    /// The error for a record `pack(into:)` wrote with too few or too many fields.
+    /// The error for a record `pack(into:)` wrote with too few or too many fields, or with a problem.
     @usableFromInline
     func fieldCountError(_ value: some MessagePackRecord, at index: Int) -> EncodingError {
-        let problem = oversized.map { "a field of \($0) bytes does not fit MessagePack's 32-bit lengths" }
-            ?? "\(type(of: value)).pack(into:) wrote \(fields) fields but messagePackFields names \(fieldCount)"
+        let problem = problem ?? fieldCountProblem(type(of: value))
         return EncodingError.invalidValue(value, .init(codingPath: [PathKey.index(index)], debugDescription: problem))
+    }
+
+    private func fieldCountProblem(_ type: Any.Type) -> String {
+        "\(type).pack(into:) wrote \(fields) fields but messagePackFields names \(fieldCount)"
+    }
+
+    /// Writes a record nested in the one being written (a field, or in one), with its own field names.
+    @usableFromInline
+    mutating func packNested<R: MessagePackRecord>(_ value: R) {
+        guard depth < maxNestingDepth else {
+            problem = problem ?? "records nest deeper than \(maxNestingDepth) levels"
+            return
+        }
+        let layout = nestedLayout(R.self)
+        let outer = (fields, fieldCount)
+        swap(&keys, &layout.keys)
+        fieldCount = layout.count
+        depth += 1
+        beginRecord()
+        value.pack(into: &self)
+        if fields != fieldCount, problem == nil { problem = fieldCountProblem(R.self) }
+        depth -= 1
+        swap(&keys, &layout.keys)
+        (fields, fieldCount) = outer
+    }
+
+    private mutating func nestedLayout<R: MessagePackRecord>(_: R.Type) -> NestedLayout {
+        if let layout = nested[ObjectIdentifier(R.self)] { return layout }
+        let layout = NestedLayout(R.messagePackFields, keyed: keyed)
+        nested[ObjectIdentifier(R.self)] = layout
+        return layout
     }
 
     public mutating func pack(_ value: Int) { packInteger(value) }
@@ -182,7 +238,7 @@ public struct MessagePackWriter: ~Copyable {
 
     private mutating func fits(_ count: Int) -> Bool {
         if count <= UInt32.max { return true }
-        oversized = count
+        problem = problem ?? "a field of \(count) bytes or elements does not fit MessagePack's 32-bit lengths"
         return false
     }
 
@@ -224,13 +280,17 @@ public struct MessagePackWriter: ~Copyable {
 public struct MessagePackReader: ~Copyable {
     var core: DecodingCore
     var position: Int
-    /// The field names as map keys: a map's keys must be written so (strs in their shortest form).
-    let keys: FieldKeys
-    let fieldCount: Int
-    /// Whether the current record is a map (keys precede the values).
+    /// The field names of the record being read as map keys: a map's keys must be written so (strs in their
+    /// shortest form).
+    var keys: FieldKeys
+    var fieldCount: Int
+    /// Whether the record being read is a map (keys precede the values).
     var keyed = false
-    /// Fields read from the current record.
+    /// Fields read from the record being read.
     var fields = 0
+    /// The layouts of record types nested in the list's records, and how deep the record being read is.
+    var nested: [ObjectIdentifier: NestedLayout] = [:]
+    var depth = 0
 
     init(_ bytes: ArraySlice<UInt8>, fieldNames: [String]) {
         core = DecodingCore(bytes)
@@ -275,6 +335,33 @@ public struct MessagePackReader: ~Copyable {
     /// Whether the record just read had every field.
     @usableFromInline
     func endRecord() -> Bool { fields == fieldCount }
+
+    /// Reads a record nested in the one being read (a field, or in one), with its own field names. Any other
+    /// layout makes the outermost record go through `Codable`.
+    @usableFromInline
+    mutating func unpackNested<R: MessagePackRecord>(_: R.Type) throws -> R {
+        guard depth < maxNestingDepth else { throw RecordLayoutMismatch() }
+        let layout: NestedLayout
+        if let known = nested[ObjectIdentifier(R.self)] {
+            layout = known
+        } else {
+            layout = NestedLayout(R.messagePackFields, keyed: true)
+            nested[ObjectIdentifier(R.self)] = layout
+        }
+        let outer = (fields, fieldCount, keyed)
+        swap(&keys, &layout.keys)
+        fieldCount = layout.count
+        depth += 1
+        defer {
+            depth -= 1
+            swap(&keys, &layout.keys)
+            (fields, fieldCount, keyed) = outer
+        }
+        guard try beginRecord() else { throw RecordLayoutMismatch() }
+        let record = try R(unpacking: &self)
+        guard endRecord() else { throw RecordLayoutMismatch() }
+        return record
+    }
 
     /// Decodes the record at `start` through its `Codable` conformance and moves past it.
     @usableFromInline
@@ -374,9 +461,10 @@ public struct MessagePackReader: ~Copyable {
 }
 
 /// A type a ``MessagePackRecord`` field may have, written as ``MessagePackEncoder`` writes its `Codable` form:
-/// the integer types, `Double`, `Float`, `Bool` and `String`; optionals of fields (nil for `nil`); arrays of
-/// fields (a MessagePack array, except `[UInt8]`, which is a bin). `@MessagePackRecord` accepts fields of these
-/// types.
+/// the integer types, `Double`, `Float`, `Bool` and `String`; records (a map or an array of their own fields, as
+/// the list's records are); optionals of fields (nil for `nil`); arrays of fields (a MessagePack array, except
+/// `[UInt8]`, which is a bin). `@MessagePackRecord` accepts fields of these types. Records nest at most 256
+/// deep, as in the coders.
 ///
 /// An enum with a raw value of one of these types becomes a field by declaring the conformance, with nothing to
 /// implement, if its `Codable` form is its raw value (the one `Codable` synthesises for it):

@@ -34,6 +34,49 @@ struct PackedRecord: MessagePackRecord {
     }
 }
 
+/// Record fields of every kind: an enum, optionals, arrays, records nested in records and in themselves.
+enum Kind: UInt8, Codable, MessagePackField { case a, b }
+
+struct Leaf: MessagePackRecord {
+    var kind: Kind
+    var values: [Int16?]
+
+    static let messagePackFields = ["kind", "values"]
+
+    func pack(into writer: inout MessagePackWriter) {
+        writer.pack(kind)
+        writer.pack(values)
+    }
+
+    init(unpacking reader: inout MessagePackReader) throws {
+        kind = try reader.unpack()
+        values = try reader.unpack()
+    }
+}
+
+struct Tree: MessagePackRecord {
+    var id: Int
+    var note: String?
+    var leaf: Leaf?
+    var children: [Tree]
+
+    static let messagePackFields = ["id", "note", "leaf", "children"]
+
+    func pack(into writer: inout MessagePackWriter) {
+        writer.pack(id)
+        writer.pack(note)
+        writer.pack(leaf)
+        writer.pack(children)
+    }
+
+    init(unpacking reader: inout MessagePackReader) throws {
+        id = try reader.unpack()
+        note = try reader.unpack()
+        leaf = try reader.unpack()
+        children = try reader.unpack()
+    }
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
@@ -41,5 +84,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     _ = try? MessagePackDecoder().decode([Record].self, from: bytes[...])
     var records: [PackedRecord] = []
     try? MessagePackDecoder().decode(list: PackedRecord.self, from: bytes[...], appendingTo: &records)
+    var trees: [Tree] = []
+    try? MessagePackDecoder().decode(list: Tree.self, from: bytes[...], appendingTo: &trees)
     return 0
 }

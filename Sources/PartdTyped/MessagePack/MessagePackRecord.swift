@@ -103,6 +103,16 @@ final class NestedLayout {
     }
 }
 
+extension [ObjectIdentifier: NestedLayout] {
+    /// The layout of record type `R`, made the first time it is asked for (with keys if `keyed`).
+    mutating func layout<R: MessagePackRecord>(of _: R.Type, keyed: Bool) -> NestedLayout {
+        if let layout = self[ObjectIdentifier(R.self)] { return layout }
+        let layout = NestedLayout(R.messagePackFields, keyed: keyed)
+        self[ObjectIdentifier(R.self)] = layout
+        return layout
+    }
+}
+
 /// Writes the fields of one ``MessagePackRecord`` (see ``MessagePackRecord/pack(into:)``).
 public struct MessagePackWriter: ~Copyable {
     var out = ByteWriter()
@@ -165,7 +175,7 @@ public struct MessagePackWriter: ~Copyable {
             problem = problem ?? "records nest deeper than \(maxNestingDepth) levels"
             return
         }
-        let layout = nestedLayout(R.self)
+        let layout = nested.layout(of: R.self, keyed: keyed)
         let outer = (fields, fieldCount)
         swap(&keys, &layout.keys)
         fieldCount = layout.count
@@ -176,13 +186,6 @@ public struct MessagePackWriter: ~Copyable {
         depth -= 1
         swap(&keys, &layout.keys)
         (fields, fieldCount) = outer
-    }
-
-    private mutating func nestedLayout<R: MessagePackRecord>(_: R.Type) -> NestedLayout {
-        if let layout = nested[ObjectIdentifier(R.self)] { return layout }
-        let layout = NestedLayout(R.messagePackFields, keyed: keyed)
-        nested[ObjectIdentifier(R.self)] = layout
-        return layout
     }
 
     public mutating func pack(_ value: Int) { packInteger(value) }
@@ -341,13 +344,7 @@ public struct MessagePackReader: ~Copyable {
     @usableFromInline
     mutating func unpackNested<R: MessagePackRecord>(_: R.Type) throws -> R {
         guard depth < maxNestingDepth else { throw RecordLayoutMismatch() }
-        let layout: NestedLayout
-        if let known = nested[ObjectIdentifier(R.self)] {
-            layout = known
-        } else {
-            layout = NestedLayout(R.messagePackFields, keyed: true)
-            nested[ObjectIdentifier(R.self)] = layout
-        }
+        let layout = nested.layout(of: R.self, keyed: true)
         let outer = (fields, fieldCount, keyed)
         swap(&keys, &layout.keys)
         fieldCount = layout.count

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
+import Foundation
 import Partd
 import PartdRecordMacros
 import PartdRecords
@@ -77,10 +78,16 @@ enum Code: UInt8, Codable, Sendable, Hashable, MessagePackField { case ok = 0, f
 struct Strict: Codable { var id: Int; var level: Level; var code: Code }
 struct Loose: Codable { var id: Int; var level: String; var code: UInt8 }
 
+@MessagePackRecord
+struct Tokened: Codable { var token: UUID }
+struct LooseToken: Codable { var token: String }
+
 /// Optional, array and enum fields, nested both ways.
 @MessagePackRecord
 struct Tagged: Codable, Sendable, Hashable {
     var id: Int
+    var at: Date
+    var token: UUID?
     var level: Level
     var codes: [Code?]
     var note: String?
@@ -94,6 +101,8 @@ struct Tagged: Codable, Sendable, Hashable {
 
 struct PlainTagged: Codable, Sendable, Hashable {
     var id: Int
+    var at: Date
+    var token: UUID?
     var level: Level
     var codes: [Code?]
     var note: String?
@@ -105,7 +114,7 @@ struct PlainTagged: Codable, Sendable, Hashable {
     var flags: [Bool]!
 
     init(_ record: Tagged) {
-        (id, level, codes) = (record.id, record.level, record.codes)
+        (id, at, token, level, codes) = (record.id, record.at, record.token, record.level, record.codes)
         (note, tags, weights, grid) = (record.note, record.tags, record.weights, record.grid)
         (raw, parent, flags) = (record.raw, record.parent, record.flags)
     }
@@ -242,7 +251,8 @@ struct MessagePackRecordMacroTests {
             // Lengths cross the fix, 16-bit and 32-bit forms of arrays, strs and bins.
             let length = [0, 1, 15, 16, 255, 256, 65_535, 65_536][n % 8]
             return Tagged(
-                id: n, level: n % 2 == 0 ? .low : .high, codes: n % 3 == 0 ? [] : [.ok, nil, .failed], note: n % 3 == 0 ? nil : String(repeating: "é", count: n * 9),
+                id: n, at: Date(timeIntervalSinceReferenceDate: Double(n) * 86_400.125),
+                token: n % 2 == 0 ? nil : UUID(), level: n % 2 == 0 ? .low : .high, codes: n % 3 == 0 ? [] : [.ok, nil, .failed], note: n % 3 == 0 ? nil : String(repeating: "é", count: n * 9),
                 tags: (0..<(n % 5 == 4 ? length : n % 4)).map { "t\($0)" },
                 weights: (0..<(n % 4)).map { $0 == 1 ? nil : Double($0) / 3 },
                 grid: n % 2 == 0 ? [] : [[], [Int16(n), -300], Array(repeating: Int16.min, count: length % 300)],
@@ -279,7 +289,7 @@ struct MessagePackRecordMacroTests {
         }
     }
 
-    @Test("an enum field holding no case's raw value is read through Codable, which throws")
+    @Test("an enum field holding no case's raw value, or a UUID field no UUID, is read through Codable, which throws")
     func unknownRawValue() throws {
         for (level, code) in [("medium", UInt8(0)), ("low", UInt8(7))] {
             let bytes = try listBytes([Loose(id: 1, level: level, code: code)], .map)
@@ -290,6 +300,14 @@ struct MessagePackRecordMacroTests {
         var out: [Strict] = []
         try MessagePackDecoder().decode(list: Strict.self, from: try listBytes([Loose(id: 1, level: "high", code: 200)], .map)[...], appendingTo: &out)
         #expect(out.map(\.level) == [.high] && out.map(\.code) == [.failed])
+        // The same for a string that is no UUID.
+        var tokens: [Tokened] = []
+        #expect(throws: DecodingError.self) {
+            try MessagePackDecoder().decode(list: Tokened.self, from: try listBytes([LooseToken(token: "x")], .array)[...], appendingTo: &tokens)
+        }
+        let token = UUID()
+        try MessagePackDecoder().decode(list: Tokened.self, from: try listBytes([LooseToken(token: token.uuidString)], .array)[...], appendingTo: &tokens)
+        #expect(tokens.map(\.token) == [token])
     }
 
     @Test("records nested in records are byte for byte what Codable writes; another nested layout goes through Codable",
@@ -350,8 +368,8 @@ struct MessagePackRecordMacroTests {
     @Test("every truncation and byte flip of a list with optional and array fields decodes or throws, never crashes")
     func damaged() throws {
         let values = [
-            Tagged(id: 1, level: .high, codes: [.failed, nil], note: "n", tags: ["a", "bc"], weights: [nil, 0.5], grid: [[1], []], raw: [9], parent: 4, flags: [true]),
-            Tagged(id: 2, level: .low, codes: [], note: nil, tags: [], weights: [], grid: [], raw: nil, parent: nil, flags: nil),
+            Tagged(id: 1, at: Date(timeIntervalSinceReferenceDate: 1.5), token: UUID(), level: .high, codes: [.failed, nil], note: "n", tags: ["a", "bc"], weights: [nil, 0.5], grid: [[1], []], raw: [9], parent: 4, flags: [true]),
+            Tagged(id: 2, at: Date(timeIntervalSinceReferenceDate: 0), token: nil, level: .low, codes: [], note: nil, tags: [], weights: [], grid: [], raw: nil, parent: nil, flags: nil),
         ]
         for encoding in [MessagePackEncoder.StructEncoding.map, .array] {
             let bytes = try listBytes(values, encoding)
@@ -486,8 +504,8 @@ struct MessagePackRecordExpansionTests {
             diagnostics: [DiagnosticSpec(
                 message: "@MessagePackRecord applies to structs; conform other types to MessagePackRecord by hand",
                 line: 1, column: 1)])
-        let fieldTypes = "record fields are integers, Float, Double, Bool, String, records, raw-value enums conforming "
-            + "to MessagePackField, and optionals and arrays of these; store this type as plain Codable instead"
+        let fieldTypes = "record fields are integers, Float, Double, Bool, String, Date, UUID, records, raw-value enums "
+            + "conforming to MessagePackField, and optionals and arrays of these; store this type as plain Codable instead"
         expectExpansion(
             of: "struct S: Codable {\n    var tags: [String]\n    var map: Dictionary<String, Int>\n    var counts: [String: Int]?\n    var pairs: [(Int, Int)]\n}",
             diagnostics: [

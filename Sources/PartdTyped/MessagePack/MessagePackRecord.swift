@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
+import Foundation
+
 /// A `Codable` type that also writes and reads its own MessagePack, field by field, so that lists of it skip
 /// `Codable`'s per-field dynamic dispatch and container allocations (several times faster for small structs).
 ///
@@ -458,7 +460,8 @@ public struct MessagePackReader: ~Copyable {
 }
 
 /// A type a ``MessagePackRecord`` field may have, written as ``MessagePackEncoder`` writes its `Codable` form:
-/// the integer types, `Double`, `Float`, `Bool` and `String`; records (a map or an array of their own fields, as
+/// the integer types, `Double`, `Float`, `Bool` and `String`; Foundation's `Date` (a float 64 of seconds since
+/// 2001) and `UUID` (its string); records (a map or an array of their own fields, as
 /// the list's records are); optionals of fields (nil for `nil`); arrays of fields (a MessagePack array, except
 /// `[UInt8]`, which is a bin). `@MessagePackRecord` accepts fields of these types. Records nest at most 256
 /// deep, as in the coders.
@@ -543,6 +546,31 @@ extension String: MessagePackField {
     public static func _pack(_ value: String, into writer: inout MessagePackWriter) { writer.write(value) }
     @inlinable
     public static func _unpack(from reader: inout MessagePackReader) throws -> String { try reader.readString() }
+}
+
+// Foundation's `Date` and `UUID` as their `Codable` forms write them: seconds since 2001 as a float 64, and the
+// uppercase string.
+extension Date: MessagePackField {
+    @inlinable
+    public static func _pack(_ value: Date, into writer: inout MessagePackWriter) {
+        writer.write(value.timeIntervalSinceReferenceDate)
+    }
+
+    @inlinable
+    public static func _unpack(from reader: inout MessagePackReader) throws -> Date {
+        Date(timeIntervalSinceReferenceDate: try reader.readDouble())
+    }
+}
+
+extension UUID: MessagePackField {
+    @inlinable
+    public static func _pack(_ value: UUID, into writer: inout MessagePackWriter) { writer.write(value.uuidString) }
+
+    @inlinable
+    public static func _unpack(from reader: inout MessagePackReader) throws -> UUID {
+        guard let value = UUID(uuidString: try reader.readString()) else { throw RecordLayoutMismatch() }
+        return value
+    }
 }
 
 extension Optional: MessagePackField where Wrapped: MessagePackField {

@@ -224,8 +224,8 @@ enum RecordDiagnostic: DiagnosticMessage {
                 + "as plain Codable instead"
         case .unsupported(let name, let type, let kind):
             return "field '\(name)' has type \(type), \(kind): record fields are integers, Float, Double, Bool, "
-                + "String, Date, UUID, records, raw-value enums conforming to MessagePackField, and optionals and arrays of these; "
-                + "store this type as plain Codable instead"
+                + "String, Date, UUID, records, raw-value enums conforming to MessagePackField, and optionals and "
+                + "arrays of these; store this type as plain Codable instead"
         case .rawValue(let name):
             return "CodingKeys case '\(name)' needs a string literal raw value (or none) to be a record field"
         case .noProperty(let name):

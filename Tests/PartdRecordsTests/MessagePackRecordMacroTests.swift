@@ -194,6 +194,13 @@ func listBytes<T: Encodable>(_ values: [T], _ encoding: MessagePackEncoder.Struc
     return bytes
 }
 
+/// The list of `T` that MessagePack `bytes` hold.
+func readList<T: Decodable>(_: T.Type, _ bytes: [UInt8]) throws -> [T] {
+    var values: [T] = []
+    try MessagePackDecoder().decode(list: T.self, from: bytes[...], appendingTo: &values)
+    return values
+}
+
 @Suite("@MessagePackRecord")
 struct MessagePackRecordMacroTests {
     let visits: [Visit] = (0..<300).map { (n: Int) -> Visit in
@@ -208,11 +215,9 @@ struct MessagePackRecordMacroTests {
         #expect(Visit.messagePackFields == ["user", "score", "page", "counted"])
         let bytes = try listBytes(visits, encoding)
         #expect(bytes == (try listBytes(plain, encoding)))
-        var back: [Visit] = []
-        try MessagePackDecoder().decode(list: Visit.self, from: bytes[...], appendingTo: &back)
+        let back = try readList(Visit.self, bytes)
         #expect(back == visits)
-        var plainBack: [PlainVisit] = []
-        try MessagePackDecoder().decode(list: PlainVisit.self, from: bytes[...], appendingTo: &plainBack)
+        let plainBack = try readList(PlainVisit.self, bytes)
         #expect(plainBack == plain)
     }
 
@@ -224,8 +229,7 @@ struct MessagePackRecordMacroTests {
         for encoding in [MessagePackEncoder.StructEncoding.map, .array] {
             let bytes = try listBytes(values, encoding)
             #expect(bytes == (try listBytes(twins, encoding)))
-            var back: [Renamed] = []
-            try MessagePackDecoder().decode(list: Renamed.self, from: bytes[...], appendingTo: &back)
+            let back = try readList(Renamed.self, bytes)
             #expect(back == values)
         }
     }
@@ -234,13 +238,11 @@ struct MessagePackRecordMacroTests {
     func generic() throws {
         let inner = (0..<10).map { Namespace.Inner(id: UInt64.max - UInt64($0), flag: $0 % 2 == 0) }
         #expect((Namespace.Inner.self as Any.Type) is any MessagePackRecord.Type)
-        var innerBack: [Namespace.Inner] = []
-        try MessagePackDecoder().decode(list: Namespace.Inner.self, from: try listBytes(inner, .map)[...], appendingTo: &innerBack)
+        let innerBack = try readList(Namespace.Inner.self, try listBytes(inner, .map))
         #expect(innerBack == inner)
         #expect(Pair<String>.messagePackFields == ["left", "right"])
         let pairs = (0..<20).map { Pair<String>(left: UInt16($0 * 3000), right: Float($0) / 3) }
-        var back: [Pair<String>] = []
-        try MessagePackDecoder().decode(list: Pair<String>.self, from: try listBytes(pairs, .array)[...], appendingTo: &back)
+        let back = try readList(Pair<String>.self, try listBytes(pairs, .array))
         #expect(back == pairs)
     }
 
@@ -262,8 +264,7 @@ struct MessagePackRecordMacroTests {
         }
         let bytes = try listBytes(values, encoding)
         #expect(bytes == (try listBytes(values.map(PlainTagged.init), encoding)))
-        var back: [Tagged] = []
-        try MessagePackDecoder().decode(list: Tagged.self, from: bytes[...], appendingTo: &back)
+        let back = try readList(Tagged.self, bytes)
         #expect(back == values)
     }
 
@@ -271,20 +272,17 @@ struct MessagePackRecordMacroTests {
     func optionalFastPath() throws {
         let values = [Marked(id: 1, note: nil), Marked(id: 2, note: "two")]
         for encoding in [MessagePackEncoder.StructEncoding.map, .array] {
-            var back: [Marked] = []
-            try MessagePackDecoder().decode(list: Marked.self, from: try listBytes(values, encoding)[...], appendingTo: &back)
+            let back = try readList(Marked.self, try listBytes(values, encoding))
             #expect(back == values)
         }
         // What a Python dict without the optional key holds: not the record's layout, so Codable reads it.
         struct IDOnly: Codable { var id: Int }
-        var back: [Marked] = []
-        try MessagePackDecoder().decode(list: Marked.self, from: try listBytes([IDOnly(id: 3)], .map)[...], appendingTo: &back)
+        let back = try readList(Marked.self, try listBytes([IDOnly(id: 3)], .map))
         #expect(back.map(\.id) == [3] && back[0].note == nil && back[0].viaCodable)
         // Nested records too are read by their own members.
         let holders = [Holder(inner: values[0], more: [values[1], nil])]
         for encoding in [MessagePackEncoder.StructEncoding.map, .array] {
-            var back: [Holder] = []
-            try MessagePackDecoder().decode(list: Holder.self, from: try listBytes(holders, encoding)[...], appendingTo: &back)
+            let back = try readList(Holder.self, try listBytes(holders, encoding))
             #expect(back == holders)
         }
     }
@@ -297,16 +295,12 @@ struct MessagePackRecordMacroTests {
             #expect(throws: DecodingError.self) { try MessagePackDecoder().decode(list: Strict.self, from: bytes[...], appendingTo: &out) }
             #expect(out.isEmpty)
         }
-        var out: [Strict] = []
-        try MessagePackDecoder().decode(list: Strict.self, from: try listBytes([Loose(id: 1, level: "high", code: 200)], .map)[...], appendingTo: &out)
+        let out = try readList(Strict.self, try listBytes([Loose(id: 1, level: "high", code: 200)], .map))
         #expect(out.map(\.level) == [.high] && out.map(\.code) == [.failed])
         // The same for a string that is no UUID.
-        var tokens: [Tokened] = []
-        #expect(throws: DecodingError.self) {
-            try MessagePackDecoder().decode(list: Tokened.self, from: try listBytes([LooseToken(token: "x")], .array)[...], appendingTo: &tokens)
-        }
+        #expect(throws: DecodingError.self) { try readList(Tokened.self, try listBytes([LooseToken(token: "x")], .array)) }
         let token = UUID()
-        try MessagePackDecoder().decode(list: Tokened.self, from: try listBytes([LooseToken(token: token.uuidString)], .array)[...], appendingTo: &tokens)
+        let tokens = try readList(Tokened.self, try listBytes([LooseToken(token: token.uuidString)], .array))
         #expect(tokens.map(\.token) == [token])
     }
 
@@ -323,8 +317,7 @@ struct MessagePackRecordMacroTests {
         }
         let bytes = try listBytes(trips, encoding)
         #expect(bytes == (try listBytes(plain, encoding)))
-        var back: [Trip] = []
-        try MessagePackDecoder().decode(list: Trip.self, from: bytes[...], appendingTo: &back)
+        let back = try readList(Trip.self, bytes)
         #expect(back == trips)
 
         // Trees: a record type nested in itself.
@@ -335,8 +328,7 @@ struct MessagePackRecordMacroTests {
         let trees = (0..<4).map { tree($0, $0) }
         let treeBytes = try listBytes(trees, encoding)
         #expect(treeBytes == (try listBytes(trees.map(plainTree), encoding)))
-        var treesBack: [Node] = []
-        try MessagePackDecoder().decode(list: Node.self, from: treeBytes[...], appendingTo: &treesBack)
+        let treesBack = try readList(Node.self, treeBytes)
         #expect(treesBack == trees)
 
         if encoding == .map {
@@ -345,8 +337,7 @@ struct MessagePackRecordMacroTests {
                 let point = { (p: PlainPoint) in SwappedPoint(y: p.y, x: p.x) }
                 return PlainTrip(id: trip.id, from: point(trip.from), stops: trip.stops.map(point), via: trip.via.map(point), level: trip.level)
             }
-            var fromSwapped: [Trip] = []
-            try MessagePackDecoder().decode(list: Trip.self, from: try listBytes(swapped, .map)[...], appendingTo: &fromSwapped)
+            let fromSwapped = try readList(Trip.self, try listBytes(swapped, .map))
             #expect(fromSwapped == trips)
         }
     }

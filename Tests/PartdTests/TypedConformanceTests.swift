@@ -71,6 +71,12 @@ struct TypedConformanceTests {
         #expect(try store.get("a") == recs)
         #expect(try store.get(["b", "missing"]) == [[], []])
         #expect(try ListStore<AnyByteStore, Rec>(over: inner).get("a").map(\.id) == Array(0..<100))
+        // Records with optional, array and nested-record fields.
+        let routes = ListStore<AnyByteStore, Route>(over: inner)
+        let values = (0..<50).map { Route(id: $0, note: $0 % 3 == 0 ? nil : "r\($0)", stops: Array(recs[..<($0 % 5)])) }
+        try routes.append(["r": Array(values[..<20])])
+        try routes.append(["r": Array(values[20...])])
+        #expect(try routes.get("r") == values)
         try store.drop()
         #expect(try store.keys() == [])
     }
@@ -90,5 +96,30 @@ struct TypedConformanceTests {
         }
         #expect(pairs.count == 200)
         #expect(Set(pairs).count == 200)
+    }
+}
+
+/// A record with an optional field and an array of nested records, written by hand.
+struct Route: MessagePackRecord, Sendable, Hashable {
+    var id: Int
+    var note: String?
+    var stops: [PackedRec]
+
+    init(id: Int, note: String?, stops: [PackedRec]) {
+        (self.id, self.note, self.stops) = (id, note, stops)
+    }
+
+    static let messagePackFields = ["id", "note", "stops"]
+
+    func pack(into writer: inout MessagePackWriter) {
+        writer.pack(id)
+        writer.pack(note)
+        writer.pack(stops)
+    }
+
+    init(unpacking reader: inout MessagePackReader) throws {
+        id = try reader.unpack()
+        note = try reader.unpack()
+        stops = try reader.unpack()
     }
 }

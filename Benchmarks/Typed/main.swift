@@ -13,10 +13,12 @@
 //   W5 lists   2,000,000 records (id Int, x Double = id * 0.25, name "name-%03d" % (id % 1000))
 //              in 20 rounds of 100,000, record i to key i % 64 (split before the clock), then
 //              read the 64 keys back, 16 keys per get (decoded on all cores). ListStore (MessagePack) over a DirectoryStore.
+//   W5 floor   W5's 2,000,000 records coded on one thread without a store: through the least `Codable` coder
+//              (CodableFloor.swift), through MessagePackEncoder/Decoder, and as `@MessagePackRecord` (`w5-floor`).
 //   W5 rich    the same records with two more fields: note String? (nil when id % 3 == 0, else "n"), and
 //              tags [String] (id % 4 names from the pool, starting at id's) (`w5-rich`; not part of `w5`).
 //
-//   partd-bench-typed [--workloads w3,w4,w4-strings,w5,w5-codable,w5-record,w5-rich,w5-rich-record] [--repeat R] [--json]
+//   partd-bench-typed [--workloads w3,w4,w4-strings,w5,w5-codable,w5-record,w5-rich,w5-rich-record,w5-floor] [--repeat R] [--json]
 //   TYPED_TMP=DIR puts the stores under DIR.
 
 import BenchmarkSupport
@@ -45,7 +47,7 @@ func parseOptions() -> Options {
         case "--repeat": options.repeats = max(1, Int(args.next() ?? "") ?? 1)
         case "--json": options.json = true
         default:
-            print("usage: partd-bench-typed [--workloads w3,w4,w4-strings,w5,w5-codable,w5-record,w5-rich,w5-rich-record] [--repeat R] [--json]")
+            print("usage: partd-bench-typed [--workloads w3,w4,w4-strings,w5,w5-codable,w5-record,w5-rich,w5-rich-record,w5-floor] [--repeat R] [--json]")
             exit(2)
         }
     }
@@ -53,14 +55,18 @@ func parseOptions() -> Options {
 }
 
 /// Prints one result line: the workload, the variant and the figures with units.
-func report(_ options: Options, workload: String, variant: String, append: Double, get: Double, extra: [(String, String)]) {
+/// `phases` names the two timed phases (W5 floor: encode and decode).
+func report(
+    _ options: Options, workload: String, variant: String, append: Double, get: Double, extra: [(String, String)],
+    phases: (String, String) = ("append", "get")
+) {
     if options.json {
         let fields = [("impl", "\"swift-partd\""), ("workload", "\"\(workload)\""), ("variant", "\"\(variant)\""),
-                      ("append_s", "\(append)"), ("get_s", "\(get)"), ("seconds", "\(append + get)")] + extra
+                      ("\(phases.0)_s", "\(append)"), ("\(phases.1)_s", "\(get)"), ("seconds", "\(append + get)")] + extra
         print("{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")
     } else {
         let details = extra.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
-        print("\(workload) \(variant) swift-partd: append \(fmt(append)) s, get \(fmt(get)) s, \(fmt(append + get)) s total (\(details))")
+        print("\(workload) \(variant) swift-partd: \(phases.0) \(fmt(append)) s, \(phases.1) \(fmt(get)) s, \(fmt(append + get)) s total (\(details))")
     }
 }
 
@@ -271,6 +277,25 @@ func w5<R: Codable & Sendable>(
     }
 }
 
+/// W5 floor: the cost of `Codable` itself against our coders, per record, on one thread.
+func w5Floor(_ options: Options) throws {
+    let records = (0..<2_000_000).map { Record(id: $0, x: Double($0) * 0.25, name: namePool[$0 % 1000]) }
+    let packed = records.map { PackedRecord(id: $0.id, x: $0.x, name: $0.name) }
+    let runs: [(String, () throws -> (Double, Double))] = [
+        ("codable-floor", { try floorRun(records) }),
+        ("msgpack-array", { try messagePackRun(records, .array) }),
+        ("msgpack-map", { try messagePackRun(records, .map) }),
+        ("msgpack-array+record", { try messagePackRun(packed, .array) }),
+        ("msgpack-map+record", { try messagePackRun(packed, .map) }),
+    ]
+    for (variant, run) in runs {
+        let (encode, decode) = try best(options.repeats, run)
+        report(options, workload: "w5-floor", variant: variant, append: encode, get: decode, extra: [
+            ("records", "\(records.count)"), ("ns_per_record", "\(Int((encode + decode) * 1e9 / Double(records.count)))"),
+        ], phases: ("encode", "decode"))
+    }
+}
+
 let options = parseOptions()
 do {
     for workload in options.workloads {
@@ -283,6 +308,7 @@ do {
         case "w5-record": try w5(options, ["record"])
         case "w5-rich": try w5(options, ["rich"])
         case "w5-rich-record": try w5(options, ["rich-record"])
+        case "w5-floor": try w5Floor(options)
         default: print("unknown workload \(workload)")
         }
     }

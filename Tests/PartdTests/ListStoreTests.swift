@@ -366,6 +366,8 @@ struct ListStoreTests {
             p.append({'plain': [1, 2, b'Hello', 'Hello', None, 2.5, [3], {'k': 'v'}]})
             p.append({'plain': [True]})
             p.append({'recs': [{'id': 7, 'x': 1.25, 'name': 'n'}]})
+            p.append({'routes': [{'id': 1, 'note': None, 'stops': [{'id': 7, 'x': 1.25, 'name': 'n'}]},
+                                 {'id': 2, 'note': 'r', 'stops': []}]})
             """
         let wrote = try run("/usr/bin/env", ["python3", "-c", write, theirs])
         #expect(wrote.status == 0, "\(wrote.output)")
@@ -373,5 +375,14 @@ struct ListStoreTests {
         #expect(plain == [.int(1), .int(2), .bytes(Array("Hello".utf8)), .string("Hello"), .null, .double(2.5),
                           .array([.int(3)]), .map(["k": .string("v")]), .bool(true)])
         #expect(try ListStore<DirectoryStore, Rec>(over: try DirectoryStore(path: theirs)).get("recs") == [Rec(id: 7, x: 1.25, name: "n")])
+        // Records with an optional field and nested records: dicts with None and dicts in lists.
+        let routes = [
+            Route(id: 1, note: nil, stops: [PackedRec(id: 7, x: 1.25, name: "n")]), Route(id: 2, note: "r", stops: []),
+        ]
+        #expect(try ListStore<DirectoryStore, Route>(over: try DirectoryStore(path: theirs)).get("routes") == routes)
+        try ListStore<DirectoryStore, Route>(over: try DirectoryStore(path: ours), framing: .partd).append(["routes": routes])
+        let readRoutes = try run("/usr/bin/env", ["python3", "-c", "import sys, partd\nprint(partd.Python(partd.File(sys.argv[1])).get('routes'))", ours])
+        #expect(readRoutes.output.trimmingCharacters(in: .whitespacesAndNewlines)
+            == "[{'id': 1, 'note': None, 'stops': [{'id': 7, 'x': 1.25, 'name': 'n'}]}, {'id': 2, 'note': 'r', 'stops': []}]")
     }
 }

@@ -121,13 +121,13 @@ public struct MessagePackWriter: ~Copyable {
     /// The field names of the record being written as map keys; none when records are arrays.
     var keys: FieldKeys
     /// Fields written to the record being written, and how many it has.
-    var fields = 0
+    @usableFromInline var fields = 0
     var fieldCount: Int
     /// Why the list cannot be written, if a `pack` call found out: a string or bin too long for MessagePack (it
     /// is not written), a nested record with the wrong number of fields, or nesting too deep.
     var problem: String?
     /// Whether records are maps (each value preceded by its key).
-    let keyed: Bool
+    @usableFromInline let keyed: Bool
     /// The layouts of record types nested in the list's records, and how deep the record being written is.
     var nested: [ObjectIdentifier: NestedLayout] = [:]
     var depth = 0
@@ -138,13 +138,13 @@ public struct MessagePackWriter: ~Copyable {
         keys = FieldKeys(keyed ? fieldNames : [])
     }
 
-    @inline(__always) @usableFromInline
+    @inlinable
     mutating func field() {
         if keyed { writeKey() }
         fields += 1
     }
 
-    private mutating func writeKey() {
+    @usableFromInline mutating func writeKey() {
         if fields < keys.count { keys.write(fields, to: &out) }
     }
 
@@ -190,51 +190,10 @@ public struct MessagePackWriter: ~Copyable {
         (fields, fieldCount) = outer
     }
 
-    public mutating func pack(_ value: Int) { packInteger(value) }
-    public mutating func pack(_ value: Int8) { packInteger(value) }
-    public mutating func pack(_ value: Int16) { packInteger(value) }
-    public mutating func pack(_ value: Int32) { packInteger(value) }
-    public mutating func pack(_ value: Int64) { packInteger(value) }
-    public mutating func pack(_ value: UInt) { packInteger(value) }
-    public mutating func pack(_ value: UInt8) { packInteger(value) }
-    public mutating func pack(_ value: UInt16) { packInteger(value) }
-    public mutating func pack(_ value: UInt32) { packInteger(value) }
-    public mutating func pack(_ value: UInt64) { packInteger(value) }
-
-    private mutating func packInteger(_ value: some FixedWidthInteger) {
-        field()
-        out.writeInteger(value)
-    }
-
-    public mutating func pack(_ value: Double) {
-        field()
-        write(value)
-    }
-
-    public mutating func pack(_ value: Float) {
-        field()
-        write(value)
-    }
-
-    public mutating func pack(_ value: Bool) {
-        field()
-        write(value)
-    }
-
-    /// Writes a str. A string of 4 GiB or more cannot be MessagePack: the list is refused with an `EncodingError`.
-    public mutating func pack(_ value: String) {
-        field()
-        write(value)
-    }
-
-    /// Writes a bin, as `Codable` does for `[UInt8]` (4 GiB or more: refused as for strings).
-    public mutating func pack(_ value: [UInt8]) {
-        field()
-        write(binary: value)
-    }
-
-    /// Writes an optional or an array field (or any other ``MessagePackField``) as `Codable` does: nil for `nil`,
-    /// an array of the elements for an array (a bin for `[UInt8]`).
+    /// Writes the next field as `Codable` does: integers in their smallest form, `Float` as float 32, `Double`
+    /// as float 64, `String` as str, `[UInt8]` as bin, nil for `nil`, an array of the elements for an array. A
+    /// string, bin or array of 2^32 or more bytes or elements cannot be MessagePack: the list is refused with an
+    /// `EncodingError`.
     @inlinable
     public mutating func pack<Field: MessagePackField>(_ value: Field) {
         field()
@@ -288,11 +247,11 @@ public struct MessagePackReader: ~Copyable {
     /// The field names of the record being read as map keys: a map's keys must be written so (strs in their
     /// shortest form).
     var keys: FieldKeys
-    var fieldCount: Int
+    @usableFromInline var fieldCount: Int
     /// Whether the record being read is a map (keys precede the values).
-    var keyed = false
+    @usableFromInline var keyed = false
     /// Fields read from the record being read.
-    var fields = 0
+    @usableFromInline var fields = 0
     /// The layouts of record types nested in the list's records, and how deep the record being read is.
     var nested: [ObjectIdentifier: NestedLayout] = [:]
     var depth = 0
@@ -372,14 +331,14 @@ public struct MessagePackReader: ~Copyable {
     }
 
     /// Steps over the next field's key (which must be the expected name) in a map.
-    @inline(__always) @usableFromInline
+    @inlinable
     mutating func field() throws {
         guard fields < fieldCount else { throw RecordLayoutMismatch() }
         if keyed { try readKey() }
         fields += 1
     }
 
-    private mutating func readKey() throws {
+    @usableFromInline mutating func readKey() throws {
         guard let length = keys.match(fields, in: core.bytes, at: position) else { throw RecordLayoutMismatch() }
         position += length
     }
@@ -390,48 +349,7 @@ public struct MessagePackReader: ~Copyable {
         return value
     }
 
-    public mutating func unpack() throws -> Int { try unpackInteger() }
-    public mutating func unpack() throws -> Int8 { try unpackInteger() }
-    public mutating func unpack() throws -> Int16 { try unpackInteger() }
-    public mutating func unpack() throws -> Int32 { try unpackInteger() }
-    public mutating func unpack() throws -> Int64 { try unpackInteger() }
-    public mutating func unpack() throws -> UInt { try unpackInteger() }
-    public mutating func unpack() throws -> UInt8 { try unpackInteger() }
-    public mutating func unpack() throws -> UInt16 { try unpackInteger() }
-    public mutating func unpack() throws -> UInt32 { try unpackInteger() }
-    public mutating func unpack() throws -> UInt64 { try unpackInteger() }
-
-    private mutating func unpackInteger<I: FixedWidthInteger>() throws -> I {
-        try field()
-        return try expect(try core.readInt(I.self, at: &position))
-    }
-
-    public mutating func unpack() throws -> Double {
-        try field()
-        return try readDouble()
-    }
-
-    public mutating func unpack() throws -> Float {
-        try field()
-        return try readFloat()
-    }
-
-    public mutating func unpack() throws -> Bool {
-        try field()
-        return try readBool()
-    }
-
-    public mutating func unpack() throws -> String {
-        try field()
-        return try readString()
-    }
-
-    public mutating func unpack() throws -> [UInt8] {
-        try field()
-        return try readBinary()
-    }
-
-    /// Reads an optional or an array field (or any other ``MessagePackField``) as `Codable` reads it.
+    /// Reads the next field, written as ``MessagePackWriter/pack(_:)`` writes it.
     @inlinable
     public mutating func unpack<Field: MessagePackField>() throws -> Field {
         try field()

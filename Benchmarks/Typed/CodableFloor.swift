@@ -1,31 +1,54 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// `w5-floor`: what `Codable` itself costs per record, measured with the least coder that goes through it.
+// `w5-floor`: what `Codable` itself costs per record, measured with the least coders that go through it.
 // `FloorEncoder`/`FloorDecoder` write and read a keyed struct's Int, Double and String fields back to back
 // (no keys, no headers, no checks: only W5's record shape), so their time is the standard library's
 // per-record work (a container box and its metadata each way, a dynamic call per field) plus a few byte
-// copies. The same records also go through MessagePackEncoder/Decoder and through `@MessagePackRecord`,
-// all on one thread, without a store.
+// copies. The same coders with their bytes switched off (`FloorBytes(copying: false)`: fields written
+// nowhere, read as 0, 0.0 and "") measure those calls alone, the least any `Codable` coder can cost. The
+// same records also go through MessagePackEncoder/Decoder and through `@MessagePackRecord`, all on one
+// thread, without a store.
 
 import BenchmarkSupport
 import PartdTyped
 
-/// The bytes every floor container writes to or reads from.
+/// The bytes every floor container writes to or reads from; with `copying` false, none (writes are
+/// dropped, reads give zeros and empty strings).
 final class FloorBytes {
+    let copying: Bool
     var bytes: [UInt8] = []
     var position = 0
 
+    init(copying: Bool = true) {
+        self.copying = copying
+    }
+
     func append<T: FixedWidthInteger>(_ value: T) {
+        guard copying else { return }
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
     func read<T: FixedWidthInteger>(_: T.Type) -> T {
+        guard copying else { return T.zero }
         var value = T.zero
         withUnsafeMutableBytes(of: &value) { raw in
             raw.copyBytes(from: bytes[position ..< position + MemoryLayout<T>.size])
         }
         position += MemoryLayout<T>.size
         return T(littleEndian: value)
+    }
+
+    func append(utf8: UnsafeBufferPointer<UInt8>) {
+        guard copying else { return }
+        append(UInt32(utf8.count))
+        bytes.append(contentsOf: utf8)
+    }
+
+    func readString() -> String {
+        guard copying else { return "" }
+        let count = Int(read(UInt32.self))
+        defer { position += count }
+        return String(decoding: bytes[position ..< position + count], as: UTF8.self)
     }
 }
 
@@ -51,10 +74,7 @@ struct FloorKeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encode(_ value: Double, forKey key: Key) throws { sink.append(value.bitPattern) }
     mutating func encode(_ value: String, forKey key: Key) throws {
         var value = value
-        value.withUTF8 { utf8 in
-            sink.append(UInt32(utf8.count))
-            sink.bytes.append(contentsOf: utf8)
-        }
+        value.withUTF8 { sink.append(utf8: $0) }
     }
     mutating func encodeNil(forKey key: Key) throws { throw FloorUnsupported() }
     mutating func encode(_ value: Bool, forKey key: Key) throws { throw FloorUnsupported() }
@@ -99,11 +119,7 @@ struct FloorKeyedDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func contains(_ key: Key) -> Bool { true }
     func decode(_ type: Int.Type, forKey key: Key) throws -> Int { source.read(Int.self) }
     func decode(_ type: Double.Type, forKey key: Key) throws -> Double { Double(bitPattern: source.read(UInt64.self)) }
-    func decode(_ type: String.Type, forKey key: Key) throws -> String {
-        let count = Int(source.read(UInt32.self))
-        defer { source.position += count }
-        return String(decoding: source.bytes[source.position ..< source.position + count], as: UTF8.self)
-    }
+    func decode(_ type: String.Type, forKey key: Key) throws -> String { source.readString() }
     func decodeNil(forKey key: Key) throws -> Bool { throw FloorUnsupported() }
     func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { throw FloorUnsupported() }
     func decode(_ type: Float.Type, forKey key: Key) throws -> Float { throw FloorUnsupported() }
@@ -125,9 +141,10 @@ struct FloorKeyedDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func superDecoder(forKey key: Key) throws -> any Decoder { throw FloorUnsupported() }
 }
 
-/// Encodes and decodes `records` with the floor coder, on this thread: (encode s, decode s).
-func floorRun<R: Codable>(_ records: [R]) throws -> (Double, Double) {
-    let bytes = FloorBytes()
+/// Encodes and decodes `records` with the floor coder, on this thread: (encode s, decode s). With `copying`
+/// false, the coder's calls alone (see `FloorBytes`).
+func floorRun<R: Codable>(_ records: [R], copying: Bool = true) throws -> (Double, Double) {
+    let bytes = FloorBytes(copying: copying)
     bytes.bytes.reserveCapacity(records.count * 32)
     let t0 = now()
     for record in records { try record.encode(to: FloorEncoder(sink: bytes)) }

@@ -13,8 +13,9 @@
 //   W5 lists   2,000,000 records (id Int, x Double = id * 0.25, name "name-%03d" % (id % 1000))
 //              in 20 rounds of 100,000, record i to key i % 64 (split before the clock), then
 //              read the 64 keys back, 16 keys per get (decoded on all cores). ListStore (MessagePack) over a DirectoryStore.
-//   W5 floor   W5's 2,000,000 records coded on one thread without a store: through the least `Codable` coder
-//              (CodableFloor.swift), through MessagePackEncoder/Decoder, and as `@MessagePackRecord` (`w5-floor`).
+//   W5 floor   W5's 2,000,000 records coded on one thread without a store: through `Codable`'s calls alone
+//              (a coder that copies no bytes), through the least `Codable` coder (CodableFloor.swift), through
+//              MessagePackEncoder/Decoder, and as `@MessagePackRecord` (`w5-floor`).
 //   W5 rich    the same records with two more fields: note String? (nil when id % 3 == 0, else "n"), and
 //              tags [String] (id % 4 names from the pool, starting at id's) (`w5-rich`; not part of `w5`).
 //
@@ -282,6 +283,7 @@ func w5Floor(_ options: Options) throws {
     let records = (0..<2_000_000).map { Record(id: $0, x: Double($0) * 0.25, name: namePool[$0 % 1000]) }
     let packed = records.map { PackedRecord(id: $0.id, x: $0.x, name: $0.name) }
     let runs: [(String, () throws -> (Double, Double))] = [
+        ("codable-calls", { try floorRun(records, copying: false) }),
         ("codable-floor", { try floorRun(records) }),
         ("msgpack-array", { try messagePackRun(records, .array) }),
         ("msgpack-map", { try messagePackRun(records, .map) }),

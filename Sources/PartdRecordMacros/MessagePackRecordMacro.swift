@@ -115,22 +115,31 @@ public struct MessagePackRecordMacro: ExtensionMacro {
         }
     }
 
-    /// Why a spelled-out field type cannot be a record field (`nil` if it may be one). Optionals and arrays may
-    /// be if what they hold may be; a named type that is not a `MessagePackField` is the compiler's error.
+    /// Why a spelled-out field type cannot be a record field (`nil` if it may be one). Optionals, arrays and sets
+    /// may be if what they hold may be, dictionaries if their keys are `String` or `Int` too; a named type that
+    /// is not a `MessagePackField` is the compiler's error.
     static func unsupportedKind(_ type: TypeSyntax) -> String? {
-        // `Optional<T>`, `Array<T>`, `Dictionary<K, V>` and `Set<T>` are told apart by name, as `T?`, `[T]` and
+        // `Optional<T>`, `Array<T>`, `Set<T>` and `Dictionary<K, V>` are told apart by name, as `T?`, `[T]` and
         // `[K: V]` are by syntax.
         let named = type.as(IdentifierTypeSyntax.self)
         let generic = named?.genericArgumentClause == nil ? nil : named?.name.text
-        let argument = named?.genericArgumentClause?.arguments.first?.argument.as(TypeSyntax.self)
+        let arguments = named?.genericArgumentClause?.arguments.compactMap { $0.argument.as(TypeSyntax.self) } ?? []
         if let wrapped = type.as(OptionalTypeSyntax.self)?.wrappedType
             ?? type.as(ImplicitlyUnwrappedOptionalTypeSyntax.self)?.wrappedType
             ?? type.as(ArrayTypeSyntax.self)?.element
-            ?? (generic == "Optional" || generic == "Array" ? argument : nil)
+            ?? (["Optional", "Array", "Set"].contains(generic) ? arguments.first : nil)
         {
             return unsupportedKind(wrapped)
         }
-        if type.is(DictionaryTypeSyntax.self) || generic == "Dictionary" || generic == "Set" { return "a collection" }
+        let dictionary = type.as(DictionaryTypeSyntax.self).map { ($0.key, $0.value) }
+            ?? (generic == "Dictionary" && arguments.count == 2 ? (arguments[0], arguments[1]) : nil)
+        if let (key, value) = dictionary {
+            let keyName = key.trimmedDescription
+            guard ["String", "Int", "Swift.String", "Swift.Int"].contains(keyName) else {
+                return "a dictionary with \(keyName) keys (String or Int keys only)"
+            }
+            return unsupportedKind(value)
+        }
         if type.is(TupleTypeSyntax.self) { return "a tuple" }
         return nil
     }
@@ -224,8 +233,8 @@ enum RecordDiagnostic: DiagnosticMessage {
                 + "as plain Codable instead"
         case .unsupported(let name, let type, let kind):
             return "field '\(name)' has type \(type), \(kind): record fields are integers, Float, Double, Bool, "
-                + "String, Date, UUID, records, raw-value enums conforming to MessagePackField, and optionals and "
-                + "arrays of these; store this type as plain Codable instead"
+                + "String, Date, UUID, records, raw-value enums conforming to MessagePackField, and optionals, "
+                + "arrays, sets and String- or Int-keyed dictionaries of these; store this type as plain Codable instead"
         case .rawValue(let name):
             return "CodingKeys case '\(name)' needs a string literal raw value (or none) to be a record field"
         case .noProperty(let name):

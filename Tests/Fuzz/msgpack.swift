@@ -34,23 +34,33 @@ struct PackedRecord: MessagePackRecord {
     }
 }
 
-/// Record fields of every kind: an enum, optionals, arrays, records nested in records and in themselves.
+/// Record fields of every kind: an enum, optionals, arrays, sets, dictionaries, records nested in records and in
+/// themselves.
 enum Kind: UInt8, Codable, MessagePackField { case a, b }
 
 struct Leaf: MessagePackRecord {
     var kind: Kind
     var values: [Int16?]
+    var tags: Set<String>
+    var counts: [String: Int]
+    var names: [Int: [Bool]?]
 
-    static let messagePackFields = ["kind", "values"]
+    static let messagePackFields = ["kind", "values", "tags", "counts", "names"]
 
     func pack(into writer: inout MessagePackWriter) {
         writer.pack(kind)
         writer.pack(values)
+        writer.pack(tags)
+        writer.pack(counts)
+        writer.pack(names)
     }
 
     init(unpacking reader: inout MessagePackReader) throws {
         kind = try reader.unpack()
         values = try reader.unpack()
+        tags = try reader.unpack()
+        counts = try reader.unpack()
+        names = try reader.unpack()
     }
 }
 

@@ -184,6 +184,105 @@ struct Node: Codable, Sendable, Hashable {
 
 struct PlainNode: Codable { var value: Int; var children: [PlainNode] }
 
+/// Set and dictionary fields, alone and inside optionals, arrays and each other.
+@MessagePackRecord
+struct Keyed: Codable, Sendable, Hashable {
+    var id: Int
+    var counts: [String: Int]
+    var names: Dictionary<Int, String?>
+    var series: [String: [Double]]
+    var tags: Set<String>
+    var places: [String: Point]
+    var extra: [Swift.String: Int]?
+    var groups: [Set<Int16>]
+    var nested: [Int: [String: Bool]]
+    var blobs: [String: [UInt8]] = [:]
+    var small: Set<UInt8> = []
+}
+
+struct PlainKeyed: Codable, Hashable {
+    var id: Int
+    var counts: [String: Int]
+    var names: Dictionary<Int, String?>
+    var series: [String: [Double]]
+    var tags: Set<String>
+    var places: [String: PlainPoint]
+    var extra: [Swift.String: Int]?
+    var groups: [Set<Int16>]
+    var nested: [Int: [String: Bool]]
+    var blobs: [String: [UInt8]]
+    var small: Set<UInt8>
+
+    init(_ record: Keyed) {
+        (id, counts, names, series, tags) = (record.id, record.counts, record.names, record.series, record.tags)
+        // `mapValues` keeps the keys where they were, so both dictionaries list them in the same order.
+        places = record.places.mapValues { PlainPoint(x: $0.x, y: $0.y) }
+        (extra, groups, nested, blobs, small) = (record.extra, record.groups, record.nested, record.blobs, record.small)
+    }
+}
+
+/// `Keyed`'s layout with `names` keyed by strings: what a Python dict with str keys holds.
+struct StringNamed: Codable { var id: Int; var counts: [String: Int]; var names: [String: String?]; var series: [String: [Double]]; var tags: [String]; var places: [String: PlainPoint]; var extra: [String: Int]?; var groups: [[Int16]]; var nested: [Int: [String: Bool]]; var blobs: [String: [UInt8]] = [:]; var small: [Int] = [] }
+
+/// A hand-written record with set and dictionary fields whose `Codable` decoding marks the values it made.
+struct MarkedKeyed: MessagePackRecord, Hashable {
+    var counts: [String: Int]
+    var names: [Int: String?]
+    var tags: Set<String>
+    var viaCodable = false
+
+    enum CodingKeys: CodingKey { case counts, names, tags }
+
+    init(counts: [String: Int], names: [Int: String?], tags: Set<String>) {
+        (self.counts, self.names, self.tags) = (counts, names, tags)
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        counts = try container.decode([String: Int].self, forKey: .counts)
+        names = try container.decode([Int: String?].self, forKey: .names)
+        tags = try container.decode(Set<String>.self, forKey: .tags)
+        viaCodable = true
+    }
+
+    static let messagePackFields = ["counts", "names", "tags"]
+    func pack(into writer: inout MessagePackWriter) {
+        writer.pack(counts)
+        writer.pack(names)
+        writer.pack(tags)
+    }
+    init(unpacking reader: inout MessagePackReader) throws {
+        counts = try reader.unpack()
+        names = try reader.unpack()
+        tags = try reader.unpack()
+    }
+}
+
+/// A map that writes one key twice, which no `Dictionary` can.
+struct RepeatedKey: Encodable {
+    let entries: [(String, Int)]
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: AnyKey.self)
+        for (key, value) in entries { try container.encode(value, forKey: AnyKey(stringValue: key)) }
+    }
+
+    struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+}
+
+/// `Keyed`'s layout whose `counts` repeats a key.
+struct RepeatedCounts: Encodable {
+    var id: Int; var counts: RepeatedKey; var names: [Int: String?] = [:]; var series: [String: [Double]] = [:]
+    var tags: [String] = []; var places: [String: PlainPoint] = [:]; var extra: [String: Int]? = nil
+    var groups: [[Int16]] = []; var nested: [Int: [String: Bool]] = [:]; var blobs: [String: [UInt8]] = [:]
+    var small: [Int] = []
+}
+
 /// Bytes of `values` as a MessagePack list.
 /// `Visit`'s fields in another order: what another writer (a Python dict built in another order) may store.
 struct ReorderedVisit: Codable { var page: String; var counted: Bool; var user: Int; var score: Double }
@@ -342,6 +441,58 @@ struct MessagePackRecordMacroTests {
         }
     }
 
+    @Test("set and dictionary fields are byte for byte what Codable writes, and read back",
+          arguments: [MessagePackEncoder.StructEncoding.map, .array])
+    func setsAndDictionaries(encoding: MessagePackEncoder.StructEncoding) throws {
+        let values = (0..<40).map { (n: Int) -> Keyed in
+            // Sizes cross the fix and 16-bit forms of maps and arrays.
+            let size = [0, 1, 15, 16, 300][n % 5]
+            return Keyed(
+                id: n,
+                counts: Dictionary(uniqueKeysWithValues: (0..<size).map { ("k\($0)", $0 * n - 500) }),
+                names: Dictionary(uniqueKeysWithValues: (0..<(n % 4)).map { ([-1, 1 << 40, 7][$0 % 3] + $0, $0 == 1 ? nil : "n\($0)") }),
+                series: n % 3 == 0 ? [:] : ["a": [], "b": [Double(n), 0.25]],
+                tags: Set((0..<(size % 20)).map { "t\($0)" }),
+                places: ["home": Point(x: Double(n), y: 1), "work": Point(x: -2, y: Double(n) / 3)],
+                extra: n % 2 == 0 ? nil : ["e": n],
+                groups: n % 3 == 1 ? [] : [[], Set([Int16(n), -300, .max])],
+                nested: [n: ["yes": true, "no": false], -n - 1: [:]],
+                blobs: n % 2 == 0 ? [:] : ["b": Array(repeating: UInt8(n), count: size)],
+                small: Set((0..<(size % 20)).map { UInt8($0 * 13) }))
+        }
+        let bytes = try listBytes(values, encoding)
+        #expect(bytes == (try listBytes(values.map(PlainKeyed.init), encoding)))
+        #expect(try readList(Keyed.self, bytes) == values)
+        #expect(try readList(PlainKeyed.self, bytes) == values.map(PlainKeyed.init))
+    }
+
+    @Test("a dictionary field in another form (str keys for Int, a key written twice) is read as Codable reads it")
+    func dictionariesThroughCodable() throws {
+        // Sets and dictionaries as Codable writes them are read by the record's own members.
+        let marked = [MarkedKeyed(counts: ["a": 1, "b": -2], names: [7: nil, -1 << 40: "x"], tags: ["t", "u"])]
+        for encoding in [MessagePackEncoder.StructEncoding.map, .array] {
+            let back = try readList(MarkedKeyed.self, try listBytes(marked, encoding))
+            #expect(back == marked && !back[0].viaCodable)
+        }
+        struct Repeated: Encodable { var counts: RepeatedKey; var names: [Int: String?] = [:]; var tags: [String] = [] }
+        let twice = try readList(MarkedKeyed.self, try listBytes([Repeated(counts: RepeatedKey(entries: [("a", 1), ("a", 2)]))], .map))
+        #expect(twice.map(\.counts) == [["a": 1]] && twice[0].viaCodable)
+
+        // Python's {"1": "a"} for a [Int: String?] field: Codable takes the str keys that are numbers.
+        let named = StringNamed(
+            id: 1, counts: ["c": 1], names: ["1": "a", "-5": nil], series: [:], tags: ["t"], places: [:], extra: nil,
+            groups: [[3, 3]], nested: [:])
+        let bytes = try listBytes([named], .map)
+        let expected = try readList(PlainKeyed.self, bytes)
+        #expect(expected.first?.names == [1: "a", -5: nil])
+        #expect(try readList(Keyed.self, bytes).map(PlainKeyed.init) == expected)
+        // A key written twice: Codable reads its first entry, and so does the record.
+        let repeated = try listBytes([RepeatedCounts(id: 2, counts: RepeatedKey(entries: [("a", 1), ("b", 2), ("a", 3)]))], .map)
+        let first = try readList(Keyed.self, repeated)
+        #expect(first.map(\.counts) == [["a": 1, "b": 2]])
+        #expect(first.map(PlainKeyed.init) == (try readList(PlainKeyed.self, repeated)))
+    }
+
     @Test("records nested deeper than 256 levels are refused both ways, as Codable refuses them")
     func deepNesting() throws {
         var deep = Node(value: 0, children: [])
@@ -356,24 +507,31 @@ struct MessagePackRecordMacroTests {
         #expect(out.isEmpty)
     }
 
-    @Test("every truncation and byte flip of a list with optional and array fields decodes or throws, never crashes")
+    @Test("every truncation and byte flip of a list with optional, array, set and dictionary fields decodes or throws, never crashes")
     func damaged() throws {
-        let values = [
+        try expectDamageCaught([
             Tagged(id: 1, at: Date(timeIntervalSinceReferenceDate: 1.5), token: UUID(), level: .high, codes: [.failed, nil], note: "n", tags: ["a", "bc"], weights: [nil, 0.5], grid: [[1], []], raw: [9], parent: 4, flags: [true]),
             Tagged(id: 2, at: Date(timeIntervalSinceReferenceDate: 0), token: nil, level: .low, codes: [], note: nil, tags: [], weights: [], grid: [], raw: nil, parent: nil, flags: nil),
-        ]
+        ])
+        try expectDamageCaught([
+            Keyed(id: 1, counts: ["a": 1, "bc": -2], names: [3: nil, -4: "d"], series: ["s": [0.5]], tags: ["t"], places: ["p": Point(x: 1, y: 2)], extra: ["e": 300], groups: [[1, 2]], nested: [5: ["f": true]]),
+            Keyed(id: 2, counts: [:], names: [:], series: [:], tags: [], places: [:], extra: nil, groups: [], nested: [:]),
+        ])
+    }
+
+    private func expectDamageCaught<T: Codable>(_ values: [T]) throws {
         for encoding in [MessagePackEncoder.StructEncoding.map, .array] {
             let bytes = try listBytes(values, encoding)
             for end in 0 ..< bytes.count {
-                var out: [Tagged] = []
-                #expect(throws: (any Error).self) { try MessagePackDecoder().decode(list: Tagged.self, from: bytes[..<end], appendingTo: &out) }
+                var out: [T] = []
+                #expect(throws: (any Error).self) { try MessagePackDecoder().decode(list: T.self, from: bytes[..<end], appendingTo: &out) }
             }
             for index in bytes.indices {
                 for flip: UInt8 in [0x01, 0x10, 0x80, 0xff] {
                     var damaged = bytes
                     damaged[index] ^= flip
-                    var out: [Tagged] = []
-                    if (try? MessagePackDecoder().decode(list: Tagged.self, from: damaged[...], appendingTo: &out)) == nil {
+                    var out: [T] = []
+                    if (try? MessagePackDecoder().decode(list: T.self, from: damaged[...], appendingTo: &out)) == nil {
                         #expect(out.isEmpty)
                     }
                 }
@@ -496,13 +654,14 @@ struct MessagePackRecordExpansionTests {
                 message: "@MessagePackRecord applies to structs; conform other types to MessagePackRecord by hand",
                 line: 1, column: 1)])
         let fieldTypes = "record fields are integers, Float, Double, Bool, String, Date, UUID, records, raw-value enums "
-            + "conforming to MessagePackField, and optionals and arrays of these; store this type as plain Codable instead"
+            + "conforming to MessagePackField, and optionals, arrays, sets and String- or Int-keyed dictionaries of these; "
+            + "store this type as plain Codable instead"
         expectExpansion(
-            of: "struct S: Codable {\n    var tags: [String]\n    var map: Dictionary<String, Int>\n    var counts: [String: Int]?\n    var pairs: [(Int, Int)]\n}",
+            of: "struct S: Codable {\n    var tags: Set<String>\n    var map: Dictionary<UInt8, Int>\n    var counts: [Date: Int]?\n    var pairs: [String: [(Int, Int)]]\n}",
             diagnostics: [
-                DiagnosticSpec(message: "field 'map' has type Dictionary<String, Int>, a collection: " + fieldTypes, line: 4, column: 14),
-                DiagnosticSpec(message: "field 'counts' has type [String: Int]?, a collection: " + fieldTypes, line: 5, column: 17),
-                DiagnosticSpec(message: "field 'pairs' has type [(Int, Int)], a tuple: " + fieldTypes, line: 6, column: 16),
+                DiagnosticSpec(message: "field 'map' has type Dictionary<UInt8, Int>, a dictionary with UInt8 keys (String or Int keys only): " + fieldTypes, line: 4, column: 14),
+                DiagnosticSpec(message: "field 'counts' has type [Date: Int]?, a dictionary with Date keys (String or Int keys only): " + fieldTypes, line: 5, column: 17),
+                DiagnosticSpec(message: "field 'pairs' has type [String: [(Int, Int)]], a tuple: " + fieldTypes, line: 6, column: 16),
             ])
         expectExpansion(
             of: "struct S: Codable {\n    @Clamped var level: Int\n    @available(*, deprecated) var x: Int\n}",

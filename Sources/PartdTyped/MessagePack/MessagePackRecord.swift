@@ -32,8 +32,9 @@ import Foundation
 /// For a struct, `@MessagePackRecord` (module `PartdRecords`) writes these three members from the declaration.
 ///
 /// Fields are ``MessagePackField``s: integers, `Double`, `Float`, `Bool`, `String`, `[UInt8]`, raw-value enums
-/// that declare the conformance, other records (every `MessagePackRecord` is a field), and optionals and arrays
-/// of fields (`[Int]`, `String?`, `[Double?]`, `[[Int]]`, `[Point]`). Reading is strict about
+/// that declare the conformance, other records (every `MessagePackRecord` is a field), and optionals, arrays,
+/// sets and `String`- or `Int`-keyed dictionaries of fields (`[Int]`, `String?`, `[Double?]`, `[[Int]]`,
+/// `[Point]`, `Set<String>`, `[String: Int]`). Reading is strict about
 /// the layout and lenient about everything else: a record whose map keys come in another order, with other or
 /// missing keys, or whose values have other MessagePack types (a Python dict built in another order, an old
 /// version of the type) is decoded through the type's `Codable` conformance instead, which accepts what it
@@ -238,6 +239,13 @@ public struct MessagePackWriter: ~Copyable {
         guard fits(count) else { return }
         out.writeHeader(.array, count: count)
     }
+
+    /// Writes the header of a map of `count` entries.
+    @usableFromInline
+    mutating func writeMapHeader(count: Int) {
+        guard fits(count) else { return }
+        out.writeHeader(.map, count: count)
+    }
 }
 
 /// Reads the fields of one ``MessagePackRecord`` (see ``MessagePackRecord/init(unpacking:)``).
@@ -367,6 +375,7 @@ public struct MessagePackReader: ~Copyable {
     @usableFromInline mutating func readString() throws -> String { try expect(try core.readString(at: &position)) }
     @usableFromInline mutating func readBinary() throws -> [UInt8] { try expect(try core.readBinary(at: &position)) }
     @usableFromInline mutating func readArrayCount() throws -> Int { try expect(try core.readLength(.array, at: &position)) }
+    @usableFromInline mutating func readMapCount() throws -> Int { try expect(try core.readLength(.map, at: &position)) }
 
     /// Steps over a nil if there is one.
     @usableFromInline
@@ -381,8 +390,9 @@ public struct MessagePackReader: ~Copyable {
 /// the integer types, `Double`, `Float`, `Bool` and `String`; Foundation's `Date` (a float 64 of seconds since
 /// 2001) and `UUID` (its string); records (a map or an array of their own fields, as
 /// the list's records are); optionals of fields (nil for `nil`); arrays of fields (a MessagePack array, except
-/// `[UInt8]`, which is a bin). `@MessagePackRecord` accepts fields of these types. Records nest at most 256
-/// deep, as in the coders.
+/// `[UInt8]`, which is a bin); sets of fields (an array); dictionaries from `String` or `Int`
+/// (``MessagePackMapKey``) to fields (a map with str or int keys). `@MessagePackRecord` accepts fields of these
+/// types. Records nest at most 256 deep, as in the coders.
 ///
 /// An enum with a raw value of one of these types becomes a field by declaring the conformance, with nothing to
 /// implement, if its `Codable` form is its raw value (the one `Codable` synthesises for it):
@@ -519,6 +529,54 @@ extension Array: MessagePackField where Element: MessagePackField {
         elements.reserveCapacity(count)
         for _ in 0 ..< count { elements.append(try Element._unpack(from: &reader)) }
         return elements
+    }
+}
+
+// Sets and dictionaries as `Codable` writes them: a set is an array of its elements, a dictionary with `String`
+// or `Int` keys a map (str or int keys), both in iteration order. Reading takes exactly that form; a map with
+// another key type or a key written twice (which `Codable` reads as its first entry) goes through `Codable`.
+extension Set: MessagePackField where Element: MessagePackField {
+    @inlinable
+    public static func _pack(_ value: Set<Element>, into writer: inout MessagePackWriter) {
+        writer.writeArrayHeader(count: value.count)
+        for element in value { Element._pack(element, into: &writer) }
+    }
+
+    @inlinable
+    public static func _unpack(from reader: inout MessagePackReader) throws -> Set<Element> {
+        let count = try reader.readArrayCount()
+        var elements = Set<Element>(minimumCapacity: count)
+        for _ in 0 ..< count { elements.insert(try Element._unpack(from: &reader)) }
+        return elements
+    }
+}
+
+/// A dictionary key type a ``MessagePackField`` dictionary may have: `String` (str keys) and `Int` (int keys),
+/// the two key types `Codable` writes as a keyed container. Do not conform other types.
+public protocol MessagePackMapKey: MessagePackField, Hashable {}
+
+extension String: MessagePackMapKey {}
+extension Int: MessagePackMapKey {}
+
+extension Dictionary: MessagePackField where Key: MessagePackMapKey, Value: MessagePackField {
+    @inlinable
+    public static func _pack(_ value: [Key: Value], into writer: inout MessagePackWriter) {
+        writer.writeMapHeader(count: value.count)
+        for (key, element) in value {
+            Key._pack(key, into: &writer)
+            Value._pack(element, into: &writer)
+        }
+    }
+
+    @inlinable
+    public static func _unpack(from reader: inout MessagePackReader) throws -> [Key: Value] {
+        let count = try reader.readMapCount()
+        var entries = [Key: Value](minimumCapacity: count)
+        for _ in 0 ..< count {
+            let key = try Key._unpack(from: &reader)
+            guard entries.updateValue(try Value._unpack(from: &reader), forKey: key) == nil else { throw RecordLayoutMismatch() }
+        }
+        return entries
     }
 }
 

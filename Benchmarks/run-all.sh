@@ -22,7 +22,7 @@ trap 'rm -f "$LOG"' EXIT
 run() { echo "== $*" | tee -a "$LOG"; "$@" 2>/dev/null | tee -a "$LOG"; echo | tee -a "$LOG"; }
 run Benchmarks/run-w1.sh --runs "$REPEAT"
 run Benchmarks/run-w2.sh --runs "$REPEAT"
-run Benchmarks/run-typed.sh --repeat "$REPEAT" --workloads w3,w4,w5,w5-rich
+run Benchmarks/run-typed.sh --repeat "$REPEAT" --workloads w3,w4,w5,w5-rich,w5-maps
 run Benchmarks/run-shuffle.sh --repeat "$REPEAT"
 run Benchmarks/run-server.sh --repeat "$REPEAT"
 python3 Benchmarks/python/summary.py "$LOG" docs/benchmark-summary.md docs/benchmark-ratios.svg

@@ -3,9 +3,10 @@
 # (Numpy, PandasBlocks, Python/Pickle) and swift-partd (ArrayStore, TableStore, ListStore) on this
 # machine, in one run. Both sides write under one scratch directory, removed at the end.
 #
-#   Benchmarks/run-typed.sh [--repeat R] [--workloads w3,w4,w5,w5-rich]
+#   Benchmarks/run-typed.sh [--repeat R] [--workloads w3,w4,w5,w5-rich,w5-maps]
 #
-# w5-rich (W5's records with an optional and an array field) runs only when named.
+# w5-rich (W5's records with an optional and an array field) and w5-maps (with a dictionary field) run only
+# when named.
 #
 # Each line is the best (smallest total) of R repetitions. The ratio column is Python's total time over
 # ours for the comparable line (same data; tuples vs our array-encoded structs, dicts vs map-encoded ones).
@@ -18,7 +19,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --repeat) REPEAT="$2"; shift 2 ;;
     --workloads) WORKLOADS="$2"; shift 2 ;;
-    *) echo "usage: $0 [--repeat R] [--workloads w3,w4,w5,w5-rich]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--repeat R] [--workloads w3,w4,w5,w5-rich,w5-maps]" >&2; exit 2 ;;
   esac
 done
 
@@ -43,6 +44,7 @@ for w in ${WORKLOADS//,/ }; do
     w4) python3 Benchmarks/python/w4_tables.py --repeat "$REPEAT" --json >> "$RESULTS" ;;
     w5) python3 Benchmarks/python/w5_lists.py --repeat "$REPEAT" --json >> "$RESULTS" ;;
     w5-rich) python3 Benchmarks/python/w5_lists.py --shape rich --repeat "$REPEAT" --json >> "$RESULTS" ;;
+    w5-maps) python3 Benchmarks/python/w5_lists.py --shape maps --repeat "$REPEAT" --json >> "$RESULTS" ;;
   esac
 done
 
@@ -73,7 +75,7 @@ for r in rows:
     if w == "w3": line(w, v, r, ["numpy"])
     elif w == "w4": line(w, v, r, ["categorical" if v.startswith("categorical") else "strings"])
     else:
-        rich = "-rich" if "+rich" in v else ""
+        rich = "-rich" if "+rich" in v else "-maps" if "+maps" in v else ""
         refs = ["msgpack-dict", "pickle-dict"] if v.startswith("msgpack-map") else ["msgpack-tuple", "pickle-tuple"]
         line(w, v, r, [ref + rich for ref in refs])
 for s in summaries: print("SUMMARY " + json.dumps(s))

@@ -19,7 +19,7 @@
 //   W5 rich    the same records with two more fields: note String? (nil when id % 3 == 0, else "n"), and
 //              tags [String] (id % 4 names from the pool, starting at id's) (`w5-rich`; not part of `w5`).
 //
-//   partd-bench-typed [--workloads w3,w4,w4-strings,w5,w5-codable,w5-record,w5-rich,w5-rich-record,w5-floor] [--repeat R] [--json]
+//   partd-bench-typed [--workloads w3,w4,w4-strings,w5,w5-codable,w5-record,w5-rich,w5-rich-record,w5-maps,w5-floor] [--repeat R] [--json]
 //   TYPED_TMP=DIR puts the stores under DIR.
 
 import BenchmarkSupport
@@ -48,7 +48,7 @@ func parseOptions() -> Options {
         case "--repeat": options.repeats = max(1, Int(args.next() ?? "") ?? 1)
         case "--json": options.json = true
         default:
-            print("usage: partd-bench-typed [--workloads w3,w4,w4-strings,w5,w5-codable,w5-record,w5-rich,w5-rich-record,w5-floor] [--repeat R] [--json]")
+            print("usage: partd-bench-typed [--workloads w3,w4,w4-strings,w5,w5-codable,w5-record,w5-rich,w5-rich-record,w5-maps,w5-floor] [--repeat R] [--json]")
             exit(2)
         }
     }
@@ -216,12 +216,32 @@ struct PackedRichRecord: Codable, Sendable {
     var tags: [String]
 }
 
+/// W5 maps: a dictionary field, through `Codable` and through `@MessagePackRecord`.
+struct MapRecord: Codable, Sendable {
+    var id: Int
+    var x: Double
+    var name: String
+    var counts: [String: Int]
+}
+
+@MessagePackRecord
+struct PackedMapRecord: Codable, Sendable {
+    var id: Int
+    var x: Double
+    var name: String
+    var counts: [String: Int]
+}
+
+/// W5 maps' dictionary for record `id`: three entries.
+func mapCounts(_ id: Int) -> [String: Int] { ["a": id, "b": -id, "c": id % 7] }
+
 /// W5 rich's extra fields for record `id`.
 func richFields(_ id: Int) -> (note: String?, tags: [String]) {
     (id % 3 == 0 ? nil : "n", (0 ..< id % 4).map { namePool[(id + $0) % 1000] })
 }
 
-/// W5 through `Codable` (`codable`), through `MessagePackRecord` (`record`), or both; `rich` runs W5 rich.
+/// W5 through `Codable` (`codable`), through `MessagePackRecord` (`record`), or both; `rich` runs W5 rich,
+/// `maps` W5 maps.
 func w5(_ options: Options, _ paths: [String] = ["codable", "record"]) throws {
     if paths.contains("codable") { try w5(options, Record.self, suffix: "", make: Record.init, id: \.id) }
     if paths.contains("record") { try w5(options, PackedRecord.self, suffix: "+record", make: PackedRecord.init, id: \.id) }
@@ -235,6 +255,12 @@ func w5(_ options: Options, _ paths: [String] = ["codable", "record"]) throws {
         try w5(options, PackedRichRecord.self, suffix: "+rich+record", make: { id, x, name in
             let (note, tags) = richFields(id)
             return PackedRichRecord(id: id, x: x, name: name, note: note, tags: tags)
+        }, id: \.id)
+    }
+    if paths.contains("maps") {
+        try w5(options, MapRecord.self, suffix: "+maps", make: { MapRecord(id: $0, x: $1, name: $2, counts: mapCounts($0)) }, id: \.id)
+        try w5(options, PackedMapRecord.self, suffix: "+maps+record", make: {
+            PackedMapRecord(id: $0, x: $1, name: $2, counts: mapCounts($0))
         }, id: \.id)
     }
 }
@@ -310,6 +336,7 @@ do {
         case "w5-record": try w5(options, ["record"])
         case "w5-rich": try w5(options, ["rich"])
         case "w5-rich-record": try w5(options, ["rich-record"])
+        case "w5-maps": try w5(options, ["maps"])
         case "w5-floor": try w5Floor(options)
         default: print("unknown workload \(workload)")
         }

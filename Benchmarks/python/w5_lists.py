@@ -15,7 +15,8 @@ atoms are not); --no-gc turns it off in the timed region. With --repeat R the
 run with the smallest total time is shown. --shape rich adds two fields, as
 partd-bench-typed's W5 rich: note (None when id % 3 == 0, else "n") and tags
 (a list of id % 4 names from the pool, starting at id's); its lines are
-"tuple-rich" and "dict-rich".
+"tuple-rich" and "dict-rich". --shape maps adds one dict field, as W5 maps:
+counts {"a": id, "b": -id, "c": id % 7}; lines "tuple-maps" and "dict-maps".
 Scratch directories go under $W5_TMP (default: the system temp directory).
 """
 import argparse, gc, json, os, shutil, tempfile, time
@@ -25,9 +26,15 @@ import partd
 STORES = {"msgpack": partd.Python, "pickle": partd.Pickle}
 
 
-def make_rounds(n, rounds, as_dict, rich=False):
+def make_rounds(n, rounds, as_dict, shape="plain"):
     names = ["name-%03d" % i for i in range(1000)]
-    if rich:
+    if shape == "maps":
+        if as_dict:
+            recs = [{"id": i, "x": i * 0.25, "name": names[i % 1000], "counts": {"a": i, "b": -i, "c": i % 7}}
+                    for i in range(n)]
+        else:
+            recs = [(i, i * 0.25, names[i % 1000], {"a": i, "b": -i, "c": i % 7}) for i in range(n)]
+    elif shape == "rich":
         def extra(i):
             return (None if i % 3 == 0 else "n", [names[(i + j) % 1000] for j in range(i % 4)])
         if as_dict:
@@ -76,12 +83,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--no-gc", action="store_true", help="cyclic GC off while timing")
-    ap.add_argument("--shape", choices=("plain", "rich"), default="plain")
+    ap.add_argument("--shape", choices=("plain", "rich", "maps"), default="plain")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    suffix = "-rich" if args.shape == "rich" else ""
+    suffix = "" if args.shape == "plain" else "-" + args.shape
     for rep in ("tuple", "dict"):
-        batches, n = make_rounds(args.records, args.rounds, rep == "dict", args.shape == "rich")
+        batches, n = make_rounds(args.records, args.rounds, rep == "dict", args.shape)
         gc.collect()
         gc.freeze()
         for store in STORES:

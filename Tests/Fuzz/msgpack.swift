@@ -92,6 +92,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
     _ = try? MessagePackDecoder().decode(PlainValue.self, from: bytes[...])
     _ = try? MessagePackDecoder().decode([Record].self, from: bytes[...])
+    _ = try? MessagePackDecoder().decode([String: [Int: [String?]]].self, from: bytes[...])
     var records: [PackedRecord] = []
     try? MessagePackDecoder().decode(list: PackedRecord.self, from: bytes[...], appendingTo: &records)
     var trees: [Tree] = []

@@ -241,6 +241,49 @@ struct ListStoreTests {
         #expect(value == .int(1))
     }
 
+    @Test("dictionaries with String and Int keys read as Codable reads them, in every form a map may take")
+    func dictionaries() throws {
+        func bytes(_ value: some Encodable) throws -> [UInt8] { try MessagePackEncoder().encode(value) }
+        func decode<T: Decodable>(_: T.Type, _ bytes: [UInt8]) throws -> T { try MessagePackDecoder().decode(T.self, from: bytes[...]) }
+        // Round trips across the fix, 16-bit and 32-bit map forms, nested and optional values, both key types.
+        for size in [0, 1, 15, 16, 300, 70_000] {
+            let strings = Dictionary(uniqueKeysWithValues: (0..<size).map { ("k\($0)", $0 % 7 == 0 ? nil : [$0, -$0]) })
+            #expect(try decode([String: [Int]?].self, try bytes(strings)) == strings)
+            let ints = Dictionary(uniqueKeysWithValues: (0..<size).map { ($0 * 977 - 150_000, ["v": Double($0)]) })
+            #expect(try decode([Int: [String: Double]].self, try bytes(ints)) == ints)
+        }
+        #expect(try decode([Int: String].self, try bytes([Int.min: "a", Int.max: "b", 0: ""])) == [Int.min: "a", Int.max: "b", 0: ""])
+        // A key written twice: its first entry, whose value alone is decoded.
+        #expect(try decode([String: Int].self, [0x83, 0xa1, 0x61, 0x01, 0xa1, 0x62, 0x02, 0xa1, 0x61, 0xa1, 0x78]) == ["a": 1, "b": 2])
+        #expect(try decode([Int: Int].self, [0x82, 0x05, 0x01, 0x05, 0x02]) == [5: 1])
+        // Keys of the other kind, as Codable takes them: an int key in a String dictionary is its number, a str
+        // key in an Int dictionary must be one; a str that is not UTF-8 is no key.
+        #expect(try decode([String: Int].self, [0x82, 0x05, 0x01, 0xa1, 0x61, 0x02]) == ["5": 1, "a": 2])
+        #expect(try decode([Int: Int].self, [0x82, 0xa2, 0x2d, 0x37, 0x01, 0x03, 0x02]) == [-7: 1, 3: 2])
+        #expect(throws: DecodingError.self) { try decode([Int: Int].self, [0x81, 0xa1, 0x78, 0x01]) }
+        #expect(try decode([String: Int].self, [0x82, 0xa1, 0xff, 0x01, 0xa1, 0x61, 0x02]) == ["a": 2])
+        // A value of the wrong type names its key; damage throws.
+        do {
+            _ = try decode([String: [Int: Int]].self, try bytes(["a": ["x": 1]]))
+            Issue.record("a str key in an Int dictionary decoded")
+        } catch let DecodingError.typeMismatch(_, context) {
+            #expect(context.codingPath.map(\.stringValue).first == "a")
+        }
+        do {
+            _ = try decode([Int: [String: Int]].self, try bytes([7: ["x": "one"]]))
+            Issue.record("a str decoded as an Int")
+        } catch let DecodingError.typeMismatch(_, context) {
+            #expect(context.codingPath.map(\.stringValue) == ["7", "x"] && context.codingPath.first?.intValue == 7)
+        }
+        let nested = try bytes(["a": [1: ["x": 1.5]], "b": [:], "c": [-2: [:]]] as [String: [Int: [String: Double]]])
+        for end in 0 ..< nested.count {
+            #expect(throws: (any Error).self) { try decode([String: [Int: [String: Double]]].self, Array(nested[..<end])) }
+        }
+        #expect(throws: (any Error).self) { try decode([String: Int].self, try bytes(["a": 1]) + [0x00]) }
+        // Other key types are left to Codable (an array of keys and values for UInt8 keys).
+        #expect(try decode([UInt8: String].self, try bytes([1: "a", 200: "b"] as [UInt8: String])) == [1: "a", 200: "b"])
+    }
+
     @Test("mixed plain values as partd's test_python: [1, 2, b'Hello', 'Hello']")
     func plainValues() throws {
         let store = ListStore<MemoryStore, PlainValue>(over: MemoryStore())

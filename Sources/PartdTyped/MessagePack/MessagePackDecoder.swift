@@ -163,6 +163,8 @@ struct DecodingCore {
     var frames: [Frame] = []
     /// The recorded entries of those frames.
     var entries: [Entry] = []
+    /// The last type `decodeHere` looked up as a dictionary it reads itself, and what it found.
+    var dictionaryCache: (type: ObjectIdentifier, dictionary: (any MapDecodable.Type)?)?
     /// The last container value whose end is known (an array read to its end, or a value `end(ofValueAt:)`
     /// measured): its start and end. A parent skipping that child (to reach its next element or entry) finds
     /// it here instead of scanning it again, which keeps decoding nested containers linear in the input
@@ -249,6 +251,23 @@ struct DecodingCore {
     }
 
     mutating func isNil(at position: Int) throws -> Bool { try byte(at: position) == 0xc0 }
+
+    /// Whether the value at `position` is a map.
+    func isMap(at position: Int) -> Bool {
+        guard position < bytes.endIndex else { return false }
+        let tag = bytes[position]
+        return tag & 0xf0 == 0x80 || tag == 0xde || tag == 0xdf
+    }
+
+    /// `T` as a dictionary type the decoder reads itself, if it is one. The answer for the last type asked about
+    /// is kept: a list's values and a record's fields ask about the same types over and over.
+    mutating func mapDecodable<T>(_: T.Type) -> (any MapDecodable.Type)? {
+        let type = ObjectIdentifier(T.self)
+        if let cache = dictionaryCache, cache.type == type { return cache.dictionary }
+        let dictionary = T.self as? any MapDecodable.Type
+        dictionaryCache = (type, dictionary)
+        return dictionary
+    }
 
     /// Whether the value at `position` is not a map or an array (or is past the end).
     func isScalar(at position: Int) -> Bool {
@@ -590,7 +609,58 @@ extension Shared where Core == DecodingCore {
         guard core.path.count <= maxNestingDepth else {
             throw core.error(at: position, "nesting deeper than \(maxNestingDepth) levels")
         }
+        if core.isMap(at: position), let dictionary = core.mapDecodable(T.self),
+            let value = try dictionary.decodeMap(self, at: position)
+        {
+            return value as! T
+        }
         return try T(from: ValueDecoder(state: self, position: position, depth: core.path.count))
+    }
+
+    /// Decodes the map at `start` as a dictionary with `String` keys (`strings`) or `Int` keys, calling `insert`
+    /// once per key, for its first entry (the one `Codable`'s way through `allKeys` reads), with where its value
+    /// starts. Returns false, having inserted nothing, if the value is not a map or has a key of another form
+    /// (a str that is not UTF-8, an int key in a `String` dictionary, a str key in an `Int` one): `Codable`
+    /// reads those.
+    fileprivate func decodeMap(
+        at start: Int, strings: Bool, insert: (_ name: String, _ int: Int, _ valueStart: Int, _ depth: Int) throws -> Void
+    ) throws -> Bool {
+        let depth = core.path.count
+        var position = start
+        guard let count = try core.readLength(.map, at: &position) else { return false }
+        // The keys first, so that a key of another form leaves everything to `Codable`.
+        var keys: [(name: String, int: Int, value: Int)] = []
+        keys.reserveCapacity(count)
+        for _ in 0 ..< count {
+            if strings {
+                var keyStart = position
+                guard let length = try core.readLength(.string, at: &keyStart),
+                    let name = core.bytes.utf8String(at: keyStart, count: length)
+                else { return false }
+                position = keyStart + length
+                keys.append((name, 0, position))
+            } else {
+                guard let int = try core.readInt(Int.self, at: &position) else { return false }
+                keys.append(("", int, position))
+            }
+            position = try core.skip(from: position)
+        }
+        // A key's later entries are left out (found by comparing few keys, hashing many).
+        var seenNames = Set<String>()
+        var seenInts = Set<Int>()
+        for (index, key) in keys.enumerated() {
+            let repeated =
+                if count <= 16 {
+                    keys[..<index].contains { strings ? $0.name == key.name : $0.int == key.int }
+                } else if strings {
+                    !seenNames.insert(key.name).inserted
+                } else {
+                    !seenInts.insert(key.int).inserted
+                }
+            if !repeated { try insert(key.name, key.int, key.value, depth) }
+        }
+        core.lastEnd = (start, position)
+        return true
     }
 
     /// Decodes a scalar `V` (see `readScalar`) from the value at `position`, at `depth`.
@@ -598,6 +668,30 @@ extension Shared where Core == DecodingCore {
         var end = position
         if let value = try core.readScalar(V.self, at: &end) { return value }
         throw core.mismatch(V.self, at: position, path: core.codingPath(depth))
+    }
+}
+
+/// A dictionary type the decoder reads from a map itself, with the result its `Decodable` conformance gets
+/// through a keyed container, but without `allKeys`, a lookup per key, and the container box and dynamic call
+/// per entry.
+protocol MapDecodable {
+    /// The value at `start`, or `nil` to have it decoded through `Decodable`.
+    static func decodeMap(_ state: Shared<DecodingCore>, at start: Int) throws -> Self?
+}
+
+extension Dictionary: MapDecodable where Key: Decodable, Value: Decodable {
+    /// The dictionary at `start` if its keys are `String`s or `Int`s written as `Codable` writes them; `nil`
+    /// for `Codable` to read it otherwise.
+    static func decodeMap(_ state: Shared<DecodingCore>, at start: Int) throws -> Self? {
+        let strings = Key.self == String.self
+        guard strings || Key.self == Int.self else { return nil }
+        var result: Self = [:]
+        let read = try state.decodeMap(at: start, strings: strings) { name, int, valueStart, depth in
+            let key = strings ? PathKey.named(name) : .intKey(int)
+            let value = try state.decodeValue(Value.self, at: valueStart, key: key, depth: depth)
+            result.updateValue(value, forKey: strings ? name as! Key : int as! Key)
+        }
+        return read ? result : nil
     }
 }
 

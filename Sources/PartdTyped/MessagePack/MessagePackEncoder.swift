@@ -81,22 +81,28 @@ struct Family {
     static let map = Family(fixBase: 0x80, fixCount: 16, tag8: nil, tag16: 0xde, unitSize: 2)
 }
 
-/// The coding-path keys the coders make up themselves: array indices and "super".
+/// The coding-path keys the coders make up themselves: array indices, "super", and dictionaries' keys.
 enum PathKey: CodingKey {
     case index(Int)
     case named(String)
+    /// An `Int` dictionary key (as the standard library's own dictionary key: its string value is the number).
+    case intKey(Int)
 
     init(intValue: Int) { self = .index(intValue) }
     init(stringValue: String) { self = .named(stringValue) }
 
     var intValue: Int? {
-        if case .index(let index) = self { index } else { nil }
+        switch self {
+        case .index(let int), .intKey(let int): int
+        case .named: nil
+        }
     }
 
     var stringValue: String {
         switch self {
         case .index(let index): "Index \(index)"
         case .named(let name): name
+        case .intKey(let key): String(key)
         }
     }
 }

@@ -186,6 +186,15 @@ struct MessagePackRecordTests {
 
 /// Counterparts of partd's test_pickle and test_python, plus MessagePack
 /// interoperability with `partd.Python(partd.File(path))`.
+/// `D` coded by its own `encode(to:)` and `init(from:)` on the coder's `Encoder` or `Decoder`, never by a shortcut
+/// the coders take for `D` as a field or element.
+struct ViaCodable<D: Codable & Equatable>: Codable, Equatable {
+    let value: D
+    init(_ value: D) { self.value = value }
+    init(from decoder: any Decoder) throws { value = try D(from: decoder) }
+    func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
+}
+
 @Suite("Lists of Codable values")
 struct ListStoreTests {
     @Test("lists concatenate across appends; a missing key reads as []; setOnce is idempotent",
@@ -241,16 +250,46 @@ struct ListStoreTests {
         #expect(value == .int(1))
     }
 
-    @Test("dictionaries with String and Int keys read as Codable reads them, in every form a map may take")
+    @Test("dictionaries with String and Int keys are written and read as Codable writes and reads them, in every form a map may take")
     func dictionaries() throws {
+        // The coders write and read `[String: V]` and `[Int: V]` themselves; through `ViaCodable` the same
+        // values go the `Codable` way (the dictionary's own `encode(to:)` and `init(from:)`).
         func bytes(_ value: some Encodable) throws -> [UInt8] { try MessagePackEncoder().encode(value) }
-        func decode<T: Decodable>(_: T.Type, _ bytes: [UInt8]) throws -> T { try MessagePackDecoder().decode(T.self, from: bytes[...]) }
+        func decode<T: Codable & Equatable>(_: T.Type, _ bytes: [UInt8]) throws -> T {
+            let value = try MessagePackDecoder().decode(T.self, from: bytes[...])
+            #expect(try MessagePackDecoder().decode(ViaCodable<T>.self, from: bytes[...]).value == value)
+            return value
+        }
+        #expect(try bytes(["a": 1]) == [0x81, 0xa1, 0x61, 0x01])
+        #expect(try bytes([-1: "x"]) == [0x81, 0xff, 0xa1, 0x78])
         // Round trips across the fix, 16-bit and 32-bit map forms, nested and optional values, both key types.
         for size in [0, 1, 15, 16, 300, 70_000] {
             let strings = Dictionary(uniqueKeysWithValues: (0..<size).map { ("k\($0)", $0 % 7 == 0 ? nil : [$0, -$0]) })
+            #expect(try bytes(strings) == (try bytes(ViaCodable(strings))))
             #expect(try decode([String: [Int]?].self, try bytes(strings)) == strings)
             let ints = Dictionary(uniqueKeysWithValues: (0..<size).map { ($0 * 977 - 150_000, ["v": Double($0)]) })
+            // (Through `ViaCodable` the encoder cannot tell a dictionary with int keys: the map's header and
+            // each key and value, as the format has them.)
+            var header: [UInt8] = size < 16 ? [0x80 | UInt8(size)] : size < 65_536 ? [0xde, UInt8(size >> 8), UInt8(size & 0xff)]
+                : [0xdf, 0, UInt8(size >> 16), UInt8((size >> 8) & 0xff), UInt8(size & 0xff)]
+            for (key, value) in ints { header += try bytes(key) + bytes(ViaCodable(value)) }
+            #expect(try bytes(ints) == header)
             #expect(try decode([Int: [String: Double]].self, try bytes(ints)) == ints)
+        }
+        // Inside structs, as maps or arrays (dictionaries stay maps; `ViaCodable` compares with maps only, as
+        // the encoder cannot tell a dictionary in it either).
+        struct Holder: Codable, Equatable { var id: Int; var counts: [String: Int]; var byID: [Int: [String: Bool]] }
+        struct ViaHolder: Encodable { var id: Int; var counts: ViaCodable<[String: Int]>; var byID: [Int: ViaCodable<[String: Bool]>] }
+        let holders = (0..<20).map { Holder(id: $0, counts: ["a": $0, "b": -$0], byID: [$0: ["t": true]]) }
+        for structs in [MessagePackEncoder.StructEncoding.array, .map] {
+            let encoder = MessagePackEncoder(structEncoding: structs)
+            let direct = try encoder.encode(holders)
+            if structs == .map {
+                #expect(direct == (try encoder.encode(holders.map { ViaHolder(id: $0.id, counts: ViaCodable($0.counts), byID: $0.byID.mapValues(ViaCodable.init)) })))
+            } else {
+                #expect(Array(direct[...7]) == [0xdc, 0x00, 0x14, 0x93, 0x00, 0x82, 0xa1, 0x61] || Array(direct[...7]) == [0xdc, 0x00, 0x14, 0x93, 0x00, 0x82, 0xa1, 0x62])
+            }
+            #expect(try decode([Holder].self, direct) == holders)
         }
         #expect(try decode([Int: String].self, try bytes([Int.min: "a", Int.max: "b", 0: ""])) == [Int.min: "a", Int.max: "b", 0: ""])
         // A key written twice: its first entry, whose value alone is decoded.

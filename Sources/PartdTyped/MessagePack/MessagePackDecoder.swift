@@ -163,8 +163,10 @@ struct DecodingCore {
     var frames: [Frame] = []
     /// The recorded entries of those frames.
     var entries: [Entry] = []
-    /// The last type `decodeHere` looked up as a dictionary it reads itself, and what it found.
-    var dictionaryCache: (type: ObjectIdentifier, dictionary: (any MapDecodable.Type)?)?
+    /// The last four types of map values that `decodeHere` found are no dictionaries it reads itself (most types
+    /// of a list's values and records' fields are not, and asking the runtime costs more than these checks).
+    var notDictionaries: (ObjectIdentifier?, ObjectIdentifier?, ObjectIdentifier?, ObjectIdentifier?)
+    var nextNotDictionary = 0
     /// The last container value whose end is known (an array read to its end, or a value `end(ofValueAt:)`
     /// measured): its start and end. A parent skipping that child (to reach its next element or entry) finds
     /// it here instead of scanning it again, which keeps decoding nested containers linear in the input
@@ -259,13 +261,22 @@ struct DecodingCore {
         return tag & 0xf0 == 0x80 || tag == 0xde || tag == 0xdf
     }
 
-    /// `T` as a dictionary type the decoder reads itself, if it is one. The answer for the last type asked about
-    /// is kept: a list's values and a record's fields ask about the same types over and over.
+    /// `T` as a dictionary type the decoder reads itself, if it is one.
     mutating func mapDecodable<T>(_: T.Type) -> (any MapDecodable.Type)? {
         let type = ObjectIdentifier(T.self)
-        if let cache = dictionaryCache, cache.type == type { return cache.dictionary }
-        let dictionary = T.self as? any MapDecodable.Type
-        dictionaryCache = (type, dictionary)
+        if type == notDictionaries.0 || type == notDictionaries.1 || type == notDictionaries.2 || type == notDictionaries.3 {
+            return nil
+        }
+        guard let dictionary = T.self as? any MapDecodable.Type else {
+            switch nextNotDictionary {
+            case 0: notDictionaries.0 = type
+            case 1: notDictionaries.1 = type
+            case 2: notDictionaries.2 = type
+            default: notDictionaries.3 = type
+            }
+            nextNotDictionary = (nextNotDictionary + 1) % 4
+            return nil
+        }
         return dictionary
     }
 

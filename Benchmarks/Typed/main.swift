@@ -18,6 +18,8 @@
 //              MessagePackEncoder/Decoder, and as `@MessagePackRecord` (`w5-floor`).
 //   W5 rich    the same records with two more fields: note String? (nil when id % 3 == 0, else "n"), and
 //              tags [String] (id % 4 names from the pool, starting at id's) (`w5-rich`; not part of `w5`).
+//   W5 maps    the same records with a dictionary field: counts [String: Int], {"a": id, "b": -id,
+//              "c": id % 7} (`w5-maps`; not part of `w5`).
 //
 //   partd-bench-typed [--workloads w3,w4,w4-strings,w5,w5-codable,w5-record,w5-rich,w5-rich-record,w5-maps,w5-floor] [--repeat R] [--json]
 //   TYPED_TMP=DIR puts the stores under DIR.

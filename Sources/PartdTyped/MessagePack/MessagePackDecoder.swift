@@ -254,15 +254,12 @@ struct DecodingCore {
 
     mutating func isNil(at position: Int) throws -> Bool { try byte(at: position) == 0xc0 }
 
-    /// Whether the value at `position` is a map.
-    func isMap(at position: Int) -> Bool {
-        guard position < bytes.endIndex else { return false }
+    /// `T` as a dictionary type the decoder reads itself, if it is one and the value at `position` is a map.
+    /// (`mutating`, as the other functions `Shared` calls, so that it runs in place and never copies the core.)
+    mutating func mapDecodable<T>(_: T.Type, at position: Int) -> (any MapDecodable.Type)? {
+        guard position < bytes.endIndex else { return nil }
         let tag = bytes[position]
-        return tag & 0xf0 == 0x80 || tag == 0xde || tag == 0xdf
-    }
-
-    /// `T` as a dictionary type the decoder reads itself, if it is one.
-    mutating func mapDecodable<T>(_: T.Type) -> (any MapDecodable.Type)? {
+        guard tag & 0xf0 == 0x80 || tag == 0xde || tag == 0xdf else { return nil }
         let type = ObjectIdentifier(T.self)
         if type == notDictionaries.0 || type == notDictionaries.1 || type == notDictionaries.2 || type == notDictionaries.3 {
             return nil
@@ -620,9 +617,7 @@ extension Shared where Core == DecodingCore {
         guard core.path.count <= maxNestingDepth else {
             throw core.error(at: position, "nesting deeper than \(maxNestingDepth) levels")
         }
-        if core.isMap(at: position), let dictionary = core.mapDecodable(T.self),
-            let value = try dictionary.decodeMap(self, at: position)
-        {
+        if let dictionary = core.mapDecodable(T.self, at: position), let value = try dictionary.decodeMap(self, at: position) {
             return value as! T
         }
         return try T(from: ValueDecoder(state: self, position: position, depth: core.path.count))

@@ -58,9 +58,11 @@ public struct MessagePackDecoder: Sendable {
         guard count <= filler.room else {
             throw state.core.error(at: bytes.startIndex, "a list of \(count) values where \(filler.room) were counted")
         }
+        // Whether the values may be dictionaries the decoder reads itself, asked once for the whole list.
+        let dictionaries = T.self is any MapDecodable.Type
         for index in 0 ..< count {
             state.core.rootIndex = index
-            filler.append(try state.decodeHere(type, at: position))
+            filler.append(try state.decodeHere(type, at: position, dictionaries: dictionaries))
             position = try state.core.end(ofValueAt: position, depth: 0)
         }
         try state.core.expectEnd(at: position)
@@ -163,15 +165,15 @@ struct DecodingCore {
     var frames: [Frame] = []
     /// The recorded entries of those frames.
     var entries: [Entry] = []
-    /// The last four types of map values that `decodeHere` found are no dictionaries it reads itself (most types
-    /// of a list's values and records' fields are not, and asking the runtime costs more than these checks).
-    var notDictionaries: (ObjectIdentifier?, ObjectIdentifier?, ObjectIdentifier?, ObjectIdentifier?)
-    var nextNotDictionary = 0
     /// The last container value whose end is known (an array read to its end, or a value `end(ofValueAt:)`
     /// measured): its start and end. A parent skipping that child (to reach its next element or entry) finds
     /// it here instead of scanning it again, which keeps decoding nested containers linear in the input
     /// rather than proportional to size × depth. Values never change, so an end, once known, stays true.
     var lastEnd = (start: -1, end: -1)
+    /// The last four types of map values that `decodeHere` found are no dictionaries it reads itself (most types
+    /// of a list's values and records' fields are not, and asking the runtime costs more than these checks).
+    var notDictionaries: (ObjectIdentifier?, ObjectIdentifier?, ObjectIdentifier?, ObjectIdentifier?)
+    var nextNotDictionary = 0
 
     init(_ bytes: ArraySlice<UInt8>) {
         self.bytes = bytes
@@ -600,8 +602,9 @@ extension Shared where Core == DecodingCore {
         return try decodeHere(type, at: position)
     }
 
-    /// Decodes a `T` from the value at `position`, whose coding path is the current one.
-    fileprivate func decodeHere<T: Decodable>(_: T.Type, at position: Int) throws -> T {
+    /// Decodes a `T` from the value at `position`, whose coding path is the current one. With `dictionaries`
+    /// false, the caller knows that `T` is no dictionary type the decoder reads itself.
+    fileprivate func decodeHere<T: Decodable>(_: T.Type, at position: Int, dictionaries: Bool = true) throws -> T {
         if T.self == String.self {
             return try decodeScalar(String.self, at: position, depth: core.path.count) as! T
         }
@@ -617,7 +620,9 @@ extension Shared where Core == DecodingCore {
         guard core.path.count <= maxNestingDepth else {
             throw core.error(at: position, "nesting deeper than \(maxNestingDepth) levels")
         }
-        if let dictionary = core.mapDecodable(T.self, at: position), let value = try dictionary.decodeMap(self, at: position) {
+        if dictionaries, let dictionary = core.mapDecodable(T.self, at: position),
+            let value = try dictionary.decodeMap(self, at: position)
+        {
             return value as! T
         }
         return try T(from: ValueDecoder(state: self, position: position, depth: core.path.count))

@@ -115,14 +115,17 @@ extension String {
 
 struct Cat: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print a key's value: its bytes (compression undone), or decoded as a table, array or list.")
+        abstract: "Print a key's value decoded as the table, array or list its frames hold, or its bytes (compression undone).")
 
-    enum Kind: String, ExpressibleByArgument, CaseIterable { case bytes, table, array, list }
+    enum Kind: String, ExpressibleByArgument, CaseIterable { case auto, bytes, table, array, list }
     enum Format: String, ExpressibleByArgument, CaseIterable { case csv, json }
 
     @Argument(help: "The store's directory.") var directory: String
     @Argument(help: "The key: a string, an integer, or a tuple as `ls` prints it.") var key: String
-    @Option(name: .customLong("as"), help: "How to decode the value: bytes, table, array or list.") var kind: Kind = .bytes
+    @Option(
+        name: .customLong("as"),
+        help: "How to decode the value: auto (what its frames hold: a table, an array, a list, else bytes), bytes, table, array or list.")
+    var kind: Kind = .auto
     @Option(help: "Text format of tables: csv or json.") var format: Format = .csv
     @Flag(help: "Print the stored bytes exactly, frames and all.") var raw = false
 
@@ -134,8 +137,8 @@ struct Cat: ParsableCommand {
         let value = try decodedValue(stored, key: key)
         let memory = MemoryStore()
         try memory.append([(key, value)])
-        switch kind {
-        case .bytes:
+        switch kind == .auto ? Self.kind(of: value, key: key) : kind {
+        case .auto, .bytes:
             writeStdout(value)
         case .table:
             printTable(try TableStore(over: memory).get(key), format: format)
@@ -149,14 +152,53 @@ struct Cat: ParsableCommand {
         }
     }
 
+    /// What a value (compression undone) holds, from its first frame's payload: a table, an array (`.npy` or
+    /// string array), or a list (MessagePack or JSON, in checked value frames or in Python partd's
+    /// length-prefixed frames); anything else is bytes.
+    static func kind(of value: [UInt8], key: PartdKey) -> Kind {
+        if ValueFrames.starts(value[...], at: 0) {
+            guard let payload = try? ValueFrames.payloads(value[...], key: key).first(where: { !$0.bytes.isEmpty })?.bytes
+            else { return .bytes }
+            if payload.starts(with: Array("PDTB".utf8)) { return .table }
+            if payload.starts(with: [0x93] + Array("NUMPY".utf8)) || payload.starts(with: Array("PDSA".utf8)) {
+                return .array
+            }
+            return startsList(payload) ? .list : .bytes
+        }
+        // Python partd's lists: 8-byte little-endian lengths, each followed by a list, covering the value exactly.
+        var offset = 0
+        while value.count - offset >= 9 {
+            let length = value[offset..<(offset + 8)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            let payload = value[(offset + 8)...]
+            // A pickle (partd's fallback for values MessagePack cannot hold) counts too, so that reading it
+            // reports what it is rather than printing it.
+            let pickle = payload.count >= 2 && payload.first == 0x80 && (2...5).contains(payload.dropFirst().first!)
+            guard length >= 1, length <= UInt64(value.count - offset - 8), startsList(payload) || pickle else {
+                return .bytes
+            }
+            offset += 8 + Int(length)
+        }
+        return offset == value.count && offset > 0 ? .list : .bytes
+    }
+
+    /// Whether `payload` starts a MessagePack array or a JSON array.
+    private static func startsList(_ payload: ArraySlice<UInt8>) -> Bool {
+        guard let first = payload.first else { return false }
+        return (0x90...0x9F).contains(first) || first == 0xDC || first == 0xDD || first == UInt8(ascii: "[")
+    }
+
     private func arrayLines(_ arrays: ArrayStore<MemoryStore>, _ key: PartdKey) throws -> [String] {
         guard let layout = try arrays.layout(of: key) else { return [] }
-        func lines<T: ArrayElement>(_: T.Type) throws -> [String] {
+        func lines<T: ArrayElement>(_: T.Type, _ text: (T) -> String = { "\($0)" }) throws -> [String] {
             let array = try arrays.get(key, as: NDArray<T>.self)
             let width = max(1, layout.rowShape.reduce(1, *))
             return stride(from: 0, to: array.elements.count, by: width).map { start in
-                array.elements[start..<min(start + width, array.elements.count)].map { "\($0)" }.joined(separator: ",")
+                array.elements[start..<min(start + width, array.elements.count)].map(text).joined(separator: ",")
             }
+        }
+        // Timestamps print as their count of units since 1970, as tables print them.
+        func timestamps<U: TimestampUnit>(_: U.Type) throws -> [String] {
+            try lines(Timestamp<U>.self) { String($0.rawValue) }
         }
         switch layout.dtype {
         case .bool: return try lines(Bool.self)
@@ -168,8 +210,13 @@ struct Cat: ParsableCommand {
         case .uint16: return try lines(UInt16.self)
         case .uint32: return try lines(UInt32.self)
         case .uint64: return try lines(UInt64.self)
+        case .float16: return try lines(Float16.self)
         case .float32: return try lines(Float.self)
         case .float64: return try lines(Double.self)
+        case .datetime(.seconds): return try timestamps(Seconds.self)
+        case .datetime(.milliseconds): return try timestamps(Milliseconds.self)
+        case .datetime(.microseconds): return try timestamps(Microseconds.self)
+        case .datetime(.nanoseconds): return try timestamps(Nanoseconds.self)
         default:
             if let strings = try? arrays.get(key, as: StringArray.self) { return Array(strings) }
             throw CommandError("cannot print arrays of \(layout.dtype.numpy) yet")

@@ -33,13 +33,16 @@ struct CLITests {
         try TableStore(over: raw).append([(key: PartdKey.tuple("t", 1), value: table)])
         try ArrayStore(over: raw).append([(key: PartdKey(7), value: NDArray([1.5, 2.5]))])
         try ListStore<DirectoryStore, PlainValue>(over: raw).append([(key: PartdKey("l"), value: [.int(1), .string("x")])])
+        try ListStore<DirectoryStore, PlainValue>(over: raw, framing: .partd).append([(key: "py", value: [.int(2)])])
+        try ArrayStore(over: raw).append([(key: PartdKey("ts"), value: NDArray([Timestamp<Milliseconds>(5), Timestamp(-7)]))])
+        try TableStore(over: CompressedStore(.lz4, over: raw)).append([(key: PartdKey("zt"), value: table)])
 
         let ls = try run(partd, ["ls", path])
         #expect(ls.status == 0)
-        #expect(ls.output.contains("\"packed\"") && ls.output.contains("compressed") && ls.output.contains("6 keys"))
+        #expect(ls.output.contains("\"packed\"") && ls.output.contains("compressed") && ls.output.contains("9 keys"))
         let json = try run(partd, ["ls", path, "--json"])
         let parsed = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [[String: Any]]
-        #expect(parsed?.count == 6)
+        #expect(parsed?.count == 9)
 
         #expect(try run(partd, ["cat", path, "plain"]).output == "hello")
         #expect(try run(partd, ["cat", path, "packed"]).output == String(repeating: "abc", count: 1000))
@@ -48,11 +51,25 @@ struct CLITests {
         #expect(tableJSON.contains("{\"id\": 1, \"name\": \"a,b\"}") && tableJSON.contains("\"name\": null"))
         #expect(try run(partd, ["cat", path, "7", "--as", "array"]).output == "1.5\n2.5\n")
         #expect(try run(partd, ["cat", path, "l", "--as", "list"]).output.contains("\"x\""))
+        // Without --as, cat decodes what the frames hold (compressed or not), and prints other values as bytes.
+        #expect(try run(partd, ["cat", path, "(\"t\", 1)"]).output == "id,name\n1,\"a,b\"\n2,\n")
+        #expect(try run(partd, ["cat", path, "zt"]).output == "id,name\n1,\"a,b\"\n2,\n")
+        #expect(try run(partd, ["cat", path, "7"]).output == "1.5\n2.5\n")
+        #expect(try run(partd, ["cat", path, "ts"]).output == "5\n-7\n")
+        #expect(try run(partd, ["cat", path, "l"]).output == "1\n\"x\"\n")
+        #expect(try run(partd, ["cat", path, "py"]).output == "2\n")
+        #expect(try run(partd, ["cat", path, "empty"]).output == "")
+        // A pickle in partd's framing (what partd.Python falls back to) is named, never printed or loaded.
+        let pickleFrame: [UInt8] = [0x80, 0x04, 0x95, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x4E, 0x2E]
+        try raw.append(["pk": [UInt8(pickleFrame.count), 0, 0, 0, 0, 0, 0, 0] + pickleFrame])
+        let pickled = try run(partd, ["cat", path, "pk"])
+        #expect(pickled.status != 0 && pickled.output.contains("pickle"))
+        try raw.delete(["pk"])
 
         let stats = try run(partd, ["stats", path])
-        #expect(stats.status == 0 && stats.output.contains("zstd") && stats.output.contains("keys:          6"))
+        #expect(stats.status == 0 && stats.output.contains("zstd") && stats.output.contains("keys:          9"))
         let verify = try run(partd, ["verify", path])
-        #expect(verify.status == 0 && verify.output.contains("6 keys checked, 0 damaged"))
+        #expect(verify.status == 0 && verify.output.contains("9 keys checked, 0 damaged"))
 
         // Damage one frame: verify names the key and the offset, and fails.
         let file = try raw.filePath(for: "packed")

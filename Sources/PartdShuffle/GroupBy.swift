@@ -9,8 +9,10 @@ import PartdTyped
 /// Nulls in the aggregated column are skipped. `sum` of integers is `Int64`
 /// (wrapping on overflow; `UInt64` columns sum to `UInt64`), of floats
 /// `Float64`, and 0 for a group with no values; `mean` is `Float64`; `min` and
-/// `max` keep the column's type (numbers and timestamps); `mean`, `min` and
-/// `max` are null for a group with no values; counts are `Int64`.
+/// `max` keep the column's type (numbers, timestamps, strings and categoricals;
+/// strings compare by their UTF-8 bytes, that is by code points, as Python
+/// does); `mean`, `min` and `max` are null for a group with no values; counts
+/// are `Int64`.
 public struct Aggregation: Sendable, Hashable {
     public enum Function: String, Sendable, Hashable {
         case sum, count, mean, min, max
@@ -231,6 +233,10 @@ enum GroupBy {
             return Column(aggregation.name, counts)
         }
         switch column.type {
+        case .string where aggregation.function == .min || aggregation.function == .max:
+            return extremeStrings(column, wantMin: aggregation.function == .min, name: aggregation.name, groups: groups, groupCount: groupCount)
+        case .categorical where aggregation.function == .min || aggregation.function == .max:
+            return extremeCategories(column, wantMin: aggregation.function == .min, name: aggregation.name, groups: groups, groupCount: groupCount)
         case .fixed(.int8): return try run(Int8.self)
         case .fixed(.int16): return try run(Int16.self)
         case .fixed(.int32): return try run(Int32.self)
@@ -253,6 +259,58 @@ enum GroupBy {
                 code: .invalidArgument,
                 message: "cannot \(aggregation.function) column \"\(column.name)\" of type \(column.type)")
         }
+    }
+
+    /// The least or greatest string of each group, by UTF-8 bytes (code-point order, as Python and pandas
+    /// compare strings); null for a group with no values.
+    private static func extremeStrings(
+        _ column: Column, wantMin: Bool, name: String, groups: [Int32], groupCount: Int
+    ) -> Column {
+        let strings = column.strings!
+        var best = [Int](repeating: -1, count: groupCount)
+        for row in groups.indices where column.isValid(row) {
+            let g = Int(groups[row])
+            let current = best[g]
+            if current < 0 {
+                best[g] = row
+                continue
+            }
+            let (value, held) = (strings.bytes(at: row), strings.bytes(at: current))
+            if wantMin ? value.lexicographicallyPrecedes(held) : held.lexicographicallyPrecedes(value) { best[g] = row }
+        }
+        let result = StringArray(byteStrings: best.lazy.map { $0 < 0 ? [] : strings.bytes(at: $0) })
+        return Column(name, strings: result, validity: best.contains(-1) ? BitArray(best.lazy.map { $0 >= 0 }) : nil)
+    }
+
+    /// `extremeStrings` for a categorical column: categories are ranked once, and the result keeps the
+    /// column's categories.
+    private static func extremeCategories(
+        _ column: Column, wantMin: Bool, name: String, groups: [Int32], groupCount: Int
+    ) -> Column {
+        let categorical = column.categorical!
+        let categories = categorical.categories
+        guard !categories.isEmpty else {
+            // No category, so only null rows: every group is null (its code must still point at a category).
+            let nulls = CategoricalArray(codes: [Int32](repeating: 0, count: groupCount), categories: [""])!
+            return Column(name, categorical: nulls, validity: BitArray(repeating: false, count: groupCount))
+        }
+        var rank = [Int](repeating: 0, count: categories.count)
+        for (position, code) in categories.indices.sorted(by: {
+            categories.bytes(at: $0).lexicographicallyPrecedes(categories.bytes(at: $1))
+        }).enumerated() {
+            rank[code] = position
+        }
+        var best = [Int32](repeating: -1, count: groupCount)
+        let codes = categorical.codes
+        for row in groups.indices where column.isValid(row) {
+            let (g, code) = (Int(groups[row]), codes[row])
+            let current = best[g]
+            if current < 0 || (wantMin ? rank[Int(code)] < rank[Int(current)] : rank[Int(code)] > rank[Int(current)]) {
+                best[g] = code
+            }
+        }
+        let result = CategoricalArray(codes: best.map { max($0, 0) }, categories: categories)!
+        return Column(name, categorical: result, validity: best.contains(-1) ? BitArray(best.lazy.map { $0 >= 0 }) : nil)
     }
 
     private static func aggregateValues<T: Aggregatable>(

@@ -16,7 +16,8 @@ import Glibc
 /// Options shared by `shuffle` and `groupby`.
 struct CSVShuffleOptions: ParsableArguments {
     @Argument(help: "The CSV file (a header row, then one row per line).") var input: String
-    @Option(help: "The key column rows are partitioned by.") var by: String
+    @Option(help: "The key column rows are partitioned by, or several as a,b (a column named with a comma is taken whole).")
+    var by: String
     @Option(help: "The number of partitions.") var partitions: Int = 64
     @Option(help: "Memory for partitions before they spill to disk, e.g. 256MB.") var memory: String = "256MB"
     @Option(help: "Compress what spills: none, lz4, zstd, snappy, zlib.") var codec: String = "none"
@@ -41,18 +42,31 @@ struct CSVShuffleOptions: ParsableArguments {
         }
     }
 
-    /// Reads the CSV into a shuffle, showing progress on stderr.
-    func shuffle(into directory: String?) throws -> Shuffle<Table> {
-        let reader = try CSVReader(path: input, chunkRows: chunkRows, types: try parseTypes(types))
-        guard reader.header.contains(by) else {
-            throw CommandError("\(input): no column \(by) (columns: \(reader.header.joined(separator: ", ")))")
+    /// The key columns `--by` names, checked against the CSV's header.
+    func keyColumns(in header: [String]) throws -> [String] {
+        let columns = header.contains(by) ? [by] : by.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        for column in columns where !header.contains(column) {
+            throw CommandError("\(input): no column \(column) (columns: \(header.joined(separator: ", ")))")
         }
+        return columns
+    }
+
+    /// Reads the CSV into a shuffle by `keys`, showing progress on stderr. `check` sees the first chunk before
+    /// anything is shuffled, so that a mistake its schema reveals stops the command before the long part.
+    func shuffle(into directory: String?, check: ([String], Table) throws -> Void = { _, _ in }) throws
+        -> (shuffle: Shuffle<Table>, keys: [String])
+    {
+        let reader = try CSVReader(path: input, chunkRows: chunkRows, types: try parseTypes(types))
+        let keys = try keyColumns(in: reader.header)
         let progress = ProgressLine(total: reader.fileSize)
         let shuffle = try Shuffle<Table>(
-            by: [by], partitions: partitions,
+            by: keys, partitions: partitions,
             options: ShuffleOptions(memory: ByteCount(memory)!, directory: directory, compression: compression))
         do {
+            var first = true
             while let chunk = try reader.nextChunk() {
+                if first { try check(keys, chunk) }
+                first = false
                 try shuffle.add(chunk)
                 progress.update(reader.bytesRead, "\(shuffle.rowCount) rows, \(human(shuffle.store.statistics.spilledBytes)) spilled")
             }
@@ -61,7 +75,7 @@ struct CSVShuffleOptions: ParsableArguments {
             try? shuffle.close()
             throw error
         }
-        return shuffle
+        return (shuffle, keys)
     }
 }
 
@@ -98,14 +112,14 @@ struct ShuffleCSV: ParsableCommand {
         discussion: """
             Reads the CSV in chunks, hashes the --by column of every row (docs/format.md §7) and appends
             each partition's rows as table frames to key N of the directory --out, keeping at most --memory
-            in memory. Read a partition back with `partd cat OUT N --as table`.
+            in memory. Read a partition back with `partd cat OUT N`.
             """)
 
     @OptionGroup var options: CSVShuffleOptions
     @Option(help: "The directory the partitions are written to.") var out: String
 
     func run() throws {
-        let shuffle = try options.shuffle(into: out)
+        let (shuffle, _) = try options.shuffle(into: out)
         try shuffle.close()
         print("\(shuffle.rowCount) rows in \(options.partitions) partitions in \(out)")
     }
@@ -114,11 +128,13 @@ struct ShuffleCSV: ParsableCommand {
 struct GroupByCSV: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "groupby",
-        abstract: "Group a CSV file by a column out of core and print the aggregates as CSV.",
+        abstract: "Group a CSV file by one or more columns out of core and print the aggregates as CSV.",
         discussion: """
             Shuffles the CSV by --by in a temporary directory (at most --memory in memory), then aggregates
             every partition. --agg takes FUNCTION:COLUMN items (sum, mean, min, max, count) and `count`
-            alone for the rows per group; result columns are named COLUMN_FUNCTION and count.
+            alone for the rows per group; result columns are named COLUMN_FUNCTION and count. min and max
+            take numbers and strings (by code point). The aggregates are checked against the first chunk
+            before the file is shuffled.
             """)
 
     @OptionGroup var options: CSVShuffleOptions
@@ -134,8 +150,16 @@ struct GroupByCSV: ParsableCommand {
             }
             return Aggregation(function, parts[1])
         }
-        let shuffle = try options.shuffle(into: nil)
-        let result = try shuffle.groupBy([options.by]).aggregate(aggregations)
+        // The aggregates are tried on none of the first chunk's rows: a missing column or one of the wrong
+        // type is reported before the file is shuffled.
+        let (shuffle, keys) = try options.shuffle(into: nil) { keys, chunk in
+            do {
+                _ = try chunk.slice(0..<0).groupBy(keys).aggregate(aggregations)
+            } catch let error as PartdError {
+                throw CommandError("\(options.input): \(error.message)")
+            }
+        }
+        let result = try shuffle.groupBy(keys).aggregate(aggregations)
         if let out {
             guard FileManager.default.createFile(atPath: out, contents: nil),
                 let handle = FileHandle(forWritingAtPath: out)

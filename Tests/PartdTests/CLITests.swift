@@ -126,6 +126,46 @@ struct CLITests {
             #expect(abs(Double(fields[1])! - e.sum) < 1e-9 && Int(fields[2])! == e.count)
         }
 
+        // Several key columns; min and max of strings (by code point: "n4" is after "n,4").
+        let byTwo = try run(partd, ["groupby", csv, "--by", "id,name", "--agg", "count,max:name,min:name", "--memory", "20kB"])
+        #expect(byTwo.status == 0, "\(byTwo.output)")
+        let twoLines = byTwo.output.split(separator: "\n").filter { !$0.contains("% ") }
+        #expect(twoLines.first == "id,name,count,name_max,name_min")
+        var pairs: [String: Int] = [:]
+        for i in 0..<5000 { pairs["\(i * 31 % 50)/\(i % 3 == 0 ? "\"n,\(i % 5)\"" : "n\(i % 5)")", default: 0] += 1 }
+        #expect(twoLines.count == pairs.count + 1)
+        for line in twoLines.dropFirst() {
+            // id,name,count,name,name: the name may be quoted with a comma inside.
+            let id = line.prefix { $0 != "," }
+            let rest = line.dropFirst(id.count + 1)
+            let name = rest.hasPrefix("\"") ? String(rest.prefix(5)) : String(rest.prefix { $0 != "," })
+            #expect(pairs["\(id)/\(name)"] != nil, "\(line)")
+            #expect(line.hasSuffix(",\(name),\(name)"), "\(line)")
+        }
+        let names = try run(partd, ["groupby", csv, "--by", "id", "--agg", "max:name,min:name"])
+        var extremes: [Int: (max: String, min: String)] = [:]
+        for i in 0..<5000 {
+            let (key, name) = (i * 31 % 50, i % 3 == 0 ? "n,\(i % 5)" : "n\(i % 5)")
+            let current = extremes[key] ?? (name, name)
+            extremes[key] = (
+                Array(current.max.utf8).lexicographicallyPrecedes(Array(name.utf8)) ? name : current.max,
+                Array(name.utf8).lexicographicallyPrecedes(Array(current.min.utf8)) ? name : current.min)
+        }
+        let nameLines = names.output.split(separator: "\n").filter { !$0.contains("% ") }
+        #expect(nameLines.count == 51)
+        for line in nameLines.dropFirst() {
+            let id = Int(line.prefix { $0 != "," })!
+            let e = try #require(extremes[id])
+            #expect(line == "\(id),\(e.max),\(csvQuoted(e.min))")
+        }
+
+        // An aggregate the columns cannot take stops the command before the file is shuffled.
+        let early = try run(partd, ["groupby", csv, "--by", "id", "--agg", "count,sum:name", "--chunk-rows", "100"])
+        #expect(early.status != 0 && early.output.contains("cannot sum column \"name\" of type string"))
+        #expect(!early.output.contains("%"), "\(early.output)")
+        let noAggColumn = try run(partd, ["groupby", csv, "--by", "id", "--agg", "mean:nope"])
+        #expect(noAggColumn.status != 0 && noAggColumn.output.contains("no column \"nope\""))
+
         // Malformed rows are reported with their line number; unknown columns and types too.
         let bad = scratchPath("bad.csv")
         defer { try? FileManager.default.removeItem(atPath: bad) }
@@ -143,3 +183,6 @@ struct CLITests {
         #expect(try run(partd, ["groupby", "--help"]).output.contains("--agg"))
     }
 }
+
+/// A CSV field as `partd` prints it: quoted when it holds a comma.
+private func csvQuoted(_ text: String) -> String { text.contains(",") ? "\"\(text)\"" : text }

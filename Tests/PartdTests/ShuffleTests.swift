@@ -371,6 +371,34 @@ struct GroupByTests {
         expectPartdError(.invalidArgument) { try table.groupBy(["nope"]).aggregate([.count]) }
     }
 
+    @Test("min and max of strings and categoricals: code-point order, nulls skipped, a group of nulls null")
+    func stringExtremes() throws {
+        let values = ["b", "é", "a", "", "Z", "x", "y", "ab"]
+        let valid: BitArray = [true, true, true, false, true, false, false, true]
+        let table = try Table([
+            Column("g", [1, 1, 1, 2, 2, 3, 3, 2] as [Int64]),
+            Column("s", strings: StringArray(values), validity: valid),
+            Column("c", categorical: CategoricalArray(values), validity: valid),
+        ])
+        let aggregations: [Aggregation] = [.min("s"), .max("s"), .min("c"), .max("c")]
+        func byGroup(_ result: Table) -> [Int64: [String?]] {
+            let groups = result["g"]!.values(as: Int64.self)!
+            var rows: [Int64: [String?]] = [:]
+            for row in 0..<result.rowCount {
+                rows[groups[row]] = ["s_min", "s_max", "c_min", "c_max"].map { result[$0]!.text(at: row) }
+            }
+            return rows
+        }
+        let expected: [Int64: [String?]] = [1: ["a", "é", "a", "é"], 2: ["Z", "ab", "Z", "ab"], 3: [nil, nil, nil, nil]]
+        let inMemory = try table.groupBy(["g"]).aggregate(aggregations)
+        #expect(byGroup(inMemory) == expected)
+        #expect(inMemory["s_min"]!.type == .string && inMemory["c_max"]!.type == .categorical)
+        let shuffle = try Shuffle<Table>(by: ["g"], partitions: 2)
+        try shuffle.add(table)
+        #expect(byGroup(try shuffle.groupBy(["g"]).aggregate(aggregations)) == expected)
+        expectPartdError(.invalidArgument) { try table.groupBy(["g"]).aggregate([.mean("c")]) }
+    }
+
     @Test("a shuffle that received no rows groups to an empty table")
     func noRows() throws {
         let shuffle = try Shuffle<Table>(by: ["id"], partitions: 4)

@@ -41,6 +41,8 @@ struct KeyLayout {
     var codecs: Set<String>
     /// Bytes after decompression.
     var original: Int
+    /// What the value holds, as `cat` decodes it by default: table, array, list or bytes.
+    var holds: Cat.Kind
 
     init(_ value: [UInt8], key: PartdKey) throws {
         bytes = value.count
@@ -50,16 +52,29 @@ struct KeyLayout {
             codecs = Set(described.map { "\($0.codec)" })
             original = described.reduce(0) { $0 + $1.original }
             kind = "compressed"
+            // The first compressed frames tell what the value holds: enough of them (4 MiB each at most) for a
+            // value frame's header and its payload's first bytes (a value frame's header and payload may have
+            // been compressed apart).
+            var end = 0, used = 0, decoded = 0
+            while used < described.count && decoded < ValueFrames.headerSize + 16 {
+                end += FrameFormat.headerSize + described[used].stored
+                decoded += described[used].original
+                used += 1
+            }
+            let start = try FrameFormat.decodeAll(value[..<end], key: key)
+            holds = Cat.kind(of: start, key: key, complete: used == described.count)
         } else if ValueFrames.starts(value[...], at: 0) {
             frames = try ValueFrames.payloads(value[...], key: key).count
             codecs = []
             original = value.count
             kind = "frames"
+            holds = Cat.kind(of: value, key: key)
         } else {
             frames = 0
             codecs = []
             original = value.count
             kind = value.isEmpty ? "empty" : "raw"
+            holds = Cat.kind(of: value, key: key)
         }
     }
 }
@@ -94,16 +109,17 @@ struct List: ParsableCommand {
         for key in try store.keys() { rows.append((key, try KeyLayout(try store.get(key), key: key))) }
         if json {
             let items = rows.map { row in
-                "{\"key\": \(jsonString(row.key.description)), \"bytes\": \(row.layout.bytes), \"frames\": \(row.layout.frames), \"kind\": \"\(row.layout.kind)\"}"
+                "{\"key\": \(jsonString(row.key.description)), \"bytes\": \(row.layout.bytes), \"frames\": \(row.layout.frames), \"kind\": \"\(row.layout.kind)\", \"holds\": \"\(row.layout.holds)\"}"
             }
             print("[" + items.joined(separator: ", ") + "]")
             return
         }
         let width = max(3, rows.map { $0.key.description.count }.max() ?? 0)
-        print("KEY".padding(toLength: width, withPad: " ", startingAt: 0) + "  " + "SIZE".leftPadded(10) + "  FRAMES  KIND")
+        print("KEY".padding(toLength: width, withPad: " ", startingAt: 0) + "  " + "SIZE".leftPadded(10) + "  FRAMES  KIND        HOLDS")
         for row in rows {
             print(row.key.description.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
-                + human(row.layout.bytes).leftPadded(10) + "  " + String(row.layout.frames).leftPadded(6) + "  " + row.layout.kind)
+                + human(row.layout.bytes).leftPadded(10) + "  " + String(row.layout.frames).leftPadded(6) + "  "
+                + row.layout.kind.padding(toLength: 10, withPad: " ", startingAt: 0) + "  " + "\(row.layout.holds)")
         }
         print("\(rows.count) keys, \(human(rows.reduce(0) { $0 + $1.layout.bytes }))")
     }
@@ -154,11 +170,15 @@ struct Cat: ParsableCommand {
 
     /// What a value (compression undone) holds, from its first frame's payload: a table, an array (`.npy` or
     /// string array), or a list (MessagePack or JSON, in checked value frames or in Python partd's
-    /// length-prefixed frames); anything else is bytes.
-    static func kind(of value: [UInt8], key: PartdKey) -> Kind {
+    /// length-prefixed frames); anything else is bytes. With `complete` false, `value` is only the start of
+    /// the value: the first payload's first bytes decide, and partd's frames (which must cover the whole
+    /// value) are not looked for.
+    static func kind(of value: [UInt8], key: PartdKey, complete: Bool = true) -> Kind {
         if ValueFrames.starts(value[...], at: 0) {
-            guard let payload = try? ValueFrames.payloads(value[...], key: key).first(where: { !$0.bytes.isEmpty })?.bytes
-            else { return .bytes }
+            let first = complete
+                ? (try? ValueFrames.payloads(value[...], key: key))?.first(where: { !$0.bytes.isEmpty })?.bytes
+                : value.dropFirst(ValueFrames.headerSize)
+            guard let payload = first else { return .bytes }
             if payload.starts(with: Array("PDTB".utf8)) { return .table }
             if payload.starts(with: [0x93] + Array("NUMPY".utf8)) || payload.starts(with: Array("PDSA".utf8)) {
                 return .array
@@ -166,6 +186,7 @@ struct Cat: ParsableCommand {
             return startsList(payload) ? .list : .bytes
         }
         // Python partd's lists: 8-byte little-endian lengths, each followed by a list, covering the value exactly.
+        guard complete else { return .bytes }
         var offset = 0
         while value.count - offset >= 9 {
             let length = value[offset..<(offset + 8)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }

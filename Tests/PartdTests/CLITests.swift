@@ -43,6 +43,13 @@ struct CLITests {
         let json = try run(partd, ["ls", path, "--json"])
         let parsed = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [[String: Any]]
         #expect(parsed?.count == 9)
+        // What each key holds, compressed or not, as `cat` decodes it by default.
+        let holds = Dictionary(uniqueKeysWithValues: (parsed ?? []).map { ($0["key"] as? String ?? "", $0["holds"] as? String ?? "") })
+        #expect(holds == [
+            "\"plain\"": "bytes", "\"empty\"": "bytes", "\"packed\"": "bytes", "(\"t\", 1)": "table", "\"zt\"": "table",
+            "7": "array", "\"ts\"": "array", "\"l\"": "list", "\"py\"": "list",
+        ])
+        #expect(ls.output.contains("HOLDS"))
 
         #expect(try run(partd, ["cat", path, "plain"]).output == "hello")
         #expect(try run(partd, ["cat", path, "packed"]).output == String(repeating: "abc", count: 1000))

@@ -234,9 +234,13 @@ enum GroupBy {
         }
         switch column.type {
         case .string where aggregation.function == .min || aggregation.function == .max:
-            return extremeStrings(column, wantMin: aggregation.function == .min, name: aggregation.name, groups: groups, groupCount: groupCount)
+            return extremeStrings(
+                column, wantMin: aggregation.function == .min, name: aggregation.name, groups: groups,
+                groupCount: groupCount)
         case .categorical where aggregation.function == .min || aggregation.function == .max:
-            return extremeCategories(column, wantMin: aggregation.function == .min, name: aggregation.name, groups: groups, groupCount: groupCount)
+            return extremeCategories(
+                column, wantMin: aggregation.function == .min, name: aggregation.name, groups: groups,
+                groupCount: groupCount)
         case .fixed(.int8): return try run(Int8.self)
         case .fixed(.int16): return try run(Int16.self)
         case .fixed(.int32): return try run(Int32.self)

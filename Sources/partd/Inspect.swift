@@ -109,7 +109,8 @@ struct List: ParsableCommand {
         for key in try store.keys() { rows.append((key, try KeyLayout(try store.get(key), key: key))) }
         if json {
             let items = rows.map { row in
-                "{\"key\": \(jsonString(row.key.description)), \"bytes\": \(row.layout.bytes), \"frames\": \(row.layout.frames), \"kind\": \"\(row.layout.kind)\", \"holds\": \"\(row.layout.holds)\"}"
+                "{\"key\": \(jsonString(row.key.description)), \"bytes\": \(row.layout.bytes), "
+                    + "\"frames\": \(row.layout.frames), \"kind\": \"\(row.layout.kind)\", \"holds\": \"\(row.layout.holds)\"}"
             }
             print("[" + items.joined(separator: ", ") + "]")
             return
@@ -131,7 +132,7 @@ extension String {
 
 struct Cat: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print a key's value decoded as the table, array or list its frames hold, or its bytes (compression undone).")
+        abstract: "Print a key's value as the table, array or list its frames hold, or its bytes (compression undone).")
 
     enum Kind: String, ExpressibleByArgument, CaseIterable { case auto, bytes, table, array, list }
     enum Format: String, ExpressibleByArgument, CaseIterable { case csv, json }
@@ -140,7 +141,9 @@ struct Cat: ParsableCommand {
     @Argument(help: "The key: a string, an integer, or a tuple as `ls` prints it.") var key: String
     @Option(
         name: .customLong("as"),
-        help: "How to decode the value: auto (what its frames hold: a table, an array, a list, else bytes), bytes, table, array or list.")
+        help: ArgumentHelp(
+            "How to decode the value: auto (what its frames hold: a table, an array, a list, else bytes), "
+                + "bytes, table, array or list."))
     var kind: Kind = .auto
     @Option(help: "Text format of tables: csv or json.") var format: Format = .csv
     @Flag(help: "Print the stored bytes exactly, frames and all.") var raw = false
@@ -287,6 +290,7 @@ struct Stats: ParsableCommand {
         var keys = 0, frames = 0, stored = 0, original = 0
         var codecs: [String: Int] = [:]
         var kinds: [String: Int] = [:]
+        var holds: [String: Int] = [:]
         for key in try store.keys() {
             let layout = try KeyLayout(try store.get(key), key: key)
             keys += 1
@@ -294,9 +298,12 @@ struct Stats: ParsableCommand {
             stored += layout.bytes
             original += layout.original
             kinds[layout.kind, default: 0] += 1
+            holds["\(layout.holds)", default: 0] += 1
             for codec in layout.codecs { codecs[codec, default: 0] += 1 }
         }
         print("keys:          \(keys) (\(kinds.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")))")
+        let held = holds.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value) keys)" }
+        print("holds:         \(held.isEmpty ? "nothing" : held.joined(separator: ", "))")
         print("frames:        \(frames)")
         print("codecs:        \(codecs.isEmpty ? "none" : codecs.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value) keys)" }.joined(separator: ", "))")
         print("bytes on disk: \(human(stored)) (\(stored) bytes)")

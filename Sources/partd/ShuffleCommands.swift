@@ -16,7 +16,7 @@ import Glibc
 /// Options shared by `shuffle` and `groupby`.
 struct CSVShuffleOptions: ParsableArguments {
     @Argument(help: "The CSV file (a header row, then one row per line).") var input: String
-    @Option(help: "The key column rows are partitioned by, or several as a,b (a column named with a comma is taken whole).")
+    @Option(help: "The key column rows are partitioned by, or several as a,b (a column whose name has a comma is taken whole).")
     var by: String
     @Option(help: "The number of partitions.") var partitions: Int = 64
     @Option(help: "Memory for partitions before they spill to disk, e.g. 256MB.") var memory: String = "256MB"
@@ -110,7 +110,7 @@ struct ShuffleCSV: ParsableCommand {
         commandName: "shuffle",
         abstract: "Partition a CSV file by a column into a directory of partitions.",
         discussion: """
-            Reads the CSV in chunks, hashes the --by column of every row (docs/format.md §7) and appends
+            Reads the CSV in chunks, hashes the --by columns of every row (docs/format.md §7) and appends
             each partition's rows as table frames to key N of the directory --out, keeping at most --memory
             in memory. Read a partition back with `partd cat OUT N`.
             """)

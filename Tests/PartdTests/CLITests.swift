@@ -75,6 +75,7 @@ struct CLITests {
 
         let stats = try run(partd, ["stats", path])
         #expect(stats.status == 0 && stats.output.contains("zstd") && stats.output.contains("keys:          9"))
+        #expect(stats.output.contains("holds:         array (2 keys), bytes (3 keys), list (2 keys), table (2 keys)"))
         let verify = try run(partd, ["verify", path])
         #expect(verify.status == 0 && verify.output.contains("9 keys checked, 0 damaged"))
 

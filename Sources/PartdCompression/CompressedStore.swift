@@ -42,9 +42,32 @@ public final class CompressedStore<Inner: ByteStore>: ByteStore {
     public func append(chunked batch: [(key: PartdKey, chunks: [[UInt8]])]) throws {
         let totalBytes = batch.reduce(0) { $0 + $1.chunks.reduce(0) { $0 + $1.count } }
         let framed = try Parallel.map(batch, totalBytes: totalBytes) { entry in
-            (key: entry.key, chunks: try entry.chunks.flatMap { try self.frames($0, key: entry.key) })
+            (key: entry.key, chunks: try Self.coalesced(entry.chunks).flatMap { try self.frames($0, key: entry.key) })
         }
         try inner.append(chunked: framed)
+    }
+
+    /// Chunks at most this large together are joined into one before compression, so that a wrapper's small
+    /// header and a small payload make one frame rather than two (copying them costs little next to
+    /// compressing them); larger chunks are compressed where they are.
+    static var joinedChunkBytes: Int { 64 << 10 }
+
+    /// `chunks` with runs of small neighbours joined (see ``joinedChunkBytes``); empty chunks are dropped.
+    static func coalesced(_ chunks: [[UInt8]]) -> [[UInt8]] {
+        guard chunks.count > 1 else { return chunks }
+        var result: [[UInt8]] = []
+        var pending: [UInt8] = []
+        for chunk in chunks where !chunk.isEmpty {
+            if pending.count + chunk.count <= joinedChunkBytes {
+                pending.append(contentsOf: chunk)
+                continue
+            }
+            if !pending.isEmpty { result.append(pending) }
+            pending = []
+            if chunk.count <= joinedChunkBytes { pending = chunk } else { result.append(chunk) }
+        }
+        if !pending.isEmpty || result.isEmpty { result.append(pending) }
+        return result
     }
 
     /// Reads the keys and decodes their frames, keys in parallel on every core. Each key's

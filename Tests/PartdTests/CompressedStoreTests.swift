@@ -53,6 +53,25 @@ struct CompressedStoreTests {
         #expect(try store.get("z") == zeros)
     }
 
+    @Test("chunked appends: small neighbouring chunks share a frame, large ones keep their own")
+    func smallChunksShareFrames() throws {
+        let memory = MemoryStore()
+        let store = CompressedStore(.lz4, over: memory)
+        let header = [UInt8](repeating: 1, count: 24)
+        let small = [UInt8](repeating: 2, count: 1_000)
+        let large = [UInt8](repeating: 3, count: 100_000)
+        // A header and a small payload: one frame, as for a value appended whole.
+        try store.append(chunked: [(key: "s", chunks: [header, [], small])])
+        #expect(try FrameFormat.describe(try memory.get("s"), key: "s").map(\.original) == [1_024])
+        // A header before a large payload stays a frame of its own (the payload is not copied to join it);
+        // small chunks after it join again.
+        try store.append(chunked: [(key: "l", chunks: [header, large, small, header])])
+        #expect(try FrameFormat.describe(try memory.get("l"), key: "l").map(\.original) == [24, 100_000, 1_024])
+        #expect(try store.get("l") == header + large + small + header)
+        try store.append(chunked: [(key: "e", chunks: [[], []])])
+        #expect(try store.get("e") == [])
+    }
+
     @Test("every byte flip and every truncation decodes correctly or throws corruptData naming the key",
         arguments: [Compression.zlib(), .snappy, .blosc(), .lz4, .zstd(), .bz2(), .none])
     func corruption(compression: Compression) throws {

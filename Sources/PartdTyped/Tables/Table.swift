@@ -135,6 +135,36 @@ public struct Column: Sendable, Equatable {
         return Column(name: name, storage: taken, validity: validity?.take(indices))
     }
 
+    /// The rows at `indices`, where `nil` gives a null row (a left join's rows without a match).
+    public func take(_ indices: [Int?]) -> Column {
+        guard indices.contains(nil) else { return take(indices.map { $0! }) }
+        guard count > 0 else { return Column.nulls(name, type, count: indices.count) }
+        let taken = take(indices.map { $0 ?? 0 })
+        let validity = BitArray(indices.indices.lazy.map { indices[$0] != nil && taken.isValid($0) })
+        return Column(name: name, storage: taken.storage, validity: validity)
+    }
+
+    /// `count` nulls of `type`.
+    public static func nulls(_ name: String, _ type: ColumnType, count: Int) -> Column {
+        let storage: Storage
+        switch type {
+        case .fixed(.bool): storage = .bool(BitArray(repeating: false, count: count))
+        case .fixed(let dtype):
+            let zeros = [UInt8](repeating: 0, count: count * dtype.byteWidth)
+            storage = .fixed(makeFixedStorage(dtype, count: count, pieces: [zeros[...]])!)
+        case .string: storage = .string(StringArray(byteStrings: repeatElement([UInt8](), count: count)))
+        case .categorical:
+            // A null row's code still points at a category.
+            storage = .categorical(CategoricalArray(unchecked: [Int32](repeating: 0, count: count), categories: [""]))
+        }
+        return Column(name: name, storage: storage, validity: BitArray(repeating: false, count: count))
+    }
+
+    /// The same column under another name.
+    public func renamed(_ name: String) -> Column {
+        Column(name: name, storage: storage, validity: validity)
+    }
+
     /// The rows in partitions `range`, split by partition number, in one sequential pass.
     func split(_ plan: SplitPlan) -> [Column] {
         let parts: [Storage]
@@ -297,6 +327,11 @@ public struct Table: Sendable, Equatable {
 
     /// The rows at `indices`, in that order.
     public func take(_ indices: [Int]) -> Table {
+        Table(unchecked: columns.map { $0.take(indices) }, rowCount: indices.count)
+    }
+
+    /// The rows at `indices`, in that order, where `nil` gives a row of nulls.
+    public func take(_ indices: [Int?]) -> Table {
         Table(unchecked: columns.map { $0.take(indices) }, rowCount: indices.count)
     }
 

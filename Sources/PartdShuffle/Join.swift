@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Partd
+import PartdTyped
+
+/// Which rows a join keeps.
+public enum JoinKind: String, Sendable, Hashable {
+    /// Pairs of rows whose keys are equal.
+    case inner
+    /// Those pairs, and each left row without a match once, its right columns null.
+    case left
+}
+
+extension Table {
+    /// An in-memory hash join of this table (the left side) with `right` on the named key columns.
+    ///
+    /// The result has this table's columns, then `right`'s other than the keys; a right column whose name the
+    /// left side already has gets `rightSuffix` appended. Rows come in left-row order, and a left row's
+    /// matches in right-row order. Rows with a null in a key column match nothing (SQL's rule), though a left
+    /// join keeps them. Keys compare by value: strings by their bytes, floats by value (NaN matches nothing, as
+    /// in SQL; `-0.0` matches `0.0`).
+    ///
+    /// ```swift
+    /// let sales = try Table([Column("id", [1, 2, 2] as [Int64]), Column("amount", [5.0, 7.0, 1.0])])
+    /// let names = try Table([Column("id", [2, 3] as [Int64]), Column("name", strings: ["b", "c"])])
+    /// try sales.join(names, on: ["id"])                 // 2 rows: (2, 7.0, "b"), (2, 1.0, "b")
+    /// try sales.join(names, on: ["id"], kind: .left)    // 3 rows, the first with a null name
+    /// ```
+    ///
+    /// - Throws: ``PartdError/Code/invalidArgument`` for no keys, a key missing on either side, or result
+    ///   columns whose names clash even with the suffix; ``PartdError/Code/typeMismatch`` if a key column's
+    ///   types differ between the sides.
+    public func join(_ right: Table, on keys: [String], kind: JoinKind = .inner, rightSuffix: String = "_right") throws
+        -> Table
+    {
+        try Joining(on: keys, kind: kind, rightSuffix: rightSuffix).join(self, right)
+    }
+}
+
+extension Shuffle where Chunk == Table {
+    /// An out-of-core hash join: partition `p` of this shuffle (the left side) is joined with partition `p` of
+    /// `right`, as ``Table/join(_:on:kind:rightSuffix:)`` joins tables, on all cores, and `body` gets each
+    /// partition's result. Results come back in partition order.
+    ///
+    /// Both shuffles must be by the same key columns (in the same order) into the same number of partitions,
+    /// and the join keys must include those columns, so that rows whose keys match lie in partitions of the
+    /// same number. Unless `keepPartitions` is set, the join consumes both shuffles: each partition is deleted
+    /// once joined, and both shuffles are closed afterwards. A side that never received a chunk has no
+    /// columns: joined with it, an inner join is empty and a left join is the left side as it is.
+    ///
+    /// - Throws: ``PartdError/Code/invalidArgument`` if the shuffles do not line up or the keys miss one of
+    ///   their columns; what ``Table/join(_:on:kind:rightSuffix:)`` throws.
+    public func joinPartitions<R: Sendable>(
+        _ right: Shuffle<Table>, on keys: [String], kind: JoinKind = .inner, rightSuffix: String = "_right",
+        keepPartitions: Bool = false, _ body: (Int, Table) throws -> R
+    ) throws -> [R] {
+        guard right !== self else {
+            throw PartdError(code: .invalidArgument, message: "a shuffle cannot be joined with itself; shuffle the right side apart")
+        }
+        guard keyColumns == right.keyColumns, partitionCount == right.partitionCount else {
+            throw PartdError(
+                code: .invalidArgument,
+                message: "a join needs both shuffles by the same key columns into as many partitions; the left is by "
+                    + "\(keyColumns) into \(partitionCount), the right by \(right.keyColumns) into \(right.partitionCount)")
+        }
+        let missing = keyColumns.filter { !keys.contains($0) }
+        guard missing.isEmpty else {
+            throw PartdError(
+                code: .invalidArgument,
+                message: "a join of shuffles by \(keyColumns) must join on those columns too (\(missing) missing)")
+        }
+        let joining = try Joining(on: keys, kind: kind, rightSuffix: rightSuffix)
+        try right.finish()
+        let results = try mapPartitions { index, left -> R in
+            let joined = try joining.join(left, try right.partition(index))
+            if !keepPartitions {
+                try store.delete([Self.key(ofPartition: index)])
+                try right.store.delete([Self.key(ofPartition: index)])
+            }
+            return try body(index, joined)
+        }
+        if !keepPartitions {
+            try close()
+            try right.close()
+        }
+        return results
+    }
+
+    /// ``joinPartitions(_:on:kind:rightSuffix:keepPartitions:_:)`` with the partitions' results joined into
+    /// one table (which must fit in memory; otherwise handle each partition's result in that method's `body`).
+    public func join(
+        _ right: Shuffle<Table>, on keys: [String], kind: JoinKind = .inner, rightSuffix: String = "_right",
+        keepPartitions: Bool = false
+    ) throws -> Table {
+        let parts = try joinPartitions(
+            right, on: keys, kind: kind, rightSuffix: rightSuffix, keepPartitions: keepPartitions) { $1 }
+        // Partitions that never received a row on either side have no columns to join.
+        return try GroupBy.concatenate(parts.filter { !$0.columns.isEmpty })
+    }
+}
+
+/// One join's settings, checked once, and the join of two tables.
+struct Joining: Sendable {
+    let keys: [String]
+    let kind: JoinKind
+    let rightSuffix: String
+
+    init(on keys: [String], kind: JoinKind, rightSuffix: String) throws {
+        guard !keys.isEmpty else { throw PartdError(code: .invalidArgument, message: "a join needs at least one key column") }
+        guard Set(keys).count == keys.count else {
+            throw PartdError(code: .invalidArgument, message: "a join's key columns \(keys) repeat")
+        }
+        self.keys = keys
+        self.kind = kind
+        self.rightSuffix = rightSuffix
+    }
+
+    func join(_ left: Table, _ right: Table) throws -> Table {
+        // A side that never received a row (an empty shuffle partition) may have no columns at all.
+        if left.columns.isEmpty { return left }
+        if right.columns.isEmpty {
+            guard kind == .left else { return Table(empty: left.schema) }
+            return left
+        }
+        for (side, table) in [("left", left), ("right", right)] {
+            for key in keys where table[key] == nil {
+                throw PartdError(code: .invalidArgument, message: "the \(side) table has no key column \"\(key)\" (it has \(table.schema))")
+            }
+        }
+        for key in keys where left[key]!.type != right[key]!.type {
+            throw PartdError(
+                code: .typeMismatch,
+                message: "join key \"\(key)\" is \(left[key]!.type) on the left and \(right[key]!.type) on the right")
+        }
+        let (leftRows, rightRows) = matches(left, right)
+        var columns = left.take(leftRows).columns
+        let taken = right.columns.filter { !keys.contains($0.name) }.map { $0.take(rightRows) }
+        for column in taken {
+            columns.append(left[column.name] == nil ? column : column.renamed(column.name + rightSuffix))
+        }
+        do {
+            return try Table(columns)
+        } catch let error as PartdError {
+            throw PartdError(code: .invalidArgument, message: "the joined table's columns clash: \(error.message)")
+        }
+    }
+
+    /// The row pairs of the result: left rows in order, each with its matches in right-row order (and, for a
+    /// left join, `nil` for a left row without one).
+    func matches(_ left: Table, _ right: Table) -> (left: [Int], right: [Int?]) {
+        let (leftCount, rightCount) = (left.rowCount, right.rowCount)
+        // Both sides' keys in one table (categorical dictionaries unified), so equal keys get one group number.
+        let combined = try! Table.concatenate([try! left.selecting(keys), try! right.selecting(keys)])
+        let (groups, firstRows) = GroupBy.assignGroups(combined.columns, rowCount: leftCount + rightCount)
+        let unmatchable = Self.unmatchableRows(combined.columns, rowCount: leftCount + rightCount)
+        // The right rows of each group, in row order (a counting sort on the group number).
+        var bounds = [Int](repeating: 0, count: firstRows.count + 1)
+        for row in leftCount..<(leftCount + rightCount) where !unmatchable[row] { bounds[Int(groups[row]) + 1] += 1 }
+        for g in 0..<firstRows.count { bounds[g + 1] += bounds[g] }
+        var next = bounds
+        var byGroup = [Int](repeating: 0, count: bounds[firstRows.count])
+        for row in leftCount..<(leftCount + rightCount) where !unmatchable[row] {
+            let g = Int(groups[row])
+            byGroup[next[g]] = row - leftCount
+            next[g] += 1
+        }
+        var leftRows: [Int] = []
+        var rightRows: [Int?] = []
+        leftRows.reserveCapacity(leftCount)
+        rightRows.reserveCapacity(leftCount)
+        for row in 0..<leftCount {
+            let g = Int(groups[row])
+            let matched = unmatchable[row] ? 0..<0 : bounds[g]..<bounds[g + 1]
+            if matched.isEmpty {
+                if kind == .left {
+                    leftRows.append(row)
+                    rightRows.append(nil)
+                }
+                continue
+            }
+            for index in matched {
+                leftRows.append(row)
+                rightRows.append(byGroup[index])
+            }
+        }
+        return (leftRows, rightRows)
+    }
+
+    /// Rows whose key holds a null or a NaN, which match no row.
+    static func unmatchableRows(_ keys: [Column], rowCount: Int) -> [Bool] {
+        var result = [Bool](repeating: false, count: rowCount)
+        for column in keys {
+            if let validity = column.validity {
+                for row in 0..<rowCount where !validity[row] { result[row] = true }
+            }
+            if let values = column.values(as: Double.self) {
+                for row in 0..<rowCount where values[row].isNaN { result[row] = true }
+            } else if let values = column.values(as: Float.self) {
+                for row in 0..<rowCount where values[row].isNaN { result[row] = true }
+            }
+            #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
+            if let values = column.values(as: Float16.self) {
+                for row in 0..<rowCount where values[row].isNaN { result[row] = true }
+            }
+            #endif
+        }
+        return result
+    }
+}

@@ -133,6 +133,11 @@ let package = Package(
             path: "Benchmarks/Typed"
         ),
         .executableTarget(
+            name: "partd-bench-join",
+            dependencies: ["Partd", "PartdTyped", "PartdShuffle", "BenchmarkSupport"],
+            path: "Benchmarks/Join"
+        ),
+        .executableTarget(
             name: "partd-bench-server",
             dependencies: ["Partd", "PartdServer", "BenchmarkSupport"],
             path: "Benchmarks/Server"

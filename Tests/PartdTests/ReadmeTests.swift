@@ -60,6 +60,19 @@ struct ReadmeTests {
         #expect(sums.rowCount == 13)
         try shuffle.close()
 
+        let orderChunks = (0..<2).map { c in
+            try! Table([Column("customer", (0..<50).map { Int64(($0 + c) % 9) }), Column("amount", (0..<50).map { Double($0) })])
+        }
+        let customerChunks = [try Table([Column("customer", (0..<6).map(Int64.init)), Column("name", strings: ["a", "b", "c", "d", "e", "f"])])]
+        let orders = try Shuffle<Table>(by: ["customer"], partitions: 64)
+        let customers = try Shuffle<Table>(by: ["customer"], partitions: 64)
+        try orders.add(contentsOf: orderChunks)
+        try customers.add(contentsOf: customerChunks)
+        let joined = try orders.join(customers, on: ["customer"], kind: .left)
+        #expect(joined.rowCount == 100 && joined.columns.map(\.name) == ["customer", "amount", "name"])
+        // Customers 0-5 of 0-8 have names: 35 of each chunk's 50 orders.
+        #expect((0..<100).filter { joined["name"]!.isValid($0) }.count == 70)
+
         let socket = scratchPath("readme.sock")
         let server = try StoreServer.start(serving: MemoryStore(), on: [.unixSocket(socket)])
         defer { try? server.shutdown() }
@@ -110,7 +123,8 @@ struct ReadmeTests {
         // The @MessagePackRecord macro's plugin, built with the tests.
         arguments += ["-load-plugin-executable", productsDirectory + "/PartdRecordMacros-tool#PartdRecordMacros"]
         for (index, block) in blocks.enumerated() {
-            let prelude = block.contains("chunks") ? "import PartdTyped\nlet chunks: [Table] = []\n" : ""
+            let prelude = block.contains("hunks")
+                ? "import PartdTyped\nlet chunks: [Table] = [], orderChunks: [Table] = [], customerChunks: [Table] = []\n" : ""
             let file = scratchPath("readme-block-\(index)") + ".swift"
             defer { try? fm.removeItem(atPath: file) }
             try (prelude + block).write(toFile: file, atomically: true, encoding: .utf8)

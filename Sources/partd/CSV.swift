@@ -27,7 +27,9 @@ final class CSVReader {
     /// The line the next record starts on (the header is line 1).
     private var line = 1
 
-    init(path: String, chunkRows: Int, types: [String: ColumnKind]) throws {
+    /// With `typesOfOtherFiles` set, `types` may also name columns this file does not have (a join's
+    /// `--types` covers both files); otherwise such a name is an error.
+    init(path: String, chunkRows: Int, types: [String: ColumnKind], typesOfOtherFiles: Bool = false) throws {
         guard let handle = FileHandle(forReadingAtPath: path) else { throw CommandError("cannot open \(path)") }
         self.path = path
         self.handle = handle
@@ -37,7 +39,7 @@ final class CSVReader {
         let header = try nextRecord() ?? []
         guard !header.isEmpty, !header.allSatisfy(\.isEmpty) else { throw CommandError("\(path): no header row") }
         guard Set(header).count == header.count else { throw CommandError("\(path): line 1: repeated column names") }
-        for name in types.keys where !header.contains(name) {
+        for name in types.keys where !header.contains(name) && !typesOfOtherFiles {
             throw CommandError("\(path): --types names \(name), which is not a column (columns: \(header.joined(separator: ", ")))")
         }
         self.header = header

@@ -58,44 +58,55 @@ struct CSVShuffleOptions: ParsableArguments {
     {
         let reader = try CSVReader(path: input, chunkRows: chunkRows, types: try parseTypes(types))
         let keys = try keyColumns(in: reader.header)
-        let progress = ProgressLine(total: reader.fileSize)
+        let first = try reader.nextChunk()
+        if let first { try check(keys, first) }
         let shuffle = try Shuffle<Table>(
             by: keys, partitions: partitions,
             options: ShuffleOptions(memory: ByteCount(memory)!, directory: directory, compression: compression))
-        do {
-            var first = true
-            while let chunk = try reader.nextChunk() {
-                if first { try check(keys, chunk) }
-                first = false
-                try shuffle.add(chunk)
-                progress.update(reader.bytesRead, "\(shuffle.rowCount) rows, \(human(shuffle.store.statistics.spilledBytes)) spilled")
-            }
-            progress.finish("\(shuffle.rowCount) rows, \(human(shuffle.store.statistics.spilledBytes)) spilled")
-        } catch {
-            try? shuffle.close()
-            throw error
-        }
+        try feed(reader, first: first, into: shuffle)
         return (shuffle, keys)
+    }
+}
+
+/// Adds `first` and then every further chunk of `reader` to `shuffle`, showing progress on stderr (each line
+/// starting with `label`); on an error the shuffle is closed.
+func feed(_ reader: CSVReader, first: Table?, into shuffle: Shuffle<Table>, label: String = "") throws {
+    let progress = ProgressLine(total: reader.fileSize, label: label)
+    do {
+        var next = first
+        while let chunk = next {
+            try shuffle.add(chunk)
+            progress.update(reader.bytesRead, "\(shuffle.rowCount) rows, \(human(shuffle.store.statistics.spilledBytes)) spilled")
+            next = try reader.nextChunk()
+        }
+        progress.finish("\(shuffle.rowCount) rows, \(human(shuffle.store.statistics.spilledBytes)) spilled")
+    } catch {
+        try? shuffle.close()
+        throw error
     }
 }
 
 /// Progress on stderr: a bar on a terminal, a line every 10 % otherwise.
 final class ProgressLine {
     let total: Int
+    let label: String
     let terminal = isatty(STDERR_FILENO) == 1
     var lastDecile = -1
 
-    init(total: Int) { self.total = total }
+    init(total: Int, label: String = "") {
+        self.total = total
+        self.label = label
+    }
 
     func update(_ done: Int, _ detail: String) {
         let fraction = total == 0 ? 1 : min(1, Double(done) / Double(total))
         if terminal {
             let filled = Int(fraction * 30)
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled)
-            FileHandle.standardError.write(Data("\r[\(bar)] \(Int(fraction * 100))% \(detail)   ".utf8))
+            FileHandle.standardError.write(Data("\r\(label)[\(bar)] \(Int(fraction * 100))% \(detail)   ".utf8))
         } else if Int(fraction * 10) != lastDecile {
             lastDecile = Int(fraction * 10)
-            FileHandle.standardError.write(Data("\(Int(fraction * 100))% \(detail)\n".utf8))
+            FileHandle.standardError.write(Data("\(label)\(Int(fraction * 100))% \(detail)\n".utf8))
         }
     }
 

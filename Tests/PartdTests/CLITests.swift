@@ -190,6 +190,58 @@ struct CLITests {
         #expect(try run(partd, ["--help"]).output.contains("shuffle"))
         #expect(try run(partd, ["groupby", "--help"]).output.contains("--agg"))
     }
+
+    @Test("join two CSV files: inner and left, several keys, partitions printed in order; bad keys refused early")
+    func joinFiles() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let (orders, customers, out) = (scratchPath("orders.csv"), scratchPath("customers.csv"), scratchPath("joined.csv"))
+        defer { for path in [orders, customers, out] { try? FileManager.default.removeItem(atPath: path) } }
+        // 3,000 orders of customers 0-59 in two regions; customers 0-49 of region a and 0-29 of region b
+        // exist, one name holding a comma. Customer 5's region-a order rows have an empty customer: no match.
+        var orderText = "customer,region,amount\n"
+        for i in 0..<3_000 { orderText += "\(i % 60 == 5 && i % 2 == 0 ? "" : String(i % 60)),\(i % 2 == 0 ? "a" : "b"),\(i)\n" }
+        var customerText = "customer,region,name\n"
+        for c in 0..<50 { customerText += "\(c),a,\(c == 3 ? "\"x,y\"" : "n\(c)")\n" }
+        for c in 0..<30 { customerText += "\(c),b,m\(c)\n" }
+        try orderText.write(toFile: orders, atomically: true, encoding: .utf8)
+        try customerText.write(toFile: customers, atomically: true, encoding: .utf8)
+        func expected(left: Bool) -> [String] {
+            var rows: [String] = []
+            for i in 0..<3_000 {
+                let (c, region) = (i % 60, i % 2 == 0 ? "a" : "b")
+                let empty = c == 5 && region == "a"
+                let name: String? = empty ? nil : region == "a" ? (c < 50 ? (c == 3 ? "\"x,y\"" : "n\(c)") : nil) : (c < 30 ? "m\(c)" : nil)
+                if let name { rows.append("\(c),\(region),\(i),\(name)") } else if left { rows.append("\(empty ? "" : String(c)),\(region),\(i),") }
+            }
+            return rows.sorted()
+        }
+        let arguments = ["join", orders, customers, "--on", "customer,region", "--partitions", "8", "--memory", "20kB", "--chunk-rows", "500"]
+        let inner = try run(partd, arguments + ["--out", out])
+        #expect(inner.status == 0, "\(inner.output)")
+        let innerLines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(innerLines.first == "customer,region,amount,name")
+        #expect(innerLines.dropFirst().sorted() == expected(left: false))
+        let leftJoin = try run(partd, arguments + ["--kind", "left"])
+        #expect(leftJoin.status == 0)
+        let leftLines = leftJoin.output.split(separator: "\n").map(String.init).filter { !$0.contains("% ") }
+        #expect(leftLines.first == "customer,region,amount,name")
+        #expect(leftLines.dropFirst().sorted() == expected(left: true))
+        // The same command prints the same rows in the same order (partition by partition).
+        #expect(try run(partd, arguments + ["--kind", "left"]).output == leftJoin.output)
+
+        let noKey = try run(partd, ["join", orders, customers, "--on", "amount"])
+        #expect(noKey.status != 0 && noKey.output.contains("no column amount") && !noKey.output.contains("%"))
+        // --types covers the columns of both files.
+        let bothTyped = try run(partd, ["join", orders, customers, "--on", "customer", "--types", "customer:string", "--partitions", "4"])
+        #expect(bothTyped.status == 0)
+        let clash = try run(partd, ["join", orders, customers, "--on", "customer"])
+        #expect(clash.status == 0 && clash.output.contains("customer,region,amount,region_right,name"))
+        let onlyLeftString = scratchPath("customers-text.csv")
+        defer { try? FileManager.default.removeItem(atPath: onlyLeftString) }
+        try "customer,name\nc1,x\n".write(toFile: onlyLeftString, atomically: true, encoding: .utf8)
+        let typeClash = try run(partd, ["join", orders, onlyLeftString, "--on", "customer"])
+        #expect(typeClash.status != 0 && typeClash.output.contains("key customer is <i8") && !typeClash.output.contains("%"))
+    }
 }
 
 /// A CSV field as `partd` prints it: quoted when it holds a comma.

@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// partd join: two CSV files through two Shuffle<Table>s and joinPartitions.
+
+import ArgumentParser
+import Foundation
+import Partd
+import PartdShuffle
+import PartdTyped
+
+extension JoinKind: ExpressibleByArgument {}
+
+struct JoinCSV: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "join",
+        abstract: "Join two CSV files on key columns out of core and print the joined rows as CSV.",
+        discussion: """
+            Shuffles both files by the --on columns in temporary directories (at most --memory in memory
+            each), then joins partition N of the left file with partition N of the right on all cores and
+            prints each partition's rows as it is done, partition by partition. The columns are the left
+            file's, then the right's other than the keys (with --suffix appended to names the left file has).
+            Rows with an empty key match nothing. The key columns are checked in both files, and their types
+            compared, before anything is shuffled.
+            """)
+
+    @Argument(help: "The left CSV file (a header row, then one row per line).") var left: String
+    @Argument(help: "The right CSV file.") var right: String
+    @Option(help: "The key columns, in both files: a column, or several as a,b.") var on: String
+    @Option(help: "inner (rows whose keys match) or left (also each left row without a match, once).")
+    var kind: JoinKind = .inner
+    @Option(help: "Appended to the names of right columns the left file also has.") var suffix = "_right"
+    @Option(help: "The number of partitions.") var partitions: Int = 64
+    @Option(help: "Memory for each file's partitions before they spill to disk, e.g. 256MB.") var memory: String = "256MB"
+    @Option(help: "Rows read per chunk.") var chunkRows: Int = 200_000
+    @Option(help: "Column types instead of inferring them, for either file: NAME:TYPE,… with TYPE int, float, string or category.")
+    var types: String?
+    @Option(help: "Write the result to this file instead of standard output.") var out: String?
+
+    func validate() throws {
+        guard partitions > 0 else { throw ValidationError("--partitions must be at least 1") }
+        guard chunkRows > 0 else { throw ValidationError("--chunk-rows must be at least 1") }
+        guard ByteCount(memory) != nil else { throw ValidationError("--memory needs a size such as 256MB") }
+    }
+
+    func run() throws {
+        let types = try parseTypes(self.types)
+        let readers = try [left, right].map {
+            try CSVReader(path: $0, chunkRows: chunkRows, types: types, typesOfOtherFiles: true)
+        }
+        for name in types.keys where !readers.contains(where: { $0.header.contains(name) }) {
+            throw CommandError("--types names \(name), which is a column of neither file")
+        }
+        let keys = readers[0].header.contains(on) && readers[1].header.contains(on)
+            ? [on] : on.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        for reader in readers {
+            for key in keys where !reader.header.contains(key) {
+                throw CommandError("\(reader.path): no column \(key) (columns: \(reader.header.joined(separator: ", ")))")
+            }
+        }
+        // The first chunks decide the column types: a key typed differently in the two files cannot match.
+        let firsts = try readers.map { try $0.nextChunk() }
+        if let leftFirst = firsts[0], let rightFirst = firsts[1] {
+            for key in keys where leftFirst[key]!.type != rightFirst[key]!.type {
+                throw CommandError(
+                    "key \(key) is \(leftFirst[key]!.type) in \(left) but \(rightFirst[key]!.type) in \(right); "
+                        + "give both the same type with --types \(key):TYPE")
+            }
+        }
+        let shuffles = try [0, 1].map { _ in
+            try Shuffle<Table>(by: keys, partitions: partitions, options: ShuffleOptions(memory: ByteCount(memory)!))
+        }
+        defer { for shuffle in shuffles { try? shuffle.close() } }
+        for side in 0..<2 {
+            try feed(readers[side], first: firsts[side], into: shuffles[side], label: side == 0 ? "left: " : "right: ")
+        }
+
+        var handle = FileHandle.standardOutput
+        if let out {
+            guard FileManager.default.createFile(atPath: out, contents: nil), let file = FileHandle(forWritingAtPath: out) else {
+                throw CommandError("cannot write \(out)")
+            }
+            handle = file
+        }
+        defer { if out != nil { try? handle.close() } }
+        let printer = PartitionPrinter(handle: handle)
+        let progress = ProgressLine(total: partitions, label: "join: ")
+        let rows = try shuffles[0].joinPartitions(shuffles[1], on: keys, kind: kind, rightSuffix: suffix) { index, joined in
+            printer.print(index, joined) { done in progress.update(done, "\(done) of \(partitions) partitions") }
+            return joined.rowCount
+        }
+        progress.finish("\(rows.reduce(0, +)) rows")
+    }
+}
+
+/// Prints partitions' tables as CSV in partition order as they arrive from several threads: a partition
+/// done early waits (in memory) until those before it are printed. The header comes with the first table
+/// that has columns.
+final class PartitionPrinter: @unchecked Sendable {
+    private let handle: FileHandle
+    private let lock = NSLock()
+    private var next = 0
+    private var waiting: [Int: Table] = [:]
+    private var headerWritten = false
+
+    init(handle: FileHandle) { self.handle = handle }
+
+    func print(_ index: Int, _ table: Table, printed: (Int) -> Void) {
+        lock.lock()
+        defer { lock.unlock() }
+        waiting[index] = table
+        while let table = waiting.removeValue(forKey: next) {
+            if !table.columns.isEmpty {
+                var text = ""
+                printTable(table, format: .csv) { text += $0 + "\n" }
+                if headerWritten {
+                    text.removeSubrange(...text.firstIndex(of: "\n")!)
+                }
+                headerWritten = true
+                handle.write(Data(text.utf8))
+            }
+            next += 1
+            printed(next)
+        }
+    }
+}

@@ -116,17 +116,15 @@ struct Joining: Sendable {
     }
 
     func join(_ left: Table, _ right: Table) throws -> Table {
-        // A side that never received a row (an empty shuffle partition) may have no columns at all.
-        if left.columns.isEmpty { return left }
-        if right.columns.isEmpty {
-            guard kind == .left else { return Table(empty: left.schema) }
-            return left
-        }
-        for (side, table) in [("left", left), ("right", right)] {
+        // A side that never received a row (an empty shuffle partition) may have no columns at all; a side
+        // with columns must have the keys.
+        for (side, table) in [("left", left), ("right", right)] where !table.columns.isEmpty {
             for key in keys where table[key] == nil {
                 throw PartdError(code: .invalidArgument, message: "the \(side) table has no key column \"\(key)\" (it has \(table.schema))")
             }
         }
+        if left.columns.isEmpty { return left }
+        if right.columns.isEmpty { return kind == .left ? left : Table(empty: left.schema) }
         for key in keys where left[key]!.type != right[key]!.type {
             throw PartdError(
                 code: .typeMismatch,

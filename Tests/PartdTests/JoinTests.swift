@@ -102,6 +102,8 @@ struct JoinTests {
         expectPartdError(.invalidArgument) { try table.join(table, on: []) }
         expectPartdError(.invalidArgument) { try table.join(table, on: ["id", "id"]) }
         expectPartdError(.invalidArgument) { try table.join(table, on: ["nope"]) }
+        expectPartdError(.invalidArgument) { try table.join(Table(), on: ["nope"]) }
+        #expect(try table.join(Table(), on: ["id"], kind: .left) == table)
         let narrow = try Table([Column("id", [1, 2] as [Int32])])
         expectPartdError(.typeMismatch) { try table.join(narrow, on: ["id"]) }
         // The right's x becomes x_right, which the left already has.

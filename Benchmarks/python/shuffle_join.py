@@ -21,24 +21,7 @@ import pandas as pd
 import partd
 from pandas.util import hash_pandas_object
 
-NAMES = np.array(["name-%d" % i for i in range(1000)], dtype=object)
-
-
-def parse_size(text):
-    units = {"KB": 1e3, "MB": 1e6, "GB": 1e9, "KIB": 1024, "MIB": 1 << 20, "GIB": 1 << 30, "B": 1}
-    t = text.upper()
-    for u in sorted(units, key=len, reverse=True):
-        if t.endswith(u):
-            return int(float(t[: -len(u)]) * units[u])
-    return int(t)
-
-
-def rss_bytes():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+from shuffle_groupby import NAMES, parse_size, rss_bytes  # the groupby workload's names and helpers
 
 
 def shuffle_into(p, frames, partitions):

@@ -18,7 +18,9 @@ extension Table {
     /// left side already has gets `rightSuffix` appended. Rows come in left-row order, and a left row's
     /// matches in right-row order. Rows with a null in a key column match nothing (SQL's rule), though a left
     /// join keeps them. Keys compare by value: strings by their bytes, floats by value (NaN matches nothing, as
-    /// in SQL; `-0.0` matches `0.0`).
+    /// in SQL; `-0.0` matches `0.0`). A key's two columns may differ in type where the values convert exactly:
+    /// integers of any width (but an unsigned 64-bit column with a signed one), floats of any width, and
+    /// strings with categoricals.
     ///
     /// ```swift
     /// let sales = try Table([Column("id", [1, 2, 2] as [Int64]), Column("amount", [5.0, 7.0, 1.0])])
@@ -28,8 +30,8 @@ extension Table {
     /// ```
     ///
     /// - Throws: ``PartdError/Code/invalidArgument`` for no keys, a key missing on either side, or result
-    ///   columns whose names clash even with the suffix; ``PartdError/Code/typeMismatch`` if a key column's
-    ///   types differ between the sides.
+    ///   columns whose names clash even with the suffix; ``PartdError/Code/typeMismatch`` if a key's columns
+    ///   do not compare (an integer and a float, a number and a string, timestamps of different units).
     public func join(_ right: Table, on keys: [String], kind: JoinKind = .inner, rightSuffix: String = "_right") throws
         -> Table
     {
@@ -125,12 +127,23 @@ struct Joining: Sendable {
         }
         if left.columns.isEmpty { return left }
         if right.columns.isEmpty { return kind == .left ? left : Table(empty: left.schema) }
-        for key in keys where left[key]!.type != right[key]!.type {
-            throw PartdError(
-                code: .typeMismatch,
-                message: "join key \"\(key)\" is \(left[key]!.type) on the left and \(right[key]!.type) on the right")
+        // Keys compare in a type both sides' values convert to exactly (the partition hash already treats
+        // such equal values alike, docs/format.md §7).
+        var leftKeys: [Column] = []
+        var rightKeys: [Column] = []
+        for key in keys {
+            guard let (l, r) = Self.comparable(left[key]!, right[key]!) else {
+                throw PartdError(
+                    code: .typeMismatch,
+                    message: "join key \"\(key)\" is \(left[key]!.type) on the left and \(right[key]!.type) on the right, "
+                        + "which do not compare (integers of any width but unsigned 64-bit with signed, floats of any width, "
+                        + "strings with categoricals do)")
+            }
+            leftKeys.append(l)
+            rightKeys.append(r)
         }
-        let (leftRows, rightRows) = matches(left, right)
+        let (leftRows, rightRows) = matches(
+            try Table(leftKeys), try Table(rightKeys), leftCount: left.rowCount, rightCount: right.rowCount)
         var columns = left.take(leftRows).columns
         let taken = right.columns.filter { !keys.contains($0.name) }.map { $0.take(rightRows) }
         for column in taken {
@@ -145,10 +158,9 @@ struct Joining: Sendable {
 
     /// The row pairs of the result: left rows in order, each with its matches in right-row order (and, for a
     /// left join, `nil` for a left row without one).
-    func matches(_ left: Table, _ right: Table) -> (left: [Int], right: [Int?]) {
-        let (leftCount, rightCount) = (left.rowCount, right.rowCount)
+    func matches(_ leftKeys: Table, _ rightKeys: Table, leftCount: Int, rightCount: Int) -> (left: [Int], right: [Int?]) {
         // Both sides' keys in one table (categorical dictionaries unified), so equal keys get one group number.
-        let combined = try! Table.concatenate([try! left.selecting(keys), try! right.selecting(keys)])
+        let combined = try! Table.concatenate([leftKeys, rightKeys])
         let (groups, firstRows) = GroupBy.assignGroups(combined.columns, rowCount: leftCount + rightCount)
         let unmatchable = Self.unmatchableRows(combined.columns, rowCount: leftCount + rightCount)
         // The right rows of each group, in row order (a counting sort on the group number).
@@ -182,6 +194,74 @@ struct Joining: Sendable {
             }
         }
         return (leftRows, rightRows)
+    }
+
+    /// The two key columns in one type their values convert to exactly, or nil if there is none: the same
+    /// type; strings and categoricals (as strings); integers of any width (as Int64, or as UInt64 if both are
+    /// unsigned and one is 64-bit; an unsigned 64-bit and a signed column do not compare); floats of any width
+    /// (as Float64).
+    static func comparable(_ left: Column, _ right: Column) -> (Column, Column)? {
+        switch (left.type, right.type) {
+        case let (a, b) where a == b: return (left, right)
+        case (.string, .categorical): return (left, strings(right))
+        case (.categorical, .string): return (strings(left), right)
+        case (.fixed(let a), .fixed(let b)):
+            let integerKinds: Set<DType.Kind> = [.signed, .unsigned]
+            if integerKinds.contains(a.kind) && integerKinds.contains(b.kind) {
+                let wide = [a, b].contains(.uint64)
+                if wide && [a, b].contains(where: { $0.kind == .signed }) { return nil }
+                return (integers(left, unsigned: wide), integers(right, unsigned: wide))
+            }
+            if a.kind == .float && b.kind == .float { return (doubles(left), doubles(right)) }
+            return nil
+        default: return nil
+        }
+    }
+
+    /// A categorical column as strings (a null row's code may point nowhere: it becomes "").
+    private static func strings(_ column: Column) -> Column {
+        let categorical = column.categorical!
+        let categories = categorical.categories
+        let strings = StringArray(byteStrings: categorical.codes.lazy.map {
+            Int($0) < categories.count ? categories.bytes(at: Int($0)) : []
+        })
+        return Column(column.name, strings: strings, validity: column.validity)
+    }
+
+    /// An integer column's values as Int64, or as UInt64 with `unsigned` (exactly: `comparable` picks the
+    /// type that holds them).
+    private static func integers(_ column: Column, unsigned: Bool) -> Column {
+        func widened<S: ArrayElement & BinaryInteger>(_: S.Type) -> Column {
+            let values = column.values(as: S.self)!
+            return unsigned
+                ? Column(column.name, values.map { UInt64(truncatingIfNeeded: $0) }, validity: column.validity)
+                : Column(column.name, values.map { Int64(truncatingIfNeeded: $0) }, validity: column.validity)
+        }
+        switch column.type {
+        case .fixed(.int8): return widened(Int8.self)
+        case .fixed(.int16): return widened(Int16.self)
+        case .fixed(.int32): return widened(Int32.self)
+        case .fixed(.int64): return widened(Int64.self)
+        case .fixed(.uint8): return widened(UInt8.self)
+        case .fixed(.uint16): return widened(UInt16.self)
+        case .fixed(.uint32): return widened(UInt32.self)
+        case .fixed(.uint64): return widened(UInt64.self)
+        default: preconditionFailure("\(column.type) is no integer type")
+        }
+    }
+
+    /// A float column's values as Float64 (exactly).
+    private static func doubles(_ column: Column) -> Column {
+        if column.type == .fixed(.float64) { return column }
+        if let values = column.values(as: Float.self) {
+            return Column(column.name, values.map(Double.init), validity: column.validity)
+        }
+        #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
+        if let values = column.values(as: Float16.self) {
+            return Column(column.name, values.map(Double.init), validity: column.validity)
+        }
+        #endif
+        preconditionFailure("\(column.type) is no float type")
     }
 
     /// Rows whose key holds a null or a NaN, which match no row.

@@ -57,13 +57,15 @@ struct JoinCSV: ParsableCommand {
                 throw CommandError("\(reader.path): no column \(key) (columns: \(reader.header.joined(separator: ", ")))")
             }
         }
-        // The first chunks decide the column types: a key typed differently in the two files cannot match.
+        // The first chunks decide the column types: the join is tried on none of their rows, so keys that do
+        // not compare (an int and a string) or clashing column names stop the command before the shuffles.
         let firsts = try readers.map { try $0.nextChunk() }
         if let leftFirst = firsts[0], let rightFirst = firsts[1] {
-            for key in keys where leftFirst[key]!.type != rightFirst[key]!.type {
-                throw CommandError(
-                    "key \(key) is \(leftFirst[key]!.type) in \(left) but \(rightFirst[key]!.type) in \(right); "
-                        + "give both the same type with --types \(key):TYPE")
+            do {
+                _ = try leftFirst.slice(0..<0).join(rightFirst.slice(0..<0), on: keys, kind: kind, rightSuffix: suffix)
+            } catch let error as PartdError {
+                let advice = error.code == .typeMismatch ? "; give the key one type in both files with --types KEY:TYPE" : ""
+                throw CommandError("joining \(left) with \(right): \(error.message)\(advice)")
             }
         }
         let shuffles = try [0, 1].map { _ in

@@ -240,7 +240,11 @@ struct CLITests {
         defer { try? FileManager.default.removeItem(atPath: onlyLeftString) }
         try "customer,name\nc1,x\n".write(toFile: onlyLeftString, atomically: true, encoding: .utf8)
         let typeClash = try run(partd, ["join", orders, onlyLeftString, "--on", "customer"])
-        #expect(typeClash.status != 0 && typeClash.output.contains("key customer is <i8") && !typeClash.output.contains("%"))
+        #expect(typeClash.status != 0 && typeClash.output.contains("join key \"customer\" is <i8 on the left and string on the right"))
+        #expect(typeClash.output.contains("--types KEY:TYPE") && !typeClash.output.contains("%"))
+        // Category keys join too (the two files' dictionaries differ).
+        let categoryKey = try run(partd, ["join", orders, customers, "--on", "customer", "--types", "customer:string,region:category"])
+        #expect(categoryKey.status == 0 && categoryKey.output.contains("customer,region,amount,region_right,name"))
     }
 }
 

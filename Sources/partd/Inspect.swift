@@ -248,35 +248,33 @@ struct Cat: ParsableCommand {
     }
 }
 
-/// Prints a table as CSV (header row; nulls empty; fields quoted where needed) or JSON (one array of objects).
-func printTable(_ table: Table, format: Cat.Format, to output: (String) -> Void = { print($0) }) {
+/// Prints a table as CSV (header row; nulls empty; fields quoted where needed; see `CSVWriter`) or JSON (one
+/// array of objects), to standard output or `handle`.
+func printTable(_ table: Table, format: Cat.Format, to handle: FileHandle = .standardOutput) {
     switch format {
     case .csv:
-        output(table.columns.map { csvField($0.name) }.joined(separator: ","))
-        for row in 0..<table.rowCount {
-            output(table.columns.map { csvField($0.text(at: row) ?? "") }.joined(separator: ","))
-        }
+        handle.write(Data(CSVWriter.bytes(table)))
     case .json:
-        var rows: [String] = []
-        for row in 0..<table.rowCount {
-            let fields = table.columns.map { column -> String in
-                let value = column.text(at: row).map { text -> String in
-                    switch column.type {
-                    case .string, .categorical: return jsonString(text)
-                    default: return Double(text) == nil && text != "true" && text != "false" ? jsonString(text) : text
-                    }
-                } ?? "null"
-                return "\(jsonString(column.name)): \(value)"
-            }
-            rows.append("{" + fields.joined(separator: ", ") + "}")
-        }
-        output("[" + rows.joined(separator: ",\n ") + "]")
+        printJSON(table) { handle.write(Data(($0 + "\n").utf8)) }
     }
 }
 
-func csvField(_ text: String) -> String {
-    guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
-    return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+/// A table as one JSON array of objects, one row a line.
+private func printJSON(_ table: Table, to output: (String) -> Void) {
+    var rows: [String] = []
+    for row in 0..<table.rowCount {
+        let fields = table.columns.map { column -> String in
+            let value = column.text(at: row).map { text -> String in
+                switch column.type {
+                case .string, .categorical: return jsonString(text)
+                default: return Double(text) == nil && text != "true" && text != "false" ? jsonString(text) : text
+                }
+            } ?? "null"
+            return "\(jsonString(column.name)): \(value)"
+        }
+        rows.append("{" + fields.joined(separator: ", ") + "}")
+    }
+    output("[" + rows.joined(separator: ",\n ") + "]")
 }
 
 struct Stats: ParsableCommand {

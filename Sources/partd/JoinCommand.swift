@@ -112,13 +112,8 @@ final class PartitionPrinter: @unchecked Sendable {
         waiting[index] = table
         while let table = waiting.removeValue(forKey: next) {
             if !table.columns.isEmpty {
-                var text = ""
-                printTable(table, format: .csv) { text += $0 + "\n" }
-                if headerWritten {
-                    text.removeSubrange(...text.firstIndex(of: "\n")!)
-                }
+                handle.write(Data(CSVWriter.bytes(table, header: !headerWritten)))
                 headerWritten = true
-                handle.write(Data(text.utf8))
             }
             next += 1
             printed(next)

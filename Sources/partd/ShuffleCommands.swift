@@ -176,7 +176,7 @@ struct GroupByCSV: ParsableCommand {
                 let handle = FileHandle(forWritingAtPath: out)
             else { throw CommandError("cannot write \(out)") }
             defer { try? handle.close() }
-            printTable(result, format: .csv) { handle.write(Data(($0 + "\n").utf8)) }
+            printTable(result, format: .csv, to: handle)
         } else {
             printTable(result, format: .csv)
         }

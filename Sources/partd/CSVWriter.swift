@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Tables as CSV text, written column type by column type into one byte buffer (no String per field).
+
+import PartdTyped
+
+enum CSVWriter {
+    /// `table` as CSV: a header row (unless `header` is false), then one line per row, each ending in "\n".
+    /// Nulls are empty fields; fields holding a comma, quote or line break are quoted, quotes doubled.
+    /// Values read as `Column.text(at:)` gives them: numbers as Swift prints them, booleans as true/false,
+    /// timestamps as their count of units, strings with bytes that are not UTF-8 replaced.
+    static func bytes(_ table: Table, header: Bool = true) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(table.rowCount * max(1, table.columns.count) * 8 + 64)
+        if header {
+            for (index, column) in table.columns.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                appendField(Array(column.name.utf8)[...], to: &out)
+            }
+            out.append(UInt8(ascii: "\n"))
+        }
+        let writers = table.columns.map(writer)
+        for row in 0..<table.rowCount {
+            for (index, column) in table.columns.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                if column.isValid(row) { writers[index](row, &out) }
+            }
+            out.append(UInt8(ascii: "\n"))
+        }
+        return out
+    }
+
+    /// Appends the field, quoted if it needs to be.
+    static func appendField(_ bytes: ArraySlice<UInt8>, to out: inout [UInt8]) {
+        guard bytes.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0A || $0 == 0x0D })
+        else { return out.append(contentsOf: bytes) }
+        out.append(UInt8(ascii: "\""))
+        for byte in bytes {
+            if byte == UInt8(ascii: "\"") { out.append(byte) }
+            out.append(byte)
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    /// Bytes as a string field: as they are if ASCII, else as `String(decoding:)` repairs them.
+    static func appendString(_ bytes: ArraySlice<UInt8>, to out: inout [UInt8]) {
+        if bytes.allSatisfy({ $0 < 0x80 }) { return appendField(bytes, to: &out) }
+        appendField(Array(String(decoding: bytes, as: UTF8.self).utf8)[...], to: &out)
+    }
+
+    /// A function appending the value of `column` at a (valid) row.
+    private static func writer(_ column: Column) -> (Int, inout [UInt8]) -> Void {
+        func numbers<T: ArrayElement>(_: T.Type) -> (Int, inout [UInt8]) -> Void {
+            let values = column.values(as: T.self)!
+            return { row, out in out.append(contentsOf: "\(values[row])".utf8) }
+        }
+        func integers<T: ArrayElement & BinaryInteger>(_: T.Type) -> (Int, inout [UInt8]) -> Void {
+            let values = column.values(as: T.self)!
+            return { row, out in appendInteger(values[row], to: &out) }
+        }
+        func timestamps<U: TimestampUnit>(_: U.Type) -> (Int, inout [UInt8]) -> Void {
+            let values = column.values(as: Timestamp<U>.self)!
+            return { row, out in appendInteger(values[row].rawValue, to: &out) }
+        }
+        switch column.type {
+        case .string:
+            let strings = column.strings!
+            return { row, out in appendString(strings.bytes(at: row), to: &out) }
+        case .categorical:
+            // Each category's field bytes once; a row copies its category's.
+            let categorical = column.categorical!
+            let fields = categorical.categories.indices.map { index -> [UInt8] in
+                var field: [UInt8] = []
+                appendString(categorical.categories.bytes(at: index), to: &field)
+                return field
+            }
+            let codes = categorical.codes
+            return { row, out in
+                let code = Int(codes[row])
+                if code < fields.count { out.append(contentsOf: fields[code]) }
+            }
+        case .fixed(.bool):
+            let values = column.values(as: Bool.self)!
+            return { row, out in out.append(contentsOf: values[row] ? "true".utf8 : "false".utf8) }
+        case .fixed(.int8): return integers(Int8.self)
+        case .fixed(.int16): return integers(Int16.self)
+        case .fixed(.int32): return integers(Int32.self)
+        case .fixed(.int64): return integers(Int64.self)
+        case .fixed(.uint8): return integers(UInt8.self)
+        case .fixed(.uint16): return integers(UInt16.self)
+        case .fixed(.uint32): return integers(UInt32.self)
+        case .fixed(.uint64): return integers(UInt64.self)
+        case .fixed(.float32): return numbers(Float.self)
+        case .fixed(.float64): return numbers(Double.self)
+        case .fixed(.datetime(.seconds)): return timestamps(Seconds.self)
+        case .fixed(.datetime(.milliseconds)): return timestamps(Milliseconds.self)
+        case .fixed(.datetime(.microseconds)): return timestamps(Microseconds.self)
+        case .fixed(.datetime(.nanoseconds)): return timestamps(Nanoseconds.self)
+        default:
+            // Anything else (Float16): as `text(at:)` gives it.
+            return { row, out in appendField(Array((column.text(at: row) ?? "").utf8)[...], to: &out) }
+        }
+    }
+
+    /// Decimal digits of `value`, with a minus sign if negative.
+    static func appendInteger<T: BinaryInteger>(_ value: T, to out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        // Room for the digits first, then filled from the last one back.
+        var magnitude = value.magnitude
+        repeat {
+            out.append(UInt8(ascii: "0"))
+            magnitude /= 10
+        } while magnitude > 0
+        var index = out.count - 1
+        magnitude = value.magnitude
+        repeat {
+            out[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+            magnitude /= 10
+            index -= 1
+        } while magnitude > 0
+    }
+}

@@ -66,6 +66,30 @@ struct CLITests {
         #expect(try run(partd, ["cat", path, "l"]).output == "1\n\"x\"\n")
         #expect(try run(partd, ["cat", path, "py"]).output == "2\n")
         #expect(try run(partd, ["cat", path, "empty"]).output == "")
+        // Every column type's text, quoting and nulls, as `Column.text(at:)` gives them.
+        let edge = try Table([
+            Column("i64", [Int64.min, -1, 0, Int64.max], validity: [true, true, false, true]),
+            Column("u64", [UInt64.max, 0, 7, 10]),
+            Column("i8", [-128, 5, 0, 127] as [Int8]),
+            Column("f64", [-0.0, .infinity, .nan, 1e-300]),
+            Column("f32", [1.5, -2.25, 0, 3] as [Float]),
+            Column("f16", [0.5, -1, 2, 65504] as [Float16]),
+            Column("flag", [true, false, true, false], validity: [true, true, true, false]),
+            Column("when", [-5, 0, 1, 2].map { Timestamp<Nanoseconds>($0) }),
+            Column("s", strings: StringArray(byteStrings: [Array("a\r\nb".utf8), Array("q\"t".utf8), [0x66, 0xFF], Array("é,".utf8)])),
+            Column("c", categorical: ["x", "y,z", "x", "é"], validity: [true, true, false, true]),
+        ])
+        try TableStore(over: raw).append([(key: PartdKey("edge"), value: edge)])
+        func quoted(_ text: String) -> String {
+            guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }) else { return text }
+            return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }
+        var expectedCSV = edge.columns.map { quoted($0.name) }.joined(separator: ",") + "\n"
+        for row in 0..<edge.rowCount {
+            expectedCSV += edge.columns.map { quoted($0.text(at: row) ?? "") }.joined(separator: ",") + "\n"
+        }
+        #expect(try run(partd, ["cat", path, "edge"]).output == expectedCSV)
+        try raw.delete(["edge"])
         // A pickle in partd's framing (what partd.Python falls back to) is named, never printed or loaded.
         let pickleFrame: [UInt8] = [0x80, 0x04, 0x95, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x4E, 0x2E]
         try raw.append(["pk": [UInt8(pickleFrame.count), 0, 0, 0, 0, 0, 0, 0] + pickleFrame])

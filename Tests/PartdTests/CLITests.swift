@@ -215,6 +215,40 @@ struct CLITests {
         #expect(try run(partd, ["groupby", "--help"]).output.contains("--agg"))
     }
 
+    @Test("CSV numbers read as Int64(String) and Double(String) read them; strings keep their text")
+    func csvNumbers() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let (csv, out) = (scratchPath("numbers.csv"), scratchPath("numbers-parts"))
+        defer { try? FileManager.default.removeItem(atPath: csv); removeTree(out) }
+        let floats = ["1e5", ".5", "5.", "-0.0", "+3", "1E-300", "0.1", "123456789012345678", "1e400", "nan", "inf",
+                      "-Infinity", "0x1p3", "2.2250738585072014e-308", "9007199254740993", "0.30000000000000004",
+                      "1.7976931348623157e308", "4.9e-324", "", "0000.000100", "12345678901234.5", "1e-22", "3e22"]
+        let ints = ["+5", "-0", "007", String(Int64.min), String(Int64.max), "", "42"]
+        let strings = ["a", "", "\"b,c\"", "\"q\"\"t\"", "é", "x y", " z "]
+        var text = "k,f,i,s\n"
+        for row in 0..<floats.count {
+            text += "1,\(floats[row]),\(ints[row % ints.count]),\(strings[row % strings.count])\n"
+        }
+        try text.write(toFile: csv, atomically: true, encoding: .utf8)
+        let shuffled = try run(partd, ["shuffle", csv, "--by", "k", "--partitions", "1", "--out", out])
+        #expect(shuffled.status == 0, "\(shuffled.output)")
+        let lines = try run(partd, ["cat", out, "0"]).output.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.first == "k,f,i,s")
+        let unquoted = strings.map { $0.hasPrefix("\"") ? String($0.dropFirst().dropLast()).replacingOccurrences(of: "\"\"", with: "\"") : $0 }
+        for row in 0..<floats.count {
+            let f = floats[row].isEmpty ? "" : "\(Double(floats[row])!)"
+            let i = ints[row % ints.count].isEmpty ? "" : "\(Int64(ints[row % ints.count])!)"
+            let string = unquoted[row % strings.count]
+            let field = string.contains(",") || string.contains("\"") ? "\"" + string.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : string
+            #expect(lines[row + 1] == "1,\(f),\(i),\(field)", "row \(row): \(floats[row])")
+        }
+        // An integer that overflows Int64 makes the column float; text that is no number makes it a string.
+        try "k,n,m\n1,9223372036854775808,1\n2,1,1x\n".write(toFile: csv, atomically: true, encoding: .utf8)
+        removeTree(out)
+        #expect(try run(partd, ["shuffle", csv, "--by", "k", "--partitions", "1", "--out", out]).status == 0)
+        #expect(try run(partd, ["cat", out, "0"]).output == "k,n,m\n1,9.223372036854776e+18,1\n2,1.0,1x\n")
+    }
+
     @Test("join two CSV files: inner and left, several keys, partitions printed in order; bad keys refused early")
     func joinFiles() throws {
         try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")

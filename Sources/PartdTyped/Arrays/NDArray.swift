@@ -111,6 +111,13 @@ public struct StringArray: Sendable, Equatable, RandomAccessCollection, Expressi
         offsets.append(Int64(data.count))
     }
 
+    /// `append(bytes:)` for a slice: not generic, so a caller in another module pays no generic dispatch
+    /// per element appended (a CSV reader appends one per field).
+    public mutating func append(bytes: ArraySlice<UInt8>) {
+        data.append(contentsOf: bytes)
+        offsets.append(Int64(data.count))
+    }
+
     /// Appends every element of `other`.
     public mutating func append(contentsOf other: StringArray) {
         let base = Int64(data.count)

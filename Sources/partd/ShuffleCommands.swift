@@ -70,19 +70,96 @@ struct CSVShuffleOptions: ParsableArguments {
 
 /// Adds `first` and then every further chunk of `reader` to `shuffle`, showing progress on stderr (each line
 /// starting with `label`); on an error the shuffle is closed.
+///
+/// The reader parses the next chunks on a thread of its own while this one adds the current chunk, so reading
+/// and shuffling share the cores; at most two parsed chunks wait at a time.
 func feed(_ reader: CSVReader, first: Table?, into shuffle: Shuffle<Table>, label: String = "") throws {
     let progress = ProgressLine(total: reader.fileSize, label: label)
+    let ahead = ChunkPrefetcher(reader, after: first, depth: 2)
+    defer { ahead.stop() }
     do {
-        var next = first
-        while let chunk = next {
+        while let (chunk, bytesRead) = try ahead.next() {
             try shuffle.add(chunk)
-            progress.update(reader.bytesRead, "\(shuffle.rowCount) rows, \(human(shuffle.store.statistics.spilledBytes)) spilled")
-            next = try reader.nextChunk()
+            progress.update(bytesRead, "\(shuffle.rowCount) rows, \(human(shuffle.store.statistics.spilledBytes)) spilled")
         }
         progress.finish("\(shuffle.rowCount) rows, \(human(shuffle.store.statistics.spilledBytes)) spilled")
     } catch {
         try? shuffle.close()
         throw error
+    }
+}
+
+/// A CSV reader's chunks, parsed on a thread of its own up to `depth` chunks ahead of the consumer. The
+/// reader is used by that thread alone once handed over (hence `@unchecked Sendable`); everything else is
+/// behind the condition's lock.
+final class ChunkPrefetcher: @unchecked Sendable {
+    private let condition = NSCondition()
+    /// Parsed chunks with the file bytes read when each was done, then `nil` for the end.
+    private var ready: [(table: Table, bytesRead: Int)?] = []
+    private var failure: (any Error)?
+    private var stopped = false
+    private let depth: Int
+
+    init(_ reader: CSVReader, after first: Table?, depth: Int) {
+        self.depth = max(1, depth)
+        guard let first else {
+            ready = [nil]
+            return
+        }
+        ready = [(first, reader.bytesRead)]
+        let handoff = Handoff(reader: reader)
+        let thread = Thread { [self] in self.produce(handoff.reader) }
+        thread.start()
+    }
+
+    /// The reader on its way to the parsing thread, which alone uses it from then on.
+    private struct Handoff: @unchecked Sendable {
+        let reader: CSVReader
+    }
+
+    private func produce(_ reader: CSVReader) {
+        while true {
+            condition.lock()
+            while ready.count >= depth && !stopped { condition.wait() }
+            let stop = stopped
+            condition.unlock()
+            if stop { return }
+            let item: (table: Table, bytesRead: Int)?
+            do {
+                item = try reader.nextChunk().map { ($0, reader.bytesRead) }
+            } catch {
+                condition.lock()
+                failure = error
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            condition.lock()
+            ready.append(item)
+            condition.broadcast()
+            condition.unlock()
+            if item == nil { return }
+        }
+    }
+
+    /// The next chunk and the bytes read by then, `nil` at the end; what parsing threw, once the chunks
+    /// before it are taken.
+    func next() throws -> (Table, Int)? {
+        condition.lock()
+        defer { condition.unlock() }
+        while ready.isEmpty && failure == nil { condition.wait() }
+        guard !ready.isEmpty else { throw failure! }
+        let item = ready.removeFirst()
+        condition.broadcast()
+        return item.map { ($0.table, $0.bytesRead) }
+    }
+
+    /// Lets the parsing thread end (after the chunk it is parsing, if any).
+    func stop() {
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        condition.unlock()
     }
 }
 

@@ -64,11 +64,12 @@ struct KeyLayout {
             let start = try FrameFormat.decodeAll(value[..<end], key: key)
             holds = Cat.kind(of: start, key: key, complete: used == described.count)
         } else if ValueFrames.starts(value[...], at: 0) {
-            frames = try ValueFrames.payloads(value[...], key: key).count
+            let payloads = try ValueFrames.payloads(value[...], key: key)
+            frames = payloads.count
             codecs = []
             original = value.count
             kind = "frames"
-            holds = Cat.kind(of: value, key: key)
+            holds = Cat.kind(ofPayload: payloads.first { !$0.bytes.isEmpty }?.bytes)
         } else {
             frames = 0
             codecs = []
@@ -178,15 +179,9 @@ struct Cat: ParsableCommand {
     /// value) are not looked for.
     static func kind(of value: [UInt8], key: PartdKey, complete: Bool = true) -> Kind {
         if ValueFrames.starts(value[...], at: 0) {
-            let first = complete
+            return kind(ofPayload: complete
                 ? (try? ValueFrames.payloads(value[...], key: key))?.first(where: { !$0.bytes.isEmpty })?.bytes
-                : value.dropFirst(ValueFrames.headerSize)
-            guard let payload = first else { return .bytes }
-            if payload.starts(with: Array("PDTB".utf8)) { return .table }
-            if payload.starts(with: [0x93] + Array("NUMPY".utf8)) || payload.starts(with: Array("PDSA".utf8)) {
-                return .array
-            }
-            return startsList(payload) ? .list : .bytes
+                : value.dropFirst(ValueFrames.headerSize))
         }
         // Python partd's lists: 8-byte little-endian lengths, each followed by a list, covering the value exactly.
         guard complete else { return .bytes }
@@ -203,6 +198,16 @@ struct Cat: ParsableCommand {
             offset += 8 + Int(length)
         }
         return offset == value.count && offset > 0 ? .list : .bytes
+    }
+
+    /// What a value frame's payload (or its first bytes) holds; a value without one is bytes.
+    static func kind(ofPayload payload: ArraySlice<UInt8>?) -> Kind {
+        guard let payload else { return .bytes }
+        if payload.starts(with: Array("PDTB".utf8)) { return .table }
+        if payload.starts(with: [0x93] + Array("NUMPY".utf8)) || payload.starts(with: Array("PDSA".utf8)) {
+            return .array
+        }
+        return startsList(payload) ? .list : .bytes
     }
 
     /// Whether `payload` starts a MessagePack array or a JSON array.

@@ -50,13 +50,7 @@ struct JoinCSV: ParsableCommand {
         for name in types.keys where !readers.contains(where: { $0.header.contains(name) }) {
             throw CommandError("--types names \(name), which is a column of neither file")
         }
-        let keys = readers[0].header.contains(on) && readers[1].header.contains(on)
-            ? [on] : on.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        for reader in readers {
-            for key in keys where !reader.header.contains(key) {
-                throw CommandError("\(reader.path): no column \(key) (columns: \(reader.header.joined(separator: ", ")))")
-            }
-        }
+        let keys = try keyColumns(on, in: readers)
         // The first chunks decide the column types: the join is tried on none of their rows, so keys that do
         // not compare (an int and a string) or clashing column names stop the command before the shuffles.
         let firsts = try readers.map { try $0.nextChunk() }

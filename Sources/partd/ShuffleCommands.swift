@@ -42,22 +42,13 @@ struct CSVShuffleOptions: ParsableArguments {
         }
     }
 
-    /// The key columns `--by` names, checked against the CSV's header.
-    func keyColumns(in header: [String]) throws -> [String] {
-        let columns = header.contains(by) ? [by] : by.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        for column in columns where !header.contains(column) {
-            throw CommandError("\(input): no column \(column) (columns: \(header.joined(separator: ", ")))")
-        }
-        return columns
-    }
-
     /// Reads the CSV into a shuffle by `keys`, showing progress on stderr. `check` sees the first chunk before
     /// anything is shuffled, so that a mistake its schema reveals stops the command before the long part.
     func shuffle(into directory: String?, check: ([String], Table) throws -> Void = { _, _ in }) throws
         -> (shuffle: Shuffle<Table>, keys: [String])
     {
         let reader = try CSVReader(path: input, chunkRows: chunkRows, types: try parseTypes(types))
-        let keys = try keyColumns(in: reader.header)
+        let keys = try keyColumns(by, in: [reader])
         let first = try reader.nextChunk()
         if let first { try check(keys, first) }
         let shuffle = try Shuffle<Table>(
@@ -66,6 +57,19 @@ struct CSVShuffleOptions: ParsableArguments {
         try feed(reader, first: first, into: shuffle)
         return (shuffle, keys)
     }
+}
+
+/// The key columns an option such as `--by` or `--on` names: the whole text if every file has a column of
+/// that name, else its comma-separated parts; each checked against every file's header.
+func keyColumns(_ option: String, in readers: [CSVReader]) throws -> [String] {
+    let columns = readers.allSatisfy { $0.header.contains(option) }
+        ? [option] : option.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+    for reader in readers {
+        for column in columns where !reader.header.contains(column) {
+            throw CommandError("\(reader.path): no column \(column) (columns: \(reader.header.joined(separator: ", ")))")
+        }
+    }
+    return columns
 }
 
 /// Adds `first` and then every further chunk of `reader` to `shuffle`, showing progress on stderr (each line

@@ -3,7 +3,7 @@
 # Idempotent: installs only what is missing, so running it again costs a second.
 #
 #   scripts/setup.sh            system packages for building and running
-#   scripts/setup.sh --python   also Python's partd, python-snappy, python-blosc, numpy and msgpack (the
+#   scripts/setup.sh --python   also Python's partd, python-snappy, python-blosc, numpy, msgpack, pyarrow and pandas (the
 #                               references the tests and benchmarks compare with)
 set -euo pipefail
 
@@ -39,8 +39,8 @@ fi
 if [ "$want_python" -eq 1 ]; then
   command -v python3 >/dev/null || { echo "setup: python3 is needed for the Python comparison" >&2; exit 1; }
   # Python's partd, and the modules the interoperability tests compare with.
-  PIP_PACKAGES=(partd python-snappy blosc numpy msgpack)
-  if ! python3 -c "import partd, snappy, blosc, numpy, msgpack" >/dev/null 2>&1; then
+  PIP_PACKAGES=(partd python-snappy blosc numpy msgpack pyarrow pandas)
+  if ! python3 -c "import partd, snappy, blosc, numpy, msgpack, pyarrow, pandas" >/dev/null 2>&1; then
     echo "setup: installing ${PIP_PACKAGES[*]} with pip" >&2
     python3 -m pip install --quiet --disable-pip-version-check "${PIP_PACKAGES[@]}" >&2 \
       || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "${PIP_PACKAGES[@]}" >&2

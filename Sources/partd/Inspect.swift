@@ -136,7 +136,10 @@ struct Cat: ParsableCommand {
         abstract: "Print a key's value as the table, array or list its frames hold, or its bytes (compression undone).")
 
     enum Kind: String, ExpressibleByArgument, CaseIterable { case auto, bytes, table, array, list }
-    enum Format: String, ExpressibleByArgument, CaseIterable { case csv, json }
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case csv, json, arrow
+        case arrowStream = "arrow-stream"
+    }
 
     @Argument(help: "The store's directory.") var directory: String
     @Argument(help: "The key: a string, an integer, or a tuple as `ls` prints it.") var key: String
@@ -146,7 +149,11 @@ struct Cat: ParsableCommand {
             "How to decode the value: auto (what its frames hold: a table, an array, a list, else bytes), "
                 + "bytes, table, array or list."))
     var kind: Kind = .auto
-    @Option(help: "Text format of tables: csv or json.") var format: Format = .csv
+    @Option(
+        help: ArgumentHelp(
+            "Output format of tables: csv, json, arrow (an Arrow IPC file, which pandas.read_feather and "
+                + "pyarrow.feather.read_table open) or arrow-stream (an Arrow IPC stream)."))
+    var format: Format = .csv
     @Flag(help: "Print the stored bytes exactly, frames and all.") var raw = false
 
     func run() throws {
@@ -253,14 +260,18 @@ struct Cat: ParsableCommand {
     }
 }
 
-/// Prints a table as CSV (header row; nulls empty; fields quoted where needed; see `CSVWriter`) or JSON (one
-/// array of objects), to standard output or `handle`.
+/// Prints a table as CSV (header row; nulls empty; fields quoted where needed; see `CSVWriter`), JSON (one
+/// array of objects) or an Arrow IPC file or stream, to standard output or `handle`.
 func printTable(_ table: Table, format: Cat.Format, to handle: FileHandle = .standardOutput) {
     switch format {
     case .csv:
         handle.write(Data(CSVWriter.bytes(table)))
     case .json:
         printJSON(table) { handle.write(Data(($0 + "\n").utf8)) }
+    case .arrow:
+        handle.write(Data(table.arrowFile()))
+    case .arrowStream:
+        handle.write(Data(table.arrowStream()))
     }
 }
 

@@ -23,8 +23,8 @@ struct JoinCSV: ParsableCommand {
             compared, before anything is shuffled.
             """)
 
-    @Argument(help: "The left CSV file (a header row, then one row per line).") var left: String
-    @Argument(help: "The right CSV file.") var right: String
+    @Argument(help: "The left file: CSV (a header row, then one row per line) or Arrow IPC.") var left: String
+    @Argument(help: "The right file: CSV or Arrow IPC.") var right: String
     @Option(help: "The key columns, in both files: a column, or several as a,b.") var on: String
     @Option(help: "inner (rows whose keys match) or left (also each left row without a match, once).")
     var kind: JoinKind = .inner
@@ -45,7 +45,7 @@ struct JoinCSV: ParsableCommand {
     func run() throws {
         let types = try parseTypes(self.types)
         let readers = try [left, right].map {
-            try CSVReader(path: $0, chunkRows: chunkRows, types: types, typesOfOtherFiles: true)
+            try openInput(path: $0, chunkRows: chunkRows, types: types, typesOfOtherFiles: true)
         }
         for name in types.keys where !readers.contains(where: { $0.header.contains(name) }) {
             throw CommandError("--types names \(name), which is a column of neither file")

@@ -15,7 +15,8 @@ import Glibc
 
 /// Options shared by `shuffle` and `groupby`.
 struct CSVShuffleOptions: ParsableArguments {
-    @Argument(help: "The CSV file (a header row, then one row per line).") var input: String
+    @Argument(help: "The input: a CSV file (a header row, then one row per line) or an Arrow IPC file or stream.")
+    var input: String
     @Option(help: "The key column rows are partitioned by, or several as a,b (a column whose name has a comma is taken whole).")
     var by: String
     @Option(help: "The number of partitions.") var partitions: Int = 64
@@ -47,7 +48,7 @@ struct CSVShuffleOptions: ParsableArguments {
     func shuffle(into directory: String?, check: ([String], Table) throws -> Void = { _, _ in }) throws
         -> (shuffle: Shuffle<Table>, keys: [String])
     {
-        let reader = try CSVReader(path: input, chunkRows: chunkRows, types: try parseTypes(types))
+        let reader = try openInput(path: input, chunkRows: chunkRows, types: try parseTypes(types))
         let keys = try keyColumns(by, in: [reader])
         let first = try reader.nextChunk()
         if let first { try check(keys, first) }
@@ -61,7 +62,7 @@ struct CSVShuffleOptions: ParsableArguments {
 
 /// The key columns an option such as `--by` or `--on` names: the whole text if every file has a column of
 /// that name, else its comma-separated parts; each checked against every file's header.
-func keyColumns(_ option: String, in readers: [CSVReader]) throws -> [String] {
+func keyColumns(_ option: String, in readers: [any TableSource]) throws -> [String] {
     let columns = readers.allSatisfy { $0.header.contains(option) }
         ? [option] : option.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
     for reader in readers {
@@ -77,7 +78,7 @@ func keyColumns(_ option: String, in readers: [CSVReader]) throws -> [String] {
 ///
 /// The reader parses the next chunks on a thread of its own while this one adds the current chunk, so reading
 /// and shuffling share the cores; at most two parsed chunks wait at a time.
-func feed(_ reader: CSVReader, first: Table?, into shuffle: Shuffle<Table>, label: String = "") throws {
+func feed(_ reader: any TableSource, first: Table?, into shuffle: Shuffle<Table>, label: String = "") throws {
     let progress = ProgressLine(total: reader.fileSize, label: label)
     let ahead = ChunkPrefetcher(reader, after: first, depth: 2)
     defer { ahead.stop() }
@@ -93,7 +94,7 @@ func feed(_ reader: CSVReader, first: Table?, into shuffle: Shuffle<Table>, labe
     }
 }
 
-/// A CSV reader's chunks, parsed on a thread of its own up to `depth` chunks ahead of the consumer. The
+/// A reader's chunks, parsed on a thread of its own up to `depth` chunks ahead of the consumer. The
 /// reader is used by that thread alone once handed over (hence `@unchecked Sendable`); everything else is
 /// behind the condition's lock.
 final class ChunkPrefetcher: @unchecked Sendable {
@@ -104,7 +105,7 @@ final class ChunkPrefetcher: @unchecked Sendable {
     private var stopped = false
     private let depth: Int
 
-    init(_ reader: CSVReader, after first: Table?, depth: Int) {
+    init(_ reader: any TableSource, after first: Table?, depth: Int) {
         self.depth = max(1, depth)
         guard let first else {
             ready = [nil]
@@ -118,10 +119,10 @@ final class ChunkPrefetcher: @unchecked Sendable {
 
     /// The reader on its way to the parsing thread, which alone uses it from then on.
     private struct Handoff: @unchecked Sendable {
-        let reader: CSVReader
+        let reader: any TableSource
     }
 
-    private func produce(_ reader: CSVReader) {
+    private func produce(_ reader: any TableSource) {
         while true {
             condition.lock()
             while ready.count >= depth && !stopped { condition.wait() }
@@ -232,6 +233,7 @@ struct GroupByCSV: ParsableCommand {
     @OptionGroup var options: CSVShuffleOptions
     @Option(help: "The aggregates, e.g. sum:x,mean:x,count.") var agg: String = "count"
     @Option(help: "Write the result to this file instead of standard output.") var out: String?
+    @Option(help: "The result's format: csv, json, arrow (an Arrow IPC file) or arrow-stream.") var format: Cat.Format = .csv
 
     func run() throws {
         let aggregations = try agg.split(separator: ",").map { item -> Aggregation in
@@ -257,9 +259,9 @@ struct GroupByCSV: ParsableCommand {
                 let handle = FileHandle(forWritingAtPath: out)
             else { throw CommandError("cannot write \(out)") }
             defer { try? handle.close() }
-            printTable(result, format: .csv, to: handle)
+            printTable(result, format: format, to: handle)
         } else {
-            printTable(result, format: .csv)
+            printTable(result, format: format)
         }
     }
 }

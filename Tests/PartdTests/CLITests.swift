@@ -304,6 +304,68 @@ struct CLITests {
         let categoryKey = try run(partd, ["join", orders, customers, "--on", "customer", "--types", "customer:string,region:category"])
         #expect(categoryKey.status == 0 && categoryKey.output.contains("customer,region,amount,region_right,name"))
     }
+
+    @Test("Arrow files in and out: groupby, shuffle and join read Arrow input as they read the same CSV; cat and groupby write Arrow")
+    func arrowFiles() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let (csv, arrow, stream, out) = (scratchPath("a.csv"), scratchPath("a.arrow"), scratchPath("a.stream"), scratchPath("a-parts"))
+        let (grouped, part) = (scratchPath("grouped.arrow"), scratchPath("part.arrow"))
+        defer {
+            removeTree(out)
+            for path in [csv, arrow, stream, grouped, part] { try? FileManager.default.removeItem(atPath: path) }
+        }
+        // The same 5,000 rows as writeCSV's, as a table: id, x (every 7th null), name.
+        try writeCSV(csv, rows: 5000)
+        let rows = 0..<5000
+        let table = try Table([
+            Column("id", rows.map { Int64($0 * 31 % 50) }),
+            Column("x", rows.map { Double($0 % 10) / 4 }, validity: BitArray(rows.map { $0 % 7 != 0 })),
+            Column("name", strings: StringArray(rows.map { $0 % 3 == 0 ? "n,\($0 % 5)" : "n\($0 % 5)" })),
+        ])
+        try Data(table.arrowFile()).write(to: URL(fileURLWithPath: arrow))
+        try Data(table.arrowStream()).write(to: URL(fileURLWithPath: stream))
+        func lines(_ output: String) -> [String] { output.split(separator: "\n").map(String.init).filter { !$0.contains("% ") }.sorted() }
+
+        let fromCSV = try run(partd, ["groupby", csv, "--by", "id", "--agg", "sum:x,count,max:name", "--memory", "20kB"])
+        #expect(fromCSV.status == 0, "\(fromCSV.output)")
+        for input in [arrow, stream] {
+            let fromArrow = try run(partd, ["groupby", input, "--by", "id", "--agg", "sum:x,count,max:name", "--memory", "20kB"])
+            #expect(fromArrow.status == 0, "\(fromArrow.output)")
+            #expect(lines(fromArrow.output) == lines(fromCSV.output))
+        }
+        let joinCSV = try run(partd, ["join", csv, csv, "--on", "id", "--partitions", "4"])
+        let joinMixed = try run(partd, ["join", arrow, csv, "--on", "id", "--partitions", "4"])
+        #expect(joinMixed.status == 0 && lines(joinMixed.output) == lines(joinCSV.output) && lines(joinCSV.output).count == 500_001)
+
+        // groupby --format arrow writes what groupby prints as CSV.
+        let written = try run(partd, ["groupby", arrow, "--by", "id", "--agg", "sum:x,count", "--format", "arrow", "--out", grouped])
+        #expect(written.status == 0, "\(written.output)")
+        let result = try Table(arrow: Array(try Data(contentsOf: URL(fileURLWithPath: grouped))))
+        #expect(result.schema.fields.map(\.name) == ["id", "x_sum", "count"] && result.rowCount == 50)
+        #expect(result["count"]!.values(as: Int64.self)!.reduce(0, +) == 5000)
+
+        // A shuffle of the Arrow file; cat --format arrow gives each partition's rows back as Arrow.
+        let shuffled = try run(partd, ["shuffle", arrow, "--by", "id", "--partitions", "4", "--out", out])
+        #expect(shuffled.status == 0 && shuffled.output.contains("5000 rows in 4 partitions"), "\(shuffled.output)")
+        var total = 0
+        for p in 0..<4 {
+            let cat = try run("/bin/sh", ["-c", "\"$0\" cat \"$1\" \(p) --format arrow > \"$2\"", partd, out, part])
+            #expect(cat.status == 0, "\(cat.output)")
+            let partition = try Table(arrow: Array(try Data(contentsOf: URL(fileURLWithPath: part))))
+            #expect(partition.schema == table.schema)
+            total += partition.rowCount
+        }
+        #expect(total == 5000)
+
+        // Arrow columns carry their types; damaged input names the file.
+        let typed = try run(partd, ["groupby", arrow, "--by", "id", "--types", "x:int"])
+        #expect(typed.status != 0 && typed.output.contains("--types cannot change column x of an Arrow file"))
+        var damaged = table.arrowFile()
+        damaged.removeLast(3)
+        try Data(damaged).write(to: URL(fileURLWithPath: part))
+        let broken = try run(partd, ["shuffle", part, "--by", "id", "--out", out + "-broken"])
+        #expect(broken.status != 0 && broken.output.contains(part) && broken.output.contains("not a well-formed Arrow"), "\(broken.output)")
+    }
 }
 
 /// A CSV field as `partd` prints it: quoted when it holds a comma.

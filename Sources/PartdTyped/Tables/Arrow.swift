@@ -1,0 +1,664 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Partd
+
+/// Apache Arrow's IPC formats for ``Table``: the file format (Feather version 2, what
+/// `pyarrow.feather.read_table`, `pandas.read_feather`, polars and DuckDB open) and the stream format.
+///
+/// Columns already use Arrow's buffer layouts (`docs/format.md` §7), so writing re-frames them:
+/// numbers and timestamps as `Int`, `FloatingPoint` and `Timestamp` (no time zone), booleans and
+/// validity as Arrow bitmaps, strings as `large_utf8` (`large_binary` when not every string is UTF-8),
+/// categoricals as dictionary-encoded strings with `int32` indices. `docs/format.md` §8 lists the mapping.
+extension Table {
+    /// The table as an Arrow IPC file: one record batch, plus one dictionary batch per categorical column.
+    public func arrowFile() -> [UInt8] {
+        var writer = ArrowWriter()
+        writer.output = Array("ARROW1".utf8) + [0, 0]
+        writer.writeMessages(of: self)
+        let footer = FlatBuffers.encode(.table([
+            .int16(ArrowWriter.version),
+            .offset(writer.schema(of: self)),
+            .offset(ArrowWriter.blocks(writer.dictionaryBlocks)),
+            .offset(ArrowWriter.blocks(writer.recordBatchBlocks)),
+        ]))
+        writer.output.append(contentsOf: footer)
+        ArrowWriter.append(Int32(footer.count), to: &writer.output)
+        writer.output.append(contentsOf: "ARROW1".utf8)
+        return writer.output
+    }
+
+    /// The table as an Arrow IPC stream (what `pyarrow.ipc.open_stream` reads).
+    public func arrowStream() -> [UInt8] {
+        var writer = ArrowWriter()
+        writer.writeMessages(of: self)
+        return writer.output
+    }
+}
+
+/// Lays out the messages of one table.
+struct ArrowWriter {
+    static let version: Int16 = 4  // MetadataVersion V5
+    static let continuation: UInt32 = 0xFFFF_FFFF
+
+    var output: [UInt8] = []
+    var dictionaryBlocks: [(offset: Int, metadata: Int, body: Int)] = []
+    var recordBatchBlocks: [(offset: Int, metadata: Int, body: Int)] = []
+
+    static func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
+        var v = value.littleEndian
+        for _ in 0..<MemoryLayout<T>.size {
+            bytes.append(UInt8(truncatingIfNeeded: v))
+            v >>= 8
+        }
+    }
+
+    /// The schema, dictionary batches, record batch and end-of-stream marker.
+    mutating func writeMessages(of table: Table) {
+        message(header: 1, schema(of: table), body: Body())
+        var dictionaryID: Int64 = 0
+        for column in table.columns {
+            guard case .categorical(let categorical) = column.storage else { continue }
+            var body = Body()
+            body.strings(categorical.categories, validity: nil)
+            let batch = body.recordBatch(length: categorical.categories.count)
+            let at = output.count
+            let metadata = message(header: 2, .table([.int64(dictionaryID), .offset(batch)]), body: body)
+            dictionaryBlocks.append((at, metadata, body.bytes.count))
+            dictionaryID += 1
+        }
+        var body = Body()
+        for column in table.columns {
+            switch column.storage {
+            case .fixed(let values):
+                body.node(column)
+                body.buffer(column.validity?.bytes ?? [])
+                var bytes: [UInt8] = []
+                values.appendBytes(to: &bytes)
+                body.buffer(bytes)
+            case .bool(let bits):
+                body.node(column)
+                body.buffer(column.validity?.bytes ?? [])
+                body.buffer(bits.bytes)
+            case .string(let strings):
+                body.strings(strings, validity: column.validity)
+            case .categorical(let categorical):
+                body.node(column)
+                body.buffer(column.validity?.bytes ?? [])
+                var bytes: [UInt8] = []
+                RawBytes.append(categorical.codes, to: &bytes)
+                body.buffer(bytes)
+            }
+        }
+        let at = output.count
+        let metadata = message(header: 3, body.recordBatch(length: table.rowCount), body: body)
+        recordBatchBlocks.append((at, metadata, body.bytes.count))
+        Self.append(Self.continuation, to: &output)
+        Self.append(Int32(0), to: &output)
+    }
+
+    /// Writes an encapsulated message and returns its metadata length (prefix and padding included).
+    @discardableResult
+    private mutating func message(header type: UInt8, _ header: FlatBuffers.Value, body: Body) -> Int {
+        let metadata = FlatBuffers.encode(.table([
+            .int16(Self.version), .uint8(type), .offset(header), .int64(Int64(body.bytes.count)),
+        ]))
+        Self.append(Self.continuation, to: &output)
+        Self.append(Int32(metadata.count), to: &output)
+        output.append(contentsOf: metadata)
+        output.append(contentsOf: body.bytes)
+        return 8 + metadata.count
+    }
+
+    func schema(of table: Table) -> FlatBuffers.Value {
+        var dictionaryID: Int64 = 0
+        let fields = table.columns.map { column -> FlatBuffers.Value in
+            var dictionary: FlatBuffers.Field?
+            let type: (id: UInt8, table: FlatBuffers.Value)
+            switch column.storage {
+            case .fixed(let values): type = Self.type(of: values.dtype)
+            case .bool: type = (6, .table([]))
+            case .string(let strings): type = Self.stringType(strings)
+            case .categorical(let categorical):
+                type = Self.stringType(categorical.categories)
+                dictionary = .offset(.table([.int64(dictionaryID), .offset(.table([.int32(32), .bool(true)]))]))
+                dictionaryID += 1
+            }
+            return .table([
+                .offset(.string(column.name)), .bool(column.validity != nil), .uint8(type.id), .offset(type.table),
+                dictionary, .offset(.tables([])),
+            ])
+        }
+        return .table([nil, .offset(.tables(fields))])
+    }
+
+    static func type(of dtype: DType) -> (id: UInt8, table: FlatBuffers.Value) {
+        switch dtype.kind {
+        case .signed, .unsigned:
+            return (2, .table([.int32(Int32(dtype.byteWidth * 8)), .bool(dtype.kind == .signed)]))
+        case .float:
+            return (3, .table([.int16(dtype.byteWidth == 2 ? 0 : dtype.byteWidth == 4 ? 1 : 2)]))
+        case .datetime(let unit):
+            let code: Int16 = switch unit {
+            case .seconds: 0
+            case .milliseconds: 1
+            case .microseconds: 2
+            case .nanoseconds: 3
+            }
+            return (10, .table([.int16(code)]))
+        case .bool, .string:
+            return (6, .table([]))  // not stored as fixed values
+        }
+    }
+
+    /// `large_utf8` when every string is UTF-8, `large_binary` otherwise.
+    static func stringType(_ strings: StringArray) -> (id: UInt8, table: FlatBuffers.Value) {
+        (isUTF8(strings) ? 20 : 19, .table([]))
+    }
+
+    static func isUTF8(_ strings: StringArray) -> Bool {
+        if strings.data.allSatisfy({ $0 < 0x80 }) { return true }
+        guard String(validating: strings.data, as: UTF8.self) != nil else { return false }
+        // Valid as a whole; no string may start inside a character.
+        return strings.offsets.allSatisfy { Int($0) == strings.data.count || strings.data[Int($0)] & 0xC0 != 0x80 }
+    }
+
+    static func blocks(_ blocks: [(offset: Int, metadata: Int, body: Int)]) -> FlatBuffers.Value {
+        var bytes: [UInt8] = []
+        for block in blocks {
+            append(Int64(block.offset), to: &bytes)
+            append(Int32(block.metadata), to: &bytes)
+            append(Int32(0), to: &bytes)
+            append(Int64(block.body), to: &bytes)
+        }
+        return .structs(bytes: bytes, count: blocks.count, alignment: 8)
+    }
+
+    /// A record batch's body: buffers back to back, each starting at a multiple of 8 bytes.
+    struct Body {
+        var bytes: [UInt8] = []
+        var nodes: [UInt8] = []
+        var buffers: [UInt8] = []
+        var nodeCount = 0
+        var bufferCount = 0
+
+        mutating func node(_ column: Column) {
+            node(length: column.count, nulls: column.validity.map { $0.count - $0.trueCount } ?? 0)
+        }
+
+        mutating func node(length: Int, nulls: Int) {
+            ArrowWriter.append(Int64(length), to: &nodes)
+            ArrowWriter.append(Int64(nulls), to: &nodes)
+            nodeCount += 1
+        }
+
+        mutating func buffer(_ data: [UInt8]) {
+            ArrowWriter.append(Int64(bytes.count), to: &buffers)
+            ArrowWriter.append(Int64(data.count), to: &buffers)
+            bufferCount += 1
+            bytes.append(contentsOf: data)
+            while bytes.count % 8 != 0 { bytes.append(0) }
+        }
+
+        mutating func strings(_ strings: StringArray, validity: BitArray?) {
+            node(length: strings.count, nulls: validity.map { $0.count - $0.trueCount } ?? 0)
+            buffer(validity?.bytes ?? [])
+            var offsets: [UInt8] = []
+            RawBytes.append(strings.offsets, to: &offsets)
+            buffer(offsets)
+            buffer(strings.data)
+        }
+
+        func recordBatch(length: Int) -> FlatBuffers.Value {
+            .table([
+                .int64(Int64(length)),
+                .offset(.structs(bytes: nodes, count: nodeCount, alignment: 8)),
+                .offset(.structs(bytes: buffers, count: bufferCount, alignment: 8)),
+            ])
+        }
+    }
+}
+
+/// Reads an Arrow IPC file or stream a record batch at a time, from any source of bytes: a file read with
+/// `pread`, a memory-mapped region, an array. Memory holds one batch (and the dictionaries) at a time.
+///
+/// ```swift
+/// var batches = try ArrowBatchReader(size: bytes.count) { offset, count in bytes[offset..<(offset + count)] }
+/// while let table = try batches.next() { try shuffle.add(table) }
+/// ```
+///
+/// The file format (which starts with `ARROW1`) is read through its footer; a stream, message after message
+/// to its end-of-stream marker or its last byte. Dictionaries must come before the batches that use them,
+/// and must not be deltas or replacements. What ``Table/init(arrow:)`` reads, this reads.
+public struct ArrowBatchReader {
+    /// The columns every batch has.
+    public let schema: TableSchema
+    private let size: Int
+    private let read: (_ offset: Int, _ count: Int) throws -> ArraySlice<UInt8>
+    private let fields: [ArrowMessages.FieldType]
+    private var dictionaries: [Int64: StringArray] = [:]
+    /// The file format's record batch offsets still to read; `nil` for a stream.
+    private var blocks: [Int]?
+    /// The stream's next message; in a file, where its messages end.
+    private var position: Int
+    private var finished = false
+
+    /// Reads the schema (and, in the file format, the footer and every dictionary).
+    ///
+    /// - Parameters:
+    ///   - size: The number of bytes the source holds.
+    ///   - read: Returns exactly `count` bytes at `offset` (within `size`).
+    /// - Throws: as ``Table/init(arrow:)`` does.
+    public init(size: Int, read: @escaping (_ offset: Int, _ count: Int) throws -> ArraySlice<UInt8>) throws {
+        self.size = size
+        self.read = read
+        let magic = Array("ARROW1".utf8)
+        if size >= 6, try read(0, 6).elementsEqual(magic) {
+            guard size >= 8 + 10, try read(size - 6, 6).elementsEqual(magic) else {
+                throw ArrowMessages.corrupt("the file starts with ARROW1 but does not end with it (truncated?)")
+            }
+            let footerSize = Int(try ArrowMessages.integer(Int32.self, read(size - 10, 4)))
+            guard footerSize > 0, footerSize <= size - 18 else { throw ArrowMessages.corrupt("the footer length \(footerSize) is impossible") }
+            position = size - 10 - footerSize
+            let footer = try ArrowMessages.flatReader(read(position, footerSize)).root()
+            guard let schema = try footer.table(1) else { throw ArrowMessages.corrupt("the footer has no schema") }
+            fields = try ArrowMessages.fields(schema)
+            var offsets: [[Int]] = []
+            for id in [2, 3] {
+                let (start, count) = try footer.structs(id, stride: 24)
+                offsets.append(try (0..<count).map { Int(try footer.reader.integer(Int64.self, at: start + 24 * $0)) })
+            }
+            blocks = offsets[1]
+            self.schema = ArrowMessages.schema(fields)
+            for offset in offsets[0] {
+                guard let message = try message(at: offset), message.type == 2 else {
+                    throw ArrowMessages.corrupt("the footer's dictionary block at byte \(offset) holds no dictionary batch")
+                }
+                try addDictionary(message)
+            }
+        } else {
+            position = 0
+            blocks = nil
+            var at = 0
+            guard let first = try Self.message(at: &at, end: size, read: read), first.type == 1 else {
+                throw ArrowMessages.corrupt("a stream must start with a schema message")
+            }
+            position = at
+            fields = try ArrowMessages.fields(first.header)
+            self.schema = ArrowMessages.schema(fields)
+        }
+    }
+
+    /// The next record batch, or `nil` after the last.
+    public mutating func next() throws -> Table? {
+        while !finished {
+            let message: ArrowMessages.Message?
+            if blocks != nil {
+                guard let offset = blocks!.first else { finished = true; break }
+                blocks!.removeFirst()
+                message = try self.message(at: offset)
+                guard message?.type == 3 else {
+                    throw ArrowMessages.corrupt("the footer's record batch block at byte \(offset) holds no record batch")
+                }
+            } else {
+                message = try Self.message(at: &position, end: size, read: read)
+            }
+            guard let message else { finished = true; break }
+            switch message.type {
+            case 3: return try ArrowMessages.recordBatch(message, fields: fields, dictionaries: dictionaries)
+            case 2: try addDictionary(message)
+            case 1: throw ArrowMessages.corrupt("a second schema message")
+            default:
+                throw PartdError(code: .invalidArgument, message: "the Arrow data holds a message of type \(message.type) (a tensor?), which partd does not read")
+            }
+        }
+        return nil
+    }
+
+    /// A file's message at `offset`, which must lie before the footer.
+    private func message(at offset: Int) throws -> ArrowMessages.Message? {
+        guard offset >= 8, offset < position else { throw ArrowMessages.corrupt("a block offset \(offset) lies outside the file") }
+        var at = offset
+        return try Self.message(at: &at, end: position, read: read)
+    }
+
+    /// The message at `at` (moved past it and its body), or `nil` at an end-of-stream marker or `end`.
+    private static func message(
+        at: inout Int, end: Int, read: (Int, Int) throws -> ArraySlice<UInt8>
+    ) throws -> ArrowMessages.Message? {
+        guard at + 4 <= end else { return nil }
+        var length = Int(try ArrowMessages.integer(Int32.self, read(at, 4)))
+        at += 4
+        if UInt32(truncatingIfNeeded: length) == ArrowWriter.continuation {
+            guard at + 4 <= end else { throw ArrowMessages.corrupt("the data ends inside a message prefix") }
+            length = Int(try ArrowMessages.integer(Int32.self, read(at, 4)))
+            at += 4
+        }
+        if length == 0 { return nil }
+        guard length > 0, length <= end - at else { throw ArrowMessages.corrupt("a message at byte \(at - 8) claims \(length) bytes of metadata") }
+        let message = try ArrowMessages.flatReader(read(at, length)).root()
+        at += length
+        let version: Int16 = try message.scalar(0)
+        guard version >= 3 else { throw ArrowMessages.corrupt("metadata version \(version) is older than Arrow 0.15 (V4) and not read") }
+        let type: UInt8 = try message.scalar(1)
+        guard let header = try message.table(2) else { throw ArrowMessages.corrupt("a message has no header") }
+        let bodyLength = Int(try message.scalar(3) as Int64)
+        guard bodyLength >= 0, bodyLength <= end - at else { throw ArrowMessages.corrupt("a message body of \(bodyLength) bytes runs past the end") }
+        let body = try read(at, bodyLength)
+        at += bodyLength
+        return ArrowMessages.Message(type: type, header: header, body: body)
+    }
+
+    private mutating func addDictionary(_ message: ArrowMessages.Message) throws {
+        let id: Int64 = try message.header.scalar(0)
+        guard let data = try message.header.table(1) else { throw ArrowMessages.corrupt("a dictionary batch has no data") }
+        guard !(try message.header.bool(2)) else {
+            throw PartdError(code: .invalidArgument, message: "the Arrow data has dictionary deltas, which partd does not read")
+        }
+        guard let field = fields.first(where: { if case .dictionary(id, _, _, _) = $0.kind { return true } else { return false } }),
+            case .dictionary(_, _, _, let offsetWidth) = field.kind
+        else { throw ArrowMessages.corrupt("a dictionary batch has id \(id), which no column uses") }
+        guard dictionaries[id] == nil else {
+            throw PartdError(
+                code: .invalidArgument,
+                message: "Arrow column \"\(field.name)\" has its dictionary replaced between batches, which partd does not read")
+        }
+        var cursor = try ArrowMessages.BatchCursor(message: ArrowMessages.Message(type: 2, header: data, body: message.body), name: field.name)
+        let (length, nulls) = try cursor.nextNode()
+        guard nulls == 0 else {
+            throw PartdError(code: .invalidArgument, message: "Arrow column \"\(field.name)\" has a null in its dictionary, which partd does not read")
+        }
+        _ = try cursor.nextBuffer()  // the dictionary's validity, all set
+        dictionaries[id] = try cursor.strings(length: length, offsetWidth: offsetWidth)
+    }
+}
+
+extension Table {
+    /// Reads an Arrow IPC file or stream (told apart by the file format's leading `ARROW1`), joining its
+    /// record batches into one table (see ``ArrowBatchReader`` to read a batch at a time).
+    ///
+    /// Reads columns of signed and unsigned integers, floats (16, 32 and 64 bits), booleans, timestamps
+    /// (a time zone is dropped; the values are UTC already), `utf8`, `large_utf8`, `binary` and
+    /// `large_binary` strings, and dictionary-encoded strings with integer indices. A nullable column gets
+    /// a validity bitmap even when it holds no nulls.
+    ///
+    /// - Throws: ``PartdError/Code/corruptData`` if the bytes are not a well-formed Arrow file or
+    ///   stream, and ``PartdError/Code/invalidArgument`` naming the column for a type or feature a
+    ///   ``Table`` cannot hold (lists, structs, decimals, compressed buffers, dictionary deltas).
+    public init(arrow bytes: [UInt8]) throws {
+        var reader = try ArrowBatchReader(size: bytes.count) { offset, count in bytes[offset..<(offset + count)] }
+        var batches: [Table] = []
+        while let batch = try reader.next() { batches.append(batch) }
+        switch batches.count {
+        case 0: self.init(empty: reader.schema)
+        case 1: self = batches[0]
+        default: self = try Table.concatenate(batches)
+        }
+    }
+}
+
+/// Decoding of Arrow IPC metadata and record batches, checking every length and offset against the bytes.
+enum ArrowMessages {
+    /// A field of the schema, as a ``Table`` can hold it.
+    struct FieldType {
+        enum Kind { case fixed(DType), bool, string(offsetWidth: Int), dictionary(id: Int64, indexWidth: Int, signed: Bool, offsetWidth: Int) }
+        let name: String
+        let kind: Kind
+        /// Whether the column may hold nulls; a nullable column gets a validity bitmap even when it has none.
+        let nullable: Bool
+    }
+
+    struct Message {
+        let type: UInt8
+        let header: FlatBuffers.Reader.Table
+        let body: ArraySlice<UInt8>
+    }
+
+    static func corrupt(_ message: String) -> PartdError {
+        PartdError(code: .corruptData, message: "not a well-formed Arrow IPC file or stream: \(message)")
+    }
+
+    static func integer<T: FixedWidthInteger>(_: T.Type, _ bytes: ArraySlice<UInt8>) throws -> T {
+        guard bytes.count == MemoryLayout<T>.size else { throw corrupt("a read returned \(bytes.count) bytes, not \(MemoryLayout<T>.size)") }
+        return bytes.reversed().reduce(T(0)) { $0 << 8 | T($1) }
+    }
+
+    static func flatReader(_ slice: ArraySlice<UInt8>) throws -> FlatBuffers.Reader {
+        FlatBuffers.Reader(bytes: slice, fail: { corrupt($0) })
+    }
+
+    static func schema(_ fields: [FieldType]) -> TableSchema {
+        TableSchema(fields.map { TableSchema.Field($0.name, columnType($0.kind)) })
+    }
+
+    static func unsupported(_ name: String, _ what: String) -> PartdError {
+        PartdError(code: .invalidArgument, message: "Arrow column \"\(name)\" is \(what), which a partd Table cannot hold")
+    }
+
+    static func fields(_ schema: FlatBuffers.Reader.Table) throws -> [FieldType] {
+        let endianness: Int16 = try schema.scalar(0)
+        guard endianness == 0 else {
+            throw PartdError(code: .invalidArgument, message: "the Arrow data is big-endian; partd reads little-endian Arrow only")
+        }
+        return try schema.tables(1).map { field in
+            let name = try field.string(0) ?? ""
+            let nullable = try field.bool(1)
+            let typeID: UInt8 = try field.scalar(2)
+            let type = try field.table(3)
+            let typeTable = { () throws -> FlatBuffers.Reader.Table in
+                guard let type else { throw corrupt("column \"\(name)\" has no type") }
+                return type
+            }
+            let kind: FieldType.Kind
+            switch typeID {
+            case 2:  // Int
+                let t = try typeTable()
+                let bits: Int32 = try t.scalar(0)
+                let signed = try t.bool(1)
+                let dtypes: [Int32: DType] = signed
+                    ? [8: .int8, 16: .int16, 32: .int32, 64: .int64] : [8: .uint8, 16: .uint16, 32: .uint32, 64: .uint64]
+                guard let dtype = dtypes[bits] else { throw unsupported(name, "a \(bits)-bit integer") }
+                kind = .fixed(dtype)
+            case 3:  // FloatingPoint
+                let precision: Int16 = try typeTable().scalar(0)
+                #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
+                let dtypes: [Int16: DType] = [0: .float16, 1: .float32, 2: .float64]
+                #else
+                let dtypes: [Int16: DType] = [1: .float32, 2: .float64]
+                #endif
+                guard let dtype = dtypes[precision] else { throw unsupported(name, "a float of precision \(precision)") }
+                kind = .fixed(dtype)
+            case 6: kind = .bool
+            case 10:  // Timestamp
+                let unit: Int16 = try typeTable().scalar(0)
+                let units: [Int16: TimeUnit] = [0: .seconds, 1: .milliseconds, 2: .microseconds, 3: .nanoseconds]
+                guard let timeUnit = units[unit] else { throw corrupt("column \"\(name)\" has time unit \(unit)") }
+                kind = .fixed(.datetime(timeUnit))
+            case 4, 5: kind = .string(offsetWidth: 4)  // Binary, Utf8
+            case 19, 20: kind = .string(offsetWidth: 8)  // LargeBinary, LargeUtf8
+            default:
+                let names: [UInt8: String] = [
+                    1: "null", 7: "a decimal", 8: "a date", 9: "a time of day", 11: "an interval", 12: "a list",
+                    13: "a struct", 14: "a union", 15: "fixed-size binary", 16: "a fixed-size list", 17: "a map",
+                    18: "a duration", 21: "a large list", 22: "run-end encoded", 23: "a binary view", 24: "a string view",
+                ]
+                throw unsupported(name, names[typeID] ?? "of Arrow type \(typeID)")
+            }
+            if let dictionary = try field.table(4) {
+                guard case .string(let offsetWidth) = kind else {
+                    throw unsupported(name, "a dictionary of values other than strings")
+                }
+                let id: Int64 = try dictionary.scalar(0)
+                var indexWidth = 4
+                var signed = true
+                if let index = try dictionary.table(1) {
+                    let bits: Int32 = try index.scalar(0)
+                    signed = try index.bool(1)
+                    guard [8, 16, 32, 64].contains(bits) else { throw corrupt("column \"\(name)\" has \(bits)-bit dictionary indices") }
+                    indexWidth = Int(bits) / 8
+                }
+                return FieldType(
+                    name: name, kind: .dictionary(id: id, indexWidth: indexWidth, signed: signed, offsetWidth: offsetWidth),
+                    nullable: nullable)
+            }
+            return FieldType(name: name, kind: kind, nullable: nullable)
+        }
+    }
+
+    /// Walks a record batch's nodes and buffers in order.
+    struct BatchCursor {
+        let batch: FlatBuffers.Reader.Table
+        let reader: FlatBuffers.Reader
+        let body: ArraySlice<UInt8>
+        let nodes: (start: Int, count: Int)
+        let buffers: (start: Int, count: Int)
+        var node = 0
+        var buffer = 0
+
+        init(message: Message, name: String) throws {
+            batch = message.header
+            reader = message.header.reader
+            body = message.body
+            if try batch.table(3) != nil {
+                throw PartdError(
+                    code: .invalidArgument,
+                    message: "the Arrow data has compressed buffers (\(name)); write it with compression=\"uncompressed\"")
+            }
+            nodes = try batch.structs(1, stride: 16)
+            buffers = try batch.structs(2, stride: 16)
+        }
+
+        var length: Int { get throws { Int(try batch.scalar(0) as Int64) } }
+
+        mutating func nextNode() throws -> (length: Int, nulls: Int) {
+            guard node < nodes.count else { throw ArrowMessages.corrupt("a record batch has fewer field nodes than the schema has columns") }
+            let at = nodes.start + 16 * node
+            node += 1
+            let length = Int(try reader.integer(Int64.self, at: at))
+            let nulls = Int(try reader.integer(Int64.self, at: at + 8))
+            // Every column type a Table holds takes at least a bit per row of the body.
+            guard length >= 0, nulls >= 0, nulls <= length, length <= 8 * body.count else {
+                throw ArrowMessages.corrupt("a field node claims \(length) rows, \(nulls) null, in a \(body.count)-byte body")
+            }
+            return (length, nulls)
+        }
+
+        mutating func nextBuffer() throws -> ArraySlice<UInt8> {
+            guard buffer < buffers.count else { throw ArrowMessages.corrupt("a record batch has fewer buffers than its columns need") }
+            let at = buffers.start + 16 * buffer
+            buffer += 1
+            let offset = Int(try reader.integer(Int64.self, at: at))
+            let length = Int(try reader.integer(Int64.self, at: at + 8))
+            guard offset >= 0, length >= 0, offset <= body.count, length <= body.count - offset else {
+                throw ArrowMessages.corrupt("a buffer at \(offset) of \(length) bytes lies outside its \(body.count)-byte body")
+            }
+            return body[(body.startIndex + offset)..<(body.startIndex + offset + length)]
+        }
+
+        /// The validity bitmap of a node of `length` rows with `nulls` nulls (`nil` when none are null).
+        mutating func validity(length: Int, nulls: Int) throws -> BitArray? {
+            let bytes = try nextBuffer()
+            guard nulls > 0 else { return nil }
+            guard bytes.count >= (length + 7) / 8 else { throw ArrowMessages.corrupt("a validity bitmap is too short") }
+            let bits = BitArray(packed: Array(bytes.prefix((length + 7) / 8)), count: length)
+            guard length - bits.trueCount == nulls else { throw ArrowMessages.corrupt("a validity bitmap disagrees with its null count") }
+            return bits
+        }
+
+        /// The next buffer, which must hold `length` values of `width` bytes (its padding is dropped).
+        mutating func fixed(width: Int, length: Int) throws -> ArraySlice<UInt8> {
+            let bytes = try nextBuffer()
+            guard length <= bytes.count / width else { throw ArrowMessages.corrupt("a values buffer holds \(bytes.count) bytes for \(length) values of \(width)") }
+            return bytes.prefix(width * length)
+        }
+
+        mutating func strings(length: Int, offsetWidth: Int) throws -> StringArray {
+            let offsetBytes = try fixed(width: offsetWidth, length: length + 1)
+            let data = try nextBuffer()
+            if length == 0 { return StringArray() }
+            var offsets: [Int64] = []
+            if offsetWidth == 4 {
+                offsets = RawBytes.elements(Int32.self, count: length + 1, from: [offsetBytes]).map { Int64($0) }
+            } else {
+                offsets = RawBytes.elements(Int64.self, count: length + 1, from: [offsetBytes])
+            }
+            let first = offsets[0]
+            guard first >= 0, let last = offsets.last, last <= Int64(data.count),
+                zip(offsets, offsets.dropFirst()).allSatisfy({ $0 <= $1 })
+            else { throw ArrowMessages.corrupt("string offsets decrease or run past their data") }
+            var rebased: [UInt8] = []
+            RawBytes.append(first == 0 ? offsets : offsets.map { $0 - first }, to: &rebased)
+            let used = data[(data.startIndex + Int(first))..<(data.startIndex + Int(last))]
+            guard let strings = StringArray(parts: [(offsets: rebased[...], offsetWidth: 8, data: used)]) else {
+                throw ArrowMessages.corrupt("string offsets are inconsistent")
+            }
+            return strings
+        }
+    }
+
+    static func columnType(_ kind: FieldType.Kind) -> ColumnType {
+        switch kind {
+        case .fixed(let dtype): return .fixed(dtype)
+        case .bool: return .bool
+        case .string: return .string
+        case .dictionary: return .categorical
+        }
+    }
+
+    static func recordBatch(_ message: Message, fields: [FieldType], dictionaries: [Int64: StringArray]) throws -> Table {
+        var cursor = try BatchCursor(message: message, name: fields.first?.name ?? "")
+        let rows = try cursor.length
+        var columns: [Column] = []
+        for field in fields {
+            let (length, nulls) = try cursor.nextNode()
+            guard length == rows else { throw corrupt("column \"\(field.name)\" has \(length) rows in a batch of \(rows)") }
+            let validity = try cursor.validity(length: length, nulls: nulls) ?? (field.nullable ? BitArray(repeating: true, count: length) : nil)
+            let storage: Column.Storage
+            switch field.kind {
+            case .fixed(let dtype):
+                let values = try cursor.fixed(width: dtype.byteWidth, length: length)
+                storage = .fixed(makeFixedStorage(dtype, count: length, pieces: [values])!)
+            case .bool:
+                let values = try cursor.fixed(width: 1, length: (length + 7) / 8)
+                storage = .bool(BitArray(packed: Array(values), count: length))
+            case .string(let offsetWidth):
+                storage = .string(try cursor.strings(length: length, offsetWidth: offsetWidth))
+            case .dictionary(let id, let indexWidth, let signed, _):
+                guard let categories = dictionaries[id] else { throw corrupt("column \"\(field.name)\" uses dictionary \(id) before it is sent") }
+                let raw = try cursor.fixed(width: indexWidth, length: length)
+                var codes = [Int32](repeating: 0, count: length)
+                for row in 0..<length {
+                    var value: Int64 = 0
+                    for i in (0..<indexWidth).reversed() { value = value << 8 | Int64(raw[raw.startIndex + row * indexWidth + i]) }
+                    if signed, indexWidth < 8, value >= 1 << (indexWidth * 8 - 1) { value -= 1 << (indexWidth * 8) }
+                    let valid = validity?[row] ?? true
+                    guard value >= 0, value < categories.count else {
+                        guard !valid else { throw corrupt("column \"\(field.name)\" has an index \(value) outside its \(categories.count)-value dictionary") }
+                        continue  // a null row's index may be anything
+                    }
+                    codes[row] = Int32(value)
+                }
+                storage = .categorical(Self.categorical(codes: codes, categories: categories))
+            }
+            columns.append(Column(name: field.name, storage: storage, validity: validity))
+        }
+        return try Table(columns)
+    }
+
+    /// Codes into an Arrow dictionary, which may repeat a value where a ``CategoricalArray`` may not:
+    /// repeats are merged and their codes remapped.
+    static func categorical(codes: [Int32], categories: StringArray) -> CategoricalArray {
+        if categories.isEmpty { return CategoricalArray(unchecked: codes, categories: codes.isEmpty ? [] : [""]) }
+        if let checked = CategoricalArray(codes: codes, categories: categories) { return checked }
+        var distinct = StringArray()
+        var index: [ArraySlice<UInt8>: Int32] = [:]
+        let remap = categories.indices.map { i -> Int32 in
+            let value = categories.bytes(at: i)
+            if let code = index[value] { return code }
+            let code = Int32(distinct.count)
+            index[value] = code
+            distinct.append(bytes: value)
+            return code
+        }
+        return CategoricalArray(unchecked: codes.map { remap[Int($0)] }, categories: distinct)
+    }
+}

@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Foundation
+import Partd
+import PartdTestSupport
+@testable import PartdTyped
+import Testing
+
+/// Arrow IPC files and streams: our own round trip, pyarrow reading ours and we reading pyarrow's, and
+/// damaged or unsupported input.
+@Suite("Arrow IPC")
+struct ArrowTests {
+    @Test("a table of every column type reads back equal from an Arrow file and an Arrow stream")
+    func roundTrip() throws {
+        for rows in [0, 1, 9, 1000] {
+            let table = try sampleTable(rows: rows)
+            #expect(try Table(arrow: table.arrowFile()) == table, "file, \(rows) rows")
+            #expect(try Table(arrow: table.arrowStream()) == table, "stream, \(rows) rows")
+        }
+        let noColumns = Table()
+        #expect(try Table(arrow: noColumns.arrowFile()).columns.isEmpty)
+    }
+
+    @Test("the file's layout: magic at both ends, messages and body buffers at multiples of 8 bytes")
+    func layout() throws {
+        let bytes = try sampleTable(rows: 7).arrowFile()
+        #expect(Array(bytes.prefix(8)) == Array("ARROW1".utf8) + [0, 0])
+        #expect(Array(bytes.suffix(6)) == Array("ARROW1".utf8))
+        // First message: continuation marker, then a metadata length that keeps the body 8-aligned.
+        #expect(Array(bytes[8..<12]) == [0xFF, 0xFF, 0xFF, 0xFF])
+        let length = Int(bytes[12]) | Int(bytes[13]) << 8 | Int(bytes[14]) << 16 | Int(bytes[15]) << 24
+        #expect(length % 8 == 0)
+    }
+
+    @Test("strings that are not all UTF-8 are written as large_binary, and still read back exactly")
+    func binaryStrings() throws {
+        let table = try Table([Column("b", strings: StringArray(byteStrings: [[0xC3], [0xA9], [0x41]]))])
+        #expect(!ArrowWriter.isUTF8(table.columns[0].strings!))
+        #expect(ArrowWriter.isUTF8(StringArray(["é", "", "日本"])))
+        #expect(try Table(arrow: table.arrowFile()) == table)
+    }
+
+    @Test("a dictionary that repeats a value is merged; indices of 8 and 16 bits widen to 32")
+    func dictionaries() throws {
+        let merged = ArrowMessages.categorical(codes: [0, 1, 2, 1], categories: ["a", "b", "a"])
+        #expect(Array(merged) == ["a", "b", "a", "b"])
+        #expect(merged.categories == ["a", "b"])
+    }
+
+    @Test("every truncation and random byte flips of a file and a stream read or throw a PartdError")
+    func damage() throws {
+        let table = try sampleTable(rows: 5)
+        var rng = SplitMix64(seed: 7)
+        for bytes in [table.arrowFile(), table.arrowStream()] {
+            for length in 0..<bytes.count {
+                do { _ = try Table(arrow: Array(bytes[0..<length])) } catch is PartdError {}
+            }
+            for _ in 0..<3000 {
+                var damaged = bytes
+                for _ in 0..<Int.random(in: 1...3, using: &rng) {
+                    damaged[Int.random(in: 0..<damaged.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+                }
+                do { _ = try Table(arrow: damaged) } catch is PartdError {}
+            }
+        }
+        #expect(throws: PartdError.self) { try Table(arrow: Array("ARROW1".utf8)) }
+        #expect(throws: PartdError.self) { try Table(arrow: []) }
+    }
+
+    @Test("pyarrow reads our file and stream: same schema, values and nulls; we read what pyarrow writes back")
+    func pyarrowReadsOurs() throws {
+        try #require(pythonHas("pyarrow") && pythonHas("pandas"), "pyarrow or pandas is not importable; run scripts/test.sh, which installs them")
+        let table = try sampleTable(rows: 200)
+        let path = scratchPath("arrow")
+        defer { for suffix in ["-ours.arrow", "-ours.stream", "-theirs.arrow", "-theirs.stream"] { unlink(path + suffix) } }
+        try Data(table.arrowFile()).write(to: URL(fileURLWithPath: path + "-ours.arrow"))
+        try Data(table.arrowStream()).write(to: URL(fileURLWithPath: path + "-ours.stream"))
+        let script = """
+            import sys, pyarrow as pa, pyarrow.feather as feather, pyarrow.ipc as ipc
+            p = sys.argv[1]
+            t = feather.read_table(p + '-ours.arrow')
+            s = ipc.open_stream(open(p + '-ours.stream', 'rb').read()).read_all()
+            t.validate(full=True)
+            assert t.equals(s)
+            print(';'.join(f'{f.name}:{f.type}:{f.nullable}' for f in t.schema))
+            print(t.num_rows, t.column('x').null_count, t.column('name').null_count)
+            print(t.column('i8')[3].as_py(), t.column('u64')[4].as_py(), t.column('f16')[5].as_py(), t.column('flag')[6].as_py())
+            print(t.column('when')[7].value, t.column('name')[9].as_py(), t.column('color')[10].as_py(), t.column('blob')[11].as_py().hex())
+            df = t.to_pandas()
+            print(df['color'].dtype, df['when'].dtype)
+            feather.write_feather(t, p + '-theirs.arrow', compression='uncompressed')
+            with ipc.new_stream(p + '-theirs.stream', t.schema) as w:
+                w.write_table(t, max_chunksize=64)
+            """
+        let result = try run("/usr/bin/env", ["python3", "-c", script, path])
+        try #require(result.status == 0, "\(result.output)")
+        let lines = result.output.split(separator: "\n").map(String.init)
+        #expect(lines[0] == "id:int64:False;i8:int8:False;i16:int16:True;i32:int32:False;u8:uint8:False;u16:uint16:False;"
+            + "u32:uint32:False;u64:uint64:False;f16:halffloat:False;f32:float:False;x:double:True;flag:bool:False;"
+            + "when:timestamp[ns]:False;name:large_string:True;blob:large_binary:False;"
+            + "color:dictionary<values=large_string, indices=int32, ordered=0>:False")
+        let nulls = (0..<200).filter { $0 % 3 == 1 }.count
+        #expect(lines[1] == "200 \(nulls) \(nulls)")
+        let c = table.columns
+        func text(_ name: String, _ row: Int) -> String { table[name]!.text(at: row) ?? "None" }
+        #expect(lines[2] == "\(text("i8", 3)) \(text("u64", 4)) \(Double(c[8].values(as: Float16.self)![5])) \(text("flag", 6) == "true" ? "True" : "False")")
+        let blob = table["blob"]!.strings!.bytes(at: 11).map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        #expect(lines[3] == "\(text("when", 7)) \(text("name", 9)) \(text("color", 10)) \(blob)")
+        #expect(lines[4] == "category datetime64[ns]")
+        // pyarrow's own writer: the file in one batch, the stream in batches of 64 rows.
+        #expect(try Table(arrow: Array(Data(contentsOf: URL(fileURLWithPath: path + "-theirs.arrow")))) == table)
+        #expect(try Table(arrow: Array(Data(contentsOf: URL(fileURLWithPath: path + "-theirs.stream")))) == table)
+    }
+
+    @Test("we read what pandas writes: utf8 strings, int8 dictionary indices, nulls everywhere; compressed files are refused by name")
+    func pandasWrites() throws {
+        try #require(pythonHas("pyarrow") && pythonHas("pandas"), "pyarrow or pandas is not importable; run scripts/test.sh, which installs them")
+        let path = scratchPath("pandas")
+        defer { for suffix in [".arrow", "-lz4.arrow", "-list.arrow"] { unlink(path + suffix) } }
+        let script = """
+            import sys, numpy as np, pandas as pd, pyarrow as pa, pyarrow.feather as feather
+            p = sys.argv[1]
+            df = pd.DataFrame({
+                'k': pd.array([1, None, 3, 4], dtype='Int32'),
+                'u': np.array([1, 2, 3, 2**64 - 1], dtype=np.uint64),
+                'x': [0.5, float('nan'), None, -1.0],
+                'b': pd.array([True, None, False, True], dtype='boolean'),
+                's': ['a', None, 'héllo', ''],
+                'c': pd.Categorical(['lo', 'hi', None, 'lo']),
+                't': pd.to_datetime(['2024-01-01 00:00:00', None, '1970-01-01 00:00:01', '2024-12-31 23:59:59.5'], format='ISO8601'),
+                'z': pd.to_datetime(['2024-01-01', '2024-01-02', '2024-01-03', '2024-01-04']).tz_localize('UTC'),
+            })
+            t = pa.Table.from_pandas(df, preserve_index=False).cast(pa.schema([
+                ('k', pa.int32()), ('u', pa.uint64()), ('x', pa.float64()), ('b', pa.bool_()), ('s', pa.string()),
+                ('c', pa.dictionary(pa.int8(), pa.string())), ('t', pa.timestamp('us')), ('z', pa.timestamp('ms', tz='UTC'))]))
+            feather.write_feather(t, p + '.arrow', compression='uncompressed', chunksize=3)
+            feather.write_feather(t, p + '-lz4.arrow', compression='lz4')
+            feather.write_feather(pa.table({'l': [[1], [2, 3]]}), p + '-list.arrow', compression='uncompressed')
+            """
+        let result = try run("/usr/bin/env", ["python3", "-c", script, path])
+        try #require(result.status == 0, "\(result.output)")
+        let table = try Table(arrow: Array(Data(contentsOf: URL(fileURLWithPath: path + ".arrow"))))
+        #expect(table.schema.description == TableSchema([
+            .init("k", .fixed(.int32)), .init("u", .fixed(.uint64)), .init("x", .float64), .init("b", .bool), .init("s", .string),
+            .init("c", .categorical), .init("t", .timestamp(.microseconds)), .init("z", .timestamp(.milliseconds)),
+        ]).description)
+        #expect(table.rowCount == 4)
+        func texts(_ name: String) -> [String?] { (0..<4).map { table[name]!.text(at: $0) } }
+        #expect(texts("k") == ["1", nil, "3", "4"])
+        #expect(texts("u") == ["1", "2", "3", "18446744073709551615"])
+        #expect(texts("x") == ["0.5", nil, nil, "-1.0"])  // pandas writes NaN as null
+        #expect(texts("b") == ["true", nil, "false", "true"])
+        #expect(texts("s") == ["a", nil, "héllo", ""])
+        #expect(texts("c") == ["lo", "hi", nil, "lo"])
+        #expect(table["t"]!.isValid(0) && !table["t"]!.isValid(1))
+        #expect(table["t"]!.values(as: Timestamp<Microseconds>.self)![2].rawValue == 1_000_000)
+        #expect(table["z"]!.values(as: Timestamp<Milliseconds>.self)![0].rawValue == 1_704_067_200_000)
+        #expect {
+            try Table(arrow: Array(Data(contentsOf: URL(fileURLWithPath: path + "-lz4.arrow"))))
+        } throws: { ($0 as? PartdError)?.code == .invalidArgument && "\($0)".contains("compress") }
+        #expect {
+            try Table(arrow: Array(Data(contentsOf: URL(fileURLWithPath: path + "-list.arrow"))))
+        } throws: { ($0 as? PartdError)?.code == .invalidArgument && "\($0)".contains("\"l\" is a list") }
+    }
+}

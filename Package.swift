@@ -138,6 +138,11 @@ let package = Package(
             path: "Benchmarks/Join"
         ),
         .executableTarget(
+            name: "partd-bench-arrow",
+            dependencies: ["PartdTyped", "BenchmarkSupport"],
+            path: "Benchmarks/Arrow"
+        ),
+        .executableTarget(
             name: "partd-bench-server",
             dependencies: ["Partd", "PartdServer", "BenchmarkSupport"],
             path: "Benchmarks/Server"

@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets (Tests/Fuzz/*.swift) with the toolchain's -sanitize=fuzzer,address and
 # runs each from its seed corpus (Tests/Fuzz/corpus/TARGET; new inputs go to .build-fuzz/corpus/TARGET).
 #
-#   scripts/fuzz.sh [--runs N] [TARGET…]      targets: frames npy table msgpack wire (default: all)
+#   scripts/fuzz.sh [--runs N] [TARGET…]      targets: frames npy table msgpack wire arrow (default: all)
 #
 # The libraries are compiled straight with swiftc into .build-fuzz (SwiftPM links executables with
 # its own entry point, which libFuzzer's main cannot replace), instrumented for coverage and ASan.
@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
     *) TARGETS+=("$1"); shift ;;
   esac
 done
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(frames npy table msgpack wire)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(frames npy table msgpack wire arrow)
 
 scripts/setup.sh
 B=.build-fuzz

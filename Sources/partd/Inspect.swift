@@ -269,9 +269,9 @@ func printTable(_ table: Table, format: Cat.Format, to handle: FileHandle = .sta
     case .json:
         printJSON(table) { handle.write(Data(($0 + "\n").utf8)) }
     case .arrow:
-        handle.write(Data(table.arrowFile()))
+        table.writeArrow(.file) { handle.write(Data($0)) }
     case .arrowStream:
-        handle.write(Data(table.arrowStream()))
+        table.writeArrow(.stream) { handle.write(Data($0)) }
     }
 }
 

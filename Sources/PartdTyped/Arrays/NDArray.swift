@@ -142,6 +142,12 @@ public struct StringArray: Sendable, Equatable, RandomAccessCollection, Expressi
         self.data = RawBytes.concatenate(parts.map(\.data), recycler: recycler)
     }
 
+    /// Offsets and data the caller has checked: `offsets` starts at 0, never decreases and ends at `data.count`.
+    init(checkedOffsets offsets: [Int64], data: [UInt8]) {
+        self.offsets = offsets
+        self.data = data
+    }
+
     public mutating func reserveCapacity(count: Int, bytes: Int) {
         offsets.reserveCapacity(count + 1)
         data.reserveCapacity(bytes)

@@ -8,41 +8,65 @@ import Partd
 /// Columns already use Arrow's buffer layouts (`docs/format.md` §7), so writing re-frames them:
 /// numbers and timestamps as `Int`, `FloatingPoint` and `Timestamp` (no time zone), booleans and
 /// validity as Arrow bitmaps, strings as `large_utf8` (`large_binary` when not every string is UTF-8),
-/// categoricals as dictionary-encoded strings with `int32` indices. `docs/format.md` §8 lists the mapping.
+/// categoricals as dictionary-encoded strings with `int32` indices. `docs/format.md` §10 lists the mapping.
 extension Table {
     /// The table as an Arrow IPC file: one record batch, plus one dictionary batch per categorical column.
     public func arrowFile() -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(ArrowWriter.estimatedSize(of: self))
+        writeArrow(.file) { bytes.append(contentsOf: $0) }
+        return bytes
+    }
+
+    /// The table as an Arrow IPC stream (what `pyarrow.ipc.open_stream` reads).
+    public func arrowStream() -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(ArrowWriter.estimatedSize(of: self))
+        writeArrow(.stream) { bytes.append(contentsOf: $0) }
+        return bytes
+    }
+
+    /// Which of Arrow's IPC formats to write.
+    public enum ArrowFormat: Sendable {
+        /// The file format (Feather version 2): magic bytes and a footer around a stream.
+        case file
+        /// The stream format.
+        case stream
+    }
+
+    /// Writes the table in an Arrow IPC format piece by piece to `sink`, which gets the bytes in order
+    /// (writing each to a file, say): the whole file never has to be in memory at once. String data and
+    /// bitmaps come as they are; fixed-width values and offsets are copied through a buffer of 1 MiB.
+    public func writeArrow(_ format: ArrowFormat, to sink: (ArraySlice<UInt8>) throws -> Void) rethrows {
         var writer = ArrowWriter()
-        writer.output = Array("ARROW1".utf8) + [0, 0]
-        writer.writeMessages(of: self)
+        if format == .file { try writer.emit(Array("ARROW1".utf8) + [0, 0], sink) }
+        try writer.writeMessages(of: self, sink)
+        guard format == .file else { return }
         let footer = FlatBuffers.encode(.table([
             .int16(ArrowWriter.version),
             .offset(writer.schema(of: self)),
             .offset(ArrowWriter.blocks(writer.dictionaryBlocks)),
             .offset(ArrowWriter.blocks(writer.recordBatchBlocks)),
         ]))
-        writer.output.append(contentsOf: footer)
-        ArrowWriter.append(Int32(footer.count), to: &writer.output)
-        writer.output.append(contentsOf: "ARROW1".utf8)
-        return writer.output
-    }
-
-    /// The table as an Arrow IPC stream (what `pyarrow.ipc.open_stream` reads).
-    public func arrowStream() -> [UInt8] {
-        var writer = ArrowWriter()
-        writer.writeMessages(of: self)
-        return writer.output
+        var tail = footer
+        ArrowWriter.append(Int32(footer.count), to: &tail)
+        tail.append(contentsOf: "ARROW1".utf8)
+        try writer.emit(tail, sink)
     }
 }
 
-/// Lays out the messages of one table.
+/// Lays out the messages of one table, handing the bytes to a sink in order.
 struct ArrowWriter {
     static let version: Int16 = 4  // MetadataVersion V5
     static let continuation: UInt32 = 0xFFFF_FFFF
+    static let chunkSize = 1 << 20
 
-    var output: [UInt8] = []
+    /// The bytes handed to the sink so far.
+    var written = 0
     var dictionaryBlocks: [(offset: Int, metadata: Int, body: Int)] = []
     var recordBatchBlocks: [(offset: Int, metadata: Int, body: Int)] = []
+    /// Where fixed-width values are copied on their way to the sink.
+    private var scratch: [UInt8] = []
 
     static func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
         var v = value.littleEndian
@@ -52,18 +76,44 @@ struct ArrowWriter {
         }
     }
 
+    /// About what the table takes as Arrow: its buffers and a little for metadata.
+    static func estimatedSize(of table: Table) -> Int {
+        var size = 4096
+        for column in table.columns {
+            size += (column.count + 7) / 8 + 8
+            switch column.storage {
+            case .fixed(let values): size += values.count * values.dtype.byteWidth + 8
+            case .bool(let bits): size += bits.bytes.count + 8
+            case .string(let strings): size += 8 * strings.offsets.count + strings.data.count + 16
+            case .categorical(let categorical):
+                size += 4 * categorical.count + 8 * categorical.categories.offsets.count + categorical.categories.data.count + 512
+            }
+        }
+        return size
+    }
+
+    mutating func emit(_ bytes: [UInt8], _ sink: (ArraySlice<UInt8>) throws -> Void) rethrows {
+        try emit(bytes[...], sink)
+    }
+
+    mutating func emit(_ bytes: ArraySlice<UInt8>, _ sink: (ArraySlice<UInt8>) throws -> Void) rethrows {
+        guard !bytes.isEmpty else { return }
+        try sink(bytes)
+        written += bytes.count
+    }
+
     /// The schema, dictionary batches, record batch and end-of-stream marker.
-    mutating func writeMessages(of table: Table) {
-        message(header: 1, schema(of: table), body: Body())
+    mutating func writeMessages(of table: Table, _ sink: (ArraySlice<UInt8>) throws -> Void) rethrows {
+        try message(header: 1, schema(of: table), body: Body(), sink)
         var dictionaryID: Int64 = 0
         for column in table.columns {
             guard case .categorical(let categorical) = column.storage else { continue }
             var body = Body()
             body.strings(categorical.categories, validity: nil)
             let batch = body.recordBatch(length: categorical.categories.count)
-            let at = output.count
-            let metadata = message(header: 2, .table([.int64(dictionaryID), .offset(batch)]), body: body)
-            dictionaryBlocks.append((at, metadata, body.bytes.count))
+            let at = written
+            let metadata = try message(header: 2, .table([.int64(dictionaryID), .offset(batch)]), body: body, sink)
+            dictionaryBlocks.append((at, metadata, body.length))
             dictionaryID += 1
         }
         var body = Body()
@@ -72,9 +122,7 @@ struct ArrowWriter {
             case .fixed(let values):
                 body.node(column)
                 body.buffer(column.validity?.bytes ?? [])
-                var bytes: [UInt8] = []
-                values.appendBytes(to: &bytes)
-                body.buffer(bytes)
+                body.buffer(.fixed(values), length: values.count * values.dtype.byteWidth)
             case .bool(let bits):
                 body.node(column)
                 body.buffer(column.validity?.bytes ?? [])
@@ -84,29 +132,69 @@ struct ArrowWriter {
             case .categorical(let categorical):
                 body.node(column)
                 body.buffer(column.validity?.bytes ?? [])
-                var bytes: [UInt8] = []
-                RawBytes.append(categorical.codes, to: &bytes)
-                body.buffer(bytes)
+                body.buffer(.codes(categorical.codes), length: 4 * categorical.codes.count)
             }
         }
-        let at = output.count
-        let metadata = message(header: 3, body.recordBatch(length: table.rowCount), body: body)
-        recordBatchBlocks.append((at, metadata, body.bytes.count))
-        Self.append(Self.continuation, to: &output)
-        Self.append(Int32(0), to: &output)
+        let at = written
+        let metadata = try message(header: 3, body.recordBatch(length: table.rowCount), body: body, sink)
+        recordBatchBlocks.append((at, metadata, body.length))
+        var end: [UInt8] = []
+        Self.append(Self.continuation, to: &end)
+        Self.append(Int32(0), to: &end)
+        try emit(end, sink)
     }
 
     /// Writes an encapsulated message and returns its metadata length (prefix and padding included).
     @discardableResult
-    private mutating func message(header type: UInt8, _ header: FlatBuffers.Value, body: Body) -> Int {
+    private mutating func message(
+        header type: UInt8, _ header: FlatBuffers.Value, body: Body, _ sink: (ArraySlice<UInt8>) throws -> Void
+    ) rethrows -> Int {
         let metadata = FlatBuffers.encode(.table([
-            .int16(Self.version), .uint8(type), .offset(header), .int64(Int64(body.bytes.count)),
+            .int16(Self.version), .uint8(type), .offset(header), .int64(Int64(body.length)),
         ]))
-        Self.append(Self.continuation, to: &output)
-        Self.append(Int32(metadata.count), to: &output)
-        output.append(contentsOf: metadata)
-        output.append(contentsOf: body.bytes)
+        var prefix: [UInt8] = []
+        Self.append(Self.continuation, to: &prefix)
+        Self.append(Int32(metadata.count), to: &prefix)
+        try emit(prefix + metadata, sink)
+        for piece in body.pieces {
+            let length: Int
+            switch piece {
+            case .bytes(let bytes):
+                try emit(bytes, sink)
+                length = bytes.count
+            case .fixed(let values):
+                length = values.count * values.dtype.byteWidth
+                try copied(count: values.count, width: values.dtype.byteWidth, sink) { values.appendBytes($0, to: &$1) }
+            case .codes(let codes):
+                length = 4 * codes.count
+                try copied(count: codes.count, width: 4, sink) { RawBytes.append(codes[$0], to: &$1) }
+            case .offsets(let offsets):
+                length = 8 * offsets.count
+                try copied(count: offsets.count, width: 8, sink) { RawBytes.append(offsets[$0], to: &$1) }
+            }
+            let padding = (8 - length % 8) % 8
+            if padding > 0 { try emit([UInt8](repeating: 0, count: padding), sink) }
+        }
         return 8 + metadata.count
+    }
+
+    /// Hands `count` elements of `width` bytes to the sink a chunk at a time, `append` copying the elements of
+    /// a range into the scratch buffer.
+    private mutating func copied(
+        count: Int, width: Int, _ sink: (ArraySlice<UInt8>) throws -> Void,
+        _ append: (Range<Int>, inout [UInt8]) -> Void
+    ) rethrows {
+        let perChunk = max(1, Self.chunkSize / max(1, width))
+        var buffer = scratch
+        defer { scratch = buffer }
+        var start = 0
+        while start < count {
+            let end = min(count, start + perChunk)
+            buffer.removeAll(keepingCapacity: true)
+            append(start..<end, &buffer)
+            try emit(buffer, sink)
+            start = end
+        }
     }
 
     func schema(of table: Table) -> FlatBuffers.Value {
@@ -156,7 +244,15 @@ struct ArrowWriter {
     }
 
     static func isUTF8(_ strings: StringArray) -> Bool {
-        if strings.data.allSatisfy({ $0 < 0x80 }) { return true }
+        // ASCII, checked 4 KiB at a time (an OR of a block vectorises; the first block with a high bit stops it).
+        var start = 0
+        var ascii = true
+        while ascii && start < strings.data.count {
+            let end = min(strings.data.count, start + 4096)
+            ascii = strings.data[start..<end].reduce(0, |) < 0x80
+            start = end
+        }
+        if ascii { return true }
         guard String(validating: strings.data, as: UTF8.self) != nil else { return false }
         // Valid as a whole; no string may start inside a character.
         return strings.offsets.allSatisfy { Int($0) == strings.data.count || strings.data[Int($0)] & 0xC0 != 0x80 }
@@ -173,9 +269,18 @@ struct ArrowWriter {
         return .structs(bytes: bytes, count: blocks.count, alignment: 8)
     }
 
-    /// A record batch's body: buffers back to back, each starting at a multiple of 8 bytes.
+    /// A record batch's body: buffers back to back, each starting at a multiple of 8 bytes. The buffers are
+    /// the columns' own arrays, copied once, into the output, when the message is written.
     struct Body {
-        var bytes: [UInt8] = []
+        enum Piece {
+            case bytes([UInt8])
+            case fixed(any FixedStorage)
+            case codes([Int32])
+            case offsets([Int64])
+        }
+        var pieces: [Piece] = []
+        /// The body's length so far, padding included.
+        var length = 0
         var nodes: [UInt8] = []
         var buffers: [UInt8] = []
         var nodeCount = 0
@@ -192,19 +297,21 @@ struct ArrowWriter {
         }
 
         mutating func buffer(_ data: [UInt8]) {
-            ArrowWriter.append(Int64(bytes.count), to: &buffers)
-            ArrowWriter.append(Int64(data.count), to: &buffers)
+            buffer(.bytes(data), length: data.count)
+        }
+
+        mutating func buffer(_ piece: Piece, length bytes: Int) {
+            ArrowWriter.append(Int64(length), to: &buffers)
+            ArrowWriter.append(Int64(bytes), to: &buffers)
             bufferCount += 1
-            bytes.append(contentsOf: data)
-            while bytes.count % 8 != 0 { bytes.append(0) }
+            pieces.append(piece)
+            length += (bytes + 7) / 8 * 8
         }
 
         mutating func strings(_ strings: StringArray, validity: BitArray?) {
             node(length: strings.count, nulls: validity.map { $0.count - $0.trueCount } ?? 0)
             buffer(validity?.bytes ?? [])
-            var offsets: [UInt8] = []
-            RawBytes.append(strings.offsets, to: &offsets)
-            buffer(offsets)
+            buffer(.offsets(strings.offsets), length: 8 * strings.offsets.count)
             buffer(strings.data)
         }
 
@@ -575,23 +682,20 @@ enum ArrowMessages {
             let offsetBytes = try fixed(width: offsetWidth, length: length + 1)
             let data = try nextBuffer()
             if length == 0 { return StringArray() }
-            var offsets: [Int64] = []
-            if offsetWidth == 4 {
-                offsets = RawBytes.elements(Int32.self, count: length + 1, from: [offsetBytes]).map { Int64($0) }
-            } else {
-                offsets = RawBytes.elements(Int64.self, count: length + 1, from: [offsetBytes])
+            var offsets = offsetWidth == 4
+                ? RawBytes.elements(Int32.self, count: length + 1, from: [offsetBytes]).map { Int64($0) }
+                : RawBytes.elements(Int64.self, count: length + 1, from: [offsetBytes])
+            let (first, last) = (offsets[0], offsets[length])
+            var ordered = first >= 0 && last <= Int64(data.count)
+            var previous = first
+            for offset in offsets {
+                ordered = ordered && offset >= previous
+                previous = offset
             }
-            let first = offsets[0]
-            guard first >= 0, let last = offsets.last, last <= Int64(data.count),
-                zip(offsets, offsets.dropFirst()).allSatisfy({ $0 <= $1 })
-            else { throw ArrowMessages.corrupt("string offsets decrease or run past their data") }
-            var rebased: [UInt8] = []
-            RawBytes.append(first == 0 ? offsets : offsets.map { $0 - first }, to: &rebased)
+            guard ordered else { throw ArrowMessages.corrupt("string offsets decrease or run past their data") }
+            if first != 0 { for i in offsets.indices { offsets[i] -= first } }
             let used = data[(data.startIndex + Int(first))..<(data.startIndex + Int(last))]
-            guard let strings = StringArray(parts: [(offsets: rebased[...], offsetWidth: 8, data: used)]) else {
-                throw ArrowMessages.corrupt("string offsets are inconsistent")
-            }
-            return strings
+            return StringArray(checkedOffsets: offsets, data: RawBytes.elements(UInt8.self, count: used.count, from: [used]))
         }
     }
 
@@ -625,23 +729,55 @@ enum ArrowMessages {
             case .dictionary(let id, let indexWidth, let signed, _):
                 guard let categories = dictionaries[id] else { throw corrupt("column \"\(field.name)\" uses dictionary \(id) before it is sent") }
                 let raw = try cursor.fixed(width: indexWidth, length: length)
-                var codes = [Int32](repeating: 0, count: length)
-                for row in 0..<length {
-                    var value: Int64 = 0
-                    for i in (0..<indexWidth).reversed() { value = value << 8 | Int64(raw[raw.startIndex + row * indexWidth + i]) }
-                    if signed, indexWidth < 8, value >= 1 << (indexWidth * 8 - 1) { value -= 1 << (indexWidth * 8) }
-                    let valid = validity?[row] ?? true
-                    guard value >= 0, value < categories.count else {
-                        guard !valid else { throw corrupt("column \"\(field.name)\" has an index \(value) outside its \(categories.count)-value dictionary") }
-                        continue  // a null row's index may be anything
-                    }
-                    codes[row] = Int32(value)
+                let codes = try Self.codes(raw, width: indexWidth, signed: signed, count: length, validity: validity, limit: categories.count) {
+                    corrupt("column \"\(field.name)\" has an index \($0) outside its \(categories.count)-value dictionary")
                 }
                 storage = .categorical(Self.categorical(codes: codes, categories: categories))
             }
             columns.append(Column(name: field.name, storage: storage, validity: validity))
         }
         return try Table(columns)
+    }
+
+    /// Dictionary indices of `width` bytes as `Int32` codes, each checked to lie in `0..<limit` unless its row
+    /// is null (a null row's index may be anything; its code becomes 0).
+    static func codes(
+        _ raw: ArraySlice<UInt8>, width: Int, signed: Bool, count: Int, validity: BitArray?, limit: Int,
+        outside: (Int64) -> PartdError
+    ) throws -> [Int32] {
+        func widened<T: FixedWidthInteger & BitwiseCopyable>(_: T.Type) -> [Int64] {
+            RawBytes.elements(T.self, count: count, from: [raw]).map { Int64(truncatingIfNeeded: $0) }
+        }
+        var codes: [Int32]
+        if width == 4 && signed {
+            codes = RawBytes.elements(Int32.self, count: count, from: [raw])
+        } else {
+            let wide: [Int64] = switch (width, signed) {
+            case (1, true): widened(Int8.self)
+            case (1, false): widened(UInt8.self)
+            case (2, true): widened(Int16.self)
+            case (2, false): widened(UInt16.self)
+            case (4, _): widened(UInt32.self)
+            case (8, false): widened(UInt64.self).map { $0 < 0 ? Int64.max : $0 }
+            default: widened(Int64.self)
+            }
+            codes = try wide.indices.map { row in
+                let index = wide[row]
+                if index >= 0 && index < limit { return Int32(index) }
+                guard let validity, !validity[row] else { throw outside(index) }
+                return 0
+            }
+        }
+        // One pass for the common case, every code in range; rows outside it must be null.
+        var inRange = true
+        for code in codes { inRange = inRange && code >= 0 && Int(code) < limit }
+        if !inRange {
+            for row in codes.indices where codes[row] < 0 || Int(codes[row]) >= limit {
+                guard let validity, !validity[row] else { throw outside(Int64(codes[row])) }
+                codes[row] = 0
+            }
+        }
+        return codes
     }
 
     /// Codes into an Arrow dictionary, which may repeat a value where a ``CategoricalArray`` may not:

@@ -221,6 +221,8 @@ protocol FixedStorage: Sendable {
     /// The values of the plan's rows, split by partition (see ``RawBytes/scatter(_:_:)``).
     func split(_ plan: SplitPlan) -> [any FixedStorage]
     func appendBytes(to bytes: inout [UInt8])
+    /// Appends the bytes of the values in `range`.
+    func appendBytes(_ range: Range<Int>, to bytes: inout [UInt8])
     func isEqual(to other: any FixedStorage) -> Bool
     func values<U: ArrayElement>(as type: U.Type) -> [U]?
     /// `self` followed by every part (all of the same dtype).
@@ -241,6 +243,7 @@ struct FixedValues<T: ArrayElement>: FixedStorage {
         RawBytes.scatter(values, plan).map { FixedValues(values: $0) }
     }
     func appendBytes(to bytes: inout [UInt8]) { RawBytes.append(values, to: &bytes) }
+    func appendBytes(_ range: Range<Int>, to bytes: inout [UInt8]) { RawBytes.append(values[range], to: &bytes) }
 
     func isEqual(to other: any FixedStorage) -> Bool {
         other.values(as: T.self).map { $0 == values } ?? false

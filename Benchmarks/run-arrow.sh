@@ -5,9 +5,9 @@
 #   Benchmarks/run-arrow.sh [--repeat R] [--rows N]
 #
 # Workload: W4's table, N rows (default 10,000,000) of id Int64, x Float64 and name (one of 1,000 strings,
-# plain and categorical), written to one uncompressed Arrow IPC file in a scratch directory and read back
-# into memory (pyarrow without memory mapping), R times each; each line shows the best write and the best
-# read. There is no Python partd line: partd has no Arrow format.
+# plain and categorical), written to one Arrow IPC file (uncompressed, then with LZ4 frames, then with
+# Zstandard buffers) in a scratch directory and read back into memory (pyarrow without memory mapping), R
+# times each; each line shows the best write and the best read. There is no Python partd line: partd has no Arrow format.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,26 +29,32 @@ trap 'rm -rf "$SCRATCH"' EXIT
 RESULTS="$SCRATCH/results.jsonl"
 : > "$RESULTS"
 
-for strings in plain categorical; do
-  sync
-  .build/release/partd-bench-arrow --rows "$ROWS" --strings "$strings" --repeat "$REPEAT" --dir "$SCRATCH" >> "$RESULTS"
-  sync
-  python3 Benchmarks/python/arrow_ipc.py --rows "$ROWS" --strings "$strings" --repeat "$REPEAT" --dir "$SCRATCH" >> "$RESULTS"
+for compression in none lz4 zstd; do
+  for strings in plain categorical; do
+    sync
+    .build/release/partd-bench-arrow --rows "$ROWS" --strings "$strings" --compression "$compression" --repeat "$REPEAT" \
+      --dir "$SCRATCH" >> "$RESULTS"
+    sync
+    python3 Benchmarks/python/arrow_ipc.py --rows "$ROWS" --strings "$strings" --compression "$compression" \
+      --repeat "$REPEAT" --dir "$SCRATCH" >> "$RESULTS"
+  done
 done
 
 python3 - "$RESULTS" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip().startswith("{")]
-print(f"{'name':<12} {'impl':<12} {'file MB':>8} {'write s':>8} {'write MB/s':>10} {'read s':>7} {'read MB/s':>9} {'write vs':>8} {'read vs':>8}")
-for strings in ("plain", "categorical"):
-    py = next((r for r in rows if r["impl"] == "pyarrow" and r["strings"] == strings), None)
+print(f"{'name':<12} {'codec':<5} {'impl':<12} {'file MB':>8} {'write s':>8} {'write MB/s':>10} {'read s':>7} {'read MB/s':>9} {'write vs':>8} {'read vs':>8}")
+for codec, strings in [(c, s) for c in ("none", "lz4", "zstd") for s in ("plain", "categorical")]:
+    def pick(impl):
+        return next((r for r in rows if r["impl"] == impl and r["strings"] == strings and r["compression"] == codec), None)
+    py = pick("pyarrow")
     for impl in ("swift-partd", "pyarrow"):
-        r = next((r for r in rows if r["impl"] == impl and r["strings"] == strings), None)
+        r = pick(impl)
         if r is None: continue
         vs_w = vs_r = ""
         if py and impl == "swift-partd":
             vs_w, vs_r = f"{py['write_s'] / r['write_s']:.2f}x", f"{py['read_s'] / r['read_s']:.2f}x"
-        print(f"{strings:<12} {impl:<12} {r['file_mb']:>8.1f} {r['write_s']:>8.3f} {r['write_mb_s']:>10.0f} "
+        print(f"{strings:<12} {codec:<5} {impl:<12} {r['file_mb']:>8.1f} {r['write_s']:>8.3f} {r['write_mb_s']:>10.0f} "
               f"{r['read_s']:>7.3f} {r['read_mb_s']:>9.0f} {vs_w:>8} {vs_r:>8}")
 print("write vs / read vs: pyarrow's time over ours (above 1x: ours is faster).")
 PY

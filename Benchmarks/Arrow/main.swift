@@ -7,7 +7,7 @@
 //   write: Table.writeArrow(.file), each piece written to the file with write(2) as it comes
 //   read:  the file read into memory with read(2), then Table(arrow:)
 //
-//   partd-bench-arrow [--rows N] [--strings plain|categorical] [--repeat R] [--dir DIR]
+//   partd-bench-arrow [--rows N] [--strings plain|categorical] [--compression none|lz4|zstd] [--repeat R] [--dir DIR]
 //
 // Prints one JSON object: the workload, the file's size, the seconds of each phase and MB/s of file bytes.
 
@@ -22,6 +22,7 @@ var rows = 10_000_000
 var categorical = false
 var repeats = 3
 var directory = "/tmp"
+var compression: Table.ArrowCompression?
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     switch argument {
@@ -29,8 +30,11 @@ while let argument = arguments.next() {
     case "--strings": categorical = arguments.next() == "categorical"
     case "--repeat": repeats = max(1, Int(arguments.next() ?? "") ?? repeats)
     case "--dir": directory = arguments.next() ?? directory
+    case "--compression":
+        let name = arguments.next()
+        compression = name == "lz4" ? .lz4 : name == "zstd" ? .zstd : nil
     default:
-        print("usage: partd-bench-arrow [--rows N] [--strings plain|categorical] [--repeat R] [--dir DIR]")
+        print("usage: partd-bench-arrow [--rows N] [--strings plain|categorical] [--compression none|lz4|zstd] [--repeat R] [--dir DIR]")
         exit(2)
     }
 }
@@ -50,12 +54,12 @@ let path = "\(directory)/partd-bench-arrow-\(getpid()).arrow"
 defer { unlink(path) }
 
 /// Writes the table to the file piece by piece as `writeArrow` hands the pieces over; returns the file's size.
-func writeFile() -> Int {
+@MainActor func writeFile() throws -> Int {
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     precondition(fd >= 0, "cannot create \(path)")
     defer { close(fd) }
     var size = 0
-    table.writeArrow(.file) { piece in
+    try table.writeArrow(.file, compression: compression) { piece in
         piece.withUnsafeBytes { buffer in
             var done = 0
             while done < buffer.count {
@@ -92,7 +96,7 @@ var bestRead = Double.infinity
 var size = 0
 for _ in 0..<repeats {
     var start = now()
-    size = writeFile()
+    size = try writeFile()
     bestWrite = min(bestWrite, now() - start)
     start = now()
     let back = try Table(arrow: readFile())
@@ -102,6 +106,7 @@ for _ in 0..<repeats {
 let mb = Double(size) / 1e6
 print("""
     {"impl": "swift-partd", "workload": "arrow-ipc", "strings": "\(categorical ? "categorical" : "plain")", \
+    "compression": "\(compression.map { $0 == .lz4 ? "lz4" : "zstd" } ?? "none")", \
     "rows": \(rows), "file_mb": \(mb), "write_s": \(bestWrite), "read_s": \(bestRead), \
     "write_mb_s": \(mb / bestWrite), "read_mb_s": \(mb / bestRead)}
     """)

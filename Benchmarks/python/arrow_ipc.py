@@ -2,7 +2,7 @@
 """The Arrow IPC workload on pyarrow (Benchmarks/run-arrow.sh runs it beside partd-bench-arrow).
 
 W4's table, 10 million rows of id int64, x float64 and name (one of 1,000 strings, plain or a pandas-style
-dictionary), written as one Arrow IPC file (Feather v2, uncompressed) to disk and read back, --repeat
+dictionary), written as one Arrow IPC file (Feather v2; uncompressed, or --compression lz4|zstd) to disk and read back, --repeat
 times; the best write and the best read are kept. The read is not memory-mapped: the file is read into
 memory, as ours is. Prints one JSON object: the workload, the file's size, the seconds of each phase, MB/s.
 """
@@ -17,6 +17,7 @@ parser.add_argument("--rows", type=int, default=10_000_000)
 parser.add_argument("--strings", choices=["plain", "categorical"], default="plain")
 parser.add_argument("--repeat", type=int, default=3)
 parser.add_argument("--dir", default="/tmp")
+parser.add_argument("--compression", choices=["none", "lz4", "zstd"], default="none")
 args = parser.parse_args()
 
 rng = np.random.default_rng(42)
@@ -36,7 +37,7 @@ best_write = best_read = float("inf")
 try:
     for _ in range(args.repeat):
         start = time.perf_counter()
-        feather.write_feather(table, path, compression="uncompressed")
+        feather.write_feather(table, path, compression="uncompressed" if args.compression == "none" else args.compression)
         best_write = min(best_write, time.perf_counter() - start)
         start = time.perf_counter()
         back = feather.read_table(path, memory_map=False)
@@ -47,7 +48,8 @@ finally:
     if os.path.exists(path):
         os.unlink(path)
 print(json.dumps({
-    "impl": "pyarrow", "workload": "arrow-ipc", "strings": args.strings, "rows": args.rows, "file_mb": mb,
+    "impl": "pyarrow", "workload": "arrow-ipc", "strings": args.strings, "compression": args.compression,
+    "rows": args.rows, "file_mb": mb,
     "write_s": best_write, "read_s": best_read, "write_mb_s": mb / best_write, "read_mb_s": mb / best_read,
     "pyarrow": pa.__version__,
 }))

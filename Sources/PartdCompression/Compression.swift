@@ -143,6 +143,48 @@ public enum Compression: Sendable, Hashable {
         }
     }
 
+    /// The buffer codecs of Apache Arrow's IPC format (`BodyCompression`), for `PartdTyped`'s Arrow reader
+    /// and writer: a whole buffer as one LZ4 frame or one Zstandard frame, with no chunk limit.
+    package enum ArrowCodec: Sendable {
+        case lz4Frame, zstd
+    }
+
+    /// A buffer as Arrow stores it compressed: its length as a little-endian Int64, then one frame of it; or,
+    /// when the frame would not be smaller, -1 and the bytes as they are. One pass, no copies of the input.
+    package static func arrowCompressedBuffer(_ input: UnsafeRawBufferPointer, _ codec: ArrowCodec) throws -> [UInt8] {
+        let bound = codec == .lz4Frame ? LZ4Codec.frameBound(input.count) : ZstdCodec.bound(input.count)
+        return try [UInt8](unsafeUninitializedCapacity: 8 + max(bound, input.count)) { buffer, count in
+            let out = UnsafeMutableRawBufferPointer(buffer)
+            let frame = UnsafeMutableRawBufferPointer(rebasing: out[8..<(8 + bound)])
+            let written = codec == .lz4Frame
+                ? try LZ4Codec.compressFrame(input, into: frame)
+                : try ZstdCodec.compress(input, into: frame, level: 1)
+            var length = Int64(written < input.count ? input.count : -1).littleEndian
+            withUnsafeBytes(of: &length) { out.copyMemory(from: $0) }
+            if written >= input.count, input.count > 0 {
+                UnsafeMutableRawBufferPointer(rebasing: out[8...]).copyMemory(from: input)
+            }
+            count = 8 + min(written, input.count)
+        }
+    }
+
+    /// `arrowCompressedBuffer` of bytes in an array.
+    package static func arrowCompressedBuffer(_ input: ArraySlice<UInt8>, _ codec: ArrowCodec) throws -> [UInt8] {
+        try input.withUnsafeBytes { try arrowCompressedBuffer($0, codec) }
+    }
+
+    /// Decompresses a buffer that held `originalSize` bytes; the caller bounds `originalSize`.
+    package static func arrowDecompress(_ input: ArraySlice<UInt8>, _ codec: ArrowCodec, originalSize: Int) throws -> [UInt8] {
+        try [UInt8](unsafeUninitializedCapacity: max(1, originalSize)) { buffer, count in
+            let target = UnsafeMutableBufferPointer(rebasing: buffer[0..<originalSize])
+            switch codec {
+            case .lz4Frame: try LZ4Codec.decompressFrame(input, into: target)
+            case .zstd: try ZstdCodec.decompress(input, into: target)
+            }
+            count = originalSize
+        }
+    }
+
     static func corrupt(_ codec: Codec, _ detail: String) -> PartdError {
         PartdError(code: .corruptData, message: "\(codec) data \(detail)")
     }

@@ -154,6 +154,7 @@ struct Cat: ParsableCommand {
             "Output format of tables: csv, json, arrow (an Arrow IPC file, which pandas.read_feather and "
                 + "pyarrow.feather.read_table open) or arrow-stream (an Arrow IPC stream)."))
     var format: Format = .csv
+    @Option(help: "Compress the buffers of --format arrow or arrow-stream: lz4 or zstd.") var arrowCompression: ArrowCompressionOption?
     @Flag(help: "Print the stored bytes exactly, frames and all.") var raw = false
 
     func run() throws {
@@ -168,7 +169,7 @@ struct Cat: ParsableCommand {
         case .auto, .bytes:
             writeStdout(value)
         case .table:
-            printTable(try TableStore(over: memory).get(key), format: format)
+            try printTable(try TableStore(over: memory).get(key), format: format, arrowCompression: arrowCompression?.compression)
         case .array:
             for line in try arrayLines(ArrayStore(over: memory), key) { print(line) }
         case .list:
@@ -260,18 +261,27 @@ struct Cat: ParsableCommand {
     }
 }
 
+/// Arrow's buffer compression as an option of `cat` and `groupby`.
+enum ArrowCompressionOption: String, ExpressibleByArgument, CaseIterable {
+    case lz4, zstd
+
+    var compression: Table.ArrowCompression { self == .lz4 ? .lz4 : .zstd }
+}
+
 /// Prints a table as CSV (header row; nulls empty; fields quoted where needed; see `CSVWriter`), JSON (one
 /// array of objects) or an Arrow IPC file or stream, to standard output or `handle`.
-func printTable(_ table: Table, format: Cat.Format, to handle: FileHandle = .standardOutput) {
+func printTable(
+    _ table: Table, format: Cat.Format, arrowCompression: Table.ArrowCompression? = nil, to handle: FileHandle = .standardOutput
+) throws {
     switch format {
     case .csv:
         handle.write(Data(CSVWriter.bytes(table)))
     case .json:
         printJSON(table) { handle.write(Data(($0 + "\n").utf8)) }
     case .arrow:
-        table.writeArrow(.file) { handle.write(Data($0)) }
+        try table.writeArrow(.file, compression: arrowCompression) { handle.write(Data($0)) }
     case .arrowStream:
-        table.writeArrow(.stream) { handle.write(Data($0)) }
+        try table.writeArrow(.stream, compression: arrowCompression) { handle.write(Data($0)) }
     }
 }
 

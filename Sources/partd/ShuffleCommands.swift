@@ -234,6 +234,7 @@ struct GroupByCSV: ParsableCommand {
     @Option(help: "The aggregates, e.g. sum:x,mean:x,count.") var agg: String = "count"
     @Option(help: "Write the result to this file instead of standard output.") var out: String?
     @Option(help: "The result's format: csv, json, arrow (an Arrow IPC file) or arrow-stream.") var format: Cat.Format = .csv
+    @Option(help: "Compress the buffers of --format arrow or arrow-stream: lz4 or zstd.") var arrowCompression: ArrowCompressionOption?
 
     func run() throws {
         let aggregations = try agg.split(separator: ",").map { item -> Aggregation in
@@ -259,9 +260,9 @@ struct GroupByCSV: ParsableCommand {
                 let handle = FileHandle(forWritingAtPath: out)
             else { throw CommandError("cannot write \(out)") }
             defer { try? handle.close() }
-            printTable(result, format: format, to: handle)
+            try printTable(result, format: format, arrowCompression: arrowCompression?.compression, to: handle)
         } else {
-            printTable(result, format: format)
+            try printTable(result, format: format, arrowCompression: arrowCompression?.compression)
         }
     }
 }

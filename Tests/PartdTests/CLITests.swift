@@ -343,6 +343,16 @@ struct CLITests {
         let result = try Table(arrow: Array(try Data(contentsOf: URL(fileURLWithPath: grouped))))
         #expect(result.schema.fields.map(\.name) == ["id", "x_sum", "count"] && result.rowCount == 50)
         #expect(result["count"]!.values(as: Int64.self)!.reduce(0, +) == 5000)
+        // Compressed buffers, and a compressed file as input.
+        let zstd = try run(partd, ["groupby", arrow, "--by", "id", "--agg", "sum:x,count", "--format", "arrow",
+                                   "--arrow-compression", "zstd", "--out", grouped])
+        #expect(zstd.status == 0, "\(zstd.output)")
+        #expect(try Table(arrow: Array(try Data(contentsOf: URL(fileURLWithPath: grouped)))) == result)
+        var lz4: [UInt8] = []
+        try table.writeArrow(.file, compression: .lz4) { lz4.append(contentsOf: $0) }
+        try Data(lz4).write(to: URL(fileURLWithPath: part))
+        let fromLZ4 = try run(partd, ["groupby", part, "--by", "id", "--agg", "sum:x,count,max:name", "--memory", "20kB"])
+        #expect(fromLZ4.status == 0 && lines(fromLZ4.output) == lines(fromCSV.output))
 
         // A shuffle of the Arrow file; cat --format arrow gives each partition's rows back as Arrow.
         let shuffled = try run(partd, ["shuffle", arrow, "--by", "id", "--partitions", "4", "--out", out])

@@ -19,6 +19,18 @@ enum ZstdCodec {
         return output
     }
 
+    /// `input` as one frame written to `out` (at least `ZSTD_compressBound(input.count)` bytes); returns the
+    /// bytes written.
+    static func compress(_ input: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer, level: Int) throws -> Int {
+        let result = ZSTD_compress(out.baseAddress, out.count, input.baseAddress, input.count, Int32(level))
+        guard ZSTD_isError(result) == 0 else {
+            throw Compression.failed(.zstd, String(cString: ZSTD_getErrorName(result)))
+        }
+        return result
+    }
+
+    static func bound(_ count: Int) -> Int { ZSTD_compressBound(count) }
+
     /// Decompresses `input` into `out`, which must hold exactly the recorded original size.
     static func decompress(_ input: ArraySlice<UInt8>, into out: UnsafeMutableBufferPointer<UInt8>) throws {
         let originalSize = out.count

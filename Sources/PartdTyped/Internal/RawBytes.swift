@@ -3,11 +3,18 @@
 // copying contiguous elements to and from bytes, each in one pass.
 
 import Partd
+import PartdCompression
 
 enum RawBytes {
     /// Appends the in-memory (little-endian) bytes of `elements` to `out`.
     static func append<E: BitwiseCopyable>(_ elements: [E], to out: inout [UInt8]) {
         elements.withUnsafeBytes { out.append(contentsOf: $0) }
+    }
+
+    /// `elements`' bytes compressed as one Arrow buffer (see `Compression.arrowCompressedBuffer`), without
+    /// copying them first.
+    static func arrowCompressedBuffer<E: BitwiseCopyable>(_ elements: [E], _ codec: Compression.ArrowCodec) throws -> [UInt8] {
+        try elements.withUnsafeBytes { try Compression.arrowCompressedBuffer($0, codec) }
     }
 
     /// Appends the bytes of `elements[range]` to `out`.

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import Partd
+import PartdCompression
 
 /// Apache Arrow's IPC formats for ``Table``: the file format (Feather version 2, what
 /// `pyarrow.feather.read_table`, `pandas.read_feather`, polars and DuckDB open) and the stream format.
@@ -14,7 +15,8 @@ extension Table {
     public func arrowFile() -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(ArrowWriter.estimatedSize(of: self))
-        writeArrow(.file) { bytes.append(contentsOf: $0) }
+        // Without compression and with this sink, nothing can throw.
+        try! writeArrow(.file) { bytes.append(contentsOf: $0) }
         return bytes
     }
 
@@ -22,7 +24,7 @@ extension Table {
     public func arrowStream() -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(ArrowWriter.estimatedSize(of: self))
-        writeArrow(.stream) { bytes.append(contentsOf: $0) }
+        try! writeArrow(.stream) { bytes.append(contentsOf: $0) }
         return bytes
     }
 
@@ -34,17 +36,35 @@ extension Table {
         case stream
     }
 
+    /// Arrow's buffer compression (`BodyCompression`): every buffer of a batch compressed on its own.
+    public enum ArrowCompression: Sendable {
+        /// One LZ4 frame per buffer (`LZ4_FRAME`, what pandas' `to_feather` writes by default).
+        case lz4
+        /// One Zstandard frame per buffer (`ZSTD`), at level 1.
+        case zstd
+    }
+
     /// Writes the table in an Arrow IPC format piece by piece to `sink`, which gets the bytes in order
     /// (writing each to a file, say): the whole file never has to be in memory at once. String data and
     /// bitmaps come as they are; fixed-width values and offsets are copied through a buffer of 1 MiB.
-    public func writeArrow(_ format: ArrowFormat, to sink: (ArraySlice<UInt8>) throws -> Void) rethrows {
+    ///
+    /// With `compression`, each buffer is compressed (a buffer that would not shrink is stored as it is, as
+    /// the format allows), and a batch's compressed buffers are in memory together before they are written.
+    ///
+    /// - Throws: what `sink` throws, and ``PartdError/Code/compressionFailed`` if a codec fails.
+    public func writeArrow(
+        _ format: ArrowFormat, compression: ArrowCompression? = nil, to sink: (ArraySlice<UInt8>) throws -> Void
+    ) throws {
         var writer = ArrowWriter()
+        writer.compression = compression.map { $0 == .lz4 ? .lz4Frame : .zstd }
+        // Once: it scans string columns to tell UTF-8 from binary, and the file format writes it twice.
+        let schema = writer.schema(of: self)
         if format == .file { try writer.emit(Array("ARROW1".utf8) + [0, 0], sink) }
-        try writer.writeMessages(of: self, sink)
+        try writer.writeMessages(of: self, schema: schema, sink)
         guard format == .file else { return }
         let footer = FlatBuffers.encode(.table([
             .int16(ArrowWriter.version),
-            .offset(writer.schema(of: self)),
+            .offset(schema),
             .offset(ArrowWriter.blocks(writer.dictionaryBlocks)),
             .offset(ArrowWriter.blocks(writer.recordBatchBlocks)),
         ]))
@@ -63,6 +83,8 @@ struct ArrowWriter {
 
     /// The bytes handed to the sink so far.
     var written = 0
+    /// How each buffer is compressed, if at all.
+    var compression: Compression.ArrowCodec?
     var dictionaryBlocks: [(offset: Int, metadata: Int, body: Int)] = []
     var recordBatchBlocks: [(offset: Int, metadata: Int, body: Int)] = []
     /// Where fixed-width values are copied on their way to the sink.
@@ -103,13 +125,16 @@ struct ArrowWriter {
     }
 
     /// The schema, dictionary batches, record batch and end-of-stream marker.
-    mutating func writeMessages(of table: Table, _ sink: (ArraySlice<UInt8>) throws -> Void) rethrows {
-        try message(header: 1, schema(of: table), body: Body(), sink)
+    mutating func writeMessages(
+        of table: Table, schema: FlatBuffers.Value, _ sink: (ArraySlice<UInt8>) throws -> Void
+    ) throws {
+        try message(header: 1, schema, body: Body(), sink)
         var dictionaryID: Int64 = 0
         for column in table.columns {
             guard case .categorical(let categorical) = column.storage else { continue }
             var body = Body()
             body.strings(categorical.categories, validity: nil)
+            if let compression { body = try body.compressed(compression) }
             let batch = body.recordBatch(length: categorical.categories.count)
             let at = written
             let metadata = try message(header: 2, .table([.int64(dictionaryID), .offset(batch)]), body: body, sink)
@@ -135,6 +160,7 @@ struct ArrowWriter {
                 body.buffer(.codes(categorical.codes), length: 4 * categorical.codes.count)
             }
         }
+        if let compression { body = try body.compressed(compression) }
         let at = written
         let metadata = try message(header: 3, body.recordBatch(length: table.rowCount), body: body, sink)
         recordBatchBlocks.append((at, metadata, body.length))
@@ -272,19 +298,21 @@ struct ArrowWriter {
     /// A record batch's body: buffers back to back, each starting at a multiple of 8 bytes. The buffers are
     /// the columns' own arrays, copied once, into the output, when the message is written.
     struct Body {
-        enum Piece {
+        enum Piece: Sendable {
             case bytes([UInt8])
             case fixed(any FixedStorage)
             case codes([Int32])
             case offsets([Int64])
         }
         var pieces: [Piece] = []
+        /// Each piece's length in bytes (padding excluded).
+        var lengths: [Int] = []
         /// The body's length so far, padding included.
         var length = 0
         var nodes: [UInt8] = []
-        var buffers: [UInt8] = []
         var nodeCount = 0
-        var bufferCount = 0
+        /// The codec the pieces were compressed with, if any.
+        var codec: Compression.ArrowCodec?
 
         mutating func node(_ column: Column) {
             node(length: column.count, nulls: column.validity.map { $0.count - $0.trueCount } ?? 0)
@@ -301,11 +329,30 @@ struct ArrowWriter {
         }
 
         mutating func buffer(_ piece: Piece, length bytes: Int) {
-            ArrowWriter.append(Int64(length), to: &buffers)
-            ArrowWriter.append(Int64(bytes), to: &buffers)
-            bufferCount += 1
             pieces.append(piece)
+            lengths.append(bytes)
             length += (bytes + 7) / 8 * 8
+        }
+
+        /// The same buffers, each compressed with `codec` behind its uncompressed length (or stored as it is
+        /// behind -1 when compressing would not shrink it; empty buffers stay empty).
+        func compressed(_ codec: Compression.ArrowCodec) throws -> Body {
+            var result = Body()
+            result.nodes = nodes
+            result.nodeCount = nodeCount
+            result.codec = codec
+            // Every buffer at once, on all cores, each compressed straight from the column's array.
+            let stored = try Parallel.map(Array(zip(pieces, lengths)), totalBytes: length) { piece, bytes -> [UInt8] in
+                guard bytes > 0 else { return [] }
+                switch piece {
+                case .bytes(let bytes): return try Compression.arrowCompressedBuffer(bytes[...], codec)
+                case .fixed(let values): return try values.arrowCompressedBuffer(codec)
+                case .codes(let codes): return try RawBytes.arrowCompressedBuffer(codes, codec)
+                case .offsets(let offsets): return try RawBytes.arrowCompressedBuffer(offsets, codec)
+                }
+            }
+            for bytes in stored { result.buffer(bytes) }
+            return result
         }
 
         mutating func strings(_ strings: StringArray, validity: BitArray?) {
@@ -316,10 +363,18 @@ struct ArrowWriter {
         }
 
         func recordBatch(length: Int) -> FlatBuffers.Value {
-            .table([
+            var buffers: [UInt8] = []
+            var offset = 0
+            for bytes in lengths {
+                ArrowWriter.append(Int64(offset), to: &buffers)
+                ArrowWriter.append(Int64(bytes), to: &buffers)
+                offset += (bytes + 7) / 8 * 8
+            }
+            return .table([
                 .int64(Int64(length)),
                 .offset(.structs(bytes: nodes, count: nodeCount, alignment: 8)),
-                .offset(.structs(bytes: buffers, count: bufferCount, alignment: 8)),
+                .offset(.structs(bytes: buffers, count: lengths.count, alignment: 8)),
+                codec.map { FlatBuffers.Field.offset(.table([.uint8($0 == .lz4Frame ? 0 : 1)])) },
             ])
         }
     }
@@ -486,11 +541,12 @@ extension Table {
     /// Reads columns of signed and unsigned integers, floats (16, 32 and 64 bits), booleans, timestamps
     /// (a time zone is dropped; the values are UTC already), `utf8`, `large_utf8`, `binary` and
     /// `large_binary` strings, and dictionary-encoded strings with integer indices. A nullable column gets
-    /// a validity bitmap even when it holds no nulls.
+    /// a validity bitmap even when it holds no nulls. Buffers may be compressed with `LZ4_FRAME` or `ZSTD`
+    /// (pandas' `to_feather` compresses with LZ4 by default).
     ///
     /// - Throws: ``PartdError/Code/corruptData`` if the bytes are not a well-formed Arrow file or
     ///   stream, and ``PartdError/Code/invalidArgument`` naming the column for a type or feature a
-    ///   ``Table`` cannot hold (lists, structs, decimals, compressed buffers, dictionary deltas).
+    ///   ``Table`` cannot hold (lists, structs, decimals, dictionary deltas).
     public init(arrow bytes: [UInt8]) throws {
         var reader = try ArrowBatchReader(size: bytes.count) { offset, count in bytes[offset..<(offset + count)] }
         var batches: [Table] = []
@@ -618,6 +674,10 @@ enum ArrowMessages {
         let body: ArraySlice<UInt8>
         let nodes: (start: Int, count: Int)
         let buffers: (start: Int, count: Int)
+        /// The codec of every buffer (`BodyCompression`), or `nil`.
+        let compression: Compression.ArrowCodec?
+        /// A compressed batch's buffers, decompressed.
+        private var decompressed: [ArraySlice<UInt8>]?
         var node = 0
         var buffer = 0
 
@@ -625,13 +685,28 @@ enum ArrowMessages {
             batch = message.header
             reader = message.header.reader
             body = message.body
-            if try batch.table(3) != nil {
-                throw PartdError(
-                    code: .invalidArgument,
-                    message: "the Arrow data has compressed buffers (\(name)); write it with compression=\"uncompressed\"")
+            if let compression = try batch.table(3) {
+                let codec: Int8 = try compression.scalar(0)
+                let method: Int8 = try compression.scalar(1)
+                guard method == 0, codec == 0 || codec == 1 else {
+                    throw PartdError(
+                        code: .invalidArgument,
+                        message: "the Arrow data's buffers are compressed with codec \(codec), method \(method) (\(name)); partd reads LZ4_FRAME and ZSTD buffers")
+                }
+                self.compression = codec == 0 ? .lz4Frame : .zstd
+            } else {
+                self.compression = nil
             }
             nodes = try batch.structs(1, stride: 16)
             buffers = try batch.structs(2, stride: 16)
+            decompressed = nil
+            if let compression {
+                // Every buffer of the batch at once, on all cores.
+                let stored = try (0..<buffers.count).map { try self.stored($0) }
+                decompressed = try Parallel.map(stored, totalBytes: stored.reduce(0) { $0 + $1.count }) {
+                    try Self.decompress($0, compression)
+                }
+            }
         }
 
         var length: Int { get throws { Int(try batch.scalar(0) as Int64) } }
@@ -642,8 +717,9 @@ enum ArrowMessages {
             node += 1
             let length = Int(try reader.integer(Int64.self, at: at))
             let nulls = Int(try reader.integer(Int64.self, at: at + 8))
-            // Every column type a Table holds takes at least a bit per row of the body.
-            guard length >= 0, nulls >= 0, nulls <= length, length <= 8 * body.count else {
+            // Every column type a Table holds takes at least a bit per row of the body (of its buffers
+            // decompressed, in a compressed body; those are checked against the length as they are read).
+            guard length >= 0, nulls >= 0, nulls <= length, length <= (compression == nil ? 8 * body.count : 1 << 40) else {
                 throw ArrowMessages.corrupt("a field node claims \(length) rows, \(nulls) null, in a \(body.count)-byte body")
             }
             return (length, nulls)
@@ -651,14 +727,35 @@ enum ArrowMessages {
 
         mutating func nextBuffer() throws -> ArraySlice<UInt8> {
             guard buffer < buffers.count else { throw ArrowMessages.corrupt("a record batch has fewer buffers than its columns need") }
-            let at = buffers.start + 16 * buffer
             buffer += 1
+            if let decompressed { return decompressed[buffer - 1] }
+            return try stored(buffer - 1)
+        }
+
+        /// Buffer `index` as the body holds it.
+        func stored(_ index: Int) throws -> ArraySlice<UInt8> {
+            let at = buffers.start + 16 * index
             let offset = Int(try reader.integer(Int64.self, at: at))
             let length = Int(try reader.integer(Int64.self, at: at + 8))
             guard offset >= 0, length >= 0, offset <= body.count, length <= body.count - offset else {
                 throw ArrowMessages.corrupt("a buffer at \(offset) of \(length) bytes lies outside its \(body.count)-byte body")
             }
             return body[(body.startIndex + offset)..<(body.startIndex + offset + length)]
+        }
+
+        /// A compressed buffer undone: its uncompressed length (Int64), then its data, which is stored as it is
+        /// when the length is -1.
+        static func decompress(_ stored: ArraySlice<UInt8>, _ codec: Compression.ArrowCodec) throws -> ArraySlice<UInt8> {
+            guard !stored.isEmpty else { return stored }
+            guard stored.count >= 8 else { throw ArrowMessages.corrupt("a compressed buffer of \(stored.count) bytes has no length") }
+            let original = try ArrowMessages.integer(Int64.self, stored.prefix(8))
+            let data = stored.dropFirst(8)
+            if original == -1 { return data }
+            // Bounded, so that a damaged length cannot ask for more memory than any real buffer needs.
+            guard original >= 0, original <= (1 << 20) + 32_768 * Int64(data.count) else {
+                throw ArrowMessages.corrupt("a compressed buffer of \(data.count) bytes claims \(original) bytes")
+            }
+            return try Compression.arrowDecompress(data, codec, originalSize: Int(original))[...]
         }
 
         /// The validity bitmap of a node of `length` rows with `nulls` nulls (`nil` when none are null).

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
+import PartdCompression
+
 /// Booleans packed eight to a byte, least significant bit first (Apache
 /// Arrow's bitmap layout). Used for Bool columns and for validity bitmaps.
 /// Bits past `count` in the last byte are always zero.
@@ -223,6 +225,8 @@ protocol FixedStorage: Sendable {
     func appendBytes(to bytes: inout [UInt8])
     /// Appends the bytes of the values in `range`.
     func appendBytes(_ range: Range<Int>, to bytes: inout [UInt8])
+    /// The values' bytes compressed as one Arrow IPC buffer.
+    func arrowCompressedBuffer(_ codec: Compression.ArrowCodec) throws -> [UInt8]
     func isEqual(to other: any FixedStorage) -> Bool
     func values<U: ArrayElement>(as type: U.Type) -> [U]?
     /// `self` followed by every part (all of the same dtype).
@@ -244,6 +248,7 @@ struct FixedValues<T: ArrayElement>: FixedStorage {
     }
     func appendBytes(to bytes: inout [UInt8]) { RawBytes.append(values, to: &bytes) }
     func appendBytes(_ range: Range<Int>, to bytes: inout [UInt8]) { RawBytes.append(values[range], to: &bytes) }
+    func arrowCompressedBuffer(_ codec: Compression.ArrowCodec) throws -> [UInt8] { try RawBytes.arrowCompressedBuffer(values, codec) }
 
     func isEqual(to other: any FixedStorage) -> Bool {
         other.values(as: T.self).map { $0 == values } ?? false

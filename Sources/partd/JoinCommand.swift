@@ -35,8 +35,12 @@ struct JoinCSV: ParsableCommand {
     @Option(help: "Column types instead of inferring them, for either file: NAME:TYPE,… with TYPE int, float, string or category.")
     var types: String?
     @Option(help: "Write the result to this file instead of standard output.") var out: String?
+    @Option(help: "The result's format: csv, arrow (an Arrow IPC file) or arrow-stream; json is not offered here.")
+    var format: Cat.Format = .csv
+    @Option(help: "Compress the buffers of --format arrow or arrow-stream: lz4 or zstd.") var arrowCompression: ArrowCompressionOption?
 
     func validate() throws {
+        guard format != .json else { throw ValidationError("join writes csv, arrow or arrow-stream") }
         guard partitions > 0 else { throw ValidationError("--partitions must be at least 1") }
         guard chunkRows > 0 else { throw ValidationError("--chunk-rows must be at least 1") }
         guard ByteCount(memory) != nil else { throw ValidationError("--memory needs a size such as 256MB") }
@@ -54,9 +58,10 @@ struct JoinCSV: ParsableCommand {
         // The first chunks decide the column types: the join is tried on none of their rows, so keys that do
         // not compare (an int and a string) or clashing column names stop the command before the shuffles.
         let firsts = try readers.map { try $0.nextChunk() }
+        var resultSchema = TableSchema([])
         if let leftFirst = firsts[0], let rightFirst = firsts[1] {
             do {
-                _ = try leftFirst.slice(0..<0).join(rightFirst.slice(0..<0), on: keys, kind: kind, rightSuffix: suffix)
+                resultSchema = try leftFirst.slice(0..<0).join(rightFirst.slice(0..<0), on: keys, kind: kind, rightSuffix: suffix).schema
             } catch let error as PartdError {
                 let advice = error.code == .typeMismatch ? "; give the key one type in both files with --types KEY:TYPE" : ""
                 throw CommandError("joining \(left) with \(right): \(error.message)\(advice)")
@@ -78,39 +83,64 @@ struct JoinCSV: ParsableCommand {
             handle = file
         }
         defer { if out != nil { try? handle.close() } }
-        let printer = PartitionPrinter(handle: handle)
+        let printer = PartitionPrinter(
+            handle: handle,
+            arrow: format == .csv ? nil : ArrowBatchWriter(format == .arrow ? .file : .stream, schema: resultSchema,
+                                                           compression: arrowCompression?.compression))
         let progress = ProgressLine(total: partitions, label: "join: ")
         let rows = try shuffles[0].joinPartitions(shuffles[1], on: keys, kind: kind, rightSuffix: suffix) { index, joined in
             printer.print(index, joined) { done in progress.update(done, "\(done) of \(partitions) partitions") }
             return joined.rowCount
         }
+        try printer.finish()
         progress.finish("\(rows.reduce(0, +)) rows")
     }
 }
 
-/// Prints partitions' tables as CSV in partition order as they arrive from several threads: a partition
-/// done early waits (in memory) until those before it are printed. The header comes with the first table
-/// that has columns.
+/// Prints partitions' tables in partition order as they arrive from several threads, as CSV or as the record
+/// batches of Arrow IPC output: a partition done early waits (in memory) until those before it are printed.
+/// The CSV header comes with the first table that has columns.
 final class PartitionPrinter: @unchecked Sendable {
     private let handle: FileHandle
     private let lock = NSLock()
     private var next = 0
     private var waiting: [Int: Table] = [:]
     private var headerWritten = false
+    private var arrow: ArrowBatchWriter?
+    private var failure: (any Error)?
 
-    init(handle: FileHandle) { self.handle = handle }
+    init(handle: FileHandle, arrow: ArrowBatchWriter? = nil) {
+        self.handle = handle
+        self.arrow = arrow
+    }
 
     func print(_ index: Int, _ table: Table, printed: (Int) -> Void) {
         lock.lock()
         defer { lock.unlock() }
         waiting[index] = table
         while let table = waiting.removeValue(forKey: next) {
-            if !table.columns.isEmpty {
-                handle.write(Data(CSVWriter.bytes(table, header: !headerWritten)))
-                headerWritten = true
+            if !table.columns.isEmpty && failure == nil {
+                if arrow != nil {
+                    do {
+                        try arrow!.write(table) { handle.write(Data($0)) }
+                    } catch {
+                        failure = error
+                    }
+                } else {
+                    handle.write(Data(CSVWriter.bytes(table, header: !headerWritten)))
+                    headerWritten = true
+                }
             }
             next += 1
             printed(next)
         }
+    }
+
+    /// Ends Arrow output; throws what writing a partition threw.
+    func finish() throws {
+        lock.lock()
+        defer { lock.unlock() }
+        if let failure { throw failure }
+        try arrow?.finish { handle.write(Data($0)) }
     }
 }

@@ -42,6 +42,43 @@ struct ArrowTests {
         #expect(try Table(arrow: bytes) == noise)
     }
 
+    @Test("ArrowBatchWriter: tables in batches, categoricals with differing dictionaries unified through deltas")
+    func batchWriter() throws {
+        let parts = try (0..<3).map { i in
+            try sampleTable(rows: 50 + i, seed: UInt64(i), categories: [["red", "green"], ["blue", "red"], ["teal", "green", "red"]][i])
+        }
+        let whole = try Table.concatenate(parts)
+        func rows(_ table: Table) -> [[String?]] { table.columns.map { c in (0..<table.rowCount).map { c.text(at: $0) } } }
+        for format in [Table.ArrowFormat.file, .stream] {
+            for compression in [nil, Table.ArrowCompression.zstd] {
+                var writer = ArrowBatchWriter(format, schema: whole.schema, compression: compression)
+                var bytes: [UInt8] = []
+                for part in parts { try writer.write(part) { bytes.append(contentsOf: $0) } }
+                try writer.finish { bytes.append(contentsOf: $0) }
+                let back = try Table(arrow: bytes)
+                #expect(back.schema == whole.schema && rows(back) == rows(whole), "\(format) \(String(describing: compression))")
+                #expect(back["color"]!.categorical!.categories == ["red", "green", "blue", "teal"])
+                #expect(back.columns.allSatisfy { $0.validity != nil }, "every column is declared nullable")
+            }
+        }
+        // No tables: a valid empty table of the schema.
+        var empty = ArrowBatchWriter(.file, schema: whole.schema)
+        var bytes: [UInt8] = []
+        try empty.finish { bytes.append(contentsOf: $0) }
+        let none = try Table(arrow: bytes)
+        #expect(none.schema == whole.schema && none.rowCount == 0)
+        // Another schema, and bytes that are not UTF-8 after UTF-8 strings, are refused.
+        var writer = ArrowBatchWriter(.stream, schema: whole.schema)
+        try writer.write(parts[0]) { _ in }
+        #expect { try writer.write(Table([Column("x", [1.0])])) { _ in } } throws: { ($0 as? PartdError)?.code == .typeMismatch }
+        let text = try Table([Column("s", strings: ["a"])])
+        var strings = ArrowBatchWriter(.stream, schema: text.schema)
+        try strings.write(text) { _ in }
+        #expect {
+            try strings.write(Table([Column("s", strings: StringArray(byteStrings: [[0xFF]]))])) { _ in }
+        } throws: { ($0 as? PartdError)?.code == .invalidArgument && "\($0)".contains("not UTF-8") }
+    }
+
     @Test("the file's layout: magic at both ends, messages and body buffers at multiples of 8 bytes")
     func layout() throws {
         let bytes = try sampleTable(rows: 7).arrowFile()
@@ -96,7 +133,8 @@ struct ArrowTests {
         let table = try sampleTable(rows: 200)
         let path = scratchPath("arrow")
         defer {
-            for suffix in ["-ours.arrow", "-ours.stream", "-ours-lz4.arrow", "-ours-zstd.arrow", "-theirs.arrow", "-theirs.stream"] {
+            for suffix in ["-ours.arrow", "-ours.stream", "-ours-lz4.arrow", "-ours-zstd.arrow", "-ours-batches.arrow", "-theirs.arrow",
+                           "-theirs.stream"] {
                 unlink(path + suffix)
             }
         }
@@ -107,6 +145,17 @@ struct ArrowTests {
             try table.writeArrow(.file, compression: compression) { bytes.append(contentsOf: $0) }
             try Data(bytes).write(to: URL(fileURLWithPath: path + "-ours-\(name).arrow"))
         }
+        // The same rows in four batches whose categoricals have other dictionaries: written with deltas.
+        let recoloured = try [0, 50, 100, 150].map { start -> Table in
+            let slice = table.slice(start..<(start + 50))
+            let colours = Array(slice["color"]!.categorical!).map { start == 100 ? $0 : $0.uppercased() }
+            return try Table(slice.columns.map { $0.name == "color" ? Column("color", categorical: CategoricalArray(colours)) : $0 })
+        }
+        var batches = ArrowBatchWriter(.file, schema: table.schema)
+        var batched: [UInt8] = []
+        for part in recoloured { try batches.write(part) { batched.append(contentsOf: $0) } }
+        try batches.finish { batched.append(contentsOf: $0) }
+        try Data(batched).write(to: URL(fileURLWithPath: path + "-ours-batches.arrow"))
         let script = """
             import sys, pyarrow as pa, pyarrow.feather as feather, pyarrow.ipc as ipc
             p = sys.argv[1]
@@ -118,6 +167,12 @@ struct ArrowTests {
                 c = feather.read_table(p + '-ours-' + name + '.arrow')
                 c.validate(full=True)
                 assert c.equals(t), name
+            b = feather.read_table(p + '-ours-batches.arrow')
+            b.validate(full=True)
+            assert len(b.to_batches()) == 4 and b.num_rows == 200
+            colours = [x.upper() if not 100 <= i < 150 else x for i, x in enumerate(t.column('color').to_pylist())]
+            assert b.column('color').to_pylist() == colours, b.column('color').to_pylist()[:10]
+            assert b.column('x').to_pylist() == t.column('x').to_pylist()
             print(';'.join(f'{f.name}:{f.type}:{f.nullable}' for f in t.schema))
             print(t.num_rows, t.column('x').null_count, t.column('name').null_count)
             print(t.column('i8')[3].as_py(), t.column('u64')[4].as_py(), t.column('f16')[5].as_py(), t.column('flag')[6].as_py())

@@ -336,6 +336,17 @@ struct CLITests {
         let joinCSV = try run(partd, ["join", csv, csv, "--on", "id", "--partitions", "4"])
         let joinMixed = try run(partd, ["join", arrow, csv, "--on", "id", "--partitions", "4"])
         #expect(joinMixed.status == 0 && lines(joinMixed.output) == lines(joinCSV.output) && lines(joinCSV.output).count == 500_001)
+        // The join as Arrow: partitions as record batches, the same rows.
+        for (format, compression) in [("arrow", "zstd"), ("arrow-stream", "lz4")] {
+            let joinArrow = try run(partd, ["join", arrow, csv, "--on", "id", "--partitions", "4", "--format", format,
+                                            "--arrow-compression", compression, "--out", grouped])
+            #expect(joinArrow.status == 0, "\(joinArrow.output)")
+            let joined = try Table(arrow: Array(try Data(contentsOf: URL(fileURLWithPath: grouped))))
+            let rendered = (0..<joined.rowCount).map { row in
+                joined.columns.map { $0.text(at: row).map(csvQuoted) ?? "" }.joined(separator: ",")
+            }
+            #expect(rendered.sorted() == lines(joinCSV.output).filter { !$0.hasPrefix("id,") })
+        }
 
         // groupby --format arrow writes what groupby prints as CSV.
         let written = try run(partd, ["groupby", arrow, "--by", "id", "--agg", "sum:x,count", "--format", "arrow", "--out", grouped])

@@ -55,23 +55,145 @@ extension Table {
     public func writeArrow(
         _ format: ArrowFormat, compression: ArrowCompression? = nil, to sink: (ArraySlice<UInt8>) throws -> Void
     ) throws {
-        var writer = ArrowWriter()
+        var writer = ArrowBatchWriter(format, table: self, compression: compression, nullable: nil)
+        try writer.write(self, to: sink)
+        try writer.finish(to: sink)
+    }
+}
+
+/// Writes tables of one schema as the record batches of one Arrow IPC file or stream, in order, each handed to
+/// a sink piece by piece as it is written, so the output never has to be in memory at once (`partd join
+/// --format arrow` writes its partitions this way as they finish).
+///
+/// ```swift
+/// var writer = ArrowBatchWriter(.file, schema: first.schema)
+/// for table in partitions { try writer.write(table) { try file.write(contentsOf: $0) } }
+/// try writer.finish { try file.write(contentsOf: $0) }
+/// ```
+///
+/// Every column is declared nullable. A string column is `large_utf8` if the first table's strings are UTF-8
+/// (`large_binary` otherwise), and a later table whose strings of a `large_utf8` column are not is refused.
+/// A categorical column keeps one dictionary for the whole output: the first table's categories, then each
+/// new category in order of appearance, sent as a dictionary delta before the batch that first uses it (codes
+/// are remapped), so readers see one categorical column with every category.
+public struct ArrowBatchWriter {
+    private var writer = ArrowWriter()
+    private let format: Table.ArrowFormat
+    private let schema: TableSchema
+    /// The Arrow schema, once it is known (from the first table, or from `schema` alone at `finish`).
+    private var arrowSchema: FlatBuffers.Value?
+    /// For each string and categorical column, whether it is declared `large_utf8` (else `large_binary`).
+    private var utf8: [Int: Bool] = [:]
+    /// For each categorical column, the output's one dictionary and each value's code in it.
+    private var dictionaries: [Int: (values: StringArray, codes: [ArraySlice<UInt8>: Int32])] = [:]
+    private let nullable: Bool?
+    private var finished = false
+    /// Whether the next table is the one the schema's string types came from (already checked for UTF-8).
+    private var schemaFromNextTable = false
+
+    /// A writer for tables with `schema`, compressing every buffer with `compression` if given.
+    public init(_ format: Table.ArrowFormat, schema: TableSchema, compression: Table.ArrowCompression? = nil) {
+        self.init(format, schema: schema, compression: compression, nullable: true)
+    }
+
+    /// `nullable` `nil`: a field is nullable when `table`'s column has a validity bitmap (for one table).
+    init(_ format: Table.ArrowFormat, table: Table, compression: Table.ArrowCompression?, nullable: Bool?) {
+        self.init(format, schema: table.schema, compression: compression, nullable: nullable)
+        for (i, column) in table.columns.enumerated() {
+            if let strings = column.strings ?? column.categorical?.categories { utf8[i] = ArrowWriter.isUTF8(strings) }
+        }
+        arrowSchema = writer.schema(of: table.schema, nullable: table.columns.map { $0.validity != nil }, utf8: utf8)
+        schemaFromNextTable = true
+    }
+
+    private init(_ format: Table.ArrowFormat, schema: TableSchema, compression: Table.ArrowCompression?, nullable: Bool?) {
+        self.format = format
+        self.schema = schema
+        self.nullable = nullable
         writer.compression = compression.map { $0 == .lz4 ? .lz4Frame : .zstd }
-        // Once: it scans string columns to tell UTF-8 from binary, and the file format writes it twice.
-        let schema = writer.schema(of: self)
+    }
+
+    /// Writes `table` as the next record batch (and, before the first, the file's magic and the schema).
+    ///
+    /// - Throws: ``PartdError/Code/typeMismatch`` if the table's schema is not the writer's,
+    ///   ``PartdError/Code/invalidArgument`` for strings that are not UTF-8 in a column declared `large_utf8`,
+    ///   what `sink` throws, and ``PartdError/Code/compressionFailed``.
+    public mutating func write(_ table: Table, to sink: (ArraySlice<UInt8>) throws -> Void) throws {
+        precondition(!finished, "ArrowBatchWriter.write after finish")
+        guard table.schema == schema else {
+            throw PartdError(code: .typeMismatch, message: "cannot write a table with schema \(table.schema) to Arrow output of schema \(schema)")
+        }
+        try start(with: table, sink)
+        let checked = schemaFromNextTable
+        schemaFromNextTable = false
+        var columns = table.columns
+        for (i, column) in table.columns.enumerated() {
+            if !checked, let strings = column.strings ?? column.categorical?.categories, utf8[i] == true,
+                !ArrowWriter.isUTF8(strings)
+            {
+                throw PartdError(
+                    code: .invalidArgument,
+                    message: "column \"\(column.name)\" holds strings that are not UTF-8, after batches whose strings were (the Arrow schema says utf8)")
+            }
+            guard let categorical = column.categorical else { continue }
+            columns[i] = try unified(categorical, column: i, name: column.name, validity: column.validity, sink)
+        }
+        try writer.writeRecordBatch(Table(unchecked: columns, rowCount: table.rowCount), sink)
+    }
+
+    /// Ends the output (the end-of-stream marker, and a file's footer). A writer that was given no table
+    /// writes the schema first, so the output is a valid empty table.
+    public mutating func finish(to sink: (ArraySlice<UInt8>) throws -> Void) throws {
+        guard !finished else { return }
+        try start(with: Table(empty: schema), sink)
+        finished = true
+        try writer.writeEnd(format: format, schema: arrowSchema!, sink)
+    }
+
+    /// Before the first batch: the magic bytes of a file and the schema message.
+    private mutating func start(with table: Table, _ sink: (ArraySlice<UInt8>) throws -> Void) throws {
+        guard writer.written == 0 else { return }
+        if arrowSchema == nil {
+            for (i, column) in table.columns.enumerated() {
+                if let strings = column.strings ?? column.categorical?.categories { utf8[i] = ArrowWriter.isUTF8(strings) }
+            }
+            arrowSchema = writer.schema(
+                of: schema, nullable: table.columns.map { nullable ?? ($0.validity != nil) }, utf8: utf8)
+            schemaFromNextTable = true
+        }
         if format == .file { try writer.emit(Array("ARROW1".utf8) + [0, 0], sink) }
-        try writer.writeMessages(of: self, schema: schema, sink)
-        guard format == .file else { return }
-        let footer = FlatBuffers.encode(.table([
-            .int16(ArrowWriter.version),
-            .offset(schema),
-            .offset(ArrowWriter.blocks(writer.dictionaryBlocks)),
-            .offset(ArrowWriter.blocks(writer.recordBatchBlocks)),
-        ]))
-        var tail = footer
-        ArrowWriter.append(Int32(footer.count), to: &tail)
-        tail.append(contentsOf: "ARROW1".utf8)
-        try writer.emit(tail, sink)
+        try writer.writeSchema(arrowSchema!, sink)
+    }
+
+    /// `categorical`'s codes in the output's dictionary for column `index`, sending the dictionary (the first
+    /// time) or its new values (a delta) first.
+    private mutating func unified(
+        _ categorical: CategoricalArray, column index: Int, name: String, validity: BitArray?,
+        _ sink: (ArraySlice<UInt8>) throws -> Void
+    ) throws -> Column {
+        let id = Int64(schema.fields[..<index].filter { $0.type == .categorical }.count)
+        guard var dictionary = dictionaries[index] else {
+            var codes: [ArraySlice<UInt8>: Int32] = [:]
+            for i in categorical.categories.indices { codes[categorical.categories.bytes(at: i)] = Int32(i) }
+            dictionaries[index] = (categorical.categories, codes)
+            try writer.writeDictionary(id: id, categorical.categories, isDelta: false, sink)
+            return Column(name, categorical: categorical, validity: validity)
+        }
+        if categorical.categories == dictionary.values { return Column(name, categorical: categorical, validity: validity) }
+        var added = StringArray()
+        let remap = categorical.categories.indices.map { i -> Int32 in
+            let value = categorical.categories.bytes(at: i)
+            if let code = dictionary.codes[value] { return code }
+            let code = Int32(dictionary.values.count)
+            dictionary.codes[value] = code
+            dictionary.values.append(bytes: value)
+            added.append(bytes: value)
+            return code
+        }
+        dictionaries[index] = dictionary
+        if !added.isEmpty { try writer.writeDictionary(id: id, added, isDelta: true, sink) }
+        let codes = categorical.codes.map { remap[Int($0)] }
+        return Column(name, categorical: CategoricalArray(unchecked: codes, categories: dictionary.values), validity: validity)
     }
 }
 
@@ -124,23 +246,26 @@ struct ArrowWriter {
         written += bytes.count
     }
 
-    /// The schema, dictionary batches, record batch and end-of-stream marker.
-    mutating func writeMessages(
-        of table: Table, schema: FlatBuffers.Value, _ sink: (ArraySlice<UInt8>) throws -> Void
-    ) throws {
+    mutating func writeSchema(_ schema: FlatBuffers.Value, _ sink: (ArraySlice<UInt8>) throws -> Void) throws {
         try message(header: 1, schema, body: Body(), sink)
-        var dictionaryID: Int64 = 0
-        for column in table.columns {
-            guard case .categorical(let categorical) = column.storage else { continue }
-            var body = Body()
-            body.strings(categorical.categories, validity: nil)
-            if let compression { body = try body.compressed(compression) }
-            let batch = body.recordBatch(length: categorical.categories.count)
-            let at = written
-            let metadata = try message(header: 2, .table([.int64(dictionaryID), .offset(batch)]), body: body, sink)
-            dictionaryBlocks.append((at, metadata, body.length))
-            dictionaryID += 1
-        }
+    }
+
+    /// A dictionary batch: `values` as dictionary `id`, or as values to append to it (`isDelta`).
+    mutating func writeDictionary(
+        id: Int64, _ values: StringArray, isDelta: Bool, _ sink: (ArraySlice<UInt8>) throws -> Void
+    ) throws {
+        var body = Body()
+        body.strings(values, validity: nil)
+        if let compression { body = try body.compressed(compression) }
+        let batch = body.recordBatch(length: values.count)
+        let at = written
+        let header = FlatBuffers.Value.table([.int64(id), .offset(batch), isDelta ? .bool(true) : nil])
+        let metadata = try message(header: 2, header, body: body, sink)
+        dictionaryBlocks.append((at, metadata, body.length))
+    }
+
+    /// A record batch of the table's columns (a categorical column's codes as they are).
+    mutating func writeRecordBatch(_ table: Table, _ sink: (ArraySlice<UInt8>) throws -> Void) throws {
         var body = Body()
         for column in table.columns {
             switch column.storage {
@@ -164,10 +289,22 @@ struct ArrowWriter {
         let at = written
         let metadata = try message(header: 3, body.recordBatch(length: table.rowCount), body: body, sink)
         recordBatchBlocks.append((at, metadata, body.length))
+    }
+
+    /// The end-of-stream marker, and for a file the footer, its length and the closing magic.
+    mutating func writeEnd(format: Table.ArrowFormat, schema: FlatBuffers.Value, _ sink: (ArraySlice<UInt8>) throws -> Void) throws {
         var end: [UInt8] = []
         Self.append(Self.continuation, to: &end)
         Self.append(Int32(0), to: &end)
         try emit(end, sink)
+        guard format == .file else { return }
+        let footer = FlatBuffers.encode(.table([
+            .int16(Self.version), .offset(schema), .offset(Self.blocks(dictionaryBlocks)), .offset(Self.blocks(recordBatchBlocks)),
+        ]))
+        var tail = footer
+        Self.append(Int32(footer.count), to: &tail)
+        tail.append(contentsOf: "ARROW1".utf8)
+        try emit(tail, sink)
     }
 
     /// Writes an encapsulated message and returns its metadata length (prefix and padding included).
@@ -223,22 +360,25 @@ struct ArrowWriter {
         }
     }
 
-    func schema(of table: Table) -> FlatBuffers.Value {
+    /// The Arrow schema of `schema`: field `i` nullable if `nullable[i]`; a string or categorical field is
+    /// `large_utf8` if `utf8[i]`, else `large_binary`; dictionary ids count the categorical fields from 0.
+    func schema(of schema: TableSchema, nullable: [Bool], utf8: [Int: Bool]) -> FlatBuffers.Value {
         var dictionaryID: Int64 = 0
-        let fields = table.columns.map { column -> FlatBuffers.Value in
+        let fields = schema.fields.enumerated().map { i, field -> FlatBuffers.Value in
             var dictionary: FlatBuffers.Field?
             let type: (id: UInt8, table: FlatBuffers.Value)
-            switch column.storage {
-            case .fixed(let values): type = Self.type(of: values.dtype)
-            case .bool: type = (6, .table([]))
-            case .string(let strings): type = Self.stringType(strings)
-            case .categorical(let categorical):
-                type = Self.stringType(categorical.categories)
+            let strings: (id: UInt8, table: FlatBuffers.Value) = (utf8[i] ?? true ? 20 : 19, .table([]))
+            switch field.type {
+            case .fixed(.bool): type = (6, .table([]))
+            case .fixed(let dtype): type = Self.type(of: dtype)
+            case .string: type = strings
+            case .categorical:
+                type = strings
                 dictionary = .offset(.table([.int64(dictionaryID), .offset(.table([.int32(32), .bool(true)]))]))
                 dictionaryID += 1
             }
             return .table([
-                .offset(.string(column.name)), .bool(column.validity != nil), .uint8(type.id), .offset(type.table),
+                .offset(.string(field.name)), .bool(nullable[i]), .uint8(type.id), .offset(type.table),
                 dictionary, .offset(.tables([])),
             ])
         }
@@ -262,11 +402,6 @@ struct ArrowWriter {
         case .bool, .string:
             return (6, .table([]))  // not stored as fixed values
         }
-    }
-
-    /// `large_utf8` when every string is UTF-8, `large_binary` otherwise.
-    static func stringType(_ strings: StringArray) -> (id: UInt8, table: FlatBuffers.Value) {
-        (isUTF8(strings) ? 20 : 19, .table([]))
     }
 
     static func isUTF8(_ strings: StringArray) -> Bool {
@@ -389,8 +524,9 @@ struct ArrowWriter {
 /// ```
 ///
 /// The file format (which starts with `ARROW1`) is read through its footer; a stream, message after message
-/// to its end-of-stream marker or its last byte. Dictionaries must come before the batches that use them,
-/// and must not be deltas or replacements. What ``Table/init(arrow:)`` reads, this reads.
+/// to its end-of-stream marker or its last byte. Dictionaries must come before the batches that use them;
+/// deltas add to a dictionary, and a replacement (in a stream) holds for the batches after it. What
+/// ``Table/init(arrow:)`` reads, this reads.
 public struct ArrowBatchReader {
     /// The columns every batch has.
     public let schema: TableSchema
@@ -513,24 +649,28 @@ public struct ArrowBatchReader {
     private mutating func addDictionary(_ message: ArrowMessages.Message) throws {
         let id: Int64 = try message.header.scalar(0)
         guard let data = try message.header.table(1) else { throw ArrowMessages.corrupt("a dictionary batch has no data") }
-        guard !(try message.header.bool(2)) else {
-            throw PartdError(code: .invalidArgument, message: "the Arrow data has dictionary deltas, which partd does not read")
-        }
+        let isDelta = try message.header.bool(2)
         guard let field = fields.first(where: { if case .dictionary(id, _, _, _) = $0.kind { return true } else { return false } }),
             case .dictionary(_, _, _, let offsetWidth) = field.kind
         else { throw ArrowMessages.corrupt("a dictionary batch has id \(id), which no column uses") }
-        guard dictionaries[id] == nil else {
-            throw PartdError(
-                code: .invalidArgument,
-                message: "Arrow column \"\(field.name)\" has its dictionary replaced between batches, which partd does not read")
-        }
         var cursor = try ArrowMessages.BatchCursor(message: ArrowMessages.Message(type: 2, header: data, body: message.body), name: field.name)
         let (length, nulls) = try cursor.nextNode()
         guard nulls == 0 else {
             throw PartdError(code: .invalidArgument, message: "Arrow column \"\(field.name)\" has a null in its dictionary, which partd does not read")
         }
         _ = try cursor.nextBuffer()  // the dictionary's validity, all set
-        dictionaries[id] = try cursor.strings(length: length, offsetWidth: offsetWidth)
+        let values = try cursor.strings(length: length, offsetWidth: offsetWidth)
+        if isDelta {
+            // New values for the dictionary, appended; batches from here on may use them.
+            guard var existing = dictionaries[id] else {
+                throw ArrowMessages.corrupt("a dictionary delta for id \(id) comes before its dictionary")
+            }
+            existing.append(contentsOf: values)
+            dictionaries[id] = existing
+        } else {
+            // The first dictionary, or (in a stream) a replacement for the batches that follow.
+            dictionaries[id] = values
+        }
     }
 }
 
@@ -546,7 +686,7 @@ extension Table {
     ///
     /// - Throws: ``PartdError/Code/corruptData`` if the bytes are not a well-formed Arrow file or
     ///   stream, and ``PartdError/Code/invalidArgument`` naming the column for a type or feature a
-    ///   ``Table`` cannot hold (lists, structs, decimals, dictionary deltas).
+    ///   ``Table`` cannot hold (lists, structs, decimals, nulls inside a dictionary).
     public init(arrow bytes: [UInt8]) throws {
         var reader = try ArrowBatchReader(size: bytes.count) { offset, count in bytes[offset..<(offset + count)] }
         var batches: [Table] = []

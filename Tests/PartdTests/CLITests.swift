@@ -119,6 +119,16 @@ struct CLITests {
         #expect(missing.status != 0 && missing.output.contains("no such directory"))
         let unknown = try run(partd, ["cat", path, "nope"])
         #expect(unknown.status != 0 && unknown.output.contains("no key nope"))
+        // A directory that is not a store: refused, and left as it was (no .lock created).
+        let plain = scratchPath("not-a-store")
+        defer { removeTree(plain) }
+        try FileManager.default.createDirectory(atPath: plain, withIntermediateDirectories: false)
+        try "x".write(toFile: plain + "/notes.txt", atomically: true, encoding: .utf8)
+        for command in ["ls", "stats", "verify"] {
+            let refused = try run(partd, [command, plain])
+            #expect(refused.status != 0 && refused.output.contains("is not a partd store"), "\(command): \(refused.output)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: plain) == ["notes.txt"])
     }
 
     @Test("shuffle a CSV into partitions readable with cat; groupby prints what an in-memory groupby gives")
@@ -377,6 +387,21 @@ struct CLITests {
             total += partition.rowCount
         }
         #expect(total == 5000)
+        // export: every partition as a batch of one file, in partition order; keys that are not tables refused.
+        let exported = try run(partd, ["export", out, "--out", part, "--arrow-compression", "lz4"])
+        #expect(exported.status == 0 && exported.output.contains("5000 rows from 4 keys"), "\(exported.output)")
+        var batches = try ArrowBatchReader(size: try Data(contentsOf: URL(fileURLWithPath: part)).count) { offset, count in
+            let bytes = try! [UInt8](Data(contentsOf: URL(fileURLWithPath: part)))
+            return bytes[offset..<(offset + count)]
+        }
+        var perBatch: [Int] = []
+        while let batch = try batches.next() { perBatch.append(batch.rowCount) }
+        var perKey: [Int] = []
+        for p in 0..<4 {
+            let cat = try run(partd, ["cat", out, String(p), "--format", "json"])
+            perKey.append(cat.output.split(separator: "\n").count)
+        }
+        #expect(perBatch == perKey && perBatch.reduce(0, +) == 5000)
 
         // Arrow columns carry their types; damaged input names the file.
         let typed = try run(partd, ["groupby", arrow, "--by", "id", "--types", "x:int"])

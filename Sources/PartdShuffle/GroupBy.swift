@@ -12,10 +12,15 @@ import PartdTyped
 /// `max` keep the column's type (numbers, timestamps, strings and categoricals;
 /// strings compare by their UTF-8 bytes, that is by code points, as Python
 /// does); `mean`, `min` and `max` are null for a group with no values; counts
-/// are `Int64`.
+/// are `Int64`. `var` and `std` are the sample variance and standard deviation
+/// (divided by n - 1, as pandas' defaults), `Float64`, null for a group of fewer
+/// than two values. `first` and `last` take a group's first and last value in
+/// row order (of any type, as pandas' `first()` and `last()` skip nulls); `nunique`
+/// counts a group's distinct values (`Int64`; nulls not counted; NaN counts once).
 public struct Aggregation: Sendable, Hashable {
     public enum Function: String, Sendable, Hashable {
         case sum, count, mean, min, max
+        case `var`, std, first, last, nunique
         /// Rows in the group, nulls included.
         case size
     }
@@ -37,6 +42,16 @@ public struct Aggregation: Sendable, Hashable {
     public static func mean(_ column: String, as name: String? = nil) -> Aggregation { .init(.mean, column, as: name) }
     public static func min(_ column: String, as name: String? = nil) -> Aggregation { .init(.min, column, as: name) }
     public static func max(_ column: String, as name: String? = nil) -> Aggregation { .init(.max, column, as: name) }
+    /// The sample variance (divided by n - 1).
+    public static func variance(_ column: String, as name: String? = nil) -> Aggregation { .init(.var, column, as: name) }
+    /// The sample standard deviation (divided by n - 1).
+    public static func std(_ column: String, as name: String? = nil) -> Aggregation { .init(.std, column, as: name) }
+    /// The group's first non-null value.
+    public static func first(_ column: String, as name: String? = nil) -> Aggregation { .init(.first, column, as: name) }
+    /// The group's last non-null value.
+    public static func last(_ column: String, as name: String? = nil) -> Aggregation { .init(.last, column, as: name) }
+    /// How many distinct non-null values the group holds.
+    public static func nunique(_ column: String, as name: String? = nil) -> Aggregation { .init(.nunique, column, as: name) }
     /// Rows in the group (nulls included), named `count`.
     public static let count = Aggregation(.size, nil, as: "count")
 }
@@ -227,10 +242,26 @@ enum GroupBy {
         func run<T: Aggregatable>(_: T.Type) throws -> Column {
             try aggregateValues(column.values(as: T.self)!, column.validity, aggregation, groups: groups, groupCount: groupCount)
         }
-        if aggregation.function == .count {
+        switch aggregation.function {
+        case .count:
             var counts = [Int64](repeating: 0, count: groupCount)
             for (row, g) in groups.enumerated() where column.isValid(row) { counts[Int(g)] += 1 }
             return Column(aggregation.name, counts)
+        case .first, .last:
+            // Each group's first (or last) non-null row, whatever the column's type.
+            var picked = [Int?](repeating: nil, count: groupCount)
+            for (row, g) in groups.enumerated() where column.isValid(row) {
+                if aggregation.function == .last || picked[Int(g)] == nil { picked[Int(g)] = row }
+            }
+            return column.take(picked).renamed(aggregation.name)
+        case .nunique:
+            // Distinct (group, value) pairs, by the groupby's own hashing and equality; null values are skipped.
+            let (_, pairs) = assignGroups([Column("group", groups), column], rowCount: groups.count)
+            var counts = [Int64](repeating: 0, count: groupCount)
+            for row in pairs where column.isValid(row) { counts[Int(groups[row])] += 1 }
+            return Column(aggregation.name, counts)
+        default:
+            break
         }
         switch column.type {
         case .string where aggregation.function == .min || aggregation.function == .max:
@@ -322,7 +353,7 @@ enum GroupBy {
     ) throws -> Column {
         func valid(_ row: Int) -> Bool { validity?[row] ?? true }
         switch aggregation.function {
-        case .sum, .mean:
+        case .sum, .mean, .var, .std:
             guard T.isSummable else {
                 throw PartdError(
                     code: .invalidArgument,
@@ -346,8 +377,20 @@ enum GroupBy {
                 counts[Int(groups[row])] += 1
             }
             let means = zip(sums, counts).map { $1 == 0 ? 0 : $0 / Double($1) }
-            let any = BitArray(counts.lazy.map { $0 > 0 })
-            return Column(aggregation.name, means, validity: counts.contains(0) ? any : nil)
+            if aggregation.function == .mean {
+                let any = BitArray(counts.lazy.map { $0 > 0 })
+                return Column(aggregation.name, means, validity: counts.contains(0) ? any : nil)
+            }
+            // A second pass over the deviations from each group's mean (steadier than sums of squares).
+            var squares = [Double](repeating: 0, count: groupCount)
+            for row in values.indices where valid(row) {
+                let deviation = values[row].doubleValue - means[Int(groups[row])]
+                squares[Int(groups[row])] += deviation * deviation
+            }
+            let variances = zip(squares, counts).map { $1 < 2 ? 0 : $0 / Double($1 - 1) }
+            let results = aggregation.function == .std ? variances.map { $0.squareRoot() } : variances
+            let defined = BitArray(counts.lazy.map { $0 >= 2 })
+            return Column(aggregation.name, results, validity: counts.contains { $0 < 2 } ? defined : nil)
         case .min, .max:
             var best = [T?](repeating: nil, count: groupCount)
             let wantMin = aggregation.function == .min
@@ -363,8 +406,8 @@ enum GroupBy {
             let filled = best.map { $0 ?? T.zeroValue }
             let any = BitArray(best.lazy.map { $0 != nil })
             return Column(aggregation.name, filled, validity: best.contains(nil) ? any : nil)
-        case .count, .size:
-            preconditionFailure("counts are aggregated by the caller")
+        case .count, .size, .first, .last, .nunique:
+            preconditionFailure("\(aggregation.function) is aggregated by the caller")
         }
     }
 }

@@ -224,7 +224,8 @@ struct GroupByCSV: ParsableCommand {
         abstract: "Group a CSV file by one or more columns out of core and print the aggregates as CSV.",
         discussion: """
             Shuffles the CSV by --by in a temporary directory (at most --memory in memory), then aggregates
-            every partition. --agg takes FUNCTION:COLUMN items (sum, mean, min, max, count) and `count`
+            every partition. --agg takes FUNCTION:COLUMN items (sum, mean, min, max, count, var, std, first,
+            last, nunique) and `count`
             alone for the rows per group; result columns are named COLUMN_FUNCTION and count. min and max
             take numbers and strings (by code point). The aggregates are checked against the first chunk
             before the file is shuffled.
@@ -241,7 +242,8 @@ struct GroupByCSV: ParsableCommand {
             let parts = item.split(separator: ":", maxSplits: 1).map(String.init)
             if parts == ["count"] { return .count }
             guard parts.count == 2, let function = Aggregation.Function(rawValue: parts[0]), function != .size else {
-                throw CommandError("--agg takes FUNCTION:COLUMN items (sum, mean, min, max, count) or count; got \(item)")
+                throw CommandError(
+                    "--agg takes FUNCTION:COLUMN items (sum, mean, min, max, count, var, std, first, last, nunique) or count; got \(item)")
             }
             return Aggregation(function, parts[1])
         }

@@ -399,6 +399,63 @@ struct GroupByTests {
         expectPartdError(.invalidArgument) { try table.groupBy(["g"]).aggregate([.mean("c")]) }
     }
 
+    @Test("var, std, first, last and nunique equal the obvious computation, in memory and out of core")
+    func moreAggregates() throws {
+        var rng = SplitMix64(seed: 77)
+        let rows = 3_000
+        let g = (0..<rows).map { _ in Int64.random(in: 0..<40, using: &rng) }
+        let x = (0..<rows).map { _ in Double(Int.random(in: -500...500, using: &rng)) / 8 }
+        let words = (0..<rows).map { _ in ["a", "b", "c", "dé", "e,f", "g"][Int.random(in: 0..<6, using: &rng)] }
+        let valid = BitArray((0..<rows).map { _ in Int.random(in: 0..<5, using: &rng) != 0 })
+        // Group 39 gets one value only (var and std null), group 38 none (first, last null, nunique 0).
+        let lone = g.firstIndex(of: 39)!
+        let validity = BitArray((0..<rows).map { row in g[row] == 38 ? false : g[row] == 39 ? row == lone : valid[row] })
+        let table = try Table([
+            Column("g", g),
+            Column("x", x, validity: validity),
+            Column("s", strings: StringArray(words), validity: validity),
+            Column("c", categorical: CategoricalArray(words), validity: validity),
+        ])
+        let aggregations: [Aggregation] = [
+            .variance("x"), .std("x"), .first("x"), .last("s"), .first("c"), .nunique("s"), .nunique("c"), .nunique("x"),
+        ]
+        var expected: [Int64: [String?]] = [:]
+        for group in Set(g) {
+            let members = (0..<rows).filter { g[$0] == group && validity[$0] }
+            let values = members.map { x[$0] }
+            let mean = values.reduce(0, +) / Double(max(1, values.count))
+            let variance = values.count < 2 ? nil : values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count - 1)
+            expected[group] = [
+                variance.map { String(format: "%.9f", $0) }, variance.map { String(format: "%.9f", $0.squareRoot()) },
+                members.first.map { String(x[$0]) }, members.last.map { words[$0] }, members.first.map { words[$0] },
+                String(Set(members.map { words[$0] }).count), String(Set(members.map { words[$0] }).count),
+                String(Set(values).count),
+            ]
+        }
+        func byGroup(_ result: Table) -> [Int64: [String?]] {
+            let groups = result["g"]!.values(as: Int64.self)!
+            var found: [Int64: [String?]] = [:]
+            for row in 0..<result.rowCount {
+                found[groups[row]] = aggregations.map { aggregation in
+                    let column = result[aggregation.name]!
+                    guard column.isValid(row) else { return nil }
+                    if aggregation.function == .var || aggregation.function == .std {
+                        return String(format: "%.9f", column.values(as: Double.self)![row])
+                    }
+                    return column.text(at: row)
+                }
+            }
+            return found
+        }
+        let inMemory = try table.groupBy(["g"]).aggregate(aggregations)
+        #expect(byGroup(inMemory) == expected)
+        #expect(inMemory["c_first"]!.type == .categorical && inMemory["s_nunique"]!.type == .int64)
+        let shuffle = try Shuffle<Table>(by: ["g"], partitions: 5, options: ShuffleOptions(memory: .kilobytes(8)))
+        try shuffle.add(contentsOf: [table.slice(0..<1000), table.slice(1000..<rows)])
+        #expect(byGroup(try shuffle.groupBy(["g"]).aggregate(aggregations)) == expected)
+        expectPartdError(.invalidArgument) { try table.groupBy(["g"]).aggregate([.variance("s")]) }
+    }
+
     @Test("a shuffle that received no rows groups to an empty table")
     func noRows() throws {
         let shuffle = try Shuffle<Table>(by: ["id"], partitions: 4)

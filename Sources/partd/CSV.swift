@@ -24,6 +24,8 @@ final class CSVReader {
     private var pending: [UInt8] = []
     private var position = 0
     private var atEOF = false
+    /// Whether the line break the file's last record lacked has been added to `pending`.
+    private var addedFinalLineBreak = false
     /// The line the next record starts on (the header is line 1).
     private var line = 1
     /// The fields parsed so far: their bytes (quotes undone) back to back, and where each ends.
@@ -32,16 +34,22 @@ final class CSVReader {
 
     /// With `typesOfOtherFiles` set, `types` may also name columns this file does not have (a join's
     /// `--types` covers both files); otherwise such a name is an error.
-    init(path: String, chunkRows: Int, types: [String: ColumnKind], typesOfOtherFiles: Bool = false) throws {
+    /// The bytes read from the file at a time (a test reads a byte at a time, to put a block boundary
+    /// everywhere).
+    private let readSize: Int
+
+    init(
+        path: String, chunkRows: Int, types: [String: ColumnKind], typesOfOtherFiles: Bool = false, readSize: Int = 4 << 20
+    ) throws {
+        self.readSize = readSize
         guard let handle = FileHandle(forReadingAtPath: path) else { throw CommandError("cannot open \(path)") }
         self.path = path
         self.handle = handle
         self.chunkRows = chunkRows
         self.givenKinds = types
         fileSize = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-        let header = try nextRecord().map { fields in
-            (0..<fields).map { String(decoding: field($0), as: UTF8.self) }
-        } ?? []
+        let header = try parseRecords(limit: 1, columns: nil).isEmpty
+            ? [] : (0..<fieldEnds.count).map { String(decoding: field($0), as: UTF8.self) }
         guard !header.isEmpty, !header.allSatisfy(\.isEmpty) else { throw CommandError("\(path): no header row") }
         guard Set(header).count == header.count else { throw CommandError("\(path): line 1: repeated column names") }
         for name in types.keys where !header.contains(name) && !typesOfOtherFiles {
@@ -61,7 +69,13 @@ final class CSVReader {
         let ends: [Int]
 
         subscript(index: Int) -> ArraySlice<UInt8> {
-            bytes[(index == 0 ? 0 : ends[index - 1])..<ends[index]]
+            bytes[range(index)]
+        }
+
+        /// Where field `index`'s bytes lie in `bytes` (reading through a range makes no slice, which would
+        /// retain the array once per field).
+        func range(_ index: Int) -> Range<Int> {
+            (index == 0 ? 0 : ends[index - 1])..<ends[index]
         }
     }
 
@@ -72,26 +86,13 @@ final class CSVReader {
     func nextChunk() throws -> Table? {
         fieldBytes.removeAll(keepingCapacity: true)
         fieldEnds.removeAll(keepingCapacity: true)
-        var lines: [Int] = []
         let columns = header.count
-        while lines.count < chunkRows {
-            let startLine = line
-            let first = fieldEnds.count
-            guard let count = try nextRecord() else { break }
-            if count == 1 && field(first).isEmpty {  // a blank line
-                fieldEnds.removeLast()
-                continue
-            }
-            guard count == columns else {
-                throw CommandError("\(path): line \(startLine): \(count) fields, the header has \(columns)")
-            }
-            lines.append(startLine)
-        }
+        let lines = try parseRecords(limit: chunkRows, columns: columns)
         guard !lines.isEmpty else { return nil }
         let rows = lines.count
         let fields = Fields(bytes: fieldBytes, ends: fieldEnds)
         let kinds = self.kinds ?? header.indices.map { column in
-            givenKinds[header[column]] ?? Self.infer((0..<rows).lazy.map { fields[$0 * columns + column] })
+            givenKinds[header[column]] ?? Self.infer(fields, (0..<rows).lazy.map { $0 * columns + column })
         }
         self.kinds = kinds
         return try Table(header.indices.map { column in
@@ -99,11 +100,13 @@ final class CSVReader {
         })
     }
 
-    private static func infer(_ values: some Sequence<ArraySlice<UInt8>>) -> ColumnKind {
+    private static func infer(_ fields: Fields, _ indices: some Sequence<Int>) -> ColumnKind {
         var kind = ColumnKind.int
-        for value in values where !value.isEmpty {
-            if kind == .int, CSVNumbers.int64(value) != nil { continue }
-            if CSVNumbers.double(value) != nil { kind = .float; continue }
+        for index in indices {
+            let range = fields.range(index)
+            if range.isEmpty { continue }
+            if kind == .int, CSVNumbers.int64(fields.bytes, range) != nil { continue }
+            if CSVNumbers.double(fields.bytes, range) != nil { kind = .float; continue }
             return .string
         }
         return kind
@@ -127,36 +130,42 @@ final class CSVReader {
         switch kind {
         case .int:
             var values = [Int64](repeating: 0, count: rows)
+            let bytes = fields.bytes
             for row in 0..<rows {
-                let field = value(row)
-                if field.isEmpty { null(row); continue }
-                guard let number = CSVNumbers.int64(field) else { throw bad(row, "an integer") }
+                let range = fields.range(row * columns + column)
+                if range.isEmpty { null(row); continue }
+                guard let number = CSVNumbers.int64(bytes, range) else { throw bad(row, "an integer") }
                 values[row] = number
             }
             return Column(name, values, validity: validity)
         case .float:
             var values = [Double](repeating: 0, count: rows)
+            let bytes = fields.bytes
             for row in 0..<rows {
-                let field = value(row)
-                if field.isEmpty { null(row); continue }
-                guard let number = CSVNumbers.double(field) else { throw bad(row, "a number") }
+                let range = fields.range(row * columns + column)
+                if range.isEmpty { null(row); continue }
+                guard let number = CSVNumbers.double(bytes, range) else { throw bad(row, "a number") }
                 values[row] = number
             }
             return Column(name, values, validity: validity)
         case .string:
-            // Bytes that are not UTF-8 are replaced, as a String would.
-            var strings = StringArray()
-            strings.reserveCapacity(count: rows, bytes: fields.ends[rows * columns - 1] / columns)
+            // Offsets and bytes built here, copied a field at a time; bytes that are not UTF-8 are replaced, as
+            // a String would.
+            let bytes = fields.bytes
+            var offsets = [Int64](repeating: 0, count: rows + 1)
+            var data: [UInt8] = []
+            data.reserveCapacity(fields.ends[rows * columns - 1] / columns + 16)
             for row in 0..<rows {
-                let field = value(row)
-                if field.isEmpty { null(row) }
-                if field.allSatisfy({ $0 < 0x80 }) {
-                    strings.append(bytes: field)
+                let range = fields.range(row * columns + column)
+                if range.isEmpty { null(row) }
+                if CSVBytes.isASCII(bytes, range) {
+                    CSVBytes.append(bytes, range, to: &data)
                 } else {
-                    strings.append(String(decoding: field, as: UTF8.self))
+                    data.append(contentsOf: String(decoding: bytes[range], as: UTF8.self).utf8)
                 }
+                offsets[row + 1] = Int64(data.count)
             }
-            return Column(name, strings: strings, validity: validity)
+            return Column(name, strings: StringArray(offsets: offsets, data: data)!, validity: validity)
         case .category:
             let texts = (0..<rows).map { row -> String in
                 let field = value(row)
@@ -169,102 +178,156 @@ final class CSVReader {
 
     // MARK: Records
 
-    /// Parses the next record into the fields, returning how many it has, or `nil` at the end of the file.
-    private func nextRecord() throws -> Int? {
-        while true {
-            if let count = try parseRecord() { return count }
-            if atEOF {
-                guard position < pending.count else { return nil }
-                // The last record has no line break.
-                pending.append(0x0A)
-                continue
-            }
-            let data = handle.readData(ofLength: 4 << 20)
-            if data.isEmpty {
-                atEOF = true
-                continue
-            }
-            bytesRead += data.count
-            pending.removeFirst(position)
-            position = 0
-            pending.append(contentsOf: data)
+    /// Parses up to `limit` records into the fields, reading the file as needed, and returns the line each
+    /// starts on (fewer only at the end of the file). Blank lines are skipped. With `columns`, a record with
+    /// another number of fields is an error naming its line.
+    private func parseRecords(limit: Int, columns: Int?) throws -> [Int] {
+        var lines: [Int] = []
+        while lines.count < limit {
+            try parseAvailable(limit: limit, columns: columns, into: &lines)
+            if lines.count < limit, !(try readMore()) { break }
         }
+        return lines
     }
 
-    /// Parses one record ending in a line break from `pending` into the fields and returns how many it has, or
-    /// returns nil (adding no field) if it is not all there.
-    private func parseRecord() throws -> Int? {
+    /// Reads the next block of the file into `pending`; false when nothing is left to parse. The last record
+    /// gets the line break it may lack.
+    private func readMore() throws -> Bool {
+        if atEOF {
+            guard position < pending.count, !addedFinalLineBreak else {
+                guard position == pending.count else {
+                    throw CommandError("\(path): line \(line): a quoted field is not closed before the end of the file")
+                }
+                return false
+            }
+            pending.append(0x0A)
+            addedFinalLineBreak = true
+            return true
+        }
+        let data = handle.readData(ofLength: readSize)
+        if data.isEmpty {
+            atEOF = true
+            return try readMore()
+        }
+        bytesRead += data.count
+        pending.removeFirst(position)
+        position = 0
+        pending.append(contentsOf: data)
+        return true
+    }
+
+    /// Parses the complete records in `pending` (up to `limit` lines in all) into the fields, appending the
+    /// line each starts on; a record not all there yet adds nothing. One call parses many records, so the
+    /// arrays are taken out of the class once per block rather than once per record.
+    private func parseAvailable(limit: Int, columns: Int?, into lines: inout [Int]) throws {
         // Local copies (the field arrays moved out and back): a class's stored arrays are checked for
         // exclusive access on every use.
         let pending = self.pending
         var fieldBytes = self.fieldBytes
         var fieldEnds = self.fieldEnds
+        var position = self.position
+        var line = self.line
         self.fieldBytes = []
         self.fieldEnds = []
         defer {
             self.fieldBytes = fieldBytes
             self.fieldEnds = fieldEnds
+            self.position = position
+            self.line = line
         }
-        let (bytesBefore, fieldsBefore) = (fieldBytes.count, fieldEnds.count)
-        func incomplete() -> Int? {
-            fieldBytes.removeSubrange(bytesBefore...)
-            fieldEnds.removeSubrange(fieldsBefore...)
-            return nil
-        }
-        var i = position
-        var newlines = 0
         let end = pending.count
-        while true {
-            guard i < end else { return incomplete() }
-            if pending[i] == UInt8(ascii: "\"") {
-                // A quoted field: up to the closing quote; "" is one quote.
-                var j = i + 1
-                while true {
-                    guard j < end else { return incomplete() }
-                    if pending[j] == UInt8(ascii: "\"") {
-                        guard j + 1 < end else {
-                            if atEOF { break }
-                            return incomplete()
-                        }
-                        if pending[j + 1] == UInt8(ascii: "\"") {
-                            fieldBytes.append(UInt8(ascii: "\""))
-                            j += 2
-                            continue
-                        }
-                        break
-                    }
-                    if pending[j] == 0x0A { newlines += 1 }
-                    fieldBytes.append(pending[j])
-                    j += 1
+        let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ","), lineFeed: UInt8 = 0x0A, carriageReturn: UInt8 = 0x0D
+        records: while lines.count < limit {
+            let (bytesBefore, fieldsBefore) = (fieldBytes.count, fieldEnds.count)
+            var i = position
+            var newlines = 0
+            // One record; `break records` leaves it unfinished (its fields removed) until more of the file is read.
+            fields: while true {
+                guard i < end else {
+                    fieldBytes.removeSubrange(bytesBefore...)
+                    fieldEnds.removeSubrange(fieldsBefore...)
+                    break records
                 }
+                if pending[i] == quote {
+                    // A quoted field: up to the closing quote; "" is one quote.
+                    var j = i + 1
+                    while true {
+                        guard j < end else {
+                            fieldBytes.removeSubrange(bytesBefore...)
+                            fieldEnds.removeSubrange(fieldsBefore...)
+                            break records
+                        }
+                        if pending[j] == quote {
+                            guard j + 1 < end else {
+                                if atEOF { break }
+                                fieldBytes.removeSubrange(bytesBefore...)
+                                fieldEnds.removeSubrange(fieldsBefore...)
+                                break records
+                            }
+                            if pending[j + 1] == quote {
+                                fieldBytes.append(quote)
+                                j += 2
+                                continue
+                            }
+                            break
+                        }
+                        if pending[j] == lineFeed { newlines += 1 }
+                        fieldBytes.append(pending[j])
+                        j += 1
+                    }
+                    fieldEnds.append(fieldBytes.count)
+                    i = j + 1
+                    guard i < end else {
+                        fieldBytes.removeSubrange(bytesBefore...)
+                        fieldEnds.removeSubrange(fieldsBefore...)
+                        break records
+                    }
+                    if pending[i] == comma {
+                        i += 1
+                        continue fields
+                    }
+                    if pending[i] == carriageReturn {
+                        // CR LF after the closing quote; the LF may be in the next block.
+                        guard i + 1 < end else {
+                            fieldBytes.removeSubrange(bytesBefore...)
+                            fieldEnds.removeSubrange(fieldsBefore...)
+                            break records
+                        }
+                        if pending[i + 1] == lineFeed { i += 1 }
+                    }
+                    guard pending[i] == lineFeed else {
+                        throw CommandError("\(path): line \(line + newlines): text after a closing quote")
+                    }
+                    i += 1
+                    break fields
+                }
+                var j = i
+                while j < end, pending[j] != comma, pending[j] != lineFeed { j += 1 }
+                guard j < end else {
+                    fieldBytes.removeSubrange(bytesBefore...)
+                    fieldEnds.removeSubrange(fieldsBefore...)
+                    break records
+                }
+                var fieldEnd = j
+                if pending[j] == lineFeed, fieldEnd > i, pending[fieldEnd - 1] == carriageReturn { fieldEnd -= 1 }
+                CSVBytes.append(pending, i..<fieldEnd, to: &fieldBytes)
                 fieldEnds.append(fieldBytes.count)
                 i = j + 1
-                guard i < end else { return incomplete() }
-                if pending[i] == UInt8(ascii: ",") {
-                    i += 1
-                    continue
-                }
-                if pending[i] == 0x0D, i + 1 < end, pending[i + 1] == 0x0A { i += 1 }
-                guard pending[i] == 0x0A else {
-                    throw CommandError("\(path): line \(line + newlines): text after a closing quote")
-                }
-                position = i + 1
-                line += newlines + 1
-                return fieldEnds.count - fieldsBefore
+                if pending[j] == lineFeed { break fields }
             }
-            var j = i
-            while j < end, pending[j] != UInt8(ascii: ","), pending[j] != 0x0A { j += 1 }
-            guard j < end else { return incomplete() }
-            var fieldEnd = j
-            if pending[j] == 0x0A, fieldEnd > i, pending[fieldEnd - 1] == 0x0D { fieldEnd -= 1 }
-            for k in i..<fieldEnd { fieldBytes.append(pending[k]) }
-            fieldEnds.append(fieldBytes.count)
-            if pending[j] == 0x0A {
-                position = j + 1
-                line += newlines + 1
-                return fieldEnds.count - fieldsBefore
+            // A whole record, from `line`.
+            let count = fieldEnds.count - fieldsBefore
+            let startLine = line
+            position = i
+            line += newlines + 1
+            if count == 1 && fieldEnds[fieldsBefore] == bytesBefore {  // a blank line
+                fieldEnds.removeLast()
+                continue records
             }
-            i = j + 1
+            if let columns, count != columns {
+                throw CommandError("\(path): line \(startLine): \(count) fields, the header has \(columns)")
+            }
+            lines.append(startLine)
         }
     }
 }
@@ -272,15 +335,16 @@ final class CSVReader {
 /// Numbers read from a field's bytes, accepting exactly what `Int64(String)` and `Double(String)` accept.
 enum CSVNumbers {
     /// An optional sign and decimal digits, within Int64's range.
-    static func int64(_ bytes: ArraySlice<UInt8>) -> Int64? {
-        var index = bytes.startIndex
-        guard index < bytes.endIndex else { return nil }
+    static func int64(_ bytes: [UInt8], _ range: Range<Int>) -> Int64? {
+        var index = range.lowerBound
+        let end = range.upperBound
+        guard index < end else { return nil }
         let negative = bytes[index] == UInt8(ascii: "-")
         if negative || bytes[index] == UInt8(ascii: "+") { index += 1 }
-        guard index < bytes.endIndex else { return nil }
+        guard index < end else { return nil }
         // Accumulated as a negative number, whose range reaches Int64.min.
         var value: Int64 = 0
-        while index < bytes.endIndex {
+        while index < end {
             let digit = Int64(bytes[index]) - 48
             guard digit >= 0 && digit <= 9 else { return nil }
             let (times, overflow) = value.multipliedReportingOverflow(by: 10)
@@ -299,9 +363,9 @@ enum CSVNumbers {
     /// A decimal number: the common form (sign, digits, a point, digits, an exponent) with at most 15
     /// significant digits and a small exponent is computed exactly here (one correctly rounded multiplication
     /// or division of exact values); anything else goes to `Double(String)`.
-    static func double(_ bytes: ArraySlice<UInt8>) -> Double? {
-        var index = bytes.startIndex
-        let end = bytes.endIndex
+    static func double(_ bytes: [UInt8], _ range: Range<Int>) -> Double? {
+        var index = range.lowerBound
+        let end = range.upperBound
         var negative = false
         if index < end && (bytes[index] == UInt8(ascii: "-") || bytes[index] == UInt8(ascii: "+")) {
             negative = bytes[index] == UInt8(ascii: "-")
@@ -351,7 +415,7 @@ enum CSVNumbers {
             result = exponent < 0 ? result / exactPowers[-exponent] : result * exactPowers[exponent]
             return negative ? -result : result
         }
-        return Double(String(decoding: bytes, as: UTF8.self))
+        return Double(String(decoding: bytes[range], as: UTF8.self))
     }
 }
 

@@ -142,6 +142,21 @@ public struct StringArray: Sendable, Equatable, RandomAccessCollection, Expressi
         self.data = RawBytes.concatenate(parts.map(\.data), recycler: recycler)
     }
 
+    /// Strings given as Arrow's `large_binary` lays them out: `count + 1` offsets into `data`.
+    ///
+    /// - Returns: `nil` unless the offsets start at 0, never decrease and end at `data.count`.
+    public init?(offsets: [Int64], data: [UInt8]) {
+        guard offsets.first == 0, offsets.last == Int64(data.count) else { return nil }
+        var ordered = true
+        var previous: Int64 = 0
+        for offset in offsets {
+            ordered = ordered && offset >= previous
+            previous = offset
+        }
+        guard ordered else { return nil }
+        self.init(checkedOffsets: offsets, data: data)
+    }
+
     /// Offsets and data the caller has checked: `offsets` starts at 0, never decreases and ends at `data.count`.
     init(checkedOffsets offsets: [Int64], data: [UInt8]) {
         self.offsets = offsets

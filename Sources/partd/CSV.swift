@@ -32,12 +32,12 @@ final class CSVReader {
     private var fieldBytes: [UInt8] = []
     private var fieldEnds: [Int] = []
 
-    /// With `typesOfOtherFiles` set, `types` may also name columns this file does not have (a join's
-    /// `--types` covers both files); otherwise such a name is an error.
     /// The bytes read from the file at a time (a test reads a byte at a time, to put a block boundary
     /// everywhere).
     private let readSize: Int
 
+    /// With `typesOfOtherFiles` set, `types` may also name columns this file does not have (a join's
+    /// `--types` covers both files); otherwise such a name is an error.
     init(
         path: String, chunkRows: Int, types: [String: ColumnKind], typesOfOtherFiles: Bool = false, readSize: Int = 4 << 20
     ) throws {

@@ -76,11 +76,13 @@ let package = Package(
         .target(name: "PartdRedis", dependencies: ["Partd", "PartdShuffle", "CPartdHiredis"]),
         // Companions: a dictionary that spills to disk (chest) and a directory of named datasets (dirdb).
         .target(name: "PartdCompanions", dependencies: ["Partd", "PartdCompression", "PartdTyped"]),
+        // The `partd` command's CSV reading and writing (a module of its own so that the tests reach them).
+        .target(name: "PartdCSV", dependencies: ["Partd", "PartdTyped"]),
         // The `partd` command.
         .executableTarget(
             name: "partd",
             dependencies: [
-                "Partd", "PartdCompression", "PartdTyped", "PartdShuffle", "PartdServer",
+                "Partd", "PartdCompression", "PartdTyped", "PartdShuffle", "PartdServer", "PartdCSV",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -168,7 +170,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PartdTests",
-            dependencies: ["Partd", "PartdCompression", "PartdTyped", "PartdShuffle", "PartdServer", "PartdCompanions", "PartdRedis", "PartdTestSupport", "partd", "partd-test-worker", "shuffle-groupby-demo", "typed-arrays", "server-workers", "redis-shuffle"]
+            dependencies: ["Partd", "PartdCompression", "PartdTyped", "PartdShuffle", "PartdServer", "PartdCompanions", "PartdRedis", "PartdTestSupport", "PartdCSV", "partd", "partd-test-worker", "shuffle-groupby-demo", "typed-arrays", "server-workers", "redis-shuffle"]
         ),
     ]
 )

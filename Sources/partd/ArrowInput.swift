@@ -5,6 +5,7 @@
 
 import Foundation
 import Partd
+import PartdCSV
 import PartdTyped
 
 /// A file read as tables a chunk at a time.

@@ -5,6 +5,7 @@
 import ArgumentParser
 import Foundation
 import Partd
+import PartdCSV
 import PartdTyped
 
 struct Export: ParsableCommand {

@@ -5,6 +5,7 @@
 import ArgumentParser
 import Foundation
 import Partd
+import PartdCSV
 import PartdCompression
 import PartdTyped
 
@@ -22,12 +23,6 @@ func openStore(_ path: String, lookOnly: Bool = true) throws -> DirectoryStore {
         throw CommandError("\(path) is not a partd store (it has no .lock file); nothing was read or changed")
     }
     return try DirectoryStore(path: path)
-}
-
-/// A one-line error for the command line.
-struct CommandError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
 
 /// The key a command-line argument names: its printed form (`"x"`, `7`, `("df", 7)`) or a string key's text.

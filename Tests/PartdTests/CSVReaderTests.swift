@@ -3,7 +3,7 @@
 import Foundation
 import PartdTyped
 import Testing
-@testable import partd
+@testable import PartdCSV
 
 /// The `partd` command's CSV reader, with the file read in blocks of every small size, so that a block ends
 /// at every position of every record: inside a field, right after a comma, between CR and LF, inside a

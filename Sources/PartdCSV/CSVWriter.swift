@@ -4,12 +4,12 @@
 
 import PartdTyped
 
-enum CSVWriter {
+package enum CSVWriter {
     /// `table` as CSV: a header row (unless `header` is false), then one line per row, each ending in "\n".
     /// Nulls are empty fields; fields holding a comma, quote or line break are quoted, quotes doubled.
     /// Values read as `Column.text(at:)` gives them: numbers as Swift prints them, booleans as true/false,
     /// timestamps as their count of units, strings with bytes that are not UTF-8 replaced.
-    static func bytes(_ table: Table, header: Bool = true) -> [UInt8] {
+    package static func bytes(_ table: Table, header: Bool = true) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(table.rowCount * max(1, table.columns.count) * 8 + 64)
         if header {

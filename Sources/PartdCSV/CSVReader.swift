@@ -1,23 +1,24 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // A streaming CSV reader (RFC 4180: a header row, quoted fields with "" escapes
-// and embedded newlines) that turns rows into Tables a chunk at a time.
+// and embedded newlines) that turns rows into Tables a chunk at a time. Module `PartdCSV` holds the `partd`
+// command's CSV reading and writing, a module of its own so that the tests can reach them.
 
 import Foundation
 import Partd
 import PartdTyped
 
 /// What a CSV column becomes.
-enum ColumnKind: String, CaseIterable {
+package enum ColumnKind: String, CaseIterable {
     case int, float, string, category
 }
 
-final class CSVReader {
-    let path: String
-    private(set) var header: [String] = []
-    let fileSize: Int
-    private(set) var bytesRead = 0
-    private(set) var kinds: [ColumnKind]?
+package final class CSVReader {
+    package let path: String
+    package private(set) var header: [String] = []
+    package let fileSize: Int
+    package private(set) var bytesRead = 0
+    package private(set) var kinds: [ColumnKind]?
     private let chunkRows: Int
     private let givenKinds: [String: ColumnKind]
     private let handle: FileHandle
@@ -38,7 +39,7 @@ final class CSVReader {
 
     /// With `typesOfOtherFiles` set, `types` may also name columns this file does not have (a join's
     /// `--types` covers both files); otherwise such a name is an error.
-    init(
+    package init(
         path: String, chunkRows: Int, types: [String: ColumnKind], typesOfOtherFiles: Bool = false, readSize: Int = 4 << 20
     ) throws {
         self.readSize = readSize
@@ -83,7 +84,7 @@ final class CSVReader {
     /// types are inferred from the first chunk unless given: int if every
     /// non-empty value is an integer, else float if every one is a number,
     /// else string. Empty fields are nulls.
-    func nextChunk() throws -> Table? {
+    package func nextChunk() throws -> Table? {
         fieldBytes.removeAll(keepingCapacity: true)
         fieldEnds.removeAll(keepingCapacity: true)
         let columns = header.count
@@ -420,7 +421,7 @@ enum CSVNumbers {
 }
 
 /// Parses `--types a:int,b:string`.
-func parseTypes(_ text: String?) throws -> [String: ColumnKind] {
+package func parseTypes(_ text: String?) throws -> [String: ColumnKind] {
     guard let text, !text.isEmpty else { return [:] }
     var types: [String: ColumnKind] = [:]
     for item in text.split(separator: ",") {

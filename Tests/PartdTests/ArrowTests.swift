@@ -203,6 +203,37 @@ struct ArrowTests {
         #expect(try Table(arrow: Array(Data(contentsOf: URL(fileURLWithPath: path + "-theirs.stream")))) == table)
     }
 
+    @Test("string and binary views (what polars writes by default) read as strings: inline, in data buffers, null")
+    func views() throws {
+        try #require(pythonHas("pyarrow"), "pyarrow is not importable; run scripts/test.sh, which installs it")
+        let path = scratchPath("views")
+        defer { for suffix in [".arrow", ".stream", "-zstd.arrow"] { unlink(path + suffix) } }
+        let script = """
+            import sys, pyarrow as pa, pyarrow.feather as feather, pyarrow.ipc as ipc
+            p = sys.argv[1]
+            long = 'a string longer than twelve bytes'
+            t = pa.table({
+                'sv': pa.array(['short', None, long, '', 'é' * 10, long + '!'], pa.string_view()),
+                'bv': pa.array([b'\\xff', b'x' * 20, None, b'', b'abc', b'y' * 13], pa.binary_view()),
+            })
+            feather.write_feather(t, p + '.arrow', compression='uncompressed')
+            feather.write_feather(t, p + '-zstd.arrow', compression='zstd')
+            with ipc.new_stream(p + '.stream', t.schema) as w:
+                w.write_table(t, max_chunksize=4)
+            """
+        let result = try run("/usr/bin/env", ["python3", "-c", script, path])
+        try #require(result.status == 0, "\(result.output)")
+        let long = "a string longer than twelve bytes"
+        for suffix in [".arrow", "-zstd.arrow", ".stream"] {
+            let table = try Table(arrow: Array(Data(contentsOf: URL(fileURLWithPath: path + suffix))))
+            #expect(table.schema == TableSchema([.init("sv", .string), .init("bv", .string)]), "\(suffix)")
+            #expect((0..<6).map { table["sv"]!.text(at: $0) } == ["short", nil, long, "", String(repeating: "é", count: 10), long + "!"])
+            let blobs = table["bv"]!
+            #expect((0..<6).map { blobs.isValid($0) ? Array(blobs.strings!.bytes(at: $0)) : nil }
+                == [[0xFF], Array(repeating: UInt8(ascii: "x"), count: 20), nil, [], Array("abc".utf8), Array(repeating: UInt8(ascii: "y"), count: 13)])
+        }
+    }
+
     @Test("we read what pandas writes: utf8 strings, int8 dictionary indices, nulls everywhere, LZ4 and Zstandard buffers; nested types are refused by name")
     func pandasWrites() throws {
         try #require(pythonHas("pyarrow") && pythonHas("pandas"), "pyarrow or pandas is not importable; run scripts/test.sh, which installs them")

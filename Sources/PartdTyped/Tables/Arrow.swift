@@ -651,7 +651,7 @@ public struct ArrowBatchReader {
         guard let data = try message.header.table(1) else { throw ArrowMessages.corrupt("a dictionary batch has no data") }
         let isDelta = try message.header.bool(2)
         guard let field = fields.first(where: { if case .dictionary(id, _, _, _) = $0.kind { return true } else { return false } }),
-            case .dictionary(_, _, _, let offsetWidth) = field.kind
+            case .dictionary(_, _, _, let layout) = field.kind
         else { throw ArrowMessages.corrupt("a dictionary batch has id \(id), which no column uses") }
         var cursor = try ArrowMessages.BatchCursor(message: ArrowMessages.Message(type: 2, header: data, body: message.body), name: field.name)
         let (length, nulls) = try cursor.nextNode()
@@ -659,7 +659,7 @@ public struct ArrowBatchReader {
             throw PartdError(code: .invalidArgument, message: "Arrow column \"\(field.name)\" has a null in its dictionary, which partd does not read")
         }
         _ = try cursor.nextBuffer()  // the dictionary's validity, all set
-        let values = try cursor.strings(length: length, offsetWidth: offsetWidth)
+        let values = try cursor.strings(length: length, layout: layout, validity: nil)
         if isDelta {
             // New values for the dictionary, appended; batches from here on may use them.
             guard var existing = dictionaries[id] else {
@@ -679,8 +679,9 @@ extension Table {
     /// record batches into one table (see ``ArrowBatchReader`` to read a batch at a time).
     ///
     /// Reads columns of signed and unsigned integers, floats (16, 32 and 64 bits), booleans, timestamps
-    /// (a time zone is dropped; the values are UTC already), `utf8`, `large_utf8`, `binary` and
-    /// `large_binary` strings, and dictionary-encoded strings with integer indices. A nullable column gets
+    /// (a time zone is dropped; the values are UTC already), `utf8`, `large_utf8`, `binary`,
+    /// `large_binary`, `utf8_view` and `binary_view` strings, and dictionary-encoded strings with integer
+    /// indices. A nullable column gets
     /// a validity bitmap even when it holds no nulls. Buffers may be compressed with `LZ4_FRAME` or `ZSTD`
     /// (pandas' `to_feather` compresses with LZ4 by default).
     ///
@@ -703,7 +704,10 @@ extension Table {
 enum ArrowMessages {
     /// A field of the schema, as a ``Table`` can hold it.
     struct FieldType {
-        enum Kind { case fixed(DType), bool, string(offsetWidth: Int), dictionary(id: Int64, indexWidth: Int, signed: Bool, offsetWidth: Int) }
+        enum Kind { case fixed(DType), bool, string(StringLayout), dictionary(id: Int64, indexWidth: Int, signed: Bool, layout: StringLayout) }
+        /// How a string column's values are laid out: Int32 or Int64 offsets into one data buffer, or 16-byte
+        /// views (`Utf8View`, `BinaryView`: short strings inline, longer ones in variadic data buffers).
+        enum StringLayout { case offsets(Int), views }
         let name: String
         let kind: Kind
         /// Whether the column may hold nulls; a nullable column gets a validity bitmap even when it has none.
@@ -776,18 +780,19 @@ enum ArrowMessages {
                 let units: [Int16: TimeUnit] = [0: .seconds, 1: .milliseconds, 2: .microseconds, 3: .nanoseconds]
                 guard let timeUnit = units[unit] else { throw corrupt("column \"\(name)\" has time unit \(unit)") }
                 kind = .fixed(.datetime(timeUnit))
-            case 4, 5: kind = .string(offsetWidth: 4)  // Binary, Utf8
-            case 19, 20: kind = .string(offsetWidth: 8)  // LargeBinary, LargeUtf8
+            case 4, 5: kind = .string(.offsets(4))  // Binary, Utf8
+            case 19, 20: kind = .string(.offsets(8))  // LargeBinary, LargeUtf8
+            case 23, 24: kind = .string(.views)  // BinaryView, Utf8View
             default:
                 let names: [UInt8: String] = [
                     1: "null", 7: "a decimal", 8: "a date", 9: "a time of day", 11: "an interval", 12: "a list",
                     13: "a struct", 14: "a union", 15: "fixed-size binary", 16: "a fixed-size list", 17: "a map",
-                    18: "a duration", 21: "a large list", 22: "run-end encoded", 23: "a binary view", 24: "a string view",
+                    18: "a duration", 21: "a large list", 22: "run-end encoded", 25: "a list view", 26: "a large list view",
                 ]
                 throw unsupported(name, names[typeID] ?? "of Arrow type \(typeID)")
             }
             if let dictionary = try field.table(4) {
-                guard case .string(let offsetWidth) = kind else {
+                guard case .string(let layout) = kind else {
                     throw unsupported(name, "a dictionary of values other than strings")
                 }
                 let id: Int64 = try dictionary.scalar(0)
@@ -800,7 +805,7 @@ enum ArrowMessages {
                     indexWidth = Int(bits) / 8
                 }
                 return FieldType(
-                    name: name, kind: .dictionary(id: id, indexWidth: indexWidth, signed: signed, offsetWidth: offsetWidth),
+                    name: name, kind: .dictionary(id: id, indexWidth: indexWidth, signed: signed, layout: layout),
                     nullable: nullable)
             }
             return FieldType(name: name, kind: kind, nullable: nullable)
@@ -820,6 +825,8 @@ enum ArrowMessages {
         private var decompressed: [ArraySlice<UInt8>]?
         var node = 0
         var buffer = 0
+        /// The next view column's entry in the batch's `variadicBufferCounts`.
+        var variadic = 0
 
         init(message: Message, name: String) throws {
             batch = message.header
@@ -915,7 +922,8 @@ enum ArrowMessages {
             return bytes.prefix(width * length)
         }
 
-        mutating func strings(length: Int, offsetWidth: Int) throws -> StringArray {
+        mutating func strings(length: Int, layout: FieldType.StringLayout, validity: BitArray?) throws -> StringArray {
+            guard case .offsets(let offsetWidth) = layout else { return try stringViews(length: length, validity: validity) }
             let offsetBytes = try fixed(width: offsetWidth, length: length + 1)
             let data = try nextBuffer()
             if length == 0 { return StringArray() }
@@ -933,6 +941,44 @@ enum ArrowMessages {
             if first != 0 { for i in offsets.indices { offsets[i] -= first } }
             let used = data[(data.startIndex + Int(first))..<(data.startIndex + Int(last))]
             return StringArray(checkedOffsets: offsets, data: RawBytes.elements(UInt8.self, count: used.count, from: [used]))
+        }
+
+        /// A view column's strings: 16 bytes per row (the length as Int32; up to 12 bytes inline, or a 4-byte
+        /// prefix, the index of a data buffer and an offset in it, each Int32), then the column's variadic data
+        /// buffers, as many as the batch's `variadicBufferCounts` gives for it. A null row's view is not read.
+        mutating func stringViews(length: Int, validity: BitArray?) throws -> StringArray {
+            let views = try fixed(width: 16, length: length)
+            let counts = try batch.structs(4, stride: 8)
+            guard variadic < counts.count else { throw ArrowMessages.corrupt("a view column has no variadic buffer count") }
+            let count = Int(try reader.integer(Int64.self, at: counts.start + 8 * variadic))
+            variadic += 1
+            guard count >= 0, count <= buffers.count - buffer else {
+                throw ArrowMessages.corrupt("a view column claims \(count) data buffers; the batch has \(buffers.count - buffer) left")
+            }
+            let data = try (0..<count).map { _ in try nextBuffer() }
+            func int32(_ at: Int) -> Int {
+                Int(Int32(bitPattern: (0..<4).reduce(UInt32(0)) { $0 | UInt32(views[views.startIndex + at + $1]) << (8 * UInt32($1)) }))
+            }
+            var offsets = [Int64](repeating: 0, count: length + 1)
+            var bytes: [UInt8] = []
+            for row in 0..<length {
+                defer { offsets[row + 1] = Int64(bytes.count) }
+                guard validity?[row] ?? true else { continue }
+                let at = 16 * row
+                let size = int32(at)
+                guard size >= 0 else { throw ArrowMessages.corrupt("a string view has length \(size)") }
+                if size <= 12 {
+                    bytes.append(contentsOf: views[(views.startIndex + at + 4)..<(views.startIndex + at + 4 + size)])
+                    continue
+                }
+                let (index, offset) = (int32(at + 8), int32(at + 12))
+                guard index >= 0, index < data.count, offset >= 0, offset <= data[index].count - size else {
+                    throw ArrowMessages.corrupt("a string view points outside its data buffers")
+                }
+                let start = data[index].startIndex + offset
+                bytes.append(contentsOf: data[index][start..<(start + size)])
+            }
+            return StringArray(checkedOffsets: offsets, data: bytes)
         }
     }
 
@@ -961,8 +1007,8 @@ enum ArrowMessages {
             case .bool:
                 let values = try cursor.fixed(width: 1, length: (length + 7) / 8)
                 storage = .bool(BitArray(packed: Array(values), count: length))
-            case .string(let offsetWidth):
-                storage = .string(try cursor.strings(length: length, offsetWidth: offsetWidth))
+            case .string(let layout):
+                storage = .string(try cursor.strings(length: length, layout: layout, validity: validity))
             case .dictionary(let id, let indexWidth, let signed, _):
                 guard let categories = dictionaries[id] else { throw corrupt("column \"\(field.name)\" uses dictionary \(id) before it is sent") }
                 let raw = try cursor.fixed(width: indexWidth, length: length)

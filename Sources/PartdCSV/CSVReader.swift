@@ -128,27 +128,23 @@ package final class CSVReader {
             let text = String(decoding: value(row), as: UTF8.self)
             return CommandError("\(path): line \(lines[row]): column \(name): \"\(text)\" is not \(what); give --types \(name):string")
         }
+        /// The column's fields as numbers, read by `parse`; an empty field is null.
+        func numbers<T: ArrayElement>(_ zero: T, _ what: String, _ parse: ([UInt8], Range<Int>) -> T?) throws -> Column {
+            var values = [T](repeating: zero, count: rows)
+            let bytes = fields.bytes
+            for row in 0..<rows {
+                let range = fields.range(row * columns + column)
+                if range.isEmpty { null(row); continue }
+                guard let number = parse(bytes, range) else { throw bad(row, what) }
+                values[row] = number
+            }
+            return Column(name, values, validity: validity)
+        }
         switch kind {
         case .int:
-            var values = [Int64](repeating: 0, count: rows)
-            let bytes = fields.bytes
-            for row in 0..<rows {
-                let range = fields.range(row * columns + column)
-                if range.isEmpty { null(row); continue }
-                guard let number = CSVNumbers.int64(bytes, range) else { throw bad(row, "an integer") }
-                values[row] = number
-            }
-            return Column(name, values, validity: validity)
+            return try numbers(Int64(0), "an integer", CSVNumbers.int64)
         case .float:
-            var values = [Double](repeating: 0, count: rows)
-            let bytes = fields.bytes
-            for row in 0..<rows {
-                let range = fields.range(row * columns + column)
-                if range.isEmpty { null(row); continue }
-                guard let number = CSVNumbers.double(bytes, range) else { throw bad(row, "a number") }
-                values[row] = number
-            }
-            return Column(name, values, validity: validity)
+            return try numbers(0.0, "a number", CSVNumbers.double)
         case .string:
             // Offsets and bytes built here, copied a field at a time; bytes that are not UTF-8 are replaced, as
             // a String would.

@@ -234,6 +234,27 @@ struct ArrowTests {
         }
     }
 
+    @Test("dates read as timestamps: date32 in seconds at midnight UTC, date64 in milliseconds; nulls kept")
+    func dates() throws {
+        try #require(pythonHas("pyarrow"), "pyarrow is not importable; run scripts/test.sh, which installs it")
+        let path = scratchPath("dates") + ".arrow"
+        defer { unlink(path) }
+        let script = """
+            import sys, datetime, pyarrow as pa, pyarrow.feather as feather
+            days = [datetime.date(2024, 1, 2), None, datetime.date(1969, 12, 31)]
+            feather.write_feather(pa.table({'d': pa.array(days, pa.date32()), 'm': pa.array(days, pa.date64())}), sys.argv[1],
+                                  compression='uncompressed')
+            """
+        let result = try run("/usr/bin/env", ["python3", "-c", script, path])
+        try #require(result.status == 0, "\(result.output)")
+        let table = try Table(arrow: Array(Data(contentsOf: URL(fileURLWithPath: path))))
+        #expect(table.schema == TableSchema([.init("d", .timestamp(.seconds)), .init("m", .timestamp(.milliseconds))]))
+        #expect(table["d"]!.values(as: Timestamp<Seconds>.self)!.map(\.rawValue)[0] == 1_704_153_600)
+        #expect(table["d"]!.values(as: Timestamp<Seconds>.self)!.map(\.rawValue)[2] == -86_400)
+        #expect(table["m"]!.values(as: Timestamp<Milliseconds>.self)!.map(\.rawValue)[0] == 1_704_153_600_000)
+        #expect(!table["d"]!.isValid(1) && !table["m"]!.isValid(1))
+    }
+
     @Test("we read what pandas writes: utf8 strings, int8 dictionary indices, nulls everywhere, LZ4 and Zstandard buffers; nested types are refused by name")
     func pandasWrites() throws {
         try #require(pythonHas("pyarrow") && pythonHas("pandas"), "pyarrow or pandas is not importable; run scripts/test.sh, which installs them")

@@ -679,7 +679,8 @@ extension Table {
     /// record batches into one table (see ``ArrowBatchReader`` to read a batch at a time).
     ///
     /// Reads columns of signed and unsigned integers, floats (16, 32 and 64 bits), booleans, timestamps
-    /// (a time zone is dropped; the values are UTC already), `utf8`, `large_utf8`, `binary`,
+    /// (a time zone is dropped; the values are UTC already), dates (`date32` as timestamps in seconds at
+    /// midnight UTC, `date64` as timestamps in milliseconds), `utf8`, `large_utf8`, `binary`,
     /// `large_binary`, `utf8_view` and `binary_view` strings, and dictionary-encoded strings with integer
     /// indices. A nullable column gets
     /// a validity bitmap even when it holds no nulls. Buffers may be compressed with `LZ4_FRAME` or `ZSTD`
@@ -704,7 +705,8 @@ extension Table {
 enum ArrowMessages {
     /// A field of the schema, as a ``Table`` can hold it.
     struct FieldType {
-        enum Kind { case fixed(DType), bool, string(StringLayout), dictionary(id: Int64, indexWidth: Int, signed: Bool, layout: StringLayout) }
+        /// `days`: `Date` in days (Int32), read as timestamps in seconds, a day's midnight UTC.
+        enum Kind { case fixed(DType), bool, days, string(StringLayout), dictionary(id: Int64, indexWidth: Int, signed: Bool, layout: StringLayout) }
         /// How a string column's values are laid out: Int32 or Int64 offsets into one data buffer, or 16-byte
         /// views (`Utf8View`, `BinaryView`: short strings inline, longer ones in variadic data buffers).
         enum StringLayout { case offsets(Int), views }
@@ -780,12 +782,16 @@ enum ArrowMessages {
                 let units: [Int16: TimeUnit] = [0: .seconds, 1: .milliseconds, 2: .microseconds, 3: .nanoseconds]
                 guard let timeUnit = units[unit] else { throw corrupt("column \"\(name)\" has time unit \(unit)") }
                 kind = .fixed(.datetime(timeUnit))
+            case 8:  // Date: days (Int32) or milliseconds (Int64) since 1970
+                let unit: Int16 = try typeTable().scalar(0, default: 1)
+                guard unit == 0 || unit == 1 else { throw corrupt("column \"\(name)\" has date unit \(unit)") }
+                kind = unit == 0 ? .days : .fixed(.datetime(.milliseconds))
             case 4, 5: kind = .string(.offsets(4))  // Binary, Utf8
             case 19, 20: kind = .string(.offsets(8))  // LargeBinary, LargeUtf8
             case 23, 24: kind = .string(.views)  // BinaryView, Utf8View
             default:
                 let names: [UInt8: String] = [
-                    1: "null", 7: "a decimal", 8: "a date", 9: "a time of day", 11: "an interval", 12: "a list",
+                    1: "null", 7: "a decimal", 9: "a time of day", 11: "an interval", 12: "a list",
                     13: "a struct", 14: "a union", 15: "fixed-size binary", 16: "a fixed-size list", 17: "a map",
                     18: "a duration", 21: "a large list", 22: "run-end encoded", 25: "a list view", 26: "a large list view",
                 ]
@@ -986,6 +992,7 @@ enum ArrowMessages {
         switch kind {
         case .fixed(let dtype): return .fixed(dtype)
         case .bool: return .bool
+        case .days: return .timestamp(.seconds)
         case .string: return .string
         case .dictionary: return .categorical
         }
@@ -1007,6 +1014,9 @@ enum ArrowMessages {
             case .bool:
                 let values = try cursor.fixed(width: 1, length: (length + 7) / 8)
                 storage = .bool(BitArray(packed: Array(values), count: length))
+            case .days:
+                let days = RawBytes.elements(Int32.self, count: length, from: [try cursor.fixed(width: 4, length: length)])
+                storage = .fixed(FixedValues(values: days.map { Timestamp<Seconds>(Int64($0) * 86_400) }))
             case .string(let layout):
                 storage = .string(try cursor.strings(length: length, layout: layout, validity: validity))
             case .dictionary(let id, let indexWidth, let signed, _):

@@ -155,12 +155,26 @@ cmd_status() {
 # Finds the primary serving SLOT from CLUSTER NODES of any live node, SIGKILLs it and prints its port.
 # The port of the live primary serving SLOT (with REPLICA=1: the port of that primary's connected replica).
 port_of_slot() {
-  local slot=$1 want=${2:-primary} port view="" target=""
+  local slot=$1 want=${2:-primary} port view="" target="" attempt
   [[ "$slot" =~ ^[0-9]+$ ]] && [ "$slot" -lt 16384 ] || die "slot must be 0..16383, got '$slot'"
+  # A replica shows in the cluster's view only once it has attached to its primary, which can be a moment
+  # after `start` returns: look again for up to 10 s before giving up.
+  for attempt in $(seq 50); do
+    target=$(node_of_slot "$slot" "$want")
+    [ -n "$target" ] && break
+    sleep 0.2
+  done
+  [ -n "$target" ] || die "no live $want serves slot $slot (or no cluster node answers on ports $BASE..$((BASE + 5)))"
+  echo "$target"
+}
+
+# The port of the live primary (or a live replica of it) that serves SLOT in one node's view, or nothing.
+node_of_slot() {
+  local slot=$1 want=$2 port view=""
   for port in $(seq "$BASE" $((BASE + 5))); do alive "$port" && { view=$(cli "$port" cluster nodes); break; }; done
-  [ -n "$view" ] || die "no cluster node answers on ports $BASE..$((BASE + 5))"
+  [ -n "$view" ] || return 0
   # Fields: id host:port@cport[,hostname] flags master|primary-id ping pong epoch link slot-range...
-  target=$(awk -v s="$slot" -v want="$want" '
+  awk -v s="$slot" -v want="$want" '
       { split($2, a, "@"); sub(/.*:/, "", a[1]); portof[$1] = a[1]; flags[$1] = $3; master[$1] = $4 }
       $3 ~ /master/ && $3 !~ /fail/ {
         for (i = 9; i <= NF; i++) { if ($i ~ /^\[/) continue
@@ -168,9 +182,7 @@ port_of_slot() {
           if (s + 0 >= lo + 0 && s + 0 <= hi + 0) owner = $1 } }
       END { if (owner == "") exit
             if (want == "primary") { print portof[owner]; exit }
-            for (id in master) if (master[id] == owner && flags[id] ~ /slave/ && flags[id] !~ /fail/) { print portof[id]; exit } }' <<<"$view")
-  [ -n "$target" ] || die "no live $want serves slot $slot"
-  echo "$target"
+            for (id in master) if (master[id] == owner && flags[id] ~ /slave/ && flags[id] !~ /fail/) { print portof[id]; exit } }' <<<"$view"
 }
 
 cmd_kill_primary_of_slot() {

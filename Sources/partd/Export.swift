@@ -16,7 +16,7 @@ struct Export: ParsableCommand {
             others as `ls` prints them), one key's table in memory at a time; each becomes one record batch.
             Every key must hold tables of one schema; keys that hold nothing are skipped. A categorical
             column's dictionary is unified across keys (docs/format.md §10.1). pandas.read_feather,
-            pyarrow.feather.read_table, polars and DuckDB read the result.
+            pyarrow.feather.read_table and polars' read_ipc read the result.
             """)
 
     @Argument(help: "The store's directory.") var directory: String

@@ -4,7 +4,7 @@ import Partd
 import PartdCompression
 
 /// Apache Arrow's IPC formats for ``Table``: the file format (Feather version 2, what
-/// `pyarrow.feather.read_table`, `pandas.read_feather`, polars and DuckDB open) and the stream format.
+/// `pyarrow.feather.read_table`, `pandas.read_feather` and polars' `read_ipc` open) and the stream format.
 ///
 /// Columns already use Arrow's buffer layouts (`docs/format.md` §7), so writing re-frames them:
 /// numbers and timestamps as `Int`, `FloatingPoint` and `Timestamp` (no time zone), booleans and

@@ -35,6 +35,20 @@ enum FlatBuffers {
         }
     }
 
+    /// Appends `value`'s little-endian bytes (the byte order of FlatBuffers and of Arrow's other fields).
+    static func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
+        var v = value.littleEndian
+        for _ in 0..<MemoryLayout<T>.size {
+            bytes.append(UInt8(truncatingIfNeeded: v))
+            v >>= 8
+        }
+    }
+
+    /// The integer whose little-endian bytes `bytes` holds (exactly `MemoryLayout<T>.size` of them).
+    static func load<T: FixedWidthInteger>(_: T.Type, from bytes: ArraySlice<UInt8>) -> T {
+        bytes.reversed().reduce(T(0)) { $0 << 8 | T(truncatingIfNeeded: $1) }
+    }
+
     /// The buffer holding `root`, its size a multiple of 8.
     static func encode(_ root: Value) -> [UInt8] {
         var writer = Writer()
@@ -53,11 +67,7 @@ enum FlatBuffers {
         }
 
         mutating func append<T: FixedWidthInteger>(_ value: T) {
-            var v = value.littleEndian
-            for _ in 0..<MemoryLayout<T>.size {
-                bytes.append(UInt8(truncatingIfNeeded: v))
-                v >>= 8
-            }
+            FlatBuffers.append(value, to: &bytes)
         }
 
         mutating func patch<T: FixedWidthInteger>(_ value: T, at position: Int) {
@@ -161,11 +171,7 @@ enum FlatBuffers {
             guard position >= 0, position + MemoryLayout<T>.size <= bytes.count else {
                 throw fail("a FlatBuffers field at byte \(position) runs past the \(bytes.count)-byte buffer")
             }
-            var value: T = 0
-            for i in (0..<MemoryLayout<T>.size).reversed() {
-                value = value << 8 | T(truncatingIfNeeded: bytes[base + position + i])
-            }
-            return value
+            return FlatBuffers.load(T.self, from: bytes[(base + position)..<(base + position + MemoryLayout<T>.size)])
         }
 
         /// The root table.

@@ -212,14 +212,6 @@ struct ArrowWriter {
     /// Where fixed-width values are copied on their way to the sink.
     private var scratch: [UInt8] = []
 
-    static func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
-        var v = value.littleEndian
-        for _ in 0..<MemoryLayout<T>.size {
-            bytes.append(UInt8(truncatingIfNeeded: v))
-            v >>= 8
-        }
-    }
-
     /// About what the table takes as Arrow: its buffers and a little for metadata.
     static func estimatedSize(of table: Table) -> Int {
         var size = 4096
@@ -294,15 +286,15 @@ struct ArrowWriter {
     /// The end-of-stream marker, and for a file the footer, its length and the closing magic.
     mutating func writeEnd(format: Table.ArrowFormat, schema: FlatBuffers.Value, _ sink: (ArraySlice<UInt8>) throws -> Void) throws {
         var end: [UInt8] = []
-        Self.append(Self.continuation, to: &end)
-        Self.append(Int32(0), to: &end)
+        FlatBuffers.append(Self.continuation, to: &end)
+        FlatBuffers.append(Int32(0), to: &end)
         try emit(end, sink)
         guard format == .file else { return }
         let footer = FlatBuffers.encode(.table([
             .int16(Self.version), .offset(schema), .offset(Self.blocks(dictionaryBlocks)), .offset(Self.blocks(recordBatchBlocks)),
         ]))
         var tail = footer
-        Self.append(Int32(footer.count), to: &tail)
+        FlatBuffers.append(Int32(footer.count), to: &tail)
         tail.append(contentsOf: "ARROW1".utf8)
         try emit(tail, sink)
     }
@@ -316,8 +308,8 @@ struct ArrowWriter {
             .int16(Self.version), .uint8(type), .offset(header), .int64(Int64(body.length)),
         ]))
         var prefix: [UInt8] = []
-        Self.append(Self.continuation, to: &prefix)
-        Self.append(Int32(metadata.count), to: &prefix)
+        FlatBuffers.append(Self.continuation, to: &prefix)
+        FlatBuffers.append(Int32(metadata.count), to: &prefix)
         try emit(prefix + metadata, sink)
         for piece in body.pieces {
             let length: Int
@@ -422,10 +414,10 @@ struct ArrowWriter {
     static func blocks(_ blocks: [(offset: Int, metadata: Int, body: Int)]) -> FlatBuffers.Value {
         var bytes: [UInt8] = []
         for block in blocks {
-            append(Int64(block.offset), to: &bytes)
-            append(Int32(block.metadata), to: &bytes)
-            append(Int32(0), to: &bytes)
-            append(Int64(block.body), to: &bytes)
+            FlatBuffers.append(Int64(block.offset), to: &bytes)
+            FlatBuffers.append(Int32(block.metadata), to: &bytes)
+            FlatBuffers.append(Int32(0), to: &bytes)
+            FlatBuffers.append(Int64(block.body), to: &bytes)
         }
         return .structs(bytes: bytes, count: blocks.count, alignment: 8)
     }
@@ -454,8 +446,8 @@ struct ArrowWriter {
         }
 
         mutating func node(length: Int, nulls: Int) {
-            ArrowWriter.append(Int64(length), to: &nodes)
-            ArrowWriter.append(Int64(nulls), to: &nodes)
+            FlatBuffers.append(Int64(length), to: &nodes)
+            FlatBuffers.append(Int64(nulls), to: &nodes)
             nodeCount += 1
         }
 
@@ -501,8 +493,8 @@ struct ArrowWriter {
             var buffers: [UInt8] = []
             var offset = 0
             for bytes in lengths {
-                ArrowWriter.append(Int64(offset), to: &buffers)
-                ArrowWriter.append(Int64(bytes), to: &buffers)
+                FlatBuffers.append(Int64(offset), to: &buffers)
+                FlatBuffers.append(Int64(bytes), to: &buffers)
                 offset += (bytes + 7) / 8 * 8
             }
             return .table([
@@ -728,7 +720,7 @@ enum ArrowMessages {
 
     static func integer<T: FixedWidthInteger>(_: T.Type, _ bytes: ArraySlice<UInt8>) throws -> T {
         guard bytes.count == MemoryLayout<T>.size else { throw corrupt("a read returned \(bytes.count) bytes, not \(MemoryLayout<T>.size)") }
-        return bytes.reversed().reduce(T(0)) { $0 << 8 | T($1) }
+        return FlatBuffers.load(T.self, from: bytes)
     }
 
     static func flatReader(_ slice: ArraySlice<UInt8>) throws -> FlatBuffers.Reader {

@@ -9,24 +9,38 @@ public enum JoinKind: String, Sendable, Hashable {
     case inner
     /// Those pairs, and each left row without a match once, its right columns null.
     case left
+    /// Those pairs, and each right row without a match once, its left columns null (a left join's mirror).
+    case right
+    /// Those pairs, each left row without a match and each right row without a match, once each, the other
+    /// side's columns null (SQL's full outer join).
+    case outer
 }
 
 extension Table {
     /// An in-memory hash join of this table (the left side) with `right` on the named key columns.
     ///
     /// The result has this table's columns, then `right`'s other than the keys; a right column whose name the
-    /// left side already has gets `rightSuffix` appended. Rows come in left-row order, and a left row's
-    /// matches in right-row order. Rows with a null in a key column match nothing (SQL's rule), though a left
-    /// join keeps them. Keys compare by value: strings by their bytes, floats by value (NaN matches nothing, as
-    /// in SQL; `-0.0` matches `0.0`). A key's two columns may differ in type where the values convert exactly:
-    /// integers of any width (but an unsigned 64-bit column with a signed one), floats of any width, and
-    /// strings with categoricals.
+    /// left side already has gets `rightSuffix` appended. Inner and left joins give rows in left-row order,
+    /// each left row's matches in right-row order; a right join is the mirror (right-row order, each right
+    /// row's matches in left-row order); an outer join gives a left join's rows, then the right rows without a
+    /// match in right-row order. Rows with a null in a key column match nothing (SQL's rule), though the
+    /// joins that keep unmatched rows of their side keep them. Keys compare by value: strings by their bytes,
+    /// floats by value (NaN matches nothing, as in SQL; `-0.0` matches `0.0`). A key's two columns may differ
+    /// in type where the values convert exactly: integers of any width (but an unsigned 64-bit column with a
+    /// signed one), floats of any width, and strings with categoricals.
+    ///
+    /// In right and outer joins, a key column holds the key of whichever side a row has (the left's where both
+    /// have it), so a right row without a match keeps its key. Where a key's two columns differ in type, that
+    /// column has the type both convert to (`Int64`, `UInt64`, `Float64` or `String`); inner and left joins keep
+    /// the left column as it is.
     ///
     /// ```swift
     /// let sales = try Table([Column("id", [1, 2, 2] as [Int64]), Column("amount", [5.0, 7.0, 1.0])])
     /// let names = try Table([Column("id", [2, 3] as [Int64]), Column("name", strings: ["b", "c"])])
     /// try sales.join(names, on: ["id"])                 // 2 rows: (2, 7.0, "b"), (2, 1.0, "b")
     /// try sales.join(names, on: ["id"], kind: .left)    // 3 rows, the first with a null name
+    /// try sales.join(names, on: ["id"], kind: .right)   // 3 rows: the two matches, then (3, null, "c")
+    /// try sales.join(names, on: ["id"], kind: .outer)   // 4 rows: the left join's, then (3, null, "c")
     /// ```
     ///
     /// - Throws: ``PartdError/Code/invalidArgument`` for no keys, a key missing on either side, or result
@@ -48,7 +62,8 @@ extension Shuffle where Chunk == Table {
     /// and the join keys must include those columns, so that rows whose keys match lie in partitions of the
     /// same number. Unless `keepPartitions` is set, the join consumes both shuffles: each partition is deleted
     /// once joined, and both shuffles are closed afterwards. A side that never received a chunk has no
-    /// columns: joined with it, an inner join is empty and a left join is the left side as it is.
+    /// columns: joined with it, an inner join is empty, and a join that keeps the other side's unmatched rows
+    /// (left, right or outer) gives that side as it is.
     ///
     /// - Throws: ``PartdError/Code/invalidArgument`` if the shuffles do not line up or the keys miss one of
     ///   their columns; what ``Table/join(_:on:kind:rightSuffix:)`` throws.
@@ -125,8 +140,10 @@ struct Joining: Sendable {
                 throw PartdError(code: .invalidArgument, message: "the \(side) table has no key column \"\(key)\" (it has \(table.schema))")
             }
         }
-        if left.columns.isEmpty { return left }
-        if right.columns.isEmpty { return kind == .left ? left : Table(empty: left.schema) }
+        let keepsLeft = kind == .left || kind == .outer
+        let keepsRight = kind == .right || kind == .outer
+        if left.columns.isEmpty { return keepsRight ? right : left }
+        if right.columns.isEmpty { return keepsLeft ? left : Table(empty: left.schema) }
         // Keys compare in a type both sides' values convert to exactly (the partition hash already treats
         // such equal values alike, docs/format.md §7).
         var leftKeys: [Column] = []
@@ -142,9 +159,23 @@ struct Joining: Sendable {
             leftKeys.append(l)
             rightKeys.append(r)
         }
-        let (leftRows, rightRows) = matches(
-            try Table(leftKeys), try Table(rightKeys), leftCount: left.rowCount, rightCount: right.rowCount)
-        var columns = left.take(leftRows).columns
+        // Both sides' keys in one table (categorical dictionaries unified), so equal keys get one group number.
+        let combined = try Table.concatenate([try Table(leftKeys), try Table(rightKeys)])
+        var columns: [Column]
+        let rightRows: [Int?]
+        if keepsRight {
+            let pairs = rowPairs(combined, leftCount: left.rowCount, rightCount: right.rowCount)
+            rightRows = pairs.right
+            // A key column holds the key of the side the row has: rows of `combined` (left rows, then right).
+            let keyRows = zip(pairs.left, pairs.right).map { l, r in l ?? left.rowCount + r! }
+            columns = left.columns.map { column in
+                keys.contains(column.name) ? combined[column.name]!.take(keyRows) : column.take(pairs.left)
+            }
+        } else {
+            let pairs = matches(combined, leftCount: left.rowCount, rightCount: right.rowCount)
+            rightRows = pairs.right
+            columns = left.take(pairs.left).columns
+        }
         let taken = right.columns.filter { !keys.contains($0.name) }.map { $0.take(rightRows) }
         for column in taken {
             columns.append(left[column.name] == nil ? column : column.renamed(column.name + rightSuffix))
@@ -156,44 +187,75 @@ struct Joining: Sendable {
         }
     }
 
-    /// The row pairs of the result: left rows in order, each with its matches in right-row order (and, for a
-    /// left join, `nil` for a left row without one).
-    func matches(_ leftKeys: Table, _ rightKeys: Table, leftCount: Int, rightCount: Int) -> (left: [Int], right: [Int?]) {
-        // Both sides' keys in one table (categorical dictionaries unified), so equal keys get one group number.
-        let combined = try! Table.concatenate([leftKeys, rightKeys])
-        let (groups, firstRows) = GroupBy.assignGroups(combined.columns, rowCount: leftCount + rightCount)
-        let unmatchable = Self.unmatchableRows(combined.columns, rowCount: leftCount + rightCount)
-        // The right rows of each group, in row order (a counting sort on the group number).
+    /// The row pairs of an inner or left join: left rows in order, each with its matches in right-row order
+    /// (and, for a left join, `nil` for a left row without one). `combined` holds the left keys, then the right.
+    func matches(_ combined: Table, leftCount: Int, rightCount: Int) -> (left: [Int], right: [Int?]) {
+        let result = Self.probe(
+            combined, 0..<leftCount, against: leftCount..<(leftCount + rightCount), keepUnmatched: kind == .left)
+        return (result.probe, result.build)
+    }
+
+    /// The row pairs of a right or outer join, `nil` standing for the side a row lacks. Right joins: right rows
+    /// in order, each with its matches in left-row order, or `nil` once. Outer joins: a left join's pairs,
+    /// then each right row no left row matched, in order.
+    func rowPairs(_ combined: Table, leftCount: Int, rightCount: Int) -> (left: [Int?], right: [Int?]) {
+        let leftRows = 0..<leftCount
+        let rightRows = leftCount..<(leftCount + rightCount)
+        if kind == .right {
+            let result = Self.probe(combined, rightRows, against: leftRows, keepUnmatched: true)
+            return (result.build, result.probe.map { Optional($0) })
+        }
+        let result = Self.probe(combined, leftRows, against: rightRows, keepUnmatched: true, trackMatched: true)
+        var left = result.probe.map { Optional($0) }
+        var right = result.build
+        let lonely = (0..<rightCount).filter { !result.matched[$0] }
+        left.append(contentsOf: repeatElement(nil, count: lonely.count))
+        right.append(contentsOf: lonely.lazy.map { Optional($0) })
+        return (left, right)
+    }
+
+    /// The rows of `probe` (rows of `combined`) in order, each paired with its matches among the rows of
+    /// `build` in row order, and with `keepUnmatched` a row without a match once with `nil`; the rows are
+    /// given from the start of their ranges. With `trackMatched`, which `build` rows some probe row matched.
+    private static func probe(
+        _ combined: Table, _ probe: Range<Int>, against build: Range<Int>, keepUnmatched: Bool, trackMatched: Bool = false
+    ) -> (probe: [Int], build: [Int?], matched: [Bool]) {
+        let rowCount = combined.rowCount
+        let (groups, firstRows) = GroupBy.assignGroups(combined.columns, rowCount: rowCount)
+        let unmatchable = unmatchableRows(combined.columns, rowCount: rowCount)
+        // The build rows of each group, in row order (a counting sort on the group number).
         var bounds = [Int](repeating: 0, count: firstRows.count + 1)
-        for row in leftCount..<(leftCount + rightCount) where !unmatchable[row] { bounds[Int(groups[row]) + 1] += 1 }
+        for row in build where !unmatchable[row] { bounds[Int(groups[row]) + 1] += 1 }
         for g in 0..<firstRows.count { bounds[g + 1] += bounds[g] }
         var next = bounds
         var byGroup = [Int](repeating: 0, count: bounds[firstRows.count])
-        for row in leftCount..<(leftCount + rightCount) where !unmatchable[row] {
+        for row in build where !unmatchable[row] {
             let g = Int(groups[row])
-            byGroup[next[g]] = row - leftCount
+            byGroup[next[g]] = row - build.lowerBound
             next[g] += 1
         }
-        var leftRows: [Int] = []
-        var rightRows: [Int?] = []
-        leftRows.reserveCapacity(leftCount)
-        rightRows.reserveCapacity(leftCount)
-        for row in 0..<leftCount {
+        var matched = [Bool](repeating: false, count: trackMatched ? build.count : 0)
+        var probeRows: [Int] = []
+        var buildRows: [Int?] = []
+        probeRows.reserveCapacity(probe.count)
+        buildRows.reserveCapacity(probe.count)
+        for row in probe {
             let g = Int(groups[row])
-            let matched = unmatchable[row] ? 0..<0 : bounds[g]..<bounds[g + 1]
-            if matched.isEmpty {
-                if kind == .left {
-                    leftRows.append(row)
-                    rightRows.append(nil)
+            let matches = unmatchable[row] ? 0..<0 : bounds[g]..<bounds[g + 1]
+            if matches.isEmpty {
+                if keepUnmatched {
+                    probeRows.append(row - probe.lowerBound)
+                    buildRows.append(nil)
                 }
                 continue
             }
-            for index in matched {
-                leftRows.append(row)
-                rightRows.append(byGroup[index])
+            for index in matches {
+                probeRows.append(row - probe.lowerBound)
+                buildRows.append(byGroup[index])
+                if trackMatched { matched[byGroup[index]] = true }
             }
         }
-        return (leftRows, rightRows)
+        return (probeRows, buildRows, matched)
     }
 
     /// The two key columns in one type their values convert to exactly, or nil if there is none: the same

@@ -27,7 +27,10 @@ struct JoinCSV: ParsableCommand {
     @Argument(help: "The left file: CSV (a header row, then one row per line) or Arrow IPC.") var left: String
     @Argument(help: "The right file: CSV or Arrow IPC.") var right: String
     @Option(help: "The key columns, in both files: a column, or several as a,b.") var on: String
-    @Option(help: "inner (rows whose keys match) or left (also each left row without a match, once).")
+    @Option(help: """
+        inner (rows whose keys match), left (also each left row without a match, once), right (also each right \
+        row without a match) or outer (both).
+        """)
     var kind: JoinKind = .inner
     @Option(help: "Appended to the names of right columns the left file also has.") var suffix = "_right"
     @Option(help: "The number of partitions.") var partitions: Int = 64

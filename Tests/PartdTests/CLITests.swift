@@ -257,6 +257,39 @@ struct CLITests {
         #expect(checked.status == 0 && checked.output.hasPrefix("ok 60"), "\(checked.output)")
     }
 
+    @Test("inner, left, right and outer joins print the rows pandas' merge gives", arguments: ["inner", "left", "right", "outer"])
+    func joinLikePandas(kind: String) throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        try #require(pythonHas("pandas"), "pandas is not importable; run scripts/test.sh, which installs it")
+        let (left, right) = (scratchPath("merge-left-\(kind).csv"), scratchPath("merge-right-\(kind).csv"))
+        defer { for path in [left, right] { try? FileManager.default.removeItem(atPath: path) } }
+        // Keys 0-39 on the left and 20-69 on the right, repeating on both sides; both sides have a "v" column.
+        // (No null keys: pandas matches them with each other, SQL and we do not.)
+        var leftText = "k,g,v,a\n"
+        for i in 0..<600 { leftText += "\(i * 7 % 40),\(i % 3),\(i),l\(i % 11)\n" }
+        var rightText = "k,g,v,b\n"
+        for i in 0..<150 { rightText += "\(20 + i * 13 % 50),\(i % 2),\(i * 2),\(Double(i) / 4)\n" }
+        try leftText.write(toFile: left, atomically: true, encoding: .utf8)
+        try rightText.write(toFile: right, atomically: true, encoding: .utf8)
+        let ours = try run(partd, ["join", left, right, "--on", "k,g", "--kind", kind, "--partitions", "5", "--memory", "16kB"])
+        #expect(ours.status == 0, "\(ours.output)")
+        let csv = ours.output.split(separator: "\n").filter { !$0.contains("% ") }.joined(separator: "\n")
+        let script = """
+            import io, sys, pandas as pd
+            left, right = pd.read_csv(sys.argv[1]), pd.read_csv(sys.argv[2])
+            theirs = left.merge(right, on=['k', 'g'], how=sys.argv[3], suffixes=('', '_right'))
+            ours = pd.read_csv(io.StringIO(sys.stdin.read()))
+            assert list(ours.columns) == list(theirs.columns), (list(ours.columns), list(theirs.columns))
+            key = list(ours.columns)
+            ours = ours.sort_values(key).reset_index(drop=True)
+            theirs = theirs.sort_values(key).reset_index(drop=True)
+            pd.testing.assert_frame_equal(ours, theirs, check_dtype=False)
+            print('ok', len(ours))
+            """
+        let checked = try run("/usr/bin/env", ["python3", "-c", script, left, right, kind], input: csv)
+        #expect(checked.status == 0 && checked.output.hasPrefix("ok "), "\(checked.output)")
+    }
+
     @Test("CSV numbers read as Int64(String) and Double(String) read them; strings keep their text")
     func csvNumbers() throws {
         try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
@@ -291,15 +324,16 @@ struct CLITests {
         #expect(try run(partd, ["cat", out, "0"]).output == "k,n,m\n1,9.223372036854776e+18,1\n2,1.0,1x\n")
     }
 
-    @Test("join two CSV files: inner and left, several keys, partitions printed in order; bad keys refused early")
+    @Test("join two CSV files: inner, left, right and outer, several keys, partitions printed in order; bad keys refused early")
     func joinFiles() throws {
         try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
         let (orders, customers, out) = (scratchPath("orders.csv"), scratchPath("customers.csv"), scratchPath("joined.csv"))
         defer { for path in [orders, customers, out] { try? FileManager.default.removeItem(atPath: path) } }
         // 3,000 orders of customers 0-59 in two regions; customers 0-49 of region a and 0-29 of region b
-        // exist, one name holding a comma. Customer 5's region-a order rows have an empty customer: no match.
+        // exist, one name holding a comma. Customer c's orders are all of region a (c even) or b (c odd), and
+        // customer 4's rows have an empty customer: no match.
         var orderText = "customer,region,amount\n"
-        for i in 0..<3_000 { orderText += "\(i % 60 == 5 && i % 2 == 0 ? "" : String(i % 60)),\(i % 2 == 0 ? "a" : "b"),\(i)\n" }
+        for i in 0..<3_000 { orderText += "\(i % 60 == 4 ? "" : String(i % 60)),\(i % 2 == 0 ? "a" : "b"),\(i)\n" }
         var customerText = "customer,region,name\n"
         for c in 0..<50 { customerText += "\(c),a,\(c == 3 ? "\"x,y\"" : "n\(c)")\n" }
         for c in 0..<30 { customerText += "\(c),b,m\(c)\n" }
@@ -309,7 +343,7 @@ struct CLITests {
             var rows: [String] = []
             for i in 0..<3_000 {
                 let (c, region) = (i % 60, i % 2 == 0 ? "a" : "b")
-                let empty = c == 5 && region == "a"
+                let empty = c == 4
                 let name: String? = empty ? nil : region == "a" ? (c < 50 ? (c == 3 ? "\"x,y\"" : "n\(c)") : nil) : (c < 30 ? "m\(c)" : nil)
                 if let name { rows.append("\(c),\(region),\(i),\(name)") } else if left { rows.append("\(empty ? "" : String(c)),\(region),\(i),") }
             }
@@ -321,6 +355,17 @@ struct CLITests {
         let innerLines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").map(String.init)
         #expect(innerLines.first == "customer,region,amount,name")
         #expect(innerLines.dropFirst().sorted() == expected(left: false))
+        // Right and outer joins add the customers without orders (their keys come from the right file): those of
+        // the other region, and customer 4, whose orders lack the customer.
+        let lonely = (0..<50).filter { $0 % 2 == 1 || $0 == 4 }.map { "\($0),a,,\($0 == 3 ? "\"x,y\"" : "n\($0)")" }
+            + (0..<30).filter { $0 % 2 == 0 }.map { "\($0),b,,m\($0)" }
+        for kind in ["right", "outer"] {
+            let joined = try run(partd, arguments + ["--kind", kind])
+            #expect(joined.status == 0, "\(joined.output)")
+            let lines = joined.output.split(separator: "\n").map(String.init).filter { !$0.contains("% ") }
+            #expect(lines.first == "customer,region,amount,name")
+            #expect(lines.dropFirst().sorted() == (expected(left: kind == "outer") + lonely).sorted(), "\(kind)")
+        }
         let leftJoin = try run(partd, arguments + ["--kind", "left"])
         #expect(leftJoin.status == 0)
         let leftLines = leftJoin.output.split(separator: "\n").map(String.init).filter { !$0.contains("% ") }

@@ -6,24 +6,43 @@ import PartdTestSupport
 import PartdTyped
 import Testing
 
-/// The rows of `left` joined with `right` on `keys`, by a nested loop, as `rowText` rows: left-row order, each
-/// row's matches in right-row order; keys with a null match nothing.
+/// The rows of `left` joined with `right` on `keys`, by a nested loop, as `rowText` rows. Inner and left
+/// joins: left-row order, each row's matches in right-row order. Right joins: right-row order, each row's
+/// matches in left-row order. Outer joins: a left join's rows, then the right rows without a match. Keys with
+/// a null match nothing; a row without the left side takes its key columns from the right.
 func referenceJoin(_ left: Table, _ right: Table, keys: [String], kind: JoinKind) -> [String] {
     let leftKeys = try! left.selecting(keys)
     let rightKeys = try! right.selecting(keys)
     let rightRest = try! right.selecting(right.columns.map(\.name).filter { !keys.contains($0) })
-    func hasNull(_ table: Table, _ row: Int) -> Bool { table.columns.contains { !$0.isValid(row) } }
+    // Each row's key as text, or nil if it has a null.
+    func keyTexts(_ keys: Table) -> [String?] {
+        (0..<keys.rowCount).map { row in keys.columns.contains { !$0.isValid(row) } ? nil : rowText(keys, row) }
+    }
+    let (leftTexts, rightTexts) = (keyTexts(leftKeys), keyTexts(rightKeys))
+    func matches(_ l: Int, _ r: Int) -> Bool { leftTexts[l] != nil && leftTexts[l] == rightTexts[r] }
+    func row(_ l: Int?, _ r: Int?) -> String {
+        let leftPart = l.map { rowText(left, $0) } ?? left.columns.map { column in
+            keys.contains(column.name) ? rowText(try! right.selecting([column.name]), r!) : "null"
+        }.joined(separator: "|")
+        let rightPart = r.map { rowText(rightRest, $0) } ?? rightRest.columns.map { _ in "null" }.joined(separator: "|")
+        return leftPart + "|" + rightPart
+    }
     var rows: [String] = []
-    for l in 0..<left.rowCount {
-        var matched = false
-        if !hasNull(leftKeys, l) {
-            for r in 0..<right.rowCount where !hasNull(rightKeys, r) && rowText(leftKeys, l) == rowText(rightKeys, r) {
-                rows.append(rowText(left, l) + "|" + rowText(rightRest, r))
-                matched = true
-            }
+    if kind == .right {
+        for r in 0..<right.rowCount {
+            let matched = (0..<left.rowCount).filter { matches($0, r) }
+            rows += matched.isEmpty ? [row(nil, r)] : matched.map { row($0, r) }
         }
-        if !matched && kind == .left {
-            rows.append(rowText(left, l) + "|" + rightRest.columns.map { _ in "null" }.joined(separator: "|"))
+        return rows
+    }
+    for l in 0..<left.rowCount {
+        let matched = (0..<right.rowCount).filter { matches(l, $0) }
+        rows += matched.map { row(l, $0) }
+        if matched.isEmpty && kind != .inner { rows.append(row(l, nil)) }
+    }
+    if kind == .outer {
+        for r in 0..<right.rowCount where !(0..<left.rowCount).contains(where: { matches($0, r) }) {
+            rows.append(row(nil, r))
         }
     }
     return rows
@@ -32,16 +51,26 @@ func referenceJoin(_ left: Table, _ right: Table, keys: [String], kind: JoinKind
 @Suite("Join", .serialized)
 struct JoinTests {
     @Test("an in-memory join equals a nested loop, row for row; an out-of-core join has the same rows",
-          arguments: [(["id"], JoinKind.inner), (["id"], .left), (["id", "name"], .inner), (["id", "color"], .left)])
+          arguments: [
+              (["id"], JoinKind.inner), (["id"], .left), (["id", "name"], .inner), (["id", "color"], .left),
+              (["id"], .right), (["id", "name"], .outer), (["id", "color"], .right), (["id"], .outer),
+          ])
     func matchesNestedLoop(keys: [String], kind: JoinKind) throws {
         // Few distinct ids, so keys repeat on both sides; the colours' dictionaries differ between the sides.
         let lefts = (0..<3).map { shuffleTable(rows: [300, 0, 500][$0], seed: UInt64($0) + 40, keys: 60) }
         let rights = (0..<2).map { shuffleTable(rows: 400, seed: UInt64($0) + 50, keys: 80) }
         let (left, right) = (try Table.concatenate(lefts), try Table.concatenate(rights))
         let expected = referenceJoin(left, right, keys: keys, kind: kind)
-        // Keys repeat on both sides (many matches per row); a left join also keeps rows without one.
+        // Keys repeat on both sides (many matches per row); left, right and outer joins also keep rows without
+        // one, with the other side's columns null.
         #expect(expected.count > left.rowCount)
-        #expect(expected.contains { $0.hasSuffix(Array(repeating: "null", count: 6 - keys.count).joined(separator: "|")) } == (kind == .left))
+        #expect(expected.contains { $0.hasSuffix(Array(repeating: "null", count: 6 - keys.count).joined(separator: "|")) }
+            == (kind == .left || kind == .outer))
+        let leftOthers = left.columns.indices.filter { !keys.contains(left.columns[$0].name) }
+        #expect(expected.contains { row in
+            let cells = row.split(separator: "|", omittingEmptySubsequences: false)
+            return leftOthers.allSatisfy { cells[$0] == "null" }
+        } == (kind == .right || kind == .outer))
 
         let inMemory = try left.join(right, on: keys, kind: kind)
         #expect((0..<inMemory.rowCount).map { rowText(inMemory, $0) } == expected)
@@ -94,6 +123,56 @@ struct JoinTests {
         #expect(none.rowCount == 5 && none.schema == leftJoin.schema)
         #expect(none.columns.dropFirst(2).allSatisfy { column in (0..<5).allSatisfy { !column.isValid($0) } })
         #expect(try left.join(right.slice(0..<0), on: ["k"]).rowCount == 0)
+    }
+
+    @Test("right and outer joins keep unmatched rows of their side with the right side's key; null keys stay")
+    func rightAndOuter() throws {
+        let sales = try Table([
+            Column("id", [1, 2, 2, 4] as [Int32], validity: [true, true, true, false]),
+            Column("amount", [5.0, 7.0, 1.0, 9.0]),
+        ])
+        let names = try Table([
+            Column("id", [2, 3, 0] as [Int64], validity: [true, true, false]),
+            Column("name", categorical: ["b", "c", "z"]),
+        ])
+        func rows(_ table: Table) -> [String] { (0..<table.rowCount).map { rowText(table, $0) } }
+        // The key columns differ in width, so they hold Int64 here; the right's unmatched rows keep their key.
+        let right = try sales.join(names, on: ["id"], kind: .right)
+        #expect(right.schema.fields.map(\.type) == [.fixed(.int64), .fixed(.float64), .categorical])
+        #expect(rows(right) == ["2|7.0|b", "2|1.0|b", "3|null|c", "null|null|z"])
+        let outer = try sales.join(names, on: ["id"], kind: .outer)
+        #expect(rows(outer) == ["1|5.0|null", "2|7.0|b", "2|1.0|b", "null|9.0|null", "3|null|c", "null|null|z"])
+        // Inner and left joins keep the left key column's own type.
+        #expect(try sales.join(names, on: ["id"], kind: .left)["id"]!.type == .fixed(.int32))
+        // With keys of one type, the key column keeps it; the mirror of a left join is a right join.
+        let wide = try Table([Column("id", [1, 2, 2, 4] as [Int64]), Column("amount", [5.0, 7.0, 1.0, 9.0])])
+        let mirrored = try names.join(wide, on: ["id"], kind: .left)
+        let rightOfWide = try wide.join(names, on: ["id"], kind: .right)
+        #expect(rightOfWide["id"]!.type == .fixed(.int64))
+        #expect(rows(rightOfWide).map { $0.split(separator: "|").sorted() } == rows(mirrored).map { $0.split(separator: "|").sorted() })
+
+        // Against a side with no rows, the other side's rows stand alone.
+        #expect(rows(try sales.slice(0..<0).join(names, on: ["id"], kind: .right)) == ["2|null|b", "3|null|c", "null|null|z"])
+        #expect(try sales.join(names.slice(0..<0), on: ["id"], kind: .right).rowCount == 0)
+        #expect(try sales.join(names.slice(0..<0), on: ["id"], kind: .outer).rowCount == 4)
+        // A side with no columns at all (a shuffle that never received rows): the kept side as it is.
+        #expect(try Table().join(names, on: ["id"], kind: .right) == names)
+        #expect(try Table().join(names, on: ["id"], kind: .outer) == names)
+        #expect(try sales.join(Table(), on: ["id"], kind: .outer) == sales)
+        #expect(try sales.join(Table(), on: ["id"], kind: .right).rowCount == 0)
+
+        // Out of core, into partitions of which many are empty on one side or the other.
+        let left = try Shuffle<Table>(by: ["id"], partitions: 9)
+        let rightSide = try Shuffle<Table>(by: ["id"], partitions: 9)
+        try left.add(sales)
+        try rightSide.add(names)
+        #expect(rowMultiset(try left.join(rightSide, on: ["id"], kind: .outer, keepPartitions: true)) == rows(outer).sorted())
+        #expect(rowMultiset(try left.join(rightSide, on: ["id"], kind: .right)) == rows(right).sorted())
+        let nothing = try Shuffle<Table>(by: ["id"], partitions: 3)
+        let some = try Shuffle<Table>(by: ["id"], partitions: 3)
+        try some.add(names)
+        let kept = try nothing.join(some, on: ["id"], kind: .right)
+        #expect(rowMultiset(kept) == rows(names).sorted() && kept.schema == names.schema)
     }
 
     @Test("keys of different integer or float widths, and strings with categoricals, join by value")

@@ -5,11 +5,13 @@
 // rows (each id once, in random order, and a name: one of 1,000 short strings, categorical or plain),
 // both generated in chunks of 500,000 rows and shuffled by id into --partitions partitions, each
 // shuffle through a spilling store of --memory bytes; then partition p of the left joins partition p
-// of the right (inner join on id), on all cores, and each partition's result is reduced to its row
-// count and sum(x), without being kept. Every left row has exactly one match, so the result has
-// --rows rows and sum(x) equals the left's (checked).
+// of the right (an inner join on id, or --kind left, right or outer), on all cores, and each
+// partition's result is reduced to its row count and sum(x), without being kept. Every left row has
+// exactly one match, so the result has --rows rows (right and outer joins: plus the ids no left row
+// drew) and sum(x) equals the left's (checked).
 //
 //   partd-bench-join [--rows N] [--keys K] [--partitions P] [--memory 64MB] [--strings categorical|plain]
+//                    [--kind inner|left|right|outer]
 //
 // Prints one JSON object: phase times (generation left out), rows/s, peak resident memory over the
 // baseline taken before the shuffles.
@@ -28,6 +30,7 @@ var keys = 1_000_000
 var partitions = 64
 var memory = ByteCount.megabytes(64)
 var categorical = true
+var kind = JoinKind.inner
 let chunkRows = 500_000
 
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
@@ -38,8 +41,9 @@ while let argument = arguments.next() {
     case "--partitions": partitions = Int(arguments.next() ?? "") ?? partitions
     case "--memory": memory = arguments.next().flatMap { ByteCount($0) } ?? memory
     case "--strings": categorical = arguments.next() != "plain"
+    case "--kind": kind = arguments.next().flatMap(JoinKind.init(rawValue:)) ?? kind
     default:
-        print("usage: partd-bench-join [--rows N] [--keys K] [--partitions P] [--memory 64MB] [--strings categorical|plain]")
+        print("usage: partd-bench-join [--rows N] [--keys K] [--partitions P] [--memory 64MB] [--strings categorical|plain] [--kind inner|left|right|outer]")
         exit(2)
     }
 }
@@ -58,10 +62,22 @@ func statusBytes(_ field: String) -> Int {
     return 0
 }
 
+/// The sum of a Float64 column's non-null values (right rows without a match have a null x, whose slot
+/// holds some value).
+nonisolated func validSum(_ column: Column) -> Double {
+    let values = column.values(as: Double.self)!
+    guard column.validity != nil else { return values.reduce(0, +) }
+    var sum = 0.0
+    for row in 0..<values.count where column.isValid(row) { sum += values[row] }
+    return sum
+}
+
 let names = (0..<1_000).map { "name-\($0)" }
 var rng = SplitMix64(state: 1)
 var generating = 0.0
 var leftSum = 0.0
+/// The ids some left row drew (the others are the right rows a right or outer join keeps without a match).
+var drawn = [Bool](repeating: false, count: keys)
 
 let baseline = statusBytes("VmRSS")
 let left = try Shuffle<Table>(by: ["id"], partitions: partitions, options: ShuffleOptions(memory: memory))
@@ -74,6 +90,7 @@ while done < rows {
     let ids = (0..<n).map { _ in Int64(rng.next() % UInt64(keys)) }
     let xs = (0..<n).map { _ in Double(rng.next() >> 11) / Double(1 << 53) }
     for x in xs { leftSum += x }
+    for id in ids { drawn[Int(id)] = true }
     let chunk = try Table([Column("id", ids), Column("x", xs)])
     generating += now() - t0
     try left.add(chunk)
@@ -95,18 +112,19 @@ while done < keys {
     done += n
 }
 let shuffled = now()
-let parts = try left.joinPartitions(right, on: ["id"]) { _, joined -> (rows: Int, sum: Double) in
-    (joined.rowCount, joined["x"]!.values(as: Double.self)!.reduce(0, +))
+let parts = try left.joinPartitions(right, on: ["id"], kind: kind) { _, joined -> (rows: Int, sum: Double) in
+    (joined.rowCount, validSum(joined["x"]!))
 }
 let finished = now()
 let joinedRows = parts.reduce(0) { $0 + $1.rows }
 let joinedSum = parts.reduce(0) { $0 + $1.sum }
 let shuffleSeconds = shuffled - start - generating
 let joinSeconds = finished - shuffled
-let ok = joinedRows == rows && abs(joinedSum - leftSum) <= 1e-6 * max(1, abs(leftSum))
+let expectedRows = kind == .right || kind == .outer ? rows + drawn.lazy.filter { !$0 }.count : rows
+let ok = joinedRows == expectedRows && abs(joinedSum - leftSum) <= 1e-6 * max(1, abs(leftSum))
 print("""
     {"impl": "swift-partd", "workload": "shuffle-join", "rows": \(rows), "keys": \(keys), "partitions": \(partitions), \
-    "memory_bytes": \(memory.bytes), "strings": "\(categorical ? "categorical" : "plain")", \
+    "memory_bytes": \(memory.bytes), "strings": "\(categorical ? "categorical" : "plain")", "kind": "\(kind.rawValue)", \
     "shuffle_s": \(shuffleSeconds), "join_s": \(joinSeconds), "total_s": \(shuffleSeconds + joinSeconds), \
     "generate_s": \(generating), "rows_per_s": \(Double(rows + keys) / (shuffleSeconds + joinSeconds)), \
     "peak_over_baseline_bytes": \(statusBytes("VmHWM") - baseline), "joined_rows": \(joinedRows), "ok": \(ok)}

@@ -7,12 +7,13 @@ A left table of --rows rows (id int64 uniform in 0..<keys, x float64 in [0, 1)) 
 Each side is shuffled by id as dask's disk shuffle does: `hash_pandas_object(df[["id"]], index=False) %
 partitions`, a stable sort, and {partition: sub-frame} appended to its own
 `partd.PandasBlocks(partd.Buffer(partd.Dict(), partd.File(dir), available_memory=BUDGET))`. Then
-partition p of the left is merged with partition p of the right (`pd.merge(l, r, on="id")`, inner), and
+partition p of the left is merged with partition p of the right (`pd.merge(l, r, on="id", how=KIND)`), and
 each result is reduced to its length and sum(x) (one process; pandas holds the GIL for most of it).
 
 Prints one JSON object per run: phase times, rows/s and peak resident memory over the baseline.
 
   shuffle_join.py [--rows N] [--keys K] [--partitions P] [--memory 64MB] [--strings str|categorical]
+                  [--kind inner|left|right|outer]
 """
 import argparse, json, resource, shutil, tempfile, time, os
 
@@ -37,6 +38,7 @@ def run(args, budget):
     rng = np.random.default_rng(args.seed)
     clock = [0.0]
     left_sum = [0.0]
+    drawn = np.zeros(args.keys, dtype=bool)  # the ids some left row drew
     chunk = 500_000
 
     def left_frames():
@@ -46,6 +48,7 @@ def run(args, budget):
             n = min(chunk, args.rows - done)
             df = pd.DataFrame({"id": rng.integers(0, args.keys, n, dtype=np.int64), "x": rng.random(n)})
             left_sum[0] += df.x.sum()
+            drawn[df.id.to_numpy()] = True
             clock[0] += time.perf_counter() - t0
             done += n
             yield df
@@ -81,17 +84,18 @@ def run(args, budget):
         joined_rows = 0
         joined_sum = 0.0
         for i in range(args.partitions):
-            merged = pd.merge(left.get(i), right.get(i), on="id")
+            merged = pd.merge(left.get(i), right.get(i), on="id", how=args.kind)
             joined_rows += len(merged)
             joined_sum += merged.x.sum()
         join_s = time.perf_counter() - t1
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - baseline
         left.drop()
         right.drop()
-        ok = joined_rows == args.rows and abs(joined_sum - left_sum[0]) <= 1e-6 * max(1.0, abs(left_sum[0]))
+        expected_rows = args.rows + (int((~drawn).sum()) if args.kind in ("right", "outer") else 0)
+        ok = joined_rows == expected_rows and abs(joined_sum - left_sum[0]) <= 1e-6 * max(1.0, abs(left_sum[0]))
         return {
             "impl": "python-partd", "workload": "shuffle-join", "rows": args.rows, "keys": args.keys,
-            "partitions": args.partitions, "memory_bytes": budget, "strings": args.strings,
+            "partitions": args.partitions, "memory_bytes": budget, "strings": args.strings, "kind": args.kind,
             "shuffle_s": shuffle_s, "join_s": join_s, "total_s": shuffle_s + join_s, "generate_s": clock[0],
             "rows_per_s": (args.rows + args.keys) / (shuffle_s + join_s), "peak_over_baseline_bytes": peak,
             "joined_rows": joined_rows, "ok": bool(ok),
@@ -108,6 +112,7 @@ def main():
     ap.add_argument("--partitions", type=int, default=64)
     ap.add_argument("--memory", default="64MB")
     ap.add_argument("--strings", choices=["str", "categorical"], default="str")
+    ap.add_argument("--kind", choices=["inner", "left", "right", "outer"], default="inner")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     print(json.dumps(run(args, parse_size(args.memory))), flush=True)

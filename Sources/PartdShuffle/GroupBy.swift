@@ -17,10 +17,15 @@ import PartdTyped
 /// than two values. `first` and `last` take a group's first and last value in
 /// row order (of any type, as pandas' `first()` and `last()` skip nulls); `nunique`
 /// counts a group's distinct values (`Int64`; nulls not counted; NaN counts once).
+/// `median` and `quantile` take numbers and give `Float64`, interpolating
+/// linearly between the two values nearest the quantile's position (numpy's and
+/// pandas' default), NaN skipped like nulls; null for a group with no values.
 public struct Aggregation: Sendable, Hashable {
     public enum Function: String, Sendable, Hashable {
         case sum, count, mean, min, max
         case `var`, std, first, last, nunique
+        /// The median, and the quantile ``Aggregation/q`` of each group's values.
+        case median, quantile
         /// Rows in the group, nulls included.
         case size
     }
@@ -29,6 +34,8 @@ public struct Aggregation: Sendable, Hashable {
     public var column: String?
     /// The result column's name.
     public var name: String
+    /// The quantile ``Function/quantile`` takes, in 0...1 (0.5 for the others).
+    public var q: Double = 0.5
 
     public init(_ function: Function, _ column: String?, as name: String? = nil) {
         self.function = function
@@ -52,6 +59,14 @@ public struct Aggregation: Sendable, Hashable {
     public static func last(_ column: String, as name: String? = nil) -> Aggregation { .init(.last, column, as: name) }
     /// How many distinct non-null values the group holds.
     public static func nunique(_ column: String, as name: String? = nil) -> Aggregation { .init(.nunique, column, as: name) }
+    /// The median of the group's values (`Float64`).
+    public static func median(_ column: String, as name: String? = nil) -> Aggregation { .init(.median, column, as: name) }
+    /// The quantile `q` (in 0...1) of the group's values (`Float64`), named `COLUMN_qQ` (`x_q0.9`) by default.
+    public static func quantile(_ column: String, _ q: Double, as name: String? = nil) -> Aggregation {
+        var aggregation = Aggregation(.quantile, column, as: name ?? "\(column)_q\(q)")
+        aggregation.q = q
+        return aggregation
+    }
     /// Rows in the group (nulls included), named `count`.
     public static let count = Aggregation(.size, nil, as: "count")
 }
@@ -254,6 +269,10 @@ enum GroupBy {
                 if aggregation.function == .last || picked[Int(g)] == nil { picked[Int(g)] = row }
             }
             return column.take(picked).renamed(aggregation.name)
+        case .median, .quantile:
+            guard (0...1).contains(aggregation.q) else {
+                throw PartdError(code: .invalidArgument, message: "quantile \(aggregation.q) of column \"\(column.name)\" is outside 0...1")
+            }
         case .nunique:
             // Distinct (group, value) pairs, by the groupby's own hashing and equality; null values are skipped.
             let (_, pairs) = assignGroups([Column("group", groups), column], rowCount: groups.count)
@@ -290,9 +309,11 @@ enum GroupBy {
             #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
             if column.type == .fixed(.float16) { return try run(Float16.self) }
             #endif
+            let verb = [.median, .quantile].contains(aggregation.function)
+                ? "take the \(aggregation.function) of" : aggregation.function.rawValue
             throw PartdError(
                 code: .invalidArgument,
-                message: "cannot \(aggregation.function) column \"\(column.name)\" of type \(column.type)")
+                message: "cannot \(verb) column \"\(column.name)\" of type \(column.type)")
         }
     }
 
@@ -353,6 +374,13 @@ enum GroupBy {
     ) throws -> Column {
         func valid(_ row: Int) -> Bool { validity?[row] ?? true }
         switch aggregation.function {
+        case .median, .quantile:
+            guard T.isSummable else {
+                throw PartdError(
+                    code: .invalidArgument,
+                    message: "cannot take the \(aggregation.function) of column \"\(aggregation.column ?? "")\" of type \(T.dtype.numpy)")
+            }
+            return quantiles(values, validity, q: aggregation.q, name: aggregation.name, groups: groups, groupCount: groupCount)
         case .sum, .mean, .var, .std:
             guard T.isSummable else {
                 throw PartdError(
@@ -409,6 +437,40 @@ enum GroupBy {
         case .count, .size, .first, .last, .nunique:
             preconditionFailure("\(aggregation.function) is aggregated by the caller")
         }
+    }
+
+    /// The quantile `q` of each group's non-null, non-NaN values, interpolated linearly between the two
+    /// nearest (numpy's default); null for a group with none.
+    private static func quantiles<T: Aggregatable>(
+        _ values: [T], _ validity: BitArray?, q: Double, name: String, groups: [Int32], groupCount: Int
+    ) -> Column {
+        // Each group's values side by side (a counting sort on the group number), then sorted group by group.
+        var bounds = [Int](repeating: 0, count: groupCount + 1)
+        for row in values.indices where validity?[row] ?? true {
+            if !values[row].doubleValue.isNaN { bounds[Int(groups[row]) + 1] += 1 }
+        }
+        for g in 0..<groupCount { bounds[g + 1] += bounds[g] }
+        var next = bounds
+        var sorted = [Double](repeating: 0, count: bounds[groupCount])
+        for row in values.indices where validity?[row] ?? true {
+            let value = values[row].doubleValue
+            guard !value.isNaN else { continue }
+            let g = Int(groups[row])
+            sorted[next[g]] = value
+            next[g] += 1
+        }
+        var results = [Double](repeating: 0, count: groupCount)
+        for g in 0..<groupCount where bounds[g] < bounds[g + 1] {
+            let range = bounds[g]..<bounds[g + 1]
+            sorted[range].sort()
+            let position = Double(range.count - 1) * q
+            let below = Int(position.rounded(.down))
+            let (a, b) = (sorted[range.lowerBound + below], sorted[range.lowerBound + min(below + 1, range.count - 1)])
+            let fraction = position - Double(below)
+            results[g] = fraction == 0 ? a : a + (b - a) * fraction
+        }
+        let empty = (0..<groupCount).contains { bounds[$0] == bounds[$0 + 1] }
+        return Column(name, results, validity: empty ? BitArray((0..<groupCount).lazy.map { bounds[$0] < bounds[$0 + 1] }) : nil)
     }
 }
 

@@ -226,14 +226,14 @@ struct GroupByCSV: ParsableCommand {
         discussion: """
             Shuffles the CSV by --by in a temporary directory (at most --memory in memory), then aggregates
             every partition. --agg takes FUNCTION:COLUMN items (sum, mean, min, max, count, var, std, first,
-            last, nunique) and `count`
-            alone for the rows per group; result columns are named COLUMN_FUNCTION and count. min and max
+            last, nunique, median, and qQ for the quantile Q in 0...1, as q0.9) and `count` alone for the
+            rows per group; result columns are named COLUMN_FUNCTION (COLUMN_qQ) and count. min and max
             take numbers and strings (by code point). The aggregates are checked against the first chunk
             before the file is shuffled.
             """)
 
     @OptionGroup var options: CSVShuffleOptions
-    @Option(help: "The aggregates, e.g. sum:x,mean:x,count.") var agg: String = "count"
+    @Option(help: "The aggregates, e.g. sum:x,mean:x,median:x,q0.9:x,count.") var agg: String = "count"
     @Option(help: "Write the result to this file instead of standard output.") var out: String?
     @Option(help: "The result's format: csv, json, arrow (an Arrow IPC file) or arrow-stream.") var format: Cat.Format = .csv
     @Option(help: "Compress the buffers of --format arrow or arrow-stream: lz4 or zstd.") var arrowCompression: ArrowCompressionOption?
@@ -242,9 +242,16 @@ struct GroupByCSV: ParsableCommand {
         let aggregations = try agg.split(separator: ",").map { item -> Aggregation in
             let parts = item.split(separator: ":", maxSplits: 1).map(String.init)
             if parts == ["count"] { return .count }
-            guard parts.count == 2, let function = Aggregation.Function(rawValue: parts[0]), function != .size else {
+            if parts.count == 2, parts[0].hasPrefix("q"), let q = Double(parts[0].dropFirst()) {
+                guard (0...1).contains(q) else { throw CommandError("--agg \(item): the quantile must lie in 0...1") }
+                return .quantile(parts[1], q)
+            }
+            guard parts.count == 2, let function = Aggregation.Function(rawValue: parts[0]), function != .size,
+                function != .quantile
+            else {
                 throw CommandError(
-                    "--agg takes FUNCTION:COLUMN items (sum, mean, min, max, count, var, std, first, last, nunique) or count; got \(item)")
+                    "--agg takes FUNCTION:COLUMN items (sum, mean, min, max, count, var, std, first, last, nunique, median, "
+                        + "or qQ for the quantile Q, as q0.9) or count; got \(item)")
             }
             return Aggregation(function, parts[1])
         }

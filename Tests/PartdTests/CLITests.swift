@@ -225,7 +225,7 @@ struct CLITests {
         #expect(try run(partd, ["groupby", "--help"]).output.contains("--agg"))
     }
 
-    @Test("groupby var, std, first, last and nunique print what pandas' groupby gives")
+    @Test("groupby var, std, first, last, nunique, median and quantiles print what pandas' groupby gives")
     func aggregatesLikePandas() throws {
         try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
         try #require(pythonHas("pandas"), "pandas is not importable; run scripts/test.sh, which installs it")
@@ -233,7 +233,7 @@ struct CLITests {
         defer { try? FileManager.default.removeItem(atPath: csv) }
         try writeCSV(csv, rows: 4000, groups: 60)
         let ours = try run(partd, ["groupby", csv, "--by", "id", "--memory", "20kB", "--format", "json",
-                                   "--agg", "var:x,std:x,first:x,last:name,first:name,nunique:name,nunique:x"])
+                                   "--agg", "var:x,std:x,first:x,last:name,first:name,nunique:name,nunique:x,median:x,q0.9:x,q0.05:x"])
         #expect(ours.status == 0, "\(ours.output)")
         let json = String(ours.output[ours.output.firstIndex(of: "[")!...])
         let script = """
@@ -241,7 +241,8 @@ struct CLITests {
             df = pd.read_csv(sys.argv[1], keep_default_na=False, na_values={'x': ['']})
             g = df.groupby('id').agg(x_var=('x', 'var'), x_std=('x', 'std'), x_first=('x', 'first'),
                 name_last=('name', 'last'), name_first=('name', 'first'), name_nunique=('name', 'nunique'),
-                x_nunique=('x', 'nunique'))
+                x_nunique=('x', 'nunique'), x_median=('x', 'median'),
+                **{'x_q0.9': ('x', lambda s: s.quantile(0.9)), 'x_q0.05': ('x', lambda s: s.quantile(0.05))})
             ours = {row['id']: row for row in json.loads(sys.stdin.read())}
             assert len(ours) == len(g), (len(ours), len(g))
             for key, expected in g.iterrows():

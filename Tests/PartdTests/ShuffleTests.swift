@@ -456,6 +456,64 @@ struct GroupByTests {
         expectPartdError(.invalidArgument) { try table.groupBy(["g"]).aggregate([.variance("s")]) }
     }
 
+    @Test("median and quantiles equal each group's sorted values interpolated, in memory and out of core")
+    func quantiles() throws {
+        var rng = SplitMix64(seed: 78)
+        let rows = 2_000
+        let g = (0..<rows).map { _ in Int64.random(in: 0..<30, using: &rng) }
+        let n = (0..<rows).map { _ in Int32.random(in: -50...50, using: &rng) }
+        let x = (0..<rows).map { row -> Double in row % 97 == 0 ? .nan : Double(Int.random(in: -999...999, using: &rng)) / 16 }
+        // Group 29 has no values at all (null), group 28 one value.
+        let lone = g.firstIndex(of: 28)!
+        let validity = BitArray((0..<rows).map { row in g[row] == 29 ? false : g[row] == 28 ? row == lone : row % 7 != 0 })
+        let table = try Table([Column("g", g), Column("n", n, validity: validity), Column("x", x, validity: validity)])
+        let qs = [0, 0.1, 0.25, 0.5, 0.9, 1]
+        let aggregations: [Aggregation] = [.median("n"), .median("x")] + qs.map { .quantile("x", $0) } + [.quantile("n", 0.75, as: "n75")]
+        // The reference: sort, then weigh the two nearest values (NaN skipped like nulls).
+        func quantile(_ values: [Double], _ q: Double) -> Double? {
+            let sorted = values.filter { !$0.isNaN }.sorted()
+            guard !sorted.isEmpty else { return nil }
+            let position = q * Double(sorted.count - 1)
+            let (low, high) = (Int(position.rounded(.down)), Int(position.rounded(.up)))
+            let weight = position - Double(low)
+            return sorted[low] * (1 - weight) + sorted[high] * weight
+        }
+        var expected: [Int64: [Double?]] = [:]
+        for group in Set(g) {
+            let members = (0..<rows).filter { g[$0] == group && validity[$0] }
+            let (ns, xs) = (members.map { Double(n[$0]) }, members.map { x[$0] })
+            expected[group] = [quantile(ns, 0.5), quantile(xs, 0.5)] + qs.map { quantile(xs, $0) } + [quantile(ns, 0.75)]
+        }
+        func check(_ result: Table) {
+            #expect(result.columns.map(\.name) == ["g", "n_median", "x_median", "x_q0.0", "x_q0.1", "x_q0.25", "x_q0.5", "x_q0.9", "x_q1.0", "n75"])
+            let groups = result["g"]!.values(as: Int64.self)!
+            #expect(groups.count == 30)
+            for row in 0..<result.rowCount {
+                let found = aggregations.map { aggregation -> Double? in
+                    let column = result[aggregation.name]!
+                    return column.isValid(row) ? column.values(as: Double.self)![row] : nil
+                }
+                let wanted = expected[groups[row]]!
+                #expect(found.count == wanted.count)
+                for (a, b) in zip(found, wanted) {
+                    #expect((a == nil) == (b == nil) && abs((a ?? 0) - (b ?? 0)) <= 1e-9, "group \(groups[row]): \(found) vs \(wanted)")
+                }
+            }
+        }
+        check(try table.groupBy(["g"]).aggregate(aggregations))
+        let shuffle = try Shuffle<Table>(by: ["g"], partitions: 4, options: ShuffleOptions(memory: .kilobytes(8)))
+        try shuffle.add(contentsOf: [table.slice(0..<700), table.slice(700..<rows)])
+        check(try shuffle.groupBy(["g"]).aggregate(aggregations))
+
+        let strings = try Table([Column("g", [1, 1] as [Int64]), Column("s", strings: ["a", "b"])])
+        expectPartdError(.invalidArgument) { try strings.groupBy(["g"]).aggregate([.median("s")]) }
+        expectPartdError(.invalidArgument) { try table.groupBy(["g"]).aggregate([.quantile("x", 1.5)]) }
+        expectPartdError(.invalidArgument) { try table.groupBy(["g"]).aggregate([.quantile("x", .nan)]) }
+        expectPartdError(.invalidArgument) {
+            try Table([Column("g", [1] as [Int64]), Column("t", [Timestamp<Seconds>(1)])]).groupBy(["g"]).aggregate([.median("t")])
+        }
+    }
+
     @Test("a shuffle that received no rows groups to an empty table")
     func noRows() throws {
         let shuffle = try Shuffle<Table>(by: ["id"], partitions: 4)

@@ -154,8 +154,18 @@ enum GroupBy {
         let keyColumns = try keys.map(column)
         let (groups, firstRows) = assignGroups(keyColumns, rowCount: table.rowCount)
         var result = try table.selecting(keys).take(firstRows).columns
+        // Each column's values sorted group by group, shared by its medians and quantiles.
+        var sortedRuns: [String: SortedRuns] = [:]
         for aggregation in aggregations {
-            if aggregation.function == .size {
+            if aggregation.function == .median || aggregation.function == .quantile, let name = aggregation.column {
+                guard (0...1).contains(aggregation.q) else {
+                    throw PartdError(code: .invalidArgument, message: "quantile \(aggregation.q) of column \"\(name)\" is outside 0...1")
+                }
+                if sortedRuns[name] == nil {
+                    sortedRuns[name] = try SortedRuns(try column(name), aggregation, groups: groups, groupCount: firstRows.count)
+                }
+                result.append(sortedRuns[name]!.quantile(aggregation.q, name: aggregation.name))
+            } else if aggregation.function == .size {
                 var counts = [Int64](repeating: 0, count: firstRows.count)
                 for g in groups { counts[Int(g)] += 1 }
                 result.append(Column(aggregation.name, counts))
@@ -269,10 +279,6 @@ enum GroupBy {
                 if aggregation.function == .last || picked[Int(g)] == nil { picked[Int(g)] = row }
             }
             return column.take(picked).renamed(aggregation.name)
-        case .median, .quantile:
-            guard (0...1).contains(aggregation.q) else {
-                throw PartdError(code: .invalidArgument, message: "quantile \(aggregation.q) of column \"\(column.name)\" is outside 0...1")
-            }
         case .nunique:
             // Distinct (group, value) pairs, by the groupby's own hashing and equality; null values are skipped.
             let (_, pairs) = assignGroups([Column("group", groups), column], rowCount: groups.count)
@@ -374,13 +380,6 @@ enum GroupBy {
     ) throws -> Column {
         func valid(_ row: Int) -> Bool { validity?[row] ?? true }
         switch aggregation.function {
-        case .median, .quantile:
-            guard T.isSummable else {
-                throw PartdError(
-                    code: .invalidArgument,
-                    message: "cannot take the \(aggregation.function) of column \"\(aggregation.column ?? "")\" of type \(T.dtype.numpy)")
-            }
-            return quantiles(values, validity, q: aggregation.q, name: aggregation.name, groups: groups, groupCount: groupCount)
         case .sum, .mean, .var, .std:
             guard T.isSummable else {
                 throw PartdError(
@@ -434,38 +433,83 @@ enum GroupBy {
             let filled = best.map { $0 ?? T.zeroValue }
             let any = BitArray(best.lazy.map { $0 != nil })
             return Column(aggregation.name, filled, validity: best.contains(nil) ? any : nil)
-        case .count, .size, .first, .last, .nunique:
+        case .count, .size, .first, .last, .nunique, .median, .quantile:
             preconditionFailure("\(aggregation.function) is aggregated by the caller")
         }
     }
 
-    /// The quantile `q` of each group's non-null, non-NaN values, interpolated linearly between the two
-    /// nearest (numpy's default); null for a group with none.
-    private static func quantiles<T: Aggregatable>(
-        _ values: [T], _ validity: BitArray?, q: Double, name: String, groups: [Int32], groupCount: Int
-    ) -> Column {
-        // Each group's values side by side (a counting sort on the group number), then sorted group by group.
+}
+
+/// A numeric column's non-null, non-NaN values as `Double`s, side by side group by group (a counting sort on
+/// the group number), each group's run sorted: what medians and quantiles pick from.
+struct SortedRuns {
+    /// Group `g`'s values are `values[bounds[g] ..< bounds[g + 1]]`.
+    let bounds: [Int]
+    let values: [Double]
+
+    init(_ column: Column, _ aggregation: Aggregation, groups: [Int32], groupCount: Int) throws {
+        func gather<T: Aggregatable>(_: T.Type) -> (bounds: [Int], values: [Double]) {
+            Self.gather(column.values(as: T.self)!, column.validity, groups: groups, groupCount: groupCount)
+        }
+        var gathered: (bounds: [Int], values: [Double])
+        switch column.type {
+        case .fixed(.int8): gathered = gather(Int8.self)
+        case .fixed(.int16): gathered = gather(Int16.self)
+        case .fixed(.int32): gathered = gather(Int32.self)
+        case .fixed(.int64): gathered = gather(Int64.self)
+        case .fixed(.uint8): gathered = gather(UInt8.self)
+        case .fixed(.uint16): gathered = gather(UInt16.self)
+        case .fixed(.uint32): gathered = gather(UInt32.self)
+        case .fixed(.uint64): gathered = gather(UInt64.self)
+        case .fixed(.float32): gathered = gather(Float.self)
+        case .fixed(.float64): gathered = gather(Double.self)
+        default:
+            #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
+            if column.type == .fixed(.float16) {
+                gathered = gather(Float16.self)
+                break
+            }
+            #endif
+            throw PartdError(
+                code: .invalidArgument,
+                message: "cannot take the \(aggregation.function) of column \"\(column.name)\" of type \(column.type)")
+        }
+        for g in 0..<groupCount where gathered.bounds[g] + 1 < gathered.bounds[g + 1] {
+            gathered.values[gathered.bounds[g]..<gathered.bounds[g + 1]].sort()
+        }
+        (bounds, values) = gathered
+    }
+
+    private static func gather<T: Aggregatable>(
+        _ column: [T], _ validity: BitArray?, groups: [Int32], groupCount: Int
+    ) -> (bounds: [Int], values: [Double]) {
         var bounds = [Int](repeating: 0, count: groupCount + 1)
-        for row in values.indices where validity?[row] ?? true {
-            if !values[row].doubleValue.isNaN { bounds[Int(groups[row]) + 1] += 1 }
+        for row in column.indices where validity?[row] ?? true {
+            if !column[row].doubleValue.isNaN { bounds[Int(groups[row]) + 1] += 1 }
         }
         for g in 0..<groupCount { bounds[g + 1] += bounds[g] }
         var next = bounds
-        var sorted = [Double](repeating: 0, count: bounds[groupCount])
-        for row in values.indices where validity?[row] ?? true {
-            let value = values[row].doubleValue
+        var values = [Double](repeating: 0, count: bounds[groupCount])
+        for row in column.indices where validity?[row] ?? true {
+            let value = column[row].doubleValue
             guard !value.isNaN else { continue }
             let g = Int(groups[row])
-            sorted[next[g]] = value
+            values[next[g]] = value
             next[g] += 1
         }
+        return (bounds, values)
+    }
+
+    /// The quantile `q` of each group, interpolated linearly between the two nearest values (numpy's
+    /// default); null for a group with no values.
+    func quantile(_ q: Double, name: String) -> Column {
+        let groupCount = bounds.count - 1
         var results = [Double](repeating: 0, count: groupCount)
         for g in 0..<groupCount where bounds[g] < bounds[g + 1] {
-            let range = bounds[g]..<bounds[g + 1]
-            sorted[range].sort()
-            let position = Double(range.count - 1) * q
+            let (start, count) = (bounds[g], bounds[g + 1] - bounds[g])
+            let position = Double(count - 1) * q
             let below = Int(position.rounded(.down))
-            let (a, b) = (sorted[range.lowerBound + below], sorted[range.lowerBound + min(below + 1, range.count - 1)])
+            let (a, b) = (values[start + below], values[start + min(below + 1, count - 1)])
             let fraction = position - Double(below)
             results[g] = fraction == 0 ? a : a + (b - a) * fraction
         }

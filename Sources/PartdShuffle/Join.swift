@@ -86,6 +86,11 @@ extension Shuffle where Chunk == Table {
                 code: .invalidArgument,
                 message: "a join of shuffles by \(keyColumns) must join on those columns too (\(missing) missing)")
         }
+        guard partitionsLikeRows(of: right) else {
+            throw PartdError(
+                code: .invalidArgument,
+                message: "a join needs both shuffles partitioned alike: both by hash, or both by ranges of the same sort keys and boundaries")
+        }
         let joining = try Joining(on: keys, kind: kind, rightSuffix: rightSuffix)
         try right.finish()
         let results = try mapPartitions { index, left -> R in

@@ -295,7 +295,8 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
         var partitions: [Int] = []
         partitions.reserveCapacity(rows)
         for part in try Parallel.map(ranges, totalBytes: bytes, { range in
-            try kind.hashes(chunk, range).map { PartitionHash.partition(of: $0, count: count) }
+            if let assign = kind.assign { return try assign(chunk, range) }
+            return try kind.hashes(chunk, range).map { PartitionHash.partition(of: $0, count: count) }
         }) {
             partitions.append(contentsOf: part)
         }
@@ -346,6 +347,10 @@ struct ShuffleKind<Chunk: Sendable>: Sendable {
     /// Throws if the chunk cannot be partitioned (a key column is missing, say).
     var check: @Sendable (Chunk) throws -> Void
     var hashes: @Sendable (Chunk, Range<Int>) throws -> [UInt64]
+    /// The partition of each row in a range, where rows are not partitioned by hash (range partitioning).
+    var assign: (@Sendable (Chunk, Range<Int>) throws -> [Int])? = nil
+    /// A range-partitioned table shuffle's sort keys and boundaries (`nil` for hash partitioning).
+    var ranges: (keys: [SortKey], boundaries: Table)? = nil
     var take: @Sendable (Chunk, ArraySlice<Int>) -> Chunk
     /// Splits a chunk by each row's partition number (faster than `take` per
     /// partition), handing `body` a range of partitions at a time, if the kind can.
@@ -373,7 +378,11 @@ extension Shuffle where Chunk == Table {
         guard !columns.isEmpty else {
             throw PartdError(code: .invalidArgument, message: "a table shuffle needs at least one key column")
         }
-        try self.init(partitions: partitions, options: options) { store in
+        try self.init(partitions: partitions, options: options) { Self.tableKind(columns, $0) }
+    }
+
+    /// The kind of a table shuffle by `columns`, its partitions in `store` (hash partitioning).
+    static func tableKind(_ columns: [String], _ store: SpillingStore<AnyByteStore>) -> ShuffleKind<Table> {
           let tables = TableStore(over: store)
           return ShuffleKind(
             keyColumns: columns,
@@ -394,7 +403,6 @@ extension Shuffle where Chunk == Table {
             append: { try tables.append($0) },
             get: { try tables.get($0, columns: $1) },
             selecting: { table, names in (try? table.selecting(names)) ?? table })
-        }
     }
 }
 

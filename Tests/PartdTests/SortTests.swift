@@ -108,6 +108,66 @@ struct SortTests {
         #expect(try table.sortOrder(by: [.descending("x")]) == [6, 0, 2, 5, 4, 1, 3])
     }
 
+    @Test("a range shuffle sorted partition by partition equals the in-memory sort, row for row",
+          arguments: [["i"] as [SortKey], [.descending("f"), "s"], ["c", .descending("t"), "b"], [.descending("s")]])
+    func outOfCore(keys: [SortKey]) throws {
+        let chunks = (0..<4).map { sortTable(rows: [1_500, 0, 2_000, 700][$0], seed: UInt64($0) + 20) }
+        let table = try Table.concatenate(chunks)
+        // Boundaries from a sample: every third row.
+        let sample = table.take(Array(stride(from: 0, to: table.rowCount, by: 3)))
+        let boundaries = try sample.sortBoundaries(by: keys, partitions: 9)
+        #expect(boundaries.rowCount == 8 && boundaries.columns.map(\.name) == keys.map(\.column))
+        let shuffle = try Shuffle<Table>(sortingBy: keys, boundaries: boundaries, options: ShuffleOptions(memory: .kilobytes(16), compression: .lz4))
+        #expect(shuffle.partitionCount == 9 && shuffle.sortRanges?.keys == keys)
+        try shuffle.add(contentsOf: chunks)
+        let sorted = try shuffle.sorted()
+        // Rows keep their order within a partition, so the stable sorts agree exactly.
+        let plain = table.columns.map(\.name).filter { $0 != "f" && $0 != "h" }
+        #expect(try sorted.selecting(plain) == table.sorted(by: keys).selecting(plain))
+        #expect(sorted.rowCount == table.rowCount)
+        expectPartdError(.closed) { try shuffle.partition(0) }
+    }
+
+    @Test("exact boundaries split unique keys evenly; partitions come back in order, also kept and grouped")
+    func evenSplitAndGroupBy() throws {
+        var rng = SplitMix64(seed: 9)
+        var ids = Array(0..<Int64(6_000))
+        ids.shuffle(using: &rng)
+        let table = try Table([Column("id", ids), Column("k", ids.map { $0 % 7 })])
+        let shuffle = try Shuffle<Table>(sortingBy: [.descending("id")], boundaries: try table.sortBoundaries(by: [.descending("id")], partitions: 6))
+        defer { try? shuffle.close() }
+        try shuffle.add(contentsOf: [table.slice(0..<2_500), table.slice(2_500..<6_000)])
+        #expect(shuffle.partitionRowCounts == Array(repeating: 1_000, count: 6))
+        let firsts = try shuffle.sortedPartitions(keepPartitions: true) { _, part in part["id"]!.values(as: Int64.self)!.first! }
+        #expect(firsts == [5_999, 4_999, 3_999, 2_999, 1_999, 999])
+        // Rows of one id share a partition, so a groupby by it works on the range shuffle.
+        let counts = try shuffle.groupBy(["id", "k"], keepPartitions: true).aggregate([.count])
+        #expect(counts.rowCount == 6_000)
+    }
+
+    @Test("range shuffles refuse unsorted boundaries, missing keys, keys that do not compare and hash partners")
+    func rangeRefusals() throws {
+        let boundaries = try Table([Column("x", [3, 1] as [Int64])])
+        expectPartdError(.invalidArgument) { try Shuffle<Table>(sortingBy: ["x"], boundaries: boundaries) }
+        expectPartdError(.invalidArgument) { try Shuffle<Table>(sortingBy: ["y"], boundaries: boundaries) }
+        expectPartdError(.invalidArgument) { try Shuffle<Table>(sortingBy: [], boundaries: boundaries) }
+        // Descending, the same boundaries are in order.
+        let descending = try Shuffle<Table>(sortingBy: [.descending("x")], boundaries: boundaries)
+        defer { try? descending.close() }
+        expectPartdError(.typeMismatch) { try descending.add(Table([Column("x", [1.5])])) }
+
+        let ranged = try Shuffle<Table>(sortingBy: ["x"], boundaries: boundaries.take([1, 0]))
+        let alike = try Shuffle<Table>(sortingBy: ["x"], boundaries: boundaries.take([1, 0]))
+        let hashed = try Shuffle<Table>(by: ["x"], partitions: 3)
+        defer { for shuffle in [ranged, alike, hashed] { try? shuffle.close() } }
+        let rows = try Table([Column("x", [0, 1, 2, 3, 4, 1] as [Int64]), Column("v", Array(0..<Int64(6)))])
+        for shuffle in [ranged, alike, hashed] { try shuffle.add(rows) }
+        expectPartdError(.invalidArgument) { try hashed.sortedPartitions { _, _ in 0 } }
+        expectPartdError(.invalidArgument) { try ranged.join(hashed, on: ["x"], keepPartitions: true) }
+        #expect(try ranged.join(alike, on: ["x"], keepPartitions: true).rowCount == 8)
+        #expect(try ranged.sortedPartitions(keepPartitions: true) { _, part in part.rowCount } == [1, 3, 2])
+    }
+
     @Test("no keys, or a key the table lacks, is refused")
     func refusals() throws {
         let table = sortTable(rows: 10, seed: 1)

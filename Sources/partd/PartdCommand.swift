@@ -19,7 +19,7 @@ struct PartdCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "partd",
         abstract: "Appendable key-value stores on disk for out-of-core shuffles.",
-        subcommands: [List.self, Cat.self, Stats.self, Verify.self, Repair.self, Export.self, ShuffleCSV.self, GroupByCSV.self, JoinCSV.self, Serve.self])
+        subcommands: [List.self, Cat.self, Stats.self, Verify.self, Repair.self, Export.self, ShuffleCSV.self, GroupByCSV.self, JoinCSV.self, SortCSV.self, Serve.self])
 }
 
 struct Serve: ParsableCommand {

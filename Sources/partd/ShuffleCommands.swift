@@ -34,15 +34,7 @@ struct CSVShuffleOptions: ParsableArguments {
         guard compression != nil || codec == "none" else { throw ValidationError("unknown --codec \(codec)") }
     }
 
-    var compression: Compression? {
-        switch codec {
-        case "lz4": return .lz4
-        case "zstd": return .zstd(level: 1)
-        case "snappy": return .snappy
-        case "zlib": return .zlib(level: 1)
-        default: return nil
-        }
-    }
+    var compression: Compression? { spillCompression(codec) }
 
     /// Reads the CSV into a shuffle by `keys`, showing progress on stderr. `check` sees the first chunk before
     /// anything is shuffled, so that a mistake its schema reveals stops the command before the long part.
@@ -58,6 +50,17 @@ struct CSVShuffleOptions: ParsableArguments {
             options: ShuffleOptions(memory: ByteCount(memory)!, directory: directory, compression: compression))
         try feed(reader, first: first, into: shuffle)
         return (shuffle, keys)
+    }
+}
+
+/// The compression a `--codec` names (`nil` for none or an unknown name).
+func spillCompression(_ codec: String) -> Compression? {
+    switch codec {
+    case "lz4": return .lz4
+    case "zstd": return .zstd(level: 1)
+    case "snappy": return .snappy
+    case "zlib": return .zlib(level: 1)
+    default: return nil
     }
 }
 

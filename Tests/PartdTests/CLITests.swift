@@ -3,6 +3,7 @@
 import Foundation
 import Partd
 import PartdCompression
+import PartdTestSupport
 import PartdTyped
 import Testing
 
@@ -289,6 +290,51 @@ struct CLITests {
             """
         let checked = try run("/usr/bin/env", ["python3", "-c", script, left, right, kind], input: csv)
         #expect(checked.status == 0 && checked.output.hasPrefix("ok "), "\(checked.output)")
+    }
+
+    @Test("sort prints what pandas' stable sort_values gives, nulls last, several keys either way",
+          arguments: ["k,x:desc", "name:desc,k", "x"])
+    func sortLikePandas(by: String) throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        try #require(pythonHas("pandas"), "pandas is not importable; run scripts/test.sh, which installs it")
+        let csv = scratchPath("sort-\(by).csv")
+        defer { try? FileManager.default.removeItem(atPath: csv) }
+        var text = "k,x,name\n"
+        var rng = SplitMix64(seed: 12)
+        for i in 0..<6_000 {
+            let k = i % 89 == 0 ? "" : String(Int.random(in: -300...300, using: &rng))
+            let x = i % 13 == 0 ? "" : String(Double(Int.random(in: 0..<4_000, using: &rng)) / 8)
+            text += "\(k),\(x),\(["b", "a", "é", "ab", "\"c,d\""][Int.random(in: 0..<5, using: &rng)])\n"
+        }
+        try text.write(toFile: csv, atomically: true, encoding: .utf8)
+        let ours = try run(partd, ["sort", csv, "--by", by, "--partitions", "9", "--memory", "20kB", "--chunk-rows", "700",
+                                   "--sample-rows", "500"])
+        #expect(ours.status == 0, "\(ours.output)")
+        let sorted = ours.output.split(separator: "\n").filter { !$0.contains("% ") }.joined(separator: "\n")
+        let script = """
+            import io, sys, pandas as pd
+            keys = [item.split(':') for item in sys.argv[2].split(',')]
+            df = pd.read_csv(sys.argv[1], keep_default_na=False, na_values={'k': [''], 'x': ['']})
+            theirs = df.sort_values([k[0] for k in keys], ascending=[len(k) == 1 for k in keys], kind='stable',
+                                    na_position='last').reset_index(drop=True)
+            ours = pd.read_csv(io.StringIO(sys.stdin.read()), keep_default_na=False, na_values={'k': [''], 'x': ['']})
+            pd.testing.assert_frame_equal(ours, theirs, check_dtype=False)
+            print('ok', len(ours))
+            """
+        let checked = try run("/usr/bin/env", ["python3", "-c", script, csv, by], input: sorted)
+        #expect(checked.status == 0 && checked.output.hasPrefix("ok 6000"), "\(checked.output)")
+
+        if by == "x" {
+            let missing = try run(partd, ["sort", csv, "--by", "nope:desc"])
+            #expect(missing.status != 0 && missing.output.contains("no column nope"))
+            #expect(try run(partd, ["sort", csv, "--by", "x", "--format", "json"]).status != 0)
+            // Arrow output holds the same rows.
+            let arrow = scratchPath("sorted.arrow")
+            defer { try? FileManager.default.removeItem(atPath: arrow) }
+            #expect(try run(partd, ["sort", csv, "--by", "x", "--partitions", "4", "--format", "arrow", "--out", arrow]).status == 0)
+            let table = try Table(arrow: Array(try Data(contentsOf: URL(fileURLWithPath: arrow))))
+            #expect(table.rowCount == 6_000 && table.columns.map(\.name) == ["k", "x", "name"])
+        }
     }
 
     @Test("CSV numbers read as Int64(String) and Double(String) read them; strings keep their text")

@@ -20,10 +20,12 @@ package enum CSVWriter {
             out.append(UInt8(ascii: "\n"))
         }
         let writers = table.columns.map(writer)
+        // Each column's validity taken out once (reading it through the column copies the column per field).
+        let validities = table.columns.map(\.validity)
         for row in 0..<table.rowCount {
-            for (index, column) in table.columns.enumerated() {
+            for index in writers.indices {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
-                if column.isValid(row) { writers[index](row, &out) }
+                if validities[index]?[row] ?? true { writers[index](row, &out) }
             }
             out.append(UInt8(ascii: "\n"))
         }
@@ -50,9 +52,10 @@ package enum CSVWriter {
 
     /// A function appending the value of `column` at a (valid) row.
     private static func writer(_ column: Column) -> (Int, inout [UInt8]) -> Void {
-        func numbers<T: ArrayElement>(_: T.Type) -> (Int, inout [UInt8]) -> Void {
+        func numbers<T: ArrayElement & BinaryFloatingPoint & LosslessStringConvertible>(_: T.Type) -> (Int, inout [UInt8]) -> Void {
             let values = column.values(as: T.self)!
-            return { row, out in out.append(contentsOf: "\(values[row])".utf8) }
+            // `description` directly: interpolation would look up the value's conformances each time.
+            return { row, out in out.append(contentsOf: values[row].description.utf8) }
         }
         func integers<T: ArrayElement & BinaryInteger>(_: T.Type) -> (Int, inout [UInt8]) -> Void {
             let values = column.values(as: T.self)!

@@ -49,8 +49,16 @@ extension Shuffle where Chunk == Table {
         let names = keys.map(\.column)
         try self.init(partitions: bounds.rowCount + 1, options: options) { store in
             var kind = Self.tableKind(names, store)
+            // One fixed-width key: its values as integers in the sort's order, searched directly.
+            let boundaryKeys = bounds.columns.count == 1
+                ? OrderKeys(bounds.columns[0], descending: descending[0], ranked: false) : nil
             kind.assign = { table, rows in
                 let slice = table.slice(rows)
+                if let boundaryKeys, bounds.columns[0].type == slice[names[0]]!.type,
+                    let keys = OrderKeys(slice[names[0]]!, descending: descending[0], ranked: false)
+                {
+                    return Self.partitions(of: keys, among: boundaryKeys)
+                }
                 let order = try RowOrder(bounds.columns, names.map { slice[$0]! }, descending: descending, sameTable: false)
                 // Each row's partition: how many boundaries sort at or before it (a binary search).
                 return (0..<rows.count).map { row in
@@ -64,6 +72,25 @@ extension Shuffle where Chunk == Table {
             }
             kind.ranges = (keys, bounds)
             return kind
+        }
+    }
+
+    /// Each row's partition for one fixed-width key: how many boundaries sort at or before it (rows without a
+    /// value sort after every value, and at boundaries without one).
+    private static func partitions(of rows: OrderKeys, among boundaries: OrderKeys) -> [Int] {
+        // Boundaries with values come first (they are in order); those without any, last.
+        let withValues = boundaries.missing.map { missing in missing.firstIndex(of: true) ?? missing.count }
+            ?? boundaries.keys.count
+        let bounds = boundaries.keys[..<withValues]
+        return rows.keys.indices.map { row in
+            if rows.missing?[row] ?? false { return boundaries.keys.count }
+            let key = rows.keys[row]
+            var (low, high) = (0, bounds.count)
+            while low < high {
+                let middle = (low + high) / 2
+                if bounds[middle] <= key { low = middle + 1 } else { high = middle }
+            }
+            return low
         }
     }
 

@@ -67,7 +67,7 @@ struct SortCSV: ParsableCommand {
         }
         let estimatedRows = Double(first.rowCount) * Double(max(1, sampler.fileSize)) / Double(max(1, sampler.bytesRead))
         let chance = min(1, Double(sampleRows) / max(1, estimatedRows))
-        var generator = SystemRandomNumberGenerator()
+        var generator = SplitMix(seed: UInt64.random(in: 0 ... .max))
         var pieces: [Table] = []
         let progress = ProgressLine(total: sampler.fileSize, label: "sample: ")
         let ahead = ChunkPrefetcher(sampler, after: first, depth: 2)
@@ -131,6 +131,24 @@ struct SortCSV: ParsableCommand {
         }
         defer { try? file.close() }
         try body(file)
+    }
+}
+
+/// A fast pseudo-random generator for sampling (SplitMix64; `SystemRandomNumberGenerator` asks the kernel
+/// each time).
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+
+    init(seed: UInt64) {
+        state = seed
+    }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
 

@@ -41,8 +41,13 @@ extension Table {
     /// The row indices in ``sorted(by:)``'s order.
     public func sortOrder(by keys: [SortKey]) throws -> [Int] {
         let columns = try sortColumns(keys)
-        if columns.count == 1, let ordered = OrderKeys(columns[0], descending: keys[0].descending, ranked: true) {
-            return ordered.order()
+        let ordered = zip(columns, keys).compactMap { OrderKeys($0, descending: $1.descending, ranked: true) }
+        if ordered.count == 1 { return ordered[0].order() }
+        if ordered.count == columns.count {
+            // Stable sorts by each key from the last to the first (least significant first).
+            var rows = Array(0..<rowCount)
+            for keys in ordered.reversed() { rows = keys.order(of: rows) }
+            return rows
         }
         let order = try RowOrder(columns, columns, descending: keys.map(\.descending), sameTable: true)
         var rows = Array(0..<rowCount)
@@ -72,7 +77,7 @@ package struct OrderKeys: Sendable {
     /// Rows without a value (they sort last); `nil` if every row has one.
     package let missing: [Bool]?
 
-    /// `nil` for strings, and for categoricals unless `ranked` (category ranks only order one column's rows).
+    /// `nil` for strings and categoricals unless `ranked` (their ranks only order one column's rows).
     package init?(_ column: Column, descending: Bool, ranked: Bool) {
         var missing: [Bool]? = column.validity.map { validity in validity.map { !$0 } }
         func signed<T: FixedWidthInteger & SignedInteger>(_ values: [T]) -> [UInt64] {
@@ -99,7 +104,25 @@ package struct OrderKeys: Sendable {
                 rank[code] = UInt64(position)
             }
             keys = categorical.codes.map { Int($0) < rank.count ? rank[Int($0)] : 0 }
-        case .string: return nil
+        case .string(let strings):
+            guard ranked else { return nil }
+            // Each distinct string's rank among them.
+            var ids: [ArraySlice<UInt8>: Int] = [:]
+            var firstRows: [Int] = []
+            let rowIDs = (0..<strings.count).map { row in
+                let bytes = strings.bytes(at: row)
+                if let id = ids[bytes] { return id }
+                ids[bytes] = firstRows.count
+                firstRows.append(row)
+                return firstRows.count - 1
+            }
+            var rank = [UInt64](repeating: 0, count: firstRows.count)
+            for (position, id) in firstRows.indices.sorted(by: {
+                Self.compareBytes(strings.bytes(at: firstRows[$0]), strings.bytes(at: firstRows[$1])) < 0
+            }).enumerated() {
+                rank[id] = UInt64(position)
+            }
+            keys = rowIDs.map { rank[$0] }
         case .fixed(let storage):
             switch storage.dtype {
             case .int8: keys = signed(column.values(as: Int8.self)!)
@@ -150,16 +173,21 @@ package struct OrderKeys: Sendable {
 
     /// The rows in key order, ties in row order, rows without a value last (in row order): a radix sort.
     func order() -> [Int] {
-        var rows: [Int] = []
+        order(of: Array(keys.indices))
+    }
+
+    /// `rows` in key order, ties in their order there, rows without a value last (in that order).
+    func order(of rows: [Int]) -> [Int] {
+        var present: [Int] = []
         var sortable: [UInt64] = []
-        rows.reserveCapacity(keys.count)
-        sortable.reserveCapacity(keys.count)
-        for row in keys.indices where !(missing?[row] ?? false) {
-            rows.append(row)
+        present.reserveCapacity(rows.count)
+        sortable.reserveCapacity(rows.count)
+        for row in rows where !(missing?[row] ?? false) {
+            present.append(row)
             sortable.append(keys[row])
         }
-        var result = Self.radixSort(sortable, rows)
-        if let missing { result += keys.indices.filter { missing[$0] } }
+        var result = Self.radixSort(sortable, present)
+        if let missing { result += rows.filter { missing[$0] } }
         return result
     }
 

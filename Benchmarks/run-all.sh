@@ -25,6 +25,7 @@ run Benchmarks/run-w2.sh --runs "$REPEAT"
 run Benchmarks/run-typed.sh --repeat "$REPEAT" --workloads w3,w4,w5,w5-rich,w5-maps
 run Benchmarks/run-shuffle.sh --repeat "$REPEAT"
 run Benchmarks/run-join.sh --repeat "$REPEAT"
+run Benchmarks/run-sort.sh --repeat "$REPEAT"
 run Benchmarks/run-server.sh --repeat "$REPEAT"
 run Benchmarks/run-arrow.sh --repeat "$REPEAT"   # against pyarrow (partd has no Arrow format): not in the ratio table
 python3 Benchmarks/python/summary.py "$LOG" docs/benchmark-summary.md docs/benchmark-ratios.svg

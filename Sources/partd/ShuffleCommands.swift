@@ -231,12 +231,14 @@ struct GroupByCSV: ParsableCommand {
             every partition. --agg takes FUNCTION:COLUMN items (sum, mean, min, max, count, var, std, first,
             last, nunique, median, and qQ for the quantile Q in 0...1, as q0.9) and `count` alone for the
             rows per group; result columns are named COLUMN_FUNCTION (COLUMN_qQ) and count. min and max
-            take numbers and strings (by code point). The aggregates are checked against the first chunk
+            take numbers and strings (by code point). Groups come partition by partition, each in the order
+            its rows first appear; --sort sorts them by their keys. The aggregates are checked against the first chunk
             before the file is shuffled.
             """)
 
     @OptionGroup var options: CSVShuffleOptions
     @Option(help: "The aggregates, e.g. sum:x,mean:x,median:x,q0.9:x,count.") var agg: String = "count"
+    @Flag(help: "Print the groups sorted by their keys (as pandas' groupby does), the null key last.") var sort = false
     @Option(help: "Write the result to this file instead of standard output.") var out: String?
     @Option(help: "The result's format: csv, json, arrow (an Arrow IPC file) or arrow-stream.") var format: Cat.Format = .csv
     @Option(help: "Compress the buffers of --format arrow or arrow-stream: lz4 or zstd.") var arrowCompression: ArrowCompressionOption?
@@ -267,7 +269,8 @@ struct GroupByCSV: ParsableCommand {
                 throw CommandError("\(options.input): \(error.message)")
             }
         }
-        let result = try shuffle.groupBy(keys).aggregate(aggregations)
+        var result = try shuffle.groupBy(keys).aggregate(aggregations)
+        if sort { result = try result.sorted(by: keys.map { SortKey($0) }) }
         if let out {
             guard FileManager.default.createFile(atPath: out, contents: nil),
                 let handle = FileHandle(forWritingAtPath: out)

@@ -257,6 +257,11 @@ struct CLITests {
             """
         let checked = try run("/usr/bin/env", ["python3", "-c", script, csv], input: json)
         #expect(checked.status == 0 && checked.output.hasPrefix("ok 60"), "\(checked.output)")
+
+        // --sort prints the groups in key order, as pandas does.
+        let sorted = try run(partd, ["groupby", csv, "--by", "id", "--memory", "20kB", "--agg", "sum:x", "--sort"])
+        let ids = sorted.output.split(separator: "\n").filter { !$0.contains("% ") }.dropFirst().map { Int($0.split(separator: ",")[0])! }
+        #expect(sorted.status == 0 && ids == Array(0..<60), "\(sorted.output)")
     }
 
     @Test("inner, left, right and outer joins print the rows pandas' merge gives", arguments: ["inner", "left", "right", "outer"])

@@ -40,57 +40,23 @@ extension Shuffle where Chunk == Table {
     public convenience init(sortingBy keys: [SortKey], boundaries: Table, options: ShuffleOptions = ShuffleOptions()) throws {
         let bounds = try Table(try boundaries.sortColumns(keys))
         let descending = keys.map(\.descending)
-        let order = try RowOrder(bounds.columns, bounds.columns, descending: descending, sameTable: true)
-        for row in bounds.rowCount > 1 ? 1..<bounds.rowCount : 0..<0 where order.compare(row - 1, row) > 0 {
+        let names = keys.map(\.column)
+        let placing = RangeKeys.Placing(bounds.columns, descending: descending)
+        let boundaryKeys = try RangeKeys(bounds.columns, placing)
+        for row in bounds.rowCount > 1 ? 1..<bounds.rowCount : 0..<0 where boundaryKeys.compare(row - 1, boundaryKeys, row) > 0 {
             throw PartdError(
                 code: .invalidArgument,
                 message: "sort boundaries must be in the sort's order; row \(row) comes before row \(row - 1)")
         }
-        let names = keys.map(\.column)
         try self.init(partitions: bounds.rowCount + 1, options: options) { store in
             var kind = Self.tableKind(names, store)
-            // One fixed-width key: its values as integers in the sort's order, searched directly.
-            let boundaryKeys = bounds.columns.count == 1
-                ? OrderKeys(bounds.columns[0], descending: descending[0], ranked: false) : nil
             kind.assign = { table, rows in
                 let slice = table.slice(rows)
-                if let boundaryKeys, bounds.columns[0].type == slice[names[0]]!.type,
-                    let keys = OrderKeys(slice[names[0]]!, descending: descending[0], ranked: false)
-                {
-                    return Self.partitions(of: keys, among: boundaryKeys)
-                }
-                let order = try RowOrder(bounds.columns, names.map { slice[$0]! }, descending: descending, sameTable: false)
-                // Each row's partition: how many boundaries sort at or before it (a binary search).
-                return (0..<rows.count).map { row in
-                    var (low, high) = (0, bounds.rowCount)
-                    while low < high {
-                        let middle = (low + high) / 2
-                        if order.compare(middle, row) <= 0 { low = middle + 1 } else { high = middle }
-                    }
-                    return low
-                }
+                let rowKeys = try RangeKeys(names.map { slice[$0]! }, placing)
+                return (0..<rows.count).map { boundaryKeys.partition(of: $0, in: rowKeys) }
             }
             kind.ranges = (keys, bounds)
             return kind
-        }
-    }
-
-    /// Each row's partition for one fixed-width key: how many boundaries sort at or before it (rows without a
-    /// value sort after every value, and at boundaries without one).
-    private static func partitions(of rows: OrderKeys, among boundaries: OrderKeys) -> [Int] {
-        // Boundaries with values come first (they are in order); those without any, last.
-        let withValues = boundaries.missing.map { missing in missing.firstIndex(of: true) ?? missing.count }
-            ?? boundaries.keys.count
-        let bounds = boundaries.keys[..<withValues]
-        return rows.keys.indices.map { row in
-            if rows.missing?[row] ?? false { return boundaries.keys.count }
-            let key = rows.keys[row]
-            var (low, high) = (0, bounds.count)
-            while low < high {
-                let middle = (low + high) / 2
-                if bounds[middle] <= key { low = middle + 1 } else { high = middle }
-            }
-            return low
         }
     }
 
@@ -132,5 +98,124 @@ extension Shuffle where Chunk == Table {
         case let (a?, b?): return a.keys == b.keys && a.boundaries == b.boundaries
         default: return false
         }
+    }
+}
+
+/// Sort key columns as rows of integers in the sort's order that compare between the boundaries and any
+/// chunk: per key, whether the row lacks a value (1 for null or NaN, which sort last), then the value:
+/// fixed-width values as `OrderKeys` gives them; strings and categoricals by their place among the
+/// boundaries' distinct strings (2i + 1 for the i-th of them, 2i for a string between the (i−1)-th and the
+/// i-th), so that rows compare as integer tuples, without a call per key.
+struct RangeKeys {
+    /// How each key column becomes integers, fixed by the boundaries.
+    struct Placing: Sendable {
+        let descending: [Bool]
+        /// For a string or categorical key, the boundaries' distinct strings in byte order.
+        let strings: [[ArraySlice<UInt8>]?]
+        let types: [ColumnType]
+
+        init(_ boundaries: [Column], descending: [Bool]) {
+            self.descending = descending
+            types = boundaries.map(\.type)
+            strings = boundaries.map { column in
+                guard let bytes = RangeKeys.bytes(column) else { return nil }
+                var distinct: [ArraySlice<UInt8>] = []
+                for row in 0..<column.count where column.isValid(row) { distinct.append(bytes(row)) }
+                distinct.sort { OrderKeys.compareBytes($0, $1) < 0 }
+                return distinct.enumerated().filter { $0.offset == 0 || distinct[$0.offset - 1] != $0.element }.map(\.element)
+            }
+        }
+
+        /// `bytes`' place among a key's boundary strings: 2i + 1 if it is the i-th, 2i if it comes before it.
+        func place(_ bytes: ArraySlice<UInt8>, among strings: [ArraySlice<UInt8>]) -> UInt64 {
+            var (low, high) = (0, strings.count)
+            while low < high {
+                let middle = (low + high) / 2
+                if OrderKeys.compareBytes(strings[middle], bytes) < 0 { low = middle + 1 } else { high = middle }
+            }
+            return UInt64(2 * low + (low < strings.count && strings[low] == bytes ? 1 : 0))
+        }
+    }
+
+    /// Two integers per key (missing, value), row after row.
+    let width: Int
+    let values: [UInt64]
+    var rowCount: Int { width == 0 ? 0 : values.count / width }
+
+    /// - Throws: ``PartdError/Code/typeMismatch`` for a key column that does not compare with the boundaries'.
+    init(_ columns: [Column], _ placing: Placing) throws {
+        width = 2 * columns.count
+        let rows = columns.first?.count ?? 0
+        var values = [UInt64](repeating: 0, count: rows * width)
+        for (index, column) in columns.enumerated() {
+            let descending = placing.descending[index]
+            if let strings = placing.strings[index] {
+                guard let bytes = Self.bytes(column) else { throw Self.mismatch(column, placing.types[index]) }
+                // Each distinct string placed once (categories by code, strings through a table).
+                var placed: [ArraySlice<UInt8>: UInt64] = [:]
+                for row in 0..<rows {
+                    guard column.isValid(row) else {
+                        values[row * width + 2 * index] = 1
+                        continue
+                    }
+                    let text = bytes(row)
+                    let place: UInt64
+                    if let known = placed[text] {
+                        place = known
+                    } else {
+                        place = placing.place(text, among: strings)
+                        placed[text] = place
+                    }
+                    values[row * width + 2 * index + 1] = descending ? ~place : place
+                }
+            } else {
+                guard column.type == placing.types[index],
+                    let keys = OrderKeys(column, descending: descending, ranked: false)
+                else { throw Self.mismatch(column, placing.types[index]) }
+                for row in 0..<rows {
+                    if keys.missing?[row] ?? false {
+                        values[row * width + 2 * index] = 1
+                    } else {
+                        values[row * width + 2 * index + 1] = keys.keys[row]
+                    }
+                }
+            }
+        }
+        self.values = values
+    }
+
+    /// The partition of row `row` of `rows` with these boundaries: how many sort at or before it.
+    func partition(of row: Int, in rows: RangeKeys) -> Int {
+        var (low, high) = (0, rowCount)
+        while low < high {
+            let middle = (low + high) / 2
+            if compare(middle, rows, row) <= 0 { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    /// Row `i` here against row `j` of `other`: negative, 0 or positive.
+    func compare(_ i: Int, _ other: RangeKeys, _ j: Int) -> Int {
+        let (a, b) = (i * width, j * width)
+        for k in 0..<width where values[a + k] != other.values[b + k] {
+            return values[a + k] < other.values[b + k] ? -1 : 1
+        }
+        return 0
+    }
+
+    /// A string or categorical column's bytes by row.
+    static func bytes(_ column: Column) -> ((Int) -> ArraySlice<UInt8>)? {
+        if let strings = column.strings { return { strings.bytes(at: $0) } }
+        if let categorical = column.categorical {
+            let (codes, categories) = (categorical.codes, categorical.categories)
+            return { Int(codes[$0]) < categories.count ? categories.bytes(at: Int(codes[$0])) : [] }
+        }
+        return nil
+    }
+
+    static func mismatch(_ column: Column, _ type: ColumnType) -> PartdError {
+        PartdError(
+            code: .typeMismatch,
+            message: "sort key \"\(column.name)\" is \(column.type) in the chunk and \(type) in the boundaries, which do not compare")
     }
 }

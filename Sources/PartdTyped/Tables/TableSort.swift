@@ -41,20 +41,16 @@ extension Table {
     /// The row indices in ``sorted(by:)``'s order.
     public func sortOrder(by keys: [SortKey]) throws -> [Int] {
         let columns = try sortColumns(keys)
-        let ordered = zip(columns, keys).compactMap { OrderKeys($0, descending: $1.descending, ranked: true) }
+        let ordered = try zip(columns, keys).map { column, key in
+            guard let keys = OrderKeys(column, descending: key.descending, ranked: true) else {
+                throw PartdError(code: .invalidArgument, message: "cannot sort by column \"\(column.name)\" of type \(column.type)")
+            }
+            return keys
+        }
         if ordered.count == 1 { return ordered[0].order() }
-        if ordered.count == columns.count {
-            // Stable sorts by each key from the last to the first (least significant first).
-            var rows = Array(0..<rowCount)
-            for keys in ordered.reversed() { rows = keys.order(of: rows) }
-            return rows
-        }
-        let order = try RowOrder(columns, columns, descending: keys.map(\.descending), sameTable: true)
+        // Stable sorts by each key from the last to the first (least significant first).
         var rows = Array(0..<rowCount)
-        rows.sort { a, b in
-            let c = order.compare(a, b)
-            return c != 0 ? c < 0 : a < b
-        }
+        for keys in ordered.reversed() { rows = keys.order(of: rows) }
         return rows
     }
 
@@ -223,63 +219,5 @@ package struct OrderKeys: Sendable {
             swap(&rows, &otherRows)
         }
         return rows
-    }
-}
-
-/// Compares rows of two tables' key columns (or of one table's) in a sort's order: key by key, each in its
-/// direction, rows without a value (null or NaN) last.
-package struct RowOrder: @unchecked Sendable {
-    private let comparisons: [(Int, Int) -> Int]
-
-    /// Row `i` of `lhs` against row `j` of `rhs`: their key columns, in order. `sameTable` allows faster forms
-    /// that only order rows of one column (category ranks).
-    ///
-    /// - Throws: ``PartdError/Code/typeMismatch`` if two key columns do not compare.
-    package init(_ lhs: [Column], _ rhs: [Column], descending: [Bool], sameTable: Bool) throws {
-        comparisons = try zip(zip(lhs, rhs), descending).map { pair, descending in
-            let (left, right) = pair
-            if let a = OrderKeys(left, descending: descending, ranked: sameTable),
-                let b = sameTable ? a : OrderKeys(right, descending: descending, ranked: false),
-                left.type == right.type
-            {
-                let (x, y) = (a.keys, b.keys)
-                let (p, q) = (a.missing, b.missing)
-                return { i, j in
-                    let (gone, other) = (p?[i] ?? false, q?[j] ?? false)
-                    if gone || other { return gone == other ? 0 : gone ? 1 : -1 }
-                    return x[i] < y[j] ? -1 : x[i] == y[j] ? 0 : 1
-                }
-            }
-            guard let a = Self.byteStrings(left), let b = Self.byteStrings(right) else {
-                throw PartdError(
-                    code: .typeMismatch,
-                    message: "sort key \"\(left.name)\" is \(left.type) on one side and \(right.type) on the other")
-            }
-            let sign = descending ? -1 : 1
-            return { i, j in
-                let (gone, other) = (!left.isValid(i), !right.isValid(j))
-                if gone || other { return gone == other ? 0 : gone ? 1 : -1 }
-                return sign * OrderKeys.compareBytes(a(i), b(j))
-            }
-        }
-    }
-
-    /// A string or categorical column's bytes by row.
-    private static func byteStrings(_ column: Column) -> ((Int) -> ArraySlice<UInt8>)? {
-        if let strings = column.strings { return { strings.bytes(at: $0) } }
-        if let categorical = column.categorical {
-            let (codes, categories) = (categorical.codes, categorical.categories)
-            return { Int(codes[$0]) < categories.count ? categories.bytes(at: Int(codes[$0])) : [] }
-        }
-        return nil
-    }
-
-    /// Negative if row `i` (of the left side) comes first, 0 if they tie on every key, positive otherwise.
-    package func compare(_ i: Int, _ j: Int) -> Int {
-        for comparison in comparisons {
-            let c = comparison(i, j)
-            if c != 0 { return c }
-        }
-        return 0
     }
 }

@@ -92,6 +92,17 @@ struct SortCSV: ParsableCommand {
         defer { try? shuffle.close() }
         let reader = try openInput(path: input, chunkRows: chunkRows, types: types)
         try feed(reader, first: try reader.nextChunk(), into: shuffle, label: "shuffle: ")
+        // A partition far above its share is sorted in memory all the same: say so before it starts.
+        let counts = shuffle.partitionRowCounts
+        if let largest = counts.indices.max(by: { counts[$0] < counts[$1] }), counts.count > 1,
+            counts[largest] > max(100_000, 4 * shuffle.rowCount / counts.count)
+        {
+            FileHandle.standardError.write(Data("""
+                partd: partition \(largest) holds \(counts[largest]) of the \(shuffle.rowCount) rows (many rows share \
+                its keys); it is sorted in memory
+
+                """.utf8))
+        }
         try write(shuffle, resultSchema: first.schema)
     }
 

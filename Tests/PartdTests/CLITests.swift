@@ -339,6 +339,12 @@ struct CLITests {
             #expect(try run(partd, ["sort", csv, "--by", "x", "--partitions", "4", "--format", "arrow", "--out", arrow]).status == 0)
             let table = try Table(arrow: Array(try Data(contentsOf: URL(fileURLWithPath: arrow))))
             #expect(table.rowCount == 6_000 && table.columns.map(\.name) == ["k", "x", "name"])
+            // A key value that fills most of the file fills one partition: the command says so.
+            let skewed = scratchPath("skewed.csv")
+            defer { for path in [skewed, scratchPath("skewed-out.csv")] { try? FileManager.default.removeItem(atPath: path) } }
+            try ("k\n" + (0..<150_000).map { $0 % 10 == 0 ? "\($0)\n" : "7\n" }.joined()).write(toFile: skewed, atomically: true, encoding: .utf8)
+            let warned = try run(partd, ["sort", skewed, "--by", "k", "--partitions", "8", "--out", scratchPath("skewed-out.csv")])
+            #expect(warned.status == 0 && warned.output.contains("of the 150000 rows (many rows share its keys)"), "\(warned.output)")
         }
     }
 

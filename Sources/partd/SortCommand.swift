@@ -56,8 +56,8 @@ struct SortCSV: ParsableCommand {
         // 1. A sample of the key columns: each row kept with the chance that makes about --sample-rows of the
         // rows the first chunk suggests the file holds.
         guard let first = try sampler.nextChunk() else {
-            try write(Table(), resultSchema: TableSchema([]))
-            return
+            // No rows: an empty CSV, or Arrow output of no batches.
+            return try withOutput { try printer(to: $0, schema: TableSchema([])).finish() }
         }
         let names = keys.map(\.column)
         do {
@@ -109,10 +109,7 @@ struct SortCSV: ParsableCommand {
     /// Prints each partition of `shuffle` sorted, in partition order, as it is done.
     private func write(_ shuffle: Shuffle<Table>, resultSchema: TableSchema) throws {
         try withOutput { handle in
-            let printer = PartitionPrinter(
-                handle: handle,
-                arrow: format == .csv ? nil : ArrowBatchWriter(format == .arrow ? .file : .stream, schema: resultSchema,
-                                                               compression: arrowCompression?.compression))
+            let printer = printer(to: handle, schema: resultSchema)
             let total = shuffle.partitionCount
             let progress = ProgressLine(total: total, label: "sort: ")
             let rows = try shuffle.sortedPartitions { index, sorted in
@@ -124,15 +121,12 @@ struct SortCSV: ParsableCommand {
         }
     }
 
-    /// An empty input: a CSV header-less empty output, or an Arrow file of no batches.
-    private func write(_ table: Table, resultSchema: TableSchema) throws {
-        try withOutput { handle in
-            let printer = PartitionPrinter(
-                handle: handle,
-                arrow: format == .csv ? nil : ArrowBatchWriter(format == .arrow ? .file : .stream, schema: resultSchema,
-                                                               compression: arrowCompression?.compression))
-            try printer.finish()
-        }
+    /// The printer of `--format` output to `handle`.
+    private func printer(to handle: FileHandle, schema: TableSchema) -> PartitionPrinter {
+        PartitionPrinter(
+            handle: handle,
+            arrow: format == .csv ? nil : ArrowBatchWriter(format == .arrow ? .file : .stream, schema: schema,
+                                                           compression: arrowCompression?.compression))
     }
 
     private func withOutput(_ body: (FileHandle) throws -> Void) throws {

@@ -30,8 +30,10 @@ extension Table {
     /// in their order here (a stable sort).
     ///
     /// Numbers compare by value (`-0.0` equals `0.0`), timestamps by time, booleans `false` first, strings
-    /// and categoricals by their UTF-8 bytes (code-point order, as Python compares strings). Nulls, and NaN,
-    /// come last whatever the direction.
+    /// and categoricals by their UTF-8 bytes (code-point order, as Python compares strings). A categorical
+    /// sorts by its strings, not by the order of its categories (which here is only the order they were
+    /// met in; pandas sorts a categorical by its categories' order). Nulls, and NaN, come last whatever the
+    /// direction.
     ///
     /// - Throws: ``PartdError/Code/invalidArgument`` for no keys or a key the table lacks.
     public func sorted(by keys: [SortKey]) throws -> Table {

@@ -108,32 +108,49 @@ final class PartitionPrinter: @unchecked Sendable {
     private let handle: FileHandle
     private let lock = NSLock()
     private var next = 0
-    private var waiting: [Int: Table] = [:]
+    private var waiting: [Int: Pending] = [:]
     private var headerWritten = false
+    private let writesArrow: Bool
     private var arrow: ArrowBatchWriter?
     private var failure: (any Error)?
+
+    /// A partition waiting for its turn: a table for Arrow output, or its CSV rows already encoded (and its
+    /// header line, written before the first partition's rows).
+    private enum Pending {
+        case table(Table)
+        case csv(header: [UInt8], rows: [UInt8])
+        case nothing
+    }
 
     init(handle: FileHandle, arrow: ArrowBatchWriter? = nil) {
         self.handle = handle
         self.arrow = arrow
+        writesArrow = arrow != nil
     }
 
     func print(_ index: Int, _ table: Table, printed: (Int) -> Void) {
+        // CSV is encoded on the caller's thread, so partitions encode in parallel; only the writes take turns.
+        let pending: Pending =
+            if table.columns.isEmpty { .nothing }
+            else if writesArrow { .table(table) }
+            else { .csv(header: CSVWriter.bytes(table.slice(0..<0), header: true), rows: CSVWriter.bytes(table, header: false)) }
         lock.lock()
         defer { lock.unlock() }
-        waiting[index] = table
-        while let table = waiting.removeValue(forKey: next) {
-            if !table.columns.isEmpty && failure == nil {
-                if arrow != nil {
-                    do {
-                        try arrow!.write(table) { handle.write(Data($0)) }
-                    } catch {
-                        failure = error
-                    }
-                } else {
-                    handle.write(Data(CSVWriter.bytes(table, header: !headerWritten)))
-                    headerWritten = true
+        waiting[index] = pending
+        while let pending = waiting.removeValue(forKey: next) {
+            switch pending {
+            case .table(let table) where failure == nil:
+                do {
+                    try arrow!.write(table) { handle.write(Data($0)) }
+                } catch {
+                    failure = error
                 }
+            case .csv(let header, let rows):
+                if !headerWritten { handle.write(Data(header)) }
+                handle.write(Data(rows))
+                headerWritten = true
+            default:
+                break
             }
             next += 1
             printed(next)

@@ -68,8 +68,8 @@ extension Table {
     }
 }
 
-/// A fixed-width (or, `ranked`, categorical) column's values as unsigned integers in the sort's order
-/// (descending ones inverted), and which rows have none (null or NaN).
+/// A fixed-width column's values (or, `ranked`, a string or categorical column's ranks) as unsigned integers
+/// in the sort's order (descending ones inverted), and which rows have none (null or NaN).
 package struct OrderKeys: Sendable {
     package let keys: [UInt64]
     /// Rows without a value (they sort last); `nil` if every row has one.

@@ -19,6 +19,9 @@ package final class CSVReader {
     package let fileSize: Int
     package private(set) var bytesRead = 0
     package private(set) var kinds: [ColumnKind]?
+    /// Only these columns make it into the chunks, in the header's order (all when `nil`); the others are
+    /// still split into fields, so records are checked as before, but their values are not read.
+    package var selectedColumns: Set<String>?
     private let chunkRows: Int
     private let givenKinds: [String: ColumnKind]
     private let handle: FileHandle
@@ -96,7 +99,7 @@ package final class CSVReader {
             givenKinds[header[column]] ?? Self.infer(fields, (0..<rows).lazy.map { $0 * columns + column })
         }
         self.kinds = kinds
-        return try Table(header.indices.map { column in
+        return try Table(header.indices.filter { selectedColumns?.contains(header[$0]) ?? true }.map { column in
             try makeColumn(column, kinds[column], fields, rows: rows, lines)
         })
     }

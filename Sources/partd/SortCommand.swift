@@ -52,6 +52,9 @@ struct SortCSV: ParsableCommand {
         let types = try parseTypes(self.types)
         let sampler = try openInput(path: input, chunkRows: chunkRows, types: types)
         let keys = try sortKeys(by, header: sampler.header, path: input)
+        let names = keys.map(\.column)
+        // The sampling pass reads only the key columns' values.
+        (sampler as? CSVReader)?.selectedColumns = Set(names)
 
         // 1. A sample of the key columns: each row kept with the chance that makes about --sample-rows of the
         // rows the first chunk suggests the file holds.
@@ -59,7 +62,6 @@ struct SortCSV: ParsableCommand {
             // No rows: an empty CSV, or Arrow output of no batches.
             return try withOutput { try printer(to: $0, schema: TableSchema([])).finish() }
         }
-        let names = keys.map(\.column)
         do {
             _ = try first.slice(0..<0).sorted(by: keys)
         } catch let error as PartdError {
@@ -91,7 +93,8 @@ struct SortCSV: ParsableCommand {
             options: ShuffleOptions(memory: ByteCount(memory)!, compression: compression))
         defer { try? shuffle.close() }
         let reader = try openInput(path: input, chunkRows: chunkRows, types: types)
-        try feed(reader, first: try reader.nextChunk(), into: shuffle, label: "shuffle: ")
+        let whole = try reader.nextChunk()
+        try feed(reader, first: whole, into: shuffle, label: "shuffle: ")
         // A partition far above its share is sorted in memory all the same: say so before it starts.
         let counts = shuffle.partitionRowCounts
         if let largest = counts.indices.max(by: { counts[$0] < counts[$1] }), counts.count > 1,
@@ -103,7 +106,7 @@ struct SortCSV: ParsableCommand {
 
                 """.utf8))
         }
-        try write(shuffle, resultSchema: first.schema)
+        try write(shuffle, resultSchema: whole?.schema ?? first.schema)
     }
 
     /// Prints each partition of `shuffle` sorted, in partition order, as it is done.

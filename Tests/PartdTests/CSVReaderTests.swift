@@ -56,4 +56,19 @@ struct CSVReaderTests {
             } throws: { "\($0)".contains("line 3: a quoted field is not closed before the end of the file") }
         }
     }
+
+    @Test("selected columns: only they come out, in the header's order; the other fields are split but not read")
+    func selectedColumns() throws {
+        let path = scratchPath("selected.csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Self.text.write(toFile: path, atomically: false, encoding: .utf8)
+        let reader = try CSVReader(path: path, chunkRows: 3, types: ["name": .string], readSize: 7)
+        reader.selectedColumns = ["name", "id"]
+        var rows: [[String?]] = []
+        while let chunk = try reader.nextChunk() {
+            #expect(chunk.columns.map(\.name) == ["id", "name"])
+            for row in 0..<chunk.rowCount { rows.append(chunk.columns.map { $0.text(at: row) }) }
+        }
+        #expect(rows.map { $0[0] } == ["1", "2", "3", "4", "5", "6", "7"] && rows[2][1] == "two\nlines")
+    }
 }

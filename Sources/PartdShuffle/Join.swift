@@ -14,6 +14,11 @@ public enum JoinKind: String, Sendable, Hashable {
     /// Those pairs, each left row without a match and each right row without a match, once each, the other
     /// side's columns null (SQL's full outer join).
     case outer
+    /// Each left row with at least one match, once, with the left's columns only (SQL's `WHERE EXISTS`).
+    case semi
+    /// Each left row without a match, with the left's columns only (SQL's `WHERE NOT EXISTS`; rows with a
+    /// null key match nothing, so they are kept).
+    case anti
 }
 
 extension Table {
@@ -23,8 +28,9 @@ extension Table {
     /// left side already has gets `rightSuffix` appended. Inner and left joins give rows in left-row order,
     /// each left row's matches in right-row order; a right join is the mirror (right-row order, each right
     /// row's matches in left-row order); an outer join gives a left join's rows, then the right rows without a
-    /// match in right-row order. Rows with a null in a key column match nothing (SQL's rule), though the
-    /// joins that keep unmatched rows of their side keep them. Keys compare by value: strings by their bytes,
+    /// match in right-row order. Semi and anti joins give the left rows with a match, or without one, once
+    /// each and in order, with the left's columns only. Rows with a null in a key column match nothing
+    /// (SQL's rule), though the joins that keep unmatched rows of their side keep them. Keys compare by value: strings by their bytes,
     /// floats by value (NaN matches nothing, as in SQL; `-0.0` matches `0.0`). A key's two columns may differ
     /// in type where the values convert exactly: integers of any width (but an unsigned 64-bit column with a
     /// signed one), floats of any width, and strings with categoricals.
@@ -145,7 +151,7 @@ struct Joining: Sendable {
                 throw PartdError(code: .invalidArgument, message: "the \(side) table has no key column \"\(key)\" (it has \(table.schema))")
             }
         }
-        let keepsLeft = kind == .left || kind == .outer
+        let keepsLeft = kind == .left || kind == .outer || kind == .anti
         let keepsRight = kind == .right || kind == .outer
         if left.columns.isEmpty { return keepsRight ? right : left }
         if right.columns.isEmpty { return keepsLeft ? left : Table(empty: left.schema) }
@@ -166,6 +172,9 @@ struct Joining: Sendable {
         }
         // Both sides' keys in one table (categorical dictionaries unified), so equal keys get one group number.
         let combined = try Table.concatenate([try Table(leftKeys), try Table(rightKeys)])
+        if kind == .semi || kind == .anti {
+            return left.take(Self.leftRows(combined, leftCount: left.rowCount, matched: kind == .semi))
+        }
         var columns: [Column]
         let rightRows: [Int?]
         if keepsRight {
@@ -190,6 +199,16 @@ struct Joining: Sendable {
         } catch let error as PartdError {
             throw PartdError(code: .invalidArgument, message: "the joined table's columns clash: \(error.message)")
         }
+    }
+
+    /// The left rows (in order) that have a match among the right rows (`matched`), or that have none.
+    /// `combined` holds the left keys, then the right.
+    static func leftRows(_ combined: Table, leftCount: Int, matched: Bool) -> [Int] {
+        let (groups, firstRows) = GroupBy.assignGroups(combined.columns, rowCount: combined.rowCount)
+        let unmatchable = unmatchableRows(combined.columns, rowCount: combined.rowCount)
+        var onRight = [Bool](repeating: false, count: firstRows.count)
+        for row in leftCount..<combined.rowCount where !unmatchable[row] { onRight[Int(groups[row])] = true }
+        return (0..<leftCount).filter { row in (!unmatchable[row] && onRight[Int(groups[row])]) == matched }
     }
 
     /// The row pairs of an inner or left join: left rows in order, each with its matches in right-row order

@@ -29,7 +29,8 @@ struct JoinCSV: ParsableCommand {
     @Option(help: "The key columns, in both files: a column, or several as a,b.") var on: String
     @Option(help: """
         inner (rows whose keys match), left (also each left row without a match, once), right (also each right \
-        row without a match) or outer (both).
+        row without a match), outer (both), semi (the left rows with a match, once, left columns only) or anti \
+        (the left rows without one).
         """)
     var kind: JoinKind = .inner
     @Option(help: "Appended to the names of right columns the left file also has.") var suffix = "_right"

@@ -264,7 +264,8 @@ struct CLITests {
         #expect(sorted.status == 0 && ids == Array(0..<60), "\(sorted.output)")
     }
 
-    @Test("inner, left, right and outer joins print the rows pandas' merge gives", arguments: ["inner", "left", "right", "outer"])
+    @Test("inner, left, right, outer, semi and anti joins print the rows pandas gives",
+          arguments: ["inner", "left", "right", "outer", "semi", "anti"])
     func joinLikePandas(kind: String) throws {
         try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
         try #require(pythonHas("pandas"), "pandas is not importable; run scripts/test.sh, which installs it")
@@ -284,7 +285,12 @@ struct CLITests {
         let script = """
             import io, sys, pandas as pd
             left, right = pd.read_csv(sys.argv[1]), pd.read_csv(sys.argv[2])
-            theirs = left.merge(right, on=['k', 'g'], how=sys.argv[3], suffixes=('', '_right'))
+            how = sys.argv[3]
+            if how in ('semi', 'anti'):
+                found = left.merge(right[['k', 'g']].drop_duplicates(), on=['k', 'g'], how='left', indicator=True)
+                theirs = left[((found['_merge'] == 'both') == (how == 'semi')).to_numpy()]
+            else:
+                theirs = left.merge(right, on=['k', 'g'], how=how, suffixes=('', '_right'))
             ours = pd.read_csv(io.StringIO(sys.stdin.read()))
             assert list(ours.columns) == list(theirs.columns), (list(ours.columns), list(theirs.columns))
             key = list(ours.columns)

@@ -92,6 +92,29 @@ struct JoinTests {
         expectPartdError(.closed) { try rightShuffle.partition(0) }
     }
 
+    @Test("semi and anti joins keep the left rows with a match, or without one, once each and in order",
+          arguments: [(["id"], JoinKind.semi), (["id"], .anti), (["id", "color"], .semi), (["id", "name"], .anti)])
+    func semiAndAnti(keys: [String], kind: JoinKind) throws {
+        let lefts = (0..<2).map { shuffleTable(rows: [400, 300][$0], seed: UInt64($0) + 60, keys: 60) }
+        let rights = (0..<2).map { shuffleTable(rows: 150, seed: UInt64($0) + 70, keys: 90) }
+        let (left, right) = (try Table.concatenate(lefts), try Table.concatenate(rights))
+        // A left row has a match if the inner join pairs it with any right row.
+        let paired = Set(referenceJoin(left, right, keys: keys, kind: .inner).map { String($0.split(separator: "|", maxSplits: left.columns.count, omittingEmptySubsequences: false).prefix(left.columns.count).joined(separator: "|")) })
+        let expected = (0..<left.rowCount).map { rowText(left, $0) }.filter { paired.contains($0) == (kind == .semi) }
+        #expect(!expected.isEmpty && expected.count < left.rowCount)
+        let inMemory = try left.join(right, on: keys, kind: kind)
+        #expect(inMemory.schema == left.schema)
+        #expect((0..<inMemory.rowCount).map { rowText(inMemory, $0) } == expected)
+
+        let leftShuffle = try Shuffle<Table>(by: ["id"], partitions: 5, options: ShuffleOptions(memory: .kilobytes(16)))
+        let rightShuffle = try Shuffle<Table>(by: ["id"], partitions: 5, options: ShuffleOptions(memory: .kilobytes(16)))
+        try leftShuffle.add(contentsOf: lefts)
+        try rightShuffle.add(contentsOf: rights)
+        #expect(rowMultiset(try leftShuffle.join(rightShuffle, on: keys, kind: kind)) == expected.sorted())
+        // Against a side with no rows: a semi join keeps nothing, an anti join everything.
+        #expect(try left.join(right.slice(0..<0), on: keys, kind: kind).rowCount == (kind == .semi ? 0 : left.rowCount))
+    }
+
     @Test("a left join with no match gives typed nulls; null and NaN keys match nothing")
     func nullsAndNaN() throws {
         let left = try Table([

@@ -10,15 +10,8 @@ package enum CSVWriter {
     /// Values read as `Column.text(at:)` gives them: numbers as Swift prints them, booleans as true/false,
     /// timestamps as their count of units, strings with bytes that are not UTF-8 replaced.
     package static func bytes(_ table: Table, header: Bool = true) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(table.rowCount * max(1, table.columns.count) * 8 + 64)
-        if header {
-            for (index, column) in table.columns.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                appendField(Array(column.name.utf8)[...], to: &out)
-            }
-            out.append(UInt8(ascii: "\n"))
-        }
+        var out = header ? Self.header(table) : []
+        out.reserveCapacity(out.count + table.rowCount * max(1, table.columns.count) * 8 + 64)
         let writers = table.columns.map(writer)
         // Each column's validity taken out once (reading it through the column copies the column per field).
         let validities = table.columns.map(\.validity)
@@ -29,6 +22,17 @@ package enum CSVWriter {
             }
             out.append(UInt8(ascii: "\n"))
         }
+        return out
+    }
+
+    /// The header row of `table`: its column names, quoted where needed, and "\n".
+    package static func header(_ table: Table) -> [UInt8] {
+        var out: [UInt8] = []
+        for (index, column) in table.columns.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            appendField(Array(column.name.utf8)[...], to: &out)
+        }
+        out.append(UInt8(ascii: "\n"))
         return out
     }
 

@@ -51,8 +51,8 @@ extension Shuffle where Chunk == Table {
         try self.init(partitions: bounds.rowCount + 1, options: options) { store in
             var kind = Self.tableKind(names, store)
             kind.assign = { table, rows in
-                let slice = table.slice(rows)
-                let rowKeys = try RangeKeys(names.map { slice[$0]! }, placing)
+                // Only the key columns of the rows (slicing the whole table would copy every column).
+                let rowKeys = try RangeKeys(names.map { table[$0]!.slice(rows) }, placing)
                 return (0..<rows.count).map { boundaryKeys.partition(of: $0, in: rowKeys) }
             }
             kind.ranges = (keys, bounds)

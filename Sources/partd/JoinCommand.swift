@@ -134,7 +134,7 @@ final class PartitionPrinter: @unchecked Sendable {
         let pending: Pending =
             if table.columns.isEmpty { .nothing }
             else if writesArrow { .table(table) }
-            else { .csv(header: CSVWriter.bytes(table.slice(0..<0), header: true), rows: CSVWriter.bytes(table, header: false)) }
+            else { .csv(header: CSVWriter.header(table), rows: CSVWriter.bytes(table, header: false)) }
         lock.lock()
         defer { lock.unlock() }
         waiting[index] = pending

@@ -10,6 +10,9 @@
 #
 # Each line is the best (smallest total) of R repetitions. The ratio column is Python's total time over
 # ours for the comparable line (same data; tuples vs our array-encoded structs, dicts vs map-encoded ones).
+# W5's Python side also runs its records as instances of a @dataclass (Python's counterpart of a Swift
+# struct) and of a NamedTuple; both of our encodings are compared with pickled dataclasses, array-encoded
+# structs also with pickled NamedTuples (msgpack gives NamedTuples back as plain lists).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,9 +45,9 @@ for w in ${WORKLOADS//,/ }; do
   case "$w" in
     w3) python3 Benchmarks/python/w3_arrays.py --repeat "$REPEAT" --json >> "$RESULTS" ;;
     w4) python3 Benchmarks/python/w4_tables.py --repeat "$REPEAT" --json >> "$RESULTS" ;;
-    w5) python3 Benchmarks/python/w5_lists.py --repeat "$REPEAT" --json >> "$RESULTS" ;;
-    w5-rich) python3 Benchmarks/python/w5_lists.py --shape rich --repeat "$REPEAT" --json >> "$RESULTS" ;;
-    w5-maps) python3 Benchmarks/python/w5_lists.py --shape maps --repeat "$REPEAT" --json >> "$RESULTS" ;;
+    w5) python3 Benchmarks/python/w5_lists.py --as tuple,dict,dataclass,namedtuple --repeat "$REPEAT" --json >> "$RESULTS" ;;
+    w5-rich) python3 Benchmarks/python/w5_lists.py --shape rich --as tuple,dict,dataclass,namedtuple --repeat "$REPEAT" --json >> "$RESULTS" ;;
+    w5-maps) python3 Benchmarks/python/w5_lists.py --shape maps --as tuple,dict,dataclass,namedtuple --repeat "$REPEAT" --json >> "$RESULTS" ;;
   esac
 done
 
@@ -76,7 +79,8 @@ for r in rows:
     elif w == "w4": line(w, v, r, ["categorical" if v.startswith("categorical") else "strings"])
     else:
         rich = "-rich" if "+rich" in v else "-maps" if "+maps" in v else ""
-        refs = ["msgpack-dict", "pickle-dict"] if v.startswith("msgpack-map") else ["msgpack-tuple", "pickle-tuple"]
+        refs = (["msgpack-dict", "pickle-dict", "pickle-dataclass"] if v.startswith("msgpack-map")
+                else ["msgpack-tuple", "pickle-tuple", "pickle-namedtuple", "pickle-dataclass"])
         line(w, v, r, [ref + rich for ref in refs])
 for s in summaries: print("SUMMARY " + json.dumps(s))
 PY

@@ -5,8 +5,12 @@
 1000)) appended in 20 rounds of 100,000; each round is split round-robin over
 64 keys p0..p63 (record i goes to key i mod 64), then all 64 keys are read back
 and the record count checked. Stores: partd.Python(partd.File) (msgpack) and
-partd.Pickle(partd.File); records as tuples (id, x, name) or dicts
-{"id", "x", "name"}: four result lines. Records and the split are made before
+partd.Pickle(partd.File); records as tuples (id, x, name), dicts
+{"id", "x", "name"} or, with --as, also instances of a @dataclass with
+those fields (Python's counterpart of a Swift struct; msgpack cannot pack them,
+so partd.Python falls back to pickle for every value, as dask.bag's store does)
+and of a typing.NamedTuple (msgpack gives them back as lists): two result
+lines per representation. Records and the split are made before
 the clock, and the input is moved out of the garbage collector's way
 (gc.freeze) so collections during the run do not scan it. msgpack gives
 tuples back as lists. The cyclic collector stays on (a real cost of unpacking
@@ -20,15 +24,76 @@ counts {"a": id, "b": -id, "c": id % 7}; lines "tuple-maps" and "dict-maps".
 Scratch directories go under $W5_TMP (default: the system temp directory).
 """
 import argparse, gc, json, os, shutil, tempfile, time
+from dataclasses import dataclass
+from typing import NamedTuple, Optional
 
 import partd
 
 STORES = {"msgpack": partd.Python, "pickle": partd.Pickle}
 
 
-def make_rounds(n, rounds, as_dict, shape="plain"):
+@dataclass
+class Record:
+    id: int
+    x: float
+    name: str
+
+
+@dataclass
+class RichRecord:
+    id: int
+    x: float
+    name: str
+    note: Optional[str]
+    tags: list
+
+
+@dataclass
+class MapsRecord:
+    id: int
+    x: float
+    name: str
+    counts: dict
+
+
+class NamedRecord(NamedTuple):
+    id: int
+    x: float
+    name: str
+
+
+class NamedRichRecord(NamedTuple):
+    id: int
+    x: float
+    name: str
+    note: Optional[str]
+    tags: list
+
+
+class NamedMapsRecord(NamedTuple):
+    id: int
+    x: float
+    name: str
+    counts: dict
+
+
+CLASSES = {"dataclass": {"plain": Record, "rich": RichRecord, "maps": MapsRecord},
+           "namedtuple": {"plain": NamedRecord, "rich": NamedRichRecord, "maps": NamedMapsRecord}}
+
+
+def make_rounds(n, rounds, rep, shape="plain"):
+    as_dict = rep == "dict"
     names = ["name-%03d" % i for i in range(1000)]
-    if shape == "maps":
+    if rep in CLASSES:
+        cls = CLASSES[rep][shape]
+        if shape == "maps":
+            recs = [cls(i, i * 0.25, names[i % 1000], {"a": i, "b": -i, "c": i % 7}) for i in range(n)]
+        elif shape == "rich":
+            recs = [cls(i, i * 0.25, names[i % 1000], None if i % 3 == 0 else "n",
+                        [names[(i + j) % 1000] for j in range(i % 4)]) for i in range(n)]
+        else:
+            recs = [cls(i, i * 0.25, names[i % 1000]) for i in range(n)]
+    elif shape == "maps":
         if as_dict:
             recs = [{"id": i, "x": i * 0.25, "name": names[i % 1000], "counts": {"a": i, "b": -i, "c": i % 7}}
                     for i in range(n)]
@@ -55,7 +120,15 @@ def make_rounds(n, rounds, as_dict, shape="plain"):
     return out, per * rounds
 
 
-def run_once(store, batches, n, as_dict, no_gc):
+def record_id(rec, rep):
+    if rep == "dict":
+        return rec["id"]
+    if rep == "dataclass":
+        return rec.id
+    return rec[0]
+
+
+def run_once(store, batches, n, rep, no_gc):
     root = tempfile.mkdtemp(prefix="w5-py-", dir=os.environ.get("W5_TMP"))
     try:
         p = STORES[store](partd.File(os.path.join(root, "f")))
@@ -69,7 +142,7 @@ def run_once(store, batches, n, as_dict, no_gc):
         lists = [p.get(k) for k in keys]
         t2 = time.perf_counter()
         assert sum(map(len, lists)) == n
-        ids = sum(rec["id"] if as_dict else rec[0] for l in lists for rec in l)
+        ids = sum(record_id(rec, rep) for l in lists for rec in l)
         assert ids == n * (n - 1) // 2
         return t1 - t0, t2 - t1
     finally:
@@ -84,15 +157,19 @@ def main():
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--no-gc", action="store_true", help="cyclic GC off while timing")
     ap.add_argument("--shape", choices=("plain", "rich", "maps"), default="plain")
+    ap.add_argument("--as", dest="reps", default="tuple,dict",
+                    help="representations, comma-separated: tuple, dict, dataclass, namedtuple")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     suffix = "" if args.shape == "plain" else "-" + args.shape
-    for rep in ("tuple", "dict"):
-        batches, n = make_rounds(args.records, args.rounds, rep == "dict", args.shape)
+    for rep in args.reps.split(","):
+        if rep not in ("tuple", "dict", "dataclass", "namedtuple"):
+            ap.error("unknown representation: " + rep)
+        batches, n = make_rounds(args.records, args.rounds, rep, args.shape)
         gc.collect()
         gc.freeze()
         for store in STORES:
-            runs = [run_once(store, batches, n, rep == "dict", args.no_gc) for _ in range(args.repeat)]
+            runs = [run_once(store, batches, n, rep, args.no_gc) for _ in range(args.repeat)]
             ta, tg = min(runs, key=sum)
             r = {"impl": "python-partd", "workload": "w5-lists", "store": store, "records": rep + suffix,
                  "count": n, "gc": not args.no_gc, "append_s": ta, "get_s": tg, "total_s": ta + tg,
@@ -100,7 +177,7 @@ def main():
             if args.json:
                 print(json.dumps(r), flush=True)
             else:
-                print("W5 lists %-7s %-10s python-partd: append %.3f s, get %.3f s, %.3f s total, "
+                print("W5 lists %-7s %-16s python-partd: append %.3f s, get %.3f s, %.3f s total, "
                       "%.0f records/s (%d)" % (store, rep + suffix, ta, tg, ta + tg, r["records_per_s"], n), flush=True)
         gc.unfreeze()
         del batches

@@ -12,10 +12,10 @@ struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write the tables of a store's keys as the record batches of one Arrow IPC file or stream.",
         discussion: """
-            Keys are taken in order (integers by value, as `partd shuffle` numbers its partitions, then the
-            others as `ls` prints them), one key's table in memory at a time; each becomes one record batch.
-            Every key must hold tables of one schema; keys that hold nothing are skipped. A categorical
-            column's dictionary is unified across keys (docs/format.md §10.1). pandas.read_feather,
+            Keys are taken in order (integers by value, as `partd shuffle` numbers its partitions, then the \
+            others as `ls` prints them), one key's table in memory at a time; each becomes one record batch. \
+            Every key must hold tables of one schema; keys that hold nothing are skipped. A categorical \
+            column's dictionary is unified across keys (docs/format.md §10.1). pandas.read_feather, \
             pyarrow.feather.read_table and polars' read_ipc read the result.
             """)
 

@@ -16,11 +16,11 @@ struct JoinCSV: ParsableCommand {
         commandName: "join",
         abstract: "Join two CSV files on key columns out of core and print the joined rows as CSV.",
         discussion: """
-            Shuffles both files by the --on columns in temporary directories (at most --memory in memory
-            each), then joins partition N of the left file with partition N of the right on all cores and
-            prints each partition's rows as it is done, partition by partition. The columns are the left
-            file's, then the right's other than the keys (with --suffix appended to names the left file has).
-            Rows with an empty key match nothing. The key columns are checked in both files, and their types
+            Shuffles both files by the --on columns in temporary directories (at most --memory in memory \
+            each), then joins partition N of the left file with partition N of the right on all cores and \
+            prints each partition's rows as it is done, partition by partition. The columns are the left \
+            file's, then the right's other than the keys (with --suffix appended to names the left file has). \
+            Rows with an empty key match nothing. The key columns are checked in both files, and their types \
             compared, before anything is shuffled.
             """)
 
@@ -80,26 +80,27 @@ struct JoinCSV: ParsableCommand {
             try feed(readers[side], first: firsts[side], into: shuffles[side], label: side == 0 ? "left: " : "right: ")
         }
 
-        var handle = FileHandle.standardOutput
-        if let out {
-            guard FileManager.default.createFile(atPath: out, contents: nil), let file = FileHandle(forWritingAtPath: out) else {
-                throw CommandError("cannot write \(out)")
+        try withOutput(out) { handle in
+            let printer = PartitionPrinter(handle: handle, format: format, schema: resultSchema, compression: arrowCompression)
+            let progress = ProgressLine(total: partitions, label: "join: ")
+            let rows = try shuffles[0].joinPartitions(shuffles[1], on: keys, kind: kind, rightSuffix: suffix) { index, joined in
+                printer.print(index, joined) { done in progress.update(done, "\(done) of \(partitions) partitions") }
+                return joined.rowCount
             }
-            handle = file
+            try printer.finish()
+            progress.finish("\(rows.reduce(0, +)) rows")
         }
-        defer { if out != nil { try? handle.close() } }
-        let printer = PartitionPrinter(
-            handle: handle,
-            arrow: format == .csv ? nil : ArrowBatchWriter(format == .arrow ? .file : .stream, schema: resultSchema,
-                                                           compression: arrowCompression?.compression))
-        let progress = ProgressLine(total: partitions, label: "join: ")
-        let rows = try shuffles[0].joinPartitions(shuffles[1], on: keys, kind: kind, rightSuffix: suffix) { index, joined in
-            printer.print(index, joined) { done in progress.update(done, "\(done) of \(partitions) partitions") }
-            return joined.rowCount
-        }
-        try printer.finish()
-        progress.finish("\(rows.reduce(0, +)) rows")
     }
+}
+
+/// Runs `body` with the file `out` (created or emptied, closed afterwards), or standard output if `out` is nil.
+func withOutput(_ out: String?, _ body: (FileHandle) throws -> Void) throws {
+    guard let out else { return try body(FileHandle.standardOutput) }
+    guard FileManager.default.createFile(atPath: out, contents: nil), let file = FileHandle(forWritingAtPath: out) else {
+        throw CommandError("cannot write \(out)")
+    }
+    defer { try? file.close() }
+    try body(file)
 }
 
 /// Prints partitions' tables in partition order as they arrive from several threads, as CSV or as the record
@@ -127,6 +128,13 @@ final class PartitionPrinter: @unchecked Sendable {
         self.handle = handle
         self.arrow = arrow
         writesArrow = arrow != nil
+    }
+
+    /// A printer of `format` (csv, arrow or arrow-stream) output of tables of `schema`.
+    convenience init(handle: FileHandle, format: Cat.Format, schema: TableSchema, compression: ArrowCompressionOption?) {
+        let arrow = format == .csv
+            ? nil : ArrowBatchWriter(format == .arrow ? .file : .stream, schema: schema, compression: compression?.compression)
+        self.init(handle: handle, arrow: arrow)
     }
 
     func print(_ index: Int, _ table: Table, printed: (Int) -> Void) {

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// The `partd` command: look inside a store (ls, cat, stats, verify), shuffle or
-// group a CSV file out of core (shuffle, groupby), and serve a store to many
+// The `partd` command: look inside a store (ls, cat, stats, verify, repair,
+// export), shuffle, group, join, sort or deduplicate a CSV or Arrow file out of
+// core (shuffle, groupby, join, sort, distinct), and serve a store to many
 // processes (serve).
 
 import ArgumentParser
@@ -19,17 +20,17 @@ struct PartdCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "partd",
         abstract: "Appendable key-value stores on disk for out-of-core shuffles.",
-        subcommands: [List.self, Cat.self, Stats.self, Verify.self, Repair.self, Export.self, ShuffleCSV.self, GroupByCSV.self, JoinCSV.self, SortCSV.self, Serve.self])
+        subcommands: [List.self, Cat.self, Stats.self, Verify.self, Repair.self, Export.self, ShuffleCSV.self, GroupByCSV.self, JoinCSV.self, SortCSV.self, DistinctCSV.self, Serve.self])
 }
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve a store to many processes over a Unix socket and/or TCP.",
         discussion: """
-            Serves a spilling store: up to --memory bytes in memory, the rest in the directory --path
-            (a temporary directory, removed at exit, if not given). Stops on SIGINT, SIGTERM or a
-            client's shutdown request after finishing the requests in flight, flushing memory to the
-            directory. Prints one line
+            Serves a spilling store: up to --memory bytes in memory, the rest in the directory --path \
+            (a temporary directory, removed at exit, if not given). Stops on SIGINT, SIGTERM or a \
+            client's shutdown request after finishing the requests in flight, flushing memory to the \
+            directory. Prints one line \
             "listening on ADDRESS" per address once ready.
             """)
 

@@ -184,6 +184,9 @@ final class ProgressLine {
         self.label = label
     }
 
+    /// What the last line written off a terminal said.
+    var lastLine = ""
+
     func update(_ done: Int, _ detail: String) {
         let fraction = total == 0 ? 1 : min(1, Double(done) / Double(total))
         if terminal {
@@ -192,13 +195,20 @@ final class ProgressLine {
             FileHandle.standardError.write(Data("\r\(label)[\(bar)] \(Int(fraction * 100))% \(detail)   ".utf8))
         } else if Int(fraction * 10) != lastDecile {
             lastDecile = Int(fraction * 10)
-            FileHandle.standardError.write(Data("\(label)\(Int(fraction * 100))% \(detail)\n".utf8))
+            lastLine = "\(label)\(Int(fraction * 100))% \(detail)\n"
+            FileHandle.standardError.write(Data(lastLine.utf8))
         }
     }
 
+    /// The last line, with `detail` (off a terminal also when the 100% line was written with another detail).
     func finish(_ detail: String) {
-        update(total, detail)
-        if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+        if terminal {
+            update(total, detail)
+            FileHandle.standardError.write(Data("\n".utf8))
+        } else if lastLine != "\(label)100% \(detail)\n" {
+            lastLine = "\(label)100% \(detail)\n"
+            FileHandle.standardError.write(Data(lastLine.utf8))
+        }
     }
 }
 
@@ -207,8 +217,8 @@ struct ShuffleCSV: ParsableCommand {
         commandName: "shuffle",
         abstract: "Partition a CSV file by a column into a directory of partitions.",
         discussion: """
-            Reads the CSV in chunks, hashes the --by columns of every row (docs/format.md §7) and appends
-            each partition's rows as table frames to key N of the directory --out, keeping at most --memory
+            Reads the CSV in chunks, hashes the --by columns of every row (docs/format.md §7) and appends \
+            each partition's rows as table frames to key N of the directory --out, keeping at most --memory \
             in memory. Read a partition back with `partd cat OUT N`.
             """)
 
@@ -227,12 +237,12 @@ struct GroupByCSV: ParsableCommand {
         commandName: "groupby",
         abstract: "Group a CSV file by one or more columns out of core and print the aggregates as CSV.",
         discussion: """
-            Shuffles the CSV by --by in a temporary directory (at most --memory in memory), then aggregates
-            every partition. --agg takes FUNCTION:COLUMN items (sum, mean, min, max, count, var, std, first,
-            last, nunique, median, and qQ for the quantile Q in 0...1, as q0.9) and `count` alone for the
-            rows per group; result columns are named COLUMN_FUNCTION (COLUMN_qQ) and count. min and max
-            take numbers and strings (by code point). Groups come partition by partition, each in the order
-            its rows first appear; --sort sorts them by their keys. The aggregates are checked against the first chunk
+            Shuffles the CSV by --by in a temporary directory (at most --memory in memory), then aggregates \
+            every partition. --agg takes FUNCTION:COLUMN items (sum, mean, min, max, count, var, std, first, \
+            last, nunique, median, and qQ for the quantile Q in 0...1, as q0.9) and `count` alone for the \
+            rows per group; result columns are named COLUMN_FUNCTION (COLUMN_qQ) and count. min and max \
+            take numbers and strings (by code point). Groups come partition by partition, each in the order \
+            its rows first appear; --sort sorts them by their keys. The aggregates are checked against the first chunk \
             before the file is shuffled.
             """)
 
@@ -271,14 +281,6 @@ struct GroupByCSV: ParsableCommand {
         }
         var result = try shuffle.groupBy(keys).aggregate(aggregations)
         if sort { result = try result.sorted(by: keys.map { SortKey($0) }) }
-        if let out {
-            guard FileManager.default.createFile(atPath: out, contents: nil),
-                let handle = FileHandle(forWritingAtPath: out)
-            else { throw CommandError("cannot write \(out)") }
-            defer { try? handle.close() }
-            try printTable(result, format: format, arrowCompression: arrowCompression?.compression, to: handle)
-        } else {
-            try printTable(result, format: format, arrowCompression: arrowCompression?.compression)
-        }
+        try withOutput(out) { try printTable(result, format: format, arrowCompression: arrowCompression?.compression, to: $0) }
     }
 }

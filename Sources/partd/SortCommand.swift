@@ -13,12 +13,12 @@ struct SortCSV: ParsableCommand {
         commandName: "sort",
         abstract: "Sort a CSV or Arrow file by key columns out of core and print the sorted rows.",
         discussion: """
-            Reads the file twice. The first pass samples the key columns (about --sample-rows rows) and picks
-            --partitions - 1 boundaries from the sample; the second shuffles the rows by those ranges into a
-            temporary directory (at most --memory in memory). Then each partition is read back, sorted on all
-            cores and printed in order. --by takes KEY or KEY:desc items (KEY:asc is the default). The sort
-            is stable; nulls and NaN come last in either direction; strings compare by code point. Each
-            partition must fit in memory: raise --partitions for larger files. A key value that fills more
+            Reads the file twice. The first pass samples the key columns (about --sample-rows rows) and picks \
+            --partitions - 1 boundaries from the sample; the second shuffles the rows by those ranges into a \
+            temporary directory (at most --memory in memory). Then each partition is read back, sorted on all \
+            cores and printed in order. --by takes KEY or KEY:desc items (KEY:asc is the default). The sort \
+            is stable; nulls and NaN come last in either direction; strings compare by code point. Each \
+            partition must fit in memory: raise --partitions for larger files. A key value that fills more \
             than a partition (many rows of one value) makes that partition larger.
             """)
 
@@ -60,7 +60,7 @@ struct SortCSV: ParsableCommand {
         // rows the first chunk suggests the file holds.
         guard let first = try sampler.nextChunk() else {
             // No rows: an empty CSV, or Arrow output of no batches.
-            return try withOutput { try printer(to: $0, schema: TableSchema([])).finish() }
+            return try withOutput(out) { try printer(to: $0, schema: TableSchema([])).finish() }
         }
         do {
             _ = try first.slice(0..<0).sorted(by: keys)
@@ -111,7 +111,7 @@ struct SortCSV: ParsableCommand {
 
     /// Prints each partition of `shuffle` sorted, in partition order, as it is done.
     private func write(_ shuffle: Shuffle<Table>, resultSchema: TableSchema) throws {
-        try withOutput { handle in
+        try withOutput(out) { handle in
             let printer = printer(to: handle, schema: resultSchema)
             let total = shuffle.partitionCount
             let progress = ProgressLine(total: total, label: "sort: ")
@@ -126,19 +126,7 @@ struct SortCSV: ParsableCommand {
 
     /// The printer of `--format` output to `handle`.
     private func printer(to handle: FileHandle, schema: TableSchema) -> PartitionPrinter {
-        PartitionPrinter(
-            handle: handle,
-            arrow: format == .csv ? nil : ArrowBatchWriter(format == .arrow ? .file : .stream, schema: schema,
-                                                           compression: arrowCompression?.compression))
-    }
-
-    private func withOutput(_ body: (FileHandle) throws -> Void) throws {
-        guard let out else { return try body(FileHandle.standardOutput) }
-        guard FileManager.default.createFile(atPath: out, contents: nil), let file = FileHandle(forWritingAtPath: out) else {
-            throw CommandError("cannot write \(out)")
-        }
-        defer { try? file.close() }
-        try body(file)
+        PartitionPrinter(handle: handle, format: format, schema: schema, compression: arrowCompression)
     }
 }
 

@@ -354,6 +354,65 @@ struct CLITests {
         }
     }
 
+    @Test("distinct keeps the rows pandas' drop_duplicates keeps, partition by partition in file order",
+          arguments: ["first", "last", "none", "all-columns"])
+    func distinctLikePandas(keep: String) throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        try #require(pythonHas("pandas"), "pandas is not importable; run scripts/test.sh, which installs it")
+        let csv = scratchPath("distinct-\(keep).csv")
+        defer { try? FileManager.default.removeItem(atPath: csv) }
+        // id tells rows apart; k and x repeat, with empty fields (nulls), -0.0 beside 0.0, and quoted names.
+        var text = keep == "all-columns" ? "k,x,name\n" : "id,k,x,name\n"
+        var rng = SplitMix64(seed: 21)
+        for i in 0..<6_000 {
+            let k = i % 89 == 0 ? "" : String(Int.random(in: 0...120, using: &rng))
+            let x = i % 13 == 0 ? "" : ["0.0", "-0.0", "0.5", "1", "2.25"][Int.random(in: 0..<5, using: &rng)]
+            let name = ["a", "é", "\"c,d\""][Int.random(in: 0..<3, using: &rng)]
+            text += (keep == "all-columns" ? "" : "\(i),") + "\(k),\(x),\(name)\n"
+        }
+        try text.write(toFile: csv, atomically: true, encoding: .utf8)
+        let by = keep == "all-columns" ? [] : ["--by", "k,x", "--keep", keep]
+        let ours = try run(partd, ["distinct", csv, "--partitions", "5", "--memory", "20kB", "--chunk-rows", "700"] + by)
+        #expect(ours.status == 0, "\(ours.output)")
+        let lines = ours.output.split(separator: "\n")
+        #expect(lines.last?.contains("rows kept,") == true, "\(lines.suffix(2))")
+        let script = """
+            import io, sys, pandas as pd
+            na = {'k': [''], 'x': ['']}
+            df = pd.read_csv(sys.argv[1], keep_default_na=False, na_values=na)
+            keep = sys.argv[2]
+            if keep == 'all-columns':
+                theirs = df.drop_duplicates()
+            else:
+                theirs = df.drop_duplicates(['k', 'x'], keep=False if keep == 'none' else keep)
+            ours = pd.read_csv(io.StringIO(sys.stdin.read()), keep_default_na=False, na_values=na)
+            assert list(ours.columns) == list(df.columns)
+            if 'id' in ours:
+                # Each partition keeps the file's order: ids rise within runs that restart at most 5 times.
+                assert (ours['id'].diff().dropna() < 0).sum() < 5
+            key = list(ours.columns)
+            ours = ours.sort_values(key).reset_index(drop=True)
+            theirs = theirs.sort_values(key).reset_index(drop=True)
+            pd.testing.assert_frame_equal(ours, theirs, check_dtype=False)
+            print('ok', len(ours))
+            """
+        let kept = lines.filter { !$0.contains("% ") }.joined(separator: "\n")
+        let checked = try run("/usr/bin/env", ["python3", "-c", script, csv, keep], input: kept)
+        #expect(checked.status == 0 && checked.output.hasPrefix("ok "), "\(checked.output)")
+
+        if keep == "first" {
+            let missing = try run(partd, ["distinct", csv, "--by", "k,nope"])
+            #expect(missing.status != 0 && missing.output.contains("no column nope"))
+            #expect(try run(partd, ["distinct", csv, "--keep", "some"]).status != 0)
+            // Arrow output holds the same rows.
+            let arrow = scratchPath("distinct.arrow")
+            defer { try? FileManager.default.removeItem(atPath: arrow) }
+            #expect(try run(partd, ["distinct", csv, "--by", "k,x", "--format", "arrow", "--out", arrow]).status == 0)
+            let table = try Table(arrow: Array(try Data(contentsOf: URL(fileURLWithPath: arrow))))
+            #expect(table.rowCount == kept.split(separator: "\n").count - 1 && table.columns.map(\.name) == ["id", "k", "x", "name"])
+        }
+    }
+
     @Test("CSV numbers read as Int64(String) and Double(String) read them; strings keep their text")
     func csvNumbers() throws {
         try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")

@@ -235,14 +235,11 @@ enum GroupBy {
             values = fixedEquality(column, dtype)
         case .string:
             let strings = column.strings!
-            values = { strings.bytes(at: $0) == strings.bytes(at: $1) }
+            values = { strings.bytesEqual($0, $1) }
         case .categorical:
             let categorical = column.categorical!
-            let codes = categorical.codes
-            values = { a, b in
-                codes[a] == codes[b]
-                    || categorical.categories.bytes(at: Int(codes[a])) == categorical.categories.bytes(at: Int(codes[b]))
-            }
+            let codes = categorical.codes, categories = categorical.categories
+            values = { a, b in codes[a] == codes[b] || categories.bytesEqual(Int(codes[a]), Int(codes[b])) }
         }
         guard let validity = column.validity else { return values }
         return { a, b in

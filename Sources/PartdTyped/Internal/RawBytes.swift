@@ -432,3 +432,17 @@ struct Initializing<E>: Sequence {
         return (Iterator(), initialized)
     }
 }
+
+extension StringArray {
+    /// Whether the strings at `a` and `b` hold the same bytes, compared in place (a slice of `data` per
+    /// string would retain and release the array on every comparison).
+    package func bytesEqual(_ a: Int, _ b: Int) -> Bool {
+        let (startA, startB) = (Int(offsets[a]), Int(offsets[b]))
+        let count = Int(offsets[a + 1]) - startA
+        guard count == Int(offsets[b + 1]) - startB else { return false }
+        if count == 0 || startA == startB { return true }
+        return data.withUnsafeBytes { raw in
+            raw[startA ..< startA + count].elementsEqual(raw[startB ..< startB + count])
+        }
+    }
+}

@@ -77,7 +77,7 @@ let package = Package(
         // Companions: a dictionary that spills to disk (chest) and a directory of named datasets (dirdb).
         .target(name: "PartdCompanions", dependencies: ["Partd", "PartdCompression", "PartdTyped"]),
         // The `partd` command's CSV reading and writing (a module of its own so that the tests reach them).
-        .target(name: "PartdCSV", dependencies: ["Partd", "PartdTyped"]),
+        .target(name: "PartdCSV", dependencies: ["Partd", "PartdCompression", "PartdTyped"]),
         // The `partd` command.
         .executableTarget(
             name: "partd",

@@ -24,7 +24,7 @@ package final class CSVReader {
     package var selectedColumns: Set<String>?
     private let chunkRows: Int
     private let givenKinds: [String: ColumnKind]
-    private let handle: FileHandle
+    private let input: CSVInput
     private var pending: [UInt8] = []
     private var position = 0
     private var atEOF = false
@@ -46,12 +46,11 @@ package final class CSVReader {
         path: String, chunkRows: Int, types: [String: ColumnKind], typesOfOtherFiles: Bool = false, readSize: Int = 4 << 20
     ) throws {
         self.readSize = readSize
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw CommandError("cannot open \(path)") }
+        input = try CSVInput(path: path)
         self.path = path
-        self.handle = handle
         self.chunkRows = chunkRows
         self.givenKinds = types
-        fileSize = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        fileSize = input.size
         let header = try parseRecords(limit: 1, columns: nil).isEmpty
             ? [] : (0..<fieldEnds.count).map { String(decoding: field($0), as: UTF8.self) }
         guard !header.isEmpty, !header.allSatisfy(\.isEmpty) else { throw CommandError("\(path): no header row") }
@@ -204,12 +203,11 @@ package final class CSVReader {
             addedFinalLineBreak = true
             return true
         }
-        let data = handle.readData(ofLength: readSize)
-        if data.isEmpty {
+        guard let (data, consumed) = try input.next(readSize) else {
             atEOF = true
             return try readMore()
         }
-        bytesRead += data.count
+        bytesRead += consumed
         pending.removeFirst(position)
         position = 0
         pending.append(contentsOf: data)

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //
-// Input files of `partd shuffle`, `groupby` and `join`: CSV, or Arrow IPC (file or stream) read a record
-// batch at a time.
+// Input files of `partd shuffle`, `groupby`, `join`, `sort` and `distinct`: CSV (plain or gzip-compressed, a
+// file or standard input), or Arrow IPC (file or stream) read a record batch at a time; several files read
+// one after the other as one input.
 
 import Foundation
 import Partd
@@ -18,6 +19,9 @@ protocol TableSource: AnyObject {
     var bytesRead: Int { get }
     /// The next chunk, or `nil` at the end.
     func nextChunk() throws -> Table?
+    /// Only these columns make it into the chunks (all when `nil`); a source that cannot skip columns
+    /// gives them all.
+    var selectedColumns: Set<String>? { get set }
 }
 
 extension CSVReader: TableSource {}
@@ -26,6 +30,9 @@ extension CSVReader: TableSource {}
 /// does, else as CSV. `types` applies to CSV columns; naming a column of an Arrow file, whose columns carry
 /// their types, is an error.
 func openInput(path: String, chunkRows: Int, types: [String: ColumnKind], typesOfOtherFiles: Bool = false) throws -> any TableSource {
+    if CSVInput.isStandardInput(path) {
+        return try CSVReader(path: path, chunkRows: chunkRows, types: types, typesOfOtherFiles: typesOfOtherFiles)
+    }
     guard let handle = FileHandle(forReadingAtPath: path) else { throw CommandError("cannot open \(path)") }
     let start = [UInt8]((try? handle.read(upToCount: 6)) ?? Data())
     try? handle.close()
@@ -42,11 +49,89 @@ func openInput(path: String, chunkRows: Int, types: [String: ColumnKind], typesO
     return input
 }
 
+/// Opens `paths` as one input: the one file, or ``InputFiles`` for several.
+func openInputs(paths: [String], chunkRows: Int, types: [String: ColumnKind]) throws -> any TableSource {
+    guard paths.count > 1 else { return try openInput(path: paths[0], chunkRows: chunkRows, types: types) }
+    return try InputFiles(paths: paths, chunkRows: chunkRows, types: types)
+}
+
+/// Several files read one after the other as one input. Each must have the first file's columns, and its
+/// chunks the first chunk's column types: CSV files after the first take the types the first file's first
+/// chunk settled (or `--types`), not types of their own.
+final class InputFiles: TableSource {
+    let paths: [String]
+    let header: [String]
+    let fileSize: Int
+    private let chunkRows: Int
+    private let types: [String: ColumnKind]
+    private var index = 0
+    private var current: any TableSource
+    /// The bytes of the files before the current one.
+    private var bytesBefore = 0
+    private var schema: TableSchema?
+    /// The column types the first CSV file settled, by name.
+    private var settledKinds: [String: ColumnKind] = [:]
+
+    var path: String { current.path }
+    var bytesRead: Int { bytesBefore + current.bytesRead }
+    var selectedColumns: Set<String>? {
+        didSet { current.selectedColumns = selectedColumns }
+    }
+
+    init(paths: [String], chunkRows: Int, types: [String: ColumnKind]) throws {
+        // A missing file is reported before any is read.
+        for path in paths where !CSVInput.isStandardInput(path) && !FileManager.default.isReadableFile(atPath: path) {
+            throw CommandError("cannot open \(path)")
+        }
+        guard paths.filter(CSVInput.isStandardInput).count <= 1 else { throw CommandError("standard input (-) can be read once") }
+        self.paths = paths
+        self.chunkRows = chunkRows
+        self.types = types
+        current = try openInput(path: paths[0], chunkRows: chunkRows, types: types)
+        header = current.header
+        fileSize = paths.reduce(0) { total, path in
+            total + ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0)
+        }
+    }
+
+    func nextChunk() throws -> Table? {
+        while true {
+            if let chunk = try current.nextChunk() {
+                if let schema {
+                    guard chunk.schema == schema else {
+                        throw CommandError("\(current.path): its columns \(chunk.schema) differ from those of \(paths[0]), \(schema)")
+                    }
+                } else {
+                    schema = chunk.schema
+                    if let csv = current as? CSVReader, let kinds = csv.kinds {
+                        settledKinds = Dictionary(uniqueKeysWithValues: zip(csv.header, kinds))
+                    }
+                }
+                return chunk
+            }
+            guard index + 1 < paths.count else { return nil }
+            bytesBefore += current.fileSize
+            index += 1
+            current = try openInput(
+                path: paths[index], chunkRows: chunkRows, types: settledKinds.merging(types) { $1 }, typesOfOtherFiles: true)
+            current.selectedColumns = selectedColumns
+            guard current.header == header else {
+                throw CommandError("""
+                    \(paths[index]): its columns (\(current.header.joined(separator: ", "))) differ from those of \(paths[0]) \
+                    (\(header.joined(separator: ", ")))
+                    """)
+            }
+        }
+    }
+}
+
 /// An Arrow IPC file or stream, a record batch per chunk.
 final class ArrowInput: TableSource {
     let path: String
     let fileSize: Int
     private(set) var bytesRead = 0
+    /// Arrow batches come whole; the commands select the columns they need.
+    var selectedColumns: Set<String>?
     private var batches: ArrowBatchReader
     private let handle: FileHandle
 

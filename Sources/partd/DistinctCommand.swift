@@ -24,8 +24,11 @@ struct DistinctCSV: ParsableCommand {
             0.0; a null and a NaN differ.
             """)
 
-    @Argument(help: "The input: a CSV file (a header row, then one row per line) or an Arrow IPC file or stream.")
-    var input: String
+    @Argument(help: """
+        The input: CSV files (a header row, then one row per line; gzip-compressed or not; - for standard input) \
+        or Arrow IPC files or streams, read one after the other as one input (each with the first's columns).
+        """)
+    var inputs: [String]
     @Option(help: "The columns that make rows duplicates, e.g. user or user,day (default: every column).") var by: String?
     @Option(help: "first (the first row of each set of duplicates), last, or none (only rows without a duplicate).")
     var keep: DuplicateKeep = .first
@@ -41,6 +44,7 @@ struct DistinctCSV: ParsableCommand {
     @Option(help: "Compress the buffers of --format arrow or arrow-stream: lz4 or zstd.") var arrowCompression: ArrowCompressionOption?
 
     func validate() throws {
+        guard !inputs.isEmpty else { throw ValidationError("give at least one input file") }
         guard format != .json else { throw ValidationError("distinct writes csv, arrow or arrow-stream") }
         guard partitions > 0 else { throw ValidationError("--partitions must be at least 1") }
         guard chunkRows > 0 else { throw ValidationError("--chunk-rows must be at least 1") }
@@ -49,14 +53,14 @@ struct DistinctCSV: ParsableCommand {
     }
 
     func run() throws {
-        let reader = try openInput(path: input, chunkRows: chunkRows, types: try parseTypes(types))
+        let reader = try openInputs(paths: inputs, chunkRows: chunkRows, types: try parseTypes(types))
         let columns = try by.map { try keyColumns($0, in: [reader]) }
         let keys = columns ?? reader.header
         guard let first = try reader.nextChunk() else {
             // No rows: nothing to print (an Arrow file of no batches for Arrow output).
             return try withOutput(out) { try printer(to: $0, schema: TableSchema([])).finish() }
         }
-        guard !keys.isEmpty else { throw CommandError("\(input): the file has no columns") }
+        guard !keys.isEmpty else { throw CommandError("\(inputs[0]): the file has no columns") }
         let shuffle = try Shuffle<Table>(
             by: keys, partitions: partitions,
             options: ShuffleOptions(memory: ByteCount(memory)!, compression: spillCompression(codec)))

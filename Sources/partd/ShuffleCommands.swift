@@ -16,8 +16,11 @@ import Glibc
 
 /// Options shared by `shuffle` and `groupby`.
 struct CSVShuffleOptions: ParsableArguments {
-    @Argument(help: "The input: a CSV file (a header row, then one row per line) or an Arrow IPC file or stream.")
-    var input: String
+    @Argument(help: """
+        The input: CSV files (a header row, then one row per line; gzip-compressed or not; - for standard input) \
+        or Arrow IPC files or streams, read one after the other as one input (each with the first's columns).
+        """)
+    var inputs: [String]
     @Option(help: "The key column rows are partitioned by, or several as a,b (a column whose name has a comma is taken whole).")
     var by: String
     @Option(help: "The number of partitions.") var partitions: Int = 64
@@ -28,6 +31,7 @@ struct CSVShuffleOptions: ParsableArguments {
     var types: String?
 
     func validate() throws {
+        guard !inputs.isEmpty else { throw ValidationError("give at least one input file") }
         guard partitions > 0 else { throw ValidationError("--partitions must be at least 1") }
         guard chunkRows > 0 else { throw ValidationError("--chunk-rows must be at least 1") }
         guard ByteCount(memory) != nil else { throw ValidationError("--memory needs a size such as 256MB") }
@@ -41,7 +45,7 @@ struct CSVShuffleOptions: ParsableArguments {
     func shuffle(into directory: String?, check: ([String], Table) throws -> Void = { _, _ in }) throws
         -> (shuffle: Shuffle<Table>, keys: [String])
     {
-        let reader = try openInput(path: input, chunkRows: chunkRows, types: try parseTypes(types))
+        let reader = try openInputs(paths: inputs, chunkRows: chunkRows, types: try parseTypes(types))
         let keys = try keyColumns(by, in: [reader])
         let first = try reader.nextChunk()
         if let first { try check(keys, first) }
@@ -276,7 +280,7 @@ struct GroupByCSV: ParsableCommand {
             do {
                 _ = try chunk.slice(0..<0).groupBy(keys).aggregate(aggregations)
             } catch let error as PartdError {
-                throw CommandError("\(options.input): \(error.message)")
+                throw CommandError("\(options.inputs[0]): \(error.message)")
             }
         }
         var result = try shuffle.groupBy(keys).aggregate(aggregations)

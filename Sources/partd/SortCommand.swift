@@ -22,8 +22,12 @@ struct SortCSV: ParsableCommand {
             than a partition (many rows of one value) makes that partition larger.
             """)
 
-    @Argument(help: "The input: a CSV file (a header row, then one row per line) or an Arrow IPC file or stream.")
-    var input: String
+    @Argument(help: """
+        The input: CSV files (a header row, then one row per line; gzip-compressed or not) or Arrow IPC files or \
+        streams, read one after the other as one input (each with the first's columns). Not standard input: \
+        the files are read twice.
+        """)
+    var inputs: [String]
     @Option(help: "The sort keys, e.g. day or amount:desc,day.") var by: String
     @Option(help: "The number of partitions (ranges of the keys).") var partitions: Int = 64
     @Option(help: "Memory for partitions before they spill to disk, e.g. 256MB.") var memory: String = "256MB"
@@ -38,6 +42,10 @@ struct SortCSV: ParsableCommand {
     @Option(help: "Compress the buffers of --format arrow or arrow-stream: lz4 or zstd.") var arrowCompression: ArrowCompressionOption?
 
     func validate() throws {
+        guard !inputs.isEmpty else { throw ValidationError("give at least one input file") }
+        guard !inputs.contains(where: CSVInput.isStandardInput) else {
+            throw ValidationError("sort reads its input twice: give files, not - (standard input)")
+        }
         guard format != .json else { throw ValidationError("sort writes csv, arrow or arrow-stream") }
         guard partitions > 0 else { throw ValidationError("--partitions must be at least 1") }
         guard chunkRows > 0 else { throw ValidationError("--chunk-rows must be at least 1") }
@@ -50,11 +58,11 @@ struct SortCSV: ParsableCommand {
 
     func run() throws {
         let types = try parseTypes(self.types)
-        let sampler = try openInput(path: input, chunkRows: chunkRows, types: types)
-        let keys = try sortKeys(by, header: sampler.header, path: input)
+        let sampler = try openInputs(paths: inputs, chunkRows: chunkRows, types: types)
+        let keys = try sortKeys(by, header: sampler.header, path: inputs[0])
         let names = keys.map(\.column)
         // The sampling pass reads only the key columns' values.
-        (sampler as? CSVReader)?.selectedColumns = Set(names)
+        sampler.selectedColumns = Set(names)
 
         // 1. A sample of the key columns: each row kept with the chance that makes about --sample-rows of the
         // rows the first chunk suggests the file holds.
@@ -65,7 +73,7 @@ struct SortCSV: ParsableCommand {
         do {
             _ = try first.slice(0..<0).sorted(by: keys)
         } catch let error as PartdError {
-            throw CommandError("\(input): \(error.message)")
+            throw CommandError("\(inputs[0]): \(error.message)")
         }
         let estimatedRows = Double(first.rowCount) * Double(max(1, sampler.fileSize)) / Double(max(1, sampler.bytesRead))
         let chance = min(1, Double(sampleRows) / max(1, estimatedRows))
@@ -92,7 +100,7 @@ struct SortCSV: ParsableCommand {
             sortingBy: keys, boundaries: boundaries,
             options: ShuffleOptions(memory: ByteCount(memory)!, compression: compression))
         defer { try? shuffle.close() }
-        let reader = try openInput(path: input, chunkRows: chunkRows, types: types)
+        let reader = try openInputs(paths: inputs, chunkRows: chunkRows, types: types)
         let whole = try reader.nextChunk()
         try feed(reader, first: whole, into: shuffle, label: "shuffle: ")
         // A partition far above its share is sorted in memory all the same: say so before it starts.

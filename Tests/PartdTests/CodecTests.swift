@@ -224,3 +224,50 @@ struct HugeValueTests {
         #expect(back == value)
     }
 }
+
+@Suite("Streaming gzip")
+struct GzipInflaterTests {
+    /// `gzip.compress(b"hello\n", mtime=0)` and `gzip.compress(b"partd," * 50, mtime=0)` from Python.
+    static let hello: [UInt8] = [
+        0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x03, 0xcb, 0x48, 0xcd, 0xc9, 0xc9, 0xe7, 0x02, 0x00,
+        0x20, 0x30, 0x3a, 0x36, 0x06, 0x00, 0x00, 0x00,
+    ]
+    static let partd: [UInt8] = [
+        0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x03, 0x2b, 0x48, 0x2c, 0x2a, 0x49, 0xd1, 0x29, 0x18,
+        0x25, 0x89, 0x20, 0x01, 0xf5, 0x40, 0xbf, 0xbd, 0x2c, 0x01, 0x00, 0x00,
+    ]
+    static let expected = Array("hello\n".utf8) + Array(String(repeating: "partd,", count: 50).utf8)
+
+    @Test("concatenated members inflate whole, fed at once or a byte at a time")
+    func members() throws {
+        for pieceSize in [1, 3, 1000] {
+            let input = Self.hello + Self.partd
+            let inflater = try GzipInflater()
+            var output: [UInt8] = []
+            for start in stride(from: 0, to: input.count, by: pieceSize) {
+                try inflater.inflate(Array(input[start..<min(input.count, start + pieceSize)]), into: &output)
+            }
+            try inflater.finish()
+            #expect(output == Self.expected, "pieces of \(pieceSize)")
+        }
+        // Nothing at all is an empty stream.
+        try GzipInflater().finish()
+    }
+
+    @Test("a truncated member, damaged bytes and bytes that are not gzip are corruptData errors")
+    func damage() throws {
+        for cut in [5, 12, Self.partd.count - 1] {
+            let inflater = try GzipInflater()
+            var output: [UInt8] = []
+            try inflater.inflate(Self.hello + Self.partd.prefix(cut), into: &output)
+            let error = #expect(throws: PartdError.self) { try inflater.finish() }
+            #expect(error?.code == .corruptData && error?.message.contains("truncated") == true)
+        }
+        var damaged = Self.hello
+        damaged[damaged.count - 6] ^= 0xFF  // the checksum
+        var output: [UInt8] = []
+        #expect(throws: PartdError.self) { try GzipInflater().inflate(damaged, into: &output) }
+        let error = #expect(throws: PartdError.self) { try GzipInflater().inflate(Array("id,x\n1,2\n".utf8), into: &output) }
+        #expect(error?.code == .corruptData)
+    }
+}

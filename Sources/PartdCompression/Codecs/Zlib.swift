@@ -39,3 +39,81 @@ enum ZlibCodec {
         }
     }
 }
+
+/// Decompresses a gzip stream piece by piece, as its bytes arrive (a `.csv.gz` file read a block at a
+/// time, or a pipe): concatenated gzip members (what `cat a.gz b.gz` makes) decompress one after the other,
+/// and zlib-wrapped data is taken too.
+public final class GzipInflater {
+    /// zlib keeps a pointer back to its stream, so the stream lives at a fixed address.
+    private let stream: UnsafeMutablePointer<z_stream>
+    /// Whether the last member ended and nothing of a next one has come yet.
+    private var betweenMembers = false
+    private var membersEnded = 0
+
+    public init() throws {
+        stream = .allocate(capacity: 1)
+        stream.initialize(to: z_stream())
+        // 15 + 32: the largest window, gzip or zlib header detected from the first bytes.
+        let status = inflateInit2_(stream, 15 + 32, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        guard status == Z_OK else {
+            stream.deallocate()
+            throw Compression.failed(.zlib, "zlib could not start inflating (status \(status))")
+        }
+    }
+
+    deinit {
+        inflateEnd(stream)
+        stream.deallocate()
+    }
+
+    /// Decompresses all of `input`, appending what it yields to `output`.
+    ///
+    /// - Throws: ``PartdError/Code/corruptData`` if the bytes are not gzip or are damaged.
+    public func inflate(_ input: [UInt8], into output: inout [UInt8]) throws {
+        var chunk = [UInt8](repeating: 0, count: max(64 << 10, input.count * 4))
+        try input.withUnsafeBufferPointer { source in
+            var offset = 0
+            while offset < source.count {
+                if betweenMembers {
+                    // Another member follows the one that ended.
+                    guard inflateReset(stream) == Z_OK else { throw Compression.corrupt(.zlib, "could not restart after a gzip member") }
+                    betweenMembers = false
+                }
+                stream.pointee.next_in = UnsafeMutablePointer(mutating: source.baseAddress! + offset)
+                stream.pointee.avail_in = uInt(source.count - offset)
+                var status: Int32 = Z_OK
+                repeat {
+                    let produced = chunk.withUnsafeMutableBufferPointer { out -> Int in
+                        stream.pointee.next_out = out.baseAddress
+                        stream.pointee.avail_out = uInt(out.count)
+                        status = CPartdZlib.inflate(stream, Z_NO_FLUSH)
+                        return out.count - Int(stream.pointee.avail_out)
+                    }
+                    output.append(contentsOf: chunk[..<produced])
+                } while status == Z_OK && stream.pointee.avail_out == 0
+                offset = source.count - Int(stream.pointee.avail_in)
+                switch status {
+                case Z_STREAM_END:
+                    betweenMembers = true
+                    membersEnded += 1
+                case Z_OK:
+                    break  // all of the input taken (the loop above ends only then, or on a full output)
+                case Z_BUF_ERROR where stream.pointee.avail_in == 0:
+                    break  // no input was left to make progress with
+                default:
+                    let detail = stream.pointee.msg.map { String(cString: $0) } ?? "zlib status \(status)"
+                    throw Compression.corrupt(.zlib, "is not gzip or is damaged (\(detail))")
+                }
+            }
+        }
+    }
+
+    /// Checks that the stream ended where its input did.
+    ///
+    /// - Throws: ``PartdError/Code/corruptData`` if the last member was cut short (or no member began).
+    public func finish() throws {
+        guard betweenMembers || (membersEnded == 0 && stream.pointee.total_in == 0) else {
+            throw Compression.corrupt(.zlib, "ends in the middle of a gzip member (the file is truncated)")
+        }
+    }
+}

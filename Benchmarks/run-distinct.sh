@@ -36,18 +36,7 @@ export SHUFFLE_TMP="$SCRATCH"
 RESULTS="$SCRATCH/results.jsonl"
 : > "$RESULTS"
 
-python3 - "$SCRATCH/input.csv" "$ROWS" <<'PY'
-import sys
-import numpy as np, pandas as pd
-path, rows = sys.argv[1], int(sys.argv[2])
-rng = np.random.default_rng(11)
-names = np.array([f"name-{i:03d}" for i in range(100)])
-with open(path, "w") as out:
-    for start in range(0, rows, 1_000_000):
-        n = min(1_000_000, rows - start)
-        pd.DataFrame({"id": rng.integers(0, 100_000, n), "x": np.round(rng.random(n) * 1000, 3),
-                      "name": names[rng.integers(0, 100, n)]}).to_csv(out, index=False, header=start == 0)
-PY
+python3 Benchmarks/python/make_csv.py "$SCRATCH/input.csv" "$ROWS" --ids 100000 --names 100 --width 3 --seed 11
 echo "input: $(du -m "$SCRATCH/input.csv" | cut -f1) MB, $ROWS rows" >&2
 
 for _ in $(seq "$REPEAT"); do

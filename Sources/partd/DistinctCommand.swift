@@ -24,51 +24,28 @@ struct DistinctCSV: ParsableCommand {
             0.0; a null and a NaN differ.
             """)
 
-    @Argument(help: """
-        The input: CSV files (a header row, then one row per line; gzip-compressed or not; - for standard input) \
-        or Arrow IPC files or streams, read one after the other as one input (each with the first's columns).
-        """)
-    var inputs: [String]
+    @OptionGroup var input: InputShuffleOptions
     @Option(help: "The columns that make rows duplicates, e.g. user or user,day (default: every column).") var by: String?
     @Option(help: "first (the first row of each set of duplicates), last, or none (only rows without a duplicate).")
     var keep: DuplicateKeep = .first
-    @Option(help: "The number of partitions.") var partitions: Int = 64
-    @Option(help: "Memory for partitions before they spill to disk, e.g. 256MB.") var memory: String = "256MB"
-    @Option(help: "Compress what spills: none, lz4, zstd, snappy, zlib.") var codec: String = "none"
-    @Option(help: "Rows read per chunk.") var chunkRows: Int = 200_000
-    @Option(help: "Column types instead of inferring them: NAME:TYPE,… with TYPE int, float, string or category.")
-    var types: String?
-    @Option(help: "Write the rows to this file instead of standard output.") var out: String?
-    @Option(help: "The output's format: csv, arrow (an Arrow IPC file) or arrow-stream.")
-    var format: Cat.Format = .csv
-    @Option(help: "Compress the buffers of --format arrow or arrow-stream: lz4 or zstd.") var arrowCompression: ArrowCompressionOption?
-
-    func validate() throws {
-        guard !inputs.isEmpty else { throw ValidationError("give at least one input file") }
-        guard format != .json else { throw ValidationError("distinct writes csv, arrow or arrow-stream") }
-        guard partitions > 0 else { throw ValidationError("--partitions must be at least 1") }
-        guard chunkRows > 0 else { throw ValidationError("--chunk-rows must be at least 1") }
-        guard ByteCount(memory) != nil else { throw ValidationError("--memory needs a size such as 256MB") }
-        guard codec == "none" || spillCompression(codec) != nil else { throw ValidationError("unknown --codec \(codec)") }
-    }
+    @OptionGroup var output: PartitionOutputOptions
 
     func run() throws {
-        let reader = try openInputs(paths: inputs, chunkRows: chunkRows, types: try parseTypes(types))
+        let reader = try input.open()
         let columns = try by.map { try keyColumns($0, in: [reader]) }
         let keys = columns ?? reader.header
         guard let first = try reader.nextChunk() else {
             // No rows: nothing to print (an Arrow file of no batches for Arrow output).
-            return try withOutput(out) { try printer(to: $0, schema: TableSchema([])).finish() }
+            return try output.write { try output.printer(to: $0, schema: TableSchema([])).finish() }
         }
-        guard !keys.isEmpty else { throw CommandError("\(inputs[0]): the file has no columns") }
-        let shuffle = try Shuffle<Table>(
-            by: keys, partitions: partitions,
-            options: ShuffleOptions(memory: ByteCount(memory)!, compression: spillCompression(codec)))
+        guard !keys.isEmpty else { throw CommandError("\(input.inputs[0]): the file has no columns") }
+        let partitions = input.partitions
+        let shuffle = try Shuffle<Table>(by: keys, partitions: partitions, options: input.shuffleOptions())
         defer { try? shuffle.close() }
         try feed(reader, first: first, into: shuffle, label: "shuffle: ")
         let rowsIn = shuffle.rowCount
-        try withOutput(out) { handle in
-            let printer = printer(to: handle, schema: first.schema)
+        try output.write { handle in
+            let printer = output.printer(to: handle, schema: first.schema)
             let progress = ProgressLine(total: partitions, label: "distinct: ")
             let rows = try shuffle.distinctPartitions(by: columns, keep: keep) { index, table in
                 printer.print(index, table) { done in progress.update(done, "\(done) of \(partitions) partitions") }
@@ -78,10 +55,5 @@ struct DistinctCSV: ParsableCommand {
             let kept = rows.reduce(0, +)
             progress.finish("\(kept) of \(rowsIn) rows kept, \(rowsIn - kept) dropped")
         }
-    }
-
-    /// The printer of `--format` output to `handle`.
-    private func printer(to handle: FileHandle, schema: TableSchema) -> PartitionPrinter {
-        PartitionPrinter(handle: handle, format: format, schema: schema, compression: arrowCompression)
     }
 }

@@ -39,13 +39,9 @@ struct JoinCSV: ParsableCommand {
     @Option(help: "Rows read per chunk.") var chunkRows: Int = 200_000
     @Option(help: "Column types instead of inferring them, for either file: NAME:TYPE,… with TYPE int, float, string or category.")
     var types: String?
-    @Option(help: "Write the result to this file instead of standard output.") var out: String?
-    @Option(help: "The result's format: csv, arrow (an Arrow IPC file) or arrow-stream; json is not offered here.")
-    var format: Cat.Format = .csv
-    @Option(help: "Compress the buffers of --format arrow or arrow-stream: lz4 or zstd.") var arrowCompression: ArrowCompressionOption?
+    @OptionGroup var output: PartitionOutputOptions
 
     func validate() throws {
-        guard format != .json else { throw ValidationError("join writes csv, arrow or arrow-stream") }
         guard partitions > 0 else { throw ValidationError("--partitions must be at least 1") }
         guard chunkRows > 0 else { throw ValidationError("--chunk-rows must be at least 1") }
         guard ByteCount(memory) != nil else { throw ValidationError("--memory needs a size such as 256MB") }
@@ -80,8 +76,8 @@ struct JoinCSV: ParsableCommand {
             try feed(readers[side], first: firsts[side], into: shuffles[side], label: side == 0 ? "left: " : "right: ")
         }
 
-        try withOutput(out) { handle in
-            let printer = PartitionPrinter(handle: handle, format: format, schema: resultSchema, compression: arrowCompression)
+        try output.write { handle in
+            let printer = output.printer(to: handle, schema: resultSchema)
             let progress = ProgressLine(total: partitions, label: "join: ")
             let rows = try shuffles[0].joinPartitions(shuffles[1], on: keys, kind: kind, rightSuffix: suffix) { index, joined in
                 printer.print(index, joined) { done in progress.update(done, "\(done) of \(partitions) partitions") }
@@ -90,6 +86,28 @@ struct JoinCSV: ParsableCommand {
             try printer.finish()
             progress.finish("\(rows.reduce(0, +)) rows")
         }
+    }
+}
+
+/// Where and how `join`, `sort` and `distinct` print their partitions.
+struct PartitionOutputOptions: ParsableArguments {
+    @Option(help: "Write the result to this file instead of standard output.") var out: String?
+    @Option(help: "The result's format: csv, arrow (an Arrow IPC file) or arrow-stream; json is not offered here.")
+    var format: Cat.Format = .csv
+    @Option(help: "Compress the buffers of --format arrow or arrow-stream: lz4 or zstd.") var arrowCompression: ArrowCompressionOption?
+
+    func validate() throws {
+        guard format != .json else { throw ValidationError("--format takes csv, arrow or arrow-stream here") }
+    }
+
+    /// Runs `body` with the output file (or standard output).
+    func write(_ body: (FileHandle) throws -> Void) throws {
+        try withOutput(out, body)
+    }
+
+    /// A printer of partitions of tables of `schema` to `handle`.
+    func printer(to handle: FileHandle, schema: TableSchema) -> PartitionPrinter {
+        PartitionPrinter(handle: handle, format: format, schema: schema, compression: arrowCompression)
     }
 }
 

@@ -14,15 +14,13 @@ import PartdTyped
 import Glibc
 #endif
 
-/// Options shared by `shuffle` and `groupby`.
-struct CSVShuffleOptions: ParsableArguments {
+/// The input files and the shuffle's settings, shared by `shuffle`, `groupby`, `sort` and `distinct`.
+struct InputShuffleOptions: ParsableArguments {
     @Argument(help: """
         The input: CSV files (a header row, then one row per line; gzip-compressed or not; - for standard input) \
         or Arrow IPC files or streams, read one after the other as one input (each with the first's columns).
         """)
     var inputs: [String]
-    @Option(help: "The key column rows are partitioned by, or several as a,b (a column whose name has a comma is taken whole).")
-    var by: String
     @Option(help: "The number of partitions.") var partitions: Int = 64
     @Option(help: "Memory for partitions before they spill to disk, e.g. 256MB.") var memory: String = "256MB"
     @Option(help: "Compress what spills: none, lz4, zstd, snappy, zlib.") var codec: String = "none"
@@ -40,18 +38,33 @@ struct CSVShuffleOptions: ParsableArguments {
 
     var compression: Compression? { spillCompression(codec) }
 
+    /// The shuffle's settings: the memory budget, the codec of what spills, and `directory`.
+    func shuffleOptions(directory: String? = nil) -> ShuffleOptions {
+        ShuffleOptions(memory: ByteCount(memory)!, directory: directory, compression: compression)
+    }
+
+    /// The input files opened as one input.
+    func open() throws -> any TableSource {
+        try openInputs(paths: inputs, chunkRows: chunkRows, types: try parseTypes(types))
+    }
+}
+
+/// Options shared by `shuffle` and `groupby`.
+struct CSVShuffleOptions: ParsableArguments {
+    @OptionGroup var input: InputShuffleOptions
+    @Option(help: "The key column rows are partitioned by, or several as a,b (a column whose name has a comma is taken whole).")
+    var by: String
+
     /// Reads the CSV into a shuffle by `keys`, showing progress on stderr. `check` sees the first chunk before
     /// anything is shuffled, so that a mistake its schema reveals stops the command before the long part.
     func shuffle(into directory: String?, check: ([String], Table) throws -> Void = { _, _ in }) throws
         -> (shuffle: Shuffle<Table>, keys: [String])
     {
-        let reader = try openInputs(paths: inputs, chunkRows: chunkRows, types: try parseTypes(types))
+        let reader = try input.open()
         let keys = try keyColumns(by, in: [reader])
         let first = try reader.nextChunk()
         if let first { try check(keys, first) }
-        let shuffle = try Shuffle<Table>(
-            by: keys, partitions: partitions,
-            options: ShuffleOptions(memory: ByteCount(memory)!, directory: directory, compression: compression))
+        let shuffle = try Shuffle<Table>(by: keys, partitions: input.partitions, options: input.shuffleOptions(directory: directory))
         try feed(reader, first: first, into: shuffle)
         return (shuffle, keys)
     }
@@ -232,7 +245,7 @@ struct ShuffleCSV: ParsableCommand {
     func run() throws {
         let (shuffle, _) = try options.shuffle(into: out)
         try shuffle.close()
-        print("\(shuffle.rowCount) rows in \(options.partitions) partitions in \(out)")
+        print("\(shuffle.rowCount) rows in \(options.input.partitions) partitions in \(out)")
     }
 }
 
@@ -280,7 +293,7 @@ struct GroupByCSV: ParsableCommand {
             do {
                 _ = try chunk.slice(0..<0).groupBy(keys).aggregate(aggregations)
             } catch let error as PartdError {
-                throw CommandError("\(options.inputs[0]): \(error.message)")
+                throw CommandError("\(options.input.inputs[0]): \(error.message)")
             }
         }
         var result = try shuffle.groupBy(keys).aggregate(aggregations)

@@ -13,7 +13,7 @@ struct SortCSV: ParsableCommand {
         commandName: "sort",
         abstract: "Sort a CSV or Arrow file by key columns out of core and print the sorted rows.",
         discussion: """
-            Reads the file twice. The first pass samples the key columns (about --sample-rows rows) and picks \
+            Reads the input twice, so it takes files, not standard input. The first pass samples the key columns (about --sample-rows rows) and picks \
             --partitions - 1 boundaries from the sample; the second shuffles the rows by those ranges into a \
             temporary directory (at most --memory in memory). Then each partition is read back, sorted on all \
             cores and printed in order. --by takes KEY or KEY:desc items (KEY:asc is the default). The sort \
@@ -22,44 +22,21 @@ struct SortCSV: ParsableCommand {
             than a partition (many rows of one value) makes that partition larger.
             """)
 
-    @Argument(help: """
-        The input: CSV files (a header row, then one row per line; gzip-compressed or not) or Arrow IPC files or \
-        streams, read one after the other as one input (each with the first's columns). Not standard input: \
-        the files are read twice.
-        """)
-    var inputs: [String]
+    @OptionGroup var input: InputShuffleOptions
     @Option(help: "The sort keys, e.g. day or amount:desc,day.") var by: String
-    @Option(help: "The number of partitions (ranges of the keys).") var partitions: Int = 64
-    @Option(help: "Memory for partitions before they spill to disk, e.g. 256MB.") var memory: String = "256MB"
-    @Option(help: "Compress what spills: none, lz4, zstd, snappy, zlib.") var codec: String = "none"
-    @Option(help: "Rows read per chunk.") var chunkRows: Int = 200_000
     @Option(help: "Rows the first pass samples to pick the boundaries.") var sampleRows: Int = 100_000
-    @Option(help: "Column types instead of inferring them: NAME:TYPE,… with TYPE int, float, string or category.")
-    var types: String?
-    @Option(help: "Write the sorted rows to this file instead of standard output.") var out: String?
-    @Option(help: "The output's format: csv, arrow (an Arrow IPC file) or arrow-stream.")
-    var format: Cat.Format = .csv
-    @Option(help: "Compress the buffers of --format arrow or arrow-stream: lz4 or zstd.") var arrowCompression: ArrowCompressionOption?
+    @OptionGroup var output: PartitionOutputOptions
 
     func validate() throws {
-        guard !inputs.isEmpty else { throw ValidationError("give at least one input file") }
-        guard !inputs.contains(where: CSVInput.isStandardInput) else {
+        guard !input.inputs.contains(where: CSVInput.isStandardInput) else {
             throw ValidationError("sort reads its input twice: give files, not - (standard input)")
         }
-        guard format != .json else { throw ValidationError("sort writes csv, arrow or arrow-stream") }
-        guard partitions > 0 else { throw ValidationError("--partitions must be at least 1") }
-        guard chunkRows > 0 else { throw ValidationError("--chunk-rows must be at least 1") }
         guard sampleRows > 0 else { throw ValidationError("--sample-rows must be at least 1") }
-        guard ByteCount(memory) != nil else { throw ValidationError("--memory needs a size such as 256MB") }
-        guard codec == "none" || compression != nil else { throw ValidationError("unknown --codec \(codec)") }
     }
 
-    private var compression: Compression? { spillCompression(codec) }
-
     func run() throws {
-        let types = try parseTypes(self.types)
-        let sampler = try openInputs(paths: inputs, chunkRows: chunkRows, types: types)
-        let keys = try sortKeys(by, header: sampler.header, path: inputs[0])
+        let sampler = try input.open()
+        let keys = try sortKeys(by, header: sampler.header, path: input.inputs[0])
         let names = keys.map(\.column)
         // The sampling pass reads only the key columns' values.
         sampler.selectedColumns = Set(names)
@@ -68,12 +45,12 @@ struct SortCSV: ParsableCommand {
         // rows the first chunk suggests the file holds.
         guard let first = try sampler.nextChunk() else {
             // No rows: an empty CSV, or Arrow output of no batches.
-            return try withOutput(out) { try printer(to: $0, schema: TableSchema([])).finish() }
+            return try output.write { try output.printer(to: $0, schema: TableSchema([])).finish() }
         }
         do {
             _ = try first.slice(0..<0).sorted(by: keys)
         } catch let error as PartdError {
-            throw CommandError("\(inputs[0]): \(error.message)")
+            throw CommandError("\(input.inputs[0]): \(error.message)")
         }
         let estimatedRows = Double(first.rowCount) * Double(max(1, sampler.fileSize)) / Double(max(1, sampler.bytesRead))
         let chance = min(1, Double(sampleRows) / max(1, estimatedRows))
@@ -93,14 +70,14 @@ struct SortCSV: ParsableCommand {
             }
         }
         progress.finish("\(sampled) rows sampled")
-        let boundaries = try Table.concatenate(pieces).sortBoundaries(by: keys, partitions: partitions)
+        let boundaries = try Table.concatenate(pieces).sortBoundaries(by: keys, partitions: input.partitions)
 
         // 2. The rows shuffled by the ranges between the boundaries, 3. each range sorted and printed in order.
         let shuffle = try Shuffle<Table>(
             sortingBy: keys, boundaries: boundaries,
-            options: ShuffleOptions(memory: ByteCount(memory)!, compression: compression))
+            options: input.shuffleOptions())
         defer { try? shuffle.close() }
-        let reader = try openInputs(paths: inputs, chunkRows: chunkRows, types: types)
+        let reader = try input.open()
         let whole = try reader.nextChunk()
         try feed(reader, first: whole, into: shuffle, label: "shuffle: ")
         // A partition far above its share is sorted in memory all the same: say so before it starts.
@@ -119,8 +96,8 @@ struct SortCSV: ParsableCommand {
 
     /// Prints each partition of `shuffle` sorted, in partition order, as it is done.
     private func write(_ shuffle: Shuffle<Table>, resultSchema: TableSchema) throws {
-        try withOutput(out) { handle in
-            let printer = printer(to: handle, schema: resultSchema)
+        try output.write { handle in
+            let printer = output.printer(to: handle, schema: resultSchema)
             let total = shuffle.partitionCount
             let progress = ProgressLine(total: total, label: "sort: ")
             let rows = try shuffle.sortedPartitions { index, sorted in
@@ -130,11 +107,6 @@ struct SortCSV: ParsableCommand {
             try printer.finish()
             progress.finish("\(rows.reduce(0, +)) rows")
         }
-    }
-
-    /// The printer of `--format` output to `handle`.
-    private func printer(to handle: FileHandle, schema: TableSchema) -> PartitionPrinter {
-        PartitionPrinter(handle: handle, format: format, schema: schema, compression: arrowCompression)
     }
 }
 

@@ -106,24 +106,39 @@ extension Shuffle where Chunk == Table {
     ///   keys miss a partitioning column.
     public func groupBy(_ keys: [String], keepPartitions: Bool = false) -> Grouping {
         Grouping(keys: keys) { [self] aggregations in
-            let missing = keyColumns.filter { !keys.contains($0) }
-            guard missing.isEmpty else {
-                throw PartdError(
-                    code: .invalidArgument,
-                    message: "a groupby of a shuffle by \(keyColumns) must group by those columns too (\(missing) missing)")
-            }
-            // Only the keys and the aggregated columns are decoded.
-            var needed = keys
-            for name in aggregations.compactMap(\.column) where !needed.contains(name) { needed.append(name) }
-            let parts = try mapPartitions(columns: needed) { index, table -> Table? in
-                // A shuffle that never received a chunk has no schema to aggregate.
-                let result = table.columns.isEmpty ? nil : try GroupBy.aggregate(table, keys: keys, aggregations)
-                if !keepPartitions { try store.delete([Self.key(ofPartition: index)]) }
-                return result
-            }
-            if !keepPartitions { try close() }
-            return try GroupBy.concatenate(parts.compactMap { $0 })
+            let parts = try groupByPartitions(keys, aggregations, keepPartitions: keepPartitions) { $1 }
+            return try GroupBy.concatenate(parts.filter { !$0.columns.isEmpty })
         }
+    }
+
+    /// The out-of-core groupby a partition at a time: each partition's groups, aggregated, handed to `body` as
+    /// they are done (partitions on all cores; results in partition order), so that the whole result never
+    /// has to be in memory. A partition of no rows gives a table of no rows; a shuffle that never received a
+    /// chunk gives tables without columns. Unless `keepPartitions` is set, each partition is deleted once
+    /// aggregated and the shuffle is closed at the end.
+    ///
+    /// - Throws: ``PartdError/Code/invalidArgument`` if the keys miss a partitioning column, or for an
+    ///   aggregate a column cannot take.
+    public func groupByPartitions<R: Sendable>(
+        _ keys: [String], _ aggregations: [Aggregation], keepPartitions: Bool = false, _ body: (Int, Table) throws -> R
+    ) throws -> [R] {
+        let missing = keyColumns.filter { !keys.contains($0) }
+        guard missing.isEmpty else {
+            throw PartdError(
+                code: .invalidArgument,
+                message: "a groupby of a shuffle by \(keyColumns) must group by those columns too (\(missing) missing)")
+        }
+        // Only the keys and the aggregated columns are decoded.
+        var needed = keys
+        for name in aggregations.compactMap(\.column) where !needed.contains(name) { needed.append(name) }
+        let results = try mapPartitions(columns: needed) { index, table -> R in
+            // A shuffle that never received a chunk has no schema to aggregate.
+            let result = table.columns.isEmpty ? table : try GroupBy.aggregate(table, keys: keys, aggregations)
+            if !keepPartitions { try store.delete([Self.key(ofPartition: index)]) }
+            return try body(index, result)
+        }
+        if !keepPartitions { try close() }
+        return results
     }
 }
 

@@ -259,8 +259,9 @@ struct GroupByCSV: ParsableCommand {
             last, nunique, median, and qQ for the quantile Q in 0...1, as q0.9) and `count` alone for the \
             rows per group; result columns are named COLUMN_FUNCTION (COLUMN_qQ) and count. min and max \
             take numbers and strings (by code point). Groups come partition by partition, each in the order \
-            its rows first appear; --sort sorts them by their keys. The aggregates are checked against the first chunk \
-            before the file is shuffled.
+            its rows first appear, printed as each partition is done (so the result need not fit in memory); \
+            --sort sorts them by their keys (and, as --format json, holds the whole result in memory). The \
+            aggregates are checked against the first chunk before the file is shuffled.
             """)
 
     @OptionGroup var options: CSVShuffleOptions
@@ -289,15 +290,32 @@ struct GroupByCSV: ParsableCommand {
         }
         // The aggregates are tried on none of the first chunk's rows: a missing column or one of the wrong
         // type is reported before the file is shuffled.
+        var schema = TableSchema([])
         let (shuffle, keys) = try options.shuffle(into: nil) { keys, chunk in
             do {
-                _ = try chunk.slice(0..<0).groupBy(keys).aggregate(aggregations)
+                schema = try chunk.slice(0..<0).groupBy(keys).aggregate(aggregations).schema
             } catch let error as PartdError {
                 throw CommandError("\(options.input.inputs[0]): \(error.message)")
             }
         }
-        var result = try shuffle.groupBy(keys).aggregate(aggregations)
-        if sort { result = try result.sorted(by: keys.map { SortKey($0) }) }
-        try withOutput(out) { try printTable(result, format: format, arrowCompression: arrowCompression?.compression, to: $0) }
+        guard !sort && format != .json else {
+            // Sorted groups, and JSON, need the whole result.
+            var result = try shuffle.groupBy(keys).aggregate(aggregations)
+            if sort { result = try result.sorted(by: keys.map { SortKey($0) }) }
+            return try withOutput(out) { try printTable(result, format: format, arrowCompression: arrowCompression?.compression, to: $0) }
+        }
+        // Otherwise each partition's groups are printed as they are done, in partition order, so the result
+        // never has to fit in memory (a groupby by a key of millions of values has millions of groups).
+        try withOutput(out) { handle in
+            let printer = PartitionPrinter(handle: handle, format: format, schema: schema, compression: arrowCompression)
+            let partitions = shuffle.partitionCount
+            let progress = ProgressLine(total: partitions, label: "groupby: ")
+            let groups = try shuffle.groupByPartitions(keys, aggregations) { index, groups in
+                printer.print(index, groups) { done in progress.update(done, "\(done) of \(partitions) partitions") }
+                return groups.rowCount
+            }
+            try printer.finish()
+            progress.finish("\(groups.reduce(0, +)) groups")
+        }
     }
 }

@@ -52,6 +52,16 @@ struct CLITests {
         ])
         #expect(ls.output.contains("HOLDS"))
 
+        // export --out-dir names a string key's file after the string, %XX for bytes other than [A-Za-z0-9._-].
+        try TableStore(over: raw).append([(key: PartdKey("a b/é"), value: table)])
+        let files = path + "-files"
+        defer { removeTree(files) }
+        let exported = try run(partd, ["export", path, "--out-dir", files, "--keys", "\"zt\",\"a b/é\"", "--format", "csv"])
+        #expect(exported.status == 0, "\(exported.output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: files).sorted() == ["a%20b%2F%C3%A9.csv", "zt.csv"])
+        #expect(try String(contentsOfFile: files + "/zt.csv", encoding: .utf8) == "id,name\n1,\"a,b\"\n2,\n")
+        try raw.delete(["a b/é"])
+
         #expect(try run(partd, ["cat", path, "plain"]).output == "hello")
         #expect(try run(partd, ["cat", path, "packed"]).output == String(repeating: "abc", count: 1000))
         #expect(try run(partd, ["cat", path, "(\"t\", 1)", "--as", "table"]).output == "id,name\n1,\"a,b\"\n2,\n")
@@ -657,6 +667,21 @@ struct CLITests {
             perKey.append(cat.output.split(separator: "\n").count)
         }
         #expect(perBatch == perKey && perBatch.reduce(0, +) == 5000)
+        // export --out-dir: a file per partition, CSV or Arrow, each what cat prints.
+        let files = out + "-files"
+        defer { removeTree(files) }
+        let csvFiles = try run(partd, ["export", out, "--out-dir", files, "--format", "csv"])
+        #expect(csvFiles.status == 0 && csvFiles.output.contains("5000 rows from 4 keys in \(files)"), "\(csvFiles.output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: files).sorted() == (0..<4).map { "part-0000\($0).csv" })
+        for p in 0..<4 {
+            let text = try String(contentsOfFile: files + "/part-0000\(p).csv", encoding: .utf8)
+            #expect(text == (try run(partd, ["cat", out, String(p), "--format", "csv"])).output)
+        }
+        #expect(try run(partd, ["export", out, "--out-dir", files, "--keys", "2"]).status == 0)
+        let second = try Table(arrow: Array(try Data(contentsOf: URL(fileURLWithPath: files + "/part-00002.arrow"))))
+        #expect(second.rowCount == perKey[2] && second.schema == table.schema)
+        #expect(try run(partd, ["export", out, "--format", "csv", "--out", part]).status != 0)
+        #expect(try run(partd, ["export", out]).status != 0)
 
         // Arrow columns carry their types; damaged input names the file.
         let typed = try run(partd, ["groupby", arrow, "--by", "id", "--types", "x:int"])

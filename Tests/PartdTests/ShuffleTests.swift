@@ -366,6 +366,14 @@ struct GroupByTests {
         let second = try shuffle.groupBy(["id"], keepPartitions: true).aggregate([.sum("x")])
         #expect(first == second)
         expectPartdError(.invalidArgument) { try shuffle.groupBy(["name"]).aggregate([.count]) }
+        expectPartdError(.invalidArgument) { try shuffle.groupByPartitions(["name"], [.count]) { $1 } }
+        // A partition at a time: each partition's groups, in partition order, joined equal the whole result.
+        let parts = try shuffle.groupByPartitions(["id"], [.sum("x")], keepPartitions: true) { index, groups in
+            (index, groups, try shuffle.partition(index).groupBy(["id"]).aggregate([.sum("x")]))
+        }
+        #expect(parts.map(\.0) == [0, 1, 2])
+        for (_, groups, direct) in parts { #expect(groups == direct) }
+        #expect(try Table.concatenate(parts.map(\.1)) == first)
         expectPartdError(.invalidArgument) { try table.groupBy(["id"]).aggregate([.sum("name")]) }
         expectPartdError(.invalidArgument) { try table.groupBy(["id"]).aggregate([.sum("when")]) }
         expectPartdError(.invalidArgument) { try table.groupBy(["nope"]).aggregate([.count]) }

@@ -40,7 +40,7 @@ struct DistinctCSV: ParsableCommand {
         }
         guard !keys.isEmpty else { throw CommandError("\(input.inputs[0]): the file has no columns") }
         let partitions = input.partitions
-        let shuffle = try Shuffle<Table>(by: keys, partitions: partitions, options: input.shuffleOptions())
+        let shuffle = try Shuffle<Table>(by: keys, partitions: partitions, options: try input.shuffleOptions())
         defer { try? shuffle.close() }
         try feed(reader, first: first, into: shuffle, label: "shuffle: ")
         let rowsIn = shuffle.rowCount

@@ -69,7 +69,9 @@ struct JoinCSV: ParsableCommand {
             }
         }
         let shuffles = try [0, 1].map { _ in
-            try Shuffle<Table>(by: keys, partitions: partitions, options: ShuffleOptions(memory: ByteCount(memory)!))
+            try Shuffle<Table>(
+                by: keys, partitions: partitions,
+                options: ShuffleOptions(memory: ByteCount(memory)!, temporaryParent: try Scratch.shared.directory()))
         }
         defer { for shuffle in shuffles { try? shuffle.close() } }
         for side in 0..<2 {

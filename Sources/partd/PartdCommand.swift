@@ -21,6 +21,18 @@ struct PartdCommand: ParsableCommand {
         commandName: "partd",
         abstract: "Appendable key-value stores on disk for out-of-core shuffles.",
         subcommands: [List.self, Cat.self, Stats.self, Verify.self, Repair.self, Export.self, ShuffleCSV.self, GroupByCSV.self, JoinCSV.self, SortCSV.self, DistinctCSV.self, Serve.self])
+
+    /// Runs the command, then removes its scratch directory (on errors too: `exit(withError:)` exits at once).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+            Scratch.shared.remove()
+        } catch {
+            Scratch.shared.remove()
+            exit(withError: error)
+        }
+    }
 }
 
 struct Serve: ParsableCommand {

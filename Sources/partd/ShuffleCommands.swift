@@ -38,9 +38,12 @@ struct InputShuffleOptions: ParsableArguments {
 
     var compression: Compression? { spillCompression(codec) }
 
-    /// The shuffle's settings: the memory budget, the codec of what spills, and `directory`.
-    func shuffleOptions(directory: String? = nil) -> ShuffleOptions {
-        ShuffleOptions(memory: ByteCount(memory)!, directory: directory, compression: compression)
+    /// The shuffle's settings: the memory budget, the codec of what spills, and `directory` (else a temporary
+    /// directory in the command's scratch directory).
+    func shuffleOptions(directory: String? = nil) throws -> ShuffleOptions {
+        ShuffleOptions(
+            memory: ByteCount(memory)!, directory: directory,
+            temporaryParent: directory == nil ? try Scratch.shared.directory() : nil, compression: compression)
     }
 
     /// The input files opened as one input.
@@ -64,7 +67,7 @@ struct CSVShuffleOptions: ParsableArguments {
         let keys = try keyColumns(by, in: [reader])
         let first = try reader.nextChunk()
         if let first { try check(keys, first) }
-        let shuffle = try Shuffle<Table>(by: keys, partitions: input.partitions, options: input.shuffleOptions(directory: directory))
+        let shuffle = try Shuffle<Table>(by: keys, partitions: input.partitions, options: try input.shuffleOptions(directory: directory))
         try feed(reader, first: first, into: shuffle)
         return (shuffle, keys)
     }

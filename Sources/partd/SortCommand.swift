@@ -75,7 +75,7 @@ struct SortCSV: ParsableCommand {
         // 2. The rows shuffled by the ranges between the boundaries, 3. each range sorted and printed in order.
         let shuffle = try Shuffle<Table>(
             sortingBy: keys, boundaries: boundaries,
-            options: input.shuffleOptions())
+            options: try input.shuffleOptions())
         defer { try? shuffle.close() }
         let reader = try input.open()
         let whole = try reader.nextChunk()

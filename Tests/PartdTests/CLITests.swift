@@ -476,6 +476,47 @@ struct CLITests {
         #expect(piped.status != 0 && piped.output.contains("not - (standard input)"))
     }
 
+    @Test("an interrupted or failing command leaves no scratch files; a finished one neither")
+    func scratchRemoved() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let (csv, scratch) = (scratchPath("interrupt.csv"), scratchPath("interrupt-tmp"))
+        defer { try? FileManager.default.removeItem(atPath: csv); removeTree(scratch) }
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        try writeCSV(csv, rows: 400_000, groups: 100_000)
+        func start(_ arguments: [String]) throws -> Process {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: partd)
+            process.arguments = arguments
+            process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": scratch]) { $1 }
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            return process
+        }
+        func leftovers() -> [String] { (try? FileManager.default.subpathsOfDirectory(atPath: scratch)) ?? [] }
+
+        // Stopped by SIGINT while it spills: the scratch directory goes, and the status says why.
+        let sorting = try start(["sort", csv, "--by", "x", "--memory", "100kB", "--out", scratchPath("interrupt-out.csv")])
+        var waited = 0
+        while leftovers().count < 3 && sorting.isRunning && waited < 600 {
+            usleep(20_000)
+            waited += 1
+        }
+        try #require(sorting.isRunning, "the sort ended before it could be interrupted")
+        sorting.interrupt()
+        sorting.waitUntilExit()
+        #expect(sorting.terminationStatus == 128 + SIGINT)
+        #expect(leftovers().isEmpty, "\(leftovers())")
+        // A finished run and a failed one leave nothing either.
+        let finished = try start(["groupby", csv, "--by", "id", "--memory", "100kB", "--out", scratchPath("interrupt-out.csv")])
+        finished.waitUntilExit()
+        #expect(finished.terminationStatus == 0 && leftovers().isEmpty)
+        let failed = try start(["groupby", csv, csv + ".missing", "--by", "id"])
+        failed.waitUntilExit()
+        #expect(failed.terminationStatus != 0 && leftovers().isEmpty)
+        try? FileManager.default.removeItem(atPath: scratchPath("interrupt-out.csv"))
+    }
+
     @Test("CSV numbers read as Int64(String) and Double(String) read them; strings keep their text")
     func csvNumbers() throws {
         try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")

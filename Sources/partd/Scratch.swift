@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The scratch directory of a command's shuffles, removed however the command ends.
+
+import Dispatch
+import Foundation
+import PartdCSV
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The directory a command's shuffles keep their temporary partitions under (`partd-run-PID-N` in `$TMPDIR`
+/// or `/tmp`), removed when the command ends: normally, on an error, and when SIGINT, SIGTERM or SIGHUP
+/// stops it (an interrupted sort would otherwise leave its spilled gigabytes behind). Made on first use, so
+/// commands that spill nothing make none.
+final class Scratch: @unchecked Sendable {
+    static let shared = Scratch()
+
+    private let lock = NSLock()
+    private var path: String?
+    private var sources: [any DispatchSourceSignal] = []
+
+    /// The directory, made (and the signal handlers installed) on the first call.
+    func directory() throws -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        if let path { return path }
+        let parent = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var made: String?
+        for _ in 0..<16 where made == nil {
+            let candidate = (parent as NSString).appendingPathComponent("partd-run-\(getpid())-\(UInt32.random(in: 0 ... .max))")
+            if (try? FileManager.default.createDirectory(atPath: candidate, withIntermediateDirectories: false)) != nil {
+                made = candidate
+            }
+        }
+        guard let made else { throw CommandError("cannot make a scratch directory in \(parent)") }
+        path = made
+        for signal in [SIGINT, SIGTERM, SIGHUP] {
+            Glibc.signal(signal, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
+            source.setEventHandler { [self] in
+                remove()
+                FileHandle.standardError.write(Data("\npartd: stopped by signal \(signal); scratch files removed\n".utf8))
+                exit(128 + signal)
+            }
+            source.resume()
+            sources.append(source)
+        }
+        return made
+    }
+
+    /// Removes the directory with everything in it, if it was made.
+    func remove() {
+        lock.lock()
+        defer { lock.unlock() }
+        if let path { try? FileManager.default.removeItem(atPath: path) }
+        path = nil
+    }
+}

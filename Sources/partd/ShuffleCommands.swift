@@ -9,6 +9,7 @@ import PartdCSV
 import PartdCompression
 import PartdShuffle
 import PartdTyped
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -263,8 +264,10 @@ struct GroupByCSV: ParsableCommand {
             rows per group; result columns are named COLUMN_FUNCTION (COLUMN_qQ) and count. min and max \
             take numbers and strings (by code point). Groups come partition by partition, each in the order \
             its rows first appear, printed as each partition is done (so the result need not fit in memory); \
-            --sort sorts them by their keys (and, as --format json, holds the whole result in memory). The \
-            aggregates are checked against the first chunk before the file is shuffled.
+            --sort sorts them by their keys, the null key last: in memory when they take less than a quarter \
+            of --memory, else through a second shuffle of the groups by ranges of their keys, printed a sorted \
+            range at a time. --format json holds the whole result in memory. The aggregates are checked \
+            against the first chunk before the file is shuffled.
             """)
 
     @OptionGroup var options: CSVShuffleOptions
@@ -301,12 +304,13 @@ struct GroupByCSV: ParsableCommand {
                 throw CommandError("\(options.input.inputs[0]): \(error.message)")
             }
         }
-        guard !sort && format != .json else {
-            // Sorted groups, and JSON, need the whole result.
+        guard format != .json else {
+            // JSON is printed from the whole result.
             var result = try shuffle.groupBy(keys).aggregate(aggregations)
             if sort { result = try result.sorted(by: keys.map { SortKey($0) }) }
             return try withOutput(out) { try printTable(result, format: format, arrowCompression: arrowCompression?.compression, to: $0) }
         }
+        if sort { return try printSorted(shuffle, keys: keys, aggregations, schema: schema) }
         // Otherwise each partition's groups are printed as they are done, in partition order, so the result
         // never has to fit in memory (a groupby by a key of millions of values has millions of groups).
         try withOutput(out) { handle in
@@ -320,5 +324,120 @@ struct GroupByCSV: ParsableCommand {
             try printer.finish()
             progress.finish("\(groups.reduce(0, +)) groups")
         }
+    }
+
+    /// `--sort`: each partition's groups are kept in memory up to a quarter of `--memory`, the rest written to a
+    /// store in the scratch directory, with a sample of every partition's keys. If all stayed in memory they
+    /// are sorted there; otherwise all groups are shuffled again, by ranges of the keys the sample gives, and
+    /// printed a sorted range at a time, so that sorted groups need not fit in memory either.
+    private func printSorted(_ shuffle: Shuffle<Table>, keys: [String], _ aggregations: [Aggregation], schema: TableSchema) throws {
+        let sortKeys = keys.map { SortKey($0) }
+        let staging = GroupStaging(budget: ByteCount(options.input.memory)!.bytes / 4)
+        defer { staging.close() }
+        let partitions = shuffle.partitionCount
+        let progress = Mutex((done: 0, line: ProgressLine(total: partitions, label: "groupby: ")))
+        _ = try shuffle.groupByPartitions(keys, aggregations) { index, groups in
+            if groups.rowCount > 0 { try staging.add(index, groups, keys: keys) }
+            progress.withLock {
+                $0.done += 1
+                $0.line.update($0.done, "\($0.done) of \(partitions) partitions")
+            }
+        }
+        progress.withLock { $0.line.finish("\(staging.rows) groups") }
+        guard let spilled = staging.spilled else {
+            // All in memory: sorted there.
+            let parts = staging.takeKept().map(\.1)
+            let result = parts.isEmpty ? Table() : try Table.concatenate(parts).sorted(by: sortKeys)
+            return try withOutput(out) { try printTable(result, format: format, arrowCompression: arrowCompression?.compression, to: $0) }
+        }
+        // Too many groups: a shuffle of them by ranges of the keys, each range sorted and printed in order.
+        let boundaries = try Table.concatenate(staging.samples).sortBoundaries(by: sortKeys, partitions: options.input.partitions)
+        // The groups still in memory take up to a quarter of the budget (while the first shuffle's partitions
+        // go), and the second shuffle as much before it spills.
+        var rangeOptions = try options.input.shuffleOptions()
+        rangeOptions.memory = ByteCount(bytes: staging.budget)
+        let ranges = try Shuffle<Table>(sortingBy: sortKeys, boundaries: boundaries, options: rangeOptions)
+        defer { try? ranges.close() }
+        while let table = staging.popKept() { try ranges.add(table) }
+        for index in staging.spilledPartitions { try ranges.add(try spilled.get(PartdKey(index))) }
+        staging.close()
+        try withOutput(out) { handle in
+            let printer = PartitionPrinter(handle: handle, format: format, schema: schema, compression: arrowCompression)
+            let partitions = ranges.partitionCount
+            let sorting = ProgressLine(total: partitions, label: "sort: ")
+            let rows = try ranges.sortedPartitions { index, sorted in
+                printer.print(index, sorted) { done in sorting.update(done, "\(done) of \(partitions) partitions") }
+                return sorted.rowCount
+            }
+            try printer.finish()
+            sorting.finish("\(rows.reduce(0, +)) groups")
+        }
+    }
+}
+
+/// The groups of `groupby --sort`, partition by partition as they are aggregated (on several threads): kept in
+/// memory up to `budget` bytes (by a rough estimate), written to a temporary store in the scratch directory
+/// after that; with up to 2,000 rows of each partition's keys, at random, to pick ranges from.
+final class GroupStaging: @unchecked Sendable {
+    private let lock = NSLock()
+    let budget: Int
+    private var kept: [(Int, Table)] = []
+    private var keptBytes = 0
+    private var directory: DirectoryStore?
+    private(set) var spilled: TableStore<DirectoryStore>?
+    private(set) var spilledPartitions: [Int] = []
+    private(set) var samples: [Table] = []
+    private(set) var rows = 0
+    private var generator = SplitMix(seed: UInt64.random(in: 0 ... .max))
+
+    init(budget: Int) {
+        self.budget = budget
+    }
+
+    func add(_ index: Int, _ groups: Table, keys: [String]) throws {
+        let bytes = groups.rowCount * max(1, groups.columns.count) * 8
+        let keyColumns = try groups.selecting(keys)
+        lock.lock()
+        defer { lock.unlock() }
+        rows += groups.rowCount
+        let picked = groups.rowCount <= 2_000
+            ? Array(0..<groups.rowCount)
+            : (0..<2_000).map { _ in Int.random(in: 0..<groups.rowCount, using: &generator) }.sorted()
+        samples.append(keyColumns.take(picked))
+        if keptBytes + bytes <= budget {
+            kept.append((index, groups))
+            keptBytes += bytes
+            return
+        }
+        if spilled == nil {
+            let store = try DirectoryStore.temporary(in: try Scratch.shared.directory())
+            directory = store
+            spilled = TableStore(over: store)
+        }
+        try spilled!.append(PartdKey(index), groups)
+        spilledPartitions.append(index)
+    }
+
+    /// The groups kept in memory, in partition order, handed over (and no longer held here).
+    func takeKept() -> [(Int, Table)] {
+        lock.lock()
+        defer { lock.unlock() }
+        defer { kept = [] }
+        return kept.sorted { $0.0 < $1.0 }
+    }
+
+    /// One partition's groups kept in memory, handed over (and no longer held here); `nil` when none are left.
+    func popKept() -> Table? {
+        lock.lock()
+        defer { lock.unlock() }
+        return kept.popLast()?.1
+    }
+
+    /// Removes the store of spilled groups.
+    func close() {
+        lock.lock()
+        defer { lock.unlock() }
+        try? directory?.close()
+        directory = nil
     }
 }

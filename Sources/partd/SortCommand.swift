@@ -35,42 +35,12 @@ struct SortCSV: ParsableCommand {
     }
 
     func run() throws {
-        let sampler = try input.open()
-        let keys = try sortKeys(by, header: sampler.header, path: input.inputs[0])
-        let names = keys.map(\.column)
-        // The sampling pass reads only the key columns' values.
-        sampler.selectedColumns = Set(names)
-
-        // 1. A sample of the key columns: each row kept with the chance that makes about --sample-rows of the
-        // rows the first chunk suggests the file holds.
-        guard let first = try sampler.nextChunk() else {
+        // 1. A sample of the key columns, and the boundaries it gives.
+        let (keys, sampled) = try sampleBoundaries(input, sampleRows: sampleRows) { try sortKeys(by, header: $0, path: input.inputs[0]) }
+        guard let boundaries = sampled else {
             // No rows: an empty CSV, or Arrow output of no batches.
             return try output.write { try output.printer(to: $0, schema: TableSchema([])).finish() }
         }
-        do {
-            _ = try first.slice(0..<0).sorted(by: keys)
-        } catch let error as PartdError {
-            throw CommandError("\(input.inputs[0]): \(error.message)")
-        }
-        let estimatedRows = Double(first.rowCount) * Double(max(1, sampler.fileSize)) / Double(max(1, sampler.bytesRead))
-        let chance = min(1, Double(sampleRows) / max(1, estimatedRows))
-        var generator = SplitMix(seed: UInt64.random(in: 0 ... .max))
-        var pieces: [Table] = []
-        let progress = ProgressLine(total: sampler.fileSize, label: "sample: ")
-        let ahead = ChunkPrefetcher(sampler, after: first, depth: 2)
-        var sampled = 0
-        do {
-            defer { ahead.stop() }
-            while let (chunk, bytesRead) = try ahead.next() {
-                let keyColumns = try chunk.selecting(names)
-                let kept = (0..<chunk.rowCount).filter { _ in Double.random(in: 0..<1, using: &generator) < chance }
-                pieces.append(keyColumns.take(kept))
-                sampled += kept.count
-                progress.update(bytesRead, "\(sampled) rows sampled")
-            }
-        }
-        progress.finish("\(sampled) rows sampled")
-        let boundaries = try Table.concatenate(pieces).sortBoundaries(by: keys, partitions: input.partitions)
 
         // 2. The rows shuffled by the ranges between the boundaries, 3. each range sorted and printed in order.
         let shuffle = try Shuffle<Table>(
@@ -91,7 +61,7 @@ struct SortCSV: ParsableCommand {
 
                 """.utf8))
         }
-        try write(shuffle, resultSchema: whole?.schema ?? first.schema)
+        try write(shuffle, resultSchema: whole?.schema ?? TableSchema([]))
     }
 
     /// Prints each partition of `shuffle` sorted, in partition order, as it is done.
@@ -108,6 +78,45 @@ struct SortCSV: ParsableCommand {
             progress.finish("\(rows.reduce(0, +)) rows")
         }
     }
+}
+
+/// The sampling pass of an out-of-core sort: reads the key columns of `input` (the keys `makeKeys` picks from
+/// the header), keeps each row with the chance that leaves about `sampleRows` of the rows the first chunk
+/// suggests the input holds, and picks `input.partitions` - 1 boundaries from those rows. The boundaries are
+/// `nil` for an input without rows.
+func sampleBoundaries(
+    _ input: InputShuffleOptions, sampleRows: Int, keys makeKeys: ([String]) throws -> [SortKey]
+) throws -> (keys: [SortKey], boundaries: Table?) {
+    let sampler = try input.open()
+    let keys = try makeKeys(sampler.header)
+    let names = keys.map(\.column)
+    // The sampling pass reads only the key columns' values.
+    sampler.selectedColumns = Set(names)
+    guard let first = try sampler.nextChunk() else { return (keys, nil) }
+    do {
+        _ = try first.slice(0..<0).sorted(by: keys)
+    } catch let error as PartdError {
+        throw CommandError("\(input.inputs[0]): \(error.message)")
+    }
+    let estimatedRows = Double(first.rowCount) * Double(max(1, sampler.fileSize)) / Double(max(1, sampler.bytesRead))
+    let chance = min(1, Double(sampleRows) / max(1, estimatedRows))
+    var generator = SplitMix(seed: UInt64.random(in: 0 ... .max))
+    var pieces: [Table] = []
+    let progress = ProgressLine(total: sampler.fileSize, label: "sample: ")
+    let ahead = ChunkPrefetcher(sampler, after: first, depth: 2)
+    var sampled = 0
+    do {
+        defer { ahead.stop() }
+        while let (chunk, bytesRead) = try ahead.next() {
+            let keyColumns = try chunk.selecting(names)
+            let kept = (0..<chunk.rowCount).filter { _ in Double.random(in: 0..<1, using: &generator) < chance }
+            pieces.append(keyColumns.take(kept))
+            sampled += kept.count
+            progress.update(bytesRead, "\(sampled) rows sampled")
+        }
+    }
+    progress.finish("\(sampled) rows sampled")
+    return (keys, try Table.concatenate(pieces).sortBoundaries(by: keys, partitions: input.partitions))
 }
 
 /// A fast pseudo-random generator for sampling (SplitMix64; `SystemRandomNumberGenerator` asks the kernel

@@ -41,6 +41,7 @@ package final class CSVInput {
 
     /// The next block of bytes (decompressed) and how many bytes of the input it took; `nil` at the end.
     package func next(_ count: Int) throws -> (bytes: [UInt8], consumed: Int)? {
+        var consumed = 0
         while !ended {
             // The first read takes at least the two bytes that tell gzip.
             let raw = [UInt8](handle.readData(ofLength: inflater == nil ? max(2, count) : count))
@@ -59,8 +60,9 @@ package final class CSVInput {
                 }
                 var bytes: [UInt8] = []
                 try gzip.inflate(raw, into: &bytes)
+                consumed += raw.count
                 // A block may hold only a gzip header: read on until bytes come.
-                if !bytes.isEmpty { return (bytes, raw.count) }
+                if !bytes.isEmpty { return (bytes, consumed) }
             } catch let error as PartdError {
                 throw CommandError("\(path): \(error.message)")
             }

@@ -29,15 +29,20 @@ extension CSVReader: TableSource {}
 /// Opens `path` as Arrow if it starts as an Arrow IPC file (`ARROW1`) or stream (a continuation marker)
 /// does, else as CSV. `types` applies to CSV columns; naming a column of an Arrow file, whose columns carry
 /// their types, is an error.
-func openInput(path: String, chunkRows: Int, types: [String: ColumnKind], typesOfOtherFiles: Bool = false) throws -> any TableSource {
+/// `settled` adds column types for a CSV file only (those an earlier file of the same input settled).
+func openInput(
+    path: String, chunkRows: Int, types: [String: ColumnKind], typesOfOtherFiles: Bool = false,
+    settled: [String: ColumnKind] = [:]
+) throws -> any TableSource {
+    let csvTypes = settled.merging(types) { $1 }
     if CSVInput.isStandardInput(path) {
-        return try CSVReader(path: path, chunkRows: chunkRows, types: types, typesOfOtherFiles: typesOfOtherFiles)
+        return try CSVReader(path: path, chunkRows: chunkRows, types: csvTypes, typesOfOtherFiles: typesOfOtherFiles)
     }
     guard let handle = FileHandle(forReadingAtPath: path) else { throw CommandError("cannot open \(path)") }
     let start = [UInt8]((try? handle.read(upToCount: 6)) ?? Data())
     try? handle.close()
     guard start.starts(with: Array("ARROW1".utf8)) || start.starts(with: [0xFF, 0xFF, 0xFF, 0xFF]) else {
-        return try CSVReader(path: path, chunkRows: chunkRows, types: types, typesOfOtherFiles: typesOfOtherFiles)
+        return try CSVReader(path: path, chunkRows: chunkRows, types: csvTypes, typesOfOtherFiles: typesOfOtherFiles)
     }
     let input = try ArrowInput(path: path)
     for name in types.keys {
@@ -113,7 +118,7 @@ final class InputFiles: TableSource {
             bytesBefore += current.fileSize
             index += 1
             current = try openInput(
-                path: paths[index], chunkRows: chunkRows, types: settledKinds.merging(types) { $1 }, typesOfOtherFiles: true)
+                path: paths[index], chunkRows: chunkRows, types: types, typesOfOtherFiles: true, settled: settledKinds)
             current.selectedColumns = selectedColumns
             guard current.header == header else {
                 throw CommandError("""

@@ -49,6 +49,8 @@ public final class GzipInflater {
     /// Whether the last member ended and nothing of a next one has come yet.
     private var betweenMembers = false
     private var membersEnded = 0
+    /// What zlib inflates into, before it is appended to the caller's output (reused between calls).
+    private var chunk = [UInt8](repeating: 0, count: 256 << 10)
 
     public init() throws {
         stream = .allocate(capacity: 1)
@@ -70,7 +72,6 @@ public final class GzipInflater {
     ///
     /// - Throws: ``PartdError/Code/corruptData`` if the bytes are not gzip or are damaged.
     public func inflate(_ input: [UInt8], into output: inout [UInt8]) throws {
-        var chunk = [UInt8](repeating: 0, count: max(64 << 10, input.count * 4))
         try input.withUnsafeBufferPointer { source in
             var offset = 0
             while offset < source.count {

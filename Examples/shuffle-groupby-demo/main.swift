@@ -243,6 +243,19 @@ final class GeneratedChunks: Sequence, IteratorProtocol {
     }
 }
 
+/// The rows of the `count` groups with the most rows (ties by id), in that order, in one pass: sorting a
+/// million groups here, with a comparison closure of the main actor's top-level code, took longer than the
+/// job (every call checked which executor it ran on).
+func topGroups(counts: [Int64], ids: [Int64], count: Int) -> [Int] {
+    func before(_ a: Int, _ b: Int) -> Bool { counts[a] != counts[b] ? counts[a] > counts[b] : ids[a] < ids[b] }
+    var top: [Int] = []
+    for row in counts.indices where top.count < count || before(row, top[top.count - 1]) {
+        top.insert(row, at: top.firstIndex { before(row, $0) } ?? top.count)
+        if top.count > count { top.removeLast() }
+    }
+    return top
+}
+
 // MARK: - Main
 
 let options = Options.parse()
@@ -308,9 +321,7 @@ do {
             """)
     } else {
         let ids = result["id"]!.values(as: Int64.self)!
-        let top = result.rowCount == 0 ? [] : (0..<result.rowCount).sorted {
-            counts[$0] != counts[$1] ? counts[$0] > counts[$1] : ids[$0] < ids[$1]
-        }.prefix(5)
+        let top = topGroups(counts: counts, ids: ids, count: 5)
         let rows = Double(options.rows)
         print("""
 

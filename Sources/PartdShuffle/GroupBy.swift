@@ -200,10 +200,27 @@ enum GroupBy {
     /// open-addressing hash table over the rows' key hashes.
     static func assignGroups(_ keys: [Column], rowCount: Int) -> (groups: [Int32], firstRows: [Int]) {
         let hashes = RowHashing.hashes(keys, rows: 0..<rowCount)
+        // One fixed-width key without nulls (an id, say) compares its values directly: the loop below is
+        // specialised for it, with no call through a closure per comparison.
+        if keys.count == 1, keys[0].validity == nil, case .fixed(let dtype) = keys[0].type {
+            struct Direct: FixedKeyVisitor {
+                let hashes: [UInt64]
+                func visit<T: KeyElement>(_ values: [T]) -> (groups: [Int32], firstRows: [Int]) {
+                    GroupBy.assignGroups(hashes: hashes, equal: FixedRowEquality(values: values))
+                }
+            }
+            return RowHashing.visitFixed(keys[0], dtype, Direct(hashes: hashes))
+        }
         let equalities = keys.map(equality)
         let equal: (Int, Int) -> Bool = equalities.count == 1
             ? equalities[0]
             : { a, b in equalities.allSatisfy { $0(a, b) } }
+        return assignGroups(hashes: hashes, equal: ClosureRowEquality(equal: equal))
+    }
+
+    /// The hash table of ``assignGroups(_:rowCount:)``, over the rows' hashes and their comparison.
+    static func assignGroups<E: RowEquality>(hashes: [UInt64], equal: E) -> (groups: [Int32], firstRows: [Int]) {
+        let rowCount = hashes.count
         var groups = [Int32](repeating: 0, count: rowCount)
         var firstRows: [Int] = []
         var groupHashes: [UInt64] = []
@@ -232,7 +249,7 @@ enum GroupBy {
                     }
                     break
                 }
-                if groupHashes[Int(g)] == hash && equal(firstRows[Int(g)], row) {
+                if groupHashes[Int(g)] == hash && equal.rows(firstRows[Int(g)], row) {
                     groups[row] = g
                     break
                 }
@@ -584,4 +601,24 @@ extension Timestamp: Aggregatable {
     static var isSummable: Bool { false }
     static func add(_ total: Int64, _ value: Timestamp) -> Int64 { total }
     var doubleValue: Double { Double(rawValue) }
+}
+
+/// Whether two rows hold the same key, for ``GroupBy/assignGroups(hashes:equal:)``.
+protocol RowEquality {
+    func rows(_ a: Int, _ b: Int) -> Bool
+}
+
+/// Rows compared by a closure (several key columns, nulls, strings).
+struct ClosureRowEquality: RowEquality {
+    let equal: (Int, Int) -> Bool
+    func rows(_ a: Int, _ b: Int) -> Bool { equal(a, b) }
+}
+
+/// Rows of one fixed-width key column without nulls, compared by value (NaN equal to NaN).
+struct FixedRowEquality<T: KeyElement>: RowEquality {
+    let values: [T]
+    func rows(_ a: Int, _ b: Int) -> Bool {
+        let (x, y) = (values[a], values[b])
+        return x == y || (x != x && y != y)
+    }
 }

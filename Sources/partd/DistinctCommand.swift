@@ -44,16 +44,11 @@ struct DistinctCSV: ParsableCommand {
         defer { try? shuffle.close() }
         try feed(reader, first: first, into: shuffle, label: "shuffle: ")
         let rowsIn = shuffle.rowCount
-        try output.write { handle in
-            let printer = output.printer(to: handle, schema: first.schema)
-            let progress = ProgressLine(total: partitions, label: "distinct: ")
-            let rows = try shuffle.distinctPartitions(by: columns, keep: keep) { index, table in
-                printer.print(index, table) { done in progress.update(done, "\(done) of \(partitions) partitions") }
-                return table.rowCount
-            }
-            try printer.finish()
-            let kept = rows.reduce(0, +)
-            progress.finish("\(kept) of \(rowsIn) rows kept, \(rowsIn - kept) dropped")
+        try output.printPartitions(
+            schema: first.schema, partitions: partitions, label: "distinct: ",
+            summary: { "\($0) of \(rowsIn) rows kept, \(rowsIn - $0) dropped" }
+        ) { emit in
+            try shuffle.distinctPartitions(by: columns, keep: keep, emit)
         }
     }
 }

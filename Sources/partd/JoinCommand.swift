@@ -78,15 +78,8 @@ struct JoinCSV: ParsableCommand {
             try feed(readers[side], first: firsts[side], into: shuffles[side], label: side == 0 ? "left: " : "right: ")
         }
 
-        try output.write { handle in
-            let printer = output.printer(to: handle, schema: resultSchema)
-            let progress = ProgressLine(total: partitions, label: "join: ")
-            let rows = try shuffles[0].joinPartitions(shuffles[1], on: keys, kind: kind, rightSuffix: suffix) { index, joined in
-                printer.print(index, joined) { done in progress.update(done, "\(done) of \(partitions) partitions") }
-                return joined.rowCount
-            }
-            try printer.finish()
-            progress.finish("\(rows.reduce(0, +)) rows")
+        try output.printPartitions(schema: resultSchema, partitions: partitions, label: "join: ", summary: { "\($0) rows" }) { emit in
+            try shuffles[0].joinPartitions(shuffles[1], on: keys, kind: kind, rightSuffix: suffix, emit)
         }
     }
 }
@@ -110,6 +103,36 @@ struct PartitionOutputOptions: ParsableArguments {
     /// A printer of partitions of tables of `schema` to `handle`.
     func printer(to handle: FileHandle, schema: TableSchema) -> PartitionPrinter {
         PartitionPrinter(handle: handle, format: format, schema: schema, compression: arrowCompression)
+    }
+
+    /// ``printPartitions(to:format:schema:compression:partitions:label:summary:_:)`` to this output.
+    func printPartitions(
+        schema: TableSchema, partitions: Int, label: String, summary: (Int) -> String,
+        _ produce: ((Int, Table) -> Int) throws -> [Int]
+    ) throws {
+        try partd.printPartitions(
+            to: out, format: format, schema: schema, compression: arrowCompression, partitions: partitions, label: label,
+            summary: summary, produce)
+    }
+}
+
+/// Prints the tables `produce` hands to its callback (from several threads, in any order), in partition order,
+/// to `out` (or standard output) as `format`, with a progress line as each partition is printed (labelled
+/// `label`) and a last line that `summary` makes of the rows printed.
+func printPartitions(
+    to out: String?, format: Cat.Format, schema: TableSchema, compression: ArrowCompressionOption?,
+    partitions: Int, label: String, summary: (Int) -> String,
+    _ produce: ((Int, Table) -> Int) throws -> [Int]
+) throws {
+    try withOutput(out) { handle in
+        let printer = PartitionPrinter(handle: handle, format: format, schema: schema, compression: compression)
+        let progress = ProgressLine(total: partitions, label: label)
+        let rows = try produce { index, table in
+            printer.print(index, table) { done in progress.update(done, "\(done) of \(partitions) partitions") }
+            return table.rowCount
+        }
+        try printer.finish()
+        progress.finish(summary(rows.reduce(0, +)))
     }
 }
 

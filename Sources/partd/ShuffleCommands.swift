@@ -313,16 +313,11 @@ struct GroupByCSV: ParsableCommand {
         if sort { return try printSorted(shuffle, keys: keys, aggregations, schema: schema) }
         // Otherwise each partition's groups are printed as they are done, in partition order, so the result
         // never has to fit in memory (a groupby by a key of millions of values has millions of groups).
-        try withOutput(out) { handle in
-            let printer = PartitionPrinter(handle: handle, format: format, schema: schema, compression: arrowCompression)
-            let partitions = shuffle.partitionCount
-            let progress = ProgressLine(total: partitions, label: "groupby: ")
-            let groups = try shuffle.groupByPartitions(keys, aggregations) { index, groups in
-                printer.print(index, groups) { done in progress.update(done, "\(done) of \(partitions) partitions") }
-                return groups.rowCount
-            }
-            try printer.finish()
-            progress.finish("\(groups.reduce(0, +)) groups")
+        try printPartitions(
+            to: out, format: format, schema: schema, compression: arrowCompression, partitions: shuffle.partitionCount,
+            label: "groupby: ", summary: { "\($0) groups" }
+        ) { emit in
+            try shuffle.groupByPartitions(keys, aggregations, emit)
         }
     }
 
@@ -361,16 +356,11 @@ struct GroupByCSV: ParsableCommand {
         while let table = staging.popKept() { try ranges.add(table) }
         for index in staging.spilledPartitions { try ranges.add(try spilled.get(PartdKey(index))) }
         staging.close()
-        try withOutput(out) { handle in
-            let printer = PartitionPrinter(handle: handle, format: format, schema: schema, compression: arrowCompression)
-            let partitions = ranges.partitionCount
-            let sorting = ProgressLine(total: partitions, label: "sort: ")
-            let rows = try ranges.sortedPartitions { index, sorted in
-                printer.print(index, sorted) { done in sorting.update(done, "\(done) of \(partitions) partitions") }
-                return sorted.rowCount
-            }
-            try printer.finish()
-            sorting.finish("\(rows.reduce(0, +)) groups")
+        try printPartitions(
+            to: out, format: format, schema: schema, compression: arrowCompression, partitions: ranges.partitionCount,
+            label: "sort: ", summary: { "\($0) groups" }
+        ) { emit in
+            try ranges.sortedPartitions(emit)
         }
     }
 }

@@ -66,16 +66,8 @@ struct SortCSV: ParsableCommand {
 
     /// Prints each partition of `shuffle` sorted, in partition order, as it is done.
     private func write(_ shuffle: Shuffle<Table>, resultSchema: TableSchema) throws {
-        try output.write { handle in
-            let printer = output.printer(to: handle, schema: resultSchema)
-            let total = shuffle.partitionCount
-            let progress = ProgressLine(total: total, label: "sort: ")
-            let rows = try shuffle.sortedPartitions { index, sorted in
-                printer.print(index, sorted) { done in progress.update(done, "\(done) of \(total) partitions") }
-                return sorted.rowCount
-            }
-            try printer.finish()
-            progress.finish("\(rows.reduce(0, +)) rows")
+        try output.printPartitions(schema: resultSchema, partitions: shuffle.partitionCount, label: "sort: ", summary: { "\($0) rows" }) {
+            try shuffle.sortedPartitions($0)
         }
     }
 }

@@ -141,7 +141,8 @@ struct Export: ParsableCommand {
 
     /// The file name (without extension) of `key`'s tables: part-N for the integer N (at least five digits, so
     /// that names list in order), else the string, or the tuple as `ls` prints it,
-    /// with every byte other than a letter, digit, '.', '-' or '_' as %XX (and a leading '.' too).
+    /// with every byte other than a letter, digit, '.', '-' or '_' as %XX (and a leading '.' too); "%" for the
+    /// empty string.
     static func fileName(for key: PartdKey) -> String {
         if case .int(let n) = key.kind { return "part-" + (n < 0 ? String(n) : String(n).leftPadded(to: 5)) }
         let text: String
@@ -152,7 +153,8 @@ struct Export: ParsableCommand {
                 || byte == 0x2D || byte == 0x5F || (byte == 0x2E && !name.isEmpty)
             name += plain ? String(UnicodeScalar(byte)) : "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
         }
-        return name
+        // The empty string: a lone "%" (every other "%" has two hex digits after it).
+        return name.isEmpty ? "%" : name
     }
 
     /// Integer keys by value first, then the others by their printed form.

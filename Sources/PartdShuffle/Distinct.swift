@@ -90,13 +90,7 @@ extension Shuffle where Chunk == Table {
                     message: "dropping duplicates of a shuffle by \(keyColumns) needs those columns among its columns (\(missing) missing)")
             }
         }
-        let results = try mapPartitions { index, table -> R in
-            let distinct = table.columns.isEmpty ? table : try table.droppingDuplicates(by: columns, keep: keep)
-            if !keepPartitions { try store.delete([Self.key(ofPartition: index)]) }
-            return try body(index, distinct)
-        }
-        if !keepPartitions { try close() }
-        return results
+        return try consumePartitions(keepPartitions: keepPartitions, { try $0.droppingDuplicates(by: columns, keep: keep) }, body)
     }
 
     /// ``distinctPartitions(by:keep:keepPartitions:_:)`` joined into one table (which must fit in memory),
@@ -104,7 +98,6 @@ extension Shuffle where Chunk == Table {
     public func droppingDuplicates(
         by columns: [String]? = nil, keep: DuplicateKeep = .first, keepPartitions: Bool = false
     ) throws -> Table {
-        let parts = try distinctPartitions(by: columns, keep: keep, keepPartitions: keepPartitions) { $1 }
-        return try GroupBy.concatenate(parts.filter { !$0.columns.isEmpty })
+        try Self.joined(try distinctPartitions(by: columns, keep: keep, keepPartitions: keepPartitions) { $1 })
     }
 }

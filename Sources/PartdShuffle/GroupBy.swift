@@ -106,8 +106,7 @@ extension Shuffle where Chunk == Table {
     ///   keys miss a partitioning column.
     public func groupBy(_ keys: [String], keepPartitions: Bool = false) -> Grouping {
         Grouping(keys: keys) { [self] aggregations in
-            let parts = try groupByPartitions(keys, aggregations, keepPartitions: keepPartitions) { $1 }
-            return try GroupBy.concatenate(parts.filter { !$0.columns.isEmpty })
+            try Self.joined(try groupByPartitions(keys, aggregations, keepPartitions: keepPartitions) { $1 })
         }
     }
 
@@ -131,14 +130,8 @@ extension Shuffle where Chunk == Table {
         // Only the keys and the aggregated columns are decoded.
         var needed = keys
         for name in aggregations.compactMap(\.column) where !needed.contains(name) { needed.append(name) }
-        let results = try mapPartitions(columns: needed) { index, table -> R in
-            // A shuffle that never received a chunk has no schema to aggregate.
-            let result = table.columns.isEmpty ? table : try GroupBy.aggregate(table, keys: keys, aggregations)
-            if !keepPartitions { try store.delete([Self.key(ofPartition: index)]) }
-            return try body(index, result)
-        }
-        if !keepPartitions { try close() }
-        return results
+        return try consumePartitions(
+            columns: needed, keepPartitions: keepPartitions, { try GroupBy.aggregate($0, keys: keys, aggregations) }, body)
     }
 }
 

@@ -123,7 +123,7 @@ extension Shuffle where Chunk == Table {
         let parts = try joinPartitions(
             right, on: keys, kind: kind, rightSuffix: rightSuffix, keepPartitions: keepPartitions) { $1 }
         // Partitions that never received a row on either side have no columns to join.
-        return try GroupBy.concatenate(parts.filter { !$0.columns.isEmpty })
+        return try Self.joined(parts)
     }
 }
 

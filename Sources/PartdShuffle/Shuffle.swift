@@ -371,6 +371,30 @@ extension Shuffle where Chunk == Table {
         try partition(index, columns: Optional(columns))
     }
 
+    /// Every partition (only `columns`, all when nil) read on all cores, made into `transform`'s table and
+    /// handed to `body`; results in partition order. A partition of a shuffle that never received a chunk
+    /// has no columns and passes as it is. Unless `keepPartitions` is set, each partition is deleted once
+    /// read and the shuffle is closed at the end: what the groupby, the drop of duplicates and the sort
+    /// share.
+    func consumePartitions<R: Sendable>(
+        columns: [String]? = nil, keepPartitions: Bool, _ transform: (Table) throws -> Table,
+        _ body: (Int, Table) throws -> R
+    ) throws -> [R] {
+        let results = try mapPartitions(columns: columns) { index, table -> R in
+            let result = table.columns.isEmpty ? table : try transform(table)
+            if !keepPartitions { try store.delete([Self.key(ofPartition: index)]) }
+            return try body(index, result)
+        }
+        if !keepPartitions { try close() }
+        return results
+    }
+
+    /// Partitions' results joined into one table, those without columns (from partitions that never
+    /// received a chunk) left out.
+    static func joined(_ parts: [Table]) throws -> Table {
+        try GroupBy.concatenate(parts.filter { !$0.columns.isEmpty })
+    }
+
     /// A shuffle of tables by the values of the named key columns.
     ///
     /// - Throws: ``PartdError/Code/invalidArgument`` for no columns or no partitions.

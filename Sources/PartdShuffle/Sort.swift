@@ -76,19 +76,12 @@ extension Shuffle where Chunk == Table {
                 code: .invalidArgument,
                 message: "this shuffle is partitioned by hash, not by ranges: make it with init(sortingBy:boundaries:) to sort")
         }
-        let results = try mapPartitions { index, table -> R in
-            let sorted = table.columns.isEmpty ? table : try table.sorted(by: ranges.keys)
-            if !keepPartitions { try store.delete([Self.key(ofPartition: index)]) }
-            return try body(index, sorted)
-        }
-        if !keepPartitions { try close() }
-        return results
+        return try consumePartitions(keepPartitions: keepPartitions, { try $0.sorted(by: ranges.keys) }, body)
     }
 
     /// ``sortedPartitions(keepPartitions:_:)`` joined into one table (which must fit in memory).
     public func sorted(keepPartitions: Bool = false) throws -> Table {
-        let parts = try sortedPartitions(keepPartitions: keepPartitions) { $1 }
-        return try GroupBy.concatenate(parts.filter { !$0.columns.isEmpty })
+        try Self.joined(try sortedPartitions(keepPartitions: keepPartitions) { $1 })
     }
 
     /// Whether rows of equal keys land in partitions of the same number in both shuffles' partitioning.

@@ -36,7 +36,7 @@ struct DistinctCSV: ParsableCommand {
         let keys = columns ?? reader.header
         guard let first = try reader.nextChunk() else {
             // No rows: nothing to print (an Arrow file of no batches for Arrow output).
-            return try output.write { try output.printer(to: $0, schema: TableSchema([])).finish() }
+            return try output.writeEmpty()
         }
         guard !keys.isEmpty else { throw CommandError("\(input.inputs[0]): the file has no columns") }
         let partitions = input.partitions

@@ -95,14 +95,11 @@ struct PartitionOutputOptions: ParsableArguments {
         guard format != .json else { throw ValidationError("--format takes csv, arrow or arrow-stream here") }
     }
 
-    /// Runs `body` with the output file (or standard output).
-    func write(_ body: (FileHandle) throws -> Void) throws {
-        try withOutput(out, body)
-    }
-
-    /// A printer of partitions of tables of `schema` to `handle`.
-    func printer(to handle: FileHandle, schema: TableSchema) -> PartitionPrinter {
-        PartitionPrinter(handle: handle, format: format, schema: schema, compression: arrowCompression)
+    /// The output of an input without rows: nothing for CSV, an Arrow file or stream of no batches.
+    func writeEmpty() throws {
+        try withOutput(out) {
+            try PartitionPrinter(handle: $0, format: format, schema: TableSchema([]), compression: arrowCompression).finish()
+        }
     }
 
     /// ``printPartitions(to:format:schema:compression:partitions:label:summary:_:)`` to this output.

@@ -39,7 +39,7 @@ struct SortCSV: ParsableCommand {
         let (keys, sampled) = try sampleBoundaries(input, sampleRows: sampleRows) { try sortKeys(by, header: $0, path: input.inputs[0]) }
         guard let boundaries = sampled else {
             // No rows: an empty CSV, or Arrow output of no batches.
-            return try output.write { try output.printer(to: $0, schema: TableSchema([])).finish() }
+            return try output.writeEmpty()
         }
 
         // 2. The rows shuffled by the ranges between the boundaries, 3. each range sorted and printed in order.
@@ -61,12 +61,9 @@ struct SortCSV: ParsableCommand {
 
                 """.utf8))
         }
-        try write(shuffle, resultSchema: whole?.schema ?? TableSchema([]))
-    }
-
-    /// Prints each partition of `shuffle` sorted, in partition order, as it is done.
-    private func write(_ shuffle: Shuffle<Table>, resultSchema: TableSchema) throws {
-        try output.printPartitions(schema: resultSchema, partitions: shuffle.partitionCount, label: "sort: ", summary: { "\($0) rows" }) {
+        // Each partition sorted and printed in partition order as it is done.
+        let schema = whole?.schema ?? TableSchema([])
+        try output.printPartitions(schema: schema, partitions: shuffle.partitionCount, label: "sort: ", summary: { "\($0) rows" }) {
             try shuffle.sortedPartitions($0)
         }
     }

@@ -2,6 +2,10 @@
 import CompilerPluginSupport
 import PackageDescription
 
+// scripts/sanitize.sh sets PARTD_WITHOUT_MACROS=1: the tests it runs under a sanitizer need neither the
+// @MessagePackRecord macro nor swift-syntax, whose build would cost CI minutes a second time.
+let withoutMacros = Context.environment["PARTD_WITHOUT_MACROS"] == "1"
+
 let package = Package(
     name: "swift-partd",
     platforms: [.macOS(.v15)],
@@ -24,8 +28,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ] + (withoutMacros ? [] : [
         .package(url: "https://github.com/swiftlang/swift-syntax", "602.0.0"..<"604.0.0"),
-    ],
+    ]),
     targets: [
         // The byte-store core: toolchain only (Swift stdlib, Synchronization, Glibc).
         .target(name: "Partd"),
@@ -174,3 +179,9 @@ let package = Package(
         ),
     ]
 )
+
+if withoutMacros {
+    let macroTargets: Set = ["PartdRecordMacros", "PartdRecords", "PartdRecordsTests", "partd-bench-typed"]
+    package.targets.removeAll { macroTargets.contains($0.name) }
+    package.products.removeAll { $0.name == "PartdRecords" }
+}

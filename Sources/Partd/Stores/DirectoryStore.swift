@@ -222,6 +222,25 @@ public final class DirectoryStore: ByteStore {
         }
     }
 
+    /// Appends to each of `keys` (distinct) the chunks `produce(index)` makes for it, as one locked operation.
+    /// Chunks are made and written on all cores when there are `totalBytes` enough, each key's by the worker
+    /// that made them, while they are still in its cache.
+    package func append(distinct keys: [PartdKey], totalBytes: Int, producing produce: (Int) throws -> [[UInt8]]) throws {
+        guard !keys.isEmpty else { return }
+        try shared(DirectoryLock.mask(of: keys)) {
+            _ = try Parallel.map(Array(keys.indices), totalBytes: totalBytes) { index in
+                let chunks = try produce(index)
+                let file = try descriptor(for: keys[index])
+                do throws(Errno) {
+                    try Posix.writeAllVectored(file.fd, chunks)
+                    if configuration.fsync { try Posix.sync(file.fd) }
+                } catch {
+                    throw failure("append to", keys[index], error)
+                }
+            }
+        }
+    }
+
     public func get(_ keys: [PartdKey]) throws -> [[UInt8]] {
         guard !keys.isEmpty else { return [] }
         return try shared(DirectoryLock.mask(of: keys)) {

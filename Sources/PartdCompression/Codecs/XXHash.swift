@@ -4,11 +4,21 @@
 import CPartdXXHash
 
 package enum XXHash {
+    /// XXH3-64 with a seed; on x86-64 through libxxhash's run-time dispatch, which uses AVX2 where the CPU
+    /// has it (2.8x the SSE2 code Debian's plain entry points run, on 200 KB buffers here).
+    @inline(__always)
+    private static func xxh3(_ start: UnsafeRawPointer?, _ count: Int, _ seed: UInt64) -> UInt64 {
+        #if arch(x86_64)
+        XXH3_64bits_withSeed_dispatch(start, count, seed)
+        #else
+        XXH3_64bits_withSeed(start, count, seed)
+        #endif
+    }
 }
 
 extension XXHash {
     package static func hash64(_ bytes: ArraySlice<UInt8>, seed: UInt64) -> UInt64 {
-        bytes.withUnsafeBytes { XXH3_64bits_withSeed($0.baseAddress, $0.count, seed) }
+        bytes.withUnsafeBytes { xxh3($0.baseAddress, $0.count, seed) }
     }
 }
 
@@ -17,6 +27,6 @@ extension XXHash {
     /// XXH3-64 of a string's UTF-8 bytes, without copying them.
     package static func hash64(utf8 string: String, seed: UInt64) -> UInt64 {
         var string = string
-        return string.withUTF8 { XXH3_64bits_withSeed($0.baseAddress, $0.count, seed) }
+        return string.withUTF8 { xxh3($0.baseAddress, $0.count, seed) }
     }
 }

@@ -35,6 +35,13 @@ final class KnownLayouts<Layout: Equatable & Sendable>: Sendable {
             return learned
         }
         do {
+            if let directory = inner as? DirectoryStore, Set(batch.lazy.map(\.key)).count == batch.count {
+                try directory.append(distinct: batch.map(\.key), totalBytes: totalBytes) { index in
+                    let bytes = payload(batch[index].value)
+                    return [ValueFrames.header(for: bytes), bytes]
+                }
+                return
+            }
             let framed = try Parallel.map(batch, totalBytes: totalBytes) { entry in
                 let bytes = payload(entry.value)
                 return (key: entry.key, chunks: [ValueFrames.header(for: bytes), bytes])

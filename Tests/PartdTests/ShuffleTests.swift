@@ -90,6 +90,12 @@ struct PartitionHashTests {
         #expect(PartitionHash.partition(of: PartitionHash.hash(Int64(1)), count: 64) == 21)
         #expect(PartitionHash.partition(of: UInt64.max, count: 64) == 63)
         #expect(PartitionHash.partition(of: 0, count: 64) == 0)
+        // Inputs of 1 KiB and more go through libxxhash's AVX2 dispatch on x86-64: the same values as the
+        // plain (SSE2) entry point gave for these bytes (byte i = i * 7).
+        let long = (0..<4096).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        #expect(PartitionHash.hash(bytes: long[0..<1023]) == 0x2CC3_EB48_D98F_537F)
+        #expect(PartitionHash.hash(bytes: long[0..<1024]) == 0xDC5A_CF0B_043C_445B)
+        #expect(PartitionHash.hash(bytes: long[...]) == 0x8FB0_47A8_9E81_0965)
     }
 
     @Test("equal values of different types hash alike; -0.0, NaNs and nulls are canonical")

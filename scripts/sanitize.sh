@@ -8,8 +8,8 @@
 # (ASAN_OPTIONS=detect_leaks=0): the worker processes exit while SwiftNIO's event-loop threads still
 # hold their connections, which LeakSanitizer reports as leaks at exit; memory errors are still fatal. `scripts/test.sh` (what CI runs) runs the thread
 # sanitizer over the concurrency tests with `scripts/sanitize.sh thread --filter "$CONCURRENCY_TESTS"`.
-# The whole suite but the @MessagePackRecord macro's: these builds leave out the macro, its tests and
-# swift-syntax (PARTD_WITHOUT_MACROS=1, read by Package.swift), which would take three more minutes to build.
+# Sanitizer builds cover every test but the @MessagePackRecord macro's: they leave out the macro, its tests
+# and swift-syntax (PARTD_WITHOUT_MACROS=1, read by Package.swift), which would take three more minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -195,49 +195,43 @@ public final class DirectoryStore: ByteStore {
 
     /// Appends each entry's chunks with `writev`, without joining them.
     public func append(chunked batch: [(key: PartdKey, chunks: [[UInt8]])]) throws {
-        guard !batch.isEmpty else { return }
-        let mask = DirectoryLock.mask(of: batch.lazy.map(\.key))
-        // Distinct keys are written on all cores when the batch is large; a key that
-        // repeats keeps its entries in batch order, so such batches are written in order.
+        // Batches under 1 MiB are written on one core.
         let totalBytes = batch.reduce(0) { $0 + $1.chunks.reduce(0) { $0 + $1.count } }
-        let parallel = totalBytes >= 1 << 20 && Set(batch.lazy.map(\.key)).count == batch.count
-        try shared(mask) {
-            _ = try Parallel.map(batch, totalBytes: parallel ? totalBytes : 0) { entry in
-                let file = try descriptor(for: entry.key)
-                do throws(Errno) {
-                    let bytes = entry.chunks.reduce(0) { $0 + $1.count }
-                    if entry.chunks.count > 16 && bytes <= Self.gatherMaxBytes && bytes < entry.chunks.count * 1024 {
-                        // Many small chunks (a spilled key): join them in a reused buffer, one write.
-                        try withScratch { buffer throws(Errno) in
-                            try Posix.writeAllGathered(file.fd, entry.chunks, total: bytes, buffer: &buffer)
-                        }
-                    } else {
-                        try Posix.writeAllVectored(file.fd, entry.chunks)
-                    }
-                    if configuration.fsync { try Posix.sync(file.fd) }
-                } catch {
-                    throw failure("append to", entry.key, error)
-                }
+        try append(keys: batch.map(\.key), totalBytes: totalBytes >= 1 << 20 ? totalBytes : 0) { batch[$0].chunks }
+    }
+
+    /// Appends to each of `keys` the chunks `produce(index)` makes for it, as one locked operation. When
+    /// the keys are distinct, chunks are made and written on all cores (given `totalBytes` enough), each
+    /// key's by the worker that made them, while they are still in its cache. A key that repeats keeps
+    /// its entries in order: the chunks are made first, then written in order on one core.
+    package func append(keys: [PartdKey], totalBytes: Int, producing produce: (Int) throws -> [[UInt8]]) throws {
+        guard !keys.isEmpty else { return }
+        try shared(DirectoryLock.mask(of: keys)) {
+            if Set(keys).count == keys.count {
+                _ = try Parallel.map(Array(keys.indices), totalBytes: totalBytes) { try write(produce($0), to: keys[$0]) }
+            } else {
+                let made = try Parallel.map(Array(keys.indices), totalBytes: totalBytes, produce)
+                for (key, chunks) in zip(keys, made) { try write(chunks, to: key) }
             }
         }
     }
 
-    /// Appends to each of `keys` (distinct) the chunks `produce(index)` makes for it, as one locked operation.
-    /// Chunks are made and written on all cores when there are `totalBytes` enough, each key's by the worker
-    /// that made them, while they are still in its cache.
-    package func append(distinct keys: [PartdKey], totalBytes: Int, producing produce: (Int) throws -> [[UInt8]]) throws {
-        guard !keys.isEmpty else { return }
-        try shared(DirectoryLock.mask(of: keys)) {
-            _ = try Parallel.map(Array(keys.indices), totalBytes: totalBytes) { index in
-                let chunks = try produce(index)
-                let file = try descriptor(for: keys[index])
-                do throws(Errno) {
-                    try Posix.writeAllVectored(file.fd, chunks)
-                    if configuration.fsync { try Posix.sync(file.fd) }
-                } catch {
-                    throw failure("append to", keys[index], error)
+    /// Appends `chunks` to `key`'s file with one `writev`, or, for many small chunks (a spilled key), joined
+    /// in a reused buffer with one `write`.
+    private func write(_ chunks: [[UInt8]], to key: PartdKey) throws {
+        let file = try descriptor(for: key)
+        do throws(Errno) {
+            let bytes = chunks.reduce(0) { $0 + $1.count }
+            if chunks.count > 16 && bytes <= Self.gatherMaxBytes && bytes < chunks.count * 1024 {
+                try withScratch { buffer throws(Errno) in
+                    try Posix.writeAllGathered(file.fd, chunks, total: bytes, buffer: &buffer)
                 }
+            } else {
+                try Posix.writeAllVectored(file.fd, chunks)
             }
+            if configuration.fsync { try Posix.sync(file.fd) }
+        } catch {
+            throw failure("append to", key, error)
         }
     }
 

@@ -35,18 +35,17 @@ final class KnownLayouts<Layout: Equatable & Sendable>: Sendable {
             return learned
         }
         do {
-            if let directory = inner as? DirectoryStore, Set(batch.lazy.map(\.key)).count == batch.count {
-                try directory.append(distinct: batch.map(\.key), totalBytes: totalBytes) { index in
-                    let bytes = payload(batch[index].value)
-                    return [ValueFrames.header(for: bytes), bytes]
-                }
-                return
+            func frame(_ value: Value) -> [[UInt8]] {
+                let bytes = payload(value)
+                return [ValueFrames.header(for: bytes), bytes]
             }
-            let framed = try Parallel.map(batch, totalBytes: totalBytes) { entry in
-                let bytes = payload(entry.value)
-                return (key: entry.key, chunks: [ValueFrames.header(for: bytes), bytes])
+            if let directory = inner as? DirectoryStore {
+                // Each frame is written by the worker that encoded it, while it is in that core's cache.
+                try directory.append(keys: batch.map(\.key), totalBytes: totalBytes) { frame(batch[$0].value) }
+            } else {
+                let framed = try Parallel.map(batch, totalBytes: totalBytes) { (key: $0.key, chunks: frame($0.value)) }
+                try inner.append(chunked: framed)
             }
-            try inner.append(chunked: framed)
         } catch {
             forget(learned.keys)
             throw error

@@ -94,7 +94,24 @@ struct ReliabilityTests {
         #expect(result.output.contains("before intact: true"))
     }
 
-    @Test("out of file descriptors: the open store evicts and carries on, a new one gets tooManyOpenFiles, and works once freed")
+    @Test("a file-size limit on chunked writes and spills: each partial write cut off, so no byte is kept twice")
+    func fileSizeLimitChunked() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: worker), "build the package first: \(worker)")
+        let path = scratchPath("fsize-chunked")
+        defer { removeTree(path) }
+        let result = try run(worker, ["fault", "fsize-chunked", path])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("error: file too large"))
+        // 10,000 bytes of "before", then one whole 40,000-byte append each; the second did not fit.
+        #expect(result.output.contains("vectored holds 40000 bytes"))
+        #expect(result.output.contains("gathered holds 40000 bytes"))
+        #expect(result.output.contains("spill: spill failed"))
+        #expect(result.output.contains("spilled reads 80000 bytes, as appended: true"))
+        #expect(result.output.contains("recovered: spilled holds 80000 bytes on disk"))
+        #expect(result.output.contains("before intact: true"))
+    }
+
+    @Test("out of file descriptors: the open store evicts and carries on (appends, and reads of many keys), a new one gets tooManyOpenFiles, and works once freed")
     func tooManyOpenFiles() throws {
         try #require(FileManager.default.isExecutableFile(atPath: worker), "build the package first: \(worker)")
         let path = scratchPath("nofile")
@@ -102,6 +119,7 @@ struct ReliabilityTests {
         let result = try run(worker, ["fault", "nofile", path])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("error: too many open files"))
+        #expect(result.output.contains("read 40 keys while out of descriptors, as written: true"))
         #expect(result.output.contains("recovered: new-key holds [1, 2, 3]"))
         #expect(result.output.contains("before intact: true"))
     }

@@ -76,8 +76,10 @@ package enum Posix {
 
     /// Writes the chunks with one `write` of their bytes joined in `buffer` (grown as
     /// needed and kept for reuse): for many small chunks this costs less than
-    /// `writev`, whose kernel copy pays per vector.
-    static func writeAllGathered(_ fd: Int32, _ chunks: [[UInt8]], total: Int, buffer: inout [UInt8]) throws(Errno) {
+    /// `writev`, whose kernel copy pays per vector. Counts in `written` the bytes that reached the file.
+    static func writeAllGathered(
+        _ fd: Int32, _ chunks: [[UInt8]], total: Int, buffer: inout [UInt8], written: inout Int
+    ) throws(Errno) {
         if buffer.count < total { buffer = [UInt8](repeating: 0, count: Swift.max(total, 2 * buffer.count)) }
         var failure: Errno? = nil
         buffer.withUnsafeMutableBytes { target in
@@ -90,7 +92,6 @@ package enum Posix {
                     offset += source.count
                 }
             }
-            var written = 0
             failure = writeAll(fd, UnsafeRawBufferPointer(rebasing: target[0..<total]), written: &written)
         }
         if let failure { throw failure }
@@ -98,8 +99,10 @@ package enum Posix {
 
     /// Writes the chunks one after another with `writev`, up to 1,024 chunks per
     /// call, so no joined copy is made. On a regular file each call is one
-    /// atomic append unless the disk fills or a signal interrupts.
-    static func writeAllVectored(_ fd: Int32, _ chunks: [[UInt8]]) throws(Errno) {
+    /// atomic append unless the disk fills or a signal interrupts. Counts in `written` the bytes that
+    /// reached the file.
+    static func writeAllVectored(_ fd: Int32, _ chunks: [[UInt8]], written total: inout Int) throws(Errno) {
+        total = 0
         let maxVectors = 1024
         var vectors: [iovec] = []
         vectors.reserveCapacity(min(chunks.count, maxVectors))
@@ -135,6 +138,7 @@ package enum Posix {
                         return
                     }
                     // Skip what was written, possibly part of one vector.
+                    total += n
                     var written = n
                     while first < vectors.count && written >= vectors[first].iov_len {
                         written -= vectors[first].iov_len

@@ -178,11 +178,7 @@ public final class DirectoryStore: ByteStore {
                     do throws(Errno) {
                         try Posix.writeAll(file.fd, value, written: &written)
                     } catch {
-                        // A partial write (disk full, file-size limit) is cut back off, so the
-                        // key keeps exactly what earlier appends wrote.
-                        if written > 0, let size = try? Posix.fileSize(file.fd) {
-                            try? Posix.truncate(file.fd, to: size - written)
-                        }
+                        cutBack(written, of: file)
                         throw failure("append to", key, error)
                     }
                 }
@@ -220,42 +216,74 @@ public final class DirectoryStore: ByteStore {
     /// in a reused buffer with one `write`.
     private func write(_ chunks: [[UInt8]], to key: PartdKey) throws {
         let file = try descriptor(for: key)
+        var written = 0
         do throws(Errno) {
             let bytes = chunks.reduce(0) { $0 + $1.count }
             if chunks.count > 16 && bytes <= Self.gatherMaxBytes && bytes < chunks.count * 1024 {
                 try withScratch { buffer throws(Errno) in
-                    try Posix.writeAllGathered(file.fd, chunks, total: bytes, buffer: &buffer)
+                    try Posix.writeAllGathered(file.fd, chunks, total: bytes, buffer: &buffer, written: &written)
                 }
             } else {
-                try Posix.writeAllVectored(file.fd, chunks)
+                try Posix.writeAllVectored(file.fd, chunks, written: &written)
             }
-            if configuration.fsync { try Posix.sync(file.fd) }
         } catch {
+            cutBack(written, of: file)
             throw failure("append to", key, error)
         }
+        if configuration.fsync {
+            do throws(Errno) { try Posix.sync(file.fd) } catch { throw failure("fsync", key, error) }
+        }
+    }
+
+    /// Cuts the `written` bytes of a failed append (disk full, file-size limit) back off the end of the
+    /// key's file, so the key keeps exactly what earlier appends wrote and a caller that keeps the entry to
+    /// try again (a spilling store) does not leave its first part twice.
+    private func cutBack(_ written: Int, of file: OpenFile) {
+        guard written > 0, let size = try? Posix.fileSize(file.fd) else { return }
+        try? Posix.truncate(file.fd, to: size - written)
     }
 
     public func get(_ keys: [PartdKey]) throws -> [[UInt8]] {
         guard !keys.isEmpty else { return [] }
         return try shared(DirectoryLock.mask(of: keys)) {
             guard keys.count > 1 else { return [try read(keys[0])] }
-            // Open and size every file first; large reads then run on every core
-            // (filling fresh result pages costs as much as the copy from the page cache).
-            let files = try keys.map { key in (key, try openForReading(key)) }
-            var totalBytes = 0
-            for (key, file) in files {
-                guard let file else { continue }
-                do throws(Errno) { totalBytes += try Posix.fileSize(file.fd) } catch { throw failure("read", key, error) }
+            // Open and size a group of files first; large reads then run on every core (filling fresh
+            // result pages costs as much as the copy from the page cache). A group holds at most
+            // `readGroup` descriptors, fewer if the process runs out of them: the files opened so far
+            // are read and closed, and opening goes on.
+            var result: [[UInt8]] = []
+            result.reserveCapacity(keys.count)
+            var files: [(key: PartdKey, file: OpenFile?)] = []
+            func readFiles() throws {
+                var totalBytes = 0
+                for (key, file) in files {
+                    guard let file else { continue }
+                    do throws(Errno) { totalBytes += try Posix.fileSize(file.fd) } catch { throw failure("read", key, error) }
+                }
+                result += try Parallel.map(files, totalBytes: totalBytes, minimumBytes: Self.parallelReadBytes) { key, file in
+                    guard let file else { return [] }
+                    return try readWhole(file.fd, key, extraCapacity: 0)
+                }
+                files.removeAll(keepingCapacity: true)
             }
-            return try Parallel.map(files, totalBytes: totalBytes, minimumBytes: Self.parallelReadBytes) { key, file in
-                guard let file else { return [] }
-                return try readWhole(file.fd, key, extraCapacity: 0)
+            for key in keys {
+                if files.count == Self.readGroup { try readFiles() }
+                do {
+                    files.append((key, try openForReading(key)))
+                } catch let error as PartdError where error.code == .tooManyOpenFiles && !files.isEmpty {
+                    try readFiles()
+                    files.append((key, try openForReading(key)))
+                }
             }
+            try readFiles()
+            return result
         }
     }
 
     /// The total size from which a multi-key `get` reads its keys on several cores.
     private static let parallelReadBytes = 4 << 20
+    /// The most files a multi-key `get` holds open at once (besides the descriptor cache's).
+    private static let readGroup = 128
 
     public func get(_ key: PartdKey, reservingCapacity extraCapacity: Int) throws -> [UInt8] {
         try shared(DirectoryLock.mask(of: CollectionOfOne(key))) {
@@ -495,11 +523,20 @@ public final class DirectoryStore: ByteStore {
     private func openForReading(_ key: PartdKey) throws -> OpenFile? {
         if let file = cache.withLock({ $0.lookup(key) }) { return file }
         let name = try KeyFileName.encode(key)
-        switch Result(catching: { () throws(Errno) -> Int32 in try Posix.openAt(rootFD, name, flags: O_RDONLY) }) {
-        case .success(let opened): return OpenFile(fd: opened)
-        case .failure(let error):
-            if error.rawValue == ENOENT { return nil }
-            throw failure("read", key, error, name: name)
+        var retried = false
+        while true {
+            switch Result(catching: { () throws(Errno) -> Int32 in try Posix.openAt(rootFD, name, flags: O_RDONLY) }) {
+            case .success(let opened): return OpenFile(fd: opened)
+            case .failure(let error):
+                if error.rawValue == ENOENT { return nil }
+                if !retried && (error.rawValue == EMFILE || error.rawValue == ENFILE) {
+                    // Out of descriptors: give up some cached ones, as an append does, and try once more.
+                    cache.withLock { $0.shrink() }
+                    retried = true
+                    continue
+                }
+                throw failure("read", key, error, name: name)
+            }
         }
     }
 

@@ -169,7 +169,39 @@ if arguments.count == 4, arguments[1] == "fault" {
             setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit)
             try store.append([(key: "big", value: [UInt8](repeating: 3, count: 40_000))])
             print("recovered: big holds \(try store.byteCount(of: "big")) bytes")
+        case "fsize-chunked":
+            // The chunked writes (one `writev`; many small chunks joined into one `write`) and a spilling
+            // store whose spill fails part-way: each failed write is cut back off, so no byte is kept twice.
+            signal(SIGXFSZ, SIG_IGN)
+            var limit = rlimit(rlim_cur: 64 * 1024, rlim_max: rlim_t.max)
+            setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit)
+            let vectored = [[UInt8]](repeating: [UInt8](repeating: 1, count: 10_000), count: 4)
+            let gathered = [[UInt8]](repeating: [UInt8](repeating: 2, count: 500), count: 80)
+            for (key, chunks) in [("vectored", vectored), ("gathered", gathered)] {
+                do {
+                    for _ in 0..<2 { try store.append(chunked: [(key: PartdKey(key), chunks: chunks)]) }
+                } catch let error as PartdError {
+                    code = "\(error.code)"
+                }
+                print("\(key) holds \(try store.byteCount(of: PartdKey(key))) bytes")
+            }
+            let spilling = SpillingStore(spillingTo: store, availableMemory: .megabytes(64), backgroundSpill: false)
+            try spilling.append([(key: "spilled", value: [UInt8](repeating: 4, count: 40_000))])
+            try spilling.flush()
+            try spilling.append([(key: "spilled", value: [UInt8](repeating: 5, count: 40_000))])
+            do { try spilling.flush() } catch let error as PartdError { print("spill: \(error.code)") }
+            let read = try spilling.get("spilled")
+            print("spilled reads \(read.count) bytes, as appended: \(read == [UInt8](repeating: 4, count: 40_000) + [UInt8](repeating: 5, count: 40_000))")
+            limit.rlim_cur = rlim_t.max
+            setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit)
+            try spilling.flush()
+            print("recovered: spilled holds \(try store.byteCount(of: "spilled")) bytes on disk")
         case "nofile":
+            // Forty keys written by another store, so this one holds no descriptor for them.
+            let many = (0..<40).map { PartdKey("many-\($0)") }
+            let writer = try DirectoryStore(path: arguments[3])
+            try writer.append(many.map { (key: $0, value: Array("\($0)".utf8)) })
+            try writer.close()
             var limit = rlimit()
             getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
             let saved = limit
@@ -184,6 +216,9 @@ if arguments.count == 4, arguments[1] == "fault" {
             }
             // The open store survives: it gives up a cached descriptor and retries.
             try store.append([(key: "new-key", value: [1, 2, 3])])
+            // A multi-key read of more files than there are descriptors reads them a few at a time.
+            let read = try store.get(many)
+            print("read \(read.count) keys while out of descriptors, as written: \(read == many.map { Array("\($0)".utf8) })")
             // Opening another store needs descriptors there are none of.
             do {
                 _ = try DirectoryStore(path: arguments[3] + "-second")

@@ -66,6 +66,9 @@ public enum FrameFormat {
         return value
     }
 
+    /// The most payload bytes a frame of `original` bytes may hold: more than every codec's worst case.
+    static func maximumStoredLength(original: UInt64) -> UInt64 { original + original / 4 + 4096 }
+
     /// A frame's header, parsed and checked.
     struct Header {
         var codec: Codec
@@ -102,6 +105,10 @@ public enum FrameFormat {
         }
         guard stored <= UInt64(remaining - headerSize) else {
             throw corrupt(key, offset, "a frame claims \(stored) payload bytes but only \(remaining - headerSize) follow: the value was truncated")
+        }
+        // No codec grows its input by more than a sixth plus a few bytes (snappy's worst case).
+        guard stored <= maximumStoredLength(original: original) else {
+            throw corrupt(key, offset, "a frame claims \(stored) payload bytes for \(original) original bytes, more than any codec writes")
         }
         return Header(
             codec: codec, originalLength: Int(original), storedLength: Int(stored), checksum: load(bytes, at: offset + 24))

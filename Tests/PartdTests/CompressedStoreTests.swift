@@ -137,6 +137,18 @@ struct CompressedStoreTests {
         } catch let error as PartdError {
             #expect(error.message.contains("truncated"))
         }
+        // A payload that is present but far larger than its original length could ever compress to
+        // (an LZ4 or bzip2 decoder given more than 2 or 4 GiB would trap on its length).
+        var bloated = second
+        for i in 16..<24 { bloated[i] = 0 }
+        bloated[17] = 0x20  // stored length 8,192 for 10 original bytes
+        do {
+            _ = try FrameFormat.decodeAll(bloated + [UInt8](repeating: 0, count: 8_192), key: "h")
+            Issue.record("accepted")
+        } catch let error as PartdError {
+            #expect(error.code == .corruptData)
+            #expect(error.message.contains("more than any codec writes"))
+        }
         var newer = second
         newer[4] = 2
         do {

@@ -75,6 +75,52 @@ struct TypedFuzzTests {
         }
     }
 
+    @Test("frames whose lengths add up past Int.max, or whose data length wraps, are refused")
+    func overflowingLengths() throws {
+        // A string-array frame of no strings whose data length is 2^64 - 1.
+        var strings = Array("PDSA".utf8) + [1, 0, 0, 0] + [UInt8](repeating: 0, count: 8)
+        strings += [UInt8](repeating: 0xFF, count: 8) + [UInt8](repeating: 0, count: 8)
+        expectPartdError(.corruptData) { try StringArray.decode(frames: [(0, strings[...])], key: "k") }
+        // Arrays whose rows hold no elements may have any first axis; two of Int.max rows do not add up.
+        let empty = NPYHeader(dtype: .float64, shape: [Int.max, 0]).encoded()
+        #expect(try NDArray<Double>.decode(frames: [(0, empty[...])], key: "k").shape == [Int.max, 0])
+        expectPartdError(.corruptData) { try NDArray<Double>.decode(frames: [(0, empty[...]), (empty.count, empty[...])], key: "k") }
+        // A table frame without columns claims a row count alone, at most 2^32 - 1.
+        var columnless = Array("PDTB".utf8) + [1, 0, 0, 0] + [UInt8](repeating: 0, count: 16)
+        for i in 8..<12 { columnless[i] = 0xFF }
+        #expect(try TableFrames.decode(frames: [(0, columnless[...])], selection: nil, key: "k")?.rowCount == Int(UInt32.max))
+        columnless[12] = 1
+        expectPartdError(.corruptData) { try TableFrames.decode(frames: [(0, columnless[...])], selection: nil, key: "k") }
+    }
+
+    @Test("categorical columns from other writers: all-null rows without categories, repeated categories")
+    func foreignCategoricals() throws {
+        let store = TableStore(over: MemoryStore())
+        try store.append("k", try Table([Column("c", categorical: ["a"])]))
+        // §6.3 leaves a null row's code unspecified: here 0, with no categories at all.
+        let allNull = try Table([Column("c", categorical: CategoricalArray(unchecked: [0], categories: []), validity: BitArray([false]))])
+        try store.append("k", allNull)
+        var read = try store.get("k")
+        #expect(read.rowCount == 2)
+        #expect(read.columns[0].validity == BitArray([true, false]))
+        #expect(read.columns[0].categorical?[0] == "a")
+        // Alone, the null rows read as one empty category.
+        let alone = TableStore(over: MemoryStore())
+        try alone.append("k", allNull)
+        #expect(try alone.get("k").columns[0].categorical?.categories == StringArray([""]))
+        // Repeated categories, in the first frame and a later one, are merged: equal values share a code.
+        let repeats = TableStore(over: MemoryStore())
+        let first = CategoricalArray(unchecked: [0, 1, 2], categories: StringArray(["x", "y", "x"]))
+        let later = CategoricalArray(unchecked: [1, 0], categories: StringArray(["y", "y"]))
+        try repeats.append("k", try Table([Column("c", categorical: first)]))
+        try repeats.append("k", try Table([Column("c", categorical: later)]))
+        read = try repeats.get("k")
+        let merged = try #require(read.columns[0].categorical)
+        #expect(merged.categories == StringArray(["x", "y"]))
+        #expect(merged.codes == [0, 1, 0, 1, 1])
+        #expect(CategoricalArray(codes: merged.codes, categories: merged.categories) != nil)
+    }
+
     @Test("damage to stored frames is reported with the key and byte offset")
     func storedDamage() throws {
         let memory = MemoryStore()

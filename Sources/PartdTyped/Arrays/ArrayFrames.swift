@@ -108,7 +108,11 @@ extension NDArray: StorableArray, ReusingStorableArray {
             if Element.self == Bool.self, let bad = body.firstIndex(where: { $0 > 1 }) {
                 throw PartdError.corruptFrame(key, frame.offset, "byte \(bad - frame.bytes.startIndex) of a |b1 array is \(body[bad]), not 0 or 1")
             }
-            rows += first
+            let (sum, overflow) = rows.addingReportingOverflow(first)
+            guard !overflow else {
+                throw PartdError.corruptFrame(key, frame.offset, "the frames' first axes add up to more than \(Int.max) rows")
+            }
+            rows = sum
             total += count
             pieces.append(body)
         }
@@ -161,7 +165,7 @@ extension StringArray: StorableArray, ReusingStorableArray {
             let count = LittleEndian.load(bytes, at: 8)
             let dataLength = LittleEndian.load(bytes, at: 16)
             let available = UInt64(bytes.count - headerSize)
-            guard count < available / 8, (count + 1) * 8 + dataLength == available else {
+            guard count < available / 8, dataLength == available - (count + 1) * 8 else {
                 throw corrupt("a string-array frame claims \(count) strings of \(dataLength) bytes in \(available) bytes")
             }
             let offsetsStart = bytes.startIndex + headerSize

@@ -181,10 +181,22 @@ public struct CategoricalArray: Sendable, Equatable, RandomAccessCollection, Exp
     /// Joins arrays whose dictionaries may differ: the result's categories are
     /// the first array's, then each new value in order of appearance, and every
     /// code is remapped (partd PR #81 keeps such columns categorical too).
-    static func concatenate(_ parts: [CategoricalArray]) -> CategoricalArray {
+    ///
+    /// Later arrays' repeated categories are merged by the remapping. With
+    /// `mergingRepeatsOfFirst` (arrays decoded from bytes, whose categories may repeat),
+    /// so are the first array's.
+    static func concatenate(_ parts: [CategoricalArray], mergingRepeatsOfFirst: Bool = false) -> CategoricalArray {
         guard var result = parts.first else { return CategoricalArray() }
-        result.codes.reserveCapacity(parts.reduce(0) { $0 + $1.count })
         var index: [ArraySlice<UInt8>: Int32]?
+        if mergingRepeatsOfFirst {
+            var built: [ArraySlice<UInt8>: Int32] = [:]
+            built.reserveCapacity(result.categories.count)
+            for i in result.categories.indices { built[result.categories.bytes(at: i)] = Int32(i) }
+            // A repeat: every array is remapped, the first too, as if an empty one came before it.
+            if built.count < result.categories.count { return concatenate([CategoricalArray()] + parts) }
+            index = built
+        }
+        result.codes.reserveCapacity(parts.reduce(0) { $0 + $1.count })
         for part in parts.dropFirst() {
             if part.categories == result.categories {
                 result.codes.append(contentsOf: part.codes)

@@ -148,8 +148,11 @@ enum TableFrames {
         let columnCount = Int(LittleEndian.load32(bytes, at: 16))
         let descriptorLength = Int(LittleEndian.load32(bytes, at: 20))
         guard descriptorLength <= bytes.count - headerSize else { throw FrameError("the column descriptors are cut off") }
-        // Every row costs at least one bit of a buffer, so a row count beyond 8 x the bytes is a lie.
-        guard rows64 <= UInt64(bytes.count) * 8 || columnCount == 0, rows64 <= UInt64(Int.max / 16) else {
+        // Every row costs at least one bit of a buffer, so a row count beyond 8 x the bytes is a lie; a
+        // frame without columns (a row count alone) may claim up to 2^32 - 1 rows.
+        guard rows64 <= UInt64(bytes.count) * 8 || (columnCount == 0 && rows64 <= UInt64(UInt32.max)),
+            rows64 <= UInt64(Int.max / 16)
+        else {
             throw FrameError("a table frame claims \(rows64) rows in \(bytes.count) bytes")
         }
         let rows = Int(rows64)
@@ -250,7 +253,14 @@ enum TableFrames {
             }
             return index
         }
-        let rows = parsed.reduce(0) { $0 + $1.rows }
+        var rows = 0
+        for frame in parsed {
+            let (sum, overflow) = rows.addingReportingOverflow(frame.rows)
+            guard !overflow else {
+                throw PartdError.corruptFrame(key, frame.offset, "the frames' row counts add up to more than \(Int.max) rows")
+            }
+            rows = sum
+        }
         let columns = try chosen.map { try column($0, of: parsed, rows: rows, key: key, recycler: recycler) }
         return Table(unchecked: columns, rowCount: rows)
     }
@@ -313,7 +323,7 @@ enum TableFrames {
             var parts: [CategoricalArray] = []
             for frame in frames {
                 let b = frame.values(index)
-                guard let categories = StringArray(parts: [(b[1], b[2])]) else {
+                guard var categories = StringArray(parts: [(b[1], b[2])]) else {
                     throw PartdError.corruptFrame(key, frame.offset, "column \"\(name)\": category offsets are not increasing from 0 to the data length")
                 }
                 if RawBytes.allCodes(b[0], below: Int32(clamping: categories.count)) {
@@ -330,9 +340,13 @@ enum TableFrames {
                     }
                     codes[row] = 0
                 }
+                // Rows that are all null may come with no categories at all (§6.3 leaves their codes
+                // unspecified); they point at one empty category, so every code points somewhere.
+                if categories.isEmpty { categories.append("") }
                 parts.append(CategoricalArray(unchecked: codes, categories: categories))
             }
-            storage = .categorical(CategoricalArray.concatenate(parts))
+            // Another writer may repeat a category; they are merged, so equal values share one code.
+            storage = .categorical(CategoricalArray.concatenate(parts, mergingRepeatsOfFirst: true))
         }
         return Column(name: name, storage: storage, validity: validity)
     }

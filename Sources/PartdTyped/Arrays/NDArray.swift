@@ -175,6 +175,9 @@ public struct StringArray: Sendable, Equatable, RandomAccessCollection, Expressi
         String(decoding: bytes(at: position), as: UTF8.self)
     }
 
+    /// Whether two of the strings are equal.
+    var hasRepeats: Bool { RawBytes.hasRepeats(offsets: offsets, data: data) }
+
     /// The exact bytes of element `position`.
     public func bytes(at position: Int) -> ArraySlice<UInt8> {
         data[Int(offsets[position])..<Int(offsets[position + 1])]

@@ -292,6 +292,38 @@ enum RawBytes {
         }
     }
 
+    /// Whether two of the strings of a string array (`offsets`, `data`) are equal: each string hashed
+    /// once into an open-addressing table of (hash, index) pairs, bytes compared only on equal hashes.
+    static func hasRepeats(offsets: [Int64], data: [UInt8]) -> Bool {
+        let count = offsets.count - 1
+        guard count > 1 else { return false }
+        var capacity = 4
+        while capacity < 2 * count { capacity <<= 1 }
+        var slots = [(hash: Int, index: Int)](repeating: (0, -1), count: capacity)
+        return offsets.withUnsafeBufferPointer { offsets in
+            data.withUnsafeBytes { data in
+                slots.withUnsafeMutableBufferPointer { slots in
+                    func bytes(_ i: Int) -> UnsafeRawBufferPointer {
+                        UnsafeRawBufferPointer(rebasing: data[Int(offsets[i])..<Int(offsets[i + 1])])
+                    }
+                    for i in 0..<count {
+                        let string = bytes(i)
+                        var hasher = Hasher()
+                        hasher.combine(bytes: string)
+                        let hash = hasher.finalize()
+                        var slot = hash & (capacity - 1)
+                        while slots[slot].index >= 0 {
+                            if slots[slot].hash == hash, string.elementsEqual(bytes(slots[slot].index)) { return true }
+                            slot = (slot + 1) & (capacity - 1)
+                        }
+                        slots[slot] = (hash, i)
+                    }
+                    return false
+                }
+            }
+        }
+    }
+
     /// Copies `length` bytes of `source` from `start` to `target` at `position`;
     /// strings of 8 to 16 bytes (the common case) as two overlapping words
     /// rather than a `memmove` call.

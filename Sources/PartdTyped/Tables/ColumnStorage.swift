@@ -187,15 +187,9 @@ public struct CategoricalArray: Sendable, Equatable, RandomAccessCollection, Exp
     /// so are the first array's.
     static func concatenate(_ parts: [CategoricalArray], mergingRepeatsOfFirst: Bool = false) -> CategoricalArray {
         guard var result = parts.first else { return CategoricalArray() }
+        // A repeat: every array is remapped, the first too, as if an empty one came before it.
+        if mergingRepeatsOfFirst && result.categories.hasRepeats { return concatenate([CategoricalArray()] + parts) }
         var index: [ArraySlice<UInt8>: Int32]?
-        if mergingRepeatsOfFirst {
-            var built: [ArraySlice<UInt8>: Int32] = [:]
-            built.reserveCapacity(result.categories.count)
-            for i in result.categories.indices { built[result.categories.bytes(at: i)] = Int32(i) }
-            // A repeat: every array is remapped, the first too, as if an empty one came before it.
-            if built.count < result.categories.count { return concatenate([CategoricalArray()] + parts) }
-            index = built
-        }
         result.codes.reserveCapacity(parts.reduce(0) { $0 + $1.count })
         for part in parts.dropFirst() {
             if part.categories == result.categories {

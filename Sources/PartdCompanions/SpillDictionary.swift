@@ -22,10 +22,12 @@ import PartdCompression
 ///   temporary file and renamed into place (a crash leaves the old or the new
 ///   value); setting a spilled key replaces its file. The key index `.keys`
 ///   maps keys to relative file names, so the directory can be moved.
-/// - **Processes**: `flush()` merges this instance's keys into the index under
-///   an inter-process lock, keeping what other processes flushed; a key this
-///   instance does not know is looked up in the index on disk. Two processes
-///   writing different keys lose nothing; for one key the last flush wins.
+/// - **Processes**: `flush()` merges this instance's changes (the keys it set
+///   or removed since its last flush) into the index under an inter-process
+///   lock, keeping what other processes flushed; a key this instance does not
+///   know is looked up in the index on disk, and keys it only read follow the
+///   index (one another process removed and flushed is gone here too). Two
+///   processes writing different keys lose nothing; for one key the last flush wins.
 /// - **Lifetime**: a temporary dictionary (no `path`) is removed at deinit; a
 ///   given directory never is, and is flushed at deinit.
 public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Codable & Sendable>: @unchecked Sendable {
@@ -63,6 +65,8 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         var clock: UInt64 = 0
         /// Keys removed since the last index merge.
         var removed: Set<Key> = []
+        /// Keys set since the last index merge; every other key follows the index on disk.
+        var changed: Set<Key> = []
         var dropped = false
     }
 
@@ -85,8 +89,8 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         self.onMiss = onMiss
         self.onOverflow = onOverflow
         try state.withLock { state in
-            for entry in try readIndex() {
-                state.entries[entry.key] = Entry(value: nil, size: 0, file: entry.file, dirty: false, lastUse: 0)
+            for (key, file) in try readIndex() {
+                state.entries[key] = Entry(value: nil, size: 0, file: file, dirty: false, lastUse: 0)
             }
         }
     }
@@ -133,7 +137,8 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
                 return value
             }
             onMiss?(key)
-            let value = try load(key, entry)
+            guard let value = try loadFollowingIndex(key, &state) else { return nil }
+            entry.file = state.entries[key]?.file
             entry.value = value.value
             entry.size = value.size
             state.entries[key] = entry
@@ -183,8 +188,9 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         try state.withLock { state in
             try checkOpen(state)
             for key in keys {
-                guard var entry = state.entries[key], entry.value == nil else { continue }
-                let loaded = try load(key, entry)
+                guard state.entries[key]?.value == nil, let loaded = try loadFollowingIndex(key, &state),
+                    var entry = state.entries[key]
+                else { continue }
                 state.clock += 1
                 entry.value = loaded.value
                 entry.size = loaded.size
@@ -210,6 +216,7 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
             if let old, old.value != nil { state.memoryUsage -= old.size }
             state.entries[key] = Entry(value: value, size: size, file: old?.file, dirty: true, lastUse: state.clock)
             state.removed.remove(key)
+            state.changed.insert(key)
             state.memoryUsage += size
             try shrink(&state, keeping: key)
         }
@@ -225,6 +232,7 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
             if old.value != nil { state.memoryUsage -= old.size }
             if let file = old.file { try folder.remove(file) }
             state.removed.insert(key)
+            state.changed.remove(key)
             return true
         }
     }
@@ -237,8 +245,9 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         }
     }
 
-    /// Writes every value not yet on disk to its file and merges the key index
-    /// into `.keys` under the inter-process lock. Values stay in memory.
+    /// Writes every value not yet on disk to its file and merges this instance's
+    /// changes (keys set or removed since its last flush) into the index `.keys`
+    /// under the inter-process lock; other keys follow the index. Values stay in memory.
     public func flush() throws {
         try state.withLock { state in
             try checkOpen(state)
@@ -249,17 +258,15 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
                 state.entries[key] = entry
             }
             try folder.withLock(Self.lockName) {
-                var merged: [Key: String] = [:]
-                for entry in try readIndex() where !state.removed.contains(entry.key) { merged[entry.key] = entry.file }
-                for (key, entry) in state.entries { if let file = entry.file { merged[key] = file } }
+                var merged = try readIndex()
+                for key in state.removed { merged[key] = nil }
+                for key in state.changed { if let file = state.entries[key]?.file { merged[key] = file } }
                 let index = merged.map { IndexEntry(key: $0.key, file: $0.value) }
                 try folder.writeAtomically(Self.indexName, try ValueEncoding.messagePack.encode(index))
-                // Adopt what other processes flushed.
-                for (key, file) in merged where state.entries[key] == nil {
-                    state.entries[key] = Entry(value: nil, size: 0, file: file, dirty: false, lastUse: 0)
-                }
+                state.removed = []
+                state.changed = []
+                follow(merged, &state)
             }
-            state.removed = []
         }
     }
 
@@ -281,26 +288,55 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         }
     }
 
-    private func readIndex() throws -> [IndexEntry] {
-        guard let bytes = try folder.read(Self.indexName) else { return [] }
+    /// The index on disk: each key's file name.
+    private func readIndex() throws -> [Key: String] {
+        guard let bytes = try folder.read(Self.indexName) else { return [:] }
         do {
-            return try ValueEncoding.messagePack.decode([IndexEntry].self, from: bytes)
+            let entries = try ValueEncoding.messagePack.decode([IndexEntry].self, from: bytes)
+            return Dictionary(entries.map { ($0.key, $0.file) }, uniquingKeysWith: { $1 })
         } catch {
             throw PartdError(code: .corruptData, message: "the key index cannot be read: \(error)", path: folder.file(Self.indexName))
         }
     }
 
-    /// Adds keys other processes flushed since this instance last looked.
+    /// Follows the index on disk: adds keys other processes flushed since this
+    /// instance last looked and drops the ones they removed.
     private func refreshIndex(_ state: inout State) throws {
-        for entry in try readIndex() where state.entries[entry.key] == nil && !state.removed.contains(entry.key) {
-            state.entries[entry.key] = Entry(value: nil, size: 0, file: entry.file, dirty: false, lastUse: 0)
+        follow(try readIndex(), &state)
+    }
+
+    /// Makes the keys this instance has not changed since its last flush match `index`.
+    private func follow(_ index: [Key: String], _ state: inout State) {
+        for (key, file) in index where !state.changed.contains(key) && !state.removed.contains(key) {
+            if state.entries[key] == nil {
+                state.entries[key] = Entry(value: nil, size: 0, file: file, dirty: false, lastUse: 0)
+            } else {
+                state.entries[key]?.file = file
+            }
+        }
+        for (key, entry) in state.entries where index[key] == nil && !state.changed.contains(key) {
+            // Another process removed it and flushed.
+            state.entries[key] = nil
+            if entry.value != nil { state.memoryUsage -= entry.size }
         }
     }
 
-    private func load(_ key: Key, _ entry: Entry) throws -> (value: Value, size: Int) {
-        guard let file = entry.file, let bytes = try folder.read(file) else {
-            throw PartdError(code: .notFound, message: "the spilled value of \(key) is missing", path: entry.file.map(folder.file))
+    /// Reads `key`'s spilled value back; if its file is gone and this instance did
+    /// not change the key, follows the index (`nil` if another process removed it).
+    private func loadFollowingIndex(_ key: Key, _ state: inout State) throws -> (value: Value, size: Int)? {
+        guard let entry = state.entries[key] else { return nil }
+        if let loaded = try load(key, entry) { return loaded }
+        if !state.changed.contains(key) {
+            try refreshIndex(&state)
+            guard let current = state.entries[key] else { return nil }
+            if current.file != entry.file, let loaded = try load(key, current) { return loaded }
         }
+        throw PartdError(code: .notFound, message: "the spilled value of \(key) is missing", path: entry.file.map(folder.file))
+    }
+
+    /// The value in `entry`'s file, or `nil` if it has no file or the file is missing.
+    private func load(_ key: Key, _ entry: Entry) throws -> (value: Value, size: Int)? {
+        guard let file = entry.file, let bytes = try folder.read(file) else { return nil }
         do {
             return (try encoding.decode(Value.self, from: bytes), bytes.count)
         } catch {

@@ -182,6 +182,38 @@ struct SpillDictionaryTests {
             for i in 0..<300 { #expect(try d["w\(writer)-\(i)"] == [writer, i, writer * i]) }
         }
     }
+
+    @Test("a key another instance removed and flushed stays removed: a flush writes only this instance's changes")
+    func removalByAnotherInstance() throws {
+        let path = scratchPath("chest-removal")
+        defer { removeTree(path) }
+        do {
+            let seed = try SpillDictionary<String, Int>(path: path)
+            try seed.set(1, for: "x")
+            try seed.set(2, for: "y")
+        }  // flushed at deinit
+        let remover = try SpillDictionary<String, Int>(path: path)
+        let reader = try SpillDictionary<String, Int>(path: path)
+        #expect(try reader["x"] == 1)  // now held in memory, clean
+        do {
+            let writer = try SpillDictionary<String, Int>(path: path)  // knows "x" from the index only
+            #expect(try remover.removeValue(for: "x"))
+            try remover.flush()
+            #expect(try writer["x"] == nil)
+            try writer.set(3, for: "z")
+            try writer.flush()
+            try writer.set(4, for: "w")
+        }  // flushed again at deinit
+        for d in [remover, reader, try SpillDictionary<String, Int>(path: path)] {
+            #expect(try Set(d.keys()) == ["y", "z", "w"])
+            #expect(try d["x"] == nil && !d.contains("x"))
+            #expect(try Dictionary(uniqueKeysWithValues: d.items().map { ($0.key, $0.value) }) == ["y": 2, "z": 3, "w": 4])
+        }
+        #expect(!reader.isInMemory("x"))
+        #expect(try reader.removeValue(for: "y"))
+        try reader.flush()  // its removal reaches the index; the others' keys stay
+        #expect(try Set(SpillDictionary<String, Int>(path: path).keys()) == ["z", "w"])
+    }
 }
 
 @Suite("Dataset directory (dirdb)", .serialized)

@@ -269,6 +269,39 @@ struct DatasetDirectoryTests {
         #expect(try entry.read(Int.self) == 100)
     }
 
+    @Test("delete keeps the entry's lock file, so a lock held across a delete still excludes others")
+    func deleteKeepsTheLock() throws {
+        let db = try DatasetDirectory(path: scratchPath("dirdb-delete-lock"))
+        defer { removeTree(db.path) }
+        let entry = try db.entry("x")
+        try entry.write(1)
+        let lockPath = db.path + "/.x.lock"
+        try entry.withLock {
+            try entry.delete()
+            // What another thread's or process's withLock does: open the lock file (creating it if missing) and flock it.
+            let other = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            defer { close(other) }
+            #expect(other >= 0)
+            #expect(flock(other, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK, "the lock is still held")
+        }
+        #expect(try db.names() == [] && !entry.hasData)
+        #expect(FileManager.default.fileExists(atPath: lockPath))
+
+        // Threads that delete and rewrite the entry under its lock lose no update.
+        let counter = try db.entry("counter")
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            for _ in 0..<25 {
+                try? counter.withLock {
+                    let value = try counter.hasData ? counter.read(Int.self) : 0
+                    try counter.delete()
+                    try counter.write(value + 1)
+                }
+            }
+        }
+        #expect(try counter.read(Int.self) == 100)
+        #expect(try db.names() == ["counter"])
+    }
+
     @Test("a process killed (SIGKILL) while rewriting entries leaves each one old or new, never torn")
     func crash() throws {
         let worker = productsDirectory + "/partd-test-worker"

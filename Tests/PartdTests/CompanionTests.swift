@@ -302,6 +302,26 @@ struct DatasetDirectoryTests {
         #expect(try db.names() == ["counter"])
     }
 
+    @Test("concurrent listings of one directory each see every entry")
+    func concurrentListings() throws {
+        let db = try DatasetDirectory(path: scratchPath("dirdb-list"))
+        defer { removeTree(db.path) }
+        let n = 1000
+        for i in 0..<n {
+            #expect(FileManager.default.createFile(atPath: db.path + "/dataset-number-\(i).bytes", contents: nil))
+        }
+        #expect(try db.names().count == n)
+        let counts = Locked<[Int]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            for _ in 0..<25 {
+                let count = (try? db.names().count) ?? -1
+                counts.withLock { $0.append(count) }
+            }
+        }
+        #expect(counts.withLock { $0.count } == 200)
+        #expect(counts.withLock { $0.filter { $0 != n } } == [])
+    }
+
     @Test("a process killed (SIGKILL) while rewriting entries leaves each one old or new, never torn")
     func crash() throws {
         let worker = productsDirectory + "/partd-test-worker"

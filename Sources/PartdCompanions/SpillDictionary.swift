@@ -17,7 +17,7 @@ import PartdCompression
 /// - **Size** of a value is its encoded byte count; a value that cannot be
 ///   encoded throws at `set`, never later.
 /// - **Eviction** is by last use: reads refresh recency (chest's does not).
-///   Reading a spilled value loads it back (calling `onMiss` first).
+///   Reading a spilled value loads it back (then calls `onMiss`).
 /// - **Files**: one per key, named from a hash of the encoded key, written to a
 ///   temporary file and renamed into place (a crash leaves the old or the new
 ///   value); setting a spilled key replaces its file. The key index `.keys`
@@ -37,9 +37,14 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
     public let encoding: ValueEncoding
     /// Whether the directory is removed when the dictionary goes away.
     public let isTemporary: Bool
-    /// Called with a key about to be read back from disk.
+    /// Called with a key whose value was read back from disk.
+    ///
+    /// `onMiss` and `onOverflow` run once the call that caused them (a read, `set` or
+    /// `prefetch`) has released the dictionary's lock, so they may use the dictionary;
+    /// they run in the order the events happened (a read's `onMiss` before the
+    /// `onOverflow`s its load caused), and other threads may change the dictionary first.
     public var onMiss: (@Sendable (Key) -> Void)?
-    /// Called with a key about to be spilled to disk.
+    /// Called with a key whose value was spilled to disk (see ``onMiss``).
     public var onOverflow: (@Sendable (Key) -> Void)?
 
     private let folder: Folder
@@ -68,6 +73,12 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         /// Keys set since the last index merge; every other key follows the index on disk.
         var changed: Set<Key> = []
         var dropped = false
+    }
+
+    /// A callback to make once the lock is released.
+    private enum Event {
+        case miss(Key)
+        case overflow(Key)
     }
 
     private struct IndexEntry: Codable {
@@ -124,7 +135,9 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
 
     /// The value for `key` (loaded back from disk if it was spilled), or `nil`.
     public func value(for key: Key) throws -> Value? {
-        try state.withLock { state in
+        var events: [Event] = []
+        defer { report(events) }
+        return try state.withLock { state in
             try checkOpen(state)
             if state.entries[key] == nil && !state.removed.contains(key) {
                 try refreshIndex(&state)  // another process may have flushed it
@@ -136,14 +149,14 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
                 state.entries[key] = entry
                 return value
             }
-            onMiss?(key)
             guard let value = try loadFollowingIndex(key, &state) else { return nil }
+            events.append(.miss(key))
             entry.file = state.entries[key]?.file
             entry.value = value.value
             entry.size = value.size
             state.entries[key] = entry
             state.memoryUsage += value.size
-            try shrink(&state, keeping: key)
+            try shrink(&state, keeping: key, events: &events)
             return value.value
         }
     }
@@ -185,6 +198,8 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
     /// Loads the values of `keys` from disk into memory (without calling `onMiss`),
     /// so later reads of them are hits while the budget allows.
     public func prefetch(_ keys: [Key]) throws {
+        var events: [Event] = []
+        defer { report(events) }
         try state.withLock { state in
             try checkOpen(state)
             for key in keys {
@@ -198,7 +213,7 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
                 state.entries[key] = entry
                 state.memoryUsage += loaded.size
             }
-            try shrink(&state, keeping: nil)
+            try shrink(&state, keeping: nil, events: &events)
         }
     }
 
@@ -209,6 +224,8 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
     /// - Throws: the encoder's error if `value` cannot be encoded (nothing changes then).
     public func set(_ value: Value, for key: Key) throws {
         let size = try encoding.encode(value).count
+        var events: [Event] = []
+        defer { report(events) }
         try state.withLock { state in
             try checkOpen(state)
             state.clock += 1
@@ -218,7 +235,7 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
             state.removed.remove(key)
             state.changed.insert(key)
             state.memoryUsage += size
-            try shrink(&state, keeping: key)
+            try shrink(&state, keeping: key, events: &events)
         }
     }
 
@@ -365,9 +382,19 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         return name
     }
 
+    /// Makes the callbacks for `events`, in order (call without the lock held).
+    private func report(_ events: [Event]) {
+        for event in events {
+            switch event {
+            case .miss(let key): onMiss?(key)
+            case .overflow(let key): onOverflow?(key)
+            }
+        }
+    }
+
     /// Spills least recently used values until memory is within the budget
-    /// (`keeping` is spilled last).
-    private func shrink(_ state: inout State, keeping: Key?) throws {
+    /// (`keeping` is spilled last), noting each in `events`.
+    private func shrink(_ state: inout State, keeping: Key?, events: inout [Event]) throws {
         guard state.memoryUsage > memoryBudget.bytes else { return }
         let candidates = state.entries.filter { $0.value.value != nil }
             .sorted { a, b in
@@ -376,7 +403,6 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
             }
         for (key, var entry) in candidates {
             guard state.memoryUsage > memoryBudget.bytes else { break }
-            onOverflow?(key)
             if entry.dirty || entry.file == nil {
                 entry.file = try writeValue(entry.value!, for: key, entry: entry, state: state)
                 entry.dirty = false
@@ -384,6 +410,7 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
             entry.value = nil
             state.memoryUsage -= entry.size
             state.entries[key] = entry
+            events.append(.overflow(key))
         }
     }
 }

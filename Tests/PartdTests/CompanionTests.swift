@@ -214,6 +214,35 @@ struct SpillDictionaryTests {
         try reader.flush()  // its removal reaches the index; the others' keys stay
         #expect(try Set(SpillDictionary<String, Int>(path: path).keys()) == ["z", "w"])
     }
+
+    @Test("onMiss and onOverflow may use the dictionary; they run in the order the events happened")
+    func callbacksUseTheDictionary() throws {
+        let events = Locked<[String]>([])
+        let d = try SpillDictionary<String, [UInt8]>(memoryBudget: .bytes(5000))
+        defer {
+            d.onMiss = nil  // the callbacks capture the dictionary
+            d.onOverflow = nil
+        }
+        d.onOverflow = { key in
+            let usage = d.memoryUsage
+            let present = (try? d.contains(key)) ?? false
+            events.withLock { $0.append("overflow \(key) \(usage) \(present)") }
+        }
+        d.onMiss = { key in
+            let count = (try? d.value(for: key))??.count ?? -1
+            events.withLock { $0.append("miss \(key) \(count)") }
+        }
+        try d.set([UInt8](repeating: 1, count: 2000), for: "a")
+        let two = 2 * d.memoryUsage  // two values' encoded bytes
+        try d.set([UInt8](repeating: 2, count: 2000), for: "b")
+        _ = try d["a"]
+        try d.set([UInt8](repeating: 3, count: 2000), for: "c")  // spills b
+        #expect(events.withLock { $0 } == ["overflow b \(two) true"])
+        #expect(try d["b"] == [UInt8](repeating: 2, count: 2000))  // loads b back, spilling a
+        #expect(events.withLock { $0 } == ["overflow b \(two) true", "miss b 2000", "overflow a \(two) true"])
+        try d.prefetch(["a"])  // loads a, spilling c (the least recently used)
+        #expect(events.withLock { $0 }.last == "overflow c \(two) true")
+    }
 }
 
 @Suite("Dataset directory (dirdb)", .serialized)

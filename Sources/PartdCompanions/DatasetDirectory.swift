@@ -205,10 +205,10 @@ public struct DatasetEntry: Sendable, Comparable, CustomStringConvertible {
 
     // MARK: Lifecycle
 
-    /// Removes the entry's data and metadata (and its lock file).
+    /// Removes the entry's data and metadata. Its lock file stays: removing it
+    /// would let a new `withLock` lock a new file while another holds the old one.
     public func delete() throws {
         for suffix in Self.suffixes { try folder.remove(name + suffix) }
-        try folder.remove("." + name + ".lock")
     }
 
     /// Size and modification time of the entry's data, or `nil` if it has none.

@@ -17,15 +17,17 @@ import PartdCompression
 /// - **Size** of a value is its encoded byte count; a value that cannot be
 ///   encoded throws at `set`, never later.
 /// - **Eviction** is by last use: reads refresh recency (chest's does not).
-///   Reading a spilled value loads it back (calling `onMiss` first).
+///   Reading a spilled value loads it back (then calls `onMiss`).
 /// - **Files**: one per key, named from a hash of the encoded key, written to a
 ///   temporary file and renamed into place (a crash leaves the old or the new
 ///   value); setting a spilled key replaces its file. The key index `.keys`
 ///   maps keys to relative file names, so the directory can be moved.
-/// - **Processes**: `flush()` merges this instance's keys into the index under
-///   an inter-process lock, keeping what other processes flushed; a key this
-///   instance does not know is looked up in the index on disk. Two processes
-///   writing different keys lose nothing; for one key the last flush wins.
+/// - **Processes**: `flush()` merges this instance's changes (the keys it set
+///   or removed since its last flush) into the index under an inter-process
+///   lock, keeping what other processes flushed; a key this instance does not
+///   know is looked up in the index on disk, and keys it only read follow the
+///   index (one another process removed and flushed is gone here too). Two
+///   processes writing different keys lose nothing; for one key the last flush wins.
 /// - **Lifetime**: a temporary dictionary (no `path`) is removed at deinit; a
 ///   given directory never is, and is flushed at deinit.
 public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Codable & Sendable>: @unchecked Sendable {
@@ -35,9 +37,14 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
     public let encoding: ValueEncoding
     /// Whether the directory is removed when the dictionary goes away.
     public let isTemporary: Bool
-    /// Called with a key about to be read back from disk.
+    /// Called with a key whose value was read back from disk.
+    ///
+    /// `onMiss` and `onOverflow` run once the call that caused them (a read, `set` or
+    /// `prefetch`) has released the dictionary's lock, so they may use the dictionary;
+    /// they run in the order the events happened (a read's `onMiss` before the
+    /// `onOverflow`s its load caused), and other threads may change the dictionary first.
     public var onMiss: (@Sendable (Key) -> Void)?
-    /// Called with a key about to be spilled to disk.
+    /// Called with a key whose value was spilled to disk (see ``onMiss``).
     public var onOverflow: (@Sendable (Key) -> Void)?
 
     private let folder: Folder
@@ -63,7 +70,15 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         var clock: UInt64 = 0
         /// Keys removed since the last index merge.
         var removed: Set<Key> = []
+        /// Keys set since the last index merge; every other key follows the index on disk.
+        var changed: Set<Key> = []
         var dropped = false
+    }
+
+    /// A callback to make once the lock is released.
+    private enum Event {
+        case miss(Key)
+        case overflow(Key)
     }
 
     private struct IndexEntry: Codable {
@@ -85,8 +100,8 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         self.onMiss = onMiss
         self.onOverflow = onOverflow
         try state.withLock { state in
-            for entry in try readIndex() {
-                state.entries[entry.key] = Entry(value: nil, size: 0, file: entry.file, dirty: false, lastUse: 0)
+            for (key, file) in try readIndex() {
+                state.entries[key] = Entry(value: nil, size: 0, file: file, dirty: false, lastUse: 0)
             }
         }
     }
@@ -120,7 +135,9 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
 
     /// The value for `key` (loaded back from disk if it was spilled), or `nil`.
     public func value(for key: Key) throws -> Value? {
-        try state.withLock { state in
+        var events: [Event] = []
+        defer { report(events) }
+        return try state.withLock { state in
             try checkOpen(state)
             if state.entries[key] == nil && !state.removed.contains(key) {
                 try refreshIndex(&state)  // another process may have flushed it
@@ -132,13 +149,14 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
                 state.entries[key] = entry
                 return value
             }
-            onMiss?(key)
-            let value = try load(key, entry)
+            guard let value = try loadFollowingIndex(key, &state) else { return nil }
+            events.append(.miss(key))
+            entry.file = state.entries[key]?.file
             entry.value = value.value
             entry.size = value.size
             state.entries[key] = entry
             state.memoryUsage += value.size
-            try shrink(&state, keeping: key)
+            try shrink(&state, keeping: key, events: &events)
             return value.value
         }
     }
@@ -180,11 +198,14 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
     /// Loads the values of `keys` from disk into memory (without calling `onMiss`),
     /// so later reads of them are hits while the budget allows.
     public func prefetch(_ keys: [Key]) throws {
+        var events: [Event] = []
+        defer { report(events) }
         try state.withLock { state in
             try checkOpen(state)
             for key in keys {
-                guard var entry = state.entries[key], entry.value == nil else { continue }
-                let loaded = try load(key, entry)
+                guard state.entries[key]?.value == nil, let loaded = try loadFollowingIndex(key, &state),
+                    var entry = state.entries[key]
+                else { continue }
                 state.clock += 1
                 entry.value = loaded.value
                 entry.size = loaded.size
@@ -192,7 +213,7 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
                 state.entries[key] = entry
                 state.memoryUsage += loaded.size
             }
-            try shrink(&state, keeping: nil)
+            try shrink(&state, keeping: nil, events: &events)
         }
     }
 
@@ -203,6 +224,8 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
     /// - Throws: the encoder's error if `value` cannot be encoded (nothing changes then).
     public func set(_ value: Value, for key: Key) throws {
         let size = try encoding.encode(value).count
+        var events: [Event] = []
+        defer { report(events) }
         try state.withLock { state in
             try checkOpen(state)
             state.clock += 1
@@ -210,8 +233,9 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
             if let old, old.value != nil { state.memoryUsage -= old.size }
             state.entries[key] = Entry(value: value, size: size, file: old?.file, dirty: true, lastUse: state.clock)
             state.removed.remove(key)
+            state.changed.insert(key)
             state.memoryUsage += size
-            try shrink(&state, keeping: key)
+            try shrink(&state, keeping: key, events: &events)
         }
     }
 
@@ -225,6 +249,7 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
             if old.value != nil { state.memoryUsage -= old.size }
             if let file = old.file { try folder.remove(file) }
             state.removed.insert(key)
+            state.changed.remove(key)
             return true
         }
     }
@@ -237,8 +262,9 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         }
     }
 
-    /// Writes every value not yet on disk to its file and merges the key index
-    /// into `.keys` under the inter-process lock. Values stay in memory.
+    /// Writes every value not yet on disk to its file and merges this instance's
+    /// changes (keys set or removed since its last flush) into the index `.keys`
+    /// under the inter-process lock; other keys follow the index. Values stay in memory.
     public func flush() throws {
         try state.withLock { state in
             try checkOpen(state)
@@ -249,17 +275,15 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
                 state.entries[key] = entry
             }
             try folder.withLock(Self.lockName) {
-                var merged: [Key: String] = [:]
-                for entry in try readIndex() where !state.removed.contains(entry.key) { merged[entry.key] = entry.file }
-                for (key, entry) in state.entries { if let file = entry.file { merged[key] = file } }
+                var merged = try readIndex()
+                for key in state.removed { merged[key] = nil }
+                for key in state.changed { if let file = state.entries[key]?.file { merged[key] = file } }
                 let index = merged.map { IndexEntry(key: $0.key, file: $0.value) }
                 try folder.writeAtomically(Self.indexName, try ValueEncoding.messagePack.encode(index))
-                // Adopt what other processes flushed.
-                for (key, file) in merged where state.entries[key] == nil {
-                    state.entries[key] = Entry(value: nil, size: 0, file: file, dirty: false, lastUse: 0)
-                }
+                state.removed = []
+                state.changed = []
+                follow(merged, &state)
             }
-            state.removed = []
         }
     }
 
@@ -281,26 +305,55 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         }
     }
 
-    private func readIndex() throws -> [IndexEntry] {
-        guard let bytes = try folder.read(Self.indexName) else { return [] }
+    /// The index on disk: each key's file name.
+    private func readIndex() throws -> [Key: String] {
+        guard let bytes = try folder.read(Self.indexName) else { return [:] }
         do {
-            return try ValueEncoding.messagePack.decode([IndexEntry].self, from: bytes)
+            let entries = try ValueEncoding.messagePack.decode([IndexEntry].self, from: bytes)
+            return Dictionary(entries.map { ($0.key, $0.file) }, uniquingKeysWith: { $1 })
         } catch {
             throw PartdError(code: .corruptData, message: "the key index cannot be read: \(error)", path: folder.file(Self.indexName))
         }
     }
 
-    /// Adds keys other processes flushed since this instance last looked.
+    /// Follows the index on disk: adds keys other processes flushed since this
+    /// instance last looked and drops the ones they removed.
     private func refreshIndex(_ state: inout State) throws {
-        for entry in try readIndex() where state.entries[entry.key] == nil && !state.removed.contains(entry.key) {
-            state.entries[entry.key] = Entry(value: nil, size: 0, file: entry.file, dirty: false, lastUse: 0)
+        follow(try readIndex(), &state)
+    }
+
+    /// Makes the keys this instance has not changed since its last flush match `index`.
+    private func follow(_ index: [Key: String], _ state: inout State) {
+        for (key, file) in index where !state.changed.contains(key) && !state.removed.contains(key) {
+            if state.entries[key] == nil {
+                state.entries[key] = Entry(value: nil, size: 0, file: file, dirty: false, lastUse: 0)
+            } else {
+                state.entries[key]?.file = file
+            }
+        }
+        for (key, entry) in state.entries where index[key] == nil && !state.changed.contains(key) {
+            // Another process removed it and flushed.
+            state.entries[key] = nil
+            if entry.value != nil { state.memoryUsage -= entry.size }
         }
     }
 
-    private func load(_ key: Key, _ entry: Entry) throws -> (value: Value, size: Int) {
-        guard let file = entry.file, let bytes = try folder.read(file) else {
-            throw PartdError(code: .notFound, message: "the spilled value of \(key) is missing", path: entry.file.map(folder.file))
+    /// Reads `key`'s spilled value back; if its file is gone and this instance did
+    /// not change the key, follows the index (`nil` if another process removed it).
+    private func loadFollowingIndex(_ key: Key, _ state: inout State) throws -> (value: Value, size: Int)? {
+        guard let entry = state.entries[key] else { return nil }
+        if let loaded = try load(key, entry) { return loaded }
+        if !state.changed.contains(key) {
+            try refreshIndex(&state)
+            guard let current = state.entries[key] else { return nil }
+            if current.file != entry.file, let loaded = try load(key, current) { return loaded }
         }
+        throw PartdError(code: .notFound, message: "the spilled value of \(key) is missing", path: entry.file.map(folder.file))
+    }
+
+    /// The value in `entry`'s file, or `nil` if it has no file or the file is missing.
+    private func load(_ key: Key, _ entry: Entry) throws -> (value: Value, size: Int)? {
+        guard let file = entry.file, let bytes = try folder.read(file) else { return nil }
         do {
             return (try encoding.decode(Value.self, from: bytes), bytes.count)
         } catch {
@@ -329,9 +382,19 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         return name
     }
 
+    /// Makes the callbacks for `events`, in order (call without the lock held).
+    private func report(_ events: [Event]) {
+        for event in events {
+            switch event {
+            case .miss(let key): onMiss?(key)
+            case .overflow(let key): onOverflow?(key)
+            }
+        }
+    }
+
     /// Spills least recently used values until memory is within the budget
-    /// (`keeping` is spilled last).
-    private func shrink(_ state: inout State, keeping: Key?) throws {
+    /// (`keeping` is spilled last), noting each in `events`.
+    private func shrink(_ state: inout State, keeping: Key?, events: inout [Event]) throws {
         guard state.memoryUsage > memoryBudget.bytes else { return }
         let candidates = state.entries.filter { $0.value.value != nil }
             .sorted { a, b in
@@ -340,7 +403,6 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
             }
         for (key, var entry) in candidates {
             guard state.memoryUsage > memoryBudget.bytes else { break }
-            onOverflow?(key)
             if entry.dirty || entry.file == nil {
                 entry.file = try writeValue(entry.value!, for: key, entry: entry, state: state)
                 entry.dirty = false
@@ -348,6 +410,7 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
             entry.value = nil
             state.memoryUsage -= entry.size
             state.entries[key] = entry
+            events.append(.overflow(key))
         }
     }
 }

@@ -182,6 +182,67 @@ struct SpillDictionaryTests {
             for i in 0..<300 { #expect(try d["w\(writer)-\(i)"] == [writer, i, writer * i]) }
         }
     }
+
+    @Test("a key another instance removed and flushed stays removed: a flush writes only this instance's changes")
+    func removalByAnotherInstance() throws {
+        let path = scratchPath("chest-removal")
+        defer { removeTree(path) }
+        do {
+            let seed = try SpillDictionary<String, Int>(path: path)
+            try seed.set(1, for: "x")
+            try seed.set(2, for: "y")
+        }  // flushed at deinit
+        let remover = try SpillDictionary<String, Int>(path: path)
+        let reader = try SpillDictionary<String, Int>(path: path)
+        #expect(try reader["x"] == 1)  // now held in memory, clean
+        do {
+            let writer = try SpillDictionary<String, Int>(path: path)  // knows "x" from the index only
+            #expect(try remover.removeValue(for: "x"))
+            try remover.flush()
+            #expect(try writer["x"] == nil)
+            try writer.set(3, for: "z")
+            try writer.flush()
+            try writer.set(4, for: "w")
+        }  // flushed again at deinit
+        for d in [remover, reader, try SpillDictionary<String, Int>(path: path)] {
+            #expect(try Set(d.keys()) == ["y", "z", "w"])
+            #expect(try d["x"] == nil && !d.contains("x"))
+            #expect(try Dictionary(uniqueKeysWithValues: d.items().map { ($0.key, $0.value) }) == ["y": 2, "z": 3, "w": 4])
+        }
+        #expect(!reader.isInMemory("x"))
+        #expect(try reader.removeValue(for: "y"))
+        try reader.flush()  // its removal reaches the index; the others' keys stay
+        #expect(try Set(SpillDictionary<String, Int>(path: path).keys()) == ["z", "w"])
+    }
+
+    @Test("onMiss and onOverflow may use the dictionary; they run in the order the events happened")
+    func callbacksUseTheDictionary() throws {
+        let events = Locked<[String]>([])
+        let d = try SpillDictionary<String, [UInt8]>(memoryBudget: .bytes(5000))
+        defer {
+            d.onMiss = nil  // the callbacks capture the dictionary
+            d.onOverflow = nil
+        }
+        d.onOverflow = { key in
+            let usage = d.memoryUsage
+            let present = (try? d.contains(key)) ?? false
+            events.withLock { $0.append("overflow \(key) \(usage) \(present)") }
+        }
+        d.onMiss = { key in
+            let count = (try? d.value(for: key))??.count ?? -1
+            events.withLock { $0.append("miss \(key) \(count)") }
+        }
+        try d.set([UInt8](repeating: 1, count: 2000), for: "a")
+        let two = 2 * d.memoryUsage  // two values' encoded bytes
+        try d.set([UInt8](repeating: 2, count: 2000), for: "b")
+        _ = try d["a"]
+        try d.set([UInt8](repeating: 3, count: 2000), for: "c")  // spills b
+        #expect(events.withLock { $0 } == ["overflow b \(two) true"])
+        #expect(try d["b"] == [UInt8](repeating: 2, count: 2000))  // loads b back, spilling a
+        #expect(events.withLock { $0 } == ["overflow b \(two) true", "miss b 2000", "overflow a \(two) true"])
+        try d.prefetch(["a"])  // loads a, spilling c (the least recently used)
+        #expect(events.withLock { $0 }.last == "overflow c \(two) true")
+    }
 }
 
 @Suite("Dataset directory (dirdb)", .serialized)
@@ -235,6 +296,59 @@ struct DatasetDirectoryTests {
             }
         }
         #expect(try entry.read(Int.self) == 100)
+    }
+
+    @Test("delete keeps the entry's lock file, so a lock held across a delete still excludes others")
+    func deleteKeepsTheLock() throws {
+        let db = try DatasetDirectory(path: scratchPath("dirdb-delete-lock"))
+        defer { removeTree(db.path) }
+        let entry = try db.entry("x")
+        try entry.write(1)
+        let lockPath = db.path + "/.x.lock"
+        try entry.withLock {
+            try entry.delete()
+            // What another thread's or process's withLock does: open the lock file (creating it if missing) and flock it.
+            let other = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            defer { close(other) }
+            #expect(other >= 0)
+            #expect(flock(other, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK, "the lock is still held")
+        }
+        #expect(try db.names() == [] && !entry.hasData)
+        #expect(FileManager.default.fileExists(atPath: lockPath))
+
+        // Threads that delete and rewrite the entry under its lock lose no update.
+        let counter = try db.entry("counter")
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            for _ in 0..<25 {
+                try? counter.withLock {
+                    let value = try counter.hasData ? counter.read(Int.self) : 0
+                    try counter.delete()
+                    try counter.write(value + 1)
+                }
+            }
+        }
+        #expect(try counter.read(Int.self) == 100)
+        #expect(try db.names() == ["counter"])
+    }
+
+    @Test("concurrent listings of one directory each see every entry")
+    func concurrentListings() throws {
+        let db = try DatasetDirectory(path: scratchPath("dirdb-list"))
+        defer { removeTree(db.path) }
+        let n = 1000
+        for i in 0..<n {
+            #expect(FileManager.default.createFile(atPath: db.path + "/dataset-number-\(i).bytes", contents: nil))
+        }
+        #expect(try db.names().count == n)
+        let counts = Locked<[Int]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            for _ in 0..<25 {
+                let count = (try? db.names().count) ?? -1
+                counts.withLock { $0.append(count) }
+            }
+        }
+        #expect(counts.withLock { $0.count } == 200)
+        #expect(counts.withLock { $0.filter { $0 != n } } == [])
     }
 
     @Test("a process killed (SIGKILL) while rewriting entries leaves each one old or new, never torn")

@@ -179,6 +179,18 @@ struct SpillingStoreTests {
         #expect(store.statistics.bufferedBytes <= 64_000)
         #expect(try store.totalByteCount() == 200_000)
     }
+
+    @Test("an unlimited budget with background threshold 1 (never spill) appends and reads back")
+    func unlimitedBudget() throws {
+        let slow = MemoryStore()
+        let store = SpillingStore(
+            spillingTo: slow, configuration: .init(availableMemory: .bytes(.max), backgroundThreshold: 1))
+        try store.append(["x": bytes("Hello"), "y": bytes("abc")])
+        try store.append(["x": bytes("World!")])
+        #expect(try store.get(["x", "y"]) == [bytes("HelloWorld!"), bytes("abc")])
+        #expect(try slow.keys() == [])
+        #expect(store.statistics.bufferedBytes == 14)
+    }
 }
 
 @Suite("ByteCount and errors")

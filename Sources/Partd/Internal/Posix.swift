@@ -308,16 +308,17 @@ package enum Posix {
     }
 
     /// The names in the directory open as `fd` (without `.` and `..`).
+    ///
+    /// Each listing reads through its own open file description (not a `dup` of `fd`, which
+    /// would share one read position with every concurrent listing of the directory).
     package static func listDirectory(_ fd: Int32) throws(Errno) -> [(name: String, isDirectory: Bool)] {
-        let dupFD = dup(fd)
-        guard dupFD >= 0 else { throw .current }
-        guard let dir = fdopendir(dupFD) else {
+        let listFD = try openAt(fd, ".", flags: O_RDONLY | O_DIRECTORY)
+        guard let dir = fdopendir(listFD) else {
             let e = Errno.current
-            Glibc.close(dupFD)
+            Glibc.close(listFD)
             throw e
         }
         defer { closedir(dir) }
-        rewinddir(dir)
         var names: [(String, Bool)] = []
         while true {
             errno = 0

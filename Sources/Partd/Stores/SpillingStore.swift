@@ -357,7 +357,9 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
     private func spillOverThreshold() throws {
         let budget = configuration.availableMemory.bytes
         if configuration.backgroundSpill {
-            let threshold = Int(Double(budget) * configuration.backgroundThreshold)
+            // Clamped: Double(Int.max) rounds up to 2^63, which Int(_:) would trap on.
+            let share = Double(budget) * configuration.backgroundThreshold
+            let threshold = share < Double(Int.max) ? Int(share) : Int.max
             while buffer.totalBytes > threshold, !buffer.isEmpty {
                 let done = written.withLock { jobs in
                     var taken: [Job] = []

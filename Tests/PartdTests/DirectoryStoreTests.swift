@@ -90,6 +90,8 @@ struct DirectoryStoreTests {
         } catch {
             Issue.record("expected .closed, got \(error)")
         }
+        // The error names the store's directory.
+        #expect(expectPartdError(.closed) { try closed.get("x") }?.path == closed.path)
     }
 
     @Test("an explicit path is never removed implicitly, and reopening lists keys and data")

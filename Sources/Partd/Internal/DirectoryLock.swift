@@ -37,8 +37,12 @@ final class DirectoryLock: Sendable {
     private let stripes: [PosixMutex]
     private let shared = Locked(Shared())
 
-    init(lockFD: Int32) {
+    /// The store's directory, named in errors.
+    let directory: String
+
+    init(lockFD: Int32, directory: String) {
         self.lockFD = lockFD
+        self.directory = directory
         self.stripes = (0..<Self.stripeCount).map { _ in PosixMutex() }
     }
 
@@ -82,12 +86,12 @@ final class DirectoryLock: Sendable {
         lockStripes(mask)
         defer { unlockStripes(mask) }
         try shared.withLock { (s: inout Shared) throws -> Void in
-            if s.closed { throw PartdError.closedStore(path: nil) }
+            if s.closed { throw PartdError.closedStore(path: directory) }
             if s.holders == 0 {
                 do throws(Errno) {
                     try Posix.lockFile(lockFD, .shared)
                 } catch {
-                    throw PartdError.system("lock", key: nil, path: ".lock", errno: error.rawValue)
+                    throw PartdError.system("lock", key: nil, path: directory + "/.lock", errno: error.rawValue)
                 }
                 let generation = (try? Posix.readUInt64(lockFD, at: 0)) ?? s.generation
                 if generation != s.generation {
@@ -114,11 +118,11 @@ final class DirectoryLock: Sendable {
     func withExclusive<R>(onNewGeneration: () -> Void, _ body: () throws -> R) throws -> R {
         lockStripes(Self.allStripes)
         defer { unlockStripes(Self.allStripes) }
-        if shared.withLock({ $0.closed }) { throw PartdError.closedStore(path: nil) }
+        if shared.withLock({ $0.closed }) { throw PartdError.closedStore(path: directory) }
         do {
             try Posix.lockFile(lockFD, .exclusive)
         } catch {
-            throw PartdError.system("lock", key: nil, path: ".lock", errno: error.rawValue)
+            throw PartdError.system("lock", key: nil, path: directory + "/.lock", errno: error.rawValue)
         }
         defer { Posix.unlockFile(lockFD) }
         let current = (try? Posix.readUInt64(lockFD, at: 0)) ?? 0

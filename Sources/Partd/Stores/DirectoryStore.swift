@@ -131,7 +131,7 @@ public final class DirectoryStore: ByteStore {
             lockFD = readOnly
         }
         self.rootFD = root
-        self.lock = DirectoryLock(lockFD: lockFD)
+        self.lock = DirectoryLock(lockFD: lockFD, directory: path)
         self.cache = Locked(DescriptorCache(capacity: configuration.maxOpenFiles))
     }
 

@@ -61,6 +61,39 @@ struct TypedFuzzTests {
         }
     }
 
+    /// Decodes two payloads as the frames of one key with the parser of their format.
+    static func decodeTwo(_ name: String, _ first: [UInt8], _ second: [UInt8]) throws {
+        let frames = [(offset: 0, bytes: first[...]), (offset: first.count, bytes: second[...])]
+        switch name {
+        case "npy": _ = try NDArray<Int32>.decode(frames: frames, key: "k")
+        case "npy-bool": _ = try NDArray<Bool>.decode(frames: frames, key: "k")
+        case "strings": _ = try StringArray.decode(frames: frames, key: "k")
+        default: _ = try TableFrames.decode(frames: frames, selection: nil, key: "k")
+        }
+    }
+
+    @Test("random byte flips in either of two frames of one key decode or throw", arguments: 0..<2)
+    func twoFrameFlips(seed: Int) throws {
+        var rng = SplitMix64(seed: UInt64(seed) &+ 7)
+        // A second table of other categories, so the frames' dictionaries are unified.
+        let otherTable = TableFrames.payload(try sampleTable(rows: 6, seed: 2, categories: ["blue", "cyan"]))
+        for (name, payload) in try Self.payloads() {
+            let second = name == "table" ? otherTable : payload
+            try Self.decodeTwo(name, payload, second)
+            for _ in 0..<2000 {
+                var frames = [payload, second]
+                for _ in 0..<Int.random(in: 1...3, using: &rng) {
+                    let which = Int.random(in: 0...1, using: &rng)
+                    frames[which][Int.random(in: 0..<frames[which].count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+                }
+                do {
+                    try Self.decodeTwo(name, frames[0], frames[1])
+                } catch is PartdError {
+                }
+            }
+        }
+    }
+
     @Test("length fields claiming terabytes are refused without allocating")
     func hostileLengths() throws {
         var strings = StringArray(["abc"]).framePayload()

@@ -228,6 +228,32 @@ struct ServerTests {
         #expect(try !good.contains("half"))
     }
 
+    @Test("frames that arrive behind a malformed request, or behind a refused handshake, in the same read are never applied")
+    func nothingAfterRefusal() throws {
+        let store = MemoryStore()
+        let (server, path) = try start(store, token: "t0ken")
+        defer { try? server.shutdown() }
+        func append(_ key: String, id: UInt32) -> [UInt8] {
+            wireFrame(kind: 0x10, id: id, body: [1, 0, 0, 0] + [0] + withUnsafeBytes(of: UInt32(key.utf8.count).littleEndian, Array.init)
+                + Array(key.utf8) + withUnsafeBytes(of: UInt64(1).littleEndian, Array.init) + [7])
+        }
+        // hello, an append whose key has the unknown tag 9, then a valid append of "a": one write.
+        let malformed = wireFrame(kind: 0x10, id: 1, body: [1, 0, 0, 0] + [9])
+        let raw = try RawSocket(path: path)
+        raw.send(hello(token: "t0ken") + malformed + append("a", id: 2))
+        #expect(errorMessage(raw.readToEnd()).contains("unknown key tag 9"))
+        // A wrong token, then a good hello and an append: the second hello is not taken either.
+        let intruder = try RawSocket(path: path)
+        intruder.send(hello(token: "guess") + hello(token: "t0ken") + append("b", id: 1))
+        #expect(errorMessage(intruder.readToEnd()).contains("refused the client's token"))
+        // A client that connects after both sees neither append.
+        let client = try RemoteStore(connectingTo: .unixSocket(path), configuration: .init(token: "t0ken"))
+        try client.append(["c": [1]])
+        let keys = try client.keys()
+        #expect(keys == ["c"])
+        #expect(try !store.contains("a") && !store.contains("b"))
+    }
+
     @Test("4 client processes x 5,000 batches through one server: every batch once, contiguous, byte-exact")
     func multiProcess() throws {
         let worker = productsDirectory + "/partd-test-worker"

@@ -24,6 +24,9 @@ import Partd
 ///
 /// **Connection loss** fails what is unanswered with
 /// ``PartdError/Code/connectionFailed``; the next call reconnects.
+///
+/// **Keys** nested more than 32 tuples deep cannot be sent: a call with one
+/// throws ``PartdError/Code/invalidKey`` before sending anything.
 public final class RemoteStore: ByteStore, @unchecked Sendable {
     public typealias Address = StoreServer.Address
 
@@ -102,6 +105,7 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
 
     public func append(_ batch: [(key: PartdKey, value: [UInt8])]) throws {
         guard !batch.isEmpty else { return }
+        for entry in batch { try Wire.checkSendable(entry.key) }
         _ = try request(.append, pipelined: configuration.pipelining) { out in
             out.writeInteger(UInt32(batch.count), endianness: .little)
             for entry in batch {
@@ -112,6 +116,7 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
     }
 
     public func get(_ keys: [PartdKey]) throws -> [[UInt8]] {
+        for key in keys { try Wire.checkSendable(key) }
         var answer = try request(.get, pipelined: false) { Wire.writeKeys(keys, into: &$0) }!
         let count = Int(try Wire.readInteger(&answer, as: UInt32.self, "value count"))
         guard count == keys.count else { throw Wire.violation("asked for \(keys.count) values, got \(count)") }
@@ -119,6 +124,7 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
     }
 
     public func setOnce(_ key: PartdKey, _ value: [UInt8]) throws -> Bool {
+        try Wire.checkSendable(key)
         var answer = try request(.setOnce, pipelined: false) { out in
             Wire.writeKey(key, into: &out)
             Wire.writeBytes(value, into: &out)
@@ -127,6 +133,7 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
     }
 
     public func delete(_ keys: [PartdKey]) throws {
+        for key in keys { try Wire.checkSendable(key) }
         _ = try request(.delete, pipelined: configuration.pipelining) { Wire.writeKeys(keys, into: &$0) }
     }
 
@@ -140,16 +147,19 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
     }
 
     public func contains(_ key: PartdKey) throws -> Bool {
+        try Wire.checkSendable(key)
         var answer = try request(.contains, pipelined: false) { Wire.writeKey(key, into: &$0) }!
         return try Wire.readInteger(&answer, as: UInt8.self, "contains answer") == 1
     }
 
     public func byteCount(of key: PartdKey) throws -> Int {
+        try Wire.checkSendable(key)
         var answer = try request(.byteCount, pipelined: false) { Wire.writeKey(key, into: &$0) }!
         return Int(try Wire.readInteger(&answer, as: UInt64.self, "byte count"))
     }
 
     public func validate(_ key: PartdKey) throws {
+        try Wire.checkSendable(key)
         _ = try request(.validate, pipelined: false) { Wire.writeKey(key, into: &$0) }
     }
 
@@ -163,6 +173,7 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
 
         public func append(_ batch: [PartdKey: [UInt8]]) async throws {
             let entries = batch.map { (key: $0.key, value: $0.value) }
+            for entry in entries { try Wire.checkSendable(entry.key) }
             _ = try await store.send(.append) { out in
                 out.writeInteger(UInt32(entries.count), endianness: .little)
                 for entry in entries {
@@ -173,6 +184,7 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
         }
 
         public func get(_ key: PartdKey) async throws -> [UInt8] {
+            try Wire.checkSendable(key)
             var answer = try await store.send(.get) { Wire.writeKeys([key], into: &$0) }!.get()
             _ = try Wire.readInteger(&answer, as: UInt32.self, "value count")
             return try Wire.readBytes(&answer)
@@ -184,6 +196,7 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
         }
 
         public func delete(_ keys: [PartdKey]) async throws {
+            for key in keys { try Wire.checkSendable(key) }
             _ = try await store.send(.delete) { Wire.writeKeys(keys, into: &$0) }!.get()
         }
 

@@ -254,6 +254,32 @@ struct ServerTests {
         #expect(try !store.contains("a") && !store.contains("b"))
     }
 
+    @Test("a key nested deeper than the wire protocol allows is refused by the client as invalidKey, before anything is sent; the connection carries on")
+    func tooDeepKey() async throws {
+        let (server, path) = try start()
+        defer { try? server.shutdown() }
+        let client = try RemoteStore(connectingTo: .unixSocket(path))
+        var deepest = PartdKey("x")
+        for _ in 0..<32 { deepest = PartdKey(.tuple([deepest])) }  // "x" 32 tuples down: the deepest the server reads
+        let tooDeep = PartdKey(.tuple([PartdKey(1), PartdKey(.tuple([deepest]))]))
+        try client.append(["before": [1]])  // pipelined, possibly still in flight
+        let error = expectPartdError(.invalidKey) { try client.append([(key: "fine", value: [2]), (key: tooDeep, value: [2])]) }
+        #expect(error?.key == tooDeep)
+        #expect(error?.message.contains("32") == true)
+        expectPartdError(.invalidKey) { try client.get([PartdKey("fine"), tooDeep]) }
+        expectPartdError(.invalidKey) { try client.setOnce(tooDeep, [3]) }
+        expectPartdError(.invalidKey) { try client.delete([tooDeep]) }
+        expectPartdError(.invalidKey) { try client.contains(tooDeep) }
+        expectPartdError(.invalidKey) { try client.byteCount(of: tooDeep) }
+        expectPartdError(.invalidKey) { try client.validate(tooDeep) }
+        await #expect { try await client.async.get(tooDeep) } throws: { ($0 as? PartdError)?.code == .invalidKey }
+        await #expect { try await client.async.append([tooDeep: [4]]) } throws: { ($0 as? PartdError)?.code == .invalidKey }
+        try client.append([(key: deepest, value: [5])])
+        #expect(try client.get(deepest) == [5])
+        #expect(try client.get(["before", "fine"]) == [[1], []])
+        #expect(server.connectionCount == 1)
+    }
+
     @Test("4 client processes x 5,000 batches through one server: every batch once, contiguous, byte-exact")
     func multiProcess() throws {
         let worker = productsDirectory + "/partd-test-worker"

@@ -58,6 +58,8 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
     public let configuration: Configuration
     private let group: any EventLoopGroup
     private let connectionState = Locked<Connection?>(nil)
+    /// Held while a connection is made, so threads that find none at once make one between them.
+    private let connecting = Locked(())
     /// Shared with the connection's handler: unanswered pipelined bytes and the first unreported failure.
     private let pipeline = Locked(PipelineState())
 
@@ -248,9 +250,24 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
         try connection().handler.enqueue(kind, pipelined: pipelined, body: body)
     }
 
-    /// The live connection, made (and greeted) if there is none.
+    /// The live connection, made (and greeted) if there is none. One thread makes it while the others wait
+    /// and then use it: two connections made at once would leave one open unused and let a thread's requests
+    /// go out on both, unordered.
     private func connection() throws -> Connection {
-        if let live = connectionState.withLock({ $0 }), live.channel.isActive { return live }
+        if let live = liveConnection() { return live }
+        return try connecting.withLock { _ in
+            if let live = liveConnection() { return live }
+            return try connect()
+        }
+    }
+
+    private func liveConnection() -> Connection? {
+        guard let live = connectionState.withLock({ $0 }), live.channel.isActive else { return nil }
+        return live
+    }
+
+    /// A new connection, greeted, made the live one.
+    private func connect() throws -> Connection {
         let handler = ClientConnectionHandler(pipeline: pipeline)
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(configuration.connectTimeout)

@@ -254,6 +254,45 @@ struct ServerTests {
         #expect(try !store.contains("a") && !store.contains("b"))
     }
 
+    @Test("threads that reconnect at once share one new connection, and each sees its own appends")
+    func concurrentReconnect() throws {
+        let (server, path) = try start()
+        defer { try? server.shutdown() }
+        let client = try RemoteStore(connectingTo: .unixSocket(path))
+        let threads = 8
+        for round in 0..<5 {
+            try client.close()  // the next call of every thread reconnects
+            var waited = 0
+            while server.connectionCount > 0 && waited < 1000 {  // the server notices the close on its own thread
+                usleep(10_000)
+                waited += 1
+            }
+            try #require(server.connectionCount == 0)
+            let gate = DispatchSemaphore(value: 0)
+            let results = Locked([Int: Result<[UInt8], any Error>]())
+            let done = DispatchGroup()
+            for t in 0..<threads {
+                done.enter()
+                Thread {
+                    defer { done.leave() }
+                    gate.wait()
+                    let key = PartdKey(.tuple([PartdKey(round), PartdKey(t)]))
+                    let result = Result { () throws -> [UInt8] in
+                        for i in 0..<20 { try client.append([(key: key, value: [UInt8(i)])]) }
+                        return try client.get(key)
+                    }
+                    results.withLock { $0[t] = result }
+                }.start()
+            }
+            for _ in 0..<threads { gate.signal() }
+            done.wait()
+            for t in 0..<threads {
+                #expect(try results.withLock { $0[t] }?.get() == (0..<20).map { UInt8($0) }, "round \(round), thread \(t)")
+            }
+            #expect(server.connectionCount == 1, "round \(round)")
+        }
+    }
+
     @Test("a key nested deeper than the wire protocol allows is refused by the client as invalidKey, before anything is sent; the connection carries on")
     func tooDeepKey() async throws {
         let (server, path) = try start()

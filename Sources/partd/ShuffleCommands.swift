@@ -213,11 +213,11 @@ final class ProgressLine {
         if terminal {
             let filled = Int(fraction * 30)
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled)
-            FileHandle.standardError.write(Data("\r\(label)[\(bar)] \(Int(fraction * 100))% \(detail)   ".utf8))
+            writeStderr("\r\(label)[\(bar)] \(Int(fraction * 100))% \(detail)   ")
         } else if Int(fraction * 10) != lastDecile {
             lastDecile = Int(fraction * 10)
             lastLine = "\(label)\(Int(fraction * 100))% \(detail)\n"
-            FileHandle.standardError.write(Data(lastLine.utf8))
+            writeStderr(lastLine)
         }
     }
 
@@ -225,10 +225,10 @@ final class ProgressLine {
     func finish(_ detail: String) {
         if terminal {
             update(total, detail)
-            FileHandle.standardError.write(Data("\n".utf8))
+            writeStderr("\n")
         } else if lastLine != "\(label)100% \(detail)\n" {
             lastLine = "\(label)100% \(detail)\n"
-            FileHandle.standardError.write(Data(lastLine.utf8))
+            writeStderr(lastLine)
         }
     }
 }
@@ -308,7 +308,9 @@ struct GroupByCSV: ParsableCommand {
             // JSON is printed from the whole result.
             var result = try shuffle.groupBy(keys).aggregate(aggregations)
             if sort { result = try result.sorted(by: keys.map { SortKey($0) }) }
-            return try withOutput(out) { try printTable(result, format: format, arrowCompression: arrowCompression?.compression, to: $0) }
+            return try withOutput(out) {
+                try printTable(result, format: format, arrowCompression: arrowCompression?.compression, to: $0, named: $1)
+            }
         }
         if sort { return try printSorted(shuffle, keys: keys, aggregations, schema: schema) }
         // Otherwise each partition's groups are printed as they are done, in partition order, so the result
@@ -343,7 +345,9 @@ struct GroupByCSV: ParsableCommand {
             // All in memory: sorted there.
             let parts = staging.takeKept().map(\.1)
             let result = parts.isEmpty ? Table() : try Table.concatenate(parts).sorted(by: sortKeys)
-            return try withOutput(out) { try printTable(result, format: format, arrowCompression: arrowCompression?.compression, to: $0) }
+            return try withOutput(out) {
+                try printTable(result, format: format, arrowCompression: arrowCompression?.compression, to: $0, named: $1)
+            }
         }
         // Too many groups: a shuffle of them by ranges of the keys, each range sorted and printed in order.
         let boundaries = try Table.concatenate(staging.samples).sortBoundaries(by: sortKeys, partitions: options.input.partitions)

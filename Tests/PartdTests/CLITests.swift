@@ -530,6 +530,51 @@ struct CLITests {
         try? FileManager.default.removeItem(atPath: scratchPath("interrupt-out.csv"))
     }
 
+    @Test("output to a pipe its reader closed (`| head -1`) or to a full disk: a clear error, a non-zero status, no scratch files")
+    func outputFailures() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let (csv, scratch) = (scratchPath("closed-pipe.csv"), scratchPath("closed-pipe-tmp"))
+        defer { try? FileManager.default.removeItem(atPath: csv); removeTree(scratch) }
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        try writeCSV(csv, rows: 200_000, groups: 100_000)  // about 3 MB of output, far more than a pipe holds
+        func leftovers() -> [String] { (try? FileManager.default.contentsOfDirectory(atPath: scratch)) ?? [] }
+        func start(_ arguments: [String], output: Any) throws -> (Process, Pipe) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: partd)
+            process.arguments = arguments
+            process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": scratch]) { $1 }
+            process.standardOutput = output
+            let errors = Pipe()
+            process.standardError = errors
+            try process.run()
+            return (process, errors)
+        }
+        let commands = [
+            ["sort", csv, "--by", "x", "--memory", "100kB"],
+            ["groupby", csv, "--by", "id", "--memory", "100kB"],
+        ]
+        for arguments in commands {
+            // The reader takes the first bytes and goes away, as `head -1` does.
+            let out = Pipe()
+            let (process, errors) = try start(arguments, output: out)
+            #expect(!out.fileHandleForReading.availableData.isEmpty)
+            try out.fileHandleForReading.close()
+            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationReason == .exit && process.terminationStatus != 0, "\(arguments[0]): \(message)")
+            #expect(message.contains("cannot write standard output: Broken pipe"), "\(arguments[0]): \(message)")
+            #expect(leftovers().isEmpty, "\(arguments[0]): \(leftovers())")
+        }
+        // A full disk.
+        let full = try #require(FileHandle(forWritingAtPath: "/dev/full"))
+        let (process, errors) = try start(commands[0], output: full)
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus != 0, "\(message)")
+        #expect(message.contains("cannot write standard output: No space left on device"), "\(message)")
+        #expect(leftovers().isEmpty, "\(leftovers())")
+    }
+
     @Test("CSV numbers read as Int64(String) and Double(String) read them; strings keep their text")
     func csvNumbers() throws {
         try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")

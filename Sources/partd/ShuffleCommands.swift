@@ -240,15 +240,36 @@ struct ShuffleCSV: ParsableCommand {
         discussion: """
             Reads the CSV in chunks, hashes the --by columns of every row (docs/format.md §7) and appends \
             each partition's rows as table frames to key N of the directory --out, keeping at most --memory \
-            in memory. Read a partition back with `partd cat OUT N`.
+            in memory. Read a partition back with `partd cat OUT N`. A --out that already holds anything \
+            is refused unless --overwrite is given, which empties it first; a shuffle that fails leaves no \
+            partitions behind (nor the directory, if it made it).
             """)
 
     @OptionGroup var options: CSVShuffleOptions
-    @Option(help: "The directory the partitions are written to.") var out: String
+    @Option(help: "The directory the partitions are written to (made if missing; it must hold nothing).") var out: String
+    @Flag(help: "Empty --out first if it holds anything (every entry in it is removed).") var overwrite = false
 
     func run() throws {
-        let (shuffle, _) = try options.shuffle(into: out)
-        try shuffle.close()
+        // Appending to partitions already there would add every row again; a partial shuffle would be taken for
+        // a whole one. So --out starts empty, and a failure empties it again.
+        let existed = FileManager.default.fileExists(atPath: out)
+        if existed {
+            let entries = ((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).filter { $0 != ".lock" }
+            if !entries.isEmpty {
+                guard overwrite else {
+                    throw CommandError("\(out) is not empty (\(entries.count) entries): give --overwrite to replace what it holds")
+                }
+                try DirectoryStore(path: out).drop()
+            }
+        }
+        let shuffle: Shuffle<Table>
+        do {
+            shuffle = try options.shuffle(into: out).shuffle
+            try shuffle.close()
+        } catch {
+            if existed { try? DirectoryStore(path: out).drop() } else { try? PartdPath.destroy(out) }
+            throw error
+        }
         print("\(shuffle.rowCount) rows in \(options.input.partitions) partitions in \(out)")
     }
 }

@@ -165,6 +165,12 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
         _ = try request(.validate, pipelined: false) { Wire.writeKey(key, into: &$0) }
     }
 
+    /// ``flush()``: wrappers above this store (a `SpillingStore`'s `flush`, a shuffle's `close`) wait for the
+    /// server's answers through it.
+    public func waitForWrites() throws {
+        try flush()
+    }
+
     // MARK: - Async
 
     /// The same operations for async callers: they suspend instead of blocking a thread.

@@ -2,6 +2,7 @@
 
 import Foundation
 import Partd
+import PartdCompression
 import PartdServer
 import PartdTestSupport
 import Testing
@@ -291,6 +292,26 @@ struct ServerTests {
             }
             #expect(server.connectionCount == 1, "round \(round)")
         }
+    }
+
+    @Test("a spilling store over a remote store (through AnyByteStore and CompressedStore, as a shuffle stacks them): flush waits for the server's answers and throws its failures")
+    func flushWaitsForServer() throws {
+        let failing = FailingStore()
+        let (server, path) = try start(failing)
+        defer { try? server.shutdown() }
+        let remote = try RemoteStore(connectingTo: .unixSocket(path))
+        let spilling = SpillingStore(spillingTo: AnyByteStore(CompressedStore(.lz4, over: remote)), availableMemory: .megabytes(1))
+        failing.setFailing(keys: ["bad"])
+        try spilling.append(["bad": [1]])
+        let error = expectPartdError(.diskFull) { try spilling.flush() }
+        #expect(error?.key == "bad")
+        failing.setFailing(keys: [])
+        try spilling.append(["good": [2]])
+        try spilling.flush()
+        #expect(try failing.inner.contains("good"))  // applied by the server before flush returned
+        try remote.append(["direct": [3]])
+        try AnyByteStore(remote).waitForWrites()
+        #expect(try failing.inner.get("direct") == [3])
     }
 
     @Test("a key nested deeper than the wire protocol allows is refused by the client as invalidKey, before anything is sent; the connection carries on")

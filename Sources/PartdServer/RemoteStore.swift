@@ -75,8 +75,17 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
         _ = try connection()
     }
 
+    /// Requests still in flight are sent and answered before the connection closes (closing at once
+    /// dropped what the socket had not taken yet); their failures can no longer be reported, so call
+    /// ``flush()`` or ``close()`` to see them. Released on an event-loop thread, where it cannot wait, it
+    /// closes at once.
     deinit {
-        connectionState.withLock { $0 }?.channel.close(promise: nil)
+        guard let connection = connectionState.withLock({ $0 }) else { return }
+        if MultiThreadedEventLoopGroup.currentEventLoop == nil, connection.channel.isActive {
+            // A sync on this connection (never a new one): its answer comes after every earlier request's.
+            _ = try? connection.handler.enqueue(.sync, pipelined: false) { _ in }?.wait()
+        }
+        connection.channel.close(promise: nil)
     }
 
     /// Waits until every request sent so far is answered; throws the first

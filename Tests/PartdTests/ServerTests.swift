@@ -314,6 +314,19 @@ struct ServerTests {
         #expect(try failing.inner.get("direct") == [3])
     }
 
+    @Test("a remote store released with appends in flight has them all applied before it closes")
+    func releaseFlushes() throws {
+        let store = MemoryStore()
+        let (server, path) = try start(store)
+        defer { try? server.shutdown() }
+        let chunk = [UInt8](repeating: 7, count: 1 << 16)
+        do {
+            let client = try RemoteStore(connectingTo: .unixSocket(path))
+            for _ in 0..<256 { try client.append([(key: "k", value: chunk)]) }  // 16 MiB queued, under the 64 MiB limit
+        }
+        #expect(try store.byteCount(of: "k") == 256 << 16)
+    }
+
     @Test("a key nested deeper than the wire protocol allows is refused by the client as invalidKey, before anything is sent; the connection carries on")
     func tooDeepKey() async throws {
         let (server, path) = try start()

@@ -88,12 +88,20 @@ public protocol ByteStore: Sendable {
     /// below cannot hold is refused at once instead of failing at spill time.
     /// The default accepts every key.
     func validate(_ key: PartdKey) throws
+
+    /// Waits until every write this instance has returned from is applied by the store behind it, and throws
+    /// the first failure of such a write not yet reported. A store whose writes may return before they are
+    /// applied (a pipelining `RemoteStore`) implements it; wrappers forward it to the store they own. It
+    /// neither moves buffered bytes (see `SpillingStore.flush`) nor forces them to the disk (no `fsync`).
+    /// The default, for stores that apply writes before returning, does nothing.
+    func waitForWrites() throws
 }
 
 // MARK: - Conveniences
 
 extension ByteStore {
     public func validate(_ key: PartdKey) throws {}
+    public func waitForWrites() throws {}
 
     public func append(chunked batch: [(key: PartdKey, chunks: [[UInt8]])]) throws {
         try append(

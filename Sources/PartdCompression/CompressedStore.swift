@@ -93,6 +93,7 @@ public final class CompressedStore<Inner: ByteStore>: ByteStore {
     public func keys() throws -> [PartdKey] { try inner.keys() }
     public func contains(_ key: PartdKey) throws -> Bool { try inner.contains(key) }
     public func validate(_ key: PartdKey) throws { try inner.validate(key) }
+    public func waitForWrites() throws { try inner.waitForWrites() }
 
     /// The decoded size, from the frame headers (the inner bytes are read, not decompressed).
     public func byteCount(of key: PartdKey) throws -> Int {

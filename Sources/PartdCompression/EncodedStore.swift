@@ -121,6 +121,10 @@ extension EncodedStore: ByteStore where Value == [UInt8] {
     public func validate(_ key: PartdKey) throws {
         try inner.validate(key)
     }
+
+    public func waitForWrites() throws {
+        try inner.waitForWrites()
+    }
 }
 
 /// Value frames, format version 1 (`docs/format.md` §5): a 24-byte header

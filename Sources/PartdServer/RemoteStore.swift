@@ -24,6 +24,9 @@ import Partd
 ///
 /// **Connection loss** fails what is unanswered with
 /// ``PartdError/Code/connectionFailed``; the next call reconnects.
+///
+/// **Keys** nested more than 32 tuples deep cannot be sent: a call with one
+/// throws ``PartdError/Code/invalidKey`` before sending anything.
 public final class RemoteStore: ByteStore, @unchecked Sendable {
     public typealias Address = StoreServer.Address
 
@@ -55,6 +58,8 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
     public let configuration: Configuration
     private let group: any EventLoopGroup
     private let connectionState = Locked<Connection?>(nil)
+    /// Held while a connection is made, so threads that find none at once make one between them.
+    private let connecting = Locked(())
     /// Shared with the connection's handler: unanswered pipelined bytes and the first unreported failure.
     private let pipeline = Locked(PipelineState())
 
@@ -70,8 +75,17 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
         _ = try connection()
     }
 
+    /// Requests still in flight are sent and answered before the connection closes (closing at once
+    /// dropped what the socket had not taken yet); their failures can no longer be reported, so call
+    /// ``flush()`` or ``close()`` to see them. Released on an event-loop thread, where it cannot wait, it
+    /// closes at once.
     deinit {
-        connectionState.withLock { $0 }?.channel.close(promise: nil)
+        guard let connection = connectionState.withLock({ $0 }) else { return }
+        if MultiThreadedEventLoopGroup.currentEventLoop == nil, connection.channel.isActive {
+            // A sync on this connection (never a new one): its answer comes after every earlier request's.
+            _ = try? connection.handler.enqueue(.sync, pipelined: false) { _ in }?.wait()
+        }
+        connection.channel.close(promise: nil)
     }
 
     /// Waits until every request sent so far is answered; throws the first
@@ -102,6 +116,7 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
 
     public func append(_ batch: [(key: PartdKey, value: [UInt8])]) throws {
         guard !batch.isEmpty else { return }
+        for entry in batch { try Wire.checkSendable(entry.key) }
         _ = try request(.append, pipelined: configuration.pipelining) { out in
             out.writeInteger(UInt32(batch.count), endianness: .little)
             for entry in batch {
@@ -112,6 +127,7 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
     }
 
     public func get(_ keys: [PartdKey]) throws -> [[UInt8]] {
+        for key in keys { try Wire.checkSendable(key) }
         var answer = try request(.get, pipelined: false) { Wire.writeKeys(keys, into: &$0) }!
         let count = Int(try Wire.readInteger(&answer, as: UInt32.self, "value count"))
         guard count == keys.count else { throw Wire.violation("asked for \(keys.count) values, got \(count)") }
@@ -119,6 +135,7 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
     }
 
     public func setOnce(_ key: PartdKey, _ value: [UInt8]) throws -> Bool {
+        try Wire.checkSendable(key)
         var answer = try request(.setOnce, pipelined: false) { out in
             Wire.writeKey(key, into: &out)
             Wire.writeBytes(value, into: &out)
@@ -127,6 +144,7 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
     }
 
     public func delete(_ keys: [PartdKey]) throws {
+        for key in keys { try Wire.checkSendable(key) }
         _ = try request(.delete, pipelined: configuration.pipelining) { Wire.writeKeys(keys, into: &$0) }
     }
 
@@ -140,17 +158,26 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
     }
 
     public func contains(_ key: PartdKey) throws -> Bool {
+        try Wire.checkSendable(key)
         var answer = try request(.contains, pipelined: false) { Wire.writeKey(key, into: &$0) }!
         return try Wire.readInteger(&answer, as: UInt8.self, "contains answer") == 1
     }
 
     public func byteCount(of key: PartdKey) throws -> Int {
+        try Wire.checkSendable(key)
         var answer = try request(.byteCount, pipelined: false) { Wire.writeKey(key, into: &$0) }!
         return Int(try Wire.readInteger(&answer, as: UInt64.self, "byte count"))
     }
 
     public func validate(_ key: PartdKey) throws {
+        try Wire.checkSendable(key)
         _ = try request(.validate, pipelined: false) { Wire.writeKey(key, into: &$0) }
+    }
+
+    /// ``flush()``: wrappers above this store (a `SpillingStore`'s `flush`, a shuffle's `close`) wait for the
+    /// server's answers through it.
+    public func waitForWrites() throws {
+        try flush()
     }
 
     // MARK: - Async
@@ -163,6 +190,7 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
 
         public func append(_ batch: [PartdKey: [UInt8]]) async throws {
             let entries = batch.map { (key: $0.key, value: $0.value) }
+            for entry in entries { try Wire.checkSendable(entry.key) }
             _ = try await store.send(.append) { out in
                 out.writeInteger(UInt32(entries.count), endianness: .little)
                 for entry in entries {
@@ -173,6 +201,7 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
         }
 
         public func get(_ key: PartdKey) async throws -> [UInt8] {
+            try Wire.checkSendable(key)
             var answer = try await store.send(.get) { Wire.writeKeys([key], into: &$0) }!.get()
             _ = try Wire.readInteger(&answer, as: UInt32.self, "value count")
             return try Wire.readBytes(&answer)
@@ -184,6 +213,7 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
         }
 
         public func delete(_ keys: [PartdKey]) async throws {
+            for key in keys { try Wire.checkSendable(key) }
             _ = try await store.send(.delete) { Wire.writeKeys(keys, into: &$0) }!.get()
         }
 
@@ -235,9 +265,24 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
         try connection().handler.enqueue(kind, pipelined: pipelined, body: body)
     }
 
-    /// The live connection, made (and greeted) if there is none.
+    /// The live connection, made (and greeted) if there is none. One thread makes it while the others wait
+    /// and then use it: two connections made at once would leave one open unused and let a thread's requests
+    /// go out on both, unordered.
     private func connection() throws -> Connection {
-        if let live = connectionState.withLock({ $0 }), live.channel.isActive { return live }
+        if let live = liveConnection() { return live }
+        return try connecting.withLock { _ in
+            if let live = liveConnection() { return live }
+            return try connect()
+        }
+    }
+
+    private func liveConnection() -> Connection? {
+        guard let live = connectionState.withLock({ $0 }), live.channel.isActive else { return nil }
+        return live
+    }
+
+    /// A new connection, greeted, made the live one.
+    private func connect() throws -> Connection {
         let handler = ClientConnectionHandler(pipeline: pipeline)
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(configuration.connectTimeout)

@@ -185,6 +185,8 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
     let onShutdownRequest: (@Sendable () -> Void)?
     var logger: Logger
     var greeted = false
+    /// Set once the connection is refused: frames decoded behind the bad one (from the same read) are dropped.
+    var refused = false
     var output: ByteBuffer?
 
     init(store: any ByteStore, token: String?, onShutdownRequest: (@Sendable () -> Void)?, logger: Logger) {
@@ -200,6 +202,7 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !refused else { return }
         var frame = unwrapInboundIn(data)
         var out = output ?? context.channel.allocator.buffer(capacity: 256)
         defer { output = out }
@@ -239,14 +242,17 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // Decoder errors (oversized or malformed frames) end up here.
+        guard !refused else { return }
         var out = output ?? context.channel.allocator.buffer(capacity: 256)
         output = nil
         let partdError = (error as? PartdError) ?? PartdError(code: .protocolViolation, message: "\(error)")
         refuse(context: context, id: 0, partdError, into: &out)
     }
 
-    /// Sends an error frame (after any responses already due) and closes the connection.
+    /// Sends an error frame (after any responses already due) and closes the connection; nothing the client
+    /// sent after the refused frame is applied or answered.
     private func refuse(context: ChannelHandlerContext, id: UInt32, _ error: PartdError, into out: inout ByteBuffer) {
+        refused = true
         logger.error("closing connection", metadata: ["error": "\(error)"])
         Wire.writeFrame(.error, id: id, into: &out) { Wire.writeError(error, into: &$0) }
         let data = out

@@ -66,6 +66,21 @@ enum Wire {
         }
     }
 
+    /// Throws ``PartdError/Code/invalidKey`` for a key with a part nested more than ``maxKeyDepth`` tuples down,
+    /// which a server refuses as a protocol violation (closing the connection): a client checks its keys with
+    /// this before it sends anything.
+    static func checkSendable(_ key: PartdKey) throws {
+        func tooDeep(_ key: PartdKey, _ depth: Int) -> Bool {
+            guard depth <= maxKeyDepth else { return true }
+            guard case .tuple(let parts) = key.kind else { return false }
+            return parts.contains { tooDeep($0, depth + 1) }
+        }
+        guard tooDeep(key, 0) else { return }
+        throw PartdError(
+            code: .invalidKey,
+            message: "a key nests tuples more than \(maxKeyDepth) deep, deeper than the wire protocol carries", key: key)
+    }
+
     static func writeKeys(_ keys: [PartdKey], into buffer: inout ByteBuffer) {
         buffer.writeInteger(UInt32(keys.count), endianness: .little)
         for key in keys { writeKey(key, into: &buffer) }

@@ -64,7 +64,7 @@ struct Export: ParsableCommand {
                                           compression: arrowCompression?.compression)
             }
             do {
-                try writer!.write(table) { handle.write(Data($0)) }
+                try writer!.write(table) { try write($0, to: handle, out) }
             } catch let error as PartdError where error.code == .typeMismatch {
                 throw CommandError("key \(key): its tables have schema \(table.schema), the keys before it another")
             }
@@ -73,7 +73,7 @@ struct Export: ParsableCommand {
             progress.update(done + 1, "\(rows) rows")
         }
         var last = writer ?? ArrowBatchWriter(format == .arrow ? .file : .stream, schema: TableSchema([]))
-        try last.finish { handle.write(Data($0)) }
+        try last.finish { try write($0, to: handle, out) }
         progress.finish("\(rows) rows")
         print("\(rows) rows from \(batches) keys in \(out)")
     }
@@ -120,8 +120,9 @@ struct Export: ParsableCommand {
                 }
                 defer { try? handle.close() }
                 switch format {
-                case .csv: handle.write(Data(CSVWriter.bytes(table)))
-                default: try table.writeArrow(format == .arrow ? .file : .stream, compression: compression) { handle.write(Data($0)) }
+                case .csv: try write(CSVWriter.bytes(table), to: handle, path)
+                default:
+                    try table.writeArrow(format == .arrow ? .file : .stream, compression: compression) { try write($0, to: handle, path) }
                 }
                 tally.withLock {
                     $0.done += 1

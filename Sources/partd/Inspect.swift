@@ -90,8 +90,28 @@ func decodedValue(_ value: [UInt8], key: PartdKey) throws -> [UInt8] {
 
 func human(_ bytes: Int) -> String { ByteCount(bytes: bytes).description }
 
-func writeStdout(_ bytes: [UInt8]) {
-    FileHandle.standardOutput.write(Data(bytes))
+func writeStdout(_ bytes: [UInt8]) throws {
+    try write(bytes, to: .standardOutput)
+}
+
+/// Writes `bytes` to `handle` (standard output unless `name` names the file), throwing a ``CommandError``
+/// that says why when the write fails: a pipe whose reader has gone (`partd sort … | head -1`), a full disk.
+/// Foundation's `FileHandle.write(_:)` stops the process instead, without a message and without removing the
+/// scratch directory. (SIGPIPE is ignored, so a closed pipe is an error here, not a signal.)
+func write(_ bytes: some DataProtocol, to handle: FileHandle, _ name: String = "standard output") throws {
+    do {
+        try handle.write(contentsOf: bytes)
+    } catch {
+        // Foundation wraps the operating system's error ("Broken pipe", "No space left on device").
+        let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
+        let reason = underlying.map { $0.localizedFailureReason ?? $0.localizedDescription } ?? error.localizedDescription
+        throw CommandError("cannot write \(name): \(reason)")
+    }
+}
+
+/// Writes `text` to standard error; a failure is ignored (progress and warnings are not worth stopping for).
+func writeStderr(_ text: String) {
+    try? FileHandle.standardError.write(contentsOf: Data(text.utf8))
 }
 
 func jsonString(_ text: String) -> String {
@@ -162,13 +182,13 @@ struct Cat: ParsableCommand {
         let store = try openStore(directory)
         let key = try findKey(self.key, in: store)
         let stored = try store.get(key)
-        if raw { return writeStdout(stored) }
+        if raw { return try writeStdout(stored) }
         let value = try decodedValue(stored, key: key)
         let memory = MemoryStore()
         try memory.append([(key, value)])
         switch kind == .auto ? Self.kind(of: value, key: key) : kind {
         case .auto, .bytes:
-            writeStdout(value)
+            try writeStdout(value)
         case .table:
             try printTable(try TableStore(over: memory).get(key), format: format, arrowCompression: arrowCompression?.compression)
         case .array:
@@ -272,22 +292,23 @@ enum ArrowCompressionOption: String, ExpressibleByArgument, CaseIterable {
 /// Prints a table as CSV (header row; nulls empty; fields quoted where needed; see `CSVWriter`), JSON (one
 /// array of objects) or an Arrow IPC file or stream, to standard output or `handle`.
 func printTable(
-    _ table: Table, format: Cat.Format, arrowCompression: Table.ArrowCompression? = nil, to handle: FileHandle = .standardOutput
+    _ table: Table, format: Cat.Format, arrowCompression: Table.ArrowCompression? = nil,
+    to handle: FileHandle = .standardOutput, named name: String = "standard output"
 ) throws {
     switch format {
     case .csv:
-        handle.write(Data(CSVWriter.bytes(table)))
+        try write(CSVWriter.bytes(table), to: handle, name)
     case .json:
-        printJSON(table) { handle.write(Data(($0 + "\n").utf8)) }
+        try printJSON(table) { try write(Data(($0 + "\n").utf8), to: handle, name) }
     case .arrow:
-        try table.writeArrow(.file, compression: arrowCompression) { handle.write(Data($0)) }
+        try table.writeArrow(.file, compression: arrowCompression) { try write($0, to: handle, name) }
     case .arrowStream:
-        try table.writeArrow(.stream, compression: arrowCompression) { handle.write(Data($0)) }
+        try table.writeArrow(.stream, compression: arrowCompression) { try write($0, to: handle, name) }
     }
 }
 
 /// A table as one JSON array of objects, one row a line.
-private func printJSON(_ table: Table, to output: (String) -> Void) {
+private func printJSON(_ table: Table, to output: (String) throws -> Void) rethrows {
     var rows: [String] = []
     for row in 0..<table.rowCount {
         let fields = table.columns.map { column -> String in
@@ -301,7 +322,7 @@ private func printJSON(_ table: Table, to output: (String) -> Void) {
         }
         rows.append("{" + fields.joined(separator: ", ") + "}")
     }
-    output("[" + rows.joined(separator: ",\n ") + "]")
+    try output("[" + rows.joined(separator: ",\n ") + "]")
 }
 
 struct Stats: ParsableCommand {

@@ -98,14 +98,14 @@ struct PartitionOutputOptions: ParsableArguments {
     /// The output of an input without rows: nothing for CSV, an Arrow file or stream of no batches.
     func writeEmpty() throws {
         try withOutput(out) {
-            try PartitionPrinter(handle: $0, format: format, schema: TableSchema([]), compression: arrowCompression).finish()
+            try PartitionPrinter(handle: $0, named: $1, format: format, schema: TableSchema([]), compression: arrowCompression).finish()
         }
     }
 
     /// ``printPartitions(to:format:schema:compression:partitions:label:summary:_:)`` to this output.
     func printPartitions(
         schema: TableSchema, partitions: Int, label: String, summary: (Int) -> String,
-        _ produce: ((Int, Table) -> Int) throws -> [Int]
+        _ produce: ((Int, Table) throws -> Int) throws -> [Int]
     ) throws {
         try partd.printPartitions(
             to: out, format: format, schema: schema, compression: arrowCompression, partitions: partitions, label: label,
@@ -119,13 +119,13 @@ struct PartitionOutputOptions: ParsableArguments {
 func printPartitions(
     to out: String?, format: Cat.Format, schema: TableSchema, compression: ArrowCompressionOption?,
     partitions: Int, label: String, summary: (Int) -> String,
-    _ produce: ((Int, Table) -> Int) throws -> [Int]
+    _ produce: ((Int, Table) throws -> Int) throws -> [Int]
 ) throws {
-    try withOutput(out) { handle in
-        let printer = PartitionPrinter(handle: handle, format: format, schema: schema, compression: compression)
+    try withOutput(out) { handle, name in
+        let printer = PartitionPrinter(handle: handle, named: name, format: format, schema: schema, compression: compression)
         let progress = ProgressLine(total: partitions, label: label)
         let rows = try produce { index, table in
-            printer.print(index, table) { done in progress.update(done, "\(done) of \(partitions) partitions") }
+            try printer.print(index, table) { done in progress.update(done, "\(done) of \(partitions) partitions") }
             return table.rowCount
         }
         try printer.finish()
@@ -133,21 +133,24 @@ func printPartitions(
     }
 }
 
-/// Runs `body` with the file `out` (created or emptied, closed afterwards), or standard output if `out` is nil.
-func withOutput(_ out: String?, _ body: (FileHandle) throws -> Void) throws {
-    guard let out else { return try body(FileHandle.standardOutput) }
+/// Runs `body` with the file `out` (created or emptied, closed afterwards), or standard output if `out` is nil,
+/// and its name for error messages.
+func withOutput(_ out: String?, _ body: (FileHandle, String) throws -> Void) throws {
+    guard let out else { return try body(FileHandle.standardOutput, "standard output") }
     guard FileManager.default.createFile(atPath: out, contents: nil), let file = FileHandle(forWritingAtPath: out) else {
         throw CommandError("cannot write \(out)")
     }
     defer { try? file.close() }
-    try body(file)
+    try body(file, out)
 }
 
 /// Prints partitions' tables in partition order as they arrive from several threads, as CSV or as the record
 /// batches of Arrow IPC output: a partition done early waits (in memory) until those before it are printed.
-/// The CSV header comes with the first table that has columns.
+/// The CSV header comes with the first table that has columns. A failed write (a closed pipe, a full disk)
+/// fails that call and every later one.
 final class PartitionPrinter: @unchecked Sendable {
     private let handle: FileHandle
+    private let name: String
     private let lock = NSLock()
     private var next = 0
     private var waiting: [Int: Pending] = [:]
@@ -164,20 +167,23 @@ final class PartitionPrinter: @unchecked Sendable {
         case nothing
     }
 
-    init(handle: FileHandle, arrow: ArrowBatchWriter? = nil) {
+    init(handle: FileHandle, named name: String, arrow: ArrowBatchWriter? = nil) {
         self.handle = handle
+        self.name = name
         self.arrow = arrow
         writesArrow = arrow != nil
     }
 
     /// A printer of `format` (csv, arrow or arrow-stream) output of tables of `schema`.
-    convenience init(handle: FileHandle, format: Cat.Format, schema: TableSchema, compression: ArrowCompressionOption?) {
+    convenience init(
+        handle: FileHandle, named name: String, format: Cat.Format, schema: TableSchema, compression: ArrowCompressionOption?
+    ) {
         let arrow = format == .csv
             ? nil : ArrowBatchWriter(format == .arrow ? .file : .stream, schema: schema, compression: compression?.compression)
-        self.init(handle: handle, arrow: arrow)
+        self.init(handle: handle, named: name, arrow: arrow)
     }
 
-    func print(_ index: Int, _ table: Table, printed: (Int) -> Void) {
+    func print(_ index: Int, _ table: Table, printed: (Int) -> Void) throws {
         // CSV is encoded on the caller's thread, so partitions encode in parallel; only the writes take turns.
         let pending: Pending =
             if table.columns.isEmpty { .nothing }
@@ -185,21 +191,24 @@ final class PartitionPrinter: @unchecked Sendable {
             else { .csv(header: CSVWriter.header(table), rows: CSVWriter.bytes(table, header: false)) }
         lock.lock()
         defer { lock.unlock() }
+        if let failure { throw failure }
         waiting[index] = pending
         while let pending = waiting.removeValue(forKey: next) {
-            switch pending {
-            case .table(let table) where failure == nil:
-                do {
-                    try arrow!.write(table) { handle.write(Data($0)) }
-                } catch {
-                    failure = error
+            do {
+                switch pending {
+                case .table(let table):
+                    try arrow!.write(table) { try write($0, to: handle, name) }
+                case .csv(let header, let rows):
+                    if !headerWritten { try write(header, to: handle, name) }
+                    try write(rows, to: handle, name)
+                    headerWritten = true
+                case .nothing:
+                    break
                 }
-            case .csv(let header, let rows):
-                if !headerWritten { handle.write(Data(header)) }
-                handle.write(Data(rows))
-                headerWritten = true
-            default:
-                break
+            } catch {
+                failure = error
+                waiting = [:]
+                throw error
             }
             next += 1
             printed(next)
@@ -211,6 +220,6 @@ final class PartitionPrinter: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if let failure { throw failure }
-        try arrow?.finish { handle.write(Data($0)) }
+        try arrow?.finish { try write($0, to: handle, name) }
     }
 }

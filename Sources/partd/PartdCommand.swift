@@ -23,7 +23,10 @@ struct PartdCommand: ParsableCommand {
         subcommands: [List.self, Cat.self, Stats.self, Verify.self, Repair.self, Export.self, ShuffleCSV.self, GroupByCSV.self, JoinCSV.self, SortCSV.self, DistinctCSV.self, Serve.self])
 
     /// Runs the command, then removes its scratch directory (on errors too: `exit(withError:)` exits at once).
+    /// SIGPIPE is ignored, so output to a pipe whose reader has gone (`partd sort … | head -1`) fails the write
+    /// with an error the command reports, after removing its scratch directory, instead of killing it.
     static func main() {
+        signal(SIGPIPE, SIG_IGN)
         do {
             var command = try parseAsRoot()
             try command.run()

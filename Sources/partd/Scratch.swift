@@ -41,7 +41,7 @@ final class Scratch: @unchecked Sendable {
             let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
             source.setEventHandler { [self] in
                 remove()
-                FileHandle.standardError.write(Data("\npartd: stopped by signal \(signal); scratch files removed\n".utf8))
+                writeStderr("\npartd: stopped by signal \(signal); scratch files removed\n")
                 exit(128 + signal)
             }
             source.resume()

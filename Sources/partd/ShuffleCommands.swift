@@ -213,11 +213,11 @@ final class ProgressLine {
         if terminal {
             let filled = Int(fraction * 30)
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled)
-            FileHandle.standardError.write(Data("\r\(label)[\(bar)] \(Int(fraction * 100))% \(detail)   ".utf8))
+            writeStderr("\r\(label)[\(bar)] \(Int(fraction * 100))% \(detail)   ")
         } else if Int(fraction * 10) != lastDecile {
             lastDecile = Int(fraction * 10)
             lastLine = "\(label)\(Int(fraction * 100))% \(detail)\n"
-            FileHandle.standardError.write(Data(lastLine.utf8))
+            writeStderr(lastLine)
         }
     }
 
@@ -225,10 +225,10 @@ final class ProgressLine {
     func finish(_ detail: String) {
         if terminal {
             update(total, detail)
-            FileHandle.standardError.write(Data("\n".utf8))
+            writeStderr("\n")
         } else if lastLine != "\(label)100% \(detail)\n" {
             lastLine = "\(label)100% \(detail)\n"
-            FileHandle.standardError.write(Data(lastLine.utf8))
+            writeStderr(lastLine)
         }
     }
 }
@@ -240,15 +240,36 @@ struct ShuffleCSV: ParsableCommand {
         discussion: """
             Reads the CSV in chunks, hashes the --by columns of every row (docs/format.md §7) and appends \
             each partition's rows as table frames to key N of the directory --out, keeping at most --memory \
-            in memory. Read a partition back with `partd cat OUT N`.
+            in memory. Read a partition back with `partd cat OUT N`. A --out that already holds anything \
+            is refused unless --overwrite is given, which empties it first; a shuffle that fails leaves no \
+            partitions behind (nor the directory, if it made it).
             """)
 
     @OptionGroup var options: CSVShuffleOptions
-    @Option(help: "The directory the partitions are written to.") var out: String
+    @Option(help: "The directory the partitions are written to (made if missing; it must hold nothing).") var out: String
+    @Flag(help: "Empty --out first if it holds anything (every entry in it is removed).") var overwrite = false
 
     func run() throws {
-        let (shuffle, _) = try options.shuffle(into: out)
-        try shuffle.close()
+        // Appending to partitions already there would add every row again; a partial shuffle would be taken for
+        // a whole one. So --out starts empty, and a failure empties it again.
+        let existed = FileManager.default.fileExists(atPath: out)
+        if existed {
+            let entries = ((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).filter { $0 != ".lock" }
+            if !entries.isEmpty {
+                guard overwrite else {
+                    throw CommandError("\(out) is not empty (\(entries.count) entries): give --overwrite to replace what it holds")
+                }
+                try DirectoryStore(path: out).drop()
+            }
+        }
+        let shuffle: Shuffle<Table>
+        do {
+            shuffle = try options.shuffle(into: out).shuffle
+            try shuffle.close()
+        } catch {
+            if existed { try? DirectoryStore(path: out).drop() } else { try? PartdPath.destroy(out) }
+            throw error
+        }
         print("\(shuffle.rowCount) rows in \(options.input.partitions) partitions in \(out)")
     }
 }
@@ -308,7 +329,9 @@ struct GroupByCSV: ParsableCommand {
             // JSON is printed from the whole result.
             var result = try shuffle.groupBy(keys).aggregate(aggregations)
             if sort { result = try result.sorted(by: keys.map { SortKey($0) }) }
-            return try withOutput(out) { try printTable(result, format: format, arrowCompression: arrowCompression?.compression, to: $0) }
+            return try withOutput(out) {
+                try printTable(result, format: format, arrowCompression: arrowCompression?.compression, to: $0, named: $1)
+            }
         }
         if sort { return try printSorted(shuffle, keys: keys, aggregations, schema: schema) }
         // Otherwise each partition's groups are printed as they are done, in partition order, so the result
@@ -343,7 +366,9 @@ struct GroupByCSV: ParsableCommand {
             // All in memory: sorted there.
             let parts = staging.takeKept().map(\.1)
             let result = parts.isEmpty ? Table() : try Table.concatenate(parts).sorted(by: sortKeys)
-            return try withOutput(out) { try printTable(result, format: format, arrowCompression: arrowCompression?.compression, to: $0) }
+            return try withOutput(out) {
+                try printTable(result, format: format, arrowCompression: arrowCompression?.compression, to: $0, named: $1)
+            }
         }
         // Too many groups: a shuffle of them by ranges of the keys, each range sorted and printed in order.
         let boundaries = try Table.concatenate(staging.samples).sortBoundaries(by: sortKeys, partitions: options.input.partitions)

@@ -55,11 +55,11 @@ struct SortCSV: ParsableCommand {
         if let largest = counts.indices.max(by: { counts[$0] < counts[$1] }), counts.count > 1,
             counts[largest] > max(100_000, 4 * shuffle.rowCount / counts.count)
         {
-            FileHandle.standardError.write(Data("""
+            writeStderr("""
                 partd: partition \(largest) holds \(counts[largest]) of the \(shuffle.rowCount) rows (many rows share \
                 its keys); it is sorted in memory
 
-                """.utf8))
+                """)
         }
         // Each partition sorted and printed in partition order as it is done.
         let schema = whole?.schema ?? TableSchema([])

@@ -530,6 +530,90 @@ struct CLITests {
         try? FileManager.default.removeItem(atPath: scratchPath("interrupt-out.csv"))
     }
 
+    @Test("output to a pipe its reader closed (`| head -1`) or to a full disk: a clear error, a non-zero status, no scratch files")
+    func outputFailures() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let (csv, scratch) = (scratchPath("closed-pipe.csv"), scratchPath("closed-pipe-tmp"))
+        defer { try? FileManager.default.removeItem(atPath: csv); removeTree(scratch) }
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        try writeCSV(csv, rows: 200_000, groups: 100_000)  // about 3 MB of output, far more than a pipe holds
+        func leftovers() -> [String] { (try? FileManager.default.contentsOfDirectory(atPath: scratch)) ?? [] }
+        func start(_ arguments: [String], output: Any) throws -> (Process, Pipe) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: partd)
+            process.arguments = arguments
+            process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": scratch]) { $1 }
+            process.standardOutput = output
+            let errors = Pipe()
+            process.standardError = errors
+            try process.run()
+            return (process, errors)
+        }
+        let commands = [
+            ["sort", csv, "--by", "x", "--memory", "100kB"],
+            ["groupby", csv, "--by", "id", "--memory", "100kB"],
+        ]
+        for arguments in commands {
+            // The reader takes the first bytes and goes away, as `head -1` does.
+            let out = Pipe()
+            let (process, errors) = try start(arguments, output: out)
+            #expect(!out.fileHandleForReading.availableData.isEmpty)
+            try out.fileHandleForReading.close()
+            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationReason == .exit && process.terminationStatus != 0, "\(arguments[0]): \(message)")
+            #expect(message.contains("cannot write standard output: Broken pipe"), "\(arguments[0]): \(message)")
+            #expect(leftovers().isEmpty, "\(arguments[0]): \(leftovers())")
+        }
+        // A full disk.
+        let full = try #require(FileHandle(forWritingAtPath: "/dev/full"))
+        let (process, errors) = try start(commands[0], output: full)
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus != 0, "\(message)")
+        #expect(message.contains("cannot write standard output: No space left on device"), "\(message)")
+        #expect(leftovers().isEmpty, "\(leftovers())")
+    }
+
+    @Test("shuffle --out refuses a store that holds data unless --overwrite; a failed shuffle leaves no partial partitions")
+    func shuffleOutput() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let (csv, bad, out) = (scratchPath("out.csv"), scratchPath("out-bad.csv"), scratchPath("out-parts"))
+        defer { for path in [csv, bad] { try? FileManager.default.removeItem(atPath: path) }; removeTree(out) }
+        try writeCSV(csv, rows: 3000)
+        // Good rows for many chunks, then a malformed line: the shuffle has spilled by the time it fails.
+        try (String(contentsOfFile: csv, encoding: .utf8) + "1,2\n").write(toFile: bad, atomically: true, encoding: .utf8)
+        func rows() throws -> Int {
+            let store = TableStore(over: try DirectoryStore(path: out))
+            return try (0..<4).reduce(0) { $0 + (try store.get(PartdKey($1)).rowCount) }
+        }
+        let shuffle = ["shuffle", csv, "--by", "id", "--partitions", "4", "--out", out, "--memory", "10kB", "--chunk-rows", "100"]
+        let first = try run(partd, shuffle)
+        #expect(first.status == 0, "\(first.output)")
+        #expect(try rows() == 3000)
+        // Again into the same directory: refused, the partitions untouched.
+        let again = try run(partd, shuffle)
+        #expect(again.status != 0 && again.output.contains("--overwrite"), "\(again.output)")
+        #expect(try rows() == 3000)
+        // With --overwrite: replaced, not appended to.
+        let overwritten = try run(partd, shuffle + ["--overwrite"])
+        #expect(overwritten.status == 0, "\(overwritten.output)")
+        #expect(try rows() == 3000)
+        // A run that fails into a directory it made leaves no directory; into one it overwrote, an empty store.
+        removeTree(out)
+        let failed = try run(partd, ["shuffle", bad, "--by", "id", "--partitions", "4", "--out", out, "--memory", "10kB", "--chunk-rows", "100"])
+        #expect(failed.status != 0 && failed.output.contains("line 3002"), "\(failed.output)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+        #expect(try run(partd, shuffle).status == 0)
+        let failedOver = try run(partd, ["shuffle", bad, "--by", "id", "--partitions", "4", "--out", out, "--memory", "10kB",
+                                         "--chunk-rows", "100", "--overwrite"])
+        #expect(failedOver.status != 0 && failedOver.output.contains("line 3002"), "\(failedOver.output)")
+        #expect(try DirectoryStore(path: out).keys().isEmpty)
+        // An empty store (only its lock file) is not refused.
+        #expect(try run(partd, shuffle).status == 0)
+        #expect(try rows() == 3000)
+    }
+
     @Test("CSV numbers read as Int64(String) and Double(String) read them; strings keep their text")
     func csvNumbers() throws {
         try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")

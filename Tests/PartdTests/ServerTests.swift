@@ -2,6 +2,7 @@
 
 import Foundation
 import Partd
+import PartdCompression
 import PartdServer
 import PartdTestSupport
 import Testing
@@ -226,6 +227,130 @@ struct ServerTests {
         let expected = (0..<7).map { k in (0..<3000).filter { $0 % 7 == k }.map { UInt8($0 & 0xFF) } }
         #expect(try (0..<7).map { try good.get(PartdKey($0)) } == expected)
         #expect(try !good.contains("half"))
+    }
+
+    @Test("frames that arrive behind a malformed request, or behind a refused handshake, in the same read are never applied")
+    func nothingAfterRefusal() throws {
+        let store = MemoryStore()
+        let (server, path) = try start(store, token: "t0ken")
+        defer { try? server.shutdown() }
+        func append(_ key: String, id: UInt32) -> [UInt8] {
+            wireFrame(kind: 0x10, id: id, body: [1, 0, 0, 0] + [0] + withUnsafeBytes(of: UInt32(key.utf8.count).littleEndian, Array.init)
+                + Array(key.utf8) + withUnsafeBytes(of: UInt64(1).littleEndian, Array.init) + [7])
+        }
+        // hello, an append whose key has the unknown tag 9, then a valid append of "a": one write.
+        let malformed = wireFrame(kind: 0x10, id: 1, body: [1, 0, 0, 0] + [9])
+        let raw = try RawSocket(path: path)
+        raw.send(hello(token: "t0ken") + malformed + append("a", id: 2))
+        #expect(errorMessage(raw.readToEnd()).contains("unknown key tag 9"))
+        // A wrong token, then a good hello and an append: the second hello is not taken either.
+        let intruder = try RawSocket(path: path)
+        intruder.send(hello(token: "guess") + hello(token: "t0ken") + append("b", id: 1))
+        #expect(errorMessage(intruder.readToEnd()).contains("refused the client's token"))
+        // A client that connects after both sees neither append.
+        let client = try RemoteStore(connectingTo: .unixSocket(path), configuration: .init(token: "t0ken"))
+        try client.append(["c": [1]])
+        let keys = try client.keys()
+        #expect(keys == ["c"])
+        #expect(try !store.contains("a") && !store.contains("b"))
+    }
+
+    @Test("threads that reconnect at once share one new connection, and each sees its own appends")
+    func concurrentReconnect() throws {
+        let (server, path) = try start()
+        defer { try? server.shutdown() }
+        let client = try RemoteStore(connectingTo: .unixSocket(path))
+        let threads = 8
+        for round in 0..<5 {
+            try client.close()  // the next call of every thread reconnects
+            var waited = 0
+            while server.connectionCount > 0 && waited < 1000 {  // the server notices the close on its own thread
+                usleep(10_000)
+                waited += 1
+            }
+            try #require(server.connectionCount == 0)
+            let gate = DispatchSemaphore(value: 0)
+            let results = Locked([Int: Result<[UInt8], any Error>]())
+            let done = DispatchGroup()
+            for t in 0..<threads {
+                done.enter()
+                Thread {
+                    defer { done.leave() }
+                    gate.wait()
+                    let key = PartdKey(.tuple([PartdKey(round), PartdKey(t)]))
+                    let result = Result { () throws -> [UInt8] in
+                        for i in 0..<20 { try client.append([(key: key, value: [UInt8(i)])]) }
+                        return try client.get(key)
+                    }
+                    results.withLock { $0[t] = result }
+                }.start()
+            }
+            for _ in 0..<threads { gate.signal() }
+            done.wait()
+            for t in 0..<threads {
+                #expect(try results.withLock { $0[t] }?.get() == (0..<20).map { UInt8($0) }, "round \(round), thread \(t)")
+            }
+            #expect(server.connectionCount == 1, "round \(round)")
+        }
+    }
+
+    @Test("a spilling store over a remote store (through AnyByteStore and CompressedStore, as a shuffle stacks them): flush waits for the server's answers and throws its failures")
+    func flushWaitsForServer() throws {
+        let failing = FailingStore()
+        let (server, path) = try start(failing)
+        defer { try? server.shutdown() }
+        let remote = try RemoteStore(connectingTo: .unixSocket(path))
+        let spilling = SpillingStore(spillingTo: AnyByteStore(CompressedStore(.lz4, over: remote)), availableMemory: .megabytes(1))
+        failing.setFailing(keys: ["bad"])
+        try spilling.append(["bad": [1]])
+        let error = expectPartdError(.diskFull) { try spilling.flush() }
+        #expect(error?.key == "bad")
+        failing.setFailing(keys: [])
+        try spilling.append(["good": [2]])
+        try spilling.flush()
+        #expect(try failing.inner.contains("good"))  // applied by the server before flush returned
+        try remote.append(["direct": [3]])
+        try AnyByteStore(remote).waitForWrites()
+        #expect(try failing.inner.get("direct") == [3])
+    }
+
+    @Test("a remote store released with appends in flight has them all applied before it closes")
+    func releaseFlushes() throws {
+        let store = MemoryStore()
+        let (server, path) = try start(store)
+        defer { try? server.shutdown() }
+        let chunk = [UInt8](repeating: 7, count: 1 << 16)
+        do {
+            let client = try RemoteStore(connectingTo: .unixSocket(path))
+            for _ in 0..<256 { try client.append([(key: "k", value: chunk)]) }  // 16 MiB queued, under the 64 MiB limit
+        }
+        #expect(try store.byteCount(of: "k") == 256 << 16)
+    }
+
+    @Test("a key nested deeper than the wire protocol allows is refused by the client as invalidKey, before anything is sent; the connection carries on")
+    func tooDeepKey() async throws {
+        let (server, path) = try start()
+        defer { try? server.shutdown() }
+        let client = try RemoteStore(connectingTo: .unixSocket(path))
+        var deepest = PartdKey("x")
+        for _ in 0..<32 { deepest = PartdKey(.tuple([deepest])) }  // "x" 32 tuples down: the deepest the server reads
+        let tooDeep = PartdKey(.tuple([PartdKey(1), PartdKey(.tuple([deepest]))]))
+        try client.append(["before": [1]])  // pipelined, possibly still in flight
+        let error = expectPartdError(.invalidKey) { try client.append([(key: "fine", value: [2]), (key: tooDeep, value: [2])]) }
+        #expect(error?.key == tooDeep)
+        #expect(error?.message.contains("32") == true)
+        expectPartdError(.invalidKey) { try client.get([PartdKey("fine"), tooDeep]) }
+        expectPartdError(.invalidKey) { try client.setOnce(tooDeep, [3]) }
+        expectPartdError(.invalidKey) { try client.delete([tooDeep]) }
+        expectPartdError(.invalidKey) { try client.contains(tooDeep) }
+        expectPartdError(.invalidKey) { try client.byteCount(of: tooDeep) }
+        expectPartdError(.invalidKey) { try client.validate(tooDeep) }
+        await #expect { try await client.async.get(tooDeep) } throws: { ($0 as? PartdError)?.code == .invalidKey }
+        await #expect { try await client.async.append([tooDeep: [4]]) } throws: { ($0 as? PartdError)?.code == .invalidKey }
+        try client.append([(key: deepest, value: [5])])
+        #expect(try client.get(deepest) == [5])
+        #expect(try client.get(["before", "fine"]) == [[1], []])
+        #expect(server.connectionCount == 1)
     }
 
     @Test("4 client processes x 5,000 batches through one server: every batch once, contiguous, byte-exact")

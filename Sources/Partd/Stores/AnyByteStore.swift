@@ -31,4 +31,5 @@ public struct AnyByteStore: ByteStore {
     public func contains(_ key: PartdKey) throws -> Bool { try base.contains(key) }
     public func byteCount(of key: PartdKey) throws -> Int { try base.byteCount(of: key) }
     public func validate(_ key: PartdKey) throws { try base.validate(key) }
+    public func waitForWrites() throws { try base.waitForWrites() }
 }

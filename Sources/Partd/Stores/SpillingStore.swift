@@ -280,18 +280,34 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
     // MARK: - Spilling
 
     /// Moves the buffered bytes of `keys` (all buffered keys if `nil`) to the
-    /// slow store and waits until they are written.
+    /// slow store and waits until they are written, and until the slow store has
+    /// applied them (its ``ByteStore/waitForWrites()``: a `RemoteStore` returns
+    /// from appends before the server answers).
     ///
     /// - Throws: ``PartdError/Code/spillFailed`` if writing failed; the bytes stay buffered.
+    ///   A failure the slow store reports only when waited for is thrown as it is; those bytes
+    ///   have left the buffer.
     public func flush(_ keys: [PartdKey]? = nil) throws {
         monitor.lock()
         defer { monitor.unlock() }
         settle()
         try throwPendingFailure()
         let chosen = (keys ?? buffer.keys).filter { buffer.contains($0) }
-        guard !chosen.isEmpty else { return }
-        spillSynchronously(detach(chosen))
+        if !chosen.isEmpty {
+            spillSynchronously(detach(chosen))
+            try throwPendingFailure()
+        }
+        try slow.waitForWrites()
+    }
+
+    /// Waits for the background spills and for the slow store to apply what it was given (see ``flush(_:)``);
+    /// bytes still buffered stay buffered.
+    public func waitForWrites() throws {
+        monitor.lock()
+        defer { monitor.unlock() }
+        settle()
         try throwPendingFailure()
+        try slow.waitForWrites()
     }
 
     /// Waits until every background spill has been written.

@@ -104,9 +104,18 @@ func write(_ bytes: some DataProtocol, to handle: FileHandle, _ name: String = "
     } catch {
         // Foundation wraps the operating system's error ("Broken pipe", "No space left on device").
         let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
+        if handle.fileDescriptor == STDOUT_FILENO, underlying?.domain == NSPOSIXErrorDomain, underlying?.code == Int(EPIPE) {
+            throw OutputClosed()
+        }
         let reason = underlying.map { $0.localizedFailureReason ?? $0.localizedDescription } ?? error.localizedDescription
         throw CommandError("cannot write \(name): \(reason)")
     }
+}
+
+/// Standard output is a pipe whose reader has gone (`partd sort … | head -1`): the command stops quietly with
+/// status 141, as if SIGPIPE had ended it (what a shell reports for tools that keep its default action).
+struct OutputClosed: Error {
+    static let exitStatus: Int32 = 128 + SIGPIPE
 }
 
 /// Writes `text` to standard error; a failure is ignored (progress and warnings are not worth stopping for).

@@ -24,13 +24,17 @@ struct PartdCommand: ParsableCommand {
 
     /// Runs the command, then removes its scratch directory (on errors too: `exit(withError:)` exits at once).
     /// SIGPIPE is ignored, so output to a pipe whose reader has gone (`partd sort … | head -1`) fails the write
-    /// with an error the command reports, after removing its scratch directory, instead of killing it.
+    /// instead of killing the command: it removes its scratch directory and exits quietly with status 141,
+    /// as SIGPIPE would. Other output failures (a full disk) are reported as errors.
     static func main() {
         signal(SIGPIPE, SIG_IGN)
         do {
             var command = try parseAsRoot()
             try command.run()
             Scratch.shared.remove()
+        } catch is OutputClosed {
+            Scratch.shared.remove()
+            Glibc.exit(OutputClosed.exitStatus)
         } catch {
             Scratch.shared.remove()
             exit(withError: error)

@@ -1065,21 +1065,12 @@ enum ArrowMessages {
         return codes
     }
 
-    /// Codes into an Arrow dictionary, which may repeat a value where a ``CategoricalArray`` may not:
-    /// repeats are merged and their codes remapped.
+    /// Codes (checked against the dictionary, null rows' set to 0) into an Arrow dictionary, which may repeat a
+    /// value where a ``CategoricalArray`` may not: repeats are merged and their codes remapped, as for table
+    /// frames. Codes of an empty dictionary (rows that are all null) point at one empty category.
     static func categorical(codes: [Int32], categories: StringArray) -> CategoricalArray {
-        if categories.isEmpty { return CategoricalArray(unchecked: codes, categories: codes.isEmpty ? [] : [""]) }
-        if let checked = CategoricalArray(codes: codes, categories: categories) { return checked }
-        var distinct = StringArray()
-        var index: [ArraySlice<UInt8>: Int32] = [:]
-        let remap = categories.indices.map { i -> Int32 in
-            let value = categories.bytes(at: i)
-            if let code = index[value] { return code }
-            let code = Int32(distinct.count)
-            index[value] = code
-            distinct.append(bytes: value)
-            return code
-        }
-        return CategoricalArray(unchecked: codes.map { remap[Int($0)] }, categories: distinct)
+        var categories = categories
+        if categories.isEmpty && !codes.isEmpty { categories.append("") }
+        return CategoricalArray.concatenate([CategoricalArray(unchecked: codes, categories: categories)], mergingRepeatsOfFirst: true)
     }
 }

@@ -20,6 +20,23 @@ final class Scratch: @unchecked Sendable {
     private let lock = NSLock()
     private var path: String?
     private var sources: [any DispatchSourceSignal] = []
+    /// Run when a signal stops the command, before it exits (see ``whileRunning(undo:_:)``).
+    private var undo: (@Sendable () -> Void)?
+
+    /// Runs `body`; if SIGINT, SIGTERM or SIGHUP stops the command meanwhile, `undo` runs before it exits (with
+    /// the scratch directory's removal), so what `body` made outside the scratch directory goes too.
+    func whileRunning<R>(undo: @escaping @Sendable () -> Void, _ body: () throws -> R) rethrows -> R {
+        lock.lock()
+        installHandlers()
+        self.undo = undo
+        lock.unlock()
+        defer {
+            lock.lock()
+            self.undo = nil
+            lock.unlock()
+        }
+        return try body()
+    }
 
     /// The directory, made (and the signal handlers installed) on the first call.
     func directory() throws -> String {
@@ -36,10 +53,21 @@ final class Scratch: @unchecked Sendable {
         }
         guard let made else { throw CommandError("cannot make a scratch directory in \(parent)") }
         path = made
+        installHandlers()
+        return made
+    }
+
+    /// Installs the signal handlers, once; call with `lock` held.
+    private func installHandlers() {
+        guard sources.isEmpty else { return }
         for signal in [SIGINT, SIGTERM, SIGHUP] {
             Glibc.signal(signal, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
             source.setEventHandler { [self] in
+                lock.lock()
+                let undo = self.undo
+                lock.unlock()
+                undo?()
                 remove()
                 writeStderr("\npartd: stopped by signal \(signal); scratch files removed\n")
                 exit(128 + signal)
@@ -47,7 +75,6 @@ final class Scratch: @unchecked Sendable {
             source.resume()
             sources.append(source)
         }
-        return made
     }
 
     /// Removes the directory with everything in it, if it was made.

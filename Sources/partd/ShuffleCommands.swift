@@ -241,8 +241,8 @@ struct ShuffleCSV: ParsableCommand {
             Reads the CSV in chunks, hashes the --by columns of every row (docs/format.md §7) and appends \
             each partition's rows as table frames to key N of the directory --out, keeping at most --memory \
             in memory. Read a partition back with `partd cat OUT N`. A --out that already holds anything \
-            is refused unless --overwrite is given, which empties it first; a shuffle that fails leaves no \
-            partitions behind (nor the directory, if it made it).
+            is refused unless --overwrite is given, which empties it first; a shuffle that fails or is \
+            stopped (SIGINT, SIGTERM, SIGHUP) leaves no partitions behind (nor the directory, if it made it).
             """)
 
     @OptionGroup var options: CSVShuffleOptions
@@ -262,12 +262,20 @@ struct ShuffleCSV: ParsableCommand {
                 try DirectoryStore(path: out).drop()
             }
         }
+        // Undone on a failure, and on SIGINT, SIGTERM or SIGHUP.
+        let out = self.out
+        let undo: @Sendable () -> Void = {
+            if existed { try? DirectoryStore(path: out).drop() } else { try? PartdPath.destroy(out) }
+        }
         let shuffle: Shuffle<Table>
         do {
-            shuffle = try options.shuffle(into: out).shuffle
-            try shuffle.close()
+            shuffle = try Scratch.shared.whileRunning(undo: undo) {
+                let shuffle = try options.shuffle(into: out).shuffle
+                try shuffle.close()
+                return shuffle
+            }
         } catch {
-            if existed { try? DirectoryStore(path: out).drop() } else { try? PartdPath.destroy(out) }
+            undo()
             throw error
         }
         print("\(shuffle.rowCount) rows in \(options.input.partitions) partitions in \(out)")

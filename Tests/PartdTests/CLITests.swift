@@ -489,7 +489,7 @@ struct CLITests {
         #expect(piped.status != 0 && piped.output.contains("not - (standard input)"))
     }
 
-    @Test("an interrupted or failing command leaves no scratch files; a finished one neither")
+    @Test("an interrupted or failing command leaves no scratch files (nor a shuffle's --out it made); a finished one neither")
     func scratchRemoved() throws {
         try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
         let (csv, scratch) = (scratchPath("interrupt.csv"), scratchPath("interrupt-tmp"))
@@ -519,6 +519,22 @@ struct CLITests {
         sorting.interrupt()
         sorting.waitUntilExit()
         #expect(sorting.terminationStatus == 128 + SIGINT)
+        #expect(leftovers().isEmpty, "\(leftovers())")
+        // A shuffle into --out stopped while it writes there: the directory it made goes too.
+        let parts = scratchPath("interrupt-parts")
+        defer { removeTree(parts) }
+        let shuffling = try start(["shuffle", csv, "--by", "id", "--partitions", "8", "--out", parts, "--memory", "100kB",
+                                   "--chunk-rows", "1000"])
+        waited = 0
+        while ((try? FileManager.default.contentsOfDirectory(atPath: parts))?.count ?? 0) < 3 && shuffling.isRunning && waited < 600 {
+            usleep(20_000)
+            waited += 1
+        }
+        try #require(shuffling.isRunning, "the shuffle ended before it could be interrupted")
+        shuffling.interrupt()
+        shuffling.waitUntilExit()
+        #expect(shuffling.terminationStatus == 128 + SIGINT)
+        #expect(!FileManager.default.fileExists(atPath: parts))
         #expect(leftovers().isEmpty, "\(leftovers())")
         // A finished run and a failed one leave nothing either.
         let finished = try start(["groupby", csv, "--by", "id", "--memory", "100kB", "--out", scratchPath("interrupt-out.csv")])

@@ -23,7 +23,16 @@ import Partd
 /// Set ``Configuration/pipelining`` to `false` to wait for every answer.
 ///
 /// **Connection loss** fails what is unanswered with
-/// ``PartdError/Code/connectionFailed``; the next call reconnects.
+/// ``PartdError/Code/connectionFailed``; the next call reconnects. A call that throws the failure
+/// reports it for the pipelined requests it took down too (the next call does not throw it again).
+///
+/// **Request timeout.** A request (the handshake, a sync taken by ``flush()``, back-pressure or
+/// `deinit`, or any other) that gets no answer within ``Configuration/requestTimeout`` (default
+/// 60 s) fails with ``PartdError/Code/connectionFailed`` ("did not answer within …"), and so does
+/// every other unanswered request on that connection; the connection is closed and the next call
+/// reconnects. One timer per connection watches the oldest unanswered request, so pipelined appends
+/// schedule nothing of their own. A store call on the server that legitimately takes longer needs a
+/// longer timeout (or `nil`, to wait forever).
 ///
 /// **Keys** nested more than 32 tuples deep cannot be sent: a call with one
 /// throws ``PartdError/Code/invalidKey`` before sending anything.
@@ -41,16 +50,23 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
         public var maxFrameBytes: Int
         /// How long to wait for a connection (default 10 s).
         public var connectTimeout: TimeAmount
+        /// How long a request may go unanswered (default 60 s; `nil` waits forever). Past it the
+        /// request and every other unanswered one on the connection fail with
+        /// ``PartdError/Code/connectionFailed`` and the connection closes; the next call reconnects.
+        /// Counted from when the request is written, so it bounds a server's slowest store call too.
+        public var requestTimeout: TimeAmount?
 
         public init(
             token: String? = nil, maxOutstandingBytes: Int = 64 << 20, pipelining: Bool = true,
-            maxFrameBytes: Int = 1 << 30, connectTimeout: TimeAmount = .seconds(10)
+            maxFrameBytes: Int = 1 << 30, connectTimeout: TimeAmount = .seconds(10),
+            requestTimeout: TimeAmount? = .seconds(60)
         ) {
             self.token = token
             self.maxOutstandingBytes = max(1, maxOutstandingBytes)
             self.pipelining = pipelining
             self.maxFrameBytes = maxFrameBytes
             self.connectTimeout = connectTimeout
+            self.requestTimeout = requestTimeout
         }
     }
 
@@ -67,7 +83,8 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
 
     /// Connects to `address` and shakes hands.
     ///
-    /// - Throws: ``PartdError/Code/connectionFailed`` if no server answers;
+    /// - Throws: ``PartdError/Code/connectionFailed`` if no server answers (within
+    ///   ``Configuration/connectTimeout`` for the connection, ``Configuration/requestTimeout`` for the handshake);
     ///   ``PartdError/Code/unauthorized`` for a wrong token;
     ///   ``PartdError/Code/protocolViolation`` for a version mismatch.
     public init(connectingTo address: Address, configuration: Configuration = Configuration()) throws {
@@ -79,7 +96,8 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
 
     /// Requests still in flight are sent and answered before the connection closes (closing at once
     /// dropped what the socket had not taken yet); their failures can no longer be reported, so call
-    /// ``flush()`` or ``close()`` to see them. Released on an event-loop thread, where it cannot wait, it
+    /// ``flush()`` or ``close()`` to see them. The wait ends after ``Configuration/requestTimeout`` at the
+    /// latest (a server that does not answer). Released on an event-loop thread, where it cannot wait, it
     /// closes at once.
     deinit {
         guard let connection = connectionState.withLock({ $0 }) else { return }
@@ -234,7 +252,11 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
             // Back-pressure: past the limit, wait for a sync's answer, which comes
             // after every earlier one's (the pipeline drains, then refills).
             if pipeline.withLock({ $0.inFlightBytes > configuration.maxOutstandingBytes }) {
-                _ = try send(.sync, pipelined: false) { _ in }!.wait()
+                do {
+                    _ = try send(.sync, pipelined: false) { _ in }!.wait()
+                } catch let error as PartdError {
+                    throw reported(error)
+                }
             }
             return nil
         }
@@ -244,10 +266,22 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
             try throwPendingError()
             return answer
         } catch let error as PartdError {
-            throw error
+            throw reported(error)
         } catch {
             throw PartdError(code: .connectionFailed, message: "request to \(address) failed: \(error)")
         }
+    }
+
+    /// `error`, which this call throws: if the connection failed, the pipelined requests before this one failed
+    /// with the same error, which is then not thrown again by the next call.
+    private func reported(_ error: PartdError) -> PartdError {
+        guard error.code == .connectionFailed else { return error }
+        pipeline.withLock { state in
+            if let pending = state.pendingError, pending.code == error.code, pending.message == error.message {
+                state.pendingError = nil
+            }
+        }
+        return error
     }
 
     private func throwPendingError() throws {
@@ -287,7 +321,7 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
 
     /// A new connection, greeted, made the live one.
     private func connect() throws -> Connection {
-        let handler = ClientConnectionHandler(pipeline: pipeline)
+        let handler = ClientConnectionHandler(pipeline: pipeline, address: address, requestTimeout: configuration.requestTimeout)
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(configuration.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -356,13 +390,28 @@ private final class ClientConnectionHandler: ChannelInboundHandler, @unchecked S
         var failure: PartdError?
     }
 
+    /// A request written and not yet answered, with when it times out.
+    private struct Waiting {
+        let expectation: Expectation
+        let deadline: NIODeadline
+    }
+
     private let pipeline: Locked<PipelineState>
+    private let address: StoreServer.Address
+    private let requestTimeout: TimeAmount?
     private let outgoing = Locked(Outgoing())
     // Set before the connection is handed out; used from the event loop afterwards.
     private var context: ChannelHandlerContext?
-    private var waiting = CircularBuffer<Expectation>()
+    private var waiting = CircularBuffer<Waiting>()
+    /// The connection's one timeout timer (event loop only): due at the oldest unanswered request's deadline
+    /// or earlier; when it fires early it re-arms for the oldest's deadline, so answers never touch it.
+    private var timer: Scheduled<Void>?
 
-    init(pipeline: Locked<PipelineState>) { self.pipeline = pipeline }
+    init(pipeline: Locked<PipelineState>, address: StoreServer.Address, requestTimeout: TimeAmount?) {
+        self.pipeline = pipeline
+        self.address = address
+        self.requestTimeout = requestTimeout
+    }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
@@ -407,13 +456,41 @@ private final class ClientConnectionHandler: ChannelInboundHandler, @unchecked S
             return (out.buffer, out.expectations)
         }
         guard let context else { return }
-        waiting.append(contentsOf: expectations)
+        if !expectations.isEmpty {
+            // One clock read per write, not per request.
+            let deadline = requestTimeout.map { NIODeadline.now() + $0 } ?? .distantFuture
+            for expectation in expectations { waiting.append(Waiting(expectation: expectation, deadline: deadline)) }
+            if requestTimeout != nil, timer == nil { armTimer(at: deadline, on: context.eventLoop) }
+        }
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    private func armTimer(at deadline: NIODeadline, on loop: any EventLoop) {
+        timer = loop.scheduleTask(deadline: deadline) { self.timerFired() }
+    }
+
+    /// Fails every unanswered request and closes the connection if the oldest is past its deadline; otherwise
+    /// waits for the oldest's deadline.
+    private func timerFired() {
+        timer = nil
+        guard let context, let oldest = waiting.first, let requestTimeout else { return }
+        guard oldest.deadline <= .now() else {
+            armTimer(at: oldest.deadline, on: context.eventLoop)
+            return
+        }
+        let nanoseconds = requestTimeout.nanoseconds
+        let seconds = nanoseconds % 1_000_000_000 == 0 ? "\(nanoseconds / 1_000_000_000)" : "\(Double(nanoseconds) / 1e9)"
+        let error = PartdError(code: .connectionFailed, message: "the server at \(address) did not answer within \(seconds) seconds")
+        // Recorded before the close, so the close's own failure (channelInactive) reports this one, and the
+        // channel is inactive before any waiting caller wakes: its next call reconnects.
+        outgoing.withLock { $0.failure = $0.failure ?? error }
+        context.close(promise: nil)
+        fail(error)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var frame = unwrapInboundIn(data)
-        guard let expectation = waiting.popFirst() else {
+        guard let expectation = waiting.popFirst()?.expectation else {
             if frame.kind == .error, let error = try? Wire.readError(&frame.body) {
                 fail(PartdError(code: error.code, message: "the server closed the connection: \(error.message)"))
             } else {
@@ -446,6 +523,8 @@ private final class ClientConnectionHandler: ChannelInboundHandler, @unchecked S
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
         fail(PartdError(code: .connectionFailed, message: "the connection to the server was lost"))
         context.fireChannelInactive()
     }
@@ -454,14 +533,15 @@ private final class ClientConnectionHandler: ChannelInboundHandler, @unchecked S
         pipeline.withLock { $0.pendingError = $0.pendingError ?? error }
     }
 
-    /// Fails every request not yet answered, and all later ones.
+    /// Fails every request not yet answered, and all later ones, with the connection's first failure.
     private func fail(_ error: PartdError) {
-        let queued = outgoing.withLock { out -> [Expectation] in
-            out.failure = out.failure ?? error
+        let (error, queued) = outgoing.withLock { out -> (PartdError, [Expectation]) in
+            let first = out.failure ?? error
+            out.failure = first
             defer { out.expectations = [] }
-            return out.expectations
+            return (first, out.expectations)
         }
-        for expectation in Array(waiting) + queued {
+        for expectation in waiting.map(\.expectation) + queued {
             switch expectation {
             case .answer(let promise): promise.fail(error)
             case .pipelined(let bytes):

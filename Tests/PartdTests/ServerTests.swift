@@ -46,6 +46,90 @@ final class RawSocket {
     }
 }
 
+/// A Unix-socket listener that accepts connections and reads whatever they send but never answers, except,
+/// if asked, the handshake: a server whose store calls are stuck.
+final class SilentServer: @unchecked Sendable {
+    let path: String
+    private let listener: Int32
+    private let state = Locked((stopped: false, connections: [Int32]()))
+    private let finished = DispatchGroup()
+
+    init(path: String, answeringHello: Bool) throws {
+        self.path = path
+        unlink(path)
+        listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in path.utf8.enumerated() where i < raw.count - 1 { raw[i] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0, listen(listener, 16) == 0 else {
+            Glibc.close(listener)
+            throw PartdError(code: .connectionFailed, message: "cannot listen on \(path): \(errno)")
+        }
+        SilentServer.pollEvery100ms(listener)  // accept and recv time out, so stop() is noticed
+        finished.enter()
+        Thread { [self] in
+            defer { finished.leave() }
+            while !state.withLock({ $0.stopped }) {
+                let fd = accept(listener, nil, nil)
+                guard fd >= 0 else { continue }
+                SilentServer.pollEvery100ms(fd)
+                let accepted = state.withLock { state -> Bool in
+                    if !state.stopped { state.connections.append(fd) }
+                    return !state.stopped
+                }
+                guard accepted else {
+                    Glibc.close(fd)
+                    return
+                }
+                finished.enter()
+                Thread { [self] in
+                    defer { finished.leave() }
+                    serve(fd, answeringHello: answeringHello)
+                }.start()
+            }
+        }.start()
+    }
+
+    private static func pollEvery100ms(_ fd: Int32) {
+        var timeout = timeval(tv_sec: 0, tv_usec: 100_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// Reads until the client closes (or the server stops), answering only the hello if asked.
+    private func serve(_ fd: Int32, answeringHello: Bool) {
+        var received: [UInt8] = []
+        var greeted = !answeringHello
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while !state.withLock({ $0.stopped }) {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) { return }
+            guard n > 0, !greeted else { continue }
+            received += buffer[0..<n]
+            guard received.count >= 8 else { continue }
+            let length = received[0..<8].reversed().reduce(0) { $0 << 8 | Int($1) }
+            if received.count >= 8 + length {  // the whole hello (id 0): ok, version 1
+                let ok = wireFrame(kind: 0x80, id: 0, body: [1, 0])
+                _ = ok.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                greeted = true
+            }
+        }
+    }
+
+    /// Closes the listener and every connection, and removes the socket file.
+    func stop() {
+        state.withLock { $0.stopped = true }
+        finished.wait()
+        for fd in state.withLock({ $0.connections }) { Glibc.close(fd) }
+        Glibc.close(listener)
+        unlink(path)
+    }
+}
+
 /// A frame as the wire protocol lays it out (docs/format.md §8).
 func wireFrame(kind: UInt8, id: UInt32 = 0, body: [UInt8]) -> [UInt8] {
     withUnsafeBytes(of: UInt64(5 + body.count).littleEndian, Array.init) + [kind]
@@ -325,6 +409,76 @@ struct ServerTests {
             for _ in 0..<256 { try client.append([(key: "k", value: chunk)]) }  // 16 MiB queued, under the 64 MiB limit
         }
         #expect(try store.byteCount(of: "k") == 256 << 16)
+    }
+
+    @Test("a server that stops answering: a get fails with connectionFailed after the request timeout, naming the address; the next call reconnects to a real server on the same address")
+    func requestTimeout() throws {
+        let path = scratchPath("silent.sock")
+        let silent = try SilentServer(path: path, answeringHello: true)
+        let client = try RemoteStore(connectingTo: .unixSocket(path), configuration: .init(requestTimeout: .milliseconds(500)))
+        try client.append(["lost": [1]])  // pipelined: queued, never answered
+        let started = ContinuousClock.now
+        let error = expectPartdError(.connectionFailed) { try client.get("lost") }
+        #expect(ContinuousClock.now - started < .seconds(30))
+        #expect(error?.message.contains("did not answer within 0.5 seconds") == true, "\(String(describing: error))")
+        #expect(error?.message.contains("unix:\(path)") == true)
+        // A flush fails the same way (the connection was closed; it reconnects and the server stays silent).
+        expectPartdError(.connectionFailed) { try client.flush() }
+        silent.stop()
+
+        let store = MemoryStore()
+        let server = try StoreServer.start(serving: store, on: [.unixSocket(path)])
+        defer { try? server.shutdown() }
+        try client.append(["k": [2]])
+        #expect(try client.get("k") == [2])
+        #expect(try !store.contains("lost"))  // the timed-out append never reached a server that answers
+        #expect(server.connectionCount == 1)
+    }
+
+    @Test("a server that never answers the handshake: connecting fails with connectionFailed after the request timeout")
+    func handshakeTimeout() throws {
+        let path = scratchPath("mute.sock")
+        let silent = try SilentServer(path: path, answeringHello: false)
+        defer { silent.stop() }
+        let error = expectPartdError(.connectionFailed) {
+            try RemoteStore(connectingTo: .unixSocket(path), configuration: .init(requestTimeout: .milliseconds(300)))
+        }
+        #expect(error?.message.contains("did not answer within 0.3 seconds") == true, "\(String(describing: error))")
+    }
+
+    @Test("back-pressure against a server that stops answering: the append that waits fails after the request timeout")
+    func backPressureTimeout() throws {
+        let path = scratchPath("silent-bp.sock")
+        let silent = try SilentServer(path: path, answeringHello: true)
+        defer { silent.stop() }
+        let client = try RemoteStore(
+            connectingTo: .unixSocket(path), configuration: .init(maxOutstandingBytes: 1000, requestTimeout: .milliseconds(300)))
+        let chunk = [UInt8](repeating: 1, count: 600)
+        let error = expectPartdError(.connectionFailed) {
+            for _ in 0..<10 { try client.append([(key: "k", value: chunk)]) }  // the second is past the limit and waits
+        }
+        #expect(error?.message.contains("did not answer") == true)
+    }
+
+    @Test("a remote store released with appends in flight to a server that never answers returns (its wait ends at the request timeout)")
+    func releaseWithSilentServer() throws {
+        let path = scratchPath("silent-release.sock")
+        let silent = try SilentServer(path: path, answeringHello: true)
+        defer { silent.stop() }
+        let released = DispatchSemaphore(value: 0)
+        let appended = Locked(false)
+        Thread {
+            do {
+                let client = try RemoteStore(connectingTo: .unixSocket(path), configuration: .init(requestTimeout: .milliseconds(300)))
+                for i in 0..<100 { try client.append([(key: "k", value: [UInt8(i)])]) }
+                appended.withLock { $0 = true }
+            } catch {
+                Issue.record("connecting or appending failed: \(error)")
+            }  // the client is released here, with its appends unanswered
+            released.signal()
+        }.start()
+        #expect(released.wait(timeout: .now() + 60) == .success, "deinit hung")
+        #expect(appended.withLock { $0 })
     }
 
     @Test("a key nested deeper than the wire protocol allows is refused by the client as invalidKey, before anything is sent; the connection carries on")

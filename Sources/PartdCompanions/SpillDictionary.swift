@@ -68,6 +68,13 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         var entries: [Key: Entry] = [:]
         var memoryUsage = 0
         var clock: UInt64 = 0
+        /// The key each use (a clock tick) touched; spilling walks it from `oldest` up, so the least recently
+        /// used value is found without sorting. Records go stale when a key is used again, spilled or
+        /// removed, and are skipped (and dropped) when reached; ``touch(_:_:)`` rebuilds it when stale
+        /// records pile up.
+        var recency: [UInt64: Key] = [:]
+        /// No record below this tick is live.
+        var oldest: UInt64 = 1
         /// Keys removed since the last index merge.
         var removed: Set<Key> = []
         /// Keys set since the last index merge; every other key follows the index on disk.
@@ -143,8 +150,7 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
                 try refreshIndex(&state)  // another process may have flushed it
             }
             guard var entry = state.entries[key] else { return nil }
-            state.clock += 1
-            entry.lastUse = state.clock
+            entry.lastUse = touch(key, &state)
             if let value = entry.value {
                 state.entries[key] = entry
                 return value
@@ -206,10 +212,9 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
                 guard state.entries[key]?.value == nil, let loaded = try loadFollowingIndex(key, &state),
                     var entry = state.entries[key]
                 else { continue }
-                state.clock += 1
                 entry.value = loaded.value
                 entry.size = loaded.size
-                entry.lastUse = state.clock
+                entry.lastUse = touch(key, &state)
                 state.entries[key] = entry
                 state.memoryUsage += loaded.size
             }
@@ -228,10 +233,9 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         defer { report(events) }
         try state.withLock { state in
             try checkOpen(state)
-            state.clock += 1
             let old = state.entries[key]
             if let old, old.value != nil { state.memoryUsage -= old.size }
-            state.entries[key] = Entry(value: value, size: size, file: old?.file, dirty: true, lastUse: state.clock)
+            state.entries[key] = Entry(value: value, size: size, file: old?.file, dirty: true, lastUse: touch(key, &state))
             state.removed.remove(key)
             state.changed.insert(key)
             state.memoryUsage += size
@@ -291,6 +295,7 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
     public func drop() throws {
         try state.withLock { state in
             state.entries = [:]
+            state.recency = [:]
             state.memoryUsage = 0
             state.dropped = true
             try folder.removeAll()
@@ -372,6 +377,9 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
     private func fileName(for key: Key, state: State) throws -> String {
         let hash = XXHash.hash64(try ValueEncoding.messagePack.encode(key)[...], seed: 0)
         let base = "v" + String(hash, radix: 16)
+        // Almost always no file has the name, so no key uses it: one `stat`, where a look at every key's file
+        // made spilling or flushing n new keys cost n^2.
+        if try folder.stat(base) == nil { return base }
         let taken = Set(state.entries.compactMap { $0.key == key ? nil : $0.value.file })
         var name = base
         var suffix = 1
@@ -395,22 +403,59 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
     /// Spills least recently used values until memory is within the budget
     /// (`keeping` is spilled last), noting each in `events`.
     private func shrink(_ state: inout State, keeping: Key?, events: inout [Event]) throws {
-        guard state.memoryUsage > memoryBudget.bytes else { return }
-        let candidates = state.entries.filter { $0.value.value != nil }
-            .sorted { a, b in
-                if (a.key == keeping) != (b.key == keeping) { return b.key == keeping }
-                return a.value.lastUse < b.value.lastUse
+        var kept: (key: Key, tick: UInt64)?
+        // The least recently used first: the live records from `oldest` up.
+        while state.memoryUsage > memoryBudget.bytes && state.oldest <= state.clock {
+            let tick = state.oldest
+            guard let key = state.recency[tick], let entry = state.entries[key], entry.value != nil, entry.lastUse == tick else {
+                state.recency[tick] = nil
+                state.oldest += 1
+                continue
             }
-        for (key, var entry) in candidates {
-            guard state.memoryUsage > memoryBudget.bytes else { break }
-            if entry.dirty || entry.file == nil {
-                entry.file = try writeValue(entry.value!, for: key, entry: entry, state: state)
-                entry.dirty = false
+            if key == keeping {
+                // Spilled last: its record stays, so later walks find it.
+                kept = (key, tick)
+                break
             }
-            entry.value = nil
-            state.memoryUsage -= entry.size
-            state.entries[key] = entry
-            events.append(.overflow(key))
+            try spill(key, entry, &state, &events)
+            state.recency[tick] = nil
+            state.oldest += 1
         }
+        // Over the budget still, with every other value spilled (newer values than `keeping`, if any, are
+        // left for the next walk).
+        if state.memoryUsage > memoryBudget.bytes, let kept, let entry = state.entries[kept.key] {
+            try spill(kept.key, entry, &state, &events)
+            state.recency[kept.tick] = nil
+        }
+    }
+
+    /// Writes `entry`'s value to its file (unless it is there already) and lets go of it.
+    private func spill(_ key: Key, _ entry: Entry, _ state: inout State, _ events: inout [Event]) throws {
+        var entry = entry
+        if entry.dirty || entry.file == nil {
+            entry.file = try writeValue(entry.value!, for: key, entry: entry, state: state)
+            entry.dirty = false
+        }
+        entry.value = nil
+        state.memoryUsage -= entry.size
+        state.entries[key] = entry
+        events.append(.overflow(key))
+    }
+
+    /// A new clock tick for a use of `key`, recorded in `recency`.
+    private func touch(_ key: Key, _ state: inout State) -> UInt64 {
+        state.clock += 1
+        state.recency[state.clock] = key
+        if state.recency.count > 2 * state.entries.count + 1024 {
+            // Mostly stale records (keys used many times): keep one per value in memory.
+            state.recency = [:]
+            state.oldest = state.clock
+            for (key, entry) in state.entries where entry.value != nil {
+                state.recency[entry.lastUse] = key
+                state.oldest = min(state.oldest, entry.lastUse)
+            }
+            state.recency[state.clock] = key
+        }
+        return state.clock
     }
 }

@@ -3,6 +3,7 @@
 import Foundation
 import Partd
 import PartdCompanions
+import PartdTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -51,6 +52,30 @@ struct SpillDictionaryTests {
         #expect(!zero.isInMemory("k"))
         #expect(try zero["k"] == [1, 2, 3])
         #expect(!zero.isInMemory("k"))  // budget 0 keeps nothing, even right after a read
+    }
+
+    @Test("over thousands of reads and writes (past the recency records' rebuilds), memory holds exactly the most recently used values")
+    func recencyModel() throws {
+        let probe = try SpillDictionary<Int, [UInt8]>()
+        try probe.set([UInt8](repeating: 0, count: 200), for: 0)
+        let size = probe.memoryUsage  // every value below costs the same
+        let d = try SpillDictionary<Int, [UInt8]>(memoryBudget: .bytes(8 * size))
+        var rng = SplitMix64(seed: 11)
+        var recent: [Int] = []  // most recent last
+        for step in 0..<3000 {
+            let key = Int.random(in: 0..<20, using: &rng)
+            if recent.contains(key) && Int.random(in: 0..<4, using: &rng) != 0 {
+                #expect(try d.value(for: key) == [UInt8](repeating: UInt8(key), count: 200))
+            } else {
+                try d.set([UInt8](repeating: UInt8(key), count: 200), for: key)
+            }
+            recent.removeAll { $0 == key }
+            recent.append(key)
+            let expected = Set(recent.suffix(8))
+            let held = Set((0..<20).filter { d.isInMemory($0) })
+            #expect(held == expected, "step \(step)")
+            if held != expected { break }
+        }
     }
 
     @Test("flush and reopen; a moved directory; tuple keys; JSON; updates after a flush replace the file")

@@ -508,16 +508,21 @@ struct CLITests {
         }
         func leftovers() -> [String] { (try? FileManager.default.subpathsOfDirectory(atPath: scratch)) ?? [] }
 
+        /// Sends SIGINT to `process` once `busy` holds (at most 12 s on), and waits for it to end.
+        func interrupt(_ process: Process, once busy: () -> Bool) throws {
+            var waited = 0
+            while !busy() && process.isRunning && waited < 600 {
+                usleep(20_000)
+                waited += 1
+            }
+            try #require(process.isRunning, "\(process.arguments?.first ?? "") ended before it could be interrupted")
+            process.interrupt()
+            process.waitUntilExit()
+        }
+
         // Stopped by SIGINT while it spills: the scratch directory goes, and the status says why.
         let sorting = try start(["sort", csv, "--by", "x", "--memory", "100kB", "--out", scratchPath("interrupt-out.csv")])
-        var waited = 0
-        while leftovers().count < 3 && sorting.isRunning && waited < 600 {
-            usleep(20_000)
-            waited += 1
-        }
-        try #require(sorting.isRunning, "the sort ended before it could be interrupted")
-        sorting.interrupt()
-        sorting.waitUntilExit()
+        try interrupt(sorting) { leftovers().count >= 3 }
         #expect(sorting.terminationStatus == 128 + SIGINT)
         #expect(leftovers().isEmpty, "\(leftovers())")
         // A shuffle into --out stopped while it writes there: the directory it made goes too.
@@ -525,14 +530,7 @@ struct CLITests {
         defer { removeTree(parts) }
         let shuffling = try start(["shuffle", csv, "--by", "id", "--partitions", "8", "--out", parts, "--memory", "100kB",
                                    "--chunk-rows", "1000"])
-        waited = 0
-        while ((try? FileManager.default.contentsOfDirectory(atPath: parts))?.count ?? 0) < 3 && shuffling.isRunning && waited < 600 {
-            usleep(20_000)
-            waited += 1
-        }
-        try #require(shuffling.isRunning, "the shuffle ended before it could be interrupted")
-        shuffling.interrupt()
-        shuffling.waitUntilExit()
+        try interrupt(shuffling) { ((try? FileManager.default.contentsOfDirectory(atPath: parts))?.count ?? 0) >= 3 }
         #expect(shuffling.terminationStatus == 128 + SIGINT)
         #expect(!FileManager.default.fileExists(atPath: parts))
         #expect(leftovers().isEmpty, "\(leftovers())")

@@ -172,18 +172,8 @@ public final class DirectoryStore: ByteStore {
         let mask = DirectoryLock.mask(of: batch.lazy.map(\.key))
         try shared(mask) {
             for (key, value) in batch {
-                let file = try descriptor(for: key)
-                if !value.isEmpty {
-                    var written = 0
-                    do throws(Errno) {
-                        try Posix.writeAll(file.fd, value, written: &written)
-                    } catch {
-                        cutBack(written, of: file)
-                        throw failure("append to", key, error)
-                    }
-                }
-                if configuration.fsync {
-                    do throws(Errno) { try Posix.sync(file.fd) } catch { throw failure("fsync", key, error) }
+                try write(to: key) { fd, written throws(Errno) in
+                    if !value.isEmpty { try Posix.writeAll(fd, value, written: &written) }
                 }
             }
         }
@@ -215,32 +205,34 @@ public final class DirectoryStore: ByteStore {
     /// Appends `chunks` to `key`'s file with one `writev`, or, for many small chunks (a spilled key), joined
     /// in a reused buffer with one `write`.
     private func write(_ chunks: [[UInt8]], to key: PartdKey) throws {
+        let bytes = chunks.reduce(0) { $0 + $1.count }
+        try write(to: key) { fd, written throws(Errno) in
+            if chunks.count > 16 && bytes <= Self.gatherMaxBytes && bytes < chunks.count * 1024 {
+                try withScratch { buffer throws(Errno) in
+                    try Posix.writeAllGathered(fd, chunks, total: bytes, buffer: &buffer, written: &written)
+                }
+            } else {
+                try Posix.writeAllVectored(fd, chunks, written: &written)
+            }
+        }
+    }
+
+    /// Every append's write to `key`'s file: `body` writes (counting in `written` the bytes that reached the
+    /// file), then the file is fsynced if configured. A failed write (disk full, file-size limit) is cut back
+    /// off the end of the file, so the key keeps exactly what earlier appends wrote and a caller that keeps
+    /// the entry to try again (a spilling store) does not leave its first part twice.
+    private func write(to key: PartdKey, _ body: (Int32, inout Int) throws(Errno) -> Void) throws {
         let file = try descriptor(for: key)
         var written = 0
         do throws(Errno) {
-            let bytes = chunks.reduce(0) { $0 + $1.count }
-            if chunks.count > 16 && bytes <= Self.gatherMaxBytes && bytes < chunks.count * 1024 {
-                try withScratch { buffer throws(Errno) in
-                    try Posix.writeAllGathered(file.fd, chunks, total: bytes, buffer: &buffer, written: &written)
-                }
-            } else {
-                try Posix.writeAllVectored(file.fd, chunks, written: &written)
-            }
+            try body(file.fd, &written)
         } catch {
-            cutBack(written, of: file)
+            if written > 0, let size = try? Posix.fileSize(file.fd) { try? Posix.truncate(file.fd, to: size - written) }
             throw failure("append to", key, error)
         }
         if configuration.fsync {
             do throws(Errno) { try Posix.sync(file.fd) } catch { throw failure("fsync", key, error) }
         }
-    }
-
-    /// Cuts the `written` bytes of a failed append (disk full, file-size limit) back off the end of the
-    /// key's file, so the key keeps exactly what earlier appends wrote and a caller that keeps the entry to
-    /// try again (a spilling store) does not leave its first part twice.
-    private func cutBack(_ written: Int, of file: OpenFile) {
-        guard written > 0, let size = try? Posix.fileSize(file.fd) else { return }
-        try? Posix.truncate(file.fd, to: size - written)
     }
 
     public func get(_ keys: [PartdKey]) throws -> [[UInt8]] {

@@ -150,6 +150,11 @@ let package = Package(
             path: "Benchmarks/Arrow"
         ),
         .executableTarget(
+            name: "partd-bench-spill",
+            dependencies: ["Partd", "PartdCompanions", "BenchmarkSupport"],
+            path: "Benchmarks/Spill"
+        ),
+        .executableTarget(
             name: "partd-bench-server",
             dependencies: ["Partd", "PartdServer", "BenchmarkSupport"],
             path: "Benchmarks/Server"

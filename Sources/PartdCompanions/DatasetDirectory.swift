@@ -145,7 +145,7 @@ public struct DatasetEntry: Sendable, Comparable, CustomStringConvertible {
     }
 
     private func replaceData(with bytes: [UInt8], suffix: String) throws {
-        try folder.writeAtomically(name + suffix, bytes)
+        try folder.write(name + suffix, bytes)
         for other in [".msgpack", ".json", ".bytes"] where other != suffix { try folder.remove(name + other) }
     }
 
@@ -192,7 +192,7 @@ public struct DatasetEntry: Sendable, Comparable, CustomStringConvertible {
         guard let metadata else { return try folder.remove(metadataFile) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        try folder.writeAtomically(metadataFile, Array(try encoder.encode(metadata)))
+        try folder.write(metadataFile, Array(try encoder.encode(metadata)))
     }
 
     /// Reads, changes and writes back the metadata (hold ``withLock(_:)`` around

@@ -30,11 +30,26 @@ public enum ValueEncoding: Sendable, Hashable {
 /// relative to its descriptor and all failing with a ``PartdError`` naming the file.
 final class Folder: Sendable {
     let path: String
+    /// How ``write(_:_:)`` replaces a file.
+    enum Writes {
+        /// A temporary file is written and fsynced, renamed over the file, and the directory fsynced: a
+        /// crash of the process or the machine leaves the old or the new contents.
+        case synced
+        /// As `synced` without the fsyncs: readers and a process crash see the old or the new contents,
+        /// a machine crash may lose the write.
+        case renamed
+        /// The file is truncated and written in place (a failed write removes it): for a directory only
+        /// this process reads, whose contents nothing needs after a crash.
+        case inPlace
+    }
+
+    let writes: Writes
     private let fd: Int32
 
-    init(path: String, create: Bool) throws {
+    init(path: String, create: Bool, writes: Writes = .synced) throws {
         let absolute = Posix.absolutePath(path)
         self.path = absolute
+        self.writes = writes
         do throws(Errno) {
             if create { try Posix.makeDirectories(absolute) }
             fd = try Posix.open(absolute, flags: O_RDONLY | O_DIRECTORY)
@@ -63,16 +78,25 @@ final class Folder: Sendable {
         }
     }
 
-    /// Replaces `name` with `bytes` so that a crash leaves the old or the new
-    /// contents, never a mix: a temporary file is written and fsynced, renamed
-    /// over `name`, and the directory fsynced.
-    func writeAtomically(_ name: String, _ bytes: [UInt8]) throws {
-        let temporary = ".\(name).tmp-\(UInt64.random(in: 0...UInt64.max))"
+    /// Replaces `name` with `bytes` as ``writes`` says.
+    func write(_ name: String, _ bytes: [UInt8]) throws {
         do throws(Errno) {
+            if writes == .inPlace {
+                let file = try Posix.openAt(fd, name, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644)
+                defer { Posix.close(file) }
+                do throws(Errno) {
+                    try Posix.writeAll(file, bytes)
+                } catch {
+                    try? Posix.unlinkAt(fd, name)
+                    throw error
+                }
+                return
+            }
+            let temporary = ".\(name).tmp-\(UInt64.random(in: 0...UInt64.max))"
             let file = try Posix.openAt(fd, temporary, flags: O_WRONLY | O_CREAT | O_TRUNC | O_EXCL, mode: 0o644)
             do throws(Errno) {
                 try Posix.writeAll(file, bytes)
-                try Posix.sync(file)
+                if writes == .synced { try Posix.sync(file) }
                 Posix.close(file)
             } catch {
                 Posix.close(file)
@@ -80,7 +104,7 @@ final class Folder: Sendable {
                 throw error
             }
             try Posix.renameAt(fd, temporary, name)
-            try Posix.sync(fd)
+            if writes == .synced { try Posix.sync(fd) }
         } catch {
             throw PartdError.system("write", key: nil, path: self.file(name), errno: error.rawValue)
         }

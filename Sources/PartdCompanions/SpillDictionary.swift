@@ -30,6 +30,12 @@ import PartdCompression
 ///   processes writing different keys lose nothing; for one key the last flush wins.
 /// - **Lifetime**: a temporary dictionary (no `path`) is removed at deinit; a
 ///   given directory never is, and is flushed at deinit.
+/// - **Durability**: over a given directory every file written (values and the
+///   index) is fsynced with its directory, so a machine crash after `flush()`
+///   returns loses nothing; `durable: false` skips the fsyncs (files are still
+///   replaced by rename, so no reader sees half a value). A temporary dictionary,
+///   which only its own process reads and nothing reads after a crash, writes its
+///   files in place without fsyncs, as chest does (`durable: true` makes it sync).
 public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Codable & Sendable>: @unchecked Sendable {
     /// The directory values spill to.
     public let path: String
@@ -37,6 +43,8 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
     public let encoding: ValueEncoding
     /// Whether the directory is removed when the dictionary goes away.
     public let isTemporary: Bool
+    /// Whether written files are fsynced (see "Durability" above).
+    public var isDurable: Bool { folder.writes == .synced }
     /// Called with a key whose value was read back from disk.
     ///
     /// `onMiss` and `onOverflow` run once the call that caused them (a read, `set` or
@@ -95,12 +103,17 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
 
     /// A dictionary over `path` (created if missing; its key index is loaded if
     /// present), or over a new temporary directory.
+    ///
+    /// - Parameter durable: whether written files are fsynced; `nil` (the default)
+    ///   means yes over a given `path` and no for a temporary dictionary.
     public init(
         path: String? = nil, memoryBudget: ByteCount = .gigabytes(1), encoding: ValueEncoding = .messagePack,
+        durable: Bool? = nil,
         onMiss: (@Sendable (Key) -> Void)? = nil, onOverflow: (@Sendable (Key) -> Void)? = nil
     ) throws {
         self.isTemporary = path == nil
-        self.folder = try Folder(path: path ?? Folder.temporary(prefix: "spill-"), create: true)
+        let writes: Folder.Writes = (durable ?? (path != nil)) ? .synced : (path == nil ? .inPlace : .renamed)
+        self.folder = try Folder(path: path ?? Folder.temporary(prefix: "spill-"), create: true, writes: writes)
         self.path = folder.path
         self.memoryBudget = memoryBudget
         self.encoding = encoding
@@ -283,7 +296,7 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
                 for key in state.removed { merged[key] = nil }
                 for key in state.changed { if let file = state.entries[key]?.file { merged[key] = file } }
                 let index = merged.map { IndexEntry(key: $0.key, file: $0.value) }
-                try folder.writeAtomically(Self.indexName, try ValueEncoding.messagePack.encode(index))
+                try folder.write(Self.indexName, try ValueEncoding.messagePack.encode(index))
                 state.removed = []
                 state.changed = []
                 follow(merged, &state)
@@ -369,7 +382,7 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
     /// Writes a value's file (atomically) and returns its name.
     private func writeValue(_ value: Value, for key: Key, entry: Entry, state: State) throws -> String {
         let file = try entry.file ?? fileName(for: key, state: state)
-        try folder.writeAtomically(file, try encoding.encode(value))
+        try folder.write(file, try encoding.encode(value))
         return file
     }
 

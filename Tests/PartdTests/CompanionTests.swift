@@ -103,6 +103,23 @@ struct SpillDictionaryTests {
         expectPartdError(.closed) { try again.set([:], for: "x") }
     }
 
+    @Test("durability: fsyncs over a given directory by default, not for a temporary one; durable: false still flushes and reopens")
+    func durability() throws {
+        #expect(try SpillDictionary<String, Int>().isDurable == false)
+        let path = scratchPath("chest-durability")
+        defer { removeTree(path) }
+        #expect(try SpillDictionary<String, Int>(path: path).isDurable)
+        #expect(try SpillDictionary<String, Int>(durable: true).isDurable)
+        do {
+            let d = try SpillDictionary<String, [Int]>(path: path, memoryBudget: .bytes(64), durable: false)
+            #expect(!d.isDurable)
+            for i in 0..<20 { try d.set(Array(0..<i), for: "k\(i)") }  // most of them spill
+            try d.flush()
+        }
+        let again = try SpillDictionary<String, [Int]>(path: path)
+        for i in 0..<20 { #expect(try again["k\(i)"] == Array(0..<i)) }
+    }
+
     @Test("a temporary dictionary is removed at deinit and by the scoped form, errors propagating; a given directory survives")
     func lifetime() throws {
         var temporaryPath = ""

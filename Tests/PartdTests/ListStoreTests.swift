@@ -323,6 +323,74 @@ struct ListStoreTests {
         #expect(try decode([UInt8: String].self, try bytes([1: "a", 200: "b"] as [UInt8: String])) == [1: "a", 200: "b"])
     }
 
+    @Test("arrays of numbers, Bools and Strings are written and read as Codable writes and reads them, element by element")
+    func scalarArrays() throws {
+        // The coders write and read these arrays in one loop; through `ViaCodable` the same values go the
+        // `Codable` way (an unkeyed container and a call per element).
+        func check<E: Codable & Equatable>(_ values: [E]) throws {
+            let direct = try MessagePackEncoder().encode(values)
+            #expect(direct == (try MessagePackEncoder().encode(ViaCodable(values))))
+            #expect(try MessagePackDecoder().decode([E].self, from: direct[...]) == values)
+            #expect(try MessagePackDecoder().decode(ViaCodable<[E]>.self, from: direct[...]).value == values)
+        }
+        try check((0..<70_000).map { Double($0) * -0.5 })  // the 32-bit array form
+        try check((0..<70_000).map { String($0) })
+        for n in [0, 1, 15, 16, 300] {  // the fix and 16-bit forms
+            try check((0..<n).map { Double($0) * -0.5 })
+            try check((0..<n).map { Float($0) / 3 })
+            try check((0..<n).map { $0 % 3 == 0 })
+            try check((0..<n).map { $0 % 5 == 0 ? "" : "é\($0)" + String(repeating: "x", count: $0 % 40) })
+            try check((0..<n).map { ($0 &* 2_654_435_761) % 5_000_000_000 - 2_500_000_000 })  // Int, every width
+            try check((0..<n).map { Int8(truncatingIfNeeded: $0) })
+            try check((0..<n).map { Int16(truncatingIfNeeded: $0 * 211) })
+            try check((0..<n).map { Int32(truncatingIfNeeded: $0 * 65_537) })
+            try check((0..<n).map { Int64($0) << 40 })
+            try check((0..<n).map { UInt(bitPattern: $0 &* -7) })
+            try check((0..<n).map { UInt16(truncatingIfNeeded: $0) })
+            try check((0..<n).map { UInt32(truncatingIfNeeded: $0 * 65_537) })
+            try check((0..<n).map { UInt64.max - UInt64($0) })
+        }
+        try check([Double.infinity, -.infinity, -0.0, .leastNonzeroMagnitude, .greatestFiniteMagnitude])
+        // Nested, optional and in structs of either encoding.
+        struct Series: Codable, Equatable { var name: String; var values: [Double]; var flags: [Bool]?; var ids: [[Int32]] }
+        let series = (0..<50).map { Series(name: "s\($0)", values: (0..<$0).map(Double.init), flags: $0 % 2 == 0 ? nil : [true], ids: [[Int32($0)], []]) }
+        for structs in [MessagePackEncoder.StructEncoding.array, .map] {
+            let encoder = MessagePackEncoder(structEncoding: structs)
+            let direct = try encoder.encode(series)
+            #expect(try MessagePackDecoder().decode([Series].self, from: direct[...]) == series)
+            let store = ListStore<MemoryStore, Series>(over: MemoryStore(), encoding: .messagePack(structs))
+            try store.append("k", series)
+            #expect(try store.get("k") == series)
+        }
+        // What Codable takes, these take: integers as floating point, float32 as Double.
+        let mixed: [UInt8] = [0x93, 0x01, 0xd0, 0x80, 0xca, 0x3f, 0xc0, 0x00, 0x00]
+        #expect(try MessagePackDecoder().decode([Double].self, from: mixed[...]) == [1, -128, 1.5])
+        #expect(try MessagePackDecoder().decode(ViaCodable<[Double]>.self, from: mixed[...]).value == [1, -128, 1.5])
+        // What Codable refuses, these refuse with its error: the element's index in the coding path.
+        func failure<T: Decodable>(_: T.Type, _ bytes: [UInt8]) -> String {
+            do {
+                _ = try MessagePackDecoder().decode(T.self, from: bytes[...])
+                return "decoded"
+            } catch let DecodingError.typeMismatch(_, context) {
+                return "typeMismatch at " + context.codingPath.map(\.stringValue).joined(separator: ".")
+            } catch let DecodingError.valueNotFound(_, context) {
+                return "valueNotFound at " + context.codingPath.map(\.stringValue).joined(separator: ".")
+            } catch {
+                return "\(type(of: error))"
+            }
+        }
+        for (bytes, expected) in [
+            ([0x92, 0x01, 0xa1, 0x61] as [UInt8], "typeMismatch at Index 1"),  // a str among ints
+            ([0x92, 0x01, 0xc0], "typeMismatch at Index 1"),  // nil
+            ([0x92, 0x01, 0xcd, 0x01, 0x00], "typeMismatch at Index 1"),  // 256 does not fit Int8
+        ] {
+            #expect(failure([Int8].self, bytes) == expected)
+            #expect(failure(ViaCodable<[Int8]>.self, bytes) == expected)
+        }
+        #expect(failure([String].self, [0x91, 0xa2, 0xff, 0xfe]) == failure(ViaCodable<[String]>.self, [0x91, 0xa2, 0xff, 0xfe]))
+        #expect(failure([Double].self, [0x92, 0x01]) == failure(ViaCodable<[Double]>.self, [0x92, 0x01]))  // truncated
+    }
+
     @Test("mixed plain values as partd's test_python: [1, 2, b'Hello', 'Hello']")
     func plainValues() throws {
         let store = ListStore<MemoryStore, PlainValue>(over: MemoryStore())

@@ -256,6 +256,47 @@ struct DecodingCore {
 
     mutating func isNil(at position: Int) throws -> Bool { try byte(at: position) == 0xc0 }
 
+    /// See ``PackedCache``.
+    var packedCache = PackedCache()
+
+    /// The value at `position` if `T` is an array of a ``PackedElement`` type and the value an array whose
+    /// every element reads as one; `nil` (for `Codable` to decode it, or to throw its error) otherwise.
+    mutating func readPackedArray<T>(_: T.Type, at start: Int) -> T? {
+        guard start < bytes.endIndex else { return nil }
+        let tag = bytes[start]
+        guard tag & 0xf0 == 0x90 || tag == 0xdc || tag == 0xdd, let element = packedCache.element(ofArrayType: T.self) else {
+            return nil
+        }
+        switch element {
+        case .double: return readElements(Double.self, at: start) as! T?
+        case .float: return readElements(Float.self, at: start) as! T?
+        case .bool: return readElements(Bool.self, at: start) as! T?
+        case .string: return readElements(String.self, at: start) as! T?
+        case .int: return readElements(Int.self, at: start) as! T?
+        case .int8: return readElements(Int8.self, at: start) as! T?
+        case .int16: return readElements(Int16.self, at: start) as! T?
+        case .int32: return readElements(Int32.self, at: start) as! T?
+        case .int64: return readElements(Int64.self, at: start) as! T?
+        case .uint: return readElements(UInt.self, at: start) as! T?
+        case .uint16: return readElements(UInt16.self, at: start) as! T?
+        case .uint32: return readElements(UInt32.self, at: start) as! T?
+        case .uint64: return readElements(UInt64.self, at: start) as! T?
+        }
+    }
+
+    private mutating func readElements<V>(_: V.Type, at start: Int) -> [V]? {
+        var position = start
+        guard let count = try? readLength(.array, at: &position) else { return nil }
+        var elements: [V] = []
+        elements.reserveCapacity(count)
+        for _ in 0 ..< count {
+            guard let element = try? readScalar(V.self, at: &position) else { return nil }
+            elements.append(element)
+        }
+        lastEnd = (start, position)
+        return elements
+    }
+
     /// `T` as a dictionary type the decoder reads itself, if it is one and the value at `position` is a map.
     /// (`mutating`, as the other functions `Shared` calls, so that it runs in place and never copies the core.)
     mutating func mapDecodable<T>(_: T.Type, at position: Int) -> (any MapDecodable.Type)? {
@@ -620,6 +661,7 @@ extension Shared where Core == DecodingCore {
         guard core.path.count <= maxNestingDepth else {
             throw core.error(at: position, "nesting deeper than \(maxNestingDepth) levels")
         }
+        if let packed = core.readPackedArray(T.self, at: position) { return packed }
         if dictionaries, let dictionary = core.mapDecodable(T.self, at: position),
             let value = try dictionary.decodeMap(self, at: position)
         {

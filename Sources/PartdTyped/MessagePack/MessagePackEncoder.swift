@@ -81,6 +81,49 @@ struct Family {
     static let map = Family(fixBase: 0x80, fixCount: 16, tag8: nil, tag16: 0xde, unitSize: 2)
 }
 
+/// The element types of the arrays both coders write and read in one loop, without an unkeyed container and
+/// a dynamic call per element (`[UInt8]` is a bin instead). The bytes are those of the elements' own
+/// `Codable` conformances.
+enum PackedElement {
+    case double, float, bool, string, int, int8, int16, int32, int64, uint, uint16, uint32, uint64
+
+    /// The element type of `type`, if it is an array of one.
+    init?(arrayType type: Any.Type) {
+        switch ObjectIdentifier(type) {
+        case ObjectIdentifier([Double].self): self = .double
+        case ObjectIdentifier([Float].self): self = .float
+        case ObjectIdentifier([Bool].self): self = .bool
+        case ObjectIdentifier([String].self): self = .string
+        case ObjectIdentifier([Int].self): self = .int
+        case ObjectIdentifier([Int8].self): self = .int8
+        case ObjectIdentifier([Int16].self): self = .int16
+        case ObjectIdentifier([Int32].self): self = .int32
+        case ObjectIdentifier([Int64].self): self = .int64
+        case ObjectIdentifier([UInt].self): self = .uint
+        case ObjectIdentifier([UInt16].self): self = .uint16
+        case ObjectIdentifier([UInt32].self): self = .uint32
+        case ObjectIdentifier([UInt64].self): self = .uint64
+        default: return nil
+        }
+    }
+}
+
+/// The last type one of the coders asked ``PackedElement`` about, and the answer: a list or a struct asks
+/// about the same type again and again.
+struct PackedCache {
+    private var type: ObjectIdentifier?
+    private var element: PackedElement?
+
+    mutating func element(ofArrayType type: Any.Type) -> PackedElement? {
+        let id = ObjectIdentifier(type)
+        if id != self.type {
+            self.type = id
+            element = PackedElement(arrayType: type)
+        }
+        return element
+    }
+}
+
 /// The coding-path keys the coders make up themselves: array indices, "super", and dictionaries' keys.
 enum PathKey: CodingKey {
     case index(Int)
@@ -220,6 +263,38 @@ private struct EncodingCore: ~Copyable {
     mutating func writeString(_ string: String) throws {
         try writeHeader(.string, count: string.utf8.count)
         out.write(utf8: string)
+    }
+
+    /// See ``PackedCache``.
+    var packedCache = PackedCache()
+
+    /// Writes `value` if it is an array of a ``PackedElement`` type.
+    mutating func writePackedArray<T: Encodable>(_ value: T) throws -> Bool {
+        guard let element = packedCache.element(ofArrayType: T.self) else { return false }
+        switch element {
+        case .double: try writeElements(value as! [Double]) { $0.writeDouble($1) }
+        case .float: try writeElements(value as! [Float]) { $0.writeFloat($1) }
+        case .bool: try writeElements(value as! [Bool]) { $0.writeBool($1) }
+        case .int: try writeElements(value as! [Int]) { $0.writeInteger($1) }
+        case .int8: try writeElements(value as! [Int8]) { $0.writeInteger($1) }
+        case .int16: try writeElements(value as! [Int16]) { $0.writeInteger($1) }
+        case .int32: try writeElements(value as! [Int32]) { $0.writeInteger($1) }
+        case .int64: try writeElements(value as! [Int64]) { $0.writeInteger($1) }
+        case .uint: try writeElements(value as! [UInt]) { $0.writeInteger($1) }
+        case .uint16: try writeElements(value as! [UInt16]) { $0.writeInteger($1) }
+        case .uint32: try writeElements(value as! [UInt32]) { $0.writeInteger($1) }
+        case .uint64: try writeElements(value as! [UInt64]) { $0.writeInteger($1) }
+        case .string:
+            let strings = value as! [String]
+            try writeHeader(.array, count: strings.count)
+            for string in strings { try writeString(string) }
+        }
+        return true
+    }
+
+    private mutating func writeElements<E>(_ elements: [E], _ write: (inout ByteWriter, E) -> Void) throws {
+        try writeHeader(.array, count: elements.count)
+        for element in elements { write(&out, element) }
     }
 
     /// Writes `value` if it is a `String`, `Int`, `Double` or `[UInt8]`.
@@ -409,6 +484,10 @@ extension Shared where Core == EncodingCore {
     private func encodeNested<T: Encodable>(_ value: T, in index: Int) throws {
         guard core.path.count <= maxNestingDepth else {
             throw core.misuse("nesting deeper than \(maxNestingDepth) levels")
+        }
+        if try core.writePackedArray(value) {
+            core.finish(index)  // trims the coding path
+            return
         }
         let slot = core.pend(index, valueOf: T.self)
         try value.encode(to: ValueEncoder(state: self, frame: index, slot: slot))

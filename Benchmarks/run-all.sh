@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every side-by-side benchmark in one run: W1 (store), W2 (codecs), W3-W5 (typed stores), the shuffle +
 # groupby (with DuckDB as a yardstick), the shuffle + join, sort, drop-duplicates and W4 (server), ours against Python's partd on
-# this machine, then Arrow IPC files against pyarrow. Each script installs what it needs. Prints every script's table, then one table of ratios (ours over
+# this machine, the spill dictionary against Python's chest, then Arrow IPC files against pyarrow. Each script installs what it needs. Prints every script's table, then one table of ratios (ours over
 # Python's, higher is better), and writes the ratio table to docs/benchmark-summary.md and a chart to
 # docs/benchmark-ratios.svg.
 #
@@ -28,5 +28,6 @@ run Benchmarks/run-join.sh --repeat "$REPEAT"
 run Benchmarks/run-sort.sh --repeat "$REPEAT"
 run Benchmarks/run-distinct.sh --repeat "$REPEAT"
 run Benchmarks/run-server.sh --repeat "$REPEAT"
+run Benchmarks/run-spill.sh --repeat "$REPEAT"   # SpillDictionary against Python's chest
 run Benchmarks/run-arrow.sh --repeat "$REPEAT"   # against pyarrow (partd has no Arrow format): not in the ratio table
 python3 Benchmarks/python/summary.py "$LOG" docs/benchmark-summary.md docs/benchmark-ratios.svg

@@ -75,7 +75,7 @@ struct Export: ParsableCommand {
         var last = writer ?? ArrowBatchWriter(format == .arrow ? .file : .stream, schema: TableSchema([]))
         try last.finish { try write($0, to: handle, out) }
         progress.finish("\(rows) rows")
-        print("\(rows) rows from \(batches) keys in \(out)")
+        try printLine("\(rows) rows from \(batches) keys in \(out)")
     }
 
     /// The tables key `key` holds, joined (`nil` if it holds nothing).
@@ -137,7 +137,7 @@ struct Export: ParsableCommand {
         let (files, rows, failure) = tally.withLock { ($0.files, $0.rows, $0.failure) }
         if let failure { throw failure }
         tally.withLock { $0.progress.finish("\(rows) rows") }
-        print("\(rows) rows from \(files) keys in \(directory)")
+        try printLine("\(rows) rows from \(files) keys in \(directory)")
     }
 
     /// The file name (without extension) of `key`'s tables: part-N for the integer N (at least five digits, so

@@ -112,6 +112,37 @@ func write(_ bytes: some DataProtocol, to handle: FileHandle, _ name: String = "
     }
 }
 
+/// Lines for standard output, written a block at a time through ``write(_:to:_:)``: a failed write (a full
+/// disk, a closed pipe) stops the command with its reason, where `print` loses it (SIGPIPE is ignored) and the
+/// command would go on and end with status 0. See ``printLines(_:)``.
+struct StandardOutputLines {
+    private var buffer: [UInt8] = []
+
+    mutating func append(_ line: String) throws {
+        buffer.append(contentsOf: line.utf8)
+        buffer.append(UInt8(ascii: "\n"))
+        if buffer.count >= 1 << 16 { try flush() }
+    }
+
+    fileprivate mutating func flush() throws {
+        guard !buffer.isEmpty else { return }
+        try writeStdout(buffer)
+        buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Runs `body` with lines for standard output and writes what it left.
+func printLines(_ body: (inout StandardOutputLines) throws -> Void) throws {
+    var lines = StandardOutputLines()
+    try body(&lines)
+    try lines.flush()
+}
+
+/// One line to standard output (see ``StandardOutputLines``).
+func printLine(_ line: String) throws {
+    try writeStdout(Array((line + "\n").utf8))
+}
+
 /// Standard output is a pipe whose reader has gone (`partd sort … | head -1`): the command stops quietly with
 /// status 141, as if SIGPIPE had ended it (what a shell reports for tools that keep its default action).
 struct OutputClosed: Error {
@@ -143,17 +174,18 @@ struct List: ParsableCommand {
                 "{\"key\": \(jsonString(row.key.description)), \"bytes\": \(row.layout.bytes), "
                     + "\"frames\": \(row.layout.frames), \"kind\": \"\(row.layout.kind)\", \"holds\": \"\(row.layout.holds)\"}"
             }
-            print("[" + items.joined(separator: ", ") + "]")
-            return
+            return try printLine("[" + items.joined(separator: ", ") + "]")
         }
         let width = max(3, rows.map { $0.key.description.count }.max() ?? 0)
-        print("KEY".padding(toLength: width, withPad: " ", startingAt: 0) + "  " + "SIZE".leftPadded(10) + "  FRAMES  KIND        HOLDS")
-        for row in rows {
-            print(row.key.description.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
-                + human(row.layout.bytes).leftPadded(10) + "  " + String(row.layout.frames).leftPadded(6) + "  "
-                + row.layout.kind.padding(toLength: 10, withPad: " ", startingAt: 0) + "  " + "\(row.layout.holds)")
+        try printLines { out in
+            try out.append("KEY".padding(toLength: width, withPad: " ", startingAt: 0) + "  " + "SIZE".leftPadded(10) + "  FRAMES  KIND        HOLDS")
+            for row in rows {
+                try out.append(row.key.description.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
+                    + human(row.layout.bytes).leftPadded(10) + "  " + String(row.layout.frames).leftPadded(6) + "  "
+                    + row.layout.kind.padding(toLength: 10, withPad: " ", startingAt: 0) + "  " + "\(row.layout.holds)")
+            }
+            try out.append("\(rows.count) keys, \(human(rows.reduce(0) { $0 + $1.layout.bytes }))")
         }
-        print("\(rows.count) keys, \(human(rows.reduce(0) { $0 + $1.layout.bytes }))")
     }
 }
 
@@ -201,11 +233,15 @@ struct Cat: ParsableCommand {
         case .table:
             try printTable(try TableStore(over: memory).get(key), format: format, arrowCompression: arrowCompression?.compression)
         case .array:
-            for line in try arrayLines(ArrayStore(over: memory), key) { print(line) }
+            let lines = try arrayLines(ArrayStore(over: memory), key)
+            try printLines { out in
+                for line in lines { try out.append(line) }
+            }
         case .list:
             let encoder = JSONEncoder()
-            for element in try ListStore<MemoryStore, PlainValue>(over: memory).get(key) {
-                print(String(decoding: try encoder.encode(element), as: UTF8.self))
+            let elements = try ListStore<MemoryStore, PlainValue>(over: memory).get(key)
+            try printLines { out in
+                for element in elements { try out.append(String(decoding: try encoder.encode(element), as: UTF8.self)) }
             }
         }
     }
@@ -356,15 +392,17 @@ struct Stats: ParsableCommand {
             holds["\(layout.holds)", default: 0] += 1
             for codec in layout.codecs { codecs[codec, default: 0] += 1 }
         }
-        print("keys:          \(keys) (\(kinds.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")))")
         let held = holds.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value) keys)" }
-        print("holds:         \(held.isEmpty ? "nothing" : held.joined(separator: ", "))")
-        print("frames:        \(frames)")
-        print("codecs:        \(codecs.isEmpty ? "none" : codecs.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value) keys)" }.joined(separator: ", "))")
-        print("bytes on disk: \(human(stored)) (\(stored) bytes)")
-        print("decoded bytes: \(human(original)) (\(original) bytes)")
         let ratio = stored == 0 ? 1 : Double(original) / Double(stored)
-        print("compression:   \(String(format: "%.2f", ratio))x")
+        try printLines { out in
+            try out.append("keys:          \(keys) (\(kinds.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")))")
+            try out.append("holds:         \(held.isEmpty ? "nothing" : held.joined(separator: ", "))")
+            try out.append("frames:        \(frames)")
+            try out.append("codecs:        \(codecs.isEmpty ? "none" : codecs.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value) keys)" }.joined(separator: ", "))")
+            try out.append("bytes on disk: \(human(stored)) (\(stored) bytes)")
+            try out.append("decoded bytes: \(human(original)) (\(original) bytes)")
+            try out.append("compression:   \(String(format: "%.2f", ratio))x")
+        }
     }
 }
 
@@ -379,8 +417,10 @@ struct Verify: ParsableCommand {
         let store = try openStore(directory)
         let keys = try store.keys().count
         let damaged = try StoreIntegrity.verify(store)
-        for damage in damaged { print("damaged \(damage)") }
-        print("\(keys) keys checked, \(damaged.count) damaged")
+        try printLines { out in
+            for damage in damaged { try out.append("damaged \(damage)") }
+            try out.append("\(keys) keys checked, \(damaged.count) damaged")
+        }
         if !damaged.isEmpty { throw ExitCode(1) }
     }
 }
@@ -394,7 +434,9 @@ struct Repair: ParsableCommand {
     func run() throws {
         let store = try openStore(directory, lookOnly: false)
         let removed = try StoreIntegrity.repair(store)
-        for damage in removed { print("repaired \(damage)") }
-        print("\(removed.count) keys repaired")
+        try printLines { out in
+            for damage in removed { try out.append("repaired \(damage)") }
+            try out.append("\(removed.count) keys repaired")
+        }
     }
 }

@@ -278,7 +278,7 @@ struct ShuffleCSV: ParsableCommand {
             undo()
             throw error
         }
-        print("\(shuffle.rowCount) rows in \(options.input.partitions) partitions in \(out)")
+        try printLine("\(shuffle.rowCount) rows in \(options.input.partitions) partitions in \(out)")
     }
 }
 

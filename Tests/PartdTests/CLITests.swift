@@ -588,6 +588,22 @@ struct CLITests {
         #expect(process.terminationReason == .exit && process.terminationStatus != 0, "\(message)")
         #expect(message.contains("cannot write standard output: No space left on device"), "\(message)")
         #expect(leftovers().isEmpty, "\(leftovers())")
+
+        // The commands that look at a store: a full disk is an error for them too, not a success with no output.
+        let store = scratchPath("full-disk-store")
+        defer { removeTree(store) }
+        let raw = try DirectoryStore(path: store)
+        try ListStore<DirectoryStore, Int>(over: raw).append([(key: PartdKey("list"), value: Array(0..<100_000))])
+        try ArrayStore(over: raw).append([(key: PartdKey("array"), value: NDArray((0..<100_000).map(Double.init)))])
+        try raw.close()
+        for arguments in [["ls", store], ["ls", store, "--json"], ["stats", store], ["verify", store],
+                          ["cat", store, "list"], ["cat", store, "array"]] {
+            let (process, errors) = try start(arguments, output: full)
+            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationReason == .exit && process.terminationStatus != 0, "\(arguments): \(message)")
+            #expect(message.contains("cannot write standard output: No space left on device"), "\(arguments): \(message)")
+        }
     }
 
     @Test("shuffle --out refuses a store that holds data unless --overwrite; a failed shuffle leaves no partial partitions")

@@ -149,16 +149,19 @@ final class RedisCluster: Sendable {
     }
 
     /// Runs `body` with a pooled connection to `address`; if that connection turns out to be lost,
-    /// once more on a new one (so `body` must be safe to repeat).
+    /// once more on a new one (so `body` must be safe to repeat). A connection `body` throws from is
+    /// closed, not pooled: replies it asked for may be unread, and would answer the next user's commands.
     func withConnection<R>(to address: RedisAddress, _ body: (RedisConnection) throws -> R) throws -> R {
         let connection = try checkout(address)
         do {
-            defer { checkin(connection) }
-            return try body(connection)
+            let result = try body(connection)
+            checkin(connection)
+            return result
         } catch where connection.broken {
             let fresh = try connect(address)
-            defer { checkin(fresh) }
-            return try body(fresh)
+            let result = try body(fresh)
+            checkin(fresh)
+            return result
         }
     }
 

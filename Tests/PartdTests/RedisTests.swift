@@ -152,6 +152,28 @@ struct RedisStoreTests {
         #expect(error?.message.contains("mapper 1") == true)
         try coordinator.reset()
     }
+
+    @Test("a drop refused part-way reads every reply of its pipeline: the store's next commands get their own answers")
+    func failedDropLeavesNoStaleReplies() throws {
+        // A server of its own, whose default user is then refused UNLINK (the shared one serves other tests).
+        let node = try cluster(["single", "--port", "7098"])
+        defer { _ = try? cluster(["stop-single", "--port", "7098"]) }
+        let store = try RedisTestEnvironment.store(node)
+        let keys = (0..<20).map { PartdKey("k\($0)") }
+        let values = (0..<20).map { bytes("value \($0)") }
+        try store.append(Array(zip(keys, values)).map { (key: $0.0, value: $0.1) })
+        #expect(try redisCLI("7098", ["acl", "setuser", "default", "-unlink"]) == "OK")
+        let error = expectPartdError(.io) { try store.drop() }
+        #expect(error?.message.contains("NOPERM") == true, "\(error.map { "\($0)" } ?? "")")
+        // Nothing was dropped, and each command reads its own reply, not one the drop left unread.
+        #expect(try store.get(keys) == values)
+        #expect(try store.contains("k3"))
+        #expect(try store.byteCount(of: "k12") == 8)
+        #expect(try store.keys() == keys.sorted())
+        #expect(try redisCLI("7098", ["acl", "setuser", "default", "+unlink"]) == "OK")
+        try store.drop()
+        #expect(try store.keys().isEmpty)
+    }
 }
 
 /// Starts `mappers` worker processes of one shuffle job and waits for them; `onChunk` sees each line they print.

@@ -83,6 +83,8 @@ public final class RedisStore: ByteStore {
     let cluster: RedisCluster
     private let clientID: String
     private let state = Locked(State())
+    /// Held by `setOnce` from its check to its write, so concurrent calls for a key write once.
+    private let settingOnce = Locked(())
 
     private struct State {
         var nextAppend: UInt64 = 0
@@ -238,11 +240,17 @@ public final class RedisStore: ByteStore {
         var commands: [[[UInt8]]] = [[Array("MULTI".utf8)], [Array("DEL".utf8), dataKey, idsKey(dataKey)]]
         for part in split(value) { commands.append([Array("RPUSH".utf8), dataKey, part]) }
         commands.append([Array("EXEC".utf8)])
-        let outcome = try cluster.run(
-            [RedisRequest(slot: slot(dataKey), commands: commands)], idempotent: true,
-            waitReplicas: configuration.waitForReplicas, waitTimeout: configuration.replicaTimeout)[0]
-        try check(outcome, "set", key, transaction: true)
-        return state.withLock { $0.setKeys.insert(key).inserted }
+        return try settingOnce.withLock { _ in
+            // Checked again: another thread may have set the key while this one waited. A call that returns
+            // false therefore finds the first call's value written.
+            if state.withLock({ $0.setKeys.contains(key) }) { return false }
+            let outcome = try cluster.run(
+                [RedisRequest(slot: slot(dataKey), commands: commands)], idempotent: true,
+                waitReplicas: configuration.waitForReplicas, waitTimeout: configuration.replicaTimeout)[0]
+            try check(outcome, "set", key, transaction: true)
+            state.withLock { _ = $0.setKeys.insert(key) }
+            return true
+        }
     }
 
     public func delete(_ keys: [PartdKey]) throws {

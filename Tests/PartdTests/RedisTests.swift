@@ -153,6 +153,31 @@ struct RedisStoreTests {
         try coordinator.reset()
     }
 
+    @Test("setOnce from many threads at once writes once: the key holds the value of the one call that returned true")
+    func concurrentSetOnce() throws {
+        let store = try RedisTestEnvironment.store(RedisTestEnvironment.cluster)
+        for round in 0..<20 {
+            let key = PartdKey("once\(round)")
+            let outcomes = Locked([Int: Result<Bool, any Error>]())
+            let gate = DispatchSemaphore(value: 0)
+            let threads = (0..<8).map { thread in
+                Thread {
+                    gate.wait()
+                    let outcome = Result { try store.setOnce(key, bytes("thread \(thread)")) }
+                    outcomes.withLock { $0[thread] = outcome }
+                }
+            }
+            for thread in threads { thread.start() }
+            for _ in threads { gate.signal() }
+            while outcomes.withLock({ $0.count }) < threads.count { usleep(1000) }
+            let results = outcomes.withLock { $0 }
+            let winners = try results.filter { try $0.value.get() }.map(\.key)
+            #expect(winners.count == 1, "round \(round): \(winners.count) calls returned true")
+            if let winner = winners.first { #expect(try store.get(key) == bytes("thread \(winner)")) }
+        }
+        try store.drop()
+    }
+
     @Test("a drop refused part-way reads every reply of its pipeline: the store's next commands get their own answers")
     func failedDropLeavesNoStaleReplies() throws {
         // A server of its own, whose default user is then refused UNLINK (the shared one serves other tests).

@@ -153,6 +153,40 @@ struct RedisStoreTests {
         try coordinator.reset()
     }
 
+    @Test("a lease dropped without finish or abandon stops its heartbeat, so reducers see the mapper as dead")
+    func droppedLease() throws {
+        let store = try RedisTestEnvironment.store(RedisTestEnvironment.cluster)
+        let coordinator = try ShuffleCoordinator(
+            store: store, job: "dropped", mappers: 1, heartbeat: .milliseconds(100), deadAfter: .milliseconds(400))
+        _ = try coordinator.start(mapper: 0)
+        let error = expectPartdError(.connectionFailed) { try coordinator.waitForMappers(timeout: .seconds(10)) }
+        #expect(error?.message.contains("mapper 0") == true, "\(error.map { "\($0)" } ?? "")")
+        #expect(error?.message.contains("reset()") == true, "the error says how to rerun the job")
+        try coordinator.reset()
+    }
+
+    @Test("a mapper started again forgets its earlier report; a mapper number with a live lease cannot start twice")
+    func rerunMapper() throws {
+        let store = try RedisTestEnvironment.store(RedisTestEnvironment.cluster)
+        let coordinator = try ShuffleCoordinator(
+            store: store, job: "rerun", mappers: 1, heartbeat: .milliseconds(100), deadAfter: .seconds(2))
+        try coordinator.start(mapper: 0).finish(partitionRows: [2, 3])
+        #expect(try coordinator.poll()?.partitionRows == [2, 3])
+        // The rerun's report is not in yet: the first run's no longer counts.
+        let lease = try coordinator.start(mapper: 0)
+        #expect(try coordinator.poll() == nil)
+        let twice = expectPartdError(.alreadyExists) { try coordinator.start(mapper: 0) }
+        #expect(twice?.message.contains("mapper 0") == true)
+        try lease.finish(partitionRows: [4, 0])
+        #expect(try coordinator.poll()?.partitionRows == [4, 0])
+        // reset() forgets the job: nothing has started, let alone finished.
+        try coordinator.reset()
+        #expect(try coordinator.poll() == nil)
+        try coordinator.start(mapper: 0).finish(partitionRows: [1])
+        #expect(try coordinator.poll()?.mapperRows == [1])
+        try coordinator.reset()
+    }
+
     @Test("setOnce from many threads at once writes once: the key holds the value of the one call that returned true")
     func concurrentSetOnce() throws {
         let store = try RedisTestEnvironment.store(RedisTestEnvironment.cluster)

@@ -400,6 +400,28 @@ struct RedisFailoverTests {
         #expect(try redisCLI(target, ["llen", "\(ns):{a}"]) == "2")
     }
 
+    @Test("a primary killed between requests: keys() and appends without ids wait for the failover instead of failing")
+    func requestsAfterPrimaryDied() throws {
+        let seed = try cluster(["start"] + Self.options)
+        defer { _ = try? cluster(["stop"] + Self.options) }
+        let namespace = RedisTestEnvironment.namespace()
+        let writer = try RedisTestEnvironment.store(seed, namespace: namespace, waitForReplicas: 1)
+        let keys = (0..<64).map { PartdKey($0) }
+        try writer.append(keys.map { (key: $0, value: bytes("v")) })
+        let sweeper = try RedisTestEnvironment.store(seed, namespace: namespace)
+        let plain = try RedisTestEnvironment.store(seed, namespace: namespace, exactlyOnce: false)
+        #expect(try sweeper.keys() == keys)
+        let slot = RedisHashSlot.of(Array("\(namespace):{%i0}".utf8))
+        let killed = try cluster(["kill-primary-of-slot", String(slot)] + Self.options)
+        // The dead primary refuses connections: keys() reloads the map and sweeps its successor.
+        #expect(try sweeper.keys() == keys)
+        #expect(try cluster(["primary-of-slot", String(slot)] + Self.options) != killed)
+        // An append without ids to the dead primary was never sent (no connection): it is retried on the new
+        // primary, not reported as a write that may or may not have been applied.
+        try plain.append([PartdKey(0): bytes("+")])
+        #expect(try plain.get(PartdKey(0)) == bytes("v+"))
+    }
+
     @Test("with waitForReplicas, killing a primary mid-shuffle loses no acknowledged batch")
     func failoverWithWait() throws {
         let seed = try cluster(["start"] + Self.options)

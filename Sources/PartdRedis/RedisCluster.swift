@@ -384,22 +384,19 @@ final class RedisCluster: Sendable {
                 while end < indices.count && (end == start || bytes < options.maxInFlightBytes) {
                     let index = indices[end]
                     result.sent = end + 1
-                    let asking = redirects[index]?.asking ?? false
-                    for command in requests[index].commands {
-                        if asking { try connection.send([Array("ASKING".utf8)]) }
-                        try connection.send(command)
-                    }
+                    // ASKING admits the next command to a slot being imported, and its flag lasts through
+                    // MULTI … EXEC: it goes once, before the first command. (Inside MULTI it would be queued,
+                    // and EXEC would answer it too.)
+                    if redirects[index]?.asking == true { try connection.send([Array("ASKING".utf8)]) }
+                    for command in requests[index].commands { try connection.send(command) }
                     bytes += requests[index].byteCount
                     end += 1
                 }
                 for index in indices[start..<end] {
-                    let asking = redirects[index]?.asking ?? false
+                    if redirects[index]?.asking == true { _ = try connection.reply() }
                     var replies: [RedisReply] = []
-                    for _ in requests[index].commands {
-                        if asking { _ = try connection.reply() }
-                        replies.append(try connection.reply())
-                    }
-                    classify(index, replies, into: &result)
+                    for _ in requests[index].commands { replies.append(try connection.reply()) }
+                    classify(index, replies, from: address, into: &result)
                 }
                 start = end
             }
@@ -421,14 +418,14 @@ final class RedisCluster: Sendable {
         return result
     }
 
-    /// Sorts one request's replies into an outcome, a redirect or a retry.
-    private func classify(_ index: Int, _ replies: [RedisReply], into result: inout GroupResult) {
+    /// Sorts one request's replies (from `source`) into an outcome, a redirect or a retry.
+    private func classify(_ index: Int, _ replies: [RedisReply], from source: RedisAddress, into result: inout GroupResult) {
         for reply in replies {
             guard case .error(let message) = reply else { continue }
             let words = message.split(separator: " ")
             switch words.first {
             case "MOVED", "ASK":
-                if words.count >= 3, let address = try? RedisAddress(parsing: String(words[2])) {
+                if words.count >= 3, let address = Self.redirectTarget(words[2], from: source) {
                     result.redirects.append((index, (address, words.first == "ASK")))
                     if words.first == "MOVED" { result.reload = true }
                     result.retry.append(index)
@@ -443,6 +440,18 @@ final class RedisCluster: Sendable {
             }
         }
         result.replies.append((index, replies.last ?? .null))
+    }
+
+    /// The node a `MOVED` or `ASK` error names: `host:port`, where Redis writes an IPv6 host without
+    /// brackets, and an empty host or `?` when it does not know the node's endpoint (the client is to use
+    /// the host it sent the command to, as `CLUSTER SLOTS` entries are read).
+    static func redirectTarget(_ text: Substring, from source: RedisAddress) -> RedisAddress? {
+        if text.hasPrefix("[") { return try? RedisAddress(parsing: String(text)) }
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (1...65535).contains(port)
+        else { return nil }
+        let host = text[..<colon]
+        return RedisAddress(host: host.isEmpty || host == "?" ? source.host : String(host), port: port)
     }
 
     /// Runs `body` on every primary (the `SCAN` sweeps of `keys` and `drop`), in parallel, and returns

@@ -42,23 +42,38 @@ public struct RedisAddress: Hashable, Sendable, CustomStringConvertible {
         self.port = port
     }
 
-    /// Parses `host:port` (the port defaults to 6379; an IPv6 host is written `[::1]:6379`).
+    /// Parses `host:port` (the port defaults to 6379; an IPv6 host is written in brackets, `[::1]:6379`).
+    ///
+    /// - Throws: ``PartdError/Code/invalidArgument`` for an empty host, a port outside 1...65535, or an
+    ///   IPv6 host without brackets (`::1` would otherwise read as host `::` and port 1).
     public init(parsing text: String) throws {
         var rest = Substring(text)
         if rest.hasPrefix("redis://") { rest = rest.dropFirst("redis://".count) }
         while rest.hasSuffix("/") { rest = rest.dropLast() }
-        var host = rest
-        var port = 6379
-        if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") {
+        let host: Substring
+        var portText: Substring? = nil
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]") else { throw Self.bad(text) }
             host = rest[rest.index(after: rest.startIndex)..<close]
             let tail = rest[rest.index(after: close)...]
-            if tail.hasPrefix(":") {
-                guard let p = Int(tail.dropFirst()) else { throw Self.bad(text) }
-                port = p
+            if !tail.isEmpty {
+                guard tail.hasPrefix(":") else { throw Self.bad(text) }
+                portText = tail.dropFirst()
             }
-        } else if let colon = rest.lastIndex(of: ":") {
+        } else if let colon = rest.firstIndex(of: ":") {
             host = rest[..<colon]
-            guard let p = Int(rest[rest.index(after: colon)...]) else { throw Self.bad(text) }
+            portText = rest[rest.index(after: colon)...]
+            if portText?.contains(":") == true {
+                throw PartdError(
+                    code: .invalidArgument,
+                    message: "\"\(text)\" is not a Redis address; write an IPv6 host in brackets, e.g. [::1]:6379")
+            }
+        } else {
+            host = rest
+        }
+        var port = 6379
+        if let portText {
+            guard let p = Int(portText) else { throw Self.bad(text) }
             port = p
         }
         guard !host.isEmpty, (1...65535).contains(port) else { throw Self.bad(text) }

@@ -68,6 +68,8 @@ final class RedisCluster: Sendable {
     let seeds: [RedisAddress]
     let options: Options
     private let state: Locked<State>
+    /// Held while the slot map is reloaded, so threads that noticed the same stale map wait for one reload.
+    private let reloading = Locked(())
 
     private struct State {
         /// Node index serving each slot; empty in standalone mode.
@@ -103,18 +105,13 @@ final class RedisCluster: Sendable {
         }
     }
 
-    /// The node currently serving `slot`.
-    func node(forSlot slot: Int) throws -> RedisAddress {
-        try state.withLock { state in
+    /// The node currently serving `slot`, or `nil` while the slot map names none (a cluster not fully
+    /// covered: requests for the slot are retried, reloading the map, as for `CLUSTERDOWN`).
+    func node(forSlot slot: Int) -> RedisAddress? {
+        state.withLock { state in
             if let node = state.standalone { return node }
             let index = state.slots[slot]
-            guard index >= 0 else {
-                throw PartdError(
-                    code: .connectionFailed,
-                    message: "no Redis Cluster node serves hash slot \(slot); the cluster is not fully covered",
-                    path: seeds.first?.url)
-            }
-            return state.nodes[Int(index)]
+            return index >= 0 ? state.nodes[Int(index)] : nil
         }
     }
 
@@ -149,16 +146,19 @@ final class RedisCluster: Sendable {
     }
 
     /// Runs `body` with a pooled connection to `address`; if that connection turns out to be lost,
-    /// once more on a new one (so `body` must be safe to repeat).
+    /// once more on a new one (so `body` must be safe to repeat). A connection `body` throws from is
+    /// closed, not pooled: replies it asked for may be unread, and would answer the next user's commands.
     func withConnection<R>(to address: RedisAddress, _ body: (RedisConnection) throws -> R) throws -> R {
         let connection = try checkout(address)
         do {
-            defer { checkin(connection) }
-            return try body(connection)
+            let result = try body(connection)
+            checkin(connection)
+            return result
         } catch where connection.broken {
             let fresh = try connect(address)
-            defer { checkin(fresh) }
-            return try body(fresh)
+            let result = try body(fresh)
+            checkin(fresh)
+            return result
         }
     }
 
@@ -167,37 +167,42 @@ final class RedisCluster: Sendable {
     private var generation: Int { state.withLock { $0.generation } }
 
     /// Reloads the slot map from the first node that answers, unless another
-    /// thread already did since `seenGeneration`.
+    /// thread already did since `seenGeneration` (`-1`: reload in any case).
+    /// Reloads take turns: threads that noticed the same stale map wait for the
+    /// first one's reload and then find the generation moved on.
     func refresh(seenGeneration: Int) throws {
-        let candidates = state.withLock { state -> [RedisAddress]? in
-            guard state.generation == seenGeneration || seenGeneration < 0 else { return nil }
-            var list = state.nodes
-            for seed in seeds where !list.contains(seed) { list.append(seed) }
-            return list
-        }
-        guard let candidates else { return }
-        var lastError: any Error = PartdError(code: .connectionFailed, message: "no Redis node answered")
-        for address in candidates {
-            do {
-                let reply = try withConnection(to: address) { try $0.call([Array("CLUSTER".utf8), Array("SLOTS".utf8)]) }
-                if case .error(let message) = reply {
-                    if message.contains("cluster support disabled") {
-                        state.withLock { state in
-                            state.standalone = address
-                            state.generation += 1
-                        }
-                        return
-                    }
-                    lastError = PartdError(code: .connectionFailed, message: "CLUSTER SLOTS at \(address): \(message)", path: address.url)
-                    continue
-                }
-                try install(reply, from: address)
-                return
-            } catch {
-                lastError = error
+        try reloading.withLock { _ in
+            let candidates = state.withLock { state -> [RedisAddress]? in
+                guard state.generation == seenGeneration || seenGeneration < 0 else { return nil }
+                var list = state.nodes
+                for seed in seeds where !list.contains(seed) { list.append(seed) }
+                return list
             }
+            guard let candidates else { return }
+            var lastError: any Error = PartdError(code: .connectionFailed, message: "no Redis node answered")
+            for address in candidates {
+                do {
+                    let reply = try withConnection(to: address) { try $0.call([Array("CLUSTER".utf8), Array("SLOTS".utf8)]) }
+                    if case .error(let message) = reply {
+                        if message.contains("cluster support disabled") {
+                            state.withLock { state in
+                                state.standalone = address
+                                state.generation += 1
+                            }
+                            return
+                        }
+                        lastError = PartdError(
+                            code: .connectionFailed, message: "CLUSTER SLOTS at \(address): \(message)", path: address.url)
+                        continue
+                    }
+                    try install(reply, from: address)
+                    return
+                } catch {
+                    lastError = error
+                }
+            }
+            throw lastError
         }
-        throw lastError
     }
 
     private func install(_ reply: RedisReply, from source: RedisAddress) throws {
@@ -243,9 +248,10 @@ final class RedisCluster: Sendable {
     /// Requests are grouped by node and each node's group is pipelined on its
     /// own thread, at most `maxInFlightBytes` unanswered at a time. `MOVED`
     /// reloads the slot map and re-sends; `ASK` re-sends once to the named node
-    /// after `ASKING`; `TRYAGAIN`, `CLUSTERDOWN`, `LOADING` and lost connections
-    /// are retried until `retryTimeout`, but lost connections only if
-    /// `idempotent` (a request that may have run must be safe to run again).
+    /// after `ASKING`; `TRYAGAIN`, `CLUSTERDOWN`, `LOADING`, a slot the map gives
+    /// no node and lost connections are retried until `retryTimeout`. A request
+    /// sent on a connection that was then lost may have run: it is retried only if
+    /// `idempotent` (safe to run again); one never sent (no connection) always is.
     /// With `waitReplicas > 0`, each node's group ends with `WAIT`; a group whose
     /// `WAIT` is not confirmed by that many replicas is sent again (idempotent
     /// requests only) or fails.
@@ -263,10 +269,21 @@ final class RedisCluster: Sendable {
             let seen = generation
             var groups: [RedisAddress: [Int]] = [:]
             var order: [RedisAddress] = []
+            // Requests for a slot no node serves wait for a reloaded map, as after CLUSTERDOWN.
+            var unrouted: [Int] = []
             for index in pending {
-                let address = try redirects[index]?.address ?? node(forSlot: requests[index].slot)
+                guard let address = redirects[index]?.address ?? node(forSlot: requests[index].slot) else {
+                    unrouted.append(index)
+                    continue
+                }
                 if groups[address] == nil { order.append(address) }
                 groups[address, default: []].append(index)
+            }
+            if let first = unrouted.first {
+                lastError = PartdError(
+                    code: .connectionFailed,
+                    message: "no Redis Cluster node serves hash slot \(requests[first].slot); the cluster is not fully covered",
+                    path: seeds.first?.url)
             }
             let results = Locked([GroupResult](repeating: GroupResult(), count: order.count))
             let currentRedirects = redirects
@@ -276,10 +293,14 @@ final class RedisCluster: Sendable {
                     work[g].0, work[g].1, requests, currentRedirects, waitReplicas: waitReplicas, waitTimeout: waitTimeout)
                 results.withLock { $0[g] = result }
             }
-            if order.count == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: order.count, execute: body) }
+            if order.count == 1 {
+                body(0)
+            } else if order.count > 1 {
+                DispatchQueue.concurrentPerform(iterations: order.count, execute: body)
+            }
 
-            var retry: [Int] = []
-            var reload = false
+            var retry = unrouted
+            var reload = !unrouted.isEmpty
             redirects = [:]
             for (g, result) in results.withLock({ $0 }).enumerated() {
                 for (index, reply) in result.replies { outcomes[index] = reply }
@@ -287,13 +308,19 @@ final class RedisCluster: Sendable {
                 retry.append(contentsOf: result.retry)
                 reload = reload || result.reload
                 if let error = result.failure {
-                    // Requests without a confirmed outcome on a failed connection.
-                    // With WAIT, answered writes are not confirmed either: the whole group goes again.
-                    let unsettled = groups[order[g]]!.filter { outcomes[$0] == nil || waitReplicas > 0 }
-                    if !idempotent && !unsettled.isEmpty {
+                    let group = groups[order[g]]!
+                    // Requests refused with a redirect or a retryable error did not run there (they are in `retry`).
+                    let refused = Set(result.retry)
+                    // The rest without a confirmed outcome; with WAIT, answered writes are not confirmed either,
+                    // so the whole group goes again.
+                    let unsettled = group.filter { !refused.contains($0) && (outcomes[$0] == nil || waitReplicas > 0) }
+                    // Only requests that reached the connection may have run; the others are simply sent again.
+                    let sent = Set(group.prefix(result.sent))
+                    let uncertain = unsettled.filter { sent.contains($0) }
+                    if !idempotent && !uncertain.isEmpty {
                         throw PartdError(
                             code: .connectionFailed,
-                            message: "\(error); \(unsettled.count) write(s) to \(order[g]) may or may not have been applied "
+                            message: "\(error); \(uncertain.count) write(s) to \(order[g]) may or may not have been applied "
                                 + "(turn on exactly-once appends to retry them safely)",
                             path: order[g].url)
                     }
@@ -331,6 +358,8 @@ final class RedisCluster: Sendable {
         var retry: [Int] = []
         var reload = false
         var failure: PartdError? = nil
+        /// How many of the group's requests (from its start) were handed to the connection.
+        var sent = 0
     }
 
     private func runGroup(
@@ -354,22 +383,20 @@ final class RedisCluster: Sendable {
                 var bytes = 0
                 while end < indices.count && (end == start || bytes < options.maxInFlightBytes) {
                     let index = indices[end]
-                    let asking = redirects[index]?.asking ?? false
-                    for command in requests[index].commands {
-                        if asking { try connection.send([Array("ASKING".utf8)]) }
-                        try connection.send(command)
-                    }
+                    result.sent = end + 1
+                    // ASKING admits the next command to a slot being imported, and its flag lasts through
+                    // MULTI … EXEC: it goes once, before the first command. (Inside MULTI it would be queued,
+                    // and EXEC would answer it too.)
+                    if redirects[index]?.asking == true { try connection.send([Array("ASKING".utf8)]) }
+                    for command in requests[index].commands { try connection.send(command) }
                     bytes += requests[index].byteCount
                     end += 1
                 }
                 for index in indices[start..<end] {
-                    let asking = redirects[index]?.asking ?? false
+                    if redirects[index]?.asking == true { _ = try connection.reply() }
                     var replies: [RedisReply] = []
-                    for _ in requests[index].commands {
-                        if asking { _ = try connection.reply() }
-                        replies.append(try connection.reply())
-                    }
-                    classify(index, replies, into: &result)
+                    for _ in requests[index].commands { replies.append(try connection.reply()) }
+                    classify(index, replies, from: address, into: &result)
                 }
                 start = end
             }
@@ -391,14 +418,14 @@ final class RedisCluster: Sendable {
         return result
     }
 
-    /// Sorts one request's replies into an outcome, a redirect or a retry.
-    private func classify(_ index: Int, _ replies: [RedisReply], into result: inout GroupResult) {
+    /// Sorts one request's replies (from `source`) into an outcome, a redirect or a retry.
+    private func classify(_ index: Int, _ replies: [RedisReply], from source: RedisAddress, into result: inout GroupResult) {
         for reply in replies {
             guard case .error(let message) = reply else { continue }
             let words = message.split(separator: " ")
             switch words.first {
             case "MOVED", "ASK":
-                if words.count >= 3, let address = try? RedisAddress(parsing: String(words[2])) {
+                if words.count >= 3, let address = Self.redirectTarget(words[2], from: source) {
                     result.redirects.append((index, (address, words.first == "ASK")))
                     if words.first == "MOVED" { result.reload = true }
                     result.retry.append(index)
@@ -415,15 +442,51 @@ final class RedisCluster: Sendable {
         result.replies.append((index, replies.last ?? .null))
     }
 
-    /// Runs one command on every primary (`SCAN`, `FLUSHDB`-like sweeps), in parallel.
+    /// The node a `MOVED` or `ASK` error names: `host:port`, where Redis writes an IPv6 host without
+    /// brackets, and an empty host or `?` when it does not know the node's endpoint (the client is to use
+    /// the host it sent the command to, as `CLUSTER SLOTS` entries are read).
+    static func redirectTarget(_ text: Substring, from source: RedisAddress) -> RedisAddress? {
+        if text.hasPrefix("[") { return try? RedisAddress(parsing: String(text)) }
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (1...65535).contains(port)
+        else { return nil }
+        let host = text[..<colon]
+        return RedisAddress(host: host.isEmpty || host == "?" ? source.host : String(host), port: port)
+    }
+
+    /// Runs `body` on every primary (the `SCAN` sweeps of `keys` and `drop`), in parallel, and returns
+    /// each one's result. A primary that cannot be reached is retried as requests are: the slot map is
+    /// reloaded, with back-off, until `retryTimeout`, so after a failover its successor is swept instead.
+    /// Other errors are thrown at once.
     func onEveryPrimary<R: Sendable>(_ body: @Sendable (RedisConnection) throws -> R) throws -> [R] {
-        let nodes = primaries
-        let results = Locked([Result<R, any Error>?](repeating: nil, count: nodes.count))
-        DispatchQueue.concurrentPerform(iterations: nodes.count) { i in
-            let outcome = Result { try self.withConnection(to: nodes[i], body) }
-            results.withLock { $0[i] = outcome }
+        let deadline = ContinuousClock.now + options.retryTimeout
+        var delay = Duration.milliseconds(50)
+        var swept: [(node: RedisAddress, result: R)] = []
+        while true {
+            let seen = generation
+            let nodes = primaries.filter { node in !swept.contains { $0.node == node } }
+            let results = Locked([Result<R, any Error>?](repeating: nil, count: nodes.count))
+            DispatchQueue.concurrentPerform(iterations: nodes.count) { i in
+                let outcome = Result { try self.withConnection(to: nodes[i], body) }
+                results.withLock { $0[i] = outcome }
+            }
+            var failure: PartdError? = nil
+            for (node, outcome) in zip(nodes, results.withLock { $0 }) {
+                switch outcome! {
+                case .success(let result): swept.append((node, result))
+                case .failure(let error as PartdError) where error.code == .connectionFailed: failure = error
+                case .failure(let error): throw error
+                }
+            }
+            guard var failure else { return swept.map(\.result) }
+            guard ContinuousClock.now < deadline else {
+                failure.message += " (gave up after retrying for \(options.retryTimeout))"
+                throw failure
+            }
+            sleepFor(delay)
+            delay = min(delay * 2, .milliseconds(500))
+            try? refresh(seenGeneration: seen)
         }
-        return try results.withLock { $0 }.map { try $0!.get() }
     }
 }
 

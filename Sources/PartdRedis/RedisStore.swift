@@ -83,6 +83,8 @@ public final class RedisStore: ByteStore {
     let cluster: RedisCluster
     private let clientID: String
     private let state = Locked(State())
+    /// Held by `setOnce` from its check to its write, so concurrent calls for a key write once.
+    private let settingOnce = Locked(())
 
     private struct State {
         var nextAppend: UInt64 = 0
@@ -214,7 +216,7 @@ public final class RedisStore: ByteStore {
         let outcomes = try cluster.run(requests, idempotent: true)
         return try zip(keys, outcomes).map { key, outcome in
             try check(outcome, "get", key)
-            guard case .array(let elements) = outcome else { return [] }
+            guard case .array(let elements) = outcome else { throw unexpected(outcome, "LRANGE", key) }
             if elements.count == 1, case .string(let only) = elements[0] { return only }
             var joined: [UInt8] = []
             joined.reserveCapacity(elements.reduce(0) { total, element in
@@ -238,11 +240,17 @@ public final class RedisStore: ByteStore {
         var commands: [[[UInt8]]] = [[Array("MULTI".utf8)], [Array("DEL".utf8), dataKey, idsKey(dataKey)]]
         for part in split(value) { commands.append([Array("RPUSH".utf8), dataKey, part]) }
         commands.append([Array("EXEC".utf8)])
-        let outcome = try cluster.run(
-            [RedisRequest(slot: slot(dataKey), commands: commands)], idempotent: true,
-            waitReplicas: configuration.waitForReplicas, waitTimeout: configuration.replicaTimeout)[0]
-        try check(outcome, "set", key, transaction: true)
-        return state.withLock { $0.setKeys.insert(key).inserted }
+        return try settingOnce.withLock { _ in
+            // Checked again: another thread may have set the key while this one waited. A call that returns
+            // false therefore finds the first call's value written.
+            if state.withLock({ $0.setKeys.contains(key) }) { return false }
+            let outcome = try cluster.run(
+                [RedisRequest(slot: slot(dataKey), commands: commands)], idempotent: true,
+                waitReplicas: configuration.waitForReplicas, waitTimeout: configuration.replicaTimeout)[0]
+            try check(outcome, "set", key, transaction: true)
+            state.withLock { _ = $0.setKeys.insert(key) }
+            return true
+        }
     }
 
     public func delete(_ keys: [PartdKey]) throws {
@@ -261,13 +269,18 @@ public final class RedisStore: ByteStore {
     public func drop() throws {
         let pattern = Array("\(configuration.namespace):{*".utf8)
         let failures = try cluster.onEveryPrimary { connection -> String? in
+            var failure: String? = nil
             for batch in try Self.scan(connection, pattern) where !batch.isEmpty {
                 for key in batch { try connection.send([Array("UNLINK".utf8), key]) }
+                // Every reply is read, even after a refusal: one left unread would answer the pooled
+                // connection's next command.
                 for _ in batch {
-                    if case .error(let message) = try connection.reply() { return "\(connection.address): \(message)" }
+                    if case .error(let message) = try connection.reply(), failure == nil {
+                        failure = "\(connection.address): \(message)"
+                    }
                 }
             }
-            return nil
+            return failure
         }
         if let failure = failures.compactMap({ $0 }).first {
             throw PartdError(code: .io, message: "dropping Redis namespace \(configuration.namespace) failed at \(failure)")
@@ -286,7 +299,8 @@ public final class RedisStore: ByteStore {
         let outcome = try cluster.run(
             [RedisRequest(slot: slot(dataKey), commands: [[Array("EXISTS".utf8), dataKey]])], idempotent: true)[0]
         try check(outcome, "look up", key)
-        return outcome == .integer(1)
+        guard case .integer(let count) = outcome else { throw unexpected(outcome, "EXISTS", key) }
+        return count > 0
     }
 
     private static let sumLengths = Array("""
@@ -301,7 +315,7 @@ public final class RedisStore: ByteStore {
             [RedisRequest(slot: slot(dataKey), commands: [[Array("EVAL".utf8), Self.sumLengths, Array("1".utf8), dataKey]])],
             idempotent: true)[0]
         try check(outcome, "measure", key)
-        guard case .integer(let count) = outcome else { return 0 }
+        guard case .integer(let count) = outcome else { throw unexpected(outcome, "the byte count script", key) }
         return count
     }
 
@@ -338,6 +352,12 @@ public final class RedisStore: ByteStore {
                 message.hasPrefix("OOM") ? .diskFull : message.hasPrefix("NOAUTH") || message.hasPrefix("WRONGPASS") ? .unauthorized : .io
             throw PartdError(code: code, message: "Redis refused to \(operation) key \(key): \(message)", key: key, path: seedURL)
         }
+    }
+
+    /// The error for a reply of the wrong shape (a server that is not Redis, or replies out of step).
+    private func unexpected(_ reply: RedisReply, _ command: String, _ key: PartdKey) -> PartdError {
+        PartdError(
+            code: .protocolViolation, message: "Redis answered \(command) for key \(key) with \(reply)", key: key, path: seedURL)
     }
 
     private var seedURL: String? { cluster.seeds.first?.url }

@@ -81,58 +81,97 @@ public final class ShuffleCoordinator: Sendable {
     }
 
 
-    /// A mapper's registration: its heartbeat runs until ``finish(partitionRows:)`` or ``abandon()``.
+    /// A mapper's registration: its heartbeat runs until ``finish(partitionRows:)`` or ``abandon()``, or
+    /// until the lease is deinitialised (reducers then see the mapper as dead).
     public final class Lease: Sendable {
         public let mapper: Int
         let coordinator: ShuffleCoordinator
         private let running = Locked(true)
-        private let stopped = DispatchSemaphore(value: 0)
+        private let wake = DispatchSemaphore(value: 0)
+        private let ended = DispatchSemaphore(value: 0)
 
-        init(_ coordinator: ShuffleCoordinator, mapper: Int) {
+        init(_ coordinator: ShuffleCoordinator, mapper: Int, token: [UInt8]) {
             self.coordinator = coordinator
             self.mapper = mapper
-            DispatchQueue.global().async { [self] in
+            // The loop holds what it needs, not the lease: a lease let go of is deinitialised, which stops it.
+            let (running, wake, ended) = (running, wake, ended)
+            let interval = coordinator.heartbeat.wholeMilliseconds
+            DispatchQueue.global().async {
                 while running.withLock({ $0 }) {
-                    try? coordinator.beat(mapper)
-                    _ = stopped.wait(timeout: .now() + .milliseconds(coordinator.heartbeat.wholeMilliseconds))
+                    try? coordinator.beat(mapper, token: token)
+                    _ = wake.wait(timeout: .now() + .milliseconds(interval))
                 }
+                ended.signal()
             }
         }
 
         /// Reports the mapper done, with the rows it wrote to each partition.
         public func finish(partitionRows: [Int]) throws {
-            stop()
+            stop(waiting: true)
             try coordinator.finish(mapper, partitionRows: partitionRows)
         }
 
         /// Stops the heartbeat without reporting (reducers will see the mapper as dead).
-        public func abandon() { stop() }
+        public func abandon() { stop(waiting: true) }
 
-        private func stop() {
+        /// Ends the heartbeat loop; `waiting`, until its last beat is written (so none lands after `finish`'s
+        /// report, or after `abandon` returns).
+        private func stop(waiting: Bool) {
             let was = running.withLock { running in
                 defer { running = false }
                 return running
             }
-            if was { stopped.signal() }
+            guard was else { return }
+            wake.signal()
+            if waiting { ended.wait() }
         }
 
-        deinit { stop() }
+        deinit { stop(waiting: false) }
     }
 
-    /// Registers `mapper` (0..<mappers) and starts its heartbeat.
+    /// Registers `mapper` (0..<mappers) and starts its heartbeat. A mapper started again (a rerun) drops
+    /// its earlier report, so reducers wait for the new one.
+    ///
+    /// - Throws: ``PartdError/Code/alreadyExists`` while another lease of `mapper` is alive (its heartbeat
+    ///   has not expired): two mappers with one number would both write its rows.
     public func start(mapper: Int) throws -> Lease {
         guard (0..<mappers).contains(mapper) else {
             throw PartdError(code: .invalidArgument, message: "mapper \(mapper) is outside 0..<\(mappers) of job \(job)")
         }
-        try beat(mapper)
-        _ = try call(
-            [[Array("HSET".utf8), startedKey, Array(String(mapper).utf8), Array(String(Self.now()).utf8)]], what: "registering mapper \(mapper)")
-        return Lease(self, mapper: mapper)
+        // The heartbeat holds a token of this lease, so a registration re-sent after a lost connection
+        // recognises its own claim.
+        var generator = SystemRandomNumberGenerator()
+        let token = Array("\(String(generator.next() as UInt64, radix: 36)).\(String(getpid(), radix: 36))".utf8)
+        let reply = try call(
+            [[
+                Array("EVAL".utf8), Self.register, Array("3".utf8), startedKey, doneKey, aliveKey(mapper),
+                Array(String(mapper).utf8), Array(String(Self.now()).utf8), Array(String(deadAfter.wholeMilliseconds).utf8),
+                token,
+            ]], what: "registering mapper \(mapper)")
+        guard reply == .integer(1) else {
+            throw PartdError(
+                code: .alreadyExists,
+                message: "mapper \(mapper) of shuffle job \(job) is already running (its heartbeat is alive); if that "
+                    + "process died, start it again once its heartbeat expired (after \(deadAfter)), or reset() the job")
+        }
+        return Lease(self, mapper: mapper, token: token)
     }
 
-    fileprivate func beat(_ mapper: Int) throws {
+    /// Claims mapper `ARGV[1]` in one step: its heartbeat `KEYS[3]` is set to the lease's token `ARGV[4]`
+    /// (for `ARGV[3]` ms) unless it holds another lease's token, its earlier report in `KEYS[2]` is dropped
+    /// and its start time `ARGV[2]` recorded in `KEYS[1]`.
+    private static let register = Array("""
+        local holder = redis.call('GET', KEYS[3])
+        if holder and holder ~= ARGV[4] then return 0 end
+        redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[3])
+        redis.call('HDEL', KEYS[2], ARGV[1])
+        redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+        return 1
+        """.utf8)
+
+    fileprivate func beat(_ mapper: Int, token: [UInt8]) throws {
         _ = try call(
-            [[Array("SET".utf8), aliveKey(mapper), Array("1".utf8), Array("PX".utf8), Array(String(deadAfter.wholeMilliseconds).utf8)]],
+            [[Array("SET".utf8), aliveKey(mapper), token, Array("PX".utf8), Array(String(deadAfter.wholeMilliseconds).utf8)]],
             what: "heartbeat of mapper \(mapper)")
     }
 
@@ -204,7 +243,7 @@ public final class ShuffleCoordinator: Sendable {
                 throw PartdError(
                     code: .connectionFailed,
                     message: "mapper \(mapper) of shuffle job \(job) stopped sending heartbeats before it finished: it died; "
-                        + "rerun the job (its partial output is in the store)")
+                        + "its partial output is in the store: drop() the store and reset() the coordinator, then rerun the job")
             }
         }
         return finished == mappers ? Report(mapperRows: mapperRows, partitionRows: partitionRows, job: job) : nil
@@ -225,7 +264,9 @@ public final class ShuffleCoordinator: Sendable {
         }
     }
 
-    /// Removes the job's records (not the partitions).
+    /// Removes the job's records (not the partitions): who started, who finished, the heartbeats. Call it
+    /// before running a job of the same name again, and when a job is done: `RedisStore.drop()` removes
+    /// only the store's keys, not these.
     public func reset() throws {
         _ = try call([[Array("DEL".utf8), startedKey, doneKey] + (0..<mappers).map(aliveKey)], what: "resetting")
     }

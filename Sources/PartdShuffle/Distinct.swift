@@ -74,7 +74,8 @@ extension Shuffle where Chunk == Table {
     /// Rows stay in the order they were added within a partition, so `keep` picks the first or last row of
     /// each set in the order of the input. `columns` (every column when nil) must include the columns the
     /// shuffle partitions by, so that duplicates share a partition. Unless `keepPartitions` is set, each
-    /// partition is deleted once read and the shuffle is closed at the end.
+    /// partition is deleted once read (not from a store given as ``ShuffleOptions/store``) and the shuffle
+    /// is closed at the end.
     ///
     /// - Throws: ``PartdError/Code/invalidArgument`` if `columns` misses a partitioning column or names one
     ///   the tables lack.

@@ -67,7 +67,8 @@ extension Shuffle where Chunk == Table {
     /// Both shuffles must be by the same key columns (in the same order) into the same number of partitions,
     /// and the join keys must include those columns, so that rows whose keys match lie in partitions of the
     /// same number. Unless `keepPartitions` is set, the join consumes both shuffles: each partition is deleted
-    /// once joined, and both shuffles are closed afterwards. A side that never received a chunk has no
+    /// once joined (except from a store given as ``ShuffleOptions/store``, which keeps its partitions), and
+    /// both shuffles are closed afterwards. A side that never received a chunk has no
     /// columns: joined with it, an inner join is empty, and a join that keeps the other side's unmatched rows
     /// (left, right or outer) gives that side as it is.
     ///
@@ -102,8 +103,8 @@ extension Shuffle where Chunk == Table {
         let results = try mapPartitions { index, left -> R in
             let joined = try joining.join(left, try right.partition(index))
             if !keepPartitions {
-                try store.delete([Self.key(ofPartition: index)])
-                try right.store.delete([Self.key(ofPartition: index)])
+                if deletesConsumedPartitions { try store.delete([Self.key(ofPartition: index)]) }
+                if right.deletesConsumedPartitions { try right.store.delete([Self.key(ofPartition: index)]) }
             }
             return try body(index, joined)
         }

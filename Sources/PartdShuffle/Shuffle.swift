@@ -22,7 +22,10 @@ public struct ShuffleOptions: Sendable {
     /// `RedisStore` that several mapper processes (or hosts) shuffle into. Appends
     /// are still buffered within ``memory``; ``Shuffle/close()`` flushes them, and
     /// the shuffle never drops or deletes anything of a store it was given, even
-    /// after a failure (other mappers' data lives there too). `directory`,
+    /// after a failure (other mappers' and reducers' data lives there too): the
+    /// consuming reads (a groupby, join, sort or drop of duplicates without
+    /// `keepPartitions`) close the shuffle but leave the partitions in the store.
+    /// Delete or drop them yourself once every reader is done. `directory`,
     /// `temporaryParent` and `compression` are ignored when it is set: wrap the
     /// store in a `CompressedStore` to compress.
     public var store: AnyByteStore?
@@ -133,6 +136,10 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
         state.withLock { $0.partitionRows = [Int](repeating: 0, count: partitions) }
         kind = makeKind(store)
     }
+
+    /// Whether the consuming reads delete each partition once read: yes from the shuffle's own directory,
+    /// never from a store it was given (``ShuffleOptions/store``), which other readers may share.
+    var deletesConsumedPartitions: Bool { options.store == nil }
 
     /// The key columns of a table shuffle (empty for other kinds).
     public var keyColumns: [String] { kind.keyColumns }
@@ -374,15 +381,15 @@ extension Shuffle where Chunk == Table {
     /// Every partition (only `columns`, all when nil) read on all cores, made into `transform`'s table and
     /// handed to `body`; results in partition order. A partition of a shuffle that never received a chunk
     /// has no columns and passes as it is. Unless `keepPartitions` is set, each partition is deleted once
-    /// read and the shuffle is closed at the end: what the groupby, the drop of duplicates and the sort
-    /// share.
+    /// read (not from a given store) and the shuffle is closed at the end: what the groupby, the drop of
+    /// duplicates and the sort share.
     func consumePartitions<R: Sendable>(
         columns: [String]? = nil, keepPartitions: Bool, _ transform: (Table) throws -> Table,
         _ body: (Int, Table) throws -> R
     ) throws -> [R] {
         let results = try mapPartitions(columns: columns) { index, table -> R in
             let result = table.columns.isEmpty ? table : try transform(table)
-            if !keepPartitions { try store.delete([Self.key(ofPartition: index)]) }
+            if !keepPartitions && deletesConsumedPartitions { try store.delete([Self.key(ofPartition: index)]) }
             return try body(index, result)
         }
         if !keepPartitions { try close() }

@@ -66,8 +66,8 @@ extension Shuffle where Chunk == Table {
 
     /// Each partition of a range shuffle read back and sorted by its keys, on all cores; `body` gets each
     /// (in any order, from several threads) and the results come back in partition order, which is the
-    /// sort's order. Unless `keepPartitions` is set, each partition is deleted once sorted and the shuffle is
-    /// closed afterwards.
+    /// sort's order. Unless `keepPartitions` is set, each partition is deleted once sorted (not from a store
+    /// given as ``ShuffleOptions/store``) and the shuffle is closed afterwards.
     ///
     /// - Throws: ``PartdError/Code/invalidArgument`` for a shuffle partitioned by hash.
     public func sortedPartitions<R: Sendable>(keepPartitions: Bool = false, _ body: (Int, Table) throws -> R) throws -> [R] {

@@ -3,7 +3,7 @@
 import Foundation
 import Partd
 import PartdCompression
-import PartdRedis
+@testable import PartdRedis
 import PartdShuffle
 import PartdTestSupport
 import PartdTyped
@@ -151,6 +151,114 @@ struct RedisStoreTests {
         let error = expectPartdError(.connectionFailed) { try coordinator.waitForMappers(timeout: .seconds(5)) }
         #expect(error?.message.contains("mapper 1") == true)
         try coordinator.reset()
+    }
+
+    @Test("a lease dropped without finish or abandon stops its heartbeat, so reducers see the mapper as dead")
+    func droppedLease() throws {
+        let store = try RedisTestEnvironment.store(RedisTestEnvironment.cluster)
+        let coordinator = try ShuffleCoordinator(
+            store: store, job: "dropped", mappers: 1, heartbeat: .milliseconds(100), deadAfter: .milliseconds(400))
+        _ = try coordinator.start(mapper: 0)
+        let error = expectPartdError(.connectionFailed) { try coordinator.waitForMappers(timeout: .seconds(10)) }
+        #expect(error?.message.contains("mapper 0") == true, "\(error.map { "\($0)" } ?? "")")
+        #expect(error?.message.contains("reset()") == true, "the error says how to rerun the job")
+        try coordinator.reset()
+    }
+
+    @Test("a mapper started again forgets its earlier report; a mapper number with a live lease cannot start twice")
+    func rerunMapper() throws {
+        let store = try RedisTestEnvironment.store(RedisTestEnvironment.cluster)
+        let coordinator = try ShuffleCoordinator(
+            store: store, job: "rerun", mappers: 1, heartbeat: .milliseconds(100), deadAfter: .seconds(2))
+        try coordinator.start(mapper: 0).finish(partitionRows: [2, 3])
+        #expect(try coordinator.poll()?.partitionRows == [2, 3])
+        // The rerun's report is not in yet: the first run's no longer counts.
+        let lease = try coordinator.start(mapper: 0)
+        #expect(try coordinator.poll() == nil)
+        let twice = expectPartdError(.alreadyExists) { try coordinator.start(mapper: 0) }
+        #expect(twice?.message.contains("mapper 0") == true)
+        try lease.finish(partitionRows: [4, 0])
+        #expect(try coordinator.poll()?.partitionRows == [4, 0])
+        // reset() forgets the job: nothing has started, let alone finished.
+        try coordinator.reset()
+        #expect(try coordinator.poll() == nil)
+        try coordinator.start(mapper: 0).finish(partitionRows: [1])
+        #expect(try coordinator.poll()?.mapperRows == [1])
+        try coordinator.reset()
+    }
+
+    @Test("setOnce from many threads at once writes once: the key holds the value of the one call that returned true")
+    func concurrentSetOnce() throws {
+        let store = try RedisTestEnvironment.store(RedisTestEnvironment.cluster)
+        for round in 0..<20 {
+            let key = PartdKey("once\(round)")
+            let outcomes = Locked([Int: Result<Bool, any Error>]())
+            let gate = DispatchSemaphore(value: 0)
+            let threads = (0..<8).map { thread in
+                Thread {
+                    gate.wait()
+                    let outcome = Result { try store.setOnce(key, bytes("thread \(thread)")) }
+                    outcomes.withLock { $0[thread] = outcome }
+                }
+            }
+            for thread in threads { thread.start() }
+            for _ in threads { gate.signal() }
+            while outcomes.withLock({ $0.count }) < threads.count { usleep(1000) }
+            let results = outcomes.withLock { $0 }
+            let winners = try results.filter { try $0.value.get() }.map(\.key)
+            #expect(winners.count == 1, "round \(round): \(winners.count) calls returned true")
+            if let winner = winners.first { #expect(try store.get(key) == bytes("thread \(winner)")) }
+        }
+        try store.drop()
+    }
+
+    @Test("a drop refused part-way reads every reply of its pipeline: the store's next commands get their own answers")
+    func failedDropLeavesNoStaleReplies() throws {
+        // A server of its own, whose default user is then refused UNLINK (the shared one serves other tests).
+        let node = try cluster(["single", "--port", "7098"])
+        defer { _ = try? cluster(["stop-single", "--port", "7098"]) }
+        let store = try RedisTestEnvironment.store(node)
+        let keys = (0..<20).map { PartdKey("k\($0)") }
+        let values = (0..<20).map { bytes("value \($0)") }
+        try store.append(Array(zip(keys, values)).map { (key: $0.0, value: $0.1) })
+        #expect(try redisCLI("7098", ["acl", "setuser", "default", "-unlink"]) == "OK")
+        let error = expectPartdError(.io) { try store.drop() }
+        #expect(error?.message.contains("NOPERM") == true, "\(error.map { "\($0)" } ?? "")")
+        // Nothing was dropped, and each command reads its own reply, not one the drop left unread.
+        #expect(try store.get(keys) == values)
+        #expect(try store.contains("k3"))
+        #expect(try store.byteCount(of: "k12") == 8)
+        #expect(try store.keys() == keys.sorted())
+        #expect(try redisCLI("7098", ["acl", "setuser", "default", "+unlink"]) == "OK")
+        try store.drop()
+        #expect(try store.keys().isEmpty)
+    }
+}
+
+@Suite("Redis addresses")
+struct RedisAddressTests {
+    @Test("host:port, a bracketed IPv6 host, the default port; an unbracketed IPv6 host or a bad port is refused")
+    func parsing() throws {
+        #expect(try RedisAddress(parsing: "10.0.0.1:7000") == RedisAddress(host: "10.0.0.1", port: 7000))
+        #expect(try RedisAddress(parsing: "redis://cache.local/") == RedisAddress(host: "cache.local", port: 6379))
+        #expect(try RedisAddress(parsing: "[::1]:6380") == RedisAddress(host: "::1", port: 6380))
+        #expect(try RedisAddress(parsing: "[fe80::1]") == RedisAddress(host: "fe80::1", port: 6379))
+        #expect(try RedisAddress(parsing: "[::1]:6380").description == "[::1]:6380")
+        for bad in ["::1", "::1:6379", "fe80::1", "host:", "host:0", "host:x", ":6379", "[::1]x", "[::1]:", "[]:6379", "[::1", ""] {
+            expectPartdError(.invalidArgument, "\(bad)") { try RedisAddress(parsing: bad) }
+        }
+    }
+
+    @Test("a redirect naming no host (\":port\", \"?:port\") goes to the host that sent it; an IPv6 host comes unbracketed")
+    func redirectTargets() {
+        let source = RedisAddress(host: "10.1.2.3", port: 7000)
+        #expect(RedisCluster.redirectTarget(":7001", from: source) == RedisAddress(host: "10.1.2.3", port: 7001))
+        #expect(RedisCluster.redirectTarget("?:7002", from: source) == RedisAddress(host: "10.1.2.3", port: 7002))
+        #expect(RedisCluster.redirectTarget("10.9.9.9:7003", from: source) == RedisAddress(host: "10.9.9.9", port: 7003))
+        #expect(RedisCluster.redirectTarget("fe80::2:7004", from: source) == RedisAddress(host: "fe80::2", port: 7004))
+        #expect(RedisCluster.redirectTarget("[fe80::2]:7005", from: source) == RedisAddress(host: "fe80::2", port: 7005))
+        #expect(RedisCluster.redirectTarget("nonsense", from: source) == nil)
+        #expect(RedisCluster.redirectTarget("10.9.9.9:x", from: source) == nil)
     }
 }
 
@@ -317,6 +425,91 @@ struct RedisFailoverTests {
         try store.append(["a": bytes("+")])
         #expect(try store.get(["a", PartdKey(twin), PartdKey(late)]) == [bytes("first+"), bytes("second"), bytes("late")])
         #expect(try redisCLI(target, ["llen", "\(ns):{a}"]) == "2")
+    }
+
+    @Test("redirects naming no host go to the host that answered; a transaction re-sent after ASK gets only its replies; a slot no node serves is waited for")
+    func redirectsWithoutHostsAndUncoveredSlots() throws {
+        let seed = try cluster(["start"] + Self.options)
+        defer { _ = try? cluster(["stop"] + Self.options) }
+        let nodes = (7200...7205).map(String.init)
+        let primaries = ["7200", "7201", "7202"]
+        let store = try RedisTestEnvironment.store(seed, exactlyOnce: false)
+        let ns = store.configuration.namespace
+        try store.append(["a": bytes("first")])
+        let slot = RedisHashSlot.of(Array("\(ns):{a}".utf8))
+        let twins = (0..<10_000_000).lazy.filter { RedisHashSlot.of(Array("\(ns):{%i\($0)}".utf8)) == slot }.prefix(2)
+        let (twin, other) = (twins.first!, twins.dropFirst().first!)
+        let source = try cluster(["primary-of-slot", String(slot)] + Self.options)
+        let target = primaries.first { $0 != source }!
+        let sourceID = try redisCLI(source, ["cluster", "myid"])
+        let targetID = try redisCLI(target, ["cluster", "myid"])
+        // Redirects now say "?:PORT" (no hostname is announced).
+        for node in nodes { #expect(try redisCLI(node, ["config", "set", "cluster-preferred-endpoint-type", "hostname"]) == "OK") }
+        #expect(try redisCLI(target, ["cluster", "setslot", String(slot), "importing", sourceID]) == "OK")
+        #expect(try redisCLI(source, ["cluster", "setslot", String(slot), "migrating", targetID]) == "OK")
+        func keys(_ node: String) throws -> String { try redisCLI(node, ["cluster", "countkeysinslot", String(slot)]) }
+
+        // "ASK slot ?:PORT" for a key the source lacks: the append lands on the target.
+        try store.append([PartdKey(twin): bytes("second")])
+        #expect(try keys(target) == "1")
+        // A transaction sent again after ASK: ASKING goes once, before MULTI, so EXEC answers its commands only.
+        let list = Array("\(ns):{%i\(other)}".utf8)
+        let transaction = RedisRequest(
+            slot: slot,
+            commands: [
+                [Array("MULTI".utf8)], [Array("RPUSH".utf8), list, bytes("x")], [Array("RPUSH".utf8), list, bytes("y")],
+                [Array("EXEC".utf8)],
+            ])
+        #expect(try store.cluster.run([transaction], idempotent: false) == [.array([.integer(1), .integer(2)])])
+
+        // Redirects now say ":PORT"; the migration ends, and the store's stale map meets "MOVED slot :PORT".
+        for node in nodes {
+            #expect(try redisCLI(node, ["config", "set", "cluster-preferred-endpoint-type", "unknown-endpoint"]) == "OK")
+        }
+        _ = try redisCLI(source, ["migrate", "127.0.0.1", target, "", "0", "5000", "keys", "\(ns):{a}"])
+        for node in [target, source] + primaries.filter({ $0 != target && $0 != source }) {
+            #expect(try redisCLI(node, ["cluster", "setslot", String(slot), "node", targetID]) == "OK")
+        }
+        #expect(try store.get(["a", PartdKey(twin), PartdKey(other)]) == [bytes("first"), bytes("second"), bytes("xy")])
+
+        // No node serves the slot (the cluster stays up: full coverage is not required). A request for it
+        // waits, reloading the map, until a node takes the slot again.
+        for node in nodes { _ = try redisCLI(node, ["cluster", "delslots", String(slot)]) }
+        let reader = try RedisTestEnvironment.store(seed, namespace: ns)
+        let done = DispatchSemaphore(value: 0)
+        let outcome = Locked<Result<[UInt8], any Error>?>(nil)
+        DispatchQueue.global().async {
+            let read = Result { try reader.get("a") }
+            outcome.withLock { $0 = read }
+            done.signal()
+        }
+        usleep(500_000)
+        #expect(outcome.withLock { $0 } == nil, "the read waits for the slot")
+        #expect(try redisCLI(target, ["cluster", "addslots", String(slot)]) == "OK")
+        #expect(done.wait(timeout: .now() + 25) == .success)
+        #expect(try outcome.withLock { $0 }?.get() == bytes("first"))
+    }
+
+    @Test("a primary killed between requests: keys() and appends without ids wait for the failover instead of failing")
+    func requestsAfterPrimaryDied() throws {
+        let seed = try cluster(["start"] + Self.options)
+        defer { _ = try? cluster(["stop"] + Self.options) }
+        let namespace = RedisTestEnvironment.namespace()
+        let writer = try RedisTestEnvironment.store(seed, namespace: namespace, waitForReplicas: 1)
+        let keys = (0..<64).map { PartdKey($0) }
+        try writer.append(keys.map { (key: $0, value: bytes("v")) })
+        let sweeper = try RedisTestEnvironment.store(seed, namespace: namespace)
+        let plain = try RedisTestEnvironment.store(seed, namespace: namespace, exactlyOnce: false)
+        #expect(try sweeper.keys() == keys)
+        let slot = RedisHashSlot.of(Array("\(namespace):{%i0}".utf8))
+        let killed = try cluster(["kill-primary-of-slot", String(slot)] + Self.options)
+        // The dead primary refuses connections: keys() reloads the map and sweeps its successor.
+        #expect(try sweeper.keys() == keys)
+        #expect(try cluster(["primary-of-slot", String(slot)] + Self.options) != killed)
+        // An append without ids to the dead primary was never sent (no connection): it is retried on the new
+        // primary, not reported as a write that may or may not have been applied.
+        try plain.append([PartdKey(0): bytes("+")])
+        #expect(try plain.get(PartdKey(0)) == bytes("v+"))
     }
 
     @Test("with waitForReplicas, killing a primary mid-shuffle loses no acknowledged batch")

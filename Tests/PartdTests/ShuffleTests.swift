@@ -533,4 +533,49 @@ struct GroupByTests {
         let shuffle = try Shuffle<Table>(by: ["id"], partitions: 4)
         #expect(try shuffle.groupBy(["id"]).aggregate([.count]).rowCount == 0)
     }
+
+    @Test("consuming reads over a given store leave its partitions for other readers; over a temporary directory they free them")
+    func givenStoreKeepsPartitions() throws {
+        let table = shuffleTable(rows: 600, seed: 12)
+        let aggregations: [Aggregation] = [.sum("x"), .count]
+        let partitions = 4
+        func key(_ p: Int) -> PartdKey { Shuffle<Table>.key(ofPartition: p) }
+
+        // A given store (shared with other mappers and reducers): a consuming groupby closes the shuffle but
+        // deletes nothing from the store, so another reader still finds every row.
+        let given = MemoryStore()
+        let mapper = try Shuffle<Table>(
+            by: ["id"], partitions: partitions, options: ShuffleOptions(memory: .kilobytes(2), store: AnyByteStore(given)))
+        try mapper.add(table)
+        let kept = try mapper.groupByPartitions(["id"], aggregations) { index, groups in
+            (try mapper.store.contains(key(index)), groups)
+        }
+        #expect(kept.map(\.0) == [Bool](repeating: true, count: partitions))
+        let expected = kept.map(\.1)
+        expectPartdError(.closed) { try mapper.partition(0) }
+        #expect(try given.keys() == (0..<partitions).map(key))
+        let reducer = try Shuffle<Table>(by: ["id"], partitions: partitions, options: ShuffleOptions(store: AnyByteStore(given)))
+        #expect(try (0..<partitions).map { try reducer.partition($0).rowCount }.reduce(0, +) == table.rowCount)
+        #expect(try reducer.groupBy(["id"]).aggregate(aggregations) == Table.concatenate(expected))
+        #expect(try given.keys().count == partitions)
+
+        // A join of two shuffles over given stores leaves both stores' partitions too.
+        let (leftStore, rightStore) = (MemoryStore(), MemoryStore())
+        let left = try Shuffle<Table>(by: ["id"], partitions: partitions, options: ShuffleOptions(store: AnyByteStore(leftStore)))
+        let right = try Shuffle<Table>(by: ["id"], partitions: partitions, options: ShuffleOptions(store: AnyByteStore(rightStore)))
+        try left.add(table)
+        try right.add(shuffleTable(rows: 300, seed: 13))
+        let joined = try left.join(right, on: ["id"])
+        #expect(joined.rowCount > 0)
+        expectPartdError(.closed) { try left.partition(0) }
+        #expect(try leftStore.keys().count == partitions && rightStore.keys().count == partitions)
+
+        // The shuffle's own temporary directory: each partition is deleted once read, the directory removed.
+        let temporary = try Shuffle<Table>(by: ["id"], partitions: partitions)
+        try temporary.add(table)
+        let path = try #require(temporary.directory?.path)
+        let freed = try temporary.groupByPartitions(["id"], aggregations) { index, _ in try !temporary.store.contains(key(index)) }
+        #expect(freed == [Bool](repeating: true, count: partitions))
+        #expect(!exists(path))
+    }
 }

@@ -127,6 +127,35 @@ struct ArrowTests {
         #expect(throws: PartdError.self) { try Table(arrow: []) }
     }
 
+    @Test("a compressed batch whose row counts are patched far past its buffers is refused before anything that size is allocated")
+    func compressedLengthBomb() throws {
+        // 4099 rows of zeros and of empty strings compress to a few hundred bytes; the batch's length and each
+        // field node's length (the only places 4099 appears as an Int64) are patched to 2^40 and 2^62 rows,
+        // which once made the reader allocate a validity bitmap of 128 GiB (or more) before looking at a buffer.
+        let rows = 4099
+        let table = try Table([Column("n", [Int64](repeating: 0, count: rows)), Column("s", strings: StringArray(Array(repeating: "", count: rows)))])
+        let pattern = withUnsafeBytes(of: Int64(rows).littleEndian, Array.init)
+        for format in [Table.ArrowFormat.stream, .file] {
+            var writer = ArrowBatchWriter(format, schema: table.schema, compression: .zstd)
+            var bytes: [UInt8] = []
+            try writer.write(table) { bytes.append(contentsOf: $0) }
+            try writer.finish { bytes.append(contentsOf: $0) }
+            #expect(bytes.count < 1024, "\(format): \(bytes.count) bytes")
+            let back = try Table(arrow: bytes)
+            #expect(back.rowCount == rows && back["n"]!.values(as: Int64.self)! == table["n"]!.values(as: Int64.self)!)
+            #expect(back["s"]!.strings! == table["s"]!.strings!)
+            let places = (0...(bytes.count - 8)).filter { bytes[$0..<($0 + 8)].elementsEqual(pattern) }
+            try #require(places.count == 3, "\(format): the batch length and two field nodes")
+            for claimed in [Int64(1) << 40, Int64(1) << 62] {
+                var patched = bytes
+                for at in places { patched.replaceSubrange(at..<(at + 8), with: withUnsafeBytes(of: claimed.littleEndian, Array.init)) }
+                #expect {
+                    try Table(arrow: patched)
+                } throws: { ($0 as? PartdError)?.code == .corruptData && "\($0)".contains("field node claims \(claimed) rows") }
+            }
+        }
+    }
+
     @Test("pyarrow reads our file and stream: same schema, values and nulls; we read what pyarrow writes back")
     func pyarrowReadsOurs() throws {
         try #require(pythonHas("pyarrow") && pythonHas("pandas"), "pyarrow or pandas is not importable; run scripts/test.sh, which installs them")

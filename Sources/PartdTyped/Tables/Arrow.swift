@@ -821,6 +821,8 @@ enum ArrowMessages {
         let compression: Compression.ArrowCodec?
         /// A compressed batch's buffers, decompressed.
         private var decompressed: [ArraySlice<UInt8>]?
+        /// The bytes the batch's buffers hold: the body's, or in a compressed body the decompressed buffers'.
+        private var bufferBytes: Int
         var node = 0
         var buffer = 0
         /// The next view column's entry in the batch's `variadicBufferCounts`.
@@ -845,12 +847,15 @@ enum ArrowMessages {
             nodes = try batch.structs(1, stride: 16)
             buffers = try batch.structs(2, stride: 16)
             decompressed = nil
+            bufferBytes = body.count
             if let compression {
                 // Every buffer of the batch at once, on all cores.
                 let stored = try (0..<buffers.count).map { try self.stored($0) }
-                decompressed = try Parallel.map(stored, totalBytes: stored.reduce(0) { $0 + $1.count }) {
+                let buffers = try Parallel.map(stored, totalBytes: stored.reduce(0) { $0 + $1.count }) {
                     try Self.decompress($0, compression)
                 }
+                decompressed = buffers
+                bufferBytes = buffers.reduce(0) { $0 + $1.count }
             }
         }
 
@@ -862,10 +867,12 @@ enum ArrowMessages {
             node += 1
             let length = Int(try reader.integer(Int64.self, at: at))
             let nulls = Int(try reader.integer(Int64.self, at: at + 8))
-            // Every column type a Table holds takes at least a bit per row of the body (of its buffers
-            // decompressed, in a compressed body; those are checked against the length as they are read).
-            guard length >= 0, nulls >= 0, nulls <= length, length <= (compression == nil ? 8 * body.count : 1 << 40) else {
-                throw ArrowMessages.corrupt("a field node claims \(length) rows, \(nulls) null, in a \(body.count)-byte body")
+            // Every column type a Table holds takes at least a bit per row of the batch's buffers (decompressed,
+            // in a compressed body), so a larger count is damage; this bounds what a node's length may make
+            // us allocate (a validity bitmap, offsets) by the bytes already in memory.
+            guard length >= 0, nulls >= 0, nulls <= length, length <= 8 * bufferBytes else {
+                throw ArrowMessages.corrupt(
+                    "a field node claims \(length) rows, \(nulls) null, in a batch whose buffers hold \(bufferBytes) bytes")
             }
             return (length, nulls)
         }
@@ -997,7 +1004,9 @@ enum ArrowMessages {
         for field in fields {
             let (length, nulls) = try cursor.nextNode()
             guard length == rows else { throw corrupt("column \"\(field.name)\" has \(length) rows in a batch of \(rows)") }
-            let validity = try cursor.validity(length: length, nulls: nulls) ?? (field.nullable ? BitArray(repeating: true, count: length) : nil)
+            // The bitmap as sent (`nil` when no row is null); a nullable column's all-set bitmap is made only
+            // once its values are read, so a damaged length fails on its buffers before it allocates.
+            let validity = try cursor.validity(length: length, nulls: nulls)
             let storage: Column.Storage
             switch field.kind {
             case .fixed(let dtype):
@@ -1019,7 +1028,8 @@ enum ArrowMessages {
                 }
                 storage = .categorical(Self.categorical(codes: codes, categories: categories))
             }
-            columns.append(Column(name: field.name, storage: storage, validity: validity))
+            let bitmap = validity ?? (field.nullable ? BitArray(repeating: true, count: length) : nil)
+            columns.append(Column(name: field.name, storage: storage, validity: bitmap))
         }
         return try Table(columns)
     }

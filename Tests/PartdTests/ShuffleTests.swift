@@ -232,6 +232,13 @@ struct ShuffleTests {
         #expect(rows == 1000)
     }
 
+    @Test("a column name longer than a table frame holds makes a shuffle's add throw invalidArgument (it trapped)")
+    func longColumnName() throws {
+        let table = try Table([Column("id", [1, 2, 3] as [Int64]), Column(String(repeating: "n", count: 70_000), [1.0, 2, 3])])
+        let shuffle = try Shuffle<Table>(by: ["id"], partitions: 2)
+        expectPartdError(.invalidArgument) { try shuffle.add(table) }
+    }
+
     @Test("a failing input drops the shuffle and removes its temporary directory")
     func cleanupOnError() async throws {
         let good = shuffleTable(rows: 500, seed: 4)

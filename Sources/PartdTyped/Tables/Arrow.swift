@@ -651,7 +651,7 @@ public struct ArrowBatchReader {
             throw PartdError(code: .invalidArgument, message: "Arrow column \"\(field.name)\" has a null in its dictionary, which partd does not read")
         }
         _ = try cursor.nextBuffer()  // the dictionary's validity, all set
-        let values = try cursor.strings(length: length, layout: layout, validity: nil)
+        let values = try cursor.strings(length: length, layout: layout, validity: nil, column: field.name)
         if isDelta {
             // New values for the dictionary, appended; batches from here on may use them.
             guard var existing = dictionaries[id] else {
@@ -680,7 +680,9 @@ extension Table {
     ///
     /// - Throws: ``PartdError/Code/corruptData`` if the bytes are not a well-formed Arrow file or
     ///   stream, and ``PartdError/Code/invalidArgument`` naming the column for a type or feature a
-    ///   ``Table`` cannot hold (lists, structs, decimals, nulls inside a dictionary).
+    ///   ``Table`` cannot hold (lists, structs, decimals, nulls inside a dictionary), and for string views
+    ///   that share their data so often that a batch's strings would take more than 1 MiB plus 256 times
+    ///   its buffers (`docs/format.md` §10.2).
     public init(arrow bytes: [UInt8]) throws {
         var reader = try ArrowBatchReader(size: bytes.count) { offset, count in bytes[offset..<(offset + count)] }
         var batches: [Table] = []
@@ -823,6 +825,8 @@ enum ArrowMessages {
         private var decompressed: [ArraySlice<UInt8>]?
         /// The bytes the batch's buffers hold: the body's, or in a compressed body the decompressed buffers'.
         private var bufferBytes: Int
+        /// The bytes the batch's view columns may still copy out (see ``viewBudget(body:bufferBytes:)``).
+        private var viewBytesLeft = 0
         var node = 0
         var buffer = 0
         /// The next view column's entry in the batch's `variadicBufferCounts`.
@@ -857,6 +861,17 @@ enum ArrowMessages {
                 decompressed = buffers
                 bufferBytes = buffers.reduce(0) { $0 + $1.count }
             }
+            viewBytesLeft = Self.viewBudget(body: body.count, bufferBytes: bufferBytes)
+        }
+
+        /// What the strings of a batch's view columns may take together once copied out: 1 MiB plus 256 times
+        /// the batch's buffers (decompressed), and no more than 1 MiB plus 32,768 times its body as stored (the
+        /// factor a compressed buffer is held to). Views may share data, so without a bound a small input
+        /// could copy one region once per row; legitimately shared strings of up to 4 KiB fit.
+        static func viewBudget(body: Int, bufferBytes: Int) -> Int {
+            let (held, overflow) = bufferBytes.multipliedReportingOverflow(by: 256)
+            let (stored, overflowStored) = body.multipliedReportingOverflow(by: 32_768)
+            return (1 << 20) + min(overflow ? Int.max / 2 : held, overflowStored ? Int.max / 2 : stored)
         }
 
         var length: Int { get throws { Int(try batch.scalar(0) as Int64) } }
@@ -927,8 +942,8 @@ enum ArrowMessages {
             return bytes.prefix(width * length)
         }
 
-        mutating func strings(length: Int, layout: FieldType.StringLayout, validity: BitArray?) throws -> StringArray {
-            guard case .offsets(let offsetWidth) = layout else { return try stringViews(length: length, validity: validity) }
+        mutating func strings(length: Int, layout: FieldType.StringLayout, validity: BitArray?, column: String) throws -> StringArray {
+            guard case .offsets(let offsetWidth) = layout else { return try stringViews(length: length, validity: validity, column: column) }
             let offsetBytes = try fixed(width: offsetWidth, length: length + 1)
             let data = try nextBuffer()
             if length == 0 { return StringArray() }
@@ -951,7 +966,7 @@ enum ArrowMessages {
         /// A view column's strings: 16 bytes per row (the length as Int32; up to 12 bytes inline, or a 4-byte
         /// prefix, the index of a data buffer and an offset in it, each Int32), then the column's variadic data
         /// buffers, as many as the batch's `variadicBufferCounts` gives for it. A null row's view is not read.
-        mutating func stringViews(length: Int, validity: BitArray?) throws -> StringArray {
+        mutating func stringViews(length: Int, validity: BitArray?, column: String) throws -> StringArray {
             let views = try fixed(width: 16, length: length)
             let counts = try batch.structs(4, stride: 8)
             guard variadic < counts.count else { throw ArrowMessages.corrupt("a view column has no variadic buffer count") }
@@ -964,22 +979,41 @@ enum ArrowMessages {
             func int32(_ at: Int) -> Int {
                 Int(Int32(bitPattern: (0..<4).reduce(UInt32(0)) { $0 | UInt32(views[views.startIndex + at + $1]) << (8 * UInt32($1)) }))
             }
+            // Every view checked and their sizes summed first: views may point at the same data, so the strings
+            // can add up to far more than the batch; past the batch's budget they are refused, else the bytes
+            // are reserved once.
+            var total = 0
+            for row in 0..<length where validity?[row] ?? true {
+                let at = 16 * row
+                let size = int32(at)
+                guard size >= 0 else { throw ArrowMessages.corrupt("a string view has length \(size)") }
+                if size > 12 {
+                    let (index, offset) = (int32(at + 8), int32(at + 12))
+                    guard index >= 0, index < data.count, offset >= 0, offset <= data[index].count - size else {
+                        throw ArrowMessages.corrupt("a string view points outside its data buffers")
+                    }
+                }
+                total += size  // cannot overflow: the budget is under Int.max / 2, a size under 2^31
+                guard total <= viewBytesLeft else {
+                    throw PartdError(
+                        code: .invalidArgument,
+                        message: "Arrow column \"\(column)\" has string views that share their data so often that their strings would take more than the \(viewBytesLeft) bytes this batch may still copy out (1 MiB plus 256 times its buffers, at most 32,768 times its stored body)")
+                }
+            }
+            viewBytesLeft -= total
             var offsets = [Int64](repeating: 0, count: length + 1)
             var bytes: [UInt8] = []
+            bytes.reserveCapacity(total)
             for row in 0..<length {
                 defer { offsets[row + 1] = Int64(bytes.count) }
                 guard validity?[row] ?? true else { continue }
                 let at = 16 * row
                 let size = int32(at)
-                guard size >= 0 else { throw ArrowMessages.corrupt("a string view has length \(size)") }
                 if size <= 12 {
                     bytes.append(contentsOf: views[(views.startIndex + at + 4)..<(views.startIndex + at + 4 + size)])
                     continue
                 }
                 let (index, offset) = (int32(at + 8), int32(at + 12))
-                guard index >= 0, index < data.count, offset >= 0, offset <= data[index].count - size else {
-                    throw ArrowMessages.corrupt("a string view points outside its data buffers")
-                }
                 let start = data[index].startIndex + offset
                 bytes.append(contentsOf: data[index][start..<(start + size)])
             }
@@ -1019,7 +1053,7 @@ enum ArrowMessages {
                 let days = RawBytes.elements(Int32.self, count: length, from: [try cursor.fixed(width: 4, length: length)])
                 storage = .fixed(FixedValues(values: days.map { Timestamp<Seconds>(Int64($0) * 86_400) }))
             case .string(let layout):
-                storage = .string(try cursor.strings(length: length, layout: layout, validity: validity))
+                storage = .string(try cursor.strings(length: length, layout: layout, validity: validity, column: field.name))
             case .dictionary(let id, let indexWidth, let signed, _):
                 guard let categories = dictionaries[id] else { throw corrupt("column \"\(field.name)\" uses dictionary \(id) before it is sent") }
                 let raw = try cursor.fixed(width: indexWidth, length: length)

@@ -526,8 +526,13 @@ public struct ArrowBatchReader {
     private let read: (_ offset: Int, _ count: Int) throws -> ArraySlice<UInt8>
     private let fields: [ArrowMessages.FieldType]
     private var dictionaries: [Int64: StringArray] = [:]
-    /// The file format's record batch offsets still to read; `nil` for a stream.
+    /// Each dictionary as the batches use it (repeats merged once, not per batch), made when a batch first
+    /// needs it after the dictionary was sent or added to.
+    private var prepared: [Int64: ArrowMessages.Dictionary] = [:]
+    /// The file format's record batch offsets; `nil` for a stream.
     private var blocks: [Int]?
+    /// The next of `blocks` to read.
+    private var nextBlock = 0
     /// The stream's next message; in a file, where its messages end.
     private var position: Int
     private var finished = false
@@ -582,9 +587,10 @@ public struct ArrowBatchReader {
     public mutating func next() throws -> Table? {
         while !finished {
             let message: ArrowMessages.Message?
-            if blocks != nil {
-                guard let offset = blocks!.first else { finished = true; break }
-                blocks!.removeFirst()
+            if let blocks {
+                guard nextBlock < blocks.count else { finished = true; break }
+                let offset = blocks[nextBlock]
+                nextBlock += 1
                 message = try self.message(at: offset)
                 guard message?.type == 3 else {
                     throw ArrowMessages.corrupt("the footer's record batch block at byte \(offset) holds no record batch")
@@ -594,7 +600,9 @@ public struct ArrowBatchReader {
             }
             guard let message else { finished = true; break }
             switch message.type {
-            case 3: return try ArrowMessages.recordBatch(message, fields: fields, dictionaries: dictionaries)
+            case 3:
+                for (id, values) in dictionaries where prepared[id] == nil { prepared[id] = ArrowMessages.Dictionary(values) }
+                return try ArrowMessages.recordBatch(message, fields: fields, dictionaries: prepared)
             case 2: try addDictionary(message)
             case 1: throw ArrowMessages.corrupt("a second schema message")
             default:
@@ -663,6 +671,7 @@ public struct ArrowBatchReader {
             // The first dictionary, or (in a stream) a replacement for the batches that follow.
             dictionaries[id] = values
         }
+        prepared[id] = nil
     }
 }
 
@@ -1031,7 +1040,7 @@ enum ArrowMessages {
         }
     }
 
-    static func recordBatch(_ message: Message, fields: [FieldType], dictionaries: [Int64: StringArray]) throws -> Table {
+    static func recordBatch(_ message: Message, fields: [FieldType], dictionaries: [Int64: Dictionary]) throws -> Table {
         var cursor = try BatchCursor(message: message, name: fields.first?.name ?? "")
         let rows = try cursor.length
         var columns: [Column] = []
@@ -1055,12 +1064,13 @@ enum ArrowMessages {
             case .string(let layout):
                 storage = .string(try cursor.strings(length: length, layout: layout, validity: validity, column: field.name))
             case .dictionary(let id, let indexWidth, let signed, _):
-                guard let categories = dictionaries[id] else { throw corrupt("column \"\(field.name)\" uses dictionary \(id) before it is sent") }
+                guard let dictionary = dictionaries[id] else { throw corrupt("column \"\(field.name)\" uses dictionary \(id) before it is sent") }
                 let raw = try cursor.fixed(width: indexWidth, length: length)
-                let codes = try Self.codes(raw, width: indexWidth, signed: signed, count: length, validity: validity, limit: categories.count) {
-                    corrupt("column \"\(field.name)\" has an index \($0) outside its \(categories.count)-value dictionary")
+                let count = dictionary.values.count
+                let codes = try Self.codes(raw, width: indexWidth, signed: signed, count: length, validity: validity, limit: count) {
+                    corrupt("column \"\(field.name)\" has an index \($0) outside its \(count)-value dictionary")
                 }
-                storage = .categorical(Self.categorical(codes: codes, categories: categories))
+                storage = .categorical(dictionary.categorical(codes: codes))
             }
             let bitmap = validity ?? (field.nullable ? BitArray(repeating: true, count: length) : nil)
             columns.append(Column(name: field.name, storage: storage, validity: bitmap))
@@ -1113,8 +1123,39 @@ enum ArrowMessages {
     /// value where a ``CategoricalArray`` may not: repeats are merged and their codes remapped, as for table
     /// frames. Codes of an empty dictionary (rows that are all null) point at one empty category.
     static func categorical(codes: [Int32], categories: StringArray) -> CategoricalArray {
-        var categories = categories
-        if categories.isEmpty && !codes.isEmpty { categories.append("") }
-        return CategoricalArray.concatenate([CategoricalArray(unchecked: codes, categories: categories)], mergingRepeatsOfFirst: true)
+        Dictionary(categories).categorical(codes: codes)
+    }
+
+    /// An Arrow dictionary made ready for the batches that use it: whether its values repeat is found once,
+    /// not per batch (which hashed the whole dictionary for every batch).
+    struct Dictionary {
+        /// The values as sent, which the indices point at.
+        let values: StringArray
+        /// The values without repeats (each at its first place), and the code of each value's index among
+        /// them; `nil` when no value repeats and the indices are the codes.
+        private let merged: (categories: StringArray, remap: [Int32])?
+
+        init(_ values: StringArray) {
+            self.values = values
+            if values.hasRepeats {
+                // As a concatenation after an empty array remaps it: categories in order, repeats merged.
+                let all = CategoricalArray(unchecked: values.indices.map { Int32($0) }, categories: values)
+                let result = CategoricalArray.concatenate([CategoricalArray(), all])
+                merged = (result.categories, result.codes)
+            } else {
+                merged = nil
+            }
+        }
+
+        /// Codes (checked against ``values``, null rows' set to 0) as a ``CategoricalArray``; codes of an empty
+        /// dictionary (rows that are all null) point at one empty category.
+        func categorical(codes: [Int32]) -> CategoricalArray {
+            if let merged {
+                return CategoricalArray(unchecked: codes.map { merged.remap[Int($0)] }, categories: merged.categories)
+            }
+            var categories = values
+            if categories.isEmpty && !codes.isEmpty { categories.append("") }
+            return CategoricalArray(unchecked: codes, categories: categories)
+        }
     }
 }

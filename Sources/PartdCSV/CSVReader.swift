@@ -30,6 +30,8 @@ package final class CSVReader {
     private var atEOF = false
     /// Whether the line break the file's last record lacked has been added to `pending`.
     private var addedFinalLineBreak = false
+    /// Whether the file's first bytes have been looked at for a byte order mark.
+    private var checkedByteOrderMark = false
     /// The line the next record starts on (the header is line 1).
     private var line = 1
     /// The fields parsed so far: their bytes (quotes undone) back to back, and where each ends.
@@ -178,7 +180,8 @@ package final class CSVReader {
     // MARK: Records
 
     /// Parses up to `limit` records into the fields, reading the file as needed, and returns the line each
-    /// starts on (fewer only at the end of the file). Blank lines are skipped. With `columns`, a record with
+    /// starts on (fewer only at the end of the file). Blank lines are skipped (a line of `""` is not blank: it is
+    /// a record of one empty field, as pandas writes a one-column row that is empty or null). With `columns`, a record with
     /// another number of fields is an error naming its line.
     private func parseRecords(limit: Int, columns: Int?) throws -> [Int] {
         var lines: [Int] = []
@@ -218,6 +221,15 @@ package final class CSVReader {
     /// line each starts on; a record not all there yet adds nothing. One call parses many records, so the
     /// arrays are taken out of the class once per block rather than once per record.
     private func parseAvailable(limit: Int, columns: Int?, into lines: inout [Int]) throws {
+        if !checkedByteOrderMark {
+            // A UTF-8 byte order mark (which Excel writes, and pandas skips) is not part of the first column's
+            // name. Its three bytes may come in more than one block.
+            let mark: [UInt8] = [0xEF, 0xBB, 0xBF]
+            let available = pending[position...]
+            if available.count < mark.count && !atEOF && available.elementsEqual(mark.prefix(available.count)) { return }
+            if available.starts(with: mark) { position += mark.count }
+            checkedByteOrderMark = true
+        }
         // Local copies (the field arrays moved out and back): a class's stored arrays are checked for
         // exclusive access on every use.
         let pending = self.pending
@@ -239,6 +251,8 @@ package final class CSVReader {
             let (bytesBefore, fieldsBefore) = (fieldBytes.count, fieldEnds.count)
             var i = position
             var newlines = 0
+            // Whether a field of the record was quoted: `""` alone on a line is a record of one empty field.
+            var quoted = false
             // One record; `break records` leaves it unfinished (its fields removed) until more of the file is read.
             fields: while true {
                 guard i < end else {
@@ -248,6 +262,7 @@ package final class CSVReader {
                 }
                 if pending[i] == quote {
                     // A quoted field: up to the closing quote; "" is one quote.
+                    quoted = true
                     var j = i + 1
                     while true {
                         guard j < end else {
@@ -318,7 +333,7 @@ package final class CSVReader {
             let startLine = line
             position = i
             line += newlines + 1
-            if count == 1 && fieldEnds[fieldsBefore] == bytesBefore {  // a blank line
+            if count == 1 && fieldEnds[fieldsBefore] == bytesBefore && !quoted {  // a blank line
                 fieldEnds.removeLast()
                 continue records
             }

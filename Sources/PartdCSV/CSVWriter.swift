@@ -6,7 +6,9 @@ import PartdTyped
 
 package enum CSVWriter {
     /// `table` as CSV: a header row (unless `header` is false), then one line per row, each ending in "\n".
-    /// Nulls are empty fields; fields holding a comma, quote or line break are quoted, quotes doubled.
+    /// Nulls are empty fields; fields holding a comma, quote or line break are quoted, quotes doubled. A line
+    /// that would be empty (one column, a null or empty string) is `""`, as Python's `csv` module writes it,
+    /// so that a reader does not skip it as a blank line.
     /// Values read as `Column.text(at:)` gives them: numbers as Swift prints them, booleans as true/false,
     /// timestamps as their count of units, strings with bytes that are not UTF-8 replaced.
     package static func bytes(_ table: Table, header: Bool = true) -> [UInt8] {
@@ -16,13 +18,20 @@ package enum CSVWriter {
         // Each column's validity taken out once (reading it through the column copies the column per field).
         let validities = table.columns.map(\.validity)
         for row in 0..<table.rowCount {
+            let start = out.count
             for index in writers.indices {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
                 if validities[index]?[row] ?? true { writers[index](row, &out) }
             }
-            out.append(UInt8(ascii: "\n"))
+            endLine(from: start, columns: writers.count, &out)
         }
         return out
+    }
+
+    /// Ends the line of `columns` fields begun at `start`: `""` first if it is one empty field, then "\n".
+    private static func endLine(from start: Int, columns: Int, _ out: inout [UInt8]) {
+        if columns == 1 && out.count == start { out += [UInt8(ascii: "\""), UInt8(ascii: "\"")] }
+        out.append(UInt8(ascii: "\n"))
     }
 
     /// The header row of `table`: its column names, quoted where needed, and "\n".
@@ -32,7 +41,7 @@ package enum CSVWriter {
             if index > 0 { out.append(UInt8(ascii: ",")) }
             appendField(Array(column.name.utf8)[...], to: &out)
         }
-        out.append(UInt8(ascii: "\n"))
+        endLine(from: 0, columns: table.columns.count, &out)
         return out
     }
 

@@ -6,7 +6,11 @@ import PartdTyped
 /// One aggregate of a groupby: a function of a column (or of the group's rows)
 /// and the name of the result column.
 ///
-/// Nulls in the aggregated column are skipped. `sum` of integers is `Int64`
+/// Nulls in the aggregated column are skipped, and so is NaN by `sum`, `mean`,
+/// `var`, `std`, `min`, `max`, `median` and `quantile` (pandas' default
+/// `skipna=True`: a group of NaN alone sums to 0 and is null for the others,
+/// wherever NaN lies in the group); `count`, `first`, `last` and `nunique`
+/// take NaN as a value, where pandas takes it as missing. `sum` of integers is `Int64`
 /// (wrapping on overflow; `UInt64` columns sum to `UInt64`), of floats
 /// `Float64`, and 0 for a group with no values; `mean` is `Float64`; `min` and
 /// `max` keep the column's type (numbers, timestamps, strings and categoricals;
@@ -19,7 +23,7 @@ import PartdTyped
 /// counts a group's distinct values (`Int64`; nulls not counted; NaN counts once).
 /// `median` and `quantile` take numbers and give `Float64`, interpolating
 /// linearly between the two values nearest the quantile's position (numpy's and
-/// pandas' default), NaN skipped like nulls; null for a group with no values.
+/// pandas' default); null for a group with no values.
 public struct Aggregation: Sendable, Hashable {
     public enum Function: String, Sendable, Hashable {
         case sum, count, mean, min, max
@@ -401,6 +405,11 @@ enum GroupBy {
     private static func aggregateValues<T: Aggregatable>(
         _ values: [T], _ validity: BitArray?, _ aggregation: Aggregation, groups: [Int32], groupCount: Int
     ) throws -> Column {
+        // NaN is skipped like a null (pandas' skipna): float rows holding NaN are taken out of the validity.
+        var validity = validity
+        if T.canBeNaN, values.contains(where: \.isNaNValue) {
+            validity = BitArray(values.indices.lazy.map { (validity?[$0] ?? true) && !values[$0].isNaNValue })
+        }
         func valid(_ row: Int) -> Bool { validity?[row] ?? true }
         switch aggregation.function {
         case .sum, .mean, .var, .std:
@@ -549,6 +558,14 @@ protocol Aggregatable: ArrayElement, Comparable {
     static var isSummable: Bool { get }
     static func add(_ total: Total, _ value: Self) -> Total
     var doubleValue: Double { get }
+    /// Whether values of the type can be NaN (floats).
+    static var canBeNaN: Bool { get }
+    var isNaNValue: Bool { get }
+}
+
+extension Aggregatable {
+    static var canBeNaN: Bool { false }
+    var isNaNValue: Bool { false }
 }
 
 extension Aggregatable where Self: FixedWidthInteger {
@@ -580,6 +597,8 @@ extension Aggregatable where Self: BinaryFloatingPoint, Total == Double {
     static var isSummable: Bool { true }
     static func add(_ total: Double, _ value: Self) -> Double { total + Double(value) }
     var doubleValue: Double { Double(self) }
+    static var canBeNaN: Bool { true }
+    var isNaNValue: Bool { isNaN }
 }
 
 extension Float: Aggregatable { typealias Total = Double }

@@ -65,6 +65,11 @@ public enum PartitionHash {
     public static func hash(bytes: ArraySlice<UInt8>) -> UInt64 {
         XXHash.hash64(bytes, seed: 0)
     }
+
+    /// ``hash(bytes:)`` of each of `rows`' strings (string `i` is `data[offsets[i] ..< offsets[i + 1]]`).
+    static func hashes(offsets: [Int64], data: [UInt8], rows: Range<Int>) -> [UInt64] {
+        XXHash.hash64(offsets: offsets, data: data, rows: rows, seed: 0)
+    }
 }
 
 /// A value that can key a shuffle: records are partitioned by

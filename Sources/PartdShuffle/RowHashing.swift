@@ -23,8 +23,7 @@ enum RowHashing {
         case .fixed(let dtype): hashes = fixedHashes(column, dtype, rows: rows)
         case .string:
             let strings = column.strings!
-            let offsets = strings.offsets, data = strings.data
-            hashes = rows.map { PartitionHash.hash(bytes: data[Int(offsets[$0])..<Int(offsets[$0 + 1])]) }
+            hashes = PartitionHash.hashes(offsets: strings.offsets, data: strings.data, rows: rows)
         case .categorical:
             // Each category is hashed once; rows look their code's hash up.
             let categorical = column.categorical!

@@ -127,6 +127,84 @@ struct ArrowTests {
         #expect(throws: PartdError.self) { try Table(arrow: []) }
     }
 
+    @Test("a compressed batch whose row counts are patched far past its buffers is refused before anything that size is allocated")
+    func compressedLengthBomb() throws {
+        // 4099 rows of zeros and of empty strings compress to a few hundred bytes; the batch's length and each
+        // field node's length (the only places 4099 appears as an Int64) are patched to 2^40 and 2^62 rows,
+        // which once made the reader allocate a validity bitmap of 128 GiB (or more) before looking at a buffer.
+        let rows = 4099
+        let table = try Table([Column("n", [Int64](repeating: 0, count: rows)), Column("s", strings: StringArray(Array(repeating: "", count: rows)))])
+        let pattern = withUnsafeBytes(of: Int64(rows).littleEndian, Array.init)
+        for format in [Table.ArrowFormat.stream, .file] {
+            var writer = ArrowBatchWriter(format, schema: table.schema, compression: .zstd)
+            var bytes: [UInt8] = []
+            try writer.write(table) { bytes.append(contentsOf: $0) }
+            try writer.finish { bytes.append(contentsOf: $0) }
+            #expect(bytes.count < 1024, "\(format): \(bytes.count) bytes")
+            let back = try Table(arrow: bytes)
+            #expect(back.rowCount == rows && back["n"]!.values(as: Int64.self)! == table["n"]!.values(as: Int64.self)!)
+            #expect(back["s"]!.strings! == table["s"]!.strings!)
+            let places = (0...(bytes.count - 8)).filter { bytes[$0..<($0 + 8)].elementsEqual(pattern) }
+            try #require(places.count == 3, "\(format): the batch length and two field nodes")
+            for claimed in [Int64(1) << 40, Int64(1) << 62] {
+                var patched = bytes
+                for at in places { patched.replaceSubrange(at..<(at + 8), with: withUnsafeBytes(of: claimed.littleEndian, Array.init)) }
+                #expect {
+                    try Table(arrow: patched)
+                } throws: { ($0 as? PartdError)?.code == .corruptData && "\($0)".contains("field node claims \(claimed) rows") }
+            }
+        }
+    }
+
+    /// An Arrow stream of one `Utf8View` column "s" of `rows` rows, every view pointing at the whole of one data
+    /// buffer of `size` bytes of "a" (views may share data; pyarrow writes no such stream, so it is made here).
+    static func sharedViews(rows: Int, size: Int) -> [UInt8] {
+        func message(_ type: UInt8, _ header: FlatBuffers.Value, body: [UInt8]) -> [UInt8] {
+            let metadata = FlatBuffers.encode(.table([.int16(4), .uint8(type), .offset(header), .int64(Int64(body.count))]))
+            var bytes: [UInt8] = []
+            FlatBuffers.append(UInt32(0xFFFF_FFFF), to: &bytes)
+            FlatBuffers.append(Int32(metadata.count), to: &bytes)
+            return bytes + metadata + body
+        }
+        func int64s(_ values: [Int]) -> [UInt8] {
+            var bytes: [UInt8] = []
+            for value in values { FlatBuffers.append(Int64(value), to: &bytes) }
+            return bytes
+        }
+        let field = FlatBuffers.Value.table([.offset(.string("s")), .bool(false), .uint8(24), .offset(.table([])), nil, .offset(.tables([]))])
+        var views: [UInt8] = []
+        for _ in 0..<rows {
+            FlatBuffers.append(Int32(size), to: &views)
+            views += Array("aaaa".utf8)
+            FlatBuffers.append(Int32(0), to: &views)  // data buffer 0
+            FlatBuffers.append(Int32(0), to: &views)  // at offset 0
+        }
+        let data = [UInt8](repeating: UInt8(ascii: "a"), count: size)
+        let batch = FlatBuffers.Value.table([
+            .int64(Int64(rows)),
+            .offset(.structs(bytes: int64s([rows, 0]), count: 1, alignment: 8)),
+            .offset(.structs(bytes: int64s([0, 0, 0, views.count, views.count, size]), count: 3, alignment: 8)),
+            nil,
+            .offset(.structs(bytes: int64s([1]), count: 1, alignment: 8)),
+        ])
+        return message(1, .table([nil, .offset(.tables([field]))]), body: [])
+            + message(3, batch, body: views + data) + [0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0]
+    }
+
+    @Test("string views may share their data, but not so often that a small input copies out far more than 256 times itself")
+    func sharedStringViews() throws {
+        // 16 views of one 64 KiB string: 1 MiB of strings from 65 KiB, read.
+        let shared = try Table(arrow: Self.sharedViews(rows: 16, size: 65_536))
+        #expect(shared.rowCount == 16 && shared["s"]!.strings!.data.count == 16 * 65_536)
+        #expect(shared["s"]!.text(at: 15) == String(repeating: "a", count: 65_536))
+        // 1024 views of it: 64 MiB of strings from 80 KiB (the budget is 1 MiB + 256 x 80 KiB, about 21 MiB).
+        let error = expectPartdError(.invalidArgument) { try Table(arrow: Self.sharedViews(rows: 1024, size: 65_536)) }
+        #expect(error?.message.contains("Arrow column \"s\" has string views that share their data") == true)
+        #expect(ArrowMessages.BatchCursor.viewBudget(body: 1000, bufferBytes: 1000) == (1 << 20) + 256_000)
+        #expect(ArrowMessages.BatchCursor.viewBudget(body: 10, bufferBytes: 1 << 30) == (1 << 20) + 327_680)
+        #expect(ArrowMessages.BatchCursor.viewBudget(body: Int.max, bufferBytes: Int.max) > 0)
+    }
+
     @Test("pyarrow reads our file and stream: same schema, values and nulls; we read what pyarrow writes back")
     func pyarrowReadsOurs() throws {
         try #require(pythonHas("pyarrow") && pythonHas("pandas"), "pyarrow or pandas is not importable; run scripts/test.sh, which installs them")

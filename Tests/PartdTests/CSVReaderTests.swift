@@ -71,4 +71,65 @@ struct CSVReaderTests {
         }
         #expect(rows.map { $0[0] } == ["1", "2", "3", "4", "5", "6", "7"] && rows[2][1] == "two\nlines")
     }
+
+    @Test("a line of \"\" is a record of one empty field (a null); a blank line is skipped; at every block size")
+    func quotedEmptyLine() throws {
+        let path = scratchPath("quoted-empty.csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let cases: [(text: String, rows: [[String?]])] = [
+            ("x\na\n\"\"\nb\n", [["a"], [nil], ["b"]]),
+            ("x\r\n\"\"\r\n\r\n\"\"", [[nil], [nil]]),
+            ("x\na\n\nb\n", [["a"], ["b"]]),
+            ("x,y\n\"\",\n\n1,\n", [[nil, nil], ["1", nil]]),
+        ]
+        for (text, rows) in cases {
+            try text.write(toFile: path, atomically: false, encoding: .utf8)
+            for readSize in 1...(text.utf8.count + 1) {
+                #expect(try read(path, readSize: readSize, chunkRows: 2, types: [:]) == rows, "\(text.debugDescription), read \(readSize)")
+            }
+        }
+    }
+
+    @Test("the writer writes a one-column row that is null or empty as \"\" (as pandas does), so every row reads back")
+    func oneColumnRoundTrip() throws {
+        let path = scratchPath("one-column.csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        // Nulls and empty strings are both empty fields, which read back as nulls (the reader's convention).
+        let strings = Column("x", strings: ["a", "", "", "b"], validity: [true, false, true, true])
+        let numbers = Column("n", [1, 0, 2] as [Int64], validity: [true, false, true])
+        for (column, text, rows) in [
+            (strings, "x\na\n\"\"\n\"\"\nb\n", [["a"], [nil], [nil], ["b"]] as [[String?]]),
+            (numbers, "n\n1\n\"\"\n2\n", [["1"], [nil], ["2"]]),
+        ] {
+            let bytes = CSVWriter.bytes(try Table([column]))
+            #expect(String(decoding: bytes, as: UTF8.self) == text)
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            #expect(try read(path, readSize: 3, chunkRows: 10, types: [:]) == rows)
+        }
+        // With more than one column a row of nulls is commas already; no columns, an empty line.
+        let two = try Table([Column("a", [0] as [Int64], validity: [false]), Column("b", strings: [""])])
+        #expect(String(decoding: CSVWriter.bytes(two), as: UTF8.self) == "a,b\n,\n")
+        #expect(CSVWriter.header(Table()) == [0x0A])
+    }
+
+    @Test("a UTF-8 byte order mark before the header is skipped (a quoted first name loses its quotes), at every block size")
+    func byteOrderMark() throws {
+        let path = scratchPath("bom.csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let mark: [UInt8] = [0xEF, 0xBB, 0xBF]
+        for (text, header) in [("\"a,b\",c\n1,2\n", ["a,b", "c"]), ("id,x\n1,2", ["id", "x"]), ("\u{FEFF}x\n1\n", ["\u{FEFF}x"])] {
+            let bytes = mark + Array(text.utf8)
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            for readSize in 1...(bytes.count + 1) {
+                let reader = try CSVReader(path: path, chunkRows: 10, types: [:], readSize: readSize)
+                #expect(reader.header == header, "read \(readSize)")
+                #expect(try reader.nextChunk()?.columns.map { $0.text(at: 0) } == ["1", "2"].prefix(header.count).map { $0 })
+            }
+        }
+        // A mark alone is a file without a header; a mark's first bytes alone are a (strange) name.
+        try Data(mark).write(to: URL(fileURLWithPath: path))
+        #expect { try CSVReader(path: path, chunkRows: 10, types: [:], readSize: 1) } throws: { "\($0)".contains("no header row") }
+        try Data(mark.prefix(2)).write(to: URL(fileURLWithPath: path))
+        #expect(try CSVReader(path: path, chunkRows: 10, types: [:], readSize: 1).header == [String(decoding: mark.prefix(2), as: UTF8.self)])
+    }
 }

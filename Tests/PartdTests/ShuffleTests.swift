@@ -232,6 +232,13 @@ struct ShuffleTests {
         #expect(rows == 1000)
     }
 
+    @Test("a column name longer than a table frame holds makes a shuffle's add throw invalidArgument (it trapped)")
+    func longColumnName() throws {
+        let table = try Table([Column("id", [1, 2, 3] as [Int64]), Column(String(repeating: "n", count: 70_000), [1.0, 2, 3])])
+        let shuffle = try Shuffle<Table>(by: ["id"], partitions: 2)
+        expectPartdError(.invalidArgument) { try shuffle.add(table) }
+    }
+
     @Test("a failing input drops the shuffle and removes its temporary directory")
     func cleanupOnError() async throws {
         let good = shuffleTable(rows: 500, seed: 4)
@@ -411,6 +418,48 @@ struct GroupByTests {
         try shuffle.add(table)
         #expect(byGroup(try shuffle.groupBy(["g"]).aggregate(aggregations)) == expected)
         expectPartdError(.invalidArgument) { try table.groupBy(["g"]).aggregate([.mean("c")]) }
+    }
+
+    @Test("NaN is skipped like a null by sum, mean, var, std, min, max and median (pandas' skipna), wherever it lies in a group")
+    func nanSkipped() throws {
+        // Group 1 has NaN first, 4 in the middle, 5 last; group 2 only NaN; group 3 one value; group 6 NaN and a null.
+        let g: [Int64] = [1, 2, 1, 3, 4, 5, 1, 2, 4, 4, 5, 5, 6, 6]
+        let x: [Double] = [.nan, .nan, 2, 5, 3, 2, 1, .nan, .nan, 4, 7, .nan, .nan, 8]
+        let valid = BitArray((0..<g.count).map { $0 != 13 })
+        let table = try Table([
+            Column("g", g), Column("x", x, validity: valid), Column("f", x.map { Float($0) }, validity: valid),
+        ])
+        let functions: [(String) -> Aggregation] = [
+            { .sum($0) }, { .mean($0) }, { .variance($0) }, { .std($0) }, { .min($0) }, { .max($0) }, { .median($0) },
+        ]
+        // What pandas' groupby gives (sum of no values 0; the others NaN, here null).
+        let expected: [Int64: [Double?]] = [
+            1: [3, 1.5, 0.5, 0.5.squareRoot(), 1, 2, 1.5],
+            2: [0, nil, nil, nil, nil, nil, nil],
+            3: [5, 5, nil, nil, 5, 5, 5],
+            4: [7, 3.5, 0.5, 0.5.squareRoot(), 3, 4, 3.5],
+            5: [9, 4.5, 12.5, 12.5.squareRoot(), 2, 7, 4.5],
+            6: [0, nil, nil, nil, nil, nil, nil],
+        ]
+        func number(_ column: Column, _ row: Int) -> Double? {
+            guard column.isValid(row) else { return nil }
+            return column.values(as: Double.self).map { $0[row] } ?? column.values(as: Float.self).map { Double($0[row]) }
+        }
+        for name in ["x", "f"] {
+            let aggregations = functions.map { $0(name) }
+            func byGroup(_ result: Table) -> [Int64: [Double?]] {
+                let groups = result["g"]!.values(as: Int64.self)!
+                var found: [Int64: [Double?]] = [:]
+                for row in 0..<result.rowCount { found[groups[row]] = aggregations.map { number(result[$0.name]!, row) } }
+                return found
+            }
+            let inMemory = try table.groupBy(["g"]).aggregate(aggregations)
+            #expect(byGroup(inMemory) == expected, "\(name)")
+            #expect(inMemory["\(name)_min"]!.type == table[name]!.type)
+            let shuffle = try Shuffle<Table>(by: ["g"], partitions: 3)
+            try shuffle.add(table)
+            #expect(byGroup(try shuffle.groupBy(["g"]).aggregate(aggregations)) == expected, "\(name), out of core")
+        }
     }
 
     @Test("var, std, first, last and nunique equal the obvious computation, in memory and out of core")

@@ -138,6 +138,24 @@ struct TableTests {
         expectPartdError(.typeMismatch) { try store.get("t") }
     }
 
+    @Test("a column name of more than 65,535 bytes (what a table frame's UInt16 holds) is invalidArgument from a store, not a trap")
+    func longColumnNames() throws {
+        let store = TableStore(over: MemoryStore())
+        let longest = String(repeating: "é", count: 65_535 / 2) + "x"
+        #expect(longest.utf8.count == 65_535)
+        let fits = try Table([Column(longest, [1] as [Int64])])
+        try store.append("fits", fits)
+        #expect(try store.get("fits") == fits)
+        let tooLong = try Table([Column("id", [1] as [Int64]), Column(longest + "x", [2] as [Int64])])
+        let error = expectPartdError(.invalidArgument) { try store.append([("a", fits), ("b", tooLong)]) }
+        #expect(error?.key == "b" && error?.message.contains("65536 bytes") == true)
+        #expect(try store.contains("a") == false, "nothing of the batch is appended")
+        // Arrow allows such a name: it is read, and refused when stored.
+        let fromArrow = try Table(arrow: tooLong.arrowFile())
+        #expect(fromArrow == tooLong)
+        expectPartdError(.invalidArgument) { try store.append("b", fromArrow) }
+    }
+
     @Test("tables check their columns")
     func invalidTables() throws {
         expectPartdError(.invalidArgument) { try Table([Column("a", [1] as [Int64]), Column("b", [1, 2] as [Int64])]) }

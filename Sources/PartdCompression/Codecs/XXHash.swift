@@ -21,6 +21,19 @@ extension XXHash {
     package static func hash64(_ bytes: ArraySlice<UInt8>, seed: UInt64) -> UInt64 {
         bytes.withUnsafeBytes { xxh3($0.baseAddress, $0.count, seed) }
     }
+
+    /// XXH3-64 of each of `rows`' strings, string `i` being `data[offsets[i] ..< offsets[i + 1]]`, all within
+    /// one access to the data (a slice per string would retain the array and check its bounds each time).
+    package static func hash64(offsets: [Int64], data: [UInt8], rows: Range<Int>, seed: UInt64) -> [UInt64] {
+        precondition(rows.isEmpty || (rows.lowerBound >= 0 && rows.upperBound < offsets.count), "rows \(rows) outside the offsets")
+        return data.withUnsafeBytes { buffer in
+            rows.map { row in
+                let (start, end) = (Int(offsets[row]), Int(offsets[row + 1]))
+                precondition(start >= 0 && start <= end && end <= buffer.count, "string \(row) lies outside its data")
+                return xxh3(buffer.baseAddress.map { $0 + start }, end - start, seed)
+            }
+        }
+    }
 }
 
 

@@ -526,8 +526,13 @@ public struct ArrowBatchReader {
     private let read: (_ offset: Int, _ count: Int) throws -> ArraySlice<UInt8>
     private let fields: [ArrowMessages.FieldType]
     private var dictionaries: [Int64: StringArray] = [:]
-    /// The file format's record batch offsets still to read; `nil` for a stream.
+    /// Each dictionary as the batches use it (repeats merged once, not per batch), made when a batch first
+    /// needs it after the dictionary was sent or added to.
+    private var prepared: [Int64: ArrowMessages.Dictionary] = [:]
+    /// The file format's record batch offsets; `nil` for a stream.
     private var blocks: [Int]?
+    /// The next of `blocks` to read.
+    private var nextBlock = 0
     /// The stream's next message; in a file, where its messages end.
     private var position: Int
     private var finished = false
@@ -582,9 +587,10 @@ public struct ArrowBatchReader {
     public mutating func next() throws -> Table? {
         while !finished {
             let message: ArrowMessages.Message?
-            if blocks != nil {
-                guard let offset = blocks!.first else { finished = true; break }
-                blocks!.removeFirst()
+            if let blocks {
+                guard nextBlock < blocks.count else { finished = true; break }
+                let offset = blocks[nextBlock]
+                nextBlock += 1
                 message = try self.message(at: offset)
                 guard message?.type == 3 else {
                     throw ArrowMessages.corrupt("the footer's record batch block at byte \(offset) holds no record batch")
@@ -594,7 +600,9 @@ public struct ArrowBatchReader {
             }
             guard let message else { finished = true; break }
             switch message.type {
-            case 3: return try ArrowMessages.recordBatch(message, fields: fields, dictionaries: dictionaries)
+            case 3:
+                for (id, values) in dictionaries where prepared[id] == nil { prepared[id] = ArrowMessages.Dictionary(values) }
+                return try ArrowMessages.recordBatch(message, fields: fields, dictionaries: prepared)
             case 2: try addDictionary(message)
             case 1: throw ArrowMessages.corrupt("a second schema message")
             default:
@@ -651,7 +659,7 @@ public struct ArrowBatchReader {
             throw PartdError(code: .invalidArgument, message: "Arrow column \"\(field.name)\" has a null in its dictionary, which partd does not read")
         }
         _ = try cursor.nextBuffer()  // the dictionary's validity, all set
-        let values = try cursor.strings(length: length, layout: layout, validity: nil)
+        let values = try cursor.strings(length: length, layout: layout, validity: nil, column: field.name)
         if isDelta {
             // New values for the dictionary, appended; batches from here on may use them.
             guard var existing = dictionaries[id] else {
@@ -663,6 +671,7 @@ public struct ArrowBatchReader {
             // The first dictionary, or (in a stream) a replacement for the batches that follow.
             dictionaries[id] = values
         }
+        prepared[id] = nil
     }
 }
 
@@ -680,7 +689,9 @@ extension Table {
     ///
     /// - Throws: ``PartdError/Code/corruptData`` if the bytes are not a well-formed Arrow file or
     ///   stream, and ``PartdError/Code/invalidArgument`` naming the column for a type or feature a
-    ///   ``Table`` cannot hold (lists, structs, decimals, nulls inside a dictionary).
+    ///   ``Table`` cannot hold (lists, structs, decimals, nulls inside a dictionary), and for string views
+    ///   that share their data so often that a batch's strings would take more than 1 MiB plus 256 times
+    ///   its buffers (`docs/format.md` §10.2).
     public init(arrow bytes: [UInt8]) throws {
         var reader = try ArrowBatchReader(size: bytes.count) { offset, count in bytes[offset..<(offset + count)] }
         var batches: [Table] = []
@@ -821,6 +832,10 @@ enum ArrowMessages {
         let compression: Compression.ArrowCodec?
         /// A compressed batch's buffers, decompressed.
         private var decompressed: [ArraySlice<UInt8>]?
+        /// The bytes the batch's buffers hold: the body's, or in a compressed body the decompressed buffers'.
+        private var bufferBytes: Int
+        /// The bytes the batch's view columns may still copy out (see ``viewBudget(body:bufferBytes:)``).
+        private var viewBytesLeft = 0
         var node = 0
         var buffer = 0
         /// The next view column's entry in the batch's `variadicBufferCounts`.
@@ -845,13 +860,27 @@ enum ArrowMessages {
             nodes = try batch.structs(1, stride: 16)
             buffers = try batch.structs(2, stride: 16)
             decompressed = nil
+            bufferBytes = body.count
             if let compression {
                 // Every buffer of the batch at once, on all cores.
                 let stored = try (0..<buffers.count).map { try self.stored($0) }
-                decompressed = try Parallel.map(stored, totalBytes: stored.reduce(0) { $0 + $1.count }) {
+                let buffers = try Parallel.map(stored, totalBytes: stored.reduce(0) { $0 + $1.count }) {
                     try Self.decompress($0, compression)
                 }
+                decompressed = buffers
+                bufferBytes = buffers.reduce(0) { $0 + $1.count }
             }
+            viewBytesLeft = Self.viewBudget(body: body.count, bufferBytes: bufferBytes)
+        }
+
+        /// What the strings of a batch's view columns may take together once copied out: 1 MiB plus 256 times
+        /// the batch's buffers (decompressed), and no more than 1 MiB plus 32,768 times its body as stored (the
+        /// factor a compressed buffer is held to). Views may share data, so without a bound a small input
+        /// could copy one region once per row; legitimately shared strings of up to 4 KiB fit.
+        static func viewBudget(body: Int, bufferBytes: Int) -> Int {
+            let (held, overflow) = bufferBytes.multipliedReportingOverflow(by: 256)
+            let (stored, overflowStored) = body.multipliedReportingOverflow(by: 32_768)
+            return (1 << 20) + min(overflow ? Int.max / 2 : held, overflowStored ? Int.max / 2 : stored)
         }
 
         var length: Int { get throws { Int(try batch.scalar(0) as Int64) } }
@@ -862,10 +891,12 @@ enum ArrowMessages {
             node += 1
             let length = Int(try reader.integer(Int64.self, at: at))
             let nulls = Int(try reader.integer(Int64.self, at: at + 8))
-            // Every column type a Table holds takes at least a bit per row of the body (of its buffers
-            // decompressed, in a compressed body; those are checked against the length as they are read).
-            guard length >= 0, nulls >= 0, nulls <= length, length <= (compression == nil ? 8 * body.count : 1 << 40) else {
-                throw ArrowMessages.corrupt("a field node claims \(length) rows, \(nulls) null, in a \(body.count)-byte body")
+            // Every column type a Table holds takes at least a bit per row of the batch's buffers (decompressed,
+            // in a compressed body), so a larger count is damage; this bounds what a node's length may make
+            // us allocate (a validity bitmap, offsets) by the bytes already in memory.
+            guard length >= 0, nulls >= 0, nulls <= length, length <= 8 * bufferBytes else {
+                throw ArrowMessages.corrupt(
+                    "a field node claims \(length) rows, \(nulls) null, in a batch whose buffers hold \(bufferBytes) bytes")
             }
             return (length, nulls)
         }
@@ -920,8 +951,8 @@ enum ArrowMessages {
             return bytes.prefix(width * length)
         }
 
-        mutating func strings(length: Int, layout: FieldType.StringLayout, validity: BitArray?) throws -> StringArray {
-            guard case .offsets(let offsetWidth) = layout else { return try stringViews(length: length, validity: validity) }
+        mutating func strings(length: Int, layout: FieldType.StringLayout, validity: BitArray?, column: String) throws -> StringArray {
+            guard case .offsets(let offsetWidth) = layout else { return try stringViews(length: length, validity: validity, column: column) }
             let offsetBytes = try fixed(width: offsetWidth, length: length + 1)
             let data = try nextBuffer()
             if length == 0 { return StringArray() }
@@ -944,7 +975,7 @@ enum ArrowMessages {
         /// A view column's strings: 16 bytes per row (the length as Int32; up to 12 bytes inline, or a 4-byte
         /// prefix, the index of a data buffer and an offset in it, each Int32), then the column's variadic data
         /// buffers, as many as the batch's `variadicBufferCounts` gives for it. A null row's view is not read.
-        mutating func stringViews(length: Int, validity: BitArray?) throws -> StringArray {
+        mutating func stringViews(length: Int, validity: BitArray?, column: String) throws -> StringArray {
             let views = try fixed(width: 16, length: length)
             let counts = try batch.structs(4, stride: 8)
             guard variadic < counts.count else { throw ArrowMessages.corrupt("a view column has no variadic buffer count") }
@@ -957,22 +988,41 @@ enum ArrowMessages {
             func int32(_ at: Int) -> Int {
                 Int(Int32(bitPattern: (0..<4).reduce(UInt32(0)) { $0 | UInt32(views[views.startIndex + at + $1]) << (8 * UInt32($1)) }))
             }
+            // Every view checked and their sizes summed first: views may point at the same data, so the strings
+            // can add up to far more than the batch; past the batch's budget they are refused, else the bytes
+            // are reserved once.
+            var total = 0
+            for row in 0..<length where validity?[row] ?? true {
+                let at = 16 * row
+                let size = int32(at)
+                guard size >= 0 else { throw ArrowMessages.corrupt("a string view has length \(size)") }
+                if size > 12 {
+                    let (index, offset) = (int32(at + 8), int32(at + 12))
+                    guard index >= 0, index < data.count, offset >= 0, offset <= data[index].count - size else {
+                        throw ArrowMessages.corrupt("a string view points outside its data buffers")
+                    }
+                }
+                total += size  // cannot overflow: the budget is under Int.max / 2, a size under 2^31
+                guard total <= viewBytesLeft else {
+                    throw PartdError(
+                        code: .invalidArgument,
+                        message: "Arrow column \"\(column)\" has string views that share their data so often that their strings would take more than the \(viewBytesLeft) bytes this batch may still copy out (1 MiB plus 256 times its buffers, at most 32,768 times its stored body)")
+                }
+            }
+            viewBytesLeft -= total
             var offsets = [Int64](repeating: 0, count: length + 1)
             var bytes: [UInt8] = []
+            bytes.reserveCapacity(total)
             for row in 0..<length {
                 defer { offsets[row + 1] = Int64(bytes.count) }
                 guard validity?[row] ?? true else { continue }
                 let at = 16 * row
                 let size = int32(at)
-                guard size >= 0 else { throw ArrowMessages.corrupt("a string view has length \(size)") }
                 if size <= 12 {
                     bytes.append(contentsOf: views[(views.startIndex + at + 4)..<(views.startIndex + at + 4 + size)])
                     continue
                 }
                 let (index, offset) = (int32(at + 8), int32(at + 12))
-                guard index >= 0, index < data.count, offset >= 0, offset <= data[index].count - size else {
-                    throw ArrowMessages.corrupt("a string view points outside its data buffers")
-                }
                 let start = data[index].startIndex + offset
                 bytes.append(contentsOf: data[index][start..<(start + size)])
             }
@@ -990,14 +1040,16 @@ enum ArrowMessages {
         }
     }
 
-    static func recordBatch(_ message: Message, fields: [FieldType], dictionaries: [Int64: StringArray]) throws -> Table {
+    static func recordBatch(_ message: Message, fields: [FieldType], dictionaries: [Int64: Dictionary]) throws -> Table {
         var cursor = try BatchCursor(message: message, name: fields.first?.name ?? "")
         let rows = try cursor.length
         var columns: [Column] = []
         for field in fields {
             let (length, nulls) = try cursor.nextNode()
             guard length == rows else { throw corrupt("column \"\(field.name)\" has \(length) rows in a batch of \(rows)") }
-            let validity = try cursor.validity(length: length, nulls: nulls) ?? (field.nullable ? BitArray(repeating: true, count: length) : nil)
+            // The bitmap as sent (`nil` when no row is null); a nullable column's all-set bitmap is made only
+            // once its values are read, so a damaged length fails on its buffers before it allocates.
+            let validity = try cursor.validity(length: length, nulls: nulls)
             let storage: Column.Storage
             switch field.kind {
             case .fixed(let dtype):
@@ -1010,16 +1062,18 @@ enum ArrowMessages {
                 let days = RawBytes.elements(Int32.self, count: length, from: [try cursor.fixed(width: 4, length: length)])
                 storage = .fixed(FixedValues(values: days.map { Timestamp<Seconds>(Int64($0) * 86_400) }))
             case .string(let layout):
-                storage = .string(try cursor.strings(length: length, layout: layout, validity: validity))
+                storage = .string(try cursor.strings(length: length, layout: layout, validity: validity, column: field.name))
             case .dictionary(let id, let indexWidth, let signed, _):
-                guard let categories = dictionaries[id] else { throw corrupt("column \"\(field.name)\" uses dictionary \(id) before it is sent") }
+                guard let dictionary = dictionaries[id] else { throw corrupt("column \"\(field.name)\" uses dictionary \(id) before it is sent") }
                 let raw = try cursor.fixed(width: indexWidth, length: length)
-                let codes = try Self.codes(raw, width: indexWidth, signed: signed, count: length, validity: validity, limit: categories.count) {
-                    corrupt("column \"\(field.name)\" has an index \($0) outside its \(categories.count)-value dictionary")
+                let count = dictionary.values.count
+                let codes = try Self.codes(raw, width: indexWidth, signed: signed, count: length, validity: validity, limit: count) {
+                    corrupt("column \"\(field.name)\" has an index \($0) outside its \(count)-value dictionary")
                 }
-                storage = .categorical(Self.categorical(codes: codes, categories: categories))
+                storage = .categorical(dictionary.categorical(codes: codes))
             }
-            columns.append(Column(name: field.name, storage: storage, validity: validity))
+            let bitmap = validity ?? (field.nullable ? BitArray(repeating: true, count: length) : nil)
+            columns.append(Column(name: field.name, storage: storage, validity: bitmap))
         }
         return try Table(columns)
     }
@@ -1069,8 +1123,39 @@ enum ArrowMessages {
     /// value where a ``CategoricalArray`` may not: repeats are merged and their codes remapped, as for table
     /// frames. Codes of an empty dictionary (rows that are all null) point at one empty category.
     static func categorical(codes: [Int32], categories: StringArray) -> CategoricalArray {
-        var categories = categories
-        if categories.isEmpty && !codes.isEmpty { categories.append("") }
-        return CategoricalArray.concatenate([CategoricalArray(unchecked: codes, categories: categories)], mergingRepeatsOfFirst: true)
+        Dictionary(categories).categorical(codes: codes)
+    }
+
+    /// An Arrow dictionary made ready for the batches that use it: whether its values repeat is found once,
+    /// not per batch (which hashed the whole dictionary for every batch).
+    struct Dictionary {
+        /// The values as sent, which the indices point at.
+        let values: StringArray
+        /// The values without repeats (each at its first place), and the code of each value's index among
+        /// them; `nil` when no value repeats and the indices are the codes.
+        private let merged: (categories: StringArray, remap: [Int32])?
+
+        init(_ values: StringArray) {
+            self.values = values
+            if values.hasRepeats {
+                // As a concatenation after an empty array remaps it: categories in order, repeats merged.
+                let all = CategoricalArray(unchecked: values.indices.map { Int32($0) }, categories: values)
+                let result = CategoricalArray.concatenate([CategoricalArray(), all])
+                merged = (result.categories, result.codes)
+            } else {
+                merged = nil
+            }
+        }
+
+        /// Codes (checked against ``values``, null rows' set to 0) as a ``CategoricalArray``; codes of an empty
+        /// dictionary (rows that are all null) point at one empty category.
+        func categorical(codes: [Int32]) -> CategoricalArray {
+            if let merged {
+                return CategoricalArray(unchecked: codes.map { merged.remap[Int($0)] }, categories: merged.categories)
+            }
+            var categories = values
+            if categories.isEmpty && !codes.isEmpty { categories.append("") }
+            return CategoricalArray(unchecked: codes, categories: categories)
+        }
     }
 }

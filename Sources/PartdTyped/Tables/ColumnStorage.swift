@@ -235,6 +235,8 @@ protocol FixedStorage: Sendable {
     func arrowCompressedBuffer(_ codec: Compression.ArrowCodec) throws -> [UInt8]
     func isEqual(to other: any FixedStorage) -> Bool
     func values<U: ArrayElement>(as type: U.Type) -> [U]?
+    /// The value at `row`, as the type that holds it.
+    func element(at row: Int) -> any ArrayElement
     /// `self` followed by every part (all of the same dtype).
     func concatenated(with parts: ArraySlice<any FixedStorage>) -> any FixedStorage
     /// The values' array, for a ``ResultBuffers`` to keep.
@@ -259,6 +261,8 @@ struct FixedValues<T: ArrayElement>: FixedStorage {
     func isEqual(to other: any FixedStorage) -> Bool {
         other.values(as: T.self).map { $0 == values } ?? false
     }
+
+    func element(at row: Int) -> any ArrayElement { values[row] }
 
     func values<U: ArrayElement>(as type: U.Type) -> [U]? {
         if let same = RawBytes.sameType(values, as: U.self) { return same }

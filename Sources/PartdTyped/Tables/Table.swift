@@ -96,7 +96,10 @@ public struct Column: Sendable, Equatable {
     public func values<T: ArrayElement>(as type: T.Type) -> [T]? {
         switch storage {
         case .fixed(let values): return values.values(as: type)
-        case .bool(let bits): return RawBytes.sameType(Array(bits), as: T.self)
+        case .bool(let bits):
+            // The type first: unpacking the bits for another type's request would be wasted.
+            guard T.self == Bool.self else { return nil }
+            return RawBytes.sameType(Array(bits), as: T.self)
         default: return nil
         }
     }
@@ -465,29 +468,21 @@ extension Column {
 
 extension FixedStorage {
     fileprivate func text(at row: Int) -> String {
-        func describe<T: ArrayElement>(_: T.Type) -> String {
-            let value = values(as: T.self)![row]
+        // The element itself, whatever Swift type holds it (`Int` or `Int64` print alike): asking for the
+        // dtype's own type would convert the whole array when another one holds it, on every call.
+        func describe() -> String {
+            let value = element(at: row)
             if let timestamp = value as? any TimestampValue { return String(timestamp.units) }
             return "\(value)"
         }
         switch dtype {
-        case .int8: return describe(Int8.self)
-        case .int16: return describe(Int16.self)
-        case .int32: return describe(Int32.self)
-        case .int64: return describe(Int64.self)
-        case .uint8: return describe(UInt8.self)
-        case .uint16: return describe(UInt16.self)
-        case .uint32: return describe(UInt32.self)
-        case .uint64: return describe(UInt64.self)
-        case .float32: return describe(Float.self)
-        case .float64: return describe(Double.self)
-        case .datetime(.seconds): return describe(Timestamp<Seconds>.self)
-        case .datetime(.milliseconds): return describe(Timestamp<Milliseconds>.self)
-        case .datetime(.microseconds): return describe(Timestamp<Microseconds>.self)
-        case .datetime(.nanoseconds): return describe(Timestamp<Nanoseconds>.self)
+        case .int8, .int16, .int32, .int64, .uint8, .uint16, .uint32, .uint64, .float32, .float64:
+            return describe()
+        case .datetime(.seconds), .datetime(.milliseconds), .datetime(.microseconds), .datetime(.nanoseconds):
+            return describe()
         default:
             #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
-            if dtype == .float16 { return describe(Float16.self) }
+            if dtype == .float16 { return describe() }
             #endif
             return "?"
         }

@@ -45,7 +45,41 @@ enum TableFrames {
 
     // MARK: Writing
 
-    /// The frame payload of `table`. String columns get Int32 offsets (type code 16) when their data is under
+    /// The longest column name a descriptor holds (its length is a UInt16).
+    static let maxNameBytes = Int(UInt16.max)
+
+    /// Checks that `table` fits a table frame: every column name at most ``maxNameBytes`` bytes of UTF-8, and
+    /// the descriptors (a UInt32 length) under 4 GiB together.
+    ///
+    /// - Throws: ``PartdError/Code/invalidArgument`` naming the column (by its first characters).
+    static func checkFits(_ table: Table, key: PartdKey? = nil) throws {
+        var descriptorBytes = 0
+        for column in table.columns {
+            let name = column.name.utf8.count
+            guard name <= maxNameBytes else {
+                throw PartdError(
+                    code: .invalidArgument,
+                    message: "column \"\(column.name.prefix(40))…\" has a name of \(name) bytes; a table frame holds names of up to \(maxNameBytes) bytes of UTF-8",
+                    key: key)
+            }
+            let buffers = (column.validity == nil ? 0 : 1) + {
+                switch column.storage {
+                case .fixed, .bool: 1
+                case .string: 2
+                case .categorical: 3
+                }
+            }()
+            descriptorBytes += 2 + name + 4 + 8 * buffers
+        }
+        guard descriptorBytes <= UInt32.max, table.columns.count <= UInt32.max else {
+            throw PartdError(
+                code: .invalidArgument,
+                message: "a table of \(table.columns.count) columns has \(descriptorBytes) bytes of column descriptors; a table frame holds up to 4 GiB",
+                key: key)
+        }
+    }
+
+    /// The frame payload of `table`, which must fit (``checkFits(_:key:)``). String columns get Int32 offsets (type code 16) when their data is under
     /// 2 GiB, unless `wideStringOffsets` (Int64 offsets, type code 14, as every column over 2 GiB gets).
     static func payload(_ table: Table, wideStringOffsets: Bool = false) -> [UInt8] {
         var buffers: [Buffer] = []

@@ -41,8 +41,11 @@ public final class TableStore<Inner: ByteStore>: Sendable {
     /// Appends each table as one frame under its key.
     ///
     /// - Throws: ``PartdError/Code/typeMismatch`` (and appends nothing) if a
-    ///   table's schema differs from what its key holds.
+    ///   table's schema differs from what its key holds;
+    ///   ``PartdError/Code/invalidArgument`` (and appends nothing) for a column
+    ///   name longer than 65,535 bytes of UTF-8, which a table frame cannot hold.
     public func append(_ batch: [(key: PartdKey, value: Table)]) throws {
+        for (key, table) in batch { try TableFrames.checkFits(table, key: key) }
         try schemas.append(
             batch, to: inner, totalBytes: batch.reduce(0) { $0 + $1.value.rowCount * 8 * $1.value.columns.count },
             layout: { $0.schema },

@@ -256,15 +256,14 @@ struct DecodingCore {
 
     mutating func isNil(at position: Int) throws -> Bool { try byte(at: position) == 0xc0 }
 
-    /// See ``PackedCache``.
-    var packedCache = PackedCache()
-
     /// The value at `position` if `T` is an array of a ``PackedElement`` type and the value an array whose
     /// every element reads as one; `nil` (for `Codable` to decode it, or to throw its error) otherwise.
+    /// (Out of line, so that `decodeHere`, which every value passes through, stays small.)
+    @inline(never)
     mutating func readPackedArray<T>(_: T.Type, at start: Int) -> T? {
         guard start < bytes.endIndex else { return nil }
         let tag = bytes[start]
-        guard tag & 0xf0 == 0x90 || tag == 0xdc || tag == 0xdd, let element = packedCache.element(ofArrayType: T.self) else {
+        guard tag & 0xf0 == 0x90 || tag == 0xdc || tag == 0xdd, let element = PackedElement(arrayType: T.self) else {
             return nil
         }
         switch element {
@@ -661,7 +660,10 @@ extension Shared where Core == DecodingCore {
         guard core.path.count <= maxNestingDepth else {
             throw core.error(at: position, "nesting deeper than \(maxNestingDepth) levels")
         }
-        if let packed = core.readPackedArray(T.self, at: position) { return packed }
+        // Only a type of an array's size can be one: a load and a compare for the rest (records, strings).
+        if MemoryLayout<T>.size == MemoryLayout<[Int]>.size, let packed = core.readPackedArray(T.self, at: position) {
+            return packed
+        }
         if dictionaries, let dictionary = core.mapDecodable(T.self, at: position),
             let value = try dictionary.decodeMap(self, at: position)
         {

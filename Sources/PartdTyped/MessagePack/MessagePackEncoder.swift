@@ -485,7 +485,8 @@ extension Shared where Core == EncodingCore {
         guard core.path.count <= maxNestingDepth else {
             throw core.misuse("nesting deeper than \(maxNestingDepth) levels")
         }
-        if try core.writePackedArray(value) {
+        // Only a type of an array's size can be one: a load and a compare for the rest (records, strings).
+        if MemoryLayout<T>.size == MemoryLayout<[Int]>.size, try core.writePackedArray(value) {
             core.finish(index)  // trims the coding path
             return
         }

@@ -93,24 +93,21 @@ extension MessagePackRecord {
     public static func _unpack(from reader: inout MessagePackReader) throws -> Self { try reader.unpackNested(Self.self) }
 }
 
-/// The field names of a record type nested in the records of a list, kept by the list's writer or reader for
-/// every record of that type. While such a record is written or read, its keys are swapped into the writer or
-/// reader (and the outer record's wait here).
-final class NestedLayout {
-    var keys: FieldKeys
+/// Where the field names of a record type nested in a list's records are in the list writer's or reader's
+/// ``FieldKeys``: its first key's index there, and how many fields it has. Each level of nesting keeps the
+/// layout of its own record (the outer one's waits in the nesting call), so that a record type nested in
+/// another, in itself or in a type it holds finds its own names at every level.
+struct NestedLayout {
+    let base: Int
     let count: Int
-
-    init(_ names: [String], keyed: Bool) {
-        keys = FieldKeys(keyed ? names : [])
-        count = names.count
-    }
 }
 
 extension [ObjectIdentifier: NestedLayout] {
-    /// The layout of record type `R`, made the first time it is asked for (with keys if `keyed`).
-    mutating func layout<R: MessagePackRecord>(of _: R.Type, keyed: Bool) -> NestedLayout {
+    /// The layout of record type `R`, whose keys are added to `keys` the first time it is asked for.
+    mutating func layout<R: MessagePackRecord>(of _: R.Type, in keys: inout FieldKeys) -> NestedLayout {
         if let layout = self[ObjectIdentifier(R.self)] { return layout }
-        let layout = NestedLayout(R.messagePackFields, keyed: keyed)
+        let names = R.messagePackFields
+        let layout = NestedLayout(base: keys.add(names), count: names.count)
         self[ObjectIdentifier(R.self)] = layout
         return layout
     }
@@ -119,8 +116,10 @@ extension [ObjectIdentifier: NestedLayout] {
 /// Writes the fields of one ``MessagePackRecord`` (see ``MessagePackRecord/pack(into:)``).
 public struct MessagePackWriter: ~Copyable {
     var out = ByteWriter()
-    /// The field names of the record being written as map keys; none when records are arrays.
+    /// The field names of the list's record type and of the record types nested in it, as map keys (unused when
+    /// records are arrays); those of the record being written start at index `keyBase`.
     var keys: FieldKeys
+    var keyBase = 0
     /// Fields written to the record being written, and how many it has.
     @usableFromInline var fields = 0
     var fieldCount: Int
@@ -136,7 +135,8 @@ public struct MessagePackWriter: ~Copyable {
     init(fieldNames: [String], structEncoding: MessagePackEncoder.StructEncoding) {
         fieldCount = fieldNames.count
         keyed = structEncoding != .array
-        keys = FieldKeys(keyed ? fieldNames : [])
+        keys = FieldKeys()
+        _ = keys.add(fieldNames)
     }
 
     @inlinable
@@ -146,7 +146,7 @@ public struct MessagePackWriter: ~Copyable {
     }
 
     @usableFromInline mutating func writeKey() {
-        if fields < keys.count { keys.write(fields, to: &out) }
+        if fields < fieldCount { keys.write(keyBase + fields, to: &out) }
     }
 
     /// Writes the header of the next record of the list.
@@ -178,17 +178,15 @@ public struct MessagePackWriter: ~Copyable {
             problem = problem ?? "records nest deeper than \(maxNestingDepth) levels"
             return
         }
-        let layout = nested.layout(of: R.self, keyed: keyed)
-        let outer = (fields, fieldCount)
-        swap(&keys, &layout.keys)
-        fieldCount = layout.count
+        let outer = (fields, fieldCount, keyBase)
+        let layout = nested.layout(of: R.self, in: &keys)
+        (fieldCount, keyBase) = (layout.count, layout.base)
         depth += 1
         beginRecord()
         value.pack(into: &self)
         if fields != fieldCount, problem == nil { problem = fieldCountProblem(R.self) }
         depth -= 1
-        swap(&keys, &layout.keys)
-        (fields, fieldCount) = outer
+        (fields, fieldCount, keyBase) = outer
     }
 
     /// Writes the next field as `Codable` does: integers in their smallest form, `Float` as float 32, `Double`
@@ -252,9 +250,11 @@ public struct MessagePackWriter: ~Copyable {
 public struct MessagePackReader: ~Copyable {
     var core: DecodingCore
     var position: Int
-    /// The field names of the record being read as map keys: a map's keys must be written so (strs in their
-    /// shortest form).
+    /// The field names of the list's record type and of the record types nested in it, as map keys: a map's
+    /// keys must be written so (strs in their shortest form). Those of the record being read start at index
+    /// `keyBase`.
     var keys: FieldKeys
+    var keyBase = 0
     @usableFromInline var fieldCount: Int
     /// Whether the record being read is a map (keys precede the values).
     @usableFromInline var keyed = false
@@ -267,7 +267,8 @@ public struct MessagePackReader: ~Copyable {
     init(_ bytes: ArraySlice<UInt8>, fieldNames: [String]) {
         core = DecodingCore(bytes)
         position = bytes.startIndex
-        keys = FieldKeys(fieldNames)
+        keys = FieldKeys()
+        _ = keys.add(fieldNames)
         fieldCount = fieldNames.count
     }
 
@@ -313,15 +314,13 @@ public struct MessagePackReader: ~Copyable {
     @usableFromInline
     mutating func unpackNested<R: MessagePackRecord>(_: R.Type) throws -> R {
         guard depth < maxNestingDepth else { throw RecordLayoutMismatch() }
-        let layout = nested.layout(of: R.self, keyed: true)
-        let outer = (fields, fieldCount, keyed)
-        swap(&keys, &layout.keys)
-        fieldCount = layout.count
+        let layout = nested.layout(of: R.self, in: &keys)
+        let outer = (fields, fieldCount, keyed, keyBase)
+        (fieldCount, keyBase) = (layout.count, layout.base)
         depth += 1
         defer {
             depth -= 1
-            swap(&keys, &layout.keys)
-            (fields, fieldCount, keyed) = outer
+            (fields, fieldCount, keyed, keyBase) = outer
         }
         guard try beginRecord() else { throw RecordLayoutMismatch() }
         let record = try R(unpacking: &self)
@@ -347,7 +346,7 @@ public struct MessagePackReader: ~Copyable {
     }
 
     @usableFromInline mutating func readKey() throws {
-        guard let length = keys.match(fields, in: core.bytes, at: position) else { throw RecordLayoutMismatch() }
+        guard let length = keys.match(keyBase + fields, in: core.bytes, at: position) else { throw RecordLayoutMismatch() }
         position += length
     }
 
@@ -620,21 +619,23 @@ enum RecordLists {
 
 /// Field names as MessagePack map keys (strs: header and UTF-8), encoded once and kept back to back in one
 /// buffer, so that writing or matching a key per field costs no reference counting (an array per key did).
+/// One table holds the names of a list's record type and then those of each record type nested in it.
 struct FieldKeys: ~Copyable {
-    private let bytes: ByteWriter
+    private var bytes = ByteWriter()
     /// Where each key ends in `bytes` (the previous key's end, or 0, is where it starts).
-    private let ends: [Int]
+    private var ends: [Int] = []
 
-    init(_ names: [String]) {
-        var bytes = ByteWriter()
-        var ends: [Int] = []
+    init() {}
+
+    /// Adds `names` after the keys already here; returns the index of the first.
+    mutating func add(_ names: [String]) -> Int {
+        let base = ends.count
         for name in names {
             bytes.writeHeader(.string, count: name.utf8.count)
             bytes.write(utf8: name)
             ends.append(bytes.count)
         }
-        self.bytes = bytes
-        self.ends = ends
+        return base
     }
 
     var count: Int { ends.count }

@@ -113,6 +113,13 @@ struct ByteWriter: ~Copyable {
     }
 }
 
+/// Whether `type` is an enum (an `Optional` is not), from the kind its type metadata records (the first word:
+/// 0x201 for an enum, as the Swift ABI lays metadata out). Asked once per type the encoder meets (it caches
+/// the answer), to keep enums' keyed containers maps.
+func isEnumType(_ type: Any.Type) -> Bool {
+    unsafeBitCast(type, to: UnsafeRawPointer.self).load(as: UInt.self) == 0x201
+}
+
 /// `array` as an array of `B`, which must be the same type as `A` at run time (checked): a generic list
 /// handed to the code of the ``MessagePackRecord`` it holds, without converting element by element.
 func sameTypeArray<A, B>(_ array: [A], as _: B.Type) -> [B] {

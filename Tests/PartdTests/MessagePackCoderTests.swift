@@ -549,3 +549,130 @@ struct MessagePackMapKeyTests {
         expectPartdError(.corruptData) { try ListStore<MemoryStore, PlainValue>(over: memory).get("b") }
     }
 }
+
+// MARK: Data, Float range, errors of records read through Codable
+
+struct Blob: Codable, Hashable, Sendable {
+    var name: String
+    var data: Data
+}
+
+/// `Blob` with its own MessagePack members (a `Data` field).
+struct PackedBlob: MessagePackRecord, Hashable, Sendable {
+    var name: String
+    var data: Data
+
+    init(name: String, data: Data) { (self.name, self.data) = (name, data) }
+    static let messagePackFields = ["name", "data"]
+    func pack(into writer: inout MessagePackWriter) {
+        writer.pack(name)
+        writer.pack(data)
+    }
+    init(unpacking reader: inout MessagePackReader) throws {
+        name = try reader.unpack()
+        data = try reader.unpack()
+    }
+}
+
+@Suite("MessagePack Data, Float and errors")
+struct MessagePackValueFormTests {
+    @Test("Data is a bin both ways, in values, fields and records; the array of byte values Data's Codable form writes still reads",
+          arguments: [MessagePackEncoder.StructEncoding.map, .array])
+    func data(structs: MessagePackEncoder.StructEncoding) throws {
+        let encoder = MessagePackEncoder(structEncoding: structs)
+        #expect(try encoder.encode(Data([1, 2, 0xff])) == [0xc4, 0x03, 0x01, 0x02, 0xff])
+        #expect(try encoder.encode(Data()) == [0xc4, 0x00])
+        #expect(try encoder.encode([Data([7])]) == [0x91, 0xc4, 0x01, 0x07])
+        let blobs = [Blob(name: "a", data: Data([0, 1, 2])), Blob(name: "big", data: Data((0..<70_000).map { UInt8($0 & 0xff) }))]
+        let bytes = try encoder.encode(blobs)
+        #expect(try MessagePackDecoder().decode([Blob].self, from: bytes[...]) == blobs)
+        if structs == .map {
+            let plain = try MessagePackDecoder().decode([[String: PlainValue]].self, from: bytes[...])
+            #expect(plain.first?["data"] == .bytes([0, 1, 2]))
+        }
+        // Records write the same bytes and read either form.
+        let packed = blobs.map { PackedBlob(name: $0.name, data: $0.data) }
+        var listBytes: [UInt8] = []
+        try encoder.encode(list: packed, into: &listBytes)
+        var plainBytes: [UInt8] = []
+        try encoder.encode(list: blobs, into: &plainBytes)
+        #expect(listBytes == plainBytes)
+        var back: [PackedBlob] = []
+        try MessagePackDecoder().decode(list: PackedBlob.self, from: listBytes[...], appendingTo: &back)
+        #expect(back == packed)
+        // The old form: an array of the byte values.
+        struct OldBlob: Encodable { var name: String; var data: [Int] }
+        var old: [UInt8] = []
+        try encoder.encode(list: [OldBlob(name: "o", data: [1, 2, 250])], into: &old)
+        var fromOld: [PackedBlob] = []
+        try MessagePackDecoder().decode(list: PackedBlob.self, from: old[...], appendingTo: &fromOld)
+        #expect(fromOld == [PackedBlob(name: "o", data: Data([1, 2, 250]))])
+        #expect(try MessagePackDecoder().decode(Data.self, from: [0x92, 0x01, 0xcc, 0xfa][...]) == Data([1, 250]))
+    }
+
+    @Test("Python's partd reads Data as bytes, and we read its bytes as Data")
+    func dataWithPython() throws {
+        try #require(pythonHas("partd") && pythonHas("msgpack"), "Python's partd and msgpack are needed; run scripts/test.sh")
+        let path = scratchPath("data-python")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let store = ListStore<DirectoryStore, Blob>(over: try DirectoryStore(path: path), framing: .partd)
+        try store.append(["ours": [Blob(name: "a", data: Data("hi".utf8))]])
+        let script = """
+            import sys, partd
+            p = partd.Python(partd.File(sys.argv[1]))
+            print(p.get('ours'))
+            p.append({'theirs': [{'name': 'b', 'data': b'\\x00\\xff'}]})
+            """
+        let result = try run("/usr/bin/env", ["python3", "-c", script, path])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines) == "[{'name': 'a', 'data': b'hi'}]")
+        #expect(try store.get("theirs") == [Blob(name: "b", data: Data([0, 0xff]))])
+    }
+
+    @Test("a finite number beyond Float's range is not a Float, in every path that reads one")
+    func floatRange() throws {
+        let big: [UInt8] = [0xcb, 0x47, 0xef, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]  // Double.greatestFiniteMagnitude
+        let infinity: [UInt8] = [0xcb, 0x7f, 0xf0, 0, 0, 0, 0, 0, 0]
+        let fits: [UInt8] = [0xcb, 0x47, 0xef, 0xff, 0xff, 0xe0, 0, 0, 0]  // Float.greatestFiniteMagnitude
+        #expect(throws: DecodingError.self) { try MessagePackDecoder().decode(Float.self, from: big[...]) }
+        #expect(throws: DecodingError.self) { try MessagePackDecoder().decode([Float].self, from: ([0x91] + big)[...]) }
+        #expect(throws: DecodingError.self) { try MessagePackDecoder().decode(ViaCodable<[Float]>.self, from: ([0x91] + big)[...]) }
+        struct F: Codable, Equatable { var f: Float }
+        #expect(throws: DecodingError.self) { try MessagePackDecoder().decode(F.self, from: ([0x81, 0xa1, 0x66] + big)[...]) }
+        #expect(try MessagePackDecoder().decode(Float.self, from: infinity[...]) == .infinity)
+        #expect(try MessagePackDecoder().decode(Float.self, from: fits[...]) == .greatestFiniteMagnitude)
+        #expect(try MessagePackDecoder().decode(Float.self, from: [0xd3, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff][...]) == Float(Int64.max))
+        #expect(try MessagePackDecoder().decode([Float].self, from: ([0x92] + fits + infinity)[...]) == [.greatestFiniteMagnitude, .infinity])
+    }
+
+    @Test("a record read through Codable reports offsets from the list's start and its index in the coding path")
+    func fallbackErrors() throws {
+        var bytes: [UInt8] = []
+        try MessagePackEncoder().encode(list: [Rec(id: 1, x: 0, name: "a"), Rec(id: 2, x: 0, name: "b")], into: &bytes)
+        var reordered: [UInt8] = []
+        // A third record in another key order (read through Codable) whose id is a str.
+        try MessagePackEncoder().encode(list: [["name": "c", "id": "?", "x": "0"]], into: &reordered)
+        let list = [0x93] + bytes.dropFirst() + reordered.dropFirst()
+        var out: [PackedRec] = []
+        do {
+            try MessagePackDecoder().decode(list: PackedRec.self, from: list[...], appendingTo: &out)
+            Issue.record("decoded")
+        } catch let DecodingError.typeMismatch(_, context) {
+            #expect(context.codingPath.map(\.stringValue) == ["Index 2", "id"])
+        }
+        // A third record in another key order whose name is not UTF-8: found by the Codable path, at an offset
+        // that counts from the list's first byte.
+        var second: [UInt8] = []
+        try MessagePackEncoder().encode(list: [RecReordered(name: "c", id: 3, x: 0)], into: &second)
+        var damaged = [0x93] + bytes.dropFirst() + second.dropFirst()
+        let string = bytes.count + 1 + 5  // the third record's header, then the key "name"
+        #expect(damaged[string] == 0xa1)
+        damaged[string + 1] = 0xff
+        do {
+            try MessagePackDecoder().decode(list: PackedRec.self, from: damaged[...], appendingTo: &out)
+            Issue.record("decoded")
+        } catch let error as MessagePackError {
+            #expect(error.offset == string)
+        }
+    }
+}

@@ -74,6 +74,14 @@ struct ByteWriter: ~Copyable {
         bytes.withUnsafeBytes { write(raw: $0) }
     }
 
+    /// Writes the bytes of a collection (at once if it has contiguous storage, as `Data` does).
+    mutating func write<C: Collection<UInt8>>(contentsOf bytes: C) {
+        let written: Void? = bytes.withContiguousStorageIfAvailable { write(raw: UnsafeRawBufferPointer($0)) }
+        if written == nil {
+            for byte in bytes { write(byte) }
+        }
+    }
+
     /// Writes the bytes `start ..< end` of what `other` holds.
     mutating func write(from other: borrowing ByteWriter, _ start: Int, _ end: Int) {
         precondition(start >= 0 && start <= end && end <= other.count, "bytes outside the writer")

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Thrown for bytes that are not well-formed MessagePack (or use what the decoder does not support: ext types).
 public struct MessagePackError: Error, Sendable, CustomStringConvertible {
     /// The offset of the problem from the start of the decoded bytes.
@@ -14,12 +16,17 @@ public struct MessagePackError: Error, Sendable, CustomStringConvertible {
 
 /// Decodes `Decodable` values from MessagePack, compatible with Python's `msgpack.unpackb(..., raw=False)` data.
 ///
-/// Integers of any form decode into any integer type they fit; `Double` and `Float` also accept integers;
-/// `[UInt8]` is read from bin, `String` from str (validated UTF-8). A keyed container reads a map (str or int
-/// keys in any order; unknown keys are ignored, a missing key is `nil` for optionals) or an array, whose values
-/// are handed out in the order the keys are first asked for (what `MessagePackEncoder.StructEncoding.array`
-/// writes, read back by the same type). Malformed bytes throw `MessagePackError`, type mismatches
-/// `DecodingError`; nesting is limited to 256 levels.
+/// Integers of any form decode into any integer type they fit; `Double` and `Float` also accept integers (a
+/// finite number beyond `Float`'s range is no `Float`); `[UInt8]` and `Data` are read from bin (`Data` also from
+/// the array of byte values its own `Codable` form writes), `String` from str (validated UTF-8). A keyed
+/// container reads a map (str or int keys in any order; unknown keys are ignored, a missing key is `nil` for
+/// optionals) or an array, whose values are handed out in the order the keys are first asked for (what
+/// `MessagePackEncoder.StructEncoding.array` writes, read back by the same type): each container from the
+/// first element on, except that containers from one `Decoder` share their place (a subclass and its
+/// superclass read one container in turn). A container that lists its keys (a dictionary's, or one whose
+/// key type takes any string) must be a map whose keys are all strs of UTF-8 or ints that fit `Int`: another
+/// key (a bin, a float, nil, ...) throws `DecodingError` rather than be left out. Malformed bytes throw
+/// `MessagePackError`, type mismatches `DecodingError`; nesting is limited to 256 levels.
 public struct MessagePackDecoder: Sendable {
     public init() {}
 
@@ -77,6 +84,14 @@ func reserveGrowing<T>(_ array: inout [T], toHold extra: Int) {
 }
 
 extension MessagePackDecoder {
+    /// Decodes the value at `start` of `bytes` (a list's bytes) as the list's element `index`: errors give
+    /// offsets from the start of `bytes` and coding paths that start with the element's index.
+    static func decode<T: Decodable>(element: T.Type, at start: Int, index: Int, of bytes: ArraySlice<UInt8>) throws -> T {
+        let state = DecodingState(DecodingCore(bytes))
+        state.core.rootIndex = index
+        return try state.decodeHere(T.self, at: start)
+    }
+
     /// The element count of the MessagePack array `bytes` starts with, if it starts with one whose count fits
     /// in the bytes (nothing else is checked).
     static func listCount(of bytes: ArraySlice<UInt8>) -> Int? {
@@ -389,8 +404,14 @@ struct DecodingCore {
         }
     }
 
+    /// A `Float`, from any number that `readDouble` reads, rounded; a finite number beyond `Float`'s range is
+    /// not a `Float` (nil, as `JSONDecoder` refuses it), where rounding would make it infinite.
     func readFloat(at position: inout Int) throws -> Float? {
-        try readDouble(at: &position).map { Float($0) }
+        var end = position
+        guard let double = try readDouble(at: &end) else { return nil }
+        guard !double.isFinite || double.magnitude <= Double(Float.greatestFiniteMagnitude) else { return nil }
+        position = end
+        return Float(double)
     }
 
     func readBool(at position: inout Int) throws -> Bool? {
@@ -417,6 +438,13 @@ struct DecodingCore {
         guard let count = try readLength(.binary, at: &position) else { return nil }
         defer { position += count }
         return Array(bytes[position ..< position + count])
+    }
+
+    /// A bin as `Data`.
+    func readData(at position: inout Int) throws -> Data? {
+        guard let count = try readLength(.binary, at: &position) else { return nil }
+        defer { position += count }
+        return Data(bytes[position ..< position + count])
     }
 
     /// Reads the header of a `family` value: its length, which is checked against the bytes left.
@@ -786,6 +814,12 @@ extension Shared where Core == DecodingCore {
         }
         if T.self == [UInt8].self {
             return try decodeScalar([UInt8].self, at: position, depth: core.path.count) as! T
+        }
+        // `Data` from a bin; from anything else (the array of byte values its own `Codable` form writes) through
+        // its `Decodable` conformance.
+        if T.self == Data.self {
+            var end = position
+            if let data = try core.readData(at: &end) { return data as! T }
         }
         guard core.path.count <= maxNestingDepth else {
             throw core.error(at: position, "nesting deeper than \(maxNestingDepth) levels")

@@ -1,9 +1,15 @@
+import Foundation
+
 /// Encodes `Encodable` values as MessagePack, compatible with Python's `msgpack.packb(..., use_bin_type=True)`.
 ///
 /// Integers take their smallest MessagePack form, `Float` is float32, `Double` float64, `String` str, `[UInt8]`
-/// bin, `nil` nil, unkeyed containers arrays, dictionaries maps (with int keys for `[Int: V]`). Keyed containers
-/// (structs, classes) follow `structEncoding`. Optional properties that are `nil` are written as nil, not left
-/// out, so both struct encodings keep every field.
+/// and `Data` bin, `nil` nil, unkeyed containers arrays, dictionaries maps (with int keys for `[Int: V]`). Keyed
+/// containers (structs, classes) follow `structEncoding`, except those that stay maps with either: a
+/// dictionary's (also behind a wrapper, a property wrapper or a super encoder, where an `[Int: V]`'s keys are
+/// strs), any other whose key type takes any string (keys made up at run time), and an enum's (the synthesized
+/// form of an enum with associated values is a one-entry map from the case name to the case's values, which
+/// are a struct). Optional properties that are `nil` are written as nil, not left out, so both struct encodings
+/// keep every field.
 ///
 /// Values are written straight into one growing buffer as the `Encodable` implementations call in (no tree of
 /// values is built); a container's element count is filled in when the next value goes to an enclosing
@@ -336,7 +342,7 @@ private struct EncodingCore: ~Copyable {
         for element in elements { write(&out, element) }
     }
 
-    /// Writes `value` if it is a `String`, `Int`, `Double` or `[UInt8]`.
+    /// Writes `value` if it is a `String`, `Int`, `Double`, `[UInt8]` or `Data` (both bin).
     mutating func writeScalar<T: Encodable>(_ value: T) throws -> Bool {
         if T.self == String.self {
             try writeString(value as! String)
@@ -348,6 +354,10 @@ private struct EncodingCore: ~Copyable {
             let binary = value as! [UInt8]
             try writeHeader(.binary, count: binary.count)
             out.write(binary)
+        } else if T.self == Data.self {
+            let data = value as! Data
+            try writeHeader(.binary, count: data.count)
+            out.write(contentsOf: data)
         } else {
             return false
         }

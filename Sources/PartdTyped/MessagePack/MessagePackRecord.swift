@@ -31,7 +31,7 @@ import Foundation
 ///
 /// For a struct, `@MessagePackRecord` (module `PartdRecords`) writes these three members from the declaration.
 ///
-/// Fields are ``MessagePackField``s: integers, `Double`, `Float`, `Bool`, `String`, `[UInt8]`, raw-value enums
+/// Fields are ``MessagePackField``s: integers, `Double`, `Float`, `Bool`, `String`, `[UInt8]`, `Data`, raw-value enums
 /// that declare the conformance, other records (every `MessagePackRecord` is a field), and optionals, arrays,
 /// sets and `String`- or `Int`-keyed dictionaries of fields (`[Int]`, `String?`, `[Double?]`, `[[Int]]`,
 /// `[Point]`, `Set<String>`, `[String: Int]`). Reading is strict about
@@ -68,7 +68,7 @@ extension MessagePackRecord {
     public static func _unpackList(
         _ count: Int, from reader: inout MessagePackReader, appendingTo result: inout [Self]
     ) throws {
-        for _ in 0 ..< count {
+        for index in 0 ..< count {
             let start = reader.recordStart
             if try reader.beginRecord() {
                 do {
@@ -79,7 +79,7 @@ extension MessagePackRecord {
                     }
                 } catch is RecordLayoutMismatch {}
             }
-            result.append(try reader.decodeThroughCodable(Self.self, at: start))
+            result.append(try reader.decodeThroughCodable(Self.self, at: start, index: index))
         }
     }
 }
@@ -231,6 +231,14 @@ public struct MessagePackWriter: ~Copyable {
         out.write(binary)
     }
 
+    /// Writes a `Data` as a bin.
+    @usableFromInline
+    mutating func write(data: Data) {
+        guard fits(data.count) else { return }
+        out.writeHeader(.binary, count: data.count)
+        out.write(contentsOf: data)
+    }
+
     /// Writes the header of an array of `count` elements.
     @usableFromInline
     mutating func writeArrayHeader(count: Int) {
@@ -328,11 +336,13 @@ public struct MessagePackReader: ~Copyable {
         return record
     }
 
-    /// Decodes the record at `start` through its `Codable` conformance and moves past it.
+    /// Decodes the record at `start`, element `index` of the list, through its `Codable` conformance and moves
+    /// past it. Errors give offsets from the list's start and coding paths from the element's index, as for a
+    /// list decoded through `Codable` alone.
     @usableFromInline
-    mutating func decodeThroughCodable<R: Decodable>(_: R.Type, at start: Int) throws -> R {
+    mutating func decodeThroughCodable<R: Decodable>(_: R.Type, at start: Int, index: Int) throws -> R {
         let end = try core.end(ofValueAt: start, depth: 0)
-        let record = try MessagePackDecoder().decode(R.self, from: core.bytes[start ..< end])
+        let record = try MessagePackDecoder.decode(element: R.self, at: start, index: index, of: core.bytes)
         position = end
         return record
     }
@@ -373,6 +383,7 @@ public struct MessagePackReader: ~Copyable {
     @usableFromInline mutating func readBool() throws -> Bool { try expect(try core.readBool(at: &position)) }
     @usableFromInline mutating func readString() throws -> String { try expect(try core.readString(at: &position)) }
     @usableFromInline mutating func readBinary() throws -> [UInt8] { try expect(try core.readBinary(at: &position)) }
+    @usableFromInline mutating func readData() throws -> Data { try expect(try core.readData(at: &position)) }
     @usableFromInline mutating func readArrayCount() throws -> Int { try expect(try core.readLength(.array, at: &position)) }
     @usableFromInline mutating func readMapCount() throws -> Int { try expect(try core.readLength(.map, at: &position)) }
 
@@ -387,7 +398,7 @@ public struct MessagePackReader: ~Copyable {
 
 /// A type a ``MessagePackRecord`` field may have, written as ``MessagePackEncoder`` writes its `Codable` form:
 /// the integer types, `Double`, `Float`, `Bool` and `String`; Foundation's `Date` (a float 64 of seconds since
-/// 2001) and `UUID` (its string); records (a map or an array of their own fields, as
+/// 2001), `UUID` (its string) and `Data` (a bin); records (a map or an array of their own fields, as
 /// the list's records are); optionals of fields (nil for `nil`); arrays of fields (a MessagePack array, except
 /// `[UInt8]`, which is a bin); sets of fields (an array); dictionaries from `String` or `Int`
 /// (``MessagePackMapKey``) to fields (a map with str or int keys). `@MessagePackRecord` accepts fields of these
@@ -473,6 +484,16 @@ extension String: MessagePackField {
     public static func _pack(_ value: String, into writer: inout MessagePackWriter) { writer.write(value) }
     @inlinable
     public static func _unpack(from reader: inout MessagePackReader) throws -> String { try reader.readString() }
+}
+
+// Foundation's `Data` as the coders write it: a bin (as `[UInt8]`). The array of byte values its own `Codable`
+// form writes (and older stores hold) is read through the record's `Codable` conformance.
+extension Data: MessagePackField {
+    @inlinable
+    public static func _pack(_ value: Data, into writer: inout MessagePackWriter) { writer.write(data: value) }
+
+    @inlinable
+    public static func _unpack(from reader: inout MessagePackReader) throws -> Data { try reader.readData() }
 }
 
 // Foundation's `Date` and `UUID` as their `Codable` forms write them: seconds since 2001 as a float 64, and the

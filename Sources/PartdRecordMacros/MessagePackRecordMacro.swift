@@ -24,6 +24,10 @@ public struct MessagePackRecordMacro: ExtensionMacro {
             context.diagnose(Diagnostic(node: custom, message: RecordDiagnostic.customCoding))
             return []
         }
+        if let conditional = conditionalStoredProperty(in: structDecl.memberBlock.members) {
+            context.diagnose(Diagnostic(node: conditional, message: RecordDiagnostic.conditionalProperty))
+            return []
+        }
         let stored = storedProperties(of: structDecl)
         guard let fields = fields(of: structDecl, stored: stored, in: context) else { return [] }
 
@@ -50,7 +54,9 @@ public struct MessagePackRecordMacro: ExtensionMacro {
 
     /// A stored property, as far as the record cares.
     struct StoredProperty {
+        /// Its name (without backticks: the name `Codable` writes) and its spelling (with them, if written so).
         let name: String
+        let spelling: String
         let binding: PatternBindingSyntax
         let isLazy: Bool
         /// The name of a property wrapper (or other custom attribute) on it, which changes what `Codable` writes.
@@ -59,10 +65,19 @@ public struct MessagePackRecordMacro: ExtensionMacro {
         let isInitializedLet: Bool
     }
 
-    /// A field of the record: a `CodingKeys` case (or stored property) and the property it reads and writes.
+    /// A field of the record: a `CodingKeys` case (or stored property) and the property it reads and writes
+    /// (its name, and its spelling in the generated code).
     struct Field {
         let key: String
-        let property: String
+        let name: String
+        var property: String
+    }
+
+    /// An identifier's name: its text without the backticks that let it be a keyword (`` `default` ``).
+    static func unescaped(_ token: TokenSyntax) -> String {
+        let text = token.text
+        guard text.count >= 2, text.hasPrefix("`"), text.hasSuffix("`") else { return text }
+        return String(text.dropFirst().dropLast())
     }
 
     /// The instance stored properties, in declaration order.
@@ -78,14 +93,35 @@ public struct MessagePackRecordMacro: ExtensionMacro {
             let wrapper = variable.attributes.lazy.compactMap { $0.as(AttributeSyntax.self)?.attributeName.trimmedDescription }
                 .first { $0.first?.isUppercase == true }
             for binding in variable.bindings {
-                guard let name = binding.pattern.as(IdentifierPatternSyntax.self)?.identifier.text, isStored(binding)
+                guard let identifier = binding.pattern.as(IdentifierPatternSyntax.self)?.identifier, isStored(binding)
                 else { continue }
                 result.append(StoredProperty(
-                    name: name, binding: binding, isLazy: isLazy, wrapper: wrapper,
+                    name: unescaped(identifier), spelling: identifier.text, binding: binding, isLazy: isLazy, wrapper: wrapper,
                     isInitializedLet: isLet && binding.initializer != nil))
             }
         }
         return result
+    }
+
+    /// A `#if` among `members` that declares an instance stored property: which clause is compiled is not
+    /// known when the macro expands, so the fields `Codable` synthesises are not known either.
+    static func conditionalStoredProperty(in members: MemberBlockItemListSyntax) -> Syntax? {
+        for member in members {
+            guard let ifConfig = member.decl.as(IfConfigDeclSyntax.self) else { continue }
+            for clause in ifConfig.clauses {
+                guard case .decls(let decls)? = clause.elements else { continue }
+                for item in decls {
+                    if let variable = item.decl.as(VariableDeclSyntax.self),
+                        !variable.modifiers.contains(where: { ["static", "class"].contains($0.name.text) }),
+                        variable.bindings.contains(where: isStored)
+                    {
+                        return Syntax(ifConfig)
+                    }
+                }
+                if conditionalStoredProperty(in: decls) != nil { return Syntax(ifConfig) }
+            }
+        }
+        return nil
     }
 
     /// The struct's own `encode(to:)` or `init(from:)`, if it writes one: the macro cannot know what it writes.
@@ -153,7 +189,7 @@ public struct MessagePackRecordMacro: ExtensionMacro {
         var fields: [Field] = []
         if let codingKeys {
             for element in codingKeys.memberBlock.members.compactMap({ $0.decl.as(EnumCaseDeclSyntax.self) }).flatMap(\.elements) {
-                let name = element.name.text
+                let name = unescaped(element.name)
                 var key = name
                 if let raw = element.rawValue?.value {
                     guard let literal = raw.as(StringLiteralExprSyntax.self), let text = literal.representedLiteralValue else {
@@ -162,33 +198,36 @@ public struct MessagePackRecordMacro: ExtensionMacro {
                     }
                     key = text
                 }
-                fields.append(Field(key: key, property: name))
+                fields.append(Field(key: key, name: name, property: element.name.text))
             }
         } else {
-            fields = stored.map { Field(key: $0.name, property: $0.name) }
+            fields = stored.map { Field(key: $0.name, name: $0.name, property: $0.spelling) }
         }
         var valid = true
-        for field in fields {
-            guard let property = stored.first(where: { $0.name == field.property }) else {
-                context.diagnose(Diagnostic(node: decl.name, message: RecordDiagnostic.noProperty(field.property)))
+        for index in fields.indices {
+            guard let property = stored.first(where: { $0.name == fields[index].name }) else {
+                context.diagnose(Diagnostic(node: decl.name, message: RecordDiagnostic.noProperty(fields[index].name)))
                 valid = false
                 continue
             }
+            // The property as declared (a keyword needs its backticks in member access either way).
+            fields[index].property = property.spelling
+            let field = fields[index]
             if property.isLazy {
-                context.diagnose(Diagnostic(node: property.binding, message: RecordDiagnostic.lazy(field.property)))
+                context.diagnose(Diagnostic(node: property.binding, message: RecordDiagnostic.lazy(field.name)))
                 valid = false
             }
             if let wrapper = property.wrapper {
-                context.diagnose(Diagnostic(node: property.binding, message: RecordDiagnostic.wrapped(field.property, wrapper)))
+                context.diagnose(Diagnostic(node: property.binding, message: RecordDiagnostic.wrapped(field.name, wrapper)))
                 valid = false
             }
             if property.isInitializedLet {
-                context.diagnose(Diagnostic(node: property.binding, message: RecordDiagnostic.initializedLet(field.property)))
+                context.diagnose(Diagnostic(node: property.binding, message: RecordDiagnostic.initializedLet(field.name)))
                 valid = false
             }
             if let annotation = property.binding.typeAnnotation?.type, let kind = unsupportedKind(annotation) {
                 context.diagnose(Diagnostic(
-                    node: annotation, message: RecordDiagnostic.unsupported(field.property, annotation.trimmedDescription, kind)))
+                    node: annotation, message: RecordDiagnostic.unsupported(field.name, annotation.trimmedDescription, kind)))
                 valid = false
             }
         }
@@ -218,6 +257,7 @@ enum RecordDiagnostic: DiagnosticMessage {
     case rawValue(String)
     case noProperty(String)
     case initializedLet(String)
+    case conditionalProperty
 
     var message: String {
         switch self {
@@ -242,6 +282,9 @@ enum RecordDiagnostic: DiagnosticMessage {
         case .initializedLet(let name):
             return "'\(name)' is a let with an initial value, which Codable encodes but never decodes; make it a var, "
                 + "or leave it out of CodingKeys"
+        case .conditionalProperty:
+            return "@MessagePackRecord cannot tell which clause of this #if declares the stored properties Codable "
+                + "encodes; move them out of the #if, or conform the struct to MessagePackRecord by hand"
         }
     }
 
@@ -256,6 +299,7 @@ enum RecordDiagnostic: DiagnosticMessage {
         case .rawValue: id = "rawValue"
         case .noProperty: id = "noProperty"
         case .initializedLet: id = "initializedLet"
+        case .conditionalProperty: id = "conditionalProperty"
         }
         return MessageID(domain: "PartdRecordMacros", id: id)
     }

@@ -22,11 +22,15 @@
 /// The fields are the struct's `CodingKeys` cases, with their string raw values as names, if it declares
 /// `CodingKeys`; otherwise its stored properties in declaration order, as `Codable` synthesises them. Each
 /// field must be a ``PartdTyped/MessagePackField``: an integer, `Float`, `Double`, `Bool`, `String`,
-/// `[UInt8]`, `Date`, `UUID`, another record, a raw-value enum that declares `MessagePackField`, or an
+/// `[UInt8]`, `Data`, `Date`, `UUID`, another record, a raw-value enum that declares `MessagePackField`, or an
 /// optional, array, set or `String`- or `Int`-keyed dictionary of these. The macro reports dictionaries with
 /// other keys, tuples, property wrappers, `lazy` fields and initialised `let`s (which `Codable` never
 /// decodes) as errors on the declaration, and the compiler reports other field types at the generated `pack`
 /// call. A struct with its own `encode(to:)` or `init(from:)` is refused: conform it by hand.
+/// A property or `CodingKeys` case spelled with backticks (`` `default` ``) is named without them, as `Codable`
+/// names it. The macro sees only the struct's declaration: stored properties inside `#if` are an error (which
+/// clause is compiled is not known when it expands), and `CodingKeys`, `encode(to:)` or `init(from:)` declared
+/// in an extension are not seen; conform such a struct by hand.
 /// Records whose stored layout differs (an older version of the type, a Python dict in another order) are
 /// still read, through `Codable`.
 ///

@@ -283,6 +283,32 @@ struct RepeatedCounts: Encodable {
     var small: [Int] = []
 }
 
+/// Properties and `CodingKeys` cases spelled with backticks: named without them, as `Codable` names them.
+@MessagePackRecord
+struct Keyworded: Codable, Sendable, Hashable {
+    var `default`: Int
+    var `class`: String
+    var plain: Bool
+}
+
+struct PlainKeyworded: Codable, Hashable { var `default`: Int; var `class`: String; var plain: Bool }
+
+@MessagePackRecord
+struct KeywordedKeys: Codable, Sendable, Hashable {
+    var `default`: Int
+    var `self`: String
+    enum CodingKeys: String, CodingKey { case `default`, `self` = "me" }
+}
+
+/// A record holding a tree: `Node` nested in another record type, then in itself.
+@MessagePackRecord
+struct Forest: Codable, Sendable, Hashable {
+    var name: String
+    var tree: Node
+}
+
+struct PlainForest: Codable { var name: String; var tree: PlainNode }
+
 /// Bytes of `values` as a MessagePack list.
 /// `Visit`'s fields in another order: what another writer (a Python dict built in another order) may store.
 struct ReorderedVisit: Codable { var page: String; var counted: Bool; var user: Int; var score: Double }
@@ -539,6 +565,38 @@ struct MessagePackRecordMacroTests {
         }
     }
 
+    @Test("a property or CodingKeys case spelled with backticks is named without them, as Codable names it",
+          arguments: [MessagePackEncoder.StructEncoding.map, .array])
+    func backtickedNames(encoding: MessagePackEncoder.StructEncoding) throws {
+        #expect(Keyworded.messagePackFields == ["default", "class", "plain"])
+        #expect(KeywordedKeys.messagePackFields == ["default", "me"])
+        let values = (0..<20).map { Keyworded(default: $0, class: "c\($0)", plain: $0 % 2 == 0) }
+        let plain = values.map { PlainKeyworded(default: $0.default, class: $0.class, plain: $0.plain) }
+        let bytes = try listBytes(values, encoding)
+        #expect(bytes == (try listBytes(plain, encoding)))
+        #expect(try readList(Keyworded.self, bytes) == values)
+        let keyed = [KeywordedKeys(default: 1, self: "x")]
+        #expect(try readList(KeywordedKeys.self, try listBytes(keyed, encoding)) == keyed)
+        if encoding == .map { #expect(try listBytes(keyed, .map) == [0x91, 0x82, 0xa7] + Array("default".utf8) + [0x01, 0xa2, 0x6d, 0x65, 0xa1, 0x78]) }
+    }
+
+    @Test("a record type nested in another record type, then in itself, has its own field names at every level",
+          arguments: [MessagePackEncoder.StructEncoding.map, .array])
+    func treeInAnotherRecord(encoding: MessagePackEncoder.StructEncoding) throws {
+        func plainTree(_ node: Node) -> PlainNode { PlainNode(value: node.value, children: node.children.map(plainTree)) }
+        let forests = [
+            Forest(name: "two", tree: Node(value: 1, children: [Node(value: 2, children: [])])),
+            Forest(name: "three", tree: Node(value: 1, children: [Node(value: 2, children: [Node(value: 3, children: [])]), Node(value: 4, children: [])])),
+        ]
+        let plain = forests.map { PlainForest(name: $0.name, tree: plainTree($0.tree)) }
+        let bytes = try listBytes(forests, encoding)
+        #expect(bytes == (try listBytes(plain, encoding)))
+        #expect(try readList(Forest.self, bytes) == forests)
+        let store = ListStore<MemoryStore, Forest>(over: MemoryStore(), encoding: .messagePack(encoding))
+        try store.append("k", forests)
+        #expect(try store.get("k") == forests)
+    }
+
     @Test("ListStore round trip over memory and directory stores; old layouts still read through Codable")
     func listStore() throws {
         let directory = try DirectoryStore.temporary()
@@ -640,6 +698,76 @@ struct MessagePackRecordExpansionTests {
 
                     init(unpacking reader: inout PartdTyped.MessagePackReader) throws {
                         self.y = try reader.unpack()
+                        self.x = try reader.unpack()
+                    }
+                }
+                """)
+    }
+
+    @Test("names spelled with backticks are keys without them and members with them")
+    func backticks() {
+        expectExpansion(
+            of: """
+                struct K: Codable {
+                    var `default`: Int
+                    var plain: String
+                }
+                """,
+            adds: """
+                extension K: PartdTyped.MessagePackRecord {
+                    static var messagePackFields: [String] {
+                        ["default", "plain"]
+                    }
+
+                    func pack(into writer: inout PartdTyped.MessagePackWriter) {
+                        writer.pack(self.`default`)
+                        writer.pack(self.plain)
+                    }
+
+                    init(unpacking reader: inout PartdTyped.MessagePackReader) throws {
+                        self.`default` = try reader.unpack()
+                        self.plain = try reader.unpack()
+                    }
+                }
+                """)
+    }
+
+    @Test("stored properties inside #if are an error; other members inside #if are not")
+    func conditionalProperties() {
+        expectExpansion(
+            of: "struct S: Codable {\n    var x: Int\n    #if DEBUG\n    var note: String\n    #endif\n}",
+            diagnostics: [DiagnosticSpec(
+                message: "@MessagePackRecord cannot tell which clause of this #if declares the stored properties Codable "
+                    + "encodes; move them out of the #if, or conform the struct to MessagePackRecord by hand",
+                line: 4, column: 5)])
+        expectExpansion(
+            of: "struct S: Codable {\n    var x: Int\n    #if os(Linux)\n    #else\n    #if DEBUG\n    var note: String\n    #endif\n    #endif\n}",
+            diagnostics: [DiagnosticSpec(
+                message: "@MessagePackRecord cannot tell which clause of this #if declares the stored properties Codable "
+                    + "encodes; move them out of the #if, or conform the struct to MessagePackRecord by hand",
+                line: 4, column: 5)])
+        expectExpansion(
+            of: """
+                struct S: Codable {
+                    var x: Int
+                    #if DEBUG
+                    static var verbose = true
+                    var described: String { "\\(x)" }
+                    func dump() {}
+                    #endif
+                }
+                """,
+            adds: """
+                extension S: PartdTyped.MessagePackRecord {
+                    static var messagePackFields: [String] {
+                        ["x"]
+                    }
+
+                    func pack(into writer: inout PartdTyped.MessagePackWriter) {
+                        writer.pack(self.x)
+                    }
+
+                    init(unpacking reader: inout PartdTyped.MessagePackReader) throws {
                         self.x = try reader.unpack()
                     }
                 }

@@ -7,6 +7,9 @@
 /// let store = ListStore<DirectoryStore, PlainValue>(over: try DirectoryStore(path: "bag.partd"))
 /// try store.get("x")     // [.int(1), .int(2), .bytes([72, 101, 108, 108, 111]), .string("Hello")]
 /// ```
+///
+/// A map's keys are strings: an int key reads as its decimal string; a key of another form (Python's
+/// `{b'k': 1}`, a float, ...) cannot be held and throws `DecodingError` rather than be left out.
 public enum PlainValue: Codable, Sendable, Hashable {
     case null
     case bool(Bool)

@@ -74,6 +74,14 @@ struct ByteWriter: ~Copyable {
         bytes.withUnsafeBytes { write(raw: $0) }
     }
 
+    /// Writes the bytes of a collection (at once if it has contiguous storage, as `Data` does).
+    mutating func write<C: Collection<UInt8>>(contentsOf bytes: C) {
+        let written: Void? = bytes.withContiguousStorageIfAvailable { write(raw: UnsafeRawBufferPointer($0)) }
+        if written == nil {
+            for byte in bytes { write(byte) }
+        }
+    }
+
     /// Writes the bytes `start ..< end` of what `other` holds.
     mutating func write(from other: borrowing ByteWriter, _ start: Int, _ end: Int) {
         precondition(start >= 0 && start <= end && end <= other.count, "bytes outside the writer")
@@ -111,6 +119,13 @@ struct ByteWriter: ~Copyable {
         count += extra
         for (index, byte) in bytes.enumerated() { self[offset + index] = byte }
     }
+}
+
+/// Whether `type` is an enum (an `Optional` is not), from the kind its type metadata records (the first word:
+/// 0x201 for an enum, as the Swift ABI lays metadata out). Asked once per type the encoder meets (it caches
+/// the answer), to keep enums' keyed containers maps.
+func isEnumType(_ type: Any.Type) -> Bool {
+    unsafeBitCast(type, to: UnsafeRawPointer.self).load(as: UInt.self) == 0x201
 }
 
 /// `array` as an array of `B`, which must be the same type as `A` at run time (checked): a generic list

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Thrown for bytes that are not well-formed MessagePack (or use what the decoder does not support: ext types).
 public struct MessagePackError: Error, Sendable, CustomStringConvertible {
     /// The offset of the problem from the start of the decoded bytes.
@@ -14,12 +16,17 @@ public struct MessagePackError: Error, Sendable, CustomStringConvertible {
 
 /// Decodes `Decodable` values from MessagePack, compatible with Python's `msgpack.unpackb(..., raw=False)` data.
 ///
-/// Integers of any form decode into any integer type they fit; `Double` and `Float` also accept integers;
-/// `[UInt8]` is read from bin, `String` from str (validated UTF-8). A keyed container reads a map (str or int
-/// keys in any order; unknown keys are ignored, a missing key is `nil` for optionals) or an array, whose values
-/// are handed out in the order the keys are first asked for (what `MessagePackEncoder.StructEncoding.array`
-/// writes, read back by the same type). Malformed bytes throw `MessagePackError`, type mismatches
-/// `DecodingError`; nesting is limited to 256 levels.
+/// Integers of any form decode into any integer type they fit; `Double` and `Float` also accept integers (a
+/// finite number beyond `Float`'s range is no `Float`); `[UInt8]` and `Data` are read from bin (`Data` also from
+/// the array of byte values its own `Codable` form writes), `String` from str (validated UTF-8). A keyed
+/// container reads a map (str or int keys in any order; unknown keys are ignored, a missing key is `nil` for
+/// optionals) or an array, whose values are handed out in the order the keys are first asked for (what
+/// `MessagePackEncoder.StructEncoding.array` writes, read back by the same type): each container from the
+/// first element on, except that containers from one `Decoder` share their place (a subclass and its
+/// superclass read one container in turn). A container that lists its keys (a dictionary's, or one whose
+/// key type takes any string) must be a map whose keys are all strs of UTF-8 or ints that fit `Int`: another
+/// key (a bin, a float, nil, ...) throws `DecodingError` rather than be left out. Malformed bytes throw
+/// `MessagePackError`, type mismatches `DecodingError`; nesting is limited to 256 levels.
 public struct MessagePackDecoder: Sendable {
     public init() {}
 
@@ -77,6 +84,14 @@ func reserveGrowing<T>(_ array: inout [T], toHold extra: Int) {
 }
 
 extension MessagePackDecoder {
+    /// Decodes the value at `start` of `bytes` (a list's bytes) as the list's element `index`: errors give
+    /// offsets from the start of `bytes` and coding paths that start with the element's index.
+    static func decode<T: Decodable>(element: T.Type, at start: Int, index: Int, of bytes: ArraySlice<UInt8>) throws -> T {
+        let state = DecodingState(DecodingCore(bytes))
+        state.core.rootIndex = index
+        return try state.decodeHere(T.self, at: start)
+    }
+
     /// The element count of the MessagePack array `bytes` starts with, if it starts with one whose count fits
     /// in the bytes (nothing else is checked).
     static func listCount(of bytes: ArraySlice<UInt8>) -> Int? {
@@ -102,7 +117,8 @@ private typealias DecodingState = Shared<DecodingCore>
 /// The functions the containers call are `mutating`, so that they run in place: calling a non-mutating one on
 /// `Shared.core` may copy the whole core first.
 struct DecodingCore {
-    /// A map key: its UTF-8 bytes at `key` (`length` >= 0), the int `key` (`length` -1), or of another type (-2).
+    /// A map key: its UTF-8 bytes at `key` (`length` >= 0), the int `key` (`length` -1), or of another type
+    /// (-2: `key` is where it starts).
     struct Key {
         var key = 0
         var length = -2
@@ -122,6 +138,10 @@ struct DecodingCore {
     struct Frame {
         var start: Int
         var depth: Int
+        /// The decoder (or nested container) whose keyed container this is: containers got from one decoder
+        /// share a frame (a subclass and its superclass read one container in turn, as they wrote it); any other
+        /// container has a frame of its own, even over the same value.
+        var owner: Int
         var positional: Bool
         var count: Int
         /// How many entries have been handed out in order (with `base` set: the last match).
@@ -165,6 +185,17 @@ struct DecodingCore {
     var frames: [Frame] = []
     /// The recorded entries of those frames.
     var entries: [Entry] = []
+    /// The last owner id handed out (see `Frame.owner`).
+    var lastOwner = 0
+    /// Frames of arrays (`StructEncoding.array`) replaced by a container opened beside them before they handed
+    /// out all their values, kept so that their containers, if read again, go on where they were: the last
+    /// `parkedLimit`, and the greatest owner among them (a newer owner has none here).
+    var parked: [Frame] = []
+    var nextParked = 0
+    var parkedOwners = 0
+    static let parkedLimit = 16
+    /// See ``KeyProbeCache``.
+    var keyProbe = KeyProbeCache()
     /// The last container value whose end is known (an array read to its end, or a value `end(ofValueAt:)`
     /// measured): its start and end. A parent skipping that child (to reach its next element or entry) finds
     /// it here instead of scanning it again, which keeps decoding nested containers linear in the input
@@ -372,8 +403,14 @@ struct DecodingCore {
         }
     }
 
+    /// A `Float`, from any number that `readDouble` reads, rounded; a finite number beyond `Float`'s range is
+    /// not a `Float` (nil, as `JSONDecoder` refuses it), where rounding would make it infinite.
     func readFloat(at position: inout Int) throws -> Float? {
-        try readDouble(at: &position).map { Float($0) }
+        var end = position
+        guard let double = try readDouble(at: &end) else { return nil }
+        guard !double.isFinite || double.magnitude <= Double(Float.greatestFiniteMagnitude) else { return nil }
+        position = end
+        return Float(double)
     }
 
     func readBool(at position: inout Int) throws -> Bool? {
@@ -400,6 +437,13 @@ struct DecodingCore {
         guard let count = try readLength(.binary, at: &position) else { return nil }
         defer { position += count }
         return Array(bytes[position ..< position + count])
+    }
+
+    /// A bin as `Data`.
+    func readData(at position: inout Int) throws -> Data? {
+        guard let count = try readLength(.binary, at: &position) else { return nil }
+        defer { position += count }
+        return Data(bytes[position ..< position + count])
     }
 
     /// Reads the header of a `family` value: its length, which is checked against the bytes left.
@@ -486,6 +530,12 @@ struct DecodingCore {
 
     // MARK: Keyed containers
 
+    /// A new owner id, for a decoder or a nested keyed container.
+    mutating func newOwner() -> Int {
+        lastOwner += 1
+        return lastOwner
+    }
+
     /// The frame of the keyed container at `start`, if it is among those of the current value and its ancestors.
     private func frameIndex(start: Int, depth: Int) -> Int? {
         var index = frames.count - 1
@@ -493,18 +543,36 @@ struct DecodingCore {
         return index >= 0 && frames[index].depth == depth && frames[index].start == start ? index : nil
     }
 
-    /// The frame of the keyed container at `start` and `depth`; a new one replaces the frames of containers at
-    /// that depth or deeper (which belong to values decoded before).
-    @discardableResult
-    mutating func openKeyed(at start: Int, depth: Int) throws -> Int {
-        if let index = frameIndex(start: start, depth: depth) { return index }
-        return try pushFrame(at: start, depth: depth)
+    /// The frame of `owner`'s keyed container at `start` and `depth`, among those of the current value and its
+    /// ancestors.
+    private func frameIndex(owner: Int, depth: Int) -> Int? {
+        var index = frames.count - 1
+        while index >= 0, frames[index].depth > depth { index -= 1 }
+        return index >= 0 && frames[index].depth == depth && frames[index].owner == owner ? index : nil
     }
 
-    private mutating func pushFrame(at start: Int, depth: Int) throws -> Int {
-        while let last = frames.last, last.depth >= depth { frames.removeLast() }
+    /// The frame of `owner`'s keyed container at `start` and `depth`; a new one replaces the frames of containers
+    /// at that depth or deeper (which belong to values decoded before, or to containers beside this one). With
+    /// `opening` false the container was opened before: if its frame over an array is gone (it had handed out
+    /// all its values, or more than `parkedLimit` containers were opened beside it since), where it was is
+    /// lost, which throws.
+    @discardableResult
+    mutating func openKeyed(at start: Int, depth: Int, owner: Int, opening: Bool = false) throws -> Int {
+        if let index = frameIndex(owner: owner, depth: depth) { return index }
+        return try pushFrame(at: start, depth: depth, owner: owner, opening: opening)
+    }
+
+    private mutating func pushFrame(at start: Int, depth: Int, owner: Int, opening: Bool) throws -> Int {
+        while let last = frames.last, last.depth >= depth {
+            if last.positional, last.index < last.count { park(last) }
+            frames.removeLast()
+        }
         let used = frames.reduce(0) { $1.base >= 0 ? max($0, $1.base + $1.count) : $0 }
         while entries.count > used { entries.removeLast() }
+        if owner <= parkedOwners, let frame = unpark(owner) {
+            frames.append(frame)
+            return frames.count - 1
+        }
         var position = start
         let positional: Bool
         let count: Int
@@ -515,8 +583,88 @@ struct DecodingCore {
         } else {
             throw mismatch([String: Any].self, at: start, path: codingPath(depth))
         }
-        frames.append(Frame(start: start, depth: depth, positional: positional, count: count, position: position))
+        if positional, !opening {
+            throw DecodingError.dataCorrupted(DecodingError.Context(
+                codingPath: codingPath(depth),
+                debugDescription: "a keyed container over an array was read again after containers beside it were "
+                    + "opened (after it had handed out all its values, or more than \(Self.parkedLimit) of them): "
+                    + "where it was is lost"))
+        }
+        frames.append(Frame(start: start, depth: depth, owner: owner, positional: positional, count: count, position: position))
         return frames.count - 1
+    }
+
+    /// Whether `type` takes any string as a key, if known (a `mutating` way to `keyProbe`, which runs in place).
+    mutating func takesAnyKey(_ type: Any.Type) -> Bool? { keyProbe.answer(type) }
+
+    /// Opens a keyed container (see `openKeyed`) whose keys are of type `keys`; also tells whether they take
+    /// any string, if known (one access to the core for both).
+    mutating func openContainer(at start: Int, depth: Int, owner: Int, keys: Any.Type) throws -> (Int, Bool?) {
+        (try openKeyed(at: start, depth: depth, owner: owner, opening: true), keyProbe.answer(keys))
+    }
+
+    /// The depth and a new owner id for a decoder of the current value.
+    mutating func nextDecoder() -> (depth: Int, owner: Int) {
+        lastOwner += 1
+        return (path.count, lastOwner)
+    }
+
+    /// Keeps the frame of an array container that another replaces (see `parked`).
+    private mutating func park(_ frame: Frame) {
+        if parked.count < Self.parkedLimit {
+            parked.append(frame)
+        } else {
+            parked[nextParked] = frame
+            nextParked = nextParked + 1 == Self.parkedLimit ? 0 : nextParked + 1
+        }
+        parkedOwners = max(parkedOwners, frame.owner)
+    }
+
+    /// The parked frame of `owner`, taken out of `parked`.
+    private mutating func unpark(_ owner: Int) -> Frame? {
+        guard let index = parked.firstIndex(where: { $0.owner == owner }) else { return nil }
+        let frame = parked[index]
+        parked[index].owner = -1
+        return frame
+    }
+
+    /// Checks the keys of the container of frame `index`, whose key type takes any string (a dictionary's, or
+    /// keys made up at run time): its entries will be listed by `keys`, which must not leave out any. A map key
+    /// that is not a str of UTF-8 or an `Int`, or an array of values where a map of keys is expected, throws.
+    mutating func checkKeys(of index: Int) throws {
+        let depth = frames[index].depth
+        if frames[index].positional {
+            guard frames[index].count == 0 else {
+                throw mismatch([String: Any].self, at: frames[index].start, path: codingPath(depth))
+            }
+            return
+        }
+        if frames[index].base < 0 { try record(index) }
+        let base = frames[index].base
+        for entry in entries[base ..< base + frames[index].count] {
+            let key = entry.key
+            if key.length == -2 { throw keyError(at: key.key, depth: depth) }
+            if key.length >= 0, string(at: key.key, count: key.length) == nil {
+                throw DecodingError.dataCorrupted(DecodingError.Context(
+                    codingPath: codingPath(depth),
+                    debugDescription: "a map key at byte \(key.key - bytes.startIndex) is not valid UTF-8"))
+            }
+        }
+    }
+
+    /// The error for a map key at `position` that is neither a str nor an int that fits `Int`.
+    func keyError(at position: Int, depth: Int) -> any Error {
+        var end = position
+        if (try? readInt(UInt64.self, at: &end)) != nil {
+            return DecodingError.typeMismatch(Int.self, DecodingError.Context(
+                codingPath: codingPath(depth),
+                debugDescription: "a map key at byte \(position - bytes.startIndex) is an int beyond Int's range"))
+        }
+        let mismatch = mismatch(String.self, at: position, path: codingPath(depth))
+        guard case DecodingError.typeMismatch(_, let context) = mismatch else { return mismatch }
+        return DecodingError.typeMismatch(String.self, DecodingError.Context(
+            codingPath: context.codingPath,
+            debugDescription: "map keys must be strs or ints: " + context.debugDescription))
     }
 
     /// Reads the map key at `position`, moving past it.
@@ -526,8 +674,9 @@ struct DecodingCore {
             return Key(key: position, length: length)
         }
         if let int = try readInt(Int.self, at: &position) { return Key(key: int, length: -1) }
+        let keyStart = position
         position = try skip(from: position)
-        return Key()
+        return Key(key: keyStart, length: -2)
     }
 
     private func key(_ key: Key, is lookup: Lookup) -> Bool {
@@ -590,14 +739,14 @@ struct DecodingCore {
         frames[index].index = 0
     }
 
-    /// Where the value for `key` of the keyed container at `start` begins, or nil if it has none.
-    mutating func valueStart(_ key: Lookup, start: Int, depth: Int) throws -> Int? {
-        try locate(key, in: openKeyed(at: start, depth: depth))
+    /// Where the value for `key` of `owner`'s keyed container at `start` begins, or nil if it has none.
+    mutating func valueStart(_ key: Lookup, start: Int, depth: Int, owner: Int) throws -> Int? {
+        try locate(key, in: openKeyed(at: start, depth: depth, owner: owner))
     }
 
-    /// Reads the scalar for `key` of the keyed container at `start` (and `depth`).
-    mutating func read<V>(_ key: Lookup, _ start: Int, _ depth: Int) throws -> V {
-        let index = try openKeyed(at: start, depth: depth)
+    /// Reads the scalar for `key` of `owner`'s keyed container at `start` (and `depth`).
+    mutating func read<V>(_ key: Lookup, _ start: Int, _ depth: Int, _ owner: Int) throws -> V {
+        let index = try openKeyed(at: start, depth: depth, owner: owner)
         guard let valueStart = try locate(key, in: index) else { throw keyNotFound(key, depth: depth) }
         var position = valueStart
         guard let value = try readScalar(V.self, at: &position) else {
@@ -609,8 +758,8 @@ struct DecodingCore {
     }
 
     /// The keys of the map at `start`: their string values, and int values for int keys.
-    mutating func keys(start: Int, depth: Int) -> [(name: String, int: Int?)] {
-        guard let index = try? openKeyed(at: start, depth: depth), !frames[index].positional else { return [] }
+    mutating func keys(start: Int, depth: Int, owner: Int) -> [(name: String, int: Int?)] {
+        guard let index = try? openKeyed(at: start, depth: depth, owner: owner), !frames[index].positional else { return [] }
         if frames[index].base < 0 {
             guard (try? record(index)) != nil else { return [] }
         }
@@ -633,6 +782,14 @@ struct DecodingCore {
 
 // The parts that run the values' `init(from:)`, which must happen outside any access to `core`.
 extension Shared where Core == DecodingCore {
+    /// Whether `Key` takes any string (see ``KeyProbeCache``), asked outside `core` (it is user code).
+    fileprivate func takesAnyKey<Key: CodingKey>(_: Key.Type) -> Bool {
+        if let known = core.takesAnyKey(Key.self) { return known }
+        let takes = Key.takesAnyString
+        core.keyProbe.remember(Key.self, takes)
+        return takes
+    }
+
     /// Decodes a `T` from the value at `position`, the value for `key` of a container at `depth`.
     fileprivate func decodeValue<T: Decodable>(
         _ type: T.Type, at position: Int, key: some CodingKey, depth: Int
@@ -657,6 +814,12 @@ extension Shared where Core == DecodingCore {
         if T.self == [UInt8].self {
             return try decodeScalar([UInt8].self, at: position, depth: core.path.count) as! T
         }
+        // `Data` from a bin; from anything else (the array of byte values its own `Codable` form writes) through
+        // its `Decodable` conformance.
+        if T.self == Data.self {
+            var end = position
+            if let data = try core.readData(at: &end) { return data as! T }
+        }
         guard core.path.count <= maxNestingDepth else {
             throw core.error(at: position, "nesting deeper than \(maxNestingDepth) levels")
         }
@@ -669,14 +832,15 @@ extension Shared where Core == DecodingCore {
         {
             return value as! T
         }
-        return try T(from: ValueDecoder(state: self, position: position, depth: core.path.count))
+        let (depth, owner) = core.nextDecoder()
+        return try T(from: ValueDecoder(state: self, position: position, depth: depth, owner: owner))
     }
 
     /// Decodes the map at `start` as a dictionary with `String` keys (`strings`) or `Int` keys, calling `insert`
     /// once per key, for its first entry (the one `Codable`'s way through `allKeys` reads), with where its value
     /// starts. Returns false, having inserted nothing, if the value is not a map or has a key of another form
-    /// (a str that is not UTF-8, an int key in a `String` dictionary, a str key in an `Int` one): `Codable`
-    /// reads those.
+    /// (an int key in a `String` dictionary, a str key in an `Int` one, which `Codable` reads, or a key it
+    /// refuses: a str that is not UTF-8, an int beyond `Int`'s range, a bin, float, nil, array or map).
     fileprivate func decodeMap(
         at start: Int, strings: Bool, insert: (_ name: String, _ int: Int, _ valueStart: Int, _ depth: Int) throws -> Void
     ) throws -> Bool {
@@ -780,13 +944,25 @@ private struct ValueDecoder: Decoder, SingleValueDecodingContainer, MessagePackK
 
     let state: DecodingState
     let position: Int
-    let depth: Int
+    /// The depth (low 16 bits) and the owner of the keyed container(s) this decoder hands out (see
+    /// `DecodingCore.Frame.owner`), in one word: three words fit the inline buffer of an `any Decoder`, which
+    /// `init(from:)` takes (a fourth would allocate a box per value).
+    private let depthAndOwner: Int
+
+    var depth: Int { depthAndOwner & 0xffff }
+    var owner: Int { depthAndOwner >> 16 }
+
+    init(state: DecodingState, position: Int, depth: Int, owner: Int) {
+        self.state = state
+        self.position = position
+        depthAndOwner = owner << 16 | depth
+    }
 
     var codingPath: [any CodingKey] { state.core.codingPath(depth) }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy _: Key.Type) throws -> KeyedDecodingContainer<Key> {
-        KeyedDecodingContainer(try KeyedDecoder<Key>(state: state, start: position, depth: depth))
+        KeyedDecodingContainer(try KeyedDecoder<Key>(state: state, start: position, depth: depth, owner: owner))
     }
 
     func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
@@ -822,54 +998,58 @@ private struct KeyedDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let state: DecodingState
     let start: Int
     let depth: Int
+    let owner: Int
 
-    init(state: DecodingState, start: Int, depth: Int) throws {
+    /// The container of the value at `start`, for `owner` (a new one for a nested container).
+    init(state: DecodingState, start: Int, depth: Int, owner: Int? = nil) throws {
         self.state = state
         self.start = start
         self.depth = depth
-        try state.core.openKeyed(at: start, depth: depth)
+        self.owner = owner ?? state.core.newOwner()
+        let (index, takesAnyKey) = try state.core.openContainer(at: start, depth: depth, owner: self.owner, keys: Key.self)
+        if takesAnyKey ?? state.takesAnyKey(Key.self) { try state.core.checkKeys(of: index) }
     }
 
     var codingPath: [any CodingKey] { state.core.codingPath(depth) }
     var allKeys: [Key] {
-        state.core.keys(start: start, depth: depth).compactMap { key in
+        state.core.keys(start: start, depth: depth, owner: owner).compactMap { key in
             key.int.flatMap { Key(intValue: $0) } ?? Key(stringValue: key.name)
         }
     }
 
     func contains(_ key: Key) -> Bool {
-        (try? state.core.valueStart(DecodingCore.Lookup(key), start: start, depth: depth)) != nil
+        (try? state.core.valueStart(DecodingCore.Lookup(key), start: start, depth: depth, owner: owner)) != nil
     }
 
     private func valueStart(_ key: some CodingKey) throws -> Int {
         let lookup = DecodingCore.Lookup(key)
-        guard let position = try state.core.valueStart(lookup, start: start, depth: depth) else {
+        guard let position = try state.core.valueStart(lookup, start: start, depth: depth, owner: owner) else {
             throw state.core.keyNotFound(lookup, depth: depth)
         }
         return position
     }
 
     func decodeNil(forKey key: Key) throws -> Bool {
-        guard let position = try state.core.valueStart(DecodingCore.Lookup(key), start: start, depth: depth) else {
+        guard let position = try state.core.valueStart(DecodingCore.Lookup(key), start: start, depth: depth, owner: owner) else {
             return true
         }
         return try state.core.isNil(at: position)
     }
 
-    func decode(_: Bool.Type, forKey key: Key) throws -> Bool { try state.core.read(.init(key), start, depth) }
-    func decode(_: String.Type, forKey key: Key) throws -> String { try state.core.read(.init(key), start, depth) }
-    func decode(_: Double.Type, forKey key: Key) throws -> Double { try state.core.read(.init(key), start, depth) }
-    func decode(_: Float.Type, forKey key: Key) throws -> Float { try state.core.read(.init(key), start, depth) }
-    func decode(_: Int.Type, forKey key: Key) throws -> Int { try state.core.read(.init(key), start, depth) }
-    func decode(_: Int8.Type, forKey key: Key) throws -> Int8 { try state.core.read(.init(key), start, depth) }
-    func decode(_: Int16.Type, forKey key: Key) throws -> Int16 { try state.core.read(.init(key), start, depth) }
-    func decode(_: Int32.Type, forKey key: Key) throws -> Int32 { try state.core.read(.init(key), start, depth) }
-    func decode(_: Int64.Type, forKey key: Key) throws -> Int64 { try state.core.read(.init(key), start, depth) }
-    func decode(_: UInt.Type, forKey key: Key) throws -> UInt { try state.core.read(.init(key), start, depth) }
-    func decode(_: UInt8.Type, forKey key: Key) throws -> UInt8 { try state.core.read(.init(key), start, depth) }
-    func decode(_: UInt16.Type, forKey key: Key) throws -> UInt16 { try state.core.read(.init(key), start, depth) }
-    func decode(_: UInt32.Type, forKey key: Key) throws -> UInt32 { try state.core.read(.init(key), start, depth) }
-    func decode(_: UInt64.Type, forKey key: Key) throws -> UInt64 { try state.core.read(.init(key), start, depth) }
+    func decode(_: Bool.Type, forKey key: Key) throws -> Bool { try state.core.read(.init(key), start, depth, owner) }
+    func decode(_: String.Type, forKey key: Key) throws -> String { try state.core.read(.init(key), start, depth, owner) }
+    func decode(_: Double.Type, forKey key: Key) throws -> Double { try state.core.read(.init(key), start, depth, owner) }
+    func decode(_: Float.Type, forKey key: Key) throws -> Float { try state.core.read(.init(key), start, depth, owner) }
+    func decode(_: Int.Type, forKey key: Key) throws -> Int { try state.core.read(.init(key), start, depth, owner) }
+    func decode(_: Int8.Type, forKey key: Key) throws -> Int8 { try state.core.read(.init(key), start, depth, owner) }
+    func decode(_: Int16.Type, forKey key: Key) throws -> Int16 { try state.core.read(.init(key), start, depth, owner) }
+    func decode(_: Int32.Type, forKey key: Key) throws -> Int32 { try state.core.read(.init(key), start, depth, owner) }
+    func decode(_: Int64.Type, forKey key: Key) throws -> Int64 { try state.core.read(.init(key), start, depth, owner) }
+    func decode(_: UInt.Type, forKey key: Key) throws -> UInt { try state.core.read(.init(key), start, depth, owner) }
+    func decode(_: UInt8.Type, forKey key: Key) throws -> UInt8 { try state.core.read(.init(key), start, depth, owner) }
+    func decode(_: UInt16.Type, forKey key: Key) throws -> UInt16 { try state.core.read(.init(key), start, depth, owner) }
+    func decode(_: UInt32.Type, forKey key: Key) throws -> UInt32 { try state.core.read(.init(key), start, depth, owner) }
+    func decode(_: UInt64.Type, forKey key: Key) throws -> UInt64 { try state.core.read(.init(key), start, depth, owner) }
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
         let start = try valueStart(key)
         let value = try state.decodeValue(type, at: start, key: key, depth: depth)
@@ -899,7 +1079,7 @@ private struct KeyedDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
     private func superDecoder(for key: some CodingKey) throws -> any Decoder {
         let position = try valueStart(key)
         state.core.enter(key, depth: depth)
-        return ValueDecoder(state: state, position: position, depth: depth + 1)
+        return ValueDecoder(state: state, position: position, depth: depth + 1, owner: state.core.newOwner())
     }
 }
 
@@ -1006,6 +1186,6 @@ private struct UnkeyedDecoder: UnkeyedDecodingContainer {
     }
 
     mutating func superDecoder() throws -> any Decoder {
-        ValueDecoder(state: state, position: try nextNested(), depth: depth + 1)
+        ValueDecoder(state: state, position: try nextNested(), depth: depth + 1, owner: state.core.newOwner())
     }
 }

@@ -1,9 +1,15 @@
+import Foundation
+
 /// Encodes `Encodable` values as MessagePack, compatible with Python's `msgpack.packb(..., use_bin_type=True)`.
 ///
 /// Integers take their smallest MessagePack form, `Float` is float32, `Double` float64, `String` str, `[UInt8]`
-/// bin, `nil` nil, unkeyed containers arrays, dictionaries maps (with int keys for `[Int: V]`). Keyed containers
-/// (structs, classes) follow `structEncoding`. Optional properties that are `nil` are written as nil, not left
-/// out, so both struct encodings keep every field.
+/// and `Data` bin, `nil` nil, unkeyed containers arrays, dictionaries maps (with int keys for `[Int: V]`). Keyed
+/// containers (structs, classes) follow `structEncoding`, except those that stay maps with either: a
+/// dictionary's (also behind a wrapper, a property wrapper or a super encoder, where an `[Int: V]`'s keys are
+/// strs), any other whose key type takes any string (keys made up at run time), and an enum's (the synthesized
+/// form of an enum with associated values is a one-entry map from the case name to the case's values, which
+/// are a struct). Optional properties that are `nil` are written as nil, not left out, so both struct encodings
+/// keep every field.
 ///
 /// Values are written straight into one growing buffer as the `Encodable` implementations call in (no tree of
 /// values is built); a container's element count is filled in when the next value goes to an enclosing
@@ -16,6 +22,7 @@ public struct MessagePackEncoder: Sendable {
         /// A map from field name (str) to value: self-describing, readable by any MessagePack reader.
         case map
         /// An array of the values in encoding order: smaller and faster; decodes only with the same field order.
+        /// Dictionaries, keyed containers whose keys take any string, and enums stay maps.
         case array
     }
 
@@ -122,6 +129,42 @@ struct PackedCache {
         }
         return element
     }
+}
+
+/// Whether `CodingKey` types take any string: a dictionary's key type and keys made up at run time do, the
+/// `CodingKeys` enums of structs and enums do not. A keyed container whose keys take any string is a map in
+/// both struct encodings (its keys are data, not field names); the decoder checks that such a container's map
+/// keys all read as keys. The last four types asked about, and the answers (asking runs user code).
+struct KeyProbeCache {
+    private var types: (ObjectIdentifier?, ObjectIdentifier?, ObjectIdentifier?, ObjectIdentifier?)
+    private var answers: (Bool, Bool, Bool, Bool) = (false, false, false, false)
+    private var next = 0
+
+    /// The answer for `type`, if it is one of the last four asked about.
+    func answer(_ type: Any.Type) -> Bool? {
+        let id = ObjectIdentifier(type)
+        if id == types.0 { return answers.0 }
+        if id == types.1 { return answers.1 }
+        if id == types.2 { return answers.2 }
+        if id == types.3 { return answers.3 }
+        return nil
+    }
+
+    mutating func remember(_ type: Any.Type, _ takesAny: Bool) {
+        let id = ObjectIdentifier(type)
+        switch next {
+        case 0: (types.0, answers.0) = (id, takesAny)
+        case 1: (types.1, answers.1) = (id, takesAny)
+        case 2: (types.2, answers.2) = (id, takesAny)
+        default: (types.3, answers.3) = (id, takesAny)
+        }
+        next = (next + 1) % 4
+    }
+}
+
+extension CodingKey {
+    /// Whether this key type takes a string no type declares as a key name (see ``KeyProbeCache``).
+    static var takesAnyString: Bool { Self(stringValue: "\u{1}partd probe") != nil }
 }
 
 /// The coding-path keys the coders make up themselves: array indices, "super", and dictionaries' keys.
@@ -245,8 +288,10 @@ private struct EncodingCore: ~Copyable {
     /// The index of the list element being encoded; `path` is the coding path below it.
     var rootIndex: Int?
     var lastID = 0
-    /// The last type `open` looked at, and the container it gets.
-    var shapeCache: (type: Any.Type?, kind: Kind, intKeys: Bool)?
+    /// The last type `open` looked at (and whether its container's keys take any string), and the container it gets.
+    var shapeCache: (type: Any.Type?, anyKeys: Bool, kind: Kind, intKeys: Bool)?
+    /// See ``KeyProbeCache``.
+    var keyProbe = KeyProbeCache()
 
     init(structsAsArrays: Bool) {
         self.structsAsArrays = structsAsArrays
@@ -297,7 +342,7 @@ private struct EncodingCore: ~Copyable {
         for element in elements { write(&out, element) }
     }
 
-    /// Writes `value` if it is a `String`, `Int`, `Double` or `[UInt8]`.
+    /// Writes `value` if it is a `String`, `Int`, `Double`, `[UInt8]` or `Data` (both bin).
     mutating func writeScalar<T: Encodable>(_ value: T) throws -> Bool {
         if T.self == String.self {
             try writeString(value as! String)
@@ -309,6 +354,10 @@ private struct EncodingCore: ~Copyable {
             let binary = value as! [UInt8]
             try writeHeader(.binary, count: binary.count)
             out.write(binary)
+        } else if T.self == Data.self {
+            let data = value as! Data
+            try writeHeader(.binary, count: data.count)
+            out.write(contentsOf: data)
         } else {
             return false
         }
@@ -407,9 +456,10 @@ private struct EncodingCore: ~Copyable {
     /// Opens the container for the value of encoder `slot` (of frame `index`), or the one it already opened
     /// (a subclass's `encode(to:)` calling `super.encode(to: encoder)` does that). Returns (-1, -1) if that is
     /// not possible, which makes the container's writes throw.
-    mutating func open(keyed: Bool, _ index: Int, _ slot: Int) -> (index: Int, id: Int) {
+    /// `anyKeys`: whether the keyed container's key type takes any string (see ``KeyProbeCache``).
+    mutating func open(keyed: Bool, anyKeys: Bool = false, _ index: Int, _ slot: Int) -> (index: Int, id: Int) {
         guard index >= 0, index < frames.count, frames[index].slot == slot else { return (-1, -1) }
-        let (kind, intKeys) = keyed ? keyedShape(of: frames[index].slotType) : (.array, false)
+        let (kind, intKeys) = keyed ? keyedShape(of: frames[index].slotType, anyKeys: anyKeys) : (.array, false)
         if frames[index].filled {
             guard frames.count > index + 1, frames[index + 1].owner == slot, frames[index + 1].kind == kind else {
                 return (-1, -1)
@@ -438,18 +488,32 @@ private struct EncodingCore: ~Copyable {
         close(keeping: index + 1)
     }
 
-    var nestedKeyedKind: Kind { structsAsArrays ? .array : .map }
+    /// The kind of a nested keyed container whose keys take any string (`anyKeys`) or not: a map, unless
+    /// structs are arrays and its keys are field names.
+    func nestedKeyedKind(anyKeys: Bool) -> Kind { structsAsArrays && !anyKeys ? .array : .map }
 
-    private mutating func keyedShape(of type: Any.Type?) -> (Kind, Bool) {
-        if let cache = shapeCache, cache.type == type { return (cache.kind, cache.intKeys) }
+    /// The container of a value of static type `type` (nil: not known): a map for a dictionary (with int keys
+    /// for `Int` keys); with structs as arrays, an array unless its keys take any string (`anyKeys`: a
+    /// dictionary's behind a wrapper, keys made up at run time) or `type` is an enum (whose synthesized
+    /// `Codable` form is a map from the case name to its values, which an array would lose).
+    private mutating func keyedShape(of type: Any.Type?, anyKeys: Bool) -> (Kind, Bool) {
+        if let cache = shapeCache, cache.type == type, cache.anyKeys == anyKeys { return (cache.kind, cache.intKeys) }
         let shape: (kind: Kind, intKeys: Bool)
         if let dictionary = type as? any DictionaryMarker.Type {
             shape = (.map, dictionary.hasIntKeys)
+        } else if structsAsArrays, !anyKeys, !(type.map(isEnumType) ?? false) {
+            shape = (.array, false)
         } else {
-            shape = (nestedKeyedKind, false)
+            shape = (.map, false)
         }
-        shapeCache = (type, shape.kind, shape.intKeys)
+        shapeCache = (type, anyKeys, shape.kind, shape.intKeys)
         return shape
+    }
+
+    /// Whether keyed containers of `Key` are maps because their keys take any string; asked only with structs
+    /// as arrays (nil: not known, ask `Key`).
+    mutating func anyKeys(_ key: Any.Type) -> Bool? {  // (`mutating`, so that it runs in place)
+        structsAsArrays ? keyProbe.answer(key) : false
     }
 
     func codingPath(of index: Int, _ id: Int) -> [any CodingKey] {
@@ -468,6 +532,15 @@ private struct EncodingCore: ~Copyable {
 
 // The parts that run the values' `encode(to:)`, which must happen outside any access to `core`.
 extension Shared where Core == EncodingCore {
+    /// Whether keyed containers of `Key` are maps because their keys take any string (see ``KeyProbeCache``);
+    /// `Key` is asked outside `core` (it is user code).
+    fileprivate func anyKeys<Key: CodingKey>(_: Key.Type) -> Bool {
+        if let known = core.anyKeys(Key.self) { return known }
+        let takes = Key.takesAnyString
+        core.keyProbe.remember(Key.self, takes)
+        return takes
+    }
+
     /// Writes `value` as the value just counted in frame `index`.
     fileprivate func encodeValue<T: Encodable>(_ value: T, in index: Int) throws {
         if try core.writeScalar(value) { return }
@@ -506,7 +579,8 @@ private struct ValueEncoder: Encoder, SingleValueEncodingContainer {
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy _: Key.Type) -> KeyedEncodingContainer<Key> {
-        let opened = state.core.open(keyed: true, frame, slot)
+        let anyKeys = state.anyKeys(Key.self)
+        let opened = state.core.open(keyed: true, anyKeys: anyKeys, frame, slot)
         return KeyedEncodingContainer(KeyedEncoder(state: state, frame: opened.index, id: opened.id))
     }
 
@@ -652,7 +726,8 @@ private struct KeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func nestedContainer<NestedKey: CodingKey>(
         keyedBy _: NestedKey.Type, forKey key: Key
     ) -> KeyedEncodingContainer<NestedKey> {
-        let opened = nested(state.core.nestedKeyedKind, key: key)
+        let anyKeys = state.anyKeys(NestedKey.self)
+        let opened = nested(state.core.nestedKeyedKind(anyKeys: anyKeys), key: key)
         return KeyedEncodingContainer(KeyedEncoder<NestedKey>(state: state, frame: opened.index, id: opened.id))
     }
 
@@ -709,7 +784,8 @@ private struct UnkeyedEncoder: UnkeyedEncodingContainer {
     mutating func nestedContainer<NestedKey: CodingKey>(
         keyedBy _: NestedKey.Type
     ) -> KeyedEncodingContainer<NestedKey> {
-        let opened = nested(state.core.nestedKeyedKind)
+        let anyKeys = state.anyKeys(NestedKey.self)
+        let opened = nested(state.core.nestedKeyedKind(anyKeys: anyKeys))
         return KeyedEncodingContainer(KeyedEncoder<NestedKey>(state: state, frame: opened.index, id: opened.id))
     }
 

@@ -31,7 +31,7 @@ import Foundation
 ///
 /// For a struct, `@MessagePackRecord` (module `PartdRecords`) writes these three members from the declaration.
 ///
-/// Fields are ``MessagePackField``s: integers, `Double`, `Float`, `Bool`, `String`, `[UInt8]`, raw-value enums
+/// Fields are ``MessagePackField``s: integers, `Double`, `Float`, `Bool`, `String`, `[UInt8]`, `Data`, raw-value enums
 /// that declare the conformance, other records (every `MessagePackRecord` is a field), and optionals, arrays,
 /// sets and `String`- or `Int`-keyed dictionaries of fields (`[Int]`, `String?`, `[Double?]`, `[[Int]]`,
 /// `[Point]`, `Set<String>`, `[String: Int]`). Reading is strict about
@@ -68,7 +68,7 @@ extension MessagePackRecord {
     public static func _unpackList(
         _ count: Int, from reader: inout MessagePackReader, appendingTo result: inout [Self]
     ) throws {
-        for _ in 0 ..< count {
+        for index in 0 ..< count {
             let start = reader.recordStart
             if try reader.beginRecord() {
                 do {
@@ -79,7 +79,7 @@ extension MessagePackRecord {
                     }
                 } catch is RecordLayoutMismatch {}
             }
-            result.append(try reader.decodeThroughCodable(Self.self, at: start))
+            result.append(try reader.decodeThroughCodable(Self.self, at: start, index: index))
         }
     }
 }
@@ -93,24 +93,21 @@ extension MessagePackRecord {
     public static func _unpack(from reader: inout MessagePackReader) throws -> Self { try reader.unpackNested(Self.self) }
 }
 
-/// The field names of a record type nested in the records of a list, kept by the list's writer or reader for
-/// every record of that type. While such a record is written or read, its keys are swapped into the writer or
-/// reader (and the outer record's wait here).
-final class NestedLayout {
-    var keys: FieldKeys
+/// Where the field names of a record type nested in a list's records are in the list writer's or reader's
+/// ``FieldKeys``: its first key's index there, and how many fields it has. Each level of nesting keeps the
+/// layout of its own record (the outer one's waits in the nesting call), so that a record type nested in
+/// another, in itself or in a type it holds finds its own names at every level.
+struct NestedLayout {
+    let base: Int
     let count: Int
-
-    init(_ names: [String], keyed: Bool) {
-        keys = FieldKeys(keyed ? names : [])
-        count = names.count
-    }
 }
 
 extension [ObjectIdentifier: NestedLayout] {
-    /// The layout of record type `R`, made the first time it is asked for (with keys if `keyed`).
-    mutating func layout<R: MessagePackRecord>(of _: R.Type, keyed: Bool) -> NestedLayout {
+    /// The layout of record type `R`, whose keys are added to `keys` the first time it is asked for.
+    mutating func layout<R: MessagePackRecord>(of _: R.Type, in keys: inout FieldKeys) -> NestedLayout {
         if let layout = self[ObjectIdentifier(R.self)] { return layout }
-        let layout = NestedLayout(R.messagePackFields, keyed: keyed)
+        let names = R.messagePackFields
+        let layout = NestedLayout(base: keys.add(names), count: names.count)
         self[ObjectIdentifier(R.self)] = layout
         return layout
     }
@@ -119,8 +116,10 @@ extension [ObjectIdentifier: NestedLayout] {
 /// Writes the fields of one ``MessagePackRecord`` (see ``MessagePackRecord/pack(into:)``).
 public struct MessagePackWriter: ~Copyable {
     var out = ByteWriter()
-    /// The field names of the record being written as map keys; none when records are arrays.
+    /// The field names of the list's record type and of the record types nested in it, as map keys (unused when
+    /// records are arrays); those of the record being written start at index `keyBase`.
     var keys: FieldKeys
+    var keyBase = 0
     /// Fields written to the record being written, and how many it has.
     @usableFromInline var fields = 0
     var fieldCount: Int
@@ -136,7 +135,8 @@ public struct MessagePackWriter: ~Copyable {
     init(fieldNames: [String], structEncoding: MessagePackEncoder.StructEncoding) {
         fieldCount = fieldNames.count
         keyed = structEncoding != .array
-        keys = FieldKeys(keyed ? fieldNames : [])
+        keys = FieldKeys()
+        _ = keys.add(fieldNames)
     }
 
     @inlinable
@@ -146,7 +146,7 @@ public struct MessagePackWriter: ~Copyable {
     }
 
     @usableFromInline mutating func writeKey() {
-        if fields < keys.count { keys.write(fields, to: &out) }
+        if fields < fieldCount { keys.write(keyBase + fields, to: &out) }
     }
 
     /// Writes the header of the next record of the list.
@@ -178,17 +178,15 @@ public struct MessagePackWriter: ~Copyable {
             problem = problem ?? "records nest deeper than \(maxNestingDepth) levels"
             return
         }
-        let layout = nested.layout(of: R.self, keyed: keyed)
-        let outer = (fields, fieldCount)
-        swap(&keys, &layout.keys)
-        fieldCount = layout.count
+        let outer = (fields, fieldCount, keyBase)
+        let layout = nested.layout(of: R.self, in: &keys)
+        (fieldCount, keyBase) = (layout.count, layout.base)
         depth += 1
         beginRecord()
         value.pack(into: &self)
         if fields != fieldCount, problem == nil { problem = fieldCountProblem(R.self) }
         depth -= 1
-        swap(&keys, &layout.keys)
-        (fields, fieldCount) = outer
+        (fields, fieldCount, keyBase) = outer
     }
 
     /// Writes the next field as `Codable` does: integers in their smallest form, `Float` as float 32, `Double`
@@ -233,6 +231,14 @@ public struct MessagePackWriter: ~Copyable {
         out.write(binary)
     }
 
+    /// Writes a `Data` as a bin.
+    @usableFromInline
+    mutating func write(data: Data) {
+        guard fits(data.count) else { return }
+        out.writeHeader(.binary, count: data.count)
+        out.write(contentsOf: data)
+    }
+
     /// Writes the header of an array of `count` elements.
     @usableFromInline
     mutating func writeArrayHeader(count: Int) {
@@ -252,9 +258,11 @@ public struct MessagePackWriter: ~Copyable {
 public struct MessagePackReader: ~Copyable {
     var core: DecodingCore
     var position: Int
-    /// The field names of the record being read as map keys: a map's keys must be written so (strs in their
-    /// shortest form).
+    /// The field names of the list's record type and of the record types nested in it, as map keys: a map's
+    /// keys must be written so (strs in their shortest form). Those of the record being read start at index
+    /// `keyBase`.
     var keys: FieldKeys
+    var keyBase = 0
     @usableFromInline var fieldCount: Int
     /// Whether the record being read is a map (keys precede the values).
     @usableFromInline var keyed = false
@@ -267,7 +275,8 @@ public struct MessagePackReader: ~Copyable {
     init(_ bytes: ArraySlice<UInt8>, fieldNames: [String]) {
         core = DecodingCore(bytes)
         position = bytes.startIndex
-        keys = FieldKeys(fieldNames)
+        keys = FieldKeys()
+        _ = keys.add(fieldNames)
         fieldCount = fieldNames.count
     }
 
@@ -313,15 +322,13 @@ public struct MessagePackReader: ~Copyable {
     @usableFromInline
     mutating func unpackNested<R: MessagePackRecord>(_: R.Type) throws -> R {
         guard depth < maxNestingDepth else { throw RecordLayoutMismatch() }
-        let layout = nested.layout(of: R.self, keyed: true)
-        let outer = (fields, fieldCount, keyed)
-        swap(&keys, &layout.keys)
-        fieldCount = layout.count
+        let layout = nested.layout(of: R.self, in: &keys)
+        let outer = (fields, fieldCount, keyed, keyBase)
+        (fieldCount, keyBase) = (layout.count, layout.base)
         depth += 1
         defer {
             depth -= 1
-            swap(&keys, &layout.keys)
-            (fields, fieldCount, keyed) = outer
+            (fields, fieldCount, keyed, keyBase) = outer
         }
         guard try beginRecord() else { throw RecordLayoutMismatch() }
         let record = try R(unpacking: &self)
@@ -329,11 +336,13 @@ public struct MessagePackReader: ~Copyable {
         return record
     }
 
-    /// Decodes the record at `start` through its `Codable` conformance and moves past it.
+    /// Decodes the record at `start`, element `index` of the list, through its `Codable` conformance and moves
+    /// past it. Errors give offsets from the list's start and coding paths from the element's index, as for a
+    /// list decoded through `Codable` alone.
     @usableFromInline
-    mutating func decodeThroughCodable<R: Decodable>(_: R.Type, at start: Int) throws -> R {
+    mutating func decodeThroughCodable<R: Decodable>(_: R.Type, at start: Int, index: Int) throws -> R {
         let end = try core.end(ofValueAt: start, depth: 0)
-        let record = try MessagePackDecoder().decode(R.self, from: core.bytes[start ..< end])
+        let record = try MessagePackDecoder.decode(element: R.self, at: start, index: index, of: core.bytes)
         position = end
         return record
     }
@@ -347,7 +356,7 @@ public struct MessagePackReader: ~Copyable {
     }
 
     @usableFromInline mutating func readKey() throws {
-        guard let length = keys.match(fields, in: core.bytes, at: position) else { throw RecordLayoutMismatch() }
+        guard let length = keys.match(keyBase + fields, in: core.bytes, at: position) else { throw RecordLayoutMismatch() }
         position += length
     }
 
@@ -374,6 +383,7 @@ public struct MessagePackReader: ~Copyable {
     @usableFromInline mutating func readBool() throws -> Bool { try expect(try core.readBool(at: &position)) }
     @usableFromInline mutating func readString() throws -> String { try expect(try core.readString(at: &position)) }
     @usableFromInline mutating func readBinary() throws -> [UInt8] { try expect(try core.readBinary(at: &position)) }
+    @usableFromInline mutating func readData() throws -> Data { try expect(try core.readData(at: &position)) }
     @usableFromInline mutating func readArrayCount() throws -> Int { try expect(try core.readLength(.array, at: &position)) }
     @usableFromInline mutating func readMapCount() throws -> Int { try expect(try core.readLength(.map, at: &position)) }
 
@@ -388,7 +398,7 @@ public struct MessagePackReader: ~Copyable {
 
 /// A type a ``MessagePackRecord`` field may have, written as ``MessagePackEncoder`` writes its `Codable` form:
 /// the integer types, `Double`, `Float`, `Bool` and `String`; Foundation's `Date` (a float 64 of seconds since
-/// 2001) and `UUID` (its string); records (a map or an array of their own fields, as
+/// 2001), `UUID` (its string) and `Data` (a bin); records (a map or an array of their own fields, as
 /// the list's records are); optionals of fields (nil for `nil`); arrays of fields (a MessagePack array, except
 /// `[UInt8]`, which is a bin); sets of fields (an array); dictionaries from `String` or `Int`
 /// (``MessagePackMapKey``) to fields (a map with str or int keys). `@MessagePackRecord` accepts fields of these
@@ -474,6 +484,16 @@ extension String: MessagePackField {
     public static func _pack(_ value: String, into writer: inout MessagePackWriter) { writer.write(value) }
     @inlinable
     public static func _unpack(from reader: inout MessagePackReader) throws -> String { try reader.readString() }
+}
+
+// Foundation's `Data` as the coders write it: a bin (as `[UInt8]`). The array of byte values its own `Codable`
+// form writes (and older stores hold) is read through the record's `Codable` conformance.
+extension Data: MessagePackField {
+    @inlinable
+    public static func _pack(_ value: Data, into writer: inout MessagePackWriter) { writer.write(data: value) }
+
+    @inlinable
+    public static func _unpack(from reader: inout MessagePackReader) throws -> Data { try reader.readData() }
 }
 
 // Foundation's `Date` and `UUID` as their `Codable` forms write them: seconds since 2001 as a float 64, and the
@@ -620,21 +640,23 @@ enum RecordLists {
 
 /// Field names as MessagePack map keys (strs: header and UTF-8), encoded once and kept back to back in one
 /// buffer, so that writing or matching a key per field costs no reference counting (an array per key did).
+/// One table holds the names of a list's record type and then those of each record type nested in it.
 struct FieldKeys: ~Copyable {
-    private let bytes: ByteWriter
+    private var bytes = ByteWriter()
     /// Where each key ends in `bytes` (the previous key's end, or 0, is where it starts).
-    private let ends: [Int]
+    private var ends: [Int] = []
 
-    init(_ names: [String]) {
-        var bytes = ByteWriter()
-        var ends: [Int] = []
+    init() {}
+
+    /// Adds `names` after the keys already here; returns the index of the first.
+    mutating func add(_ names: [String]) -> Int {
+        let base = ends.count
         for name in names {
             bytes.writeHeader(.string, count: name.utf8.count)
             bytes.write(utf8: name)
             ends.append(bytes.count)
         }
-        self.bytes = bytes
-        self.ends = ends
+        return base
     }
 
     var count: Int { ends.count }

@@ -73,14 +73,13 @@ def main():
     values = [rng.random(args.length) for _ in range(args.values)]
     order = list(range(args.values))
     random.Random(7).shuffle(order)
-    ap_config = args.config
     parent = os.environ.get("SPILL_TMP")
     keep = os.environ.get("SPILL_KEEP") == "1"
     configs = {
         "protocol1": ("pickle protocol 1 (chest's default dump)", None),
         "highest": ("pickle highest protocol", partial(pickle.dump, protocol=pickle.HIGHEST_PROTOCOL)),
     }
-    label, dump = configs[ap_config]
+    label, dump = configs[args.config]
     r = run(label, values, order, args.budget_mb * 1e6, dump, parent, keep)
     if args.json:
         print(json.dumps(r))

@@ -115,22 +115,6 @@ enum PackedElement {
     }
 }
 
-/// The last type one of the coders asked ``PackedElement`` about, and the answer: a list or a struct asks
-/// about the same type again and again.
-struct PackedCache {
-    private var type: ObjectIdentifier?
-    private var element: PackedElement?
-
-    mutating func element(ofArrayType type: Any.Type) -> PackedElement? {
-        let id = ObjectIdentifier(type)
-        if id != self.type {
-            self.type = id
-            element = PackedElement(arrayType: type)
-        }
-        return element
-    }
-}
-
 /// Whether `CodingKey` types take any string: a dictionary's key type and keys made up at run time do, the
 /// `CodingKeys` enums of structs and enums do not. A keyed container whose keys take any string is a map in
 /// both struct encodings (its keys are data, not field names); the decoder checks that such a container's map
@@ -310,36 +294,30 @@ private struct EncodingCore: ~Copyable {
         out.write(utf8: string)
     }
 
-    /// See ``PackedCache``.
-    var packedCache = PackedCache()
-
     /// Writes `value` if it is an array of a ``PackedElement`` type.
     mutating func writePackedArray<T: Encodable>(_ value: T) throws -> Bool {
-        guard let element = packedCache.element(ofArrayType: T.self) else { return false }
+        guard let element = PackedElement(arrayType: T.self) else { return false }
         switch element {
-        case .double: try writeElements(value as! [Double]) { $0.writeDouble($1) }
-        case .float: try writeElements(value as! [Float]) { $0.writeFloat($1) }
-        case .bool: try writeElements(value as! [Bool]) { $0.writeBool($1) }
-        case .int: try writeElements(value as! [Int]) { $0.writeInteger($1) }
-        case .int8: try writeElements(value as! [Int8]) { $0.writeInteger($1) }
-        case .int16: try writeElements(value as! [Int16]) { $0.writeInteger($1) }
-        case .int32: try writeElements(value as! [Int32]) { $0.writeInteger($1) }
-        case .int64: try writeElements(value as! [Int64]) { $0.writeInteger($1) }
-        case .uint: try writeElements(value as! [UInt]) { $0.writeInteger($1) }
-        case .uint16: try writeElements(value as! [UInt16]) { $0.writeInteger($1) }
-        case .uint32: try writeElements(value as! [UInt32]) { $0.writeInteger($1) }
-        case .uint64: try writeElements(value as! [UInt64]) { $0.writeInteger($1) }
-        case .string:
-            let strings = value as! [String]
-            try writeHeader(.array, count: strings.count)
-            for string in strings { try writeString(string) }
+        case .double: try writeElements(value as! [Double]) { $0.out.writeDouble($1) }
+        case .float: try writeElements(value as! [Float]) { $0.out.writeFloat($1) }
+        case .bool: try writeElements(value as! [Bool]) { $0.out.writeBool($1) }
+        case .string: try writeElements(value as! [String]) { try $0.writeString($1) }
+        case .int: try writeElements(value as! [Int]) { $0.out.writeInteger($1) }
+        case .int8: try writeElements(value as! [Int8]) { $0.out.writeInteger($1) }
+        case .int16: try writeElements(value as! [Int16]) { $0.out.writeInteger($1) }
+        case .int32: try writeElements(value as! [Int32]) { $0.out.writeInteger($1) }
+        case .int64: try writeElements(value as! [Int64]) { $0.out.writeInteger($1) }
+        case .uint: try writeElements(value as! [UInt]) { $0.out.writeInteger($1) }
+        case .uint16: try writeElements(value as! [UInt16]) { $0.out.writeInteger($1) }
+        case .uint32: try writeElements(value as! [UInt32]) { $0.out.writeInteger($1) }
+        case .uint64: try writeElements(value as! [UInt64]) { $0.out.writeInteger($1) }
         }
         return true
     }
 
-    private mutating func writeElements<E>(_ elements: [E], _ write: (inout ByteWriter, E) -> Void) throws {
+    private mutating func writeElements<E>(_ elements: [E], _ write: (inout EncodingCore, E) throws -> Void) throws {
         try writeHeader(.array, count: elements.count)
-        for element in elements { write(&out, element) }
+        for element in elements { try write(&self, element) }
     }
 
     /// Writes `value` if it is a `String`, `Int`, `Double`, `[UInt8]` or `Data` (both bin).

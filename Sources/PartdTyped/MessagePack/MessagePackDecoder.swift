@@ -34,7 +34,7 @@ public struct MessagePackDecoder: Sendable {
     public func decode<T: Decodable>(_ type: T.Type, from bytes: ArraySlice<UInt8>) throws -> T {
         let state = DecodingState(DecodingCore(bytes))
         let value = try state.decodeHere(type, at: bytes.startIndex)
-        try state.core.expectEnd(at: state.core.end(ofValueAt: bytes.startIndex, depth: 0))
+        try state.core.input.expectEnd(at: state.core.end(ofValueAt: bytes.startIndex, depth: 0))
         return value
     }
 
@@ -59,11 +59,11 @@ public struct MessagePackDecoder: Sendable {
     func decodeList<T: Decodable>(_ type: T.Type, from bytes: ArraySlice<UInt8>, into filler: inout ArrayFiller<T>) throws {
         let state = DecodingState(DecodingCore(bytes))
         var position = bytes.startIndex
-        guard let count = try state.core.readLength(.array, at: &position) else {
-            throw state.core.mismatch([T].self, at: position, path: [])
+        guard let count = try state.core.input.readLength(.array, at: &position) else {
+            throw state.core.input.mismatch([T].self, at: position, path: [])
         }
         guard count <= filler.room else {
-            throw state.core.error(at: bytes.startIndex, "a list of \(count) values where \(filler.room) were counted")
+            throw state.core.input.error(at: bytes.startIndex, "a list of \(count) values where \(filler.room) were counted")
         }
         // Whether the values may be dictionaries the decoder reads itself, asked once for the whole list.
         let dictionaries = T.self is any MapDecodable.Type
@@ -72,7 +72,7 @@ public struct MessagePackDecoder: Sendable {
             filler.append(try state.decodeHere(type, at: position, dictionaries: dictionaries))
             position = try state.core.end(ofValueAt: position, depth: 0)
         }
-        try state.core.expectEnd(at: position)
+        try state.core.input.expectEnd(at: position)
     }
 }
 
@@ -96,7 +96,7 @@ extension MessagePackDecoder {
     /// in the bytes (nothing else is checked).
     static func listCount(of bytes: ArraySlice<UInt8>) -> Int? {
         var position = bytes.startIndex
-        return try? DecodingCore(bytes).readLength(.array, at: &position)
+        return try? MessagePackInput(bytes: bytes).readLength(.array, at: &position)
     }
 
     fileprivate func decodeRecords<R: MessagePackRecord, T>(
@@ -177,7 +177,8 @@ struct DecodingCore {
         }
     }
 
-    let bytes: ArraySlice<UInt8>
+    let input: MessagePackInput
+    var bytes: ArraySlice<UInt8> { @inline(__always) get { input.bytes } }
     /// The coding path below the list element being decoded (whose index is `rootIndex`).
     var path: [any CodingKey] = []
     var rootIndex: Int?
@@ -207,7 +208,7 @@ struct DecodingCore {
     var nextNotDictionary = 0
 
     init(_ bytes: ArraySlice<UInt8>) {
-        self.bytes = bytes
+        input = MessagePackInput(bytes: bytes)
     }
 
     // MARK: Coding paths and errors
@@ -228,31 +229,6 @@ struct DecodingCore {
         return root + path.prefix(depth)
     }
 
-    func error(at position: Int, _ message: String) -> MessagePackError {
-        MessagePackError(offset: position - bytes.startIndex, message: message)
-    }
-
-    /// The error for the value at `position` not being a `type`: a type mismatch, unless the bytes there are
-    /// malformed or unsupported.
-    func mismatch(_ type: Any.Type, at position: Int, path: [any CodingKey]) -> any Error {
-        guard position < bytes.endIndex else { return error(at: position, "unexpected end of data") }
-        let found: String
-        switch bytes[position] {
-        case 0x00 ... 0x7f, 0xcc ... 0xd3, 0xe0 ... 0xff: found = "an int"
-        case 0x80 ... 0x8f, 0xde, 0xdf: found = "a map"
-        case 0x90 ... 0x9f, 0xdc, 0xdd: found = "an array"
-        case 0xa0 ... 0xbf, 0xd9 ... 0xdb: found = "a str"
-        case 0xc0: found = "nil"
-        case 0xc2, 0xc3: found = "a bool"
-        case 0xc4 ... 0xc6: found = "a bin"
-        case 0xca, 0xcb: found = "a float"
-        case 0xc7 ... 0xc9, 0xd4 ... 0xd8: return error(at: position, "unsupported ext type")
-        default: return error(at: position, "invalid byte 0xc1")
-        }
-        let description = "cannot decode \(type) from \(found) at byte \(position - bytes.startIndex)"
-        return DecodingError.typeMismatch(type, DecodingError.Context(codingPath: path, debugDescription: description))
-    }
-
     func keyNotFound(_ key: Lookup, depth: Int) -> DecodingError {
         DecodingError.keyNotFound(
             PathKey.named(key.name),
@@ -267,25 +243,25 @@ struct DecodingCore {
     /// Reads a `V` (a `Bool`, `String`, `[UInt8]`, floating-point or integer type) at `position`. Each `V` gets
     /// its own specialization, in which this folds to one call.
     mutating func readScalar<V>(_: V.Type, at position: inout Int) throws -> V? {
-        if V.self == Bool.self { return try readBool(at: &position) as! V? }
-        if V.self == String.self { return try readString(at: &position) as! V? }
-        if V.self == Double.self { return try readDouble(at: &position) as! V? }
-        if V.self == Float.self { return try readFloat(at: &position) as! V? }
-        if V.self == [UInt8].self { return try readBinary(at: &position) as! V? }
-        if V.self == Int.self { return try readInt(Int.self, at: &position) as! V? }
-        if V.self == Int8.self { return try readInt(Int8.self, at: &position) as! V? }
-        if V.self == Int16.self { return try readInt(Int16.self, at: &position) as! V? }
-        if V.self == Int32.self { return try readInt(Int32.self, at: &position) as! V? }
-        if V.self == Int64.self { return try readInt(Int64.self, at: &position) as! V? }
-        if V.self == UInt.self { return try readInt(UInt.self, at: &position) as! V? }
-        if V.self == UInt8.self { return try readInt(UInt8.self, at: &position) as! V? }
-        if V.self == UInt16.self { return try readInt(UInt16.self, at: &position) as! V? }
-        if V.self == UInt32.self { return try readInt(UInt32.self, at: &position) as! V? }
-        if V.self == UInt64.self { return try readInt(UInt64.self, at: &position) as! V? }
+        if V.self == Bool.self { return try input.readBool(at: &position) as! V? }
+        if V.self == String.self { return try input.readString(at: &position) as! V? }
+        if V.self == Double.self { return try input.readDouble(at: &position) as! V? }
+        if V.self == Float.self { return try input.readFloat(at: &position) as! V? }
+        if V.self == [UInt8].self { return try input.readBinary(at: &position) as! V? }
+        if V.self == Int.self { return try input.readInt(Int.self, at: &position) as! V? }
+        if V.self == Int8.self { return try input.readInt(Int8.self, at: &position) as! V? }
+        if V.self == Int16.self { return try input.readInt(Int16.self, at: &position) as! V? }
+        if V.self == Int32.self { return try input.readInt(Int32.self, at: &position) as! V? }
+        if V.self == Int64.self { return try input.readInt(Int64.self, at: &position) as! V? }
+        if V.self == UInt.self { return try input.readInt(UInt.self, at: &position) as! V? }
+        if V.self == UInt8.self { return try input.readInt(UInt8.self, at: &position) as! V? }
+        if V.self == UInt16.self { return try input.readInt(UInt16.self, at: &position) as! V? }
+        if V.self == UInt32.self { return try input.readInt(UInt32.self, at: &position) as! V? }
+        if V.self == UInt64.self { return try input.readInt(UInt64.self, at: &position) as! V? }
         return nil
     }
 
-    mutating func isNil(at position: Int) throws -> Bool { try byte(at: position) == 0xc0 }
+    mutating func isNil(at position: Int) throws -> Bool { try input.byte(at: position) == 0xc0 }
 
     /// The value at `position` if `T` is an array of a ``PackedElement`` type and the value an array whose
     /// every element reads as one; `nil` (for `Codable` to decode it, or to throw its error) otherwise.
@@ -316,7 +292,7 @@ struct DecodingCore {
 
     private mutating func readElements<V>(_: V.Type, at start: Int) -> [V]? {
         var position = start
-        guard let count = try? readLength(.array, at: &position) else { return nil }
+        guard let count = try? input.readLength(.array, at: &position) else { return nil }
         var elements: [V] = []
         elements.reserveCapacity(count)
         for _ in 0 ..< count {
@@ -348,6 +324,296 @@ struct DecodingCore {
             return nil
         }
         return dictionary
+    }
+
+    /// Where the value at `start` ends (see `lastEnd`).
+    mutating func skip(from start: Int) throws -> Int {
+        if start == lastEnd.start { return lastEnd.end }
+        return try input.skip(from: start)
+    }
+
+    /// Where the value at `position` ends (the keyed container there may know part of the way).
+    mutating func end(ofValueAt position: Int, depth: Int) throws -> Int {
+        let start = position
+        let end: Int
+        if let index = frameIndex(start: position, depth: depth) {
+            if frames[index].base >= 0 {
+                end = frames[index].end
+            } else {
+                var position = frames[index].position >= 0 ? frames[index].position : try skip(from: frames[index].valueStart)
+                for _ in frames[index].index ..< frames[index].count {
+                    if !frames[index].positional { position = try skip(from: position) }
+                    position = try skip(from: position)
+                }
+                end = position
+            }
+        } else {
+            end = try skip(from: position)
+        }
+        lastEnd = (start, end)
+        return end
+    }
+
+    // MARK: Keyed containers
+
+    /// A new owner id, for a decoder or a nested keyed container.
+    mutating func newOwner() -> Int {
+        lastOwner += 1
+        return lastOwner
+    }
+
+    /// The frame of the keyed container at `start`, if it is among those of the current value and its ancestors.
+    private func frameIndex(start: Int, depth: Int) -> Int? {
+        var index = frames.count - 1
+        while index >= 0, frames[index].depth > depth { index -= 1 }
+        return index >= 0 && frames[index].depth == depth && frames[index].start == start ? index : nil
+    }
+
+    /// The frame of `owner`'s keyed container at `start` and `depth`, among those of the current value and its
+    /// ancestors.
+    private func frameIndex(owner: Int, depth: Int) -> Int? {
+        var index = frames.count - 1
+        while index >= 0, frames[index].depth > depth { index -= 1 }
+        return index >= 0 && frames[index].depth == depth && frames[index].owner == owner ? index : nil
+    }
+
+    /// The frame of `owner`'s keyed container at `start` and `depth`; a new one replaces the frames of containers
+    /// at that depth or deeper (which belong to values decoded before, or to containers beside this one). With
+    /// `opening` false the container was opened before: if its frame over an array is gone (it had handed out
+    /// all its values, or more than `parkedLimit` containers were opened beside it since), where it was is
+    /// lost, which throws.
+    @discardableResult
+    mutating func openKeyed(at start: Int, depth: Int, owner: Int, opening: Bool = false) throws -> Int {
+        if let index = frameIndex(owner: owner, depth: depth) { return index }
+        return try pushFrame(at: start, depth: depth, owner: owner, opening: opening)
+    }
+
+    private mutating func pushFrame(at start: Int, depth: Int, owner: Int, opening: Bool) throws -> Int {
+        while let last = frames.last, last.depth >= depth {
+            if last.positional, last.index < last.count { park(last) }
+            frames.removeLast()
+        }
+        let used = frames.reduce(0) { $1.base >= 0 ? max($0, $1.base + $1.count) : $0 }
+        while entries.count > used { entries.removeLast() }
+        if owner <= parkedOwners, let frame = unpark(owner) {
+            frames.append(frame)
+            return frames.count - 1
+        }
+        var position = start
+        let positional: Bool
+        let count: Int
+        if let length = try input.readLength(.map, at: &position) {
+            (positional, count) = (false, length)
+        } else if let length = try input.readLength(.array, at: &position) {
+            (positional, count) = (true, length)
+        } else {
+            throw input.mismatch([String: Any].self, at: start, path: codingPath(depth))
+        }
+        if positional, !opening {
+            throw DecodingError.dataCorrupted(DecodingError.Context(
+                codingPath: codingPath(depth),
+                debugDescription: "a keyed container over an array was read again after containers beside it were "
+                    + "opened (after it had handed out all its values, or more than \(Self.parkedLimit) of them): "
+                    + "where it was is lost"))
+        }
+        frames.append(Frame(start: start, depth: depth, owner: owner, positional: positional, count: count, position: position))
+        return frames.count - 1
+    }
+
+    /// Whether `type` takes any string as a key, if known (a `mutating` way to `keyProbe`, which runs in place).
+    mutating func takesAnyKey(_ type: Any.Type) -> Bool? { keyProbe.answer(type) }
+
+    /// Opens a keyed container (see `openKeyed`) whose keys are of type `keys`; also tells whether they take
+    /// any string, if known (one access to the core for both).
+    mutating func openContainer(at start: Int, depth: Int, owner: Int, keys: Any.Type) throws -> (Int, Bool?) {
+        (try openKeyed(at: start, depth: depth, owner: owner, opening: true), keyProbe.answer(keys))
+    }
+
+    /// The depth and a new owner id for a decoder of the current value.
+    mutating func nextDecoder() -> (depth: Int, owner: Int) {
+        lastOwner += 1
+        return (path.count, lastOwner)
+    }
+
+    /// Keeps the frame of an array container that another replaces (see `parked`).
+    private mutating func park(_ frame: Frame) {
+        if parked.count < Self.parkedLimit {
+            parked.append(frame)
+        } else {
+            parked[nextParked] = frame
+            nextParked = nextParked + 1 == Self.parkedLimit ? 0 : nextParked + 1
+        }
+        parkedOwners = max(parkedOwners, frame.owner)
+    }
+
+    /// The parked frame of `owner`, taken out of `parked`.
+    private mutating func unpark(_ owner: Int) -> Frame? {
+        guard let index = parked.firstIndex(where: { $0.owner == owner }) else { return nil }
+        let frame = parked[index]
+        parked[index].owner = -1
+        return frame
+    }
+
+    /// Checks the keys of the container of frame `index`, whose key type takes any string (a dictionary's, or
+    /// keys made up at run time): its entries will be listed by `keys`, which must not leave out any. A map key
+    /// that is not a str of UTF-8 or an `Int`, or an array of values where a map of keys is expected, throws.
+    mutating func checkKeys(of index: Int) throws {
+        let depth = frames[index].depth
+        if frames[index].positional {
+            guard frames[index].count == 0 else {
+                throw input.mismatch([String: Any].self, at: frames[index].start, path: codingPath(depth))
+            }
+            return
+        }
+        if frames[index].base < 0 { try record(index) }
+        let base = frames[index].base
+        for entry in entries[base ..< base + frames[index].count] {
+            let key = entry.key
+            if key.length == -2 { throw keyError(at: key.key, depth: depth) }
+            if key.length >= 0, input.string(at: key.key, count: key.length) == nil {
+                throw DecodingError.dataCorrupted(DecodingError.Context(
+                    codingPath: codingPath(depth),
+                    debugDescription: "a map key at byte \(key.key - bytes.startIndex) is not valid UTF-8"))
+            }
+        }
+    }
+
+    /// The error for a map key at `position` that is neither a str nor an int that fits `Int`.
+    func keyError(at position: Int, depth: Int) -> any Error {
+        var end = position
+        if (try? input.readInt(UInt64.self, at: &end)) != nil {
+            return DecodingError.typeMismatch(Int.self, DecodingError.Context(
+                codingPath: codingPath(depth),
+                debugDescription: "a map key at byte \(position - bytes.startIndex) is an int beyond Int's range"))
+        }
+        let mismatch = input.mismatch(String.self, at: position, path: codingPath(depth))
+        guard case DecodingError.typeMismatch(_, let context) = mismatch else { return mismatch }
+        return DecodingError.typeMismatch(String.self, DecodingError.Context(
+            codingPath: context.codingPath,
+            debugDescription: "map keys must be strs or ints: " + context.debugDescription))
+    }
+
+    /// Where the value for `key` in frame `index` starts, or nil if it has none.
+    private mutating func locate(_ key: Lookup, in index: Int) throws -> Int? {
+        let name = key.name
+        if frames[index].base < 0 {
+            let positional = frames[index].positional
+            let last = frames[index].valueStart
+            if positional, last >= 0, name.utf8.count == frames[index].name.utf8.count, name == frames[index].name {
+                return last
+            }
+            if frames[index].index < frames[index].count {
+                let entryStart = frames[index].position >= 0 ? frames[index].position : try skip(from: last)
+                var position = entryStart
+                let entryKey = positional ? Key() : try input.readKey(at: &position)
+                if positional || input.key(entryKey, is: key) {
+                    frames[index].handOut(value: position, key: entryKey, name: positional ? name : "")
+                    return position
+                }
+                frames[index].position = entryStart  // so that the value before it is not skipped again
+            }
+            if positional { return nil }
+            if last >= 0, input.key(frames[index].key, is: key) { return last }
+            try record(index)
+        }
+        let base = frames[index].base
+        let count = frames[index].count
+        var position = frames[index].index
+        for _ in 0 ..< count {
+            if position >= count { position = 0 }
+            if input.key(entries[base + position].key, is: key) {
+                frames[index].index = position
+                return entries[base + position].value
+            }
+            position += 1
+        }
+        return nil
+    }
+
+    /// Records the entries of the map of frame `index`.
+    private mutating func record(_ index: Int) throws {
+        var position = frames[index].start
+        _ = try input.readLength(.map, at: &position)
+        let base = entries.count
+        for _ in 0 ..< frames[index].count {
+            let key = try input.readKey(at: &position)
+            entries.append(Entry(key: key, value: position))
+            position = try skip(from: position)
+        }
+        frames[index].base = base
+        frames[index].end = position
+        frames[index].index = 0
+    }
+
+    /// Where the value for `key` of `owner`'s keyed container at `start` begins, or nil if it has none.
+    mutating func valueStart(_ key: Lookup, start: Int, depth: Int, owner: Int) throws -> Int? {
+        try locate(key, in: openKeyed(at: start, depth: depth, owner: owner))
+    }
+
+    /// Reads the scalar for `key` of `owner`'s keyed container at `start` (and `depth`).
+    mutating func read<V>(_ key: Lookup, _ start: Int, _ depth: Int, _ owner: Int) throws -> V {
+        let index = try openKeyed(at: start, depth: depth, owner: owner)
+        guard let valueStart = try locate(key, in: index) else { throw keyNotFound(key, depth: depth) }
+        var position = valueStart
+        guard let value = try readScalar(V.self, at: &position) else {
+            throw input.mismatch(V.self, at: valueStart, path: codingPath(depth) + [PathKey.named(key.name)])
+        }
+        // That value's end is where the next entry starts.
+        if frames[index].valueStart == valueStart, frames[index].base < 0 { frames[index].position = position }
+        return value
+    }
+
+    /// The keys of the map at `start`: their string values, and int values for int keys.
+    mutating func keys(start: Int, depth: Int, owner: Int) -> [(name: String, int: Int?)] {
+        guard let index = try? openKeyed(at: start, depth: depth, owner: owner), !frames[index].positional else { return [] }
+        if frames[index].base < 0 {
+            guard (try? record(index)) != nil else { return [] }
+        }
+        let base = frames[index].base
+        // A key written more than once is listed once: lookups find its first entry, and decoding that
+        // entry once per repetition would make nested maps of repeated keys cost exponential time.
+        var seen = Set<String>()
+        return entries[base ..< base + frames[index].count].compactMap { entry in
+            let key: (name: String, int: Int?)? =
+                switch entry.key.length {
+                case 0...: input.string(at: entry.key.key, count: entry.key.length).map { ($0, nil) }
+                case -1: (String(entry.key.key), entry.key.key)
+                default: nil
+                }
+            guard let key, seen.insert(key.int.map { "\u{0}\($0)" } ?? key.name).inserted else { return nil }
+            return key
+        }
+    }
+}
+
+/// The bytes a decode reads and the functions that read them, apart from the decoding state: calling these
+/// copies only this (four words), where a non-mutating call on `DecodingCore` may first copy the whole core.
+struct MessagePackInput {
+    let bytes: ArraySlice<UInt8>
+
+    func error(at position: Int, _ message: String) -> MessagePackError {
+        MessagePackError(offset: position - bytes.startIndex, message: message)
+    }
+
+    /// The error for the value at `position` not being a `type`: a type mismatch, unless the bytes there are
+    /// malformed or unsupported.
+    func mismatch(_ type: Any.Type, at position: Int, path: [any CodingKey]) -> any Error {
+        guard position < bytes.endIndex else { return error(at: position, "unexpected end of data") }
+        let found: String
+        switch bytes[position] {
+        case 0x00 ... 0x7f, 0xcc ... 0xd3, 0xe0 ... 0xff: found = "an int"
+        case 0x80 ... 0x8f, 0xde, 0xdf: found = "a map"
+        case 0x90 ... 0x9f, 0xdc, 0xdd: found = "an array"
+        case 0xa0 ... 0xbf, 0xd9 ... 0xdb: found = "a str"
+        case 0xc0: found = "nil"
+        case 0xc2, 0xc3: found = "a bool"
+        case 0xc4 ... 0xc6: found = "a bin"
+        case 0xca, 0xcb: found = "a float"
+        case 0xc7 ... 0xc9, 0xd4 ... 0xd8: return error(at: position, "unsupported ext type")
+        default: return error(at: position, "invalid byte 0xc1")
+        }
+        let description = "cannot decode \(type) from \(found) at byte \(position - bytes.startIndex)"
+        return DecodingError.typeMismatch(type, DecodingError.Context(codingPath: path, debugDescription: description))
     }
 
     /// Whether the value at `position` is not a map or an array (or is past the end).
@@ -429,7 +695,7 @@ struct DecodingCore {
     }
 
     /// The `count` bytes at `start` as a string, if they are valid UTF-8.
-    private func string(at start: Int, count: Int) -> String? {
+    func string(at start: Int, count: Int) -> String? {
         bytes.utf8String(at: start, count: count)
     }
 
@@ -473,7 +739,6 @@ struct DecodingCore {
 
     /// Where the value at `start` ends (checking its structure, not its strings' UTF-8).
     func skip(from start: Int) throws -> Int {
-        if start == lastEnd.start { return lastEnd.end }
         var position = start
         var pending = 1
         while pending > 0 {
@@ -502,280 +767,27 @@ struct DecodingCore {
         return position
     }
 
-    /// Where the value at `position` ends (the keyed container there may know part of the way).
-    mutating func end(ofValueAt position: Int, depth: Int) throws -> Int {
-        let start = position
-        let end: Int
-        if let index = frameIndex(start: position, depth: depth) {
-            if frames[index].base >= 0 {
-                end = frames[index].end
-            } else {
-                var position = frames[index].position >= 0 ? frames[index].position : try skip(from: frames[index].valueStart)
-                for _ in frames[index].index ..< frames[index].count {
-                    if !frames[index].positional { position = try skip(from: position) }
-                    position = try skip(from: position)
-                }
-                end = position
-            }
-        } else {
-            end = try skip(from: position)
-        }
-        lastEnd = (start, end)
-        return end
-    }
-
     func expectEnd(at position: Int) throws {
         guard position == bytes.endIndex else { throw error(at: position, "trailing bytes after the value") }
     }
 
-    // MARK: Keyed containers
-
-    /// A new owner id, for a decoder or a nested keyed container.
-    mutating func newOwner() -> Int {
-        lastOwner += 1
-        return lastOwner
-    }
-
-    /// The frame of the keyed container at `start`, if it is among those of the current value and its ancestors.
-    private func frameIndex(start: Int, depth: Int) -> Int? {
-        var index = frames.count - 1
-        while index >= 0, frames[index].depth > depth { index -= 1 }
-        return index >= 0 && frames[index].depth == depth && frames[index].start == start ? index : nil
-    }
-
-    /// The frame of `owner`'s keyed container at `start` and `depth`, among those of the current value and its
-    /// ancestors.
-    private func frameIndex(owner: Int, depth: Int) -> Int? {
-        var index = frames.count - 1
-        while index >= 0, frames[index].depth > depth { index -= 1 }
-        return index >= 0 && frames[index].depth == depth && frames[index].owner == owner ? index : nil
-    }
-
-    /// The frame of `owner`'s keyed container at `start` and `depth`; a new one replaces the frames of containers
-    /// at that depth or deeper (which belong to values decoded before, or to containers beside this one). With
-    /// `opening` false the container was opened before: if its frame over an array is gone (it had handed out
-    /// all its values, or more than `parkedLimit` containers were opened beside it since), where it was is
-    /// lost, which throws.
-    @discardableResult
-    mutating func openKeyed(at start: Int, depth: Int, owner: Int, opening: Bool = false) throws -> Int {
-        if let index = frameIndex(owner: owner, depth: depth) { return index }
-        return try pushFrame(at: start, depth: depth, owner: owner, opening: opening)
-    }
-
-    private mutating func pushFrame(at start: Int, depth: Int, owner: Int, opening: Bool) throws -> Int {
-        while let last = frames.last, last.depth >= depth {
-            if last.positional, last.index < last.count { park(last) }
-            frames.removeLast()
-        }
-        let used = frames.reduce(0) { $1.base >= 0 ? max($0, $1.base + $1.count) : $0 }
-        while entries.count > used { entries.removeLast() }
-        if owner <= parkedOwners, let frame = unpark(owner) {
-            frames.append(frame)
-            return frames.count - 1
-        }
-        var position = start
-        let positional: Bool
-        let count: Int
-        if let length = try readLength(.map, at: &position) {
-            (positional, count) = (false, length)
-        } else if let length = try readLength(.array, at: &position) {
-            (positional, count) = (true, length)
-        } else {
-            throw mismatch([String: Any].self, at: start, path: codingPath(depth))
-        }
-        if positional, !opening {
-            throw DecodingError.dataCorrupted(DecodingError.Context(
-                codingPath: codingPath(depth),
-                debugDescription: "a keyed container over an array was read again after containers beside it were "
-                    + "opened (after it had handed out all its values, or more than \(Self.parkedLimit) of them): "
-                    + "where it was is lost"))
-        }
-        frames.append(Frame(start: start, depth: depth, owner: owner, positional: positional, count: count, position: position))
-        return frames.count - 1
-    }
-
-    /// Whether `type` takes any string as a key, if known (a `mutating` way to `keyProbe`, which runs in place).
-    mutating func takesAnyKey(_ type: Any.Type) -> Bool? { keyProbe.answer(type) }
-
-    /// Opens a keyed container (see `openKeyed`) whose keys are of type `keys`; also tells whether they take
-    /// any string, if known (one access to the core for both).
-    mutating func openContainer(at start: Int, depth: Int, owner: Int, keys: Any.Type) throws -> (Int, Bool?) {
-        (try openKeyed(at: start, depth: depth, owner: owner, opening: true), keyProbe.answer(keys))
-    }
-
-    /// The depth and a new owner id for a decoder of the current value.
-    mutating func nextDecoder() -> (depth: Int, owner: Int) {
-        lastOwner += 1
-        return (path.count, lastOwner)
-    }
-
-    /// Keeps the frame of an array container that another replaces (see `parked`).
-    private mutating func park(_ frame: Frame) {
-        if parked.count < Self.parkedLimit {
-            parked.append(frame)
-        } else {
-            parked[nextParked] = frame
-            nextParked = nextParked + 1 == Self.parkedLimit ? 0 : nextParked + 1
-        }
-        parkedOwners = max(parkedOwners, frame.owner)
-    }
-
-    /// The parked frame of `owner`, taken out of `parked`.
-    private mutating func unpark(_ owner: Int) -> Frame? {
-        guard let index = parked.firstIndex(where: { $0.owner == owner }) else { return nil }
-        let frame = parked[index]
-        parked[index].owner = -1
-        return frame
-    }
-
-    /// Checks the keys of the container of frame `index`, whose key type takes any string (a dictionary's, or
-    /// keys made up at run time): its entries will be listed by `keys`, which must not leave out any. A map key
-    /// that is not a str of UTF-8 or an `Int`, or an array of values where a map of keys is expected, throws.
-    mutating func checkKeys(of index: Int) throws {
-        let depth = frames[index].depth
-        if frames[index].positional {
-            guard frames[index].count == 0 else {
-                throw mismatch([String: Any].self, at: frames[index].start, path: codingPath(depth))
-            }
-            return
-        }
-        if frames[index].base < 0 { try record(index) }
-        let base = frames[index].base
-        for entry in entries[base ..< base + frames[index].count] {
-            let key = entry.key
-            if key.length == -2 { throw keyError(at: key.key, depth: depth) }
-            if key.length >= 0, string(at: key.key, count: key.length) == nil {
-                throw DecodingError.dataCorrupted(DecodingError.Context(
-                    codingPath: codingPath(depth),
-                    debugDescription: "a map key at byte \(key.key - bytes.startIndex) is not valid UTF-8"))
-            }
-        }
-    }
-
-    /// The error for a map key at `position` that is neither a str nor an int that fits `Int`.
-    func keyError(at position: Int, depth: Int) -> any Error {
-        var end = position
-        if (try? readInt(UInt64.self, at: &end)) != nil {
-            return DecodingError.typeMismatch(Int.self, DecodingError.Context(
-                codingPath: codingPath(depth),
-                debugDescription: "a map key at byte \(position - bytes.startIndex) is an int beyond Int's range"))
-        }
-        let mismatch = mismatch(String.self, at: position, path: codingPath(depth))
-        guard case DecodingError.typeMismatch(_, let context) = mismatch else { return mismatch }
-        return DecodingError.typeMismatch(String.self, DecodingError.Context(
-            codingPath: context.codingPath,
-            debugDescription: "map keys must be strs or ints: " + context.debugDescription))
-    }
-
     /// Reads the map key at `position`, moving past it.
-    private func readKey(at position: inout Int) throws -> Key {
+    func readKey(at position: inout Int) throws -> DecodingCore.Key {
         if let length = try readLength(.string, at: &position) {
             defer { position += length }
-            return Key(key: position, length: length)
+            return DecodingCore.Key(key: position, length: length)
         }
-        if let int = try readInt(Int.self, at: &position) { return Key(key: int, length: -1) }
+        if let int = try readInt(Int.self, at: &position) { return DecodingCore.Key(key: int, length: -1) }
         let keyStart = position
         position = try skip(from: position)
-        return Key(key: keyStart, length: -2)
+        return DecodingCore.Key(key: keyStart, length: -2)
     }
 
-    private func key(_ key: Key, is lookup: Lookup) -> Bool {
+    func key(_ key: DecodingCore.Key, is lookup: DecodingCore.Lookup) -> Bool {
         switch key.length {
         case 0...: bytes.bytes(at: key.key, count: key.length, equalUTF8Of: lookup.name)
         case -1: key.key == lookup.int
         default: false
-        }
-    }
-
-    /// Where the value for `key` in frame `index` starts, or nil if it has none.
-    private mutating func locate(_ key: Lookup, in index: Int) throws -> Int? {
-        let name = key.name
-        if frames[index].base < 0 {
-            let positional = frames[index].positional
-            let last = frames[index].valueStart
-            if positional, last >= 0, name.utf8.count == frames[index].name.utf8.count, name == frames[index].name {
-                return last
-            }
-            if frames[index].index < frames[index].count {
-                let entryStart = frames[index].position >= 0 ? frames[index].position : try skip(from: last)
-                var position = entryStart
-                let entryKey = positional ? Key() : try readKey(at: &position)
-                if positional || self.key(entryKey, is: key) {
-                    frames[index].handOut(value: position, key: entryKey, name: positional ? name : "")
-                    return position
-                }
-                frames[index].position = entryStart  // so that the value before it is not skipped again
-            }
-            if positional { return nil }
-            if last >= 0, self.key(frames[index].key, is: key) { return last }
-            try record(index)
-        }
-        let base = frames[index].base
-        let count = frames[index].count
-        var position = frames[index].index
-        for _ in 0 ..< count {
-            if position >= count { position = 0 }
-            if self.key(entries[base + position].key, is: key) {
-                frames[index].index = position
-                return entries[base + position].value
-            }
-            position += 1
-        }
-        return nil
-    }
-
-    /// Records the entries of the map of frame `index`.
-    private mutating func record(_ index: Int) throws {
-        var position = frames[index].start
-        _ = try readLength(.map, at: &position)
-        let base = entries.count
-        for _ in 0 ..< frames[index].count {
-            let key = try readKey(at: &position)
-            entries.append(Entry(key: key, value: position))
-            position = try skip(from: position)
-        }
-        frames[index].base = base
-        frames[index].end = position
-        frames[index].index = 0
-    }
-
-    /// Where the value for `key` of `owner`'s keyed container at `start` begins, or nil if it has none.
-    mutating func valueStart(_ key: Lookup, start: Int, depth: Int, owner: Int) throws -> Int? {
-        try locate(key, in: openKeyed(at: start, depth: depth, owner: owner))
-    }
-
-    /// Reads the scalar for `key` of `owner`'s keyed container at `start` (and `depth`).
-    mutating func read<V>(_ key: Lookup, _ start: Int, _ depth: Int, _ owner: Int) throws -> V {
-        let index = try openKeyed(at: start, depth: depth, owner: owner)
-        guard let valueStart = try locate(key, in: index) else { throw keyNotFound(key, depth: depth) }
-        var position = valueStart
-        guard let value = try readScalar(V.self, at: &position) else {
-            throw mismatch(V.self, at: valueStart, path: codingPath(depth) + [PathKey.named(key.name)])
-        }
-        // That value's end is where the next entry starts.
-        if frames[index].valueStart == valueStart, frames[index].base < 0 { frames[index].position = position }
-        return value
-    }
-
-    /// The keys of the map at `start`: their string values, and int values for int keys.
-    mutating func keys(start: Int, depth: Int, owner: Int) -> [(name: String, int: Int?)] {
-        guard let index = try? openKeyed(at: start, depth: depth, owner: owner), !frames[index].positional else { return [] }
-        if frames[index].base < 0 {
-            guard (try? record(index)) != nil else { return [] }
-        }
-        let base = frames[index].base
-        // A key written more than once is listed once: lookups find its first entry, and decoding that
-        // entry once per repetition would make nested maps of repeated keys cost exponential time.
-        var seen = Set<String>()
-        return entries[base ..< base + frames[index].count].compactMap { entry in
-            let key: (name: String, int: Int?)? =
-                switch entry.key.length {
-                case 0...: string(at: entry.key.key, count: entry.key.length).map { ($0, nil) }
-                case -1: (String(entry.key.key), entry.key.key)
-                default: nil
-                }
-            guard let key, seen.insert(key.int.map { "\u{0}\($0)" } ?? key.name).inserted else { return nil }
-            return key
         }
     }
 }
@@ -818,10 +830,10 @@ extension Shared where Core == DecodingCore {
         // its `Decodable` conformance.
         if T.self == Data.self {
             var end = position
-            if let data = try core.readData(at: &end) { return data as! T }
+            if let data = try core.input.readData(at: &end) { return data as! T }
         }
         guard core.path.count <= maxNestingDepth else {
-            throw core.error(at: position, "nesting deeper than \(maxNestingDepth) levels")
+            throw core.input.error(at: position, "nesting deeper than \(maxNestingDepth) levels")
         }
         // Only a type of an array's size can be one: a load and a compare for the rest (records, strings).
         if MemoryLayout<T>.size == MemoryLayout<[Int]>.size, let packed = core.readPackedArray(T.self, at: position) {
@@ -846,20 +858,20 @@ extension Shared where Core == DecodingCore {
     ) throws -> Bool {
         let depth = core.path.count
         var position = start
-        guard let count = try core.readLength(.map, at: &position) else { return false }
+        guard let count = try core.input.readLength(.map, at: &position) else { return false }
         // The keys first, so that a key of another form leaves everything to `Codable`.
         var keys: [(name: String, int: Int, value: Int)] = []
         keys.reserveCapacity(count)
         for _ in 0 ..< count {
             if strings {
                 var keyStart = position
-                guard let length = try core.readLength(.string, at: &keyStart),
+                guard let length = try core.input.readLength(.string, at: &keyStart),
                     let name = core.bytes.utf8String(at: keyStart, count: length)
                 else { return false }
                 position = keyStart + length
                 keys.append((name, 0, position))
             } else {
-                guard let int = try core.readInt(Int.self, at: &position) else { return false }
+                guard let int = try core.input.readInt(Int.self, at: &position) else { return false }
                 keys.append(("", int, position))
             }
             position = try core.skip(from: position)
@@ -886,7 +898,7 @@ extension Shared where Core == DecodingCore {
     fileprivate func decodeScalar<V>(_: V.Type, at position: Int, depth: Int) throws -> V {
         var end = position
         if let value = try core.readScalar(V.self, at: &end) { return value }
-        throw core.mismatch(V.self, at: position, path: core.codingPath(depth))
+        throw core.input.mismatch(V.self, at: position, path: core.codingPath(depth))
     }
 }
 
@@ -940,7 +952,7 @@ protocol MessagePackKindPeeking {
 
 /// The `Decoder` for one value; also its single value container.
 private struct ValueDecoder: Decoder, SingleValueDecodingContainer, MessagePackKindPeeking {
-    var nextKind: MessagePackKind? { (try? state.core.byte(at: position)).map(MessagePackKind.init(typeByte:)) }
+    var nextKind: MessagePackKind? { (try? state.core.input.byte(at: position)).map(MessagePackKind.init(typeByte:)) }
 
     let state: DecodingState
     let position: Int
@@ -1055,7 +1067,7 @@ private struct KeyedDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
         let value = try state.decodeValue(type, at: start, key: key, depth: depth)
         // Measured now, while the value's own containers know where they end, so that reaching the next
         // entry does not scan this value again.
-        if !state.core.isScalar(at: start) { _ = try state.core.end(ofValueAt: start, depth: depth + 1) }
+        if !state.core.input.isScalar(at: start) { _ = try state.core.end(ofValueAt: start, depth: depth + 1) }
         return value
     }
 
@@ -1094,8 +1106,8 @@ private struct UnkeyedDecoder: UnkeyedDecodingContainer {
 
     init(state: DecodingState, start: Int, depth: Int) throws {
         var position = start
-        guard let total = try state.core.readLength(.array, at: &position) else {
-            throw state.core.mismatch([Any].self, at: start, path: state.core.codingPath(depth))
+        guard let total = try state.core.input.readLength(.array, at: &position) else {
+            throw state.core.input.mismatch([Any].self, at: start, path: state.core.codingPath(depth))
         }
         self.state = state
         self.depth = depth
@@ -1122,7 +1134,7 @@ private struct UnkeyedDecoder: UnkeyedDecodingContainer {
     private mutating func read<V>(_: V.Type) throws -> V {
         try checkNotAtEnd(V.self)
         guard let value = try state.core.readScalar(V.self, at: &position) else {
-            throw state.core.mismatch(V.self, at: position, path: elementPath)
+            throw state.core.input.mismatch(V.self, at: position, path: elementPath)
         }
         advance()
         return value

@@ -299,10 +299,10 @@ public struct MessagePackReader: ~Copyable {
             }
         }
         var at = position
-        if let count = try core.readLength(.array, at: &at) {
+        if let count = try core.input.readLength(.array, at: &at) {
             guard count == fieldCount else { return false }
             keyed = false
-        } else if let count = try core.readLength(.map, at: &at) {
+        } else if let count = try core.input.readLength(.map, at: &at) {
             guard count == fieldCount else { return false }
             keyed = true
         } else {
@@ -376,16 +376,16 @@ public struct MessagePackReader: ~Copyable {
     // The values of `MessagePackField`s (see `MessagePackWriter.write`); another type there throws
     // `RecordLayoutMismatch`.
 
-    @usableFromInline mutating func readInt64() throws -> Int64 { try expect(try core.readInt(Int64.self, at: &position)) }
-    @usableFromInline mutating func readUInt64() throws -> UInt64 { try expect(try core.readInt(UInt64.self, at: &position)) }
-    @usableFromInline mutating func readDouble() throws -> Double { try expect(try core.readDouble(at: &position)) }
-    @usableFromInline mutating func readFloat() throws -> Float { try expect(try core.readFloat(at: &position)) }
-    @usableFromInline mutating func readBool() throws -> Bool { try expect(try core.readBool(at: &position)) }
-    @usableFromInline mutating func readString() throws -> String { try expect(try core.readString(at: &position)) }
-    @usableFromInline mutating func readBinary() throws -> [UInt8] { try expect(try core.readBinary(at: &position)) }
-    @usableFromInline mutating func readData() throws -> Data { try expect(try core.readData(at: &position)) }
-    @usableFromInline mutating func readArrayCount() throws -> Int { try expect(try core.readLength(.array, at: &position)) }
-    @usableFromInline mutating func readMapCount() throws -> Int { try expect(try core.readLength(.map, at: &position)) }
+    @usableFromInline mutating func readInt64() throws -> Int64 { try expect(try core.input.readInt(Int64.self, at: &position)) }
+    @usableFromInline mutating func readUInt64() throws -> UInt64 { try expect(try core.input.readInt(UInt64.self, at: &position)) }
+    @usableFromInline mutating func readDouble() throws -> Double { try expect(try core.input.readDouble(at: &position)) }
+    @usableFromInline mutating func readFloat() throws -> Float { try expect(try core.input.readFloat(at: &position)) }
+    @usableFromInline mutating func readBool() throws -> Bool { try expect(try core.input.readBool(at: &position)) }
+    @usableFromInline mutating func readString() throws -> String { try expect(try core.input.readString(at: &position)) }
+    @usableFromInline mutating func readBinary() throws -> [UInt8] { try expect(try core.input.readBinary(at: &position)) }
+    @usableFromInline mutating func readData() throws -> Data { try expect(try core.input.readData(at: &position)) }
+    @usableFromInline mutating func readArrayCount() throws -> Int { try expect(try core.input.readLength(.array, at: &position)) }
+    @usableFromInline mutating func readMapCount() throws -> Int { try expect(try core.input.readLength(.map, at: &position)) }
 
     /// Steps over a nil if there is one.
     @usableFromInline
@@ -623,14 +623,14 @@ enum RecordLists {
     /// Decodes the MessagePack array `bytes` holds and appends its records to `result` (left as it was on error).
     static func decode<R: MessagePackRecord>(from bytes: ArraySlice<UInt8>, appendingTo result: inout [R]) throws {
         var reader = MessagePackReader(bytes, fieldNames: R.messagePackFields)
-        guard let count = try reader.core.readLength(.array, at: &reader.position) else {
-            throw reader.core.mismatch([R].self, at: reader.position, path: [])
+        guard let count = try reader.core.input.readLength(.array, at: &reader.position) else {
+            throw reader.core.input.mismatch([R].self, at: reader.position, path: [])
         }
         let original = result.count
         reserveGrowing(&result, toHold: count)
         do {
             try R._unpackList(count, from: &reader, appendingTo: &result)
-            try reader.core.expectEnd(at: reader.position)
+            try reader.core.input.expectEnd(at: reader.position)
         } catch {
             result.removeLast(result.count - original)
             throw error

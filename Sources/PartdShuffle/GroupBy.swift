@@ -103,7 +103,8 @@ extension Shuffle where Chunk == Table {
     ///
     /// Unless `keepPartitions` is set, the groupby consumes the shuffle: each
     /// partition is deleted once aggregated (releasing its memory and disk while
-    /// the result grows), and the shuffle is closed afterwards. A store given as
+    /// the result grows), and the shuffle is closed afterwards, or when the
+    /// groupby throws after deleting a partition. A store given as
     /// ``ShuffleOptions/store`` keeps its partitions: other readers may share it.
     ///
     /// - Throws: ``PartdError/Code/invalidArgument`` from `aggregate` if the
@@ -118,10 +119,11 @@ extension Shuffle where Chunk == Table {
     /// they are done (partitions on all cores; results in partition order), so that the whole result never
     /// has to be in memory. A partition of no rows gives a table of no rows; a shuffle that never received a
     /// chunk gives tables without columns. Unless `keepPartitions` is set, each partition is deleted once
-    /// aggregated (not from a store given as ``ShuffleOptions/store``) and the shuffle is closed at the end.
+    /// aggregated (not from a store given as ``ShuffleOptions/store``) and the shuffle is closed at the end,
+    /// or when `body` (or anything else) throws after a partition was deleted.
     ///
     /// - Throws: ``PartdError/Code/invalidArgument`` if the keys miss a partitioning column, or for an
-    ///   aggregate a column cannot take.
+    ///   aggregate a column cannot take; what `body` throws.
     public func groupByPartitions<R: Sendable>(
         _ keys: [String], _ aggregations: [Aggregation], keepPartitions: Bool = false, _ body: (Int, Table) throws -> R
     ) throws -> [R] {

@@ -627,6 +627,51 @@ struct GroupByTests {
         #expect(try shuffle.groupBy(["id"]).aggregate([.count]).rowCount == 0)
     }
 
+    @Test("a consuming read that throws after deleting partitions closes the shuffle (a later read returned the rest silently)")
+    func failedConsumingReadCloses() throws {
+        let table = shuffleTable(rows: 2_000, seed: 5)
+        func total(_ result: Table) -> Int64 { result["count"]!.values(as: Int64.self)!.reduce(0, +) }
+        // A body that throws for one partition: the others were read and deleted, so what is left is not the
+        // whole, and a second groupby must not pass it off as such.
+        let shuffle = try Shuffle<Table>(by: ["id"], partitions: 4)
+        try shuffle.add(table)
+        let path = try #require(shuffle.directory?.path)
+        #expect(throws: ShuffleTestError.self) {
+            try shuffle.groupByPartitions(["id"], [.count]) { index, _ in if index == 1 { throw ShuffleTestError() } }
+        }
+        expectPartdError(.closed) { try shuffle.groupBy(["id"]).aggregate([.count]) }
+        expectPartdError(.closed) { try shuffle.partition(0) }
+        #expect(!exists(path))
+        // The same for a drop of duplicates and a sort, which consume partitions alike.
+        let distinct = try Shuffle<Table>(by: ["id"], partitions: 3)
+        try distinct.add(table)
+        #expect(throws: ShuffleTestError.self) {
+            try distinct.distinctPartitions(by: ["id", "name"]) { index, _ in if index == 2 { throw ShuffleTestError() } }
+        }
+        expectPartdError(.closed) { try distinct.droppingDuplicates(by: ["id", "name"]) }
+        let sort = try Shuffle<Table>(sortingBy: ["x"], boundaries: try table.sortBoundaries(by: ["x"], partitions: 3))
+        try sort.add(table)
+        #expect(throws: ShuffleTestError.self) {
+            try sort.sortedPartitions { index, _ in if index == 0 { throw ShuffleTestError() } }
+        }
+        expectPartdError(.closed) { try sort.sorted() }
+        // A join closes both sides.
+        let (left, right) = (try Shuffle<Table>(by: ["id"], partitions: 3), try Shuffle<Table>(by: ["id"], partitions: 3))
+        try left.add(table)
+        try right.add(shuffleTable(rows: 500, seed: 9))
+        #expect(throws: ShuffleTestError.self) {
+            try left.joinPartitions(right, on: ["id"]) { index, _ in if index == 1 { throw ShuffleTestError() } }
+        }
+        expectPartdError(.closed) { try left.join(right, on: ["id"]) }
+        expectPartdError(.closed) { try right.partition(0) }
+
+        // A failure before any partition is deleted (an aggregate the column cannot take) leaves the shuffle whole.
+        let whole = try Shuffle<Table>(by: ["id"], partitions: 4)
+        try whole.add(table)
+        expectPartdError(.invalidArgument) { try whole.groupBy(["id"]).aggregate([.sum("name")]) }
+        #expect(try total(whole.groupBy(["id"]).aggregate([.count])) == 2_000)
+    }
+
     @Test("consuming reads over a given store leave its partitions for other readers; over a temporary directory they free them")
     func givenStoreKeepsPartitions() throws {
         let table = shuffleTable(rows: 600, seed: 12)

@@ -6,11 +6,10 @@ import PartdTyped
 /// One aggregate of a groupby: a function of a column (or of the group's rows)
 /// and the name of the result column.
 ///
-/// Nulls in the aggregated column are skipped, and so is NaN by `sum`, `mean`,
-/// `var`, `std`, `min`, `max`, `median` and `quantile` (pandas' default
-/// `skipna=True`: a group of NaN alone sums to 0 and is null for the others,
-/// wherever NaN lies in the group); `count`, `first`, `last` and `nunique`
-/// take NaN as a value, where pandas takes it as missing. `sum` of integers is `Int64`
+/// Nulls in the aggregated column are skipped, and so is NaN by every aggregate
+/// but ``Function/size``, as pandas takes NaN as missing (its default
+/// `skipna=True`): a group of NaN alone sums to 0, has a `count` and `nunique`
+/// of 0 and is null for the others, wherever NaN lies in the group. `sum` of integers is `Int64`
 /// (wrapping on overflow; `UInt64` columns sum to `UInt64`), of floats
 /// `Float64`, and 0 for a group with no values; `mean` is `Float64`; `min` and
 /// `max` keep the column's type (numbers, timestamps, strings and categoricals;
@@ -19,8 +18,8 @@ import PartdTyped
 /// are `Int64`. `var` and `std` are the sample variance and standard deviation
 /// (divided by n - 1, as pandas' defaults), `Float64`, null for a group of fewer
 /// than two values. `first` and `last` take a group's first and last value in
-/// row order (of any type, as pandas' `first()` and `last()` skip nulls); `nunique`
-/// counts a group's distinct values (`Int64`; nulls not counted; NaN counts once).
+/// row order (of any type, as pandas' `first()` and `last()` skip nulls and NaN);
+/// `nunique` counts a group's distinct values (`Int64`; nulls and NaN not counted).
 /// `median` and `quantile` take numbers and give `Float64`, interpolating
 /// linearly between the two values nearest the quantile's position (numpy's and
 /// pandas' default); null for a group with no values.
@@ -30,7 +29,7 @@ public struct Aggregation: Sendable, Hashable {
         case `var`, std, first, last, nunique
         /// The median, and the quantile ``Aggregation/q`` of each group's values.
         case median, quantile
-        /// Rows in the group, nulls included.
+        /// Rows in the group, nulls and NaN included.
         case size
     }
     public var function: Function
@@ -48,7 +47,7 @@ public struct Aggregation: Sendable, Hashable {
     }
 
     public static func sum(_ column: String, as name: String? = nil) -> Aggregation { .init(.sum, column, as: name) }
-    /// Non-null values of `column` in the group.
+    /// Values of `column` in the group, neither null nor NaN.
     public static func count(_ column: String, as name: String? = nil) -> Aggregation { .init(.count, column, as: name) }
     public static func mean(_ column: String, as name: String? = nil) -> Aggregation { .init(.mean, column, as: name) }
     public static func min(_ column: String, as name: String? = nil) -> Aggregation { .init(.min, column, as: name) }
@@ -57,11 +56,11 @@ public struct Aggregation: Sendable, Hashable {
     public static func variance(_ column: String, as name: String? = nil) -> Aggregation { .init(.var, column, as: name) }
     /// The sample standard deviation (divided by n - 1).
     public static func std(_ column: String, as name: String? = nil) -> Aggregation { .init(.std, column, as: name) }
-    /// The group's first non-null value.
+    /// The group's first value that is neither null nor NaN.
     public static func first(_ column: String, as name: String? = nil) -> Aggregation { .init(.first, column, as: name) }
-    /// The group's last non-null value.
+    /// The group's last value that is neither null nor NaN.
     public static func last(_ column: String, as name: String? = nil) -> Aggregation { .init(.last, column, as: name) }
-    /// How many distinct non-null values the group holds.
+    /// How many distinct values, neither null nor NaN, the group holds.
     public static func nunique(_ column: String, as name: String? = nil) -> Aggregation { .init(.nunique, column, as: name) }
     /// The median of the group's values (`Float64`).
     public static func median(_ column: String, as name: String? = nil) -> Aggregation { .init(.median, column, as: name) }
@@ -104,7 +103,8 @@ extension Shuffle where Chunk == Table {
     ///
     /// Unless `keepPartitions` is set, the groupby consumes the shuffle: each
     /// partition is deleted once aggregated (releasing its memory and disk while
-    /// the result grows), and the shuffle is closed afterwards. A store given as
+    /// the result grows), and the shuffle is closed afterwards, or when the
+    /// groupby throws after deleting a partition. A store given as
     /// ``ShuffleOptions/store`` keeps its partitions: other readers may share it.
     ///
     /// - Throws: ``PartdError/Code/invalidArgument`` from `aggregate` if the
@@ -119,10 +119,11 @@ extension Shuffle where Chunk == Table {
     /// they are done (partitions on all cores; results in partition order), so that the whole result never
     /// has to be in memory. A partition of no rows gives a table of no rows; a shuffle that never received a
     /// chunk gives tables without columns. Unless `keepPartitions` is set, each partition is deleted once
-    /// aggregated (not from a store given as ``ShuffleOptions/store``) and the shuffle is closed at the end.
+    /// aggregated (not from a store given as ``ShuffleOptions/store``) and the shuffle is closed at the end,
+    /// or when `body` (or anything else) throws after a partition was deleted.
     ///
     /// - Throws: ``PartdError/Code/invalidArgument`` if the keys miss a partitioning column, or for an
-    ///   aggregate a column cannot take.
+    ///   aggregate a column cannot take; what `body` throws.
     public func groupByPartitions<R: Sendable>(
         _ keys: [String], _ aggregations: [Aggregation], keepPartitions: Bool = false, _ body: (Int, Table) throws -> R
     ) throws -> [R] {
@@ -296,21 +297,25 @@ enum GroupBy {
         }
         switch aggregation.function {
         case .count:
+            let present = presentRows(column)
             var counts = [Int64](repeating: 0, count: groupCount)
-            for (row, g) in groups.enumerated() where column.isValid(row) { counts[Int(g)] += 1 }
+            for (row, g) in groups.enumerated() where present?[row] ?? true { counts[Int(g)] += 1 }
             return Column(aggregation.name, counts)
         case .first, .last:
-            // Each group's first (or last) non-null row, whatever the column's type.
+            // Each group's first (or last) row holding a value, whatever the column's type.
+            let present = presentRows(column)
             var picked = [Int?](repeating: nil, count: groupCount)
-            for (row, g) in groups.enumerated() where column.isValid(row) {
+            for (row, g) in groups.enumerated() where present?[row] ?? true {
                 if aggregation.function == .last || picked[Int(g)] == nil { picked[Int(g)] = row }
             }
             return column.take(picked).renamed(aggregation.name)
         case .nunique:
-            // Distinct (group, value) pairs, by the groupby's own hashing and equality; null values are skipped.
+            // Distinct (group, value) pairs, by the groupby's own hashing and equality; pairs of a null or a
+            // NaN (NaN equals only NaN, so a pair's first row holds NaN if all its rows do) are skipped.
+            let present = presentRows(column)
             let (_, pairs) = assignGroups([Column("group", groups), column], rowCount: groups.count)
             var counts = [Int64](repeating: 0, count: groupCount)
-            for row in pairs where column.isValid(row) { counts[Int(groups[row])] += 1 }
+            for row in pairs where present?[row] ?? true { counts[Int(groups[row])] += 1 }
             return Column(aggregation.name, counts)
         default:
             break
@@ -347,6 +352,25 @@ enum GroupBy {
             throw PartdError(
                 code: .invalidArgument,
                 message: "cannot \(verb) column \"\(column.name)\" of type \(column.type)")
+        }
+    }
+
+    /// The rows of `column` that hold a value, as `count`, `first`, `last` and `nunique` take them: neither
+    /// null nor, in a float column, NaN (pandas takes NaN as missing); `nil` when every row does.
+    static func presentRows(_ column: Column) -> BitArray? {
+        func present<T: BinaryFloatingPoint & ArrayElement>(_: T.Type) -> BitArray? {
+            let values = column.values(as: T.self)!
+            guard values.contains(where: \.isNaN) else { return column.validity }
+            return BitArray(values.indices.lazy.map { column.isValid($0) && !values[$0].isNaN })
+        }
+        switch column.type {
+        case .fixed(.float32): return present(Float.self)
+        case .fixed(.float64): return present(Double.self)
+        default:
+            #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
+            if column.type == .fixed(.float16) { return present(Float16.self) }
+            #endif
+            return column.validity
         }
     }
 

@@ -2,6 +2,7 @@
 
 import Partd
 import PartdTyped
+import Synchronization
 
 /// Which rows a join keeps.
 public enum JoinKind: String, Sendable, Hashable {
@@ -68,7 +69,8 @@ extension Shuffle where Chunk == Table {
     /// and the join keys must include those columns, so that rows whose keys match lie in partitions of the
     /// same number. Unless `keepPartitions` is set, the join consumes both shuffles: each partition is deleted
     /// once joined (except from a store given as ``ShuffleOptions/store``, which keeps its partitions), and
-    /// both shuffles are closed afterwards. A side that never received a chunk has no
+    /// both shuffles are closed afterwards, or when the join throws (`body` did, say) after deleting
+    /// partitions, lest a later read take the rest for the whole. A side that never received a chunk has no
     /// columns: joined with it, an inner join is empty, and a join that keeps the other side's unmatched rows
     /// (left, right or outer) gives that side as it is.
     ///
@@ -100,19 +102,35 @@ extension Shuffle where Chunk == Table {
         }
         let joining = try Joining(on: keys, kind: kind, rightSuffix: rightSuffix)
         try right.finish()
-        let results = try mapPartitions { index, left -> R in
-            let joined = try joining.join(left, try right.partition(index))
-            if !keepPartitions {
-                if deletesConsumedPartitions { try store.delete([Self.key(ofPartition: index)]) }
-                if right.deletesConsumedPartitions { try right.store.delete([Self.key(ofPartition: index)]) }
+        // Whether a partition holding rows was deleted from either side: a failure afterwards closes that side.
+        let leftConsumed = Atomic<Bool>(false)
+        let rightConsumed = Atomic<Bool>(false)
+        do {
+            let results = try mapPartitions { index, left -> R in
+                let rightPartition = try right.partition(index)
+                let joined = try joining.join(left, rightPartition)
+                if !keepPartitions {
+                    if deletesConsumedPartitions {
+                        try store.delete([Self.key(ofPartition: index)])
+                        if left.rowCount > 0 { leftConsumed.store(true, ordering: .relaxed) }
+                    }
+                    if right.deletesConsumedPartitions {
+                        try right.store.delete([Self.key(ofPartition: index)])
+                        if rightPartition.rowCount > 0 { rightConsumed.store(true, ordering: .relaxed) }
+                    }
+                }
+                return try body(index, joined)
             }
-            return try body(index, joined)
+            if !keepPartitions {
+                try close()
+                try right.close()
+            }
+            return results
+        } catch {
+            if leftConsumed.load(ordering: .relaxed) { fail(error) }
+            if rightConsumed.load(ordering: .relaxed) { right.fail(error) }
+            throw error
         }
-        if !keepPartitions {
-            try close()
-            try right.close()
-        }
-        return results
     }
 
     /// ``joinPartitions(_:on:kind:rightSuffix:keepPartitions:_:)`` with the partitions' results joined into

@@ -86,7 +86,10 @@ public struct ShuffleProgress: Sendable, Hashable {
 /// arrays of records (by a key function) are made by the initialisers in the
 /// extensions. A shuffle whose `add` throws (or is cancelled) drops its data
 /// and removes its temporary directory before rethrowing; later calls throw
-/// ``PartdError/Code/closed``.
+/// ``PartdError/Code/closed``. So does a consuming read (a groupby, join, sort
+/// or drop of duplicates without `keepPartitions`) that throws once it has
+/// deleted a partition holding rows (its `body` threw, say): the partitions
+/// left are no longer every row, and no later read may take them for the whole.
 public final class Shuffle<Chunk: Sendable>: Sendable {
     /// The number of partitions.
     public let partitionCount: Int
@@ -265,7 +268,7 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
     }
 
     /// Drops the shuffle's data after a failure (dask's `ensure_cleanup_on_exception`).
-    private func fail(_ error: any Error) {
+    func fail(_ error: any Error) {
         let first = state.withLock { state in
             defer { state.closed = state.closed ?? "dropped after an error: \(error)" }
             return state.closed == nil
@@ -381,19 +384,29 @@ extension Shuffle where Chunk == Table {
     /// Every partition (only `columns`, all when nil) read on all cores, made into `transform`'s table and
     /// handed to `body`; results in partition order. A partition of a shuffle that never received a chunk
     /// has no columns and passes as it is. Unless `keepPartitions` is set, each partition is deleted once
-    /// read (not from a given store) and the shuffle is closed at the end: what the groupby, the drop of
-    /// duplicates and the sort share.
+    /// read (not from a given store) and the shuffle is closed at the end, or when an error is thrown after
+    /// a partition holding rows was deleted: what is left is no longer every row, so no later read may take
+    /// it for the whole. What the groupby, the drop of duplicates and the sort share.
     func consumePartitions<R: Sendable>(
         columns: [String]? = nil, keepPartitions: Bool, _ transform: (Table) throws -> Table,
         _ body: (Int, Table) throws -> R
     ) throws -> [R] {
-        let results = try mapPartitions(columns: columns) { index, table -> R in
-            let result = table.columns.isEmpty ? table : try transform(table)
-            if !keepPartitions && deletesConsumedPartitions { try store.delete([Self.key(ofPartition: index)]) }
-            return try body(index, result)
+        let consumed = Atomic<Bool>(false)
+        do {
+            let results = try mapPartitions(columns: columns) { index, table -> R in
+                let result = table.columns.isEmpty ? table : try transform(table)
+                if !keepPartitions && deletesConsumedPartitions {
+                    try store.delete([Self.key(ofPartition: index)])
+                    if table.rowCount > 0 { consumed.store(true, ordering: .relaxed) }
+                }
+                return try body(index, result)
+            }
+            if !keepPartitions { try close() }
+            return results
+        } catch {
+            if consumed.load(ordering: .relaxed) { fail(error) }
+            throw error
         }
-        if !keepPartitions { try close() }
-        return results
     }
 
     /// Partitions' results joined into one table, those without columns (from partitions that never

@@ -292,7 +292,7 @@ struct GroupByCSV: ParsableCommand {
             last, nunique, median, and qQ for the quantile Q in 0...1, as q0.9) and `count` alone for the \
             rows per group; result columns are named COLUMN_FUNCTION (COLUMN_qQ) and count. min and max \
             take numbers and strings (by code point). Empty fields (nulls) are skipped, and so is NaN by \
-            sum, mean, var, std, min, max, median and quantiles, as in pandas. Groups come partition by partition, each in the order \
+            every aggregate but the row count, as in pandas. Groups come partition by partition, each in the order \
             its rows first appear, printed as each partition is done (so the result need not fit in memory); \
             --sort sorts them by their keys, the null key last: in memory when they take less than a quarter \
             of --memory, else through a second shuffle of the groups by ranges of their keys, printed a sorted \

@@ -12,10 +12,11 @@ struct CLITests {
     let partd = productsDirectory + "/partd"
 
     /// A CSV of `rows` rows: id in 0..<groups, x (every 7th empty), a name with a comma every 3rd row.
-    func writeCSV(_ path: String, rows: Int, groups: Int = 50) throws {
+    /// With `nan`, some x are NaN, and every x of the last group is NaN or empty.
+    func writeCSV(_ path: String, rows: Int, groups: Int = 50, nan: Bool = false) throws {
         var text = "id,x,name\n"
         for i in 0..<rows {
-            let x = i % 7 == 0 ? "" : String(Double(i % 10) / 4)
+            let x = i % 7 == 0 ? "" : nan && (i % 11 == 0 || i * 31 % groups == groups - 1) ? "nan" : String(Double(i % 10) / 4)
             let name = i % 3 == 0 ? "\"n,\(i % 5)\"" : "n\(i % 5)"
             text += "\(i * 31 % groups),\(x),\(name)\n"
         }
@@ -242,16 +243,17 @@ struct CLITests {
         try #require(pythonHas("pandas"), "pandas is not importable; run scripts/test.sh, which installs it")
         let csv = scratchPath("pandas-agg.csv")
         defer { try? FileManager.default.removeItem(atPath: csv) }
-        try writeCSV(csv, rows: 4000, groups: 60)
+        // NaN too (pandas reads it as missing, as it reads an empty field).
+        try writeCSV(csv, rows: 4000, groups: 60, nan: true)
         let ours = try run(partd, ["groupby", csv, "--by", "id", "--memory", "20kB", "--format", "json",
-                                   "--agg", "var:x,std:x,first:x,last:name,first:name,nunique:name,nunique:x,median:x,q0.9:x,q0.05:x"])
+                                   "--agg", "var:x,std:x,first:x,last:x,count:x,last:name,first:name,nunique:name,nunique:x,median:x,q0.9:x,q0.05:x"])
         #expect(ours.status == 0, "\(ours.output)")
         let json = String(ours.output[ours.output.firstIndex(of: "[")!...])
         let script = """
             import sys, json, math, pandas as pd
-            df = pd.read_csv(sys.argv[1], keep_default_na=False, na_values={'x': ['']})
+            df = pd.read_csv(sys.argv[1], keep_default_na=False, na_values={'x': ['', 'nan']})
             g = df.groupby('id').agg(x_var=('x', 'var'), x_std=('x', 'std'), x_first=('x', 'first'),
-                name_last=('name', 'last'), name_first=('name', 'first'), name_nunique=('name', 'nunique'),
+                x_last=('x', 'last'), x_count=('x', 'count'), name_last=('name', 'last'), name_first=('name', 'first'), name_nunique=('name', 'nunique'),
                 x_nunique=('x', 'nunique'), x_median=('x', 'median'),
                 **{'x_q0.9': ('x', lambda s: s.quantile(0.9)), 'x_q0.05': ('x', lambda s: s.quantile(0.05))})
             ours = {row['id']: row for row in json.loads(sys.stdin.read())}
@@ -259,7 +261,9 @@ struct CLITests {
             for key, expected in g.iterrows():
                 row = ours[key]
                 for name, value in expected.items():
-                    if isinstance(value, float):
+                    if isinstance(value, float) and math.isnan(value):
+                        assert row[name] is None, (key, name, row[name], value)
+                    elif isinstance(value, float):
                         assert math.isclose(row[name], value, rel_tol=1e-9, abs_tol=1e-12), (key, name, row[name], value)
                     else:
                         assert row[name] == value, (key, name, row[name], value)

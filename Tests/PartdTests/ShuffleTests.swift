@@ -462,6 +462,50 @@ struct GroupByTests {
         }
     }
 
+    @Test("count, first, last and nunique take NaN as missing (pandas), NaN first, in the middle and last in a group")
+    func nanMissingForCountFirstLastNunique() throws {
+        // Group 1: NaN first, in the middle and last, around 2, 1, 2, 4; group 2 only NaN; group 3 NaN and a
+        // null; group 4 nulls and NaN around 5 and 7; group 5 one value.
+        let rows: [(Int64, Double?)] = [
+            (1, .nan), (2, .nan), (1, 2), (3, .nan), (4, nil), (1, .nan), (2, .nan), (4, .nan), (1, 1), (3, nil),
+            (4, 5), (1, .nan), (4, nil), (1, 2), (5, 3), (4, 7), (1, 4), (4, .nan), (1, .nan),
+        ]
+        let g = rows.map(\.0)
+        let x = rows.map { $0.1 ?? 0 }
+        let valid = BitArray(rows.map { $0.1 != nil })
+        var columns = [Column("g", g), Column("x", x, validity: valid), Column("f", x.map { Float($0) }, validity: valid)]
+        #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
+        columns.append(Column("h", x.map { Float16($0) }, validity: valid))
+        #endif
+        let table = try Table(columns)
+        // What pandas' groupby gives: count and nunique skip NaN, first and last are the first and last
+        // value that is neither null nor NaN (NaN, here null, for a group without one); size counts every row.
+        let expected: [Int64: [String?]] = [
+            1: ["4", "2.0", "4.0", "3", "8"],
+            2: ["0", nil, nil, "0", "2"],
+            3: ["0", nil, nil, "0", "2"],
+            4: ["2", "5.0", "7.0", "2", "6"],
+            5: ["1", "3.0", "3.0", "1", "1"],
+        ]
+        for name in columns.dropFirst().map(\.name) {
+            let aggregations: [Aggregation] = [.count(name), .first(name), .last(name), .nunique(name), .count]
+            func byGroup(_ result: Table) -> [Int64: [String?]] {
+                let groups = result["g"]!.values(as: Int64.self)!
+                var found: [Int64: [String?]] = [:]
+                for row in 0..<result.rowCount { found[groups[row]] = aggregations.map { result[$0.name]!.text(at: row) } }
+                return found
+            }
+            let inMemory = try table.groupBy(["g"]).aggregate(aggregations)
+            #expect(byGroup(inMemory) == expected, "\(name)")
+            #expect(inMemory["\(name)_first"]!.type == table[name]!.type && inMemory["\(name)_last"]!.type == table[name]!.type)
+            for partitions in [1, 3] {
+                let shuffle = try Shuffle<Table>(by: ["g"], partitions: partitions, options: ShuffleOptions(memory: .kilobytes(1)))
+                try shuffle.add(contentsOf: [table.slice(0..<7), table.slice(7..<rows.count)])
+                #expect(byGroup(try shuffle.groupBy(["g"]).aggregate(aggregations)) == expected, "\(name), \(partitions) partitions")
+            }
+        }
+    }
+
     @Test("var, std, first, last and nunique equal the obvious computation, in memory and out of core")
     func moreAggregates() throws {
         var rng = SplitMix64(seed: 77)
@@ -581,6 +625,51 @@ struct GroupByTests {
     func noRows() throws {
         let shuffle = try Shuffle<Table>(by: ["id"], partitions: 4)
         #expect(try shuffle.groupBy(["id"]).aggregate([.count]).rowCount == 0)
+    }
+
+    @Test("a consuming read that throws after deleting partitions closes the shuffle (a later read returned the rest silently)")
+    func failedConsumingReadCloses() throws {
+        let table = shuffleTable(rows: 2_000, seed: 5)
+        func total(_ result: Table) -> Int64 { result["count"]!.values(as: Int64.self)!.reduce(0, +) }
+        // A body that throws for one partition: the others were read and deleted, so what is left is not the
+        // whole, and a second groupby must not pass it off as such.
+        let shuffle = try Shuffle<Table>(by: ["id"], partitions: 4)
+        try shuffle.add(table)
+        let path = try #require(shuffle.directory?.path)
+        #expect(throws: ShuffleTestError.self) {
+            try shuffle.groupByPartitions(["id"], [.count]) { index, _ in if index == 1 { throw ShuffleTestError() } }
+        }
+        expectPartdError(.closed) { try shuffle.groupBy(["id"]).aggregate([.count]) }
+        expectPartdError(.closed) { try shuffle.partition(0) }
+        #expect(!exists(path))
+        // The same for a drop of duplicates and a sort, which consume partitions alike.
+        let distinct = try Shuffle<Table>(by: ["id"], partitions: 3)
+        try distinct.add(table)
+        #expect(throws: ShuffleTestError.self) {
+            try distinct.distinctPartitions(by: ["id", "name"]) { index, _ in if index == 2 { throw ShuffleTestError() } }
+        }
+        expectPartdError(.closed) { try distinct.droppingDuplicates(by: ["id", "name"]) }
+        let sort = try Shuffle<Table>(sortingBy: ["x"], boundaries: try table.sortBoundaries(by: ["x"], partitions: 3))
+        try sort.add(table)
+        #expect(throws: ShuffleTestError.self) {
+            try sort.sortedPartitions { index, _ in if index == 0 { throw ShuffleTestError() } }
+        }
+        expectPartdError(.closed) { try sort.sorted() }
+        // A join closes both sides.
+        let (left, right) = (try Shuffle<Table>(by: ["id"], partitions: 3), try Shuffle<Table>(by: ["id"], partitions: 3))
+        try left.add(table)
+        try right.add(shuffleTable(rows: 500, seed: 9))
+        #expect(throws: ShuffleTestError.self) {
+            try left.joinPartitions(right, on: ["id"]) { index, _ in if index == 1 { throw ShuffleTestError() } }
+        }
+        expectPartdError(.closed) { try left.join(right, on: ["id"]) }
+        expectPartdError(.closed) { try right.partition(0) }
+
+        // A failure before any partition is deleted (an aggregate the column cannot take) leaves the shuffle whole.
+        let whole = try Shuffle<Table>(by: ["id"], partitions: 4)
+        try whole.add(table)
+        expectPartdError(.invalidArgument) { try whole.groupBy(["id"]).aggregate([.sum("name")]) }
+        #expect(try total(whole.groupBy(["id"]).aggregate([.count])) == 2_000)
     }
 
     @Test("consuming reads over a given store leave its partitions for other readers; over a temporary directory they free them")

@@ -213,7 +213,7 @@ struct Cat: ParsableCommand {
     var kind: Kind = .auto
     @Option(
         help: ArgumentHelp(
-            "Output format of tables: csv, json, arrow (an Arrow IPC file, which pandas.read_feather and "
+            "Output format of tables: csv, json (NaN and infinities as null), arrow (an Arrow IPC file, which pandas.read_feather and "
                 + "pyarrow.feather.read_table open) or arrow-stream (an Arrow IPC stream)."))
     var format: Format = .csv
     @Option(help: "Compress the buffers of --format arrow or arrow-stream: lz4 or zstd.") var arrowCompression: ArrowCompressionOption?
@@ -352,7 +352,7 @@ func printTable(
     }
 }
 
-/// A table as one JSON array of objects, one row a line.
+/// A table as one JSON array of objects, one row a line; nulls, NaN and infinities are `null`.
 private func printJSON(_ table: Table, to output: (String) throws -> Void) rethrows {
     var rows: [String] = []
     for row in 0..<table.rowCount {
@@ -360,7 +360,10 @@ private func printJSON(_ table: Table, to output: (String) throws -> Void) rethr
             let value = column.text(at: row).map { text -> String in
                 switch column.type {
                 case .string, .categorical: return jsonString(text)
-                default: return Double(text) == nil && text != "true" && text != "false" ? jsonString(text) : text
+                default:
+                    // NaN and the infinities have no JSON form: null, as pandas' `to_json` writes them.
+                    if let number = Double(text) { return number.isFinite ? text : "null" }
+                    return text == "true" || text == "false" ? text : jsonString(text)
                 }
             } ?? "null"
             return "\(jsonString(column.name)): \(value)"

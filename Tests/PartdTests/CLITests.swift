@@ -237,6 +237,24 @@ struct CLITests {
         #expect(try run(partd, ["groupby", "--help"]).output.contains("--agg"))
     }
 
+    @Test("cat --format json writes NaN and infinities as null, so that any JSON parser reads it")
+    func jsonNonFinite() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let path = scratchPath("cli-json-nonfinite")
+        defer { removeTree(path) }
+        let table = try Table([
+            Column("x", [1.5, .nan, .infinity, -.infinity]),
+            Column("y", [Float(2.5), .nan, -.infinity, 0]),
+        ])
+        try TableStore(over: try DirectoryStore(path: path)).append([(key: PartdKey("f"), value: table)])
+        let printed = try run(partd, ["cat", path, "f", "--format", "json"])
+        #expect(printed.status == 0, "\(printed.output)")
+        let rows = try JSONSerialization.jsonObject(with: Data(printed.output.utf8)) as? [[String: Any]]
+        #expect(rows?.map { $0["x"] as? Double } == [1.5, nil, nil, nil])
+        #expect(rows?.map { $0["y"] as? Double } == [2.5, nil, nil, 0])
+        #expect(rows?.map { $0["x"] is NSNull } == [false, true, true, true])
+    }
+
     @Test("groupby var, std, first, last, nunique, median and quantiles print what pandas' groupby gives")
     func aggregatesLikePandas() throws {
         try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")

@@ -27,7 +27,10 @@ public struct ShuffleOptions: Sendable {
     /// `keepPartitions`) close the shuffle but leave the partitions in the store.
     /// Delete or drop them yourself once every reader is done. `directory`,
     /// `temporaryParent` and `compression` are ignored when it is set: wrap the
-    /// store in a `CompressedStore` to compress.
+    /// store in a `CompressedStore` to compress. Partitions are stored under their
+    /// numbers (``Shuffle/key(ofPartition:)``), so two different shuffles (the two
+    /// sides of a join, say) need two stores: two directories, or two
+    /// `RedisStore`s of different namespaces over one cluster.
     public var store: AnyByteStore?
     /// Called after each chunk is partitioned and after each partition is read
     /// by ``Shuffle/mapPartitions(_:)``, from the thread doing the work.
@@ -152,8 +155,11 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
 
     /// Hashes `chunk`'s rows and appends each partition's rows to it.
     ///
-    /// - Throws: what partitioning or storing throws (the shuffle is then
-    ///   dropped and closed); ``PartdError/Code/closed`` after ``finish()``,
+    /// - Throws: ``PartdError/Code/typeMismatch`` for a table whose columns
+    ///   (names, order or types) differ from the first table's, or an array whose
+    ///   rows have another shape than the first array's, a zero-row first chunk
+    ///   included; what partitioning or storing throws (the shuffle is then
+    ///   dropped and closed, as after every error here); ``PartdError/Code/closed`` after ``finish()``,
     ///   ``close()`` or an earlier failure.
     public func add(_ chunk: Chunk) throws {
         try checkOpen(adding: true)
@@ -291,7 +297,9 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
     private func partitionAndAppend(_ chunk: Chunk) throws {
         let rows = kind.rowCount(chunk)
         try kind.check(chunk)
-        if state.withLock({ $0.empty == nil }) {
+        if let first = state.withLock({ $0.empty }) {
+            if let mismatch = kind.mismatch(first, chunk) { throw PartdError(code: .typeMismatch, message: mismatch) }
+        } else {
             let empty = kind.take(chunk, [])
             state.withLock { $0.empty = $0.empty ?? empty }
         }
@@ -370,6 +378,9 @@ struct ShuffleKind<Chunk: Sendable>: Sendable {
     var get: @Sendable (PartdKey, [String]?) throws -> Chunk
     /// Only the given columns of a chunk (tables; other kinds return it as it is).
     var selecting: @Sendable (Chunk, [String]) -> Chunk = { chunk, _ in chunk }
+    /// Why a chunk does not fit the shuffle's first chunk (other columns or column types, another row shape),
+    /// or nil if it does. Partitions must agree, and each partition's store checks only its own appends.
+    var mismatch: @Sendable (_ first: Chunk, _ chunk: Chunk) -> String? = { _, _ in nil }
 }
 
 // MARK: - Tables
@@ -446,7 +457,11 @@ extension Shuffle where Chunk == Table {
             },
             append: { try tables.append($0) },
             get: { try tables.get($0, columns: $1) },
-            selecting: { table, names in (try? table.selecting(names)) ?? table })
+            selecting: { table, names in (try? table.selecting(names)) ?? table },
+            mismatch: { first, table in
+                first.schema == table.schema
+                    ? nil : "a table of columns \(table.schema) added to a shuffle whose first table has \(first.schema)"
+            })
     }
 }
 
@@ -485,7 +500,13 @@ extension Shuffle {
                 return (try? NDArray(elements, shape: [rows.count] + rowShape)) ?? NDArray(emptyWithRowShape: rowShape)
             },
             append: { try arrays.append($0) },
-            get: { key, _ in try arrays.get(key, as: NDArray<E>.self) })
+            get: { key, _ in try arrays.get(key, as: NDArray<E>.self) },
+            mismatch: { first, array in
+                first.shape.dropFirst().elementsEqual(array.shape.dropFirst())
+                    ? nil
+                    : "an array of rows of shape \(Array(array.shape.dropFirst())) added to a shuffle whose first "
+                        + "array has rows of shape \(Array(first.shape.dropFirst()))"
+            })
         }
     }
 }

@@ -173,6 +173,36 @@ struct ShuffleTests {
         expectPartdError(.closed) { try shuffle.add(table) }  // finished by the reads
     }
 
+    @Test("a chunk whose columns or row shape differ from the first chunk's is a typeMismatch, a zero-row first chunk included")
+    func chunkShapeMismatch() throws {
+        let table = try Table([Column("id", [1, 2, 3] as [Int64]), Column("x", [1.0, 2, 3])])
+        let other = try Table([Column("id", [4, 5, 6] as [Int64]), Column("x", strings: ["a", "b", "c"])])
+        // The rows of the two tables go to different partitions, whose stores each see one schema.
+        let shuffle = try Shuffle<Table>(by: ["id"], partitions: 64)
+        try shuffle.add(table)
+        expectPartdError(.typeMismatch) { try shuffle.add(other) }
+        expectPartdError(.closed) { try shuffle.partition(0) }
+
+        let empty = try Shuffle<Table>(by: ["id"], partitions: 8)
+        try empty.add(other.slice(0..<0))
+        expectPartdError(.typeMismatch) { try empty.add(table) }
+
+        let renamed = try Shuffle<Table>(by: ["id"], partitions: 8)
+        try renamed.add(table)
+        expectPartdError(.typeMismatch) { try renamed.add(try table.selecting(["x", "id"])) }
+
+        let arrays = try Shuffle<NDArray<Int64>>(partitions: 8)
+        try arrays.add(try NDArray([1, 2, 3, 4] as [Int64], shape: [2, 2]))
+        expectPartdError(.typeMismatch) { try arrays.add(try NDArray([5, 6, 7, 8, 9, 10] as [Int64], shape: [2, 3])) }
+
+        // The same schema (categorical dictionaries may differ) is fine.
+        let same = try Shuffle<Table>(by: ["id"], partitions: 8)
+        defer { try? same.close() }
+        try same.add(table)
+        try same.add(try Table([Column("id", [7] as [Int64]), Column("x", [7.0])]))
+        #expect((0..<8).map { try! same.partition($0).rowCount }.reduce(0, +) == 4)
+    }
+
     @Test("arrays shuffle by value, records by a key function")
     func arraysAndRecords() throws {
         let values: [Int64] = (0..<1000).map { Int64($0 % 17) }

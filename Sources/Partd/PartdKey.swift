@@ -18,10 +18,42 @@
 /// than rebuilding them per append.
 public struct PartdKey: Sendable {
     /// The shape and content of a key.
+    ///
+    /// Strings compare by their Unicode scalars (their UTF-8 bytes), not by Swift's canonical
+    /// equivalence: `"\u{E9}"` and `"e\u{301}"` (both "é") are different keys, as they are in
+    /// Python, with different file names and different bytes on the wire and in Redis.
     public enum Kind: Hashable, Sendable {
         case string(String)
         case int(Int)
         case tuple([PartdKey])
+
+        public static func == (lhs: Kind, rhs: Kind) -> Bool {
+            switch (lhs, rhs) {
+            case (.string(let a), .string(let b)):
+                return a.utf8.count == b.utf8.count && a.utf8.elementsEqual(b.utf8)
+            case (.int(let a), .int(let b)):
+                return a == b
+            case (.tuple(let a), .tuple(let b)):
+                return a == b
+            default:
+                return false
+            }
+        }
+
+        public func hash(into hasher: inout Hasher) {
+            switch self {
+            case .string(var s):
+                hasher.combine(0 as UInt8)
+                hasher.combine(s.utf8.count)
+                s.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+            case .int(let i):
+                hasher.combine(1 as UInt8)
+                hasher.combine(i)
+            case .tuple(let parts):
+                hasher.combine(2 as UInt8)
+                hasher.combine(parts)
+            }
+        }
     }
 
     /// The key's content, hash and size bound, shared by every copy of the key:

@@ -98,7 +98,14 @@ public final class DirectoryStore: ByteStore {
         } catch {
             throw PartdError.system("create a temporary store directory in", key: nil, path: base, errno: error.rawValue)
         }
-        return try DirectoryStore(path: made, temporary: true, configuration: configuration)
+        do {
+            return try DirectoryStore(path: made, temporary: true, configuration: configuration)
+        } catch {
+            // No store owns the directory just made (out of descriptors, say): remove it again. It is
+            // empty, and `rmdir` needs no descriptor, which may be just what ran out.
+            if (try? Posix.unlinkAt(AT_FDCWD, made, isDirectory: true)) == nil { try? Posix.removeTree(made) }
+            throw error
+        }
     }
 
     private init(path: String, temporary: Bool, configuration: Configuration) throws {

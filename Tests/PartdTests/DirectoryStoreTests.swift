@@ -131,6 +131,19 @@ struct DirectoryStoreTests {
         #expect(try again.keys() == [composed, decomposed].sorted())
     }
 
+    @Test("setOnce writes over a temporary file a crashed process of the same id left behind")
+    func staleTemporaryFile() throws {
+        let store = try DirectoryStore.temporary()
+        // A process with this id (ids are reused: a container's main process is often pid 1 every time)
+        // was killed between creating its first temporary file and renaming it.
+        let stale = store.path + "/.tmp-\(getpid())-1"
+        writeFile(stale, bytes("half a value"))
+        #expect(try store.setOnce("k", bytes("value")))
+        #expect(try store.get("k") == bytes("value"))
+        #expect(!exists(stale))
+        #expect(try store.keys() == ["k"])
+    }
+
     @Test("foreign files are ignored by keys() but plain partd names are read")
     func foreignFiles() throws {
         let store = try DirectoryStore.temporary()

@@ -21,7 +21,8 @@ public enum Compression: Sendable, Hashable {
     case bz2(level: Int = 9)
     /// Snappy raw format, as python-snappy's `snappy.compress`.
     case snappy
-    /// Zstandard; level 1–19 (negative levels are faster), default 3.
+    /// Zstandard; level 1–19 (negative levels are faster, down to -131072; 20–22 need much memory),
+    /// default 3.
     case zstd(level: Int = 3)
     /// LZ4 block format.
     case lz4

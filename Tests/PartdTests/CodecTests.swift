@@ -136,8 +136,9 @@ struct CodecTests {
 
     @Test("invalid settings throw compressionFailed")
     func invalidSettings() {
+        // A zstd level outside Int32 trapped converting it for the C call.
         for compression in [Compression.zlib(level: 12), .bz2(level: 0), .blosc(BloscSettings(level: 10)),
-            .blosc(BloscSettings(typeSize: 0))]
+            .blosc(BloscSettings(typeSize: 0)), .zstd(level: 1 << 40), .zstd(level: -(1 << 40))]
         {
             do {
                 _ = try compression.compress([1, 2, 3])

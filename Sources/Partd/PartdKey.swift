@@ -30,7 +30,12 @@ public struct PartdKey: Sendable {
         public static func == (lhs: Kind, rhs: Kind) -> Bool {
             switch (lhs, rhs) {
             case (.string(let a), .string(let b)):
-                return a.utf8.count == b.utf8.count && a.utf8.elementsEqual(b.utf8)
+                // Through spans: comparing the UTF-8 views element by element costs four times as much.
+                let x = a.utf8Span.span
+                let y = b.utf8Span.span
+                guard x.count == y.count else { return false }
+                for i in x.indices where x[i] != y[i] { return false }
+                return true
             case (.int(let a), .int(let b)):
                 return a == b
             case (.tuple(let a), .tuple(let b)):
@@ -42,10 +47,11 @@ public struct PartdKey: Sendable {
 
         public func hash(into hasher: inout Hasher) {
             switch self {
-            case .string(var s):
+            case .string(let s):
                 hasher.combine(0 as UInt8)
-                hasher.combine(s.utf8.count)
-                s.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+                let bytes = s.utf8Span.span
+                hasher.combine(bytes.count)
+                bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
             case .int(let i):
                 hasher.combine(1 as UInt8)
                 hasher.combine(i)

@@ -21,7 +21,8 @@ public enum Compression: Sendable, Hashable {
     case bz2(level: Int = 9)
     /// Snappy raw format, as python-snappy's `snappy.compress`.
     case snappy
-    /// Zstandard; level 1–19 (negative levels are faster), default 3.
+    /// Zstandard; level 1–19 (negative levels are faster, down to -131072; 20–22 need much memory),
+    /// default 3.
     case zstd(level: Int = 3)
     /// LZ4 block format.
     case lz4
@@ -76,7 +77,9 @@ public enum Compression: Sendable, Hashable {
     /// whatever the input claims.
     ///
     /// - Throws: ``PartdError/Code/corruptData`` if the input is damaged, was
-    ///   made by another codec, or does not decompress to exactly `originalSize` bytes.
+    ///   made by another codec, does not decompress to exactly `originalSize` bytes, or is
+    ///   longer than any codec writes for `originalSize` bytes (the limit of a compressed frame's
+    ///   payload, `docs/format.md` §4).
     public static func decompress(_ input: [UInt8], codec: Codec, originalSize: Int) throws -> [UInt8] {
         if codec == .none && input.count == originalSize && originalSize <= maximumChunkSize { return input }
         return try decompress(input[...], codec: codec, originalSize: originalSize)
@@ -86,6 +89,10 @@ public enum Compression: Sendable, Hashable {
     public static func decompress(_ input: ArraySlice<UInt8>, codec: Codec, originalSize: Int) throws -> [UInt8] {
         guard originalSize >= 0, originalSize <= maximumChunkSize else {
             throw corrupt(codec, "claims \(originalSize) bytes, more than the \(maximumChunkSize)-byte chunk limit")
+        }
+        // Also keeps the length within what the C libraries take (LZ4 an Int32, bzip2 a UInt32).
+        guard UInt64(input.count) <= FrameFormat.maximumStoredLength(original: UInt64(originalSize)) else {
+            throw corrupt(codec, "holds \(input.count) bytes, more than any codec writes for \(originalSize) bytes")
         }
         switch codec {
         case .none:

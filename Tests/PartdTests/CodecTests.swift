@@ -74,6 +74,20 @@ struct CodecTests {
         }
     }
 
+    @Test("an input longer than any codec writes for one chunk throws corruptData", arguments: allCompressions)
+    func oversizedInput(compression: Compression) throws {
+        // 2 GiB + 1 bytes: LZ4's C API takes the length as an Int32 (it trapped converting it). The array is
+        // never written here, so its pages stay untouched (the kernel's zero pages) and cost no memory.
+        let count = (1 << 31) + 1
+        let huge = [UInt8](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+        do {
+            _ = try Compression.decompress(huge[...], codec: compression.codec, originalSize: 1000)
+            Issue.record("a 2 GiB input decoded to 1000 bytes")
+        } catch let error as PartdError {
+            #expect(error.code == .corruptData)
+        }
+    }
+
     @Test("every single-byte flip of a small compressed value decodes or throws", arguments: allCompressions)
     func byteFlips(compression: Compression) throws {
         let input = Array("the quick brown fox jumps over the lazy dog, again and again and again".utf8)
@@ -122,8 +136,9 @@ struct CodecTests {
 
     @Test("invalid settings throw compressionFailed")
     func invalidSettings() {
+        // A zstd level outside Int32 trapped converting it for the C call.
         for compression in [Compression.zlib(level: 12), .bz2(level: 0), .blosc(BloscSettings(level: 10)),
-            .blosc(BloscSettings(typeSize: 0))]
+            .blosc(BloscSettings(typeSize: 0)), .zstd(level: 1 << 40), .zstd(level: -(1 << 40))]
         {
             do {
                 _ = try compression.compress([1, 2, 3])

@@ -167,6 +167,25 @@ struct ConformanceTests {
         #expect(try store.get("a?") == bytes("value 1"))
     }
 
+    @Test("keys that differ only in Unicode normalisation are distinct keys", arguments: StoreKind.allCases)
+    func unicodeNormalisation(kind: StoreKind) throws {
+        let store = try kind.make()
+        // "é" as one scalar (NFC) and as "e" plus a combining acute accent (NFD): Swift's String ==
+        // calls them equal, but they are different scalars, different UTF-8 bytes and different file
+        // names, and distinct keys in Python's partd.
+        let composed = PartdKey("\u{E9}")
+        let decomposed = PartdKey("e\u{301}")
+        #expect(composed != decomposed)
+        try store.append([(key: composed, value: bytes("one")), (key: decomposed, value: bytes("two"))])
+        try store.append(decomposed, bytes("2"))
+        #expect(try store.get(composed) == bytes("one"))
+        #expect(try store.get(decomposed) == bytes("two2"))
+        #expect(try store.keys().count == 2)
+        try store.delete([decomposed])
+        #expect(try store.get(composed) == bytes("one"))
+        #expect(try store.keys().count == 1)
+    }
+
     @Test("binary and large values round-trip", arguments: StoreKind.allCases)
     func binaryAndLarge(kind: StoreKind) throws {
         let store = try kind.make()

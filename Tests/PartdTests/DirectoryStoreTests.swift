@@ -110,6 +110,40 @@ struct DirectoryStoreTests {
         for (i, key) in keys.enumerated() { #expect(try again.get(key) == bytes("v\(i)")) }
     }
 
+    @Test("keys that differ only in Unicode normalisation keep their own files, also through the descriptor cache")
+    func unicodeNormalisation() throws {
+        let path = scratchPath("unicode")
+        defer { removeTree(path) }
+        let composed = PartdKey("caf\u{E9}")
+        let decomposed = PartdKey("cafe\u{301}")
+        do {
+            let store = try DirectoryStore(path: path)
+            try store.append(composed, bytes("NFC"))
+            // The composed key's descriptor is cached now; the decomposed key must not reuse it.
+            try store.append(decomposed, bytes("NFD"))
+            try store.close()
+        }
+        #expect(readFile(path + "/%scaf%C3%A9") == bytes("NFC"))
+        #expect(readFile(path + "/%scafe%CC%81") == bytes("NFD"))
+        let again = try DirectoryStore(path: path)
+        #expect(try again.get(composed) == bytes("NFC"))
+        #expect(try again.get(decomposed) == bytes("NFD"))
+        #expect(try again.keys() == [composed, decomposed].sorted())
+    }
+
+    @Test("setOnce writes over a temporary file a crashed process of the same id left behind")
+    func staleTemporaryFile() throws {
+        let store = try DirectoryStore.temporary()
+        // A process with this id (ids are reused: a container's main process is often pid 1 every time)
+        // was killed between creating its first temporary file and renaming it.
+        let stale = store.path + "/.tmp-\(getpid())-1"
+        writeFile(stale, bytes("half a value"))
+        #expect(try store.setOnce("k", bytes("value")))
+        #expect(try store.get("k") == bytes("value"))
+        #expect(!exists(stale))
+        #expect(try store.keys() == ["k"])
+    }
+
     @Test("foreign files are ignored by keys() but plain partd names are read")
     func foreignFiles() throws {
         let store = try DirectoryStore.temporary()

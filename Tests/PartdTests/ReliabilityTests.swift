@@ -115,10 +115,13 @@ struct ReliabilityTests {
     func tooManyOpenFiles() throws {
         try #require(FileManager.default.isExecutableFile(atPath: worker), "build the package first: \(worker)")
         let path = scratchPath("nofile")
-        defer { removeTree(path); removeTree(path + "-second") }
+        defer { removeTree(path); removeTree(path + "-second"); removeTree(path + "-temporaries") }
         let result = try run(worker, ["fault", "nofile", path])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("error: too many open files"))
+        // A temporary store that could not be opened removed the directory it had made.
+        #expect(result.output.contains("temporary: too many open files"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: path + "-temporaries") == [])
         #expect(result.output.contains("read 40 keys while out of descriptors, as written: true"))
         #expect(result.output.contains("recovered: new-key holds [1, 2, 3]"))
         #expect(result.output.contains("before intact: true"))

@@ -98,7 +98,14 @@ public final class DirectoryStore: ByteStore {
         } catch {
             throw PartdError.system("create a temporary store directory in", key: nil, path: base, errno: error.rawValue)
         }
-        return try DirectoryStore(path: made, temporary: true, configuration: configuration)
+        do {
+            return try DirectoryStore(path: made, temporary: true, configuration: configuration)
+        } catch {
+            // No store owns the directory just made (out of descriptors, say): remove it again. It is
+            // empty, and `rmdir` needs no descriptor, which may be just what ran out.
+            if (try? Posix.unlinkAt(AT_FDCWD, made, isDirectory: true)) == nil { try? Posix.removeTree(made) }
+            throw error
+        }
     }
 
     private init(path: String, temporary: Bool, configuration: Configuration) throws {
@@ -333,7 +340,16 @@ public final class DirectoryStore: ByteStore {
             guard !setOnceKeys.withLock({ $0.contains(key) }) else { return false }
             let temporary = ".tmp-\(Posix.processID)-\(temporaryCounter.add(1, ordering: .relaxed).newValue)"
             do throws(Errno) {
-                let fd = try Posix.openAt(rootFD, temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_TRUNC)
+                let flags = O_WRONLY | O_CREAT | O_EXCL
+                let fd: Int32
+                do throws(Errno) {
+                    fd = try Posix.openAt(rootFD, temporary, flags: flags)
+                } catch let error where error.rawValue == EEXIST {
+                    // Left by a process with this id (ids are reused) that died before its rename. Under the
+                    // exclusive lock no setOnce of any process is writing one, so it is stale.
+                    try Posix.unlinkAt(rootFD, temporary)
+                    fd = try Posix.openAt(rootFD, temporary, flags: flags)
+                }
                 defer { Posix.close(fd) }
                 try Posix.writeAll(fd, value)
                 if configuration.fsync { try Posix.sync(fd) }

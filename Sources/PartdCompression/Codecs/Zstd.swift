@@ -5,6 +5,9 @@ import CPartdZstd
 
 enum ZstdCodec {
     static func compress(_ input: ArraySlice<UInt8>, level: Int) throws -> [UInt8] {
+        guard (Int(ZSTD_minCLevel())...Int(ZSTD_maxCLevel())).contains(level) else {
+            throw Compression.failed(.zstd, "level \(level) is not \(ZSTD_minCLevel())–\(ZSTD_maxCLevel())")
+        }
         let bound = ZSTD_compressBound(input.count)
         var result = 0
         let output = [UInt8](unsafeUninitializedCapacity: bound) { out, count in

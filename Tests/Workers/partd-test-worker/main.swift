@@ -225,6 +225,18 @@ if arguments.count == 4, arguments[1] == "fault" {
             } catch let error as PartdError {
                 code = "\(error.code)"
             }
+            // Nor does a temporary store, and the directory it made for itself is removed again.
+            while true {
+                let fd = open("/dev/null", O_RDONLY)
+                if fd < 0 { break }
+                held.append(fd)
+            }
+            do {
+                _ = try DirectoryStore.temporary(in: arguments[3] + "-temporaries")
+                print("temporary: opened")
+            } catch let error as PartdError {
+                print("temporary: \(error.code)")
+            }
             for fd in held { close(fd) }
             limit = saved
             setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)

@@ -77,11 +77,17 @@ final class Scratch: @unchecked Sendable {
         }
     }
 
-    /// Removes the directory with everything in it, if it was made.
+    /// Removes the directory with everything in it, if it was made. On a signal the command's threads may
+    /// still be writing there, and a file made during the removal makes it fail: it tries again until the
+    /// directory is gone (for up to a second).
     func remove() {
         lock.lock()
         defer { lock.unlock() }
-        if let path { try? FileManager.default.removeItem(atPath: path) }
+        if let path {
+            for _ in 0..<100 where FileManager.default.fileExists(atPath: path) {
+                if (try? FileManager.default.removeItem(atPath: path)) == nil { usleep(10_000) }
+            }
+        }
         path = nil
     }
 }

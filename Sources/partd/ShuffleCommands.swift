@@ -265,7 +265,16 @@ struct ShuffleCSV: ParsableCommand {
         // Undone on a failure, and on SIGINT, SIGTERM or SIGHUP.
         let out = self.out
         let undo: @Sendable () -> Void = {
-            if existed { try? DirectoryStore(path: out).drop() } else { try? PartdPath.destroy(out) }
+            if existed {
+                try? DirectoryStore(path: out).drop()
+                return
+            }
+            // On a signal the shuffle's threads may still be writing partitions: a file made between the
+            // listing and the `rmdir` makes the removal fail, so try again until the directory is gone (once
+            // it is, nothing can be made in it).
+            for _ in 0..<100 where FileManager.default.fileExists(atPath: out) {
+                if (try? PartdPath.destroy(out)) == nil { usleep(10_000) }
+            }
         }
         let shuffle: Shuffle<Table>
         do {

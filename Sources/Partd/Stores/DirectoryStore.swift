@@ -231,14 +231,21 @@ public final class DirectoryStore: ByteStore {
     private func write(to key: PartdKey, _ body: (Int32, inout Int) throws(Errno) -> Void) throws {
         let file = try descriptor(for: key)
         var written = 0
+        func cutBack() {
+            if written > 0, let size = try? Posix.fileSize(file.fd) { try? Posix.truncate(file.fd, to: size - written) }
+        }
         do throws(Errno) {
             try body(file.fd, &written)
         } catch {
-            if written > 0, let size = try? Posix.fileSize(file.fd) { try? Posix.truncate(file.fd, to: size - written) }
+            cutBack()
             throw failure("append to", key, error)
         }
         if configuration.fsync {
-            do throws(Errno) { try Posix.sync(file.fd) } catch { throw failure("fsync", key, error) }
+            // A failed fsync fails the append, so its bytes go too (a caller trying again would write them twice).
+            do throws(Errno) { try Posix.sync(file.fd) } catch {
+                cutBack()
+                throw failure("fsync", key, error)
+            }
         }
     }
 
@@ -514,11 +521,11 @@ public final class DirectoryStore: ByteStore {
         } catch {
             throw failure("open", key, error, name: name)
         }
+        let file = OpenFile(fd: fd)  // closes the descriptor if the directory's fsync fails
         if configuration.fsync {
             // Make the new file's directory entry durable too.
             do throws(Errno) { try Posix.sync(rootFD) } catch { throw failure("fsync the directory for", key, error, name: name) }
         }
-        let file = OpenFile(fd: fd)
         return cache.withLock { $0.insert(key, file) }
     }
 

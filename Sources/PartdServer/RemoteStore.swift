@@ -17,7 +17,8 @@ import Partd
 /// **Pipelining.** Unlike partd's client, which waits for each answer, appends
 /// (and deletes) return as soon as they are queued, with at most
 /// ``Configuration/maxOutstandingBytes`` of requests unanswered (back-pressure:
-/// an append waits while more are). The connection keeps order: the server
+/// an append that would pass the limit waits for the answers before it is queued, so an append that throws
+/// was never sent). The connection keeps order: the server
 /// applies requests as sent, so a read sees every earlier append. A failed
 /// pipelined request is reported by the next call (or ``flush()``), once.
 /// Set ``Configuration/pipelining`` to `false` to wait for every answer.
@@ -35,7 +36,9 @@ import Partd
 /// longer timeout (or `nil`, to wait forever).
 ///
 /// **Keys** nested more than 32 tuples deep cannot be sent: a call with one
-/// throws ``PartdError/Code/invalidKey`` before sending anything.
+/// throws ``PartdError/Code/invalidKey`` before sending anything. Nor can a request larger than
+/// ``Configuration/maxFrameBytes`` (an append or set-once of large values): it throws
+/// ``PartdError/Code/invalidArgument``, naming the largest value's key, before sending anything.
 public final class RemoteStore: ByteStore, @unchecked Sendable {
     public typealias Address = StoreServer.Address
 
@@ -46,7 +49,11 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
         public var maxOutstandingBytes: Int
         /// Return from appends and deletes once queued (default `true`).
         public var pipelining: Bool
-        /// The largest answer accepted (default 1 GiB).
+        /// The largest frame sent or accepted (default 1 GiB, at most ``StoreServer/largestFrameBytes``): a
+        /// request that would be larger throws ``PartdError/Code/invalidArgument`` before anything is sent; a
+        /// larger answer is a protocol violation. Keep it equal to the server's limit: a server refuses larger
+        /// requests (closing the connection) and answers a request whose answer would pass its own limit with
+        /// ``PartdError/Code/invalidArgument``.
         public var maxFrameBytes: Int
         /// How long to wait for a connection (default 10 s).
         public var connectTimeout: TimeAmount
@@ -64,7 +71,7 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
             self.token = token
             self.maxOutstandingBytes = max(1, maxOutstandingBytes)
             self.pipelining = pipelining
-            self.maxFrameBytes = maxFrameBytes
+            self.maxFrameBytes = min(maxFrameBytes, StoreServer.largestFrameBytes)
             self.connectTimeout = connectTimeout
             self.requestTimeout = requestTimeout
         }
@@ -109,9 +116,28 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
     }
 
     /// Waits until every request sent so far is answered; throws the first
-    /// failure of a pipelined request not yet reported.
+    /// failure of a pipelined request not yet reported. With no live connection (closed, or lost when the
+    /// server went away) nothing is in flight: it throws a failure not yet reported, if any, and does not
+    /// reconnect.
     public func flush() throws {
-        _ = try request(.sync, pipelined: false) { _ in }
+        try throwPendingError()
+        guard let connection = liveConnection() else {
+            // A lost connection fails its unanswered requests as it closes: wait for that, then report them.
+            if let lost = connectionState.withLock({ $0 }), MultiThreadedEventLoopGroup.currentEventLoop == nil {
+                _ = try? lost.channel.closeFuture.wait()
+            }
+            try throwPendingError()
+            return
+        }
+        // A sync on this connection (never a new one): its answer comes after every earlier request's.
+        do {
+            _ = try connection.handler.enqueue(.sync, pipelined: false) { _ in }!.wait()
+            try throwPendingError()
+        } catch let error as PartdError {
+            throw reported(error)
+        } catch {
+            throw PartdError(code: .connectionFailed, message: "request to \(address) failed: \(error)")
+        }
     }
 
     /// Asks the server to shut down (partd's `close_server`): it finishes what it
@@ -122,14 +148,18 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
         _ = try request(.shutdown, pipelined: false) { _ in }
     }
 
-    /// Closes the connection (after the requests in flight are answered). A later call reconnects.
+    /// Closes the connection after the requests in flight are answered, and throws the first failure not yet
+    /// reported (as ``flush()``, so without reconnecting when the server has gone). The connection is closed
+    /// either way. A later call reconnects.
     public func close() throws {
-        try flush()
-        let connection = connectionState.withLock { connection -> Connection? in
-            defer { connection = nil }
-            return connection
+        defer {
+            let connection = connectionState.withLock { connection -> Connection? in
+                defer { connection = nil }
+                return connection
+            }
+            try? connection?.channel.close().wait()  // fails (ignored) if it closed already
         }
-        try connection?.channel.close().wait()
+        try flush()
     }
 
     // MARK: - ByteStore
@@ -137,7 +167,8 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
     public func append(_ batch: [(key: PartdKey, value: [UInt8])]) throws {
         guard !batch.isEmpty else { return }
         for entry in batch { try Wire.checkSendable(entry.key) }
-        _ = try request(.append, pipelined: configuration.pipelining) { out in
+        let bodyBytes = try checkedAppendBytes(batch)
+        _ = try request(.append, pipelined: configuration.pipelining, bodyBytes: bodyBytes) { out in
             out.writeInteger(UInt32(batch.count), endianness: .little)
             for entry in batch {
                 Wire.writeKey(entry.key, into: &out)
@@ -148,6 +179,7 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
 
     public func get(_ keys: [PartdKey]) throws -> [[UInt8]] {
         for key in keys { try Wire.checkSendable(key) }
+        try checkRequest(bodyBytes: Wire.encodedSize(ofKeys: keys)) { ("a get of \(keys.count) keys", nil) }
         var answer = try request(.get, pipelined: false) { Wire.writeKeys(keys, into: &$0) }!
         let count = Int(try Wire.readInteger(&answer, as: UInt32.self, "value count"))
         guard count == keys.count else { throw Wire.violation("asked for \(keys.count) values, got \(count)") }
@@ -156,6 +188,9 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
 
     public func setOnce(_ key: PartdKey, _ value: [UInt8]) throws -> Bool {
         try Wire.checkSendable(key)
+        try checkRequest(bodyBytes: Wire.encodedSize(of: key) + 8 + value.count) {
+            ("a set-once of \(value.count) bytes", key)
+        }
         var answer = try request(.setOnce, pipelined: false) { out in
             Wire.writeKey(key, into: &out)
             Wire.writeBytes(value, into: &out)
@@ -165,7 +200,9 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
 
     public func delete(_ keys: [PartdKey]) throws {
         for key in keys { try Wire.checkSendable(key) }
-        _ = try request(.delete, pipelined: configuration.pipelining) { Wire.writeKeys(keys, into: &$0) }
+        let bodyBytes = Wire.encodedSize(ofKeys: keys)
+        try checkRequest(bodyBytes: bodyBytes) { ("a delete of \(keys.count) keys", nil) }
+        _ = try request(.delete, pipelined: configuration.pipelining, bodyBytes: bodyBytes) { Wire.writeKeys(keys, into: &$0) }
     }
 
     public func drop() throws {
@@ -211,6 +248,7 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
         public func append(_ batch: [PartdKey: [UInt8]]) async throws {
             let entries = batch.map { (key: $0.key, value: $0.value) }
             for entry in entries { try Wire.checkSendable(entry.key) }
+            _ = try store.checkedAppendBytes(entries)
             _ = try await store.send(.append) { out in
                 out.writeInteger(UInt32(entries.count), endianness: .little)
                 for entry in entries {
@@ -234,6 +272,7 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
 
         public func delete(_ keys: [PartdKey]) async throws {
             for key in keys { try Wire.checkSendable(key) }
+            try store.checkRequest(bodyBytes: Wire.encodedSize(ofKeys: keys)) { ("a delete of \(keys.count) keys", nil) }
             _ = try await store.send(.delete) { Wire.writeKeys(keys, into: &$0) }!.get()
         }
 
@@ -244,22 +283,65 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
 
     // MARK: - Requests
 
-    /// Sends a request; a pipelined one returns `nil` at once (its failure is
-    /// reported later), any other waits for its answer.
-    private func request(_ kind: Wire.Kind, pipelined: Bool, body: (inout ByteBuffer) -> Void) throws -> ByteBuffer? {
+    /// Throws ``PartdError/Code/invalidArgument`` if a request with a body of `bodyBytes` would be a frame over
+    /// ``Configuration/maxFrameBytes`` (checked before encoding it: a buffer cannot reach 4 GiB, and a server
+    /// refuses a frame over its limit by closing the connection); `what` describes the request.
+    fileprivate func checkRequest(bodyBytes: Int, _ what: () -> (String, PartdKey?)) throws {
+        let length = 5 + bodyBytes
+        guard length > configuration.maxFrameBytes else { return }
+        let (description, key) = what()
+        throw PartdError(
+            code: .invalidArgument,
+            message: "\(description) would be a frame of \(length) bytes, over the limit of \(configuration.maxFrameBytes) bytes",
+            key: key)
+    }
+
+    /// The body bytes of an append of `entries`, checked with ``checkRequest(bodyBytes:_:)`` (naming the largest
+    /// value's key).
+    fileprivate func checkedAppendBytes(_ entries: [(key: PartdKey, value: [UInt8])]) throws -> Int {
+        var bodyBytes = 4
+        var largest = 0
+        for (index, entry) in entries.enumerated() {
+            bodyBytes += Wire.encodedSize(of: entry.key) + 8 + entry.value.count
+            if entry.value.count > entries[largest].value.count { largest = index }
+        }
+        try checkRequest(bodyBytes: bodyBytes) {
+            let entry = entries[largest]
+            let count = entries.count
+            return ("an append of \(count) value\(count == 1 ? "" : "s") (key \(entry.key): \(entry.value.count) bytes)", entry.key)
+        }
+        return bodyBytes
+    }
+
+    /// Sends a request; a pipelined one returns `nil` once queued (its failure is
+    /// reported later), any other waits for its answer. A pipelined request waits for room under
+    /// ``Configuration/maxOutstandingBytes`` (for `bodyBytes`) before it is queued, so when this throws the
+    /// request was not sent.
+    private func request(
+        _ kind: Wire.Kind, pipelined: Bool, bodyBytes: Int = 0, body: (inout ByteBuffer) -> Void
+    ) throws -> ByteBuffer? {
         try throwPendingError()
-        guard let future = try send(kind, pipelined: pipelined, body: body) else {
-            // Back-pressure: past the limit, wait for a sync's answer, which comes
-            // after every earlier one's (the pipeline drains, then refills).
-            if pipeline.withLock({ $0.inFlightBytes > configuration.maxOutstandingBytes }) {
+        if pipelined {
+            // Back-pressure: if this request would pass the limit, wait for a sync's answer, which comes after
+            // every earlier one's (the pipeline drains, then refills), and only then queue it.
+            let bytes = Wire.headerBytes + bodyBytes
+            if pipeline.withLock({ $0.inFlightBytes > 0 && $0.inFlightBytes + bytes > configuration.maxOutstandingBytes }) {
                 do {
                     _ = try send(.sync, pipelined: false) { _ in }!.wait()
                 } catch let error as PartdError {
                     throw reported(error)
+                } catch {
+                    throw PartdError(code: .connectionFailed, message: "request to \(address) failed: \(error)")
                 }
             }
-            return nil
         }
+        let sent: EventLoopFuture<ByteBuffer>?
+        do {
+            sent = try send(kind, pipelined: pipelined, body: body)
+        } catch let error as PartdError {
+            throw reported(error)
+        }
+        guard let future = sent else { return nil }
         do {
             let answer = try future.wait()
             // Everything sent before has been answered too; report an earlier failure first.
@@ -415,11 +497,13 @@ private final class ClientConnectionHandler: ChannelInboundHandler, @unchecked S
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
-    /// Encodes one request for sending; `nil` for a pipelined one.
-    func enqueue(_ kind: Wire.Kind, pipelined: Bool, body: (inout ByteBuffer) -> Void) -> EventLoopFuture<ByteBuffer>? {
+    /// Encodes one request for sending; `nil` for a pipelined one, which throws the connection's failure if
+    /// it has failed already (so it was not sent).
+    func enqueue(_ kind: Wire.Kind, pipelined: Bool, body: (inout ByteBuffer) -> Void) throws -> EventLoopFuture<ByteBuffer>? {
         guard let loop = context?.eventLoop else {
-            return pipelined ? nil : MultiThreadedEventLoopGroup.singleton.next().makeFailedFuture(
-                PartdError(code: .connectionFailed, message: "not connected"))
+            let error = PartdError(code: .connectionFailed, message: "not connected")
+            if pipelined { throw error }
+            return MultiThreadedEventLoopGroup.singleton.next().makeFailedFuture(error)
         }
         let promise = pipelined ? nil : loop.makePromise(of: ByteBuffer.self)
         let (schedule, failure) = outgoing.withLock { out -> (Bool, PartdError?) in
@@ -438,8 +522,9 @@ private final class ClientConnectionHandler: ChannelInboundHandler, @unchecked S
             return (!out.scheduled, nil)
         }
         if let failure {
-            if let promise { promise.fail(failure) } else { record(failure) }
-            return promise?.futureResult
+            guard let promise else { throw failure }
+            promise.fail(failure)
+            return promise.futureResult
         }
         if schedule { loop.execute { self.drain() } }
         return promise?.futureResult

@@ -26,7 +26,10 @@ import Glibc
 /// Requests run on the connection's event-loop thread, one connection per
 /// thread at a time, so a request is atomic as the store's own operations are.
 /// A malformed, oversized or unauthorised connection gets an error frame and
-/// is closed; the others are not disturbed.
+/// is closed; the others are not disturbed. An answer that would be larger than
+/// ``Configuration/maxFrameBytes`` (a get of large values, a long key list) is
+/// answered with ``PartdError/Code/invalidArgument`` instead, and the connection
+/// stays open.
 public final class StoreServer: Sendable {
     /// Where the server listens.
     public enum Address: Sendable, Hashable, CustomStringConvertible {
@@ -46,7 +49,10 @@ public final class StoreServer: Sendable {
     public struct Configuration: Sendable {
         /// A shared secret clients must present in their handshake (`nil`: none).
         public var token: String?
-        /// The largest frame accepted (default 1 GiB); a larger one closes the connection.
+        /// The largest frame accepted or sent (default 1 GiB, at most ``StoreServer/largestFrameBytes``): a
+        /// larger request closes the connection; a request whose answer would be larger (a get, keys) is answered
+        /// with ``PartdError/Code/invalidArgument`` naming the size (and the largest value's key), and the
+        /// connection stays open. Clients should accept answers this large (`RemoteStore.Configuration.maxFrameBytes`).
         public var maxFrameBytes: Int
         /// Event-loop threads (default: one per core).
         public var threads: Int
@@ -60,11 +66,15 @@ public final class StoreServer: Sendable {
             onShutdownRequest: (@Sendable () -> Void)? = nil
         ) {
             self.token = token
-            self.maxFrameBytes = maxFrameBytes
+            self.maxFrameBytes = min(maxFrameBytes, StoreServer.largestFrameBytes)
             self.threads = max(1, threads)
             self.onShutdownRequest = onShutdownRequest
         }
     }
+
+    /// The highest frame limit either side may have: 4 GiB less 64 MiB, so a frame and what is buffered with it
+    /// stay within the 4 GiB a NIO buffer can index.
+    public static let largestFrameBytes = (1 << 32) - (64 << 20)
 
     /// The store being served.
     public let store: any ByteStore
@@ -101,8 +111,8 @@ public final class StoreServer: Sendable {
                         ByteToMessageHandler(WireFrameDecoder(maxFrameBytes: configuration.maxFrameBytes)))
                     try channel.pipeline.syncOperations.addHandler(
                         ServerConnectionHandler(
-                            store: store, token: configuration.token, onShutdownRequest: configuration.onShutdownRequest,
-                            logger: logger))
+                            store: store, token: configuration.token, maxFrameBytes: configuration.maxFrameBytes,
+                            onShutdownRequest: configuration.onShutdownRequest, logger: logger))
                     channel.closeFuture.whenComplete { _ in connections.remove(channel) }
                 }
             }
@@ -180,8 +190,12 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = WireFrame
     typealias OutboundOut = ByteBuffer
 
+    /// Answers gathered past this many bytes are written at once rather than at the end of the read.
+    static let flushBytes = 4 << 20
+
     let store: any ByteStore
     let token: String?
+    let maxFrameBytes: Int
     let onShutdownRequest: (@Sendable () -> Void)?
     var logger: Logger
     var greeted = false
@@ -189,9 +203,10 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
     var refused = false
     var output: ByteBuffer?
 
-    init(store: any ByteStore, token: String?, onShutdownRequest: (@Sendable () -> Void)?, logger: Logger) {
+    init(store: any ByteStore, token: String?, maxFrameBytes: Int, onShutdownRequest: (@Sendable () -> Void)?, logger: Logger) {
         self.store = store
         self.token = token
+        self.maxFrameBytes = maxFrameBytes
         self.onShutdownRequest = onShutdownRequest
         self.logger = logger
     }
@@ -229,6 +244,11 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
             Wire.writeFrame(.error, id: frame.id, into: &out) {
                 Wire.writeError(PartdError(code: .io, message: "\(error)"), into: &$0)
             }
+        }
+        if !refused, out.readableBytes >= Self.flushBytes {
+            // Many answers in one read (large gets): written now, so the buffer stays far below 4 GiB.
+            context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+            out = context.channel.allocator.buffer(capacity: 256)
         }
     }
 
@@ -281,6 +301,13 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
             Wire.writeFrame(.ok, id: frame.id, into: &out) { _ in }
         case .get(let keys):
             let values = try store.get(keys)
+            try checkAnswer(bodyBytes: values.reduce(4) { $0 + 8 + $1.count }) {
+                let largest = values.indices.max { values[$0].count < values[$1].count }
+                return (
+                    "a get of \(keys.count) key\(keys.count == 1 ? "" : "s")"
+                        + (largest.map { " (key \(keys[$0]) holds \(values[$0].count) bytes)" } ?? ""),
+                    largest.map { keys[$0] })
+            }
             Wire.writeFrame(.ok, id: frame.id, into: &out) { out in
                 out.writeInteger(UInt32(values.count), endianness: .little)
                 for value in values { Wire.writeBytes(value, into: &out) }
@@ -296,6 +323,7 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
             Wire.writeFrame(.ok, id: frame.id, into: &out) { $0.writeInteger(UInt8(stored ? 1 : 0)) }
         case .keys:
             let keys = try store.keys()
+            try checkAnswer(bodyBytes: Wire.encodedSize(ofKeys: keys)) { ("the list of \(keys.count) keys", nil) }
             Wire.writeFrame(.ok, id: frame.id, into: &out) { Wire.writeKeys(keys, into: &$0) }
         case .contains(let key):
             let found = try store.contains(key)
@@ -316,5 +344,17 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
             Wire.writeFrame(.ok, id: frame.id, into: &out) { _ in }
             onShutdownRequest()
         }
+    }
+
+    /// Throws ``PartdError/Code/invalidArgument`` if an answer with a body of `bodyBytes` would be a frame over
+    /// the limit (checked before encoding it: an answer of 4 GiB would trap the server); `what` describes it.
+    private func checkAnswer(bodyBytes: Int, _ what: () -> (String, PartdKey?)) throws {
+        let length = 5 + bodyBytes
+        guard length > maxFrameBytes else { return }
+        let (description, key) = what()
+        throw PartdError(
+            code: .invalidArgument,
+            message: "the answer to \(description) would be a frame of \(length) bytes, over the server's limit of "
+                + "\(maxFrameBytes) bytes", key: key)
     }
 }

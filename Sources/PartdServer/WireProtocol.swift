@@ -81,6 +81,20 @@ enum Wire {
             message: "a key nests tuples more than \(maxKeyDepth) deep, deeper than the wire protocol carries", key: key)
     }
 
+    /// The bytes ``writeKey(_:into:)`` writes for `key`.
+    static func encodedSize(of key: PartdKey) -> Int {
+        switch key.kind {
+        case .string(let string): return 5 + string.utf8.count
+        case .int: return 9
+        case .tuple(let parts): return parts.reduce(5) { $0 + encodedSize(of: $1) }
+        }
+    }
+
+    /// The bytes ``writeKeys(_:into:)`` writes for `keys`.
+    static func encodedSize(ofKeys keys: [PartdKey]) -> Int {
+        keys.reduce(4) { $0 + encodedSize(of: $1) }
+    }
+
     static func writeKeys(_ keys: [PartdKey], into buffer: inout ByteBuffer) {
         buffer.writeInteger(UInt32(keys.count), endianness: .little)
         for key in keys { writeKey(key, into: &buffer) }

@@ -47,7 +47,7 @@ struct Serve: ParsableCommand {
         abstract: "Serve a store to many processes over a Unix socket and/or TCP.",
         discussion: """
             Serves a spilling store: up to --memory bytes in memory, the rest in the directory --path \
-            (a temporary directory, removed at exit, if not given). Stops on SIGINT, SIGTERM or a \
+            (a temporary directory, removed at exit, if not given). Stops on SIGINT, SIGTERM, SIGHUP or a \
             client's shutdown request after finishing the requests in flight, flushing memory to the \
             directory. Prints one line \
             "listening on ADDRESS" per address once ready.
@@ -98,7 +98,7 @@ struct Serve: ParsableCommand {
         fflush(nil)
 
         var sources: [any DispatchSourceSignal] = []
-        for signal in [SIGINT, SIGTERM] {
+        for signal in [SIGINT, SIGTERM, SIGHUP] {
             Glibc.signal(signal, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
             source.setEventHandler { stop.signal() }

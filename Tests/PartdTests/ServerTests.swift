@@ -57,7 +57,7 @@ final class RawSocket {
 final class SilentServer: @unchecked Sendable {
     let path: String
     private let listener: Int32
-    private let state = Locked((stopped: false, connections: [Int32]()))
+    private let state = Locked((stopped: false, connections: [Int32](), frames: [UInt8: Int]()))
     private let finished = DispatchGroup()
 
     init(path: String, answeringHello: Bool) throws {
@@ -102,7 +102,11 @@ final class SilentServer: @unchecked Sendable {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
-    /// Reads until the client closes (or the server stops), answering only the hello if asked.
+    /// How many whole frames of `kind` (after the handshake, if answered) the server has received.
+    func frames(of kind: UInt8) -> Int { state.withLock { $0.frames[kind] ?? 0 } }
+
+    /// Reads until the client closes (or the server stops), answering only the hello if asked, and counts
+    /// the frames received by kind.
     private func serve(_ fd: Int32, answeringHello: Bool) {
         var received: [UInt8] = []
         var greeted = !answeringHello
@@ -110,14 +114,20 @@ final class SilentServer: @unchecked Sendable {
         while !state.withLock({ $0.stopped }) {
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) { return }
-            guard n > 0, !greeted else { continue }
+            guard n > 0 else { continue }
             received += buffer[0..<n]
-            guard received.count >= 8 else { continue }
-            let length = received[0..<8].reversed().reduce(0) { $0 << 8 | Int($1) }
-            if received.count >= 8 + length {  // the whole hello (id 0): ok, version 1
-                let ok = wireFrame(kind: 0x80, id: 0, body: [1, 0])
-                _ = ok.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                greeted = true
+            while received.count >= 8 {
+                let length = received[0..<8].reversed().reduce(0) { $0 << 8 | Int($1) }
+                guard received.count >= 8 + length else { break }
+                let kind = received[8]
+                received.removeFirst(8 + length)
+                if greeted {
+                    state.withLock { $0.frames[kind, default: 0] += 1 }
+                } else {  // the whole hello (id 0): ok, version 1
+                    let ok = wireFrame(kind: 0x80, id: 0, body: [1, 0])
+                    _ = ok.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                    greeted = true
+                }
             }
         }
     }
@@ -424,8 +434,9 @@ struct ServerTests {
         #expect(ContinuousClock.now - started < .seconds(30))
         #expect(error?.message.contains("did not answer within 0.5 seconds") == true, "\(String(describing: error))")
         #expect(error?.message.contains("unix:\(path)") == true)
-        // A flush fails the same way (the connection was closed; it reconnects and the server stays silent).
-        expectPartdError(.connectionFailed) { try client.flush() }
+        // The get reported the failure (for the append too) and the connection is closed: a flush has nothing to
+        // wait for and does not reconnect.
+        try client.flush()
         silent.stop()
 
         let store = MemoryStore()
@@ -509,6 +520,117 @@ struct ServerTests {
         #expect(server.connectionCount == 1)
     }
 
+    @Test("frames over the limit: a get or keys whose answer would not fit gets invalidArgument naming the key and size, an append or set-once that would not fit is refused before it is sent; the connection carries on")
+    func frameLimit() async throws {
+        let limit = 1 << 16
+        let store = MemoryStore()
+        let (server, path) = try start(store, maxFrameBytes: limit)
+        defer { try? server.shutdown() }
+        let client = try RemoteStore(connectingTo: .unixSocket(path), configuration: .init(maxFrameBytes: limit))
+        let chunk = [UInt8](repeating: 1, count: 40_000)
+        try client.append(["big": chunk])
+        try client.append(["big": chunk])  // 80,000 bytes: each append fits in a frame, the value does not
+        try client.append(["small": [1]])
+        let error = expectPartdError(.invalidArgument) { try client.get(["small", "big"]) }
+        #expect(error?.key == "big")
+        #expect(error?.message.contains("80000") == true && error?.message.contains("\(limit)") == true, "\(String(describing: error))")
+        #expect(try client.get("small") == [1])
+        #expect(try client.byteCount(of: "big") == 80_000)
+
+        // A request over the limit is refused by the client, naming the key, before anything is sent.
+        let tooBig = [UInt8](repeating: 2, count: limit)
+        let refused = expectPartdError(.invalidArgument) {
+            try client.append([(key: "small", value: [9]), (key: "huge", value: tooBig)])
+        }
+        #expect(refused?.key == "huge")
+        #expect(refused?.message.contains("\(limit)") == true, "\(String(describing: refused))")
+        expectPartdError(.invalidArgument) { try client.setOnce("huge", tooBig) }
+        await #expect { try await client.async.append(["huge": tooBig]) } throws: { ($0 as? PartdError)?.code == .invalidArgument }
+        #expect(try client.get("small") == [1])  // the refused batch's other entry was not sent either
+        #expect(try !store.contains("huge"))
+
+        // A key list over the limit: 10,000 keys of about 15 bytes each.
+        for batch in 0..<10 {
+            try client.append((0..<1000).map { (key: PartdKey("key-\(batch)-\($0)"), value: [UInt8(1)]) })
+        }
+        let keysError = expectPartdError(.invalidArgument) { try client.keys() }
+        #expect(keysError?.message.contains("\(limit)") == true, "\(String(describing: keysError))")
+        #expect(try client.contains("key-9-999"))
+        #expect(server.connectionCount == 1)
+
+        // Neither side's limit can reach 4 GiB, where a buffer's indices end.
+        #expect(StoreServer.Configuration(maxFrameBytes: 1 << 40).maxFrameBytes < 1 << 32)
+        #expect(RemoteStore.Configuration(maxFrameBytes: 1 << 40).maxFrameBytes < 1 << 32)
+    }
+
+    @Test("back-pressure waits before an append is queued: an append that throws was never sent (a spilling store writes it again)")
+    func backPressureBeforeSending() throws {
+        let path = scratchPath("silent-count.sock")
+        let silent = try SilentServer(path: path, answeringHello: true)
+        defer { silent.stop() }
+        let client = try RemoteStore(
+            connectingTo: .unixSocket(path), configuration: .init(maxOutstandingBytes: 1000, requestTimeout: .milliseconds(300)))
+        let chunk = [UInt8](repeating: 1, count: 600)
+        try client.append([(key: "k", value: chunk)])  // sent, never answered
+        expectPartdError(.connectionFailed) { try client.append([(key: "k", value: chunk)]) }  // would pass the limit
+        // The back-pressure sync follows everything sent before it: once the server has it, it has them all.
+        var waited = 0
+        while silent.frames(of: 0x19) == 0 && waited < 500 {
+            usleep(10_000)
+            waited += 1
+        }
+        #expect(silent.frames(of: 0x19) == 1)
+        #expect(silent.frames(of: 0x10) == 1, "the append that threw was sent too")
+    }
+
+    @Test("close and flush once the server is gone do not reconnect: they return, or throw the failure still pending")
+    func closeAfterServerGone() throws {
+        let stopping = DispatchSemaphore(value: 0)
+        let path = scratchPath("gone.sock")
+        let server = try StoreServer.start(
+            serving: MemoryStore(), on: [.unixSocket(path)],
+            configuration: StoreServer.Configuration(threads: 1, onShutdownRequest: { stopping.signal() }))
+        let client = try RemoteStore(connectingTo: .unixSocket(path))
+        try client.append(["k": [1]])
+        try client.flush()
+        try client.requestServerShutdown()
+        stopping.wait()
+        try server.shutdown()
+        try client.flush()
+        try client.close()
+        try client.close()
+
+        // An append unanswered when the server goes: close reports its loss (once), not a failed reconnect.
+        let silentPath = scratchPath("gone-silent.sock")
+        let silent = try SilentServer(path: silentPath, answeringHello: true)
+        let other = try RemoteStore(connectingTo: .unixSocket(silentPath))
+        try other.append(["lost": [1]])
+        var waited = 0
+        while silent.frames(of: 0x10) == 0 && waited < 500 {
+            usleep(10_000)
+            waited += 1
+        }
+        silent.stop()
+        let error = expectPartdError(.connectionFailed) { try other.close() }
+        #expect(error?.message.contains("cannot connect") == false, "\(String(describing: error))")
+        try other.close()
+    }
+
+    @Test("a server that cannot bind every address leaves no socket file behind (closing the bound listener removes it)")
+    func failedStartRemovesSocket() throws {
+        let occupier = try StoreServer.start(
+            serving: MemoryStore(), on: [.tcp(port: 0)], configuration: StoreServer.Configuration(threads: 1))
+        defer { try? occupier.shutdown() }
+        guard case .tcp(_, let port) = occupier.addresses[0] else { throw PartdError(code: .io, message: "no port") }
+        let path = scratchPath("unbound.sock")
+        let error = expectPartdError(.connectionFailed) {
+            try StoreServer.start(
+                serving: MemoryStore(), on: [.unixSocket(path), .tcp(port: port)], configuration: StoreServer.Configuration(threads: 1))
+        }
+        #expect(error?.message.contains("Address already in use") == true, "\(String(describing: error))")
+        #expect(!exists(path))
+    }
+
     @Test("4 client processes x 5,000 batches through one server: every batch once, contiguous, byte-exact")
     func multiProcess() throws {
         let worker = productsDirectory + "/partd-test-worker"
@@ -533,7 +655,7 @@ struct ServerTests {
         try verifyWorkerRecords(in: store, writers: writers, batches: batches, maxLength: maxLength)
     }
 
-    @Test("partd serve: listens, serves, and on SIGTERM flushes memory to --path and exits")
+    @Test("partd serve: listens, serves, and on SIGTERM or SIGHUP flushes memory to --path and exits")
     func serveCommand() throws {
         let partd = productsDirectory + "/partd"
         try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
@@ -570,6 +692,28 @@ struct ServerTests {
         second.waitUntilExit()
         #expect(second.terminationStatus == 0)
         #expect(try DirectoryStore(path: data).get("kept") == bytes("in memory until shutdown!"))
+        // SIGHUP (an ssh session hanging up) stops it the same way.
+        let third = Process()
+        third.executableURL = URL(fileURLWithPath: partd)
+        third.arguments = ["serve", "--path", data, "--socket", socketPath, "--log-level", "error"]
+        let thirdOut = Pipe()
+        third.standardOutput = thirdOut
+        try third.run()
+        _ = thirdOut.fileHandleForReading.availableData
+        let hungUp = try RemoteStore(connectingTo: .unixSocket(socketPath))
+        try hungUp.append(["kept": bytes("?")])
+        try hungUp.flush()
+        kill(third.processIdentifier, SIGHUP)
+        var waited = 0
+        while third.isRunning && waited < 1000 {  // bounded: a server that ignores SIGHUP fails the test, not hangs it
+            usleep(10_000)
+            waited += 1
+        }
+        #expect(!third.isRunning, "partd serve did not stop on SIGHUP")
+        if third.isRunning { third.terminate() }
+        third.waitUntilExit()
+        #expect(third.terminationReason == .exit && third.terminationStatus == 0)
+        #expect(try DirectoryStore(path: data).get("kept") == bytes("in memory until shutdown!?"))
         let usage = try run(partd, ["serve"])
         #expect(usage.status != 0)
         #expect(usage.output.contains("--socket"))

@@ -147,6 +147,40 @@ struct CLITests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: plain) == ["notes.txt"])
     }
 
+    @Test("export --keys takes tuple keys and string keys with commas, quotes or parentheses, as ls prints them")
+    func exportKeysWithCommas() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let path = scratchPath("cli-export-keys")
+        let files = path + "-files"
+        defer { removeTree(path); removeTree(files) }
+        let raw = try DirectoryStore(path: path)
+        let tables = TableStore(over: raw)
+        func table(_ id: Int64) throws -> Table { try Table([Column("id", [id])]) }
+        let keys: [PartdKey] = [.tuple("df", 7), "a,b", "q\"(,", .tuple(.tuple("x,y", 1), "z"), "other", 3]
+        try tables.append(keys.enumerated().map { (key: $0.element, value: try table(Int64($0.offset))) })
+        let chosen = keys.prefix(4).map(\.description)
+        #expect(chosen == ["(\"df\", 7)", "\"a,b\"", "\"q\\\"(,\"", "((\"x,y\", 1), \"z\")"])
+
+        let exported = try run(partd, ["export", path, "--out-dir", files, "--keys", chosen.joined(separator: ","), "--format", "csv"])
+        #expect(exported.status == 0, "\(exported.output)")
+        let written = try FileManager.default.contentsOfDirectory(atPath: files)
+        #expect(written.count == 4, "\(written)")
+        var ids: [String] = []
+        for file in written { ids.append(try String(contentsOfFile: files + "/" + file, encoding: .utf8)) }
+        #expect(ids.sorted() == ["id\n0\n", "id\n1\n", "id\n2\n", "id\n3\n"])
+        // One Arrow file, the keys in the order given; a space after a comma between keys is allowed.
+        let arrow = path + ".arrow"
+        defer { try? FileManager.default.removeItem(atPath: arrow) }
+        let one = try run(partd, ["export", path, "--out", arrow, "--keys", "\"a,b\", (\"df\", 7),3"])
+        #expect(one.status == 0 && one.output.contains("3 rows from 3 keys"), "\(one.output)")
+        let read = try Table(arrow: Array(try Data(contentsOf: URL(fileURLWithPath: arrow))))
+        #expect(read["id"].map { id in (0..<read.rowCount).map { id.text(at: $0) } } == ["1", "0", "5"])
+        // A bare string key (no quotes) still works, and an unknown key is named whole.
+        #expect(try run(partd, ["export", path, "--out", arrow, "--keys", "other"]).status == 0)
+        let unknown = try run(partd, ["export", path, "--out", arrow, "--keys", "(\"df\", 8)"])
+        #expect(unknown.status != 0 && unknown.output.contains("no key (\"df\", 8)"), "\(unknown.output)")
+    }
+
     @Test("shuffle a CSV into partitions readable with cat; groupby prints what an in-memory groupby gives")
     func shuffleAndGroupBy() throws {
         try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")

@@ -65,6 +65,11 @@ package final class CSVInput {
     package static func open(_ path: String) throws -> (handle: FileHandle, closes: Bool) {
         if isStandardInput(path) { return (FileHandle.standardInput, false) }
         guard let handle = FileHandle(forReadingAtPath: path) else { throw CommandError("cannot open \(path)") }
+        var status = stat()
+        if fstat(handle.fileDescriptor, &status) == 0 && status.st_mode & mode_t(S_IFMT) == mode_t(S_IFDIR) {
+            try? handle.close()
+            throw CommandError("cannot read \(path): it is a directory")
+        }
         return (handle, true)
     }
 

@@ -615,6 +615,9 @@ struct CLITests {
         #expect(try run(partd, ["distinct", csv, "--format", "arrow", "--out", arrow]).status == 0)
         let piped = try run("/bin/sh", ["-c", "cat \"$1\" | \"$0\" distinct /dev/stdin", partd, arrow])
         #expect(piped.status != 0 && piped.output.contains("Arrow") && piped.output.contains("pipe"), "\(piped.output)")
+        // A directory: a clear error (reading it trapped).
+        let directory = try run(partd, ["groupby", NSTemporaryDirectory(), "--by", "id"])
+        #expect(directory.status == 1 && directory.output.contains("it is a directory"), "\(directory.output)")
     }
 
     @Test("an interrupted or failing command leaves no scratch files (nor a shuffle's --out it made); a finished one neither")

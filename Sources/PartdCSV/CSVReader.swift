@@ -44,11 +44,20 @@ package final class CSVReader {
 
     /// With `typesOfOtherFiles` set, `types` may also name columns this file does not have (a join's
     /// `--types` covers both files); otherwise such a name is an error.
-    package init(
+    package convenience init(
         path: String, chunkRows: Int, types: [String: ColumnKind], typesOfOtherFiles: Bool = false, readSize: Int = 4 << 20
     ) throws {
+        try self.init(
+            input: CSVInput(path: path), chunkRows: chunkRows, types: types, typesOfOtherFiles: typesOfOtherFiles, readSize: readSize)
+    }
+
+    /// Reads `input` (opened already, and perhaps looked at: see ``CSVInput/init(path:handle:closes:peeked:)``).
+    package init(
+        input: CSVInput, chunkRows: Int, types: [String: ColumnKind], typesOfOtherFiles: Bool = false, readSize: Int = 4 << 20
+    ) throws {
+        let path = input.path
         self.readSize = readSize
-        input = try CSVInput(path: path)
+        self.input = input
         self.path = path
         self.chunkRows = chunkRows
         self.givenKinds = types

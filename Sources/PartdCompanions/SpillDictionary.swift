@@ -18,16 +18,23 @@ import PartdCompression
 ///   encoded throws at `set`, never later.
 /// - **Eviction** is by last use: reads refresh recency (chest's does not).
 ///   Reading a spilled value loads it back (then calls `onMiss`).
-/// - **Files**: one per key, named from a hash of the encoded key, written to a
-///   temporary file and renamed into place (a crash leaves the old or the new
-///   value); setting a spilled key replaces its file. The key index `.keys`
+/// - **Files**: a key's value is written to a file named from a hash of the
+///   encoded key and a random suffix, through a temporary file renamed into
+///   place (a crash leaves the old or the new value). A value set again replaces
+///   its file while no flush has put the file in the index; once one has (other
+///   instances may read it), the new value gets a new file, and the old one is
+///   removed by a later `flush()`, under the directory's lock, once the merged
+///   index no longer names it (so does a removed key's; one no flush published
+///   goes at once). The index never names a missing file, even after a crash,
+///   which may leave files the index does not name. The key index `.keys`
 ///   maps keys to relative file names, so the directory can be moved.
 /// - **Processes**: `flush()` merges this instance's changes (the keys it set
 ///   or removed since its last flush) into the index under an inter-process
 ///   lock, keeping what other processes flushed; a key this instance does not
 ///   know is looked up in the index on disk, and keys it only read follow the
 ///   index (one another process removed and flushed is gone here too). Two
-///   processes writing different keys lose nothing; for one key the last flush wins.
+///   processes writing different keys lose nothing; for one key the last flush
+///   wins, and a value reaches other instances only when flushed.
 /// - **Lifetime**: a temporary dictionary (no `path`) is removed at deinit; a
 ///   given directory never is, and is flushed at deinit.
 /// - **Durability**: over a given directory every file written (values and the
@@ -67,6 +74,9 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         var size: Int
         /// The file's name, once the value has one.
         var file: String?
+        /// Whether `file` is (or was) named in the index on disk, where other instances may have found it: it
+        /// is then never written again, and removed only by `flush` (see ``State/superseded``).
+        var shared: Bool
         /// The in-memory value differs from its file (or has none).
         var dirty: Bool
         var lastUse: UInt64
@@ -87,6 +97,9 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         var removed: Set<Key> = []
         /// Keys set since the last index merge; every other key follows the index on disk.
         var changed: Set<Key> = []
+        /// Shared files this instance stopped using (their key was removed, or its new value written to a new
+        /// file); `flush` removes each, under the directory's lock, once the index it writes does not name it.
+        var superseded: Set<String> = []
         var dropped = false
     }
 
@@ -121,7 +134,7 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         self.onOverflow = onOverflow
         try state.withLock { state in
             for (key, file) in try readIndex() {
-                state.entries[key] = Entry(value: nil, size: 0, file: file, dirty: false, lastUse: 0)
+                state.entries[key] = Entry(value: nil, size: 0, file: file, shared: true, dirty: false, lastUse: 0)
             }
         }
     }
@@ -248,7 +261,8 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
             try checkOpen(state)
             let old = state.entries[key]
             if let old, old.value != nil { state.memoryUsage -= old.size }
-            state.entries[key] = Entry(value: value, size: size, file: old?.file, dirty: true, lastUse: touch(key, &state))
+            state.entries[key] = Entry(
+                value: value, size: size, file: old?.file, shared: old?.shared ?? false, dirty: true, lastUse: touch(key, &state))
             state.removed.remove(key)
             state.changed.insert(key)
             state.memoryUsage += size
@@ -256,7 +270,8 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         }
     }
 
-    /// Removes `key` and its file; returns whether it had a value.
+    /// Removes `key` and its file (at once if no flush put the file in the index, else at the next
+    /// `flush()`, which other instances may read it until); returns whether it had a value.
     @discardableResult
     public func removeValue(for key: Key) throws -> Bool {
         try state.withLock { state in
@@ -264,7 +279,9 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
             if state.entries[key] == nil { try refreshIndex(&state) }
             guard let old = state.entries.removeValue(forKey: key) else { return false }
             if old.value != nil { state.memoryUsage -= old.size }
-            if let file = old.file { try folder.remove(file) }
+            if let file = old.file {
+                if old.shared { state.superseded.insert(file) } else { try folder.remove(file) }
+            }
             state.removed.insert(key)
             state.changed.remove(key)
             return true
@@ -281,13 +298,15 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
 
     /// Writes every value not yet on disk to its file and merges this instance's
     /// changes (keys set or removed since its last flush) into the index `.keys`
-    /// under the inter-process lock; other keys follow the index. Values stay in memory.
+    /// under the inter-process lock; other keys follow the index. Then removes the
+    /// files this instance stopped using that the index no longer names. Values stay in memory.
     public func flush() throws {
         try state.withLock { state in
             try checkOpen(state)
             for key in Array(state.entries.keys) {
                 guard var entry = state.entries[key], entry.dirty, let value = entry.value else { continue }
-                entry.file = try writeValue(value, for: key, entry: entry, state: state)
+                entry.file = try writeValue(value, for: key, entry: entry, state: &state)
+                entry.shared = false
                 entry.dirty = false
                 state.entries[key] = entry
             }
@@ -297,9 +316,23 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
                 for key in state.changed { if let file = state.entries[key]?.file { merged[key] = file } }
                 let index = merged.map { IndexEntry(key: $0.key, file: $0.value) }
                 try folder.write(Self.indexName, try ValueEncoding.messagePack.encode(index))
+                for key in state.changed { state.entries[key]?.shared = true }
                 state.removed = []
                 state.changed = []
                 follow(merged, &state)
+                // Only now, with the index no longer naming them, may the files go: an instance that still
+                // names one finds it missing and follows the index.
+                let named = Set(merged.values)
+                var failure: (any Error)?
+                for file in state.superseded {
+                    do {
+                        if !named.contains(file) { try folder.remove(file) }
+                        state.superseded.remove(file)
+                    } catch {
+                        failure = failure ?? error  // kept, to try again at the next flush
+                    }
+                }
+                if let failure { throw failure }
             }
         }
     }
@@ -344,9 +377,10 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
     private func follow(_ index: [Key: String], _ state: inout State) {
         for (key, file) in index where !state.changed.contains(key) && !state.removed.contains(key) {
             if state.entries[key] == nil {
-                state.entries[key] = Entry(value: nil, size: 0, file: file, dirty: false, lastUse: 0)
+                state.entries[key] = Entry(value: nil, size: 0, file: file, shared: true, dirty: false, lastUse: 0)
             } else {
                 state.entries[key]?.file = file
+                state.entries[key]?.shared = true
             }
         }
         for (key, entry) in state.entries where index[key] == nil && !state.changed.contains(key) {
@@ -379,28 +413,27 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         }
     }
 
-    /// Writes a value's file (atomically) and returns its name.
-    private func writeValue(_ value: Value, for key: Key, entry: Entry, state: State) throws -> String {
-        let file = try entry.file ?? fileName(for: key, state: state)
+    /// Writes a value's file (atomically) and returns its name: the entry's own file if it has one no flush
+    /// shared, else a new file (a shared one it replaces is removed at the next flush).
+    private func writeValue(_ value: Value, for key: Key, entry: Entry, state: inout State) throws -> String {
+        if let file = entry.file, !entry.shared {
+            try folder.write(file, try encoding.encode(value))
+            return file
+        }
+        let file = try newFileName(for: key)
         try folder.write(file, try encoding.encode(value))
+        if let old = entry.file { state.superseded.insert(old) }
         return file
     }
 
-    /// A file name from the hash of the encoded key, made unique among this instance's keys.
-    private func fileName(for key: Key, state: State) throws -> String {
+    /// A new file name: the hash of the encoded key and a random suffix, so that no two writes (of this
+    /// instance or another) share a name; one `stat` makes sure no file has it.
+    private func newFileName(for key: Key) throws -> String {
         let hash = XXHash.hash64(try ValueEncoding.messagePack.encode(key)[...], seed: 0)
-        let base = "v" + String(hash, radix: 16)
-        // Almost always no file has the name, so no key uses it: one `stat`, where a look at every key's file
-        // made spilling or flushing n new keys cost n^2.
-        if try folder.stat(base) == nil { return base }
-        let taken = Set(state.entries.compactMap { $0.key == key ? nil : $0.value.file })
-        var name = base
-        var suffix = 1
-        while taken.contains(name) {
-            name = "\(base)-\(suffix)"
-            suffix += 1
+        while true {
+            let name = "v" + String(hash, radix: 16) + "-" + String(UInt64.random(in: 0 ... .max), radix: 16)
+            if try folder.stat(name) == nil { return name }
         }
-        return name
     }
 
     /// Makes the callbacks for `events`, in order (call without the lock held).
@@ -446,7 +479,8 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
     private func spill(_ key: Key, _ entry: Entry, _ state: inout State, _ events: inout [Event]) throws {
         var entry = entry
         if entry.dirty || entry.file == nil {
-            entry.file = try writeValue(entry.value!, for: key, entry: entry, state: state)
+            entry.file = try writeValue(entry.value!, for: key, entry: entry, state: &state)
+            entry.shared = false
             entry.dirty = false
         }
         entry.value = nil

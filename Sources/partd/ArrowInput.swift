@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // Input files of `partd shuffle`, `groupby`, `join`, `sort` and `distinct`: CSV (plain or gzip-compressed, a
-// file or standard input), or Arrow IPC (file or stream) read a record batch at a time; several files read
-// one after the other as one input.
+// file, standard input or a pipe), or Arrow IPC (file or stream, from a file) read a record batch at a time;
+// several files read one after the other as one input.
 
 import Foundation
 import Partd
@@ -27,7 +27,7 @@ protocol TableSource: AnyObject {
 extension CSVReader: TableSource {}
 
 /// Opens `path` as Arrow if it starts as an Arrow IPC file (`ARROW1`) or stream (a continuation marker)
-/// does, else as CSV. `types` applies to CSV columns; naming a column of an Arrow file, whose columns carry
+/// does, else as CSV. The path is opened once, so a pipe or FIFO reads whole; Arrow needs a file. `types` applies to CSV columns; naming a column of an Arrow file, whose columns carry
 /// their types, is an error.
 /// `settled` adds column types for a CSV file only (those an earlier file of the same input settled).
 func openInput(
@@ -35,16 +35,25 @@ func openInput(
     settled: [String: ColumnKind] = [:]
 ) throws -> any TableSource {
     let csvTypes = settled.merging(types) { $1 }
-    if CSVInput.isStandardInput(path) {
-        return try CSVReader(path: path, chunkRows: chunkRows, types: csvTypes, typesOfOtherFiles: typesOfOtherFiles)
+    // The path is opened once and its first bytes handed on to the reader: a pipe (`/dev/stdin`, `<(zcat …)`, a
+    // FIFO) cannot be opened again from its start.
+    let (handle, closes) = try CSVInput.open(path)
+    let start: [UInt8]
+    do {
+        start = try CSVInput.peek(handle, 6, path: path)
+    } catch {
+        if closes { try? handle.close() }
+        throw error
     }
-    guard let handle = FileHandle(forReadingAtPath: path) else { throw CommandError("cannot open \(path)") }
-    let start = [UInt8]((try? handle.read(upToCount: 6)) ?? Data())
-    try? handle.close()
     guard start.starts(with: Array("ARROW1".utf8)) || start.starts(with: [0xFF, 0xFF, 0xFF, 0xFF]) else {
-        return try CSVReader(path: path, chunkRows: chunkRows, types: csvTypes, typesOfOtherFiles: typesOfOtherFiles)
+        let csv = CSVInput(path: path, handle: handle, closes: closes, peeked: start)
+        return try CSVReader(input: csv, chunkRows: chunkRows, types: csvTypes, typesOfOtherFiles: typesOfOtherFiles)
     }
-    let input = try ArrowInput(path: path)
+    guard CSVInput.isRegularFile(handle) else {
+        if closes { try? handle.close() }
+        throw CommandError("\(path): Arrow input is read by seeking, so it must be a file, not a pipe: save it to a file first")
+    }
+    let input = try ArrowInput(path: path, handle: handle, closes: closes)
     for name in types.keys {
         if let field = input.schema.fields.first(where: { $0.name == name }) {
             throw CommandError("\(path): --types cannot change column \(name) of an Arrow file (it holds \(field.type))")
@@ -89,6 +98,9 @@ final class InputFiles: TableSource {
             throw CommandError("cannot open \(path)")
         }
         guard paths.filter(CSVInput.isStandardInput).count <= 1 else { throw CommandError("standard input (-) can be read once") }
+        for (index, path) in paths.enumerated() where paths[..<index].contains(path) && CSVInput.isReadOnce(path) {
+            throw CommandError("\(path) is a pipe, which can be read once: give it once")
+        }
         self.paths = paths
         self.chunkRows = chunkRows
         self.types = types
@@ -139,14 +151,17 @@ final class ArrowInput: TableSource {
     var selectedColumns: Set<String>?
     private var batches: ArrowBatchReader
     private let handle: FileHandle
+    private let closes: Bool
 
     var schema: TableSchema { batches.schema }
     var header: [String] { batches.schema.fields.map(\.name) }
 
-    init(path: String) throws {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw CommandError("cannot open \(path)") }
+    /// Reads `handle`, a regular file's (standard input's too, redirected from a file), closed at deinit if
+    /// `closes`.
+    init(path: String, handle: FileHandle, closes: Bool) throws {
         self.path = path
         self.handle = handle
+        self.closes = closes
         fileSize = Int(try handle.seekToEnd())
         let read = { [handle] (offset: Int, count: Int) throws -> ArraySlice<UInt8> in
             try handle.seek(toOffset: UInt64(offset))
@@ -161,7 +176,9 @@ final class ArrowInput: TableSource {
         }
     }
 
-    deinit { try? handle.close() }
+    deinit {
+        if closes { try? handle.close() }
+    }
 
     func nextChunk() throws -> Table? {
         do {

@@ -31,7 +31,12 @@ struct Export: ParsableCommand {
     @Option(help: "The Arrow file to write.") var out: String?
     @Option(help: "Write each key's tables to a file of its own in this directory (created if missing) instead.")
     var outDir: String?
-    @Option(help: "The keys to export, as `ls` prints them and comma-separated (default: every key).") var keys: String?
+    @Option(help: """
+        The keys to export, comma-separated, each as `ls` prints it (default: every key), e.g. 3,"a,b",("df", 7): a \
+        comma inside quotes or parentheses is part of the key. A string key's text without quotes will do if it \
+        has no comma, quote or parenthesis.
+        """)
+    var keys: String?
     @Option(help: "arrow (an Arrow IPC file) or arrow-stream; with --out-dir also csv.") var format: Cat.Format = .arrow
     @Option(help: "Compress the buffers: lz4 or zstd.") var arrowCompression: ArrowCompressionOption?
 
@@ -45,7 +50,7 @@ struct Export: ParsableCommand {
 
     func run() throws {
         let store = try openStore(directory)
-        let chosen = try keys.map { list in try list.split(separator: ",").map { try findKey(String($0), in: store) } }
+        let chosen = try keys.map { try findKeys($0, in: store) }
             ?? store.keys().sorted(by: Self.precedes)
         if let outDir { return try exportEach(chosen, from: store, to: outDir) }
         let out = out!

@@ -33,6 +33,55 @@ func findKey(_ argument: String, in store: DirectoryStore) throws -> PartdKey {
     throw CommandError("no key \(argument) in \(store.path)")
 }
 
+/// The keys a comma-separated list names, each as ``findKey(_:in:)`` takes it. A comma inside a quoted string
+/// (where `\"` and `\\` are escapes, as `ls` prints them) or inside parentheses belongs to the key, so
+/// `("df", 7),"a,b"` names two keys; spaces around an item are ignored unless they are part of a string key.
+func findKeys(_ list: String, in store: DirectoryStore) throws -> [PartdKey] {
+    try splitKeyList(list).map { item in
+        let trimmed = item.trimmingCharacters(in: .whitespaces)
+        guard trimmed != item else { return try findKey(item, in: store) }
+        do {
+            return try findKey(item, in: store)
+        } catch {
+            return try findKey(trimmed, in: store)
+        }
+    }
+}
+
+/// `list` split at the commas outside quoted strings and parentheses (see ``findKeys(_:in:)``).
+func splitKeyList(_ list: String) -> [String] {
+    var items: [String] = []
+    var item = ""
+    var quoted = false
+    var escaped = false
+    var depth = 0
+    for character in list {
+        if quoted {
+            if escaped {
+                escaped = false
+            } else if character == "\\" {
+                escaped = true
+            } else if character == "\"" {
+                quoted = false
+            }
+        } else {
+            switch character {
+            case "\"": quoted = true
+            case "(": depth += 1
+            case ")": depth = max(0, depth - 1)
+            case "," where depth == 0:
+                items.append(item)
+                item = ""
+                continue
+            default: break
+            }
+        }
+        item.append(character)
+    }
+    items.append(item)
+    return items
+}
+
 /// What a key's bytes hold.
 struct KeyLayout {
     var bytes: Int

@@ -24,8 +24,9 @@ struct JoinCSV: ParsableCommand {
             compared, before anything is shuffled.
             """)
 
-    @Argument(help: "The left file: CSV (a header row, then one row per line) or Arrow IPC.") var left: String
-    @Argument(help: "The right file: CSV or Arrow IPC.") var right: String
+    @Argument(help: "The left file: CSV (a header row, then one row per line; gzip-compressed or not; - for standard input, or a pipe) or Arrow IPC.")
+    var left: String
+    @Argument(help: "The right file: CSV (or -, or a pipe) or Arrow IPC.") var right: String
     @Option(help: "The key columns, in both files: a column, or several as a,b.") var on: String
     @Option(help: """
         inner (rows whose keys match), left (also each left row without a match, once), right (also each right \
@@ -45,6 +46,9 @@ struct JoinCSV: ParsableCommand {
         guard partitions > 0 else { throw ValidationError("--partitions must be at least 1") }
         guard chunkRows > 0 else { throw ValidationError("--chunk-rows must be at least 1") }
         guard ByteCount(memory) != nil else { throw ValidationError("--memory needs a size such as 256MB") }
+        guard left != right || !CSVInput.isReadOnce(left) else {
+            throw ValidationError("\(left) can be read once (standard input or a pipe): it cannot be both files")
+        }
     }
 
     func run() throws {

@@ -18,8 +18,9 @@ import Glibc
 /// The input files and the shuffle's settings, shared by `shuffle`, `groupby`, `sort` and `distinct`.
 struct InputShuffleOptions: ParsableArguments {
     @Argument(help: """
-        The input: CSV files (a header row, then one row per line; gzip-compressed or not; - for standard input) \
-        or Arrow IPC files or streams, read one after the other as one input (each with the first's columns).
+        The input: CSV files (a header row, then one row per line; gzip-compressed or not; - for standard input; \
+        a pipe such as /dev/stdin or <(zcat f.csv.gz) too, except for sort) or Arrow IPC files or streams (files, \
+        not pipes), read one after the other as one input (each with the first's columns).
         """)
     var inputs: [String]
     @Option(help: "The number of partitions.") var partitions: Int = 64

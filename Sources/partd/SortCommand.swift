@@ -13,7 +13,8 @@ struct SortCSV: ParsableCommand {
         commandName: "sort",
         abstract: "Sort a CSV or Arrow file by key columns out of core and print the sorted rows.",
         discussion: """
-            Reads the input twice, so it takes files, not standard input. The first pass samples the key columns (about --sample-rows rows) and picks \
+            Reads the input twice, so it takes files, not standard input or a pipe (such as /dev/stdin, a FIFO or \
+            <(zcat f.csv.gz)): save such input to a file first. The first pass samples the key columns (about --sample-rows rows) and picks \
             --partitions - 1 boundaries from the sample; the second shuffles the rows by those ranges into a \
             temporary directory (at most --memory in memory). Then each partition is read back, sorted on all \
             cores and printed in order. --by takes KEY or KEY:desc items (KEY:asc is the default). The sort \
@@ -28,8 +29,9 @@ struct SortCSV: ParsableCommand {
     @OptionGroup var output: PartitionOutputOptions
 
     func validate() throws {
-        guard !input.inputs.contains(where: CSVInput.isStandardInput) else {
-            throw ValidationError("sort reads its input twice: give files, not - (standard input)")
+        if let once = input.inputs.first(where: CSVInput.isReadOnce) {
+            let which = CSVInput.isStandardInput(once) ? "" : " (\(once) is one)"
+            throw ValidationError("sort reads its input twice: give files, not - (standard input) or a pipe\(which); save such input to a file first")
         }
         guard sampleRows > 0 else { throw ValidationError("--sample-rows must be at least 1") }
     }

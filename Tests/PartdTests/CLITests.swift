@@ -7,6 +7,10 @@ import PartdTestSupport
 import PartdTyped
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @Suite("partd command", .serialized)
 struct CLITests {
     let partd = productsDirectory + "/partd"
@@ -141,6 +145,40 @@ struct CLITests {
             #expect(refused.status != 0 && refused.output.contains("is not a partd store"), "\(command): \(refused.output)")
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: plain) == ["notes.txt"])
+    }
+
+    @Test("export --keys takes tuple keys and string keys with commas, quotes or parentheses, as ls prints them")
+    func exportKeysWithCommas() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let path = scratchPath("cli-export-keys")
+        let files = path + "-files"
+        defer { removeTree(path); removeTree(files) }
+        let raw = try DirectoryStore(path: path)
+        let tables = TableStore(over: raw)
+        func table(_ id: Int64) throws -> Table { try Table([Column("id", [id])]) }
+        let keys: [PartdKey] = [.tuple("df", 7), "a,b", "q\"(,", .tuple(.tuple("x,y", 1), "z"), "other", 3]
+        try tables.append(keys.enumerated().map { (key: $0.element, value: try table(Int64($0.offset))) })
+        let chosen = keys.prefix(4).map(\.description)
+        #expect(chosen == ["(\"df\", 7)", "\"a,b\"", "\"q\\\"(,\"", "((\"x,y\", 1), \"z\")"])
+
+        let exported = try run(partd, ["export", path, "--out-dir", files, "--keys", chosen.joined(separator: ","), "--format", "csv"])
+        #expect(exported.status == 0, "\(exported.output)")
+        let written = try FileManager.default.contentsOfDirectory(atPath: files)
+        #expect(written.count == 4, "\(written)")
+        var ids: [String] = []
+        for file in written { ids.append(try String(contentsOfFile: files + "/" + file, encoding: .utf8)) }
+        #expect(ids.sorted() == ["id\n0\n", "id\n1\n", "id\n2\n", "id\n3\n"])
+        // One Arrow file, the keys in the order given; a space after a comma between keys is allowed.
+        let arrow = path + ".arrow"
+        defer { try? FileManager.default.removeItem(atPath: arrow) }
+        let one = try run(partd, ["export", path, "--out", arrow, "--keys", "\"a,b\", (\"df\", 7),3"])
+        #expect(one.status == 0 && one.output.contains("3 rows from 3 keys"), "\(one.output)")
+        let read = try Table(arrow: Array(try Data(contentsOf: URL(fileURLWithPath: arrow))))
+        #expect(read["id"].map { id in (0..<read.rowCount).map { id.text(at: $0) } } == ["1", "0", "5"])
+        // A bare string key (no quotes) still works, and an unknown key is named whole.
+        #expect(try run(partd, ["export", path, "--out", arrow, "--keys", "other"]).status == 0)
+        let unknown = try run(partd, ["export", path, "--out", arrow, "--keys", "(\"df\", 8)"])
+        #expect(unknown.status != 0 && unknown.output.contains("no key (\"df\", 8)"), "\(unknown.output)")
     }
 
     @Test("shuffle a CSV into partitions readable with cat; groupby prints what an in-memory groupby gives")
@@ -509,6 +547,77 @@ struct CLITests {
         #expect(missing.status != 0 && missing.output.contains("cannot open"))
         let piped = try run(partd, ["sort", "-", "--by", "x"], input: text)
         #expect(piped.status != 0 && piped.output.contains("not - (standard input)"))
+    }
+
+    /// Runs `partd` with `arguments(fifo)`, where `fifo` is a new FIFO that a shell fills with the bytes of `file`
+    /// (gzip-compressed with `gzip`) and then closes. A command that refuses the FIFO without opening it ends the
+    /// shell, which waits for a reader.
+    func runThroughFIFO(_ arguments: (String) -> [String], feeding file: String, gzip: Bool = false) throws
+        -> (status: Int32, output: String)
+    {
+        let fifo = scratchPath("input.fifo")
+        try? FileManager.default.removeItem(atPath: fifo)
+        try #require(mkfifo(fifo, 0o600) == 0)
+        defer { try? FileManager.default.removeItem(atPath: fifo) }
+        let writer = Process()
+        writer.executableURL = URL(fileURLWithPath: "/bin/sh")
+        writer.arguments = ["-c", gzip ? "gzip -c < \"$0\" > \"$1\"" : "cat < \"$0\" > \"$1\"", file, fifo]
+        try writer.run()
+        let ran = try run(partd, arguments(fifo))
+        // SIGKILL: the shell may have inherited SIGTERM ignored.
+        if writer.isRunning { kill(writer.processIdentifier, SIGKILL) }
+        writer.waitUntilExit()
+        return ran
+    }
+
+    @Test("input through a pipe or FIFO (/dev/stdin, <(…), mkfifo), gzip-compressed or not, reads as the file does; sort refuses it")
+    func pipedInputs() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let (csv, arrow) = (scratchPath("piped.csv"), scratchPath("piped.arrow"))
+        defer { for path in [csv, arrow] { try? FileManager.default.removeItem(atPath: path) } }
+        try writeCSV(csv, rows: 3000)
+        let text = try String(contentsOfFile: csv, encoding: .utf8)
+        /// The output without progress lines, checking the status.
+        func rows(_ ran: (status: Int32, output: String), _ what: String) -> [Substring] {
+            #expect(ran.status == 0, "\(what): \(ran.output)")
+            return ran.output.split(separator: "\n").filter { !$0.contains("% ") }
+        }
+        let options = ["--memory", "20kB", "--chunk-rows", "700", "--partitions", "5"]
+        let groupby = { (input: String) in ["groupby", input, "--by", "id", "--agg", "sum:x,count,max:name", "--sort"] + options }
+        let grouped = rows(try run(partd, groupby(csv)), "file")
+        #expect(grouped.count == 51 && grouped.first == "id,x_sum,count,name_max", "\(grouped.prefix(2))")
+        let distinct = { (input: String) in ["distinct", input, "--by", "id,name"] + options }
+        let kept = rows(try run(partd, distinct(csv)), "file").sorted()
+        #expect(kept.count > 100)
+
+        // /dev/stdin on a pipe: the header (the first bytes) is read once, not lost to a look at the format.
+        #expect(rows(try run(partd, groupby("/dev/stdin"), input: text), "/dev/stdin") == grouped)
+        #expect(rows(try run(partd, distinct("/dev/stdin"), input: text), "/dev/stdin").sorted() == kept)
+        // A FIFO, plain and gzip-compressed.
+        #expect(rows(try runThroughFIFO(groupby, feeding: csv), "FIFO") == grouped)
+        #expect(rows(try runThroughFIFO(distinct, feeding: csv), "FIFO").sorted() == kept)
+        #expect(rows(try runThroughFIFO(groupby, feeding: csv, gzip: true), "gzip FIFO") == grouped)
+        // Process substitution: a pipe named /dev/fd/N.
+        let bash = try run("/usr/bin/env", [
+            "bash", "-c", "exec \"$0\" groupby <(gzip -c < \"$1\") \"${@:2}\"", partd, csv,
+        ] + groupby("-").dropFirst(2))
+        #expect(rows(bash, "<(gzip -c …)") == grouped)
+        // A join whose left file is a FIFO, the right a file.
+        let join = { (left: String) in ["join", left, csv, "--on", "id", "--kind", "semi"] + options }
+        #expect(rows(try runThroughFIFO(join, feeding: csv), "join FIFO").sorted() == rows(try run(partd, join(csv)), "join").sorted())
+
+        // sort reads its input twice: a pipe or FIFO is refused, with the reason.
+        for ran in [try runThroughFIFO({ ["sort", $0, "--by", "x"] }, feeding: csv),
+                    try run(partd, ["sort", "/dev/stdin", "--by", "x"], input: text)] {
+            #expect(ran.status != 0 && ran.output.contains("reads its input twice") && ran.output.contains("pipe"), "\(ran.output)")
+        }
+        // An Arrow file through a pipe: a clear refusal (Arrow input is read by seeking), not CSV garbage.
+        #expect(try run(partd, ["distinct", csv, "--format", "arrow", "--out", arrow]).status == 0)
+        let piped = try run("/bin/sh", ["-c", "cat \"$1\" | \"$0\" distinct /dev/stdin", partd, arrow])
+        #expect(piped.status != 0 && piped.output.contains("Arrow") && piped.output.contains("pipe"), "\(piped.output)")
+        // A directory: a clear error (reading it trapped).
+        let directory = try run(partd, ["groupby", NSTemporaryDirectory(), "--by", "id"])
+        #expect(directory.status == 1 && directory.output.contains("it is a directory"), "\(directory.output)")
     }
 
     @Test("an interrupted or failing command leaves no scratch files (nor a shuffle's --out it made); a finished one neither")

@@ -257,6 +257,45 @@ struct SpillDictionaryTests {
         #expect(try Set(SpillDictionary<String, Int>(path: path).keys()) == ["z", "w"])
     }
 
+    @Test("one instance spills a key anew while another removes it: each written value has a file of its own, the last flush wins")
+    func removalWhileAnotherSpills() throws {
+        let path = scratchPath("chest-respill")
+        defer { removeTree(path) }
+        /// The value files in the directory (not the index, the lock or temporary files).
+        func valueFiles() throws -> [String] {
+            try FileManager.default.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") }
+        }
+        let a = try SpillDictionary<String, [Int]>(path: path, memoryBudget: .bytes(1))
+        try a.set([1], for: "k")
+        try a.flush()
+        let b = try SpillDictionary<String, [Int]>(path: path)
+        try a.set([2], for: "k")  // spilled at once, under the budget of 1 byte
+        #expect(!a.isInMemory("k"))
+        #expect(try b["k"] == [1])  // a has not flushed: b still reads the flushed value
+        #expect(try b.removeValue(for: "k"))
+        try b.flush()
+        #expect(try a["k"] == [2])  // a's unflushed value is a's own
+        try a.flush()  // the last flush: k is [2] again
+        #expect(try a["k"] == [2] && a.contains("k") && a.keys() == ["k"])
+        #expect(try b["k"] == [2] && b.keys() == ["k"])
+        #expect(try SpillDictionary<String, [Int]>(path: path)["k"] == [2])
+        // The file of [1] went at the flush that dropped it from the index; only [2]'s is left.
+        #expect(try valueFiles().count == 1)
+
+        // Over one instance: a file replaced or removed before a flush goes at once if no flush published it,
+        // else at the flush; none is left behind.
+        let c = try SpillDictionary<String, [Int]>(path: path, memoryBudget: .bytes(1))
+        for value in 3..<6 { try c.set([value], for: "k") }
+        try c.set([9], for: "gone")
+        #expect(try c.removeValue(for: "gone"))
+        #expect(try valueFiles().count == 2)  // [2]'s, still in the index, and c's newest
+        try c.flush()
+        #expect(try valueFiles().count == 1 && c["k"] == [5])
+        #expect(try c.removeValue(for: "k"))
+        try c.flush()
+        #expect(try valueFiles().isEmpty && SpillDictionary<String, [Int]>(path: path).keys().isEmpty)
+    }
+
     @Test("onMiss and onOverflow may use the dictionary; they run in the order the events happened")
     func callbacksUseTheDictionary() throws {
         let events = Locked<[String]>([])

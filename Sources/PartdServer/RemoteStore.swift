@@ -133,10 +133,8 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
         do {
             _ = try connection.handler.enqueue(.sync, pipelined: false) { _ in }!.wait()
             try throwPendingError()
-        } catch let error as PartdError {
-            throw reported(error)
         } catch {
-            throw PartdError(code: .connectionFailed, message: "request to \(address) failed: \(error)")
+            throw thrown(error)
         }
     }
 
@@ -328,10 +326,8 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
             if pipeline.withLock({ $0.inFlightBytes > 0 && $0.inFlightBytes + bytes > configuration.maxOutstandingBytes }) {
                 do {
                     _ = try send(.sync, pipelined: false) { _ in }!.wait()
-                } catch let error as PartdError {
-                    throw reported(error)
                 } catch {
-                    throw PartdError(code: .connectionFailed, message: "request to \(address) failed: \(error)")
+                    throw thrown(error)
                 }
             }
         }
@@ -347,11 +343,16 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
             // Everything sent before has been answered too; report an earlier failure first.
             try throwPendingError()
             return answer
-        } catch let error as PartdError {
-            throw reported(error)
         } catch {
-            throw PartdError(code: .connectionFailed, message: "request to \(address) failed: \(error)")
+            throw thrown(error)
         }
+    }
+
+    /// What a call throws for `error` from waiting on a request: a ``PartdError`` as ``reported(_:)`` gives it,
+    /// anything else as `connectionFailed`.
+    private func thrown(_ error: any Error) -> PartdError {
+        if let error = error as? PartdError { return reported(error) }
+        return PartdError(code: .connectionFailed, message: "request to \(address) failed: \(error)")
     }
 
     /// `error`, which this call throws: if the connection failed, the pipelined requests before this one failed

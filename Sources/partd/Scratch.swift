@@ -4,6 +4,7 @@
 
 import Dispatch
 import Foundation
+import Partd
 import PartdCSV
 
 #if canImport(Glibc)
@@ -77,17 +78,21 @@ final class Scratch: @unchecked Sendable {
         }
     }
 
-    /// Removes the directory with everything in it, if it was made. On a signal the command's threads may
-    /// still be writing there, and a file made during the removal makes it fail: it tries again until the
-    /// directory is gone (for up to a second).
+    /// Removes the directory with everything in it, if it was made (see ``removeUntilGone(_:)``: on a signal
+    /// the command's threads may still be writing there).
     func remove() {
         lock.lock()
         defer { lock.unlock() }
-        if let path {
-            for _ in 0..<100 where FileManager.default.fileExists(atPath: path) {
-                if (try? FileManager.default.removeItem(atPath: path)) == nil { usleep(10_000) }
-            }
-        }
+        if let path { removeUntilGone(path) }
         path = nil
+    }
+}
+
+/// Removes the directory at `path` with everything in it, trying again (for up to a second) while threads
+/// still writing there make the removal fail: a file made between the listing and the `rmdir` does. Once the
+/// directory is gone, nothing can be made in it.
+func removeUntilGone(_ path: String) {
+    for _ in 0..<100 where FileManager.default.fileExists(atPath: path) {
+        if (try? PartdPath.destroy(path)) == nil { usleep(10_000) }
     }
 }

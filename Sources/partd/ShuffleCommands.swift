@@ -270,12 +270,7 @@ struct ShuffleCSV: ParsableCommand {
                 try? DirectoryStore(path: out).drop()
                 return
             }
-            // On a signal the shuffle's threads may still be writing partitions: a file made between the
-            // listing and the `rmdir` makes the removal fail, so try again until the directory is gone (once
-            // it is, nothing can be made in it).
-            for _ in 0..<100 where FileManager.default.fileExists(atPath: out) {
-                if (try? PartdPath.destroy(out)) == nil { usleep(10_000) }
-            }
+            removeUntilGone(out)  // on a signal the shuffle's threads may still be writing partitions
         }
         let shuffle: Shuffle<Table>
         do {

@@ -479,7 +479,7 @@ struct Verify: ParsableCommand {
 
 struct Repair: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Cut every damaged key back to its last complete, valid frame, and report what was removed.")
+        abstract: "Remove the torn or damaged frames of every damaged key, keeping every frame that checks, and report what was removed.")
 
     @Argument(help: "The store's directory.") var directory: String
 

@@ -12,5 +12,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     _ = try? FrameFormat.describe(bytes, key: "k")
     _ = try? ValueFrames.payloads(bytes[...], key: "k")
     _ = StoreIntegrity.damage(in: bytes, key: "k")
+    // What repair keeps verifies clean.
+    if let repaired = StoreIntegrity.repaired(bytes, key: "k") {
+        precondition(StoreIntegrity.damage(in: repaired.bytes, key: "k") == nil, "repaired bytes still damaged")
+    }
     return 0
 }

@@ -129,6 +129,9 @@ struct CLITests {
         #expect(broken.output.contains("damaged key \"packed\"") && broken.output.contains("offset 0"))
         let catBroken = try run(partd, ["cat", path, "packed"])
         #expect(catBroken.status != 0 && catBroken.output.contains("corrupt"))
+        let repair = try run(partd, ["repair", path])
+        #expect(repair.status == 0 && repair.output.contains("repaired key \"packed\"") && repair.output.contains("1 keys repaired"))
+        #expect(try run(partd, ["verify", path]).status == 0)
 
         // Bad input: a missing directory, an unknown key.
         let missing = try run(partd, ["ls", path + "-missing"])

@@ -180,7 +180,7 @@ struct ReliabilityTests {
         #expect(result.output.contains("before intact: true"))
     }
 
-    @Test("verify finds a torn tail and a flipped byte with their offsets; repair cuts each key back to its valid frames")
+    @Test("verify finds a torn tail and a flipped byte with their offsets; repair removes the damaged frames and keeps the rest")
     func repairTornTail() throws {
         let path = scratchPath("torn")
         defer { removeTree(path) }
@@ -206,7 +206,72 @@ struct ReliabilityTests {
         #expect(repaired.count == 2)
         #expect(try StoreIntegrity.verify(directory).isEmpty)
         #expect(try store.get("a") == (0..<3).flatMap { [UInt8](repeating: UInt8($0), count: 1000) })
-        #expect(try store.get("b") == [0])  // b keeps its frames before the damaged one
+        #expect(try store.get("b") == [0, 2])  // b keeps every frame but the damaged one
+    }
+
+    @Test("repair keeps the frames after a damaged one, restores a damaged magic, and keeps appends made after a crash")
+    func repairSalvages() throws {
+        let path = scratchPath("salvage")
+        defer { removeTree(path) }
+        let directory = try DirectoryStore(path: path)
+        let store = CompressedStore(.zstd(), over: directory)
+        let values = EncodedStore<DirectoryStore, [UInt8]>(over: directory, encode: { $0 }, decode: { $0 }, join: { $0.flatMap { $0 } })
+        func rewriteFile(_ key: PartdKey, _ change: (inout [UInt8]) -> Void) throws {
+            var bytes = try directory.get(key)
+            change(&bytes)
+            try directory.delete([key])
+            try directory.append([(key: key, value: bytes)])
+        }
+        for i in 0..<3 {
+            try store.append([(key: "magic", value: [UInt8](repeating: UInt8(i), count: 500)), (key: "tail", value: [UInt8(i)])])
+            try values.append([(key: "length", value: [UInt8](repeating: UInt8(i), count: 100))])
+        }
+        // magic: the first frame's magic is damaged; the rest of the frame checks.
+        try rewriteFile("magic") { $0[1] ^= 0x20 }
+        // length: the second value frame's length field is damaged, so the next frame is found by its magic.
+        try rewriteFile("length") { $0[ValueFrames.headerSize + 100 + 12] = 0x7F }
+        // tail: a crash tore an append, and the restarted writer appended more after it.
+        let whole = try directory.get("tail")
+        try directory.append([(key: "tail", value: Array(whole.prefix(FrameFormat.headerSize + 1 - 3)))])
+        try store.append([(key: "tail", value: [9])])
+
+        let damage = try StoreIntegrity.verify(directory).sorted { $0.key < $1.key }
+        #expect(damage.map(\.key) == ["length", "magic", "tail"])
+        #expect(damage[0].ranges == [(ValueFrames.headerSize + 100)..<(2 * (ValueFrames.headerSize + 100))])
+        #expect(damage[1].ranges.isEmpty && damage[1].restoredMagic == [0] && damage[1].detail.contains("bad magic"))
+        #expect(damage[2].ranges == [whole.count..<(whole.count + FrameFormat.headerSize - 2)])
+        #expect(damage[2].detail.contains("checksum") || damage[2].detail.contains("claims"))
+
+        let repaired = try StoreIntegrity.repair(directory).sorted { $0.key < $1.key }
+        #expect(repaired.map(\.key) == ["length", "magic", "tail"])
+        #expect(try StoreIntegrity.verify(directory).isEmpty)
+        #expect(try values.get("length") == [UInt8](repeating: 0, count: 100) + [UInt8](repeating: 2, count: 100))
+        #expect(try store.get("magic") == (0..<3).flatMap { [UInt8](repeating: UInt8($0), count: 500) })
+        #expect(try store.get("tail") == [0, 1, 2, 9])
+        // Keys that are not frames at all are raw bytes: nothing to verify or repair.
+        try directory.append([(key: "raw", value: Array("PDZ? plain bytes".utf8))])
+        #expect(try StoreIntegrity.repair(directory).isEmpty)
+        #expect(try directory.get("raw") == Array("PDZ? plain bytes".utf8))
+    }
+
+    @Test("DirectoryStore.rewrite replaces a value whole under the exclusive lock; a prefix is cut in place")
+    func directoryRewrite() throws {
+        let path = scratchPath("rewrite")
+        defer { removeTree(path) }
+        let directory = try DirectoryStore(path: path)
+        let other = try DirectoryStore(path: path)
+        try directory.append([(key: "k", value: [1, 2, 3])])
+        #expect(try other.get("k") == [1, 2, 3])  // other caches its descriptor
+        #expect(try directory.rewrite("k") { $0 + [4] })
+        #expect(try !directory.rewrite("k") { _ in nil })
+        #expect(try !directory.rewrite("k") { $0 })
+        try other.append([(key: "k", value: [5])])  // lands in the new file, not the replaced one
+        #expect(try directory.get("k") == [1, 2, 3, 4, 5])
+        #expect(try directory.rewrite("k") { Array($0.prefix(2)) })
+        #expect(try other.get("k") == [1, 2])
+        #expect(try directory.rewrite("new") { $0.isEmpty ? [7] : nil })
+        #expect(try other.get("new") == [7])
+        #expect(try directory.keys() == ["k", "new"])  // no temporary file is left or listed
     }
 
     @Test("8 processes x 8 threads mixing append, get and delete on overlapping keys: nothing lost, nothing duplicated")

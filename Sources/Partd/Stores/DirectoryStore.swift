@@ -345,31 +345,66 @@ public final class DirectoryStore: ByteStore {
         return try exclusive {
             // Checked again under the exclusive lock: another thread may have set it meanwhile.
             guard !setOnceKeys.withLock({ $0.contains(key) }) else { return false }
-            let temporary = ".tmp-\(Posix.processID)-\(temporaryCounter.add(1, ordering: .relaxed).newValue)"
-            do throws(Errno) {
-                let flags = O_WRONLY | O_CREAT | O_EXCL
-                let fd: Int32
-                do throws(Errno) {
-                    fd = try Posix.openAt(rootFD, temporary, flags: flags)
-                } catch let error where error.rawValue == EEXIST {
-                    // Left by a process with this id (ids are reused) that died before its rename. Under the
-                    // exclusive lock no setOnce of any process is writing one, so it is stale.
-                    try Posix.unlinkAt(rootFD, temporary)
-                    fd = try Posix.openAt(rootFD, temporary, flags: flags)
-                }
-                defer { Posix.close(fd) }
-                try Posix.writeAll(fd, value)
-                if configuration.fsync { try Posix.sync(fd) }
-                try Posix.renameAt(rootFD, temporary, name)
-                if configuration.fsync { try Posix.sync(rootFD) }
-            } catch {
-                try? Posix.unlinkAt(rootFD, temporary)
-                throw failure("set", key, error, name: name)
-            }
-            cache.withLock { $0.remove(key) }
+            try replaceFile(key, name: name, with: value, operation: "set")
             setOnceKeys.withLock { _ = $0.insert(key) }
             return true
         }
+    }
+
+    /// Reads `key`'s value and hands it to `change`; if `change` returns other bytes, they become the value.
+    /// All of it runs under the exclusive lock, so no append, read or delete of any thread or process
+    /// interleaves, and `change` sees the value as it is when it is replaced. A new value that is a prefix of
+    /// the old one is cut in place (`ftruncate`); any other is written to a temporary file that is then
+    /// renamed over the key's file, so readers see the old value or the new one, never a mix, and a crash
+    /// leaves the old value. Returns whether the value changed. Used by `StoreIntegrity.repair`.
+    @discardableResult
+    public func rewrite(_ key: PartdKey, _ change: ([UInt8]) throws -> [UInt8]?) throws -> Bool {
+        let name = try KeyFileName.encode(key)
+        return try exclusive {
+            cache.withLock { $0.remove(key) }
+            let old = try read(key)
+            guard let new = try change(old), new != old else { return false }
+            if new.count < old.count && old.starts(with: new) {
+                do throws(Errno) {
+                    let fd = try Posix.openAt(rootFD, name, flags: O_WRONLY)
+                    defer { Posix.close(fd) }
+                    try Posix.truncate(fd, to: new.count)
+                    if configuration.fsync { try Posix.sync(fd) }
+                } catch {
+                    throw failure("truncate", key, error, name: name)
+                }
+            } else {
+                try replaceFile(key, name: name, with: new, operation: "rewrite")
+            }
+            return true
+        }
+    }
+
+    /// Writes `value` to a temporary file and renames it over `name`; under the exclusive lock, whose new
+    /// generation makes other processes close the descriptors they cached for the old file.
+    private func replaceFile(_ key: PartdKey, name: String, with value: [UInt8], operation: String) throws {
+        let temporary = ".tmp-\(Posix.processID)-\(temporaryCounter.add(1, ordering: .relaxed).newValue)"
+        do throws(Errno) {
+            let flags = O_WRONLY | O_CREAT | O_EXCL
+            let fd: Int32
+            do throws(Errno) {
+                fd = try Posix.openAt(rootFD, temporary, flags: flags)
+            } catch let error where error.rawValue == EEXIST {
+                // Left by a process with this id (ids are reused) that died before its rename. Under the
+                // exclusive lock no other process is writing one, so it is stale.
+                try Posix.unlinkAt(rootFD, temporary)
+                fd = try Posix.openAt(rootFD, temporary, flags: flags)
+            }
+            defer { Posix.close(fd) }
+            try Posix.writeAll(fd, value)
+            if configuration.fsync { try Posix.sync(fd) }
+            try Posix.renameAt(rootFD, temporary, name)
+            if configuration.fsync { try Posix.sync(rootFD) }
+        } catch {
+            try? Posix.unlinkAt(rootFD, temporary)
+            throw failure(operation, key, error, name: name)
+        }
+        cache.withLock { $0.remove(key) }
     }
 
     public func delete(_ keys: [PartdKey]) throws {

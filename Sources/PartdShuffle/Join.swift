@@ -109,7 +109,8 @@ extension Shuffle where Chunk == Table {
             let results = try mapPartitions { index, left -> R in
                 let rightPartition = try right.partition(index)
                 let joined = try joining.join(left, rightPartition)
-                if !keepPartitions {
+                func consume() throws {
+                    guard !keepPartitions else { return }
                     if deletesConsumedPartitions {
                         try store.delete([Self.key(ofPartition: index)])
                         if left.rowCount > 0 { leftConsumed.store(true, ordering: .relaxed) }
@@ -119,7 +120,12 @@ extension Shuffle where Chunk == Table {
                         if rightPartition.rowCount > 0 { rightConsumed.store(true, ordering: .relaxed) }
                     }
                 }
-                return try body(index, joined)
+                // As consumePartitions: before the body from temporary directories, after it from given ones.
+                let first = deletesBeforeBody && right.deletesBeforeBody
+                if first { try consume() }
+                let result = try body(index, joined)
+                if !first { try consume() }
+                return result
             }
             if !keepPartitions {
                 try close()

@@ -12,7 +12,8 @@ public struct ShuffleOptions: Sendable {
     /// Where the partitions are kept. `nil` (the default) makes a temporary
     /// directory, removed when the shuffle is closed or deinitialised and when it
     /// fails; a given directory is left in place, holding every partition, after
-    /// ``Shuffle/close()``.
+    /// ``Shuffle/close()``, and after a failure holding every row added before it that no consuming read
+    /// took (what was in memory is flushed to it).
     public var directory: String?
     /// The parent of the temporary directory (`$TMPDIR` or `/tmp` by default).
     public var temporaryParent: String?
@@ -147,6 +148,11 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
     /// never from a store it was given (``ShuffleOptions/store``), which other readers may share.
     var deletesConsumedPartitions: Bool { options.store == nil }
 
+    /// Whether a consuming read deletes a partition before handing it to its body, freeing its memory and
+    /// disk sooner: from the shuffle's temporary directory, which a failure drops whole anyway. From a given
+    /// directory a partition is deleted once its body has returned, so one whose body threw stays there.
+    var deletesBeforeBody: Bool { directory?.isTemporary == true }
+
     /// The key columns of a table shuffle (empty for other kinds).
     public var keyColumns: [String] { kind.keyColumns }
 
@@ -273,7 +279,9 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
         }
     }
 
-    /// Drops the shuffle's data after a failure (dask's `ensure_cleanup_on_exception`).
+    /// Closes the shuffle after a failure: its temporary directory is dropped (dask's
+    /// `ensure_cleanup_on_exception`); a given directory or store gets what was still in memory (best effort),
+    /// so it holds every row added before the failure that no consuming read took.
     func fail(_ error: any Error) {
         let first = state.withLock { state in
             defer { state.closed = state.closed ?? "dropped after an error: \(error)" }
@@ -282,8 +290,10 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
         guard first else { return }
         if directory?.isTemporary == true {
             try? store.drop()
-            try? directory?.close()
+        } else {
+            try? store.flush()
         }
+        try? directory?.close()
     }
 
     private func report(_ phase: ShuffleProgress.Phase, partitionsDone: Int? = nil) {
@@ -403,14 +413,18 @@ extension Shuffle where Chunk == Table {
         _ body: (Int, Table) throws -> R
     ) throws -> [R] {
         let consumed = Atomic<Bool>(false)
+        func delete(_ index: Int, rows: Int) throws {
+            try store.delete([Self.key(ofPartition: index)])
+            if rows > 0 { consumed.store(true, ordering: .relaxed) }
+        }
         do {
             let results = try mapPartitions(columns: columns) { index, table -> R in
-                let result = table.columns.isEmpty ? table : try transform(table)
-                if !keepPartitions && deletesConsumedPartitions {
-                    try store.delete([Self.key(ofPartition: index)])
-                    if table.rowCount > 0 { consumed.store(true, ordering: .relaxed) }
-                }
-                return try body(index, result)
+                let made = table.columns.isEmpty ? table : try transform(table)
+                let consume = !keepPartitions && deletesConsumedPartitions
+                if consume && deletesBeforeBody { try delete(index, rows: table.rowCount) }
+                let result = try body(index, made)
+                if consume && !deletesBeforeBody { try delete(index, rows: table.rowCount) }
+                return result
             }
             if !keepPartitions { try close() }
             return results

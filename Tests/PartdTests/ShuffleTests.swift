@@ -307,6 +307,41 @@ struct ShuffleTests {
         let fourth = try Shuffle<Table>(by: ["id"], partitions: 4, options: ShuffleOptions(directory: kept))
         expectPartdError(.invalidArgument) { try fourth.add(contentsOf: [good, bad]) }
         #expect(directoryExists(kept))
+        // ... holding every row added before the failure: what was in memory is flushed to it.
+        let reopened = TableStore(over: try DirectoryStore(path: kept))
+        #expect(try (0..<4).reduce(0) { $0 + (try reopened.get(Shuffle<Table>.key(ofPartition: $1)).rowCount) } == 500)
+
+        // So does a failed consuming read.
+        let keptRead = scratchPath("kept-on-read-error")
+        defer { removeTree(keptRead) }
+        let fifth = try Shuffle<Table>(by: ["id"], partitions: 4, options: ShuffleOptions(directory: keptRead))
+        try fifth.add(good)
+        let done = Locked<Int64>(0)
+        #expect(throws: ShuffleTestError.self) {
+            try fifth.groupByPartitions(["id"], [.count]) { index, result in
+                if index == 3 { throw ShuffleTestError() }
+                let rows = result["count"]!.values(as: Int64.self)!.reduce(0, +)
+                done.withLock { $0 += rows }
+            }
+        }
+        // Partitions whose body returned are consumed (deleted); the others, the one whose body threw
+        // included, are on disk.
+        let left = TableStore(over: try DirectoryStore(path: keptRead))
+        let onDisk = try (0..<4).reduce(0) { $0 + (try left.get(Shuffle<Table>.key(ofPartition: $1)).rowCount) }
+        #expect(try left.get(Shuffle<Table>.key(ofPartition: 3)).rowCount > 0)
+        #expect(Int64(onDisk) + done.withLock { $0 } == 500)
+        // And a failed join: the left side's given directory keeps the partition whose body threw.
+        let keptJoin = scratchPath("kept-on-join-error")
+        defer { removeTree(keptJoin) }
+        let leftSide = try Shuffle<Table>(by: ["id"], partitions: 4, options: ShuffleOptions(directory: keptJoin))
+        let rightSide = try Shuffle<Table>(by: ["id"], partitions: 4)
+        try leftSide.add(good)
+        try rightSide.add(good)
+        #expect(throws: ShuffleTestError.self) {
+            _ = try leftSide.joinPartitions(rightSide, on: ["id"]) { index, _ in if index == 2 { throw ShuffleTestError() } }
+        }
+        let leftOnDisk = TableStore(over: try DirectoryStore(path: keptJoin))
+        #expect(try leftOnDisk.get(Shuffle<Table>.key(ofPartition: 2)).rowCount > 0)
     }
 
     @Test("progress reports rows in, bytes spilled and partitions done")

@@ -37,7 +37,8 @@ import Partd
 ///
 /// **Keys** nested more than 32 tuples deep cannot be sent: a call with one
 /// throws ``PartdError/Code/invalidKey`` before sending anything. Nor can a request larger than
-/// ``Configuration/maxFrameBytes`` (an append or set-once of large values): it throws
+/// ``frameLimit`` (the smaller of ``Configuration/maxFrameBytes`` and the server's limit; an append or
+/// set-once of large values): it throws
 /// ``PartdError/Code/invalidArgument``, naming the largest value's key, before sending anything.
 public final class RemoteStore: ByteStore, @unchecked Sendable {
     public typealias Address = StoreServer.Address
@@ -49,11 +50,11 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
         public var maxOutstandingBytes: Int
         /// Return from appends and deletes once queued (default `true`).
         public var pipelining: Bool
-        /// The largest frame sent or accepted (default 1 GiB, at most ``StoreServer/largestFrameBytes``): a
-        /// request that would be larger throws ``PartdError/Code/invalidArgument`` before anything is sent; a
-        /// larger answer is a protocol violation. Keep it equal to the server's limit: a server refuses larger
-        /// requests (closing the connection) and answers a request whose answer would pass its own limit with
-        /// ``PartdError/Code/invalidArgument``.
+        /// The largest frame sent or accepted (default 1 GiB, at least 1 KiB, at most
+        /// ``StoreServer/largestFrameBytes``). The client and the server announce their limits in the handshake
+        /// and each keeps to the smaller (``RemoteStore/frameLimit``): a request that would be larger throws
+        /// ``PartdError/Code/invalidArgument`` before anything is sent, and a request whose answer would be
+        /// larger (a get, keys) is answered with ``PartdError/Code/invalidArgument``; the connection stays open.
         public var maxFrameBytes: Int
         /// How long to wait for a connection (default 10 s).
         public var connectTimeout: TimeAmount
@@ -71,7 +72,7 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
             self.token = token
             self.maxOutstandingBytes = max(1, maxOutstandingBytes)
             self.pipelining = pipelining
-            self.maxFrameBytes = min(maxFrameBytes, StoreServer.largestFrameBytes)
+            self.maxFrameBytes = max(Wire.smallestFrameLimit, min(maxFrameBytes, StoreServer.largestFrameBytes))
             self.connectTimeout = connectTimeout
             self.requestTimeout = requestTimeout
         }
@@ -87,6 +88,13 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
     private let connecting = Locked(0)
     /// Shared with the connection's handler: unanswered pipelined bytes and the first unreported failure.
     private let pipeline = Locked(PipelineState())
+    /// The frame limit the server announced in the last handshake (`nil` before one, or from a server that
+    /// does not announce it).
+    private let serverLimit = Locked<Int?>(nil)
+
+    /// The largest frame this store sends and the server answers with: the smaller of
+    /// ``Configuration/maxFrameBytes`` and the limit the server announced when the connection was made.
+    public var frameLimit: Int { min(configuration.maxFrameBytes, serverLimit.withLock { $0 } ?? .max) }
 
     /// Connects to `address` and shakes hands.
     ///
@@ -286,11 +294,13 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
     /// refuses a frame over its limit by closing the connection); `what` describes the request.
     fileprivate func checkRequest(bodyBytes: Int, _ what: () -> (String, PartdKey?)) throws {
         let length = 5 + bodyBytes
-        guard length > configuration.maxFrameBytes else { return }
+        let limit = frameLimit
+        guard length > limit else { return }
         let (description, key) = what()
+        let whose = limit < configuration.maxFrameBytes ? "the server's" : "the"
         throw PartdError(
             code: .invalidArgument,
-            message: "\(description) would be a frame of \(length) bytes, over the limit of \(configuration.maxFrameBytes) bytes",
+            message: "\(description) would be a frame of \(length) bytes, over \(whose) limit of \(limit) bytes",
             key: key)
     }
 
@@ -426,11 +436,15 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
         }
         let connection = Connection(channel: channel, handler: handler)
         do {
-            _ = try handler.enqueue(.hello, pipelined: false) { out in
+            var answer = try handler.enqueue(.hello, pipelined: false) { out in
                 out.writeBytes(Wire.magic)
                 out.writeInteger(Wire.version, endianness: .little)
                 Wire.writeString(configuration.token ?? "", into: &out)
+                out.writeInteger(UInt64(configuration.maxFrameBytes), endianness: .little)
             }!.wait()
+            _ = try Wire.readInteger(&answer, as: UInt16.self, "version")
+            let announced = try Wire.optionalLimit(&answer)
+            serverLimit.withLock { $0 = announced.map { Int(min($0, UInt64(Int.max))) } }
         } catch {
             channel.close(promise: nil)
             throw (error as? PartdError) ?? PartdError(code: .connectionFailed, message: "handshake with \(address) failed: \(error)")

@@ -49,10 +49,12 @@ public final class StoreServer: Sendable {
     public struct Configuration: Sendable {
         /// A shared secret clients must present in their handshake (`nil`: none).
         public var token: String?
-        /// The largest frame accepted or sent (default 1 GiB, at most ``StoreServer/largestFrameBytes``): a
-        /// larger request closes the connection; a request whose answer would be larger (a get, keys) is answered
-        /// with ``PartdError/Code/invalidArgument`` naming the size (and the largest value's key), and the
-        /// connection stays open. Clients should accept answers this large (`RemoteStore.Configuration.maxFrameBytes`).
+        /// The largest frame accepted or sent (default 1 GiB, at least 1 KiB, at most
+        /// ``StoreServer/largestFrameBytes``): a larger request closes the connection; a request whose answer
+        /// would be larger, or larger than the client's limit (which the client announces in its handshake), is
+        /// answered with ``PartdError/Code/invalidArgument`` naming the size (and the largest value's key), and
+        /// the connection stays open. The server announces this limit in its answer to the handshake, so
+        /// clients refuse larger requests before sending them.
         public var maxFrameBytes: Int
         /// Event-loop threads (default: one per core).
         public var threads: Int
@@ -66,7 +68,7 @@ public final class StoreServer: Sendable {
             onShutdownRequest: (@Sendable () -> Void)? = nil
         ) {
             self.token = token
-            self.maxFrameBytes = min(maxFrameBytes, StoreServer.largestFrameBytes)
+            self.maxFrameBytes = max(Wire.smallestFrameLimit, min(maxFrameBytes, StoreServer.largestFrameBytes))
             self.threads = max(1, threads)
             self.onShutdownRequest = onShutdownRequest
         }
@@ -196,6 +198,8 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
     let store: any ByteStore
     let token: String?
     let maxFrameBytes: Int
+    /// The largest answer: the smaller of the server's limit and the one the client announced.
+    var answerLimit: Int
     let onShutdownRequest: (@Sendable () -> Void)?
     var logger: Logger
     var greeted = false
@@ -207,6 +211,7 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
         self.store = store
         self.token = token
         self.maxFrameBytes = maxFrameBytes
+        self.answerLimit = maxFrameBytes
         self.onShutdownRequest = onShutdownRequest
         self.logger = logger
     }
@@ -223,9 +228,13 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
         defer { output = out }
         guard greeted else {
             do {
-                try handshake(&frame.body)
+                let hello = try handshake(&frame.body)
                 greeted = true
-                Wire.writeFrame(.ok, id: frame.id, into: &out) { $0.writeInteger(Wire.version, endianness: .little) }
+                if let clientLimit = hello.maxFrameBytes { answerLimit = Int(min(UInt64(maxFrameBytes), clientLimit)) }
+                Wire.writeFrame(.ok, id: frame.id, into: &out) { [maxFrameBytes] body in
+                    body.writeInteger(Wire.version, endianness: .little)
+                    body.writeInteger(UInt64(maxFrameBytes), endianness: .little)
+                }
             } catch let error as PartdError {
                 refuse(context: context, id: frame.id, error, into: &out)
             } catch {
@@ -281,7 +290,7 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
         context.writeAndFlush(wrapOutboundOut(data)).whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
     }
 
-    private func handshake(_ body: inout ByteBuffer) throws {
+    private func handshake(_ body: inout ByteBuffer) throws -> WireHello {
         let hello = try WireHello(body)
         let version = hello.version
         guard version == Wire.version else {
@@ -292,6 +301,7 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
         if let token, hello.token != token {
             throw PartdError(code: .unauthorized, message: "the server refused the client's token")
         }
+        return hello
     }
 
     private func serve(_ frame: WireFrame, into out: inout ByteBuffer) throws {
@@ -350,11 +360,12 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
     /// the limit (checked before encoding it: an answer of 4 GiB would trap the server); `what` describes it.
     private func checkAnswer(bodyBytes: Int, _ what: () -> (String, PartdKey?)) throws {
         let length = 5 + bodyBytes
-        guard length > maxFrameBytes else { return }
+        guard length > answerLimit else { return }
         let (description, key) = what()
+        let whose = answerLimit < maxFrameBytes ? "the client's" : "the server's"
         throw PartdError(
             code: .invalidArgument,
-            message: "the answer to \(description) would be a frame of \(length) bytes, over the server's limit of "
-                + "\(maxFrameBytes) bytes", key: key)
+            message: "the answer to \(description) would be a frame of \(length) bytes, over \(whose) limit of "
+                + "\(answerLimit) bytes", key: key)
     }
 }

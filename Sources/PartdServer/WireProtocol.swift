@@ -230,6 +230,8 @@ struct WireFrame {
 struct WireHello {
     var version: UInt16
     var token: String
+    /// The largest frame the client accepts, when it says (clients before this field did not).
+    var maxFrameBytes: UInt64?
 
     init(_ body: ByteBuffer) throws {
         var body = body
@@ -238,7 +240,22 @@ struct WireHello {
         }
         version = try Wire.readInteger(&body, as: UInt16.self, "version")
         token = try Wire.readString(&body)
+        maxFrameBytes = try Wire.optionalLimit(&body)
     }
+}
+
+extension Wire {
+    /// The frame limit a handshake frame may end with (`docs/format.md` §8.2): absent, or a UInt64 of at
+    /// least the smallest frame (a hello and its answer are smaller than any limit allowed).
+    static func optionalLimit(_ body: inout ByteBuffer) throws -> UInt64? {
+        guard body.readableBytes > 0 else { return nil }
+        let limit = try readInteger(&body, as: UInt64.self, "frame limit")
+        guard limit >= UInt64(smallestFrameLimit) else { throw violation("a frame limit of \(limit) bytes is too small") }
+        return limit
+    }
+
+    /// The smallest frame limit a side may announce.
+    static let smallestFrameLimit = 1024
 }
 
 /// A client's request, decoded from a frame (`docs/format.md` §8.3).

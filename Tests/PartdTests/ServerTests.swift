@@ -558,6 +558,26 @@ struct ServerTests {
         #expect(try client.contains("key-9-999"))
         #expect(server.connectionCount == 1)
 
+        // Limits that differ: each side learns the other's in the handshake and keeps to the smaller.
+        let smallClient = try RemoteStore(connectingTo: .unixSocket(path), configuration: .init(maxFrameBytes: 1 << 15))
+        #expect(smallClient.frameLimit == 1 << 15)
+        // An answer over the client's limit (but within the server's) is refused by the server, naming the key;
+        // the connection stays open (the client took it for a protocol violation and lost the connection).
+        try client.append(["mid": [UInt8](repeating: 3, count: 40_000)])
+        try client.flush()
+        let tooBigForClient = expectPartdError(.invalidArgument) { try smallClient.get("mid") }
+        #expect(tooBigForClient?.key == "mid" && tooBigForClient?.message.contains("\(1 << 15)") == true,
+            "\(String(describing: tooBigForClient))")
+        #expect(try smallClient.get("small") == [1])
+        let largeClient = try RemoteStore(connectingTo: .unixSocket(path), configuration: .init(maxFrameBytes: 1 << 20))
+        #expect(largeClient.frameLimit == limit)
+        // A request over the server's limit (but within the client's) is refused before it is sent.
+        let tooBigForServer = expectPartdError(.invalidArgument) { try largeClient.append(["huge": tooBig]) }
+        #expect(tooBigForServer?.key == "huge" && tooBigForServer?.message.contains("\(limit)") == true,
+            "\(String(describing: tooBigForServer))")
+        #expect(try largeClient.get("small") == [1])
+        #expect(server.connectionCount == 3)
+
         // Neither side's limit can reach 4 GiB, where a buffer's indices end.
         #expect(StoreServer.Configuration(maxFrameBytes: 1 << 40).maxFrameBytes < 1 << 32)
         #expect(RemoteStore.Configuration(maxFrameBytes: 1 << 40).maxFrameBytes < 1 << 32)

@@ -94,6 +94,19 @@ struct ReliabilityTests {
         #expect(result.output.contains("before intact: true"))
     }
 
+    @Test("a failed append is not cut back when another writer appended after its partial write: that writer's bytes stay")
+    func fileSizeLimitOtherWriter() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: worker), "build the package first: \(worker)")
+        let path = scratchPath("fsize-other")
+        defer { removeTree(path) }
+        let result = try run(worker, ["fault", "fsize-other-writer", path])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("error: file too large"))
+        #expect(result.output.contains("bytes of this append were left in the file"))
+        // 40,000 bytes, the failed append's 25,536 up to the 64 KiB limit, then the other writer's 1,000.
+        #expect(result.output.contains("big holds 66536 bytes; the other writer's bytes intact: true"), "\(result.output)")
+    }
+
     @Test("a file-size limit on chunked writes and spills: each partial write cut off, so no byte is kept twice")
     func fileSizeLimitChunked() throws {
         try #require(FileManager.default.isExecutableFile(atPath: worker), "build the package first: \(worker)")

@@ -40,31 +40,75 @@ package enum Posix {
         _ = Glibc.close(fd)
     }
 
+    /// Where one append's bytes went in an `O_APPEND` file, so that a failed append can be cut back off
+    /// without cutting another writer's bytes. An append that takes one `write` (the usual case) costs
+    /// nothing more; after each `write` that leaves bytes to go (a partial write, the way to a full disk or
+    /// a file-size limit), the file offset, which `O_APPEND` leaves at the end of that write, is noted.
+    package struct AppendProgress {
+        /// The bytes that reached the file.
+        package var written = 0
+        /// The file offset where the first noted write began, and where the last noted one ended.
+        var start: Int?
+        var end: Int?
+        /// `written` when `end` was noted.
+        var writtenAtEnd = 0
+        /// False once a write did not begin where the previous one ended (another writer appended between).
+        var contiguous = true
+
+        package init() {}
+
+        /// After a `write` of `count` bytes that left more to write.
+        mutating func noteWrite(_ fd: Int32, count: Int) {
+            let offset = Int(lseek(fd, 0, SEEK_CUR))
+            guard offset >= 0 else { contiguous = false; return }
+            if let end { if offset - count != end { contiguous = false } } else { start = offset - count }
+            end = offset
+            writtenAtEnd = written
+        }
+
+        /// The byte range of the file that holds exactly this append's bytes and ends at the end of the
+        /// file (so cutting it off cuts nothing else), or `nil` if nothing was written or another writer's
+        /// bytes lie between or after them. Called with the key's lock stripe still held, so no other
+        /// thread of this store wrote to `fd` since.
+        package func ownTail(_ fd: Int32) -> Range<Int>? {
+            guard written > 0, contiguous else { return nil }
+            let offset = Int(lseek(fd, 0, SEEK_CUR))
+            guard offset >= 0, let size = try? Posix.fileSize(fd), size == offset else { return nil }
+            let last = written - writtenAtEnd
+            if let end, last > 0, offset - last != end { return nil }
+            let begin = start ?? (offset - written)
+            guard begin >= 0, offset - begin == written else { return nil }
+            return begin..<offset
+        }
+    }
+
     /// Writes all of `bytes` with as few `write` calls as the kernel allows
     /// (one, for a regular file, unless the disk fills or a signal interrupts).
     package static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(Errno) {
-        var written = 0
-        try writeAll(fd, bytes, written: &written)
+        var progress = AppendProgress()
+        try writeAll(fd, bytes, progress: &progress)
     }
 
-    /// As ``writeAll(_:_:)``, counting in `written` the bytes that reached the file
+    /// As ``writeAll(_:_:)``, noting in `progress` what reached the file
     /// (so a caller can cut a partial write back off after a failure).
-    package static func writeAll(_ fd: Int32, _ bytes: [UInt8], written: inout Int) throws(Errno) {
+    package static func writeAll(_ fd: Int32, _ bytes: [UInt8], progress: inout AppendProgress) throws(Errno) {
         var failure: Errno? = nil
         bytes.withUnsafeBytes { raw in
-            failure = writeAll(fd, raw, written: &written)
+            failure = writeAll(fd, raw, progress: &progress)
         }
         if let failure { throw failure }
     }
 
-    /// Writes all of `raw` with `write`, retrying after a signal; counts in `written` the bytes
-    /// that reached the file and returns the error that stopped it, if any.
-    private static func writeAll(_ fd: Int32, _ raw: UnsafeRawBufferPointer, written: inout Int) -> Errno? {
-        written = 0
+    /// Writes all of `raw` with `write`, retrying after a signal; notes in `progress` what
+    /// reached the file and returns the error that stopped it, if any.
+    private static func writeAll(_ fd: Int32, _ raw: UnsafeRawBufferPointer, progress: inout AppendProgress) -> Errno? {
+        var written = 0
         while written < raw.count {
             let n = write(fd, raw.baseAddress! + written, raw.count - written)
             if n > 0 {
                 written += n
+                progress.written += n
+                if written < raw.count { progress.noteWrite(fd, count: n) }
             } else if n < 0 && errno == EINTR {
                 continue
             } else {
@@ -76,9 +120,9 @@ package enum Posix {
 
     /// Writes the chunks with one `write` of their bytes joined in `buffer` (grown as
     /// needed and kept for reuse): for many small chunks this costs less than
-    /// `writev`, whose kernel copy pays per vector. Counts in `written` the bytes that reached the file.
+    /// `writev`, whose kernel copy pays per vector. Notes in `progress` what reached the file.
     static func writeAllGathered(
-        _ fd: Int32, _ chunks: [[UInt8]], total: Int, buffer: inout [UInt8], written: inout Int
+        _ fd: Int32, _ chunks: [[UInt8]], total: Int, buffer: inout [UInt8], progress: inout AppendProgress
     ) throws(Errno) {
         if buffer.count < total { buffer = [UInt8](repeating: 0, count: Swift.max(total, 2 * buffer.count)) }
         var failure: Errno? = nil
@@ -92,17 +136,17 @@ package enum Posix {
                     offset += source.count
                 }
             }
-            failure = writeAll(fd, UnsafeRawBufferPointer(rebasing: target[0..<total]), written: &written)
+            failure = writeAll(fd, UnsafeRawBufferPointer(rebasing: target[0..<total]), progress: &progress)
         }
         if let failure { throw failure }
     }
 
     /// Writes the chunks one after another with `writev`, up to 1,024 chunks per
     /// call, so no joined copy is made. On a regular file each call is one
-    /// atomic append unless the disk fills or a signal interrupts. Counts in `written` the bytes that
-    /// reached the file.
-    static func writeAllVectored(_ fd: Int32, _ chunks: [[UInt8]], written total: inout Int) throws(Errno) {
-        total = 0
+    /// atomic append unless the disk fills or a signal interrupts. Notes in `progress` what reached the file.
+    static func writeAllVectored(_ fd: Int32, _ chunks: [[UInt8]], progress: inout AppendProgress) throws(Errno) {
+        var total = 0
+        let bytes = chunks.reduce(0) { $0 + $1.count }
         let maxVectors = 1024
         var vectors: [iovec] = []
         vectors.reserveCapacity(min(chunks.count, maxVectors))
@@ -139,6 +183,8 @@ package enum Posix {
                     }
                     // Skip what was written, possibly part of one vector.
                     total += n
+                    progress.written += n
+                    if total < bytes { progress.noteWrite(fd, count: n) }
                     var written = n
                     while first < vectors.count && written >= vectors[first].iov_len {
                         written -= vectors[first].iov_len

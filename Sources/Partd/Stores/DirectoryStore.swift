@@ -67,6 +67,8 @@ public final class DirectoryStore: ByteStore {
     private let temporaryCounter = Atomic<Int>(0)
     /// Read buffers `withBytes` reuses, so decoding a key does not fault in fresh memory each time.
     private let scratch = Locked<[[UInt8]]>([])
+    /// Run before a failed append is cut back (tests use it to append from another store meanwhile).
+    package static let beforeCutBack = Locked<(@Sendable () -> Void)?>(nil)
     private static let scratchKept = 4
     private static let scratchMaxBytes = 256 << 20
     /// The most bytes of small chunks an append joins in a scratch buffer before one write.
@@ -179,8 +181,8 @@ public final class DirectoryStore: ByteStore {
         let mask = DirectoryLock.mask(of: batch.lazy.map(\.key))
         try shared(mask) {
             for (key, value) in batch {
-                try write(to: key) { fd, written throws(Errno) in
-                    if !value.isEmpty { try Posix.writeAll(fd, value, written: &written) }
+                try write(to: key) { fd, progress throws(Errno) in
+                    if !value.isEmpty { try Posix.writeAll(fd, value, progress: &progress) }
                 }
             }
         }
@@ -213,38 +215,46 @@ public final class DirectoryStore: ByteStore {
     /// in a reused buffer with one `write`.
     private func write(_ chunks: [[UInt8]], to key: PartdKey) throws {
         let bytes = chunks.reduce(0) { $0 + $1.count }
-        try write(to: key) { fd, written throws(Errno) in
+        try write(to: key) { fd, progress throws(Errno) in
             if chunks.count > 16 && bytes <= Self.gatherMaxBytes && bytes < chunks.count * 1024 {
                 try withScratch { buffer throws(Errno) in
-                    try Posix.writeAllGathered(fd, chunks, total: bytes, buffer: &buffer, written: &written)
+                    try Posix.writeAllGathered(fd, chunks, total: bytes, buffer: &buffer, progress: &progress)
                 }
             } else {
-                try Posix.writeAllVectored(fd, chunks, written: &written)
+                try Posix.writeAllVectored(fd, chunks, progress: &progress)
             }
         }
     }
 
-    /// Every append's write to `key`'s file: `body` writes (counting in `written` the bytes that reached the
-    /// file), then the file is fsynced if configured. A failed write (disk full, file-size limit) is cut back
-    /// off the end of the file, so the key keeps exactly what earlier appends wrote and a caller that keeps
-    /// the entry to try again (a spilling store) does not leave its first part twice.
-    private func write(to key: PartdKey, _ body: (Int32, inout Int) throws(Errno) -> Void) throws {
+    /// Every append's write to `key`'s file: `body` writes (noting in `progress` what reached the file),
+    /// then the file is fsynced if configured. A failed write (disk full, file-size limit) is cut back off
+    /// the end of the file, so the key keeps exactly what earlier appends wrote and a caller that keeps the
+    /// entry to try again (a spilling store) does not leave its first part twice. If another writer (another
+    /// process, or another store instance) appended to the key after or between this append's partial
+    /// writes, nothing is cut, since a cut would take that writer's bytes: the error says where this
+    /// append's bytes were left.
+    private func write(to key: PartdKey, _ body: (Int32, inout Posix.AppendProgress) throws(Errno) -> Void) throws {
         let file = try descriptor(for: key)
-        var written = 0
-        func cutBack() {
-            if written > 0, let size = try? Posix.fileSize(file.fd) { try? Posix.truncate(file.fd, to: size - written) }
+        var progress = Posix.AppendProgress()
+        func cutBack(_ error: PartdError) -> PartdError {
+            guard progress.written > 0 else { return error }
+            Self.beforeCutBack.withLock { $0 }?()
+            if let own = progress.ownTail(file.fd), (try? Posix.truncate(file.fd, to: own.lowerBound)) != nil { return error }
+            var left = error
+            left.message += "; \(progress.written) bytes of this append were left in the file (another writer "
+                + "appended after them, and cutting them off would cut its bytes too): a framed store's "
+                + "verify and repair find and remove them"
+            return left
         }
         do throws(Errno) {
-            try body(file.fd, &written)
+            try body(file.fd, &progress)
         } catch {
-            cutBack()
-            throw failure("append to", key, error)
+            throw cutBack(failure("append to", key, error))
         }
         if configuration.fsync {
             // A failed fsync fails the append, so its bytes go too (a caller trying again would write them twice).
             do throws(Errno) { try Posix.sync(file.fd) } catch {
-                cutBack()
-                throw failure("fsync", key, error)
+                throw cutBack(failure("fsync", key, error))
             }
         }
     }

@@ -169,6 +169,30 @@ if arguments.count == 4, arguments[1] == "fault" {
             setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit)
             try store.append([(key: "big", value: [UInt8](repeating: 3, count: 40_000))])
             print("recovered: big holds \(try store.byteCount(of: "big")) bytes")
+        case "fsize-other-writer":
+            // Another store (as another process would) appends to the key after the failed append's partial
+            // write and before its cut: the cut must not take that writer's bytes.
+            signal(SIGXFSZ, SIG_IGN)
+            var limit = rlimit(rlim_cur: 64 * 1024, rlim_max: rlim_t.max)
+            setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit)
+            let other = try DirectoryStore(path: arguments[3])
+            DirectoryStore.beforeCutBack.withLock {
+                $0 = {
+                    var lifted = rlimit(rlim_cur: rlim_t.max, rlim_max: rlim_t.max)
+                    setrlimit(Int32(RLIMIT_FSIZE.rawValue), &lifted)
+                    try? other.append([(key: "big", value: [UInt8](repeating: 9, count: 1_000))])
+                }
+            }
+            try store.append([(key: "big", value: [UInt8](repeating: 1, count: 40_000))])
+            do {
+                try store.append([(key: "big", value: [UInt8](repeating: 2, count: 40_000))])
+            } catch let error as PartdError {
+                code = "\(error.code)"
+                print("message: \(error.message)")
+            }
+            DirectoryStore.beforeCutBack.withLock { $0 = nil }
+            let big = try store.get("big")
+            print("big holds \(big.count) bytes; the other writer's bytes intact: \(big.suffix(1_000) == [UInt8](repeating: 9, count: 1_000))")
         case "fsize-chunked":
             // The chunked writes (one `writev`; many small chunks joined into one `write`) and a spilling
             // store whose spill fails part-way: each failed write is cut back off, so no byte is kept twice.

@@ -245,6 +245,18 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
         }
     }
 
+    /// A zero-row chunk shaped like the shuffle's rows: its first chunk's, or for a shuffle that never received
+    /// one (a reader of what mappers stored in a given store or directory) what the first partition holding
+    /// anything holds; nil if none does (or the kind cannot tell).
+    func storedEmpty() throws -> Chunk? {
+        if let empty = state.withLock({ $0.empty }) { return empty }
+        guard let stored = kind.stored else { return nil }
+        for index in 0..<partitionCount {
+            if let found = try stored(Self.key(ofPartition: index)) { return found }
+        }
+        return nil
+    }
+
     /// Rows added so far.
     public var rowCount: Int { state.withLock { $0.rowsIn } }
 
@@ -386,6 +398,9 @@ struct ShuffleKind<Chunk: Sendable>: Sendable {
     var append: @Sendable ([(key: PartdKey, value: Chunk)]) throws -> Void
     /// A key's chunk; for tables, only the given columns (all if `nil`).
     var get: @Sendable (PartdKey, [String]?) throws -> Chunk
+    /// A zero-row chunk shaped like what a key holds (from its first frame, not decoding the rest), or nil if it
+    /// holds nothing (tables; `nil` for kinds that cannot tell).
+    var stored: (@Sendable (PartdKey) throws -> Chunk?)? = nil
     /// Only the given columns of a chunk (tables; other kinds return it as it is).
     var selecting: @Sendable (Chunk, [String]) -> Chunk = { chunk, _ in chunk }
     /// Why a chunk does not fit the shuffle's first chunk (other columns or column types, another row shape),
@@ -435,7 +450,8 @@ extension Shuffle where Chunk == Table {
     }
 
     /// Partitions' results joined into one table, those without columns (from partitions that never
-    /// received a chunk) left out.
+    /// received a chunk) left out; ``PartdError/Code/typeMismatch`` if the others' schemas differ (their
+    /// columns were dropped: all but the first part's).
     static func joined(_ parts: [Table]) throws -> Table {
         try GroupBy.concatenate(parts.filter { !$0.columns.isEmpty })
     }
@@ -471,6 +487,7 @@ extension Shuffle where Chunk == Table {
             },
             append: { try tables.append($0) },
             get: { try tables.get($0, columns: $1) },
+            stored: { key in try tables.schema(of: key).map { Table(empty: $0) } },
             selecting: { table, names in (try? table.selecting(names)) ?? table },
             mismatch: { first, table in
                 first.schema == table.schema

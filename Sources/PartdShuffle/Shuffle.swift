@@ -21,7 +21,8 @@ public struct ShuffleOptions: Sendable {
     public var compression: Compression?
     /// A store to keep the partitions in instead of a directory: for example a
     /// `RedisStore` that several mapper processes (or hosts) shuffle into. Appends
-    /// are still buffered within ``memory``; ``Shuffle/close()`` flushes them, and
+    /// are still buffered within ``memory``; ``Shuffle/close()`` flushes them (a close whose flush throws
+    /// keeps them in memory, and calling it again retries), and
     /// the shuffle never drops or deletes anything of a store it was given, even
     /// after a failure (other mappers' and reducers' data lives there too): the
     /// consuming reads (a groupby, join, sort or drop of duplicates without
@@ -113,6 +114,9 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
         var partitionsDone = 0
         var finished = false
         var closed: String? = nil
+        /// Whether `close()` has yet to finish: it was not called, or its flush (or drop) threw, so the next
+        /// call tries again.
+        var closeUnfinished = true
         /// A zero-row chunk shaped like the input, returned for empty partitions.
         var empty: Chunk? = nil
     }
@@ -267,15 +271,29 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
     }
 
     /// Ends the shuffle: a temporary directory is removed with everything in it;
-    /// a given directory is left holding every partition (memory flushed to it).
+    /// a given directory or store is left holding every partition (memory flushed to it).
+    ///
+    /// A close whose flush throws (a full disk, a store that is down) leaves what was in memory there and
+    /// the shuffle closed to adds and reads: call `close()` again to retry the flush; only a close that
+    /// returns has written every row. Once one has, further calls do nothing.
     public func close() throws {
-        let wasOpen = state.withLock { state in
+        let unfinished = state.withLock { state in
             defer { state.closed = state.closed ?? "closed" }
-            return state.closed == nil
+            // After a failure (`fail`) the shuffle is closed and has nothing left to do.
+            return state.closed == nil || state.closeUnfinished
         }
-        guard wasOpen else { return }
-        if directory?.isTemporary == true { try store.drop() } else { try store.flush() }
-        try directory?.close()
+        guard unfinished else { return }
+        do {
+            if directory?.isTemporary == true { try store.drop() } else { try store.flush() }
+            try directory?.close()
+        } catch {
+            state.withLock { $0.closed = "closed, but its close failed (\(error)): close() again to retry" }
+            throw error
+        }
+        state.withLock { state in
+            state.closed = "closed"
+            state.closeUnfinished = false
+        }
     }
 
     // MARK: - Internals
@@ -296,8 +314,10 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
     /// so it holds every row added before the failure that no consuming read took.
     func fail(_ error: any Error) {
         let first = state.withLock { state in
-            defer { state.closed = state.closed ?? "dropped after an error: \(error)" }
-            return state.closed == nil
+            guard state.closed == nil else { return false }
+            state.closed = "dropped after an error: \(error)"
+            state.closeUnfinished = false
+            return true
         }
         guard first else { return }
         if directory?.isTemporary == true {

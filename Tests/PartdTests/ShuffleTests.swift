@@ -782,3 +782,25 @@ struct GroupByTests {
         #expect(!exists(path))
     }
 }
+
+extension ShuffleTests {    @Test("a close whose flush fails throws again when retried (it returned success, the rows lost) and flushes once the store works")
+    func failedCloseRetries() throws {
+        let failing = FailingStore()
+        let table = shuffleTable(rows: 300, seed: 21)
+        let shuffle = try Shuffle<Table>(
+            by: ["id"], partitions: 4, options: ShuffleOptions(memory: .megabytes(64), store: AnyByteStore(failing)))
+        try shuffle.add(table)
+        failing.setFailing(true)
+        // The rows stay in memory (spillFailed says so) until a close flushes them.
+        expectPartdError(.spillFailed) { try shuffle.close() }
+        expectPartdError(.spillFailed) { try shuffle.close() }
+        // No chunk may be added meanwhile: the shuffle is closing.
+        expectPartdError(.closed) { try shuffle.add(table) }
+        failing.setFailing(false)
+        try shuffle.close()
+        let stored = TableStore(over: failing.inner)
+        #expect(try (0..<4).reduce(0) { $0 + (try stored.get(Shuffle<Table>.key(ofPartition: $1)).rowCount) } == 300)
+        try shuffle.close()
+        expectPartdError(.closed) { try shuffle.partition(0) }
+    }
+}

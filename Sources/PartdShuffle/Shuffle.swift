@@ -186,18 +186,27 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
         for chunk in chunks { try add(chunk) }
     }
 
-    /// Adds every chunk of `chunks`, in order; cancelling the task drops the
-    /// shuffle (``PartdError/Code/closed`` afterwards) and throws `CancellationError`.
+    /// Adds every chunk of `chunks`, in order; cancelling the task, or an error of the sequence, drops the
+    /// shuffle (``PartdError/Code/closed`` afterwards) and throws that error. As ``add(_:)``, it throws
+    /// ``PartdError/Code/closed`` after ``finish()``, ``close()`` or an earlier failure, and leaves the
+    /// shuffle as it is.
     public func add<S: AsyncSequence>(contentsOf chunks: S) async throws where S.Element == Chunk {
-        do {
-            for try await chunk in chunks {
+        // A closed or finished shuffle is no failure of this call's (it dropped every row added before).
+        try checkOpen(adding: true)
+        var iterator = chunks.makeAsyncIterator()
+        while true {
+            let next: Chunk?
+            do {
                 try Task.checkCancellation()
-                try add(chunk)
+                next = try await iterator.next()
+                try Task.checkCancellation()
+            } catch {
+                fail(error)
+                throw error
             }
-            try Task.checkCancellation()
-        } catch {
-            fail(error)
-            throw error
+            guard let chunk = next else { return }
+            // Drops the shuffle itself on an error of partitioning or storing, not on `closed` (finished meanwhile).
+            try add(chunk)
         }
     }
 

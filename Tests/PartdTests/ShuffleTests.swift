@@ -803,4 +803,21 @@ extension ShuffleTests {    @Test("a close whose flush fails throws again when r
         try shuffle.close()
         expectPartdError(.closed) { try shuffle.partition(0) }
     }
+
+    @Test("an async add after finish throws closed and keeps the shuffle's rows, as a synchronous add does (it dropped them)")
+    func asyncAddAfterFinish() async throws {
+        let table = shuffleTable(rows: 300, seed: 22)
+        let shuffle = try Shuffle<Table>(by: ["id"], partitions: 4)
+        defer { try? shuffle.close() }
+        try shuffle.add(table)
+        try shuffle.finish()
+        expectPartdError(.closed) { try shuffle.add(table) }
+        let more = AsyncStream<Table> { continuation in
+            continuation.yield(table)
+            continuation.finish()
+        }
+        let error = await #expect(throws: PartdError.self) { try await shuffle.add(contentsOf: more) }
+        #expect(error?.code == .closed)
+        #expect(try (0..<4).map { try shuffle.partition($0).rowCount }.reduce(0, +) == 300)
+    }
 }

@@ -13,7 +13,10 @@ public struct ShuffleOptions: Sendable {
     /// directory, removed when the shuffle is closed or deinitialised and when it
     /// fails; a given directory is left in place, holding every partition, after
     /// ``Shuffle/close()``, and after a failure holding every row added before it that no consuming read
-    /// took (what was in memory is flushed to it).
+    /// took (what was in memory is flushed to it). A given directory must not hold any of the shuffle's
+    /// partitions yet (a rerun's would get the rows twice): the shuffle's initialiser throws
+    /// ``PartdError/Code/alreadyExists`` naming it. To read partitions a directory holds, or to append to
+    /// them on purpose, pass it as ``store`` (`AnyByteStore(DirectoryStore(path:))`).
     public var directory: String?
     /// The parent of the temporary directory (`$TMPDIR` or `/tmp` by default).
     public var temporaryParent: String?
@@ -138,6 +141,14 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
         } else {
             let made = try options.directory.map { try DirectoryStore(path: $0) }
                 ?? DirectoryStore.temporary(in: options.temporaryParent)
+            if options.directory != nil {
+                do {
+                    try Self.checkHoldsNoPartitions(made, partitions: partitions)
+                } catch {
+                    try? made.close()
+                    throw error
+                }
+            }
             directory = made
             slow = options.compression.map { AnyByteStore(CompressedStore($0, over: made)) } ?? AnyByteStore(made)
         }
@@ -146,6 +157,21 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
         self.store = store
         state.withLock { $0.partitionRows = [Int](repeating: 0, count: partitions) }
         kind = makeKind(store)
+    }
+
+    /// Refuses a given directory that already holds partitions (of an earlier run, say): the shuffle would
+    /// append to them, its partitions holding their rows too.
+    private static func checkHoldsNoPartitions(_ directory: DirectoryStore, partitions: Int) throws {
+        let held = Set(try directory.keys())
+        let clashing = (0..<partitions).filter { held.contains(key(ofPartition: $0)) }
+        guard let first = clashing.first else { return }
+        throw PartdError(
+            code: .alreadyExists,
+            message: "the directory \(directory.path) already holds \(clashing.count) of this shuffle's \(partitions) "
+                + "partitions (key \(first) first), which it would append to: remove the directory (or those keys) "
+                + "first, or pass it as ShuffleOptions.store (AnyByteStore(DirectoryStore(path:))) to append to them "
+                + "on purpose",
+            path: directory.path)
     }
 
     /// Whether the consuming reads delete each partition once read: yes from the shuffle's own directory,

@@ -783,7 +783,8 @@ struct GroupByTests {
     }
 }
 
-extension ShuffleTests {    @Test("a close whose flush fails throws again when retried (it returned success, the rows lost) and flushes once the store works")
+extension ShuffleTests {
+    @Test("a close whose flush fails throws again when retried (it returned success, the rows lost) and flushes once the store works")
     func failedCloseRetries() throws {
         let failing = FailingStore()
         let table = shuffleTable(rows: 300, seed: 21)
@@ -819,5 +820,43 @@ extension ShuffleTests {    @Test("a close whose flush fails throws again when r
         let error = await #expect(throws: PartdError.self) { try await shuffle.add(contentsOf: more) }
         #expect(error?.code == .closed)
         #expect(try (0..<4).map { try shuffle.partition($0).rowCount }.reduce(0, +) == 300)
+    }
+
+    @Test("a shuffle into a given directory that already holds its partitions is refused (a rerun appended, doubling the rows)")
+    func givenDirectoryHoldingPartitions() throws {
+        let path = scratchPath("rerun-shuffle")
+        defer { removeTree(path) }
+        let table = shuffleTable(rows: 300, seed: 23)
+        let first = try Shuffle<Table>(by: ["id"], partitions: 4, options: ShuffleOptions(directory: path))
+        try first.add(table)
+        try first.close()
+        let error = expectPartdError(.alreadyExists) {
+            try Shuffle<Table>(by: ["id"], partitions: 8, options: ShuffleOptions(directory: path))
+        }
+        #expect(error?.path == path || error?.message.contains(path) == true)
+        #expect(error?.message.contains("ShuffleOptions.store") == true)
+        func rows(in path: String) throws -> Int {
+            let directory = try DirectoryStore(path: path)
+            defer { try? directory.close() }
+            let tables = TableStore(over: directory)
+            return try tables.keys().reduce(0) { $0 + (try tables.get($1).rowCount) }
+        }
+        #expect(try rows(in: path) == 300)
+        // Appending on purpose: the directory as a given store.
+        let directory = try DirectoryStore(path: path)
+        let appending = try Shuffle<Table>(by: ["id"], partitions: 4, options: ShuffleOptions(store: AnyByteStore(directory)))
+        try appending.add(table)
+        try appending.close()
+        try directory.close()
+        #expect(try rows(in: path) == 600)
+        // A directory whose partitions a consuming read took may be shuffled into again.
+        removeTree(path)
+        let again = try Shuffle<Table>(by: ["id"], partitions: 4, options: ShuffleOptions(directory: path))
+        try again.add(table)
+        #expect(try again.groupBy(["id"]).aggregate([.count])["count"]!.values(as: Int64.self)!.reduce(0, +) == 300)
+        let rerun = try Shuffle<Table>(by: ["id"], partitions: 4, options: ShuffleOptions(directory: path))
+        try rerun.add(table)
+        try rerun.close()
+        #expect(try rows(in: path) == 300)
     }
 }

@@ -285,7 +285,7 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
     }
 
     /// A zero-row chunk shaped like the shuffle's rows: its first chunk's, or for a shuffle that never received
-    /// one (a reader of what mappers stored in a given store or directory) what the first partition holding
+    /// one (a reader of what mappers stored in a given store) what the first partition holding
     /// anything holds; nil if none does (or the kind cannot tell).
     func storedEmpty() throws -> Chunk? {
         if let empty = state.withLock({ $0.empty }) { return empty }

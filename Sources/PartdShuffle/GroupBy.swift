@@ -144,8 +144,15 @@ extension Shuffle where Chunk == Table {
 enum GroupBy {
     /// Joins tables of one schema column by column, releasing each column of
     /// the parts once it is copied, so at most one column is held twice.
+    ///
+    /// - Throws: ``PartdError/Code/typeMismatch`` if the tables' schemas differ (as `Table.concatenate`).
     static func concatenate(_ tables: [Table]) throws -> Table {
         guard let first = tables.first else { return Table() }
+        let schema = first.schema
+        for table in tables.dropFirst() where table.schema != schema {
+            throw PartdError(
+                code: .typeMismatch, message: "cannot concatenate partitions' results with schemas \(schema) and \(table.schema)")
+        }
         var parts = tables
         var names = first.columns.map(\.name)
         var columns: [Column] = []

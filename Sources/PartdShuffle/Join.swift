@@ -70,9 +70,15 @@ extension Shuffle where Chunk == Table {
     /// same number. Unless `keepPartitions` is set, the join consumes both shuffles: each partition is deleted
     /// once joined (except from a store given as ``ShuffleOptions/store``, which keeps its partitions), and
     /// both shuffles are closed afterwards, or when the join throws (`body` did, say) after deleting
-    /// partitions, lest a later read take the rest for the whole. A side that never received a chunk has no
-    /// columns: joined with it, an inner join is empty, and a join that keeps the other side's unmatched rows
-    /// (left, right or outer) gives that side as it is.
+    /// partitions, lest a later read take the rest for the whole.
+    ///
+    /// A partition that holds no rows of one side is joined as a table of that side's schema with no rows, so
+    /// every partition's result has the same columns: the right side's columns null in a left join, say. A
+    /// shuffle that never received a chunk (a reader of what mappers stored in a given store) takes the
+    /// schema from the first of its partitions that holds anything. A side without any rows anywhere has no
+    /// schema to take: joined with it, an inner join is empty, and a join that keeps the other side's
+    /// unmatched rows (left, right or outer) gives that side as it is. A partition with no rows on either
+    /// side of such shuffles gives a table without columns.
     ///
     /// - Throws: ``PartdError/Code/invalidArgument`` if the shuffles do not line up or the keys miss one of
     ///   their columns; what ``Table/join(_:on:kind:rightSuffix:)`` throws.
@@ -102,13 +108,20 @@ extension Shuffle where Chunk == Table {
         }
         let joining = try Joining(on: keys, kind: kind, rightSuffix: rightSuffix)
         try right.finish()
+        let (leftSide, rightSide) = (JoinSide(self), JoinSide(right))
         // Whether a partition holding rows was deleted from either side: a failure afterwards closes that side.
         let leftConsumed = Atomic<Bool>(false)
         let rightConsumed = Atomic<Bool>(false)
         do {
             let results = try mapPartitions { index, left -> R in
                 let rightPartition = try right.partition(index)
-                let joined = try joining.join(left, rightPartition)
+                leftSide.saw(left)
+                rightSide.saw(rightPartition)
+                // A side without columns here (a reader shuffle's partition that holds nothing) joins as a
+                // table of its schema, if it has rows elsewhere, so that this result has every column too.
+                let joined = left.columns.isEmpty == rightPartition.columns.isEmpty
+                    ? try joining.join(left, rightPartition)
+                    : try joining.join(try leftSide.shaped(left), try rightSide.shaped(rightPartition))
                 func consume() throws {
                     guard !keepPartitions else { return }
                     if deletesConsumedPartitions {
@@ -149,6 +162,39 @@ extension Shuffle where Chunk == Table {
             right, on: keys, kind: kind, rightSuffix: rightSuffix, keepPartitions: keepPartitions) { $1 }
         // Partitions that never received a row on either side have no columns to join.
         return try Self.joined(parts)
+    }
+}
+
+/// One side of a join of shuffles, and a table of its schema with no rows for its partitions without columns
+/// (those that hold nothing, of a shuffle that never received a chunk), found once per join.
+private final class JoinSide: Sendable {
+    let shuffle: Shuffle<Table>
+    /// The schema of a partition of this side that had columns, once one was read.
+    private let seen = Mutex<TableSchema?>(nil)
+    /// The schema found in the store: `nil` until looked up, then what was found (`.some(nil)`: nothing).
+    private let stored = Mutex<TableSchema??>(nil)
+
+    init(_ shuffle: Shuffle<Table>) { self.shuffle = shuffle }
+
+    /// Notes the schema of a partition of this side just read.
+    func saw(_ partition: Table) {
+        guard !partition.columns.isEmpty else { return }
+        seen.withLock { $0 = $0 ?? partition.schema }
+    }
+
+    /// `partition` if it has columns, else a table of this side's schema with no rows (`partition` as it is if
+    /// no partition of this side holds anything).
+    func shaped(_ partition: Table) throws -> Table {
+        guard partition.columns.isEmpty else { return partition }
+        if let schema = seen.withLock({ $0 }) { return Table(empty: schema) }
+        let found = try stored.withLock { cache throws -> TableSchema? in
+            if let known = cache { return known }
+            let schema = try shuffle.storedEmpty()?.schema
+            cache = .some(schema)
+            return schema
+        }
+        // A partition read (and deleted, by a consuming join) while the store was searched was seen first.
+        return (found ?? seen.withLock { $0 }).map { Table(empty: $0) } ?? partition
     }
 }
 

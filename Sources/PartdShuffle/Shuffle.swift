@@ -13,7 +13,10 @@ public struct ShuffleOptions: Sendable {
     /// directory, removed when the shuffle is closed or deinitialised and when it
     /// fails; a given directory is left in place, holding every partition, after
     /// ``Shuffle/close()``, and after a failure holding every row added before it that no consuming read
-    /// took (what was in memory is flushed to it).
+    /// took (what was in memory is flushed to it). A given directory must not hold any of the shuffle's
+    /// partitions yet (a rerun's would get the rows twice): the shuffle's initialiser throws
+    /// ``PartdError/Code/alreadyExists`` naming it. To read partitions a directory holds, or to append to
+    /// them on purpose, pass it as ``store`` (`AnyByteStore(DirectoryStore(path:))`).
     public var directory: String?
     /// The parent of the temporary directory (`$TMPDIR` or `/tmp` by default).
     public var temporaryParent: String?
@@ -21,7 +24,8 @@ public struct ShuffleOptions: Sendable {
     public var compression: Compression?
     /// A store to keep the partitions in instead of a directory: for example a
     /// `RedisStore` that several mapper processes (or hosts) shuffle into. Appends
-    /// are still buffered within ``memory``; ``Shuffle/close()`` flushes them, and
+    /// are still buffered within ``memory``; ``Shuffle/close()`` flushes them (a close whose flush throws
+    /// keeps them in memory, and calling it again retries), and
     /// the shuffle never drops or deletes anything of a store it was given, even
     /// after a failure (other mappers' and reducers' data lives there too): the
     /// consuming reads (a groupby, join, sort or drop of duplicates without
@@ -113,6 +117,9 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
         var partitionsDone = 0
         var finished = false
         var closed: String? = nil
+        /// Whether `close()` has yet to finish: it was not called, or its flush (or drop) threw, so the next
+        /// call tries again.
+        var closeUnfinished = true
         /// A zero-row chunk shaped like the input, returned for empty partitions.
         var empty: Chunk? = nil
     }
@@ -134,6 +141,14 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
         } else {
             let made = try options.directory.map { try DirectoryStore(path: $0) }
                 ?? DirectoryStore.temporary(in: options.temporaryParent)
+            if options.directory != nil {
+                do {
+                    try Self.checkHoldsNoPartitions(made, partitions: partitions)
+                } catch {
+                    try? made.close()
+                    throw error
+                }
+            }
             directory = made
             slow = options.compression.map { AnyByteStore(CompressedStore($0, over: made)) } ?? AnyByteStore(made)
         }
@@ -142,6 +157,21 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
         self.store = store
         state.withLock { $0.partitionRows = [Int](repeating: 0, count: partitions) }
         kind = makeKind(store)
+    }
+
+    /// Refuses a given directory that already holds partitions (of an earlier run, say): the shuffle would
+    /// append to them, its partitions holding their rows too.
+    private static func checkHoldsNoPartitions(_ directory: DirectoryStore, partitions: Int) throws {
+        let held = Set(try directory.keys())
+        let clashing = (0..<partitions).filter { held.contains(key(ofPartition: $0)) }
+        guard let first = clashing.first else { return }
+        throw PartdError(
+            code: .alreadyExists,
+            message: "the directory \(directory.path) already holds \(clashing.count) of this shuffle's \(partitions) "
+                + "partitions (key \(first) first), which it would append to: remove the directory (or those keys) "
+                + "first, or pass it as ShuffleOptions.store (AnyByteStore(DirectoryStore(path:))) to append to them "
+                + "on purpose",
+            path: directory.path)
     }
 
     /// Whether the consuming reads delete each partition once read: yes from the shuffle's own directory,
@@ -182,18 +212,27 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
         for chunk in chunks { try add(chunk) }
     }
 
-    /// Adds every chunk of `chunks`, in order; cancelling the task drops the
-    /// shuffle (``PartdError/Code/closed`` afterwards) and throws `CancellationError`.
+    /// Adds every chunk of `chunks`, in order; cancelling the task, or an error of the sequence, drops the
+    /// shuffle (``PartdError/Code/closed`` afterwards) and throws that error. As ``add(_:)``, it throws
+    /// ``PartdError/Code/closed`` after ``finish()``, ``close()`` or an earlier failure, and leaves the
+    /// shuffle as it is.
     public func add<S: AsyncSequence>(contentsOf chunks: S) async throws where S.Element == Chunk {
-        do {
-            for try await chunk in chunks {
+        // A closed or finished shuffle is no failure of this call's (it dropped every row added before).
+        try checkOpen(adding: true)
+        var iterator = chunks.makeAsyncIterator()
+        while true {
+            let next: Chunk?
+            do {
                 try Task.checkCancellation()
-                try add(chunk)
+                next = try await iterator.next()
+                try Task.checkCancellation()
+            } catch {
+                fail(error)
+                throw error
             }
-            try Task.checkCancellation()
-        } catch {
-            fail(error)
-            throw error
+            guard let chunk = next else { return }
+            // Drops the shuffle itself on an error of partitioning or storing, not on `closed` (finished meanwhile).
+            try add(chunk)
         }
     }
 
@@ -245,6 +284,18 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
         }
     }
 
+    /// A zero-row chunk shaped like the shuffle's rows: its first chunk's, or for a shuffle that never received
+    /// one (a reader of what mappers stored in a given store) what the first partition holding
+    /// anything holds; nil if none does (or the kind cannot tell).
+    func storedEmpty() throws -> Chunk? {
+        if let empty = state.withLock({ $0.empty }) { return empty }
+        guard let stored = kind.stored else { return nil }
+        for index in 0..<partitionCount {
+            if let found = try stored(Self.key(ofPartition: index)) { return found }
+        }
+        return nil
+    }
+
     /// Rows added so far.
     public var rowCount: Int { state.withLock { $0.rowsIn } }
 
@@ -255,15 +306,29 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
     }
 
     /// Ends the shuffle: a temporary directory is removed with everything in it;
-    /// a given directory is left holding every partition (memory flushed to it).
+    /// a given directory or store is left holding every partition (memory flushed to it).
+    ///
+    /// A close whose flush throws (a full disk, a store that is down) leaves what was in memory there and
+    /// the shuffle closed to adds and reads: call `close()` again to retry the flush; only a close that
+    /// returns has written every row. Once one has, further calls do nothing.
     public func close() throws {
-        let wasOpen = state.withLock { state in
+        let unfinished = state.withLock { state in
             defer { state.closed = state.closed ?? "closed" }
-            return state.closed == nil
+            // After a failure (`fail`) the shuffle is closed and has nothing left to do.
+            return state.closed == nil || state.closeUnfinished
         }
-        guard wasOpen else { return }
-        if directory?.isTemporary == true { try store.drop() } else { try store.flush() }
-        try directory?.close()
+        guard unfinished else { return }
+        do {
+            if directory?.isTemporary == true { try store.drop() } else { try store.flush() }
+            try directory?.close()
+        } catch {
+            state.withLock { $0.closed = "closed, but its close failed (\(error)): close() again to retry" }
+            throw error
+        }
+        state.withLock { state in
+            state.closed = "closed"
+            state.closeUnfinished = false
+        }
     }
 
     // MARK: - Internals
@@ -284,8 +349,10 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
     /// so it holds every row added before the failure that no consuming read took.
     func fail(_ error: any Error) {
         let first = state.withLock { state in
-            defer { state.closed = state.closed ?? "dropped after an error: \(error)" }
-            return state.closed == nil
+            guard state.closed == nil else { return false }
+            state.closed = "dropped after an error: \(error)"
+            state.closeUnfinished = false
+            return true
         }
         guard first else { return }
         if directory?.isTemporary == true {
@@ -386,6 +453,9 @@ struct ShuffleKind<Chunk: Sendable>: Sendable {
     var append: @Sendable ([(key: PartdKey, value: Chunk)]) throws -> Void
     /// A key's chunk; for tables, only the given columns (all if `nil`).
     var get: @Sendable (PartdKey, [String]?) throws -> Chunk
+    /// A zero-row chunk shaped like what a key holds (from its first frame, not decoding the rest), or nil if it
+    /// holds nothing (tables; `nil` for kinds that cannot tell).
+    var stored: (@Sendable (PartdKey) throws -> Chunk?)? = nil
     /// Only the given columns of a chunk (tables; other kinds return it as it is).
     var selecting: @Sendable (Chunk, [String]) -> Chunk = { chunk, _ in chunk }
     /// Why a chunk does not fit the shuffle's first chunk (other columns or column types, another row shape),
@@ -435,7 +505,8 @@ extension Shuffle where Chunk == Table {
     }
 
     /// Partitions' results joined into one table, those without columns (from partitions that never
-    /// received a chunk) left out.
+    /// received a chunk) left out; ``PartdError/Code/typeMismatch`` if the others' schemas differ (their
+    /// columns were dropped: all but the first part's).
     static func joined(_ parts: [Table]) throws -> Table {
         try GroupBy.concatenate(parts.filter { !$0.columns.isEmpty })
     }
@@ -471,6 +542,7 @@ extension Shuffle where Chunk == Table {
             },
             append: { try tables.append($0) },
             get: { try tables.get($0, columns: $1) },
+            stored: { key in try tables.schema(of: key).map { Table(empty: $0) } },
             selecting: { table, names in (try? table.selecting(names)) ?? table },
             mismatch: { first, table in
                 first.schema == table.schema

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import Partd
-import PartdShuffle
+@testable import PartdShuffle
 import PartdTestSupport
 import PartdTyped
 import Testing
@@ -277,5 +277,46 @@ struct JoinTests {
         #expect(try left.join(nothing, on: ["id"], keepPartitions: true).rowCount == 0)
         let kept = try left.join(nothing, on: ["id"], kind: .left, keepPartitions: true)
         #expect(kept.rowCount == 200 && kept.schema == shuffleTable(rows: 1, seed: 8).schema)
+    }
+}
+
+@Suite("Join of reader shuffles", .serialized)
+struct ReaderJoinTests {
+    @Test("a join of shuffles that never received a chunk (readers over given stores) keeps the other side's columns where a partition has no rows of one side (they were dropped)")
+    func readersKeepColumns() throws {
+        let many = try Table([Column("k", Array(1...20) as [Int64]), Column("a", (1...20).map(Double.init))])
+        let one = try Table([Column("k", [1] as [Int64]), Column("b", [9.0])])
+        for (leftTable, rightTable) in [(many, one), (one, many)] {
+            // Mappers shuffle each side into a store of its own, as on other hosts.
+            let (leftStore, rightStore) = (AnyByteStore(MemoryStore()), AnyByteStore(MemoryStore()))
+            let leftMapper = try Shuffle<Table>(by: ["k"], partitions: 8, options: ShuffleOptions(store: leftStore))
+            let rightMapper = try Shuffle<Table>(by: ["k"], partitions: 8, options: ShuffleOptions(store: rightStore))
+            try leftMapper.add(leftTable)
+            try rightMapper.add(rightTable)
+            try leftMapper.close()
+            try rightMapper.close()
+            for kind in [JoinKind.inner, .left, .right, .outer, .semi, .anti] {
+                // Reducers: shuffles over the same stores that add nothing.
+                let left = try Shuffle<Table>(by: ["k"], partitions: 8, options: ShuffleOptions(store: leftStore))
+                let right = try Shuffle<Table>(by: ["k"], partitions: 8, options: ShuffleOptions(store: rightStore))
+                let expected = try leftTable.join(rightTable, on: ["k"], kind: kind)
+                // Each partition holding rows of either side gets the whole schema.
+                let schemas = try left.joinPartitions(right, on: ["k"], kind: kind, keepPartitions: true) { $1.schema }
+                #expect(schemas.allSatisfy { $0 == expected.schema || $0.fields.isEmpty }, "\(kind)")
+                let joined = try left.join(right, on: ["k"], kind: kind)
+                #expect(joined.schema == expected.schema, "\(kind), \(leftTable.rowCount) left rows")
+                #expect(rowMultiset(joined) == rowMultiset(expected), "\(kind), \(leftTable.rowCount) left rows")
+            }
+        }
+    }
+
+    @Test("partitions' results of different schemas are refused with typeMismatch (the later parts' other columns were dropped)")
+    func concatenateRefusesOtherSchemas() throws {
+        let narrow = try Table([Column("k", [1] as [Int64]), Column("a", [1.0])])
+        let wide = try Table([Column("k", [2] as [Int64]), Column("a", [2.0]), Column("b", [3.0])])
+        expectPartdError(.typeMismatch) { try Shuffle<Table>.joined([narrow, wide]) }
+        expectPartdError(.typeMismatch) { try Shuffle<Table>.joined([wide, narrow]) }
+        // Parts without columns (partitions that never received a row) are left out as before.
+        #expect(try Shuffle<Table>.joined([Table(), narrow, Table(), narrow]).rowCount == 2)
     }
 }

@@ -782,3 +782,81 @@ struct GroupByTests {
         #expect(!exists(path))
     }
 }
+
+extension ShuffleTests {
+    @Test("a close whose flush fails throws again when retried (it returned success, the rows lost) and flushes once the store works")
+    func failedCloseRetries() throws {
+        let failing = FailingStore()
+        let table = shuffleTable(rows: 300, seed: 21)
+        let shuffle = try Shuffle<Table>(
+            by: ["id"], partitions: 4, options: ShuffleOptions(memory: .megabytes(64), store: AnyByteStore(failing)))
+        try shuffle.add(table)
+        failing.setFailing(true)
+        // The rows stay in memory (spillFailed says so) until a close flushes them.
+        expectPartdError(.spillFailed) { try shuffle.close() }
+        expectPartdError(.spillFailed) { try shuffle.close() }
+        // No chunk may be added meanwhile: the shuffle is closing.
+        expectPartdError(.closed) { try shuffle.add(table) }
+        failing.setFailing(false)
+        try shuffle.close()
+        let stored = TableStore(over: failing.inner)
+        #expect(try (0..<4).reduce(0) { $0 + (try stored.get(Shuffle<Table>.key(ofPartition: $1)).rowCount) } == 300)
+        try shuffle.close()
+        expectPartdError(.closed) { try shuffle.partition(0) }
+    }
+
+    @Test("an async add after finish throws closed and keeps the shuffle's rows, as a synchronous add does (it dropped them)")
+    func asyncAddAfterFinish() async throws {
+        let table = shuffleTable(rows: 300, seed: 22)
+        let shuffle = try Shuffle<Table>(by: ["id"], partitions: 4)
+        defer { try? shuffle.close() }
+        try shuffle.add(table)
+        try shuffle.finish()
+        expectPartdError(.closed) { try shuffle.add(table) }
+        let more = AsyncStream<Table> { continuation in
+            continuation.yield(table)
+            continuation.finish()
+        }
+        let error = await #expect(throws: PartdError.self) { try await shuffle.add(contentsOf: more) }
+        #expect(error?.code == .closed)
+        #expect(try (0..<4).map { try shuffle.partition($0).rowCount }.reduce(0, +) == 300)
+    }
+
+    @Test("a shuffle into a given directory that already holds its partitions is refused (a rerun appended, doubling the rows)")
+    func givenDirectoryHoldingPartitions() throws {
+        let path = scratchPath("rerun-shuffle")
+        defer { removeTree(path) }
+        let table = shuffleTable(rows: 300, seed: 23)
+        let first = try Shuffle<Table>(by: ["id"], partitions: 4, options: ShuffleOptions(directory: path))
+        try first.add(table)
+        try first.close()
+        let error = expectPartdError(.alreadyExists) {
+            try Shuffle<Table>(by: ["id"], partitions: 8, options: ShuffleOptions(directory: path))
+        }
+        #expect(error?.path == path || error?.message.contains(path) == true)
+        #expect(error?.message.contains("ShuffleOptions.store") == true)
+        func rows(in path: String) throws -> Int {
+            let directory = try DirectoryStore(path: path)
+            defer { try? directory.close() }
+            let tables = TableStore(over: directory)
+            return try tables.keys().reduce(0) { $0 + (try tables.get($1).rowCount) }
+        }
+        #expect(try rows(in: path) == 300)
+        // Appending on purpose: the directory as a given store.
+        let directory = try DirectoryStore(path: path)
+        let appending = try Shuffle<Table>(by: ["id"], partitions: 4, options: ShuffleOptions(store: AnyByteStore(directory)))
+        try appending.add(table)
+        try appending.close()
+        try directory.close()
+        #expect(try rows(in: path) == 600)
+        // A directory whose partitions a consuming read took may be shuffled into again.
+        removeTree(path)
+        let again = try Shuffle<Table>(by: ["id"], partitions: 4, options: ShuffleOptions(directory: path))
+        try again.add(table)
+        #expect(try again.groupBy(["id"]).aggregate([.count])["count"]!.values(as: Int64.self)!.reduce(0, +) == 300)
+        let rerun = try Shuffle<Table>(by: ["id"], partitions: 4, options: ShuffleOptions(directory: path))
+        try rerun.add(table)
+        try rerun.close()
+        #expect(try rows(in: path) == 300)
+    }
+}

@@ -98,35 +98,44 @@ public enum StoreIntegrity {
         var restored: Bool
     }
 
-    /// Walks a key's frames. At a frame that does not check, the damage runs to where its header says it
-    /// ends if a checked frame starts there (or the bytes end there); otherwise to the next offset where a
-    /// checked frame starts, or to the end. Returns `nil` for bytes that are not frames.
+    /// Walks a key's frames. At a frame that does not check, the damage runs to the next offset where a
+    /// checked frame starts (its magic may be damaged), or to the end; when the damaged frame's header says
+    /// where it ends and a checked frame (or the end of the bytes) is there, the damage ends there, unless a
+    /// chain of checked frames inside ends exactly there (a torn append whose claimed length happens to land
+    /// on a later frame). Returns `nil` for bytes that are not frames.
+    ///
+    /// The search for the next frame hashes what candidate headers claim; it may hash at most four times the
+    /// key's bytes (plus 64 MiB), so hostile bytes (a header every few bytes, each claiming the rest) cost
+    /// linear time. Past that budget the rest of the key counts as damaged, and the detail says so.
     static func scan(_ bytes: [UInt8], key: PartdKey) -> (kind: Kind, frames: [Frame], damage: FrameDamage?)? {
         guard !bytes.isEmpty else { return nil }
-        let kind: Kind
-        if bytes.starts(with: FrameFormat.magic) {
-            kind = .compressed
-        } else if bytes.starts(with: ValueFrames.magic) {
-            kind = .value
-        } else if frameEnd(bytes, at: 0, .compressed, restoringMagic: true) != nil {
-            kind = .compressed
-        } else if frameEnd(bytes, at: 0, .value, restoringMagic: true) != nil {
-            kind = .value
-        } else {
-            return nil
+        // The kind whose first frame checks (as written, then with its magic restored: "PDZF" and "PDVF"
+        // differ in one byte); failing that, the kind the magic names.
+        var kind: Kind?
+        for (candidate, restoring) in [(Kind.compressed, false), (.value, false), (.compressed, true), (.value, true)] {
+            var probe = Walk(bytes: bytes, kind: candidate)
+            if probe.frameEnd(at: 0, restoringMagic: restoring, charged: false) != nil {
+                kind = candidate
+                break
+            }
         }
+        if kind == nil {
+            if bytes.starts(with: FrameFormat.magic) { kind = .compressed } else if bytes.starts(with: ValueFrames.magic) { kind = .value }
+        }
+        guard let kind else { return nil }
+        var walk = Walk(bytes: bytes, kind: kind)
         var frames: [Frame] = []
         var ranges: [Range<Int>] = []
         var restored: [Int] = []
         var detail: String?
         var offset = 0
         while offset < bytes.count {
-            if let end = frameEnd(bytes, at: offset, kind, restoringMagic: false) {
+            if let end = walk.frameEnd(at: offset, restoringMagic: false, charged: false) {
                 frames.append(Frame(range: offset..<end, restored: false))
                 offset = end
                 continue
             }
-            if let end = frameEnd(bytes, at: offset, kind, restoringMagic: true) {
+            if let end = walk.frameEnd(at: offset, restoringMagic: true, charged: true) {
                 frames.append(Frame(range: offset..<end, restored: true))
                 restored.append(offset)
                 if detail == nil { detail = problem(bytes, at: offset, kind, key: key) }
@@ -134,27 +143,82 @@ public enum StoreIntegrity {
                 continue
             }
             if detail == nil { detail = problem(bytes, at: offset, kind, key: key) }
-            var next = bytes.count
-            if let claimed = claimedEnd(bytes, at: offset, kind),
-                claimed == bytes.count || frameEnd(bytes, at: claimed, kind, restoringMagic: false) != nil {
-                next = claimed
+            var next: Int
+            if let claimed = claimedEnd(bytes, at: offset, kind), claimed > offset,
+                claimed == bytes.count || walk.frameEnd(at: claimed, restoringMagic: true, charged: true) != nil {
+                next = walk.nextChain(after: offset, endingAt: claimed) ?? claimed
             } else {
-                var candidate = offset + 1
-                while candidate + kind.headerSize <= bytes.count {
-                    if bytes[candidate] == kind.magic[0], frameEnd(bytes, at: candidate, kind, restoringMagic: false) != nil {
-                        next = candidate
-                        break
-                    }
-                    candidate += 1
-                }
+                next = walk.nextFrame(after: offset) ?? bytes.count
+            }
+            if walk.exhausted {
+                // No more searching: what is left counts as damaged.
+                next = bytes.count
             }
             ranges.append(offset..<next)
             offset = next
         }
-        guard let detail else { return (kind, frames, nil) }
+        guard var detail else { return (kind, frames, nil) }
+        if walk.exhausted {
+            detail += " (the search for the next valid frame gave up after hashing four times the key's bytes: "
+                + "everything after the damage is counted as damaged)"
+        }
         let first = min(ranges.first?.lowerBound ?? bytes.count, restored.first ?? bytes.count)
         return (kind, frames, FrameDamage(
             key: key, validBytes: first, totalBytes: bytes.count, detail: detail, ranges: ranges, restoredMagic: restored))
+    }
+
+    /// A walk over one key's frames of one kind, with the budget its searches may hash.
+    struct Walk {
+        let bytes: [UInt8]
+        let kind: Kind
+        var budget: Int
+        var exhausted = false
+
+        init(bytes: [UInt8], kind: Kind) {
+            self.bytes = bytes
+            self.kind = kind
+            let (scaled, overflow) = bytes.count.multipliedReportingOverflow(by: 4)
+            budget = overflow ? .max : scaled &+ (64 << 20)
+        }
+
+        /// The end of a complete frame that checks (header and checksum) starting at `offset`, or `nil`.
+        /// With `restoringMagic`, the four magic bytes are taken to be the right ones, whatever they hold.
+        /// A `charged` check spends the search budget on the payload it hashes.
+        mutating func frameEnd(at offset: Int, restoringMagic: Bool, charged: Bool) -> Int? {
+            guard !exhausted, let length = headerLength(bytes, at: offset, kind, restoringMagic: restoringMagic) else { return nil }
+            if charged {
+                guard budget >= length else {
+                    exhausted = true
+                    return nil
+                }
+                budget -= length
+            }
+            return StoreIntegrity.frameEnd(bytes, at: offset, kind, length: length)
+        }
+
+        /// The first offset after `offset` where a frame that checks starts (magic damaged or not), or `nil`.
+        mutating func nextFrame(after offset: Int, before limit: Int? = nil) -> Int? {
+            let limit = limit ?? bytes.count
+            var candidate = offset + 1
+            while candidate < limit, candidate + kind.headerSize <= bytes.count, !exhausted {
+                if frameEnd(at: candidate, restoringMagic: true, charged: true) != nil { return candidate }
+                candidate += 1
+            }
+            return nil
+        }
+
+        /// The first offset between `offset` and `claimed` where a chain of frames that check starts and
+        /// ends exactly at `claimed`, or `nil`.
+        mutating func nextChain(after offset: Int, endingAt claimed: Int) -> Int? {
+            var from = offset
+            while let start = nextFrame(after: from, before: claimed) {
+                var end = start
+                while end < claimed, let next = frameEnd(at: end, restoringMagic: true, charged: true) { end = next }
+                if end == claimed { return start }
+                from = start
+            }
+            return nil
+        }
     }
 
     /// What the frame reader reports at `offset`.
@@ -181,10 +245,9 @@ public enum StoreIntegrity {
         return offset + kind.headerSize + length
     }
 
-    /// The end of a complete frame that checks (header and checksum) starting at `offset`, or `nil`.
-    /// With `restoringMagic`, the four magic bytes are taken to be the right ones, whatever they hold.
-    static func frameEnd(_ bytes: [UInt8], at offset: Int, _ kind: Kind, restoringMagic: Bool) -> Int? {
-        guard let length = headerLength(bytes, at: offset, kind, restoringMagic: restoringMagic) else { return nil }
+    /// The end of the frame at `offset` whose header (magic taken as right) claims `length` payload bytes, if
+    /// its checksum checks.
+    static func frameEnd(_ bytes: [UInt8], at offset: Int, _ kind: Kind, length: Int) -> Int? {
         let seeded = kind == .compressed ? 24 : 16
         var header = Array(bytes[offset..<(offset + seeded)])
         header.replaceSubrange(0..<4, with: kind.magic)
@@ -195,7 +258,7 @@ public enum StoreIntegrity {
     }
 
     /// The payload length of a header at `offset` whose fields check, or `nil`.
-    private static func headerLength(_ bytes: [UInt8], at offset: Int, _ kind: Kind, restoringMagic: Bool) -> Int? {
+    static func headerLength(_ bytes: [UInt8], at offset: Int, _ kind: Kind, restoringMagic: Bool) -> Int? {
         guard offset >= 0, bytes.count - offset >= kind.headerSize else { return nil }
         guard restoringMagic || bytes[offset..<(offset + 4)].elementsEqual(kind.magic) else { return nil }
         let remaining = UInt64(bytes.count - offset - kind.headerSize)

@@ -137,6 +137,12 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
             try throwPendingError()
             return
         }
+        // Nothing unanswered: every append sent before was answered, its failure (if any) recorded with it.
+        // (A sync now could meet a server that has just gone, and report a loss that lost nothing.)
+        if pipeline.withLock({ $0.inFlightBytes == 0 }) {
+            try throwPendingError()
+            return
+        }
         // A sync on this connection (never a new one): its answer comes after every earlier request's.
         do {
             _ = try connection.handler.enqueue(.sync, pipelined: false) { _ in }!.wait()
@@ -629,10 +635,6 @@ private final class ClientConnectionHandler: ChannelInboundHandler, @unchecked S
         context.fireChannelInactive()
     }
 
-    private func record(_ error: PartdError) {
-        pipeline.withLock { $0.pendingError = $0.pendingError ?? error }
-    }
-
     /// Fails every request not yet answered, and all later ones, with the connection's first failure.
     private func fail(_ error: PartdError) {
         let (error, queued) = outgoing.withLock { out -> (PartdError, [Expectation]) in
@@ -645,8 +647,11 @@ private final class ClientConnectionHandler: ChannelInboundHandler, @unchecked S
             switch expectation {
             case .answer(let promise): promise.fail(error)
             case .pipelined(let bytes):
-                pipeline.withLock { $0.inFlightBytes -= bytes }
-                record(error)
+                // In one step, so a flush that finds nothing unanswered finds the failure too.
+                pipeline.withLock { state in
+                    state.inFlightBytes -= bytes
+                    state.pendingError = state.pendingError ?? error
+                }
             }
         }
         waiting.removeAll()

@@ -248,10 +248,10 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
             refuse(context: context, id: frame.id, error, into: &out)
         } catch let error as PartdError {
             // The store refused the request: report it, keep the connection.
-            Wire.writeFrame(.error, id: frame.id, into: &out) { Wire.writeError(error, into: &$0) }
+            Wire.writeFrame(.error, id: frame.id, into: &out) { [answerLimit] in Wire.writeError(error, limit: answerLimit, into: &$0) }
         } catch {
-            Wire.writeFrame(.error, id: frame.id, into: &out) {
-                Wire.writeError(PartdError(code: .io, message: "\(error)"), into: &$0)
+            Wire.writeFrame(.error, id: frame.id, into: &out) { [answerLimit] in
+                Wire.writeError(PartdError(code: .io, message: "\(error)"), limit: answerLimit, into: &$0)
             }
         }
         if !refused, out.readableBytes >= Self.flushBytes {
@@ -283,7 +283,7 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
     private func refuse(context: ChannelHandlerContext, id: UInt32, _ error: PartdError, into out: inout ByteBuffer) {
         refused = true
         logger.error("closing connection", metadata: ["error": "\(error)"])
-        Wire.writeFrame(.error, id: id, into: &out) { Wire.writeError(error, into: &$0) }
+        Wire.writeFrame(.error, id: id, into: &out) { [answerLimit] in Wire.writeError(error, limit: answerLimit, into: &$0) }
         let data = out
         out = context.channel.allocator.buffer(capacity: 0)
         output = nil

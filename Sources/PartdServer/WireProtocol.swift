@@ -105,7 +105,24 @@ enum Wire {
         buffer.writeBytes(bytes)
     }
 
-    static func writeError(_ error: PartdError, into buffer: inout ByteBuffer) {
+    /// Writes an error answer's body, kept within a frame of `limit` bytes (the peer's frame limit): a key or
+    /// path that would take more than a quarter of it is left out (the message still names them, cut if need
+    /// be), and the message is cut to what remains.
+    static func writeError(_ error: PartdError, limit: Int = .max, into buffer: inout ByteBuffer) {
+        var error = error
+        // Frame header 5, code 1, message length 4, key flag 1, path length 4, errno 4.
+        let room = limit - 19
+        if let key = error.key, encodedSize(of: key) > room / 4 { error.key = nil }
+        if let path = error.path, path.utf8.count > room / 4 { error.path = nil }
+        let budget = room - (error.key.map(encodedSize(of:)) ?? 0) - (error.path?.utf8.count ?? 0)
+        if error.message.utf8.count > budget {
+            let marker = " … (cut to fit the frame limit)"
+            var cut = error.message.utf8.prefix(max(0, budget - marker.utf8.count))
+            // End on a character boundary.
+            while let last = cut.last, last & 0xC0 == 0x80 { cut = cut.dropLast() }
+            if let last = cut.last, last >= 0xC0 { cut = cut.dropLast() }
+            error.message = String(decoding: cut, as: UTF8.self) + marker
+        }
         let code = PartdError.Code.all.firstIndex(of: error.code) ?? PartdError.Code.all.firstIndex(of: .io)!
         buffer.writeInteger(UInt8(code))
         writeString(error.message, into: &buffer)

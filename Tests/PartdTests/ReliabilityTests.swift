@@ -102,7 +102,7 @@ struct ReliabilityTests {
         let result = try run(worker, ["fault", "fsize-other-writer", path])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("error: file too large"))
-        #expect(result.output.contains("bytes of this append were left in the file"))
+        #expect(result.output.contains("bytes of this append were left in the file"), "\(result.output)")
         // 40,000 bytes, the failed append's 25,536 up to the 64 KiB limit, then the other writer's 1,000.
         #expect(result.output.contains("big holds 66536 bytes; the other writer's bytes intact: true"), "\(result.output)")
     }
@@ -265,6 +265,55 @@ struct ReliabilityTests {
         try directory.append([(key: "raw", value: Array("PDZ? plain bytes".utf8))])
         #expect(try StoreIntegrity.repair(directory).isEmpty)
         #expect(try directory.get("raw") == Array("PDZ? plain bytes".utf8))
+    }
+
+    @Test("the frame walk: a magic flipped to the other kind's, a torn append whose claimed length lands on a later frame, a damaged magic after a damaged frame, hostile headers")
+    func repairWalkCases() throws {
+        func frame(_ payload: [UInt8]) -> [UInt8] { ValueFrames.header(for: payload) + payload }
+        // "PDVF" and "PDZF" differ in one byte: a value-frame key whose first magic reads "PDZF" is still value
+        // frames (it was taken for compressed frames, none of which checked, and repair emptied it).
+        let five = (0..<5).flatMap { frame([UInt8](repeating: UInt8($0), count: 100)) }
+        var flipped = five
+        flipped[2] = UInt8(ascii: "Z")
+        let kindFlip = try #require(StoreIntegrity.repaired(flipped, key: "k"))
+        #expect(kindFlip.damage.ranges.isEmpty && kindFlip.damage.restoredMagic == [0])
+        #expect(kindFlip.bytes == five)
+
+        // A torn append claiming 100 bytes with 20 written, then whole frames: the torn header's claimed end
+        // falls exactly on the second of them, yet the first (which checks) is kept.
+        let a = frame([1])
+        let torn = Array(frame([UInt8](repeating: 7, count: 100)).prefix(24 + 20))
+        let g1 = frame([UInt8](repeating: 8, count: 56))
+        let g2 = frame([9])
+        let coincidence = try #require(StoreIntegrity.repaired(a + torn + g1 + g2, key: "k"))
+        #expect(coincidence.damage.ranges == [a.count..<(a.count + torn.count)])
+        #expect(coincidence.bytes == a + g1 + g2)
+
+        // A frame whose magic alone is damaged, right after a damaged frame: found, restored, kept.
+        var damaged = frame([UInt8](repeating: 3, count: 50))
+        damaged[30] ^= 1
+        var magicOnly = frame([4, 4, 4])
+        magicOnly[0] = 0
+        let after = try #require(StoreIntegrity.repaired(a + damaged + magicOnly + g2, key: "k"))
+        #expect(after.damage.ranges == [a.count..<(a.count + damaged.count)])
+        #expect(after.damage.restoredMagic == [a.count + damaged.count])
+        #expect(after.bytes == a + frame([4, 4, 4]) + g2)
+
+        // Hostile bytes: a header every 24 bytes, each claiming nearly all the rest. The search is bounded
+        // (it took quadratic time: 4 MiB in about 10 s); what it cannot explain counts as damaged.
+        let size = 4 << 20
+        var hostile = frame([1, 2, 3])
+        while hostile.count + 24 <= size {
+            var header = [UInt8](repeating: 0, count: 24)
+            header[0..<4] = ValueFrames.magic[...]
+            header[4] = 1
+            let length = UInt64(size - hostile.count - 24 - 1)
+            for i in 0..<8 { header[8 + i] = UInt8(truncatingIfNeeded: length >> (8 * UInt64(i))) }
+            hostile += header
+        }
+        hostile += [UInt8](repeating: 0, count: size - hostile.count)
+        let bounded = try #require(StoreIntegrity.damage(in: hostile, key: "k"))
+        #expect(bounded.ranges == [27..<size])
     }
 
     @Test("DirectoryStore.rewrite replaces a value whole under the exclusive lock; a prefix is cut in place")

@@ -577,6 +577,14 @@ struct ServerTests {
             "\(String(describing: tooBigForServer))")
         #expect(try largeClient.get("small") == [1])
         #expect(server.connectionCount == 3)
+        // An error answer is kept within the client's limit too: here the key alone would take most of it.
+        let tinyClient = try RemoteStore(connectingTo: .unixSocket(path), configuration: .init(maxFrameBytes: 1024))
+        let longKey = PartdKey(String(repeating: "x", count: 600))
+        try client.append([(key: longKey, value: [UInt8](repeating: 1, count: 2_000))])
+        try client.flush()
+        expectPartdError(.invalidArgument) { try tinyClient.get(longKey) }
+        #expect(try tinyClient.get("small") == [1])  // the connection stayed open
+        #expect(server.connectionCount == 4)
 
         // Neither side's limit can reach 4 GiB, where a buffer's indices end.
         #expect(StoreServer.Configuration(maxFrameBytes: 1 << 40).maxFrameBytes < 1 << 32)

@@ -231,8 +231,9 @@ public final class DirectoryStore: ByteStore {
     /// the end of the file, so the key keeps exactly what earlier appends wrote and a caller that keeps the
     /// entry to try again (a spilling store) does not leave its first part twice. If another writer (another
     /// process, or another store instance) appended to the key after or between this append's partial
-    /// writes, nothing is cut, since a cut would take that writer's bytes: the error says where this
-    /// append's bytes were left.
+    /// writes, nothing is cut, since a cut would take that writer's bytes: the error says this append's bytes
+    /// were left. (Between the check that its bytes end the file and the cut, microseconds, another
+    /// process's append can still land and be cut.)
     private func write(to key: PartdKey, _ body: (Int32, inout Posix.AppendProgress) throws(Errno) -> Void) throws {
         let file = try descriptor(for: key)
         var progress = Posix.AppendProgress()
@@ -242,8 +243,9 @@ public final class DirectoryStore: ByteStore {
             if let own = progress.ownTail(file.fd), (try? Posix.truncate(file.fd, to: own.lowerBound)) != nil { return error }
             var left = error
             left.message += "; \(progress.written) bytes of this append were left in the file (another writer "
-                + "appended after them, and cutting them off would cut its bytes too): a framed store's "
-                + "verify and repair find and remove them"
+                + "appended after them, and cutting them off would cut its bytes too): in a framed store, "
+                + "verify reports a torn frame among them and repair removes it, but frames of this append that "
+                + "were written whole stay"
             return left
         }
         do throws(Errno) {
@@ -365,8 +367,10 @@ public final class DirectoryStore: ByteStore {
     /// All of it runs under the exclusive lock, so no append, read or delete of any thread or process
     /// interleaves, and `change` sees the value as it is when it is replaced. A new value that is a prefix of
     /// the old one is cut in place (`ftruncate`); any other is written to a temporary file that is then
-    /// renamed over the key's file, so readers see the old value or the new one, never a mix, and a crash
-    /// leaves the old value. Returns whether the value changed. Used by `StoreIntegrity.repair`.
+    /// renamed over the key's file, so readers see the old value or the new one, never a mix, and a process
+    /// that dies leaves the old value (a machine crash too, with ``Configuration/fsync``). That needs room on
+    /// disk, and in memory, for both values at once. `change` runs with every lock held: it must not call
+    /// this store. Returns whether the value changed. Used by `StoreIntegrity.repair`.
     @discardableResult
     public func rewrite(_ key: PartdKey, _ change: ([UInt8]) throws -> [UInt8]?) throws -> Bool {
         let name = try KeyFileName.encode(key)

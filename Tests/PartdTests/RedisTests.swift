@@ -187,6 +187,52 @@ struct RedisStoreTests {
         try coordinator.reset()
     }
 
+    @Test("a lease that stalled past deadAfter, its mapper started again, neither takes the heartbeat back nor finishes for the rerun")
+    func supersededLease() throws {
+        let store = try RedisTestEnvironment.store(RedisTestEnvironment.cluster)
+        let coordinator = try ShuffleCoordinator(
+            store: store, job: "superseded", mappers: 1, heartbeat: .milliseconds(100), deadAfter: .seconds(1))
+        let namespace = store.configuration.namespace
+        let alive = Array("\(namespace):job{\(namespace)/superseded}:alive:0".utf8)
+        func run(_ command: String) throws -> RedisReply {
+            try store.cluster.run(
+                [RedisRequest(slot: RedisHashSlot.of(alive), commands: [[Array(command.utf8), alive]])], idempotent: true)[0]
+        }
+        let stalled = try coordinator.start(mapper: 0)
+        // It stalls past deadAfter: its heartbeat key expires (deleted here), and the mapper is started again.
+        #expect(try run("GET") != .null)
+        _ = try run("DEL")
+        let rerun = try coordinator.start(mapper: 0)
+        let rerunToken = try run("GET")
+        // The stalled lease's heartbeat goes on beating: it must not put its own token back.
+        Thread.sleep(forTimeInterval: 0.4)
+        #expect(try run("GET") == rerunToken, "the rerun's heartbeat was taken over")
+        let error = expectPartdError(.alreadyExists) { try stalled.finish(partitionRows: [123]) }
+        #expect(error?.message.contains("started again") == true, "\(error.map { "\($0)" } ?? "")")
+        #expect(try run("GET") == rerunToken, "the stalled lease's report removed the rerun's heartbeat")
+        #expect(try coordinator.poll() == nil, "the stalled lease's report counted while the rerun still runs")
+        try rerun.finish(partitionRows: [4])
+        #expect(try coordinator.poll()?.mapperRows == [4])
+        // Once the rerun reported, the stalled lease still cannot replace its report.
+        expectPartdError(.alreadyExists) { try stalled.finish(partitionRows: [5]) }
+        #expect(try coordinator.poll()?.mapperRows == [4])
+        // A report sent again (after a lost connection, say) is accepted; other rows from the same lease are not.
+        try rerun.finish(partitionRows: [4])
+        expectPartdError(.alreadyExists) { try rerun.finish(partitionRows: [6]) }
+        #expect(try coordinator.poll()?.mapperRows == [4])
+        try coordinator.reset()
+
+        // A lease whose heartbeat expired with no rerun stops beating, cannot report, and the mapper stays dead.
+        let expired = try coordinator.start(mapper: 0)
+        _ = try run("DEL")
+        Thread.sleep(forTimeInterval: 0.4)
+        #expect(try run("EXISTS") == .integer(0), "the expired lease's heartbeat came back")
+        let late = expectPartdError(.connectionFailed) { try expired.finish(partitionRows: [7]) }
+        #expect(late?.message.contains("expired") == true, "\(late.map { "\($0)" } ?? "")")
+        expectPartdError(.connectionFailed) { try coordinator.poll() }
+        try coordinator.reset()
+    }
+
     @Test("setOnce from many threads at once writes once: the key holds the value of the one call that returned true")
     func concurrentSetOnce() throws {
         let store = try RedisTestEnvironment.store(RedisTestEnvironment.cluster)

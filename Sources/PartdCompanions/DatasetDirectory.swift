@@ -126,7 +126,11 @@ public struct DatasetEntry: Sendable, Comparable, CustomStringConvertible {
     // MARK: Data
 
     /// Writes `value` as the entry's data (replacing any), then `metadata` if given.
+    ///
+    /// - Throws: ``PartdError/Code/invalidArgument`` if `value` cannot be encoded, or `metadata` holds a
+    ///   NaN or infinite number; then nothing is written.
     public func write<T: Encodable>(_ value: T, metadata: [String: JSONValue]? = nil) throws {
+        let metadataText = try metadata.map(metadataBytes)
         let encoding = database.encoding
         let bytes: [UInt8]
         do {
@@ -135,13 +139,17 @@ public struct DatasetEntry: Sendable, Comparable, CustomStringConvertible {
             throw PartdError(code: .invalidArgument, message: "the value for entry \"\(name)\" cannot be encoded: \(error)")
         }
         try replaceData(with: bytes, suffix: encoding == .json ? ".json" : ".msgpack")
-        if let metadata { try setMetadata(metadata) }
+        if let metadataText { try folder.write(metadataFile, metadataText) }
     }
 
     /// Writes raw bytes as the entry's data (replacing any), then `metadata` if given.
+    ///
+    /// - Throws: ``PartdError/Code/invalidArgument`` if `metadata` holds a NaN or infinite number; then
+    ///   nothing is written.
     public func writeBytes(_ bytes: [UInt8], metadata: [String: JSONValue]? = nil) throws {
+        let metadataText = try metadata.map(metadataBytes)
         try replaceData(with: bytes, suffix: ".bytes")
-        if let metadata { try setMetadata(metadata) }
+        if let metadataText { try folder.write(metadataFile, metadataText) }
     }
 
     private func replaceData(with bytes: [UInt8], suffix: String) throws {
@@ -178,25 +186,44 @@ public struct DatasetEntry: Sendable, Comparable, CustomStringConvertible {
     // MARK: Metadata
 
     /// The metadata dictionary (empty if there is none), read without the data.
+    ///
+    /// Numbers read as they were written (see ``JSONValue``): an integer that fits in `Int64` as
+    /// ``JSONValue/integer(_:)`` with every digit, any other number as ``JSONValue/number(_:)``.
+    ///
+    /// - Throws: ``PartdError/Code/corruptData`` naming the file if it is not a JSON object.
     public func metadata() throws -> [String: JSONValue] {
         guard let bytes = try folder.read(metadataFile) else { return [:] }
+        let value: JSONValue
         do {
-            return try JSONDecoder().decode([String: JSONValue].self, from: Data(bytes))
+            value = try JSONValue.parse(bytes)
         } catch {
-            throw PartdError(code: .corruptData, message: "the metadata of entry \"\(name)\" is not a JSON object: \(error)", path: folder.file(metadataFile))
+            throw PartdError(
+                code: .corruptData, message: "the metadata of entry \"\(name)\" is not JSON: \(error)", path: folder.file(metadataFile))
         }
+        guard case .object(let object) = value else {
+            throw PartdError(
+                code: .corruptData, message: "the metadata of entry \"\(name)\" is not a JSON object", path: folder.file(metadataFile))
+        }
+        return object
     }
 
-    /// Replaces the metadata; `nil` removes it.
+    /// Replaces the metadata; `nil` removes it. The file is JSON with sorted keys, two spaces of indent;
+    /// integers are written in full and other numbers in their shortest exact form (`2.0`, `1e+16`).
+    ///
+    /// - Throws: ``PartdError/Code/invalidArgument`` naming where a NaN or infinite number is
+    ///   (`["runs"][2]["loss"]`): JSON has neither. The file is then left as it was.
     public func setMetadata(_ metadata: [String: JSONValue]?) throws {
         guard let metadata else { return try folder.remove(metadataFile) }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        try folder.write(metadataFile, Array(try encoder.encode(metadata)))
+        try folder.write(metadataFile, try metadataBytes(metadata))
+    }
+
+    private func metadataBytes(_ metadata: [String: JSONValue]) throws -> [UInt8] {
+        try JSONValue.object(metadata).jsonText("the metadata of entry \"\(name)\" cannot be written")
     }
 
     /// Reads, changes and writes back the metadata (hold ``withLock(_:)`` around
-    /// it when other processes may change it too).
+    /// it when other processes may change it too). Fields `change` does not touch are written back as
+    /// they were read: integers keep every digit.
     public func updateMetadata(_ change: (inout [String: JSONValue]) throws -> Void) throws {
         var metadata = try metadata()
         try change(&metadata)
@@ -221,57 +248,5 @@ public struct DatasetEntry: Sendable, Comparable, CustomStringConvertible {
     /// processes calling `withLock` on the same entry wait).
     public func withLock<R>(_ body: () throws -> R) throws -> R {
         try folder.withLock("." + name + ".lock", body)
-    }
-}
-
-/// A JSON value, for metadata.
-public enum JSONValue: Codable, Sendable, Hashable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral,
-    ExpressibleByFloatLiteral, ExpressibleByBooleanLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral,
-    ExpressibleByNilLiteral
-{
-    case null
-    case bool(Bool)
-    case number(Double)
-    case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
-
-    public init(stringLiteral value: String) { self = .string(value) }
-    public init(integerLiteral value: Int) { self = .number(Double(value)) }
-    public init(floatLiteral value: Double) { self = .number(value) }
-    public init(booleanLiteral value: Bool) { self = .bool(value) }
-    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
-    public init(dictionaryLiteral elements: (String, JSONValue)...) {
-        self = .object(Dictionary(elements, uniquingKeysWith: { $1 }))
-    }
-    public init(nilLiteral: ()) { self = .null }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let bool = try? container.decode(Bool.self) {
-            self = .bool(bool)
-        } else if let number = try? container.decode(Double.self) {
-            self = .number(number)
-        } else if let string = try? container.decode(String.self) {
-            self = .string(string)
-        } else if let array = try? container.decode([JSONValue].self) {
-            self = .array(array)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .null: try container.encodeNil()
-        case .bool(let bool): try container.encode(bool)
-        case .number(let number): try container.encode(number)
-        case .string(let string): try container.encode(string)
-        case .array(let array): try container.encode(array)
-        case .object(let object): try container.encode(object)
-        }
     }
 }

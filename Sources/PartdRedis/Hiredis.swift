@@ -37,6 +37,8 @@ public struct RedisAddress: Hashable, Sendable, CustomStringConvertible {
     public var host: String
     public var port: Int
 
+    /// An address as given, unchecked: a connection to a port outside 1...65535 fails with
+    /// ``PartdError/Code/invalidArgument`` (``init(parsing:)`` refuses such a port at once).
     public init(host: String, port: Int) {
         self.host = host
         self.port = port
@@ -97,10 +99,17 @@ final class RedisConnection: @unchecked Sendable {
     /// Set after an I/O or protocol failure; a broken connection is closed, not pooled.
     private(set) var broken = false
 
+    /// - Throws: ``PartdError/Code/invalidArgument`` for a port outside 1...65535 (a `RedisAddress` made
+    ///   with `init(host:port:)` is not checked); ``PartdError/Code/connectionFailed`` if no connection is made.
     init(_ address: RedisAddress, timeout: Duration) throws {
         self.address = address
+        guard let port = Int32(exactly: address.port), (1...65535).contains(port) else {
+            throw PartdError(
+                code: .invalidArgument, message: "cannot connect to Redis at \(address): port \(address.port) is outside 1...65535",
+                path: address.url)
+        }
         let tv = Self.makeTimeval(timeout)
-        guard let context = redisConnectWithTimeout(address.host, Int32(address.port), tv) else {
+        guard let context = redisConnectWithTimeout(address.host, port, tv) else {
             throw PartdError(code: .connectionFailed, message: "cannot allocate a Redis connection to \(address)", path: address.url)
         }
         if context.pointee.err != 0 {

@@ -219,6 +219,13 @@ final class RedisCluster: Sendable {
             else {
                 throw PartdError(code: .protocolViolation, message: "CLUSTER SLOTS at \(source): malformed entry \(range)", path: source.url)
             }
+            // The reply is not trusted: a port no TCP connection can use is refused here, not at connect time.
+            guard (1...65535).contains(port) else {
+                throw PartdError(
+                    code: .protocolViolation,
+                    message: "CLUSTER SLOTS at \(source) names port \(port), outside 1...65535, for slots \(first)...\(last)",
+                    path: source.url)
+            }
             var host = primary[0].text ?? ""
             if host.isEmpty || host == "?" { host = source.host }
             let address = RedisAddress(host: host, port: port)

@@ -18,9 +18,11 @@ import Musl
 /// All of a job's keys share the hash tag `{namespace/job}`, so they live on
 /// one node and change together (layout in `docs/format.md` §9):
 /// `namespace:job{namespace/job}:started` and `…:done` are hashes from mapper
-/// number to a timestamp and to `rows` then each partition's rows (comma
-/// separated); `…:alive:N` is mapper N's heartbeat, which expires after
-/// ``deadAfter`` unless refreshed.
+/// number to a timestamp and the lease's token, and to `rows` then each
+/// partition's rows (comma separated); `…:alive:N` is mapper N's heartbeat,
+/// holding its lease's token, which expires after ``deadAfter`` unless refreshed.
+/// A lease only refreshes and reports while the heartbeat holds its own token: one
+/// that stalled past ``deadAfter`` does not take the mapper back from a rerun.
 ///
 /// ```swift
 /// // mapper m of M, on any host
@@ -82,10 +84,14 @@ public final class ShuffleCoordinator: Sendable {
 
 
     /// A mapper's registration: its heartbeat runs until ``finish(partitionRows:)`` or ``abandon()``, or
-    /// until the lease is deinitialised (reducers then see the mapper as dead).
+    /// until the lease is deinitialised (reducers then see the mapper as dead). It also stops once the
+    /// heartbeat key no longer holds this lease's token: the lease stalled past ``deadAfter`` (the key
+    /// expired), and perhaps the mapper was started again or the job reset. Such a lease is over: it
+    /// does not revive the key, and its ``finish(partitionRows:)`` throws.
     public final class Lease: Sendable {
         public let mapper: Int
         let coordinator: ShuffleCoordinator
+        private let token: [UInt8]
         private let running = Locked(true)
         private let wake = DispatchSemaphore(value: 0)
         private let ended = DispatchSemaphore(value: 0)
@@ -93,22 +99,32 @@ public final class ShuffleCoordinator: Sendable {
         init(_ coordinator: ShuffleCoordinator, mapper: Int, token: [UInt8]) {
             self.coordinator = coordinator
             self.mapper = mapper
+            self.token = token
             // The loop holds what it needs, not the lease: a lease let go of is deinitialised, which stops it.
             let (running, wake, ended) = (running, wake, ended)
             let interval = coordinator.heartbeat.wholeMilliseconds
             DispatchQueue.global().async {
                 while running.withLock({ $0 }) {
-                    try? coordinator.beat(mapper, token: token)
+                    // A failed beat (a lost connection) is tried again next time; a lease that lost its claim stops.
+                    if (try? coordinator.beat(mapper, token: token)) == false { break }
                     _ = wake.wait(timeout: .now() + .milliseconds(interval))
                 }
                 ended.signal()
             }
         }
 
-        /// Reports the mapper done, with the rows it wrote to each partition.
+        /// Reports the mapper done, with the rows it wrote to each partition. The report is recorded only
+        /// while this lease still holds the mapper (its heartbeat key holds the lease's token); the same
+        /// report sent again by this lease (after a lost connection, say) is accepted.
+        ///
+        /// - Throws: ``PartdError/Code/alreadyExists`` if the lease was superseded: its heartbeat expired
+        ///   and the mapper was started again (a rerun now holds it, or already reported), or this lease
+        ///   already reported other rows. ``PartdError/Code/connectionFailed`` if its heartbeat expired
+        ///   (the mapper stalled longer than ``ShuffleCoordinator/deadAfter``, so reducers may have
+        ///   seen it as dead) or the job was reset. Neither report is recorded.
         public func finish(partitionRows: [Int]) throws {
             stop(waiting: true)
-            try coordinator.finish(mapper, partitionRows: partitionRows)
+            try coordinator.finish(mapper, token: token, partitionRows: partitionRows)
         }
 
         /// Stops the heartbeat without reporting (reducers will see the mapper as dead).
@@ -145,7 +161,7 @@ public final class ShuffleCoordinator: Sendable {
         let reply = try call(
             [[
                 Array("EVAL".utf8), Self.register, Array("3".utf8), startedKey, doneKey, aliveKey(mapper),
-                Array(String(mapper).utf8), Array(String(Self.now()).utf8), Array(String(deadAfter.wholeMilliseconds).utf8),
+                Array(String(mapper).utf8), Array("\(Self.now()),".utf8) + token, Array(String(deadAfter.wholeMilliseconds).utf8),
                 token,
             ]], what: "registering mapper \(mapper)")
         guard reply == .integer(1) else {
@@ -159,7 +175,7 @@ public final class ShuffleCoordinator: Sendable {
 
     /// Claims mapper `ARGV[1]` in one step: its heartbeat `KEYS[3]` is set to the lease's token `ARGV[4]`
     /// (for `ARGV[3]` ms) unless it holds another lease's token, its earlier report in `KEYS[2]` is dropped
-    /// and its start time `ARGV[2]` recorded in `KEYS[1]`.
+    /// and its start record `ARGV[2]` (`TIME,TOKEN`) written to `KEYS[1]`.
     private static let register = Array("""
         local holder = redis.call('GET', KEYS[3])
         if holder and holder ~= ARGV[4] then return 0 end
@@ -169,21 +185,77 @@ public final class ShuffleCoordinator: Sendable {
         return 1
         """.utf8)
 
-    fileprivate func beat(_ mapper: Int, token: [UInt8]) throws {
-        _ = try call(
-            [[Array("SET".utf8), aliveKey(mapper), token, Array("PX".utf8), Array(String(deadAfter.wholeMilliseconds).utf8)]],
-            what: "heartbeat of mapper \(mapper)")
+    /// Refreshes the heartbeat `KEYS[1]` for `ARGV[2]` ms if it still holds the lease's token `ARGV[1]`:
+    /// 1 if so, 0 if the lease lost its claim (the key expired, then perhaps another lease took it).
+    private static let heartbeatScript = Array("""
+        if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+        redis.call('PEXPIRE', KEYS[1], ARGV[2])
+        return 1
+        """.utf8)
+
+    /// Records mapper `ARGV[1]`'s report `ARGV[3]` in `KEYS[2]` and ends its heartbeat `KEYS[3]`, if the lease
+    /// with token `ARGV[2]` still holds the mapper: the heartbeat holds its token, and the start record in
+    /// `KEYS[1]` (`TIME,TOKEN`) names no other lease. Returns 1 when recorded, or when this lease already
+    /// recorded this very report (a request re-sent after a lost connection); 0 when another lease holds or
+    /// held the mapper since; 2 when this lease already reported other rows; -1 when the heartbeat expired
+    /// (or the job was reset) with no other lease in sight.
+    private static let finishScript = Array("""
+        local started = redis.call('HGET', KEYS[1], ARGV[1])
+        local owner = started and string.match(started, ',(.+)$')
+        if owner and owner ~= ARGV[2] then return 0 end
+        local holder = redis.call('GET', KEYS[3])
+        if holder == ARGV[2] then
+          redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+          redis.call('DEL', KEYS[3])
+          return 1
+        end
+        if holder then return 0 end
+        local done = redis.call('HGET', KEYS[2], ARGV[1])
+        if owner and done then
+          if done == ARGV[3] then return 1 end
+          return 2
+        end
+        return -1
+        """.utf8)
+
+    /// One heartbeat: `false` if the lease no longer holds `mapper`.
+    fileprivate func beat(_ mapper: Int, token: [UInt8]) throws -> Bool {
+        let reply = try call(
+            [[
+                Array("EVAL".utf8), Self.heartbeatScript, Array("1".utf8), aliveKey(mapper), token,
+                Array(String(deadAfter.wholeMilliseconds).utf8),
+            ]], what: "heartbeat of mapper \(mapper)")
+        return reply != .integer(0)
     }
 
-    fileprivate func finish(_ mapper: Int, partitionRows: [Int]) throws {
+    fileprivate func finish(_ mapper: Int, token: [UInt8], partitionRows: [Int]) throws {
         let record = ([partitionRows.reduce(0, +)] + partitionRows).map(String.init).joined(separator: ",")
-        _ = try call(
-            [
-                [Array("MULTI".utf8)],
-                [Array("HSET".utf8), doneKey, Array(String(mapper).utf8), Array(record.utf8)],
-                [Array("DEL".utf8), aliveKey(mapper)],
-                [Array("EXEC".utf8)],
-            ], what: "reporting mapper \(mapper) done")
+        let reply = try call(
+            [[
+                Array("EVAL".utf8), Self.finishScript, Array("3".utf8), startedKey, doneKey, aliveKey(mapper),
+                Array(String(mapper).utf8), token, Array(record.utf8),
+            ]], what: "reporting mapper \(mapper) done")
+        switch reply {
+        case .integer(1):
+            return
+        case .integer(0):
+            throw PartdError(
+                code: .alreadyExists,
+                message: "the lease of mapper \(mapper) of shuffle job \(job) was superseded: its heartbeat expired (it stalled "
+                    + "longer than \(deadAfter)) and the mapper was started again; its report is not recorded, the rerun's counts")
+        case .integer(2):
+            throw PartdError(
+                code: .alreadyExists,
+                message: "mapper \(mapper) of shuffle job \(job) already reported other rows from this lease; the first report stands")
+        case .integer(-1):
+            throw PartdError(
+                code: .connectionFailed,
+                message: "the lease of mapper \(mapper) of shuffle job \(job) expired: it sent no heartbeat for \(deadAfter) (or the "
+                    + "job was reset), so reducers may have seen it as dead; its report is not recorded: drop() the store and "
+                    + "reset() the coordinator, then rerun the job")
+        default:
+            throw PartdError(code: .protocolViolation, message: "shuffle coordinator of job \(job): unexpected reply \(reply)")
+        }
     }
 
     /// What the mappers reported once all finished.

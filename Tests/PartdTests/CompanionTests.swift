@@ -365,6 +365,63 @@ struct DatasetDirectoryTests {
         #expect(try db.entry("j").read([Double].self) == [1.5])  // reads accept either encoding
     }
 
+    @Test("metadata numbers round-trip as written: integers another program wrote keep every digit through updateMetadata")
+    func metadataNumbers() throws {
+        let path = scratchPath("dirdb-numbers")
+        defer { removeTree(path) }
+        let entry = try DatasetDirectory(path: path).entry("e")
+        try entry.writeBytes([1, 2, 3])
+        // Written by another program (Python's json.dump, say).
+        let file = path + "/e.meta.json"
+        try Data(#"{"size": 9007199254740993, "ns": 1733475000123456789, "flag": 1, "ratio": 1.0, "tiny": 5e-324}"#.utf8)
+            .write(to: URL(fileURLWithPath: file))
+        try entry.updateMetadata { $0["done"] = true }
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        for digits in ["9007199254740993", "1733475000123456789", "\"flag\": 1,", "1.0", "5e-324"] {
+            #expect(text.contains(digits), "\(digits) in \(text)")
+        }
+        let read = try entry.metadata()
+        #expect(read["size"] == .integer(9_007_199_254_740_993))
+        #expect(read["ns"] == .integer(1_733_475_000_123_456_789))
+        #expect(read["flag"] == 1 && read["ratio"] == .number(1.0) && read["tiny"] == .number(.leastNonzeroMagnitude))
+        #expect(read["done"] == true && read.count == 6)
+        // Values set here read back as they were.
+        let values: [String: JSONValue] = [
+            "two": .number(2.0), "tenth": 0.1, "big": .number(1e300), "small": .number(-2.5e-300), "e16": .number(1e16),
+            "max": .integer(.max), "min": .integer(.min), "negativeZero": .number(-0.0),
+            "text": "é \u{1} \" \\ / \u{1F600}", "list": [1, 2.5, nil, false, "x", [], [:]], "nested": ["k": [["deep": 3]]],
+        ]
+        try entry.setMetadata(values)
+        let back = try entry.metadata()
+        #expect(back == values)
+        #expect(back["negativeZero"].map { if case .number(let x) = $0 { x.sign == .minus } else { false } } == true)
+        // An integer beyond Int64 reads as the nearest double; escapes and surrogate pairs decode.
+        try Data(#"{"u": 18446744073709551615, "s": "\ud83d\ude00\n\u00e9", "e": 1E2, "neg": -0}"#.utf8)
+            .write(to: URL(fileURLWithPath: file))
+        #expect(try entry.metadata() == ["u": .number(18_446_744_073_709_551_615.0), "s": "\u{1F600}\né", "e": 100.0, "neg": 0])
+        for bad in [#"[1]"#, #"{"a": 01}"#, #"{"a": 1e999}"#, #"{"a": NaN}"#, #"{"a": "\ud800"}"#, #"{"a": 1,}"#, #"{"a": 1} x"#, ""] {
+            try Data(bad.utf8).write(to: URL(fileURLWithPath: file))
+            expectPartdError(.corruptData, "\(bad)") { try entry.metadata() }
+        }
+    }
+
+    @Test("metadata with NaN or an infinity is refused with invalidArgument naming where it is, before anything is written")
+    func metadataNotANumber() throws {
+        let path = scratchPath("dirdb-nan")
+        defer { removeTree(path) }
+        let entry = try DatasetDirectory(path: path).entry("e")
+        try entry.write([1], metadata: ["kept": "yes"])
+        let error = expectPartdError(.invalidArgument) { try entry.setMetadata(["x": .number(.nan)]) }
+        #expect(error?.message.contains("\"x\"") == true, "\(error.map { "\($0)" } ?? "")")
+        let nested = expectPartdError(.invalidArgument) {
+            try entry.updateMetadata { $0["a"] = ["b": [1, .number(-.infinity)]] }
+        }
+        #expect(nested?.message.contains(#"["a"]["b"][1]"#) == true, "\(nested.map { "\($0)" } ?? "")")
+        expectPartdError(.invalidArgument) { try entry.write([2], metadata: ["y": .number(.infinity)]) }
+        #expect(try entry.metadata() == ["kept": "yes"])
+        #expect(try entry.read([Int].self) == [1], "the data is not replaced when its metadata cannot be written")
+    }
+
     @Test("the entry lock excludes other threads")
     func lockExcludes() throws {
         let db = try DatasetDirectory(path: scratchPath("dirdb-lock"))

@@ -187,6 +187,52 @@ struct RedisStoreTests {
         try coordinator.reset()
     }
 
+    @Test("a lease that stalled past deadAfter, its mapper started again, neither takes the heartbeat back nor finishes for the rerun")
+    func supersededLease() throws {
+        let store = try RedisTestEnvironment.store(RedisTestEnvironment.cluster)
+        let coordinator = try ShuffleCoordinator(
+            store: store, job: "superseded", mappers: 1, heartbeat: .milliseconds(100), deadAfter: .seconds(1))
+        let namespace = store.configuration.namespace
+        let alive = Array("\(namespace):job{\(namespace)/superseded}:alive:0".utf8)
+        func run(_ command: String) throws -> RedisReply {
+            try store.cluster.run(
+                [RedisRequest(slot: RedisHashSlot.of(alive), commands: [[Array(command.utf8), alive]])], idempotent: true)[0]
+        }
+        let stalled = try coordinator.start(mapper: 0)
+        // It stalls past deadAfter: its heartbeat key expires (deleted here), and the mapper is started again.
+        #expect(try run("GET") != .null)
+        _ = try run("DEL")
+        let rerun = try coordinator.start(mapper: 0)
+        let rerunToken = try run("GET")
+        // The stalled lease's heartbeat goes on beating: it must not put its own token back.
+        Thread.sleep(forTimeInterval: 0.4)
+        #expect(try run("GET") == rerunToken, "the rerun's heartbeat was taken over")
+        let error = expectPartdError(.alreadyExists) { try stalled.finish(partitionRows: [123]) }
+        #expect(error?.message.contains("started again") == true, "\(error.map { "\($0)" } ?? "")")
+        #expect(try run("GET") == rerunToken, "the stalled lease's report removed the rerun's heartbeat")
+        #expect(try coordinator.poll() == nil, "the stalled lease's report counted while the rerun still runs")
+        try rerun.finish(partitionRows: [4])
+        #expect(try coordinator.poll()?.mapperRows == [4])
+        // Once the rerun reported, the stalled lease still cannot replace its report.
+        expectPartdError(.alreadyExists) { try stalled.finish(partitionRows: [5]) }
+        #expect(try coordinator.poll()?.mapperRows == [4])
+        // A report sent again (after a lost connection, say) is accepted; other rows from the same lease are not.
+        try rerun.finish(partitionRows: [4])
+        expectPartdError(.alreadyExists) { try rerun.finish(partitionRows: [6]) }
+        #expect(try coordinator.poll()?.mapperRows == [4])
+        try coordinator.reset()
+
+        // A lease whose heartbeat expired with no rerun stops beating, cannot report, and the mapper stays dead.
+        let expired = try coordinator.start(mapper: 0)
+        _ = try run("DEL")
+        Thread.sleep(forTimeInterval: 0.4)
+        #expect(try run("EXISTS") == .integer(0), "the expired lease's heartbeat came back")
+        let late = expectPartdError(.connectionFailed) { try expired.finish(partitionRows: [7]) }
+        #expect(late?.message.contains("expired") == true, "\(late.map { "\($0)" } ?? "")")
+        expectPartdError(.connectionFailed) { try coordinator.poll() }
+        try coordinator.reset()
+    }
+
     @Test("setOnce from many threads at once writes once: the key holds the value of the one call that returned true")
     func concurrentSetOnce() throws {
         let store = try RedisTestEnvironment.store(RedisTestEnvironment.cluster)
@@ -259,6 +305,85 @@ struct RedisAddressTests {
         #expect(RedisCluster.redirectTarget("[fe80::2]:7005", from: source) == RedisAddress(host: "fe80::2", port: 7005))
         #expect(RedisCluster.redirectTarget("nonsense", from: source) == nil)
         #expect(RedisCluster.redirectTarget("10.9.9.9:x", from: source) == nil)
+    }
+    @Test("a CLUSTER SLOTS reply naming a port outside 1...65535 is refused; so is connecting to such a port")
+    func portsOutOfRange() throws {
+        for port in [99_999_999_999, 65536, 0, -1] {
+            let server = try FakeClusterNode(slotsPort: port)
+            defer { server.stop() }
+            let error = expectPartdError(.protocolViolation, "port \(port)") {
+                try RedisStore(nodes: ["127.0.0.1:\(server.port)"], configuration: .init(namespace: "x", retryTimeout: .seconds(1)))
+            }
+            #expect(error?.message.contains("\(port)") == true, "\(error.map { "\($0)" } ?? "")")
+        }
+        for port in [99_999_999_999, 70000, 0, -1] {
+            expectPartdError(.invalidArgument, "port \(port)") {
+                try RedisConnection(RedisAddress(host: "127.0.0.1", port: port), timeout: .seconds(1))
+            }
+        }
+    }
+}
+
+/// A TCP server on 127.0.0.1 that plays a Redis Cluster node: it answers `CLUSTER SLOTS` with one range,
+/// every slot, served by 127.0.0.1 at `slotsPort`, and any other command with `+OK`.
+private final class FakeClusterNode: @unchecked Sendable {
+    private(set) var port = 0
+    private let listener: Int32
+    private let stopped = Locked(false)
+    private let finished = DispatchGroup()
+
+    init(slotsPort: Int) throws {
+        listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0
+            }
+        }
+        guard bound, listen(listener, 16) == 0 else {
+            close(listener)
+            throw PartdError(code: .connectionFailed, message: "cannot listen on 127.0.0.1: errno \(errno)")
+        }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        let reply = Array("*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:\(slotsPort)\r\n".utf8)
+        Self.timeOutEvery100ms(listener)  // accept and recv time out, so stop() is noticed
+        let (socket, stopped, finished) = (listener, stopped, finished)
+        finished.enter()
+        Thread {
+            defer { finished.leave() }
+            while !stopped.withLock({ $0 }) {
+                let fd = accept(socket, nil, nil)
+                guard fd >= 0 else { continue }
+                Self.timeOutEvery100ms(fd)
+                finished.enter()
+                Thread {
+                    defer { finished.leave(); close(fd) }
+                    var buffer = [UInt8](repeating: 0, count: 4096)
+                    while !stopped.withLock({ $0 }) {
+                        let n = recv(fd, &buffer, buffer.count, 0)
+                        if n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) { return }
+                        guard n > 0 else { continue }
+                        let asksSlots = String(decoding: buffer[..<n], as: UTF8.self).uppercased().contains("CLUSTER")
+                        let answer = asksSlots ? reply : Array("+OK\r\n".utf8)
+                        _ = answer.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                    }
+                }.start()
+            }
+        }.start()
+    }
+
+    private static func timeOutEvery100ms(_ fd: Int32) {
+        var timeout = timeval(tv_sec: 0, tv_usec: 100_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    func stop() {
+        stopped.withLock { $0 = true }
+        finished.wait()
+        close(listener)
     }
 }
 

@@ -81,7 +81,7 @@ if arguments.count == 3, arguments[1] == "rewrite" {
         while true {
             for i in 0..<10 {
                 try database.entry("e\(i)").write(
-                    [Int](repeating: generation, count: 20_000), metadata: ["generation": .number(Double(generation))])
+                    [Int](repeating: generation, count: 20_000), metadata: ["generation": .integer(Int64(generation))])
             }
             generation += 1
         }

@@ -166,6 +166,16 @@ struct SortTests {
         expectPartdError(.invalidArgument) { try ranged.join(hashed, on: ["x"], keepPartitions: true) }
         #expect(try ranged.join(alike, on: ["x"], keepPartitions: true).rowCount == 8)
         #expect(try ranged.sortedPartitions(keepPartitions: true) { _, part in part.rowCount } == [1, 3, 2])
+
+        // Boundaries holding NaN (which sorts last), made twice (as two hosts would): still alike.
+        func nanBoundaries() throws -> Table { try Table([Column("f", [1.0, .nan])]) }
+        let left = try Shuffle<Table>(sortingBy: ["f"], boundaries: try nanBoundaries())
+        let right = try Shuffle<Table>(sortingBy: ["f"], boundaries: try nanBoundaries())
+        defer { for shuffle in [left, right] { try? shuffle.close() } }
+        let floats = try Table([Column("f", [0.5, 2, .nan, 1.5]), Column("v", Array(0..<Int64(4)))])
+        try left.add(floats)
+        try right.add(floats)
+        #expect(try left.join(right, on: ["f"], keepPartitions: true).rowCount == floats.join(floats, on: ["f"]).rowCount)
     }
 
     @Test("no keys, or a key the table lacks, is refused")

@@ -217,4 +217,44 @@ struct TableTests {
         #expect(column.values(as: Int64.self) == [1, 2, 3])
         #expect(column.values(as: Double.self) == nil)
     }
+
+    @Test("strings that differ as bytes but are canonically equivalent (NFC café, NFD café) stay two categories and two column names")
+    func canonicallyEquivalentStrings() throws {
+        let nfc = "caf\u{E9}", nfd = "cafe\u{301}"
+        #expect(nfc == nfd && Array(nfc.utf8) != Array(nfd.utf8))
+        // Categories are told apart by their bytes, as concatenation and PartdKey tell them apart.
+        let categorical = CategoricalArray([nfc, nfd, nfc, "x", nfd])
+        #expect(categorical.categories.count == 3)
+        #expect(categorical.codes == [0, 1, 0, 2, 1])
+        #expect(categorical.categories.indices.map { Array(categorical.categories.bytes(at: $0)) } == [Array(nfc.utf8), Array(nfd.utf8), Array("x".utf8)])
+        #expect(Array(categorical[1].utf8) == Array(nfd.utf8))
+        #expect(CategoricalArray.concatenate([CategoricalArray([nfc]), CategoricalArray([nfd, nfc])]) == CategoricalArray([nfc, nfd, nfc]))
+        // Column names, likewise: both in one table, each found by its own bytes.
+        let table = try Table([Column(nfc, [1, 2] as [Int64]), Column(nfd, [3, 4] as [Int64]), Column("c", categorical: categorical.slice(0..<2))])
+        #expect(table[nfc]?.values(as: Int64.self) == [1, 2])
+        #expect(table[nfd]?.values(as: Int64.self) == [3, 4])
+        #expect(try table.selecting([nfd, nfc]).columns.map { Array($0.name.utf8) } == [Array(nfd.utf8), Array(nfc.utf8)])
+        #expect(try table.selecting([nfd])[nfd]?.values(as: Int64.self) == [3, 4])
+        expectPartdError(.invalidArgument) { try Table([Column(nfc, [1] as [Int64]), Column(nfc, [2] as [Int64])]) }
+        // Names that differ as bytes are different schemas, and columns that differ so are not equal.
+        #expect(Column(nfc, [1] as [Int64]) != Column(nfd, [1] as [Int64]))
+        #expect(TableSchema([.init(nfc, .int64)]) != TableSchema([.init(nfd, .int64)]))
+        expectPartdError(.typeMismatch) {
+            try Table.concatenate([try Table([Column(nfc, [1] as [Int64])]), try Table([Column(nfd, [2] as [Int64])])])
+        }
+        // Through a table frame and an Arrow file and stream, and a store that reads a subset of columns.
+        let store = TableStore(over: MemoryStore())
+        try store.append("t", table)
+        try store.append("t", table)
+        let both = try Table.concatenate([table, table])
+        #expect(try store.get("t") == both)
+        #expect(try store.get("t", columns: [nfd])[nfd]?.values(as: Int64.self) == [3, 4, 3, 4])
+        #expect(try store.get("t")["c"]?.categorical?.map { Array($0.utf8) } == [nfc, nfd, nfc, nfd].map { Array($0.utf8) })
+        #expect(try Table(arrow: table.arrowFile()) == table)
+        #expect(try Table(arrow: table.arrowStream()) == table)
+        // A key whose frames name a column one way and the other is two schemas.
+        try store.append("u", try Table([Column(nfc, [1] as [Int64])]))
+        try TableStore(over: store.inner).append("u", try Table([Column(nfd, [1] as [Int64])]))
+        expectPartdError(.typeMismatch) { try store.get("u") }
+    }
 }

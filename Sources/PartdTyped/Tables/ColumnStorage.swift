@@ -115,16 +115,19 @@ public struct CategoricalArray: Sendable, Equatable, RandomAccessCollection, Exp
         codes = []
     }
 
-    /// Dictionary-encodes `strings`, categories in order of first appearance.
+    /// Dictionary-encodes `strings`, categories in order of first appearance. Strings are told apart by their
+    /// UTF-8 bytes, as everywhere in a table: canonically equivalent strings that differ in bytes
+    /// (`"caf\u{E9}"` and `"cafe\u{301}"`), which Swift's `==` takes as equal, are two categories.
     public init(_ strings: some Sequence<String>) {
         self.init()
-        var index: [String: Int32] = [:]
+        var index: [UTF8Key: Int32] = [:]
         for string in strings {
-            if let code = index[string] {
+            let key = UTF8Key(string)
+            if let code = index[key] {
                 codes.append(code)
             } else {
                 let code = Int32(categories.count)
-                index[string] = code
+                index[key] = code
                 categories.append(string)
                 codes.append(code)
             }

@@ -25,7 +25,9 @@ public enum ColumnType: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// A named, typed column, optionally nullable.
+/// A named, typed column, optionally nullable. Names are told apart by their UTF-8 bytes, as table frames and
+/// Arrow keep them (canonically equivalent names that differ in bytes, `"caf\u{E9}"` and `"cafe\u{301}"`,
+/// are two names, though Swift's `==` on `String` takes them as equal).
 ///
 /// ```swift
 /// let x = Column("x", [1.5, 2.5] as [Double])
@@ -211,7 +213,7 @@ public struct Column: Sendable, Equatable {
     }
 
     public static func == (a: Column, b: Column) -> Bool {
-        guard a.name == b.name, a.validity == b.validity else { return false }
+        guard a.name.hasSameUTF8(as: b.name), a.validity == b.validity else { return false }
         switch (a.storage, b.storage) {
         case (.fixed(let x), .fixed(let y)): return x.dtype == y.dtype && x.isEqual(to: y)
         case (.bool(let x), .bool(let y)): return x == y
@@ -222,7 +224,7 @@ public struct Column: Sendable, Equatable {
     }
 }
 
-/// The names and types of a table's columns, in order.
+/// The names and types of a table's columns, in order. Names compare by their UTF-8 bytes (see ``Column``).
 public struct TableSchema: Hashable, Sendable, CustomStringConvertible {
     public var fields: [Field]
 
@@ -232,6 +234,13 @@ public struct TableSchema: Hashable, Sendable, CustomStringConvertible {
         public init(_ name: String, _ type: ColumnType) {
             self.name = name
             self.type = type
+        }
+
+        public static func == (a: Field, b: Field) -> Bool { a.type == b.type && a.name.hasSameUTF8(as: b.name) }
+
+        public func hash(into hasher: inout Hasher) {
+            UTF8Key(name).hash(into: &hasher)
+            hasher.combine(type)
         }
     }
 
@@ -277,12 +286,12 @@ public struct Table: Sendable, Equatable {
     }
 
     /// - Throws: ``PartdError/Code/invalidArgument`` if columns differ in length,
-    ///   names repeat, or a validity bitmap's length differs from its column's.
+    ///   names repeat (the same UTF-8 bytes), or a validity bitmap's length differs from its column's.
     public init(_ columns: [Column]) throws {
         let rows = columns.first?.count ?? 0
-        var names = Set<String>()
+        var names = Set<UTF8Key>()
         for column in columns {
-            guard names.insert(column.name).inserted else {
+            guard names.insert(UTF8Key(column.name)).inserted else {
                 throw PartdError(code: .invalidArgument, message: "column name \"\(column.name)\" appears twice")
             }
             guard column.count == rows, column.validity.map({ $0.count == rows }) ?? true else {
@@ -319,8 +328,9 @@ public struct Table: Sendable, Equatable {
         TableSchema(columns.map { TableSchema.Field($0.name, $0.type) })
     }
 
+    /// The column whose name has the UTF-8 bytes of `name`.
     public subscript(name: String) -> Column? {
-        columns.first { $0.name == name }
+        columns.first { $0.name.hasSameUTF8(as: name) }
     }
 
     /// The rows in `range`.

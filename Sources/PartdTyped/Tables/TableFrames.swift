@@ -195,13 +195,13 @@ enum TableFrames {
         var position = descriptorEnd + padding(descriptorEnd)
         guard position <= bytes.count else { throw FrameError("the padding after the column descriptors is cut off") }
         var columns: [Descriptor] = []
-        var names = Set<String>()
+        var names = Set<UTF8Key>()
         for _ in 0..<min(columnCount, descriptorLength / 4 + 1) {
             guard descriptorEnd - cursor >= 2 else { throw FrameError("a column descriptor is cut off") }
             let nameLength = Int(LittleEndian.load16(bytes, at: cursor))
             guard descriptorEnd - cursor - 2 >= nameLength + 4 else { throw FrameError("a column descriptor is cut off") }
             guard let name = String(validating: bytes[(base + cursor + 2)..<(base + cursor + 2 + nameLength)], as: UTF8.self),
-                names.insert(name).inserted
+                names.insert(UTF8Key(name)).inserted
             else { throw FrameError("a column name is not UTF-8 or repeats") }
             cursor += 2 + nameLength
             let (code, flags, unit, bufferCount) = (
@@ -282,7 +282,7 @@ enum TableFrames {
             throw PartdError.layoutMismatch(key, holds: "tables \(first.schema) and \(frame.schema)", given: "one schema")
         }
         let chosen = try (selection ?? first.columns.map(\.name)).map { name in
-            guard let index = first.columns.firstIndex(where: { $0.name == name }) else {
+            guard let index = first.columns.firstIndex(where: { $0.name.hasSameUTF8(as: name) }) else {
                 throw PartdError(code: .invalidArgument, message: "key \(key) has no column \"\(name)\"; its tables are \(first.schema)", key: key)
             }
             return index

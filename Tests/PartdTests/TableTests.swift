@@ -257,4 +257,21 @@ struct TableTests {
         try TableStore(over: store.inner).append("u", try Table([Column(nfd, [1] as [Int64])]))
         expectPartdError(.typeMismatch) { try store.get("u") }
     }
+
+    @Test("selecting a column twice is refused, from a table and from a store, so no table repeats a name")
+    func repeatedSelection() throws {
+        let table = try Table([Column("a", [1, 2] as [Int64]), Column("b", strings: ["x", "y"])])
+        let error = expectPartdError(.invalidArgument) { try table.selecting(["a", "b", "a"]) }
+        #expect(error?.message.contains("\"a\"") == true)
+        let store = TableStore(over: MemoryStore())
+        try store.append("k", table)
+        expectPartdError(.invalidArgument) { try store.get("k", columns: ["b", "b"]) }
+        expectPartdError(.invalidArgument) { try store.get("missing", columns: ["a", "a"]) }
+        #expect(try store.get("k", columns: ["b", "a"]) == (try table.selecting(["b", "a"])))
+        // A table frame is never written with a repeated name (what its reader refuses).
+        let repeated = Table(unchecked: [table.columns[0], table.columns[0]], rowCount: 2)
+        expectPartdError(.invalidArgument) { try TableFrames.checkFits(repeated) }
+        expectPartdError(.invalidArgument) { try store.append("r", repeated) }
+        #expect(try store.contains("r") == false)
+    }
 }

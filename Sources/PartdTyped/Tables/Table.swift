@@ -350,8 +350,10 @@ public struct Table: Sendable, Equatable {
 
     /// Only the named columns, in the order given.
     ///
-    /// - Throws: ``PartdError/Code/invalidArgument`` naming a column that does not exist.
+    /// - Throws: ``PartdError/Code/invalidArgument`` naming a column that does not exist, or one named twice
+    ///   (a table's names are unique).
     public func selecting(_ names: [String]) throws -> Table {
+        try Table.checkSelection(names)
         let picked = try names.map { name in
             guard let column = self[name] else {
                 throw PartdError(code: .invalidArgument, message: "no column \"\(name)\"; the table has \(schema)")
@@ -359,6 +361,16 @@ public struct Table: Sendable, Equatable {
             return column
         }
         return Table(unchecked: picked, rowCount: rowCount)
+    }
+
+    /// Checks that column names asked for do not repeat (as bytes, as names compare).
+    ///
+    /// - Throws: ``PartdError/Code/invalidArgument`` naming the first name that repeats.
+    static func checkSelection(_ names: [String], key: PartdKey? = nil) throws {
+        var seen = Set<UTF8Key>()
+        for name in names where !seen.insert(UTF8Key(name)).inserted {
+            throw PartdError(code: .invalidArgument, message: "column \"\(name)\" is selected twice; a table's column names are unique", key: key)
+        }
     }
 
     /// The tables' rows one after another. Categorical columns whose

@@ -48,13 +48,20 @@ enum TableFrames {
     /// The longest column name a descriptor holds (its length is a UInt16).
     static let maxNameBytes = Int(UInt16.max)
 
-    /// Checks that `table` fits a table frame: every column name at most ``maxNameBytes`` bytes of UTF-8, and
-    /// the descriptors (a UInt32 length) under 4 GiB together.
+    /// Checks that `table` fits a table frame: every column name at most ``maxNameBytes`` bytes of UTF-8 and
+    /// none repeated (as bytes; what ``parse(_:)`` refuses), and the descriptors (a UInt32 length) under 4 GiB
+    /// together.
     ///
     /// - Throws: ``PartdError/Code/invalidArgument`` naming the column (by its first characters).
     static func checkFits(_ table: Table, key: PartdKey? = nil) throws {
         var descriptorBytes = 0
+        var names = Set<UTF8Key>()
         for column in table.columns {
+            guard names.insert(UTF8Key(column.name)).inserted else {
+                throw PartdError(
+                    code: .invalidArgument,
+                    message: "column \"\(column.name.prefix(40))\" appears twice; a table frame's column names are unique", key: key)
+            }
             let name = column.name.utf8.count
             guard name <= maxNameBytes else {
                 throw PartdError(
@@ -263,10 +270,11 @@ enum TableFrames {
     /// with one copy. `nil` if there are no frames.
     ///
     /// - Throws: `corruptData` (key and frame offset) for a damaged frame, `typeMismatch`
-    ///   if frames disagree on the schema, `invalidArgument` for an unknown column.
+    ///   if frames disagree on the schema, `invalidArgument` for an unknown column or one selected twice.
     static func decode(
         frames: [(offset: Int, bytes: ArraySlice<UInt8>)], selection: [String]?, key: PartdKey, recycler: ResultBuffers? = nil
     ) throws -> Table? {
+        if let selection { try Table.checkSelection(selection, key: key) }
         var parsed: [Parsed] = []
         parsed.reserveCapacity(frames.count)
         for frame in frames {

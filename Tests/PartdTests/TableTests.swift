@@ -274,4 +274,35 @@ struct TableTests {
         expectPartdError(.invalidArgument) { try store.append("r", repeated) }
         #expect(try store.contains("r") == false)
     }
+
+    @Test("a table with rows but no columns keeps its row count through a table frame and an Arrow file and stream")
+    func rowsWithoutColumns() throws {
+        let table = try Table([Column("a", [1, 2, 3] as [Int64])]).selecting([])
+        #expect(table.rowCount == 3 && table.columns.isEmpty)
+        let frame = try TableFrames.decode(frames: [(0, TableFrames.payload(table)[...])], selection: nil, key: "k")
+        #expect(frame?.rowCount == 3)
+        #expect(try Table(arrow: table.arrowFile()).rowCount == 3)
+        #expect(try Table(arrow: table.arrowStream()).rowCount == 3)
+        var batches = ArrowBatchWriter(.stream, schema: table.schema)
+        var bytes: [UInt8] = []
+        try batches.write(table) { bytes += $0 }
+        try batches.write(table.slice(0..<2)) { bytes += $0 }
+        try batches.finish { bytes += $0 }
+        #expect(try Table(arrow: bytes).rowCount == 5)
+        #expect(try Table(arrow: Table().arrowFile()).rowCount == 0)
+        // The length is all such a batch holds: one beyond what a table frame without columns may claim is damage.
+        let stream = table.arrowStream()
+        let three: [UInt8] = [3, 0, 0, 0, 0, 0, 0, 0]
+        var refused: [String] = []
+        for at in 0...(stream.count - 8) where stream[at..<(at + 8)].elementsEqual(three) {
+            for claimed in [Int64(UInt32.max) + 1, -1] {
+                var patched = stream
+                withUnsafeBytes(of: claimed.littleEndian) { patched.replaceSubrange(at..<(at + 8), with: $0) }
+                if let error = (#expect(throws: PartdError.self) { try Table(arrow: patched) }), "\(error)".contains("without columns claims") {
+                    refused.append("\(claimed)")
+                }
+            }
+        }
+        #expect(refused == ["4294967296", "-1"])
+    }
 }

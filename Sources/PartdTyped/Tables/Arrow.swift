@@ -1075,6 +1075,12 @@ enum ArrowMessages {
             let bitmap = validity ?? (field.nullable ? BitArray(repeating: true, count: length) : nil)
             columns.append(Column(name: field.name, storage: storage, validity: bitmap))
         }
+        guard !fields.isEmpty else {
+            // No columns: the batch's length is all it holds (what a table of rows but no columns writes). Nothing
+            // in the bytes backs it, so it is held to what a table frame without columns may claim.
+            guard rows >= 0, rows <= Int(UInt32.max) else { throw corrupt("a record batch without columns claims \(rows) rows") }
+            return Table(unchecked: [], rowCount: rows)
+        }
         return try Table(columns)
     }
 

@@ -305,4 +305,21 @@ struct TableTests {
         }
         #expect(refused == ["4294967296", "-1"])
     }
+
+    @Test("take with optional indices of a column without rows: nil gives a null row")
+    func takeOptionalFromEmpty() throws {
+        let empty = Column("a", [] as [Int64])
+        let nulls = empty.take([nil, nil] as [Int?])
+        #expect(nulls.count == 2 && nulls.validity == BitArray([false, false]))
+        #expect(empty.take([] as [Int?]).count == 0)
+    }
+
+    @Test("take with optional indices traps on an index outside the column, as take with indices does, also of a column without rows")
+    func takeOptionalOutOfRange() async {
+        await #expect(processExitsWith: .failure) { _ = Column("a", [] as [Int64]).take([nil, 5] as [Int?]) }
+        await #expect(processExitsWith: .failure) { _ = Column("a", [] as [Int64]).take([0] as [Int?]) }
+        await #expect(processExitsWith: .failure) { _ = Column("a", strings: []).take([nil, 0] as [Int?]) }
+        await #expect(processExitsWith: .failure) { _ = Column("a", [1, 2, 3] as [Int64]).take([nil, 5] as [Int?]) }
+        await #expect(processExitsWith: .failure) { _ = Column("a", [] as [Int64]).take([0] as [Int]) }
+    }
 }

@@ -129,6 +129,9 @@ public struct Column: Sendable, Equatable {
         return Column(name: name, storage: sliced, validity: validity?.slice(range))
     }
 
+    /// The rows at `indices`, in that order.
+    ///
+    /// - Precondition: every index is in `0..<count`.
     public func take(_ indices: [Int]) -> Column {
         let taken: Storage
         switch storage {
@@ -141,9 +144,15 @@ public struct Column: Sendable, Equatable {
     }
 
     /// The rows at `indices`, where `nil` gives a null row (a left join's rows without a match).
+    ///
+    /// - Precondition: every index that is not `nil` is in `0..<count`, as for `take` with `[Int]`: also of a
+    ///   column without rows, where only `nil` may be asked for.
     public func take(_ indices: [Int?]) -> Column {
         guard indices.contains(nil) else { return take(indices.map { $0! }) }
-        guard count > 0 else { return Column.nulls(name, type, count: indices.count) }
+        guard count > 0 else {
+            if let index = indices.first(where: { $0 != nil }) ?? nil { preconditionFailure("index \(index) out of range 0..<0") }
+            return Column.nulls(name, type, count: indices.count)
+        }
         let taken = take(indices.map { $0 ?? 0 })
         let validity = BitArray(indices.indices.lazy.map { indices[$0] != nil && taken.isValid($0) })
         return Column(name: name, storage: taken.storage, validity: validity)
@@ -339,11 +348,15 @@ public struct Table: Sendable, Equatable {
     }
 
     /// The rows at `indices`, in that order.
+    ///
+    /// - Precondition: every index is in `0..<rowCount` (checked by each column).
     public func take(_ indices: [Int]) -> Table {
         Table(unchecked: columns.map { $0.take(indices) }, rowCount: indices.count)
     }
 
     /// The rows at `indices`, in that order, where `nil` gives a row of nulls.
+    ///
+    /// - Precondition: every index that is not `nil` is in `0..<rowCount` (checked by each column).
     public func take(_ indices: [Int?]) -> Table {
         Table(unchecked: columns.map { $0.take(indices) }, rowCount: indices.count)
     }

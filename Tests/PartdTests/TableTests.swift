@@ -228,6 +228,10 @@ struct TableTests {
         #expect(categorical.codes == [0, 1, 0, 2, 1])
         #expect(categorical.categories.indices.map { Array(categorical.categories.bytes(at: $0)) } == [Array(nfc.utf8), Array(nfd.utf8), Array("x".utf8)])
         #expect(Array(categorical[1].utf8) == Array(nfd.utf8))
+        // The Kelvin sign is canonically equivalent to an ASCII K.
+        #expect("\u{212A}" == "K")
+        #expect(CategoricalArray(["K", "\u{212A}", "K", "\u{212A}", "k"]).codes == [0, 1, 0, 1, 2])
+        #expect(CategoricalArray(["\u{212A}", "K", "K"]).categories.count == 2)
         #expect(CategoricalArray.concatenate([CategoricalArray([nfc]), CategoricalArray([nfd, nfc])]) == CategoricalArray([nfc, nfd, nfc]))
         // Column names, likewise: both in one table, each found by its own bytes.
         let table = try Table([Column(nfc, [1, 2] as [Int64]), Column(nfd, [3, 4] as [Int64]), Column("c", categorical: categorical.slice(0..<2))])

@@ -7,9 +7,11 @@
 extension String {
     /// Whether `self` and `other` have the same UTF-8 bytes (not merely canonically equivalent ones).
     package func hasSameUTF8(as other: String) -> Bool {
-        var a = self
-        var b = other
-        return a.withUTF8 { x in b.withUTF8 { y in x.count == y.count && x.elementsEqual(y) } }
+        // Through spans, as `PartdKey` compares strings.
+        let x = utf8Span.span
+        let y = other.utf8Span.span
+        guard x.count == y.count else { return false }
+        return x.withUnsafeBufferPointer { a in y.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress || a.elementsEqual(b) } }
     }
 }
 
@@ -22,7 +24,17 @@ struct UTF8Key: Hashable {
     static func == (a: UTF8Key, b: UTF8Key) -> Bool { a.string.hasSameUTF8(as: b.string) }
 
     func hash(into hasher: inout Hasher) {
-        var string = string
-        string.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        let bytes = string.utf8Span.span
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+}
+
+extension StringArray {
+    /// Whether element `position` has exactly the UTF-8 bytes of `string`.
+    func hasUTF8(of string: String, at position: Int) -> Bool {
+        let (start, end) = (Int(offsets[position]), Int(offsets[position + 1]))
+        let bytes = string.utf8Span.span
+        guard bytes.count == end - start else { return false }
+        return bytes.withUnsafeBufferPointer { x in data.withUnsafeBufferPointer { x.elementsEqual($0[start..<end]) } }
     }
 }

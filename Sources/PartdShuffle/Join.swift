@@ -254,14 +254,15 @@ struct Joining: Sendable {
             // A key column holds the key of the side the row has: rows of `combined` (left rows, then right).
             let keyRows = zip(pairs.left, pairs.right).map { l, r in l ?? left.rowCount + r! }
             columns = left.columns.map { column in
-                keys.contains(column.name) ? combined[column.name]!.take(keyRows) : column.take(pairs.left)
+                keys.contains { $0.hasSameUTF8(as: column.name) } ? combined[column.name]!.take(keyRows) : column.take(pairs.left)
             }
         } else {
             let pairs = matches(combined, leftCount: left.rowCount, rightCount: right.rowCount)
             rightRows = pairs.right
             columns = left.take(pairs.left).columns
         }
-        let taken = right.columns.filter { !keys.contains($0.name) }.map { $0.take(rightRows) }
+        // Names compare as bytes, as a table's subscript finds them.
+        let taken = right.columns.filter { column in !keys.contains { $0.hasSameUTF8(as: column.name) } }.map { $0.take(rightRows) }
         for column in taken {
             columns.append(left[column.name] == nil ? column : column.renamed(column.name + rightSuffix))
         }

@@ -388,4 +388,52 @@ struct ArrowTests {
             try Table(arrow: Array(Data(contentsOf: URL(fileURLWithPath: path + "-list.arrow"))))
         } throws: { ($0 as? PartdError)?.code == .invalidArgument && "\($0)".contains("\"l\" is a list") }
     }
+
+    @Test("pyarrow's empty string columns whose offsets buffer is empty read as no strings; its names that differ only as bytes are two columns")
+    func emptyOffsetsAndNormalizedNames() throws {
+        try #require(pythonHas("pyarrow"), "pyarrow is not importable; run scripts/test.sh, which installs it")
+        let path = scratchPath("emptyoffsets")
+        defer { for suffix in [".arrow", ".stream", "-names.arrow"] { unlink(path + suffix) } }
+        let script = """
+            import sys, pyarrow as pa, pyarrow.ipc as ipc
+            p = sys.argv[1]
+            types = [('s', pa.string()), ('b', pa.binary()), ('ls', pa.large_string()), ('lb', pa.large_binary())]
+            # Arrays of no rows built without an offsets buffer: pyarrow writes it as 0 bytes.
+            columns = [pa.Array.from_buffers(t, 0, [None, None, pa.py_buffer(b'')]) for _, t in types]
+            columns.append(pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), columns[0]))
+            batch = pa.record_batch(columns, names=[n for n, _ in types] + ['c'])
+            batch.validate(full=True)
+            with ipc.new_stream(p + '.stream', batch.schema) as w:
+                w.write_batch(batch)
+            with ipc.new_file(p + '.arrow', batch.schema) as w:
+                w.write_batch(batch)
+            back = ipc.open_file(p + '.arrow').get_batch(0)
+            assert [c.buffers()[1].size for c in back.columns[:4]] == [0, 0, 0, 0], [c.buffers() for c in back.columns]
+            with ipc.new_file(p + '-names.arrow', pa.schema([('caf\\u00e9', pa.int64()), ('cafe\\u0301', pa.int64())])) as w:
+                w.write_table(pa.table({'caf\\u00e9': [1, 2], 'cafe\\u0301': [3, 4]}))
+            """
+        let result = try run("/usr/bin/env", ["python3", "-c", script, path])
+        try #require(result.status == 0, "\(result.output)")
+        let schema = TableSchema([.init("s", .string), .init("b", .string), .init("ls", .string), .init("lb", .string), .init("c", .categorical)])
+        for suffix in [".arrow", ".stream"] {
+            let table = try Table(arrow: Array(Data(contentsOf: URL(fileURLWithPath: path + suffix))))
+            #expect(table.rowCount == 0 && table.schema == schema, "\(suffix)")
+        }
+        let names = try Table(arrow: Array(Data(contentsOf: URL(fileURLWithPath: path + "-names.arrow"))))
+        #expect(names["caf\u{E9}"]?.values(as: Int64.self) == [1, 2])
+        #expect(names["cafe\u{301}"]?.values(as: Int64.self) == [3, 4])
+    }
+
+    @Test("an offsets buffer of 0 bytes is accepted only for a column of no rows")
+    func emptyOffsetsNeedNoRows() throws {
+        // A one-row string column's 8-byte offsets buffer cut to nothing (its length in the batch's buffer list).
+        let table = try Table([Column("s", strings: [""])])
+        var bytes = table.arrowStream()
+        // The body: validity (0 bytes), offsets (16 bytes: 0, 0), data (0 bytes); find the offsets' length, 16, in
+        // the record batch's buffer list (offset 0, length 16 as Int64s) and make it 0.
+        let pattern: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0]
+        let at = try #require((0...(bytes.count - pattern.count)).first { bytes[$0..<($0 + pattern.count)].elementsEqual(pattern) })
+        bytes[at + 8] = 0
+        expectPartdError(.corruptData) { try Table(arrow: bytes) }
+    }
 }

@@ -29,6 +29,18 @@ struct CSVReaderTests {
         return rows
     }
 
+    @Test("a category column keeps values that differ as bytes but are canonically equivalent (NFC and NFD café) apart")
+    func categoriesByBytes() throws {
+        let path = scratchPath("nfd.csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (nfc, nfd) = ("caf\u{E9}", "cafe\u{301}")
+        try "c\n\(nfc)\n\(nfd)\n\(nfc)\n".write(toFile: path, atomically: false, encoding: .utf8)
+        let reader = try CSVReader(path: path, chunkRows: 10, types: ["c": .category])
+        let column = try #require(try reader.nextChunk()?["c"]?.categorical)
+        #expect(column.categories.count == 2)
+        #expect(column.map { Array($0.utf8) } == [nfc, nfd, nfc].map { Array($0.utf8) })
+    }
+
     @Test("every block size and chunk size reads the same rows")
     func blockBoundaries() throws {
         let path = scratchPath("reader.csv")

@@ -548,6 +548,73 @@ struct MessagePackMapKeyTests {
         try memory.append("b", [0x06, 0, 0, 0, 0, 0, 0, 0, 0x91, 0x81, 0xc4, 0x01, 0x6b, 0x01])
         expectPartdError(.corruptData) { try ListStore<MemoryStore, PlainValue>(over: memory).get("b") }
     }
+
+    @Test("map keys that differ as bytes but are one Swift key (canonically equivalent strs, an int and its number as a str) throw instead of one being left out")
+    func collidingKeys() throws {
+        func str(_ text: String) -> [UInt8] { [0xa0 | UInt8(text.utf8.count)] + Array(text.utf8) }
+        func collides<T: Decodable>(_: T.Type, _ bytes: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) -> [String]? {
+            do {
+                _ = try MessagePackDecoder().decode(T.self, from: bytes[...])
+            } catch let DecodingError.dataCorrupted(context) where context.debugDescription.contains("one key") {
+                return context.codingPath.map(\.stringValue)
+            } catch {
+                Issue.record("\(error)", sourceLocation: sourceLocation)
+            }
+            return nil
+        }
+        let (nfc, nfd) = ("caf\u{E9}", "cafe\u{301}")
+        let canonical = [0x82] + str(nfc) + [0x01] + str(nfd) + [0x02]  // {"café": 1, "café": 2}
+        let intAndString: [UInt8] = [0x82, 0x01, 0xa1, 0x61, 0xa1, 0x31, 0xa1, 0x62]  // {1: "a", "1": "b"}
+        let stringAndInt: [UInt8] = [0x82, 0xa1, 0x31, 0xa1, 0x62, 0x01, 0xa1, 0x61]  // {"1": "b", 1: "a"}
+        let twoNumbers = [0x82] + str("05") + str("a") + str("5") + str("b")  // {"05": "a", "5": "b"}
+        let manyThenCanonical = [0xde, 0x00, 0x14] + (0..<18).flatMap { str("k\($0)") + [0x00] } + str(nfd) + [0x01] + str(nfc) + [0x02]
+        #expect(collides([String: Int].self, canonical) == [])
+        #expect(collides(ViaCodable<[String: Int]>.self, canonical) == [])
+        #expect(collides(PlainValue.self, canonical) == [])
+        #expect(collides([String: Int].self, manyThenCanonical) == [])
+        #expect(collides(ViaCodable<[String: Int]>.self, manyThenCanonical) == [])
+        #expect(collides([String: String].self, intAndString) == [])
+        #expect(collides([String: String].self, stringAndInt) == [])
+        #expect(collides(ViaCodable<[String: String]>.self, intAndString) == [])
+        #expect(collides(PlainValue.self, intAndString) == [])
+        #expect(collides([PlainValue].self, [0x92, 0xc0] + intAndString) == ["Index 1"])
+        #expect(collides([Int: String].self, stringAndInt) == [])
+        #expect(collides(ViaCodable<[Int: String]>.self, stringAndInt) == [])
+        #expect(collides([Int: String].self, twoNumbers) == [])
+        #expect(collides([String: [String: Int]].self, [0x81] + str("m") + canonical) == ["m"])
+        // Dictionary fields of a struct, and of a record (whose own reader hands such a map to Codable).
+        #expect(collides(Nested.self, [0x84] + str("tags") + [0x90] + str("parent") + [0xc0] + str("scores") + canonical + str("raw") + [0xc4, 0x00]) == ["scores"])
+        var records: [CountsRecord] = []
+        #expect(throws: DecodingError.self) {
+            try MessagePackDecoder().decode(list: CountsRecord.self, from: ([0x91, 0x81] + str("counts") + canonical)[...], appendingTo: &records)
+        }
+        // The message says what the keys are.
+        do {
+            _ = try MessagePackDecoder().decode([String: Int].self, from: canonical[...])
+        } catch let DecodingError.dataCorrupted(context) {
+            #expect(context.debugDescription.contains("63 61 66 c3 a9") && context.debugDescription.contains("63 61 66 65 cc 81"), "\(context.debugDescription)")
+        }
+        // A key written twice byte for byte is one key, as before: its first entry is read. So are two forms of one int.
+        #expect(try MessagePackDecoder().decode([String: Int].self, from: ([0x82] + str(nfd) + [0x01] + str(nfd) + [0x02])[...]) == [nfd: 1])
+        #expect(try MessagePackDecoder().decode(ViaCodable<[String: Int]>.self, from: ([0x82] + str(nfd) + [0x01] + str(nfd) + [0x02])[...]).value == [nfd: 1])
+        #expect(try MessagePackDecoder().decode([Int: Int].self, from: [0x82, 0x05, 0x01, 0xcc, 0x05, 0x02][...]) == [5: 1])
+        #expect(try MessagePackDecoder().decode([Int: Int].self, from: ([0x82] + str("5") + [0x01] + str("5") + [0x02])[...]) == [5: 1])
+        // Keys that are different Swift keys are all kept.
+        #expect(try MessagePackDecoder().decode([String: Int].self, from: ([0x82] + str("05") + [0x01, 0x05, 0x02])[...]) == ["05": 1, "5": 2])
+        // A list store refuses the list (a DecodingError is damage to it).
+        let memory = MemoryStore()
+        try memory.append("b", [0x09, 0, 0, 0, 0, 0, 0, 0, 0x91] + intAndString)
+        expectPartdError(.corruptData) { try ListStore<MemoryStore, PlainValue>(over: memory).get("b") }
+    }
+}
+
+/// A record with a dictionary field.
+struct CountsRecord: MessagePackRecord, Equatable {
+    var counts: [String: Int]
+    init(counts: [String: Int]) { self.counts = counts }
+    static let messagePackFields = ["counts"]
+    func pack(into writer: inout MessagePackWriter) { writer.pack(counts) }
+    init(unpacking reader: inout MessagePackReader) throws { counts = try reader.unpack() }
 }
 
 // MARK: Data, Float range, errors of records read through Codable

@@ -217,4 +217,113 @@ struct TableTests {
         #expect(column.values(as: Int64.self) == [1, 2, 3])
         #expect(column.values(as: Double.self) == nil)
     }
+
+    @Test("strings that differ as bytes but are canonically equivalent (NFC café, NFD café) stay two categories and two column names")
+    func canonicallyEquivalentStrings() throws {
+        let nfc = "caf\u{E9}", nfd = "cafe\u{301}"
+        #expect(nfc == nfd && Array(nfc.utf8) != Array(nfd.utf8))
+        // Categories are told apart by their bytes, as concatenation and PartdKey tell them apart.
+        let categorical = CategoricalArray([nfc, nfd, nfc, "x", nfd])
+        #expect(categorical.categories.count == 3)
+        #expect(categorical.codes == [0, 1, 0, 2, 1])
+        #expect(categorical.categories.indices.map { Array(categorical.categories.bytes(at: $0)) } == [Array(nfc.utf8), Array(nfd.utf8), Array("x".utf8)])
+        #expect(Array(categorical[1].utf8) == Array(nfd.utf8))
+        // The Kelvin sign is canonically equivalent to an ASCII K.
+        #expect("\u{212A}" == "K")
+        #expect(CategoricalArray(["K", "\u{212A}", "K", "\u{212A}", "k"]).codes == [0, 1, 0, 1, 2])
+        #expect(CategoricalArray(["\u{212A}", "K", "K"]).categories.count == 2)
+        #expect(CategoricalArray.concatenate([CategoricalArray([nfc]), CategoricalArray([nfd, nfc])]) == CategoricalArray([nfc, nfd, nfc]))
+        // Column names, likewise: both in one table, each found by its own bytes.
+        let table = try Table([Column(nfc, [1, 2] as [Int64]), Column(nfd, [3, 4] as [Int64]), Column("c", categorical: categorical.slice(0..<2))])
+        #expect(table[nfc]?.values(as: Int64.self) == [1, 2])
+        #expect(table[nfd]?.values(as: Int64.self) == [3, 4])
+        #expect(try table.selecting([nfd, nfc]).columns.map { Array($0.name.utf8) } == [Array(nfd.utf8), Array(nfc.utf8)])
+        #expect(try table.selecting([nfd])[nfd]?.values(as: Int64.self) == [3, 4])
+        expectPartdError(.invalidArgument) { try Table([Column(nfc, [1] as [Int64]), Column(nfc, [2] as [Int64])]) }
+        // Names that differ as bytes are different schemas, and columns that differ so are not equal.
+        #expect(Column(nfc, [1] as [Int64]) != Column(nfd, [1] as [Int64]))
+        #expect(TableSchema([.init(nfc, .int64)]) != TableSchema([.init(nfd, .int64)]))
+        expectPartdError(.typeMismatch) {
+            try Table.concatenate([try Table([Column(nfc, [1] as [Int64])]), try Table([Column(nfd, [2] as [Int64])])])
+        }
+        // Through a table frame and an Arrow file and stream, and a store that reads a subset of columns.
+        let store = TableStore(over: MemoryStore())
+        try store.append("t", table)
+        try store.append("t", table)
+        let both = try Table.concatenate([table, table])
+        #expect(try store.get("t") == both)
+        #expect(try store.get("t", columns: [nfd])[nfd]?.values(as: Int64.self) == [3, 4, 3, 4])
+        #expect(try store.get("t")["c"]?.categorical?.map { Array($0.utf8) } == [nfc, nfd, nfc, nfd].map { Array($0.utf8) })
+        #expect(try Table(arrow: table.arrowFile()) == table)
+        #expect(try Table(arrow: table.arrowStream()) == table)
+        // A key whose frames name a column one way and the other is two schemas.
+        try store.append("u", try Table([Column(nfc, [1] as [Int64])]))
+        try TableStore(over: store.inner).append("u", try Table([Column(nfd, [1] as [Int64])]))
+        expectPartdError(.typeMismatch) { try store.get("u") }
+    }
+
+    @Test("selecting a column twice is refused, from a table and from a store, so no table repeats a name")
+    func repeatedSelection() throws {
+        let table = try Table([Column("a", [1, 2] as [Int64]), Column("b", strings: ["x", "y"])])
+        let error = expectPartdError(.invalidArgument) { try table.selecting(["a", "b", "a"]) }
+        #expect(error?.message.contains("\"a\"") == true)
+        let store = TableStore(over: MemoryStore())
+        try store.append("k", table)
+        expectPartdError(.invalidArgument) { try store.get("k", columns: ["b", "b"]) }
+        expectPartdError(.invalidArgument) { try store.get("missing", columns: ["a", "a"]) }
+        #expect(try store.get("k", columns: ["b", "a"]) == (try table.selecting(["b", "a"])))
+        // A table frame is never written with a repeated name (what its reader refuses).
+        let repeated = Table(unchecked: [table.columns[0], table.columns[0]], rowCount: 2)
+        expectPartdError(.invalidArgument) { try TableFrames.checkFits(repeated) }
+        expectPartdError(.invalidArgument) { try store.append("r", repeated) }
+        #expect(try store.contains("r") == false)
+    }
+
+    @Test("a table with rows but no columns keeps its row count through a table frame and an Arrow file and stream")
+    func rowsWithoutColumns() throws {
+        let table = try Table([Column("a", [1, 2, 3] as [Int64])]).selecting([])
+        #expect(table.rowCount == 3 && table.columns.isEmpty)
+        let frame = try TableFrames.decode(frames: [(0, TableFrames.payload(table)[...])], selection: nil, key: "k")
+        #expect(frame?.rowCount == 3)
+        #expect(try Table(arrow: table.arrowFile()).rowCount == 3)
+        #expect(try Table(arrow: table.arrowStream()).rowCount == 3)
+        var batches = ArrowBatchWriter(.stream, schema: table.schema)
+        var bytes: [UInt8] = []
+        try batches.write(table) { bytes += $0 }
+        try batches.write(table.slice(0..<2)) { bytes += $0 }
+        try batches.finish { bytes += $0 }
+        #expect(try Table(arrow: bytes).rowCount == 5)
+        #expect(try Table(arrow: Table().arrowFile()).rowCount == 0)
+        // The length is all such a batch holds: one beyond what a table frame without columns may claim is damage.
+        let stream = table.arrowStream()
+        let three: [UInt8] = [3, 0, 0, 0, 0, 0, 0, 0]
+        var refused: [String] = []
+        for at in 0...(stream.count - 8) where stream[at..<(at + 8)].elementsEqual(three) {
+            for claimed in [Int64(UInt32.max) + 1, -1] {
+                var patched = stream
+                withUnsafeBytes(of: claimed.littleEndian) { patched.replaceSubrange(at..<(at + 8), with: $0) }
+                if let error = (#expect(throws: PartdError.self) { try Table(arrow: patched) }), "\(error)".contains("without columns claims") {
+                    refused.append("\(claimed)")
+                }
+            }
+        }
+        #expect(refused == ["4294967296", "-1"])
+    }
+
+    @Test("take with optional indices of a column without rows: nil gives a null row")
+    func takeOptionalFromEmpty() throws {
+        let empty = Column("a", [] as [Int64])
+        let nulls = empty.take([nil, nil] as [Int?])
+        #expect(nulls.count == 2 && nulls.validity == BitArray([false, false]))
+        #expect(empty.take([] as [Int?]).count == 0)
+    }
+
+    @Test("take with optional indices traps on an index outside the column, as take with indices does, also of a column without rows")
+    func takeOptionalOutOfRange() async {
+        await #expect(processExitsWith: .failure) { _ = Column("a", [] as [Int64]).take([nil, 5] as [Int?]) }
+        await #expect(processExitsWith: .failure) { _ = Column("a", [] as [Int64]).take([0] as [Int?]) }
+        await #expect(processExitsWith: .failure) { _ = Column("a", strings: []).take([nil, 0] as [Int?]) }
+        await #expect(processExitsWith: .failure) { _ = Column("a", [1, 2, 3] as [Int64]).take([nil, 5] as [Int?]) }
+        await #expect(processExitsWith: .failure) { _ = Column("a", [] as [Int64]).take([0] as [Int]) }
+    }
 }

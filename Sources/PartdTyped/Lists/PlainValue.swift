@@ -9,7 +9,10 @@
 /// ```
 ///
 /// A map's keys are strings: an int key reads as its decimal string; a key of another form (Python's
-/// `{b'k': 1}`, a float, ...) cannot be held and throws `DecodingError` rather than be left out.
+/// `{b'k': 1}`, a float, ...) cannot be held and throws `DecodingError` rather than be left out. So do two keys
+/// that would be one `String` key: strs whose bytes differ but whose text is canonically equivalent
+/// (`"caf\u{E9}"` and `"cafe\u{301}"`, two keys to Python), or an int and the str of its number
+/// (`{1: "a", "1": "b"}`). A key written twice byte for byte is one key, read at its first entry.
 public enum PlainValue: Codable, Sendable, Hashable {
     case null
     case bool(Bool)

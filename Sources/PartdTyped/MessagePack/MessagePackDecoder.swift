@@ -25,7 +25,10 @@ public struct MessagePackError: Error, Sendable, CustomStringConvertible {
 /// first element on, except that containers from one `Decoder` share their place (a subclass and its
 /// superclass read one container in turn). A container that lists its keys (a dictionary's, or one whose
 /// key type takes any string) must be a map whose keys are all strs of UTF-8 or ints that fit `Int`: another
-/// key (a bin, a float, nil, ...) throws `DecodingError` rather than be left out. Malformed bytes throw
+/// key (a bin, a float, nil, ...) throws `DecodingError` rather than be left out; so do two keys that differ
+/// but are one key to Swift (strs of canonically equivalent text, which `String` takes as equal; an int and the
+/// str of its number; in an `Int` dictionary, two strs of one number), where a key repeated byte for byte is
+/// read at its first entry. Malformed bytes throw
 /// `MessagePackError`, type mismatches `DecodingError`; nesting is limited to 256 levels.
 public struct MessagePackDecoder: Sendable {
     public init() {}
@@ -467,15 +470,62 @@ struct DecodingCore {
         }
         if frames[index].base < 0 { try record(index) }
         let base = frames[index].base
-        for entry in entries[base ..< base + frames[index].count] {
+        let count = frames[index].count
+        var names: [String] = []
+        names.reserveCapacity(count)
+        for entry in entries[base ..< base + count] {
             let key = entry.key
             if key.length == -2 { throw keyError(at: key.key, depth: depth) }
-            if key.length >= 0, input.string(at: key.key, count: key.length) == nil {
-                throw DecodingError.dataCorrupted(DecodingError.Context(
-                    codingPath: codingPath(depth),
-                    debugDescription: "a map key at byte \(key.key - bytes.startIndex) is not valid UTF-8"))
+            if key.length >= 0 {
+                guard let name = input.string(at: key.key, count: key.length) else {
+                    throw DecodingError.dataCorrupted(DecodingError.Context(
+                        codingPath: codingPath(depth),
+                        debugDescription: "a map key at byte \(key.key - bytes.startIndex) is not valid UTF-8"))
+                }
+                names.append(name)
+            } else {
+                names.append(String(key.key))
             }
         }
+        // Keys that differ but have one name (strs of canonically equivalent text, which Swift's `String` takes as
+        // equal; an int and the str of its number) are one key to a key type that takes any string: listing
+        // both would leave one value out (a dictionary keeps one), so they throw. A key written again byte for
+        // byte is one key, read at its first entry.
+        var seen: [String: Int] = [:]
+        for (i, name) in names.enumerated() {
+            let earlier: Int?
+            if count <= 16 {
+                earlier = names[..<i].firstIndex(of: name)
+            } else {
+                earlier = seen[name]
+                if earlier == nil { seen[name] = i }
+            }
+            guard let earlier else { continue }
+            let (first, key) = (entries[base + earlier].key, entries[base + i].key)
+            guard isSameKey(first, key) else {
+                throw oneKeyError(first, key, depth: depth, why: "both have the name \"\(name)\" to Swift")
+            }
+        }
+    }
+
+    /// Whether map keys `a` and `b` are the same key as the map holds it: strs of the same bytes, or one int.
+    mutating func isSameKey(_ a: Key, _ b: Key) -> Bool {
+        guard a.length == b.length else { return false }
+        return a.length < 0 ? a.key == b.key : bytes[a.key ..< a.key + a.length].elementsEqual(bytes[b.key ..< b.key + b.length])
+    }
+
+    /// The error for map keys `a` and `b` of the map at `depth`, which differ but are one key (`why`).
+    mutating func oneKeyError(_ a: Key, _ b: Key, depth: Int, why: String) -> DecodingError {
+        func describe(_ key: Key) -> String {
+            guard key.length >= 0 else { return "the int \(key.key)" }
+            let utf8 = bytes[key.key ..< key.key + key.length]
+            let hex = utf8.map { String($0 >> 4, radix: 16) + String($0 & 15, radix: 16) }.joined(separator: " ")
+            return "the str \"\(String(decoding: utf8, as: UTF8.self))\" (UTF-8 \(hex), at byte \(key.key - bytes.startIndex))"
+        }
+        return DecodingError.dataCorrupted(DecodingError.Context(
+            codingPath: codingPath(depth),
+            debugDescription: "map keys \(describe(a)) and \(describe(b)) differ but are one key to Swift (\(why)): "
+                + "reading both would leave one value out"))
     }
 
     /// The error for a map key at `position` that is neither a str nor an int that fits `Int`.
@@ -850,17 +900,24 @@ extension Shared where Core == DecodingCore {
 
     /// Decodes the map at `start` as a dictionary with `String` keys (`strings`) or `Int` keys, calling `insert`
     /// once per key, for its first entry (the one `Codable`'s way through `allKeys` reads), with where its value
-    /// starts. Returns false, having inserted nothing, if the value is not a map or has a key of another form
-    /// (an int key in a `String` dictionary, a str key in an `Int` one, which `Codable` reads, or a key it
-    /// refuses: a str that is not UTF-8, an int beyond `Int`'s range, a bin, float, nil, array or map).
+    /// starts. An `Int` dictionary also takes a str key that is a decimal number, as `Codable` does. Returns
+    /// false, having inserted nothing, if the value is not a map or has a key of another form (an int key in a
+    /// `String` dictionary, which `Codable` reads, or a key it refuses: a str that is not UTF-8 or, in an `Int`
+    /// dictionary, no number, an int beyond `Int`'s range, a bin, float, nil, array or map).
+    ///
+    /// A key written again (the same bytes, or the same int) is one key, whose later entries are left out. Two
+    /// keys that differ but are one key of the dictionary (strs of canonically equivalent text, which Swift's
+    /// `String` takes as equal; in an `Int` dictionary, an int and a str of its number, or two strs of one
+    /// number) throw `DecodingError.dataCorrupted`: one of their values would be lost.
     fileprivate func decodeMap(
         at start: Int, strings: Bool, insert: (_ name: String, _ int: Int, _ valueStart: Int, _ depth: Int) throws -> Void
     ) throws -> Bool {
         let depth = core.path.count
         var position = start
         guard let count = try core.input.readLength(.map, at: &position) else { return false }
-        // The keys first, so that a key of another form leaves everything to `Codable`.
-        var keys: [(name: String, int: Int, value: Int)] = []
+        // The keys first, so that a key of another form leaves everything to `Codable`; each also as the map holds
+        // it (a str's bytes, or an int).
+        var keys: [(name: String, int: Int, value: Int, key: DecodingCore.Key)] = []
         keys.reserveCapacity(count)
         for _ in 0 ..< count {
             if strings {
@@ -869,26 +926,39 @@ extension Shared where Core == DecodingCore {
                     let name = core.bytes.utf8String(at: keyStart, count: length)
                 else { return false }
                 position = keyStart + length
-                keys.append((name, 0, position))
+                keys.append((name, 0, position, DecodingCore.Key(key: keyStart, length: length)))
+            } else if let int = try core.input.readInt(Int.self, at: &position) {
+                keys.append(("", int, position, DecodingCore.Key(key: int, length: -1)))
             } else {
-                guard let int = try core.input.readInt(Int.self, at: &position) else { return false }
-                keys.append(("", int, position))
+                var keyStart = position
+                guard let length = try core.input.readLength(.string, at: &keyStart),
+                    let int = core.bytes.utf8String(at: keyStart, count: length).flatMap({ Int($0) })
+                else { return false }
+                position = keyStart + length
+                keys.append(("", int, position, DecodingCore.Key(key: keyStart, length: length)))
             }
             position = try core.skip(from: position)
         }
-        // A key's later entries are left out (found by comparing few keys, hashing many).
-        var seenNames = Set<String>()
-        var seenInts = Set<Int>()
+        // A key's later entries are left out (found by comparing few keys, hashing many); a key that is another
+        // one's dictionary key, but not the same bytes, throws.
+        var seen = Set<SeenKey>()
         for (index, key) in keys.enumerated() {
-            let repeated =
+            let earlier =
                 if count <= 16 {
-                    keys[..<index].contains { strings ? $0.name == key.name : $0.int == key.int }
-                } else if strings {
-                    !seenNames.insert(key.name).inserted
+                    keys[..<index].firstIndex { strings ? $0.name == key.name : $0.int == key.int }
                 } else {
-                    !seenInts.insert(key.int).inserted
+                    seen.insert(SeenKey(name: key.name, int: key.int, index: index)).memberAfterInsert.index
                 }
-            if !repeated { try insert(key.name, key.int, key.value, depth) }
+            if let earlier, earlier != index {
+                let first = keys[earlier].key
+                guard core.isSameKey(first, key.key) else {
+                    throw core.oneKeyError(
+                        first, key.key, depth: depth,
+                        why: strings ? "Swift's String takes canonically equivalent text as equal" : "both are the number \(key.int)")
+                }
+                continue
+            }
+            try insert(key.name, key.int, key.value, depth)
         }
         core.lastEnd = (start, position)
         return true
@@ -899,6 +969,21 @@ extension Shared where Core == DecodingCore {
         var end = position
         if let value = try core.readScalar(V.self, at: &end) { return value }
         throw core.input.mismatch(V.self, at: position, path: core.codingPath(depth))
+    }
+}
+
+/// A key of a map being read into a dictionary, as the dictionary's key (its `String` or its `Int`), with the
+/// index of its first entry.
+private struct SeenKey: Hashable {
+    let name: String
+    let int: Int
+    let index: Int
+
+    static func == (a: SeenKey, b: SeenKey) -> Bool { a.int == b.int && a.name == b.name }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(name)
+        hasher.combine(int)
     }
 }
 

@@ -953,7 +953,9 @@ enum ArrowMessages {
 
         mutating func strings(length: Int, layout: FieldType.StringLayout, validity: BitArray?, column: String) throws -> StringArray {
             guard case .offsets(let offsetWidth) = layout else { return try stringViews(length: length, validity: validity, column: column) }
-            let offsetBytes = try fixed(width: offsetWidth, length: length + 1)
+            // A column of no rows may come with an empty offsets buffer instead of the one offset 0 (pyarrow writes
+            // one so for an array built without offsets, which Arrow's own validation accepts): it holds no strings.
+            let offsetBytes = length == 0 ? try nextBuffer() : try fixed(width: offsetWidth, length: length + 1)
             let data = try nextBuffer()
             if length == 0 { return StringArray() }
             var offsets = offsetWidth == 4
@@ -1074,6 +1076,12 @@ enum ArrowMessages {
             }
             let bitmap = validity ?? (field.nullable ? BitArray(repeating: true, count: length) : nil)
             columns.append(Column(name: field.name, storage: storage, validity: bitmap))
+        }
+        guard !fields.isEmpty else {
+            // No columns: the batch's length is all it holds (what a table of rows but no columns writes). Nothing
+            // in the bytes backs it, so it is held to what a table frame without columns may claim.
+            guard rows >= 0, rows <= Int(UInt32.max) else { throw corrupt("a record batch without columns claims \(rows) rows") }
+            return Table(unchecked: [], rowCount: rows)
         }
         return try Table(columns)
     }

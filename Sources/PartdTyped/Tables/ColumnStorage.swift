@@ -115,13 +115,30 @@ public struct CategoricalArray: Sendable, Equatable, RandomAccessCollection, Exp
         codes = []
     }
 
-    /// Dictionary-encodes `strings`, categories in order of first appearance.
+    /// Dictionary-encodes `strings`, categories in order of first appearance. Strings are told apart by their
+    /// UTF-8 bytes, as everywhere in a table: canonically equivalent strings that differ in bytes
+    /// (`"caf\u{E9}"` and `"cafe\u{301}"`), which Swift's `==` takes as equal, are two categories.
     public init(_ strings: some Sequence<String>) {
         self.init()
+        // Looked up as `String`s (the fast hash), each hit checked against the category's bytes: a string that
+        // `String` takes as equal but whose bytes differ is looked up by its bytes, in a table of its own.
         var index: [String: Int32] = [:]
+        var byBytes: [UTF8Key: Int32] = [:]
         for string in strings {
             if let code = index[string] {
-                codes.append(code)
+                if categories.hasUTF8(of: string, at: Int(code)) {
+                    codes.append(code)
+                    continue
+                }
+                let key = UTF8Key(string)
+                if let other = byBytes[key] {
+                    codes.append(other)
+                    continue
+                }
+                let other = Int32(categories.count)
+                byBytes[key] = other
+                categories.append(string)
+                codes.append(other)
             } else {
                 let code = Int32(categories.count)
                 index[string] = code

@@ -25,7 +25,9 @@ public enum ColumnType: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// A named, typed column, optionally nullable.
+/// A named, typed column, optionally nullable. Names are told apart by their UTF-8 bytes, as table frames and
+/// Arrow keep them (canonically equivalent names that differ in bytes, `"caf\u{E9}"` and `"cafe\u{301}"`,
+/// are two names, though Swift's `==` on `String` takes them as equal).
 ///
 /// ```swift
 /// let x = Column("x", [1.5, 2.5] as [Double])
@@ -127,6 +129,9 @@ public struct Column: Sendable, Equatable {
         return Column(name: name, storage: sliced, validity: validity?.slice(range))
     }
 
+    /// The rows at `indices`, in that order.
+    ///
+    /// - Precondition: every index is in `0..<count`.
     public func take(_ indices: [Int]) -> Column {
         let taken: Storage
         switch storage {
@@ -139,9 +144,15 @@ public struct Column: Sendable, Equatable {
     }
 
     /// The rows at `indices`, where `nil` gives a null row (a left join's rows without a match).
+    ///
+    /// - Precondition: every index that is not `nil` is in `0..<count`, as for `take` with `[Int]`: also of a
+    ///   column without rows, where only `nil` may be asked for.
     public func take(_ indices: [Int?]) -> Column {
         guard indices.contains(nil) else { return take(indices.map { $0! }) }
-        guard count > 0 else { return Column.nulls(name, type, count: indices.count) }
+        guard count > 0 else {
+            if let index = indices.first(where: { $0 != nil }) ?? nil { preconditionFailure("index \(index) out of range 0..<0") }
+            return Column.nulls(name, type, count: indices.count)
+        }
         let taken = take(indices.map { $0 ?? 0 })
         let validity = BitArray(indices.indices.lazy.map { indices[$0] != nil && taken.isValid($0) })
         return Column(name: name, storage: taken.storage, validity: validity)
@@ -211,7 +222,7 @@ public struct Column: Sendable, Equatable {
     }
 
     public static func == (a: Column, b: Column) -> Bool {
-        guard a.name == b.name, a.validity == b.validity else { return false }
+        guard a.name.hasSameUTF8(as: b.name), a.validity == b.validity else { return false }
         switch (a.storage, b.storage) {
         case (.fixed(let x), .fixed(let y)): return x.dtype == y.dtype && x.isEqual(to: y)
         case (.bool(let x), .bool(let y)): return x == y
@@ -222,7 +233,7 @@ public struct Column: Sendable, Equatable {
     }
 }
 
-/// The names and types of a table's columns, in order.
+/// The names and types of a table's columns, in order. Names compare by their UTF-8 bytes (see ``Column``).
 public struct TableSchema: Hashable, Sendable, CustomStringConvertible {
     public var fields: [Field]
 
@@ -232,6 +243,13 @@ public struct TableSchema: Hashable, Sendable, CustomStringConvertible {
         public init(_ name: String, _ type: ColumnType) {
             self.name = name
             self.type = type
+        }
+
+        public static func == (a: Field, b: Field) -> Bool { a.type == b.type && a.name.hasSameUTF8(as: b.name) }
+
+        public func hash(into hasher: inout Hasher) {
+            UTF8Key(name).hash(into: &hasher)
+            hasher.combine(type)
         }
     }
 
@@ -277,12 +295,12 @@ public struct Table: Sendable, Equatable {
     }
 
     /// - Throws: ``PartdError/Code/invalidArgument`` if columns differ in length,
-    ///   names repeat, or a validity bitmap's length differs from its column's.
+    ///   names repeat (the same UTF-8 bytes), or a validity bitmap's length differs from its column's.
     public init(_ columns: [Column]) throws {
         let rows = columns.first?.count ?? 0
-        var names = Set<String>()
+        var names = Set<UTF8Key>()
         for column in columns {
-            guard names.insert(column.name).inserted else {
+            guard names.insert(UTF8Key(column.name)).inserted else {
                 throw PartdError(code: .invalidArgument, message: "column name \"\(column.name)\" appears twice")
             }
             guard column.count == rows, column.validity.map({ $0.count == rows }) ?? true else {
@@ -319,8 +337,9 @@ public struct Table: Sendable, Equatable {
         TableSchema(columns.map { TableSchema.Field($0.name, $0.type) })
     }
 
+    /// The column whose name has the UTF-8 bytes of `name`.
     public subscript(name: String) -> Column? {
-        columns.first { $0.name == name }
+        columns.first { $0.name.hasSameUTF8(as: name) }
     }
 
     /// The rows in `range`.
@@ -329,19 +348,25 @@ public struct Table: Sendable, Equatable {
     }
 
     /// The rows at `indices`, in that order.
+    ///
+    /// - Precondition: every index is in `0..<rowCount` (checked by each column).
     public func take(_ indices: [Int]) -> Table {
         Table(unchecked: columns.map { $0.take(indices) }, rowCount: indices.count)
     }
 
     /// The rows at `indices`, in that order, where `nil` gives a row of nulls.
+    ///
+    /// - Precondition: every index that is not `nil` is in `0..<rowCount` (checked by each column).
     public func take(_ indices: [Int?]) -> Table {
         Table(unchecked: columns.map { $0.take(indices) }, rowCount: indices.count)
     }
 
     /// Only the named columns, in the order given.
     ///
-    /// - Throws: ``PartdError/Code/invalidArgument`` naming a column that does not exist.
+    /// - Throws: ``PartdError/Code/invalidArgument`` naming a column that does not exist, or one named twice
+    ///   (a table's names are unique).
     public func selecting(_ names: [String]) throws -> Table {
+        try Table.checkSelection(names)
         let picked = try names.map { name in
             guard let column = self[name] else {
                 throw PartdError(code: .invalidArgument, message: "no column \"\(name)\"; the table has \(schema)")
@@ -349,6 +374,16 @@ public struct Table: Sendable, Equatable {
             return column
         }
         return Table(unchecked: picked, rowCount: rowCount)
+    }
+
+    /// Checks that column names asked for do not repeat (as bytes, as names compare).
+    ///
+    /// - Throws: ``PartdError/Code/invalidArgument`` naming the first name that repeats.
+    static func checkSelection(_ names: [String], key: PartdKey? = nil) throws {
+        var seen = Set<UTF8Key>()
+        for name in names where !seen.insert(UTF8Key(name)).inserted {
+            throw PartdError(code: .invalidArgument, message: "column \"\(name)\" is selected twice; a table's column names are unique", key: key)
+        }
     }
 
     /// The tables' rows one after another. Categorical columns whose

@@ -48,13 +48,20 @@ enum TableFrames {
     /// The longest column name a descriptor holds (its length is a UInt16).
     static let maxNameBytes = Int(UInt16.max)
 
-    /// Checks that `table` fits a table frame: every column name at most ``maxNameBytes`` bytes of UTF-8, and
-    /// the descriptors (a UInt32 length) under 4 GiB together.
+    /// Checks that `table` fits a table frame: every column name at most ``maxNameBytes`` bytes of UTF-8 and
+    /// none repeated (as bytes; what ``parse(_:)`` refuses), and the descriptors (a UInt32 length) under 4 GiB
+    /// together.
     ///
     /// - Throws: ``PartdError/Code/invalidArgument`` naming the column (by its first characters).
     static func checkFits(_ table: Table, key: PartdKey? = nil) throws {
         var descriptorBytes = 0
+        var names = Set<UTF8Key>()
         for column in table.columns {
+            guard names.insert(UTF8Key(column.name)).inserted else {
+                throw PartdError(
+                    code: .invalidArgument,
+                    message: "column \"\(column.name.prefix(40))\" appears twice; a table frame's column names are unique", key: key)
+            }
             let name = column.name.utf8.count
             guard name <= maxNameBytes else {
                 throw PartdError(
@@ -195,13 +202,13 @@ enum TableFrames {
         var position = descriptorEnd + padding(descriptorEnd)
         guard position <= bytes.count else { throw FrameError("the padding after the column descriptors is cut off") }
         var columns: [Descriptor] = []
-        var names = Set<String>()
+        var names = Set<UTF8Key>()
         for _ in 0..<min(columnCount, descriptorLength / 4 + 1) {
             guard descriptorEnd - cursor >= 2 else { throw FrameError("a column descriptor is cut off") }
             let nameLength = Int(LittleEndian.load16(bytes, at: cursor))
             guard descriptorEnd - cursor - 2 >= nameLength + 4 else { throw FrameError("a column descriptor is cut off") }
             guard let name = String(validating: bytes[(base + cursor + 2)..<(base + cursor + 2 + nameLength)], as: UTF8.self),
-                names.insert(name).inserted
+                names.insert(UTF8Key(name)).inserted
             else { throw FrameError("a column name is not UTF-8 or repeats") }
             cursor += 2 + nameLength
             let (code, flags, unit, bufferCount) = (
@@ -263,10 +270,11 @@ enum TableFrames {
     /// with one copy. `nil` if there are no frames.
     ///
     /// - Throws: `corruptData` (key and frame offset) for a damaged frame, `typeMismatch`
-    ///   if frames disagree on the schema, `invalidArgument` for an unknown column.
+    ///   if frames disagree on the schema, `invalidArgument` for an unknown column or one selected twice.
     static func decode(
         frames: [(offset: Int, bytes: ArraySlice<UInt8>)], selection: [String]?, key: PartdKey, recycler: ResultBuffers? = nil
     ) throws -> Table? {
+        if let selection { try Table.checkSelection(selection, key: key) }
         var parsed: [Parsed] = []
         parsed.reserveCapacity(frames.count)
         for frame in frames {
@@ -282,7 +290,7 @@ enum TableFrames {
             throw PartdError.layoutMismatch(key, holds: "tables \(first.schema) and \(frame.schema)", given: "one schema")
         }
         let chosen = try (selection ?? first.columns.map(\.name)).map { name in
-            guard let index = first.columns.firstIndex(where: { $0.name == name }) else {
+            guard let index = first.columns.firstIndex(where: { $0.name.hasSameUTF8(as: name) }) else {
                 throw PartdError(code: .invalidArgument, message: "key \(key) has no column \"\(name)\"; its tables are \(first.schema)", key: key)
             }
             return index

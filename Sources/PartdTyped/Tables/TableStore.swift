@@ -68,8 +68,10 @@ public final class TableStore<Inner: ByteStore>: Sendable {
     /// - Throws: ``PartdError/Code/corruptData`` naming the key and byte offset
     ///   of a damaged frame; ``PartdError/Code/typeMismatch`` if a key's frames
     ///   disagree on the schema; ``PartdError/Code/invalidArgument`` for a
-    ///   column the key's tables do not have.
+    ///   column the key's tables do not have, or one named twice in `columns`
+    ///   (whatever the keys hold).
     public func get(_ keys: [PartdKey], columns: [String]? = nil) throws -> [Table] {
+        if let columns { try Table.checkSelection(columns) }
         // Keys are read and decoded on all cores.
         let tables = try Parallel.map(keys, totalBytes: .max) { key in
             try inner.withBytes(of: key) { try decode($0, key: key, columns: columns) }

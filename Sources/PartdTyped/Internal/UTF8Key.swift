@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Strings told apart by their UTF-8 bytes, as `PartdKey`, `StringArray`, table frames and Arrow tell them apart:
+// Swift's `==` on `String` takes canonically equivalent strings as equal ("caf\u{E9}" and "cafe\u{301}", both
+// "café"), which would merge two column names or two categories that Python and the bytes keep apart.
+
+extension String {
+    /// Whether `self` and `other` have the same UTF-8 bytes (not merely canonically equivalent ones).
+    package func hasSameUTF8(as other: String) -> Bool {
+        // Through spans, as `PartdKey` compares strings.
+        let x = utf8Span.span
+        let y = other.utf8Span.span
+        guard x.count == y.count else { return false }
+        return x.withUnsafeBufferPointer { a in y.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress || a.elementsEqual(b) } }
+    }
+}
+
+/// A string as a dictionary or set key, compared and hashed by its UTF-8 bytes (see `hasSameUTF8(as:)`).
+struct UTF8Key: Hashable {
+    let string: String
+
+    init(_ string: String) { self.string = string }
+
+    static func == (a: UTF8Key, b: UTF8Key) -> Bool { a.string.hasSameUTF8(as: b.string) }
+
+    func hash(into hasher: inout Hasher) {
+        let bytes = string.utf8Span.span
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+}
+
+extension StringArray {
+    /// Whether element `position` has exactly the UTF-8 bytes of `string`.
+    func hasUTF8(of string: String, at position: Int) -> Bool {
+        let (start, end) = (Int(offsets[position]), Int(offsets[position + 1]))
+        let bytes = string.utf8Span.span
+        guard bytes.count == end - start else { return false }
+        return bytes.withUnsafeBufferPointer { x in data.withUnsafeBufferPointer { x.elementsEqual($0[start..<end]) } }
+    }
+}

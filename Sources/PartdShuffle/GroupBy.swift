@@ -175,17 +175,18 @@ enum GroupBy {
         let keyColumns = try keys.map(column)
         let (groups, firstRows) = assignGroups(keyColumns, rowCount: table.rowCount)
         var result = try table.selecting(keys).take(firstRows).columns
-        // Each column's values sorted group by group, shared by its medians and quantiles.
-        var sortedRuns: [String: SortedRuns] = [:]
+        // Each column's values sorted group by group, shared by its medians and quantiles; found by the name's
+        // bytes, as a table tells names apart (`String`'s `==` takes canonically equivalent names as one).
+        var sortedRuns: [[UInt8]: SortedRuns] = [:]
         for aggregation in aggregations {
             if aggregation.function == .median || aggregation.function == .quantile, let name = aggregation.column {
                 guard (0...1).contains(aggregation.q) else {
                     throw PartdError(code: .invalidArgument, message: "quantile \(aggregation.q) of column \"\(name)\" is outside 0...1")
                 }
-                if sortedRuns[name] == nil {
-                    sortedRuns[name] = try SortedRuns(try column(name), aggregation, groups: groups, groupCount: firstRows.count)
-                }
-                result.append(sortedRuns[name]!.quantile(aggregation.q, name: aggregation.name))
+                let runs = try sortedRuns[Array(name.utf8)]
+                    ?? SortedRuns(try column(name), aggregation, groups: groups, groupCount: firstRows.count)
+                sortedRuns[Array(name.utf8)] = runs
+                result.append(runs.quantile(aggregation.q, name: aggregation.name))
             } else if aggregation.function == .size {
                 var counts = [Int64](repeating: 0, count: firstRows.count)
                 for g in groups { counts[Int(g)] += 1 }

@@ -527,6 +527,18 @@ struct GroupByTests {
         }
     }
 
+    @Test("medians of two columns whose names differ in bytes but not to Swift's == (NFC and NFD café) are each their own")
+    func mediansOfLookalikeNames() throws {
+        let table = try Table([
+            Column("id", [1, 1, 2] as [Int64]), Column("caf\u{E9}", [1.0, 3.0, 5.0]), Column("cafe\u{301}", [10.0, 30.0, 50.0]),
+        ])
+        let result = try table.groupBy(["id"]).aggregate([
+            .median("caf\u{E9}", as: "nfc"), .median("cafe\u{301}", as: "nfd"),
+        ])
+        #expect(result["nfc"]?.values(as: Double.self) == [2.0, 5.0])
+        #expect(result["nfd"]?.values(as: Double.self) == [20.0, 50.0])
+    }
+
     @Test("count, first, last and nunique take NaN as missing (pandas), NaN first, in the middle and last in a group")
     func nanMissingForCountFirstLastNunique() throws {
         // Group 1: NaN first, in the middle and last, around 2, 1, 2, 4; group 2 only NaN; group 3 NaN and a

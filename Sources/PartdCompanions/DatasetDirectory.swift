@@ -190,7 +190,9 @@ public struct DatasetEntry: Sendable, Comparable, CustomStringConvertible {
     /// Numbers read as they were written (see ``JSONValue``): an integer that fits in `Int64` as
     /// ``JSONValue/integer(_:)`` with every digit, any other number as ``JSONValue/number(_:)``.
     ///
-    /// - Throws: ``PartdError/Code/corruptData`` naming the file if it is not a JSON object.
+    /// - Throws: ``PartdError/Code/corruptData`` naming the file if it is not a JSON object, or if an object in
+    ///   it holds two keys that differ in bytes but are one `String` to Swift (NFC and NFD "café"), one of
+    ///   whose values would be lost.
     public func metadata() throws -> [String: JSONValue] {
         guard let bytes = try folder.read(metadataFile) else { return [:] }
         let value: JSONValue

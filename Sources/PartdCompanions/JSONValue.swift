@@ -204,7 +204,15 @@ private struct JSONReader {
             while true {
                 skipSpace()
                 guard next == UInt8(ascii: "\"") else { throw error("expected a string key") }
+                let keyStart = position
                 let key = try string()
+                // Keys that differ in bytes but are one key to Swift's `String` (canonically equivalent text,
+                // NFC and NFD "café") would leave one value out. A key repeated byte for byte keeps its last value.
+                if let held = object.index(forKey: key), !object.keys[held].utf8.elementsEqual(key.utf8) {
+                    throw JSONSyntaxError(
+                        message: "keys \"\(object.keys[held])\" and \"\(key)\" differ in their bytes but are one key to Swift "
+                            + "(canonically equivalent text), so one value would be lost", offset: keyStart)
+                }
                 skipSpace()
                 guard next == UInt8(ascii: ":") else { throw error("expected ':'") }
                 position += 1

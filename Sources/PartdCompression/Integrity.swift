@@ -135,7 +135,8 @@ public enum StoreIntegrity {
                 offset = end
                 continue
             }
-            if let end = walk.frameEnd(at: offset, restoringMagic: true, charged: true) {
+            // (With its magic intact, the frame was just checked as it is.)
+            if !walk.hasMagic(at: offset), let end = walk.frameEnd(at: offset, restoringMagic: true, charged: true) {
                 frames.append(Frame(range: offset..<end, restored: true))
                 restored.append(offset)
                 if detail == nil { detail = problem(bytes, at: offset, kind, key: key) }
@@ -194,6 +195,11 @@ public enum StoreIntegrity {
                 budget -= length
             }
             return StoreIntegrity.frameEnd(bytes, at: offset, kind, length: length)
+        }
+
+        /// Whether the kind's magic is at `offset`.
+        func hasMagic(at offset: Int) -> Bool {
+            bytes.count - offset >= 4 && bytes[offset..<(offset + 4)].elementsEqual(kind.magic)
         }
 
         /// The first offset after `offset` where a frame that checks starts (magic damaged or not), or `nil`.

@@ -183,9 +183,10 @@ enum GroupBy {
                 guard (0...1).contains(aggregation.q) else {
                     throw PartdError(code: .invalidArgument, message: "quantile \(aggregation.q) of column \"\(name)\" is outside 0...1")
                 }
-                let runs = try sortedRuns[Array(name.utf8)]
+                let nameBytes = Array(name.utf8)
+                let runs = try sortedRuns[nameBytes]
                     ?? SortedRuns(try column(name), aggregation, groups: groups, groupCount: firstRows.count)
-                sortedRuns[Array(name.utf8)] = runs
+                sortedRuns[nameBytes] = runs
                 result.append(runs.quantile(aggregation.q, name: aggregation.name))
             } else if aggregation.function == .size {
                 var counts = [Int64](repeating: 0, count: firstRows.count)

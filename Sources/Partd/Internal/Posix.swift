@@ -144,9 +144,9 @@ package enum Posix {
     /// Writes the chunks one after another with `writev`, up to 1,024 chunks per
     /// call, so no joined copy is made. On a regular file each call is one
     /// atomic append unless the disk fills or a signal interrupts. Notes in `progress` what reached the file.
-    static func writeAllVectored(_ fd: Int32, _ chunks: [[UInt8]], progress: inout AppendProgress) throws(Errno) {
+    /// `bytes` is the chunks' total size.
+    static func writeAllVectored(_ fd: Int32, _ chunks: [[UInt8]], bytes: Int, progress: inout AppendProgress) throws(Errno) {
         var total = 0
-        let bytes = chunks.reduce(0) { $0 + $1.count }
         let maxVectors = 1024
         var vectors: [iovec] = []
         vectors.reserveCapacity(min(chunks.count, maxVectors))

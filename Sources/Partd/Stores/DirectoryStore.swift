@@ -221,7 +221,7 @@ public final class DirectoryStore: ByteStore {
                     try Posix.writeAllGathered(fd, chunks, total: bytes, buffer: &buffer, progress: &progress)
                 }
             } else {
-                try Posix.writeAllVectored(fd, chunks, progress: &progress)
+                try Posix.writeAllVectored(fd, chunks, bytes: bytes, progress: &progress)
             }
         }
     }

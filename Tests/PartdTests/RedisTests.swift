@@ -142,7 +142,9 @@ struct RedisStoreTests {
     func deadMapper() throws {
         let store = try RedisTestEnvironment.store(RedisTestEnvironment.cluster)
         let coordinator = try ShuffleCoordinator(
-            store: store, job: "dead", mappers: 2, heartbeat: .milliseconds(100), deadAfter: .milliseconds(400))
+            // deadAfter leaves room for a busy machine: mapper 0's finish must come before its heartbeat expires
+            // (a lease whose heartbeat expired cannot report; under a loaded test run 400 ms was passed once).
+            store: store, job: "dead", mappers: 2, heartbeat: .milliseconds(100), deadAfter: .seconds(2))
         let first = try coordinator.start(mapper: 0)
         let second = try coordinator.start(mapper: 1)
         try first.finish(partitionRows: [3, 4])

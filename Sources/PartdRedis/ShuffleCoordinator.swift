@@ -21,8 +21,9 @@ import Musl
 /// number to a timestamp and the lease's token, and to `rows` then each
 /// partition's rows (comma separated); `…:alive:N` is mapper N's heartbeat,
 /// holding its lease's token, which expires after ``deadAfter`` unless refreshed.
-/// A lease only refreshes and reports while the heartbeat holds its own token: one
-/// that stalled past ``deadAfter`` does not take the mapper back from a rerun.
+/// A lease only refreshes and reports while it still holds the mapper: one that
+/// stalled past ``deadAfter`` does not take the mapper back from a rerun, but with
+/// no rerun it carries on (reducers that polled meanwhile saw it dead).
 ///
 /// ```swift
 /// // mapper m of M, on any host
@@ -84,10 +85,11 @@ public final class ShuffleCoordinator: Sendable {
 
 
     /// A mapper's registration: its heartbeat runs until ``finish(partitionRows:)`` or ``abandon()``, or
-    /// until the lease is deinitialised (reducers then see the mapper as dead). It also stops once the
-    /// heartbeat key no longer holds this lease's token: the lease stalled past ``deadAfter`` (the key
-    /// expired), and perhaps the mapper was started again or the job reset. Such a lease is over: it
-    /// does not revive the key, and its ``finish(partitionRows:)`` throws.
+    /// until the lease is deinitialised (reducers then see the mapper as dead). A lease that stalled past
+    /// ``deadAfter`` (its heartbeat key expired; reducers that polled meanwhile saw the mapper dead) sets
+    /// the key again on its next beat if no other lease registered the mapper and the job was not reset;
+    /// otherwise it stops beating and is over: it never takes the key from a rerun, and its
+    /// ``finish(partitionRows:)`` throws.
     public final class Lease: Sendable {
         public let mapper: Int
         let coordinator: ShuffleCoordinator
@@ -114,14 +116,15 @@ public final class ShuffleCoordinator: Sendable {
         }
 
         /// Reports the mapper done, with the rows it wrote to each partition. The report is recorded only
-        /// while this lease still holds the mapper (its heartbeat key holds the lease's token); the same
-        /// report sent again by this lease (after a lost connection, say) is accepted.
+        /// while this lease still holds the mapper: its heartbeat key holds the lease's token, or the key
+        /// expired (the lease stalled past ``ShuffleCoordinator/deadAfter``) and no other lease registered
+        /// the mapper since. The same report sent again by this lease (after a lost connection, say) is
+        /// accepted.
         ///
         /// - Throws: ``PartdError/Code/alreadyExists`` if the lease was superseded: its heartbeat expired
         ///   and the mapper was started again (a rerun now holds it, or already reported), or this lease
-        ///   already reported other rows. ``PartdError/Code/connectionFailed`` if its heartbeat expired
-        ///   (the mapper stalled longer than ``ShuffleCoordinator/deadAfter``, so reducers may have
-        ///   seen it as dead) or the job was reset. Neither report is recorded.
+        ///   already reported other rows. ``PartdError/Code/connectionFailed`` if the job was reset since
+        ///   the lease registered. Neither report is recorded.
         public func finish(partitionRows: [Int]) throws {
             stop(waiting: true)
             try coordinator.finish(mapper, token: token, partitionRows: partitionRows)
@@ -185,20 +188,31 @@ public final class ShuffleCoordinator: Sendable {
         return 1
         """.utf8)
 
-    /// Refreshes the heartbeat `KEYS[1]` for `ARGV[2]` ms if it still holds the lease's token `ARGV[1]`:
-    /// 1 if so, 0 if the lease lost its claim (the key expired, then perhaps another lease took it).
+    /// Refreshes mapper `ARGV[3]`'s heartbeat `KEYS[1]` for `ARGV[2]` ms if it still holds the lease's token
+    /// `ARGV[1]`, or sets it again if it expired while the start record in `KEYS[2]` (`TIME,TOKEN`) still names
+    /// this lease (the lease was starved, say, and no rerun registered): 1 if so, 0 if the lease lost its
+    /// claim (another lease registered, or the job was reset).
     private static let heartbeatScript = Array("""
-        if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-        redis.call('PEXPIRE', KEYS[1], ARGV[2])
+        local holder = redis.call('GET', KEYS[1])
+        if holder == ARGV[1] then
+          redis.call('PEXPIRE', KEYS[1], ARGV[2])
+          return 1
+        end
+        if holder then return 0 end
+        local started = redis.call('HGET', KEYS[2], ARGV[3])
+        if not started or string.match(started, ',(.+)$') ~= ARGV[1] then return 0 end
+        if redis.call('HEXISTS', KEYS[3], ARGV[3]) == 1 then return 0 end
+        redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
         return 1
         """.utf8)
 
     /// Records mapper `ARGV[1]`'s report `ARGV[3]` in `KEYS[2]` and ends its heartbeat `KEYS[3]`, if the lease
     /// with token `ARGV[2]` still holds the mapper: the heartbeat holds its token, and the start record in
     /// `KEYS[1]` (`TIME,TOKEN`) names no other lease. Returns 1 when recorded, or when this lease already
-    /// recorded this very report (a request re-sent after a lost connection); 0 when another lease holds or
-    /// held the mapper since; 2 when this lease already reported other rows; -1 when the heartbeat expired
-    /// (or the job was reset) with no other lease in sight.
+    /// recorded this very report (a request re-sent after a lost connection), or when the heartbeat expired
+    /// but the start record still names this lease (no rerun registered: the report is late, not
+    /// superseded); 0 when another lease holds or held the mapper since; 2 when this lease already reported
+    /// other rows; -1 when the start record names no lease (the job was reset).
     private static let finishScript = Array("""
         local started = redis.call('HGET', KEYS[1], ARGV[1])
         local owner = started and string.match(started, ',(.+)$')
@@ -215,6 +229,10 @@ public final class ShuffleCoordinator: Sendable {
           if done == ARGV[3] then return 1 end
           return 2
         end
+        if owner then
+          redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+          return 1
+        end
         return -1
         """.utf8)
 
@@ -222,8 +240,8 @@ public final class ShuffleCoordinator: Sendable {
     fileprivate func beat(_ mapper: Int, token: [UInt8]) throws -> Bool {
         let reply = try call(
             [[
-                Array("EVAL".utf8), Self.heartbeatScript, Array("1".utf8), aliveKey(mapper), token,
-                Array(String(deadAfter.wholeMilliseconds).utf8),
+                Array("EVAL".utf8), Self.heartbeatScript, Array("3".utf8), aliveKey(mapper), startedKey, doneKey, token,
+                Array(String(deadAfter.wholeMilliseconds).utf8), Array(String(mapper).utf8),
             ]], what: "heartbeat of mapper \(mapper)")
         return reply != .integer(0)
     }
@@ -250,9 +268,8 @@ public final class ShuffleCoordinator: Sendable {
         case .integer(-1):
             throw PartdError(
                 code: .connectionFailed,
-                message: "the lease of mapper \(mapper) of shuffle job \(job) expired: it sent no heartbeat for \(deadAfter) (or the "
-                    + "job was reset), so reducers may have seen it as dead; its report is not recorded: drop() the store and "
-                    + "reset() the coordinator, then rerun the job")
+                message: "the lease of mapper \(mapper) of shuffle job \(job) is over: the job was reset (its start record is "
+                    + "gone), so its report is not recorded: drop() the store and reset() the coordinator, then rerun the job")
         default:
             throw PartdError(code: .protocolViolation, message: "shuffle coordinator of job \(job): unexpected reply \(reply)")
         }

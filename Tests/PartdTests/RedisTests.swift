@@ -142,8 +142,8 @@ struct RedisStoreTests {
     func deadMapper() throws {
         let store = try RedisTestEnvironment.store(RedisTestEnvironment.cluster)
         let coordinator = try ShuffleCoordinator(
-            // deadAfter leaves room for a busy machine: mapper 0's finish must come before its heartbeat expires
-            // (a lease whose heartbeat expired cannot report; under a loaded test run 400 ms was passed once).
+            // deadAfter leaves room for a busy machine: mapper 1's heartbeat must not expire before the first
+            // poll (under a loaded test run, 400 ms was passed once).
             store: store, job: "dead", mappers: 2, heartbeat: .milliseconds(100), deadAfter: .seconds(2))
         let first = try coordinator.start(mapper: 0)
         let second = try coordinator.start(mapper: 1)
@@ -202,9 +202,15 @@ struct RedisStoreTests {
         }
         let stalled = try coordinator.start(mapper: 0)
         // It stalls past deadAfter: its heartbeat key expires (deleted here), and the mapper is started again.
+        // (Its heartbeat still runs here, and sets the key again if it beats before the rerun registers:
+        // then delete and start again.)
         #expect(try run("GET") != .null)
-        _ = try run("DEL")
-        let rerun = try coordinator.start(mapper: 0)
+        var rerunLease: ShuffleCoordinator.Lease?
+        for _ in 0..<50 where rerunLease == nil {
+            _ = try run("DEL")
+            rerunLease = try? coordinator.start(mapper: 0)
+        }
+        let rerun = try #require(rerunLease)
         let rerunToken = try run("GET")
         // The stalled lease's heartbeat goes on beating: it must not put its own token back.
         Thread.sleep(forTimeInterval: 0.4)
@@ -224,14 +230,34 @@ struct RedisStoreTests {
         #expect(try coordinator.poll()?.mapperRows == [4])
         try coordinator.reset()
 
-        // A lease whose heartbeat expired with no rerun stops beating, cannot report, and the mapper stays dead.
-        let expired = try coordinator.start(mapper: 0)
+        // A lease whose heartbeat expired with no rerun (it was starved, say) sets its heartbeat again on
+        // its next beat, and its report is recorded.
+        let starved = try coordinator.start(mapper: 0)
+        let starvedToken = try run("GET")
         _ = try run("DEL")
         Thread.sleep(forTimeInterval: 0.4)
-        #expect(try run("EXISTS") == .integer(0), "the expired lease's heartbeat came back")
-        let late = expectPartdError(.connectionFailed) { try expired.finish(partitionRows: [7]) }
-        #expect(late?.message.contains("expired") == true, "\(late.map { "\($0)" } ?? "")")
-        expectPartdError(.connectionFailed) { try coordinator.poll() }
+        #expect(try run("GET") == starvedToken, "the starved lease's heartbeat did not come back")
+        #expect(try coordinator.poll() == nil, "the starved mapper is still seen dead")
+        try starved.finish(partitionRows: [7])
+        #expect(try coordinator.poll()?.mapperRows == [7])
+        try coordinator.reset()
+
+        // Its report is recorded even when it comes before the next beat.
+        let late = try coordinator.start(mapper: 0)
+        _ = try run("DEL")
+        try late.finish(partitionRows: [8])
+        #expect(try coordinator.poll()?.mapperRows == [8])
+        #expect(try run("EXISTS") == .integer(0), "the report left a heartbeat behind")
+        try coordinator.reset()
+
+        // A lease of a job reset since stops beating and cannot report.
+        let reset = try coordinator.start(mapper: 0)
+        try coordinator.reset()
+        Thread.sleep(forTimeInterval: 0.4)
+        #expect(try run("EXISTS") == .integer(0), "the heartbeat of a reset job came back")
+        let over = expectPartdError(.connectionFailed) { try reset.finish(partitionRows: [9]) }
+        #expect(over?.message.contains("reset") == true, "\(over.map { "\($0)" } ?? "")")
+        #expect(try coordinator.poll() == nil)
         try coordinator.reset()
     }
 

@@ -63,6 +63,10 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
         /// ``PartdError/Code/connectionFailed`` and the connection closes; the next call reconnects.
         /// Counted from when the request is written, so it bounds a server's slowest store call too.
         public var requestTimeout: TimeAmount?
+        /// The most bytes one outgoing buffer of the connection holds before requests go into the next one
+        /// (tests lower it; a NIO buffer's indices end at 4 GiB, and threads may each queue a frame of up to
+        /// the frame limit before the event loop writes them).
+        package var outgoingBufferLimit = StoreServer.largestFrameBytes
 
         public init(
             token: String? = nil, maxOutstandingBytes: Int = 64 << 20, pipelining: Bool = true,
@@ -191,8 +195,9 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
 
     public func get(_ keys: [PartdKey]) throws -> [[UInt8]] {
         for key in keys { try Wire.checkSendable(key) }
-        try checkRequest(bodyBytes: Wire.encodedSize(ofKeys: keys)) { ("a get of \(keys.count) keys", nil) }
-        var answer = try request(.get, pipelined: false) { Wire.writeKeys(keys, into: &$0) }!
+        let bodyBytes = Wire.encodedSize(ofKeys: keys)
+        try checkRequest(bodyBytes: bodyBytes) { ("a get of \(keys.count) keys", nil) }
+        var answer = try request(.get, pipelined: false, bodyBytes: bodyBytes) { Wire.writeKeys(keys, into: &$0) }!
         let count = Int(try Wire.readInteger(&answer, as: UInt32.self, "value count"))
         guard count == keys.count else { throw Wire.violation("asked for \(keys.count) values, got \(count)") }
         return try (0..<count).map { _ in try Wire.readBytes(&answer) }
@@ -200,10 +205,9 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
 
     public func setOnce(_ key: PartdKey, _ value: [UInt8]) throws -> Bool {
         try Wire.checkSendable(key)
-        try checkRequest(bodyBytes: Wire.encodedSize(of: key) + 8 + value.count) {
-            ("a set-once of \(value.count) bytes", key)
-        }
-        var answer = try request(.setOnce, pipelined: false) { out in
+        let bodyBytes = Wire.encodedSize(of: key) + 8 + value.count
+        try checkRequest(bodyBytes: bodyBytes) { ("a set-once of \(value.count) bytes", key) }
+        var answer = try request(.setOnce, pipelined: false, bodyBytes: bodyBytes) { out in
             Wire.writeKey(key, into: &out)
             Wire.writeBytes(value, into: &out)
         }!
@@ -260,8 +264,8 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
         public func append(_ batch: [PartdKey: [UInt8]]) async throws {
             let entries = batch.map { (key: $0.key, value: $0.value) }
             for entry in entries { try Wire.checkSendable(entry.key) }
-            _ = try store.checkedAppendBytes(entries)
-            _ = try await store.send(.append) { out in
+            let bodyBytes = try store.checkedAppendBytes(entries)
+            _ = try await store.send(.append, bodyBytes: bodyBytes) { out in
                 out.writeInteger(UInt32(entries.count), endianness: .little)
                 for entry in entries {
                     Wire.writeKey(entry.key, into: &out)
@@ -284,8 +288,9 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
 
         public func delete(_ keys: [PartdKey]) async throws {
             for key in keys { try Wire.checkSendable(key) }
-            try store.checkRequest(bodyBytes: Wire.encodedSize(ofKeys: keys)) { ("a delete of \(keys.count) keys", nil) }
-            _ = try await store.send(.delete) { Wire.writeKeys(keys, into: &$0) }!.get()
+            let bodyBytes = Wire.encodedSize(ofKeys: keys)
+            try store.checkRequest(bodyBytes: bodyBytes) { ("a delete of \(keys.count) keys", nil) }
+            _ = try await store.send(.delete, bodyBytes: bodyBytes) { Wire.writeKeys(keys, into: &$0) }!.get()
         }
 
         public func drop() async throws {
@@ -349,7 +354,7 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
         }
         let sent: EventLoopFuture<ByteBuffer>?
         do {
-            sent = try send(kind, pipelined: pipelined, body: body)
+            sent = try send(kind, pipelined: pipelined, bodyBytes: bodyBytes, body: body)
         } catch let error as PartdError {
             throw reported(error)
         }
@@ -395,9 +400,9 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
     /// Encodes a request onto the connection's outgoing buffer; the future holds
     /// the answer's body (`nil` for a pipelined request, whose answer only counts).
     fileprivate func send(
-        _ kind: Wire.Kind, pipelined: Bool = false, body: (inout ByteBuffer) -> Void
+        _ kind: Wire.Kind, pipelined: Bool = false, bodyBytes: Int = 0, body: (inout ByteBuffer) -> Void
     ) throws -> EventLoopFuture<ByteBuffer>? {
-        try connection().handler.enqueue(kind, pipelined: pipelined, body: body)
+        try connection().handler.enqueue(kind, pipelined: pipelined, bodyBytes: bodyBytes, body: body)
     }
 
     /// The live connection, made (and greeted) if there is none. One thread makes it while the others wait
@@ -420,7 +425,9 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
 
     /// A new connection, greeted, made the live one.
     private func connect() throws -> Connection {
-        let handler = ClientConnectionHandler(pipeline: pipeline, address: address, requestTimeout: configuration.requestTimeout)
+        let handler = ClientConnectionHandler(
+            pipeline: pipeline, address: address, requestTimeout: configuration.requestTimeout,
+            bufferLimit: configuration.outgoingBufferLimit)
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(configuration.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -486,6 +493,9 @@ private final class ClientConnectionHandler: ChannelInboundHandler, @unchecked S
     }
 
     private struct Outgoing {
+        /// Buffers filled up to the handler's `bufferLimit` while the event loop had not yet written
+        /// them, in order; `buffer` follows them.
+        var filled: [ByteBuffer] = []
         var buffer = ByteBufferAllocator().buffer(capacity: 4096)
         var expectations: [Expectation] = []
         var scheduled = false
@@ -502,6 +512,9 @@ private final class ClientConnectionHandler: ChannelInboundHandler, @unchecked S
     private let pipeline: Locked<PipelineState>
     private let address: StoreServer.Address
     private let requestTimeout: TimeAmount?
+    /// The most bytes one outgoing buffer holds (``RemoteStore/Configuration/outgoingBufferLimit``); the
+    /// largest frame (4 GiB − 64 MiB) leaves room below 4 GiB for a small request whose size is not counted.
+    private let bufferLimit: Int
     private let outgoing = Locked(Outgoing())
     // Set before the connection is handed out; used from the event loop afterwards.
     private var context: ChannelHandlerContext?
@@ -510,17 +523,21 @@ private final class ClientConnectionHandler: ChannelInboundHandler, @unchecked S
     /// or earlier; when it fires early it re-arms for the oldest's deadline, so answers never touch it.
     private var timer: Scheduled<Void>?
 
-    init(pipeline: Locked<PipelineState>, address: StoreServer.Address, requestTimeout: TimeAmount?) {
+    init(pipeline: Locked<PipelineState>, address: StoreServer.Address, requestTimeout: TimeAmount?, bufferLimit: Int) {
         self.pipeline = pipeline
+        self.bufferLimit = bufferLimit
         self.address = address
         self.requestTimeout = requestTimeout
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
-    /// Encodes one request for sending; `nil` for a pipelined one, which throws the connection's failure if
-    /// it has failed already (so it was not sent).
-    func enqueue(_ kind: Wire.Kind, pipelined: Bool, body: (inout ByteBuffer) -> Void) throws -> EventLoopFuture<ByteBuffer>? {
+    /// Encodes one request for sending (`bodyBytes`, the bytes `body` writes, keeps the outgoing buffer
+    /// within `bufferLimit`: a request that would pass it starts the next buffer); `nil` for a pipelined one, which throws the connection's failure if it
+    /// has failed already (so it was not sent).
+    func enqueue(
+        _ kind: Wire.Kind, pipelined: Bool, bodyBytes: Int = 0, body: (inout ByteBuffer) -> Void
+    ) throws -> EventLoopFuture<ByteBuffer>? {
         guard let loop = context?.eventLoop else {
             let error = PartdError(code: .connectionFailed, message: "not connected")
             if pipelined { throw error }
@@ -529,6 +546,10 @@ private final class ClientConnectionHandler: ChannelInboundHandler, @unchecked S
         let promise = pipelined ? nil : loop.makePromise(of: ByteBuffer.self)
         let (schedule, failure) = outgoing.withLock { out -> (Bool, PartdError?) in
             if let failure = out.failure { return (false, failure) }
+            if out.buffer.readableBytes > 0, out.buffer.readableBytes + Wire.headerBytes + bodyBytes > bufferLimit {
+                out.filled.append(out.buffer)
+                out.buffer = ByteBufferAllocator().buffer(capacity: 4096)
+            }
             let before = out.buffer.writerIndex
             Wire.writeFrame(kind, id: out.nextID, into: &out.buffer, body: body)
             out.nextID &+= 1
@@ -553,13 +574,14 @@ private final class ClientConnectionHandler: ChannelInboundHandler, @unchecked S
 
     /// Writes everything gathered with one flush.
     private func drain() {
-        let (buffer, expectations) = outgoing.withLock { out -> (ByteBuffer, [Expectation]) in
+        let (buffers, expectations) = outgoing.withLock { out -> ([ByteBuffer], [Expectation]) in
             defer {
+                out.filled = []
                 out.buffer = ByteBufferAllocator().buffer(capacity: 4096)
                 out.expectations = []
                 out.scheduled = false
             }
-            return (out.buffer, out.expectations)
+            return (out.filled + [out.buffer], out.expectations)
         }
         guard let context else { return }
         if !expectations.isEmpty {
@@ -568,7 +590,8 @@ private final class ClientConnectionHandler: ChannelInboundHandler, @unchecked S
             for expectation in expectations { waiting.append(Waiting(expectation: expectation, deadline: deadline)) }
             if requestTimeout != nil, timer == nil { armTimer(at: deadline, on: context.eventLoop) }
         }
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        for buffer in buffers.dropLast() { context.write(wrapOutboundOut(buffer), promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(buffers[buffers.count - 1]), promise: nil)
     }
 
     private func armTimer(at deadline: NIODeadline, on loop: any EventLoop) {

@@ -237,6 +237,41 @@ struct ServerTests {
         #expect(try client.get("k") == (0..<2000).map { UInt8($0 & 0xFF) })
     }
 
+    @Test("requests that would pass the outgoing buffer's limit go into the next buffer: from many threads, every request arrives once and in order")
+    func outgoingBufferLimit() throws {
+        let (server, path) = try start()
+        defer { try? server.shutdown() }
+        var configuration = RemoteStore.Configuration()
+        configuration.outgoingBufferLimit = 2048  // a frame larger than this goes alone in a buffer
+        let client = try RemoteStore(connectingTo: .unixSocket(path), configuration: configuration)
+        let threads = 4
+        let done = DispatchGroup()
+        let failures = Locked([String]())
+        for t in 0..<threads {
+            done.enter()
+            Thread {
+                defer { done.leave() }
+                do {
+                    var expected: [UInt8] = []
+                    for i in 0..<300 {
+                        let value = [UInt8](repeating: UInt8(truncatingIfNeeded: i), count: (i * 37 + t * 11) % 5000 + 1)
+                        expected += value
+                        try client.append([(key: PartdKey(t), value: value)])
+                        if i % 50 == 49, try client.get(PartdKey(t)) != expected {
+                            failures.withLock { $0.append("thread \(t): key read back wrong after \(i + 1) appends") }
+                        }
+                    }
+                    if try client.get(PartdKey(t)) != expected { failures.withLock { $0.append("thread \(t): final read wrong") } }
+                } catch {
+                    failures.withLock { $0.append("thread \(t): \(error)") }
+                }
+            }.start()
+        }
+        done.wait()
+        #expect(failures.withLock { $0 } == [])
+        try client.flush()
+    }
+
     @Test("async calls")
     func asyncCalls() async throws {
         let (server, path) = try start()

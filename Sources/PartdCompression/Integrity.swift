@@ -21,6 +21,10 @@ public struct FrameDamage: Sendable, CustomStringConvertible {
     public var ranges: [Range<Int>]
     /// The offsets of frames whose magic is damaged but that otherwise check; repair restores the magic.
     public var restoredMagic: [Int]
+    /// The offset of a frame this build cannot read but that need not be damaged: its magic is intact and it
+    /// names a newer format version, or (with a checksum that checks) a codec this build does not know. A
+    /// newer release may have written it, so the walk stops there and repair leaves the key alone.
+    public var newerFormatAt: Int?
 
     /// How many bytes repair removes.
     public var damagedBytes: Int { ranges.reduce(0) { $0 + $1.count } }
@@ -30,6 +34,9 @@ public struct FrameDamage: Sendable, CustomStringConvertible {
         if !ranges.isEmpty {
             let spans = ranges.map { "\($0.lowerBound)..<\($0.upperBound)" }.joined(separator: ", ")
             parts.append("\(damagedBytes) of \(totalBytes) bytes damaged (\(ranges.count == 1 ? "range" : "ranges") \(spans))")
+        }
+        if let newerFormatAt {
+            parts.append("the frame at byte offset \(newerFormatAt) is of a newer format than this build reads")
         }
         if !restoredMagic.isEmpty {
             let offsets = restoredMagic.map(String.init).joined(separator: ", ")
@@ -59,12 +66,19 @@ public enum StoreIntegrity {
     /// is cut back in place; any other is replaced whole (``DirectoryStore/rewrite(_:_:)``). Each key is
     /// checked again and rewritten under the store's exclusive lock, so appends made meanwhile are kept.
     /// Returns what it repaired.
+    ///
+    /// - Throws: ``PartdError/Code/corruptData`` naming the key, before anything is changed, if a key holds a
+    ///   frame of a newer format than this build reads (``FrameDamage/newerFormatAt``): a newer release may
+    ///   have written it, and this build cannot tell its frames from damage. (If such a frame is appended
+    ///   between the check and a key's rewrite, that key is left as it is and the error is thrown then.)
     @discardableResult
     public static func repair(_ store: DirectoryStore) throws -> [FrameDamage] {
+        let damaged = try verify(store)
+        if let newer = damaged.first(where: { $0.newerFormatAt != nil }) { throw newerFormat(newer) }
         var found: [FrameDamage] = []
-        for key in try verify(store).map(\.key) {
+        for key in damaged.map(\.key) {
             try store.rewrite(key) { bytes in
-                guard let (damage, kept) = repaired(bytes, key: key) else { return nil }
+                guard let (damage, kept) = try repaired(bytes, key: key) else { return nil }
                 found.append(damage)
                 return kept
             }
@@ -74,8 +88,12 @@ public enum StoreIntegrity {
 
     /// A damaged key's bytes repaired, with the damage found: every frame that checks, in order, with its
     /// magic restored where needed; `nil` if there is nothing to repair.
-    public static func repaired(_ bytes: [UInt8], key: PartdKey) -> (damage: FrameDamage, bytes: [UInt8])? {
+    ///
+    /// - Throws: ``PartdError/Code/corruptData`` if the bytes hold a frame of a newer format than this build
+    ///   reads (``FrameDamage/newerFormatAt``).
+    public static func repaired(_ bytes: [UInt8], key: PartdKey) throws -> (damage: FrameDamage, bytes: [UInt8])? {
         guard let found = scan(bytes, key: key), let damage = found.damage else { return nil }
+        if damage.newerFormatAt != nil { throw newerFormat(damage) }
         var kept: [UInt8] = []
         kept.reserveCapacity(bytes.count - damage.damagedBytes)
         for frame in found.frames {
@@ -86,10 +104,19 @@ public enum StoreIntegrity {
         return (damage, kept)
     }
 
+    private static func newerFormat(_ damage: FrameDamage) -> PartdError {
+        PartdError(
+            code: .corruptData,
+            message: "\(damage.detail): the key may have been written by a newer release; repair changed nothing (use a "
+                + "build that reads this format)",
+            key: damage.key)
+    }
+
     /// The two framed layouts a key can hold.
     enum Kind {
         case compressed, value
         var magic: [UInt8] { self == .compressed ? FrameFormat.magic : ValueFrames.magic }
+        var version: UInt8 { self == .compressed ? FrameFormat.version : ValueFrames.version }
         var headerSize: Int { self == .compressed ? FrameFormat.headerSize : ValueFrames.headerSize }
     }
 
@@ -127,6 +154,7 @@ public enum StoreIntegrity {
         var frames: [Frame] = []
         var ranges: [Range<Int>] = []
         var restored: [Int] = []
+        var newer: Int?
         var detail: String?
         var offset = 0
         while offset < bytes.count {
@@ -134,6 +162,13 @@ public enum StoreIntegrity {
                 frames.append(Frame(range: offset..<end, restored: false))
                 offset = end
                 continue
+            }
+            if walk.isNewerFormat(at: offset) {
+                // Not ours to judge: the rest of the key is left as it is.
+                detail = detail ?? problem(bytes, at: offset, kind, key: key)
+                newer = offset
+                ranges.append(offset..<bytes.count)
+                break
             }
             // (With its magic intact, the frame was just checked as it is.)
             if !walk.hasMagic(at: offset), let end = walk.frameEnd(at: offset, restoringMagic: true, charged: true) {
@@ -165,7 +200,8 @@ public enum StoreIntegrity {
         }
         let first = min(ranges.first?.lowerBound ?? bytes.count, restored.first ?? bytes.count)
         return (kind, frames, FrameDamage(
-            key: key, validBytes: first, totalBytes: bytes.count, detail: detail, ranges: ranges, restoredMagic: restored))
+            key: key, validBytes: first, totalBytes: bytes.count, detail: detail, ranges: ranges, restoredMagic: restored,
+            newerFormatAt: newer))
     }
 
     /// A walk over one key's frames of one kind, with the budget its searches may hash.
@@ -202,12 +238,25 @@ public enum StoreIntegrity {
             bytes.count - offset >= 4 && bytes[offset..<(offset + 4)].elementsEqual(kind.magic)
         }
 
+        /// Whether a frame this build cannot read, but that need not be damaged, starts at `offset`: the magic
+        /// is intact and the version is newer than this build's, or (compressed frames) the codec is unknown
+        /// while every other field and the checksum check.
+        mutating func isNewerFormat(at offset: Int) -> Bool {
+            guard bytes.count - offset > 5, hasMagic(at: offset) else { return false }
+            if bytes[offset + 4] > kind.version { return true }
+            guard kind == .compressed, bytes[offset + 4] == kind.version, !Codec.all.contains(Codec(rawValue: bytes[offset + 5])),
+                let length = headerLength(bytes, at: offset, kind, restoringMagic: false, anyCodec: true)
+            else { return false }
+            return StoreIntegrity.frameEnd(bytes, at: offset, kind, length: length) != nil
+        }
+
         /// The first offset after `offset` where a frame that checks starts (magic damaged or not), or `nil`.
         mutating func nextFrame(after offset: Int, before limit: Int? = nil) -> Int? {
             let limit = limit ?? bytes.count
             var candidate = offset + 1
             while candidate < limit, candidate + kind.headerSize <= bytes.count, !exhausted {
                 if frameEnd(at: candidate, restoringMagic: true, charged: true) != nil { return candidate }
+                if hasMagic(at: candidate), bytes[candidate + 4] > kind.version { return candidate }
                 candidate += 1
             }
             return nil
@@ -264,13 +313,13 @@ public enum StoreIntegrity {
     }
 
     /// The payload length of a header at `offset` whose fields check, or `nil`.
-    static func headerLength(_ bytes: [UInt8], at offset: Int, _ kind: Kind, restoringMagic: Bool) -> Int? {
+    static func headerLength(_ bytes: [UInt8], at offset: Int, _ kind: Kind, restoringMagic: Bool, anyCodec: Bool = false) -> Int? {
         guard offset >= 0, bytes.count - offset >= kind.headerSize else { return nil }
         guard restoringMagic || bytes[offset..<(offset + 4)].elementsEqual(kind.magic) else { return nil }
         let remaining = UInt64(bytes.count - offset - kind.headerSize)
         switch kind {
         case .compressed:
-            guard bytes[offset + 4] == FrameFormat.version, Codec.all.contains(Codec(rawValue: bytes[offset + 5])),
+            guard bytes[offset + 4] == FrameFormat.version, anyCodec || Codec.all.contains(Codec(rawValue: bytes[offset + 5])),
                 bytes[offset + 6] == 0, bytes[offset + 7] == 0 else { return nil }
             let original = load(bytes, at: offset + 8), stored = load(bytes, at: offset + 16)
             guard original <= UInt64(Compression.maximumChunkSize), stored <= remaining,

@@ -9,17 +9,17 @@ import PartdCSV
 import PartdCompression
 import PartdTyped
 
-/// Opens an existing directory store (never creates one).
-/// Opens the directory store at `path`, which must exist. The commands that only look (`ls`, `cat`, `stats`,
-/// `verify`) open a directory only if it has a store's `.lock` file (every store has one once written to, by
-/// swift-partd or Python's partd), so that pointing them at some other directory changes nothing in it.
-func openStore(_ path: String, lookOnly: Bool = true) throws -> DirectoryStore {
+/// Opens the existing directory store at `path` (never creates one). The inspecting commands and `repair`
+/// open a directory only if it has a store's `.lock` file (every store has one once written to, by
+/// swift-partd or Python's partd), so that pointing them at some other directory changes nothing in it
+/// (`repair` would cut files there that start like frames).
+func openStore(_ path: String) throws -> DirectoryStore {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
         throw CommandError("no such directory: \(path)")
     }
     guard isDirectory.boolValue else { throw CommandError("not a directory: \(path)") }
-    if lookOnly && !FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(".lock")) {
+    if !FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(".lock")) {
         throw CommandError("\(path) is not a partd store (it has no .lock file); nothing was read or changed")
     }
     return try DirectoryStore(path: path)
@@ -484,7 +484,7 @@ struct Repair: ParsableCommand {
     @Argument(help: "The store's directory.") var directory: String
 
     func run() throws {
-        let store = try openStore(directory, lookOnly: false)
+        let store = try openStore(directory)
         let removed = try StoreIntegrity.repair(store)
         try printLines { out in
             for damage in removed { try out.append("repaired \(damage)") }

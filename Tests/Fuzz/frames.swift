@@ -13,7 +13,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     _ = try? ValueFrames.payloads(bytes[...], key: "k")
     _ = StoreIntegrity.damage(in: bytes, key: "k")
     // What repair keeps verifies clean.
-    if let repaired = StoreIntegrity.repaired(bytes, key: "k") {
+    if let repaired = try? StoreIntegrity.repaired(bytes, key: "k") {
         precondition(StoreIntegrity.damage(in: repaired.bytes, key: "k") == nil, "repaired bytes still damaged")
     }
     return 0

@@ -143,11 +143,14 @@ struct CLITests {
         defer { removeTree(plain) }
         try FileManager.default.createDirectory(atPath: plain, withIntermediateDirectories: false)
         try "x".write(toFile: plain + "/notes.txt", atomically: true, encoding: .utf8)
-        for command in ["ls", "stats", "verify"] {
+        // (repair opened such a directory, made a .lock, and emptied files that start like frames.)
+        try "PDVF, a file that starts like a value frame".write(toFile: plain + "/frames", atomically: true, encoding: .utf8)
+        for command in ["ls", "stats", "verify", "repair"] {
             let refused = try run(partd, [command, plain])
             #expect(refused.status != 0 && refused.output.contains("is not a partd store"), "\(command): \(refused.output)")
         }
-        #expect(try FileManager.default.contentsOfDirectory(atPath: plain) == ["notes.txt"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: plain).sorted() == ["frames", "notes.txt"])
+        #expect(try String(contentsOfFile: plain + "/frames", encoding: .utf8) == "PDVF, a file that starts like a value frame")
     }
 
     @Test("export --keys takes tuple keys and string keys with commas, quotes or parentheses, as ls prints them")

@@ -267,6 +267,52 @@ struct ReliabilityTests {
         #expect(try directory.get("raw") == Array("PDZ? plain bytes".utf8))
     }
 
+    @Test("frames of a newer format (a newer version, or an unknown codec whose checksum checks) are reported and never repaired away; repair changes nothing then")
+    func repairNewerFormat() throws {
+        func frame(_ payload: [UInt8]) -> [UInt8] { ValueFrames.header(for: payload) + payload }
+        let a = frame([1, 2, 3])
+        var newer = frame([UInt8](repeating: 5, count: 40))
+        newer[4] = ValueFrames.version + 1
+        let after = frame([6])
+        // A newer version: reported at its offset; the walk stops there.
+        let damage = try #require(StoreIntegrity.damage(in: a + newer + after, key: "k"))
+        #expect(damage.newerFormatAt == a.count)
+        #expect(damage.description.contains("newer format"), "\(damage)")
+        let error = expectPartdError(.corruptData) { try StoreIntegrity.repaired(a + newer + after, key: "k") }
+        #expect(error?.message.contains("newer release") == true, "\(error.map { "\($0)" } ?? "")")
+        // A newer frame first, and one found while looking past a damaged frame.
+        #expect(StoreIntegrity.damage(in: newer + after, key: "k")?.newerFormatAt == 0)
+        var damaged = frame([UInt8](repeating: 7, count: 30))
+        damaged[10] ^= 0xFF  // its length field: the search for the next frame starts
+        #expect(StoreIntegrity.damage(in: a + damaged + newer + after, key: "k")?.newerFormatAt == a.count + damaged.count)
+        // A compressed frame naming a codec this build does not know, whose checksum checks.
+        let path = scratchPath("newer")
+        defer { removeTree(path) }
+        let directory = try DirectoryStore(path: path)
+        let store = CompressedStore(.none, over: directory)
+        try store.append([(key: "codec", value: [UInt8](repeating: 4, count: 64))])
+        var unknown = try directory.get("codec")
+        unknown[5] = 200
+        let seed = XXHash.hash64(unknown[0..<24], seed: 0)
+        let checksum = XXHash.hash64(unknown[FrameFormat.headerSize...], seed: seed)
+        withUnsafeBytes(of: checksum.littleEndian) { unknown.replaceSubrange(24..<32, with: $0) }
+        #expect(StoreIntegrity.damage(in: unknown, key: "k")?.newerFormatAt == 0)
+        // The same byte damaged (the checksum no longer checks): damage, repaired away.
+        var flipped = try directory.get("codec")
+        flipped[5] = 200
+        #expect(StoreIntegrity.damage(in: flipped, key: "k")?.newerFormatAt == nil)
+        #expect(try StoreIntegrity.repaired(flipped, key: "k")?.bytes == [])
+
+        // repair refuses before changing anything, the damaged key beside it included.
+        try directory.delete(["codec"])
+        try directory.append([(key: "newer", value: a + newer + after), (key: "codec", value: unknown), (key: "torn", value: Array(a.prefix(10)))])
+        let refused = expectPartdError(.corruptData) { try StoreIntegrity.repair(directory) }
+        #expect(refused?.key == "codec" || refused?.key == "newer")
+        #expect(try directory.get("newer") == a + newer + after)
+        #expect(try directory.get("codec") == unknown)
+        #expect(try directory.get("torn") == Array(a.prefix(10)))
+    }
+
     @Test("the frame walk: a magic flipped to the other kind's, a torn append whose claimed length lands on a later frame, a damaged magic after a damaged frame, hostile headers")
     func repairWalkCases() throws {
         func frame(_ payload: [UInt8]) -> [UInt8] { ValueFrames.header(for: payload) + payload }
@@ -275,7 +321,7 @@ struct ReliabilityTests {
         let five = (0..<5).flatMap { frame([UInt8](repeating: UInt8($0), count: 100)) }
         var flipped = five
         flipped[2] = UInt8(ascii: "Z")
-        let kindFlip = try #require(StoreIntegrity.repaired(flipped, key: "k"))
+        let kindFlip = try #require(try StoreIntegrity.repaired(flipped, key: "k"))
         #expect(kindFlip.damage.ranges.isEmpty && kindFlip.damage.restoredMagic == [0])
         #expect(kindFlip.bytes == five)
 
@@ -285,7 +331,7 @@ struct ReliabilityTests {
         let torn = Array(frame([UInt8](repeating: 7, count: 100)).prefix(24 + 20))
         let g1 = frame([UInt8](repeating: 8, count: 56))
         let g2 = frame([9])
-        let coincidence = try #require(StoreIntegrity.repaired(a + torn + g1 + g2, key: "k"))
+        let coincidence = try #require(try StoreIntegrity.repaired(a + torn + g1 + g2, key: "k"))
         #expect(coincidence.damage.ranges == [a.count..<(a.count + torn.count)])
         #expect(coincidence.bytes == a + g1 + g2)
 
@@ -294,7 +340,7 @@ struct ReliabilityTests {
         damaged[30] ^= 1
         var magicOnly = frame([4, 4, 4])
         magicOnly[0] = 0
-        let after = try #require(StoreIntegrity.repaired(a + damaged + magicOnly + g2, key: "k"))
+        let after = try #require(try StoreIntegrity.repaired(a + damaged + magicOnly + g2, key: "k"))
         #expect(after.damage.ranges == [a.count..<(a.count + damaged.count)])
         #expect(after.damage.restoredMagic == [a.count + damaged.count])
         #expect(after.bytes == a + frame([4, 4, 4]) + g2)

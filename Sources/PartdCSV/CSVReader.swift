@@ -13,6 +13,9 @@ package enum ColumnKind: String, CaseIterable {
     case int, float, string, category
 }
 
+/// Column names are told apart by their UTF-8 bytes, as a table tells them apart: a header may hold
+/// `"caf\u{E9}"` and `"cafe\u{301}"` (NFC and NFD "café", one `String` to Swift's `==`) as two columns, and
+/// `types` and ``selectedColumns`` (keyed by ``UTF8Key``) name each by its bytes alone.
 package final class CSVReader {
     package let path: String
     package private(set) var header: [String] = []
@@ -21,9 +24,9 @@ package final class CSVReader {
     package private(set) var kinds: [ColumnKind]?
     /// Only these columns make it into the chunks, in the header's order (all when `nil`); the others are
     /// still split into fields, so records are checked as before, but their values are not read.
-    package var selectedColumns: Set<String>?
+    package var selectedColumns: Set<UTF8Key>?
     private let chunkRows: Int
-    private let givenKinds: [String: ColumnKind]
+    private let givenKinds: [UTF8Key: ColumnKind]
     private let input: CSVInput
     private var pending: [UInt8] = []
     private var position = 0
@@ -45,7 +48,7 @@ package final class CSVReader {
     /// With `typesOfOtherFiles` set, `types` may also name columns this file does not have (a join's
     /// `--types` covers both files); otherwise such a name is an error.
     package convenience init(
-        path: String, chunkRows: Int, types: [String: ColumnKind], typesOfOtherFiles: Bool = false, readSize: Int = 4 << 20
+        path: String, chunkRows: Int, types: [UTF8Key: ColumnKind], typesOfOtherFiles: Bool = false, readSize: Int = 4 << 20
     ) throws {
         try self.init(
             input: CSVInput(path: path), chunkRows: chunkRows, types: types, typesOfOtherFiles: typesOfOtherFiles, readSize: readSize)
@@ -53,7 +56,7 @@ package final class CSVReader {
 
     /// Reads `input` (opened already, and perhaps looked at: see ``CSVInput/init(path:handle:closes:peeked:)``).
     package init(
-        input: CSVInput, chunkRows: Int, types: [String: ColumnKind], typesOfOtherFiles: Bool = false, readSize: Int = 4 << 20
+        input: CSVInput, chunkRows: Int, types: [UTF8Key: ColumnKind], typesOfOtherFiles: Bool = false, readSize: Int = 4 << 20
     ) throws {
         let path = input.path
         self.readSize = readSize
@@ -65,8 +68,8 @@ package final class CSVReader {
         let header = try parseRecords(limit: 1, columns: nil).isEmpty
             ? [] : (0..<fieldEnds.count).map { String(decoding: field($0), as: UTF8.self) }
         guard !header.isEmpty, !header.allSatisfy(\.isEmpty) else { throw CommandError("\(path): no header row") }
-        guard Set(header).count == header.count else { throw CommandError("\(path): line 1: repeated column names") }
-        for name in types.keys where !header.contains(name) && !typesOfOtherFiles {
+        guard Set(header.map { UTF8Key($0) }).count == header.count else { throw CommandError("\(path): line 1: repeated column names") }
+        for name in types.keys where !header.containsSameUTF8(as: name.string) && !typesOfOtherFiles {
             throw CommandError("\(path): --types names \(name), which is not a column (columns: \(header.joined(separator: ", ")))")
         }
         self.header = header
@@ -106,10 +109,10 @@ package final class CSVReader {
         let rows = lines.count
         let fields = Fields(bytes: fieldBytes, ends: fieldEnds)
         let kinds = self.kinds ?? header.indices.map { column in
-            givenKinds[header[column]] ?? Self.infer(fields, (0..<rows).lazy.map { $0 * columns + column })
+            givenKinds[UTF8Key(header[column])] ?? Self.infer(fields, (0..<rows).lazy.map { $0 * columns + column })
         }
         self.kinds = kinds
-        return try Table(header.indices.filter { selectedColumns?.contains(header[$0]) ?? true }.map { column in
+        return try Table(header.indices.filter { selectedColumns?.contains(UTF8Key(header[$0])) ?? true }.map { column in
             try makeColumn(column, kinds[column], fields, rows: rows, lines)
         })
     }
@@ -441,16 +444,17 @@ enum CSVNumbers {
     }
 }
 
-/// Parses `--types a:int,b:string`.
-package func parseTypes(_ text: String?) throws -> [String: ColumnKind] {
+/// Parses `--types a:int,b:string`: names by their UTF-8 bytes, so that two canonically equivalent names
+/// (NFC and NFD "café") are two columns' types.
+package func parseTypes(_ text: String?) throws -> [UTF8Key: ColumnKind] {
     guard let text, !text.isEmpty else { return [:] }
-    var types: [String: ColumnKind] = [:]
+    var types: [UTF8Key: ColumnKind] = [:]
     for item in text.split(separator: ",") {
         let parts = item.split(separator: ":", maxSplits: 1).map(String.init)
         guard parts.count == 2, let kind = ColumnKind(rawValue: parts[1]) else {
             throw CommandError("--types takes NAME:TYPE pairs with TYPE one of int, float, string, category; got \(item)")
         }
-        types[parts[0]] = kind
+        types[UTF8Key(parts[0])] = kind
     }
     return types
 }

@@ -84,7 +84,8 @@ extension Shuffle where Chunk == Table {
         _ body: (Int, Table) throws -> R
     ) throws -> [R] {
         if let columns {
-            let missing = keyColumns.filter { !columns.contains($0) }
+            // Names compare as bytes, as a table finds columns.
+            let missing = keyColumns.filter { !columns.containsSameUTF8(as: $0) }
             guard missing.isEmpty else {
                 throw PartdError(
                     code: .invalidArgument,

@@ -23,6 +23,10 @@ import PartdTyped
 /// `median` and `quantile` take numbers and give `Float64`, interpolating
 /// linearly between the two values nearest the quantile's position (numpy's and
 /// pandas' default); null for a group with no values.
+///
+/// Two aggregations are equal when their functions, `q`s and the UTF-8 bytes of their column and result
+/// names are: names compare as a table compares them, so `.sum("caf\u{E9}")` and `.sum("cafe\u{301}")`
+/// (NFC and NFD "café", one `String` to Swift's `==`) are two aggregations of two columns.
 public struct Aggregation: Sendable, Hashable {
     public enum Function: String, Sendable, Hashable {
         case sum, count, mean, min, max
@@ -72,6 +76,22 @@ public struct Aggregation: Sendable, Hashable {
     }
     /// Rows in the group (nulls included), named `count`.
     public static let count = Aggregation(.size, nil, as: "count")
+
+    public static func == (a: Aggregation, b: Aggregation) -> Bool {
+        guard a.function == b.function, a.q == b.q, a.name.hasSameUTF8(as: b.name) else { return false }
+        switch (a.column, b.column) {
+        case (nil, nil): return true
+        case let (x?, y?): return x.hasSameUTF8(as: y)
+        default: return false
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(function)
+        hasher.combine(q)
+        hasher.combine(column.map { UTF8Key($0) })
+        hasher.combine(UTF8Key(name))
+    }
 }
 
 /// A groupby waiting for its aggregates: `table.groupBy(["id"]).aggregate([.sum("x")])`.
@@ -127,7 +147,8 @@ extension Shuffle where Chunk == Table {
     public func groupByPartitions<R: Sendable>(
         _ keys: [String], _ aggregations: [Aggregation], keepPartitions: Bool = false, _ body: (Int, Table) throws -> R
     ) throws -> [R] {
-        let missing = keyColumns.filter { !keys.contains($0) }
+        // Names compare as bytes, as a table finds columns (`String`'s `==` takes canonically equivalent names as one).
+        let missing = keyColumns.filter { !keys.containsSameUTF8(as: $0) }
         guard missing.isEmpty else {
             throw PartdError(
                 code: .invalidArgument,
@@ -135,7 +156,7 @@ extension Shuffle where Chunk == Table {
         }
         // Only the keys and the aggregated columns are decoded.
         var needed = keys
-        for name in aggregations.compactMap(\.column) where !needed.contains(name) { needed.append(name) }
+        for name in aggregations.compactMap(\.column) where !needed.containsSameUTF8(as: name) { needed.append(name) }
         return try consumePartitions(
             columns: needed, keepPartitions: keepPartitions, { try GroupBy.aggregate($0, keys: keys, aggregations) }, body)
     }
@@ -177,16 +198,15 @@ enum GroupBy {
         var result = try table.selecting(keys).take(firstRows).columns
         // Each column's values sorted group by group, shared by its medians and quantiles; found by the name's
         // bytes, as a table tells names apart (`String`'s `==` takes canonically equivalent names as one).
-        var sortedRuns: [[UInt8]: SortedRuns] = [:]
+        var sortedRuns: [UTF8Key: SortedRuns] = [:]
         for aggregation in aggregations {
             if aggregation.function == .median || aggregation.function == .quantile, let name = aggregation.column {
                 guard (0...1).contains(aggregation.q) else {
                     throw PartdError(code: .invalidArgument, message: "quantile \(aggregation.q) of column \"\(name)\" is outside 0...1")
                 }
-                let nameBytes = Array(name.utf8)
-                let runs = try sortedRuns[nameBytes]
+                let runs = try sortedRuns[UTF8Key(name)]
                     ?? SortedRuns(try column(name), aggregation, groups: groups, groupCount: firstRows.count)
-                sortedRuns[nameBytes] = runs
+                sortedRuns[UTF8Key(name)] = runs
                 result.append(runs.quantile(aggregation.q, name: aggregation.name))
             } else if aggregation.function == .size {
                 var counts = [Int64](repeating: 0, count: firstRows.count)

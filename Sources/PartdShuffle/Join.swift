@@ -89,13 +89,14 @@ extension Shuffle where Chunk == Table {
         guard right !== self else {
             throw PartdError(code: .invalidArgument, message: "a shuffle cannot be joined with itself; shuffle the right side apart")
         }
-        guard keyColumns == right.keyColumns, partitionCount == right.partitionCount else {
+        // Names compare as bytes, as a table finds columns (`String`'s `==` takes canonically equivalent names as one).
+        guard keyColumns.elementsEqual(right.keyColumns, by: { $0.hasSameUTF8(as: $1) }), partitionCount == right.partitionCount else {
             throw PartdError(
                 code: .invalidArgument,
                 message: "a join needs both shuffles by the same key columns into as many partitions; the left is by "
                     + "\(keyColumns) into \(partitionCount), the right by \(right.keyColumns) into \(right.partitionCount)")
         }
-        let missing = keyColumns.filter { !keys.contains($0) }
+        let missing = keyColumns.filter { !keys.containsSameUTF8(as: $0) }
         guard missing.isEmpty else {
             throw PartdError(
                 code: .invalidArgument,
@@ -206,7 +207,7 @@ struct Joining: Sendable {
 
     init(on keys: [String], kind: JoinKind, rightSuffix: String) throws {
         guard !keys.isEmpty else { throw PartdError(code: .invalidArgument, message: "a join needs at least one key column") }
-        guard Set(keys).count == keys.count else {
+        guard Set(keys.map { UTF8Key($0) }).count == keys.count else {
             throw PartdError(code: .invalidArgument, message: "a join's key columns \(keys) repeat")
         }
         self.keys = keys

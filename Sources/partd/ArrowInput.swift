@@ -21,7 +21,7 @@ protocol TableSource: AnyObject {
     func nextChunk() throws -> Table?
     /// Only these columns make it into the chunks (all when `nil`); a source that cannot skip columns
     /// gives them all.
-    var selectedColumns: Set<String>? { get set }
+    var selectedColumns: Set<UTF8Key>? { get set }
 }
 
 extension CSVReader: TableSource {}
@@ -31,8 +31,8 @@ extension CSVReader: TableSource {}
 /// their types, is an error.
 /// `settled` adds column types for a CSV file only (those an earlier file of the same input settled).
 func openInput(
-    path: String, chunkRows: Int, types: [String: ColumnKind], typesOfOtherFiles: Bool = false,
-    settled: [String: ColumnKind] = [:]
+    path: String, chunkRows: Int, types: [UTF8Key: ColumnKind], typesOfOtherFiles: Bool = false,
+    settled: [UTF8Key: ColumnKind] = [:]
 ) throws -> any TableSource {
     let csvTypes = settled.merging(types) { $1 }
     // The path is opened once and its first bytes handed on to the reader: a pipe (`/dev/stdin`, `<(zcat …)`, a
@@ -55,7 +55,7 @@ func openInput(
     }
     let input = try ArrowInput(path: path, handle: handle, closes: closes)
     for name in types.keys {
-        if let field = input.schema.fields.first(where: { $0.name == name }) {
+        if let field = input.schema.fields.first(where: { $0.name.hasSameUTF8(as: name.string) }) {
             throw CommandError("\(path): --types cannot change column \(name) of an Arrow file (it holds \(field.type))")
         }
         if !typesOfOtherFiles { throw CommandError("\(path): --types names \(name), which is not a column") }
@@ -64,7 +64,7 @@ func openInput(
 }
 
 /// Opens `paths` as one input: the one file, or ``InputFiles`` for several.
-func openInputs(paths: [String], chunkRows: Int, types: [String: ColumnKind]) throws -> any TableSource {
+func openInputs(paths: [String], chunkRows: Int, types: [UTF8Key: ColumnKind]) throws -> any TableSource {
     guard paths.count > 1 else { return try openInput(path: paths[0], chunkRows: chunkRows, types: types) }
     return try InputFiles(paths: paths, chunkRows: chunkRows, types: types)
 }
@@ -77,22 +77,22 @@ final class InputFiles: TableSource {
     let header: [String]
     let fileSize: Int
     private let chunkRows: Int
-    private let types: [String: ColumnKind]
+    private let types: [UTF8Key: ColumnKind]
     private var index = 0
     private var current: any TableSource
     /// The bytes of the files before the current one.
     private var bytesBefore = 0
     private var schema: TableSchema?
     /// The column types the first CSV file settled, by name.
-    private var settledKinds: [String: ColumnKind] = [:]
+    private var settledKinds: [UTF8Key: ColumnKind] = [:]
 
     var path: String { current.path }
     var bytesRead: Int { bytesBefore + current.bytesRead }
-    var selectedColumns: Set<String>? {
+    var selectedColumns: Set<UTF8Key>? {
         didSet { current.selectedColumns = selectedColumns }
     }
 
-    init(paths: [String], chunkRows: Int, types: [String: ColumnKind]) throws {
+    init(paths: [String], chunkRows: Int, types: [UTF8Key: ColumnKind]) throws {
         // A missing file is reported before any is read.
         for path in paths where !CSVInput.isStandardInput(path) && !FileManager.default.isReadableFile(atPath: path) {
             throw CommandError("cannot open \(path)")
@@ -121,7 +121,7 @@ final class InputFiles: TableSource {
                 } else {
                     schema = chunk.schema
                     if let csv = current as? CSVReader, let kinds = csv.kinds {
-                        settledKinds = Dictionary(uniqueKeysWithValues: zip(csv.header, kinds))
+                        settledKinds = Dictionary(uniqueKeysWithValues: zip(csv.header.map { UTF8Key($0) }, kinds))
                     }
                 }
                 return chunk
@@ -132,7 +132,7 @@ final class InputFiles: TableSource {
             current = try openInput(
                 path: paths[index], chunkRows: chunkRows, types: types, typesOfOtherFiles: true, settled: settledKinds)
             current.selectedColumns = selectedColumns
-            guard current.header == header else {
+            guard current.header.elementsEqual(header, by: { $0.hasSameUTF8(as: $1) }) else {
                 throw CommandError("""
                     \(paths[index]): its columns (\(current.header.joined(separator: ", "))) differ from those of \(paths[0]) \
                     (\(header.joined(separator: ", ")))
@@ -148,7 +148,7 @@ final class ArrowInput: TableSource {
     let fileSize: Int
     private(set) var bytesRead = 0
     /// Arrow batches come whole; the commands select the columns they need.
-    var selectedColumns: Set<String>?
+    var selectedColumns: Set<UTF8Key>?
     private var batches: ArrowBatchReader
     private let handle: FileHandle
     private let closes: Bool

@@ -56,7 +56,7 @@ struct JoinCSV: ParsableCommand {
         let readers = try [left, right].map {
             try openInput(path: $0, chunkRows: chunkRows, types: types, typesOfOtherFiles: true)
         }
-        for name in types.keys where !readers.contains(where: { $0.header.contains(name) }) {
+        for name in types.keys where !readers.contains(where: { $0.header.containsSameUTF8(as: name.string) }) {
             throw CommandError("--types names \(name), which is a column of neither file")
         }
         let keys = try keyColumns(on, in: readers)

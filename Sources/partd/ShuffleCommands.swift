@@ -89,10 +89,11 @@ func spillCompression(_ codec: String) -> Compression? {
 /// The key columns an option such as `--by` or `--on` names: the whole text if every file has a column of
 /// that name, else its comma-separated parts; each checked against every file's header.
 func keyColumns(_ option: String, in readers: [any TableSource]) throws -> [String] {
-    let columns = readers.allSatisfy { $0.header.contains(option) }
+    // Names compare as bytes, as a table finds columns (`String`'s `==` takes canonically equivalent names as one).
+    let columns = readers.allSatisfy { $0.header.containsSameUTF8(as: option) }
         ? [option] : option.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
     for reader in readers {
-        for column in columns where !reader.header.contains(column) {
+        for column in columns where !reader.header.containsSameUTF8(as: column) {
             throw CommandError("\(reader.path): no column \(column) (columns: \(reader.header.joined(separator: ", ")))")
         }
     }

@@ -82,7 +82,7 @@ func sampleBoundaries(
     let keys = try makeKeys(sampler.header)
     let names = keys.map(\.column)
     // The sampling pass reads only the key columns' values.
-    sampler.selectedColumns = Set(names)
+    sampler.selectedColumns = Set(names.map { UTF8Key($0) })
     guard let first = try sampler.nextChunk() else { return (keys, nil) }
     do {
         _ = try first.slice(0..<0).sorted(by: keys)
@@ -134,7 +134,7 @@ func sortKeys(_ option: String, header: [String], path: String) throws -> [SortK
     try option.split(separator: ",", omittingEmptySubsequences: false).map { item in
         var name = String(item)
         var descending = false
-        if header.contains(name) {
+        if header.containsSameUTF8(as: name) {
             // A column whose name ends in ":desc" is taken whole.
         } else if name.hasSuffix(":desc") {
             name.removeLast(5)
@@ -142,7 +142,7 @@ func sortKeys(_ option: String, header: [String], path: String) throws -> [SortK
         } else if name.hasSuffix(":asc") {
             name.removeLast(4)
         }
-        guard header.contains(name) else {
+        guard header.containsSameUTF8(as: name) else {
             throw CommandError("\(path): no column \(name) (columns: \(header.joined(separator: ", ")))")
         }
         return SortKey(name, descending: descending)

@@ -430,6 +430,35 @@ struct CLITests {
         }
     }
 
+    @Test("column names that differ as bytes but are canonically equivalent (NFC and NFD café) are two columns to --by, --on and --types")
+    func lookalikeColumnNames() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let (csv, only) = (scratchPath("lookalike.csv"), scratchPath("lookalike-nfc.csv"))
+        defer { for path in [csv, only] { try? FileManager.default.removeItem(atPath: path) } }
+        let (nfc, nfd) = ("caf\u{E9}", "cafe\u{301}")
+        try "\(nfc),\(nfd)\n3,10\n1,9\n2,100\n".write(toFile: csv, atomically: true, encoding: .utf8)
+        try "\(nfc)\n1\n".write(toFile: only, atomically: true, encoding: .utf8)
+        func rows(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> [String] {
+            let result = try run(partd, arguments)
+            #expect(result.status == 0, "\(result.output)", sourceLocation: sourceLocation)
+            return result.output.split(separator: "\n").filter { !$0.contains("% ") }.map(String.init)
+        }
+        let header = "\(nfc),\(nfd)"
+        #expect(try rows(["sort", csv, "--by", nfd, "--partitions", "2"]) == [header, "1,9", "3,10", "2,100"])
+        #expect(try rows(["sort", csv, "--by", nfc, "--partitions", "2"]) == [header, "1,9", "2,100", "3,10"])
+        // --types gives the named column its type, not its lookalike.
+        #expect(try rows(["sort", csv, "--by", nfd, "--types", "\(nfd):string", "--partitions", "2"]) == [header, "3,10", "2,100", "1,9"])
+        #expect(try rows(["sort", csv, "--by", nfd, "--types", "\(nfc):string", "--partitions", "2"]) == [header, "1,9", "3,10", "2,100"])
+        // A join on the NFD column keys on it alone (--on found the NFC lookalike too).
+        let joined = try rows(["join", csv, csv, "--on", nfd, "--partitions", "2"])
+        #expect(joined.first == "\(nfc),\(nfd),\(nfc)_right" && joined.dropFirst().sorted() == ["1,9,1", "2,100,2", "3,10,3"])
+        // A file with only the NFC column has no NFD column to sort by or to type.
+        let missing = try run(partd, ["sort", only, "--by", nfd])
+        #expect(missing.status != 0 && missing.output.contains("no column"), "\(missing.output)")
+        let untyped = try run(partd, ["sort", only, "--by", nfc, "--types", "\(nfd):string"])
+        #expect(untyped.status != 0 && untyped.output.contains("--types names"), "\(untyped.output)")
+    }
+
     @Test("distinct keeps the rows pandas' drop_duplicates keeps, partition by partition in file order",
           arguments: ["first", "last", "none", "all-columns"])
     func distinctLikePandas(keep: String) throws {

@@ -20,7 +20,7 @@ struct CSVReaderTests {
         + "6,3.5,\"\"\n"
         + "7,4.5,last without a line break"
 
-    func read(_ path: String, readSize: Int, chunkRows: Int, types: [String: ColumnKind] = ["name": .string]) throws -> [[String?]] {
+    func read(_ path: String, readSize: Int, chunkRows: Int, types: [UTF8Key: ColumnKind] = ["name": .string]) throws -> [[String?]] {
         let reader = try CSVReader(path: path, chunkRows: chunkRows, types: types, readSize: readSize)
         var rows: [[String?]] = []
         while let chunk = try reader.nextChunk() {
@@ -39,6 +39,35 @@ struct CSVReaderTests {
         let column = try #require(try reader.nextChunk()?["c"]?.categorical)
         #expect(column.categories.count == 2)
         #expect(column.map { Array($0.utf8) } == [nfc, nfd, nfc].map { Array($0.utf8) })
+    }
+
+    @Test("header names that differ as bytes but are canonically equivalent (NFC and NFD café) are two columns; types and selected columns find each by its bytes")
+    func lookalikeHeaderNames() throws {
+        let path = scratchPath("lookalike-header.csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (nfc, nfd) = ("caf\u{E9}", "cafe\u{301}")
+        try "\(nfc),\(nfd)\n1,2\n3,4\n".write(toFile: path, atomically: false, encoding: .utf8)
+        // Both columns are kept (the header was refused as repeating a name); the type given for one is not the other's.
+        let reader = try CSVReader(path: path, chunkRows: 10, types: ["cafe\u{301}": .string])
+        #expect(reader.header.map { Array($0.utf8) } == [nfc, nfd].map { Array($0.utf8) })
+        let chunk = try #require(try reader.nextChunk())
+        #expect(chunk[nfc]?.values(as: Int64.self) == [1, 3])
+        #expect(chunk[nfd]?.strings.map(Array.init) == ["2", "4"])
+        let typedNFC = try #require(try CSVReader(path: path, chunkRows: 10, types: ["caf\u{E9}": .string]).nextChunk())
+        #expect(typedNFC[nfc]?.strings.map(Array.init) == ["1", "3"])
+        #expect(typedNFC[nfd]?.values(as: Int64.self) == [2, 4])
+        // Selecting the NFD column reads it alone.
+        let selecting = try CSVReader(path: path, chunkRows: 10, types: [:])
+        selecting.selectedColumns = ["cafe\u{301}"]
+        #expect(try selecting.nextChunk()?.columns.map { Array($0.name.utf8) } == [Array(nfd.utf8)])
+        // --types keeps a type for each of two lookalike names.
+        #expect(try parseTypes("\(nfc):int,\(nfd):string").count == 2)
+        // A type for a name of which the header has only the lookalike is refused, not given to the lookalike.
+        try "\(nfc)\n1\n".write(toFile: path, atomically: false, encoding: .utf8)
+        #expect { try CSVReader(path: path, chunkRows: 10, types: ["cafe\u{301}": .string]) } throws: { "\($0)".contains("not a column") }
+        // A name repeated byte for byte is still refused.
+        try "\(nfd),\(nfd)\n1,2\n".write(toFile: path, atomically: false, encoding: .utf8)
+        #expect { try CSVReader(path: path, chunkRows: 10, types: [:]) } throws: { "\($0)".contains("repeated column names") }
     }
 
     @Test("every block size and chunk size reads the same rows")

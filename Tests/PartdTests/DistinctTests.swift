@@ -116,6 +116,17 @@ struct DistinctTests {
         #expect(expected.count < table.rowCount || columns == nil)
     }
 
+    @Test("a shuffle's columns must hold its key column by the name's bytes: the NFC lookalike of an NFD key is another column")
+    func lookalikeKeyName() throws {
+        let (nfc, nfd) = ("caf\u{E9}", "cafe\u{301}")
+        let table = try Table([Column(nfd, [1, 1, 2] as [Int64]), Column(nfc, [5, 5, 5] as [Int64])])
+        let shuffle = try Shuffle<Table>(by: [nfd], partitions: 2)
+        defer { try? shuffle.close() }
+        try shuffle.add(table)
+        expectPartdError(.invalidArgument) { try shuffle.droppingDuplicates(by: [nfc], keepPartitions: true) }
+        #expect(try shuffle.droppingDuplicates(by: [nfd], keepPartitions: true).rowCount == 2)
+    }
+
     @Test("a shuffle refuses columns that miss its key; the whole result is one table")
     func shuffleRefusalsAndTable() throws {
         let table = sortTable(rows: 1_000, seed: 5)

@@ -258,6 +258,30 @@ struct JoinTests {
         expectPartdError(.invalidArgument) { try byName.join(byName, on: ["name"]) }
     }
 
+    @Test("join keys and shuffles' key columns are told apart by their bytes (NFC and NFD café are two columns)")
+    func lookalikeKeyNames() throws {
+        let (nfc, nfd) = ("caf\u{E9}", "cafe\u{301}")
+        let left = try Table([Column(nfc, [1, 2] as [Int64]), Column(nfd, [10, 20] as [Int64]), Column("x", [0.5, 1.5])])
+        let right = try Table([Column(nfc, [1, 2] as [Int64]), Column(nfd, [10, 21] as [Int64]), Column("y", strings: ["a", "b"])])
+        // Two keys whose names are canonically equivalent are two keys, not one repeated (it was refused).
+        let both = try left.join(right, on: [nfc, nfd])
+        #expect(both.columns.map { Array($0.name.utf8) } == [nfc, nfd, "x", "y"].map { Array($0.utf8) })
+        #expect(both["y"]?.strings.map(Array.init) == ["a"])
+        let byNFD = try Shuffle<Table>(by: [nfd], partitions: 3)
+        let byNFC = try Shuffle<Table>(by: [nfc], partitions: 3)
+        let alsoByNFD = try Shuffle<Table>(by: [nfd], partitions: 3)
+        defer { for shuffle in [byNFD, byNFC, alsoByNFD] { try? shuffle.close() } }
+        try byNFD.add(left)
+        try byNFC.add(right)
+        try alsoByNFD.add(right)
+        // Shuffles by different columns do not join (String's == took them for one), nor do keys without the
+        // column the shuffles partition by.
+        expectPartdError(.invalidArgument) { try byNFD.join(byNFC, on: [nfd], keepPartitions: true) }
+        expectPartdError(.invalidArgument) { try byNFD.join(alsoByNFD, on: [nfc], keepPartitions: true) }
+        let joined = try byNFD.join(alsoByNFD, on: [nfd], keepPartitions: true)
+        #expect(joined.rowCount == 1 && joined["y"]?.strings.map(Array.init) == ["a"])
+    }
+
     @Test("keepPartitions leaves both shuffles readable; a side that never received rows joins as empty")
     func keepAndEmpty() throws {
         let left = try Shuffle<Table>(by: ["id"], partitions: 5)

@@ -608,6 +608,56 @@ struct MessagePackMapKeyTests {
     }
 }
 
+extension MessagePackMapKeyTests {
+    /// A key type of `Int` raw values, which a dictionary's `Codable` conformance keys by their int values.
+    enum Slot: Int, Codable, CodingKeyRepresentable { case five = 5, six = 6 }
+
+    @Test("map keys of one int value (\"5\" and \"05\", 5 and \"05\") throw, naming both, where a dictionary's Codable conformance reads them by int value")
+    func collidingIntValues() throws {
+        func str(_ text: String) -> [UInt8] { [0xa0 | UInt8(text.utf8.count)] + Array(text.utf8) }
+        func message<T: Decodable>(_: T.Type, _ bytes: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) -> String? {
+            do {
+                let value = try MessagePackDecoder().decode(T.self, from: bytes[...])
+                Issue.record("read \(value)", sourceLocation: sourceLocation)
+            } catch let DecodingError.dataCorrupted(context) {
+                return context.debugDescription
+            } catch {
+                Issue.record("\(error)", sourceLocation: sourceLocation)
+            }
+            return nil
+        }
+        let twoNumbers = [0x82] + str("05") + str("a") + str("5") + str("b")  // {"05": "a", "5": "b"}
+        let intAndPadded = [0x82, 0x05] + str("a") + str("05") + str("b")  // {5: "a", "05": "b"}
+        // 20 keys (found by hashing rather than comparing): ints 10-27, then "+5" and "5".
+        let many = [0xde, 0x00, 0x14] + (0..<18).flatMap { [UInt8(10 + $0)] + str("v") } + str("+5") + str("x") + str("5") + str("y")
+        // An Int dictionary read through its own Codable conformance kept one of the two values.
+        let both = message(ViaCodable<[Int: String]>.self, twoNumbers)
+        #expect(both?.contains("one key") == true && both?.contains("\"05\"") == true && both?.contains("\"5\"") == true, "\(both ?? "")")
+        let intAndStr = message(ViaCodable<[Int: String]>.self, intAndPadded)
+        #expect(intAndStr?.contains("the int 5") == true && intAndStr?.contains("\"05\"") == true, "\(intAndStr ?? "")")
+        let hashed = message(ViaCodable<[Int: String]>.self, many)
+        #expect(hashed?.contains("\"+5\"") == true && hashed?.contains("\"5\"") == true, "\(hashed ?? "")")
+        // So does a dictionary keyed by an enum of Int raw values (Codable reads it; the decoder does not).
+        #expect(message([Slot: String].self, twoNumbers)?.contains("one key") == true)
+        #expect(try MessagePackDecoder().decode([Slot: String].self, from: ([0x82] + str("5") + str("a") + [0x06] + str("b"))[...]) == [.five: "a", .six: "b"])
+        // Keys of different int values are all kept; a key written again byte for byte is one key.
+        #expect(try MessagePackDecoder().decode(ViaCodable<[Int: String]>.self, from: ([0x82] + str("5") + str("a") + [0x06] + str("b"))[...]).value == [5: "a", 6: "b"])
+        #expect(try MessagePackDecoder().decode(ViaCodable<[Int: String]>.self, from: ([0x82] + str("05") + str("a") + str("05") + str("b"))[...]).value == [5: "a"])
+        // String dictionaries the decoder reads itself keep "5", "05" and 5 apart, as Python does; so does PlainValue.
+        #expect(try MessagePackDecoder().decode([String: String].self, from: twoNumbers[...]) == ["05": "a", "5": "b"])
+        #expect(try MessagePackDecoder().decode([String: String].self, from: intAndPadded[...]) == ["5": "a", "05": "b"])
+        #expect(try MessagePackDecoder().decode(PlainValue.self, from: intAndPadded[...]) == .map(["5": .string("a"), "05": .string("b")]))
+        guard case .map(let entries) = try MessagePackDecoder().decode(PlainValue.self, from: many[...]) else {
+            Issue.record("not a map")
+            return
+        }
+        #expect(entries.count == 20)
+        // What the decoder cannot tell apart: a String dictionary read through its own Codable conformance has the
+        // key type an Int one has (both read keys by their string and int values), so it throws too.
+        #expect(message(ViaCodable<[String: String]>.self, twoNumbers)?.contains("one key") == true)
+    }
+}
+
 /// A record with a dictionary field.
 struct CountsRecord: MessagePackRecord, Equatable {
     var counts: [String: Int]

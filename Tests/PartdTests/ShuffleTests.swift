@@ -539,6 +539,24 @@ struct GroupByTests {
         #expect(result["nfd"]?.values(as: Double.self) == [20.0, 50.0])
     }
 
+    @Test("a shuffle's groupby tells key and aggregated column names apart by their bytes (NFC and NFD café are two columns)")
+    func shuffleGroupByLookalikeNames() throws {
+        let (nfc, nfd) = ("caf\u{E9}", "cafe\u{301}")
+        let table = try Table([Column(nfd, [1, 1, 2] as [Int64]), Column(nfc, [1.0, 3.0, 5.0])])
+        let shuffle = try Shuffle<Table>(by: [nfd], partitions: 3)
+        defer { try? shuffle.close() }
+        try shuffle.add(table)
+        // Grouping by the NFC column misses the NFD column the shuffle partitions by (it was let through).
+        let refused = expectPartdError(.invalidArgument) { try shuffle.groupBy([nfc], keepPartitions: true).aggregate([.count]) }
+        #expect(refused?.message.contains("missing") == true, "\(refused.map { "\($0)" } ?? "")")
+        // The aggregated NFC column is read along with the NFD key (it was taken for the key and left out).
+        let sums = try shuffle.groupBy([nfd], keepPartitions: true).aggregate([.sum(nfc, as: "s")])
+        #expect(try sums.sorted(by: [SortKey(nfd)])["s"]?.values(as: Double.self) == [4.0, 5.0])
+        // Aggregations of lookalike columns are two aggregations.
+        #expect(Aggregation.sum(nfc, as: "s") != .sum(nfd, as: "s"))
+        #expect(Set([Aggregation.sum(nfc, as: "s"), .sum(nfd, as: "s")]).count == 2)
+    }
+
     @Test("count, first, last and nunique take NaN as missing (pandas), NaN first, in the middle and last in a group")
     func nanMissingForCountFirstLastNunique() throws {
         // Group 1: NaN first, in the middle and last, around 2, 1, 2, 4; group 2 only NaN; group 3 NaN and a

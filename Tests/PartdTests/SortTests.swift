@@ -184,4 +184,15 @@ struct SortTests {
         expectPartdError(.invalidArgument) { try table.sorted(by: []) }
         expectPartdError(.invalidArgument) { try table.sorted(by: ["nope"]) }
     }
+
+    @Test("sort keys compare by their column names' bytes, as tables find columns: NFC and NFD café are two keys")
+    func lookalikeKeys() throws {
+        let (nfc, nfd) = ("caf\u{E9}", "cafe\u{301}")
+        #expect(SortKey(nfc) != SortKey(nfd))
+        #expect(Set([SortKey(nfc), SortKey(nfd), SortKey(nfc)]).count == 2)
+        #expect(SortKey(nfd) == SortKey("cafe\u{301}"))
+        let table = try Table([Column(nfc, [2, 1] as [Int64]), Column(nfd, [1, 2] as [Int64])])
+        #expect(try table.sorted(by: [SortKey(nfd)])[nfc]?.values(as: Int64.self) == [2, 1])
+        #expect(try table.sorted(by: [SortKey(nfc)])[nfc]?.values(as: Int64.self) == [1, 2])
+    }
 }

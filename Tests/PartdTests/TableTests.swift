@@ -326,4 +326,23 @@ struct TableTests {
         await #expect(processExitsWith: .failure) { _ = Column("a", [1, 2, 3] as [Int64]).take([nil, 5] as [Int?]) }
         await #expect(processExitsWith: .failure) { _ = Column("a", [] as [Int64]).take([0] as [Int]) }
     }
+
+    @Test("take and slice of a table without columns trap on a row it does not have, naming it, as a column's do; so does a bool column's slice")
+    func zeroColumnRowsOutOfRange() async throws {
+        // Without columns nothing checked the indices: any index gave a row.
+        let trapped = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) { _ = Table().take([7]) }
+        #expect(trapped.map { String(decoding: $0.standardErrorContent, as: UTF8.self).contains("index 7") } == true)
+        await #expect(processExitsWith: .failure) { _ = Table().take([nil, 0] as [Int?]) }
+        await #expect(processExitsWith: .failure) { _ = Table().slice(0..<1) }
+        await #expect(processExitsWith: .failure) { _ = try! Table([Column("a", [1, 2, 3] as [Int64])]).selecting([]).take([3]) }
+        await #expect(processExitsWith: .failure) { _ = try! Table([Column("a", [1, 2, 3] as [Int64])]).selecting([]).slice(2..<4) }
+        // A bool column's slice ending inside its last byte gave bits past its end.
+        await #expect(processExitsWith: .failure) { _ = Column("b", [true, false, true]).slice(1..<5) }
+        // Rows a table without columns has are taken and sliced.
+        let rows = try Table([Column("a", [1, 2, 3] as [Int64])]).selecting([])
+        #expect(rows.take([2, 0, 2, 1]).rowCount == 4)
+        #expect(rows.take([nil, 1] as [Int?]).rowCount == 2)
+        #expect(rows.slice(1..<3).rowCount == 2)
+        #expect(Table().take([]).rowCount == 0 && Table().take([nil] as [Int?]).rowCount == 1 && Table().slice(0..<0).rowCount == 0)
+    }
 }

@@ -28,7 +28,12 @@ public struct MessagePackError: Error, Sendable, CustomStringConvertible {
 /// key (a bin, a float, nil, ...) throws `DecodingError` rather than be left out; so do two keys that differ
 /// but are one key to Swift (strs of canonically equivalent text, which `String` takes as equal; an int and the
 /// str of its number; in an `Int` dictionary, two strs of one number), where a key repeated byte for byte is
-/// read at its first entry. Malformed bytes throw
+/// read at its first entry. A container whose key type gives keys made from strings of numbers int values (a
+/// dictionary's, read through its own `Codable` conformance: its `init(from:)` called on a decoder, or a
+/// dictionary keyed by an enum of `Int` raw values) also throws for two keys of one int value (`"5"` and
+/// `"05"`, `5` and `"05"`), which an `Int` dictionary would make one key; the key type is the same for a
+/// `String` dictionary, which throws there too (`String` and `Int` dictionaries that the decoder meets as a
+/// value's type it reads itself, keeping each key as the dictionary does). Malformed bytes throw
 /// `MessagePackError`, type mismatches `DecodingError`; nesting is limited to 256 levels.
 public struct MessagePackDecoder: Sendable {
     public init() {}
@@ -199,7 +204,7 @@ struct DecodingCore {
     var parkedOwners = 0
     static let parkedLimit = 16
     /// See ``KeyProbeCache``.
-    var keyProbe = KeyProbeCache()
+    var keyProbe = KeyProbeCache<KeyTraits>()
     /// The last container value whose end is known (an array read to its end, or a value `end(ofValueAt:)`
     /// measured): its start and end. A parent skipping that child (to reach its next element or entry) finds
     /// it here instead of scanning it again, which keeps decoding nested containers linear in the input
@@ -423,12 +428,12 @@ struct DecodingCore {
         return frames.count - 1
     }
 
-    /// Whether `type` takes any string as a key, if known (a `mutating` way to `keyProbe`, which runs in place).
-    mutating func takesAnyKey(_ type: Any.Type) -> Bool? { keyProbe.answer(type) }
+    /// The traits of key type `type`, if known (a `mutating` way to `keyProbe`, which runs in place).
+    mutating func keyTraits(_ type: Any.Type) -> KeyTraits? { keyProbe.answer(type) }
 
-    /// Opens a keyed container (see `openKeyed`) whose keys are of type `keys`; also tells whether they take
-    /// any string, if known (one access to the core for both).
-    mutating func openContainer(at start: Int, depth: Int, owner: Int, keys: Any.Type) throws -> (Int, Bool?) {
+    /// Opens a keyed container (see `openKeyed`) whose keys are of type `keys`; also tells their traits, if
+    /// known (one access to the core for both).
+    mutating func openContainer(at start: Int, depth: Int, owner: Int, keys: Any.Type) throws -> (Int, KeyTraits?) {
         (try openKeyed(at: start, depth: depth, owner: owner, opening: true), keyProbe.answer(keys))
     }
 
@@ -460,13 +465,16 @@ struct DecodingCore {
     /// Checks the keys of the container of frame `index`, whose key type takes any string (a dictionary's, or
     /// keys made up at run time): its entries will be listed by `keys`, which must not leave out any. A map key
     /// that is not a str of UTF-8 or an `Int`, or an array of values where a map of keys is expected, throws.
-    mutating func checkKeys(of index: Int) throws {
+    /// With `listing`, returns each entry's key as `keys` names it (an int's decimal string) and as the map
+    /// holds it (for `checkIntValues`; nothing otherwise).
+    @discardableResult
+    mutating func checkKeys(of index: Int, listing: Bool = false) throws -> [(name: String, key: Key)] {
         let depth = frames[index].depth
         if frames[index].positional {
             guard frames[index].count == 0 else {
                 throw input.mismatch([String: Any].self, at: frames[index].start, path: codingPath(depth))
             }
-            return
+            return []
         }
         if frames[index].base < 0 { try record(index) }
         let base = frames[index].base
@@ -506,6 +514,7 @@ struct DecodingCore {
                 throw oneKeyError(first, key, depth: depth, why: "both have the name \"\(name)\" to Swift")
             }
         }
+        return listing ? names.indices.map { (names[$0], entries[base + $0].key) } : []
     }
 
     /// Whether map keys `a` and `b` are the same key as the map holds it: strs of the same bytes, or one int.
@@ -844,12 +853,44 @@ struct MessagePackInput {
 
 // The parts that run the values' `init(from:)`, which must happen outside any access to `core`.
 extension Shared where Core == DecodingCore {
-    /// Whether `Key` takes any string (see ``KeyProbeCache``), asked outside `core` (it is user code).
-    fileprivate func takesAnyKey<Key: CodingKey>(_: Key.Type) -> Bool {
-        if let known = core.takesAnyKey(Key.self) { return known }
-        let takes = Key.takesAnyString
-        core.keyProbe.remember(Key.self, takes)
-        return takes
+    /// The traits of `Key` (see ``KeyProbeCache``), asked outside `core` (it is user code).
+    fileprivate func keyTraits<Key: CodingKey>(_: Key.Type) -> KeyTraits {
+        if let known = core.keyTraits(Key.self) { return known }
+        let traits = KeyTraits(of: Key.self)
+        core.keyProbe.remember(Key.self, traits)
+        return traits
+    }
+
+    /// Throws for two of a map's `keys` (those `checkKeys(of:)` returns, at `depth`) that differ but whose
+    /// `Key`s, made as `allKeys` makes them, have one int value (`"5"` and `"05"`, `5` and `"05"`): an `Int`
+    /// dictionary's `Codable` conformance, which keys entries by int value, would keep one of their values. A
+    /// key repeated as the map holds it is one key. (The `Key`s are user code, so they are made outside `core`.)
+    ///
+    /// A `String` dictionary's `Codable` conformance has the same key type, and keeps such keys apart: one read
+    /// through its own `init(from:)` throws too (the decoder reads `String` and `Int` dictionaries itself,
+    /// keeping each key as its type does, wherever it meets them as a value's type).
+    fileprivate func checkIntValues<Key: CodingKey>(
+        _: Key.Type, _ keys: [(name: String, key: DecodingCore.Key)], depth: Int
+    ) throws {
+        let ints = keys.map { entry in
+            ((entry.key.length < 0 ? Key(intValue: entry.key.key) : nil) ?? Key(stringValue: entry.name))?.intValue
+        }
+        // Found by comparing few keys, hashing many (as `checkKeys(of:)`).
+        var seen: [Int: Int] = [:]
+        for (index, int) in ints.enumerated() {
+            guard let int else { continue }
+            let earlier: Int?
+            if keys.count <= 16 {
+                earlier = ints[..<index].firstIndex(of: int)
+            } else {
+                earlier = seen[int]
+                if earlier == nil { seen[int] = index }
+            }
+            guard let earlier, !core.isSameKey(keys[earlier].key, keys[index].key) else { continue }
+            throw core.oneKeyError(
+                keys[earlier].key, keys[index].key, depth: depth,
+                why: "both have the int value \(int), by which an Int dictionary keys its entries")
+        }
     }
 
     /// Decodes a `T` from the value at `position`, the value for `key` of a container at `depth`.
@@ -900,15 +941,15 @@ extension Shared where Core == DecodingCore {
 
     /// Decodes the map at `start` as a dictionary with `String` keys (`strings`) or `Int` keys, calling `insert`
     /// once per key, for its first entry (the one `Codable`'s way through `allKeys` reads), with where its value
-    /// starts. An `Int` dictionary also takes a str key that is a decimal number, as `Codable` does. Returns
-    /// false, having inserted nothing, if the value is not a map or has a key of another form (an int key in a
-    /// `String` dictionary, which `Codable` reads, or a key it refuses: a str that is not UTF-8 or, in an `Int`
-    /// dictionary, no number, an int beyond `Int`'s range, a bin, float, nil, array or map).
+    /// starts. As `Codable` does, a `String` dictionary takes an int key as its decimal string, and an `Int`
+    /// dictionary a str key that is a decimal number. Returns false, having inserted nothing, if the value is
+    /// not a map or has a key `Codable` refuses (a str that is not UTF-8 or, in an `Int` dictionary, no number,
+    /// an int beyond `Int`'s range, a bin, float, nil, array or map), for `Codable` to throw its error.
     ///
     /// A key written again (the same bytes, or the same int) is one key, whose later entries are left out. Two
     /// keys that differ but are one key of the dictionary (strs of canonically equivalent text, which Swift's
-    /// `String` takes as equal; in an `Int` dictionary, an int and a str of its number, or two strs of one
-    /// number) throw `DecodingError.dataCorrupted`: one of their values would be lost.
+    /// `String` takes as equal; an int and a str of its number; in an `Int` dictionary, two strs of one number)
+    /// throw `DecodingError.dataCorrupted`: one of their values would be lost.
     fileprivate func decodeMap(
         at start: Int, strings: Bool, insert: (_ name: String, _ int: Int, _ valueStart: Int, _ depth: Int) throws -> Void
     ) throws -> Bool {
@@ -922,11 +963,16 @@ extension Shared where Core == DecodingCore {
         for _ in 0 ..< count {
             if strings {
                 var keyStart = position
-                guard let length = try core.input.readLength(.string, at: &keyStart),
-                    let name = core.bytes.utf8String(at: keyStart, count: length)
-                else { return false }
-                position = keyStart + length
-                keys.append((name, 0, position, DecodingCore.Key(key: keyStart, length: length)))
+                if let length = try core.input.readLength(.string, at: &keyStart) {
+                    guard let name = core.bytes.utf8String(at: keyStart, count: length) else { return false }
+                    position = keyStart + length
+                    keys.append((name, 0, position, DecodingCore.Key(key: keyStart, length: length)))
+                } else if let int = try core.input.readInt(Int.self, at: &position) {
+                    // Found by its name, the decimal string (the map's form of it, an int, tells it from a str).
+                    keys.append((String(int), 0, position, DecodingCore.Key(key: int, length: -1)))
+                } else {
+                    return false
+                }
             } else if let int = try core.input.readInt(Int.self, at: &position) {
                 keys.append(("", int, position, DecodingCore.Key(key: int, length: -1)))
             } else {
@@ -952,9 +998,11 @@ extension Shared where Core == DecodingCore {
             if let earlier, earlier != index {
                 let first = keys[earlier].key
                 guard core.isSameKey(first, key.key) else {
-                    throw core.oneKeyError(
-                        first, key.key, depth: depth,
-                        why: strings ? "Swift's String takes canonically equivalent text as equal" : "both are the number \(key.int)")
+                    let why =
+                        if !strings { "both are the number \(key.int)" }
+                        else if first.length < 0 || key.key.length < 0 { "both are the String \"\(key.name)\"" }
+                        else { "Swift's String takes canonically equivalent text as equal" }
+                    throw core.oneKeyError(first, key.key, depth: depth, why: why)
                 }
                 continue
             }
@@ -1103,8 +1151,12 @@ private struct KeyedDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
         self.start = start
         self.depth = depth
         self.owner = owner ?? state.core.newOwner()
-        let (index, takesAnyKey) = try state.core.openContainer(at: start, depth: depth, owner: self.owner, keys: Key.self)
-        if takesAnyKey ?? state.takesAnyKey(Key.self) { try state.core.checkKeys(of: index) }
+        let (index, known) = try state.core.openContainer(at: start, depth: depth, owner: self.owner, keys: Key.self)
+        let traits = known ?? state.keyTraits(Key.self)
+        if traits.takesAnyString {
+            let keys = try state.core.checkKeys(of: index, listing: traits.intValuesFromStrings)
+            if traits.intValuesFromStrings { try state.checkIntValues(Key.self, keys, depth: depth) }
+        }
     }
 
     var codingPath: [any CodingKey] { state.core.codingPath(depth) }

@@ -118,14 +118,15 @@ enum PackedElement {
 /// Whether `CodingKey` types take any string: a dictionary's key type and keys made up at run time do, the
 /// `CodingKeys` enums of structs and enums do not. A keyed container whose keys take any string is a map in
 /// both struct encodings (its keys are data, not field names); the decoder checks that such a container's map
-/// keys all read as keys. The last four types asked about, and the answers (asking runs user code).
-struct KeyProbeCache {
+/// keys all read as keys. The last four types asked about, and the answers (asking runs user code): whether
+/// they take any string (the encoder), or ``KeyTraits`` (the decoder).
+struct KeyProbeCache<Answer> {
     private var types: (ObjectIdentifier?, ObjectIdentifier?, ObjectIdentifier?, ObjectIdentifier?)
-    private var answers: (Bool, Bool, Bool, Bool) = (false, false, false, false)
+    private var answers: (Answer?, Answer?, Answer?, Answer?) = (nil, nil, nil, nil)
     private var next = 0
 
     /// The answer for `type`, if it is one of the last four asked about.
-    func answer(_ type: Any.Type) -> Bool? {
+    func answer(_ type: Any.Type) -> Answer? {
         let id = ObjectIdentifier(type)
         if id == types.0 { return answers.0 }
         if id == types.1 { return answers.1 }
@@ -134,13 +135,13 @@ struct KeyProbeCache {
         return nil
     }
 
-    mutating func remember(_ type: Any.Type, _ takesAny: Bool) {
+    mutating func remember(_ type: Any.Type, _ answer: Answer) {
         let id = ObjectIdentifier(type)
         switch next {
-        case 0: (types.0, answers.0) = (id, takesAny)
-        case 1: (types.1, answers.1) = (id, takesAny)
-        case 2: (types.2, answers.2) = (id, takesAny)
-        default: (types.3, answers.3) = (id, takesAny)
+        case 0: (types.0, answers.0) = (id, answer)
+        case 1: (types.1, answers.1) = (id, answer)
+        case 2: (types.2, answers.2) = (id, answer)
+        default: (types.3, answers.3) = (id, answer)
         }
         next = (next + 1) % 4
     }
@@ -149,6 +150,22 @@ struct KeyProbeCache {
 extension CodingKey {
     /// Whether this key type takes a string no type declares as a key name (see ``KeyProbeCache``).
     static var takesAnyString: Bool { Self(stringValue: "\u{1}partd probe") != nil }
+}
+
+/// What the decoder asks of a keyed container's key type, once per type (see ``KeyProbeCache``).
+struct KeyTraits {
+    /// The keys take any string (``CodingKey/takesAnyString``): the container lists its keys (`allKeys`), so
+    /// its map's keys are checked (see `DecodingCore.checkKeys(of:)`).
+    var takesAnyString: Bool
+    /// Keys made from strings of numbers have int values (a dictionary's key type parses them, as `Int(_:)`
+    /// does): two map keys of one int value (`"5"` and `"05"`, `5` and `"05"`) are one key to whoever keys the
+    /// entries by int value, as an `Int` dictionary's `Codable` conformance does.
+    var intValuesFromStrings: Bool
+
+    init<Key: CodingKey>(of _: Key.Type) {
+        takesAnyString = Key.takesAnyString
+        intValuesFromStrings = takesAnyString && Key(stringValue: "1")?.intValue != nil
+    }
 }
 
 /// The coding-path keys the coders make up themselves: array indices, "super", and dictionaries' keys.
@@ -275,7 +292,7 @@ private struct EncodingCore: ~Copyable {
     /// The last type `open` looked at (and whether its container's keys take any string), and the container it gets.
     var shapeCache: (type: Any.Type?, anyKeys: Bool, kind: Kind, intKeys: Bool)?
     /// See ``KeyProbeCache``.
-    var keyProbe = KeyProbeCache()
+    var keyProbe = KeyProbeCache<Bool>()
 
     init(structsAsArrays: Bool) {
         self.structsAsArrays = structsAsArrays

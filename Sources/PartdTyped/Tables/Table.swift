@@ -118,7 +118,11 @@ public struct Column: Sendable, Equatable {
         return nil
     }
 
+    /// The rows in `range`.
+    ///
+    /// - Precondition: `range` lies in `0..<count`.
     public func slice(_ range: Range<Int>) -> Column {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count, "rows \(range) out of range 0..<\(count)")
         let sliced: Storage
         switch storage {
         case .fixed(let values): sliced = .fixed(values.slice(range))
@@ -343,22 +347,34 @@ public struct Table: Sendable, Equatable {
     }
 
     /// The rows in `range`.
+    ///
+    /// - Precondition: `range` lies in `0..<rowCount`, also for a table without columns.
     public func slice(_ range: Range<Int>) -> Table {
-        Table(unchecked: columns.map { $0.slice(range) }, rowCount: range.count)
+        precondition(range.lowerBound >= 0 && range.upperBound <= rowCount, "rows \(range) out of range 0..<\(rowCount)")
+        return Table(unchecked: columns.map { $0.slice(range) }, rowCount: range.count)
     }
 
     /// The rows at `indices`, in that order.
     ///
-    /// - Precondition: every index is in `0..<rowCount` (checked by each column).
+    /// - Precondition: every index is in `0..<rowCount` (checked by each column, and here for a table without
+    ///   columns, whose row count is all it has).
     public func take(_ indices: [Int]) -> Table {
-        Table(unchecked: columns.map { $0.take(indices) }, rowCount: indices.count)
+        if columns.isEmpty { Self.checkRows(indices, rowCount: rowCount) }
+        return Table(unchecked: columns.map { $0.take(indices) }, rowCount: indices.count)
     }
 
     /// The rows at `indices`, in that order, where `nil` gives a row of nulls.
     ///
-    /// - Precondition: every index that is not `nil` is in `0..<rowCount` (checked by each column).
+    /// - Precondition: every index that is not `nil` is in `0..<rowCount` (checked by each column, and here
+    ///   for a table without columns).
     public func take(_ indices: [Int?]) -> Table {
-        Table(unchecked: columns.map { $0.take(indices) }, rowCount: indices.count)
+        if columns.isEmpty { Self.checkRows(indices.lazy.compactMap { $0 }, rowCount: rowCount) }
+        return Table(unchecked: columns.map { $0.take(indices) }, rowCount: indices.count)
+    }
+
+    /// Traps on the first index outside `0..<rowCount`, naming it, as a column's `take` does.
+    private static func checkRows(_ indices: some Sequence<Int>, rowCount: Int) {
+        for i in indices { precondition(i >= 0 && i < rowCount, "index \(i) out of range 0..<\(rowCount)") }
     }
 
     /// Only the named columns, in the order given.

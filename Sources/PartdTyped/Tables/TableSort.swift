@@ -8,9 +8,20 @@ import Partd
 /// ```swift
 /// try table.sorted(by: ["day", .descending("amount")])
 /// ```
+///
+/// Two sort keys are equal when their directions and the UTF-8 bytes of their column names are: names compare
+/// as a table finds columns, so keys of `"caf\u{E9}"` and `"cafe\u{301}"` (NFC and NFD "café", one `String` to
+/// Swift's `==`) are keys of two columns.
 public struct SortKey: Sendable, Hashable, ExpressibleByStringLiteral {
     public var column: String
     public var descending: Bool
+
+    public static func == (a: SortKey, b: SortKey) -> Bool { a.descending == b.descending && a.column.hasSameUTF8(as: b.column) }
+
+    public func hash(into hasher: inout Hasher) {
+        UTF8Key(column).hash(into: &hasher)
+        hasher.combine(descending)
+    }
 
     public init(_ column: String, descending: Bool = false) {
         self.column = column

@@ -22,8 +22,8 @@ import Musl
 /// partition's rows (comma separated); `…:alive:N` is mapper N's heartbeat,
 /// holding its lease's token, which expires after ``deadAfter`` unless refreshed.
 /// A lease only refreshes and reports while it still holds the mapper: one that
-/// stalled past ``deadAfter`` does not take the mapper back from a rerun, but with
-/// no rerun it carries on (reducers that polled meanwhile saw it dead).
+/// stalled past ``deadAfter`` does not take the mapper back from a rerun, nor
+/// carry on once a reducer saw it dead; if neither happened, it carries on.
 ///
 /// ```swift
 /// // mapper m of M, on any host
@@ -86,9 +86,9 @@ public final class ShuffleCoordinator: Sendable {
 
     /// A mapper's registration: its heartbeat runs until ``finish(partitionRows:)`` or ``abandon()``, or
     /// until the lease is deinitialised (reducers then see the mapper as dead). A lease that stalled past
-    /// ``deadAfter`` (its heartbeat key expired; reducers that polled meanwhile saw the mapper dead) sets
-    /// the key again on its next beat if no other lease registered the mapper and the job was not reset;
-    /// otherwise it stops beating and is over: it never takes the key from a rerun, and its
+    /// ``deadAfter`` (its heartbeat key expired) sets the key again on its next beat if no reducer saw the
+    /// mapper dead meanwhile (``poll()`` makes that final), no other lease registered the mapper and the job
+    /// was not reset; otherwise it stops beating and is over: it never takes the key from a rerun, and its
     /// ``finish(partitionRows:)`` throws.
     public final class Lease: Sendable {
         public let mapper: Int
@@ -117,14 +117,15 @@ public final class ShuffleCoordinator: Sendable {
 
         /// Reports the mapper done, with the rows it wrote to each partition. The report is recorded only
         /// while this lease still holds the mapper: its heartbeat key holds the lease's token, or the key
-        /// expired (the lease stalled past ``ShuffleCoordinator/deadAfter``) and no other lease registered
-        /// the mapper since. The same report sent again by this lease (after a lost connection, say) is
-        /// accepted.
+        /// expired (the lease stalled past ``ShuffleCoordinator/deadAfter``) and neither did a reducer see
+        /// the mapper dead nor another lease register it since. The same report sent again by this lease
+        /// (after a lost connection, say) is accepted.
         ///
         /// - Throws: ``PartdError/Code/alreadyExists`` if the lease was superseded: its heartbeat expired
         ///   and the mapper was started again (a rerun now holds it, or already reported), or this lease
-        ///   already reported other rows. ``PartdError/Code/connectionFailed`` if the job was reset since
-        ///   the lease registered. Neither report is recorded.
+        ///   already reported other rows. ``PartdError/Code/connectionFailed`` if a reducer saw the mapper
+        ///   dead (its heartbeat had expired), or the job was reset since the lease registered. Neither
+        ///   report is recorded.
         public func finish(partitionRows: [Int]) throws {
             stop(waiting: true)
             try coordinator.finish(mapper, token: token, partitionRows: partitionRows)
@@ -188,10 +189,34 @@ public final class ShuffleCoordinator: Sendable {
         return 1
         """.utf8)
 
+    /// Reads the mappers' states in one step: the `started` hash `KEYS[1]`, the `done` hash `KEYS[2]`, and
+    /// whether each heartbeat `KEYS[3…]` (mapper 0, 1, …) exists. A mapper started, not done and without a
+    /// heartbeat is dead, and that is final: its start record's token is replaced by `dead`, so the lease can
+    /// neither set its heartbeat again nor report (reducers that saw it dead give up on the job, so a report
+    /// that came later would let others read a job being dropped and rerun).
+    private static let pollScript = Array("""
+        local started = redis.call('HGETALL', KEYS[1])
+        local done = redis.call('HGETALL', KEYS[2])
+        local alive = {}
+        for i = 3, #KEYS do
+          local exists = redis.call('EXISTS', KEYS[i])
+          if exists == 0 then
+            local mapper = tostring(i - 3)
+            local record = redis.call('HGET', KEYS[1], mapper)
+            if record and redis.call('HEXISTS', KEYS[2], mapper) == 0 then
+              redis.call('HSET', KEYS[1], mapper, string.match(record, '^[^,]*') .. ',dead')
+            end
+          end
+          alive[#alive + 1] = exists
+        end
+        return {started, done, alive}
+        """.utf8)
+
     /// Refreshes mapper `ARGV[3]`'s heartbeat `KEYS[1]` for `ARGV[2]` ms if it still holds the lease's token
     /// `ARGV[1]`, or sets it again if it expired while the start record in `KEYS[2]` (`TIME,TOKEN`) still names
-    /// this lease (the lease was starved, say, and no rerun registered): 1 if so, 0 if the lease lost its
-    /// claim (another lease registered, or the job was reset).
+    /// this lease (the lease was starved, say, no rerun registered and no reducer saw it dead): 1 if so, 0 if
+    /// the lease lost its claim (another lease registered, a reducer saw it dead, or the job was reset) or
+    /// already reported.
     private static let heartbeatScript = Array("""
         local holder = redis.call('GET', KEYS[1])
         if holder == ARGV[1] then
@@ -212,10 +237,12 @@ public final class ShuffleCoordinator: Sendable {
     /// recorded this very report (a request re-sent after a lost connection), or when the heartbeat expired
     /// but the start record still names this lease (no rerun registered: the report is late, not
     /// superseded); 0 when another lease holds or held the mapper since; 2 when this lease already reported
-    /// other rows; -1 when the start record names no lease (the job was reset).
+    /// other rows; -2 when a reducer saw the mapper dead (see `pollScript`); -1 when the start record names no
+    /// lease (the job was reset, or an earlier version wrote it).
     private static let finishScript = Array("""
         local started = redis.call('HGET', KEYS[1], ARGV[1])
         local owner = started and string.match(started, ',(.+)$')
+        if owner == 'dead' then return -2 end
         if owner and owner ~= ARGV[2] then return 0 end
         local holder = redis.call('GET', KEYS[3])
         if holder == ARGV[2] then
@@ -265,11 +292,17 @@ public final class ShuffleCoordinator: Sendable {
             throw PartdError(
                 code: .alreadyExists,
                 message: "mapper \(mapper) of shuffle job \(job) already reported other rows from this lease; the first report stands")
+        case .integer(-2):
+            throw PartdError(
+                code: .connectionFailed,
+                message: "mapper \(mapper) of shuffle job \(job) was seen dead by a reducer (its heartbeat expired for \(deadAfter) "
+                    + "before it finished), so its report is not recorded: drop() the store and reset() the coordinator, then rerun the job")
         case .integer(-1):
             throw PartdError(
                 code: .connectionFailed,
                 message: "the lease of mapper \(mapper) of shuffle job \(job) is over: the job was reset (its start record is "
-                    + "gone), so its report is not recorded: drop() the store and reset() the coordinator, then rerun the job")
+                    + "gone, or was written by an earlier version), so its report is not recorded: drop() the store and reset() "
+                    + "the coordinator, then rerun the job")
         default:
             throw PartdError(code: .protocolViolation, message: "shuffle coordinator of job \(job): unexpected reply \(reply)")
         }
@@ -302,18 +335,16 @@ public final class ShuffleCoordinator: Sendable {
     /// The state of every mapper: `nil` while some are still running, the report once all finished.
     ///
     /// - Throws: ``PartdError/Code/connectionFailed`` naming a mapper that registered
-    ///   but whose heartbeat expired before it finished (it died).
+    ///   but whose heartbeat expired before it finished (it died). That is final: the mapper's lease can
+    ///   no longer set its heartbeat again or report, even if it was only stalled.
     public func poll() throws -> Report? {
         let reply = try call(
-            [
-                [Array("MULTI".utf8)],
-                [Array("HGETALL".utf8), startedKey],
-                [Array("HGETALL".utf8), doneKey],
-            ] + (0..<mappers).map { [Array("EXISTS".utf8), aliveKey($0)] } + [[Array("EXEC".utf8)]],
+            [[Array("EVAL".utf8), Self.pollScript, Array(String(2 + mappers).utf8), startedKey, doneKey] + (0..<mappers).map(aliveKey)],
             what: "reading mapper states")
-        guard case .array(let parts) = reply, parts.count == 2 + mappers else {
+        guard case .array(let outer) = reply, outer.count == 3, case .array(let alive) = outer[2], alive.count == mappers else {
             throw PartdError(code: .protocolViolation, message: "shuffle coordinator of job \(job): unexpected reply \(reply)")
         }
+        let parts = [outer[0], outer[1]] + alive
         let started = Self.hash(parts[0])
         let done = Self.hash(parts[1])
         var mapperRows = [Int](repeating: 0, count: mappers)

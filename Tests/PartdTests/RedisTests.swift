@@ -250,6 +250,26 @@ struct RedisStoreTests {
         #expect(try run("EXISTS") == .integer(0), "the report left a heartbeat behind")
         try coordinator.reset()
 
+        // Once a reducer saw the mapper dead (its heartbeat gone), that is final: the lease neither sets its
+        // heartbeat again nor reports. (Its heartbeat may set the key again before the poll: then again.)
+        let seen = try coordinator.start(mapper: 0)
+        var sawDead = false
+        for _ in 0..<50 where !sawDead {
+            _ = try run("DEL")
+            do {
+                _ = try coordinator.poll()
+            } catch let error as PartdError where error.code == .connectionFailed {
+                sawDead = true
+            }
+        }
+        #expect(sawDead)
+        Thread.sleep(forTimeInterval: 0.4)
+        #expect(try run("EXISTS") == .integer(0), "a mapper seen dead set its heartbeat again")
+        let dead = expectPartdError(.connectionFailed) { try seen.finish(partitionRows: [10]) }
+        #expect(dead?.message.contains("seen dead") == true, "\(dead.map { "\($0)" } ?? "")")
+        expectPartdError(.connectionFailed) { try coordinator.poll() }
+        try coordinator.reset()
+
         // A lease of a job reset since stops beating and cannot report.
         let reset = try coordinator.start(mapper: 0)
         try coordinator.reset()

@@ -66,9 +66,17 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
     /// `prefetch`) has released the dictionary's lock, so they may use the dictionary;
     /// they run in the order the events happened (a read's `onMiss` before the
     /// `onOverflow`s its load caused), and other threads may change the dictionary first.
-    public var onMiss: (@Sendable (Key) -> Void)?
+    /// Both are kept under the dictionary's lock, so any thread may set them at any time;
+    /// each event calls the one set when it is reported.
+    public var onMiss: (@Sendable (Key) -> Void)? {
+        get { state.withLock { $0.onMiss } }
+        set { state.withLock { $0.onMiss = newValue } }
+    }
     /// Called with a key whose value was spilled to disk (see ``onMiss``).
-    public var onOverflow: (@Sendable (Key) -> Void)?
+    public var onOverflow: (@Sendable (Key) -> Void)? {
+        get { state.withLock { $0.onOverflow } }
+        set { state.withLock { $0.onOverflow = newValue } }
+    }
 
     private let folder: Folder
     private let state = Locked(State())
@@ -109,6 +117,8 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         /// file); `flush` removes each, under the directory's lock, once the index it writes does not name it.
         var superseded: Set<String> = []
         var dropped = false
+        var onMiss: (@Sendable (Key) -> Void)?
+        var onOverflow: (@Sendable (Key) -> Void)?
     }
 
     /// A callback to make once the lock is released.
@@ -138,9 +148,9 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         self.path = folder.path
         self.memoryBudget = memoryBudget
         self.encoding = encoding
-        self.onMiss = onMiss
-        self.onOverflow = onOverflow
         try state.withLock { state in
+            state.onMiss = onMiss
+            state.onOverflow = onOverflow
             for (key, file) in try readIndex() {
                 state.entries[key] = Entry(value: nil, size: 0, file: file, shared: true, dirty: false, lastUse: 0)
             }
@@ -460,12 +470,12 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         }
     }
 
-    /// Makes the callbacks for `events`, in order (call without the lock held).
+    /// Makes the callbacks for `events`, in order, each the one set now (call without the lock held).
     private func report(_ events: [Event]) {
         for event in events {
             switch event {
-            case .miss(let key): onMiss?(key)
-            case .overflow(let key): onOverflow?(key)
+            case .miss(let key): state.withLock { $0.onMiss }?(key)
+            case .overflow(let key): state.withLock { $0.onOverflow }?(key)
             }
         }
     }

@@ -388,6 +388,35 @@ struct SpillDictionaryTests {
         #expect(try b["k"] == nil && reader["k"] == nil && valueFiles().isEmpty)
     }
 
+    @Test("onMiss and onOverflow may be replaced while other threads read and write (a data race: they were read outside the lock)")
+    func callbacksReplacedConcurrently() throws {
+        final class Token: Sendable {
+            let number: Int
+            init(_ number: Int) { self.number = number }
+        }
+        let calls = Locked(0)
+        let d = try SpillDictionary<Int, [Int]>(memoryBudget: .bytes(24))
+        DispatchQueue.concurrentPerform(iterations: 3) { worker in
+            if worker == 0 {
+                for i in 0..<20_000 {
+                    let token = Token(i)  // each closure holds its own object, released when replaced
+                    d.onOverflow = { _ in calls.withLock { $0 += token.number >= 0 ? 1 : 0 } }
+                    d.onMiss = { _ in calls.withLock { $0 += token.number >= 0 ? 1 : 0 } }
+                }
+            } else {
+                for step in 0..<3_000 {
+                    try? d.set([step, worker], for: step % 6)
+                    _ = try? d[(step + 3) % 6]
+                }
+            }
+        }
+        #expect(d.onMiss != nil && d.onOverflow != nil)
+        d.onMiss = nil
+        d.onOverflow = nil
+        #expect(calls.withLock { $0 } > 0)
+        for key in 0..<6 { #expect(try d[key]?.count == 2) }
+    }
+
     @Test("onMiss and onOverflow may use the dictionary; they run in the order the events happened")
     func callbacksUseTheDictionary() throws {
         let events = Locked<[String]>([])

@@ -23,18 +23,26 @@ import PartdCompression
 ///   place (a crash leaves the old or the new value). A value set again replaces
 ///   its file while no flush has put the file in the index; once one has (other
 ///   instances may read it), the new value gets a new file, and the old one is
-///   removed by a later `flush()`, under the directory's lock, once the merged
-///   index no longer names it (so does a removed key's; one no flush published
-///   goes at once). The index never names a missing file, even after a crash,
-///   which may leave files the index does not name. The key index `.keys`
-///   maps keys to relative file names, so the directory can be moved.
+///   removed by the next `flush()`, under the directory's lock, once the index
+///   it writes no longer names it. So is a removed key's file (at once if no
+///   flush published it), and the file the index names for a key this instance
+///   set or removed, whichever instance wrote it: one key leaves one file. The
+///   index never names a missing file; only a crash, or a file that cannot be
+///   deleted (tried again at the next flush), leaves files it does not name. An
+///   instance still naming a deleted file finds it missing and follows the
+///   index. The key index `.keys` maps keys to relative file names, so the
+///   directory can be moved.
 /// - **Processes**: `flush()` merges this instance's changes (the keys it set
 ///   or removed since its last flush) into the index under an inter-process
 ///   lock, keeping what other processes flushed; a key this instance does not
 ///   know is looked up in the index on disk, and keys it only read follow the
-///   index (one another process removed and flushed is gone here too). Two
-///   processes writing different keys lose nothing; for one key the last flush
-///   wins, and a value reaches other instances only when flushed.
+///   index each time this instance reads it (`keys()`, `flush()`, a lookup of a
+///   key it does not know, a spilled value whose file is gone): a value another
+///   process set and flushed replaces the one held here (which is let go, and
+///   read from its new file when asked for), and a key another process removed
+///   and flushed is gone here too. Two processes writing different keys lose
+///   nothing; for one key the last flush wins, and a value reaches other
+///   instances only when flushed.
 /// - **Lifetime**: a temporary dictionary (no `path`) is removed at deinit; a
 ///   given directory never is, and is flushed at deinit.
 /// - **Durability**: over a given directory every file written (values and the
@@ -58,9 +66,17 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
     /// `prefetch`) has released the dictionary's lock, so they may use the dictionary;
     /// they run in the order the events happened (a read's `onMiss` before the
     /// `onOverflow`s its load caused), and other threads may change the dictionary first.
-    public var onMiss: (@Sendable (Key) -> Void)?
+    /// Both are kept under the dictionary's lock, so any thread may set them at any time;
+    /// each event calls the one set when it is reported.
+    public var onMiss: (@Sendable (Key) -> Void)? {
+        get { state.withLock { $0.onMiss } }
+        set { state.withLock { $0.onMiss = newValue } }
+    }
     /// Called with a key whose value was spilled to disk (see ``onMiss``).
-    public var onOverflow: (@Sendable (Key) -> Void)?
+    public var onOverflow: (@Sendable (Key) -> Void)? {
+        get { state.withLock { $0.onOverflow } }
+        set { state.withLock { $0.onOverflow = newValue } }
+    }
 
     private let folder: Folder
     private let state = Locked(State())
@@ -101,6 +117,8 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         /// file); `flush` removes each, under the directory's lock, once the index it writes does not name it.
         var superseded: Set<String> = []
         var dropped = false
+        var onMiss: (@Sendable (Key) -> Void)?
+        var onOverflow: (@Sendable (Key) -> Void)?
     }
 
     /// A callback to make once the lock is released.
@@ -130,9 +148,9 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         self.path = folder.path
         self.memoryBudget = memoryBudget
         self.encoding = encoding
-        self.onMiss = onMiss
-        self.onOverflow = onOverflow
         try state.withLock { state in
+            state.onMiss = onMiss
+            state.onOverflow = onOverflow
             for (key, file) in try readIndex() {
                 state.entries[key] = Entry(value: nil, size: 0, file: file, shared: true, dirty: false, lastUse: 0)
             }
@@ -272,16 +290,19 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
 
     /// Removes `key` and its file (at once if no flush put the file in the index, else at the next
     /// `flush()`, which other instances may read it until); returns whether it had a value.
+    ///
+    /// - Throws: the error deleting a file no flush published (the file is deleted first). Nothing
+    ///   changes then: the key keeps its latest value, and the next `flush()` publishes it as usual.
     @discardableResult
     public func removeValue(for key: Key) throws -> Bool {
         try state.withLock { state in
             try checkOpen(state)
             if state.entries[key] == nil { try refreshIndex(&state) }
-            guard let old = state.entries.removeValue(forKey: key) else { return false }
+            guard let old = state.entries[key] else { return false }
+            if let file = old.file, !old.shared { try folder.remove(file) }
+            state.entries[key] = nil
             if old.value != nil { state.memoryUsage -= old.size }
-            if let file = old.file {
-                if old.shared { state.superseded.insert(file) } else { try folder.remove(file) }
-            }
+            if let file = old.file, old.shared { state.superseded.insert(file) }
             state.removed.insert(key)
             state.changed.remove(key)
             return true
@@ -298,8 +319,10 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
 
     /// Writes every value not yet on disk to its file and merges this instance's
     /// changes (keys set or removed since its last flush) into the index `.keys`
-    /// under the inter-process lock; other keys follow the index. Then removes the
-    /// files this instance stopped using that the index no longer names. Values stay in memory.
+    /// under the inter-process lock; other keys follow the index (a value held in
+    /// memory whose key another instance set since is let go). Then removes the
+    /// files the index no longer names that this instance stopped using, or that
+    /// the index named for the keys it changed. Values this instance set stay in memory.
     public func flush() throws {
         try state.withLock { state in
             try checkOpen(state)
@@ -311,12 +334,20 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
                 state.entries[key] = entry
             }
             try folder.withLock(Self.lockName) {
-                var merged = try readIndex()
+                let onDisk = try readIndex()
+                var merged = onDisk
                 for key in state.removed { merged[key] = nil }
                 for key in state.changed { if let file = state.entries[key]?.file { merged[key] = file } }
+                // The file the index names for a key this instance changed may be another instance's (written
+                // after this one last read the index): nothing names it once this index is written.
+                for key in state.removed.union(state.changed) {
+                    if let file = onDisk[key], file != merged[key] { state.superseded.insert(file) }
+                }
                 let index = merged.map { IndexEntry(key: $0.key, file: $0.value) }
-                try folder.write(Self.indexName, try ValueEncoding.messagePack.encode(index))
+                // Shared from now on, even if the write throws after its rename put the index in place: a value
+                // set again then gets a new file, never rewriting one another instance may read.
                 for key in state.changed { state.entries[key]?.shared = true }
+                try folder.write(Self.indexName, try ValueEncoding.messagePack.encode(index))
                 state.removed = []
                 state.changed = []
                 follow(merged, &state)
@@ -373,15 +404,18 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         follow(try readIndex(), &state)
     }
 
-    /// Makes the keys this instance has not changed since its last flush match `index`.
+    /// Makes the keys this instance has not changed since its last flush match `index`: a key whose file
+    /// changed (another instance set it and flushed) lets go of the value held in memory, which its new
+    /// file replaces at the next read.
     private func follow(_ index: [Key: String], _ state: inout State) {
         for (key, file) in index where !state.changed.contains(key) && !state.removed.contains(key) {
-            if state.entries[key] == nil {
-                state.entries[key] = Entry(value: nil, size: 0, file: file, shared: true, dirty: false, lastUse: 0)
-            } else {
-                state.entries[key]?.file = file
+            let old = state.entries[key]
+            if let old, old.file == file {
                 state.entries[key]?.shared = true
+                continue
             }
+            if let old, old.value != nil { state.memoryUsage -= old.size }
+            state.entries[key] = Entry(value: nil, size: 0, file: file, shared: true, dirty: false, lastUse: old?.lastUse ?? 0)
         }
         for (key, entry) in state.entries where index[key] == nil && !state.changed.contains(key) {
             // Another process removed it and flushed.
@@ -436,12 +470,12 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         }
     }
 
-    /// Makes the callbacks for `events`, in order (call without the lock held).
+    /// Makes the callbacks for `events`, in order, each the one set now (call without the lock held).
     private func report(_ events: [Event]) {
         for event in events {
             switch event {
-            case .miss(let key): onMiss?(key)
-            case .overflow(let key): onOverflow?(key)
+            case .miss(let key): state.withLock { $0.onMiss }?(key)
+            case .overflow(let key): state.withLock { $0.onOverflow }?(key)
             }
         }
     }

@@ -20,9 +20,17 @@ import PartdTyped
 /// than two values. `first` and `last` take a group's first and last value in
 /// row order (of any type, as pandas' `first()` and `last()` skip nulls and NaN);
 /// `nunique` counts a group's distinct values (`Int64`; nulls and NaN not counted).
-/// `median` and `quantile` take numbers and give `Float64`, interpolating
-/// linearly between the two values nearest the quantile's position (numpy's and
-/// pandas' default); null for a group with no values.
+/// `median` and `quantile` take numbers (as `Float64`) and give `Float64`, null
+/// for a group with no values, computed as pandas' groupby computes them: the
+/// median of an even count is the mean `(a + b) / 2` of the two middle values,
+/// and `quantile` interpolates linearly between the two values nearest its
+/// position, `a + (b - a) * f`, or is `a` when the position falls on a value
+/// (pandas' groupby `quantile`; `Series.quantile` and numpy interpolate from `b`
+/// when `f >= 0.5`, which can differ in the last bit and at infinities). The two
+/// differ where infinities or overflow meet: of `[inf, inf]` the median is inf
+/// and `quantile(0.5)` NaN, of `[-1e308, 1e308]` the median is 0 and
+/// `quantile(0.5)` inf, and of `[1e308, 1e308]` the median is inf (the sum
+/// overflows, as in pandas).
 ///
 /// Two aggregations are equal when their functions, `q`s and the UTF-8 bytes of their column and result
 /// names are: names compare as a table compares them, so `.sum("caf\u{E9}")` and `.sum("cafe\u{301}")`
@@ -66,7 +74,9 @@ public struct Aggregation: Sendable, Hashable {
     public static func last(_ column: String, as name: String? = nil) -> Aggregation { .init(.last, column, as: name) }
     /// How many distinct values, neither null nor NaN, the group holds.
     public static func nunique(_ column: String, as name: String? = nil) -> Aggregation { .init(.nunique, column, as: name) }
-    /// The median of the group's values (`Float64`).
+    /// The median of the group's values (`Float64`): the middle value, or `(a + b) / 2` of the two middle
+    /// values of an even count, as pandas' groupby `median` (see ``Aggregation`` for where it differs from
+    /// `quantile(0.5)`).
     public static func median(_ column: String, as name: String? = nil) -> Aggregation { .init(.median, column, as: name) }
     /// The quantile `q` (in 0...1) of the group's values (`Float64`), named `COLUMN_qQ` (`x_q0.9`) by default.
     public static func quantile(_ column: String, _ q: Double, as name: String? = nil) -> Aggregation {
@@ -207,7 +217,9 @@ enum GroupBy {
                 let runs = try sortedRuns[UTF8Key(name)]
                     ?? SortedRuns(try column(name), aggregation, groups: groups, groupCount: firstRows.count)
                 sortedRuns[UTF8Key(name)] = runs
-                result.append(runs.quantile(aggregation.q, name: aggregation.name))
+                result.append(
+                    aggregation.function == .median
+                        ? runs.median(name: aggregation.name) : runs.quantile(aggregation.q, name: aggregation.name))
             } else if aggregation.function == .size {
                 var counts = [Int64](repeating: 0, count: firstRows.count)
                 for g in groups { counts[Int(g)] += 1 }
@@ -585,18 +597,35 @@ struct SortedRuns {
         return (bounds, values)
     }
 
-    /// The quantile `q` of each group, interpolated linearly between the two nearest values (numpy's
-    /// default); null for a group with no values.
+    /// The quantile `q` of each group, interpolated linearly between the two nearest values `a` and `b` as
+    /// `a + (b - a) * f`, or `a` when the position falls on a value (pandas' groupby `quantile`); null for a
+    /// group with no values.
     func quantile(_ q: Double, name: String) -> Column {
-        let groupCount = bounds.count - 1
-        var results = [Double](repeating: 0, count: groupCount)
-        for g in 0..<groupCount where bounds[g] < bounds[g + 1] {
-            let (start, count) = (bounds[g], bounds[g + 1] - bounds[g])
+        column(name) { start, count in
             let position = Double(count - 1) * q
             let below = Int(position.rounded(.down))
             let (a, b) = (values[start + below], values[start + min(below + 1, count - 1)])
             let fraction = position - Double(below)
-            results[g] = fraction == 0 ? a : a + (b - a) * fraction
+            return fraction == 0 ? a : a + (b - a) * fraction
+        }
+    }
+
+    /// The median of each group: its middle value, or the mean `(a + b) / 2` of its two middle values
+    /// (pandas' groupby `median`, which differs from `quantile(0.5)` where infinities or overflow meet:
+    /// `[inf, inf]` gives inf, not NaN); null for a group with no values.
+    func median(name: String) -> Column {
+        column(name) { start, count in
+            let middle = start + count / 2
+            return count % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2
+        }
+    }
+
+    /// A column of `statistic(start, count)` for each group's run of values, null for a group with none.
+    private func column(_ name: String, _ statistic: (_ start: Int, _ count: Int) -> Double) -> Column {
+        let groupCount = bounds.count - 1
+        var results = [Double](repeating: 0, count: groupCount)
+        for g in 0..<groupCount where bounds[g] < bounds[g + 1] {
+            results[g] = statistic(bounds[g], bounds[g + 1] - bounds[g])
         }
         let empty = (0..<groupCount).contains { bounds[$0] == bounds[$0 + 1] }
         return Column(name, results, validity: empty ? BitArray((0..<groupCount).lazy.map { bounds[$0] < bounds[$0 + 1] }) : nil)

@@ -296,6 +296,127 @@ struct SpillDictionaryTests {
         #expect(try valueFiles().isEmpty && SpillDictionary<String, [Int]>(path: path).keys().isEmpty)
     }
 
+    @Test("a value another instance flushed replaces one held in memory once this instance reads the index (it kept the old value)")
+    func cachedValueFollowsTheIndex() throws {
+        let path = scratchPath("chest-follow")
+        defer { removeTree(path) }
+        let a = try SpillDictionary<String, Int>(path: path)
+        try a.set(1, for: "k")
+        try a.flush()
+        let reader = try SpillDictionary<String, Int>(path: path)
+        #expect(try reader["k"] == 1)  // held in memory now
+        let b = try SpillDictionary<String, Int>(path: path)
+        try b.set(2, for: "k")
+        try b.flush()
+        #expect(try a.keys() == ["k"] && reader.keys() == ["k"])  // both read the index: k has another file
+        #expect(!reader.isInMemory("k") && reader.memoryUsage == 0)  // the old value let go
+        try a.flush()
+        try reader.flush()
+        #expect(try a["k"] == 2)
+        #expect(try reader["k"] == 2)
+        #expect(try SpillDictionary<String, Int>(path: path)["k"] == 2)
+        // A key this instance set keeps its own value until its flush: the last flush wins.
+        try b.set(3, for: "k")
+        try a.set(4, for: "k")
+        try a.flush()
+        #expect(try b.keys() == ["k"] && b["k"] == 3)
+        try b.flush()
+        #expect(try a.keys() == ["k"] && a["k"] == 3)
+    }
+
+    @Test("a removal whose file cannot be deleted throws and changes nothing (the key came back with an older value)")
+    func failedRemoval() throws {
+        let path = scratchPath("chest-failed-removal")
+        defer { removeTree(path) }
+        func valueFiles() throws -> Set<String> {
+            Set(try FileManager.default.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") })
+        }
+        let a = try SpillDictionary<String, Int>(path: path, memoryBudget: .bytes(1))
+        try a.set(100_001, for: "k")
+        try a.flush()
+        let published = try valueFiles()
+        try a.set(100_002, for: "k")  // spilled at once to a new file, which no flush has published
+        let fresh = try valueFiles().subtracting(published)
+        try #require(fresh.count == 1)
+        let file = path + "/" + fresh.first!
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: file))
+        // A non-empty directory in the file's place: deleting it fails (EISDIR).
+        try FileManager.default.removeItem(atPath: file)
+        try FileManager.default.createDirectory(atPath: file + "/inside", withIntermediateDirectories: true)
+        #expect(throws: PartdError.self) { try a.removeValue(for: "k") }
+        #expect(try a.contains("k") && a.keys() == ["k"])
+        try FileManager.default.removeItem(atPath: file)
+        try bytes.write(to: URL(fileURLWithPath: file))
+        #expect(try a["k"] == 100_002)  // the latest value, not the flushed one
+        try a.flush()
+        #expect(try a["k"] == 100_002 && SpillDictionary<String, Int>(path: path)["k"] == 100_002)
+        #expect(try a.removeValue(for: "k"))
+        try a.flush()
+        #expect(try !a.contains("k") && SpillDictionary<String, Int>(path: path).keys().isEmpty && valueFiles().isEmpty)
+    }
+
+    @Test("a flush deletes the file another instance published for a key this one set or removed (they were left behind)")
+    func filesOfOtherInstances() throws {
+        let path = scratchPath("chest-others-files")
+        defer { removeTree(path) }
+        func valueFiles() throws -> [String] {
+            try FileManager.default.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") }
+        }
+        let a = try SpillDictionary<String, Int>(path: path)
+        let b = try SpillDictionary<String, Int>(path: path)
+        let reader = try SpillDictionary<String, Int>(path: path, memoryBudget: .zero)  // holds no value: reads files
+        try a.set(0, for: "k")
+        try a.flush()
+        #expect(try reader["k"] == 0)
+        for round in 1...5 {
+            try b.set(2 * round - 1, for: "k")
+            try b.flush()
+            try a.set(2 * round, for: "k")
+            try a.flush()  // deletes b's file, which the index named
+            #expect(try valueFiles().count == 1, "round \(round)")
+            // The file the reader knows is gone: it finds the current one in the index.
+            #expect(try reader["k"] == 2 * round)
+        }
+        #expect(try b.keys() == ["k"] && b["k"] == 10)
+        try b.set(11, for: "k")
+        try b.flush()
+        #expect(try valueFiles().count == 1)
+        #expect(try a.removeValue(for: "k"))  // a knows its own file only; the index names b's
+        try a.flush()
+        #expect(try valueFiles().isEmpty && SpillDictionary<String, Int>(path: path).keys().isEmpty)
+        try b.flush()
+        #expect(try b["k"] == nil && reader["k"] == nil && valueFiles().isEmpty)
+    }
+
+    @Test("onMiss and onOverflow may be replaced while other threads read and write (a data race: they were read outside the lock)")
+    func callbacksReplacedConcurrently() throws {
+        final class Token: Sendable {
+            let number: Int
+            init(_ number: Int) { self.number = number }
+        }
+        let calls = Locked(0)
+        let d = try SpillDictionary<Int, [Int]>(memoryBudget: .bytes(24))
+        DispatchQueue.concurrentPerform(iterations: 3) { worker in
+            if worker == 0 {
+                for i in 0..<20_000 {
+                    let token = Token(i)  // each closure holds its own object, released when replaced
+                    d.onOverflow = { _ in calls.withLock { $0 += token.number >= 0 ? 1 : 0 } }
+                    d.onMiss = { _ in calls.withLock { $0 += token.number >= 0 ? 1 : 0 } }
+                }
+            } else {
+                for step in 0..<3_000 {
+                    try? d.set([step, worker], for: step % 6)
+                    _ = try? d[(step + 3) % 6]
+                }
+            }
+        }
+        #expect(d.onMiss != nil && d.onOverflow != nil)
+        d.onMiss = nil
+        d.onOverflow = nil
+        #expect(calls.withLock { $0 } > 0)
+        for key in 0..<6 { #expect(try d[key]?.count == 2) }
+    }
+
     @Test("onMiss and onOverflow may use the dictionary; they run in the order the events happened")
     func callbacksUseTheDictionary() throws {
         let events = Locked<[String]>([])

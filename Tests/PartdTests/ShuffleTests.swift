@@ -716,6 +716,53 @@ struct GroupByTests {
         }
     }
 
+    @Test("the median of an even count is (a + b) / 2 and quantiles a + (b - a) * f, as pandas' groupby: infinities and extremes included, in memory and out of core")
+    func medianAndQuantilesLikePandas() throws {
+        let tiny = Double.leastNonzeroMagnitude  // 5e-324
+        let groups: [[Double]] = [
+            [.infinity, .infinity], [-.infinity, -.infinity], [-1e308, 1e308], [-.infinity, .infinity], [1, .infinity],
+            [-.infinity, 1], [1e308, 1e308], [0.1, 0.7], [1, 2, 3, 4, 5], [tiny, tiny], [-.infinity, 1, 2, 3],
+            [-1e308, 1e308, 1e308], [0.1, 0.2, 0.7],
+        ]
+        // What pandas 3.1.1 gives: df.groupby("g")["x"].median(), .quantile(0.5), .quantile(0.25), .quantile(0.75).
+        let nan = Double.nan
+        let expected: [String: [Double]] = [
+            "x_median": [.infinity, -.infinity, 0, nan, .infinity, -.infinity, .infinity, 0.39999999999999997, 3, tiny, 1.5, 1e308, 0.2],
+            "x_q0.5": [nan, nan, .infinity, nan, .infinity, nan, 1e308, 0.4, 3, tiny, 1.5, 1e308, 0.2],
+            "x_q0.25": [nan, nan, .infinity, nan, .infinity, nan, 1e308, 0.25, 2, tiny, nan, .infinity, 0.15000000000000002],
+            "x_q0.75": [nan, nan, .infinity, nan, .infinity, nan, 1e308, 0.5499999999999999, 4, tiny, 2.25, 1e308, 0.44999999999999996],
+        ]
+        var g: [Int64] = []
+        var x: [Double] = []
+        for (group, values) in groups.enumerated() {
+            g += Array(repeating: Int64(group), count: values.count)
+            x += values
+        }
+        let table = try Table([Column("g", g), Column("x", x)])
+        let aggregations: [Aggregation] = [.median("x"), .quantile("x", 0.5), .quantile("x", 0.25), .quantile("x", 0.75)]
+        func check(_ result: Table) {
+            let keys = result["g"]!.values(as: Int64.self)!
+            #expect(keys.count == groups.count)
+            for (name, wanted) in expected {
+                let column = result[name]!
+                #expect(column.validity == nil, "\(name)")
+                let found = column.values(as: Double.self)!
+                for (row, key) in keys.enumerated() {
+                    let (a, b) = (found[row], wanted[Int(key)])
+                    #expect(a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN), "\(name) of \(groups[Int(key)]): \(a), pandas \(b)")
+                }
+            }
+        }
+        check(try table.groupBy(["g"]).aggregate(aggregations))
+        let shuffle = try Shuffle<Table>(by: ["g"], partitions: 3, options: ShuffleOptions(memory: .kilobytes(8)))
+        try shuffle.add(contentsOf: [table.slice(0..<9), table.slice(9..<table.rowCount)])
+        check(try shuffle.groupBy(["g"]).aggregate(aggregations))
+        // Integers are taken as Float64 first, as pandas takes them: two Int64.max do not overflow.
+        let big = try Table([Column("g", [1, 1, 2, 2] as [Int64]), Column("n", [Int64.max, Int64.max, -3, 4])])
+        let medians = try big.groupBy(["g"]).aggregate([.median("n")])["n_median"]!.values(as: Double.self)!
+        #expect(medians == [Double(Int64.max), 0.5])
+    }
+
     @Test("a shuffle that received no rows groups to an empty table")
     func noRows() throws {
         let shuffle = try Shuffle<Table>(by: ["id"], partitions: 4)

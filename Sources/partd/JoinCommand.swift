@@ -137,13 +137,11 @@ func printPartitions(
     }
 }
 
-/// Runs `body` with the file `out` (created or emptied, closed afterwards), or standard output if `out` is nil,
-/// and its name for error messages.
+/// Runs `body` with the file `out` (created or emptied in place, see ``openOutput(_:)``; closed afterwards), or
+/// standard output if `out` is nil, and its name for error messages.
 func withOutput(_ out: String?, _ body: (FileHandle, String) throws -> Void) throws {
     guard let out else { return try body(FileHandle.standardOutput, "standard output") }
-    guard FileManager.default.createFile(atPath: out, contents: nil), let file = FileHandle(forWritingAtPath: out) else {
-        throw CommandError("cannot write \(out)")
-    }
+    let file = try openOutput(out)
     defer { try? file.close() }
     try body(file, out)
 }

@@ -5,6 +5,7 @@ import Partd
 import PartdCompression
 import PartdTestSupport
 import PartdTyped
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -994,6 +995,68 @@ struct CLITests {
         try Data(damaged).write(to: URL(fileURLWithPath: part))
         let broken = try run(partd, ["shuffle", part, "--by", "id", "--out", out + "-broken"])
         #expect(broken.status != 0 && broken.output.contains(part) && broken.output.contains("not a well-formed Arrow"), "\(broken.output)")
+    }
+
+    @Test("--out writes into the path as a shell's > does: through a symlink, keeping an existing file's mode, into a FIFO")
+    func outputInPlace() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let (csv, target, link) = (scratchPath("out-in.csv"), scratchPath("out-target.csv"), scratchPath("out-link.csv"))
+        defer { for path in [csv, target, link] { try? FileManager.default.removeItem(atPath: path) } }
+        try "k,v\n1,2\n1,3\n2,4\n".write(toFile: csv, atomically: false, encoding: .utf8)
+        let commands: [(arguments: [String], output: String)] = [
+            (["groupby", csv, "--by", "k", "--agg", "sum:v", "--sort"], "k,v_sum\n1,5\n2,4\n"),
+            (["groupby", csv, "--by", "k", "--agg", "sum:v", "--partitions", "1"], "k,v_sum\n1,5\n2,4\n"),
+            (["sort", csv, "--by", "v:desc"], "k,v\n2,4\n1,3\n1,2\n"),
+            (["distinct", csv, "--by", "k", "--partitions", "1"], "k,v\n1,2\n2,4\n"),
+            (["join", csv, csv, "--on", "k,v", "--kind", "semi", "--partitions", "1"], "k,v\n1,2\n1,3\n2,4\n"),
+        ]
+        for (arguments, output) in commands {
+            // Through a symlink: the target is written, the link stays a link.
+            try? FileManager.default.removeItem(atPath: link)
+            try "old".write(toFile: target, atomically: false, encoding: .utf8)
+            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+            let ran = try run(partd, arguments + ["--out", link])
+            #expect(ran.status == 0, "\(arguments[0]): \(ran.output)")
+            #expect(try String(contentsOfFile: target, encoding: .utf8) == output, "\(arguments[0])")
+            #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == target, "\(arguments[0])")
+            // An existing file keeps its mode.
+            try FileManager.default.removeItem(atPath: target)
+            try "old, and longer than the output".write(toFile: target, atomically: false, encoding: .utf8)
+            #expect(chmod(target, 0o600) == 0)
+            #expect(try run(partd, arguments + ["--out", target]).status == 0)
+            #expect(try String(contentsOfFile: target, encoding: .utf8) == output, "\(arguments[0])")
+            var status = stat()
+            #expect(stat(target, &status) == 0 && status.st_mode & 0o777 == 0o600, "\(arguments[0])")
+        }
+        // export --out, and --out-dir's files, through a symlink too.
+        let store = scratchPath("out-store")
+        defer { removeTree(store) }
+        #expect(try run(partd, ["shuffle", csv, "--by", "k", "--partitions", "2", "--out", store]).status == 0)
+        try? FileManager.default.removeItem(atPath: link)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+        #expect(try run(partd, ["export", store, "--out", link]).status == 0)
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == target)
+        #expect(try Table(arrow: Array(Data(contentsOf: URL(fileURLWithPath: target)))).rowCount == 3)
+
+        // A FIFO, read by another thread as the command writes.
+        let fifo = scratchPath("out.fifo")
+        try #require(mkfifo(fifo, 0o600) == 0)
+        defer { try? FileManager.default.removeItem(atPath: fifo) }
+        let read = Mutex<[UInt8]?>(nil)
+        let reader = Thread {
+            let bytes = FileHandle(forReadingAtPath: fifo).map { Array($0.readDataToEndOfFile()) }
+            read.withLock { $0 = bytes ?? [] }
+        }
+        reader.start()
+        let ran = try run(partd, commands[0].arguments + ["--out", fifo])
+        #expect(ran.status == 0, "\(ran.output)")
+        for _ in 0..<500 where read.withLock({ $0 == nil }) { usleep(10_000) }
+        #expect(read.withLock { $0 } == Array(commands[0].output.utf8))
+        var status = stat()
+        #expect(stat(fifo, &status) == 0 && status.st_mode & S_IFMT == S_IFIFO)
+        // A path that cannot be opened: the reason.
+        let missing = try run(partd, commands[0].arguments + ["--out", scratchPath("no-such-dir") + "/x.csv"])
+        #expect(missing.status != 0 && missing.output.contains("No such file or directory"), "\(missing.output)")
     }
 }
 

@@ -8,9 +8,20 @@ import Foundation
 import Partd
 import PartdTyped
 
-/// What a CSV column becomes.
+/// What a CSV column becomes: Int64, UInt64 (`uint`), Float64, strings or categories.
 package enum ColumnKind: String, CaseIterable {
-    case int, float, string, category
+    case int, uint, float, string, category
+
+    /// The column type this kind makes.
+    package var columnType: ColumnType {
+        switch self {
+        case .int: .int64
+        case .uint: .fixed(.uint64)
+        case .float: .float64
+        case .string: .string
+        case .category: .categorical
+        }
+    }
 }
 
 package final class CSVReader {
@@ -94,9 +105,10 @@ package final class CSVReader {
     }
 
     /// The next chunk of up to `chunkRows` rows, or `nil` at the end. Column
-    /// types are inferred from the first chunk unless given: int if every
-    /// non-empty value is an integer, else float if every one is a number,
-    /// else string. Empty fields are nulls.
+    /// types are inferred from the first chunk unless given: int (Int64) if every
+    /// non-empty value is an integer within Int64, uint (UInt64) if every one is a non-negative integer within
+    /// UInt64 and some are beyond Int64, float if every one is a decimal number (or inf, Infinity, nan, NaN)
+    /// and none an integer beyond Int64, else string: no value changes in being read. Empty fields are nulls.
     package func nextChunk() throws -> Table? {
         fieldBytes.removeAll(keepingCapacity: true)
         fieldEnds.removeAll(keepingCapacity: true)
@@ -115,15 +127,26 @@ package final class CSVReader {
     }
 
     private static func infer(_ fields: Fields, _ indices: some Sequence<Int>) -> ColumnKind {
-        var kind = ColumnKind.int
+        // What the values seen so far hold: a negative integer, an integer beyond Int64, a number that is no
+        // integer. An integer beyond Int64 as a float would merge with its neighbours, so it and a float (or a
+        // negative integer, which UInt64 cannot hold) make a string column.
+        var (negative, big, float) = (false, false, false)
         for index in indices {
             let range = fields.range(index)
             if range.isEmpty { continue }
-            if kind == .int, CSVNumbers.int64(fields.bytes, range) != nil { continue }
-            if CSVNumbers.double(fields.bytes, range) != nil { kind = .float; continue }
-            return .string
+            if let integer = CSVNumbers.int64(fields.bytes, range) {
+                if integer < 0 { negative = true }
+            } else if CSVNumbers.isInteger(fields.bytes, range) {
+                guard CSVNumbers.uint64(fields.bytes, range) != nil else { return .string }
+                big = true
+            } else if CSVNumbers.double(fields.bytes, range) != nil {
+                float = true
+            } else {
+                return .string
+            }
+            if big && (negative || float) { return .string }
         }
-        return kind
+        return big ? .uint : float ? .float : .int
     }
 
     private func makeColumn(_ column: Int, _ kind: ColumnKind, _ fields: Fields, rows: Int, _ lines: [Int]) throws -> Column {
@@ -156,6 +179,8 @@ package final class CSVReader {
         switch kind {
         case .int:
             return try numbers(Int64(0), "an integer", CSVNumbers.int64)
+        case .uint:
+            return try numbers(UInt64(0), "a non-negative integer", CSVNumbers.uint64)
         case .float:
             return try numbers(0.0, "a number", CSVNumbers.double)
         case .string:
@@ -354,8 +379,56 @@ package final class CSVReader {
     }
 }
 
-/// Numbers read from a field's bytes, accepting exactly what `Int64(String)` and `Double(String)` accept.
+/// Numbers read from a field's bytes: integers as `Int64(String)` and `UInt64(String)` accept them, and the
+/// decimal numbers `Double(String)` accepts, with inf and infinity (any case, signed) and nan, NaN, -nan and -NaN,
+/// the spellings pandas reads as floats. Hexadecimal (`0x1A`, `0x1p3`) and other spellings `Double(String)`
+/// takes (`nan(1)`, `NAN`) are not numbers here: a value read as a number must be the number pandas reads.
 enum CSVNumbers {
+    /// Whether the bytes are an optional sign and decimal digits (of any size).
+    static func isInteger(_ bytes: [UInt8], _ range: Range<Int>) -> Bool {
+        var index = range.lowerBound
+        if index < range.upperBound && (bytes[index] == UInt8(ascii: "-") || bytes[index] == UInt8(ascii: "+")) { index += 1 }
+        guard index < range.upperBound else { return false }
+        return bytes[index..<range.upperBound].allSatisfy { $0 >= 48 && $0 <= 57 }
+    }
+
+    /// An optional plus sign and decimal digits, within UInt64's range (or a minus sign and zeros: 0).
+    static func uint64(_ bytes: [UInt8], _ range: Range<Int>) -> UInt64? {
+        guard isInteger(bytes, range) else { return nil }
+        var index = range.lowerBound
+        let negative = bytes[index] == UInt8(ascii: "-")
+        if negative || bytes[index] == UInt8(ascii: "+") { index += 1 }
+        var value: UInt64 = 0
+        while index < range.upperBound {
+            let (times, overflow) = value.multipliedReportingOverflow(by: 10)
+            let (next, carry) = times.addingReportingOverflow(UInt64(bytes[index] - 48))
+            guard !overflow && !carry else { return nil }
+            value = next
+            index += 1
+        }
+        return negative && value != 0 ? nil : value
+    }
+
+    /// The spellings of infinity and NaN taken as numbers (after an optional sign for infinity), as pandas
+    /// reads them: infinity in any case, NaN as pandas' default missing values spell it.
+    private static func special(_ bytes: [UInt8], _ range: Range<Int>) -> Double? {
+        guard range.count <= 9, range.count >= 3 else { return nil }
+        let text = String(decoding: bytes[range], as: UTF8.self)
+        switch text {
+        case "nan", "NaN": return .nan
+        case "-nan", "-NaN": return -.nan
+        default: break
+        }
+        var word = Substring(text)
+        var negative = false
+        if let sign = word.first, sign == "-" || sign == "+" {
+            negative = sign == "-"
+            word = word.dropFirst()
+        }
+        guard ["inf", "infinity"].contains(word.lowercased()) else { return nil }
+        return negative ? -.infinity : .infinity
+    }
+
     /// An optional sign and decimal digits, within Int64's range.
     static func int64(_ bytes: [UInt8], _ range: Range<Int>) -> Int64? {
         var index = range.lowerBound
@@ -422,8 +495,9 @@ enum CSVNumbers {
             }
             var value = 0
             var exponentDigits = 0
-            while e < end, bytes[e] >= 48, bytes[e] <= 57, exponentDigits < 6 {
-                value = value * 10 + Int(bytes[e] - 48)
+            while e < end, bytes[e] >= 48, bytes[e] <= 57 {
+                // Capped: an exponent this large goes to `Double(String)` below, which reads it whole.
+                value = min(value * 10 + Int(bytes[e] - 48), 1_000_000)
                 exponentDigits += 1
                 e += 1
             }
@@ -432,11 +506,16 @@ enum CSVNumbers {
                 index = e
             }
         }
-        if sawDigit && index == end && digits <= 15 && abs(exponent) <= 22 {
+        guard sawDigit && index == end else {
+            // Not a decimal number: infinity or NaN as pandas spells them, or nothing.
+            return special(bytes, range)
+        }
+        if digits <= 15 && abs(exponent) <= 22 {
             var result = Double(mantissa)
             result = exponent < 0 ? result / exactPowers[-exponent] : result * exactPowers[exponent]
             return negative ? -result : result
         }
+        // A decimal number (checked above) with more digits or a larger exponent: as Swift rounds it.
         return Double(String(decoding: bytes[range], as: UTF8.self))
     }
 }

@@ -780,13 +780,13 @@ struct CLITests {
         #expect(try rows() == 3000)
     }
 
-    @Test("CSV numbers read as Int64(String) and Double(String) read them; strings keep their text")
+    @Test("CSV numbers read as Int64(String) and Double(String) read them, decimal forms only; beyond Int64 UInt64; strings keep their text")
     func csvNumbers() throws {
         try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
         let (csv, out) = (scratchPath("numbers.csv"), scratchPath("numbers-parts"))
         defer { try? FileManager.default.removeItem(atPath: csv); removeTree(out) }
         let floats = ["1e5", ".5", "5.", "-0.0", "+3", "1E-300", "0.1", "123456789012345678", "1e400", "nan", "inf",
-                      "-Infinity", "0x1p3", "2.2250738585072014e-308", "9007199254740993", "0.30000000000000004",
+                      "-Infinity", "8", "2.2250738585072014e-308", "9007199254740993", "0.30000000000000004",
                       "1.7976931348623157e308", "4.9e-324", "", "0000.000100", "12345678901234.5", "1e-22", "3e22"]
         let ints = ["+5", "-0", "007", String(Int64.min), String(Int64.max), "", "42"]
         let strings = ["a", "", "\"b,c\"", "\"q\"\"t\"", "é", "x y", " z "]
@@ -807,11 +807,16 @@ struct CLITests {
             let field = string.contains(",") || string.contains("\"") ? "\"" + string.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : string
             #expect(lines[row + 1] == "1,\(f),\(i),\(field)", "row \(row): \(floats[row])")
         }
-        // An integer that overflows Int64 makes the column float; text that is no number makes it a string.
-        try "k,n,m\n1,9223372036854775808,1\n2,1,1x\n".write(toFile: csv, atomically: true, encoding: .utf8)
+        // An integer beyond Int64 makes the column UInt64 when every value is a non-negative integer, a string
+        // column otherwise (a float would change it); text that is no number makes it a string; hex is text.
+        try "k,n,m,o,h\n1,9223372036854775808,1,9223372036854775808,0x1p3\n2,1,1x,1.5,8\n".write(toFile: csv, atomically: true, encoding: .utf8)
         removeTree(out)
         #expect(try run(partd, ["shuffle", csv, "--by", "k", "--partitions", "1", "--out", out]).status == 0)
-        #expect(try run(partd, ["cat", out, "0"]).output == "k,n,m\n1,9.223372036854776e+18,1\n2,1.0,1x\n")
+        #expect(try run(partd, ["cat", out, "0"]).output == "k,n,m,o,h\n1,9223372036854775808,1,9223372036854775808,0x1p3\n2,1,1x,1.5,8\n")
+        // --types float still reads a big integer as the nearest float.
+        removeTree(out)
+        #expect(try run(partd, ["shuffle", csv, "--by", "k", "--partitions", "1", "--out", out, "--types", "n:float"]).status == 0)
+        #expect(try run(partd, ["cat", out, "0"]).output.hasPrefix("k,n,m,o,h\n1,9.223372036854776e+18,1,"))
     }
 
     @Test("join two CSV files: inner, left, right and outer, several keys, partitions printed in order; bad keys refused early")
@@ -1057,6 +1062,44 @@ struct CLITests {
         // A path that cannot be opened: the reason.
         let missing = try run(partd, commands[0].arguments + ["--out", scratchPath("no-such-dir") + "/x.csv"])
         #expect(missing.status != 0 && missing.output.contains("No such file or directory"), "\(missing.output)")
+    }
+
+    /// Runs `partd` with standard output and standard error apart (progress lines go to the latter).
+    func runApart(_ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: partd)
+        process.arguments = arguments
+        let (out, errors) = (Pipe(), Pipe())
+        process.standardOutput = out
+        process.standardError = errors
+        try process.run()
+        // Standard error read on a thread of its own, so that neither pipe fills while the other is read.
+        let errorText = Mutex("")
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            errorText.withLock { $0 = text }
+            done.signal()
+        }.start()
+        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        done.wait()
+        return (process.terminationStatus, output, errorText.withLock { $0 })
+    }
+
+    @Test("CSV ids beyond Int64 stay distinct (UInt64, or strings), hex stays text; groupby keeps every id's group")
+    func bigIntegerKeys() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let csv = scratchPath("big-ids.csv")
+        defer { try? FileManager.default.removeItem(atPath: csv) }
+        try "id,v\n18446744073709551001,1\n18446744073709551002,2\n18446744073709551001,3\n"
+            .write(toFile: csv, atomically: false, encoding: .utf8)
+        let grouped = try runApart(["groupby", csv, "--by", "id", "--agg", "sum:v", "--sort"])
+        #expect(grouped.status == 0 && grouped.output == "id,v_sum\n18446744073709551001,4\n18446744073709551002,2\n",
+                "\(grouped.output)")
+        try "id,v\n0x1A,1\n26,2\n".write(toFile: csv, atomically: false, encoding: .utf8)
+        let hex = try runApart(["groupby", csv, "--by", "id", "--agg", "sum:v", "--sort"])
+        #expect(hex.status == 0 && hex.output == "id,v_sum\n0x1A,1\n26,2\n", "\(hex.output)")
     }
 }
 

@@ -144,4 +144,41 @@ struct CSVReaderTests {
         try Data(mark.prefix(2)).write(to: URL(fileURLWithPath: path))
         #expect(try CSVReader(path: path, chunkRows: 10, types: [:], readSize: 1).header == [String(decoding: mark.prefix(2), as: UTF8.self)])
     }
+
+    /// The type each column of `text` is inferred as, and its values as text.
+    func inferred(_ text: String) throws -> [(ColumnType, [String?])] {
+        let path = scratchPath("infer.csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try text.write(toFile: path, atomically: false, encoding: .utf8)
+        let chunk = try #require(try CSVReader(path: path, chunkRows: 100, types: [:]).nextChunk())
+        return chunk.columns.map { column in (column.type, (0..<chunk.rowCount).map { column.text(at: $0) }) }
+    }
+
+    @Test("inference changes no value: integers beyond Int64 are UInt64 (or strings), hex and other non-decimal forms are strings")
+    func inferenceKeepsValues() throws {
+        let big = ["18446744073709551001", "18446744073709551002", "9223372036854775808", "+18446744073709551615", "7"]
+        let columns = try inferred("a,b,c,d,e,f\n" + big.indices.map { row in
+            let b = ["-1", "18446744073709551001", "", "", ""][row]
+            let c = ["18446744073709551616", "1", "", "", ""][row]
+            let d = ["1.5", "18446744073709551001", "", "", ""][row]
+            let e = ["0x1A", "26", "", "", ""][row]
+            let f = ["inf", "-Infinity", "nan", "NaN", "1e5"][row]
+            return "\(big[row]),\(b),\(c),\(d),\(e),\(f)\n"
+        }.joined())
+        #expect(columns[0].0 == .fixed(.uint64))
+        #expect(columns[0].1 == ["18446744073709551001", "18446744073709551002", "9223372036854775808", "18446744073709551615", "7"])
+        // A negative integer, one beyond UInt64, or a float with them: strings, each value as written.
+        #expect(columns[1].0 == .string && columns[1].1 == ["-1", "18446744073709551001", nil, nil, nil])
+        #expect(columns[2].0 == .string && columns[2].1 == ["18446744073709551616", "1", nil, nil, nil])
+        #expect(columns[3].0 == .string && columns[3].1 == ["1.5", "18446744073709551001", nil, nil, nil])
+        #expect(columns[4].0 == .string && columns[4].1 == ["0x1A", "26", nil, nil, nil])
+        // What pandas reads as floats: inf, Infinity (any case, signed), nan, NaN.
+        #expect(columns[5].0 == .float64)
+        for form in ["0x1p3", "NAN", "nan(1)", "1e", "1_000", " 1", "infinit", "0X10", "1.5.2"] {
+            #expect(try inferred("x\n1.5\n\(form)\n")[0].0 == .string, "\(form)")
+        }
+        for form in ["INF", "+inf", "-INFINITY", "-nan", "-NaN", ".5", "5.", "1E-300", "1e400"] {
+            #expect(try inferred("x\n1.5\n\(form)\n")[0].0 == .float64, "\(form)")
+        }
+    }
 }

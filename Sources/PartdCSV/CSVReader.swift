@@ -184,8 +184,8 @@ package final class CSVReader {
         case .float:
             return try numbers(0.0, "a number", CSVNumbers.double)
         case .string:
-            // Offsets and bytes built here, copied a field at a time; bytes that are not UTF-8 are replaced, as
-            // a String would.
+            // Offsets and bytes built here, copied a field at a time; bytes that are not UTF-8 are kept as they
+            // are (a table's strings are bytes), so values that differ stay apart.
             let bytes = fields.bytes
             var offsets = [Int64](repeating: 0, count: rows + 1)
             var data: [UInt8] = []
@@ -193,21 +193,28 @@ package final class CSVReader {
             for row in 0..<rows {
                 let range = fields.range(row * columns + column)
                 if range.isEmpty { null(row) }
-                if CSVBytes.isASCII(bytes, range) {
-                    CSVBytes.append(bytes, range, to: &data)
-                } else {
-                    data.append(contentsOf: String(decoding: bytes[range], as: UTF8.self).utf8)
-                }
+                CSVBytes.append(bytes, range, to: &data)
                 offsets[row + 1] = Int64(data.count)
             }
             return Column(name, strings: StringArray(offsets: offsets, data: data)!, validity: validity)
         case .category:
-            let texts = (0..<rows).map { row -> String in
+            // Categories in order of first appearance, told apart by their bytes (kept as they are, UTF-8 or not).
+            var index: [ArraySlice<UInt8>: Int32] = [:]
+            var categories = StringArray()
+            var codes = [Int32](repeating: 0, count: rows)
+            for row in 0..<rows {
                 let field = value(row)
                 if field.isEmpty { null(row) }
-                return String(decoding: field, as: UTF8.self)
+                if let code = index[field] {
+                    codes[row] = code
+                } else {
+                    let code = Int32(categories.count)
+                    index[field] = code
+                    categories.append(bytes: field)
+                    codes[row] = code
+                }
             }
-            return Column(name, categorical: CategoricalArray(texts), validity: validity)
+            return Column(name, categorical: CategoricalArray(codes: codes, categories: categories)!, validity: validity)
         }
     }
 

@@ -1101,6 +1101,41 @@ struct CLITests {
         let hex = try runApart(["groupby", csv, "--by", "id", "--agg", "sum:v", "--sort"])
         #expect(hex.status == 0 && hex.output == "id,v_sum\n0x1A,1\n26,2\n", "\(hex.output)")
     }
+
+    @Test("bytes that are not UTF-8 go through groupby, sort, distinct and shuffle as they are (Latin-1 café and cafè: two keys)")
+    func latin1Bytes() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let (csv, out, store) = (scratchPath("latin1.csv"), scratchPath("latin1-out.csv"), scratchPath("latin1-store"))
+        defer { try? FileManager.default.removeItem(atPath: csv); try? FileManager.default.removeItem(atPath: out); removeTree(store) }
+        let (e, è) = (Array("caf".utf8) + [0xE9], Array("caf".utf8) + [0xE8])
+        let newline = Array("\n".utf8)
+        try Data(Array("k,v\n".utf8) + e + Array(",1".utf8) + newline + è + Array(",2".utf8) + newline + e + Array(",3".utf8) + newline)
+            .write(to: URL(fileURLWithPath: csv))
+        func output(_ arguments: [String]) throws -> [UInt8] {
+            let ran = try run(partd, arguments + ["--out", out])
+            #expect(ran.status == 0, "\(arguments[0]): \(ran.output)")
+            return Array(try Data(contentsOf: URL(fileURLWithPath: out)))
+        }
+        let grouped = try output(["groupby", csv, "--by", "k", "--agg", "sum:v", "--sort"])
+        #expect(grouped == Array("k,v_sum\n".utf8) + è + Array(",2".utf8) + newline + e + Array(",4".utf8) + newline)
+        for category in [false, true] {
+            let types = category ? ["--types", "k:category"] : []
+            let unsorted = try output(["groupby", csv, "--by", "k", "--agg", "sum:v", "--partitions", "1"] + types)
+            #expect(unsorted == Array("k,v_sum\n".utf8) + e + Array(",4".utf8) + newline + è + Array(",2".utf8) + newline)
+        }
+        let sorted = try output(["sort", csv, "--by", "k,v"])
+        #expect(sorted == Array("k,v\n".utf8) + è + Array(",2".utf8) + newline + e + Array(",1".utf8) + newline + e + Array(",3".utf8) + newline)
+        let distinct = try output(["distinct", csv, "--by", "k", "--partitions", "1"])
+        #expect(distinct == Array("k,v\n".utf8) + e + Array(",1".utf8) + newline + è + Array(",2".utf8) + newline)
+        // JSON cannot hold such bytes: an error naming the column and row, not a repaired value.
+        let json = try runApart(["groupby", csv, "--by", "k", "--format", "json"])
+        #expect(json.status != 0 && json.errors.contains("column k, row 1: bytes that are not UTF-8"), "\(json.errors)")
+        #expect(try run(partd, ["shuffle", csv, "--by", "k", "--partitions", "1", "--out", store]).status == 0)
+        #expect(try run(partd, ["export", store, "--out-dir", store + "-csv", "--format", "csv"]).status == 0)
+        defer { removeTree(store + "-csv") }
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: store + "-csv/part-00000.csv")))
+                == Array(try Data(contentsOf: URL(fileURLWithPath: csv))))
+    }
 }
 
 /// A CSV field as `partd` prints it: quoted when it holds a comma.

@@ -181,4 +181,22 @@ struct CSVReaderTests {
             #expect(try inferred("x\n1.5\n\(form)\n")[0].0 == .float64, "\(form)")
         }
     }
+
+    @Test("string and category values keep their bytes when they are not UTF-8 (Latin-1 café and cafè stay two values)")
+    func bytesNotUTF8() throws {
+        let path = scratchPath("latin1.csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let text: [UInt8] = Array("s,c\ncaf".utf8) + [0xE9] + Array(",caf".utf8) + [0xE9] + Array("\ncaf".utf8) + [0xE8]
+            + Array(",caf".utf8) + [0xE8] + Array("\n".utf8)
+        try Data(text).write(to: URL(fileURLWithPath: path))
+        let chunk = try #require(try CSVReader(path: path, chunkRows: 10, types: ["c": .category]).nextChunk())
+        let strings = try #require(chunk["s"]?.strings)
+        #expect(strings.bytes(at: 0).elementsEqual(Array("caf".utf8) + [0xE9]))
+        #expect(strings.bytes(at: 1).elementsEqual(Array("caf".utf8) + [0xE8]))
+        let categories = try #require(chunk["c"]?.categorical)
+        try #require(categories.categories.count == 2 && categories.codes == [0, 1])
+        #expect(categories.categories.bytes(at: 1).elementsEqual(Array("caf".utf8) + [0xE8]))
+        // Written back as they were read.
+        #expect(CSVWriter.bytes(chunk) == text)
+    }
 }

@@ -325,7 +325,10 @@ package final class CSVReader {
                             }
                             break
                         }
-                        if pending[j] == lineFeed { newlines += 1 }
+                        // A line break inside the field: LF, or a CR not followed by LF (CR LF counts once).
+                        if pending[j] == lineFeed || (pending[j] == carriageReturn && j + 1 < end && pending[j + 1] != lineFeed) {
+                            newlines += 1
+                        }
                         fieldBytes.append(pending[j])
                         j += 1
                     }
@@ -341,13 +344,15 @@ package final class CSVReader {
                         continue fields
                     }
                     if pending[i] == carriageReturn {
-                        // CR LF after the closing quote; the LF may be in the next block.
+                        // CR LF after the closing quote, or a CR alone (a line end too, as pandas reads it); the
+                        // LF may be in the next block.
                         guard i + 1 < end else {
                             fieldBytes.removeSubrange(bytesBefore...)
                             fieldEnds.removeSubrange(fieldsBefore...)
                             break records
                         }
-                        if pending[i + 1] == lineFeed { i += 1 }
+                        i += pending[i + 1] == lineFeed ? 2 : 1
+                        break fields
                     }
                     guard pending[i] == lineFeed else {
                         throw CommandError("\(path): line \(line + newlines): text after a closing quote")
@@ -356,17 +361,21 @@ package final class CSVReader {
                     break fields
                 }
                 var j = i
-                while j < end, pending[j] != comma, pending[j] != lineFeed { j += 1 }
-                guard j < end else {
+                while j < end, pending[j] != comma, pending[j] != lineFeed, pending[j] != carriageReturn { j += 1 }
+                // A line ends at LF, CR LF or a CR alone (as pandas reads it); after a CR the LF may be in the
+                // next block.
+                guard j < end, pending[j] != carriageReturn || j + 1 < end else {
                     fieldBytes.removeSubrange(bytesBefore...)
                     fieldEnds.removeSubrange(fieldsBefore...)
                     break records
                 }
-                var fieldEnd = j
-                if pending[j] == lineFeed, fieldEnd > i, pending[fieldEnd - 1] == carriageReturn { fieldEnd -= 1 }
-                CSVBytes.append(pending, i..<fieldEnd, to: &fieldBytes)
+                CSVBytes.append(pending, i..<j, to: &fieldBytes)
                 fieldEnds.append(fieldBytes.count)
                 i = j + 1
+                if pending[j] == carriageReturn {
+                    if pending[j + 1] == lineFeed { i += 1 }
+                    break fields
+                }
                 if pending[j] == lineFeed { break fields }
             }
             // A whole record, from `line`.

@@ -1136,6 +1136,16 @@ struct CLITests {
         #expect(Array(try Data(contentsOf: URL(fileURLWithPath: store + "-csv/part-00000.csv")))
                 == Array(try Data(contentsOf: URL(fileURLWithPath: csv))))
     }
+
+    @Test("CR-only line ends read as pandas reads them (a lone CR ends a line)")
+    func carriageReturnLines() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let csv = scratchPath("cr.csv")
+        defer { try? FileManager.default.removeItem(atPath: csv) }
+        try "k,v\r1,2\r1,3\r".write(toFile: csv, atomically: false, encoding: .utf8)
+        let cr = try runApart(["groupby", csv, "--by", "k", "--agg", "sum:v"])
+        #expect(cr.status == 0 && cr.output == "k,v_sum\n1,5\n", "\(cr.output)")
+    }
 }
 
 /// A CSV field as `partd` prints it: quoted when it holds a comma.

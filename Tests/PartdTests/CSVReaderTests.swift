@@ -145,6 +145,28 @@ struct CSVReaderTests {
         #expect(try CSVReader(path: path, chunkRows: 10, types: [:], readSize: 1).header == [String(decoding: mark.prefix(2), as: UTF8.self)])
     }
 
+    @Test("a lone CR ends a line as LF and CR LF do (as pandas reads it), outside quotes; inside quotes it is kept; at every block size")
+    func carriageReturnLines() throws {
+        let path = scratchPath("cr.csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let cases: [(text: String, rows: [[String?]])] = [
+            ("k,v\r1,2\r1,3\r", [["1", "2"], ["1", "3"]]),
+            ("k,v\r1,2\r\r1,3", [["1", "2"], ["1", "3"]]),
+            ("k,v\r\n1,\"a\"\r2,\"b\rc\"\r\n3,d\n4,\"e\"", [["1", "a"], ["2", "b\rc"], ["3", "d"], ["4", "e"]]),
+        ]
+        for (text, rows) in cases {
+            try text.write(toFile: path, atomically: false, encoding: .utf8)
+            for readSize in 1...(text.utf8.count + 1) {
+                let reader = try CSVReader(path: path, chunkRows: 2, types: ["v": .string], readSize: readSize)
+                #expect(reader.header == ["k", "v"], "\(text.debugDescription), read \(readSize)")
+                #expect(try read(path, readSize: readSize, chunkRows: 2, types: ["v": .string]) == rows, "\(text.debugDescription), read \(readSize)")
+            }
+        }
+        // Lines are counted at lone CRs too.
+        try "a,b\r1,2\r3\r".write(toFile: path, atomically: false, encoding: .utf8)
+        #expect { _ = try read(path, readSize: 4, chunkRows: 10, types: [:]) } throws: { "\($0)".contains("line 3: 1 fields") }
+    }
+
     /// The type each column of `text` is inferred as, and its values as text.
     func inferred(_ text: String) throws -> [(ColumnType, [String?])] {
         let path = scratchPath("infer.csv")

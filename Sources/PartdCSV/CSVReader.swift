@@ -104,6 +104,14 @@ package final class CSVReader {
         }
     }
 
+    /// A table of the (selected) columns with no rows, of the types the first chunk settled, else those
+    /// given, else `defaultKind`: what a file of a header alone holds.
+    package func emptyTable(defaultKind: ColumnKind = .string) -> Table {
+        Table(empty: TableSchema(header.indices.filter { selectedColumns?.contains(header[$0]) ?? true }.map { column in
+            .init(header[column], (kinds?[column] ?? givenKinds[header[column]] ?? defaultKind).columnType)
+        }))
+    }
+
     /// The next chunk of up to `chunkRows` rows, or `nil` at the end. Column
     /// types are inferred from the first chunk unless given: int (Int64) if every
     /// non-empty value is an integer within Int64, uint (UInt64) if every one is a non-negative integer within

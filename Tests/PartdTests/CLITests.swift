@@ -1146,6 +1146,52 @@ struct CLITests {
         let cr = try runApart(["groupby", csv, "--by", "k", "--agg", "sum:v"])
         #expect(cr.status == 0 && cr.output == "k,v_sum\n1,5\n", "\(cr.output)")
     }
+
+    @Test("a file of a header alone: --agg is checked against the header; groupby, sort and distinct print the result's header")
+    func headerOnlyOutput() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let (empty, arrow) = (scratchPath("header-only.csv"), scratchPath("header-only.arrow"))
+        defer { for path in [empty, arrow] { try? FileManager.default.removeItem(atPath: path) } }
+        try "k,v\n".write(toFile: empty, atomically: false, encoding: .utf8)
+        let missing = try runApart(["groupby", empty, "--by", "k", "--agg", "sum:nope"])
+        #expect(missing.status != 0 && missing.errors.contains("nope"), "\(missing.errors)")
+        let wrongType = try runApart(["groupby", empty, "--by", "k", "--agg", "sum:v", "--types", "v:string"])
+        #expect(wrongType.status != 0, "\(wrongType.output)")
+        for arguments in [["groupby", empty, "--by", "k", "--agg", "sum:v,count"], ["groupby", empty, "--by", "k", "--agg", "sum:v,count", "--sort"]] {
+            let ran = try runApart(arguments)
+            #expect(ran.status == 0 && ran.output == "k,v_sum,count\n", "\(arguments): \(ran.output)")
+        }
+        for arguments in [["sort", empty, "--by", "v"], ["distinct", empty, "--by", "k"]] {
+            let ran = try runApart(arguments)
+            #expect(ran.status == 0 && ran.output == "k,v\n", "\(arguments): \(ran.output)")
+        }
+        // Arrow output: a file of no batches with the result's columns.
+        for arguments in [["groupby", empty, "--by", "k", "--agg", "count", "--types", "k:int"], ["sort", empty, "--by", "v"]] {
+            let ran = try runApart(arguments + ["--format", "arrow", "--out", arrow])
+            #expect(ran.status == 0, "\(arguments): \(ran.errors)")
+            let table = try Table(arrow: Array(Data(contentsOf: URL(fileURLWithPath: arrow))))
+            #expect(table.rowCount == 0 && table.columns.map(\.name) == (arguments[0] == "sort" ? ["k", "v"] : ["k", "count"]))
+        }
+    }
+
+    @Test("a join with a side of a header alone has that side's columns too (as pandas prints them), CSV or Arrow")
+    func joinHeaderOnly() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let (csv, empty, arrow) = (scratchPath("join-rows.csv"), scratchPath("join-header-only.csv"), scratchPath("join-header-only.arrow"))
+        defer { for path in [csv, empty, arrow] { try? FileManager.default.removeItem(atPath: path) } }
+        try "k,a\n1,x\n2,y\n".write(toFile: csv, atomically: false, encoding: .utf8)
+        try "k,b\n".write(toFile: empty, atomically: false, encoding: .utf8)
+        let left = try runApart(["join", csv, empty, "--on", "k", "--kind", "left", "--partitions", "1"])
+        #expect(left.status == 0 && left.output == "k,a,b\n1,x,\n2,y,\n", "\(left.output)")
+        let outer = try runApart(["join", empty, csv, "--on", "k", "--kind", "outer", "--partitions", "1"])
+        #expect(outer.status == 0 && outer.output == "k,b,a\n1,,x\n2,,y\n", "\(outer.output)")
+        let inner = try runApart(["join", csv, empty, "--on", "k"])
+        #expect(inner.status == 0 && inner.output == "k,a,b\n", "\(inner.output)")
+        let arrowJoin = try runApart(["join", csv, empty, "--on", "k", "--kind", "left", "--format", "arrow", "--out", arrow])
+        #expect(arrowJoin.status == 0, "\(arrowJoin.errors)")
+        let joined = try Table(arrow: Array(Data(contentsOf: URL(fileURLWithPath: arrow))))
+        #expect(joined.rowCount == 2 && joined.columns.map(\.name) == ["k", "a", "b"])
+    }
 }
 
 /// A CSV field as `partd` prints it: quoted when it holds a comma.

@@ -221,4 +221,15 @@ struct CSVReaderTests {
         // Written back as they were read.
         #expect(CSVWriter.bytes(chunk) == text)
     }
+
+    @Test("a file of a header alone gives an empty table of its columns, typed by --types, else strings")
+    func headerOnly() throws {
+        let path = scratchPath("header-only.csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "k,a,b\n".write(toFile: path, atomically: false, encoding: .utf8)
+        let reader = try CSVReader(path: path, chunkRows: 10, types: ["a": .int])
+        #expect(try reader.nextChunk() == nil)
+        #expect(reader.emptyTable().schema == TableSchema([.init("k", .string), .init("a", .int64), .init("b", .string)]))
+        #expect(reader.emptyTable(defaultKind: .float).schema == TableSchema([.init("k", .float64), .init("a", .int64), .init("b", .float64)]))
+    }
 }

@@ -170,7 +170,11 @@ package final class CSVReader {
         var validity: BitArray? { valid.map { BitArray($0) } }
         func bad(_ row: Int, _ what: String) -> CommandError {
             let text = String(decoding: value(row), as: UTF8.self)
-            return CommandError("\(path): line \(lines[row]): column \(name): \"\(text)\" is not \(what); give --types \(name):string")
+            // A number that is no integer, in an integer column: float takes it (nothing else changes identity).
+            let range = fields.range(row * columns + column)
+            let float = kind == .int && !CSVNumbers.isInteger(fields.bytes, range) && CSVNumbers.double(fields.bytes, range) != nil
+            let advice = float ? "float" : "string"
+            return CommandError("\(path): line \(lines[row]): column \(name): \"\(text)\" is not \(what); give --types \(name):\(advice)")
         }
         /// The column's fields as numbers, read by `parse`; an empty field is null.
         func numbers<T: ArrayElement>(_ zero: T, _ what: String, _ parse: ([UInt8], Range<Int>) -> T?) throws -> Column {
@@ -544,16 +548,17 @@ enum CSVNumbers {
     }
 }
 
-/// Parses `--types a:int,b:string`.
+/// Parses `--types a:int,b:string`; a pair splits at its last colon, so a name may hold colons (`time:utc:int`).
 package func parseTypes(_ text: String?) throws -> [String: ColumnKind] {
     guard let text, !text.isEmpty else { return [:] }
     var types: [String: ColumnKind] = [:]
     for item in text.split(separator: ",") {
-        let parts = item.split(separator: ":", maxSplits: 1).map(String.init)
-        guard parts.count == 2, let kind = ColumnKind(rawValue: parts[1]) else {
-            throw CommandError("--types takes NAME:TYPE pairs with TYPE one of int, float, string, category; got \(item)")
+        guard let colon = item.lastIndex(of: ":"), colon != item.startIndex,
+            let kind = ColumnKind(rawValue: String(item[item.index(after: colon)...]))
+        else {
+            throw CommandError("--types takes NAME:TYPE pairs with TYPE one of int, uint, float, string, category; got \(item)")
         }
-        types[parts[0]] = kind
+        types[String(item[..<colon])] = kind
     }
     return types
 }

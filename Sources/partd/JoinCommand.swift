@@ -38,7 +38,7 @@ struct JoinCSV: ParsableCommand {
     @Option(help: "The number of partitions.") var partitions: Int = 64
     @Option(help: "Memory for each file's partitions before they spill to disk, e.g. 256MB.") var memory: String = "256MB"
     @Option(help: "Rows read per chunk.") var chunkRows: Int = 200_000
-    @Option(help: "Column types instead of inferring them, for either file: NAME:TYPE,… with TYPE int, float, string or category.")
+    @Option(help: "Column types instead of inferring them, for either file: NAME:TYPE,… with TYPE int, uint, float, string or category (TYPE follows the last colon).")
     var types: String?
     @OptionGroup var output: PartitionOutputOptions
 

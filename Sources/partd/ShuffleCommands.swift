@@ -27,7 +27,7 @@ struct InputShuffleOptions: ParsableArguments {
     @Option(help: "Memory for partitions before they spill to disk, e.g. 256MB.") var memory: String = "256MB"
     @Option(help: "Compress what spills: none, lz4, zstd, snappy, zlib.") var codec: String = "none"
     @Option(help: "Rows read per chunk.") var chunkRows: Int = 200_000
-    @Option(help: "Column types instead of inferring them: NAME:TYPE,… with TYPE int, float, string or category.")
+    @Option(help: "Column types instead of inferring them: NAME:TYPE,… with TYPE int, uint, float, string or category (TYPE follows the last colon).")
     var types: String?
 
     func validate() throws {

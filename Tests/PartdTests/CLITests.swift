@@ -1192,6 +1192,16 @@ struct CLITests {
         let joined = try Table(arrow: Array(Data(contentsOf: URL(fileURLWithPath: arrow))))
         #expect(joined.rowCount == 2 && joined.columns.map(\.name) == ["k", "a", "b"])
     }
+
+    @Test("--types takes a column whose name has a colon (the type follows the last colon)")
+    func typesNameWithColon() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let csv = scratchPath("colon.csv")
+        defer { try? FileManager.default.removeItem(atPath: csv) }
+        try "time:utc,v\n5,1\n".write(toFile: csv, atomically: false, encoding: .utf8)
+        let typed = try runApart(["groupby", csv, "--by", "time:utc", "--types", "time:utc:string", "--agg", "sum:v"])
+        #expect(typed.status == 0 && typed.output == "time:utc,v_sum\n5,1\n", "\(typed.output)")
+    }
 }
 
 /// A CSV field as `partd` prints it: quoted when it holds a comma.

@@ -222,6 +222,26 @@ struct CSVReaderTests {
         #expect(CSVWriter.bytes(chunk) == text)
     }
 
+    @Test("--types splits NAME:TYPE at the last colon, so a name with a colon can be typed")
+    func typesWithColons() throws {
+        #expect(try parseTypes("time:utc:int,a:float,b:uint") == ["time:utc": .int, "a": .float, "b": .uint])
+        #expect(throws: (any Error).self) { try parseTypes("time:utc") }
+    }
+
+    @Test("a value that does not fit the column's inferred type suggests the type that would take it")
+    func typeAdvice() throws {
+        let path = scratchPath("advice.csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "n,s\n1,a\n2.5,b\n".write(toFile: path, atomically: false, encoding: .utf8)
+        let reader = try CSVReader(path: path, chunkRows: 1, types: [:])
+        _ = try reader.nextChunk()
+        #expect { _ = try reader.nextChunk() } throws: { "\($0)".contains("line 3: column n: \"2.5\" is not an integer; give --types n:float") }
+        try "n,s\n1,a\nx,b\n".write(toFile: path, atomically: false, encoding: .utf8)
+        let other = try CSVReader(path: path, chunkRows: 1, types: [:])
+        _ = try other.nextChunk()
+        #expect { _ = try other.nextChunk() } throws: { "\($0)".contains("give --types n:string") }
+    }
+
     @Test("a file of a header alone gives an empty table of its columns, typed by --types, else strings")
     func headerOnly() throws {
         let path = scratchPath("header-only.csv")

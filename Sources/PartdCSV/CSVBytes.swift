@@ -10,12 +10,4 @@ enum CSVBytes {
             target.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[range]))
         }
     }
-
-    /// Whether every byte of `bytes[range]` is ASCII.
-    static func isASCII(_ bytes: [UInt8], _ range: Range<Int>) -> Bool {
-        precondition(range.lowerBound >= 0 && range.upperBound <= bytes.count, "CSVBytes.isASCII: range outside the bytes")
-        return bytes.withUnsafeBufferPointer { buffer in
-            UnsafeBufferPointer(rebasing: buffer[range]).reduce(0, |) < 0x80
-        }
-    }
 }

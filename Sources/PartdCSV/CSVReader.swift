@@ -8,9 +8,20 @@ import Foundation
 import Partd
 import PartdTyped
 
-/// What a CSV column becomes.
+/// What a CSV column becomes: Int64, UInt64 (`uint`), Float64, strings or categories.
 package enum ColumnKind: String, CaseIterable {
-    case int, float, string, category
+    case int, uint, float, string, category
+
+    /// The column type this kind makes.
+    package var columnType: ColumnType {
+        switch self {
+        case .int: .int64
+        case .uint: .fixed(.uint64)
+        case .float: .float64
+        case .string: .string
+        case .category: .categorical
+        }
+    }
 }
 
 /// Column names are told apart by their UTF-8 bytes, as a table tells them apart: a header may hold
@@ -96,10 +107,19 @@ package final class CSVReader {
         }
     }
 
+    /// A table of the (selected) columns with no rows, of the types the first chunk settled, else those
+    /// given, else `defaultKind`: what a file of a header alone holds.
+    package func emptyTable(defaultKind: ColumnKind = .string) -> Table {
+        Table(empty: TableSchema(header.indices.filter { selectedColumns?.contains(UTF8Key(header[$0])) ?? true }.map { column in
+            .init(header[column], (kinds?[column] ?? givenKinds[UTF8Key(header[column])] ?? defaultKind).columnType)
+        }))
+    }
+
     /// The next chunk of up to `chunkRows` rows, or `nil` at the end. Column
-    /// types are inferred from the first chunk unless given: int if every
-    /// non-empty value is an integer, else float if every one is a number,
-    /// else string. Empty fields are nulls.
+    /// types are inferred from the first chunk unless given: int (Int64) if every
+    /// non-empty value is an integer within Int64, uint (UInt64) if every one is a non-negative integer within
+    /// UInt64 and some are beyond Int64, float if every one is a decimal number (or inf, Infinity, nan, NaN)
+    /// and none an integer beyond Int64, else string: no value changes in being read. Empty fields are nulls.
     package func nextChunk() throws -> Table? {
         fieldBytes.removeAll(keepingCapacity: true)
         fieldEnds.removeAll(keepingCapacity: true)
@@ -118,15 +138,26 @@ package final class CSVReader {
     }
 
     private static func infer(_ fields: Fields, _ indices: some Sequence<Int>) -> ColumnKind {
-        var kind = ColumnKind.int
+        // What the values seen so far hold: a negative integer, an integer beyond Int64, a number that is no
+        // integer. An integer beyond Int64 as a float would merge with its neighbours, so it and a float (or a
+        // negative integer, which UInt64 cannot hold) make a string column.
+        var (negative, big, float) = (false, false, false)
         for index in indices {
             let range = fields.range(index)
             if range.isEmpty { continue }
-            if kind == .int, CSVNumbers.int64(fields.bytes, range) != nil { continue }
-            if CSVNumbers.double(fields.bytes, range) != nil { kind = .float; continue }
-            return .string
+            if let integer = CSVNumbers.int64(fields.bytes, range) {
+                if integer < 0 { negative = true }
+            } else if CSVNumbers.isInteger(fields.bytes, range) {
+                guard CSVNumbers.uint64(fields.bytes, range) != nil else { return .string }
+                big = true
+            } else if CSVNumbers.double(fields.bytes, range) != nil {
+                float = true
+            } else {
+                return .string
+            }
+            if big && (negative || float) { return .string }
         }
-        return kind
+        return big ? .uint : float ? .float : .int
     }
 
     private func makeColumn(_ column: Int, _ kind: ColumnKind, _ fields: Fields, rows: Int, _ lines: [Int]) throws -> Column {
@@ -142,7 +173,11 @@ package final class CSVReader {
         var validity: BitArray? { valid.map { BitArray($0) } }
         func bad(_ row: Int, _ what: String) -> CommandError {
             let text = String(decoding: value(row), as: UTF8.self)
-            return CommandError("\(path): line \(lines[row]): column \(name): \"\(text)\" is not \(what); give --types \(name):string")
+            // A number that is no integer, in an integer column: float takes it (nothing else changes identity).
+            let range = fields.range(row * columns + column)
+            let float = kind == .int && !CSVNumbers.isInteger(fields.bytes, range) && CSVNumbers.double(fields.bytes, range) != nil
+            let advice = float ? "float" : "string"
+            return CommandError("\(path): line \(lines[row]): column \(name): \"\(text)\" is not \(what); give --types \(name):\(advice)")
         }
         /// The column's fields as numbers, read by `parse`; an empty field is null.
         func numbers<T: ArrayElement>(_ zero: T, _ what: String, _ parse: ([UInt8], Range<Int>) -> T?) throws -> Column {
@@ -159,11 +194,13 @@ package final class CSVReader {
         switch kind {
         case .int:
             return try numbers(Int64(0), "an integer", CSVNumbers.int64)
+        case .uint:
+            return try numbers(UInt64(0), "a non-negative integer", CSVNumbers.uint64)
         case .float:
             return try numbers(0.0, "a number", CSVNumbers.double)
         case .string:
-            // Offsets and bytes built here, copied a field at a time; bytes that are not UTF-8 are replaced, as
-            // a String would.
+            // Offsets and bytes built here, copied a field at a time; bytes that are not UTF-8 are kept as they
+            // are (a table's strings are bytes), so values that differ stay apart.
             let bytes = fields.bytes
             var offsets = [Int64](repeating: 0, count: rows + 1)
             var data: [UInt8] = []
@@ -171,21 +208,28 @@ package final class CSVReader {
             for row in 0..<rows {
                 let range = fields.range(row * columns + column)
                 if range.isEmpty { null(row) }
-                if CSVBytes.isASCII(bytes, range) {
-                    CSVBytes.append(bytes, range, to: &data)
-                } else {
-                    data.append(contentsOf: String(decoding: bytes[range], as: UTF8.self).utf8)
-                }
+                CSVBytes.append(bytes, range, to: &data)
                 offsets[row + 1] = Int64(data.count)
             }
             return Column(name, strings: StringArray(offsets: offsets, data: data)!, validity: validity)
         case .category:
-            let texts = (0..<rows).map { row -> String in
+            // Categories in order of first appearance, told apart by their bytes (kept as they are, UTF-8 or not).
+            var index: [ArraySlice<UInt8>: Int32] = [:]
+            var categories = StringArray()
+            var codes = [Int32](repeating: 0, count: rows)
+            for row in 0..<rows {
                 let field = value(row)
                 if field.isEmpty { null(row) }
-                return String(decoding: field, as: UTF8.self)
+                if let code = index[field] {
+                    codes[row] = code
+                } else {
+                    let code = Int32(categories.count)
+                    index[field] = code
+                    categories.append(bytes: field)
+                    codes[row] = code
+                }
             }
-            return Column(name, categorical: CategoricalArray(texts), validity: validity)
+            return Column(name, categorical: CategoricalArray(codes: codes, categories: categories)!, validity: validity)
         }
     }
 
@@ -296,7 +340,10 @@ package final class CSVReader {
                             }
                             break
                         }
-                        if pending[j] == lineFeed { newlines += 1 }
+                        // A line break inside the field: LF, or a CR not followed by LF (CR LF counts once).
+                        if pending[j] == lineFeed || (pending[j] == carriageReturn && j + 1 < end && pending[j + 1] != lineFeed) {
+                            newlines += 1
+                        }
                         fieldBytes.append(pending[j])
                         j += 1
                     }
@@ -312,13 +359,15 @@ package final class CSVReader {
                         continue fields
                     }
                     if pending[i] == carriageReturn {
-                        // CR LF after the closing quote; the LF may be in the next block.
+                        // CR LF after the closing quote, or a CR alone (a line end too, as pandas reads it); the
+                        // LF may be in the next block.
                         guard i + 1 < end else {
                             fieldBytes.removeSubrange(bytesBefore...)
                             fieldEnds.removeSubrange(fieldsBefore...)
                             break records
                         }
-                        if pending[i + 1] == lineFeed { i += 1 }
+                        i += pending[i + 1] == lineFeed ? 2 : 1
+                        break fields
                     }
                     guard pending[i] == lineFeed else {
                         throw CommandError("\(path): line \(line + newlines): text after a closing quote")
@@ -327,17 +376,21 @@ package final class CSVReader {
                     break fields
                 }
                 var j = i
-                while j < end, pending[j] != comma, pending[j] != lineFeed { j += 1 }
-                guard j < end else {
+                while j < end, pending[j] != comma, pending[j] != lineFeed, pending[j] != carriageReturn { j += 1 }
+                // A line ends at LF, CR LF or a CR alone (as pandas reads it); after a CR the LF may be in the
+                // next block.
+                guard j < end, pending[j] != carriageReturn || j + 1 < end else {
                     fieldBytes.removeSubrange(bytesBefore...)
                     fieldEnds.removeSubrange(fieldsBefore...)
                     break records
                 }
-                var fieldEnd = j
-                if pending[j] == lineFeed, fieldEnd > i, pending[fieldEnd - 1] == carriageReturn { fieldEnd -= 1 }
-                CSVBytes.append(pending, i..<fieldEnd, to: &fieldBytes)
+                CSVBytes.append(pending, i..<j, to: &fieldBytes)
                 fieldEnds.append(fieldBytes.count)
                 i = j + 1
+                if pending[j] == carriageReturn {
+                    if pending[j + 1] == lineFeed { i += 1 }
+                    break fields
+                }
                 if pending[j] == lineFeed { break fields }
             }
             // A whole record, from `line`.
@@ -357,8 +410,56 @@ package final class CSVReader {
     }
 }
 
-/// Numbers read from a field's bytes, accepting exactly what `Int64(String)` and `Double(String)` accept.
+/// Numbers read from a field's bytes: integers as `Int64(String)` and `UInt64(String)` accept them, and the
+/// decimal numbers `Double(String)` accepts, with inf and infinity (any case, signed) and nan, NaN, -nan and -NaN,
+/// the spellings pandas reads as floats. Hexadecimal (`0x1A`, `0x1p3`) and other spellings `Double(String)`
+/// takes (`nan(1)`, `NAN`) are not numbers here: a value read as a number must be the number pandas reads.
 enum CSVNumbers {
+    /// Whether the bytes are an optional sign and decimal digits (of any size).
+    static func isInteger(_ bytes: [UInt8], _ range: Range<Int>) -> Bool {
+        var index = range.lowerBound
+        if index < range.upperBound && (bytes[index] == UInt8(ascii: "-") || bytes[index] == UInt8(ascii: "+")) { index += 1 }
+        guard index < range.upperBound else { return false }
+        return bytes[index..<range.upperBound].allSatisfy { $0 >= 48 && $0 <= 57 }
+    }
+
+    /// An optional plus sign and decimal digits, within UInt64's range (or a minus sign and zeros: 0).
+    static func uint64(_ bytes: [UInt8], _ range: Range<Int>) -> UInt64? {
+        guard isInteger(bytes, range) else { return nil }
+        var index = range.lowerBound
+        let negative = bytes[index] == UInt8(ascii: "-")
+        if negative || bytes[index] == UInt8(ascii: "+") { index += 1 }
+        var value: UInt64 = 0
+        while index < range.upperBound {
+            let (times, overflow) = value.multipliedReportingOverflow(by: 10)
+            let (next, carry) = times.addingReportingOverflow(UInt64(bytes[index] - 48))
+            guard !overflow && !carry else { return nil }
+            value = next
+            index += 1
+        }
+        return negative && value != 0 ? nil : value
+    }
+
+    /// The spellings of infinity and NaN taken as numbers (after an optional sign for infinity), as pandas
+    /// reads them: infinity in any case, NaN as pandas' default missing values spell it.
+    private static func special(_ bytes: [UInt8], _ range: Range<Int>) -> Double? {
+        guard range.count <= 9, range.count >= 3 else { return nil }
+        let text = String(decoding: bytes[range], as: UTF8.self)
+        switch text {
+        case "nan", "NaN": return .nan
+        case "-nan", "-NaN": return -.nan
+        default: break
+        }
+        var word = Substring(text)
+        var negative = false
+        if let sign = word.first, sign == "-" || sign == "+" {
+            negative = sign == "-"
+            word = word.dropFirst()
+        }
+        guard ["inf", "infinity"].contains(word.lowercased()) else { return nil }
+        return negative ? -.infinity : .infinity
+    }
+
     /// An optional sign and decimal digits, within Int64's range.
     static func int64(_ bytes: [UInt8], _ range: Range<Int>) -> Int64? {
         var index = range.lowerBound
@@ -425,8 +526,9 @@ enum CSVNumbers {
             }
             var value = 0
             var exponentDigits = 0
-            while e < end, bytes[e] >= 48, bytes[e] <= 57, exponentDigits < 6 {
-                value = value * 10 + Int(bytes[e] - 48)
+            while e < end, bytes[e] >= 48, bytes[e] <= 57 {
+                // Capped: an exponent this large goes to `Double(String)` below, which reads it whole.
+                value = min(value * 10 + Int(bytes[e] - 48), 1_000_000)
                 exponentDigits += 1
                 e += 1
             }
@@ -435,26 +537,32 @@ enum CSVNumbers {
                 index = e
             }
         }
-        if sawDigit && index == end && digits <= 15 && abs(exponent) <= 22 {
+        guard sawDigit && index == end else {
+            // Not a decimal number: infinity or NaN as pandas spells them, or nothing.
+            return special(bytes, range)
+        }
+        if digits <= 15 && abs(exponent) <= 22 {
             var result = Double(mantissa)
             result = exponent < 0 ? result / exactPowers[-exponent] : result * exactPowers[exponent]
             return negative ? -result : result
         }
+        // A decimal number (checked above) with more digits or a larger exponent: as Swift rounds it.
         return Double(String(decoding: bytes[range], as: UTF8.self))
     }
 }
 
-/// Parses `--types a:int,b:string`: names by their UTF-8 bytes, so that two canonically equivalent names
-/// (NFC and NFD "café") are two columns' types.
+/// Parses `--types a:int,b:string`: a pair splits at its last colon, so a name may hold colons (`time:utc:int`);
+/// names by their UTF-8 bytes, so that two canonically equivalent names (NFC and NFD "café") are two columns' types.
 package func parseTypes(_ text: String?) throws -> [UTF8Key: ColumnKind] {
     guard let text, !text.isEmpty else { return [:] }
     var types: [UTF8Key: ColumnKind] = [:]
     for item in text.split(separator: ",") {
-        let parts = item.split(separator: ":", maxSplits: 1).map(String.init)
-        guard parts.count == 2, let kind = ColumnKind(rawValue: parts[1]) else {
-            throw CommandError("--types takes NAME:TYPE pairs with TYPE one of int, float, string, category; got \(item)")
+        guard let colon = item.lastIndex(of: ":"), colon != item.startIndex,
+            let kind = ColumnKind(rawValue: String(item[item.index(after: colon)...]))
+        else {
+            throw CommandError("--types takes NAME:TYPE pairs with TYPE one of int, uint, float, string, category; got \(item)")
         }
-        types[UTF8Key(parts[0])] = kind
+        types[UTF8Key(String(item[..<colon]))] = kind
     }
     return types
 }

@@ -10,7 +10,7 @@ package enum CSVWriter {
     /// that would be empty (one column, a null or empty string) is `""`, as Python's `csv` module writes it,
     /// so that a reader does not skip it as a blank line.
     /// Values read as `Column.text(at:)` gives them: numbers as Swift prints them, booleans as true/false,
-    /// timestamps as their count of units, strings with bytes that are not UTF-8 replaced.
+    /// timestamps as their count of units, strings as their bytes (UTF-8 or not: what was read is written back).
     package static func bytes(_ table: Table, header: Bool = true) -> [UInt8] {
         var out = header ? Self.header(table) : []
         out.reserveCapacity(out.count + table.rowCount * max(1, table.columns.count) * 8 + 64)
@@ -57,10 +57,9 @@ package enum CSVWriter {
         out.append(UInt8(ascii: "\""))
     }
 
-    /// Bytes as a string field: as they are if ASCII, else as `String(decoding:)` repairs them.
+    /// Bytes as a string field, as they are (bytes that are not UTF-8 too, so that values that differ stay apart).
     static func appendString(_ bytes: ArraySlice<UInt8>, to out: inout [UInt8]) {
-        if bytes.allSatisfy({ $0 < 0x80 }) { return appendField(bytes, to: &out) }
-        appendField(Array(String(decoding: bytes, as: UTF8.self).utf8)[...], to: &out)
+        appendField(bytes, to: &out)
     }
 
     /// A function appending the value of `column` at a (valid) row.

@@ -22,6 +22,15 @@ protocol TableSource: AnyObject {
     /// Only these columns make it into the chunks (all when `nil`); a source that cannot skip columns
     /// gives them all.
     var selectedColumns: Set<UTF8Key>? { get set }
+    /// A table of the chunks' columns with no rows, for an input of a header alone: CSV columns of the types
+    /// the first chunk settled or `--types` gives, else `defaultKind`; an Arrow file's schema.
+    func emptyTable(defaultKind: ColumnKind) -> Table
+}
+
+extension TableSource {
+    /// ``emptyTable(defaultKind:)`` with CSV columns not typed by `--types` as strings (as pandas reads a
+    /// header alone: columns of objects).
+    func emptyTable() -> Table { emptyTable(defaultKind: .string) }
 }
 
 extension CSVReader: TableSource {}
@@ -111,6 +120,11 @@ final class InputFiles: TableSource {
         }
     }
 
+    func emptyTable(defaultKind: ColumnKind) -> Table {
+        if let schema { return Table(empty: schema) }
+        return current.emptyTable(defaultKind: defaultKind)
+    }
+
     func nextChunk() throws -> Table? {
         while true {
             if let chunk = try current.nextChunk() {
@@ -178,6 +192,10 @@ final class ArrowInput: TableSource {
 
     deinit {
         if closes { try? handle.close() }
+    }
+
+    func emptyTable(defaultKind: ColumnKind) -> Table {
+        Table(empty: schema)
     }
 
     func nextChunk() throws -> Table? {

@@ -35,8 +35,8 @@ struct DistinctCSV: ParsableCommand {
         let columns = try by.map { try keyColumns($0, in: [reader]) }
         let keys = columns ?? reader.header
         guard let first = try reader.nextChunk() else {
-            // No rows: nothing to print (an Arrow file of no batches for Arrow output).
-            return try output.writeEmpty()
+            // No rows: the header (an Arrow file of no batches for Arrow output).
+            return try output.writeEmpty(schema: reader.emptyTable().schema)
         }
         guard !keys.isEmpty else { throw CommandError("\(input.inputs[0]): the file has no columns") }
         let partitions = input.partitions

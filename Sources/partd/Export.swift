@@ -54,9 +54,7 @@ struct Export: ParsableCommand {
             ?? store.keys().sorted(by: Self.precedes)
         if let outDir { return try exportEach(chosen, from: store, to: outDir) }
         let out = out!
-        guard FileManager.default.createFile(atPath: out, contents: nil), let handle = FileHandle(forWritingAtPath: out) else {
-            throw CommandError("cannot write \(out)")
-        }
+        let handle = try openOutput(out)
         defer { try? handle.close() }
         var writer: ArrowBatchWriter?
         var rows = 0
@@ -120,9 +118,7 @@ struct Export: ParsableCommand {
                     return
                 }
                 let path = (directory as NSString).appendingPathComponent(names[index])
-                guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
-                    throw CommandError("cannot write \(path)")
-                }
+                let handle = try openOutput(path)
                 defer { try? handle.close() }
                 switch format {
                 case .csv: try write(CSVWriter.bytes(table), to: handle, path)

@@ -401,14 +401,23 @@ func printTable(
     }
 }
 
-/// A table as one JSON array of objects, one row a line; nulls, NaN and infinities are `null`.
-private func printJSON(_ table: Table, to output: (String) throws -> Void) rethrows {
+/// A table as one JSON array of objects, one row a line; nulls, NaN and infinities are `null`. A string that
+/// is not UTF-8 (a Latin-1 CSV's) has no JSON form: an error naming its column and row, not a repaired value
+/// that another could equal.
+private func printJSON(_ table: Table, to output: (String) throws -> Void) throws {
     var rows: [String] = []
     for row in 0..<table.rowCount {
-        let fields = table.columns.map { column -> String in
-            let value = column.text(at: row).map { text -> String in
+        let fields = try table.columns.map { column -> String in
+            let value = try column.text(at: row).map { text -> String in
                 switch column.type {
-                case .string, .categorical: return jsonString(text)
+                case .string, .categorical:
+                    let bytes = column.strings?.bytes(at: row)
+                        ?? column.categorical.map { $0.categories.bytes(at: Int($0.codes[row])) } ?? []
+                    guard text.utf8.elementsEqual(bytes) else {
+                        throw CommandError(
+                            "column \(column.name), row \(row + 1): bytes that are not UTF-8 have no JSON form; give --format csv or arrow")
+                    }
+                    return jsonString(text)
                 default:
                     // NaN and the infinities have no JSON form: null, as pandas' `to_json` writes them.
                     if let number = Double(text) { return number.isFinite ? text : "null" }

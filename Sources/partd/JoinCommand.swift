@@ -38,7 +38,7 @@ struct JoinCSV: ParsableCommand {
     @Option(help: "The number of partitions.") var partitions: Int = 64
     @Option(help: "Memory for each file's partitions before they spill to disk, e.g. 256MB.") var memory: String = "256MB"
     @Option(help: "Rows read per chunk.") var chunkRows: Int = 200_000
-    @Option(help: "Column types instead of inferring them, for either file: NAME:TYPE,… with TYPE int, float, string or category.")
+    @Option(help: "Column types instead of inferring them, for either file: NAME:TYPE,… with TYPE int, uint, float, string or category (TYPE follows the last colon).")
     var types: String?
     @OptionGroup var output: PartitionOutputOptions
 
@@ -63,14 +63,27 @@ struct JoinCSV: ParsableCommand {
         // The first chunks decide the column types: the join is tried on none of their rows, so keys that do
         // not compare (an int and a string) or clashing column names stop the command before the shuffles.
         let firsts = try readers.map { try $0.nextChunk() }
-        var resultSchema = TableSchema([])
-        if let leftFirst = firsts[0], let rightFirst = firsts[1] {
-            do {
-                resultSchema = try leftFirst.slice(0..<0).join(rightFirst.slice(0..<0), on: keys, kind: kind, rightSuffix: suffix).schema
-            } catch let error as PartdError {
-                let advice = error.code == .typeMismatch ? "; give the key one type in both files with --types KEY:TYPE" : ""
-                throw CommandError("joining \(left) with \(right): \(error.message)\(advice)")
-            }
+        /// A side's columns with no rows: its first chunk's, or for a file of a header alone its header's (typed by
+        /// --types, else strings, its key columns as the other side's first chunk has them).
+        func shape(_ side: Int) -> Table {
+            if let first = firsts[side] { return first.slice(0..<0) }
+            let empty = readers[side].emptyTable()
+            guard let other = firsts[1 - side] else { return empty }
+            return Table(empty: TableSchema(empty.schema.fields.map { field in
+                // Names compare as bytes, as a table finds columns.
+                guard keys.containsSameUTF8(as: field.name), types[UTF8Key(field.name)] == nil,
+                    let type = other.schema.fields.first(where: { $0.name.hasSameUTF8(as: field.name) })?.type
+                else { return field }
+                return .init(field.name, type)
+            }))
+        }
+        let shapes = [shape(0), shape(1)]
+        let resultSchema: TableSchema
+        do {
+            resultSchema = try shapes[0].join(shapes[1], on: keys, kind: kind, rightSuffix: suffix).schema
+        } catch let error as PartdError {
+            let advice = error.code == .typeMismatch ? "; give the key one type in both files with --types KEY:TYPE" : ""
+            throw CommandError("joining \(left) with \(right): \(error.message)\(advice)")
         }
         let shuffles = try [0, 1].map { _ in
             try Shuffle<Table>(
@@ -79,7 +92,8 @@ struct JoinCSV: ParsableCommand {
         }
         defer { for shuffle in shuffles { try? shuffle.close() } }
         for side in 0..<2 {
-            try feed(readers[side], first: firsts[side], into: shuffles[side], label: side == 0 ? "left: " : "right: ")
+            // A side without rows gets its shape, so that its partitions join with its columns.
+            try feed(readers[side], first: firsts[side] ?? shapes[side], into: shuffles[side], label: side == 0 ? "left: " : "right: ")
         }
 
         try output.printPartitions(schema: resultSchema, partitions: partitions, label: "join: ", summary: { "\($0) rows" }) { emit in
@@ -99,10 +113,11 @@ struct PartitionOutputOptions: ParsableArguments {
         guard format != .json else { throw ValidationError("--format takes csv, arrow or arrow-stream here") }
     }
 
-    /// The output of an input without rows: nothing for CSV, an Arrow file or stream of no batches.
-    func writeEmpty() throws {
+    /// The output of an input without rows, whose result has `schema`: its header for CSV (as pandas prints
+    /// it), an Arrow file or stream of no batches.
+    func writeEmpty(schema: TableSchema) throws {
         try withOutput(out) {
-            try PartitionPrinter(handle: $0, named: $1, format: format, schema: TableSchema([]), compression: arrowCompression).finish()
+            try PartitionPrinter(handle: $0, named: $1, format: format, schema: schema, compression: arrowCompression).finish()
         }
     }
 
@@ -137,21 +152,19 @@ func printPartitions(
     }
 }
 
-/// Runs `body` with the file `out` (created or emptied, closed afterwards), or standard output if `out` is nil,
-/// and its name for error messages.
+/// Runs `body` with the file `out` (created or emptied in place, see ``openOutput(_:)``; closed afterwards), or
+/// standard output if `out` is nil, and its name for error messages.
 func withOutput(_ out: String?, _ body: (FileHandle, String) throws -> Void) throws {
     guard let out else { return try body(FileHandle.standardOutput, "standard output") }
-    guard FileManager.default.createFile(atPath: out, contents: nil), let file = FileHandle(forWritingAtPath: out) else {
-        throw CommandError("cannot write \(out)")
-    }
+    let file = try openOutput(out)
     defer { try? file.close() }
     try body(file, out)
 }
 
 /// Prints partitions' tables in partition order as they arrive from several threads, as CSV or as the record
 /// batches of Arrow IPC output: a partition done early waits (in memory) until those before it are printed.
-/// The CSV header comes with the first table that has columns. A failed write (a closed pipe, a full disk)
-/// fails that call and every later one.
+/// The CSV header comes with the first table that has columns, or at the end, from the schema given, if none
+/// had (an input without rows). A failed write (a closed pipe, a full disk) fails that call and every later one.
 final class PartitionPrinter: @unchecked Sendable {
     private let handle: FileHandle
     private let name: String
@@ -160,6 +173,8 @@ final class PartitionPrinter: @unchecked Sendable {
     private var waiting: [Int: Pending] = [:]
     private var headerWritten = false
     private let writesArrow: Bool
+    /// The CSV header written at the end if no table had columns (empty for none).
+    private let emptyHeader: [UInt8]
     private var arrow: ArrowBatchWriter?
     private var failure: (any Error)?
 
@@ -171,11 +186,12 @@ final class PartitionPrinter: @unchecked Sendable {
         case nothing
     }
 
-    init(handle: FileHandle, named name: String, arrow: ArrowBatchWriter? = nil) {
+    init(handle: FileHandle, named name: String, arrow: ArrowBatchWriter? = nil, schema: TableSchema = TableSchema([])) {
         self.handle = handle
         self.name = name
         self.arrow = arrow
         writesArrow = arrow != nil
+        emptyHeader = schema.fields.isEmpty ? [] : CSVWriter.header(Table(empty: schema))
     }
 
     /// A printer of `format` (csv, arrow or arrow-stream) output of tables of `schema`.
@@ -184,7 +200,7 @@ final class PartitionPrinter: @unchecked Sendable {
     ) {
         let arrow = format == .csv
             ? nil : ArrowBatchWriter(format == .arrow ? .file : .stream, schema: schema, compression: compression?.compression)
-        self.init(handle: handle, named: name, arrow: arrow)
+        self.init(handle: handle, named: name, arrow: arrow, schema: schema)
     }
 
     func print(_ index: Int, _ table: Table, printed: (Int) -> Void) throws {
@@ -219,11 +235,16 @@ final class PartitionPrinter: @unchecked Sendable {
         }
     }
 
-    /// Ends Arrow output; throws what writing a partition threw.
+    /// Ends the output (CSV's header if no table had columns, Arrow's footer); throws what writing a partition
+    /// threw.
     func finish() throws {
         lock.lock()
         defer { lock.unlock() }
         if let failure { throw failure }
+        if !writesArrow && !headerWritten && !emptyHeader.isEmpty {
+            try write(emptyHeader, to: handle, name)
+            headerWritten = true
+        }
         try arrow?.finish { try write($0, to: handle, name) }
     }
 }

@@ -27,7 +27,7 @@ struct InputShuffleOptions: ParsableArguments {
     @Option(help: "Memory for partitions before they spill to disk, e.g. 256MB.") var memory: String = "256MB"
     @Option(help: "Compress what spills: none, lz4, zstd, snappy, zlib.") var codec: String = "none"
     @Option(help: "Rows read per chunk.") var chunkRows: Int = 200_000
-    @Option(help: "Column types instead of inferring them: NAME:TYPE,… with TYPE int, float, string or category.")
+    @Option(help: "Column types instead of inferring them: NAME:TYPE,… with TYPE int, uint, float, string or category (TYPE follows the last colon).")
     var types: String?
 
     func validate() throws {
@@ -60,15 +60,16 @@ struct CSVShuffleOptions: ParsableArguments {
     @Option(help: "The key column rows are partitioned by, or several as a,b (a column whose name has a comma is taken whole).")
     var by: String
 
-    /// Reads the CSV into a shuffle by `keys`, showing progress on stderr. `check` sees the first chunk before
-    /// anything is shuffled, so that a mistake its schema reveals stops the command before the long part.
-    func shuffle(into directory: String?, check: ([String], Table) throws -> Void = { _, _ in }) throws
+    /// Reads the CSV into a shuffle by `keys`, showing progress on stderr. `check` sees the first chunk (`nil`
+    /// for an input of a header alone) and the reader before anything is shuffled, so that a mistake its schema
+    /// reveals stops the command before the long part.
+    func shuffle(into directory: String?, check: ([String], Table?, any TableSource) throws -> Void = { _, _, _ in }) throws
         -> (shuffle: Shuffle<Table>, keys: [String])
     {
         let reader = try input.open()
         let keys = try keyColumns(by, in: [reader])
         let first = try reader.nextChunk()
-        if let first { try check(keys, first) }
+        try check(keys, first, reader)
         let shuffle = try Shuffle<Table>(by: keys, partitions: input.partitions, options: try input.shuffleOptions(directory: directory))
         try feed(reader, first: first, into: shuffle)
         return (shuffle, keys)
@@ -331,11 +332,21 @@ struct GroupByCSV: ParsableCommand {
             return Aggregation(function, parts[1])
         }
         // The aggregates are tried on none of the first chunk's rows: a missing column or one of the wrong
-        // type is reported before the file is shuffled.
+        // type is reported before the file is shuffled. An input of a header alone is checked against its
+        // header: columns --types does not type as strings, or, if an aggregate needs numbers, as floats (the
+        // result's columns, whose header is printed, are the same).
         var schema = TableSchema([])
-        let (shuffle, keys) = try options.shuffle(into: nil) { keys, chunk in
+        let (shuffle, keys) = try options.shuffle(into: nil) { keys, chunk, reader in
             do {
-                schema = try chunk.slice(0..<0).groupBy(keys).aggregate(aggregations).schema
+                if let chunk {
+                    schema = try chunk.slice(0..<0).groupBy(keys).aggregate(aggregations).schema
+                } else {
+                    do {
+                        schema = try reader.emptyTable().groupBy(keys).aggregate(aggregations).schema
+                    } catch is PartdError {
+                        schema = try reader.emptyTable(defaultKind: .float).groupBy(keys).aggregate(aggregations).schema
+                    }
+                }
             } catch let error as PartdError {
                 throw CommandError("\(options.input.inputs[0]): \(error.message)")
             }
@@ -380,7 +391,8 @@ struct GroupByCSV: ParsableCommand {
         guard let spilled = staging.spilled else {
             // All in memory: sorted there.
             let parts = staging.takeKept().map(\.1)
-            let result = parts.isEmpty ? Table() : try Table.concatenate(parts).sorted(by: sortKeys)
+            // No groups (an input of a header alone): the result's header.
+            let result = parts.isEmpty ? Table(empty: schema) : try Table.concatenate(parts).sorted(by: sortKeys)
             return try withOutput(out) {
                 try printTable(result, format: format, arrowCompression: arrowCompression?.compression, to: $0, named: $1)
             }

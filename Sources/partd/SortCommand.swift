@@ -40,8 +40,9 @@ struct SortCSV: ParsableCommand {
         // 1. A sample of the key columns, and the boundaries it gives.
         let (keys, sampled) = try sampleBoundaries(input, sampleRows: sampleRows) { try sortKeys(by, header: $0, path: input.inputs[0]) }
         guard let boundaries = sampled else {
-            // No rows: an empty CSV, or Arrow output of no batches.
-            return try output.writeEmpty()
+            // No rows: the header (from the file's header: the sampling pass read the keys alone), or Arrow
+            // output of no batches.
+            return try output.writeEmpty(schema: try input.open().emptyTable().schema)
         }
 
         // 2. The rows shuffled by the ranges between the boundaries, 3. each range sorted and printed in order.

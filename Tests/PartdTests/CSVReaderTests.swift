@@ -173,4 +173,112 @@ struct CSVReaderTests {
         try Data(mark.prefix(2)).write(to: URL(fileURLWithPath: path))
         #expect(try CSVReader(path: path, chunkRows: 10, types: [:], readSize: 1).header == [String(decoding: mark.prefix(2), as: UTF8.self)])
     }
+
+    @Test("a lone CR ends a line as LF and CR LF do (as pandas reads it), outside quotes; inside quotes it is kept; at every block size")
+    func carriageReturnLines() throws {
+        let path = scratchPath("cr.csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let cases: [(text: String, rows: [[String?]])] = [
+            ("k,v\r1,2\r1,3\r", [["1", "2"], ["1", "3"]]),
+            ("k,v\r1,2\r\r1,3", [["1", "2"], ["1", "3"]]),
+            ("k,v\r\n1,\"a\"\r2,\"b\rc\"\r\n3,d\n4,\"e\"", [["1", "a"], ["2", "b\rc"], ["3", "d"], ["4", "e"]]),
+        ]
+        for (text, rows) in cases {
+            try text.write(toFile: path, atomically: false, encoding: .utf8)
+            for readSize in 1...(text.utf8.count + 1) {
+                let reader = try CSVReader(path: path, chunkRows: 2, types: ["v": .string], readSize: readSize)
+                #expect(reader.header == ["k", "v"], "\(text.debugDescription), read \(readSize)")
+                #expect(try read(path, readSize: readSize, chunkRows: 2, types: ["v": .string]) == rows, "\(text.debugDescription), read \(readSize)")
+            }
+        }
+        // Lines are counted at lone CRs too.
+        try "a,b\r1,2\r3\r".write(toFile: path, atomically: false, encoding: .utf8)
+        #expect { _ = try read(path, readSize: 4, chunkRows: 10, types: [:]) } throws: { "\($0)".contains("line 3: 1 fields") }
+    }
+
+    /// The type each column of `text` is inferred as, and its values as text.
+    func inferred(_ text: String) throws -> [(ColumnType, [String?])] {
+        let path = scratchPath("infer.csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try text.write(toFile: path, atomically: false, encoding: .utf8)
+        let chunk = try #require(try CSVReader(path: path, chunkRows: 100, types: [:]).nextChunk())
+        return chunk.columns.map { column in (column.type, (0..<chunk.rowCount).map { column.text(at: $0) }) }
+    }
+
+    @Test("inference changes no value: integers beyond Int64 are UInt64 (or strings), hex and other non-decimal forms are strings")
+    func inferenceKeepsValues() throws {
+        let big = ["18446744073709551001", "18446744073709551002", "9223372036854775808", "+18446744073709551615", "7"]
+        let columns = try inferred("a,b,c,d,e,f\n" + big.indices.map { row in
+            let b = ["-1", "18446744073709551001", "", "", ""][row]
+            let c = ["18446744073709551616", "1", "", "", ""][row]
+            let d = ["1.5", "18446744073709551001", "", "", ""][row]
+            let e = ["0x1A", "26", "", "", ""][row]
+            let f = ["inf", "-Infinity", "nan", "NaN", "1e5"][row]
+            return "\(big[row]),\(b),\(c),\(d),\(e),\(f)\n"
+        }.joined())
+        #expect(columns[0].0 == .fixed(.uint64))
+        #expect(columns[0].1 == ["18446744073709551001", "18446744073709551002", "9223372036854775808", "18446744073709551615", "7"])
+        // A negative integer, one beyond UInt64, or a float with them: strings, each value as written.
+        #expect(columns[1].0 == .string && columns[1].1 == ["-1", "18446744073709551001", nil, nil, nil])
+        #expect(columns[2].0 == .string && columns[2].1 == ["18446744073709551616", "1", nil, nil, nil])
+        #expect(columns[3].0 == .string && columns[3].1 == ["1.5", "18446744073709551001", nil, nil, nil])
+        #expect(columns[4].0 == .string && columns[4].1 == ["0x1A", "26", nil, nil, nil])
+        // What pandas reads as floats: inf, Infinity (any case, signed), nan, NaN.
+        #expect(columns[5].0 == .float64)
+        for form in ["0x1p3", "NAN", "nan(1)", "1e", "1_000", " 1", "infinit", "0X10", "1.5.2"] {
+            #expect(try inferred("x\n1.5\n\(form)\n")[0].0 == .string, "\(form)")
+        }
+        for form in ["INF", "+inf", "-INFINITY", "-nan", "-NaN", ".5", "5.", "1E-300", "1e400"] {
+            #expect(try inferred("x\n1.5\n\(form)\n")[0].0 == .float64, "\(form)")
+        }
+    }
+
+    @Test("string and category values keep their bytes when they are not UTF-8 (Latin-1 café and cafè stay two values)")
+    func bytesNotUTF8() throws {
+        let path = scratchPath("latin1.csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let text: [UInt8] = Array("s,c\ncaf".utf8) + [0xE9] + Array(",caf".utf8) + [0xE9] + Array("\ncaf".utf8) + [0xE8]
+            + Array(",caf".utf8) + [0xE8] + Array("\n".utf8)
+        try Data(text).write(to: URL(fileURLWithPath: path))
+        let chunk = try #require(try CSVReader(path: path, chunkRows: 10, types: ["c": .category]).nextChunk())
+        let strings = try #require(chunk["s"]?.strings)
+        #expect(strings.bytes(at: 0).elementsEqual(Array("caf".utf8) + [0xE9]))
+        #expect(strings.bytes(at: 1).elementsEqual(Array("caf".utf8) + [0xE8]))
+        let categories = try #require(chunk["c"]?.categorical)
+        try #require(categories.categories.count == 2 && categories.codes == [0, 1])
+        #expect(categories.categories.bytes(at: 1).elementsEqual(Array("caf".utf8) + [0xE8]))
+        // Written back as they were read.
+        #expect(CSVWriter.bytes(chunk) == text)
+    }
+
+    @Test("--types splits NAME:TYPE at the last colon, so a name with a colon can be typed")
+    func typesWithColons() throws {
+        #expect(try parseTypes("time:utc:int,a:float,b:uint") == ["time:utc": .int, "a": .float, "b": .uint])
+        #expect(throws: (any Error).self) { try parseTypes("time:utc") }
+    }
+
+    @Test("a value that does not fit the column's inferred type suggests the type that would take it")
+    func typeAdvice() throws {
+        let path = scratchPath("advice.csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "n,s\n1,a\n2.5,b\n".write(toFile: path, atomically: false, encoding: .utf8)
+        let reader = try CSVReader(path: path, chunkRows: 1, types: [:])
+        _ = try reader.nextChunk()
+        #expect { _ = try reader.nextChunk() } throws: { "\($0)".contains("line 3: column n: \"2.5\" is not an integer; give --types n:float") }
+        try "n,s\n1,a\nx,b\n".write(toFile: path, atomically: false, encoding: .utf8)
+        let other = try CSVReader(path: path, chunkRows: 1, types: [:])
+        _ = try other.nextChunk()
+        #expect { _ = try other.nextChunk() } throws: { "\($0)".contains("give --types n:string") }
+    }
+
+    @Test("a file of a header alone gives an empty table of its columns, typed by --types, else strings")
+    func headerOnly() throws {
+        let path = scratchPath("header-only.csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "k,a,b\n".write(toFile: path, atomically: false, encoding: .utf8)
+        let reader = try CSVReader(path: path, chunkRows: 10, types: ["a": .int])
+        #expect(try reader.nextChunk() == nil)
+        #expect(reader.emptyTable().schema == TableSchema([.init("k", .string), .init("a", .int64), .init("b", .string)]))
+        #expect(reader.emptyTable(defaultKind: .float).schema == TableSchema([.init("k", .float64), .init("a", .int64), .init("b", .float64)]))
+    }
 }

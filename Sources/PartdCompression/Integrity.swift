@@ -7,8 +7,9 @@ import Partd
 /// `ranges` are the byte ranges that are not complete, checked frames: a torn or damaged frame, or bytes
 /// between frames. Every other byte belongs to a frame that checks, so ``StoreIntegrity/repair(_:)`` keeps
 /// those frames, in order, and removes only the ranges. `restoredMagic` lists frames whose four magic
-/// bytes are damaged while everything else in them (header and payload, under the checksum) checks; repair
-/// writes the magic back.
+/// bytes are damaged while everything else in them (header and payload, under the checksum) checks, and
+/// `restoredVersion` those whose version byte alone is; repair writes them back. `newerFormatAt` marks a
+/// key repair leaves alone.
 public struct FrameDamage: Sendable, CustomStringConvertible {
     public var key: PartdKey
     /// Where the first damage starts: everything before it is complete, checked frames.
@@ -21,9 +22,13 @@ public struct FrameDamage: Sendable, CustomStringConvertible {
     public var ranges: [Range<Int>]
     /// The offsets of frames whose magic is damaged but that otherwise check; repair restores the magic.
     public var restoredMagic: [Int]
+    /// The offsets of frames whose version byte is damaged (the magic intact) but that check with it set back;
+    /// repair restores it.
+    public var restoredVersion: [Int] = []
     /// The offset of a frame this build cannot read but that need not be damaged: its magic is intact and it
-    /// names a newer format version, or (with a checksum that checks) a codec this build does not know. A
-    /// newer release may have written it, so the walk stops there and repair leaves the key alone.
+    /// names a newer format version (with its flags and reserved bytes zero, and not merely a damaged version
+    /// byte), or (with a checksum that checks) a codec this build does not know. A newer release may have
+    /// written it, so the walk stops there and ``StoreIntegrity/repair(_:)`` leaves the key as it is.
     public var newerFormatAt: Int?
 
     /// How many bytes repair removes.
@@ -36,7 +41,11 @@ public struct FrameDamage: Sendable, CustomStringConvertible {
             parts.append("\(damagedBytes) of \(totalBytes) bytes damaged (\(ranges.count == 1 ? "range" : "ranges") \(spans))")
         }
         if let newerFormatAt {
-            parts.append("the frame at byte offset \(newerFormatAt) is of a newer format than this build reads")
+            parts.append("the frame at byte offset \(newerFormatAt) is of a newer format than this build reads (left as it is)")
+        }
+        if !restoredVersion.isEmpty {
+            let offsets = restoredVersion.map(String.init).joined(separator: ", ")
+            parts.append("bad version byte on \(restoredVersion.count == 1 ? "the frame" : "the frames") at byte offset \(offsets), which otherwise check")
         }
         if !restoredMagic.isEmpty {
             let offsets = restoredMagic.map(String.init).joined(separator: ", ")
@@ -65,22 +74,18 @@ public enum StoreIntegrity {
     /// around them kept, in order, and damaged magic bytes are restored. A key whose damage is a torn tail
     /// is cut back in place; any other is replaced whole (``DirectoryStore/rewrite(_:_:)``). Each key is
     /// checked again and rewritten under the store's exclusive lock, so appends made meanwhile are kept.
-    /// Returns what it repaired.
-    ///
-    /// - Throws: ``PartdError/Code/corruptData`` naming the key, before anything is changed, if a key holds a
-    ///   frame of a newer format than this build reads (``FrameDamage/newerFormatAt``): a newer release may
-    ///   have written it, and this build cannot tell its frames from damage. (If such a frame is appended
-    ///   between the check and a key's rewrite, that key is left as it is and the error is thrown then.)
+    /// Returns what it repaired, and the keys it left as they are because they hold a frame of a newer
+    /// format than this build reads (``FrameDamage/newerFormatAt`` set): a newer release may have written it,
+    /// and this build cannot tell its frames from damage.
     @discardableResult
     public static func repair(_ store: DirectoryStore) throws -> [FrameDamage] {
-        let damaged = try verify(store)
-        if let newer = damaged.first(where: { $0.newerFormatAt != nil }) { throw newerFormat(newer) }
         var found: [FrameDamage] = []
-        for key in damaged.map(\.key) {
+        for key in try verify(store).map(\.key) {
             try store.rewrite(key) { bytes in
-                guard let (damage, kept) = try repaired(bytes, key: key) else { return nil }
+                guard let found1 = scan(bytes, key: key), let damage = found1.damage else { return nil }
                 found.append(damage)
-                return kept
+                if damage.newerFormatAt != nil { return nil }
+                return kept(bytes, found1.kind, found1.frames, damagedBytes: damage.damagedBytes)
             }
         }
         return found
@@ -94,21 +99,27 @@ public enum StoreIntegrity {
     public static func repaired(_ bytes: [UInt8], key: PartdKey) throws -> (damage: FrameDamage, bytes: [UInt8])? {
         guard let found = scan(bytes, key: key), let damage = found.damage else { return nil }
         if damage.newerFormatAt != nil { throw newerFormat(damage) }
+        return (damage, kept(bytes, found.kind, found.frames, damagedBytes: damage.damagedBytes))
+    }
+
+    /// The frames `frames` of `bytes`, in order, their magic and version restored where needed.
+    private static func kept(_ bytes: [UInt8], _ kind: Kind, _ frames: [Frame], damagedBytes: Int) -> [UInt8] {
         var kept: [UInt8] = []
-        kept.reserveCapacity(bytes.count - damage.damagedBytes)
-        for frame in found.frames {
+        kept.reserveCapacity(bytes.count - damagedBytes)
+        for frame in frames {
             let start = kept.count
             kept.append(contentsOf: bytes[frame.range])
-            if frame.restored { kept.replaceSubrange(start..<(start + 4), with: found.kind.magic) }
+            if frame.restored { kept.replaceSubrange(start..<(start + 4), with: kind.magic) }
+            if frame.restoredVersion { kept[start + 4] = kind.version }
         }
-        return (damage, kept)
+        return kept
     }
 
     private static func newerFormat(_ damage: FrameDamage) -> PartdError {
         PartdError(
             code: .corruptData,
-            message: "\(damage.detail): the key may have been written by a newer release; repair changed nothing (use a "
-                + "build that reads this format)",
+            message: "\(damage.detail): the key may have been written by a newer release; it is left as it is (use a build "
+                + "that reads this format)",
             key: damage.key)
     }
 
@@ -123,6 +134,7 @@ public enum StoreIntegrity {
     struct Frame {
         var range: Range<Int>
         var restored: Bool
+        var restoredVersion = false
     }
 
     /// Walks a key's frames. At a frame that does not check, the damage runs to the next offset where a
@@ -154,12 +166,23 @@ public enum StoreIntegrity {
         var frames: [Frame] = []
         var ranges: [Range<Int>] = []
         var restored: [Int] = []
+        var restoredVersion: [Int] = []
         var newer: Int?
         var detail: String?
         var offset = 0
         while offset < bytes.count {
             if let end = walk.frameEnd(at: offset, restoringMagic: false, charged: false) {
                 frames.append(Frame(range: offset..<end, restored: false))
+                offset = end
+                continue
+            }
+            // A version byte damaged alone: the frame checks with it set back (the checksum's seed covers it).
+            if walk.hasMagic(at: offset), bytes.count - offset > 4, bytes[offset + 4] != kind.version,
+                let end = walk.frameEnd(at: offset, restoringVersion: true)
+            {
+                frames.append(Frame(range: offset..<end, restored: false, restoredVersion: true))
+                restoredVersion.append(offset)
+                if detail == nil { detail = problem(bytes, at: offset, kind, key: key) }
                 offset = end
                 continue
             }
@@ -198,10 +221,10 @@ public enum StoreIntegrity {
             detail += " (the search for the next valid frame gave up after hashing four times the key's bytes: "
                 + "everything after the damage is counted as damaged)"
         }
-        let first = min(ranges.first?.lowerBound ?? bytes.count, restored.first ?? bytes.count)
+        let first = min(ranges.first?.lowerBound ?? bytes.count, restored.first ?? bytes.count, restoredVersion.first ?? bytes.count)
         return (kind, frames, FrameDamage(
             key: key, validBytes: first, totalBytes: bytes.count, detail: detail, ranges: ranges, restoredMagic: restored,
-            newerFormatAt: newer))
+            restoredVersion: restoredVersion, newerFormatAt: newer))
     }
 
     /// A walk over one key's frames of one kind, with the budget its searches may hash.
@@ -238,15 +261,39 @@ public enum StoreIntegrity {
             bytes.count - offset >= 4 && bytes[offset..<(offset + 4)].elementsEqual(kind.magic)
         }
 
+        /// The end of the frame at `offset` if it checks with its version byte set back to this build's (the
+        /// magic intact), or `nil`; spends the search budget.
+        mutating func frameEnd(at offset: Int, restoringVersion: Bool) -> Int? {
+            guard !exhausted,
+                let length = headerLength(bytes, at: offset, kind, restoringMagic: false, restoringVersion: restoringVersion)
+            else { return nil }
+            guard budget >= length else {
+                exhausted = true
+                return nil
+            }
+            budget -= length
+            return StoreIntegrity.frameEnd(bytes, at: offset, kind, length: length, restoringVersion: restoringVersion)
+        }
+
         /// Whether a frame this build cannot read, but that need not be damaged, starts at `offset`: the magic
-        /// is intact and the version is newer than this build's, or (compressed frames) the codec is unknown
-        /// while every other field and the checksum check.
+        /// is intact and the version newer than this build's, with the flags and reserved bytes zero (and the
+        /// frame does not check with the version set back: that is a damaged version byte); or (compressed
+        /// frames) the codec is unknown while every other field and the checksum check. Hashing spends the
+        /// search budget.
         mutating func isNewerFormat(at offset: Int) -> Bool {
-            guard bytes.count - offset > 5, hasMagic(at: offset) else { return false }
-            if bytes[offset + 4] > kind.version { return true }
+            guard !exhausted, bytes.count - offset >= 8, hasMagic(at: offset) else { return false }
+            if bytes[offset + 4] > kind.version {
+                // Flags and reserved bytes (compressed frames: the codec, then zeros) as every version so far has them.
+                return bytes[(offset + (kind == .compressed ? 6 : 5))..<(offset + 8)].allSatisfy { $0 == 0 }
+            }
             guard kind == .compressed, bytes[offset + 4] == kind.version, !Codec.all.contains(Codec(rawValue: bytes[offset + 5])),
                 let length = headerLength(bytes, at: offset, kind, restoringMagic: false, anyCodec: true)
             else { return false }
+            guard budget >= length else {
+                exhausted = true
+                return false
+            }
+            budget -= length
             return StoreIntegrity.frameEnd(bytes, at: offset, kind, length: length) != nil
         }
 
@@ -256,7 +303,7 @@ public enum StoreIntegrity {
             var candidate = offset + 1
             while candidate < limit, candidate + kind.headerSize <= bytes.count, !exhausted {
                 if frameEnd(at: candidate, restoringMagic: true, charged: true) != nil { return candidate }
-                if hasMagic(at: candidate), bytes[candidate + 4] > kind.version { return candidate }
+                if isNewerFormat(at: candidate) { return candidate }
                 candidate += 1
             }
             return nil
@@ -302,31 +349,37 @@ public enum StoreIntegrity {
 
     /// The end of the frame at `offset` whose header (magic taken as right) claims `length` payload bytes, if
     /// its checksum checks.
-    static func frameEnd(_ bytes: [UInt8], at offset: Int, _ kind: Kind, length: Int) -> Int? {
+    /// With `restoringVersion`, the version byte is taken to be this build's too.
+    static func frameEnd(_ bytes: [UInt8], at offset: Int, _ kind: Kind, length: Int, restoringVersion: Bool = false) -> Int? {
         let seeded = kind == .compressed ? 24 : 16
         var header = Array(bytes[offset..<(offset + seeded)])
         header.replaceSubrange(0..<4, with: kind.magic)
+        if restoringVersion { header[4] = kind.version }
         let seed = XXHash.hash64(header[...], seed: 0)
         let start = offset + kind.headerSize
         guard XXHash.hash64(bytes[start..<(start + length)], seed: seed) == load(bytes, at: offset + seeded) else { return nil }
         return start + length
     }
 
-    /// The payload length of a header at `offset` whose fields check, or `nil`.
-    static func headerLength(_ bytes: [UInt8], at offset: Int, _ kind: Kind, restoringMagic: Bool, anyCodec: Bool = false) -> Int? {
+    /// The payload length of a header at `offset` whose fields check, or `nil`; with `restoringVersion`, the
+    /// version byte is not checked, and with `anyCodec`, nor is a compressed frame's codec.
+    static func headerLength(
+        _ bytes: [UInt8], at offset: Int, _ kind: Kind, restoringMagic: Bool, restoringVersion: Bool = false, anyCodec: Bool = false
+    ) -> Int? {
         guard offset >= 0, bytes.count - offset >= kind.headerSize else { return nil }
         guard restoringMagic || bytes[offset..<(offset + 4)].elementsEqual(kind.magic) else { return nil }
         let remaining = UInt64(bytes.count - offset - kind.headerSize)
         switch kind {
         case .compressed:
-            guard bytes[offset + 4] == FrameFormat.version, anyCodec || Codec.all.contains(Codec(rawValue: bytes[offset + 5])),
+            guard restoringVersion || bytes[offset + 4] == FrameFormat.version,
+                anyCodec || Codec.all.contains(Codec(rawValue: bytes[offset + 5])),
                 bytes[offset + 6] == 0, bytes[offset + 7] == 0 else { return nil }
             let original = load(bytes, at: offset + 8), stored = load(bytes, at: offset + 16)
             guard original <= UInt64(Compression.maximumChunkSize), stored <= remaining,
                 stored <= FrameFormat.maximumStoredLength(original: original) else { return nil }
             return Int(stored)
         case .value:
-            guard bytes[offset + 4] == ValueFrames.version, bytes[(offset + 5)..<(offset + 8)].allSatisfy({ $0 == 0 }) else {
+            guard restoringVersion || bytes[offset + 4] == ValueFrames.version, bytes[(offset + 5)..<(offset + 8)].allSatisfy({ $0 == 0 }) else {
                 return nil
             }
             let length = load(bytes, at: offset + 8)

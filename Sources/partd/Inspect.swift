@@ -20,7 +20,9 @@ func openStore(_ path: String) throws -> DirectoryStore {
     }
     guard isDirectory.boolValue else { throw CommandError("not a directory: \(path)") }
     if !FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(".lock")) {
-        throw CommandError("\(path) is not a partd store (it has no .lock file); nothing was read or changed")
+        throw CommandError(
+            "\(path) is not a partd store (it has no .lock file); nothing was read or changed (a store copied without its "
+                + ".lock: create an empty .lock file in it)")
     }
     return try DirectoryStore(path: path)
 }
@@ -494,10 +496,13 @@ struct Repair: ParsableCommand {
 
     func run() throws {
         let store = try openStore(directory)
-        let removed = try StoreIntegrity.repair(store)
+        let found = try StoreIntegrity.repair(store)
+        let leftAlone = found.filter { $0.newerFormatAt != nil }
         try printLines { out in
-            for damage in removed { try out.append("repaired \(damage)") }
-            try out.append("\(removed.count) keys repaired")
+            for damage in found { try out.append("\(damage.newerFormatAt == nil ? "repaired" : "left alone") \(damage)") }
+            try out.append("\(found.count - leftAlone.count) keys repaired"
+                + (leftAlone.isEmpty ? "" : ", \(leftAlone.count) left alone (a newer format than this build reads)"))
         }
+        if !leftAlone.isEmpty { throw ExitCode(1) }
     }
 }

@@ -231,20 +231,20 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
     }
 
     public func contains(_ key: PartdKey) throws -> Bool {
-        try Wire.checkSendable(key)
-        var answer = try request(.contains, pipelined: false) { Wire.writeKey(key, into: &$0) }!
+        let bodyBytes = try checkedKeyBytes(key, "a contains")
+        var answer = try request(.contains, pipelined: false, bodyBytes: bodyBytes) { Wire.writeKey(key, into: &$0) }!
         return try Wire.readInteger(&answer, as: UInt8.self, "contains answer") == 1
     }
 
     public func byteCount(of key: PartdKey) throws -> Int {
-        try Wire.checkSendable(key)
-        var answer = try request(.byteCount, pipelined: false) { Wire.writeKey(key, into: &$0) }!
+        let bodyBytes = try checkedKeyBytes(key, "a byte count")
+        var answer = try request(.byteCount, pipelined: false, bodyBytes: bodyBytes) { Wire.writeKey(key, into: &$0) }!
         return Int(try Wire.readInteger(&answer, as: UInt64.self, "byte count"))
     }
 
     public func validate(_ key: PartdKey) throws {
-        try Wire.checkSendable(key)
-        _ = try request(.validate, pipelined: false) { Wire.writeKey(key, into: &$0) }
+        let bodyBytes = try checkedKeyBytes(key, "a validate")
+        _ = try request(.validate, pipelined: false, bodyBytes: bodyBytes) { Wire.writeKey(key, into: &$0) }
     }
 
     /// ``flush()``: wrappers above this store (a `SpillingStore`'s `flush`, a shuffle's `close`) wait for the
@@ -276,7 +276,9 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
 
         public func get(_ key: PartdKey) async throws -> [UInt8] {
             try Wire.checkSendable(key)
-            var answer = try await store.send(.get) { Wire.writeKeys([key], into: &$0) }!.get()
+            let bodyBytes = Wire.encodedSize(ofKeys: [key])
+            try store.checkRequest(bodyBytes: bodyBytes) { ("a get of 1 key", key) }
+            var answer = try await store.send(.get, bodyBytes: bodyBytes) { Wire.writeKeys([key], into: &$0) }!.get()
             _ = try Wire.readInteger(&answer, as: UInt32.self, "value count")
             return try Wire.readBytes(&answer)
         }
@@ -313,6 +315,14 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
             code: .invalidArgument,
             message: "\(description) would be a frame of \(length) bytes, over \(whose) limit of \(limit) bytes",
             key: key)
+    }
+
+    /// The body bytes of a request of one key, `what`, checked as sendable and with ``checkRequest(bodyBytes:_:)``.
+    private func checkedKeyBytes(_ key: PartdKey, _ what: String) throws -> Int {
+        try Wire.checkSendable(key)
+        let bodyBytes = Wire.encodedSize(of: key)
+        try checkRequest(bodyBytes: bodyBytes) { ("\(what) of a key of \(bodyBytes) bytes", key) }
+        return bodyBytes
     }
 
     /// The body bytes of an append of `entries`, checked with ``checkRequest(bodyBytes:_:)`` (naming the largest
@@ -418,6 +428,10 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
         }
     }
 
+    /// How many times a request started a new outgoing buffer on the live connection
+    /// (``Configuration/outgoingBufferLimit``); 0 without one.
+    package var outgoingBufferRotations: Int { liveConnection()?.handler.rotations ?? 0 }
+
     private func liveConnection() -> Connection? {
         guard let live = connectionState.withLock({ $0 }), live.channel.isActive else { return nil }
         return live
@@ -493,6 +507,8 @@ private final class ClientConnectionHandler: ChannelInboundHandler, @unchecked S
     }
 
     private struct Outgoing {
+        /// How many times a request started a new buffer (tests read it through ``RemoteStore``).
+        var rotations = 0
         /// Buffers filled up to the handler's `bufferLimit` while the event loop had not yet written
         /// them, in order; `buffer` follows them.
         var filled: [ByteBuffer] = []
@@ -532,6 +548,9 @@ private final class ClientConnectionHandler: ChannelInboundHandler, @unchecked S
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
+    /// How many times a request started a new outgoing buffer on this connection.
+    var rotations: Int { outgoing.withLock { $0.rotations } }
+
     /// Encodes one request for sending (`bodyBytes`, the bytes `body` writes, keeps the outgoing buffer
     /// within `bufferLimit`: a request that would pass it starts the next buffer); `nil` for a pipelined one, which throws the connection's failure if it
     /// has failed already (so it was not sent).
@@ -549,6 +568,7 @@ private final class ClientConnectionHandler: ChannelInboundHandler, @unchecked S
             if out.buffer.readableBytes > 0, out.buffer.readableBytes + Wire.headerBytes + bodyBytes > bufferLimit {
                 out.filled.append(out.buffer)
                 out.buffer = ByteBufferAllocator().buffer(capacity: 4096)
+                out.rotations += 1
             }
             let before = out.buffer.writerIndex
             Wire.writeFrame(kind, id: out.nextID, into: &out.buffer, body: body)

@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets (Tests/Fuzz/*.swift) with the toolchain's -sanitize=fuzzer,address and
 # runs each from its seed corpus (Tests/Fuzz/corpus/TARGET; new inputs go to .build-fuzz/corpus/TARGET).
 #
-#   scripts/fuzz.sh [--runs N] [TARGET…]      targets: frames npy table msgpack wire arrow (default: all)
+#   scripts/fuzz.sh [--runs N] [TARGET…]      targets: frames npy table msgpack wire arrow csv (default: all)
 #
 # The libraries are compiled straight with swiftc into .build-fuzz (SwiftPM links executables with
 # its own entry point, which libFuzzer's main cannot replace), instrumented for coverage and ASan.
@@ -21,9 +21,11 @@ while [ $# -gt 0 ]; do
     *) TARGETS+=("$1"); shift ;;
   esac
 done
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(frames npy table msgpack wire arrow)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(frames npy table msgpack wire arrow csv)
 
 scripts/setup.sh
+# libFuzzer reports a crash itself; Swift's backtracer, on top of ASan, could hang the run instead.
+export SWIFT_BACKTRACE=enable=no
 B=.build-fuzz
 mkdir -p "$B"
 FLAGS=(-O -sanitize=fuzzer,address -parse-as-library -swift-version 6 -package-name swift_partd -I "$B")
@@ -38,6 +40,7 @@ library() {
 library Partd
 library PartdCompression
 library PartdTyped
+library PartdCSV
 # NIOCore and what it depends on, from the debug build: their modules, C module maps and object files.
 nio() {
   echo "== building NIOCore (debug build, for the wire target)"
@@ -64,7 +67,7 @@ for target in "${TARGETS[@]}"; do
     swiftc "${FLAGS[@]}" "${CMAPS[@]}" "${NIO[@]}" -module-name PartdWireFuzz Tests/Fuzz/wire.swift \
       Sources/PartdServer/WireProtocol.swift -L "$B" -lPartd -o "$B/fuzz-$target" 2> >(grep -v 'Cannot export local symbol' >&2)
   else
-    swiftc "${FLAGS[@]}" "${CMAPS[@]}" "Tests/Fuzz/$target.swift" -L "$B" -lPartdTyped -lPartdCompression -lPartd \
+    swiftc "${FLAGS[@]}" "${CMAPS[@]}" "Tests/Fuzz/$target.swift" -L "$B" -lPartdCSV -lPartdTyped -lPartdCompression -lPartd \
       -lz -lsnappy -lblosc -lbz2 -lzstd -llz4 -lxxhash -o "$B/fuzz-$target" 2> >(grep -v 'Cannot export local symbol' >&2)
   fi
   mkdir -p "$B/corpus/$target"

@@ -33,6 +33,9 @@ package final class CSVReader {
     package let fileSize: Int
     package private(set) var bytesRead = 0
     package private(set) var kinds: [ColumnKind]?
+    /// Whether a string or category value read so far is not UTF-8 (kept as read; Arrow output then declares
+    /// string columns binary).
+    package private(set) var holdsNonUTF8 = false
     /// Only these columns make it into the chunks, in the header's order (all when `nil`); the others are
     /// still split into fields, so records are checked as before, but their values are not read.
     package var selectedColumns: Set<UTF8Key>?
@@ -173,10 +176,13 @@ package final class CSVReader {
         var validity: BitArray? { valid.map { BitArray($0) } }
         func bad(_ row: Int, _ what: String) -> CommandError {
             let text = String(decoding: value(row), as: UTF8.self)
-            // A number that is no integer, in an integer column: float takes it (nothing else changes identity).
+            // In an integer column, a number that is no integer: float takes it; an integer beyond Int64 that
+            // UInt64 holds: uint (nothing else keeps every value as it is).
             let range = fields.range(row * columns + column)
-            let float = kind == .int && !CSVNumbers.isInteger(fields.bytes, range) && CSVNumbers.double(fields.bytes, range) != nil
-            let advice = float ? "float" : "string"
+            let advice =
+                if kind == .int && CSVNumbers.uint64(fields.bytes, range) != nil { "uint" }
+                else if kind == .int && !CSVNumbers.isInteger(fields.bytes, range) && CSVNumbers.double(fields.bytes, range) != nil { "float" }
+                else { "string" }
             return CommandError("\(path): line \(lines[row]): column \(name): \"\(text)\" is not \(what); give --types \(name):\(advice)")
         }
         /// The column's fields as numbers, read by `parse`; an empty field is null.
@@ -211,7 +217,9 @@ package final class CSVReader {
                 CSVBytes.append(bytes, range, to: &data)
                 offsets[row + 1] = Int64(data.count)
             }
-            return Column(name, strings: StringArray(offsets: offsets, data: data)!, validity: validity)
+            let strings = StringArray(offsets: offsets, data: data)!
+            if !holdsNonUTF8 && !strings.isUTF8 { holdsNonUTF8 = true }
+            return Column(name, strings: strings, validity: validity)
         case .category:
             // Categories in order of first appearance, told apart by their bytes (kept as they are, UTF-8 or not).
             var index: [ArraySlice<UInt8>: Int32] = [:]
@@ -229,6 +237,7 @@ package final class CSVReader {
                     codes[row] = code
                 }
             }
+            if !holdsNonUTF8 && !categories.isUTF8 { holdsNonUTF8 = true }
             return Column(name, categorical: CategoricalArray(codes: codes, categories: categories)!, validity: validity)
         }
     }

@@ -22,6 +22,9 @@ protocol TableSource: AnyObject {
     /// Only these columns make it into the chunks (all when `nil`); a source that cannot skip columns
     /// gives them all.
     var selectedColumns: Set<UTF8Key>? { get set }
+    /// Whether a string of the chunks returned so far is not UTF-8: Arrow output of them must declare its
+    /// string columns binary from the start (``PartitionPrinter``).
+    var holdsNonUTF8: Bool { get }
     /// A table of the chunks' columns with no rows, for an input of a header alone: CSV columns of the types
     /// the first chunk settled or `--types` gives, else `defaultKind`; an Arrow file's schema.
     func emptyTable(defaultKind: ColumnKind) -> Table
@@ -94,6 +97,10 @@ final class InputFiles: TableSource {
     private var schema: TableSchema?
     /// The column types the first CSV file settled, by name.
     private var settledKinds: [UTF8Key: ColumnKind] = [:]
+    /// Whether a file before the current one held strings that are not UTF-8.
+    private var earlierNonUTF8 = false
+
+    var holdsNonUTF8: Bool { earlierNonUTF8 || current.holdsNonUTF8 }
 
     var path: String { current.path }
     var bytesRead: Int { bytesBefore + current.bytesRead }
@@ -142,6 +149,7 @@ final class InputFiles: TableSource {
             }
             guard index + 1 < paths.count else { return nil }
             bytesBefore += current.fileSize
+            earlierNonUTF8 = holdsNonUTF8
             index += 1
             current = try openInput(
                 path: paths[index], chunkRows: chunkRows, types: types, typesOfOtherFiles: true, settled: settledKinds)
@@ -163,6 +171,7 @@ final class ArrowInput: TableSource {
     private(set) var bytesRead = 0
     /// Arrow batches come whole; the commands select the columns they need.
     var selectedColumns: Set<UTF8Key>?
+    private(set) var holdsNonUTF8 = false
     private var batches: ArrowBatchReader
     private let handle: FileHandle
     private let closes: Bool
@@ -202,6 +211,11 @@ final class ArrowInput: TableSource {
         do {
             let table = try batches.next()
             bytesRead = table == nil ? fileSize : Int((try? handle.offset()) ?? 0)
+            if !holdsNonUTF8, let table {
+                holdsNonUTF8 = table.columns.contains { column in
+                    (column.strings ?? column.categorical?.categories).map { !$0.isUTF8 } ?? false
+                }
+            }
             return table
         } catch let error as PartdError {
             throw CommandError("\(path): \(error.message)")

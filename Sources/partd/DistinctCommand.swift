@@ -45,7 +45,7 @@ struct DistinctCSV: ParsableCommand {
         try feed(reader, first: first, into: shuffle, label: "shuffle: ")
         let rowsIn = shuffle.rowCount
         try output.printPartitions(
-            schema: first.schema, partitions: partitions, label: "distinct: ",
+            schema: first.schema, binaryStrings: reader.holdsNonUTF8, partitions: partitions, label: "distinct: ",
             summary: { "\($0) of \(rowsIn) rows kept, \(rowsIn - $0) dropped" }
         ) { emit in
             try shuffle.distinctPartitions(by: columns, keep: keep, emit)

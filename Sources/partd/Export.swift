@@ -39,6 +39,8 @@ struct Export: ParsableCommand {
     var keys: String?
     @Option(help: "arrow (an Arrow IPC file) or arrow-stream; with --out-dir also csv.") var format: Cat.Format = .arrow
     @Option(help: "Compress the buffers: lz4 or zstd.") var arrowCompression: ArrowCompressionOption?
+    @Flag(help: "Declare string columns binary (large_binary), for tables whose strings are not all UTF-8.")
+    var binaryStrings = false
 
     func validate() throws {
         guard (out == nil) != (outDir == nil) else { throw ValidationError("give --out FILE or --out-dir DIRECTORY") }
@@ -63,13 +65,17 @@ struct Export: ParsableCommand {
         for (done, key) in chosen.enumerated() {
             guard let table = try Self.table(of: key, in: store) else { continue }
             if writer == nil {
-                writer = ArrowBatchWriter(format == .arrow ? .file : .stream, schema: table.schema,
-                                          compression: arrowCompression?.compression)
+                writer = ArrowBatchWriter(
+                    format == .arrow ? .file : .stream, schema: table.schema, compression: arrowCompression?.compression,
+                    binaryStrings: binaryStrings)
             }
             do {
                 try writer!.write(table) { try write($0, to: handle, out) }
             } catch let error as PartdError where error.code == .typeMismatch {
                 throw CommandError("key \(key): its tables have schema \(table.schema), the keys before it another")
+            } catch let error as PartdError where error.code == .invalidArgument {
+                // Strings that are not UTF-8 after keys whose strings were: the schema already says utf8.
+                throw CommandError("key \(key): \(error.message); give --binary-strings")
             }
             rows += table.rowCount
             batches += 1

@@ -96,7 +96,10 @@ struct JoinCSV: ParsableCommand {
             try feed(readers[side], first: firsts[side] ?? shapes[side], into: shuffles[side], label: side == 0 ? "left: " : "right: ")
         }
 
-        try output.printPartitions(schema: resultSchema, partitions: partitions, label: "join: ", summary: { "\($0) rows" }) { emit in
+        try output.printPartitions(
+            schema: resultSchema, binaryStrings: readers.contains { $0.holdsNonUTF8 }, partitions: partitions, label: "join: ",
+            summary: { "\($0) rows" }
+        ) { emit in
             try shuffles[0].joinPartitions(shuffles[1], on: keys, kind: kind, rightSuffix: suffix, emit)
         }
     }
@@ -117,31 +120,34 @@ struct PartitionOutputOptions: ParsableArguments {
     /// it), an Arrow file or stream of no batches.
     func writeEmpty(schema: TableSchema) throws {
         try withOutput(out) {
-            try PartitionPrinter(handle: $0, named: $1, format: format, schema: schema, compression: arrowCompression).finish()
+            try PartitionPrinter(handle: $0, named: $1, format: format, schema: schema, compression: arrowCompression, binaryStrings: false)
+                .finish()
         }
     }
 
-    /// ``printPartitions(to:format:schema:compression:partitions:label:summary:_:)`` to this output.
+    /// ``printPartitions(to:format:schema:compression:binaryStrings:partitions:label:summary:_:)`` to this output.
     func printPartitions(
-        schema: TableSchema, partitions: Int, label: String, summary: (Int) -> String,
+        schema: TableSchema, binaryStrings: Bool, partitions: Int, label: String, summary: (Int) -> String,
         _ produce: ((Int, Table) throws -> Int) throws -> [Int]
     ) throws {
         try partd.printPartitions(
-            to: out, format: format, schema: schema, compression: arrowCompression, partitions: partitions, label: label,
-            summary: summary, produce)
+            to: out, format: format, schema: schema, compression: arrowCompression, binaryStrings: binaryStrings,
+            partitions: partitions, label: label, summary: summary, produce)
     }
 }
 
 /// Prints the tables `produce` hands to its callback (from several threads, in any order), in partition order,
 /// to `out` (or standard output) as `format`, with a progress line as each partition is printed (labelled
-/// `label`) and a last line that `summary` makes of the rows printed.
+/// `label`) and a last line that `summary` makes of the rows printed. With `binaryStrings` (the input held strings
+/// that are not UTF-8), Arrow output declares every string column binary.
 func printPartitions(
-    to out: String?, format: Cat.Format, schema: TableSchema, compression: ArrowCompressionOption?,
+    to out: String?, format: Cat.Format, schema: TableSchema, compression: ArrowCompressionOption?, binaryStrings: Bool,
     partitions: Int, label: String, summary: (Int) -> String,
     _ produce: ((Int, Table) throws -> Int) throws -> [Int]
 ) throws {
     try withOutput(out) { handle, name in
-        let printer = PartitionPrinter(handle: handle, named: name, format: format, schema: schema, compression: compression)
+        let printer = PartitionPrinter(
+            handle: handle, named: name, format: format, schema: schema, compression: compression, binaryStrings: binaryStrings)
         let progress = ProgressLine(total: partitions, label: label)
         let rows = try produce { index, table in
             try printer.print(index, table) { done in progress.update(done, "\(done) of \(partitions) partitions") }
@@ -194,12 +200,17 @@ final class PartitionPrinter: @unchecked Sendable {
         emptyHeader = schema.fields.isEmpty ? [] : CSVWriter.header(Table(empty: schema))
     }
 
-    /// A printer of `format` (csv, arrow or arrow-stream) output of tables of `schema`.
+    /// A printer of `format` (csv, arrow or arrow-stream) output of tables of `schema`; with `binaryStrings`,
+    /// Arrow output declares every string column binary (the tables' strings may not all be UTF-8, and the
+    /// first table's may be).
     convenience init(
-        handle: FileHandle, named name: String, format: Cat.Format, schema: TableSchema, compression: ArrowCompressionOption?
+        handle: FileHandle, named name: String, format: Cat.Format, schema: TableSchema, compression: ArrowCompressionOption?,
+        binaryStrings: Bool
     ) {
         let arrow = format == .csv
-            ? nil : ArrowBatchWriter(format == .arrow ? .file : .stream, schema: schema, compression: compression?.compression)
+            ? nil
+            : ArrowBatchWriter(
+                format == .arrow ? .file : .stream, schema: schema, compression: compression?.compression, binaryStrings: binaryStrings)
         self.init(handle: handle, named: name, arrow: arrow, schema: schema)
     }
 

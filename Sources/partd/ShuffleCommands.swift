@@ -62,9 +62,10 @@ struct CSVShuffleOptions: ParsableArguments {
 
     /// Reads the CSV into a shuffle by `keys`, showing progress on stderr. `check` sees the first chunk (`nil`
     /// for an input of a header alone) and the reader before anything is shuffled, so that a mistake its schema
-    /// reveals stops the command before the long part.
+    /// reveals stops the command before the long part. `binaryStrings`: some string read is not UTF-8 (see
+    /// ``TableSource/holdsNonUTF8``).
     func shuffle(into directory: String?, check: ([String], Table?, any TableSource) throws -> Void = { _, _, _ in }) throws
-        -> (shuffle: Shuffle<Table>, keys: [String])
+        -> (shuffle: Shuffle<Table>, keys: [String], binaryStrings: Bool)
     {
         let reader = try input.open()
         let keys = try keyColumns(by, in: [reader])
@@ -72,7 +73,7 @@ struct CSVShuffleOptions: ParsableArguments {
         try check(keys, first, reader)
         let shuffle = try Shuffle<Table>(by: keys, partitions: input.partitions, options: try input.shuffleOptions(directory: directory))
         try feed(reader, first: first, into: shuffle)
-        return (shuffle, keys)
+        return (shuffle, keys, reader.holdsNonUTF8)
     }
 }
 
@@ -336,7 +337,7 @@ struct GroupByCSV: ParsableCommand {
         // header: columns --types does not type as strings, or, if an aggregate needs numbers, as floats (the
         // result's columns, whose header is printed, are the same).
         var schema = TableSchema([])
-        let (shuffle, keys) = try options.shuffle(into: nil) { keys, chunk, reader in
+        let (shuffle, keys, binaryStrings) = try options.shuffle(into: nil) { keys, chunk, reader in
             do {
                 if let chunk {
                     schema = try chunk.slice(0..<0).groupBy(keys).aggregate(aggregations).schema
@@ -354,17 +355,19 @@ struct GroupByCSV: ParsableCommand {
         guard format != .json else {
             // JSON is printed from the whole result.
             var result = try shuffle.groupBy(keys).aggregate(aggregations)
+            // No rows (an input of a header alone): the result's columns, with no groups.
+            if result.columns.isEmpty { result = Table(empty: schema) }
             if sort { result = try result.sorted(by: keys.map { SortKey($0) }) }
             return try withOutput(out) {
                 try printTable(result, format: format, arrowCompression: arrowCompression?.compression, to: $0, named: $1)
             }
         }
-        if sort { return try printSorted(shuffle, keys: keys, aggregations, schema: schema) }
+        if sort { return try printSorted(shuffle, keys: keys, aggregations, schema: schema, binaryStrings: binaryStrings) }
         // Otherwise each partition's groups are printed as they are done, in partition order, so the result
         // never has to fit in memory (a groupby by a key of millions of values has millions of groups).
         try printPartitions(
-            to: out, format: format, schema: schema, compression: arrowCompression, partitions: shuffle.partitionCount,
-            label: "groupby: ", summary: { "\($0) groups" }
+            to: out, format: format, schema: schema, compression: arrowCompression, binaryStrings: binaryStrings,
+            partitions: shuffle.partitionCount, label: "groupby: ", summary: { "\($0) groups" }
         ) { emit in
             try shuffle.groupByPartitions(keys, aggregations, emit)
         }
@@ -374,7 +377,9 @@ struct GroupByCSV: ParsableCommand {
     /// store in the scratch directory, with a sample of every partition's keys. If all stayed in memory they
     /// are sorted there; otherwise all groups are shuffled again, by ranges of the keys the sample gives, and
     /// printed a sorted range at a time, so that sorted groups need not fit in memory either.
-    private func printSorted(_ shuffle: Shuffle<Table>, keys: [String], _ aggregations: [Aggregation], schema: TableSchema) throws {
+    private func printSorted(
+        _ shuffle: Shuffle<Table>, keys: [String], _ aggregations: [Aggregation], schema: TableSchema, binaryStrings: Bool
+    ) throws {
         let sortKeys = keys.map { SortKey($0) }
         let staging = GroupStaging(budget: ByteCount(options.input.memory)!.bytes / 4)
         defer { staging.close() }
@@ -409,8 +414,8 @@ struct GroupByCSV: ParsableCommand {
         for index in staging.spilledPartitions { try ranges.add(try spilled.get(PartdKey(index))) }
         staging.close()
         try printPartitions(
-            to: out, format: format, schema: schema, compression: arrowCompression, partitions: ranges.partitionCount,
-            label: "sort: ", summary: { "\($0) groups" }
+            to: out, format: format, schema: schema, compression: arrowCompression, binaryStrings: binaryStrings,
+            partitions: ranges.partitionCount, label: "sort: ", summary: { "\($0) groups" }
         ) { emit in
             try ranges.sortedPartitions(emit)
         }

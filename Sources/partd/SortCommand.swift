@@ -66,7 +66,10 @@ struct SortCSV: ParsableCommand {
         }
         // Each partition sorted and printed in partition order as it is done.
         let schema = whole?.schema ?? TableSchema([])
-        try output.printPartitions(schema: schema, partitions: shuffle.partitionCount, label: "sort: ", summary: { "\($0) rows" }) {
+        try output.printPartitions(
+            schema: schema, binaryStrings: reader.holdsNonUTF8, partitions: shuffle.partitionCount, label: "sort: ",
+            summary: { "\($0) rows" }
+        ) {
             try shuffle.sortedPartitions($0)
         }
     }

@@ -1167,6 +1167,28 @@ struct CLITests {
         defer { removeTree(store + "-csv") }
         #expect(Array(try Data(contentsOf: URL(fileURLWithPath: store + "-csv/part-00000.csv")))
                 == Array(try Data(contentsOf: URL(fileURLWithPath: csv))))
+
+        // Arrow output of input holding such bytes declares its string columns binary from the start: partitions
+        // of UTF-8 strings printed first no longer fix the schema as utf8, which the Latin-1 ones then broke.
+        var mixed = Array("k,v\n".utf8)
+        for i in 0..<20 { mixed += Array("a\(i),\(i)\n".utf8) }
+        mixed += e + Array(",1".utf8) + newline + è + Array(",2".utf8) + newline
+        try Data(mixed).write(to: URL(fileURLWithPath: csv))
+        for arguments in [
+            ["sort", csv, "--by", "k", "--partitions", "4"], ["distinct", csv, "--by", "k", "--partitions", "4"],
+            ["groupby", csv, "--by", "k", "--agg", "sum:v", "--partitions", "4"],
+            ["join", csv, csv, "--on", "k", "--partitions", "4"],
+        ] {
+            let table = try Table(arrow: try output(arguments + ["--format", "arrow"]))
+            let keys = try #require(table["k"]?.strings, "\(arguments[0])")
+            #expect(Set(keys.indices.map { Array(keys.bytes(at: $0)) }).isSuperset(of: [e, è]), "\(arguments[0])")
+            #expect(table.rowCount >= 22, "\(arguments[0])")
+        }
+        // export reads keys one at a time: --binary-strings declares them binary, and without it the error says so.
+        removeTree(store)
+        #expect(try run(partd, ["shuffle", csv, "--by", "k", "--partitions", "4", "--out", store]).status == 0)
+        #expect(try run(partd, ["export", store, "--out", out, "--binary-strings"]).status == 0)
+        #expect(try Table(arrow: Array(try Data(contentsOf: URL(fileURLWithPath: out)))).rowCount == 22)
     }
 
     @Test("CR-only line ends read as pandas reads them (a lone CR ends a line)")
@@ -1192,6 +1214,11 @@ struct CLITests {
         for arguments in [["groupby", empty, "--by", "k", "--agg", "sum:v,count"], ["groupby", empty, "--by", "k", "--agg", "sum:v,count", "--sort"]] {
             let ran = try runApart(arguments)
             #expect(ran.status == 0 && ran.output == "k,v_sum,count\n", "\(arguments): \(ran.output)")
+        }
+        // JSON: an empty array, sorted or not (sorting the result of no rows threw "no sort key column").
+        for sort in [[], ["--sort"]] {
+            let ran = try runApart(["groupby", empty, "--by", "k", "--agg", "sum:v", "--format", "json"] + sort)
+            #expect(ran.status == 0 && ran.output.trimmingCharacters(in: .whitespacesAndNewlines) == "[]", "\(sort): \(ran.output) \(ran.errors)")
         }
         for arguments in [["sort", empty, "--by", "v"], ["distinct", empty, "--by", "k"]] {
             let ran = try runApart(arguments)

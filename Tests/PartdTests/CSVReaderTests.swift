@@ -196,6 +196,44 @@ struct CSVReaderTests {
         #expect { _ = try read(path, readSize: 4, chunkRows: 10, types: [:]) } throws: { "\($0)".contains("line 3: 1 fields") }
     }
 
+    /// Whether two reads gave the same tables (NaN as NaN: a table's `==` takes NaN for unequal to itself).
+    static func same(_ a: [Table], _ b: [Table]) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { x, y in
+            x.schema == y.schema && x.rowCount == y.rowCount && zip(x.columns, y.columns).allSatisfy { c, d in
+                c == d || (c.type == .float64 && c.validity == d.validity && (0..<x.rowCount).allSatisfy { c.text(at: $0) == d.text(at: $0) })
+            }
+        }
+    }
+
+    @Test("every read block size gives the same tables or the same error (as the csv fuzz target checks)")
+    func blockSizesAgree() throws {
+        let path = scratchPath("blocks.csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        func tables(_ readSize: Int) -> Result<[Table], CommandError> {
+            Result {
+                let reader = try CSVReader(path: path, chunkRows: 3, types: [:], readSize: readSize)
+                var tables: [Table] = []
+                while let table = try reader.nextChunk() { tables.append(table) }
+                return tables
+            }.mapError { $0 as? CommandError ?? CommandError("\($0)") }
+        }
+        for text in ["k,v,s\r\n1,2.5,\"a\r\nb\"\n2,,x\r3,nan,\"q\"\"q\"\n"] {
+            try text.write(toFile: path, atomically: false, encoding: .utf8)
+            let whole = tables(1 << 16)
+            for readSize in 1...(text.utf8.count + 1) {
+                let blocks = tables(readSize)
+                switch (whole, blocks) {
+                case (.success(let a), .success(let b)):
+                    #expect(Self.same(a, b), "\(text.debugDescription), read \(readSize)")
+                case (.failure(let a), .failure(let b)):
+                    #expect(a.description == b.description, "\(text.debugDescription), read \(readSize)")
+                default:
+                    Issue.record("\(text.debugDescription), read \(readSize): \(whole) / \(blocks)")
+                }
+            }
+        }
+    }
+
     /// The type each column of `text` is inferred as, and its values as text.
     func inferred(_ text: String) throws -> [(ColumnType, [String?])] {
         let path = scratchPath("infer.csv")
@@ -269,6 +307,11 @@ struct CSVReaderTests {
         let other = try CSVReader(path: path, chunkRows: 1, types: [:])
         _ = try other.nextChunk()
         #expect { _ = try other.nextChunk() } throws: { "\($0)".contains("give --types n:string") }
+        // An integer beyond Int64 in a later chunk: uint keeps it.
+        try "n,s\n1,a\n18446744073709551615,b\n".write(toFile: path, atomically: false, encoding: .utf8)
+        let big = try CSVReader(path: path, chunkRows: 1, types: [:])
+        _ = try big.nextChunk()
+        #expect { _ = try big.nextChunk() } throws: { "\($0)".contains("give --types n:uint") }
     }
 
     @Test("a file of a header alone gives an empty table of its columns, typed by --types, else strings")

@@ -72,7 +72,9 @@ extension Table {
 /// ```
 ///
 /// Every column is declared nullable. A string column is `large_utf8` if the first table's strings are UTF-8
-/// (`large_binary` otherwise), and a later table whose strings of a `large_utf8` column are not is refused.
+/// (`large_binary` otherwise), and a later table whose strings of a `large_utf8` column are not is refused;
+/// with `binaryStrings`, every string column is `large_binary` (for tables some of whose strings are not
+/// UTF-8, when the first table's may be).
 /// A categorical column keeps one dictionary for the whole output: the first table's categories, then each
 /// new category in order of appearance, sent as a dictionary delta before the batch that first uses it (codes
 /// are remapped), so readers see one categorical column with every category.
@@ -90,10 +92,15 @@ public struct ArrowBatchWriter {
     private var finished = false
     /// Whether the next table is the one the schema's string types came from (already checked for UTF-8).
     private var schemaFromNextTable = false
+    /// Every string column is declared `large_binary`.
+    private var binaryStrings = false
 
     /// A writer for tables with `schema`, compressing every buffer with `compression` if given.
-    public init(_ format: Table.ArrowFormat, schema: TableSchema, compression: Table.ArrowCompression? = nil) {
+    public init(
+        _ format: Table.ArrowFormat, schema: TableSchema, compression: Table.ArrowCompression? = nil, binaryStrings: Bool = false
+    ) {
         self.init(format, schema: schema, compression: compression, nullable: true)
+        self.binaryStrings = binaryStrings
     }
 
     /// `nullable` `nil`: a field is nullable when `table`'s column has a validity bitmap (for one table).
@@ -155,7 +162,9 @@ public struct ArrowBatchWriter {
         guard writer.written == 0 else { return }
         if arrowSchema == nil {
             for (i, column) in table.columns.enumerated() {
-                if let strings = column.strings ?? column.categorical?.categories { utf8[i] = ArrowWriter.isUTF8(strings) }
+                if let strings = column.strings ?? column.categorical?.categories {
+                    utf8[i] = !binaryStrings && ArrowWriter.isUTF8(strings)
+                }
             }
             arrowSchema = writer.schema(
                 of: schema, nullable: table.columns.map { nullable ?? ($0.validity != nil) }, utf8: utf8)
@@ -1166,4 +1175,9 @@ enum ArrowMessages {
             return CategoricalArray(unchecked: codes, categories: categories)
         }
     }
+}
+
+extension StringArray {
+    /// Whether every string is valid UTF-8, each on its own (as Arrow's `utf8` type requires).
+    public var isUTF8: Bool { ArrowWriter.isUTF8(self) }
 }

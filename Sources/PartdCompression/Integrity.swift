@@ -177,9 +177,7 @@ public enum StoreIntegrity {
                 continue
             }
             // A version byte damaged alone: the frame checks with it set back (the checksum's seed covers it).
-            if walk.hasMagic(at: offset), bytes.count - offset > 4, bytes[offset + 4] != kind.version,
-                let end = walk.frameEnd(at: offset, restoringVersion: true)
-            {
+            if let end = walk.frameEnd(restoringVersionAt: offset) {
                 frames.append(Frame(range: offset..<end, restored: false, restoredVersion: true))
                 restoredVersion.append(offset)
                 if detail == nil { detail = problem(bytes, at: offset, kind, key: key) }
@@ -246,14 +244,18 @@ public enum StoreIntegrity {
         /// A `charged` check spends the search budget on the payload it hashes.
         mutating func frameEnd(at offset: Int, restoringMagic: Bool, charged: Bool) -> Int? {
             guard !exhausted, let length = headerLength(bytes, at: offset, kind, restoringMagic: restoringMagic) else { return nil }
-            if charged {
-                guard budget >= length else {
-                    exhausted = true
-                    return nil
-                }
-                budget -= length
-            }
+            if charged { guard charge(length) else { return nil } }
             return StoreIntegrity.frameEnd(bytes, at: offset, kind, length: length)
+        }
+
+        /// Spends `length` bytes of the search budget: `false` (and the walk exhausted) if too few are left.
+        mutating func charge(_ length: Int) -> Bool {
+            guard budget >= length else {
+                exhausted = true
+                return false
+            }
+            budget -= length
+            return true
         }
 
         /// Whether the kind's magic is at `offset`.
@@ -261,23 +263,20 @@ public enum StoreIntegrity {
             bytes.count - offset >= 4 && bytes[offset..<(offset + 4)].elementsEqual(kind.magic)
         }
 
-        /// The end of the frame at `offset` if it checks with its version byte set back to this build's (the
-        /// magic intact), or `nil`; spends the search budget.
-        mutating func frameEnd(at offset: Int, restoringVersion: Bool) -> Int? {
-            guard !exhausted,
-                let length = headerLength(bytes, at: offset, kind, restoringMagic: false, restoringVersion: restoringVersion)
+        /// The end of the frame at `offset` if its magic is intact, its version byte is not this build's, and
+        /// it checks with that byte set back (a damaged version byte), or `nil`; spends the search budget.
+        mutating func frameEnd(restoringVersionAt offset: Int) -> Int? {
+            guard !exhausted, hasMagic(at: offset), bytes.count - offset > 4, bytes[offset + 4] != kind.version,
+                let length = headerLength(bytes, at: offset, kind, restoringMagic: false, restoringVersion: true),
+                charge(length)
             else { return nil }
-            guard budget >= length else {
-                exhausted = true
-                return nil
-            }
-            budget -= length
-            return StoreIntegrity.frameEnd(bytes, at: offset, kind, length: length, restoringVersion: restoringVersion)
+            return StoreIntegrity.frameEnd(bytes, at: offset, kind, length: length, restoringVersion: true)
         }
 
         /// Whether a frame this build cannot read, but that need not be damaged, starts at `offset`: the magic
-        /// is intact and the version newer than this build's, with the flags and reserved bytes zero (and the
-        /// frame does not check with the version set back: that is a damaged version byte); or (compressed
+        /// is intact and the version newer than this build's, with the flags and reserved bytes zero (callers
+        /// first try ``frameEnd(restoringVersionAt:)``: a frame that checks with the version set back has a
+        /// damaged version byte); or (compressed
         /// frames) the codec is unknown while every other field and the checksum check. Hashing spends the
         /// search budget.
         mutating func isNewerFormat(at offset: Int) -> Bool {
@@ -287,13 +286,8 @@ public enum StoreIntegrity {
                 return bytes[(offset + (kind == .compressed ? 6 : 5))..<(offset + 8)].allSatisfy { $0 == 0 }
             }
             guard kind == .compressed, bytes[offset + 4] == kind.version, !Codec.all.contains(Codec(rawValue: bytes[offset + 5])),
-                let length = headerLength(bytes, at: offset, kind, restoringMagic: false, anyCodec: true)
+                let length = headerLength(bytes, at: offset, kind, restoringMagic: false, anyCodec: true), charge(length)
             else { return false }
-            guard budget >= length else {
-                exhausted = true
-                return false
-            }
-            budget -= length
             return StoreIntegrity.frameEnd(bytes, at: offset, kind, length: length) != nil
         }
 
@@ -303,7 +297,8 @@ public enum StoreIntegrity {
             var candidate = offset + 1
             while candidate < limit, candidate + kind.headerSize <= bytes.count, !exhausted {
                 if frameEnd(at: candidate, restoringMagic: true, charged: true) != nil { return candidate }
-                if isNewerFormat(at: candidate) { return candidate }
+                // A frame whose version byte alone is damaged (restored there), or one of a newer format.
+                if frameEnd(restoringVersionAt: candidate) != nil || isNewerFormat(at: candidate) { return candidate }
                 candidate += 1
             }
             return nil

@@ -338,6 +338,14 @@ struct ReliabilityTests {
         #expect(restored.damage.newerFormatAt == nil && restored.damage.ranges.isEmpty)
         #expect(restored.damage.restoredVersion == [a.count])
         #expect(restored.bytes == a + b + c)
+        // The same frame right behind a frame whose length field is damaged: found by the search, restored.
+        var lengthDamaged = b
+        lengthDamaged[9] ^= 0x40
+        let behind = try #require(try StoreIntegrity.repaired(a + lengthDamaged + flipped + c, key: "k"))
+        #expect(behind.damage.newerFormatAt == nil)
+        #expect(behind.damage.ranges == [a.count..<(a.count + lengthDamaged.count)])
+        #expect(behind.damage.restoredVersion == [a.count + lengthDamaged.count])
+        #expect(behind.bytes == a + b + c)
         // A torn last append whose payload holds the text "PDVF marks…": nothing newer, the tail is cut.
         let text = frame(Array("the magic PDVF marks value frames; PDZF compressed ones".utf8))
         let torn = try #require(try StoreIntegrity.repaired(a + Array(text.dropLast(5)), key: "k"))

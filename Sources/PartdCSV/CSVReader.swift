@@ -183,7 +183,10 @@ package final class CSVReader {
                 if kind == .int && CSVNumbers.uint64(fields.bytes, range) != nil { "uint" }
                 else if kind == .int && !CSVNumbers.isInteger(fields.bytes, range) && CSVNumbers.double(fields.bytes, range) != nil { "float" }
                 else { "string" }
-            return CommandError("\(path): line \(lines[row]): column \(name): \"\(text)\" is not \(what); give --types \(name):\(advice)")
+            // (uint only if no earlier value was negative, which the earlier chunks alone know)
+            let unlessNegative = advice == "uint" ? " (or \(name):string if it also holds negative numbers)" : ""
+            return CommandError(
+                "\(path): line \(lines[row]): column \(name): \"\(text)\" is not \(what); give --types \(name):\(advice)\(unlessNegative)")
         }
         /// The column's fields as numbers, read by `parse`; an empty field is null.
         func numbers<T: ArrayElement>(_ zero: T, _ what: String, _ parse: ([UInt8], Range<Int>) -> T?) throws -> Column {

@@ -97,7 +97,9 @@ struct JoinCSV: ParsableCommand {
         }
 
         try output.printPartitions(
-            schema: resultSchema, binaryStrings: readers.contains { $0.holdsNonUTF8 }, partitions: partitions, label: "join: ",
+            // (semi and anti joins print the left side's columns alone)
+            schema: resultSchema, binaryStrings: (kind == .semi || kind == .anti ? [readers[0]] : readers).contains { $0.holdsNonUTF8 },
+            partitions: partitions, label: "join: ",
             summary: { "\($0) rows" }
         ) { emit in
             try shuffles[0].joinPartitions(shuffles[1], on: keys, kind: kind, rightSuffix: suffix, emit)

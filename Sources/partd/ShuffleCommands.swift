@@ -62,13 +62,16 @@ struct CSVShuffleOptions: ParsableArguments {
 
     /// Reads the CSV into a shuffle by `keys`, showing progress on stderr. `check` sees the first chunk (`nil`
     /// for an input of a header alone) and the reader before anything is shuffled, so that a mistake its schema
-    /// reveals stops the command before the long part. `binaryStrings`: some string read is not UTF-8 (see
+    /// reveals stops the command before the long part. `columns`, given the key columns, names the only
+    /// columns to read (all when `nil`). `binaryStrings`: some string read is not UTF-8 (see
     /// ``TableSource/holdsNonUTF8``).
-    func shuffle(into directory: String?, check: ([String], Table?, any TableSource) throws -> Void = { _, _, _ in }) throws
-        -> (shuffle: Shuffle<Table>, keys: [String], binaryStrings: Bool)
-    {
+    func shuffle(
+        into directory: String?, columns: (([String]) -> [String])? = nil,
+        check: ([String], Table?, any TableSource) throws -> Void = { _, _, _ in }
+    ) throws -> (shuffle: Shuffle<Table>, keys: [String], binaryStrings: Bool) {
         let reader = try input.open()
         let keys = try keyColumns(by, in: [reader])
+        if let columns { reader.selectedColumns = Set(columns(keys).map { UTF8Key($0) }) }
         let first = try reader.nextChunk()
         try check(keys, first, reader)
         let shuffle = try Shuffle<Table>(by: keys, partitions: input.partitions, options: try input.shuffleOptions(directory: directory))
@@ -337,7 +340,9 @@ struct GroupByCSV: ParsableCommand {
         // header: columns --types does not type as strings, or, if an aggregate needs numbers, as floats (the
         // result's columns, whose header is printed, are the same).
         var schema = TableSchema([])
-        let (shuffle, keys, binaryStrings) = try options.shuffle(into: nil) { keys, chunk, reader in
+        // Only the key columns and the aggregated ones are read (and count for binary strings in Arrow output).
+        let read = { (keys: [String]) in keys + aggregations.compactMap(\.column) }
+        let (shuffle, keys, binaryStrings) = try options.shuffle(into: nil, columns: read) { keys, chunk, reader in
             do {
                 if let chunk {
                     schema = try chunk.slice(0..<0).groupBy(keys).aggregate(aggregations).schema

@@ -1184,6 +1184,21 @@ struct CLITests {
             #expect(Set(keys.indices.map { Array(keys.bytes(at: $0)) }).isSuperset(of: [e, è]), "\(arguments[0])")
             #expect(table.rowCount >= 22, "\(arguments[0])")
         }
+        // A groupby reads the key and aggregated columns alone: Latin-1 text in another column leaves the keys
+        // utf8 (pyarrow reads them as str). So does Latin-1 text on the right side of a semi join.
+        if pythonHas("pyarrow") {
+            let (notes, ascii) = (csv + "-notes", csv + "-ascii")
+            defer { for path in [notes, ascii] { try? FileManager.default.removeItem(atPath: path) } }
+            try Data(Array("k,note,v\nParis,".utf8) + e + Array(",1\nOslo,x,2\n".utf8)).write(to: URL(fileURLWithPath: notes))
+            try "k\nParis\n".write(toFile: ascii, atomically: false, encoding: .utf8)
+            for arguments in [["groupby", notes, "--by", "k", "--agg", "sum:v"], ["join", ascii, notes, "--on", "k", "--kind", "semi"]] {
+                _ = try output(arguments + ["--format", "arrow"])
+                let types = try run("/usr/bin/env", [
+                    "python3", "-c", "import sys, pyarrow.feather as f; print(f.read_table(sys.argv[1]).schema.field('k').type)", out,
+                ])
+                #expect(types.output.contains("large_string"), "\(arguments[0]): \(types.output)")
+            }
+        }
         // export reads keys one at a time: --binary-strings declares them binary, and without it the error says so.
         removeTree(store)
         #expect(try run(partd, ["shuffle", csv, "--by", "k", "--partitions", "4", "--out", store]).status == 0)

@@ -35,7 +35,17 @@ public struct MessagePackRecordMacro: ExtensionMacro {
         let names = fields.map { "\(StringLiteralExprSyntax(content: $0.key))" }.joined(separator: ", ")
         let packs = fields.map { "writer.pack(self.\($0.property))" }.joined(separator: "\n")
         let unpacks = fields.map { "self.\($0.property) = try reader.unpack()" }.joined(separator: "\n")
-        let conformance = protocols.isEmpty ? "" : ": PartdTyped.MessagePackRecord"
+        // The conformances the struct does not declare itself. `MessagePackField`, which `MessagePackRecord` refines,
+        // is stated too: a conditional conformance does not imply it, and the compiler leaves it to the macro.
+        let added = ["MessagePackRecord", "MessagePackField"].filter { (name: String) in
+            protocols.contains { $0.trimmedDescription == name || $0.trimmedDescription.hasSuffix("." + name) }
+        }
+        // A generic parameter that a field's type names must be a field itself for the members to compile: the
+        // conformance is conditional on it (`Box<Int>` is a record, `Box<SomeCodable>` stays plain `Codable`).
+        let constrained = added.isEmpty ? [] : fieldGenericParameters(of: structDecl, fields: fields, stored: stored)
+        let requirements = constrained.isEmpty
+            ? "" : " where " + constrained.map { "\($0): PartdTyped.MessagePackField" }.joined(separator: ", ")
+        let conformance = added.isEmpty ? "" : ": " + added.map { "PartdTyped.\($0)" }.joined(separator: ", ") + requirements
         let decl: DeclSyntax = """
             extension \(type.trimmed)\(raw: conformance) {
                 \(raw: access)static var messagePackFields: [String] { [\(raw: names)] }
@@ -232,6 +242,21 @@ public struct MessagePackRecordMacro: ExtensionMacro {
             }
         }
         return valid ? fields : nil
+    }
+
+    /// The struct's generic parameters (not parameter packs) that the spelled-out type of a field names, in
+    /// declaration order. A name is matched as a token, so `Other.T` counts too: that only adds a requirement.
+    static func fieldGenericParameters(of decl: StructDeclSyntax, fields: [Field], stored: [StoredProperty]) -> [String] {
+        let parameters = decl.genericParameterClause?.parameters.filter { $0.specifier == nil }.map(\.name.text) ?? []
+        guard !parameters.isEmpty else { return [] }
+        var named = Set<String>()
+        for field in fields {
+            guard let type = stored.first(where: { $0.name == field.name })?.binding.typeAnnotation?.type else { continue }
+            for token in type.tokens(viewMode: .sourceAccurate) where parameters.contains(token.text) {
+                named.insert(token.text)
+            }
+        }
+        return parameters.filter(named.contains)
     }
 
     /// The access modifier the members need to satisfy the conformance where the struct is visible.

@@ -26,7 +26,9 @@
 /// optional, array, set or `String`- or `Int`-keyed dictionary of these. The macro reports dictionaries with
 /// other keys, tuples, property wrappers, `lazy` fields and initialised `let`s (which `Codable` never
 /// decodes) as errors on the declaration, and the compiler reports other field types at the generated `pack`
-/// call. A struct with its own `encode(to:)` or `init(from:)` is refused: conform it by hand.
+/// call. In a generic struct, a field whose type names a generic parameter makes the conformance conditional on
+/// that parameter being a field (`Box<Int>` is a record, `Box<SomePlainCodable>` stays plain `Codable`).
+/// A struct with its own `encode(to:)` or `init(from:)` is refused: conform it by hand.
 /// A property or `CodingKeys` case spelled with backticks (`` `default` ``) is named without them, as `Codable`
 /// names it. The macro sees only the struct's declaration: stored properties inside `#if` are an error (which
 /// clause is compiled is not known when it expands), and `CodingKeys`, `encode(to:)` or `init(from:)` declared
@@ -35,5 +37,5 @@
 /// still read, through `Codable`.
 ///
 /// The macro lives in its own module so that code that does not use it never builds swift-syntax.
-@attached(extension, conformances: MessagePackRecord, names: named(messagePackFields), named(pack), named(init(unpacking:)))
+@attached(extension, conformances: MessagePackRecord, MessagePackField, names: named(messagePackFields), named(pack), named(init(unpacking:)))
 public macro MessagePackRecord() = #externalMacro(module: "PartdRecordMacros", type: "MessagePackRecordMacro")

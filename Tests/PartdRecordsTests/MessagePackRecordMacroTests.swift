@@ -60,6 +60,21 @@ struct Pair<Tag: Sendable & Hashable>: Codable, Sendable, Hashable {
     var left: UInt16, right: Float
 }
 
+/// A record with a generic field: a record where `Value` is a field (`Boxed<Int, Never>`), plain `Codable`
+/// where it is not; the phantom `Tag` is free either way.
+@MessagePackRecord
+struct Boxed<Value: Codable & Sendable & Hashable, Tag>: Codable, Sendable, Hashable {
+    var id: Int
+    var value: Value
+    var more: [Value?]
+}
+
+struct PlainBoxed<Value: Codable & Hashable>: Codable, Hashable {
+    var id: Int
+    var value: Value
+    var more: [Value?]
+}
+
 /// A record nested in another type.
 enum Namespace {
     @MessagePackRecord
@@ -369,6 +384,23 @@ struct MessagePackRecordMacroTests {
         let pairs = (0..<20).map { Pair<String>(left: UInt16($0 * 3000), right: Float($0) / 3) }
         let back = try readList(Pair<String>.self, try listBytes(pairs, .array))
         #expect(back == pairs)
+
+        // A field of the generic type: a record where the type argument is a field, plain Codable elsewhere.
+        #expect((Boxed<Int, Never>.self as Any.Type) is any MessagePackRecord.Type)
+        #expect((Boxed<[String: Double], Visit>.self as Any.Type) is any MessagePackRecord.Type)
+        #expect(!((Boxed<PlainVisit, Never>.self as Any.Type) is any MessagePackRecord.Type))
+        #expect(Boxed<Int, Never>.messagePackFields == ["id", "value", "more"])
+        let boxes = (0..<20).map { Boxed<Int, Never>(id: $0, value: -$0 * 1000, more: $0 % 3 == 0 ? [] : [$0, nil]) }
+        let plainBoxes = (0..<20).map { PlainBoxed(id: $0, value: -$0 * 1000, more: $0 % 3 == 0 ? [] : [$0, nil]) }
+        let visits = (0..<5).map {
+            Boxed<PlainVisit, Never>(id: $0, value: PlainVisit(user: $0, score: 0.5, page: "/\($0)"), more: [nil])
+        }
+        for encoding in [MessagePackEncoder.StructEncoding.map, .array] {
+            let bytes = try listBytes(boxes, encoding)
+            #expect(bytes == (try listBytes(plainBoxes, encoding)))
+            #expect(try readList(Boxed<Int, Never>.self, bytes) == boxes)
+            #expect(try readList(Boxed<PlainVisit, Never>.self, try listBytes(visits, encoding)) == visits)
+        }
     }
 
     @Test("optional and array fields are byte for byte what Codable writes, in every length form",
@@ -631,7 +663,7 @@ func expectExpansion(
     assertMacroExpansion(
         "@MessagePackRecord\n" + declaration, expandedSource: added.isEmpty ? declaration : declaration + "\n\n" + added,
         diagnostics: diagnostics,
-        macroSpecs: ["MessagePackRecord": MacroSpec(type: MessagePackRecordMacro.self, conformances: ["MessagePackRecord"])],
+        macroSpecs: ["MessagePackRecord": MacroSpec(type: MessagePackRecordMacro.self, conformances: ["MessagePackRecord", "MessagePackField"])],
         failureHandler: { Issue.record(Comment(rawValue: $0.message), sourceLocation: sourceLocation) })
 }
 
@@ -650,7 +682,7 @@ struct MessagePackRecordExpansionTests {
                 }
                 """,
             adds: """
-                extension Visit: PartdTyped.MessagePackRecord {
+                extension Visit: PartdTyped.MessagePackRecord, PartdTyped.MessagePackField {
                     public static var messagePackFields: [String] {
                         ["user", "a", "b", "observed"]
                     }
@@ -672,6 +704,67 @@ struct MessagePackRecordExpansionTests {
                 """)
     }
 
+    @Test("a generic parameter a field's type names must be a field for the conformance; others are free")
+    func genericParameters() {
+        expectExpansion(
+            of: """
+                struct Box<T: Codable, Phantom, U>: Codable where U: Codable {
+                    var id: Int
+                    var items: [String: T?]
+                    var last: Inner<U>
+                    var cache: [T] = []
+                    enum CodingKeys: CodingKey {
+                        case id, items, last
+                    }
+                }
+                """,
+            adds: """
+                extension Box: PartdTyped.MessagePackRecord, PartdTyped.MessagePackField where T: PartdTyped.MessagePackField, U: PartdTyped.MessagePackField {
+                    static var messagePackFields: [String] {
+                        ["id", "items", "last"]
+                    }
+
+                    func pack(into writer: inout PartdTyped.MessagePackWriter) {
+                        writer.pack(self.id)
+                        writer.pack(self.items)
+                        writer.pack(self.last)
+                    }
+
+                    init(unpacking reader: inout PartdTyped.MessagePackReader) throws {
+                        self.id = try reader.unpack()
+                        self.items = try reader.unpack()
+                        self.last = try reader.unpack()
+                    }
+                }
+                """)
+        // Only the fields count: a parameter used by a property left out of CodingKeys adds nothing.
+        expectExpansion(
+            of: """
+                struct Cached<T: Codable>: Codable {
+                    var id: Int
+                    var cache: [T] = []
+                    enum CodingKeys: CodingKey {
+                        case id
+                    }
+                }
+                """,
+            adds: """
+                extension Cached: PartdTyped.MessagePackRecord, PartdTyped.MessagePackField {
+                    static var messagePackFields: [String] {
+                        ["id"]
+                    }
+
+                    func pack(into writer: inout PartdTyped.MessagePackWriter) {
+                        writer.pack(self.id)
+                    }
+
+                    init(unpacking reader: inout PartdTyped.MessagePackReader) throws {
+                        self.id = try reader.unpack()
+                    }
+                }
+                """)
+    }
+
     @Test("CodingKeys cases and raw values name the fields")
     func codingKeys() {
         expectExpansion(
@@ -686,7 +779,7 @@ struct MessagePackRecordExpansionTests {
                 }
                 """,
             adds: """
-                extension R: PartdTyped.MessagePackRecord {
+                extension R: PartdTyped.MessagePackRecord, PartdTyped.MessagePackField {
                     static var messagePackFields: [String] {
                         ["why", "x"]
                     }
@@ -714,7 +807,7 @@ struct MessagePackRecordExpansionTests {
                 }
                 """,
             adds: """
-                extension K: PartdTyped.MessagePackRecord {
+                extension K: PartdTyped.MessagePackRecord, PartdTyped.MessagePackField {
                     static var messagePackFields: [String] {
                         ["default", "plain"]
                     }
@@ -758,7 +851,7 @@ struct MessagePackRecordExpansionTests {
                 }
                 """,
             adds: """
-                extension S: PartdTyped.MessagePackRecord {
+                extension S: PartdTyped.MessagePackRecord, PartdTyped.MessagePackField {
                     static var messagePackFields: [String] {
                         ["x"]
                     }

@@ -270,7 +270,9 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
 
     /// Sets `key` to `value`, replacing any earlier value (in memory or on disk).
     ///
-    /// - Throws: the encoder's error if `value` cannot be encoded (nothing changes then).
+    /// - Throws: the encoder's error if `value` cannot be encoded (nothing changes then); or the error writing
+    ///   another value to disk to stay within the budget: `value` is set then, the value that could not be
+    ///   written stays in memory, and memory stays over the budget until a later write spills.
     public func set(_ value: Value, for key: Key) throws {
         let size = try encoding.encode(value).count
         var events: [Event] = []

@@ -161,6 +161,46 @@ struct SpillDictionaryTests {
         #expect(try !d.contains("k"))
     }
 
+    @Test("a set whose spill of another value fails throws with the new value set and nothing lost")
+    func failedSpill() throws {
+        /// Encodes as a plain struct, except a fragile value while `failing` is on.
+        struct Flaky: Codable, Sendable, Equatable {
+            static let failing = Locked(false)
+            var bytes: [UInt8]
+            var fragile = false
+            func encode(to encoder: any Encoder) throws {
+                if fragile, Flaky.failing.withLock({ $0 }) {
+                    throw EncodingError.invalidValue(0, .init(codingPath: [], debugDescription: "disk full"))
+                }
+                var container = encoder.unkeyedContainer()
+                try container.encode(bytes)
+                try container.encode(fragile)
+            }
+            init(bytes: [UInt8], fragile: Bool = false) {
+                self.bytes = bytes
+                self.fragile = fragile
+            }
+            init(from decoder: any Decoder) throws {
+                var container = try decoder.unkeyedContainer()
+                bytes = try container.decode([UInt8].self)
+                fragile = try container.decode(Bool.self)
+            }
+        }
+        let a = Flaky(bytes: .init(repeating: 1, count: 2000), fragile: true)
+        let b = Flaky(bytes: .init(repeating: 2, count: 2000))
+        let d = try SpillDictionary<String, Flaky>(memoryBudget: .bytes(3000))
+        try d.set(a, for: "a")
+        Flaky.failing.withLock { $0 = true }
+        #expect(throws: EncodingError.self) { try d.set(b, for: "b") }
+        // The new value is set and held; the one that could not be spilled stays in memory.
+        #expect(d.isInMemory("a") && d.isInMemory("b") && d.memoryUsage > 3000)
+        #expect(try d["a"] == a && d["b"] == b && d.count == 2)
+        Flaky.failing.withLock { $0 = false }
+        try d.set(Flaky(bytes: [3]), for: "c")
+        #expect(d.memoryUsage <= 3000)
+        #expect(try d["a"] == a && d["b"] == b && d["c"] == Flaky(bytes: [3]))
+    }
+
     @Test("merge with and without overwrite; prefetch makes reads hits")
     func mergeAndPrefetch() throws {
         let a = try SpillDictionary<String, Int>()

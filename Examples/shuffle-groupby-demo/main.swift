@@ -243,17 +243,49 @@ final class GeneratedChunks: Sequence, IteratorProtocol {
     }
 }
 
-/// The rows of the `count` groups with the most rows (ties by id), in that order, in one pass: sorting a
+/// A group of the result: its id, row count and sum of x.
+struct Group: Sendable {
+    let id: Int64
+    let count: Int64
+    let sum: Double
+
+    /// More rows first, ties by id.
+    func before(_ other: Group) -> Bool { count != other.count ? count > other.count : id < other.id }
+}
+
+/// The `count` groups of `groups` with the most rows (ties by id), in that order, in one pass: sorting a
 /// million groups here, with a comparison closure of the main actor's top-level code, took longer than the
 /// job (every call checked which executor it ran on).
-func topGroups(counts: [Int64], ids: [Int64], count: Int) -> [Int] {
-    func before(_ a: Int, _ b: Int) -> Bool { counts[a] != counts[b] ? counts[a] > counts[b] : ids[a] < ids[b] }
-    var top: [Int] = []
-    for row in counts.indices where top.count < count || before(row, top[top.count - 1]) {
-        top.insert(row, at: top.firstIndex { before(row, $0) } ?? top.count)
+func topGroups<S: Sequence<Group>>(_ groups: S, count: Int) -> [Group] {
+    var top: [Group] = []
+    for group in groups where top.count < count || group.before(top[top.count - 1]) {
+        top.insert(group, at: top.firstIndex { group.before($0) } ?? top.count)
         if top.count > count { top.removeLast() }
     }
     return top
+}
+
+/// What the check and the report keep of one partition's aggregated groups, so that the whole result is never
+/// in memory at once (20 million groups would take over a gigabyte): their number and totals, whether every
+/// id is there once and in the partition its hash names, and the largest five.
+struct PartitionSummary: Sendable {
+    let groups: Int
+    let count: Int64
+    let sum: Double
+    let keysOK: Bool
+    let top: [Group]
+
+    init(partition: Int, of partitions: Int, _ result: Table) {
+        let ids = result["id"]?.values(as: Int64.self) ?? []
+        let counts = result["count"]?.values(as: Int64.self) ?? []
+        let sums = result["x_sum"]?.values(as: Double.self) ?? []
+        groups = result.rowCount
+        count = counts.reduce(0, +)
+        sum = sums.reduce(0, +)
+        keysOK = ids.count == groups && Set(ids).count == groups
+            && ids.allSatisfy { PartitionHash.partition(of: $0.partitionHash, count: partitions) == partition }
+        top = topGroups(ids.indices.lazy.map { Group(id: ids[$0], count: counts[$0], sum: sums[$0]) }, count: 5)
+    }
 }
 
 // MARK: - Main
@@ -295,21 +327,24 @@ do {
     let spilled = shuffle.store.statistics.spilledBytes
     let shufflePeakOverBaseline = statusBytes("VmHWM") - baseline
 
-    // 2. Read each partition back whole and aggregate it, partitions on all cores.
+    // 2. Read each partition back whole and aggregate it, partitions on all cores; each partition's groups are
+    // summarised as they come, so memory stays bounded however many groups there are.
     let groupStart = now()
-    let result = try shuffle.groupBy(["id"]).aggregate([.sum("x"), .count])
+    let partitions = options.partitions
+    let summaries = try shuffle.groupByPartitions(["id"], [.sum("x"), .count]) { index, result in
+        PartitionSummary(partition: index, of: partitions, result)
+    }
     let groupSeconds = now() - groupStart
     let totalSeconds = shuffleSeconds + groupSeconds
     let peakOverBaseline = statusBytes("VmHWM") - baseline
     try shuffle.close()
 
     // 3. Check and report.
-    let sums = result["x_sum"]!.values(as: Double.self)!
-    let counts = result["count"]!.values(as: Int64.self)!
-    let totalSum = sums.reduce(0, +)
-    let totalCount = Int(counts.reduce(0, +))
+    let groupCount = summaries.reduce(0) { $0 + $1.groups }
+    let totalSum = summaries.reduce(0) { $0 + $1.sum }
+    let totalCount = Int(summaries.reduce(0) { $0 + $1.count })
     let ok = totalCount == options.rows && abs(totalSum - chunks.expectedSum) <= 1e-6 * max(1, abs(chunks.expectedSum))
-        && Set(result["id"]!.values(as: Int64.self)!).count == result.rowCount
+        && summaries.allSatisfy(\.keysOK)
 
     if options.json {
         print("""
@@ -317,25 +352,24 @@ do {
             "strings": "\(nameKind)", "shuffle_s": \(shuffleSeconds), "read_aggregate_s": \(groupSeconds), \
             "total_s": \(totalSeconds), "generate_s": \(chunks.generateSeconds), "spilled_bytes": \(spilled), \
             "peak_over_baseline_bytes": \(peakOverBaseline), \
-            "shuffle_peak_over_baseline_bytes": \(shufflePeakOverBaseline), "store_peak_bytes": \(shuffle.store.statistics.peakMemoryBytes), "groups": \(result.rowCount), "ok": \(ok)}
+            "shuffle_peak_over_baseline_bytes": \(shufflePeakOverBaseline), "store_peak_bytes": \(shuffle.store.statistics.peakMemoryBytes), "groups": \(groupCount), "ok": \(ok)}
             """)
     } else {
-        let ids = result["id"]!.values(as: Int64.self)!
-        let top = topGroups(counts: counts, ids: ids, count: 5)
+        let top = topGroups(summaries.lazy.flatMap(\.top), count: 5)
         let rows = Double(options.rows)
         print("""
 
             shuffle:  \(options.rows) rows in \(seconds(shuffleSeconds)) (\(rate(rows, shuffleSeconds))rows/s); \
             spilled \(mb(spilled)) (generating the rows took \(seconds(chunks.generateSeconds)) more)
             groupby:  \(options.partitions) partitions read and aggregated in \(seconds(groupSeconds)) \
-            (\(rate(rows, groupSeconds))rows/s), \(result.rowCount) groups
+            (\(rate(rows, groupSeconds))rows/s), \(groupCount) groups
             job:      \(seconds(totalSeconds)) (\(rate(rows, totalSeconds))rows/s)
             memory:   peak resident \(mb(peakOverBaseline)) over the baseline (budget \(options.memory))
             check:    count \(totalCount) of \(options.rows), sum \(totalSum) vs \(chunks.expectedSum): \(ok ? "OK" : "MISMATCH")
             top groups by count:
             """)
-        for row in top {
-            print("  id \(ids[row]): count \(counts[row]), sum \(sums[row]), mean \(sums[row] / Double(counts[row]))")
+        for group in top {
+            print("  id \(group.id): count \(group.count), sum \(group.sum), mean \(group.sum / Double(group.count))")
         }
     }
     exit(ok ? 0 : 1)

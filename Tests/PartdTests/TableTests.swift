@@ -53,6 +53,23 @@ struct TableTests {
         #expect(try store.get("t", columns: ["name"]) == (try Table.concatenate([first, second, second]).selecting(["name"])))
     }
 
+    @Test("a descriptor's unknown type code, unit or flags is named as what it is")
+    func descriptorErrors() throws {
+        // One column named "a": its type code, flags and unit bytes follow the 24-byte header and the name.
+        let ints = TableFrames.payload(try Table([Column("a", [1, 2] as [Int64])]))
+        let times = TableFrames.payload(try Table([Column("a", [Timestamp<Microseconds>(1)])]))
+        func message(_ payload: [UInt8], _ offset: Int, _ byte: UInt8) -> String {
+            var bytes = payload
+            bytes[offset] = byte
+            return (#expect(throws: PartdError.self) { _ = try TableFrames.decode(frames: [(0, bytes[...])], selection: nil, key: "k") })?
+                .message ?? ""
+        }
+        #expect(message(ints, 27, 99).hasSuffix("column \"a\" has an unknown type code 99"))
+        #expect(message(ints, 28, 2).hasSuffix("column \"a\" has unknown flags 2 (type code 5)"))
+        #expect(message(ints, 29, 1).hasSuffix("column \"a\" of type code 5 has unit 1, which only timestamps may have (others 0)"))
+        #expect(message(times, 29, 7).hasSuffix("timestamp column \"a\" has an unknown unit 7 (0 s, 1 ms, 2 us, 3 ns)"))
+    }
+
     @Test("every column type round-trips, nulls included", arguments: [0, 1, 7, 8, 9, 1000])
     func roundTrip(rows: Int) throws {
         let store = TableStore(over: MemoryStore())

@@ -116,6 +116,41 @@ struct TypedArrayTests {
         expectPartdError(.corruptData) { try other.get("m", as: NDArray<Double>.self) }
     }
 
+    @Test("a key of one typed kind read as another is typeMismatch naming what it holds, not damage")
+    func otherKinds() throws {
+        let inner = MemoryStore()
+        try ArrayStore(over: inner).append("f8", try NDArray<Double>([1, 2, 3, 4], shape: [2, 2]))
+        try ArrayStore(over: inner).append("strings", StringArray(["a", "b"]))
+        try TableStore(over: inner).append("table", try Table([Column("a", [1, 2] as [Int64])]))
+        try ListStore<MemoryStore, Int>(over: inner).append("list", [1, 2, 3])
+        try ListStore<MemoryStore, Int>(over: inner, encoding: .json).append("json", [1, 2, 3])
+        func mismatch(_ holds: String, _ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) {
+            let error = expectPartdError(.typeMismatch, sourceLocation: sourceLocation, body)
+            #expect(error?.message.contains("holds \(holds)") == true, "\(error.map { "\($0)" } ?? "")", sourceLocation: sourceLocation)
+        }
+        let arrays = ArrayStore(over: inner)
+        mismatch("tables") { _ = try arrays.get("table", as: NDArray<Double>.self) }
+        mismatch("tables") { _ = try arrays.get("table", as: StringArray.self) }
+        mismatch("a MessagePack list") { _ = try arrays.get("list", as: NDArray<Double>.self) }
+        mismatch("a JSON list") { _ = try arrays.get("json", as: StringArray.self) }
+        let tables = TableStore(over: inner)
+        mismatch("<f8 arrays with rows of shape [2]") { _ = try tables.get("f8") }
+        mismatch("string arrays") { _ = try tables.get("strings") }
+        mismatch("a MessagePack list") { _ = try tables.get("list") }
+        mismatch("a JSON list") { _ = try tables.get("json", columns: ["a"]) }
+        let lists = ListStore<MemoryStore, Int>(over: inner)
+        mismatch("<f8 arrays with rows of shape [2]") { _ = try lists.get("f8") }
+        mismatch("string arrays") { _ = try lists.get("strings") }
+        mismatch("tables") { _ = try lists.get("table") }
+        // Damage is still damage: a damaged table frame reads as corrupt, not as another kind.
+        var damaged = try inner.get("table")
+        damaged[damaged.count - 1] ^= 0xFF
+        try inner.delete("table")
+        try inner.append("table", damaged)
+        expectPartdError(.corruptData) { _ = try tables.get("table") }
+        #expect(try lists.get("list") == [1, 2, 3])
+    }
+
     @Test("a missing key reads as an empty array; delete removes the data")
     func missingAndDelete() throws {
         let store = ArrayStore(over: try DirectoryStore.temporary())

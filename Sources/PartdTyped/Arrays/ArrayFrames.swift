@@ -76,8 +76,8 @@ extension NDArray: StorableArray, ReusingStorableArray {
         var rowShape: [Int]?
         var total = 0
         for frame in frames {
-            if frame.bytes.starts(with: StringArray.magic) {
-                throw PartdError.layoutMismatch(key, holds: "string arrays", given: "\(Element.dtype.numpy) arrays")
+            if !frame.bytes.starts(with: NPYHeader.magic), let other = TypedPayloadKind.describe(frame.bytes) {
+                throw PartdError.layoutMismatch(key, holds: other, given: "\(Element.dtype.numpy) arrays")
             }
             let header: NPYHeader
             let length: Int
@@ -155,9 +155,8 @@ extension StringArray: StorableArray, ReusingStorableArray {
         for frame in frames {
             let bytes = frame.bytes
             func corrupt(_ detail: String) -> PartdError { .corruptFrame(key, frame.offset, detail) }
-            if bytes.starts(with: NPYHeader.magic), let (header, _) = try? NPYHeader.parse(bytes) {
-                throw PartdError.layoutMismatch(
-                    key, holds: ArrayLayout(dtype: header.dtype, rowShape: Array(header.shape.dropFirst())), given: "string arrays")
+            if !bytes.starts(with: magic), let other = TypedPayloadKind.describe(bytes) {
+                throw PartdError.layoutMismatch(key, holds: other, given: "string arrays")
             }
             guard bytes.count >= headerSize, bytes.starts(with: magic) else { throw corrupt("not a string-array frame (bad magic)") }
             guard bytes[bytes.startIndex + 4] == 1 else { throw corrupt("string-array frame version \(bytes[bytes.startIndex + 4]) is not supported") }

@@ -162,6 +162,10 @@ public final class ListStore<Inner: ByteStore, Element: Codable & Sendable>: Sen
                 let start = bytes.startIndex + offset + 8
                 payload = bytes[start..<(start + Int(length))]
             }
+            // An array or table payload (a `.npy` frame also starts as a MessagePack array of 3).
+            if let other = TypedPayloadKind.describe(payload, lists: false) {
+                throw PartdError.layoutMismatch(key, holds: other, given: "lists of \(Element.self)")
+            }
             payloads.append((offset, payload))
             offset = payload.endIndex - bytes.startIndex
         }

@@ -215,8 +215,15 @@ enum TableFrames {
                 bytes[base + cursor], bytes[base + cursor + 1], bytes[base + cursor + 2], Int(bytes[base + cursor + 3])
             )
             cursor += 4
-            guard let type = type(code: code, unit: unit), flags <= 1 else {
-                throw FrameError("column \"\(name)\" has an unknown type code \(code) (unit \(unit), flags \(flags))")
+            guard flags <= 1 else { throw FrameError("column \"\(name)\" has unknown flags \(flags) (type code \(code))") }
+            guard let type = type(code: code, unit: unit) else {
+                guard type(code: code, unit: 0) != nil || code == timestampCode else {
+                    throw FrameError("column \"\(name)\" has an unknown type code \(code)")
+                }
+                throw FrameError(
+                    code == timestampCode
+                        ? "timestamp column \"\(name)\" has an unknown unit \(unit) (0 s, 1 ms, 2 us, 3 ns)"
+                        : "column \"\(name)\" of type code \(code) has unit \(unit), which only timestamps may have (others 0)")
             }
             guard descriptorEnd - cursor >= 8 * bufferCount else { throw FrameError("a column descriptor is cut off") }
             var buffers: [Range<Int>] = []
@@ -278,6 +285,9 @@ enum TableFrames {
         var parsed: [Parsed] = []
         parsed.reserveCapacity(frames.count)
         for frame in frames {
+            if !frame.bytes.starts(with: magic), let other = TypedPayloadKind.describe(frame.bytes) {
+                throw PartdError.layoutMismatch(key, holds: other, given: "tables")
+            }
             do {
                 let (rows, columns) = try parse(frame.bytes)
                 parsed.append(Parsed(offset: frame.offset, bytes: frame.bytes, rows: rows, columns: columns))

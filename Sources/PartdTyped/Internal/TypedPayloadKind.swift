@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// The typed payload kinds of `docs/format.md` §6, told apart by their first bytes, so that a reader given
+/// another kind reports `typeMismatch`, naming what the key holds, instead of calling the frame damaged.
+enum TypedPayloadKind {
+    /// What `bytes` holds if it starts as another typed payload does: `.npy` arrays (with their dtype and row
+    /// shape, when the header parses), string arrays, tables, or, with `lists`, a list (a MessagePack array
+    /// whose structure checks to the last byte, or text from `[` to `]`); `nil` for anything else, which the
+    /// caller reports as damage. A `.npy` payload whose header does not parse is damage too.
+    static func describe(_ bytes: ArraySlice<UInt8>, lists: Bool = true) -> String? {
+        if bytes.starts(with: NPYHeader.magic) {
+            guard let (header, _) = try? NPYHeader.parse(bytes) else { return nil }
+            return ArrayLayout(dtype: header.dtype, rowShape: Array(header.shape.dropFirst())).description
+        }
+        if bytes.starts(with: StringArray.magic) { return "string arrays" }
+        if bytes.starts(with: TableFrames.magic) { return "tables" }
+        guard lists, let first = bytes.first else { return nil }
+        switch first {
+        case 0x90...0x9F, 0xDC, 0xDD:
+            let end = try? MessagePackInput(bytes: bytes).skip(from: bytes.startIndex)
+            return end == bytes.endIndex ? "a MessagePack list" : nil
+        case UInt8(ascii: "["):
+            let last = bytes.lastIndex { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }
+            return last.map { bytes[$0] == UInt8(ascii: "]") } == true ? "a JSON list" : nil
+        default:
+            return nil
+        }
+    }
+}

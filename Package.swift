@@ -23,6 +23,7 @@ let package = Package(
         .executable(name: "typed-arrays", targets: ["typed-arrays"]),
         .executable(name: "server-workers", targets: ["server-workers"]),
         .executable(name: "redis-shuffle", targets: ["redis-shuffle"]),
+        .executable(name: "format-samples", targets: ["format-samples"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -109,6 +110,11 @@ let package = Package(
             dependencies: ["Partd", "PartdServer"],
             path: "Examples/server-workers",
             exclude: ["README.md"]
+        ),
+        .executableTarget(
+            name: "format-samples",
+            dependencies: ["Partd", "PartdCompression", "PartdTyped", "PartdShuffle"],
+            path: "Examples/format-samples"
         ),
         .executableTarget(
             name: "redis-shuffle",

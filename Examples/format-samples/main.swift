@@ -295,23 +295,58 @@ func writeSamples(_ out: String) throws {
     print("wrote \(manifest.count) keys to \(root), 4 shuffles, \(hashes.count) hashes")
 }
 
-// The reverse direction: read what the Python writer made from the document.
+// The reverse direction: read what Tests/Interop/write_from_docs.py wrote from the document, one JSON line
+// per key: {"file", "ok", "value"} or {"file", "ok": false, "code", "error"}.
 func readPython(_ dir: String) throws {
     let disk = try DirectoryStore(path: dir + "/py-store")
-    print("keys:", try disk.keys().map { "\($0)" }.sorted())
-    for codec in ["none", "zlib", "bz2", "snappy", "zstd", "lz4", "blosc"] {
-        let key = PartdKey.tuple("py", PartdKey(codec))
-        let bytes = try CompressedStore(.none, over: disk).get(key)
-        print("compressed \(codec): \(bytes.count) bytes, xxh3 \(String(XXHash.hash64(bytes[...], seed: 0), radix: 16))")
+    func line(_ object: [String: Any]) {
+        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .fragmentsAllowed])
+        print(String(decoding: data, as: UTF8.self))
     }
-    let table = try TableStore(over: disk).get("py-table")
-    print("table: \(table.rowCount) rows, schema \(table.schema)")
-    for column in table.columns { print("  \(column.name): \(column)") }
-    let arrays = ArrayStore(over: disk)
-    print("npy f8:", try arrays.get("py-npy", as: NDArray<Double>.self))
-    print("strings:", Array(try arrays.get("py-strings", as: StringArray.self)))
-    let lists = ListStore<DirectoryStore, Rec>(over: disk)
-    print("list:", try lists.get("py-list"))
+    func nums<E: ArrayElement>(_ a: NDArray<E>, _ f: (E) -> Any) -> Any {
+        a.shape.count == 1 ? a.elements.map(f) as Any : ["shape": a.shape, "values": a.elements.map(f)] as Any
+    }
+    for key in try disk.keys() {
+        guard case .tuple(let parts) = key.kind, parts.count == 2, case .string(let what) = parts[0].kind else { continue }
+        let file = (try? KeyFileName.encode(key)) ?? "?"
+        do {
+            let value: Any
+            switch what {
+            case "compressed":
+                let bytes = try CompressedStore(.none, over: disk).get(key)
+                value = ["length": bytes.count, "xxh3": String(XXHash.hash64(bytes[...], seed: 0), radix: 16)]
+            case "npy-f8": value = nums(try ArrayStore(over: disk).get(key, as: NDArray<Double>.self)) { $0 }
+            case "npy-b1": value = nums(try ArrayStore(over: disk).get(key, as: NDArray<Bool>.self)) { $0 }
+            case "npy-f2": value = nums(try ArrayStore(over: disk).get(key, as: NDArray<Float16>.self)) { Double($0) }
+            case "npy-i4": value = nums(try ArrayStore(over: disk).get(key, as: NDArray<Int32>.self)) { Int($0) }
+            case "npy-M8ns": value = nums(try ArrayStore(over: disk).get(key, as: NDArray<Timestamp<Nanoseconds>>.self)) { $0.rawValue }
+            case "strings":
+                let strings = try ArrayStore(over: disk).get(key, as: StringArray.self)
+                value = (0..<strings.count).map { hex(Array(strings.bytes(at: $0))) }
+            case "table":
+                let table = try TableStore(over: disk).get(key)
+                var columns: [String: Any] = [:]
+                for column in table.columns {
+                    columns[column.name] = (0..<table.rowCount).map { row -> Any in
+                        guard let text = column.text(at: row) else { return NSNull() }
+                        switch column.type {
+                        case .fixed(let d) where d == .float16 || d == .float32 || d == .float64: return Double(text) ?? text
+                        default: return text
+                        }
+                    }
+                }
+                value = ["rows": table.rowCount, "columns": columns]
+            case "list": value = try ListStore<DirectoryStore, Rec>(over: disk).get(key).map(\.id)
+            case "list-partd": value = try ListStore<DirectoryStore, Rec>(over: disk, framing: .partd).get(key).map(\.id)
+            default: continue
+            }
+            line(["file": file, "ok": true, "value": value])
+        } catch let error as PartdError {
+            line(["file": file, "ok": false, "code": "\(error.code)", "error": error.message])
+        } catch {
+            line(["file": file, "ok": false, "code": "other", "error": "\(error)"])
+        }
+    }
 }
 
 let args = CommandLine.arguments

@@ -218,6 +218,24 @@ func writeSamples(_ out: String) throws {
         let keyNoCols: PartdKey = .tuple("table", "no-columns")
         try tables.append(keyNoCols, try Table(c1).selecting([]))
         record(keyNoCols, "table", ["frames": [["rows": 9, "columns": [String: Any]()]]])
+        // §10: Arrow IPC output of the same tables.
+        try FileManager.default.createDirectory(atPath: out + "/arrow", withIntermediateDirectories: true)
+        for (name, table) in [("nulls", try Table(c1)), ("dense", try Table(c2)), ("empty", try Table(c0)),
+                              ("binary", try tables.get(keyBinary)), ("nocolumns", try Table(c1).selecting([]))] {
+            for (format, fname) in [(Table.ArrowFormat.file, "arrow"), (.stream, "arrows")] {
+                for (compression, cname) in [(Table.ArrowCompression?.none, ""), (.lz4, "-lz4"), (.zstd, "-zstd")] {
+                    var bytes: [UInt8] = []
+                    try table.writeArrow(format, compression: compression) { bytes += $0 }
+                    try Data(bytes).write(to: URL(fileURLWithPath: "\(out)/arrow/\(name)\(cname).\(fname)"))
+                }
+            }
+            guard try Table(arrow: table.arrowFile()) == table, try Table(arrow: table.arrowStream()) == table else {
+                fatalError("arrow round trip \(name)")
+            }
+        }
+        var arrowExpect: [String: Any] = ["nulls": e1, "dense": e2, "empty": e0]
+        arrowExpect["binary"] = ["b": ["ff", "6100"], "allnull": [NSNull(), NSNull()]]
+        try writeJSON(arrowExpect, out + "/arrow/expect.json")
         let ztables = TableStore(over: CompressedStore(.lz4, over: disk))
         let keyZ: PartdKey = .tuple("table-lz4", 3)
         try ztables.append(keyZ, try Table(c2))
@@ -260,6 +278,23 @@ func writeSamples(_ out: String) throws {
     let fshuffle = try Shuffle<Table>(by: ["x"], partitions: 5, options: ShuffleOptions(directory: out + "/shuffle-table-nullable"))
     try fshuffle.add(tableChunk)
     try fshuffle.close()
+    let kinds = try Table([
+        Column("b", (0..<60).map { $0 % 2 == 0 }),
+        Column("i8", (0..<60).map { Int8($0 % 7 - 3) }),
+        Column("u64", (0..<60).map { UInt64.max - UInt64($0 % 5) }),
+        Column("h", (0..<60).map { Float16($0 % 9) / 4 }),
+        Column("f", (0..<60).map { Float($0 % 11) / 3 }),
+        Column("ts", (0..<60).map { Timestamp<Milliseconds>(Int64($0 % 4) * 1_000) }),
+        Column("cat", categorical: CategoricalArray((0..<60).map { ["x", "yé", ""][$0 % 3] })),
+        Column("s", strings: StringArray((0..<60).map { "s\($0 % 6)" }), validity: BitArray((0..<60).map { $0 % 5 != 0 })),
+    ])
+    let kshuffle = try Shuffle<Table>(by: ["b", "i8", "u64", "h", "f", "ts", "cat", "s"], partitions: 7,
+                                      options: ShuffleOptions(directory: out + "/shuffle-table-kinds"))
+    try kshuffle.add(kinds)
+    try kshuffle.close()
+    let bshuffle = try Shuffle<NDArray<Int16>>(partitions: 4, options: ShuffleOptions(directory: out + "/shuffle-array-int16"))
+    try bshuffle.add(NDArray((0..<50).map { Int16($0 * 1000 - 25_000) }))
+    try bshuffle.close()
     let ashuffle = try Shuffle<NDArray<Double>>(partitions: 6, options: ShuffleOptions(directory: out + "/shuffle-array"))
     try ashuffle.add(try NDArray((0..<120).map { Double($0) * 0.75 - 20 }, shape: [40, 3]))
     try ashuffle.close()
@@ -306,6 +341,21 @@ func readPython(_ dir: String) throws {
     func nums<E: ArrayElement>(_ a: NDArray<E>, _ f: (E) -> Any) -> Any {
         a.shape.count == 1 ? a.elements.map(f) as Any : ["shape": a.shape, "values": a.elements.map(f)] as Any
     }
+    let arrowDir = dir + "/py-arrow"
+    for name in ((try? FileManager.default.contentsOfDirectory(atPath: arrowDir)) ?? []).sorted() where !name.hasSuffix(".json") {
+        do {
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: arrowDir + "/" + name)))
+            let table = try Table(arrow: bytes)
+            var columns: [String: Any] = [:]
+            for column in table.columns {
+                columns[column.name] = ["type": "\(column.type)", "values": (0..<table.rowCount).map { row -> Any in column.text(at: row) ?? NSNull() }]
+            }
+            line(["file": "arrow/" + name, "ok": true, "value": ["rows": table.rowCount, "columns": columns]])
+        } catch let error as PartdError {
+            line(["file": "arrow/" + name, "ok": false, "code": "\(error.code)", "error": error.message])
+        }
+    }
+    line(["file": "__keys__", "ok": true, "value": try disk.keys().map { (try? KeyFileName.encode($0)) ?? "?" }.sorted()])
     for key in try disk.keys() {
         guard case .tuple(let parts) = key.kind, parts.count == 2, case .string(let what) = parts[0].kind else { continue }
         let file = (try? KeyFileName.encode(key)) ?? "?"

@@ -178,7 +178,8 @@ def recs_json(vals):
 def check_shuffles(out):
     n_rows = 0
     for sub, n, hasher in [("shuffle-table", 8, lambda cols, i: F.hash_row([cols["id"][i], cols["name"][i]])),
-                           ("shuffle-table-nullable", 5, lambda cols, i: F.hash_row([cols["x"][i]]))]:
+                           ("shuffle-table-nullable", 5, lambda cols, i: F.hash_row([cols["x"][i]])),
+                           ("shuffle-table-kinds", 7, lambda cols, i: F.hash_row([cols[k][i] for k in ("b", "i8", "u64", "h", "f", "ts", "cat", "s")]))]:
         root = os.path.join(out, sub)
         files = sorted(os.listdir(root))
         check(all(F.decode_file_name(f) is not None for f in files if not f.startswith(".")), "%s: names %r" % (sub, files))
@@ -195,16 +196,18 @@ def check_shuffles(out):
                     h = hasher(named, i)
                     n_rows += 1
                     check(F.partition(h, n) == p, "%s row %r in partition %d, §7 says %d" % (sub, {k: v[i] for k, v in named.items()}, p, F.partition(h, n)))
-    root = os.path.join(out, "shuffle-array")
-    for f in sorted(os.listdir(root)):
-        if f.startswith("."):
-            continue
-        p = F.decode_file_name(f)
-        _, typed = F.read_key(os.path.join(root, f), {})
-        for t, a in typed:
-            for row in a:
-                n_rows += 1
-                check(F.partition(F.hash_row(row.tolist()), 6) == p, "array row %r in partition %d" % (row, p))
+    for sub, n in (("shuffle-array", 6), ("shuffle-array-int16", 4)):
+        root = os.path.join(out, sub)
+        for f in sorted(os.listdir(root)):
+            if f.startswith("."):
+                continue
+            p = F.decode_file_name(f)
+            _, typed = F.read_key(os.path.join(root, f), {})
+            for t, a in typed:
+                for row in a:
+                    n_rows += 1
+                    vals = row.tolist() if a.ndim > 1 else [row.item()]
+                    check(F.partition(F.hash_row(vals), n) == p, "%s row %r in partition %d" % (sub, row, p))
     root = os.path.join(out, "shuffle-records")
     for f in sorted(os.listdir(root)):
         if f.startswith("."):

@@ -223,6 +223,14 @@ def write(dirpath):
     p = msgpack.packb(recs, use_bin_type=True)
     put(root, "list-partd", "partd-framing", struct.pack("<Q", len(p)) + p, "ok", [r["id"] for r in recs])
 
+    # §1.4 / §2.5: entries that are not keys; a Swift keys() must list none of them
+    foreign = ["%", "%x", "%sabc", "%s%zz", "%i", "%i01", "%i-0", "%t(", "%t(a", "%t(a,)", "a b", "%sa%2f",
+               ".tmp-1", "%i99999999999999999999", "%s%FF", "%t(a,b", "%t(a)x", "%sa%2", "\u00e9", "%q1"]
+    for name in foreign:
+        open(os.path.join(root, name), "wb").write(b"foreign")
+    os.makedirs(os.path.join(root, "subdir"))
+    expected_keys = sorted(n for n in cases)
+    cases["__keys__"] = {"what": "keys", "expect": "ok", "values": expected_keys, "note": ""}
     json.dump(cases, open(os.path.join(dirpath, "py-expect.json"), "w"), indent=1)
     print("wrote %d keys to %s" % (len(cases), root))
 

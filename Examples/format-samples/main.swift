@@ -264,6 +264,21 @@ func writeSamples(_ out: String) throws {
         try ints.append(.tuple("list", "int-keys"), [[1: "a", -5: "b"], [:]])
         record(.tuple("list", "int-keys"), "list-int-keys", [["1": "a", "-5": "b"], [String: String]()])
     }
+    do {
+        let edge: [Int] = [0, 1, 127, 128, 255, 256, 65535, 65536, 4294967295, 4294967296, -1, -32, -33, -128, -129,
+                           -32768, -32769, -2147483648, -2147483649, .min, .max]
+        try ListStore<DirectoryStore, Int>(over: disk).append(.tuple("list", "msgpack-ints"), edge)
+        record(.tuple("list", "msgpack-ints"), "list-ints", edge)
+        let unsigned: [UInt64] = [0, 200, 70000, .max]
+        try ListStore<DirectoryStore, UInt64>(over: disk).append(.tuple("list", "msgpack-uints"), unsigned)
+        record(.tuple("list", "msgpack-uints"), "list-ints", unsigned.map { NSNumber(value: $0) })
+        let small: [Int8] = [-128, -1, 0, 127]
+        try ListStore<DirectoryStore, Int8>(over: disk).append(.tuple("list", "msgpack-int8"), small)
+        record(.tuple("list", "msgpack-int8"), "list-ints", small.map { Int($0) })
+        let mixed: [[String: [Double?]]] = [["a": [1.5, nil, -0.0]], [:]]
+        try ListStore<DirectoryStore, [String: [Double?]]>(over: disk).append(.tuple("list", "msgpack-nested"), mixed)
+        record(.tuple("list", "msgpack-nested"), "list-ints", [["a": [1.5, NSNull(), -0.0]], [String: Any]()])
+    }
     try writeJSON(manifest, out + "/manifest.json")
 
     // 6. Shuffles into directories: partition files and the rows in each, to check §7 end to end.
@@ -387,6 +402,7 @@ func readPython(_ dir: String) throws {
                 }
                 value = ["rows": table.rowCount, "columns": columns]
             case "list": value = try ListStore<DirectoryStore, Rec>(over: disk).get(key).map(\.id)
+            case "list-int": value = try ListStore<DirectoryStore, Int>(over: disk).get(key)
             case "list-partd": value = try ListStore<DirectoryStore, Rec>(over: disk, framing: .partd).get(key).map(\.id)
             default: continue
             }

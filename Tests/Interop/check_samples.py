@@ -147,13 +147,25 @@ def check_store(out):
                     for t, v in typed:
                         check(t.startswith("list-"), "list %r frame kind %s" % (key, t))
                         vals += v
-                    if kind == "list-int-keys":
+                    if kind == "list-ints":
+                        check(vals == entry["expected"], "list %r: %r" % (key, vals))
+                    elif kind == "list-int-keys":
                         got = [{str(k): v for k, v in d.items()} for d in vals]
                         check(got == entry["expected"], "list %r: %r" % (key, vals))
                     else:
                         check(same(recs_json(vals), entry["expected"]), "list %r: %r" % (key, vals))
         except Exception as e:  # noqa: BLE001
             check(False, "%r (%s): %s: %s" % (key, name, type(e).__name__, e))
+    # §6.4: "as Python's msgpack.packb(value, use_bin_type=True) writes it": byte for byte
+    import msgpack
+    for name in names:
+        if name.startswith("%t(list,msgpack") or name == "%t(list,int-keys)":
+            raw = open(os.path.join(root, name), "rb").read()
+            frames = F.decode_partd_frames(raw) if "partd" in name else F.decode_values(raw)
+            for off, payload in frames:
+                again = msgpack.packb(msgpack.unpackb(payload, raw=False, strict_map_key=False), use_bin_type=True)
+                check(again == payload, "%s frame at %d: msgpack.packb writes %s, Swift wrote %s" % (name, off, again.hex()[:120], payload.hex()[:120]))
+                counts["msgpack-byte-exact"] = counts.get("msgpack-byte-exact", 0) + 1
     extra = set(names) - seen
     check(not extra, "keys listed that were not written: %r" % sorted(extra))
     return stats, counts

@@ -223,6 +223,19 @@ def write(dirpath):
     p = msgpack.packb(recs, use_bin_type=True)
     put(root, "list-partd", "partd-framing", struct.pack("<Q", len(p)) + p, "ok", [r["id"] for r in recs])
 
+    # §6.4: a reader tells the framings apart per frame, so a checked ListStore reads partd frames too
+    put(root, "list", "partd-in-checked-store", struct.pack("<Q", len(p)) + p, "ok", [r["id"] for r in recs])
+    put(root, "list", "mixed-framing", F.value_frame(p) + struct.pack("<Q", len(p)) + p, "ok", [r["id"] for r in recs] * 2)
+    # §6: a value of the wrong type is typeMismatch, naming what the key holds and what was asked for
+    npy3 = F.value_frame(F.npy_bytes(np.array([1.0, 2.0, 3.0])))  # starts 0x93: also a MessagePack fixarray of 3
+    put(root, "list-int", "npy-as-list", npy3, "typeMismatch")
+    put(root, "list-int", "ints", F.value_frame(msgpack.packb([1, -2, 300])), "ok", [1, -2, 300])
+    put(root, "npy-f8", "table-as-npy", F.value_frame(F.table_bytes(1, [("x", 12, False, 0, [1.0])])), "typeMismatch")
+    put(root, "table", "list-as-table", F.value_frame(msgpack.packb([1, 2])), "typeMismatch")
+    put(root, "strings", "npy-as-strings", npy3, "typeMismatch")
+    put(root, "npy-i4", "f8-as-i4", npy3, "typeMismatch")
+    put(root, "npy-f8", "strings-as-npy", F.value_frame(F.string_array_bytes([b"a"])), "typeMismatch")
+
     # §1.4 / §2.5: entries that are not keys; a Swift keys() must list none of them
     foreign = ["%", "%x", "%sabc", "%s%zz", "%i", "%i01", "%i-0", "%t(", "%t(a", "%t(a,)", "a b", "%sa%2f",
                ".tmp-1", "%i99999999999999999999", "%s%FF", "%t(a,b", "%t(a)x", "%sa%2", "\u00e9", "%q1"]
@@ -251,6 +264,14 @@ def compare(dirpath):
         ok = r["ok"]
         if c["expect"] == "open":
             print("OPEN  %-45s swift: %s %s  (%s)" % (fname, "reads" if ok else "refuses", "" if ok else r.get("error"), c["note"]))
+            continue
+        if c["expect"] == "typeMismatch":
+            good = not ok and r.get("code") in ("typeMismatch", "type mismatch")
+            if good:
+                passed += 1
+            else:
+                failed += 1
+                print("FAIL  %-45s doc: typeMismatch | swift: %s" % (fname, json.dumps(r)[:600]))
             continue
         good = ok == (c["expect"] == "ok")
         if good and ok and c["values"] is not None:

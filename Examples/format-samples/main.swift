@@ -390,15 +390,16 @@ func readPython(_ dir: String) throws {
                 value = (0..<strings.count).map { hex(Array(strings.bytes(at: $0))) }
             case "table":
                 let table = try TableStore(over: disk).get(key)
-                var columns: [String: Any] = [:]
+                // A list, not a dictionary keyed by String: Swift's String == would merge NFC and NFD names.
+                var columns: [[String: Any]] = []
                 for column in table.columns {
-                    columns[column.name] = (0..<table.rowCount).map { row -> Any in
+                    columns.append(["name_hex": hex(Array(column.name.utf8)), "values": (0..<table.rowCount).map { row -> Any in
                         guard let text = column.text(at: row) else { return NSNull() }
                         switch column.type {
                         case .fixed(let d) where d == .float16 || d == .float32 || d == .float64: return Double(text) ?? text
                         default: return text
                         }
-                    }
+                    }])
                 }
                 value = ["rows": table.rowCount, "columns": columns]
             case "list": value = try ListStore<DirectoryStore, Rec>(over: disk).get(key).map(\.id)

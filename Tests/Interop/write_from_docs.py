@@ -223,6 +223,45 @@ def write(dirpath):
     p = msgpack.packb(recs, use_bin_type=True)
     put(root, "list-partd", "partd-framing", struct.pack("<Q", len(p)) + p, "ok", [r["id"] for r in recs])
 
+    # §5 value-frame header checks
+    vf = bytearray(F.value_frame(F.npy_bytes(a)))
+    for label, pos, val in (("bad-vf-version2", 4, 2), ("bad-vf-flags", 5, 1), ("bad-vf-reserved", 7, 1)):
+        b = bytearray(vf)
+        b[pos] = val
+        put(root, "npy-f8", label, bytes(b), "err")
+    b = bytearray(vf)
+    struct.pack_into("<Q", b, 8, len(vf))
+    put(root, "npy-f8", "bad-vf-length", bytes(b), "err")
+    # §6.1 limits: at most 32 dimensions; lengths checked before allocating
+    put(root, "npy-f8", "bad-33-dims", F.value_frame(npy_custom("{'descr': '<f8', 'fortran_order': False, 'shape': (%s), }" % ", ".join(["1"] * 33), body[:8])), "err")
+    put(root, "npy-f8", "ok-32-dims", F.value_frame(npy_custom("{'descr': '<f8', 'fortran_order': False, 'shape': (%s), }" % ", ".join(["1"] * 32), body[:8])), "ok",
+        {"shape": [1] * 32, "values": [1.5]})
+    put(root, "npy-f8", "bad-huge-shape", F.value_frame(npy_custom("{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904, 4), }", b"")), "err")
+    put(root, "npy-f8", "bad-dim-over-int64", F.value_frame(npy_custom("{'descr': '<f8', 'fortran_order': False, 'shape': (9223372036854775808,), }", b"")), "err")
+    put(root, "npy-f8", "bad-descr-65-chars", F.value_frame(npy_custom("{'descr': '%s', 'fortran_order': False, 'shape': (3,), }" % ("<" * 65), body)), "err")
+    # §6.2 lengths
+    sa = bytearray(F.string_array_bytes(ss))
+    struct.pack_into("<Q", sa, 8, 1 << 62)
+    put(root, "strings", "bad-huge-count", F.value_frame(bytes(sa)), "err")
+    # §6.3 row limits, null rows' codes, names
+    put(root, "table", "no-columns-1000-rows", F.value_frame(F.table_bytes(1000, [])), "ok", {"rows": 1000, "columns": {}})
+    put(root, "table", "bad-no-columns-2^32-rows", F.value_frame(F.table_bytes(1 << 32, [])), "err")
+    tb = bytearray(F.table_bytes(2, [("x", 2, False, 0, [1, 2])]))
+    struct.pack_into("<Q", tb, 8, 8 * len(tb) + 1)
+    put(root, "table", "bad-rows-over-8-per-byte", F.value_frame(bytes(tb)), "err")
+    put(root, "table", "cat-null-row-any-code", F.value_frame(cat_table([0, 99, -5], [b"a"], [True, False, False])), "ok",
+        {"rows": 3, "columns": {"c": ["a", None, None]}}, note="§6.3: only non-null rows' codes must be in 0..<k")
+    put(root, "table", "nfc-nfd-names", F.value_frame(F.table_bytes(1, [("caf\u00e9", 5, False, 0, [1]), ("cafe\u0301", 5, False, 0, [2])])), "ok",
+        {"rows": 1, "columns": {"caf\u00e9": ["1"], "cafe\u0301": ["2"]}})
+    put(root, "table", "bad-same-names", F.value_frame(F.table_bytes(1, [("a", 5, False, 0, [1]), ("a", 5, False, 0, [2])])), "err")
+    put(root, "table", "schemas-differ", F.value_frame(F.table_bytes(1, [("a", 5, False, 0, [1])])) + F.value_frame(F.table_bytes(1, [("a", 4, False, 0, [1])])), "open",
+        note="§6.3: 'All tables appended to one key must have the same schema' does not say what a reader reports otherwise")
+    sb = bytearray(F.table_bytes(2, [("s", 16, False, 0, ["ab", "c"])]))
+    # offsets at the first buffer: make them 0, 2, 1 (decreasing); data length stays 3
+    first = F._align8(24 + 2 + 1 + 4 + 16)
+    struct.pack_into("<3i", sb, first, 0, 2, 1)
+    put(root, "table", "bad-decreasing-offsets", F.value_frame(bytes(sb)), "err")
+
     # §6.4: a reader tells the framings apart per frame, so a checked ListStore reads partd frames too
     put(root, "list", "partd-in-checked-store", struct.pack("<Q", len(p)) + p, "ok", [r["id"] for r in recs])
     put(root, "list", "mixed-framing", F.value_frame(p) + struct.pack("<Q", len(p)) + p, "ok", [r["id"] for r in recs] * 2)
@@ -274,6 +313,8 @@ def compare(dirpath):
                 print("FAIL  %-45s doc: typeMismatch | swift: %s" % (fname, json.dumps(r)[:600]))
             continue
         good = ok == (c["expect"] == "ok")
+        if ok and isinstance(r["value"], dict) and isinstance(r["value"].get("columns"), list):
+            r["value"]["columns"] = {bytes.fromhex(x["name_hex"]).decode("utf-8"): x["values"] for x in r["value"]["columns"]}
         if good and ok and c["values"] is not None:
             good = values_match(c["values"], r["value"])
         if good and not ok:

@@ -23,7 +23,6 @@ let package = Package(
         .executable(name: "typed-arrays", targets: ["typed-arrays"]),
         .executable(name: "server-workers", targets: ["server-workers"]),
         .executable(name: "redis-shuffle", targets: ["redis-shuffle"]),
-        .executable(name: "format-samples", targets: ["format-samples"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -114,7 +113,7 @@ let package = Package(
         .executableTarget(
             name: "format-samples",
             dependencies: ["Partd", "PartdCompression", "PartdTyped", "PartdShuffle"],
-            path: "Examples/format-samples"
+            path: "Tests/Interop/format-samples"
         ),
         .executableTarget(
             name: "redis-shuffle",

@@ -25,8 +25,8 @@ done
 command -v swift >/dev/null || { echo "setup: the Swift toolchain is not on PATH; install Swift 6.1 or later first" >&2; exit 1; }
 
 # Python's partd, and the modules the interoperability tests compare with (pip names; python_modules imports them).
-PIP_PACKAGES=(partd python-snappy blosc numpy msgpack pyarrow pandas)
-python_modules() { python3 -c "import partd, snappy, blosc, numpy, msgpack, pyarrow, pandas" >/dev/null 2>&1; }
+PIP_PACKAGES=(partd python-snappy blosc numpy msgpack pyarrow pandas xxhash cramjam)
+python_modules() { python3 -c "import partd, snappy, blosc, numpy, msgpack, pyarrow, pandas, xxhash, cramjam" >/dev/null 2>&1; }
 has_pip() { python3 -m pip --version >/dev/null 2>&1; }
 
 # The Python references need python3, and pip (a Debian package of its own) while a module is missing;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """docs/format.md §10 against pyarrow, both ways.
 
-  python3 check_arrow.py OUT            checks OUT/arrow/* (written by Examples/format-samples) with pyarrow
+  python3 check_arrow.py OUT            checks OUT/arrow/* (written by Tests/Interop/format-samples) with pyarrow
   python3 check_arrow.py --write DIR    writes DIR/py-arrow/* with pyarrow (types §10.2 says are read)
   python3 check_arrow.py --check DIR    compares DIR/swift-read.jsonl (format-samples --read) with them
 """

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks what Examples/format-samples wrote against format_from_docs.py (the reader written from
+"""Checks what Tests/Interop/format-samples wrote against format_from_docs.py (the reader written from
 docs/format.md alone):
 
   swift run format-samples OUT && python3 Tests/Interop/check_samples.py OUT

@@ -88,6 +88,31 @@ struct ExampleTests {
     }
 }
 
+@Suite("The format document")
+struct FormatDocumentTests {
+    @Test("readers and writers written in Python from docs/format.md alone agree with ours both ways (Tests/Interop)")
+    func cleanRoom() throws {
+        let modules = "import numpy, msgpack, xxhash, cramjam, blosc, pyarrow"
+        try #require(
+            (try? run("/usr/bin/env", ["python3", "-c", modules]).status) == 0,
+            "python3 cannot \(modules); run scripts/test.sh, which installs them")
+        let interop = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Interop")
+        for tool in ["format-samples", "partd"] {
+            try #require(FileManager.default.isExecutableFile(atPath: productsDirectory + "/" + tool), "build the package first: \(tool)")
+        }
+        let out = scratchPath("format-document")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        // Samples we write, read by format_from_docs.py; frames it writes from the document, read by us; Arrow
+        // both ways against pyarrow; the wire protocol against `partd serve`.
+        let result = try run("/bin/bash", [interop.appendingPathComponent("run_all.sh").path, productsDirectory, out + "/samples"])
+        #expect(result.status == 0, "\(result.output)")
+        let tallies = result.output.split(separator: "\n").filter { $0.hasSuffix(" failed") }
+        #expect(tallies.count == 5, "\(result.output)")
+        #expect(tallies.allSatisfy { $0.hasSuffix(" 0 failed") }, "\(result.output)")
+    }
+}
+
 @Suite("Python partd interoperability", .serialized)
 struct PythonInteropTests {
     static let python = "/usr/bin/env"

@@ -423,10 +423,10 @@ struct CLITests {
             let table = try Table(arrow: Array(try Data(contentsOf: URL(fileURLWithPath: arrow))))
             #expect(table.rowCount == 6_000 && table.columns.map(\.name) == ["k", "x", "name"])
             // A key value that fills most of the file fills one partition: the command says so.
-            let skewed = scratchPath("skewed.csv")
-            defer { for path in [skewed, scratchPath("skewed-out.csv")] { try? FileManager.default.removeItem(atPath: path) } }
+            let (skewed, skewedOut) = (scratchPath("skewed.csv"), scratchPath("skewed-out.csv"))
+            defer { for path in [skewed, skewedOut] { try? FileManager.default.removeItem(atPath: path) } }
             try ("k\n" + (0..<150_000).map { $0 % 10 == 0 ? "\($0)\n" : "7\n" }.joined()).write(toFile: skewed, atomically: true, encoding: .utf8)
-            let warned = try run(partd, ["sort", skewed, "--by", "k", "--partitions", "8", "--out", scratchPath("skewed-out.csv")])
+            let warned = try run(partd, ["sort", skewed, "--by", "k", "--partitions", "8", "--out", skewedOut])
             #expect(warned.status == 0 && warned.output.contains("of the 150000 rows (many rows share its keys)"), "\(warned.output)")
         }
     }
@@ -688,7 +688,10 @@ struct CLITests {
         }
 
         // Stopped by SIGINT while it spills: the scratch directory goes, and the status says why.
-        let sorting = try start(["sort", csv, "--by", "x", "--memory", "100kB", "--out", scratchPath("interrupt-out.csv")])
+        // (`scratchPath` names a new path each call: the output's is kept to remove it.)
+        let out = scratchPath("interrupt-out.csv")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let sorting = try start(["sort", csv, "--by", "x", "--memory", "100kB", "--out", out])
         try interrupt(sorting) { leftovers().count >= 3 }
         #expect(sorting.terminationStatus == 128 + SIGINT)
         #expect(leftovers().isEmpty, "\(leftovers())")
@@ -702,13 +705,12 @@ struct CLITests {
         #expect(!FileManager.default.fileExists(atPath: parts))
         #expect(leftovers().isEmpty, "\(leftovers())")
         // A finished run and a failed one leave nothing either.
-        let finished = try start(["groupby", csv, "--by", "id", "--memory", "100kB", "--out", scratchPath("interrupt-out.csv")])
+        let finished = try start(["groupby", csv, "--by", "id", "--memory", "100kB", "--out", out])
         finished.waitUntilExit()
         #expect(finished.terminationStatus == 0 && leftovers().isEmpty)
         let failed = try start(["groupby", csv, csv + ".missing", "--by", "id"])
         failed.waitUntilExit()
         #expect(failed.terminationStatus != 0 && leftovers().isEmpty)
-        try? FileManager.default.removeItem(atPath: scratchPath("interrupt-out.csv"))
     }
 
     @Test("output to a pipe its reader closed (`| head -1`): a quiet exit with status 141; to a full disk: a clear error; no scratch files either way")

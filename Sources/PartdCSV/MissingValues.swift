@@ -11,8 +11,8 @@
 /// pandas also takes a numeric spelling for the numbers equal to it (`na_values=["-999"]` makes `-999.0` missing);
 /// here a spelling is matched byte for byte alone.
 ///
-/// Reading a field, the parser first looks at its length, first byte and last byte, each against a bit set of the
-/// spellings' lengths, first bytes and last bytes (``Filter``), and compares bytes only if all three are among them
+/// Reading a field, the parser first looks at its length, last byte and first byte, each against a bit set of the
+/// spellings' lengths, last bytes and first bytes (``Filter``), and compares bytes only if all three are among them
 /// (a number seldom passes: no default spelling of pandas ends in a digit); nothing is allocated.
 package struct MissingValues: Equatable, Sendable {
     /// The spellings pandas' `read_csv` reads as missing by default (`pandas._libs.parsers.STR_NA_VALUES`,
@@ -44,10 +44,11 @@ package struct MissingValues: Equatable, Sendable {
         func mayMatch(_ source: [UInt8], _ range: Range<Int>) -> Bool {
             // No spelling is empty, so bit 0 is clear and an empty field stops here.
             guard lengths & (1 &<< UInt64(truncatingIfNeeded: min(range.count, 63))) != 0 else { return false }
-            let first = source[range.lowerBound]
-            guard firstBytes[Int(first &>> 6)] & (1 &<< UInt64(first & 63)) != 0 else { return false }
+            // The last byte first: a number's is a digit, which ends none of pandas' spellings.
             let last = source[range.upperBound - 1]
-            return lastBytes[Int(last &>> 6)] & (1 &<< UInt64(last & 63)) != 0
+            guard lastBytes[Int(last &>> 6)] & (1 &<< UInt64(last & 63)) != 0 else { return false }
+            let first = source[range.lowerBound]
+            return firstBytes[Int(first &>> 6)] & (1 &<< UInt64(first & 63)) != 0
         }
     }
 

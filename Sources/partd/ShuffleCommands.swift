@@ -58,12 +58,12 @@ struct InputShuffleOptions: ParsableArguments {
 /// `--na`, shared by the commands that read CSV (`shuffle`, `groupby`, `sort` and `distinct` through
 /// ``InputShuffleOptions``, and `join`).
 struct MissingValueOptions: ParsableArguments {
-    @Option(name: .customLong("na"), help: """
+    @Option(name: .customLong("na"), help: ArgumentHelp("""
         Spellings read as missing (null) in every CSV column besides the empty field, comma-separated: a field equal \
         to one byte for byte, quoted or not, as pandas' na_values. `pandas` stands for pandas' defaults: #N/A, \
         #N/A N/A, #NA, -1.#IND, -1.#QNAN, -NaN, -nan, 1.#IND, 1.#QNAN, <NA>, N/A, NA, NULL, NaN, None, n/a, nan, \
         null. Without it, only empty fields are missing.
-        """)
+        """, valueName: "list"))
     var na: String?
 
     /// The spellings, or `nil` for the empty field alone.

@@ -41,6 +41,8 @@ package final class CSVReader {
     package var selectedColumns: Set<UTF8Key>?
     private let chunkRows: Int
     private let givenKinds: [UTF8Key: ColumnKind]
+    /// Spellings read as nulls besides the empty field (`--na`); `nil`: the empty field alone.
+    private let missingValues: MissingValues?
     private let input: CSVInput
     private var pending: [UInt8] = []
     private var position = 0
@@ -60,17 +62,21 @@ package final class CSVReader {
     private let readSize: Int
 
     /// With `typesOfOtherFiles` set, `types` may also name columns this file does not have (a join's
-    /// `--types` covers both files); otherwise such a name is an error.
+    /// `--types` covers both files); otherwise such a name is an error. Fields that `missingValues` spells (see
+    /// ``MissingValues``) are nulls, as empty fields are.
     package convenience init(
-        path: String, chunkRows: Int, types: [UTF8Key: ColumnKind], typesOfOtherFiles: Bool = false, readSize: Int = 4 << 20
+        path: String, chunkRows: Int, types: [UTF8Key: ColumnKind], missingValues: MissingValues? = nil, typesOfOtherFiles: Bool = false,
+        readSize: Int = 4 << 20
     ) throws {
         try self.init(
-            input: CSVInput(path: path), chunkRows: chunkRows, types: types, typesOfOtherFiles: typesOfOtherFiles, readSize: readSize)
+            input: CSVInput(path: path), chunkRows: chunkRows, types: types, missingValues: missingValues,
+            typesOfOtherFiles: typesOfOtherFiles, readSize: readSize)
     }
 
     /// Reads `input` (opened already, and perhaps looked at: see ``CSVInput/init(path:handle:closes:peeked:)``).
     package init(
-        input: CSVInput, chunkRows: Int, types: [UTF8Key: ColumnKind], typesOfOtherFiles: Bool = false, readSize: Int = 4 << 20
+        input: CSVInput, chunkRows: Int, types: [UTF8Key: ColumnKind], missingValues: MissingValues? = nil, typesOfOtherFiles: Bool = false,
+        readSize: Int = 4 << 20
     ) throws {
         let path = input.path
         self.readSize = readSize
@@ -78,6 +84,7 @@ package final class CSVReader {
         self.path = path
         self.chunkRows = chunkRows
         self.givenKinds = types
+        self.missingValues = missingValues
         fileSize = input.size
         let header = try parseRecords(limit: 1, columns: nil).isEmpty
             ? [] : (0..<fieldEnds.count).map { String(decoding: field($0), as: UTF8.self) }
@@ -122,7 +129,9 @@ package final class CSVReader {
     /// types are inferred from the first chunk unless given: int (Int64) if every
     /// non-empty value is an integer within Int64, uint (UInt64) if every one is a non-negative integer within
     /// UInt64 and some are beyond Int64, float if every one is a decimal number (or inf, Infinity, nan, NaN)
-    /// and none an integer beyond Int64, else string: no value changes in being read. Empty fields are nulls.
+    /// and none an integer beyond Int64, else string: no value changes in being read. Empty fields are nulls, and
+    /// so are the fields ``MissingValues`` spells, which the parser empties (inference skips them as it skips
+    /// empty fields, and a given type reads them as nulls).
     package func nextChunk() throws -> Table? {
         fieldBytes.removeAll(keepingCapacity: true)
         fieldEnds.removeAll(keepingCapacity: true)
@@ -249,12 +258,19 @@ package final class CSVReader {
 
     /// Parses up to `limit` records into the fields, reading the file as needed, and returns the line each
     /// starts on (fewer only at the end of the file). Blank lines are skipped (a line of `""` is not blank: it is
-    /// a record of one empty field, as pandas writes a one-column row that is empty or null). With `columns`, a record with
-    /// another number of fields is an error naming its line.
+    /// a record of one empty field, as pandas writes a one-column row that is empty or null; nor is a line of a
+    /// missing-value spelling alone). With `columns`, a record with another number of fields is an error naming its
+    /// line, and fields that ``missingValues`` spells are read as empty fields (nulls); without, the record is the
+    /// header, whose names are never missing values.
     private func parseRecords(limit: Int, columns: Int?) throws -> [Int] {
         var lines: [Int] = []
         while lines.count < limit {
-            try parseAvailable(limit: limit, columns: columns, into: &lines)
+            // Two copies of the parser: one that tests fields against the spellings, and one without a test.
+            if columns != nil, let missingValues {
+                try parseAvailable(limit: limit, columns: columns, spellings: missingValues.filter, into: &lines)
+            } else {
+                try parseAvailable(limit: limit, columns: columns, spellings: NoSpellings(), into: &lines)
+            }
             if lines.count < limit, !(try readMore()) { break }
         }
         return lines
@@ -287,8 +303,13 @@ package final class CSVReader {
 
     /// Parses the complete records in `pending` (up to `limit` lines in all) into the fields, appending the
     /// line each starts on; a record not all there yet adds nothing. One call parses many records, so the
-    /// arrays are taken out of the class once per block rather than once per record.
-    private func parseAvailable(limit: Int, columns: Int?, into lines: inout [Int]) throws {
+    /// arrays are taken out of the class once per block rather than once per record. A field that passes
+    /// `spellings` (a plain value, no reference counting per field) is compared with ``missingValues``' spellings,
+    /// and read as an empty field if it is one; ``NoSpellings`` passes none, and its copy of this function tests
+    /// nothing.
+    private func parseAvailable<Spellings: SpellingFilter>(
+        limit: Int, columns: Int?, spellings filter: Spellings, into lines: inout [Int]
+    ) throws {
         if !checkedByteOrderMark {
             // A UTF-8 byte order mark (which Excel writes, and pandas skips) is not part of the first column's
             // name. Its three bytes may come in more than one block.
@@ -314,13 +335,16 @@ package final class CSVReader {
             self.line = line
         }
         let end = pending.count
+        // (nil only with NoSpellings, which passes no field)
+        let missing = missingValues
         let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ","), lineFeed: UInt8 = 0x0A, carriageReturn: UInt8 = 0x0D
         records: while lines.count < limit {
             let (bytesBefore, fieldsBefore) = (fieldBytes.count, fieldEnds.count)
             var i = position
             var newlines = 0
-            // Whether a field of the record was quoted: `""` alone on a line is a record of one empty field.
-            var quoted = false
+            // Whether the record is no blank line even if its one field is empty: a field was quoted (`""` alone on a
+            // line is a record of one empty field) or a missing-value spelling (a line of NA alone is a null).
+            var notBlank = false
             // One record; `break records` leaves it unfinished (its fields removed) until more of the file is read.
             fields: while true {
                 guard i < end else {
@@ -330,7 +354,8 @@ package final class CSVReader {
                 }
                 if pending[i] == quote {
                     // A quoted field: up to the closing quote; "" is one quote.
-                    quoted = true
+                    notBlank = true
+                    let fieldStart = fieldBytes.count
                     var j = i + 1
                     while true {
                         guard j < end else {
@@ -358,6 +383,11 @@ package final class CSVReader {
                         }
                         fieldBytes.append(pending[j])
                         j += 1
+                    }
+                    // A quoted missing-value spelling is missing too (pandas reads "NA" as NA), compared unquoted.
+                    let field = fieldStart..<fieldBytes.count
+                    if filter.mayMatch(fieldBytes, field), missing!.compare(fieldBytes, field) {
+                        fieldBytes.removeSubrange(fieldStart...)
                     }
                     fieldEnds.append(fieldBytes.count)
                     i = j + 1
@@ -396,7 +426,11 @@ package final class CSVReader {
                     fieldEnds.removeSubrange(fieldsBefore...)
                     break records
                 }
-                CSVBytes.append(pending, i..<j, to: &fieldBytes)
+                if filter.mayMatch(pending, i..<j), missing!.compare(pending, i..<j) {
+                    notBlank = true  // an empty field, a null
+                } else {
+                    CSVBytes.append(pending, i..<j, to: &fieldBytes)
+                }
                 fieldEnds.append(fieldBytes.count)
                 i = j + 1
                 if pending[j] == carriageReturn {
@@ -410,7 +444,7 @@ package final class CSVReader {
             let startLine = line
             position = i
             line += newlines + 1
-            if count == 1 && fieldEnds[fieldsBefore] == bytesBefore && !quoted {  // a blank line
+            if count == 1 && fieldEnds[fieldsBefore] == bytesBefore && !notBlank {  // a blank line
                 fieldEnds.removeLast()
                 continue records
             }

@@ -40,10 +40,10 @@ extension CSVReader: TableSource {}
 
 /// Opens `path` as Arrow if it starts as an Arrow IPC file (`ARROW1`) or stream (a continuation marker)
 /// does, else as CSV. The path is opened once, so a pipe or FIFO reads whole; Arrow needs a file. `types` applies to CSV columns; naming a column of an Arrow file, whose columns carry
-/// their types, is an error.
+/// their types, is an error. `missingValues` (`--na`) applies to CSV too; an Arrow file's nulls are its own.
 /// `settled` adds column types for a CSV file only (those an earlier file of the same input settled).
 func openInput(
-    path: String, chunkRows: Int, types: [UTF8Key: ColumnKind], typesOfOtherFiles: Bool = false,
+    path: String, chunkRows: Int, types: [UTF8Key: ColumnKind], missingValues: MissingValues?, typesOfOtherFiles: Bool = false,
     settled: [UTF8Key: ColumnKind] = [:]
 ) throws -> any TableSource {
     let csvTypes = settled.merging(types) { $1 }
@@ -59,7 +59,8 @@ func openInput(
     }
     guard start.starts(with: Array("ARROW1".utf8)) || start.starts(with: [0xFF, 0xFF, 0xFF, 0xFF]) else {
         let csv = CSVInput(path: path, handle: handle, closes: closes, peeked: start)
-        return try CSVReader(input: csv, chunkRows: chunkRows, types: csvTypes, typesOfOtherFiles: typesOfOtherFiles)
+        return try CSVReader(
+            input: csv, chunkRows: chunkRows, types: csvTypes, missingValues: missingValues, typesOfOtherFiles: typesOfOtherFiles)
     }
     guard CSVInput.isRegularFile(handle) else {
         if closes { try? handle.close() }
@@ -76,9 +77,11 @@ func openInput(
 }
 
 /// Opens `paths` as one input: the one file, or ``InputFiles`` for several.
-func openInputs(paths: [String], chunkRows: Int, types: [UTF8Key: ColumnKind]) throws -> any TableSource {
-    guard paths.count > 1 else { return try openInput(path: paths[0], chunkRows: chunkRows, types: types) }
-    return try InputFiles(paths: paths, chunkRows: chunkRows, types: types)
+func openInputs(paths: [String], chunkRows: Int, types: [UTF8Key: ColumnKind], missingValues: MissingValues?) throws -> any TableSource {
+    guard paths.count > 1 else {
+        return try openInput(path: paths[0], chunkRows: chunkRows, types: types, missingValues: missingValues)
+    }
+    return try InputFiles(paths: paths, chunkRows: chunkRows, types: types, missingValues: missingValues)
 }
 
 /// Several files read one after the other as one input. Each must have the first file's columns, and its
@@ -90,6 +93,7 @@ final class InputFiles: TableSource {
     let fileSize: Int
     private let chunkRows: Int
     private let types: [UTF8Key: ColumnKind]
+    private let missingValues: MissingValues?
     private var index = 0
     private var current: any TableSource
     /// The bytes of the files before the current one.
@@ -108,7 +112,7 @@ final class InputFiles: TableSource {
         didSet { current.selectedColumns = selectedColumns }
     }
 
-    init(paths: [String], chunkRows: Int, types: [UTF8Key: ColumnKind]) throws {
+    init(paths: [String], chunkRows: Int, types: [UTF8Key: ColumnKind], missingValues: MissingValues?) throws {
         // A missing file is reported before any is read.
         for path in paths where !CSVInput.isStandardInput(path) && !FileManager.default.isReadableFile(atPath: path) {
             throw CommandError("cannot open \(path)")
@@ -120,7 +124,8 @@ final class InputFiles: TableSource {
         self.paths = paths
         self.chunkRows = chunkRows
         self.types = types
-        current = try openInput(path: paths[0], chunkRows: chunkRows, types: types)
+        self.missingValues = missingValues
+        current = try openInput(path: paths[0], chunkRows: chunkRows, types: types, missingValues: missingValues)
         header = current.header
         fileSize = paths.reduce(0) { total, path in
             total + ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0)
@@ -152,7 +157,8 @@ final class InputFiles: TableSource {
             earlierNonUTF8 = holdsNonUTF8
             index += 1
             current = try openInput(
-                path: paths[index], chunkRows: chunkRows, types: types, typesOfOtherFiles: true, settled: settledKinds)
+                path: paths[index], chunkRows: chunkRows, types: types, missingValues: missingValues, typesOfOtherFiles: true,
+                settled: settledKinds)
             current.selectedColumns = selectedColumns
             guard current.header.elementsEqual(header, by: { $0.hasSameUTF8(as: $1) }) else {
                 throw CommandError("""

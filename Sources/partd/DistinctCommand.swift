@@ -20,7 +20,7 @@ struct DistinctCSV: ParsableCommand {
             most --memory in memory), then drops the duplicates of each partition on all cores and prints \
             each partition's rows as it is done, partition by partition; within a partition rows keep the \
             file's order, so --keep first and last pick by the file's order. Rows are duplicates when every \
-            --by column holds equal values: empty fields (nulls) equal each other, NaN equals NaN, -0.0 equals \
+            --by column holds equal values: empty fields and --na spellings (nulls) equal each other, NaN equals NaN, -0.0 equals \
             0.0; a null and a NaN differ.
             """)
 

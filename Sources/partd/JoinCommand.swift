@@ -40,6 +40,7 @@ struct JoinCSV: ParsableCommand {
     @Option(help: "Rows read per chunk.") var chunkRows: Int = 200_000
     @Option(help: "Column types instead of inferring them, for either file: NAME:TYPE,… with TYPE int, uint, float, string or category (TYPE follows the last colon).")
     var types: String?
+    @OptionGroup var missing: MissingValueOptions
     @OptionGroup var output: PartitionOutputOptions
 
     func validate() throws {
@@ -54,7 +55,7 @@ struct JoinCSV: ParsableCommand {
     func run() throws {
         let types = try parseTypes(self.types)
         let readers = try [left, right].map {
-            try openInput(path: $0, chunkRows: chunkRows, types: types, typesOfOtherFiles: true)
+            try openInput(path: $0, chunkRows: chunkRows, types: types, missingValues: missing.missingValues, typesOfOtherFiles: true)
         }
         for name in types.keys where !readers.contains(where: { $0.header.containsSameUTF8(as: name.string) }) {
             throw CommandError("--types names \(name), which is a column of neither file")

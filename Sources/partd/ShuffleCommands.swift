@@ -29,6 +29,7 @@ struct InputShuffleOptions: ParsableArguments {
     @Option(help: "Rows read per chunk.") var chunkRows: Int = 200_000
     @Option(help: "Column types instead of inferring them: NAME:TYPE,… with TYPE int, uint, float, string or category (TYPE follows the last colon).")
     var types: String?
+    @OptionGroup var missing: MissingValueOptions
 
     func validate() throws {
         guard !inputs.isEmpty else { throw ValidationError("give at least one input file") }
@@ -50,8 +51,23 @@ struct InputShuffleOptions: ParsableArguments {
 
     /// The input files opened as one input.
     func open() throws -> any TableSource {
-        try openInputs(paths: inputs, chunkRows: chunkRows, types: try parseTypes(types))
+        try openInputs(paths: inputs, chunkRows: chunkRows, types: try parseTypes(types), missingValues: missing.missingValues)
     }
+}
+
+/// `--na`, shared by the commands that read CSV (`shuffle`, `groupby`, `sort` and `distinct` through
+/// ``InputShuffleOptions``, and `join`).
+struct MissingValueOptions: ParsableArguments {
+    @Option(name: .customLong("na"), help: ArgumentHelp("""
+        Spellings read as missing (null) in every CSV column besides the empty field, comma-separated: a field equal \
+        to one byte for byte, quoted or not, as pandas' na_values. `pandas` stands for pandas' defaults: #N/A, \
+        #N/A N/A, #NA, -1.#IND, -1.#QNAN, -NaN, -nan, 1.#IND, 1.#QNAN, <NA>, N/A, NA, NULL, NaN, None, n/a, nan, \
+        null. Without it, only empty fields are missing.
+        """, valueName: "list"))
+    var na: String?
+
+    /// The spellings, or `nil` for the empty field alone.
+    var missingValues: MissingValues? { parseMissingValues(na) }
 }
 
 /// Options shared by `shuffle` and `groupby`.
@@ -302,7 +318,7 @@ struct GroupByCSV: ParsableCommand {
             every partition. --agg takes FUNCTION:COLUMN items (sum, mean, min, max, count, var, std, first, \
             last, nunique, median, and qQ for the quantile Q in 0...1, as q0.9) and `count` alone for the \
             rows per group; result columns are named COLUMN_FUNCTION (COLUMN_qQ) and count. min and max \
-            take numbers and strings (by code point). Empty fields (nulls) are skipped, and so is NaN by \
+            take numbers and strings (by code point). Empty fields and --na spellings (nulls) are skipped, and so is NaN by \
             every aggregate but the row count, as in pandas. Groups come partition by partition, each in the order \
             its rows first appear, printed as each partition is done (so the result need not fit in memory); \
             --sort sorts them by their keys, the null key last: in memory when they take less than a quarter \

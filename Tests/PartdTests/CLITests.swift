@@ -1278,6 +1278,54 @@ struct CLITests {
         let typed = try runApart(["groupby", csv, "--by", "time:utc", "--types", "time:utc:string", "--agg", "sum:v"])
         #expect(typed.status == 0 && typed.output == "time:utc,v_sum\n5,1\n", "\(typed.output)")
     }
+
+    @Test("--na reads missing-value spellings as nulls in shuffle, groupby, sort, distinct and join (and each of several inputs); without it they are values")
+    func missingValueSpellings() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let (csv, second, left, right, out) = (
+            scratchPath("na.csv"), scratchPath("na-2.csv"), scratchPath("na-left.csv"), scratchPath("na-right.csv"), scratchPath("na-parts"))
+        defer {
+            for path in [csv, second, left, right] { try? FileManager.default.removeItem(atPath: path) }
+            removeTree(out)
+        }
+        try "k,v,s\na,1,x\na,NA,NA\nb,nan,y\nb,4,NULL\n".write(toFile: csv, atomically: false, encoding: .utf8)
+        // pandas: read_csv(csv).groupby("k").agg(v_sum=("v", "sum"), s_max=("s", "max")) gives a: 1.0, x; b: 4.0, y
+        // (v float64 for its NaN, where v stays Int64 with nulls here).
+        let grouped = try runApart(["groupby", csv, "--by", "k", "--agg", "sum:v,max:s", "--na", "pandas", "--sort"])
+        #expect(grouped.status == 0 && grouped.output == "k,v_sum,s_max\na,1,x\nb,4,y\n", "\(grouped.output) \(grouped.errors)")
+        // Without --na, v holds text: the sum is refused before the file is shuffled, as before.
+        let plain = try runApart(["groupby", csv, "--by", "k", "--agg", "sum:v"])
+        #expect(plain.status != 0 && plain.errors.contains("cannot sum column \"v\" of type string"), "\(plain.errors)")
+        // --types v:int reads NA as a null rather than failing; a list of one's own.
+        let typed = try runApart(["groupby", csv, "--by", "k", "--agg", "sum:v,count", "--types", "v:float", "--na", "NA,NULL", "--sort"])
+        #expect(typed.status == 0 && typed.output == "k,v_sum,count\na,1.0,2\nb,4.0,2\n", "\(typed.output) \(typed.errors)")
+        let intTyped = try runApart(["groupby", csv, "--by", "k", "--agg", "sum:v", "--types", "v:int", "--na", "NA,nan", "--sort"])
+        #expect(intTyped.status == 0 && intTyped.output == "k,v_sum\na,1\nb,4\n", "\(intTyped.output) \(intTyped.errors)")
+        // sort: missing strings print as empty fields, nulls last (pandas: sort_values("v").to_csv(index=False) with
+        // na_values=["NA"] gives "v,s\n1.0,b\n2.0,\n,c\n").
+        try "v,s\n2,NA\n1,b\nNA,c\n".write(toFile: second, atomically: false, encoding: .utf8)
+        let sorted = try runApart(["sort", second, "--by", "v", "--na", "NA", "--partitions", "2"])
+        #expect(sorted.status == 0 && sorted.output == "v,s\n1,b\n2,\n,c\n", "\(sorted.output) \(sorted.errors)")
+        // distinct: NA and NULL are the one null.
+        try "s\nNA\nx\nNULL\n\nx\n".write(toFile: second, atomically: false, encoding: .utf8)
+        let distinct = try runApart(["distinct", second, "--by", "s", "--na", "pandas", "--partitions", "1"])
+        #expect(distinct.status == 0 && distinct.output == "s\n\"\"\nx\n", "\(distinct.output) \(distinct.errors)")
+        // shuffle, of two files: the second file's spellings are nulls too.
+        try "k,v,s\nc,NA,z\n".write(toFile: second, atomically: false, encoding: .utf8)
+        let shuffled = try runApart(["shuffle", csv, second, "--by", "k", "--partitions", "1", "--out", out, "--na", "pandas"])
+        #expect(shuffled.status == 0, "\(shuffled.errors)")
+        let part = try runApart(["cat", out, "0"])
+        #expect(part.output == "k,v,s\na,1,x\na,,\nb,,y\nb,4,\nc,,z\n", "\(part.output)")
+        // join: both files.
+        try "k,a\n1,NA\n2,x\n".write(toFile: left, atomically: false, encoding: .utf8)
+        try "k,b\n1,NULL\n2,3\n".write(toFile: right, atomically: false, encoding: .utf8)
+        // pandas: read_csv(left).merge(read_csv(right), on="k").to_csv(index=False) gives "k,a,b\n1,,\n2,x,3.0\n".
+        let joined = try runApart(["join", left, right, "--on", "k", "--na", "pandas", "--partitions", "1"])
+        #expect(joined.status == 0 && joined.output == "k,a,b\n1,,\n2,x,3\n", "\(joined.output) \(joined.errors)")
+        for command in ["shuffle", "groupby", "sort", "distinct", "join"] {
+            #expect(try runApart([command, "--help"]).output.contains("--na"), "\(command)")
+        }
+    }
 }
 
 /// A CSV field as `partd` prints it: quoted when it holds a comma.

@@ -20,8 +20,10 @@ struct CSVReaderTests {
         + "6,3.5,\"\"\n"
         + "7,4.5,last without a line break"
 
-    func read(_ path: String, readSize: Int, chunkRows: Int, types: [UTF8Key: ColumnKind] = ["name": .string]) throws -> [[String?]] {
-        let reader = try CSVReader(path: path, chunkRows: chunkRows, types: types, readSize: readSize)
+    func read(
+        _ path: String, readSize: Int, chunkRows: Int, types: [UTF8Key: ColumnKind] = ["name": .string], missingValues: MissingValues? = nil
+    ) throws -> [[String?]] {
+        let reader = try CSVReader(path: path, chunkRows: chunkRows, types: types, missingValues: missingValues, readSize: readSize)
         var rows: [[String?]] = []
         while let chunk = try reader.nextChunk() {
             for row in 0..<chunk.rowCount { rows.append(chunk.columns.map { $0.text(at: row) }) }
@@ -209,26 +211,36 @@ struct CSVReaderTests {
     func blockSizesAgree() throws {
         let path = scratchPath("blocks.csv")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        func tables(_ readSize: Int) -> Result<[Table], CommandError> {
+        func tables(_ readSize: Int, _ missingValues: MissingValues?) -> Result<[Table], CommandError> {
             Result {
-                let reader = try CSVReader(path: path, chunkRows: 3, types: [:], readSize: readSize)
+                let reader = try CSVReader(path: path, chunkRows: 3, types: [:], missingValues: missingValues, readSize: readSize)
                 var tables: [Table] = []
                 while let table = try reader.nextChunk() { tables.append(table) }
                 return tables
             }.mapError { $0 as? CommandError ?? CommandError("\($0)") }
         }
-        for text in ["k,v,s\r\n1,2.5,\"a\r\nb\"\n2,,x\r3,nan,\"q\"\"q\"\n"] {
+        // Without and with missing-value spellings (quoted or not, split across blocks anywhere; a line of NA
+        // alone a record, not a blank line; a short record after them the same error).
+        let texts = [
+            "k,v,s\r\n1,2.5,\"a\r\nb\"\n2,,x\r3,nan,\"q\"\"q\"\n",
+            "k,v,s\r\nNA,2.5,\"NA\"\nNULL,NA,x\r3,nan,\"N\"\"A\"\n\"NA\",-nan,NA",
+            "k\nNA\n\nNA\r\n\"NA\"\rx\nNA",
+            "k,v\nNA,1\nNA\n",
+        ]
+        for text in texts {
             try text.write(toFile: path, atomically: false, encoding: .utf8)
-            let whole = tables(1 << 16)
-            for readSize in 1...(text.utf8.count + 1) {
-                let blocks = tables(readSize)
-                switch (whole, blocks) {
-                case (.success(let a), .success(let b)):
-                    #expect(Self.same(a, b), "\(text.debugDescription), read \(readSize)")
-                case (.failure(let a), .failure(let b)):
-                    #expect(a.description == b.description, "\(text.debugDescription), read \(readSize)")
-                default:
-                    Issue.record("\(text.debugDescription), read \(readSize): \(whole) / \(blocks)")
+            for missingValues in [nil, parseMissingValues("pandas,N\"A")] {
+                let whole = tables(1 << 16, missingValues)
+                for readSize in 1...(text.utf8.count + 1) {
+                    let blocks = tables(readSize, missingValues)
+                    switch (whole, blocks) {
+                    case (.success(let a), .success(let b)):
+                        #expect(Self.same(a, b), "\(text.debugDescription), read \(readSize)")
+                    case (.failure(let a), .failure(let b)):
+                        #expect(a.description == b.description, "\(text.debugDescription), read \(readSize)")
+                    default:
+                        Issue.record("\(text.debugDescription), read \(readSize): \(whole) / \(blocks)")
+                    }
                 }
             }
         }
@@ -323,5 +335,131 @@ struct CSVReaderTests {
         #expect(try reader.nextChunk() == nil)
         #expect(reader.emptyTable().schema == TableSchema([.init("k", .string), .init("a", .int64), .init("b", .string)]))
         #expect(reader.emptyTable(defaultKind: .float).schema == TableSchema([.init("k", .float64), .init("a", .int64), .init("b", .float64)]))
+    }
+
+    // MARK: Missing-value spellings (--na)
+
+    /// The columns of `text` read with `missingValues` (types inferred unless given), each as its type and its
+    /// values as text, at every read size (every block boundary) and at `chunkRows`.
+    func readColumns(
+        _ text: String, _ missingValues: MissingValues?, types: [UTF8Key: ColumnKind] = [:], chunkRows: Int = 100,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> [(type: ColumnType, values: [String?])] {
+        let path = scratchPath("missing-values.csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try text.write(toFile: path, atomically: false, encoding: .utf8)
+        func columns(_ readSize: Int) throws -> [(type: ColumnType, values: [String?])] {
+            let reader = try CSVReader(path: path, chunkRows: chunkRows, types: types, missingValues: missingValues, readSize: readSize)
+            var columns: [(type: ColumnType, values: [String?])] = []
+            while let chunk = try reader.nextChunk() {
+                if columns.isEmpty { columns = chunk.columns.map { ($0.type, []) } }
+                for (index, column) in chunk.columns.enumerated() {
+                    columns[index].values += (0..<chunk.rowCount).map { column.text(at: $0) }
+                }
+            }
+            return columns
+        }
+        let whole = try columns(1 << 20)
+        for readSize in 1...(text.utf8.count + 1) {
+            let blocks = try columns(readSize)
+            #expect(
+                blocks.map(\.type) == whole.map(\.type) && blocks.map(\.values) == whole.map(\.values),
+                "\(text.debugDescription), read \(readSize)", sourceLocation: sourceLocation)
+        }
+        return whole
+    }
+
+    @Test("--na pandas: pandas' default spellings are nulls, quoted or not; a numeric column with them infers as a number column with nulls")
+    func missingValuesPandas() throws {
+        // pandas 3.1: pd.read_csv(io.StringIO(text)) gives n [1.0, nan, 3.0, nan, 5.0] (float64), s [nan, 'x', nan,
+        // nan, nan], f [0.5, nan, nan, nan, 1.5] (float64): "NA" quoted is missing too (the C, python and pyarrow
+        // engines alike). We keep n as Int64 with nulls, as for empty fields, and a missing f is a null, not NaN.
+        let text = "n,s,f\n1,NA,0.5\nNA,x,nan\n3,\"NA\",NULL\nnan,NULL,-nan\n5,None,1.5\n"
+        let read = try readColumns(text, parseMissingValues("pandas"))
+        #expect(read.map(\.type) == [.int64, .string, .float64])
+        #expect(read[0].values == ["1", nil, "3", nil, "5"])
+        #expect(read[1].values == [nil, "x", nil, nil, nil])
+        #expect(read[2].values == ["0.5", nil, nil, nil, "1.5"])
+        // Every one of pandas' default spellings (pandas._libs.parsers.STR_NA_VALUES, less the empty one, which is a
+        // null anyway), and nothing that only resembles one: the match is exact and case-sensitive, as pandas' is
+        // (pandas reads "na", "NAN", " NA", "NA " as strings).
+        #expect(MissingValues.pandasDefaults.sorted() == [
+            "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA",
+            "NULL", "NaN", "None", "n/a", "nan", "null",
+        ])
+        let spellings = MissingValues.pandasDefaults.map { "\"\($0)\"" }.joined(separator: "\n")
+        #expect(try readColumns("x\n7\n" + spellings + "\n8\n", parseMissingValues("pandas"))[0].values
+            == ["7"] + MissingValues.pandasDefaults.map { _ in nil } + ["8"])
+        let lookalikes = try readColumns("x\nna\nNAN\n\" NA\"\nNA \nnull\nNone\n", parseMissingValues("pandas"))
+        #expect(lookalikes.map(\.type) == [.string] && lookalikes[0].values == ["na", "NAN", " NA", "NA ", nil, nil])
+    }
+
+    @Test("without --na every text but an empty field is a value, as before: NA makes a string column, nan a float NaN")
+    func missingValuesDefault() throws {
+        let text = "n,s,f\n1,NA,0.5\nNA,x,nan\n3,\"NA\",NULL\nnan,NULL,-nan\n5,None,1.5\n"
+        for missingValues in [nil, parseMissingValues(""), parseMissingValues(",")] {
+            #expect(missingValues == nil)
+            let read = try readColumns(text, missingValues)
+            #expect(read.map(\.type) == [.string, .string, .string])
+            #expect(read[0].values == ["1", "NA", "3", "nan", "5"] && read[1].values == ["NA", "x", "NA", "NULL", "None"])
+        }
+        let floats = try readColumns("f,g\n1.5,1\nnan,2\n,3\n", nil)
+        #expect(floats[0].type == .float64 && floats[0].values == ["1.5", "nan", nil])
+    }
+
+    @Test("--na with a list of one's own: those spellings alone (pandas' na_values with keep_default_na=False), in every column")
+    func missingValuesCustom() throws {
+        // pandas: read_csv(..., na_values=["-", "missing"], keep_default_na=False) gives x ['1', nan, nan, 'NA'] and
+        // v [1.0, nan, 2.0].
+        let missing = try #require(parseMissingValues("-,missing"))
+        #expect(missing.spellings == ["-", "missing"])
+        let read = try readColumns("x,v\n1,1\n-,-\nmissing,2\nNA,3\n", missing)
+        #expect(read.map(\.type) == [.string, .int64])
+        #expect(read[0].values == ["1", nil, nil, "NA"] && read[1].values == ["1", nil, "2", "3"])
+        // `pandas` among others adds pandas' spellings; repeats and empty items are dropped.
+        let both = try #require(parseMissingValues("missing,pandas,,NA,missing"))
+        #expect(both.spellings == ["missing"] + MissingValues.pandasDefaults)
+        // A spelling longer than 63 bytes, and a field as long that is not it.
+        let long = String(repeating: "x", count: 70)
+        let longer = try readColumns("s\n\(long)\n\(long.dropLast())y\n\"\(long)\"\n", parseMissingValues("\(long),y"))
+        #expect(longer[0].values == [nil, String(long.dropLast()) + "y", nil])
+        // A quoted field is compared once its quotes are undone, as pandas does ("N""A" is N"A).
+        #expect(try readColumns("s\n\"N\"\"A\"\nN\"A\nNA\n", parseMissingValues("N\"A"))[0].values == [nil, nil, "NA"])
+    }
+
+    @Test("--na: --types reads a spelling as a null in an int, uint, float, string or category column; the header is never read as one")
+    func missingValuesTyped() throws {
+        let text = "NA,u,f,s,c\n1,2,0.5,a,x\nNA,NA,NA,NA,NA\n-3,NULL,n/a,\"NA\",x\n"
+        let types: [UTF8Key: ColumnKind] = ["NA": .int, "u": .uint, "f": .float, "s": .string, "c": .category]
+        for chunkRows in [1, 2, 100] {
+            let read = try readColumns(text, parseMissingValues("pandas"), types: types, chunkRows: chunkRows)
+            #expect(read.map(\.type) == [.int64, .fixed(.uint64), .float64, .string, .categorical])
+            #expect(read.map(\.values) == [["1", nil, "-3"], ["2", nil, nil], ["0.5", nil, nil], ["a", nil, nil], ["x", nil, "x"]])
+        }
+        let path = scratchPath("missing-typed.csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try text.write(toFile: path, atomically: false, encoding: .utf8)
+        // The header keeps a column named NA (as pandas does).
+        #expect(try CSVReader(path: path, chunkRows: 10, types: [:], missingValues: parseMissingValues("NA")).header == ["NA", "u", "f", "s", "c"])
+        // Without --na, NA in an int column is the error it was.
+        #expect { _ = try read(path, readSize: 1 << 20, chunkRows: 10, types: ["NA": .int]) } throws: {
+            "\($0)".contains("line 3: column NA: \"NA\" is not an integer")
+        }
+    }
+
+    @Test("--na: a line holding a spelling alone is a record of one null, not a blank line (pandas reads a\\nNA\\n\\nNA as [nan, nan])")
+    func missingValuesAlone() throws {
+        let read = try readColumns("a\nNA\n\nNA\r\n\"NA\"\r\n7\nNA", parseMissingValues("NA"))
+        #expect(read.map(\.type) == [.int64] && read[0].values == [nil, nil, nil, "7", nil])
+    }
+
+    @Test("a string column's missing values are written as empty fields (as pandas' to_csv writes NaN)")
+    func missingValuesWritten() throws {
+        let path = scratchPath("missing-written.csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        // pandas: read_csv then to_csv(index=False) gives "a,s\n1.0,\n,x\n3.0,\n" (floats, where we keep integers).
+        try "a,s\n1,NA\nNA,x\n3,\n".write(toFile: path, atomically: false, encoding: .utf8)
+        let chunk = try #require(try CSVReader(path: path, chunkRows: 10, types: [:], missingValues: parseMissingValues("pandas")).nextChunk())
+        #expect(String(decoding: CSVWriter.bytes(chunk), as: UTF8.self) == "a,s\n1,\n,x\n3,\n")
     }
 }

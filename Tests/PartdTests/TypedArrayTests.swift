@@ -142,6 +142,11 @@ struct TypedArrayTests {
         mismatch("<f8 arrays with rows of shape [2]") { _ = try lists.get("f8") }
         mismatch("string arrays") { _ = try lists.get("strings") }
         mismatch("tables") { _ = try lists.get("table") }
+        // Asking what a key holds says the same.
+        mismatch("tables") { _ = try ArrayStore(over: inner).layout(of: "table") }
+        mismatch("a MessagePack list") { _ = try ArrayStore(over: inner).layout(of: "list") }
+        mismatch("<f8 arrays with rows of shape [2]") { _ = try TableStore(over: inner).schema(of: "f8") }
+        mismatch("a JSON list") { _ = try TableStore(over: inner).schema(of: "json") }
         // Damage is still damage: a damaged table frame reads as corrupt, not as another kind.
         var damaged = try inner.get("table")
         damaged[damaged.count - 1] ^= 0xFF

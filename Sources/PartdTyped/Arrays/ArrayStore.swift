@@ -99,6 +99,9 @@ public final class ArrayStore<Inner: ByteStore>: Sendable {
         try inner.withBytes(of: key) { bytes in
             guard let first = try ValueFrames.payloads(bytes, key: key).first else { return nil }
             if first.bytes.starts(with: StringArray.magic) { return (.string, []) }
+            if !first.bytes.starts(with: NPYHeader.magic), let other = TypedPayloadKind.describe(first.bytes) {
+                throw PartdError.layoutMismatch(key, holds: other, given: "arrays")
+            }
             do throws(NPYHeader.HeaderError) {
                 let header = try NPYHeader.parse(first.bytes).header
                 return (header.dtype, Array(header.shape.dropFirst()))

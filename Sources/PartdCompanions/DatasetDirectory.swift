@@ -50,14 +50,19 @@ public final class DatasetDirectory: Sendable {
 
     /// The names of the entries that have data or metadata, sorted.
     public func names() throws -> [String] {
-        var names = Set<String>()
-        for file in try folder.list() where !file.isDirectory && !file.name.hasPrefix(".") {
-            for suffix in DatasetEntry.suffixes where file.name.hasSuffix(suffix) && file.name.count > suffix.count {
-                names.insert(String(file.name.dropLast(suffix.count)))
+        // Names are told apart, and suffixes found, by their UTF-8 bytes: `String`'s `==` takes canonically
+        // equivalent names (NFC and NFD "café") as one, and `hasSuffix` compares characters, so a name ending in a
+        // character that joins the "." after it (U+0600) would not end in ".json".
+        var seen = Set<[UInt8]>()
+        var names: [String] = []
+        for file in try folder.list() where !file.isDirectory && !file.name.utf8.starts(with: ".".utf8) {
+            for suffix in DatasetEntry.suffixes {
+                guard let name = file.name.droppingUTF8Suffix(suffix), !name.isEmpty else { continue }
+                if seen.insert(Array(name.utf8)).inserted { names.append(name) }
                 break
             }
         }
-        return names.sorted()
+        return names.sortedDistinctly()
     }
 
     /// Every entry, sorted by name.
@@ -76,12 +81,13 @@ public final class DatasetDirectory: Sendable {
 
     /// The names of the sub-databases, sorted.
     public func subdirectoryNames() throws -> [String] {
-        try folder.list().filter { $0.isDirectory && !$0.name.hasPrefix(".") }.map(\.name).sorted()
+        try folder.list().filter { $0.isDirectory && !$0.name.utf8.starts(with: ".".utf8) }.map(\.name).sortedDistinctly()
     }
 
     static func check(_ name: String) throws {
-        guard !name.isEmpty, !name.hasPrefix("."), !name.hasSuffix(".meta"), !name.contains("/"), !name.utf8.contains(0),
-            name.utf8.count <= 200
+        // In bytes: a "." followed by a combining mark is one character, which `hasPrefix(".")` does not see.
+        guard !name.isEmpty, !name.utf8.starts(with: ".".utf8), name.droppingUTF8Suffix(".meta") == nil,
+            !name.utf8.contains(UInt8(ascii: "/")), !name.utf8.contains(0), name.utf8.count <= 200
         else {
             throw PartdError(
                 code: .invalidKey,
@@ -103,12 +109,17 @@ public struct DatasetEntry: Sendable, Comparable, CustomStringConvertible {
 
     public var description: String { "\(database.path)/\(name)" }
 
+    /// By path, then name, as bytes where `String`s are equal (canonically equivalent names are two entries).
     public static func < (a: DatasetEntry, b: DatasetEntry) -> Bool {
-        (a.database.path, a.name) < (b.database.path, b.name)
+        for (x, y) in [(a.database.path, b.database.path), (a.name, b.name)] where !x.utf8.elementsEqual(y.utf8) {
+            return x != y ? x < y : x.utf8.lexicographicallyPrecedes(y.utf8)
+        }
+        return false
     }
 
+    /// The same directory path and name, byte for byte.
     public static func == (a: DatasetEntry, b: DatasetEntry) -> Bool {
-        a.database.path == b.database.path && a.name == b.name
+        a.database.path.utf8.elementsEqual(b.database.path.utf8) && a.name.utf8.elementsEqual(b.name.utf8)
     }
 
     /// The data file that exists, if any.
@@ -250,5 +261,21 @@ public struct DatasetEntry: Sendable, Comparable, CustomStringConvertible {
     /// processes calling `withLock` on the same entry wait).
     public func withLock<R>(_ body: () throws -> R) throws -> R {
         try folder.withLock("." + name + ".lock", body)
+    }
+}
+
+extension String {
+    /// The string without `suffix` if its UTF-8 bytes end with those of `suffix`, else `nil`.
+    func droppingUTF8Suffix(_ suffix: String) -> String? {
+        let (bytes, tail) = (Array(utf8), Array(suffix.utf8))
+        guard bytes.count >= tail.count, bytes[(bytes.count - tail.count)...].elementsEqual(tail) else { return nil }
+        return String(decoding: bytes[..<(bytes.count - tail.count)], as: UTF8.self)
+    }
+}
+
+extension [String] {
+    /// Sorted as `String`s, and canonically equivalent ones (two names here) by their UTF-8 bytes.
+    func sortedDistinctly() -> [String] {
+        sorted { $0 != $1 ? $0 < $1 : $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 }

@@ -127,6 +127,19 @@ struct ContractAuditTests {
         #expect(try store.get("z") == [1])
     }
 
+    // ByteStore.swift:61-62 setOnce "Returns whether it wrote"; stores "lock internally" (ByteStore.swift:25):
+    // of many threads racing to set one key, exactly one writes.
+    @Test("setOnce raced from many threads: exactly one returns true", arguments: AuditStoreKind.allCases)
+    func setOnceRace(_ kind: AuditStoreKind) throws {
+        let store = try kind.make()
+        let wrote = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: 8) { t in
+            if (try? store.setOnce("k", [UInt8(t)])) == true { wrote.add(1, ordering: .relaxed) }
+        }
+        #expect(wrote.load(ordering: .relaxed) == 1)
+        #expect(try store.get("k").count == 1)
+    }
+
     // ByteStore.swift:137 / :147 get(nested:) returns values in the shape of the request.
     @Test("get(nested:) keeps the request's shape")
     func nestedGet() throws {
@@ -312,6 +325,16 @@ struct ContractAuditTests {
         _ = expectPartdError(.notADirectory) { try DirectoryStore(path: file) }
     }
 
+    // PathFunctions.swift:37 get: "Reads keys from the store at `path`; missing keys read as `[]`." Unlike put
+    // (":30 created if missing"), get does not say it creates anything (observation: a read makes a directory).
+    @Test("PartdPath.get of a path with no store reads [] without creating a directory")
+    func partdPathGetCreates() throws {
+        let path = scratchPath("audit-path-get")
+        defer { try? PartdPath.destroy(path) }
+        #expect(try PartdPath.get(path, ["x"]) == [[]])
+        #expect(!exists(path), "a read created \(path)")
+    }
+
     // MARK: - DirectoryStore (Sources/Partd/Stores/DirectoryStore.swift)
 
     // DirectoryStore.swift:150-151 close(): "Later operations throw ``PartdError/Code/closed``."
@@ -438,6 +461,23 @@ struct ContractAuditTests {
         #expect(exists(path))
     }
 
+    // DirectoryStore.swift:34-36 "Open descriptors are cached (at most maxOpenFiles) and reused"; a multi-key get
+    // returns values in the order of `keys` (ByteStore.swift:46), also past its 128-file read groups.
+    @Test("DirectoryStore: one cached descriptor, many keys, a 300-key get in order")
+    func directoryFewDescriptors() throws {
+        let store = try DirectoryStore.temporary(configuration: .init(maxOpenFiles: 1))
+        defer { try? store.close() }
+        let keys = (0..<300).map { PartdKey($0) }
+        for round in 0..<3 {
+            for key in keys { try store.append(key, [UInt8(round)]) }
+        }
+        let values = try store.get(keys.reversed() + ["missing"])
+        #expect(values.count == 301)
+        #expect(values.dropLast().allSatisfy { $0 == [0, 1, 2] })
+        #expect(values.last == [])
+        #expect(try store.keys() == keys)
+    }
+
     // DirectoryStore.swift:362-373 rewrite: "Returns whether the value changed."; :333-336 truncate "(a no-op if it is shorter)".
     @Test("DirectoryStore: rewrite reports whether the value changed; truncate of a shorter or missing key is a no-op")
     func directoryRewriteAndTruncate() throws {
@@ -554,6 +594,44 @@ struct ContractAuditTests {
         #expect(bounded.statistics.peakMemoryBytes <= budget + value, "\(bounded.statistics)")
         try bounded.flush()
         #expect(try bounded.totalByteCount() == 500 * value)
+    }
+
+    // SpillingStore.swift:343-350 keysToSpill: the doc's own example, and "at least one key and at most maxCount".
+    @Test("SpillingStore.keysToSpill: the documented example and its bounds")
+    func keysToSpillExample() {
+        let sizes: [(key: PartdKey, size: Int)] = [("a", 20), ("b", 10), ("c", 15), ("d", 15), ("e", 10), ("f", 25), ("g", 5)]
+        #expect(SpillingStore<MemoryStore>.keysToSpill(sizes: sizes, fraction: 0.5, maxCount: 20) == ["f", "a"])
+        #expect(SpillingStore<MemoryStore>.keysToSpill(sizes: sizes, fraction: 0, maxCount: 0) == ["f"])
+        #expect(SpillingStore<MemoryStore>.keysToSpill(sizes: sizes, fraction: 1, maxCount: 2).count == 2)
+        #expect(SpillingStore<MemoryStore>.keysToSpill(sizes: [], fraction: 1, maxCount: 2) == [])
+    }
+
+    // SpillingStore.swift:35 "Values written with setOnce count against the budget and can spill."
+    @Test("SpillingStore: a setOnce value counts against the budget and spills")
+    func spillingSetOnceSpills() throws {
+        let slow = MemoryStore()
+        let store = SpillingStore(spillingTo: slow, availableMemory: .bytes(8), backgroundSpill: false)
+        #expect(try store.setOnce("k", [UInt8](repeating: 1, count: 32)))
+        #expect(store.statistics.bufferedBytes == 0)
+        #expect(try slow.get("k").count == 32)
+        #expect(try store.setOnce("k", [2]) == false)
+        #expect(try store.get("k").count == 32)
+    }
+
+    // Not a documented promise (observation): a delete that fails on a later key (its slow-store file is a
+    // directory) deletes the earlier key's spilled bytes but keeps its buffered ones, so the key reads torn.
+    @Test("SpillingStore: a delete that fails part-way leaves each key whole or gone (observation)")
+    func spillingFailedDeleteTearsKey() throws {
+        let slow = try DirectoryStore.temporary()
+        defer { try? slow.close() }
+        let store = SpillingStore(spillingTo: slow, availableMemory: .bytes(16), backgroundSpill: false)
+        try store.append("a", [UInt8](repeating: 1, count: 32))  // spilled
+        try store.append("a", [2])  // buffered
+        let bPath = try slow.filePath(for: "b")
+        #expect(mkdir(bPath, 0o755) == 0)
+        #expect(throws: PartdError.self) { try store.delete(["a", "b"]) }
+        let a = try store.get("a")
+        #expect(a.isEmpty || a == [UInt8](repeating: 1, count: 32) + [2], "a reads \(a)")
     }
 
     // MARK: - CompressedStore (Sources/PartdCompression/CompressedStore.swift)
@@ -800,6 +878,24 @@ struct ContractAuditTests {
         #expect(try reader.get(["missing", "k"]).map(\.count) == [0, 8])
     }
 
+    // ListStore.swift:82-83 get: "Throws corruptData naming the key and the frame's byte offset if a frame is damaged
+    // or its values are not `Element`s." A key holding array frames (ArrayStore's) is read here.
+    @Test("ListStore.get of a key holding arrays or tables throws the documented corruptData")
+    func listStoreReadsOtherFrames() throws {
+        let inner = MemoryStore()
+        try ArrayStore(over: inner).append("arr", NDArray<Double>([1, 2]))
+        try TableStore(over: inner).append("tab", try Table([Column("id", [1] as [Int64])]))
+        let lists = ListStore<MemoryStore, Int>(over: inner)
+        _ = expectPartdError(.corruptData) { try lists.get("arr") }
+        _ = expectPartdError(.corruptData) { try lists.get("tab") }
+        // The other direction: ArrayStore / TableStore document typeMismatch or corruptData; either is accepted.
+        try lists.append("list", [1, 2])
+        let arrayError = #expect(throws: PartdError.self) { try ArrayStore(over: inner).get("list", as: NDArray<Double>.self) }
+        #expect(arrayError?.code == .typeMismatch || arrayError?.code == .corruptData)
+        let tableError = #expect(throws: PartdError.self) { try TableStore(over: inner).get("list") }
+        #expect(tableError?.code == .typeMismatch || tableError?.code == .corruptData)
+    }
+
     // MARK: - SpillDictionary (Sources/PartdCompanions/SpillDictionary.swift)
 
     // SpillDictionary.swift:17-18 "a value that cannot be encoded throws at `set`, never later";
@@ -843,6 +939,39 @@ struct ContractAuditTests {
         #expect(events.misses == ["b"])
         #expect(d.memoryUsage <= 2 * size)
         #expect(try d.count == 3)
+    }
+
+    // SpillDictionary.swift:273-275 set: "or the error writing another value to disk to stay within the budget:
+    // `value` is set then, the value that could not be written stays in memory".
+    @Test("SpillDictionary: set whose spill of another value fails keeps both values")
+    func spillDictionarySpillFailure() throws {
+        let path = scratchPath("audit-chest-fail")
+        defer { try? PartdPath.destroy(path) }
+        let value = [UInt8](repeating: 1, count: 10)
+        let size = try MessagePackEncoder().encode(value).count
+        let d = try SpillDictionary<String, [UInt8]>(path: path, memoryBudget: .bytes(size), durable: false)
+        try d.set(value, for: "a")
+        try d.set(value, for: "b")  // spills a to its file
+        let files = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasPrefix("v") }
+        try #require(files.count == 1)
+        let fileA = path + "/" + files[0]
+        _ = try d.value(for: "a")  // a back in memory (b spilled)
+        let newA = [UInt8](repeating: 2, count: 10)
+        try d.set(newA, for: "a")  // dirty, same file (no flush published it)
+        #expect(unlink(fileA) == 0 && mkdir(fileA, 0o755) == 0)
+        #expect(FileManager.default.createFile(atPath: fileA + "/x", contents: Data()))
+        let c = [UInt8](repeating: 3, count: 10)
+        #expect(throws: PartdError.self) { try d.set(c, for: "c") }  // spilling a fails
+        #expect(d.isInMemory("a"))
+        #expect(d.isInMemory("c"))
+        #expect(unlink(fileA + "/x") == 0 && rmdir(fileA) == 0)
+        #expect(try d.value(for: "c") == c)
+        #expect(try d.value(for: "a") == newA)
+        #expect(try d.value(for: "b") == value)
+        try d.flush()
+        let reopened = try SpillDictionary<String, [UInt8]>(path: path, durable: false)
+        #expect(try reopened.value(for: "a") == newA)
+        #expect(try reopened.value(for: "c") == c)
     }
 
     // SpillDictionary.swift:293-297 removeValue: "returns whether it had a value"; on failure "Nothing changes then".

@@ -140,6 +140,18 @@ struct ContractAuditTests {
         #expect(try store.get("k").count == 1)
     }
 
+    // ByteStore.swift:48-52 get(_:reservingCapacity:): "Everything appended to `key`, in an array with room for
+    // `extraCapacity` more bytes" (a missing key reads as [], ByteStore.swift:23).
+    @Test("get(_:reservingCapacity:) leaves the room asked for, also for empty and missing keys", arguments: AuditStoreKind.allCases)
+    func reservingCapacity(_ kind: AuditStoreKind) throws {
+        let store = try kind.make()
+        try store.append(["full": [1, 2, 3], "empty": []])
+        for key: PartdKey in ["full", "empty", "missing"] {
+            let value = try store.get(key, reservingCapacity: 1000)
+            #expect(value.capacity >= value.count + 1000, "\(key): count \(value.count), capacity \(value.capacity)")
+        }
+    }
+
     // ByteStore.swift:137 / :147 get(nested:) returns values in the shape of the request.
     @Test("get(nested:) keeps the request's shape")
     func nestedGet() throws {
@@ -441,6 +453,23 @@ struct ContractAuditTests {
         #expect(try a.keys() == [])
         try a.append("k", [3])
         #expect(try b.get("k") == [3])
+    }
+
+    // ByteStore.swift:24 "After drop() the store is empty and stays usable"; another instance's drop is seen
+    // (its cached descriptors point at removed files).
+    @Test("DirectoryStore: appends after another instance's drop are not lost")
+    func dropSeenByOtherInstance() throws {
+        let path = scratchPath("audit-drop-two")
+        defer { try? PartdPath.destroy(path) }
+        let a = try DirectoryStore(path: path)
+        let b = try DirectoryStore(path: path)
+        defer { try? a.close(); try? b.close() }
+        try a.append("k", [1])
+        try b.drop()
+        try a.append("k", [2])
+        #expect(try b.get("k") == [2])
+        #expect(try a.get("k") == [2])
+        #expect(try b.keys() == ["k"])
     }
 
     // DirectoryStore.swift:80 init "The directory is never removed implicitly"; drop keeps it usable (ByteStore.swift:24).
@@ -760,6 +789,20 @@ struct ContractAuditTests {
         _ = expectPartdError(.typeMismatch) { try store.get("a", as: NDArray<Int16>.self) }
     }
 
+    // ArrayStore.swift:19-20 "the shape is kept (appends must agree on every axis but the first)"; get concatenates
+    // along the first axis.
+    @Test("ArrayStore: get concatenates along the first axis and keeps the row shape")
+    func arrayStoreShape() throws {
+        let store = ArrayStore(over: MemoryStore())
+        try store.append("m", try NDArray<Int32>([1, 2, 3, 4], shape: [2, 2]))
+        try store.append("m", try NDArray<Int32>([5, 6], shape: [1, 2]))
+        try store.append("m", try NDArray<Int32>([], shape: [0, 2]))
+        let m = try store.get("m", as: NDArray<Int32>.self)
+        #expect(m.shape == [3, 2])
+        #expect(m.elements == [1, 2, 3, 4, 5, 6])
+        #expect(try store.layout(of: "m")?.rowShape == [2])
+    }
+
     // MARK: - TableStore (Sources/PartdTyped/Tables/TableStore.swift)
 
     // TableStore.swift:43-46 "Throws typeMismatch (and appends nothing) if a table's schema differs from what its key
@@ -779,6 +822,18 @@ struct ContractAuditTests {
         #expect(try store.get("p").rowCount == 1)
         // get(columns:) refuses a name twice "whatever the keys hold".
         _ = expectPartdError(.invalidArgument) { try store.get(["missing"], columns: ["id", "id"]) }
+    }
+
+    // TableStore.swift:21-22 "Categorical columns whose dictionaries differ are unified on read."
+    @Test("TableStore: categorical columns with different dictionaries are unified on read")
+    func tableStoreCategoricals() throws {
+        let store = TableStore(over: MemoryStore())
+        try store.append("p", try Table([Column("c", categorical: ["a", "b", "a"])]))
+        try store.append("p", try Table([Column("c", categorical: ["b", "c"])]))
+        let t = try store.get("p")
+        #expect(t.rowCount == 5)
+        #expect((0..<5).map { t.columns[0].text(at: $0) } == ["a", "b", "a", "b", "c"])
+        #expect(t.columns[0].categorical != nil)
     }
 
     // TableStore.swift:19-21 "Every table appended to a key must have the same schema ...; a mismatch is typeMismatch"
@@ -972,6 +1027,23 @@ struct ContractAuditTests {
         let reopened = try SpillDictionary<String, [UInt8]>(path: path, durable: false)
         #expect(try reopened.value(for: "a") == newA)
         #expect(try reopened.value(for: "c") == c)
+    }
+
+    // SpillDictionary.swift:251-253 merge: "with `overwrite` false, keys this one already has keep their values".
+    @Test("SpillDictionary.merge with and without overwrite")
+    func spillDictionaryMerge() throws {
+        let a = try SpillDictionary<String, Int>(memoryBudget: .zero)
+        let b = try SpillDictionary<String, Int>()
+        try a.set(1, for: "x")
+        try b.set(2, for: "x")
+        try b.set(3, for: "y")
+        try a.merge(b, overwrite: false)
+        #expect(try a.value(for: "x") == 1)
+        #expect(try a.value(for: "y") == 3)
+        try a.merge(b)
+        #expect(try a.value(for: "x") == 2)
+        #expect(try Set(a.items().map(\.key)) == ["x", "y"])
+        #expect(try a.values().sorted() == [2, 3])
     }
 
     // SpillDictionary.swift:293-297 removeValue: "returns whether it had a value"; on failure "Nothing changes then".

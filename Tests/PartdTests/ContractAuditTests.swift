@@ -1139,6 +1139,24 @@ struct ContractAuditTests {
         #expect(try a.value(for: "j") == 3, "the last flush wins")
     }
 
+    // SpillDictionary.swift:34-44 "flush() merges this instance's changes ... under an inter-process lock, keeping
+    // what other processes flushed ... Two processes writing different keys lose nothing".
+    @Test("SpillDictionary: instances flushing different keys at once lose nothing")
+    func spillDictionaryConcurrentFlushes() throws {
+        let path = scratchPath("audit-chest-conc")
+        defer { try? PartdPath.destroy(path) }
+        let dictionaries = try (0..<3).map { _ in try SpillDictionary<String, Int>(path: path, durable: false) }
+        DispatchQueue.concurrentPerform(iterations: 3) { i in
+            for j in 0..<20 {
+                try? dictionaries[i].set(j, for: "d\(i)-\(j)")
+                try? dictionaries[i].flush()
+            }
+        }
+        let reader = try SpillDictionary<String, Int>(path: path, durable: false)
+        #expect(try reader.keys().count == 60)
+        #expect(try reader.value(for: "d2-19") == 19)
+    }
+
     // MARK: - DatasetDirectory (Sources/PartdCompanions/DatasetDirectory.swift)
 
     // DatasetDirectory.swift:31-36 init throws notFound / notADirectory; :41-45 entry name rules.
@@ -1208,6 +1226,26 @@ struct ContractAuditTests {
             try clash.write(["not": "metadata"] as [String: String])
             #expect(try json.entry(base).metadata() == ["m": 1], "another entry's write replaced this entry's metadata")
         }
+    }
+
+    // DatasetDirectory.swift:251-252 withLock: "other threads and processes calling withLock on the same entry wait".
+    @Test("DatasetEntry.withLock excludes other threads: no lost metadata updates")
+    func datasetEntryLock() throws {
+        let path = scratchPath("audit-db-lock")
+        defer { try? PartdPath.destroy(path) }
+        let db = try DatasetDirectory(path: path)
+        try db.entry("counter").setMetadata(["n": 0])
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            for _ in 0..<15 {
+                try? db.entry("counter").withLock {
+                    try db.entry("counter").updateMetadata { m in
+                        if case .integer(let n) = m["n"] { m["n"] = .integer(n + 1) }
+                    }
+                }
+            }
+        }
+        #expect(try db.entry("counter").metadata()["n"] == .integer(60))
+        #expect(try db.names() == ["counter"])
     }
 
     // DatasetDirectory.swift:128-131 write: "Throws invalidArgument if `value` cannot be encoded, or `metadata` holds a

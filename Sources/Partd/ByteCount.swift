@@ -12,7 +12,7 @@
 /// (`KiB`, `MiB`, `GiB`, `TiB`) powers of 1024, as in `ls -h --si` and `ls -h`.
 public struct ByteCount: Hashable, Comparable, Sendable {
     /// The number of bytes; never negative.
-    public var bytes: Int
+    public let bytes: Int
 
     /// A count of `bytes` bytes. Negative values are clamped to zero.
     public init(bytes: Int) { self.bytes = max(0, bytes) }
@@ -34,7 +34,9 @@ extension ByteCount: ExpressibleByIntegerLiteral {
     public init(integerLiteral value: Int) { self.init(bytes: value) }
 }
 
-extension ByteCount: LosslessStringConvertible {
+// Not `LosslessStringConvertible`: the description rounds to three digits ("1.2 MB" for 1,234,567 bytes), so it
+// does not read back as the same count.
+extension ByteCount: CustomStringConvertible {
     /// Parses `"512"`, `"64MB"`, `"1.5 GiB"`, `"256mb"`, `"10k"` (units are case-insensitive;
     /// a bare `k`, `m`, `g`, `t` means the decimal unit). Returns `nil` for anything else.
     public init?(_ text: String) {

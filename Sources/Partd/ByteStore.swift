@@ -63,7 +63,9 @@ public protocol ByteStore: Sendable {
     ///
     /// The first `setOnce` of a key replaces anything appended before. Later
     /// calls are no-ops, even with a different value, until the key is deleted
-    /// or the store dropped.
+    /// or the store dropped through this instance (as partd's `iset`, the record
+    /// is the instance's: a delete through another instance or process does not
+    /// reset it).
     @discardableResult
     func setOnce(_ key: PartdKey, _ value: [UInt8]) throws -> Bool
 

@@ -34,8 +34,13 @@ public enum PartdPath {
         try store.append(batch)
     }
 
-    /// Reads keys from the store at `path`; missing keys read as `[]`.
+    /// Reads keys from the store at `path`; missing keys read as `[]`, and so does every key of a path that does
+    /// not exist (nothing is created there).
     public static func get(_ path: String, _ keys: [PartdKey]) throws -> [[UInt8]] {
+        if !Posix.pathExists(path) {
+            for key in keys { _ = try KeyFileName.encode(key) }  // an invalid key is still refused
+            return keys.map { _ in [] }
+        }
         let store = try DirectoryStore(path: path)
         defer { try? store.close() }
         return try store.get(keys)

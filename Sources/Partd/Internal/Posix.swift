@@ -466,6 +466,12 @@ package enum Posix {
 
     static var processID: Int32 { getpid() }
 
+    /// Whether anything (a file, directory or link) is at `path`; `true` unless `lstat` says it does not exist.
+    package static func pathExists(_ path: String) -> Bool {
+        var status = stat()
+        return lstat(path, &status) == 0 || errno != ENOENT
+    }
+
     package static func absolutePath(_ path: String) -> String {
         if path.hasPrefix("/") { return path }
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)

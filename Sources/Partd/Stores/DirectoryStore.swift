@@ -177,7 +177,7 @@ public final class DirectoryStore: ByteStore {
     // MARK: - ByteStore
 
     public func append(_ batch: [(key: PartdKey, value: [UInt8])]) throws {
-        guard !batch.isEmpty else { return }
+        guard !batch.isEmpty else { return try checkOpen() }
         let mask = DirectoryLock.mask(of: batch.lazy.map(\.key))
         try shared(mask) {
             for (key, value) in batch {
@@ -262,7 +262,10 @@ public final class DirectoryStore: ByteStore {
     }
 
     public func get(_ keys: [PartdKey]) throws -> [[UInt8]] {
-        guard !keys.isEmpty else { return [] }
+        guard !keys.isEmpty else {
+            try checkOpen()
+            return []
+        }
         return try shared(DirectoryLock.mask(of: keys)) {
             guard keys.count > 1 else { return [try read(keys[0])] }
             // Open and size a group of files first; large reads then run on every core (filling fresh
@@ -353,6 +356,7 @@ public final class DirectoryStore: ByteStore {
     @discardableResult
     public func setOnce(_ key: PartdKey, _ value: [UInt8]) throws -> Bool {
         let name = try KeyFileName.encode(key)
+        try checkOpen()
         guard !setOnceKeys.withLock({ $0.contains(key) }) else { return false }
         return try exclusive {
             // Checked again under the exclusive lock: another thread may have set it meanwhile.
@@ -422,15 +426,16 @@ public final class DirectoryStore: ByteStore {
     }
 
     public func delete(_ keys: [PartdKey]) throws {
-        guard !keys.isEmpty else { return }
+        guard !keys.isEmpty else { return try checkOpen() }
         let names = try keys.map { try KeyFileName.encode($0) }
         try exclusive {
             for (key, name) in zip(keys, names) {
                 cache.withLock { $0.remove(key) }
                 do throws(Errno) { try Posix.unlinkAt(rootFD, name) } catch { throw failure("delete", key, error, name: name) }
+                // Each key as its file goes: a delete that fails part-way leaves no deleted key unable to be set.
+                setOnceKeys.withLock { _ = $0.remove(key) }
             }
         }
-        setOnceKeys.withLock { seen in for key in keys { seen.remove(key) } }
     }
 
     public func drop() throws {
@@ -579,7 +584,7 @@ public final class DirectoryStore: ByteStore {
     }
 
     private func read(_ key: PartdKey, extraCapacity: Int = 0) throws -> [UInt8] {
-        guard let file = try openForReading(key) else { return [] }
+        guard let file = try openForReading(key) else { return Self.empty(reserving: extraCapacity) }
         return try readWhole(file.fd, key, extraCapacity: extraCapacity)
     }
 
@@ -619,9 +624,24 @@ public final class DirectoryStore: ByteStore {
         }
     }
 
+    /// No bytes, with room for `extraCapacity` (what a missing or empty key reads as).
+    private static func empty(reserving extraCapacity: Int) -> [UInt8] {
+        var bytes: [UInt8] = []
+        if extraCapacity > 0 { bytes.reserveCapacity(extraCapacity) }
+        return bytes
+    }
+
+    /// Throws ``PartdError/Code/closed`` if the store was closed (for calls that would otherwise return
+    /// before taking a lock, which checks it).
+    private func checkOpen() throws {
+        if lock.isClosed { throw PartdError.closedStore(path: path) }
+    }
+
     private func readWhole(_ fd: Int32, _ key: PartdKey, extraCapacity: Int) throws -> [UInt8] {
         do throws(Errno) {
-            return try Posix.readAll(fd, count: try Posix.fileSize(fd), extraCapacity: extraCapacity)
+            let size = try Posix.fileSize(fd)
+            guard size > 0 else { return Self.empty(reserving: extraCapacity) }
+            return try Posix.readAll(fd, count: size, extraCapacity: extraCapacity)
         } catch {
             throw failure("read", key, error)
         }

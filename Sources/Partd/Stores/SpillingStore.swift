@@ -237,7 +237,17 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
         monitor.lock()
         defer { monitor.unlock() }
         settle()
-        try slow.delete(keys)
+        do {
+            try slow.delete(keys)
+        } catch {
+            // The slow store may have deleted some keys before it failed: those go from the buffer too, so that no
+            // key is left torn (its spilled head gone, its buffered tail kept); the others stay whole.
+            for key in keys where (try? slow.contains(key)) == false {
+                buffer.remove(key)
+                setOnceKeys.remove(key)
+            }
+            throw error
+        }
         for key in keys {
             buffer.remove(key)
             setOnceKeys.remove(key)

@@ -80,7 +80,9 @@ public final class ListStore<Inner: ByteStore, Element: Codable & Sendable>: Sen
     /// Every list appended to each key, concatenated; a missing key reads as `[]`.
     ///
     /// - Throws: ``PartdError/Code/corruptData`` naming the key and the frame's
-    ///   byte offset if a frame is damaged or its values are not `Element`s.
+    ///   byte offset if a frame is damaged or its values are not `Element`s;
+    ///   ``PartdError/Code/typeMismatch`` naming what the key holds if its frames
+    ///   hold arrays or tables.
     public func get(_ keys: [PartdKey]) throws -> [[Element]] {
         let lists = try Parallel.map(keys, totalBytes: .max) { key in
             try inner.withBytes(of: key) { try decode($0, key: key) }

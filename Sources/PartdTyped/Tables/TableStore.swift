@@ -19,7 +19,9 @@ import PartdCompression
 ///
 /// Every table appended to a key must have the same schema (column names and
 /// types, in order); a mismatch is ``PartdError/Code/typeMismatch`` naming
-/// both. Categorical columns whose dictionaries differ are unified on read.
+/// both. An append checks against the schema this instance knows (from an
+/// append or a read); tables another instance or process appended are checked
+/// when the key is read, as ``ArrayStore`` does. Categorical columns whose dictionaries differ are unified on read.
 /// A missing key reads as an empty table with the key's schema when this
 /// instance knows it (from an append or a read), and with no columns otherwise.
 ///
@@ -41,7 +43,7 @@ public final class TableStore<Inner: ByteStore>: Sendable {
     /// Appends each table as one frame under its key.
     ///
     /// - Throws: ``PartdError/Code/typeMismatch`` (and appends nothing) if a
-    ///   table's schema differs from what its key holds;
+    ///   table's schema differs from what this instance knows its key holds;
     ///   ``PartdError/Code/invalidArgument`` (and appends nothing) for a column
     ///   name longer than 65,535 bytes of UTF-8, which a table frame cannot hold.
     public func append(_ batch: [(key: PartdKey, value: Table)]) throws {

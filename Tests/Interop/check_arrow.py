@@ -13,16 +13,11 @@ import sys
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-passed = failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import format_from_docs as F  # noqa: E402
 
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
+TALLY = F.Tally()
+check = TALLY.check
 
 
 # §10.1's table, for the sample tables' column names
@@ -200,5 +195,4 @@ if __name__ == "__main__":
         check_swift_read(sys.argv[2])
     else:
         check_swift_output(sys.argv[1])
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+    sys.exit(TALLY.summary())

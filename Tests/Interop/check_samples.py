@@ -22,17 +22,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import format_from_docs as F  # noqa: E402
 
-passed = 0
-failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
+TALLY = F.Tally()
+check = TALLY.check
 
 
 def key_of(j):
@@ -277,8 +268,7 @@ def main():
     print("keys by kind:", {k: (sorted(v) if isinstance(v, set) else v) for k, v in counts.items()})
     print("frames:", {k: (sorted(v) if isinstance(v, set) else v) for k, v in stats.items()})
     print("shuffled rows checked: %d; Swift hash values checked: %d; %.2f s" % (n_rows, n_hashes, dt))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return TALLY.summary()
 
 
 if __name__ == "__main__":

@@ -63,6 +63,25 @@ class Tup(tuple):
         return "Tup" + tuple.__repr__(self)
 
 
+
+class Tally:
+    """Counts the checks of one script, prints each failure, and closes with 'N passed, N failed'."""
+
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def check(self, ok, what):
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+            print("FAIL:", what)
+
+    def summary(self):
+        print("%d passed, %d failed" % (self.passed, self.failed))
+        return 1 if self.failed else 0
+
+
 def encode_key(key):
     """§2.1: the file name of a key (str, int or Tup)."""
     if isinstance(key, bool):

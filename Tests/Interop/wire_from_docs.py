@@ -26,16 +26,8 @@ CODES = ["notFound", "permissionDenied", "diskFull", "notADirectory", "isADirect
          "invalidArgument", "alreadyExists", "spillFailed", "compressionFailed", "typeMismatch", "io",
          "connectionFailed", "protocolViolation", "unauthorized"]
 
-passed = failed = 0
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
+TALLY = F.Tally()
+check = TALLY.check
 
 
 def enc_key(k):
@@ -303,8 +295,7 @@ def main(binary, work):
     want = {repr(k): v for k, v in zip(keys, vals) if k != "a!"}
     want[repr("once")] = b"1"
     check(got == want and not res["errors"], "directory after shutdown: %r" % got)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return TALLY.summary()
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ struct DistinctCSV: ParsableCommand {
     func run() throws {
         // The input is read whole (into the shuffle) before anything is printed, so it can be read again with a
         // wider column type.
-        let read = try input.readingAgainOnConflict { widened -> (reader: any TableSource, columns: [String]?, shuffle: Shuffle<Table>?, first: Table?) in
+        typealias Read = (reader: any TableSource, columns: [String]?, shuffle: Shuffle<Table>?, first: Table?)
+        let read = try input.readingAgainOnConflict { widened -> Read in
             let reader = try input.open(widened: widened)
             let columns = try by.map { try keyColumns($0, in: [reader]) }
             let keys = columns ?? reader.header

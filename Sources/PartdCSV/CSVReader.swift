@@ -24,6 +24,39 @@ package enum ColumnKind: String, CaseIterable {
     }
 }
 
+/// A value of a chunk after the first that its column's type cannot hold (`1.5` in an int column, `abc` in a float
+/// column, `-3` in a uint column, an integer beyond Int64 in an int column): the column's type came from the first
+/// chunk (or `--types`). `widened` is the type that takes the value too: float for a decimal number that is no
+/// integer in an int column, uint for an integer beyond Int64 that UInt64 holds in an int column (a later negative
+/// one conflicts again), else string. The description is the error for the command line, with the `--types` to
+/// give; ``note`` tells of reading the input again with `widened`, which the `partd` commands do when they can.
+package struct CSVTypeConflict: Error, CustomStringConvertible {
+    package let path: String
+    /// The line the record starts on (the header is line 1).
+    package let line: Int
+    package let column: String
+    /// The field's text (bytes that are not UTF-8 replaced).
+    package let value: String
+    /// What the column's type takes: "an integer", "a non-negative integer", "a number".
+    package let expected: String
+    /// The column's type, which does not take the value.
+    package let kind: ColumnKind
+    /// The type that takes it.
+    package let widened: ColumnKind
+
+    package var description: String {
+        // (uint only if no earlier value was negative, which the earlier chunks alone know)
+        let unlessNegative = widened == .uint ? " (or \(column):string if it also holds negative numbers)" : ""
+        return "\(path): line \(line): column \(column): \"\(value)\" is not \(expected); give --types \(column):\(widened.rawValue)\(unlessNegative)"
+    }
+
+    /// What reading the input again with the wider type says: `PATH line N: column C holds "V", which is not
+    /// an integer; reading again with C:float`.
+    package var note: String {
+        "\(path) line \(line): column \(column) holds \"\(value)\", which is not \(expected); reading again with \(column):\(widened.rawValue)"
+    }
+}
+
 /// Column names are told apart by their UTF-8 bytes, as a table tells them apart: a header may hold
 /// `"caf\u{E9}"` and `"cafe\u{301}"` (NFC and NFD "café", one `String` to Swift's `==`) as two columns, and
 /// `types` and ``selectedColumns`` (keyed by ``UTF8Key``) name each by its bytes alone.
@@ -183,19 +216,17 @@ package final class CSVReader {
             valid![row] = false
         }
         var validity: BitArray? { valid.map { BitArray($0) } }
-        func bad(_ row: Int, _ what: String) -> CommandError {
-            let text = String(decoding: value(row), as: UTF8.self)
+        func bad(_ row: Int, _ what: String) -> CSVTypeConflict {
             // In an integer column, a number that is no integer: float takes it; an integer beyond Int64 that
             // UInt64 holds: uint (nothing else keeps every value as it is).
             let range = fields.range(row * columns + column)
-            let advice =
-                if kind == .int && CSVNumbers.uint64(fields.bytes, range) != nil { "uint" }
-                else if kind == .int && !CSVNumbers.isInteger(fields.bytes, range) && CSVNumbers.double(fields.bytes, range) != nil { "float" }
-                else { "string" }
-            // (uint only if no earlier value was negative, which the earlier chunks alone know)
-            let unlessNegative = advice == "uint" ? " (or \(name):string if it also holds negative numbers)" : ""
-            return CommandError(
-                "\(path): line \(lines[row]): column \(name): \"\(text)\" is not \(what); give --types \(name):\(advice)\(unlessNegative)")
+            let wider: ColumnKind =
+                if kind == .int && CSVNumbers.uint64(fields.bytes, range) != nil { .uint }
+                else if kind == .int && !CSVNumbers.isInteger(fields.bytes, range) && CSVNumbers.double(fields.bytes, range) != nil { .float }
+                else { .string }
+            return CSVTypeConflict(
+                path: path, line: lines[row], column: name, value: String(decoding: value(row), as: UTF8.self), expected: what,
+                kind: kind, widened: wider)
         }
         /// The column's fields as numbers, read by `parse`; an empty field is null.
         func numbers<T: ArrayElement>(_ zero: T, _ what: String, _ parse: ([UInt8], Range<Int>) -> T?) throws -> Column {

@@ -76,23 +76,28 @@ func openInput(
     return input
 }
 
-/// Opens `paths` as one input: the one file, or ``InputFiles`` for several.
-func openInputs(paths: [String], chunkRows: Int, types: [UTF8Key: ColumnKind], missingValues: MissingValues?) throws -> any TableSource {
+/// Opens `paths` as one input: the one file, or ``InputFiles`` for several. `widened` adds column types for CSV
+/// files (those ``readingAgainOnConflict(inputs:given:undo:_:)`` widened), below `types`.
+func openInputs(
+    paths: [String], chunkRows: Int, types: [UTF8Key: ColumnKind], missingValues: MissingValues?, widened: [UTF8Key: ColumnKind] = [:]
+) throws -> any TableSource {
     guard paths.count > 1 else {
-        return try openInput(path: paths[0], chunkRows: chunkRows, types: types, missingValues: missingValues)
+        return try openInput(path: paths[0], chunkRows: chunkRows, types: types, missingValues: missingValues, settled: widened)
     }
-    return try InputFiles(paths: paths, chunkRows: chunkRows, types: types, missingValues: missingValues)
+    return try InputFiles(paths: paths, chunkRows: chunkRows, types: types, missingValues: missingValues, widened: widened)
 }
 
 /// Several files read one after the other as one input. Each must have the first file's columns, and its
 /// chunks the first chunk's column types: CSV files after the first take the types the first file's first
-/// chunk settled (or `--types`), not types of their own.
+/// chunk settled (or `--types`), not types of their own. `widened` types every CSV file's columns it names
+/// (below `--types`).
 final class InputFiles: TableSource {
     let paths: [String]
     let header: [String]
     let fileSize: Int
     private let chunkRows: Int
     private let types: [UTF8Key: ColumnKind]
+    private let widened: [UTF8Key: ColumnKind]
     private let missingValues: MissingValues?
     private var index = 0
     private var current: any TableSource
@@ -112,7 +117,9 @@ final class InputFiles: TableSource {
         didSet { current.selectedColumns = selectedColumns }
     }
 
-    init(paths: [String], chunkRows: Int, types: [UTF8Key: ColumnKind], missingValues: MissingValues?) throws {
+    init(
+        paths: [String], chunkRows: Int, types: [UTF8Key: ColumnKind], missingValues: MissingValues?, widened: [UTF8Key: ColumnKind] = [:]
+    ) throws {
         // A missing file is reported before any is read.
         for path in paths where !CSVInput.isStandardInput(path) && !FileManager.default.isReadableFile(atPath: path) {
             throw CommandError("cannot open \(path)")
@@ -124,8 +131,9 @@ final class InputFiles: TableSource {
         self.paths = paths
         self.chunkRows = chunkRows
         self.types = types
+        self.widened = widened
         self.missingValues = missingValues
-        current = try openInput(path: paths[0], chunkRows: chunkRows, types: types, missingValues: missingValues)
+        current = try openInput(path: paths[0], chunkRows: chunkRows, types: types, missingValues: missingValues, settled: widened)
         header = current.header
         fileSize = paths.reduce(0) { total, path in
             total + ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0)
@@ -158,7 +166,7 @@ final class InputFiles: TableSource {
             index += 1
             current = try openInput(
                 path: paths[index], chunkRows: chunkRows, types: types, missingValues: missingValues, typesOfOtherFiles: true,
-                settled: settledKinds)
+                settled: widened.merging(settledKinds) { $1 })
             current.selectedColumns = selectedColumns
             guard current.header.elementsEqual(header, by: { $0.hasSameUTF8(as: $1) }) else {
                 throw CommandError("""

@@ -31,24 +31,30 @@ struct DistinctCSV: ParsableCommand {
     @OptionGroup var output: PartitionOutputOptions
 
     func run() throws {
-        let reader = try input.open()
-        let columns = try by.map { try keyColumns($0, in: [reader]) }
-        let keys = columns ?? reader.header
-        guard let first = try reader.nextChunk() else {
-            // No rows: the header (an Arrow file of no batches for Arrow output).
-            return try output.writeEmpty(schema: reader.emptyTable().schema)
+        // The input is read whole (into the shuffle) before anything is printed, so it can be read again with a
+        // wider column type.
+        typealias Read = (reader: any TableSource, columns: [String]?, shuffle: Shuffle<Table>?, first: Table?)
+        let read = try input.readingAgainOnConflict { widened -> Read in
+            let reader = try input.open(widened: widened)
+            let columns = try by.map { try keyColumns($0, in: [reader]) }
+            let keys = columns ?? reader.header
+            guard let first = try reader.nextChunk() else { return (reader, columns, nil, nil) }
+            guard !keys.isEmpty else { throw CommandError("\(input.inputs[0]): the file has no columns") }
+            let shuffle = try Shuffle<Table>(by: keys, partitions: input.partitions, options: try input.shuffleOptions())
+            try feed(reader, first: first, into: shuffle, label: "shuffle: ")
+            return (reader, columns, shuffle, first)
         }
-        guard !keys.isEmpty else { throw CommandError("\(input.inputs[0]): the file has no columns") }
-        let partitions = input.partitions
-        let shuffle = try Shuffle<Table>(by: keys, partitions: partitions, options: try input.shuffleOptions())
+        guard let shuffle = read.shuffle, let first = read.first else {
+            // No rows: the header (an Arrow file of no batches for Arrow output).
+            return try output.writeEmpty(schema: read.reader.emptyTable().schema)
+        }
         defer { try? shuffle.close() }
-        try feed(reader, first: first, into: shuffle, label: "shuffle: ")
         let rowsIn = shuffle.rowCount
         try output.printPartitions(
-            schema: first.schema, binaryStrings: reader.holdsNonUTF8, partitions: partitions, label: "distinct: ",
+            schema: first.schema, binaryStrings: read.reader.holdsNonUTF8, partitions: input.partitions, label: "distinct: ",
             summary: { "\($0) of \(rowsIn) rows kept, \(rowsIn - $0) dropped" }
         ) { emit in
-            try shuffle.distinctPartitions(by: columns, keep: keep, emit)
+            try shuffle.distinctPartitions(by: read.columns, keep: keep, emit)
         }
     }
 }

@@ -54,8 +54,32 @@ struct JoinCSV: ParsableCommand {
 
     func run() throws {
         let types = try parseTypes(self.types)
+        // Both files are read whole (into the shuffles) before anything is printed, so they can be read again with
+        // a wider column type, which applies to both, as --types does.
+        let (readers, keys, resultSchema, shuffles) = try readingAgainOnConflict(inputs: [left, right], given: types) { widened in
+            try shuffleBoth(types: types, widened: widened)
+        }
+        defer { for shuffle in shuffles { try? shuffle.close() } }
+
+        try output.printPartitions(
+            // (semi and anti joins print the left side's columns alone)
+            schema: resultSchema, binaryStrings: (kind == .semi || kind == .anti ? [readers[0]] : readers).contains { $0.holdsNonUTF8 },
+            partitions: partitions, label: "join: ",
+            summary: { "\($0) rows" }
+        ) { emit in
+            try shuffles[0].joinPartitions(shuffles[1], on: keys, kind: kind, rightSuffix: suffix, emit)
+        }
+    }
+
+    /// Opens both files (CSV columns typed by `types`, else `widened`, else inferred), checks the join against
+    /// their first chunks and shuffles each file whole: the readers, the key columns, the result's columns and
+    /// the shuffles.
+    private func shuffleBoth(
+        types: [UTF8Key: ColumnKind], widened: [UTF8Key: ColumnKind]
+    ) throws -> (readers: [any TableSource], keys: [String], resultSchema: TableSchema, shuffles: [Shuffle<Table>]) {
         let readers = try [left, right].map {
-            try openInput(path: $0, chunkRows: chunkRows, types: types, missingValues: missing.missingValues, typesOfOtherFiles: true)
+            try openInput(
+                path: $0, chunkRows: chunkRows, types: types, missingValues: missing.missingValues, typesOfOtherFiles: true, settled: widened)
         }
         for name in types.keys where !readers.contains(where: { $0.header.containsSameUTF8(as: name.string) }) {
             throw CommandError("--types names \(name), which is a column of neither file")
@@ -86,25 +110,22 @@ struct JoinCSV: ParsableCommand {
             let advice = error.code == .typeMismatch ? "; give the key one type in both files with --types KEY:TYPE" : ""
             throw CommandError("joining \(left) with \(right): \(error.message)\(advice)")
         }
-        let shuffles = try [0, 1].map { _ in
-            try Shuffle<Table>(
-                by: keys, partitions: partitions,
-                options: ShuffleOptions(memory: ByteCount(memory)!, temporaryParent: try Scratch.shared.directory()))
+        var shuffles: [Shuffle<Table>] = []
+        do {
+            for _ in 0..<2 {
+                shuffles.append(try Shuffle<Table>(
+                    by: keys, partitions: partitions,
+                    options: ShuffleOptions(memory: ByteCount(memory)!, temporaryParent: try Scratch.shared.directory())))
+            }
+            for side in 0..<2 {
+                // A side without rows gets its shape, so that its partitions join with its columns.
+                try feed(readers[side], first: firsts[side] ?? shapes[side], into: shuffles[side], label: side == 0 ? "left: " : "right: ")
+            }
+        } catch {
+            for shuffle in shuffles { try? shuffle.close() }
+            throw error
         }
-        defer { for shuffle in shuffles { try? shuffle.close() } }
-        for side in 0..<2 {
-            // A side without rows gets its shape, so that its partitions join with its columns.
-            try feed(readers[side], first: firsts[side] ?? shapes[side], into: shuffles[side], label: side == 0 ? "left: " : "right: ")
-        }
-
-        try output.printPartitions(
-            // (semi and anti joins print the left side's columns alone)
-            schema: resultSchema, binaryStrings: (kind == .semi || kind == .anti ? [readers[0]] : readers).contains { $0.holdsNonUTF8 },
-            partitions: partitions, label: "join: ",
-            summary: { "\($0) rows" }
-        ) { emit in
-            try shuffles[0].joinPartitions(shuffles[1], on: keys, kind: kind, rightSuffix: suffix, emit)
-        }
+        return (readers, keys, resultSchema, shuffles)
     }
 }
 

@@ -49,9 +49,16 @@ struct InputShuffleOptions: ParsableArguments {
             temporaryParent: directory == nil ? try Scratch.shared.directory() : nil, compression: compression)
     }
 
-    /// The input files opened as one input.
-    func open() throws -> any TableSource {
-        try openInputs(paths: inputs, chunkRows: chunkRows, types: try parseTypes(types), missingValues: missing.missingValues)
+    /// The input files opened as one input, CSV columns typed by `--types`, else by `widened`, else inferred.
+    func open(widened: [UTF8Key: ColumnKind] = [:]) throws -> any TableSource {
+        try openInputs(paths: inputs, chunkRows: chunkRows, types: try parseTypes(types), missingValues: missing.missingValues, widened: widened)
+    }
+
+    /// ``readingAgainOnConflict(inputs:given:undo:_:)`` for these inputs: `attempt` (which reads them whole, and
+    /// writes no output) again with a column type widened while a chunk after the first holds a value the
+    /// column's type cannot take, if the inputs are files.
+    func readingAgainOnConflict<R>(undo: () -> Void = {}, _ attempt: (_ widened: [UTF8Key: ColumnKind]) throws -> R) throws -> R {
+        try partd.readingAgainOnConflict(inputs: inputs, given: try parseTypes(types), undo: undo, attempt)
     }
 }
 
@@ -76,16 +83,17 @@ struct CSVShuffleOptions: ParsableArguments {
     @Option(help: "The key column rows are partitioned by, or several as a,b (a column whose name has a comma is taken whole).")
     var by: String
 
-    /// Reads the CSV into a shuffle by `keys`, showing progress on stderr. `check` sees the first chunk (`nil`
+    /// Reads the CSV into a shuffle by `keys` (CSV columns that `--types` does not type typed by `widened`, else
+    /// inferred), showing progress on stderr. `check` sees the first chunk (`nil`
     /// for an input of a header alone) and the reader before anything is shuffled, so that a mistake its schema
     /// reveals stops the command before the long part. `columns`, given the key columns, names the only
     /// columns to read (all when `nil`). `binaryStrings`: some string read is not UTF-8 (see
     /// ``TableSource/holdsNonUTF8``).
     func shuffle(
-        into directory: String?, columns: (([String]) -> [String])? = nil,
+        into directory: String?, widened: [UTF8Key: ColumnKind], columns: (([String]) -> [String])? = nil,
         check: ([String], Table?, any TableSource) throws -> Void = { _, _, _ in }
     ) throws -> (shuffle: Shuffle<Table>, keys: [String], binaryStrings: Bool) {
-        let reader = try input.open()
+        let reader = try input.open(widened: widened)
         let keys = try keyColumns(by, in: [reader])
         if let columns { reader.selectedColumns = Set(columns(keys).map { UTF8Key($0) }) }
         let first = try reader.nextChunk()
@@ -294,16 +302,18 @@ struct ShuffleCSV: ParsableCommand {
             }
             removeUntilGone(out)  // on a signal the shuffle's threads may still be writing partitions
         }
-        let shuffle: Shuffle<Table>
-        do {
-            shuffle = try Scratch.shared.whileRunning(undo: undo) {
-                let shuffle = try options.shuffle(into: out).shuffle
-                try shuffle.close()
-                return shuffle
+        // A chunk that does not fit the column types: --out emptied (or removed) again before the file is read again.
+        let shuffle: Shuffle<Table> = try options.input.readingAgainOnConflict { widened in
+            do {
+                return try Scratch.shared.whileRunning(undo: undo) {
+                    let shuffle = try options.shuffle(into: out, widened: widened).shuffle
+                    try shuffle.close()
+                    return shuffle
+                }
+            } catch {
+                undo()
+                throw error
             }
-        } catch {
-            undo()
-            throw error
         }
         try printLine("\(shuffle.rowCount) rows in \(options.input.partitions) partitions in \(out)")
     }
@@ -358,7 +368,7 @@ struct GroupByCSV: ParsableCommand {
         var schema = TableSchema([])
         // Only the key columns and the aggregated ones are read (and count for binary strings in Arrow output).
         let read = { (keys: [String]) in keys + aggregations.compactMap(\.column) }
-        let (shuffle, keys, binaryStrings) = try options.shuffle(into: nil, columns: read) { keys, chunk, reader in
+        func check(keys: [String], chunk: Table?, reader: any TableSource) throws {
             do {
                 if let chunk {
                     schema = try chunk.slice(0..<0).groupBy(keys).aggregate(aggregations).schema
@@ -372,6 +382,10 @@ struct GroupByCSV: ParsableCommand {
             } catch let error as PartdError {
                 throw CommandError("\(options.input.inputs[0]): \(error.message)")
             }
+        }
+        // The file is read whole before anything is printed, so it can be read again with a wider column type.
+        let (shuffle, keys, binaryStrings) = try options.input.readingAgainOnConflict { widened in
+            try options.shuffle(into: nil, widened: widened, columns: read, check: check)
         }
         guard format != .json else {
             // JSON is printed from the whole result.

@@ -37,22 +37,34 @@ struct SortCSV: ParsableCommand {
     }
 
     func run() throws {
-        // 1. A sample of the key columns, and the boundaries it gives.
-        let (keys, sampled) = try sampleBoundaries(input, sampleRows: sampleRows) { try sortKeys(by, header: $0, path: input.inputs[0]) }
-        guard let boundaries = sampled else {
+        // Both passes read the input whole before anything is printed, so it can be read again (both passes) with a
+        // wider column type.
+        let read = try input.readingAgainOnConflict { widened -> (shuffle: Shuffle<Table>, reader: any TableSource, whole: Table?)? in
+            // 1. A sample of the key columns, and the boundaries it gives.
+            let (keys, sampled) = try sampleBoundaries(input, widened: widened, sampleRows: sampleRows) {
+                try sortKeys(by, header: $0, path: input.inputs[0])
+            }
+            guard let boundaries = sampled else { return nil }
+            // 2. The rows shuffled by the ranges between the boundaries.
+            let shuffle = try Shuffle<Table>(
+                sortingBy: keys, boundaries: boundaries,
+                options: try input.shuffleOptions())
+            do {
+                let reader = try input.open(widened: widened)
+                let whole = try reader.nextChunk()
+                try feed(reader, first: whole, into: shuffle, label: "shuffle: ")
+                return (shuffle, reader, whole)
+            } catch {
+                try? shuffle.close()
+                throw error
+            }
+        }
+        guard let (shuffle, reader, whole) = read else {
             // No rows: the header (from the file's header: the sampling pass read the keys alone), or Arrow
             // output of no batches.
             return try output.writeEmpty(schema: try input.open().emptyTable().schema)
         }
-
-        // 2. The rows shuffled by the ranges between the boundaries, 3. each range sorted and printed in order.
-        let shuffle = try Shuffle<Table>(
-            sortingBy: keys, boundaries: boundaries,
-            options: try input.shuffleOptions())
         defer { try? shuffle.close() }
-        let reader = try input.open()
-        let whole = try reader.nextChunk()
-        try feed(reader, first: whole, into: shuffle, label: "shuffle: ")
         // A partition far above its share is sorted in memory all the same: say so before it starts.
         let counts = shuffle.partitionRowCounts
         if let largest = counts.indices.max(by: { counts[$0] < counts[$1] }), counts.count > 1,
@@ -64,7 +76,7 @@ struct SortCSV: ParsableCommand {
 
                 """)
         }
-        // Each partition sorted and printed in partition order as it is done.
+        // 3. Each partition sorted and printed in partition order as it is done.
         let schema = whole?.schema ?? TableSchema([])
         try output.printPartitions(
             schema: schema, binaryStrings: reader.holdsNonUTF8, partitions: shuffle.partitionCount, label: "sort: ",
@@ -76,13 +88,13 @@ struct SortCSV: ParsableCommand {
 }
 
 /// The sampling pass of an out-of-core sort: reads the key columns of `input` (the keys `makeKeys` picks from
-/// the header), keeps each row with the chance that leaves about `sampleRows` of the rows the first chunk
+/// the header; CSV columns typed by `--types`, else `widened`, else inferred), keeps each row with the chance that leaves about `sampleRows` of the rows the first chunk
 /// suggests the input holds, and picks `input.partitions` - 1 boundaries from those rows. The boundaries are
 /// `nil` for an input without rows.
 func sampleBoundaries(
-    _ input: InputShuffleOptions, sampleRows: Int, keys makeKeys: ([String]) throws -> [SortKey]
+    _ input: InputShuffleOptions, widened: [UTF8Key: ColumnKind] = [:], sampleRows: Int, keys makeKeys: ([String]) throws -> [SortKey]
 ) throws -> (keys: [SortKey], boundaries: Table?) {
-    let sampler = try input.open()
+    let sampler = try input.open(widened: widened)
     let keys = try makeKeys(sampler.header)
     let names = keys.map(\.column)
     // The sampling pass reads only the key columns' values.

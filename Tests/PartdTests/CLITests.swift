@@ -574,8 +574,11 @@ struct CLITests {
         let columns = try run(partd, ["groupby", first, other, "--by", "id"])
         #expect(columns.status != 0 && columns.output.contains("\(other): its columns (id, y, name) differ"), "\(columns.output)")
         try (header + "\n1,abc,n1\n").write(toFile: bad, atomically: true, encoding: .utf8)
+        // (x, float in the first file, holds text in the second: both are read again with x a string column, which
+        // sum refuses.)
         let types = try run(partd, ["groupby", first, bad, "--by", "id", "--agg", "sum:x"])
-        #expect(types.status != 0 && types.output.contains(bad) && types.output.contains("line 2"), "\(types.output)")
+        #expect(types.status != 0 && types.output.contains("\(bad) line 2: column x holds \"abc\", which is not a number; reading again with x:string")
+                && types.output.contains("cannot sum column \"x\" of type string"), "\(types.output)")
         let truncated = try run(partd, ["groupby", first, cut, "--by", "id"])
         #expect(truncated.status != 0 && truncated.output.contains("\(cut): ") && truncated.output.contains("truncated"),
                 "\(truncated.output)")
@@ -1098,11 +1101,13 @@ struct CLITests {
         #expect(missing.status != 0 && missing.output.contains("No such file or directory"), "\(missing.output)")
     }
 
-    /// Runs `partd` with standard output and standard error apart (progress lines go to the latter).
-    func runApart(_ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
+    /// Runs `partd` with standard output and standard error apart (progress lines go to the latter), with
+    /// `environment` added to the test's.
+    func runApart(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, errors: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: partd)
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let (out, errors) = (Pipe(), Pipe())
         process.standardOutput = out
         process.standardError = errors
@@ -1325,6 +1330,90 @@ struct CLITests {
         for command in ["shuffle", "groupby", "sort", "distinct", "join"] {
             #expect(try runApart([command, "--help"]).output.contains("--na"), "\(command)")
         }
+    }
+
+    @Test("a later chunk that does not fit the inferred types: a file is read again with the column widened (int to float, to uint, then to string), as pandas reads it; standard input, a pipe and --types keep the error")
+    func widenedTypes() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let (csv, first, second, chain) = (scratchPath("widen.csv"), scratchPath("widen-1.csv"), scratchPath("widen-2.csv"), scratchPath("widen-chain.csv"))
+        let (left, right, scratch, parts) = (scratchPath("widen-left.csv"), scratchPath("widen-right.csv"), scratchPath("widen-tmp"), scratchPath("widen-parts"))
+        defer {
+            for path in [csv, first, second, chain, left, right] { try? FileManager.default.removeItem(atPath: path) }
+            removeTree(scratch)
+            removeTree(parts)
+        }
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        // x holds integers in the first chunk (two rows), then 1.5 on line 5.
+        let text = "k,x,s\na,1,p\nb,2,q\na,3,r\nb,1.5,s\na,4,t\nb,2,q\n"
+        try text.write(toFile: csv, atomically: false, encoding: .utf8)
+        let small = ["--chunk-rows", "2", "--partitions", "1", "--memory", "1kB"]
+        let note = "partd: \(csv) line 5: column x holds \"1.5\", which is not an integer; reading again with x:float\n"
+        /// Runs `partd` with TMPDIR set to `scratch`, checks that it succeeded after the note, and that it left
+        /// nothing in `scratch`.
+        func widened(_ arguments: [String], note: String = note) throws -> String {
+            let ran = try runApart(arguments, environment: ["TMPDIR": scratch])
+            #expect(ran.status == 0 && ran.errors.contains(note), "\(arguments): \(ran.output) \(ran.errors)")
+            #expect(!ran.errors.contains("give --types"), "\(arguments): \(ran.errors)")
+            let leftovers = (try? FileManager.default.subpathsOfDirectory(atPath: scratch)) ?? []
+            #expect(leftovers.isEmpty, "\(arguments): \(leftovers)")
+            return ran.output
+        }
+        // pandas (read_csv reads the whole file, x float64):
+        // df.groupby("k").agg(x_sum=("x", "sum"), count=("x", "size")).to_csv() gives "k,x_sum,count\na,8.0,3\nb,5.5,3\n".
+        #expect(try widened(["groupby", csv, "--by", "k", "--agg", "sum:x,count", "--sort"] + small) == "k,x_sum,count\na,8.0,3\nb,5.5,3\n")
+        // df.sort_values("x", kind="stable").to_csv(index=False): x is a sort key (read again after the sampling pass) …
+        #expect(try widened(["sort", csv, "--by", "x"] + small) == "k,x,s\na,1.0,p\nb,1.5,s\nb,2.0,q\nb,2.0,q\na,3.0,r\na,4.0,t\n")
+        // … or not (read again after the second pass; sort_values("k", kind="stable")).
+        #expect(try widened(["sort", csv, "--by", "k"] + small) == "k,x,s\na,1.0,p\na,3.0,r\na,4.0,t\nb,2.0,q\nb,1.5,s\nb,2.0,q\n")
+        // df.drop_duplicates().to_csv(index=False).
+        #expect(try widened(["distinct", csv] + small) == "k,x,s\na,1.0,p\nb,2.0,q\na,3.0,r\nb,1.5,s\na,4.0,t\n")
+        // shuffle --out: the partitions the failed attempt wrote go (its rows are not there twice), into a directory it
+        // made and into one it overwrote.
+        let part = "k,x,s\na,1.0,p\nb,2.0,q\na,3.0,r\nb,1.5,s\na,4.0,t\nb,2.0,q\n"
+        #expect(try widened(["shuffle", csv, "--by", "k", "--out", parts] + small) == "6 rows in 1 partitions in \(parts)\n")
+        #expect(try runApart(["cat", parts, "0"]).output == part)
+        #expect(try widened(["shuffle", csv, "--by", "k", "--out", parts, "--overwrite"] + small) == "6 rows in 1 partitions in \(parts)\n")
+        #expect(try runApart(["cat", parts, "0"]).output == part)
+        // Several files: the second one's 1.5 (its line 3) makes x float in both.
+        try "k,x,s\na,1,p\nb,2,q\n".write(toFile: first, atomically: false, encoding: .utf8)
+        try "k,x,s\na,3,r\nb,1.5,s\na,4,t\nb,2,q\n".write(toFile: second, atomically: false, encoding: .utf8)
+        #expect(try widened(["groupby", first, second, "--by", "k", "--agg", "sum:x,count", "--sort"] + small,
+                            note: "partd: \(second) line 3: column x holds \"1.5\"") == "k,x_sum,count\na,8.0,3\nb,5.5,3\n")
+
+        // join: --types applies to both files, and so does a widened key, whichever file held the value. pandas:
+        // read_csv(left).merge(read_csv(right), on="k") gives "k,v,w\n1.0,a,x\n3.0,c,y\n" (k float64 and int64).
+        try "k,v\n1,a\n2,b\n3,c\n1.5,d\n".write(toFile: left, atomically: false, encoding: .utf8)
+        try "k,w\n1,x\n3,y\n4,z\n".write(toFile: right, atomically: false, encoding: .utf8)
+        let keyNote = "partd: \(left) line 5: column k holds \"1.5\", which is not an integer; reading again with k:float\n"
+        #expect(try widened(["join", left, right, "--on", "k"] + small, note: keyNote) == "k,v,w\n1.0,a,x\n3.0,c,y\n")
+        #expect(try widened(["join", right, left, "--on", "k"] + small, note: keyNote) == "k,w,v\n1.0,x,a\n3.0,y,c\n")
+
+        // int, then uint for an integer beyond Int64 (line 4), then string for a negative one (line 6): read three
+        // times. pandas reads n as strings (str), and read_csv(chain, dtype={"n": str}).sort_values("n", kind="stable")
+        // gives the rows below; groupby("k").n.max() gives a: 18446744073709551615, b: 7.
+        try "k,n\na,1\nb,2\na,18446744073709551615\nb,5\na,-3\nb,7\n".write(toFile: chain, atomically: false, encoding: .utf8)
+        let toUint = "partd: \(chain) line 4: column n holds \"18446744073709551615\", which is not an integer; reading again with n:uint\n"
+        let toString = "partd: \(chain) line 6: column n holds \"-3\", which is not a non-negative integer; reading again with n:string\n"
+        let sorted = try runApart(["sort", chain, "--by", "n"] + small)
+        #expect(sorted.status == 0 && sorted.output == "k,n\na,-3\na,1\na,18446744073709551615\nb,2\nb,5\nb,7\n", "\(sorted.output) \(sorted.errors)")
+        #expect(sorted.errors.contains(toUint) && sorted.errors.contains(toString), "\(sorted.errors)")
+        let grouped = try runApart(["groupby", chain, "--by", "k", "--agg", "max:n", "--sort"] + small)
+        #expect(grouped.status == 0 && grouped.output == "k,n_max\na,18446744073709551615\nb,7\n", "\(grouped.output) \(grouped.errors)")
+        #expect(grouped.errors.contains(toUint) && grouped.errors.contains(toString), "\(grouped.errors)")
+
+        // Input that can be read once (standard input, a pipe, a FIFO) keeps the error and its advice; so does a
+        // column whose type --types gives.
+        let advice = "line 5: column x: \"1.5\" is not an integer; give --types x:float"
+        let groupby = { (input: String) in ["groupby", input, "--by", "k", "--agg", "sum:x"] + small }
+        for (what, ran) in [("-", try run(partd, groupby("-"), input: text)),
+                            ("/dev/stdin", try run(partd, groupby("/dev/stdin"), input: text)),
+                            ("FIFO", try runThroughFIFO(groupby, feeding: csv)),
+                            ("--types", try run(partd, groupby(csv) + ["--types", "x:int"]))] {
+            #expect(ran.status != 0 && ran.output.contains(advice) && !ran.output.contains("reading again"), "\(what): \(ran.output)")
+        }
+        let joinPiped = try run(partd, ["join", "-", right, "--on", "k"] + small, input: "k,v\n1,a\n2,b\n3,c\n1.5,d\n")
+        #expect(joinPiped.status != 0 && joinPiped.output.contains("give --types k:float") && !joinPiped.output.contains("reading again"),
+                "\(joinPiped.output)")
     }
 }
 

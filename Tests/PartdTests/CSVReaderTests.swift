@@ -326,6 +326,37 @@ struct CSVReaderTests {
         #expect { _ = try big.nextChunk() } throws: { "\($0)".contains("give --types n:uint") }
     }
 
+    @Test("a value that does not fit is a CSVTypeConflict naming the column, its line and the type that takes the value")
+    func typeConflicts() throws {
+        let path = scratchPath("conflict.csv")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        /// The conflict the second chunk of a file whose column n holds `first` then `later` throws.
+        func conflict(_ first: String, _ later: String, types: [UTF8Key: ColumnKind] = [:]) throws -> CSVTypeConflict? {
+            try "n,s\n\(first),a\n\(later),b\n".write(toFile: path, atomically: false, encoding: .utf8)
+            let reader = try CSVReader(path: path, chunkRows: 1, types: types)
+            _ = try reader.nextChunk()
+            do {
+                _ = try reader.nextChunk()
+                return nil
+            } catch let conflict as CSVTypeConflict {
+                return conflict
+            }
+        }
+        let float = try #require(try conflict("1", "2.5"))
+        #expect(float.column == "n" && float.line == 3 && float.value == "2.5" && float.kind == .int && float.widened == .float)
+        #expect(float.description == "\(path): line 3: column n: \"2.5\" is not an integer; give --types n:float")
+        #expect(float.note == "\(path) line 3: column n holds \"2.5\", which is not an integer; reading again with n:float")
+        #expect(try conflict("1", "18446744073709551615")?.widened == .uint)
+        #expect(try conflict("1", "99999999999999999999")?.widened == .string)
+        #expect(try conflict("1", "1e400")?.widened == .float)
+        #expect(try conflict("1", "abc")?.widened == .string)
+        #expect(try conflict("1", "0x1A")?.widened == .string)
+        let negative = try #require(try conflict("18446744073709551615", "-3"))
+        #expect(negative.kind == .uint && negative.widened == .string && negative.expected == "a non-negative integer")
+        #expect(try conflict("1.5", "abc")?.widened == .string)
+        #expect(try conflict("1", "1.5", types: ["n": .uint])?.widened == .string)
+    }
+
     @Test("a file of a header alone gives an empty table of its columns, typed by --types, else strings")
     func headerOnly() throws {
         let path = scratchPath("header-only.csv")

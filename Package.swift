@@ -57,7 +57,6 @@ let package = Package(
         .macro(
             name: "PartdRecordMacros",
             dependencies: [
-                .product(name: "SwiftSyntax", package: "swift-syntax"),
                 .product(name: "SwiftSyntaxMacros", package: "swift-syntax"),
                 .product(name: "SwiftDiagnostics", package: "swift-syntax"),
                 .product(name: "SwiftCompilerPlugin", package: "swift-syntax"),
@@ -179,13 +178,14 @@ let package = Package(
             name: "PartdRecordsTests",
             dependencies: [
                 "PartdRecords", "PartdRecordMacros",
+                .product(name: "SwiftSyntax", package: "swift-syntax"),
                 .product(name: "SwiftSyntaxMacroExpansion", package: "swift-syntax"),
                 .product(name: "SwiftSyntaxMacrosGenericTestSupport", package: "swift-syntax"),
             ]
         ),
         .testTarget(
             name: "PartdTests",
-            dependencies: ["Partd", "PartdCompression", "PartdTyped", "PartdShuffle", "PartdServer", "PartdCompanions", "PartdRedis", "PartdTestSupport", "PartdCSV", "partd", "partd-test-worker", "shuffle-groupby-demo", "typed-arrays", "server-workers", "redis-shuffle"]
+            dependencies: ["Partd", "PartdCompression", "PartdTyped", "PartdShuffle", "PartdServer", "PartdCompanions", "PartdRedis", "PartdTestSupport", "PartdCSV", "partd", "partd-test-worker", "shuffle-groupby-demo", "typed-arrays", "server-workers", "redis-shuffle", "format-samples"]
         ),
     ]
 )

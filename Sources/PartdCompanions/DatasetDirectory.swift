@@ -111,10 +111,9 @@ public struct DatasetEntry: Sendable, Comparable, CustomStringConvertible {
 
     /// By path, then name, as bytes where `String`s are equal (canonically equivalent names are two entries).
     public static func < (a: DatasetEntry, b: DatasetEntry) -> Bool {
-        for (x, y) in [(a.database.path, b.database.path), (a.name, b.name)] where !x.utf8.elementsEqual(y.utf8) {
-            return x != y ? x < y : x.utf8.lexicographicallyPrecedes(y.utf8)
-        }
-        return false
+        func before(_ x: String, _ y: String) -> Bool { x != y ? x < y : x.utf8.lexicographicallyPrecedes(y.utf8) }
+        return a.database.path.utf8.elementsEqual(b.database.path.utf8)
+            ? before(a.name, b.name) : before(a.database.path, b.database.path)
     }
 
     /// The same directory path and name, byte for byte.

@@ -42,10 +42,11 @@ public struct MessagePackRecordMacro: ExtensionMacro {
         }
         // A generic parameter that a field's type names must be a field itself for the members to compile: the
         // conformance is conditional on it (`Box<Int>` is a record, `Box<SomeCodable>` stays plain `Codable`).
-        let constrained = added.isEmpty ? [] : fieldGenericParameters(of: structDecl, fields: fields, stored: stored)
+        // (Also when the struct states the conformances itself, conditionally: the members need the same clause.)
+        let constrained = fieldGenericParameters(of: structDecl, fields: fields, stored: stored)
         let requirements = constrained.isEmpty
             ? "" : " where " + constrained.map { "\($0): PartdTyped.MessagePackField" }.joined(separator: ", ")
-        let conformance = added.isEmpty ? "" : ": " + added.map { "PartdTyped.\($0)" }.joined(separator: ", ") + requirements
+        let conformance = (added.isEmpty ? "" : ": " + added.map { "PartdTyped.\($0)" }.joined(separator: ", ")) + requirements
         let decl: DeclSyntax = """
             extension \(type.trimmed)\(raw: conformance) {
                 \(raw: access)static var messagePackFields: [String] { [\(raw: names)] }

@@ -41,7 +41,12 @@ struct DistinctCSV: ParsableCommand {
             guard let first = try reader.nextChunk() else { return (reader, columns, nil, nil) }
             guard !keys.isEmpty else { throw CommandError("\(input.inputs[0]): the file has no columns") }
             let shuffle = try Shuffle<Table>(by: keys, partitions: input.partitions, options: try input.shuffleOptions())
-            try feed(reader, first: first, into: shuffle, label: "shuffle: ")
+            do {
+                try feed(reader, first: first, into: shuffle, label: "shuffle: ")
+            } catch {
+                try? shuffle.close()
+                throw error
+            }
             return (reader, columns, shuffle, first)
         }
         guard let shuffle = read.shuffle, let first = read.first else {

@@ -99,7 +99,14 @@ struct CSVShuffleOptions: ParsableArguments {
         let first = try reader.nextChunk()
         try check(keys, first, reader)
         let shuffle = try Shuffle<Table>(by: keys, partitions: input.partitions, options: try input.shuffleOptions(directory: directory))
-        try feed(reader, first: first, into: shuffle)
+        do {
+            try feed(reader, first: first, into: shuffle)
+        } catch {
+            // Closed before the error goes on, so that no spill is still writing when a read again removes the
+            // scratch directory.
+            try? shuffle.close()
+            throw error
+        }
         return (shuffle, keys, reader.holdsNonUTF8)
     }
 }

@@ -69,6 +69,14 @@ struct Boxed<Value: Codable & Sendable & Hashable, Tag>: Codable, Sendable, Hash
     var more: [Value?]
 }
 
+/// A generic record that states its conditional conformances itself: the macro's members carry the same clause.
+@MessagePackRecord
+struct StatedBox<Value: Codable & Sendable & Hashable>: Codable, Sendable, Hashable {
+    var value: Value
+}
+
+extension StatedBox: MessagePackRecord, MessagePackField where Value: MessagePackField {}
+
 struct PlainBoxed<Value: Codable & Hashable>: Codable, Hashable {
     var id: Int
     var value: Value
@@ -390,6 +398,9 @@ struct MessagePackRecordMacroTests {
         #expect((Boxed<[String: Double], Visit>.self as Any.Type) is any MessagePackRecord.Type)
         #expect(!((Boxed<PlainVisit, Never>.self as Any.Type) is any MessagePackRecord.Type))
         #expect(Boxed<Int, Never>.messagePackFields == ["id", "value", "more"])
+        #expect((StatedBox<String>.self as Any.Type) is any MessagePackRecord.Type)
+        #expect(!((StatedBox<PlainVisit>.self as Any.Type) is any MessagePackRecord.Type))
+        #expect(try readList(StatedBox<String>.self, try listBytes([StatedBox(value: "x")], .map)) == [StatedBox(value: "x")])
         let boxes = (0..<20).map { Boxed<Int, Never>(id: $0, value: -$0 * 1000, more: $0 % 3 == 0 ? [] : [$0, nil]) }
         let plainBoxes = (0..<20).map { PlainBoxed(id: $0, value: -$0 * 1000, more: $0 % 3 == 0 ? [] : [$0, nil]) }
         let visits = (0..<5).map {
@@ -655,15 +666,16 @@ struct MessagePackRecordMacroTests {
 
 /// Checks with swift-syntax's expansion test that `@MessagePackRecord` on `declaration` (the attribute is
 /// line 1, the declaration starts on line 2) leaves it as it is and adds `added` after it (nothing if empty),
-/// reporting `diagnostics`; failures are reported to Swift Testing.
+/// reporting `diagnostics`; failures are reported to Swift Testing. With `statesConformances`, the compiler asks
+/// for no conformances, as for a struct that states them itself.
 func expectExpansion(
     of declaration: String, adds added: String = "", diagnostics: [DiagnosticSpec] = [],
-    sourceLocation: SourceLocation = #_sourceLocation
+    statesConformances: Bool = false, sourceLocation: SourceLocation = #_sourceLocation
 ) {
     assertMacroExpansion(
         "@MessagePackRecord\n" + declaration, expandedSource: added.isEmpty ? declaration : declaration + "\n\n" + added,
         diagnostics: diagnostics,
-        macroSpecs: ["MessagePackRecord": MacroSpec(type: MessagePackRecordMacro.self, conformances: ["MessagePackRecord", "MessagePackField"])],
+        macroSpecs: ["MessagePackRecord": MacroSpec(type: MessagePackRecordMacro.self, conformances: statesConformances ? [] : ["MessagePackRecord", "MessagePackField"])],
         failureHandler: { Issue.record(Comment(rawValue: $0.message), sourceLocation: sourceLocation) })
 }
 
@@ -737,6 +749,29 @@ struct MessagePackRecordExpansionTests {
                     }
                 }
                 """)
+        // A struct that states the conformances itself gets no conformance, but the members keep the clause.
+        expectExpansion(
+            of: """
+                struct Held<T: Codable>: Codable {
+                    var value: T
+                }
+                """,
+            adds: """
+                extension Held where T: PartdTyped.MessagePackField {
+                    static var messagePackFields: [String] {
+                        ["value"]
+                    }
+
+                    func pack(into writer: inout PartdTyped.MessagePackWriter) {
+                        writer.pack(self.value)
+                    }
+
+                    init(unpacking reader: inout PartdTyped.MessagePackReader) throws {
+                        self.value = try reader.unpack()
+                    }
+                }
+                """,
+            statesConformances: true)
         // Only the fields count: a parameter used by a property left out of CodingKeys adds nothing.
         expectExpansion(
             of: """

@@ -668,6 +668,11 @@ struct ContractAuditTests {
         #expect(throws: PartdError.self) { try store.delete(["a", "b"]) }
         let a = try store.get("a")
         #expect(a.isEmpty || a == [UInt8](repeating: 1, count: 32) + [2], "a reads \(a)")
+        // A delete the slow store refuses before deleting anything leaves a key held in memory alone as it was.
+        try store.append("m", [7])
+        #expect(store.statistics.bufferedBytes > 0)
+        #expect(throws: PartdError.self) { try store.delete(["m", PartdKey(String(repeating: "k", count: 300))]) }
+        #expect(try store.get("m") == [7])
     }
 
     // MARK: - CompressedStore (Sources/PartdCompression/CompressedStore.swift)

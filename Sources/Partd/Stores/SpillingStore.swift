@@ -237,12 +237,15 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
         monitor.lock()
         defer { monitor.unlock() }
         settle()
+        // The keys the slow store holds (or may hold) before the delete.
+        let spilled = keys.filter { (try? slow.contains($0)) != false }
         do {
             try slow.delete(keys)
         } catch {
             // The slow store may have deleted some keys before it failed: those go from the buffer too, so that no
-            // key is left torn (its spilled head gone, its buffered tail kept); the others stay whole.
-            for key in keys where (try? slow.contains(key)) == false {
+            // key is left torn (its spilled head gone, its buffered tail kept); the others stay whole, keys held
+            // in memory alone included.
+            for key in spilled where (try? slow.contains(key)) == false {
                 buffer.remove(key)
                 setOnceKeys.remove(key)
             }

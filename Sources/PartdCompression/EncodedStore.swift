@@ -162,7 +162,8 @@ public enum ValueFrames {
 
     /// Whether a value frame starts `offset` bytes into `bytes` (its magic and version are there).
     public static func starts(_ bytes: ArraySlice<UInt8>, at offset: Int) -> Bool {
-        bytes.count - offset >= 5 && bytes[(bytes.startIndex + offset)...].starts(with: magic + [version])
+        let at = bytes.startIndex + offset
+        return bytes.count - offset >= 5 && bytes[at..<(at + 4)].elementsEqual(magic) && bytes[at + 4] == version
     }
 
     /// The payload of the frame that starts `offset` bytes into `bytes`, checked

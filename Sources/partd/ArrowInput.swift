@@ -183,7 +183,8 @@ final class ArrowInput: TableSource {
     let path: String
     let fileSize: Int
     private(set) var bytesRead = 0
-    /// Arrow batches come whole; the commands select the columns they need.
+    /// The columns each chunk holds (all when `nil`), in the file's order, as a CSV file's reader gives them, so
+    /// that an Arrow file and a CSV file can make one input (their chunks then have the same columns).
     var selectedColumns: Set<UTF8Key>?
     private(set) var holdsNonUTF8 = false
     private var batches: ArrowBatchReader
@@ -223,8 +224,11 @@ final class ArrowInput: TableSource {
 
     func nextChunk() throws -> Table? {
         do {
-            let table = try batches.next()
+            var table = try batches.next()
             bytesRead = table == nil ? fileSize : Int((try? handle.offset()) ?? 0)
+            if let selected = selectedColumns, let whole = table {
+                table = try whole.selecting(header.filter { selected.contains(UTF8Key($0)) })
+            }
             if !holdsNonUTF8, let table {
                 holdsNonUTF8 = table.columns.contains { column in
                     (column.strings ?? column.categorical?.categories).map { !$0.isUTF8 } ?? false

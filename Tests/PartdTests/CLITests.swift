@@ -954,6 +954,15 @@ struct CLITests {
             #expect(fromArrow.status == 0, "\(fromArrow.output)")
             #expect(lines(fromArrow.output) == lines(fromCSV.output))
         }
+        // Arrow and CSV files as one input: the Arrow file's chunks hold the columns the command reads, as the CSV
+        // file's do (groupby reads the key and aggregated columns alone; the Arrow chunks held every column, and
+        // the input failed as "columns differ").
+        let twiceCSV = try run(partd, ["groupby", csv, csv, "--by", "id", "--agg", "sum:x,count", "--memory", "20kB"])
+        #expect(twiceCSV.status == 0, "\(twiceCSV.output)")
+        for inputs in [[arrow, csv], [csv, stream]] {
+            let mixed = try run(partd, ["groupby"] + inputs + ["--by", "id", "--agg", "sum:x,count", "--memory", "20kB"])
+            #expect(mixed.status == 0 && lines(mixed.output) == lines(twiceCSV.output), "\(mixed.output)")
+        }
         let joinCSV = try run(partd, ["join", csv, csv, "--on", "id", "--partitions", "4"])
         let joinMixed = try run(partd, ["join", arrow, csv, "--on", "id", "--partitions", "4"])
         #expect(joinMixed.status == 0 && lines(joinMixed.output) == lines(joinCSV.output) && lines(joinCSV.output).count == 500_001)

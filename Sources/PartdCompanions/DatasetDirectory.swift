@@ -266,9 +266,9 @@ public struct DatasetEntry: Sendable, Comparable, CustomStringConvertible {
 extension String {
     /// The string without `suffix` if its UTF-8 bytes end with those of `suffix`, else `nil`.
     func droppingUTF8Suffix(_ suffix: String) -> String? {
-        let (bytes, tail) = (Array(utf8), Array(suffix.utf8))
-        guard bytes.count >= tail.count, bytes[(bytes.count - tail.count)...].elementsEqual(tail) else { return nil }
-        return String(decoding: bytes[..<(bytes.count - tail.count)], as: UTF8.self)
+        let length = suffix.utf8.count
+        guard utf8.count >= length, utf8.suffix(length).elementsEqual(suffix.utf8) else { return nil }
+        return String(decoding: utf8.dropLast(length), as: UTF8.self)
     }
 }
 

@@ -76,9 +76,7 @@ extension NDArray: StorableArray, ReusingStorableArray {
         var rowShape: [Int]?
         var total = 0
         for frame in frames {
-            if !frame.bytes.starts(with: NPYHeader.magic), let other = TypedPayloadKind.describe(frame.bytes) {
-                throw PartdError.layoutMismatch(key, holds: other, given: "\(Element.dtype.numpy) arrays")
-            }
+            try TypedPayloadKind.check(frame.bytes, startsWith: NPYHeader.magic, key: key, given: "\(Element.dtype.numpy) arrays")
             let header: NPYHeader
             let length: Int
             do {
@@ -155,9 +153,7 @@ extension StringArray: StorableArray, ReusingStorableArray {
         for frame in frames {
             let bytes = frame.bytes
             func corrupt(_ detail: String) -> PartdError { .corruptFrame(key, frame.offset, detail) }
-            if !bytes.starts(with: magic), let other = TypedPayloadKind.describe(bytes) {
-                throw PartdError.layoutMismatch(key, holds: other, given: "string arrays")
-            }
+            try TypedPayloadKind.check(bytes, startsWith: magic, key: key, given: "string arrays")
             guard bytes.count >= headerSize, bytes.starts(with: magic) else { throw corrupt("not a string-array frame (bad magic)") }
             guard bytes[bytes.startIndex + 4] == 1 else { throw corrupt("string-array frame version \(bytes[bytes.startIndex + 4]) is not supported") }
             guard bytes[(bytes.startIndex + 5)..<(bytes.startIndex + 8)].allSatisfy({ $0 == 0 }) else { throw corrupt("non-zero reserved bytes") }

@@ -99,9 +99,7 @@ public final class ArrayStore<Inner: ByteStore>: Sendable {
         try inner.withBytes(of: key) { bytes in
             guard let first = try ValueFrames.payloads(bytes, key: key).first else { return nil }
             if first.bytes.starts(with: StringArray.magic) { return (.string, []) }
-            if !first.bytes.starts(with: NPYHeader.magic), let other = TypedPayloadKind.describe(first.bytes) {
-                throw PartdError.layoutMismatch(key, holds: other, given: "arrays")
-            }
+            try TypedPayloadKind.check(first.bytes, startsWith: NPYHeader.magic, key: key, given: "arrays")
             do throws(NPYHeader.HeaderError) {
                 let header = try NPYHeader.parse(first.bytes).header
                 return (header.dtype, Array(header.shape.dropFirst()))

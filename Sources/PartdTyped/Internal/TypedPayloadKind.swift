@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
+import Partd
+
 /// The typed payload kinds of `docs/format.md` §6, told apart by their first bytes, so that a reader given
 /// another kind reports `typeMismatch`, naming what the key holds, instead of calling the frame damaged.
 enum TypedPayloadKind {
@@ -24,6 +26,15 @@ enum TypedPayloadKind {
             return last.map { bytes[$0] == UInt8(ascii: "]") } == true ? "a JSON list" : nil
         default:
             return nil
+        }
+    }
+
+    /// Throws ``PartdError/Code/typeMismatch`` naming what `bytes` hold (`given`: what was asked for) if they do
+    /// not start with `magic`, the asked-for kind's, but as another typed payload does; anything else is left to
+    /// the caller's parser, which reports damage.
+    static func check(_ bytes: ArraySlice<UInt8>, startsWith magic: [UInt8], key: PartdKey, given: String) throws {
+        if !bytes.starts(with: magic), let other = describe(bytes) {
+            throw PartdError.layoutMismatch(key, holds: other, given: given)
         }
     }
 }

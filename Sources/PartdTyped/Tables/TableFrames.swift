@@ -285,9 +285,7 @@ enum TableFrames {
         var parsed: [Parsed] = []
         parsed.reserveCapacity(frames.count)
         for frame in frames {
-            if !frame.bytes.starts(with: magic), let other = TypedPayloadKind.describe(frame.bytes) {
-                throw PartdError.layoutMismatch(key, holds: other, given: "tables")
-            }
+            try TypedPayloadKind.check(frame.bytes, startsWith: magic, key: key, given: "tables")
             do {
                 let (rows, columns) = try parse(frame.bytes)
                 parsed.append(Parsed(offset: frame.offset, bytes: frame.bytes, rows: rows, columns: columns))

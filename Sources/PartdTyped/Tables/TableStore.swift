@@ -98,9 +98,7 @@ public final class TableStore<Inner: ByteStore>: Sendable {
         if let known = schemas[key] { return known }
         return try inner.withBytes(of: key) { bytes in
             guard let first = try ValueFrames.payloads(bytes, key: key).first else { return nil }
-            if !first.bytes.starts(with: TableFrames.magic), let other = TypedPayloadKind.describe(first.bytes) {
-                throw PartdError.layoutMismatch(key, holds: other, given: "tables")
-            }
+            try TypedPayloadKind.check(first.bytes, startsWith: TableFrames.magic, key: key, given: "tables")
             do throws(TableFrames.FrameError) {
                 return try TableFrames.schema(first.bytes)
             } catch {

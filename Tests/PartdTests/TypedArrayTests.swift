@@ -124,6 +124,9 @@ struct TypedArrayTests {
         try TableStore(over: inner).append("table", try Table([Column("a", [1, 2] as [Int64])]))
         try ListStore<MemoryStore, Int>(over: inner).append("list", [1, 2, 3])
         try ListStore<MemoryStore, Int>(over: inner, encoding: .json).append("json", [1, 2, 3])
+        try ListStore<MemoryStore, Int>(over: inner, framing: .partd).append("partd", [1, 2, 3])
+        try ListStore<MemoryStore, Int>(over: inner, encoding: .json, framing: .partd).append("partd-json", [1, 2, 3])
+        try inner.append("junk", Array("\u{5}\0\0\0\0\0\0\0hello".utf8))
         func mismatch(_ holds: String, _ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) {
             let error = expectPartdError(.typeMismatch, sourceLocation: sourceLocation, body)
             #expect(error?.message.contains("holds \(holds)") == true, "\(error.map { "\($0)" } ?? "")", sourceLocation: sourceLocation)
@@ -147,7 +150,17 @@ struct TypedArrayTests {
         mismatch("a MessagePack list") { _ = try ArrayStore(over: inner).layout(of: "list") }
         mismatch("<f8 arrays with rows of shape [2]") { _ = try TableStore(over: inner).schema(of: "f8") }
         mismatch("a JSON list") { _ = try TableStore(over: inner).schema(of: "json") }
-        // Damage is still damage: a damaged table frame reads as corrupt, not as another kind.
+        // Lists in Python partd's framing have no checked frames, but are named too.
+        mismatch("a MessagePack list in partd's framing") { _ = try arrays.get("partd", as: NDArray<Double>.self) }
+        mismatch("a JSON list in partd's framing") { _ = try arrays.get("partd-json", as: StringArray.self) }
+        mismatch("a MessagePack list in partd's framing") { _ = try tables.get("partd") }
+        mismatch("a MessagePack list in partd's framing") { _ = try ArrayStore(over: inner).layout(of: "partd") }
+        mismatch("a JSON list in partd's framing") { _ = try TableStore(over: inner).schema(of: "partd-json") }
+        #expect(try lists.get("partd") == [1, 2, 3])
+        // Damage is still damage: bytes framed as partd's but holding no list, and a damaged table frame, read
+        // as corrupt, not as another kind.
+        expectPartdError(.corruptData) { _ = try arrays.get("junk", as: NDArray<Double>.self) }
+        expectPartdError(.corruptData) { _ = try tables.get("junk") }
         var damaged = try inner.get("table")
         damaged[damaged.count - 1] ^= 0xFF
         try inner.delete("table")

@@ -69,7 +69,8 @@ public final class ArrayStore<Inner: ByteStore>: Sendable {
         // Keys are read and decoded on all cores.
         let values = try Parallel.map(keys, totalBytes: .max) { key in
             let (value, stored) = try inner.withBytes(of: key) { bytes in
-                let frames = try ValueFrames.payloads(bytes, key: key)
+                let frames = try TypedPayloadKind.frames(
+                    bytes, key: key, given: A.dtype == .string ? "string arrays" : "\(A.dtype.numpy) arrays")
                 let value = try reusing.map { try $0.decode(frames: frames, key: key, recycler: recycler) as! A }
                     ?? A.decode(frames: frames, key: key)
                 return (value, !bytes.isEmpty)
@@ -97,7 +98,7 @@ public final class ArrayStore<Inner: ByteStore>: Sendable {
     /// frame, or `nil` for a missing key.
     public func layout(of key: PartdKey) throws -> (dtype: DType, rowShape: [Int])? {
         try inner.withBytes(of: key) { bytes in
-            guard let first = try ValueFrames.payloads(bytes, key: key).first else { return nil }
+            guard let first = try TypedPayloadKind.frames(bytes, key: key, given: "arrays").first else { return nil }
             if first.bytes.starts(with: StringArray.magic) { return (.string, []) }
             try TypedPayloadKind.check(first.bytes, startsWith: NPYHeader.magic, key: key, given: "arrays")
             do throws(NPYHeader.HeaderError) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
 import Partd
+import PartdCompression
 
 /// The typed payload kinds of `docs/format.md` §6, told apart by their first bytes, so that a reader given
 /// another kind reports `typeMismatch`, naming what the key holds, instead of calling the frame damaged.
@@ -27,6 +28,34 @@ enum TypedPayloadKind {
         default:
             return nil
         }
+    }
+
+    /// The checked frames (`ValueFrames`) of a typed key. A key that holds lists in Python partd's framing (an
+    /// 8-byte length, then the list) has no such frames; it is reported as `typeMismatch`, naming it, where
+    /// other bytes without the frame magic stay damage. The check runs only once reading has failed.
+    static func frames(_ bytes: ArraySlice<UInt8>, key: PartdKey, given: String) throws -> [(offset: Int, bytes: ArraySlice<UInt8>)] {
+        do {
+            return try ValueFrames.payloads(bytes, key: key)
+        } catch {
+            if !ValueFrames.starts(bytes, at: 0), let other = describePartdFramed(bytes) {
+                throw PartdError.layoutMismatch(key, holds: other, given: given)
+            }
+            throw error
+        }
+    }
+
+    /// "… in partd's framing" if `bytes` start with a frame of Python partd's (an 8-byte little-endian length
+    /// that fits, then a payload) whose payload is a list; `nil` otherwise.
+    private static func describePartdFramed(_ bytes: ArraySlice<UInt8>) -> String? {
+        guard bytes.count > 8 else { return nil }
+        let length = LittleEndian.load(bytes, at: 0)
+        guard length > 0, length <= UInt64(bytes.count - 8) else { return nil }
+        let start = bytes.startIndex + 8
+        let payload = bytes[start..<(start + Int(length))]
+        guard !payload.starts(with: NPYHeader.magic), !payload.starts(with: StringArray.magic),
+            !payload.starts(with: TableFrames.magic), let list = describe(payload)
+        else { return nil }
+        return "\(list) in partd's framing"
     }
 
     /// Throws ``PartdError/Code/typeMismatch`` naming what `bytes` hold (`given`: what was asked for) if they do

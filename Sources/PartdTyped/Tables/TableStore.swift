@@ -97,7 +97,7 @@ public final class TableStore<Inner: ByteStore>: Sendable {
     public func schema(of key: PartdKey) throws -> TableSchema? {
         if let known = schemas[key] { return known }
         return try inner.withBytes(of: key) { bytes in
-            guard let first = try ValueFrames.payloads(bytes, key: key).first else { return nil }
+            guard let first = try TypedPayloadKind.frames(bytes, key: key, given: "tables").first else { return nil }
             try TypedPayloadKind.check(first.bytes, startsWith: TableFrames.magic, key: key, given: "tables")
             do throws(TableFrames.FrameError) {
                 return try TableFrames.schema(first.bytes)
@@ -108,7 +108,7 @@ public final class TableStore<Inner: ByteStore>: Sendable {
     }
 
     private func decode(_ bytes: ArraySlice<UInt8>, key: PartdKey, columns: [String]?) throws -> Table {
-        let frames = try ValueFrames.payloads(bytes, key: key)
+        let frames = try TypedPayloadKind.frames(bytes, key: key, given: "tables")
         guard let table = try TableFrames.decode(frames: frames, selection: columns, key: key, recycler: recycler) else {
             guard let schema = schemas[key] else { return Table() }
             let empty = Table(empty: schema)

@@ -245,19 +245,51 @@ public struct MessagePackRecordMacro: ExtensionMacro {
         return valid ? fields : nil
     }
 
-    /// The struct's generic parameters (not parameter packs) that the spelled-out type of a field names, in
-    /// declaration order. A name is matched as a token, so `Other.T` counts too: that only adds a requirement.
+    /// What must be a `MessagePackField` for the members to compile: the struct's generic parameters (not
+    /// parameter packs) that the spelled-out type of a field names, and the associated types of them it names
+    /// (`T.ID`, which is then required instead of `T`), ordered by the parameters' declaration order.
     static func fieldGenericParameters(of decl: StructDeclSyntax, fields: [Field], stored: [StoredProperty]) -> [String] {
         let parameters = decl.genericParameterClause?.parameters.filter { $0.specifier == nil }.map(\.name.text) ?? []
         guard !parameters.isEmpty else { return [] }
-        var named = Set<String>()
+        let finder = GenericUseFinder(parameters: Set(parameters))
         for field in fields {
             guard let type = stored.first(where: { $0.name == field.name })?.binding.typeAnnotation?.type else { continue }
-            for token in type.tokens(viewMode: .sourceAccurate) where parameters.contains(token.text) {
-                named.insert(token.text)
-            }
+            finder.walk(type)
         }
-        return parameters.filter(named.contains)
+        return parameters.flatMap { parameter in finder.found.filter { $0.parameter == parameter }.map(\.requirement) }
+    }
+
+    /// Finds the generic parameters a type names (`T`, `[String: T?]`, `Inner<T>`) and the associated types of
+    /// them (`T.ID`, `T.ID.Raw`), in the order met.
+    final class GenericUseFinder: SyntaxVisitor {
+        let parameters: Set<String>
+        private(set) var found: [(parameter: String, requirement: String)] = []
+
+        init(parameters: Set<String>) {
+            self.parameters = parameters
+            super.init(viewMode: .sourceAccurate)
+        }
+
+        private func add(_ parameter: String, _ requirement: String) {
+            if !found.contains(where: { $0.requirement == requirement }) { found.append((parameter, requirement)) }
+        }
+
+        override func visit(_ node: MemberTypeSyntax) -> SyntaxVisitorContinueKind {
+            // The root of `T.ID.Raw`: a parameter, spelled without generic arguments.
+            var base = node.baseType
+            while let member = base.as(MemberTypeSyntax.self) { base = member.baseType }
+            guard let root = base.as(IdentifierTypeSyntax.self), root.genericArgumentClause == nil,
+                parameters.contains(root.name.text),
+                !node.tokens(viewMode: .sourceAccurate).contains(where: { $0.tokenKind == .leftAngle })
+            else { return .visitChildren }
+            add(root.name.text, node.trimmedDescription)
+            return .skipChildren
+        }
+
+        override func visit(_ node: IdentifierTypeSyntax) -> SyntaxVisitorContinueKind {
+            if parameters.contains(node.name.text) { add(node.name.text, node.name.text) }
+            return .visitChildren
+        }
     }
 
     /// The access modifier the members need to satisfy the conformance where the struct is visible.

@@ -27,7 +27,8 @@
 /// other keys, tuples, property wrappers, `lazy` fields and initialised `let`s (which `Codable` never
 /// decodes) as errors on the declaration, and the compiler reports other field types at the generated `pack`
 /// call. In a generic struct, a field whose type names a generic parameter makes the conformance conditional on
-/// that parameter being a field (`Box<Int>` is a record, `Box<SomePlainCodable>` stays plain `Codable`).
+/// that parameter being a field (`Box<Int>` is a record, `Box<SomePlainCodable>` stays plain `Codable`); a
+/// field of an associated type of a parameter (`T.ID`) makes it conditional on that type.
 /// A struct with its own `encode(to:)` or `init(from:)` is refused: conform it by hand.
 /// A property or `CodingKeys` case spelled with backticks (`` `default` ``) is named without them, as `Codable`
 /// names it. The macro sees only the struct's declaration: stored properties inside `#if` are an error (which

@@ -77,6 +77,26 @@ struct StatedBox<Value: Codable & Sendable & Hashable>: Codable, Sendable, Hasha
 
 extension StatedBox: MessagePackRecord, MessagePackField where Value: MessagePackField {}
 
+/// A generic record with a field of an associated type of its parameter: the conformance asks that of `T.ID`.
+@MessagePackRecord
+struct ByID<T: Identifiable & Sendable>: Codable, Sendable, Hashable where T.ID: Codable & Sendable {
+    var id: T.ID
+    var count: Int
+}
+
+struct Thing: Identifiable, Sendable {
+    var id: Int
+}
+
+struct VisitThing: Identifiable, Sendable {
+    var id: PlainVisit
+}
+
+struct PlainByID: Codable, Hashable {
+    var id: Int
+    var count: Int
+}
+
 struct PlainBoxed<Value: Codable & Hashable>: Codable, Hashable {
     var id: Int
     var value: Value
@@ -401,6 +421,15 @@ struct MessagePackRecordMacroTests {
         #expect((StatedBox<String>.self as Any.Type) is any MessagePackRecord.Type)
         #expect(!((StatedBox<PlainVisit>.self as Any.Type) is any MessagePackRecord.Type))
         #expect(try readList(StatedBox<String>.self, try listBytes([StatedBox(value: "x")], .map)) == [StatedBox(value: "x")])
+        // A field of an associated type: a record where that type is a field.
+        #expect((ByID<Thing>.self as Any.Type) is any MessagePackRecord.Type)
+        #expect(!((ByID<VisitThing>.self as Any.Type) is any MessagePackRecord.Type))
+        let keyed = (0..<20).map { ByID<Thing>(id: $0 * 1_000_003, count: -$0) }
+        for encoding in [MessagePackEncoder.StructEncoding.map, .array] {
+            let bytes = try listBytes(keyed, encoding)
+            #expect(bytes == (try listBytes(keyed.map { PlainByID(id: $0.id, count: $0.count) }, encoding)))
+            #expect(try readList(ByID<Thing>.self, bytes) == keyed)
+        }
         let boxes = (0..<20).map { Boxed<Int, Never>(id: $0, value: -$0 * 1000, more: $0 % 3 == 0 ? [] : [$0, nil]) }
         let plainBoxes = (0..<20).map { PlainBoxed(id: $0, value: -$0 * 1000, more: $0 % 3 == 0 ? [] : [$0, nil]) }
         let visits = (0..<5).map {
@@ -746,6 +775,38 @@ struct MessagePackRecordExpansionTests {
                         self.id = try reader.unpack()
                         self.items = try reader.unpack()
                         self.last = try reader.unpack()
+                    }
+                }
+                """)
+        // An associated type of a parameter is required itself (`T` is not, unless a field names it too); a type
+        // that merely has a parameter's name (`Other.T`) is no parameter.
+        expectExpansion(
+            of: """
+                struct Keyed<T: Identifiable, U>: Codable where T.ID: Codable, U: Codable {
+                    var id: T.ID
+                    var parents: [T.ID.Raw?]
+                    var other: Other.T
+                    var list: Array<U>.Index
+                }
+                """,
+            adds: """
+                extension Keyed: PartdTyped.MessagePackRecord, PartdTyped.MessagePackField where T.ID: PartdTyped.MessagePackField, T.ID.Raw: PartdTyped.MessagePackField, U: PartdTyped.MessagePackField {
+                    static var messagePackFields: [String] {
+                        ["id", "parents", "other", "list"]
+                    }
+
+                    func pack(into writer: inout PartdTyped.MessagePackWriter) {
+                        writer.pack(self.id)
+                        writer.pack(self.parents)
+                        writer.pack(self.other)
+                        writer.pack(self.list)
+                    }
+
+                    init(unpacking reader: inout PartdTyped.MessagePackReader) throws {
+                        self.id = try reader.unpack()
+                        self.parents = try reader.unpack()
+                        self.other = try reader.unpack()
+                        self.list = try reader.unpack()
                     }
                 }
                 """)

@@ -432,6 +432,9 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
     /// (``Configuration/outgoingBufferLimit``); 0 without one.
     package var outgoingBufferRotations: Int { liveConnection()?.handler.rotations ?? 0 }
 
+    /// The handler of the connection made last, live or not (tests check that a closed connection's is freed).
+    package var connectionHandler: AnyObject? { connectionState.withLock { $0?.handler } }
+
     private func liveConnection() -> Connection? {
         guard let live = connectionState.withLock({ $0 }), live.channel.isActive else { return nil }
         return live

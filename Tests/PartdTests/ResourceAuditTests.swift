@@ -753,7 +753,7 @@ struct ResourceAuditTests {
 
     // MARK: - The partd command
 
-    @Test("partd command: failing shuffle, groupby, sort, join and distinct runs (bad lines, missing files and columns, damaged Arrow) leave nothing in $TMPDIR")
+    @Test("partd command: failing shuffle, groupby, sort, join and distinct runs (bad lines, missing files and columns, a truncated Arrow stream), and serve failing to listen or stopped by SIGTERM, leave nothing in $TMPDIR")
     func commandScratch() throws {
         let executable = productsDirectory + "/partd"
         try #require(FileManager.default.isExecutableFile(atPath: executable), "build the package first: \(executable)")
@@ -804,6 +804,31 @@ struct ResourceAuditTests {
         // And a run that succeeds.
         #expect(try partd(["groupby", good, "--by", "id", "--agg", "sum:x"] + small) == 0)
         #expect(Held.files(under: temporary).isEmpty)
+
+        // partd serve on a temporary store: one that cannot listen (its port is taken), and one stopped by SIGTERM.
+        let (server, port, _) = try startServer(MemoryStore())
+        #expect(try partd(["serve", "--port", "\(port)", "--memory", "1MB"]) != 0)
+        #expect(Held.files(under: temporary).isEmpty, "a serve that failed left \(Held.files(under: temporary))")
+        try server.shutdown()
+        let serve = Process()
+        serve.executableURL = URL(fileURLWithPath: executable)
+        serve.arguments = ["serve", "--port", "0", "--memory", "1MB", "--log-level", "error"]
+        serve.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": temporary]) { $1 }
+        let out = Pipe()
+        serve.standardOutput = out
+        serve.standardError = FileHandle.nullDevice
+        try serve.run()
+        var printed = ""
+        while !printed.contains("listening on") {
+            let data = out.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            printed += String(decoding: data, as: UTF8.self)
+        }
+        #expect(Held.files(under: temporary).count == 2, "the store's directory and its lock file: \(Held.files(under: temporary))")
+        serve.terminate()
+        serve.waitUntilExit()
+        #expect(serve.terminationStatus == 0)
+        #expect(Held.files(under: temporary).isEmpty, "a stopped serve left \(Held.files(under: temporary))")
     }
 }
 

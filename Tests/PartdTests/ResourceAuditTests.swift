@@ -634,6 +634,17 @@ struct ResourceAuditTests {
             }
         }
         #expect(Held.eventLoopGroups().keys.filter { !before.contains($0) }.isEmpty)
+        // Nor does one that bound a Unix socket before failing on its next address leave the socket's file.
+        let root = try auditRoot("server-socket")
+        defer { removeTree(root) }
+        for _ in 0..<3 {
+            #expect(throws: PartdError.self) {
+                try StoreServer.start(
+                    serving: MemoryStore(), on: [.unixSocket(root + "/s.sock"), .tcp(port: port)], configuration: .init(threads: 3))
+            }
+            #expect(Held.files(under: root).isEmpty, "left \(Held.files(under: root))")
+        }
+        #expect(Held.eventLoopGroups().keys.filter { !before.contains($0) }.isEmpty)
         try server.shutdown()
         // A shutdown whose flush fails still stops the server's threads and closes its sockets.
         struct FlushFailed: Error {}
@@ -753,7 +764,7 @@ struct ResourceAuditTests {
 
     // MARK: - The partd command
 
-    @Test("partd command: failing shuffle, groupby, sort, join and distinct runs (bad lines, missing files and columns, a truncated Arrow stream), and serve failing to listen or stopped by SIGTERM, leave nothing in $TMPDIR")
+    @Test("partd command: failing shuffle, groupby, sort, join and distinct runs (bad lines, missing files and columns, a truncated Arrow stream), and serve failing to listen or stopped by a client, leave nothing in $TMPDIR")
     func commandScratch() throws {
         let executable = productsDirectory + "/partd"
         try #require(FileManager.default.isExecutableFile(atPath: executable), "build the package first: \(executable)")
@@ -825,7 +836,16 @@ struct ResourceAuditTests {
             printed += String(decoding: data, as: UTF8.self)
         }
         #expect(Held.files(under: temporary).count == 2, "the store's directory and its lock file: \(Held.files(under: temporary))")
-        serve.terminate()
+        // Stopped by a client's shutdown request (as by SIGTERM, whose handler is installed only after the
+        // "listening on" line, so a signal sent at once could be lost).
+        if let address = printed.split(separator: " ").last.map(String.init), let served = Int(address.split(separator: ":").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") {
+            let client = try RemoteStore(connectingTo: .tcp(host: "127.0.0.1", port: served))
+            try client.append(["k": [1, 2, 3]])
+            try client.requestServerShutdown()
+        } else {
+            Issue.record("no address in \(printed)")
+            serve.terminate()
+        }
         serve.waitUntilExit()
         #expect(serve.terminationStatus == 0)
         #expect(Held.files(under: temporary).isEmpty, "a stopped serve left \(Held.files(under: temporary))")

@@ -103,7 +103,13 @@ final class Folder: Sendable {
                 try? Posix.unlinkAt(fd, temporary)
                 throw error
             }
-            try Posix.renameAt(fd, temporary, name)
+            do throws(Errno) {
+                try Posix.renameAt(fd, temporary, name)
+            } catch {
+                // The rename failed (`name` is a directory, say): the temporary file would be left behind.
+                try? Posix.unlinkAt(fd, temporary)
+                throw error
+            }
             if writes == .synced { try Posix.sync(fd) }
         } catch {
             throw PartdError.system("write", key: nil, path: self.file(name), errno: error.rawValue)

@@ -432,6 +432,9 @@ public final class RemoteStore: ByteStore, @unchecked Sendable {
     /// (``Configuration/outgoingBufferLimit``); 0 without one.
     package var outgoingBufferRotations: Int { liveConnection()?.handler.rotations ?? 0 }
 
+    /// The handler of the connection made last, live or not (tests check that a closed connection's is freed).
+    package var connectionHandler: AnyObject? { connectionState.withLock { $0?.handler } }
+
     private func liveConnection() -> Connection? {
         guard let live = connectionState.withLock({ $0 }), live.channel.isActive else { return nil }
         return live
@@ -532,8 +535,9 @@ private final class ClientConnectionHandler: ChannelInboundHandler, @unchecked S
     /// largest frame (4 GiB − 64 MiB) leaves room below 4 GiB for a small request whose size is not counted.
     private let bufferLimit: Int
     private let outgoing = Locked(Outgoing())
-    // Set before the connection is handed out; used from the event loop afterwards.
-    private var context: ChannelHandlerContext?
+    // Set before the connection is handed out; used from the event loop afterwards. Weak: the context holds
+    // this handler, and a strong reference back kept both (and the handler's buffers) once the channel closed.
+    private weak var context: ChannelHandlerContext?
     private var waiting = CircularBuffer<Waiting>()
     /// The connection's one timeout timer (event loop only): due at the oldest unanswered request's deadline
     /// or earlier; when it fires early it re-arms for the oldest's deadline, so answers never touch it.

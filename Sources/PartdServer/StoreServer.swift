@@ -87,6 +87,8 @@ public final class StoreServer: Sendable {
     private let listeners: [any Channel]
     private let connections: ConnectionSet
     private let logger: Logger
+    /// Set by the first ``shutdown(flush:)``: the event loops it stops can take no more work.
+    private let stopped = Locked(false)
 
     /// Starts serving `store` on every address of `addresses`.
     ///
@@ -162,8 +164,10 @@ public final class StoreServer: Sendable {
 
     /// Stops accepting clients, lets every connection finish the requests it
     /// has received, closes the connections, runs `flush` (for example the
-    /// spilling store's `flush()`), and stops the threads.
+    /// spilling store's `flush()`), and stops the threads, also when `flush` throws (its error is thrown
+    /// after). Only the first call does this; later calls return at once.
     public func shutdown(flush: () throws -> Void = {}) throws {
+        guard !stopped.withLock({ stopped in defer { stopped = true }; return stopped }) else { return }
         for listener in listeners { try? listener.close().wait() }
         for channel in connections.all {
             // Queued behind whatever the channel's event loop is doing: in-flight requests finish first.
@@ -172,9 +176,10 @@ public final class StoreServer: Sendable {
         for address in addresses {
             if case .unixSocket(let path) = address { unlink(path) }
         }
-        try flush()
+        let flushed = Result { try flush() }
         try group.syncShutdownGracefully()
         logger.info("stopped")
+        try flushed.get()
     }
 }
 

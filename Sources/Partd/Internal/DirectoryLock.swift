@@ -46,7 +46,7 @@ final class DirectoryLock: Sendable {
         self.stripes = (0..<Self.stripeCount).map { _ in PosixMutex() }
     }
 
-    deinit { Posix.close(lockFD) }
+    deinit { if lockFD >= 0 { Posix.close(lockFD) } }
 
     static func stripe(of key: PartdKey) -> Int { key.cachedHash & (stripeCount - 1) }
 
@@ -136,12 +136,15 @@ final class DirectoryLock: Sendable {
         return try body()
     }
 
-    /// Marks the lock closed after in-flight operations finish; later operations throw.
+    /// Marks the lock closed after in-flight operations finish, runs `body`, and closes the lock file (its
+    /// `flock` goes with it); later operations throw. Does nothing (and does not run `body`) if already closed.
     func close(_ body: () -> Void) {
         lockStripes(Self.allStripes)
         defer { unlockStripes(Self.allStripes) }
-        shared.withLock { $0.closed = true }
+        guard !shared.withLock({ s in defer { s.closed = true }; return s.closed }) else { return }
         body()
+        Posix.close(lockFD)
+        lockFD = -1
     }
 
     var isClosed: Bool { shared.withLock { $0.closed } }

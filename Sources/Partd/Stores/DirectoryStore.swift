@@ -147,14 +147,15 @@ public final class DirectoryStore: ByteStore {
     deinit {
         let wasClosed = lock.isClosed
         cache.withLock { $0.removeAll() }
-        Posix.close(rootFD)
+        if rootFD >= 0 { Posix.close(rootFD) }
         if isTemporary && !wasClosed {
             try? Posix.removeTree(path)
         }
     }
 
-    /// Releases every cached descriptor. A temporary store also removes its
-    /// directory. Later operations throw ``PartdError/Code/closed``.
+    /// Releases every descriptor the store holds (the cached ones, the directory's and the lock file's), so a
+    /// closed store still referenced holds none. A temporary store also removes its directory. Later
+    /// operations throw ``PartdError/Code/closed``; a second `close()` does nothing.
     public func close() throws {
         guard !lock.isClosed else { return }
         var failure: Errno? = nil
@@ -163,6 +164,8 @@ public final class DirectoryStore: ByteStore {
             if isTemporary {
                 do throws(Errno) { try Posix.removeTree(path) } catch { failure = error }
             }
+            Posix.close(rootFD)
+            rootFD = -1
         }
         if let failure {
             throw PartdError.system("remove the temporary store directory", key: nil, path: path, errno: failure.rawValue)

@@ -83,20 +83,10 @@ struct Serve: ParsableCommand {
     func run() throws {
         var logger = Logger(label: "partd.server")
         logger.logLevel = Logger.Level(rawValue: logLevel)!
-        let directory = try path.map { try DirectoryStore(path: $0) } ?? DirectoryStore.temporary()
-        let store = SpillingStore(spillingTo: directory, availableMemory: ByteCount(memory)!)
-        var addresses: [StoreServer.Address] = []
-        if let socket { addresses.append(.unixSocket(socket)) }
-        if let port { addresses.append(.tcp(host: host, port: port)) }
-        let secret = token ?? getenv("PARTD_TOKEN").map { String(cString: $0) }
+        // The signals are taken first: a SIGTERM sent as soon as "listening on" shows (or while the server
+        // starts) stops it cleanly. Taken after that line, such a signal could come before its source was
+        // registered, while the signal was ignored, and be lost: the server ran on.
         let stop = DispatchSemaphore(value: 0)
-        let server = try StoreServer.start(
-            serving: store, on: addresses,
-            configuration: StoreServer.Configuration(token: secret, onShutdownRequest: { stop.signal() }),
-            logger: logger)
-        for address in server.addresses { print("listening on \(address)") }
-        fflush(nil)
-
         var sources: [any DispatchSourceSignal] = []
         for signal in [SIGINT, SIGTERM, SIGHUP] {
             Glibc.signal(signal, SIG_IGN)
@@ -105,6 +95,18 @@ struct Serve: ParsableCommand {
             source.resume()
             sources.append(source)
         }
+        let directory = try path.map { try DirectoryStore(path: $0) } ?? DirectoryStore.temporary()
+        let store = SpillingStore(spillingTo: directory, availableMemory: ByteCount(memory)!)
+        var addresses: [StoreServer.Address] = []
+        if let socket { addresses.append(.unixSocket(socket)) }
+        if let port { addresses.append(.tcp(host: host, port: port)) }
+        let secret = token ?? getenv("PARTD_TOKEN").map { String(cString: $0) }
+        let server = try StoreServer.start(
+            serving: store, on: addresses,
+            configuration: StoreServer.Configuration(token: secret, onShutdownRequest: { stop.signal() }),
+            logger: logger)
+        for address in server.addresses { print("listening on \(address)") }
+        fflush(nil)
         stop.wait()
         logger.info("shutting down")
         try server.shutdown {

@@ -783,4 +783,35 @@ struct ServerTests {
         #expect(usage.status != 0)
         #expect(usage.output.contains("--socket"))
     }
+
+    @Test("partd serve: a SIGTERM sent the moment it prints 'listening on' stops it, and its temporary store goes (10 rounds)")
+    func serveStopsOnEarlySignal() throws {
+        let partd = productsDirectory + "/partd"
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let tmp = scratchPath("serve-early-signal")
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        defer { removeTree(tmp) }
+        for round in 0..<10 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: partd)
+            process.arguments = ["serve", "--port", "0", "--log-level", "error"]
+            process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": tmp]) { $1 }
+            let out = Pipe()
+            process.standardOutput = out
+            try process.run()
+            let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+            #expect(line.contains("listening on"), "round \(round): \(line)")
+            kill(process.processIdentifier, SIGTERM)
+            var waited = 0
+            while process.isRunning && waited < 1000 {  // bounded: a lost signal fails the test, not hangs it
+                usleep(10_000)
+                waited += 1
+            }
+            #expect(!process.isRunning, "round \(round): partd serve ran on after SIGTERM")
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+            #expect(process.terminationReason == .exit && process.terminationStatus == 0, "round \(round)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: tmp) == [], "round \(round): its temporary store was left")
+        }
+    }
 }

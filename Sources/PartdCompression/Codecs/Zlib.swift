@@ -53,7 +53,9 @@ public final class GzipInflater {
     private var chunk = [UInt8](repeating: 0, count: 256 << 10)
 
     public init() throws {
-        stream = .allocate(capacity: 1)
+        // Set up in a local: `stream` is assigned only once it works, so a throw below leaves the object not
+        // fully initialised and `deinit` (which would end and free the stream a second time) does not run.
+        let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
         stream.initialize(to: z_stream())
         // 15 + 32: the largest window, gzip or zlib header detected from the first bytes.
         let status = inflateInit2_(stream, 15 + 32, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
@@ -61,6 +63,7 @@ public final class GzipInflater {
             stream.deallocate()
             throw Compression.failed(.zlib, "zlib could not start inflating (status \(status))")
         }
+        self.stream = stream
     }
 
     deinit {

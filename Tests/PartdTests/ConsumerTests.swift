@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Partd
+import PartdCompanions
+import PartdCompression
+import PartdTyped
+import Testing
+
+/// What a package that depends on swift-partd met when it was written from the README alone.
+@Suite("a user's package")
+struct ConsumerTests {
+    @Test("interpolated strings are keys, as in store.append([\"part-\\(i)\": bytes])")
+    func interpolatedKeys() throws {
+        let store = MemoryStore()
+        for i in 0..<3 {
+            try store.append(["part-\(i)": [UInt8(i)]])
+        }
+        let i = 1
+        #expect(try store.get("part-\(i)") == [1])
+        #expect(try store.keys() == ["part-0", "part-1", "part-2"])
+        let key: PartdKey = "part-\(i)"
+        #expect(key == PartdKey("part-1") && key.description == "\"part-1\"")
+        #expect(PartdKey.tuple("run-\(i)", 7) == .tuple("run-1", 7))
+    }
+
+    @Test("interpolated strings are metadata values")
+    func interpolatedMetadata() throws {
+        let path = scratchPath("consumer-metadata")
+        defer { removeTree(path) }
+        let db = try DatasetDirectory(path: path)
+        let run = 7
+        try db.entry("run-\(run)").write([0.5], metadata: ["name": "run-\(run)", "epochs": 12])
+        #expect(try db.entry("run-7").metadata()["name"] == .string("run-7"))
+    }
+}

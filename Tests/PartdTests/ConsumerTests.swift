@@ -33,3 +33,17 @@ struct ConsumerTests {
         #expect(try db.entry("run-7").metadata()["name"] == .string("run-7"))
     }
 }
+
+extension ConsumerTests {
+    @Test("string and categorical columns from [String] values, not only literals")
+    func stringColumnsFromArrays() throws {
+        let names = (0..<3).map { "n\($0)" }
+        let table = try Table([Column("name", strings: names), Column("city", categorical: ["a", "b", "a"].map { $0 })])
+        #expect(table["name"]!.strings.map(Array.init) == ["n0", "n1", "n2"])
+        #expect(table["city"]!.categorical.map(Array.init) == ["a", "b", "a"])
+        #expect(Column("x", strings: names) == Column("x", strings: StringArray(names)))
+        // Literals still make the same columns.
+        #expect(Column("x", strings: ["a"]) == Column("x", strings: StringArray(["a"])))
+        #expect(Column("x", categorical: ["a"]) == Column("x", categorical: CategoricalArray(["a"])))
+    }
+}

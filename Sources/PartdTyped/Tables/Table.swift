@@ -72,6 +72,16 @@ public struct Column: Sendable, Equatable {
         self.init(name: name, storage: .categorical(categorical), validity: validity)
     }
 
+    /// A column of strings, from an array of them: `Column("name", strings: names)`.
+    public init(_ name: String, strings: [String], validity: BitArray? = nil) {
+        self.init(name, strings: StringArray(strings), validity: validity)
+    }
+
+    /// A column of dictionary-encoded strings, from an array of them: `Column("city", categorical: cities)`.
+    public init(_ name: String, categorical: [String], validity: BitArray? = nil) {
+        self.init(name, categorical: CategoricalArray(categorical), validity: validity)
+    }
+
     public var type: ColumnType {
         switch storage {
         case .fixed(let values): return .fixed(values.dtype)

@@ -47,3 +47,14 @@ extension ConsumerTests {
         #expect(Column("x", categorical: ["a"]) == Column("x", categorical: CategoricalArray(["a"])))
     }
 }
+
+extension ConsumerTests {
+    @Test("tables and string arrays print what they hold, not their storage")
+    func descriptions() throws {
+        let t = try Table([Column("id", [1, 2, 3] as [Int64]), Column("name", categorical: ["a", "b", "a"])])
+        #expect("\(t)" == "3 rows (id: <i8, name: categorical)")
+        #expect("\(t.slice(0..<1))" == "1 row (id: <i8, name: categorical)")
+        #expect("\(StringArray(["a", "b"]))" == #"["a", "b"]"#)
+        #expect("\(t["name"]!.categorical!)" == #"["a", "b", "a"]"#)
+    }
+}

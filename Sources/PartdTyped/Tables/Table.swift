@@ -553,3 +553,20 @@ extension FixedStorage {
 /// A timestamp of any unit, as its count of units.
 private protocol TimestampValue { var units: Int64 { get } }
 extension Timestamp: TimestampValue { fileprivate var units: Int64 { rawValue } }
+
+extension Table: CustomStringConvertible {
+    /// The row count and the schema, `3 rows (id: <i8, name: categorical)`, not every value.
+    public var description: String {
+        "\(rowCount) row\(rowCount == 1 ? "" : "s") \(schema)"
+    }
+}
+
+extension StringArray: CustomStringConvertible {
+    /// The strings, as an array of them prints: `["a", "b"]`.
+    public var description: String { Array(self).description }
+}
+
+extension CategoricalArray: CustomStringConvertible {
+    /// The strings, as an array of them prints: `["a", "b", "a"]`.
+    public var description: String { Array(self).description }
+}

@@ -3,7 +3,9 @@
 import Partd
 import PartdCompanions
 import PartdCompression
+import PartdShuffle
 import PartdTyped
+import Synchronization
 import Testing
 
 /// What a package that depends on swift-partd met when it was written from the README alone.
@@ -56,5 +58,40 @@ extension ConsumerTests {
         #expect("\(t.slice(0..<1))" == "1 row (id: <i8, name: categorical)")
         #expect("\(StringArray(["a", "b"]))" == #"["a", "b"]"#)
         #expect("\(t["name"]!.categorical!)" == #"["a", "b", "a"]"#)
+    }
+}
+
+extension ConsumerTests {
+    /// The bodies of mapPartitions, groupByPartitions, joinPartitions, sortedPartitions and distinctPartitions
+    /// run on several threads at once. They are `@Sendable`, so that a body adding to a captured `var` (a data
+    /// race the compiler let through) no longer compiles; what they share goes through a lock.
+    @Test("partition bodies are @Sendable and run on several threads; a Mutex collects what they share")
+    func sendablePartitionBodies() throws {
+        let table = try Table([Column("k", (0..<4_000).map { Int64($0 % 97) }), Column("v", (0..<4_000).map(Double.init))])
+        let seen = Mutex<[Int: Int]>([:])
+        let shuffle = try Shuffle<Table>(by: ["k"], partitions: 8)
+        try shuffle.add(table)
+        let counts = try shuffle.mapPartitions { p, part in
+            seen.withLock { $0[p] = part.rowCount }
+            return part.rowCount
+        }
+        #expect(counts.reduce(0, +) == 4_000 && seen.withLock { $0.count } == 8)
+        let groups = Mutex(0)
+        let sizes = try shuffle.groupByPartitions(["k"], [.count]) { _, part in
+            groups.withLock { $0 += part.rowCount }
+            return part.rowCount
+        }
+        #expect(sizes.reduce(0, +) == 97 && groups.withLock { $0 } == 97)
+        let body: @Sendable (Int, Table) throws -> Int = { $1.rowCount }
+        let left = try Shuffle<Table>(by: ["k"], partitions: 4), right = try Shuffle<Table>(by: ["k"], partitions: 4)
+        try left.add(table)
+        try right.add(table.slice(0..<97))
+        #expect(try left.joinPartitions(right, on: ["k"], body).reduce(0, +) == 4_000)
+        let events = try Shuffle<Table>(by: ["k"], partitions: 4)
+        try events.add(table)
+        #expect(try events.distinctPartitions(by: ["k"], body).reduce(0, +) == 97)
+        let sorting = try Shuffle<Table>(sortingBy: ["v"], boundaries: try table.sortBoundaries(by: ["v"], partitions: 4))
+        try sorting.add(table)
+        #expect(try sorting.sortedPartitions(body).reduce(0, +) == 4_000)
     }
 }

@@ -67,10 +67,10 @@ public struct PartdError: Error, Sendable {
         public static let spillFailed = Code(.spillFailed)
         /// A codec could not compress a value (it rejected the input or its settings).
         public static let compressionFailed = Code(.compressionFailed)
-        /// Any other input/output failure; see ``PartdError/errno``.
         /// A typed value does not match what the key already holds (element type, trailing
         /// shape or table schema); the message names both.
         public static let typeMismatch = Code(.typeMismatch)
+        /// Any other input/output failure; see ``PartdError/errno``.
         public static let io = Code(.io)
         /// A remote store could not connect, or its connection was lost.
         public static let connectionFailed = Code(.connectionFailed)

@@ -125,8 +125,12 @@ extension PartdKey: Hashable {
     }
 }
 
-extension PartdKey: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral {
+extension PartdKey: ExpressibleByStringLiteral, ExpressibleByStringInterpolation, ExpressibleByIntegerLiteral {
     public init(stringLiteral value: String) { self.init(.string(value)) }
+    /// A string key written with interpolation: `store.append(["part-\(i)": bytes])`.
+    public init(stringInterpolation: DefaultStringInterpolation) {
+        self.init(.string(String(stringInterpolation: stringInterpolation)))
+    }
     public init(integerLiteral value: Int) { self.init(.int(value)) }
 }
 

@@ -16,7 +16,8 @@ import Partd
 /// fraction or an exponent: `2.0`, `1e+16`). Through `Codable` (another encoder or decoder), an integer
 /// encodes as `Int64` and a number as `Double`; decoding tries `Int64` before `Double`, so what that
 /// decoder treats as an integer (Foundation's `JSONDecoder` accepts `1.0`) becomes ``integer(_:)``.
-public enum JSONValue: Codable, Sendable, Hashable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral,
+public enum JSONValue: Codable, Sendable, Hashable, ExpressibleByStringLiteral, ExpressibleByStringInterpolation,
+    ExpressibleByIntegerLiteral,
     ExpressibleByFloatLiteral, ExpressibleByBooleanLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral,
     ExpressibleByNilLiteral
 {
@@ -31,6 +32,8 @@ public enum JSONValue: Codable, Sendable, Hashable, ExpressibleByStringLiteral, 
     case object([String: JSONValue])
 
     public init(stringLiteral value: String) { self = .string(value) }
+    /// A string written with interpolation: `["run": "run-\(n)"]`.
+    public init(stringInterpolation: DefaultStringInterpolation) { self = .string(String(stringInterpolation: stringInterpolation)) }
     public init(integerLiteral value: Int64) { self = .integer(value) }
     public init(floatLiteral value: Double) { self = .number(value) }
     public init(booleanLiteral value: Bool) { self = .bool(value) }

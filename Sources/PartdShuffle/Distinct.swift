@@ -81,7 +81,7 @@ extension Shuffle where Chunk == Table {
     ///   the tables lack.
     public func distinctPartitions<R: Sendable>(
         by columns: [String]? = nil, keep: DuplicateKeep = .first, keepPartitions: Bool = false,
-        _ body: (Int, Table) throws -> R
+        _ body: @Sendable (Int, Table) throws -> R
     ) throws -> [R] {
         if let columns {
             // Names compare as bytes, as a table finds columns.

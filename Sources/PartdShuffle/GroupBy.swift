@@ -155,7 +155,8 @@ extension Shuffle where Chunk == Table {
     /// - Throws: ``PartdError/Code/invalidArgument`` if the keys miss a partitioning column, or for an
     ///   aggregate a column cannot take; what `body` throws.
     public func groupByPartitions<R: Sendable>(
-        _ keys: [String], _ aggregations: [Aggregation], keepPartitions: Bool = false, _ body: (Int, Table) throws -> R
+        _ keys: [String], _ aggregations: [Aggregation], keepPartitions: Bool = false,
+        _ body: @Sendable (Int, Table) throws -> R
     ) throws -> [R] {
         // Names compare as bytes, as a table finds columns (`String`'s `==` takes canonically equivalent names as one).
         let missing = keyColumns.filter { !keys.containsSameUTF8(as: $0) }

@@ -84,7 +84,7 @@ extension Shuffle where Chunk == Table {
     ///   their columns; what ``Table/join(_:on:kind:rightSuffix:)`` throws.
     public func joinPartitions<R: Sendable>(
         _ right: Shuffle<Table>, on keys: [String], kind: JoinKind = .inner, rightSuffix: String = "_right",
-        keepPartitions: Bool = false, _ body: (Int, Table) throws -> R
+        keepPartitions: Bool = false, _ body: @Sendable (Int, Table) throws -> R
     ) throws -> [R] {
         guard right !== self else {
             throw PartdError(code: .invalidArgument, message: "a shuffle cannot be joined with itself; shuffle the right side apart")

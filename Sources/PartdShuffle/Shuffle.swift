@@ -266,8 +266,9 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
         return chunk
     }
 
-    /// `transform` of every partition, read and run on all cores; results in partition order.
-    public func mapPartitions<R: Sendable>(_ transform: (Int, Chunk) throws -> R) throws -> [R] {
+    /// `transform` of every partition, read and run on all cores (several calls at once, hence `@Sendable`);
+    /// results in partition order.
+    public func mapPartitions<R: Sendable>(_ transform: @Sendable (Int, Chunk) throws -> R) throws -> [R] {
         try mapPartitions(columns: nil, transform)
     }
 

@@ -70,7 +70,9 @@ extension Shuffle where Chunk == Table {
     /// given as ``ShuffleOptions/store``) and the shuffle is closed afterwards.
     ///
     /// - Throws: ``PartdError/Code/invalidArgument`` for a shuffle partitioned by hash.
-    public func sortedPartitions<R: Sendable>(keepPartitions: Bool = false, _ body: (Int, Table) throws -> R) throws -> [R] {
+    public func sortedPartitions<R: Sendable>(
+        keepPartitions: Bool = false, _ body: @Sendable (Int, Table) throws -> R
+    ) throws -> [R] {
         guard let ranges = kind.ranges else {
             throw PartdError(
                 code: .invalidArgument,

@@ -4,6 +4,7 @@
 
 import ArgumentParser
 import Foundation
+import Synchronization
 import Partd
 import PartdCSV
 import PartdShuffle
@@ -152,7 +153,7 @@ struct PartitionOutputOptions: ParsableArguments {
     /// ``printPartitions(to:format:schema:compression:binaryStrings:partitions:label:summary:_:)`` to this output.
     func printPartitions(
         schema: TableSchema, binaryStrings: Bool, partitions: Int, label: String, summary: (Int) -> String,
-        _ produce: ((Int, Table) throws -> Int) throws -> [Int]
+        _ produce: (@Sendable (Int, Table) throws -> Int) throws -> [Int]
     ) throws {
         try partd.printPartitions(
             to: out, format: format, schema: schema, compression: arrowCompression, binaryStrings: binaryStrings,
@@ -167,18 +168,22 @@ struct PartitionOutputOptions: ParsableArguments {
 func printPartitions(
     to out: String?, format: Cat.Format, schema: TableSchema, compression: ArrowCompressionOption?, binaryStrings: Bool,
     partitions: Int, label: String, summary: (Int) -> String,
-    _ produce: ((Int, Table) throws -> Int) throws -> [Int]
+    _ produce: (@Sendable (Int, Table) throws -> Int) throws -> [Int]
 ) throws {
     try withOutput(out) { handle, name in
         let printer = PartitionPrinter(
             handle: handle, named: name, format: format, schema: schema, compression: compression, binaryStrings: binaryStrings)
-        let progress = ProgressLine(total: partitions, label: label)
+        // (`produce` calls back from several threads; the printer reports each partition printed under its lock)
+        let progress = Mutex(ProgressLine(total: partitions, label: label))
         let rows = try produce { index, table in
-            try printer.print(index, table) { done in progress.update(done, "\(done) of \(partitions) partitions") }
+            try printer.print(index, table) { done in
+                progress.withLock { $0.update(done, "\(done) of \(partitions) partitions") }
+            }
             return table.rowCount
         }
         try printer.finish()
-        progress.finish(summary(rows.reduce(0, +)))
+        let line = summary(rows.reduce(0, +))
+        progress.withLock { $0.finish(line) }
     }
 }
 

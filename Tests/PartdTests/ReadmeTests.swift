@@ -47,6 +47,37 @@ struct ReadmeTests {
         #expect(Array(names["name"]!.categorical!) == ["a", "b"])
     }
 
+    @Test("the typed-array example does what the README says")
+    func typedArrays() async throws {
+        let path = scratchPath("readme-arrays")
+        defer { removeTree(path) }
+        let arrays = ArrayStore(over: CompressedStore(.lz4, over: try DirectoryStore(path: path)))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for step in 0..<4 {
+                group.addTask {
+                    for p in 0..<8 {
+                        let x = try NDArray<Float>([Float](repeating: Float(step), count: 100 * 4), shape: [100, 4])
+                        let ids = StringArray((0..<100).map { "step \(step) row \($0)" })
+                        let times = NDArray((0..<100).map { Timestamp<Microseconds>(Int64(step * 100 + $0)) })
+                        try arrays.append(["x-\(p)": x])
+                        try arrays.append(["ids-\(p)": ids])
+                        try arrays.append(["at-\(p)": times])
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let x = try arrays.get("x-0", as: NDArray<Float>.self)
+        #expect(x.shape == [400, 4])
+        #expect(Set(x.elements) == [0, 1, 2, 3])
+        let ids = try arrays.get("ids-0", as: StringArray.self)
+        #expect(ids.count == 400 && Set(ids).count == 400)
+        let times = try arrays.get("at-7", as: NDArray<Timestamp<Microseconds>>.self)
+        #expect(times.elements.map(\.rawValue).sorted() == Array(0..<400))
+        let error = #expect(throws: PartdError.self) { try arrays.append(["x-0": NDArray<Float>([1, 2, 3])]) }
+        #expect(error?.code == .typeMismatch && error?.key == "x-0")
+    }
+
     @Test("the shuffle, server and companion examples do what the README says")
     func laterLayers() throws {
         let chunks = (0..<3).map { c in
@@ -97,7 +128,9 @@ struct ReadmeTests {
     }
 
     /// Every `swift` block of the README, type-checked with the package's built modules
-    /// (names a block uses without defining, such as `chunks`, are declared first).
+    /// (names a block uses without defining, such as `chunks`, are declared first), as the top-level code
+    /// of a user's `main.swift`, warnings as errors: a user copies them into a package of their own, which
+    /// shows warnings (a result left unused was one).
     @Test("every Swift code block of the README compiles")
     func readmeBlocksCompile() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
@@ -105,7 +138,7 @@ struct ReadmeTests {
         let blocks = readme.components(separatedBy: "```swift\n").dropFirst().map { $0.components(separatedBy: "```")[0] }
         try #require(blocks.count >= 5)
         let fm = FileManager.default
-        var arguments = ["swiftc", "-typecheck", "-suppress-warnings", "-swift-version", "6", "-I", productsDirectory + "/Modules"]
+        var arguments = ["swiftc", "-typecheck", "-warnings-as-errors", "-swift-version", "6", "-I", productsDirectory + "/Modules"]
         var maps: [String] = []
         // (*-tool.build holds SwiftPM's host-tool copies of the same modules, built for the macro: skipped)
         for entry in (try? fm.contentsOfDirectory(atPath: productsDirectory)) ?? []

@@ -819,7 +819,7 @@ struct GroupByTests {
         let table = shuffleTable(rows: 600, seed: 12)
         let aggregations: [Aggregation] = [.sum("x"), .count]
         let partitions = 4
-        func key(_ p: Int) -> PartdKey { Shuffle<Table>.key(ofPartition: p) }
+        @Sendable func key(_ p: Int) -> PartdKey { Shuffle<Table>.key(ofPartition: p) }
 
         // A given store (shared with other mappers and reducers): a consuming groupby closes the shuffle but
         // deletes nothing from the store, so another reader still finds every row.

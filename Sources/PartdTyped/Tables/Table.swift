@@ -72,6 +72,16 @@ public struct Column: Sendable, Equatable {
         self.init(name: name, storage: .categorical(categorical), validity: validity)
     }
 
+    /// A column of strings, from an array of them: `Column("name", strings: names)`.
+    public init(_ name: String, strings: [String], validity: BitArray? = nil) {
+        self.init(name, strings: StringArray(strings), validity: validity)
+    }
+
+    /// A column of dictionary-encoded strings, from an array of them: `Column("city", categorical: cities)`.
+    public init(_ name: String, categorical: [String], validity: BitArray? = nil) {
+        self.init(name, categorical: CategoricalArray(categorical), validity: validity)
+    }
+
     public var type: ColumnType {
         switch storage {
         case .fixed(let values): return .fixed(values.dtype)
@@ -543,3 +553,20 @@ extension FixedStorage {
 /// A timestamp of any unit, as its count of units.
 private protocol TimestampValue { var units: Int64 { get } }
 extension Timestamp: TimestampValue { fileprivate var units: Int64 { rawValue } }
+
+extension Table: CustomStringConvertible {
+    /// The row count and the schema, `3 rows (id: <i8, name: categorical)`, not every value.
+    public var description: String {
+        "\(rowCount) row\(rowCount == 1 ? "" : "s") \(schema)"
+    }
+}
+
+extension StringArray: CustomStringConvertible {
+    /// The strings, as an array of them prints: `["a", "b"]`.
+    public var description: String { Array(self).description }
+}
+
+extension CategoricalArray: CustomStringConvertible {
+    /// The strings, as an array of them prints: `["a", "b", "a"]`.
+    public var description: String { Array(self).description }
+}

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: Apache-2.0
+
+import Partd
+import PartdCompanions
+import PartdCompression
+import PartdShuffle
+import PartdTyped
+import Synchronization
+import Testing
+
+/// What a package that depends on swift-partd met when it was written from the README alone.
+@Suite("a user's package")
+struct ConsumerTests {
+    @Test("interpolated strings are keys, as in store.append([\"part-\\(i)\": bytes])")
+    func interpolatedKeys() throws {
+        let store = MemoryStore()
+        for i in 0..<3 {
+            try store.append(["part-\(i)": [UInt8(i)]])
+        }
+        let i = 1
+        #expect(try store.get("part-\(i)") == [1])
+        #expect(try store.keys() == ["part-0", "part-1", "part-2"])
+        let key: PartdKey = "part-\(i)"
+        #expect(key == PartdKey("part-1") && key.description == "\"part-1\"")
+        #expect(PartdKey.tuple("run-\(i)", 7) == .tuple("run-1", 7))
+    }
+
+    @Test("interpolated strings are metadata values")
+    func interpolatedMetadata() throws {
+        let path = scratchPath("consumer-metadata")
+        defer { removeTree(path) }
+        let db = try DatasetDirectory(path: path)
+        let run = 7
+        try db.entry("run-\(run)").write([0.5], metadata: ["name": "run-\(run)", "epochs": 12])
+        #expect(try db.entry("run-7").metadata()["name"] == .string("run-7"))
+    }
+}
+
+extension ConsumerTests {
+    @Test("string and categorical columns from [String] values, not only literals")
+    func stringColumnsFromArrays() throws {
+        let names = (0..<3).map { "n\($0)" }
+        let table = try Table([Column("name", strings: names), Column("city", categorical: ["a", "b", "a"].map { $0 })])
+        #expect(table["name"]!.strings.map(Array.init) == ["n0", "n1", "n2"])
+        #expect(table["city"]!.categorical.map(Array.init) == ["a", "b", "a"])
+        #expect(Column("x", strings: names) == Column("x", strings: StringArray(names)))
+        // Literals still make the same columns.
+        #expect(Column("x", strings: ["a"]) == Column("x", strings: StringArray(["a"])))
+        #expect(Column("x", categorical: ["a"]) == Column("x", categorical: CategoricalArray(["a"])))
+    }
+}
+
+extension ConsumerTests {
+    @Test("tables and string arrays print what they hold, not their storage")
+    func descriptions() throws {
+        let t = try Table([Column("id", [1, 2, 3] as [Int64]), Column("name", categorical: ["a", "b", "a"])])
+        #expect("\(t)" == "3 rows (id: <i8, name: categorical)")
+        #expect("\(t.slice(0..<1))" == "1 row (id: <i8, name: categorical)")
+        #expect("\(StringArray(["a", "b"]))" == #"["a", "b"]"#)
+        #expect("\(t["name"]!.categorical!)" == #"["a", "b", "a"]"#)
+    }
+}
+
+extension ConsumerTests {
+    /// The bodies of mapPartitions, groupByPartitions, joinPartitions, sortedPartitions and distinctPartitions
+    /// run on several threads at once. They are `@Sendable`, so that a body adding to a captured `var` (a data
+    /// race the compiler let through) no longer compiles; what they share goes through a lock.
+    @Test("partition bodies are @Sendable and run on several threads; a Mutex collects what they share")
+    func sendablePartitionBodies() throws {
+        let table = try Table([Column("k", (0..<4_000).map { Int64($0 % 97) }), Column("v", (0..<4_000).map(Double.init))])
+        let seen = Mutex<[Int: Int]>([:])
+        let shuffle = try Shuffle<Table>(by: ["k"], partitions: 8)
+        try shuffle.add(table)
+        let counts = try shuffle.mapPartitions { p, part in
+            seen.withLock { $0[p] = part.rowCount }
+            return part.rowCount
+        }
+        #expect(counts.reduce(0, +) == 4_000 && seen.withLock { $0.count } == 8)
+        let groups = Mutex(0)
+        let sizes = try shuffle.groupByPartitions(["k"], [.count]) { _, part in
+            groups.withLock { $0 += part.rowCount }
+            return part.rowCount
+        }
+        #expect(sizes.reduce(0, +) == 97 && groups.withLock { $0 } == 97)
+        let body: @Sendable (Int, Table) throws -> Int = { $1.rowCount }
+        let left = try Shuffle<Table>(by: ["k"], partitions: 4), right = try Shuffle<Table>(by: ["k"], partitions: 4)
+        try left.add(table)
+        try right.add(table.slice(0..<97))
+        #expect(try left.joinPartitions(right, on: ["k"], body).reduce(0, +) == 4_000)
+        let events = try Shuffle<Table>(by: ["k"], partitions: 4)
+        try events.add(table)
+        #expect(try events.distinctPartitions(by: ["k"], body).reduce(0, +) == 97)
+        let sorting = try Shuffle<Table>(sortingBy: ["v"], boundaries: try table.sortBoundaries(by: ["v"], partitions: 4))
+        try sorting.add(table)
+        #expect(try sorting.sortedPartitions(body).reduce(0, +) == 4_000)
+    }
+}

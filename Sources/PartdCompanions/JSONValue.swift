@@ -78,6 +78,16 @@ public enum JSONValue: Codable, Sendable, Hashable, ExpressibleByStringLiteral, 
 
 // MARK: - JSON text
 
+extension JSONValue: CustomStringConvertible {
+    /// The value as JSON text on one line: `{"epochs": 10, "name": "run-3", "tags": ["a", "b"]}` (object keys
+    /// sorted; a NaN or infinity, which JSON cannot hold, as Swift writes it).
+    public var description: String {
+        var out: [UInt8] = []
+        try? write(into: &out, indent: nil, path: "", what: "")
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
 extension JSONValue {
     /// Parses one JSON value (RFC 8259) filling all of `bytes` but for white space.
     ///
@@ -102,13 +112,16 @@ extension JSONValue {
         return out
     }
 
-    private func write(into out: inout [UInt8], indent: Int, path: String, what: String) throws {
+    /// `indent` nil: on one line, with a space after each `,` and `:`, and a NaN or infinity written as Swift
+    /// writes it (for ``description``) instead of refused.
+    private func write(into out: inout [UInt8], indent: Int?, path: String, what: String) throws {
+        let inner = indent.map { $0 + 2 }
         switch self {
         case .null: out += Array("null".utf8)
         case .bool(let bool): out += Array((bool ? "true" : "false").utf8)
         case .integer(let integer): out += Array(String(integer).utf8)
         case .number(let number):
-            guard number.isFinite else {
+            guard number.isFinite || indent == nil else {
                 throw PartdError(
                     code: .invalidArgument,
                     message: "\(what): \(path.isEmpty ? "the value" : path) is \(number), and JSON has no NaN or infinity")
@@ -122,30 +135,32 @@ extension JSONValue {
             out.append(UInt8(ascii: "["))
             for (index, element) in array.enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
-                Self.newline(&out, indent + 2)
-                try element.write(into: &out, indent: indent + 2, path: path + "[\(index)]", what: what)
+                Self.newline(&out, inner, first: index == 0)
+                try element.write(into: &out, indent: inner, path: path + "[\(index)]", what: what)
             }
-            Self.newline(&out, indent)
+            if let indent { Self.newline(&out, indent, first: false) }
             out.append(UInt8(ascii: "]"))
         case .object(let object):
             guard !object.isEmpty else { return out += Array("{}".utf8) }
             out.append(UInt8(ascii: "{"))
             for (index, key) in object.keys.sorted().enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
-                Self.newline(&out, indent + 2)
+                Self.newline(&out, inner, first: index == 0)
                 Self.writeString(key, into: &out)
                 out += Array(": ".utf8)
                 var quoted: [UInt8] = []
                 Self.writeString(key, into: &quoted)
                 try object[key]!.write(
-                    into: &out, indent: indent + 2, path: path + "[" + String(decoding: quoted, as: UTF8.self) + "]", what: what)
+                    into: &out, indent: inner, path: path + "[" + String(decoding: quoted, as: UTF8.self) + "]", what: what)
             }
-            Self.newline(&out, indent)
+            if let indent { Self.newline(&out, indent, first: false) }
             out.append(UInt8(ascii: "}"))
         }
     }
 
-    private static func newline(_ out: inout [UInt8], _ indent: Int) {
+    /// A new line indented by `indent`; on one line (`indent` nil), a space between elements.
+    private static func newline(_ out: inout [UInt8], _ indent: Int?, first: Bool) {
+        guard let indent else { return first ? () : out.append(UInt8(ascii: " ")) }
         out.append(UInt8(ascii: "\n"))
         out += repeatElement(UInt8(ascii: " "), count: indent)
     }

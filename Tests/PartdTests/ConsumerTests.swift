@@ -51,13 +51,17 @@ extension ConsumerTests {
 }
 
 extension ConsumerTests {
-    @Test("tables and string arrays print what they hold, not their storage")
+    @Test("tables, string arrays and JSON metadata print what they hold, not their storage")
     func descriptions() throws {
         let t = try Table([Column("id", [1, 2, 3] as [Int64]), Column("name", categorical: ["a", "b", "a"])])
         #expect("\(t)" == "3 rows (id: <i8, name: categorical)")
         #expect("\(t.slice(0..<1))" == "1 row (id: <i8, name: categorical)")
         #expect("\(StringArray(["a", "b"]))" == #"["a", "b"]"#)
         #expect("\(t["name"]!.categorical!)" == #"["a", "b", "a"]"#)
+        // Metadata prints as JSON on one line (keys sorted; what JSON cannot hold as Swift writes it).
+        let metadata: JSONValue = ["name": "run-3", "tags": ["a", "b"], "epochs": 10, "loss": .number(.nan), "none": nil,
+                                   "empty": [:], "nested": ["x": [1.5, true]]]
+        #expect("\(metadata)" == #"{"empty": {}, "epochs": 10, "loss": nan, "name": "run-3", "nested": {"x": [1.5, true]}, "none": null, "tags": ["a", "b"]}"#)
     }
 }
 

@@ -168,13 +168,17 @@ extension ByteStore {
 /// let tree: KeyTree = ["x", ["y", "z"]]
 /// ```
 public indirect enum KeyTree: Sendable, Hashable, ExpressibleByArrayLiteral, ExpressibleByStringLiteral,
-    ExpressibleByIntegerLiteral
+    ExpressibleByStringInterpolation, ExpressibleByIntegerLiteral
 {
     case key(PartdKey)
     case list([KeyTree])
 
     public init(arrayLiteral elements: KeyTree...) { self = .list(elements) }
     public init(stringLiteral value: String) { self = .key(PartdKey(value)) }
+    /// A string key written with interpolation: `["part-\(i)", ["x"]]`.
+    public init(stringInterpolation: DefaultStringInterpolation) {
+        self = .key(PartdKey(String(stringInterpolation: stringInterpolation)))
+    }
     public init(integerLiteral value: Int) { self = .key(PartdKey(value)) }
 
     fileprivate func collect(into flat: inout [PartdKey]) {

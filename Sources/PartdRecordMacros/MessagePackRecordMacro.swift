@@ -251,7 +251,7 @@ public struct MessagePackRecordMacro: ExtensionMacro {
     static func fieldGenericParameters(of decl: StructDeclSyntax, fields: [Field], stored: [StoredProperty]) -> [String] {
         let parameters = decl.genericParameterClause?.parameters.filter { $0.specifier == nil }.map(\.name.text) ?? []
         guard !parameters.isEmpty else { return [] }
-        let finder = GenericUseFinder(parameters: Set(parameters))
+        let finder = GenericUseFinder(parameters: Set(parameters), typeName: decl.name.text)
         for field in fields {
             guard let type = stored.first(where: { $0.name == field.name })?.binding.typeAnnotation?.type else { continue }
             finder.walk(type)
@@ -263,10 +263,13 @@ public struct MessagePackRecordMacro: ExtensionMacro {
     /// them (`T.ID`, `T.ID.Raw`), in the order met.
     final class GenericUseFinder: SyntaxVisitor {
         let parameters: Set<String>
+        /// The struct's own name: `Box.T`, like `Self.T`, is its parameter `T`.
+        let typeName: String
         private(set) var found: [(parameter: String, requirement: String)] = []
 
-        init(parameters: Set<String>) {
+        init(parameters: Set<String>, typeName: String) {
             self.parameters = parameters
+            self.typeName = typeName
             super.init(viewMode: .sourceAccurate)
         }
 
@@ -275,6 +278,14 @@ public struct MessagePackRecordMacro: ExtensionMacro {
         }
 
         override func visit(_ node: MemberTypeSyntax) -> SyntaxVisitorContinueKind {
+            // `Self.T` or `Box.T`: the parameter itself.
+            if let base = node.baseType.as(IdentifierTypeSyntax.self), base.genericArgumentClause == nil,
+                [typeName, "Self"].contains(base.name.text), node.genericArgumentClause == nil,
+                parameters.contains(node.name.text)
+            {
+                add(node.name.text, node.name.text)
+                return .skipChildren
+            }
             // The root of `T.ID.Raw`: a parameter, spelled without generic arguments.
             var base = node.baseType
             while let member = base.as(MemberTypeSyntax.self) { base = member.baseType }

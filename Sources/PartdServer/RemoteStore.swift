@@ -562,7 +562,8 @@ private final class ClientConnectionHandler: ChannelInboundHandler, @unchecked S
         _ kind: Wire.Kind, pipelined: Bool, bodyBytes: Int = 0, body: (inout ByteBuffer) -> Void
     ) throws -> EventLoopFuture<ByteBuffer>? {
         guard let loop = context?.eventLoop else {
-            let error = PartdError(code: .connectionFailed, message: "not connected")
+            // The channel is gone: its recorded failure says why, if there was one.
+            let error = outgoing.withLock { $0.failure } ?? PartdError(code: .connectionFailed, message: "not connected")
             if pipelined { throw error }
             return MultiThreadedEventLoopGroup.singleton.next().makeFailedFuture(error)
         }
@@ -607,7 +608,11 @@ private final class ClientConnectionHandler: ChannelInboundHandler, @unchecked S
             }
             return (out.filled + [out.buffer], out.expectations)
         }
-        guard let context else { return }
+        guard let context else {
+            // The channel went between the request and this write: what was drained fails as the rest did.
+            fail(PartdError(code: .connectionFailed, message: "the connection to the server was lost"), also: expectations)
+            return
+        }
         if !expectations.isEmpty {
             // One clock read per write, not per request.
             let deadline = requestTimeout.map { NIODeadline.now() + $0 } ?? .distantFuture
@@ -682,15 +687,16 @@ private final class ClientConnectionHandler: ChannelInboundHandler, @unchecked S
         context.fireChannelInactive()
     }
 
-    /// Fails every request not yet answered, and all later ones, with the connection's first failure.
-    private func fail(_ error: PartdError) {
+    /// Fails every request not yet answered (and `drained`, taken for a write that cannot happen), and all later
+    /// ones, with the connection's first failure.
+    private func fail(_ error: PartdError, also drained: [Expectation] = []) {
         let (error, queued) = outgoing.withLock { out -> (PartdError, [Expectation]) in
             let first = out.failure ?? error
             out.failure = first
             defer { out.expectations = [] }
             return (first, out.expectations)
         }
-        for expectation in waiting.map(\.expectation) + queued {
+        for expectation in waiting.map(\.expectation) + queued + drained {
             switch expectation {
             case .answer(let promise): promise.fail(error)
             case .pipelined(let bytes):

@@ -62,6 +62,9 @@ public final class StoreServer: Sendable {
         /// shut down (`RemoteStore.requestServerShutdown()`, partd's `close_server`); `nil`
         /// (the default) refuses such requests.
         public var onShutdownRequest: (@Sendable () -> Void)?
+        /// Told the description of the event-loop group each start makes, before it binds (tests use it to find
+        /// the group's threads, `NIO-ELT-<group>-#<loop>`, among other servers').
+        package var madeEventLoopGroup: (@Sendable (String) -> Void)?
 
         public init(
             token: String? = nil, maxFrameBytes: Int = 1 << 30, threads: Int = System.coreCount,
@@ -103,6 +106,7 @@ public final class StoreServer: Sendable {
             throw PartdError(code: .invalidArgument, message: "a server needs at least one address to listen on")
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
+        configuration.madeEventLoopGroup?("\(group)")
         let connections = ConnectionSet()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)

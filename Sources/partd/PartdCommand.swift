@@ -83,9 +83,11 @@ struct Serve: ParsableCommand {
     func run() throws {
         var logger = Logger(label: "partd.server")
         logger.logLevel = Logger.Level(rawValue: logLevel)!
-        // The signals are taken first: a SIGTERM sent as soon as "listening on" shows (or while the server
-        // starts) stops it cleanly. Taken after that line, such a signal could come before its source was
-        // registered, while the signal was ignored, and be lost: the server ran on.
+        // The signals are taken before the server starts, so their sources are registered by the time
+        // "listening on" shows and a SIGTERM sent then stops it cleanly. Taken after that line, such a signal
+        // could kill it (its temporary store left behind) or come while the signal was ignored but its source not
+        // yet registered, and be lost: the server ran on. (A signal in the first moments of the process, before
+        // the sources are registered, can still be lost that way.)
         let stop = DispatchSemaphore(value: 0)
         var sources: [any DispatchSourceSignal] = []
         for signal in [SIGINT, SIGTERM, SIGHUP] {

@@ -779,20 +779,23 @@ struct MessagePackRecordExpansionTests {
                 }
                 """)
         // An associated type of a parameter is required itself (`T` is not, unless a field names it too); a type
-        // that merely has a parameter's name (`Other.T`) is no parameter.
+        // that merely has a parameter's name (`Other.T`) is no parameter, but `Self.V` and `Keyed.W` are (`U` of
+        // `Array<U>.Index` is required, though that type is `Int`: the macro cannot know).
         expectExpansion(
             of: """
-                struct Keyed<T: Identifiable, U>: Codable where T.ID: Codable, U: Codable {
+                struct Keyed<T: Identifiable, U, V, W>: Codable where T.ID: Codable, U: Codable, V: Codable, W: Codable {
                     var id: T.ID
                     var parents: [T.ID.Raw?]
                     var other: Other.T
                     var list: Array<U>.Index
+                    var mine: Self.V
+                    var named: Keyed.W
                 }
                 """,
             adds: """
-                extension Keyed: PartdTyped.MessagePackRecord, PartdTyped.MessagePackField where T.ID: PartdTyped.MessagePackField, T.ID.Raw: PartdTyped.MessagePackField, U: PartdTyped.MessagePackField {
+                extension Keyed: PartdTyped.MessagePackRecord, PartdTyped.MessagePackField where T.ID: PartdTyped.MessagePackField, T.ID.Raw: PartdTyped.MessagePackField, U: PartdTyped.MessagePackField, V: PartdTyped.MessagePackField, W: PartdTyped.MessagePackField {
                     static var messagePackFields: [String] {
-                        ["id", "parents", "other", "list"]
+                        ["id", "parents", "other", "list", "mine", "named"]
                     }
 
                     func pack(into writer: inout PartdTyped.MessagePackWriter) {
@@ -800,6 +803,8 @@ struct MessagePackRecordExpansionTests {
                         writer.pack(self.parents)
                         writer.pack(self.other)
                         writer.pack(self.list)
+                        writer.pack(self.mine)
+                        writer.pack(self.named)
                     }
 
                     init(unpacking reader: inout PartdTyped.MessagePackReader) throws {
@@ -807,6 +812,8 @@ struct MessagePackRecordExpansionTests {
                         self.parents = try reader.unpack()
                         self.other = try reader.unpack()
                         self.list = try reader.unpack()
+                        self.mine = try reader.unpack()
+                        self.named = try reader.unpack()
                     }
                 }
                 """)

@@ -23,6 +23,12 @@ struct ConsumerTests {
         let key: PartdKey = "part-\(i)"
         #expect(key == PartdKey("part-1") && key.description == "\"part-1\"")
         #expect(PartdKey.tuple("run-\(i)", 7) == .tuple("run-1", 7))
+        // Nested key lists and sort keys too.
+        let tree: KeyTree = ["part-\(i)", ["part-\(i + 1)"]]
+        #expect(tree == ["part-1", ["part-2"]])
+        #expect(try store.get(nested: tree) == store.get(nested: ["part-1", ["part-2"]]))
+        let table = try Table([Column("v1", [3, 1, 2] as [Int64])])
+        #expect(try table.sorted(by: ["v\(i)"])["v1"]!.values(as: Int64.self) == [1, 2, 3])
     }
 
     @Test("interpolated strings are metadata values")

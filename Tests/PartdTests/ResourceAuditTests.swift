@@ -15,6 +15,7 @@ import PartdServer
 import PartdShuffle
 import PartdTestSupport
 import PartdTyped
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -586,16 +587,28 @@ struct ResourceAuditTests {
 
     // MARK: - Server and client
 
-    /// Starts a server of 3 event-loop threads (a count no other suite uses) on a free TCP port; the id of the
-    /// event-loop group it made.
+    /// A server configuration of 3 event-loop threads that records the id of each event-loop group a start makes
+    /// (`NIO-ELT-<id>-#<loop>`), so a test finds its own server's threads among those of servers other suites
+    /// start meanwhile.
+    func recordingGroups(token: String? = nil) -> (configuration: StoreServer.Configuration, groups: GroupLog) {
+        let groups = GroupLog()
+        var configuration = StoreServer.Configuration(token: token, threads: 3)
+        configuration.madeEventLoopGroup = { description in
+            // "MultiThreadedEventLoopGroup { threadPattern = NIO-ELT-12-#* }"
+            let id = description.components(separatedBy: "NIO-ELT-").last.map { String($0.prefix { $0 != "-" }) } ?? description
+            groups.ids.withLock { $0.append(id) }
+        }
+        return (configuration, groups)
+    }
+
+    /// Starts a server of 3 event-loop threads on a free TCP port; the id of the event-loop group it made.
     func startServer(_ store: any ByteStore, token: String? = nil) throws -> (server: StoreServer, port: Int, group: String) {
-        let before = Set(Held.eventLoopGroups().keys)
-        let server = try StoreServer.start(
-            serving: store, on: [.tcp(port: 0)], configuration: StoreServer.Configuration(token: token, threads: 3))
-        let made = Held.eventLoopGroups().filter { !before.contains($0.key) && $0.value == 3 }.map(\.key)
-        guard case .tcp(_, let port) = server.addresses[0], made.count == 1 else {
+        let (configuration, groups) = recordingGroups(token: token)
+        let server = try StoreServer.start(serving: store, on: [.tcp(port: 0)], configuration: configuration)
+        let made = groups.all
+        guard case .tcp(_, let port) = server.addresses[0], made.count == 1, Held.eventLoopGroups()[made[0]] == 3 else {
             try? server.shutdown()
-            throw PartdError(code: .invalidArgument, message: "cannot tell the server's threads: \(made)")
+            throw PartdError(code: .invalidArgument, message: "cannot tell the server's threads: \(made), \(Held.eventLoopGroups())")
         }
         return (server, port, made[0])
     }
@@ -622,29 +635,30 @@ struct ResourceAuditTests {
             lastServer = server
         }
         #expect(lastServer == nil)
-        let running = Held.eventLoopGroups()
-        #expect(groups.allSatisfy { running[$0] == nil }, "\(running)")
+        let stopped = Held.eventLoopGroups()
+        #expect(groups.allSatisfy { stopped[$0] == nil }, "\(stopped)")
         #expect(eventually { ports.allSatisfy { Held.sockets(port: $0) == 0 } })
         // A server that cannot bind (its port is taken) stops the threads it started.
         let (server, port, _) = try startServer(MemoryStore())
-        let before = Set(Held.eventLoopGroups().keys)
+        let (failing, failedGroups) = recordingGroups()
         for _ in 0..<5 {
             #expect(throws: PartdError.self) {
-                try StoreServer.start(serving: MemoryStore(), on: [.tcp(port: port)], configuration: .init(threads: 3))
+                try StoreServer.start(serving: MemoryStore(), on: [.tcp(port: port)], configuration: failing)
             }
         }
-        #expect(Held.eventLoopGroups().keys.filter { !before.contains($0) }.isEmpty)
+        #expect(failedGroups.all.count == 5)
         // Nor does one that bound a Unix socket before failing on its next address leave the socket's file.
         let root = try auditRoot("server-socket")
         defer { removeTree(root) }
         for _ in 0..<3 {
             #expect(throws: PartdError.self) {
                 try StoreServer.start(
-                    serving: MemoryStore(), on: [.unixSocket(root + "/s.sock"), .tcp(port: port)], configuration: .init(threads: 3))
+                    serving: MemoryStore(), on: [.unixSocket(root + "/s.sock"), .tcp(port: port)], configuration: failing)
             }
             #expect(Held.files(under: root).isEmpty, "left \(Held.files(under: root))")
         }
-        #expect(Held.eventLoopGroups().keys.filter { !before.contains($0) }.isEmpty)
+        let running = Held.eventLoopGroups()
+        #expect(failedGroups.all.count == 8 && failedGroups.all.allSatisfy { running[$0] == nil }, "\(running)")
         try server.shutdown()
         // A shutdown whose flush fails still stops the server's threads and closes its sockets.
         struct FlushFailed: Error {}
@@ -816,7 +830,8 @@ struct ResourceAuditTests {
         #expect(try partd(["groupby", good, "--by", "id", "--agg", "sum:x"] + small) == 0)
         #expect(Held.files(under: temporary).isEmpty)
 
-        // partd serve on a temporary store: one that cannot listen (its port is taken), and one stopped by SIGTERM.
+        // partd serve on a temporary store: one that cannot listen (its port is taken), and one stopped by a
+        // client's shutdown request (`ServerTests.serveStopsOnEarlySignal` stops it by SIGTERM).
         let (server, port, _) = try startServer(MemoryStore())
         #expect(try partd(["serve", "--port", "\(port)", "--memory", "1MB"]) != 0)
         #expect(Held.files(under: temporary).isEmpty, "a serve that failed left \(Held.files(under: temporary))")
@@ -836,8 +851,6 @@ struct ResourceAuditTests {
             printed += String(decoding: data, as: UTF8.self)
         }
         #expect(Held.files(under: temporary).count == 2, "the store's directory and its lock file: \(Held.files(under: temporary))")
-        // Stopped by a client's shutdown request (as by SIGTERM, whose handler is installed only after the
-        // "listening on" line, so a signal sent at once could be lost).
         if let address = printed.split(separator: " ").last.map(String.init), let served = Int(address.split(separator: ":").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") {
             let client = try RemoteStore(connectingTo: .tcp(host: "127.0.0.1", port: served))
             try client.append(["k": [1, 2, 3]])
@@ -846,10 +859,23 @@ struct ResourceAuditTests {
             Issue.record("no address in \(printed)")
             serve.terminate()
         }
+        var waited = 0
+        while serve.isRunning && waited < 2_000 {  // bounded: a server that runs on fails the test, not hangs it
+            usleep(10_000)
+            waited += 1
+        }
+        #expect(!serve.isRunning, "partd serve ran on after the shutdown request")
+        if serve.isRunning { kill(serve.processIdentifier, SIGKILL) }
         serve.waitUntilExit()
-        #expect(serve.terminationStatus == 0)
+        #expect(serve.terminationReason == .exit && serve.terminationStatus == 0)
         #expect(Held.files(under: temporary).isEmpty, "a stopped serve left \(Held.files(under: temporary))")
     }
+}
+
+/// The ids of the event-loop groups a server's starts made (see `recordingGroups`).
+final class GroupLog: Sendable {
+    let ids = Mutex<[String]>([])
+    var all: [String] { ids.withLock { $0 } }
 }
 
 /// A weak reference, to see whether an object was freed.

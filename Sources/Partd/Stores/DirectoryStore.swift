@@ -155,9 +155,11 @@ public final class DirectoryStore: ByteStore {
 
     /// Releases every descriptor the store holds (the cached ones, the directory's and the lock file's), so a
     /// closed store still referenced holds none. A temporary store also removes its directory. Later
-    /// operations throw ``PartdError/Code/closed``; a second `close()` does nothing.
+    /// operations throw ``PartdError/Code/closed``; a second `close()` does nothing (one racing the first
+    /// returns once the first is done).
     public func close() throws {
-        guard !lock.isClosed else { return }
+        // No early return on `isClosed`: the lock marks itself closed before its body runs, so a second call
+        // that raced the first would return while the first still held the descriptors and the directory.
         var failure: Errno? = nil
         lock.close {
             cache.withLock { $0.removeAll() }

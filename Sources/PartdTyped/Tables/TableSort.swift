@@ -12,7 +12,7 @@ import Partd
 /// Two sort keys are equal when their directions and the UTF-8 bytes of their column names are: names compare
 /// as a table finds columns, so keys of `"caf\u{E9}"` and `"cafe\u{301}"` (NFC and NFD "café", one `String` to
 /// Swift's `==`) are keys of two columns.
-public struct SortKey: Sendable, Hashable, ExpressibleByStringLiteral {
+public struct SortKey: Sendable, Hashable, ExpressibleByStringLiteral, ExpressibleByStringInterpolation {
     public var column: String
     public var descending: Bool
 
@@ -30,6 +30,11 @@ public struct SortKey: Sendable, Hashable, ExpressibleByStringLiteral {
 
     public init(stringLiteral column: String) {
         self.init(column)
+    }
+
+    /// An ascending key on a column named with interpolation: `"score_\(year)"`.
+    public init(stringInterpolation: DefaultStringInterpolation) {
+        self.init(String(stringInterpolation: stringInterpolation))
     }
 
     public static func ascending(_ column: String) -> SortKey { SortKey(column) }

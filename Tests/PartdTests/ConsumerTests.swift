@@ -57,13 +57,25 @@ extension ConsumerTests {
 }
 
 extension ConsumerTests {
-    @Test("tables, string arrays and JSON metadata print what they hold, not their storage")
+    @Test("tables, arrays, string arrays, timestamps and JSON metadata print what they hold, not their storage")
     func descriptions() throws {
         let t = try Table([Column("id", [1, 2, 3] as [Int64]), Column("name", categorical: ["a", "b", "a"])])
         #expect("\(t)" == "3 rows (id: <i8, name: categorical)")
         #expect("\(t.slice(0..<1))" == "1 row (id: <i8, name: categorical)")
         #expect("\(StringArray(["a", "b"]))" == #"["a", "b"]"#)
         #expect("\(t["name"]!.categorical!)" == #"["a", "b", "a"]"#)
+        // Arrays as their elements (and shape); timestamps as NumPy prints datetime64 (values from numpy 2).
+        #expect("\(NDArray<Double>([1, 2]))" == "[1.0, 2.0]")
+        #expect("\(try NDArray<Int32>([1, 2, 3, 4], shape: [2, 2]))" == "[1, 2, 3, 4] (shape [2, 2])")
+        #expect("\(Timestamp<Microseconds>(1_733_475_000_123_456))" == "2024-12-06T08:50:00.123456")
+        #expect("\(Timestamp<Microseconds>(-1))" == "1969-12-31T23:59:59.999999")
+        #expect("\(Timestamp<Seconds>(0))" == "1970-01-01T00:00:00")
+        #expect("\(Timestamp<Milliseconds>(-94_608_001))" == "1969-12-30T21:43:11.999")
+        #expect("\(Timestamp<Seconds>(951_782_400))" == "2000-02-29T00:00:00")
+        #expect("\(Timestamp<Seconds>(253_402_300_799))" == "9999-12-31T23:59:59")
+        #expect("\(Timestamp<Seconds>(-62_135_596_800))" == "0001-01-01T00:00:00")
+        #expect("\(Timestamp<Nanoseconds>(1))" == "1970-01-01T00:00:00.000000001")
+        #expect("\(Timestamp<Nanoseconds>(.min))" == "NaT")
         // Metadata prints as JSON on one line (keys sorted; what JSON cannot hold as Swift writes it).
         let metadata: JSONValue = ["name": "run-3", "tags": ["a", "b"], "epochs": 10, "loss": .number(.nan), "none": nil,
                                    "empty": [:], "nested": ["x": [1.5, true]]]

@@ -130,3 +130,48 @@ public struct Timestamp<Unit: TimestampUnit>: ArrayElement, Hashable, Comparable
     public static var dtype: DType { .datetime(Unit.unit) }
     public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
 }
+
+extension Timestamp: CustomStringConvertible {
+    /// The time in UTC as NumPy prints a `datetime64` of this unit, `2024-12-06T08:50:00.123456` for
+    /// microseconds (the fraction has the unit's digits); `NaT` for NumPy's not-a-time (`Int64.min`).
+    public var description: String {
+        guard rawValue != .min else { return "NaT" }
+        let (perSecond, digits): (Int64, Int) = switch Unit.unit {
+        case .seconds: (1, 0)
+        case .milliseconds: (1_000, 3)
+        case .microseconds: (1_000_000, 6)
+        case .nanoseconds: (1_000_000_000, 9)
+        }
+        // Floor division, so times before 1970 count back from the second before.
+        var seconds = rawValue / perSecond
+        var fraction = rawValue % perSecond
+        if fraction < 0 {
+            seconds -= 1
+            fraction += perSecond
+        }
+        var days = seconds / 86_400
+        var secondOfDay = seconds % 86_400
+        if secondOfDay < 0 {
+            days -= 1
+            secondOfDay += 86_400
+        }
+        // The civil date of a count of days since 1970-01-01 (proleptic Gregorian; Hinnant's algorithm).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func padded(_ value: Int64, _ width: Int) -> String {
+            let text = String(value.magnitude)
+            return (value < 0 ? "-" : "") + String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        var text = padded(year, 4) + "-" + padded(month, 2) + "-" + padded(day, 2) + "T"
+            + padded(secondOfDay / 3_600, 2) + ":" + padded(secondOfDay / 60 % 60, 2) + ":" + padded(secondOfDay % 60, 2)
+        if digits > 0 { text += "." + padded(fraction, digits) }
+        return text
+    }
+}

@@ -209,3 +209,11 @@ public struct StringArray: Sendable, Equatable, RandomAccessCollection, Expressi
         return result
     }
 }
+
+extension NDArray: CustomStringConvertible {
+    /// The elements as an array of them prints, with the shape when it has more than one axis:
+    /// `[1.0, 2.0, 3.0, 4.0] (shape [2, 2])`.
+    public var description: String {
+        shape.count == 1 ? elements.description : "\(elements) (shape \(shape))"
+    }
+}

@@ -89,14 +89,7 @@ struct Serve: ParsableCommand {
         // yet registered, and be lost: the server ran on. (A signal in the first moments of the process, before
         // the sources are registered, can still be lost that way.)
         let stop = DispatchSemaphore(value: 0)
-        var sources: [any DispatchSourceSignal] = []
-        for signal in [SIGINT, SIGTERM, SIGHUP] {
-            Glibc.signal(signal, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
-            source.setEventHandler { stop.signal() }
-            source.resume()
-            sources.append(source)
-        }
+        let sources = takeStopSignals { _ in stop.signal() }
         let directory = try path.map { try DirectoryStore(path: $0) } ?? DirectoryStore.temporary()
         let store = SpillingStore(spillingTo: directory, availableMemory: ByteCount(memory)!)
         var addresses: [StoreServer.Address] = []

@@ -61,20 +61,14 @@ final class Scratch: @unchecked Sendable {
     /// Installs the signal handlers, once; call with `lock` held.
     private func installHandlers() {
         guard sources.isEmpty else { return }
-        for signal in [SIGINT, SIGTERM, SIGHUP] {
-            Glibc.signal(signal, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
-            source.setEventHandler { [self] in
-                lock.lock()
-                let undo = self.undo
-                lock.unlock()
-                undo?()
-                remove()
-                writeStderr("\npartd: stopped by signal \(signal); scratch files removed\n")
-                exit(128 + signal)
-            }
-            source.resume()
-            sources.append(source)
+        sources = takeStopSignals { [self] signal in
+            lock.lock()
+            let undo = self.undo
+            lock.unlock()
+            undo?()
+            remove()
+            writeStderr("\npartd: stopped by signal \(signal); scratch files removed\n")
+            exit(128 + signal)
         }
     }
 
@@ -85,6 +79,18 @@ final class Scratch: @unchecked Sendable {
         defer { lock.unlock() }
         if let path { removeUntilGone(path) }
         path = nil
+    }
+}
+
+/// Takes SIGINT, SIGTERM and SIGHUP from their default action (ending the process at once) and runs `handler`
+/// with the signal's number on a global queue instead, for as long as the sources returned are kept.
+func takeStopSignals(_ handler: @escaping @Sendable (Int32) -> Void) -> [any DispatchSourceSignal] {
+    [SIGINT, SIGTERM, SIGHUP].map { signal in
+        Glibc.signal(signal, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
+        source.setEventHandler { handler(signal) }
+        source.resume()
+        return source
     }
 }
 

@@ -151,8 +151,13 @@ final class Folder: Sendable {
         let lock: Int32
         do throws(Errno) {
             lock = try Posix.openAt(fd, name, flags: O_RDWR | O_CREAT, mode: 0o644)
+        } catch {
+            throw PartdError.system("lock", key: nil, path: file(name), errno: error.rawValue)
+        }
+        do throws(Errno) {
             try Posix.lockFile(lock, exclusive ? .exclusive : .shared)
         } catch {
+            Posix.close(lock)
             throw PartdError.system("lock", key: nil, path: file(name), errno: error.rawValue)
         }
         defer {

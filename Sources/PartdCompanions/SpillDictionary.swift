@@ -436,7 +436,7 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
             guard let current = state.entries[key] else { return nil }
             if current.file != entry.file, let loaded = try load(key, current) { return loaded }
         }
-        throw PartdError(code: .notFound, message: "the spilled value of \(key) is missing", path: entry.file.map(folder.file))
+        throw PartdError(code: .notFound, message: "the spilled value of \(String(reflecting: key)) is missing", path: entry.file.map(folder.file))
     }
 
     /// The value in `entry`'s file, or `nil` if it has no file or the file is missing.
@@ -445,7 +445,7 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         do {
             return (try encoding.decode(Value.self, from: bytes), bytes.count)
         } catch {
-            throw PartdError(code: .corruptData, message: "the value of \(key) cannot be decoded: \(error)", path: folder.file(file))
+            throw PartdError(code: .corruptData, message: "the value of \(String(reflecting: key)) cannot be decoded: \(error)", path: folder.file(file))
         }
     }
 

@@ -75,6 +75,26 @@ public struct ShuffleProgress: Sendable, Hashable {
     public var partitionsDone: Int
     /// The number of partitions.
     public var partitionCount: Int
+
+    public init(phase: Phase, rowsIn: Int, bytesSpilled: Int, partitionsDone: Int, partitionCount: Int) {
+        self.phase = phase
+        self.rowsIn = rowsIn
+        self.bytesSpilled = bytesSpilled
+        self.partitionsDone = partitionsDone
+        self.partitionCount = partitionCount
+    }
+}
+
+extension ShuffleProgress: CustomStringConvertible {
+    /// One line for a log or a terminal: `partitioning: 1200000 rows in, 64.0 MB spilled` while rows go in,
+    /// `reading: 3 of 64 partitions (1200000 rows in, 64.0 MB spilled)` while partitions are read back.
+    public var description: String {
+        let totals = "\(rowsIn) rows in, \(ByteCount(bytes: bytesSpilled)) spilled"
+        return switch phase {
+        case .partitioning: "partitioning: " + totals
+        case .reading: "reading: \(partitionsDone) of \(partitionCount) partitions (" + totals + ")"
+        }
+    }
 }
 
 /// A disk-backed hash shuffle (dask's disk shuffle): rows of every chunk go

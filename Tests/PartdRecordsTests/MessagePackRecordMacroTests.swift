@@ -30,6 +30,21 @@ struct PlainVisit: Codable, Sendable, Hashable {
     var counted: Bool = true
 }
 
+/// Timestamp fields, bare, optional and in arrays.
+@MessagePackRecord
+struct Reading: Codable, Sendable, Hashable {
+    var at: Timestamp<Microseconds>
+    var since: Timestamp<Seconds>?
+    var marks: [Timestamp<Nanoseconds>]
+}
+
+/// `Reading`'s fields as the counts of units they are written as.
+struct ReadingCounts: Codable, Sendable, Hashable {
+    var at: Int64
+    var since: Int64?
+    var marks: [Int64]
+}
+
 /// Custom field names and a property left out of `CodingKeys`; fields in `CodingKeys` order, not declaration order.
 @MessagePackRecord
 public struct Renamed: Codable, Sendable, Hashable {
@@ -387,6 +402,26 @@ struct MessagePackRecordMacroTests {
         #expect(back == visits)
         let plainBack = try readList(PlainVisit.self, bytes)
         #expect(plainBack == plain)
+    }
+
+    @Test("timestamp fields are their counts of units, byte for byte what Codable writes, and read back",
+          arguments: [MessagePackEncoder.StructEncoding.map, .array])
+    func timestampFields(encoding: MessagePackEncoder.StructEncoding) throws {
+        #expect((Reading.self as Any.Type) is any MessagePackRecord.Type)
+        let readings = [
+            Reading(at: Timestamp(1_733_475_000_123_456), since: Timestamp(-86_400), marks: [Timestamp(.min), Timestamp(0), Timestamp(.max)]),
+            Reading(at: Timestamp(0), since: nil, marks: []),
+        ]
+        let counts = readings.map { ReadingCounts(at: $0.at.rawValue, since: $0.since?.rawValue, marks: $0.marks.map(\.rawValue)) }
+        let bytes = try listBytes(readings, encoding)
+        #expect(bytes == (try listBytes(counts, encoding)))
+        #expect(try readList(Reading.self, bytes) == readings)
+        #expect(try readList(ReadingCounts.self, bytes) == counts)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let json = try encoder.encode(readings[1])
+        #expect(String(decoding: json, as: UTF8.self) == #"{"at":0,"marks":[]}"#)
+        #expect(try JSONDecoder().decode(Reading.self, from: json) == readings[1])
     }
 
     @Test("CodingKeys give the fields, their order and their names; other properties keep their defaults")

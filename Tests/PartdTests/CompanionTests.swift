@@ -103,6 +103,31 @@ struct SpillDictionaryTests {
         expectPartdError(.closed) { try again.set([:], for: "x") }
     }
 
+    @Test("a spilled value whose file is damaged or gone throws naming the key, quoted, and the file")
+    func damagedValue() throws {
+        let path = scratchPath("chest-damaged")
+        defer { removeTree(path) }
+        do {
+            let d = try SpillDictionary<String, [Int]>(path: path, encoding: .json)
+            try d.set([1, 2, 3], for: "a b")
+            try d.set([4], for: "gone")
+            try d.flush()
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") }.sorted()
+        #expect(files.count == 2)
+        let damaged = try #require(files.first { (try? String(contentsOfFile: path + "/" + $0, encoding: .utf8)) == "[1,2,3]" })
+        try Data("[1,2,".utf8).write(to: URL(fileURLWithPath: path + "/" + damaged))
+        let removed = try #require(files.first { $0 != damaged })
+        #expect(unlink(path + "/" + removed) == 0)
+        let again = try SpillDictionary<String, [Int]>(path: path, encoding: .json)
+        let error = expectPartdError(.corruptData) { try again["a b"] }
+        #expect(error?.message.contains("the value of \"a b\" cannot be decoded") == true, "\(error.map { "\($0)" } ?? "")")
+        #expect(error?.path == path + "/" + damaged)
+        let missing = expectPartdError(.notFound) { try again["gone"] }
+        #expect(missing?.message.contains("\"gone\"") == true, "\(missing.map { "\($0)" } ?? "")")
+        #expect(missing?.path == path + "/" + removed)
+    }
+
     @Test("durability: fsyncs over a given directory by default, not for a temporary one; durable: false still flushes and reopens")
     func durability() throws {
         #expect(try SpillDictionary<String, Int>().isDurable == false)

@@ -229,6 +229,18 @@ struct ListStoreTests {
         #expect(try store.get("k") == values + [values[0]])
     }
 
+    @Test("timestamps are written as their counts of units, in every encoding, and read back",
+          arguments: [ListEncoding.messagePack(.map), .messagePack(.array), .json])
+    func timestamps(encoding: ListEncoding) throws {
+        let times: [Timestamp<Milliseconds>] = [Timestamp(1_733_475_000_123), Timestamp(-1), Timestamp(.min)]
+        let store = ListStore<MemoryStore, Timestamp<Milliseconds>>(over: MemoryStore(), encoding: encoding)
+        try store.append("t", times)
+        #expect(try store.get("t") == times)
+        let counts = ListStore<MemoryStore, Int64>(over: MemoryStore(), encoding: encoding)
+        try counts.append("t", times.map(\.rawValue))
+        #expect(try store.inner.get("t") == counts.inner.get("t"))
+    }
+
     @Test("hostile MessagePack: nested maps repeating a key decode in linear time, first entry wins")
     func repeatedMapKeys() throws {
         // 10 levels, each a map of 8 entries all keyed "a": the first holds the next level, the rest 0.

@@ -360,6 +360,10 @@ struct ShuffleTests {
         #expect(reading.count == 6)
         #expect(reading.map(\.partitionsDone).sorted() == Array(1...6))
         #expect(reading.allSatisfy { $0.partitionCount == 6 })
+        let shown = ShuffleProgress(phase: .reading, rowsIn: 2100, bytesSpilled: 1_234_567, partitionsDone: 3, partitionCount: 6)
+        #expect("\(shown)" == "reading: 3 of 6 partitions (2100 rows in, 1.2 MB spilled)")
+        #expect("\(ShuffleProgress(phase: .partitioning, rowsIn: 700, bytesSpilled: 512, partitionsDone: 0, partitionCount: 6))"
+            == "partitioning: 700 rows in, 512 B spilled")
     }
 }
 

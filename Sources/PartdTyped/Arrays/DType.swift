@@ -131,6 +131,20 @@ public struct Timestamp<Unit: TimestampUnit>: ArrayElement, Hashable, Comparable
     public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
 }
 
+/// A timestamp's `Codable` form is its count of units, an integer, as NumPy's `datetime64.view("int64")`
+/// has it: `Timestamp<Microseconds>(5)` is `5` in JSON and a MessagePack int, and Python reads an `int`.
+/// The unit is the type's, not written, so read a timestamp back with the unit it was written with.
+extension Timestamp: Codable {
+    public init(from decoder: any Decoder) throws {
+        self.init(try decoder.singleValueContainer().decode(Int64.self))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+}
+
 extension Timestamp: CustomStringConvertible {
     /// The time in UTC as NumPy prints a `datetime64` of this unit, `2024-12-06T08:50:00.123456` for
     /// microseconds (the fraction has the unit's digits); `NaT` for NumPy's not-a-time (`Int64.min`).

@@ -397,8 +397,8 @@ public struct MessagePackReader: ~Copyable {
 }
 
 /// A type a ``MessagePackRecord`` field may have, written as ``MessagePackEncoder`` writes its `Codable` form:
-/// the integer types, `Double`, `Float`, `Bool` and `String`; Foundation's `Date` (a float 64 of seconds since
-/// 2001), `UUID` (its string) and `Data` (a bin); records (a map or an array of their own fields, as
+/// the integer types, `Double`, `Float`, `Bool` and `String`; ``Timestamp`` (its count of units, an int);
+/// Foundation's `Date` (a float 64 of seconds since 2001), `UUID` (its string) and `Data` (a bin); records (a map or an array of their own fields, as
 /// the list's records are); optionals of fields (nil for `nil`); arrays of fields (a MessagePack array, except
 /// `[UInt8]`, which is a bin); sets of fields (an array); dictionaries from `String` or `Int`
 /// (``MessagePackMapKey``) to fields (a map with str or int keys). `@MessagePackRecord` accepts fields of these
@@ -519,6 +519,15 @@ extension UUID: MessagePackField {
         guard let value = UUID(uuidString: try reader.readString()) else { throw RecordLayoutMismatch() }
         return value
     }
+}
+
+// A timestamp as its `Codable` form writes it: its count of units, an int.
+extension Timestamp: MessagePackField {
+    @inlinable
+    public static func _pack(_ value: Timestamp, into writer: inout MessagePackWriter) { writer.write(value.rawValue) }
+
+    @inlinable
+    public static func _unpack(from reader: inout MessagePackReader) throws -> Timestamp { Timestamp(try reader.readInt64()) }
 }
 
 extension Optional: MessagePackField where Wrapped: MessagePackField {

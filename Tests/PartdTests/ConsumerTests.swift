@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
+import Foundation
 import Partd
 import PartdCompanions
 import PartdCompression
@@ -87,6 +88,16 @@ extension ConsumerTests {
     /// The bodies of mapPartitions, groupByPartitions, joinPartitions, sortedPartitions and distinctPartitions
     /// run on several threads at once. They are `@Sendable`, so that a body adding to a captured `var` (a data
     /// race the compiler let through) no longer compiles; what they share goes through a lock.
+    @Test("error.localizedDescription, as apps show errors, says what went wrong, not \"The operation could not be completed\"")
+    func localizedDescriptions() throws {
+        let error = expectPartdError(.notADirectory) { try DirectoryStore(path: "/dev/null/store") }
+        let shown = (error as (any Error)?)?.localizedDescription
+        #expect(shown == error.map { "\($0)" })
+        #expect(shown?.contains("/dev/null") == true, "\(shown ?? "")")
+        let bad = MessagePackError(offset: 3, message: "a str that is not UTF-8")
+        #expect((bad as any Error).localizedDescription == "MessagePack error at byte 3: a str that is not UTF-8")
+    }
+
     @Test("partition bodies are @Sendable and run on several threads; a Mutex collects what they share")
     func sendablePartitionBodies() throws {
         let table = try Table([Column("k", (0..<4_000).map { Int64($0 % 97) }), Column("v", (0..<4_000).map(Double.init))])

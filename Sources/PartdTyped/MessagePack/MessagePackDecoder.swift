@@ -1,7 +1,7 @@
 import Foundation
 
 /// Thrown for bytes that are not well-formed MessagePack (or use what the decoder does not support: ext types).
-public struct MessagePackError: Error, Sendable, CustomStringConvertible {
+public struct MessagePackError: LocalizedError, Sendable, CustomStringConvertible {
     /// The offset of the problem from the start of the decoded bytes.
     public var offset: Int
     public var message: String
@@ -12,6 +12,8 @@ public struct MessagePackError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "MessagePack error at byte \(offset): \(message)" }
+    /// The ``description``, for `localizedDescription`.
+    public var errorDescription: String? { description }
 }
 
 /// Decodes `Decodable` values from MessagePack, compatible with Python's `msgpack.unpackb(..., raw=False)` data.

@@ -28,6 +28,7 @@ struct PartdCommand: ParsableCommand {
     /// as SIGPIPE would. Other output failures (a full disk) are reported as errors.
     static func main() {
         signal(SIGPIPE, SIG_IGN)
+        StopSignals.shared.start()
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -83,13 +84,11 @@ struct Serve: ParsableCommand {
     func run() throws {
         var logger = Logger(label: "partd.server")
         logger.logLevel = Logger.Level(rawValue: logLevel)!
-        // The signals are taken before the server starts, so their sources are registered by the time
-        // "listening on" shows and a SIGTERM sent then stops it cleanly. Taken after that line, such a signal
-        // could kill it (its temporary store left behind) or come while the signal was ignored but its source not
-        // yet registered, and be lost: the server ran on. (A signal in the first moments of the process, before
-        // the sources are registered, can still be lost that way.)
+        // The signals are taken before the server starts, so a SIGTERM sent once "listening on" shows stops it
+        // cleanly (it killed it, leaving its temporary store, when taken after that line). One that comes
+        // earlier waits, blocked, until here (see StopSignals).
         let stop = DispatchSemaphore(value: 0)
-        let sources = takeStopSignals { _ in stop.signal() }
+        StopSignals.shared.take { _ in stop.signal() }
         let directory = try path.map { try DirectoryStore(path: $0) } ?? DirectoryStore.temporary()
         let store = SpillingStore(spillingTo: directory, availableMemory: ByteCount(memory)!)
         var addresses: [StoreServer.Address] = []
@@ -108,6 +107,5 @@ struct Serve: ParsableCommand {
             try store.flush()
             if path == nil { try directory.close() }
         }
-        _ = sources
     }
 }

@@ -2,10 +2,10 @@
 //
 // The scratch directory of a command's shuffles, removed however the command ends.
 
-import Dispatch
 import Foundation
 import Partd
 import PartdCSV
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -20,7 +20,7 @@ final class Scratch: @unchecked Sendable {
 
     private let lock = NSLock()
     private var path: String?
-    private var sources: [any DispatchSourceSignal] = []
+    private var handling = false
     /// Run when a signal stops the command, before it exits (see ``whileRunning(undo:_:)``).
     private var undo: (@Sendable () -> Void)?
 
@@ -39,11 +39,12 @@ final class Scratch: @unchecked Sendable {
         return try body()
     }
 
-    /// The directory, made (and the signal handlers installed) on the first call.
+    /// The directory, made (and the signal handler installed) on the first call.
     func directory() throws -> String {
         lock.lock()
         defer { lock.unlock() }
         if let path { return path }
+        installHandlers()  // first: a signal coming as the directory is made then removes it
         let parent = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         var made: String?
         for _ in 0..<16 where made == nil {
@@ -54,14 +55,14 @@ final class Scratch: @unchecked Sendable {
         }
         guard let made else { throw CommandError("cannot make a scratch directory in \(parent)") }
         path = made
-        installHandlers()
         return made
     }
 
-    /// Installs the signal handlers, once; call with `lock` held.
+    /// Installs the signal handler, once; call with `lock` held.
     private func installHandlers() {
-        guard sources.isEmpty else { return }
-        sources = takeStopSignals { [self] signal in
+        guard !handling else { return }
+        handling = true
+        StopSignals.shared.take { [self] signal in
             lock.lock()
             let undo = self.undo
             lock.unlock()
@@ -82,15 +83,57 @@ final class Scratch: @unchecked Sendable {
     }
 }
 
-/// Takes SIGINT, SIGTERM and SIGHUP from their default action (ending the process at once) and runs `handler`
-/// with the signal's number on a global queue instead, for as long as the sources returned are kept.
-func takeStopSignals(_ handler: @escaping @Sendable (Int32) -> Void) -> [any DispatchSourceSignal] {
-    [SIGINT, SIGTERM, SIGHUP].map { signal in
-        Glibc.signal(signal, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
-        source.setEventHandler { handler(signal) }
-        source.resume()
-        return source
+/// SIGINT, SIGTERM and SIGHUP, for the whole process. ``start()``, the first thing `main` does, blocks them
+/// before any other thread exists (threads inherit the mask), so none is delivered: each waits, pending, until
+/// one thread takes it with `sigwait`. That thread runs the handler ``take(_:)`` set, or, with none set, ends
+/// the process by the signal as its default action would. So no signal is lost whenever it comes: taking a
+/// signal with a handler installed later (`SIG_IGN`, then a dispatch source) lost one that came in between.
+final class StopSignals: Sendable {
+    static let shared = StopSignals()
+    private let handler = Mutex<(@Sendable (Int32) -> Void)?>(nil)
+
+    private static var signals: sigset_t {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&set, signal) }
+        return set
+    }
+
+    /// Blocks the signals in the calling thread and starts the thread that takes them. Call it once, first
+    /// thing in `main`, before any other thread starts.
+    func start() {
+        var set = Self.signals
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        Thread.detachNewThread { [self] in takeForever() }
+    }
+
+    /// From now on, runs `handler` with the signal's number when one comes (on the signals' own thread), in
+    /// place of the handler set before or of the default action.
+    func take(_ handler: @escaping @Sendable (Int32) -> Void) {
+        self.handler.withLock { $0 = handler }
+    }
+
+    private func takeForever() -> Never {
+        var set = Self.signals
+        while true {
+            var signal: Int32 = 0
+            guard sigwait(&set, &signal) == 0 else { continue }
+            let handler = self.handler.withLock { handler in
+                guard let handler else {
+                    // The default action: unblocked on this thread, the signal raised here ends the process.
+                    // Under the lock, so no handler is set (and nothing made for it to undo) meanwhile.
+                    Glibc.signal(signal, SIG_DFL)
+                    var one = sigset_t()
+                    sigemptyset(&one)
+                    sigaddset(&one, signal)
+                    pthread_sigmask(SIG_UNBLOCK, &one, nil)
+                    raise(signal)
+                    return handler
+                }
+                return handler
+            }
+            handler?(signal)
+        }
     }
 }
 

@@ -814,4 +814,38 @@ struct ServerTests {
             #expect(try FileManager.default.contentsOfDirectory(atPath: tmp) == [], "round \(round): its temporary store was left")
         }
     }
+
+    @Test("partd serve: a SIGTERM at any moment of its start, before 'listening on' too, ends it, leaving nothing (40 rounds)")
+    func serveStopsOnSignalDuringStart() throws {
+        let partd = productsDirectory + "/partd"
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let tmp = scratchPath("serve-start-signal")
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        defer { removeTree(tmp) }
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<40 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: partd)
+            process.arguments = ["serve", "--port", "0", "--log-level", "error"]
+            process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": tmp]) { $1 }
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            // Anywhere in its first 40 ms: loading, parsing, taking the signals, making the store, listening.
+            usleep(UInt32.random(in: 0 ..< 40_000, using: &generator))
+            kill(process.processIdentifier, SIGTERM)
+            var waited = 0
+            while process.isRunning && waited < 1000 {  // bounded: a lost signal fails the test, not hangs it
+                usleep(10_000)
+                waited += 1
+            }
+            #expect(!process.isRunning, "round \(round): partd serve ran on after SIGTERM")
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+            // Ended by the signal itself (it came before there was anything to clean up) or stopped cleanly.
+            let ended = (process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGTERM)
+                || (process.terminationReason == .exit && process.terminationStatus == 0)
+            #expect(ended, "round \(round): \(process.terminationReason) \(process.terminationStatus)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: tmp) == [], "round \(round): its temporary store was left")
+        }
+    }
 }

@@ -30,6 +30,10 @@ import Glibc
 /// ``Configuration/maxFrameBytes`` (a get of large values, a long key list) is
 /// answered with ``PartdError/Code/invalidArgument`` instead, and the connection
 /// stays open.
+///
+/// A server runs until ``shutdown(flush:)``: its event-loop threads hold it, so
+/// dropping the last reference to it does not stop it (as with NIO's event-loop
+/// groups). Call `shutdown` once, when the clients are done.
 public final class StoreServer: Sendable {
     /// Where the server listens.
     public enum Address: Sendable, Hashable, CustomStringConvertible {

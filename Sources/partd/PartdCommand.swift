@@ -50,7 +50,7 @@ struct Serve: ParsableCommand {
             Serves a spilling store: up to --memory bytes in memory, the rest in the directory --path \
             (a temporary directory, removed at exit, if not given). Stops on SIGINT, SIGTERM, SIGHUP or a \
             client's shutdown request after finishing the requests in flight, flushing memory to the \
-            directory. Prints one line \
+            directory (a signal ignored when it starts, as nohup ignores SIGHUP, stays ignored). Prints one line \
             "listening on ADDRESS" per address once ready.
             """)
 

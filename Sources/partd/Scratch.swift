@@ -83,7 +83,7 @@ final class Scratch: @unchecked Sendable {
     }
 }
 
-/// SIGINT, SIGTERM and SIGHUP, for the whole process. ``start()``, the first thing `main` does, blocks them
+/// SIGINT, SIGTERM and SIGHUP, for the whole process (those not ignored at its start). ``start()``, the first thing `main` does, blocks them
 /// before any other thread exists (threads inherit the mask), so none is delivered: each waits, pending, until
 /// one thread takes it with `sigwait`. That thread runs the handler ``take(_:)`` set, or, with none set, ends
 /// the process by the signal as its default action would. So no signal is lost whenever it comes: taking a
@@ -91,18 +91,29 @@ final class Scratch: @unchecked Sendable {
 final class StopSignals: Sendable {
     static let shared = StopSignals()
     private let handler = Mutex<(@Sendable (Int32) -> Void)?>(nil)
+    /// The signals taken: those of SIGINT, SIGTERM and SIGHUP not ignored when the process started. One
+    /// started ignored (SIGHUP under `nohup`, SIGINT in a shell's background job) stays ignored, as POSIX
+    /// programs leave it.
+    private let taken = Mutex<[Int32]>([])
 
-    private static var signals: sigset_t {
+    private var signals: sigset_t {
         var set = sigset_t()
         sigemptyset(&set)
-        for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&set, signal) }
+        for signal in taken.withLock({ $0 }) { sigaddset(&set, signal) }
         return set
     }
 
     /// Blocks the signals in the calling thread and starts the thread that takes them. Call it once, first
     /// thing in `main`, before any other thread starts.
     func start() {
-        var set = Self.signals
+        let notIgnored = [SIGINT, SIGTERM, SIGHUP].filter { signal in
+            var current = sigaction()
+            sigaction(signal, nil, &current)
+            return unsafeBitCast(current.__sigaction_handler.sa_handler, to: Int.self) != unsafeBitCast(SIG_IGN, to: Int.self)
+        }
+        taken.withLock { $0 = notIgnored }
+        guard !notIgnored.isEmpty else { return }
+        var set = signals
         pthread_sigmask(SIG_BLOCK, &set, nil)
         Thread.detachNewThread { [self] in takeForever() }
     }
@@ -114,7 +125,7 @@ final class StopSignals: Sendable {
     }
 
     private func takeForever() -> Never {
-        var set = Self.signals
+        var set = signals
         while true {
             var signal: Int32 = 0
             guard sigwait(&set, &signal) == 0 else { continue }

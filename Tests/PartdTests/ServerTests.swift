@@ -815,6 +815,35 @@ struct ServerTests {
         }
     }
 
+    @Test("partd serve started with SIGHUP ignored (nohup) keeps it ignored, and still stops on SIGTERM")
+    func serveUnderNohup() throws {
+        let partd = productsDirectory + "/partd"
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let data = scratchPath("serve-nohup")
+        defer { removeTree(data) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        // `trap "" HUP` ignores SIGHUP, as nohup does; the exec'd server inherits that.
+        process.arguments = ["-c", "trap '' HUP; exec \"$0\" serve --path \"$1\" --port 0 --log-level error", partd, data]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        #expect(line.contains("listening on"), "\(line)")
+        kill(process.processIdentifier, SIGHUP)
+        usleep(300_000)
+        #expect(process.isRunning, "partd serve stopped on a SIGHUP it was started ignoring")
+        kill(process.processIdentifier, SIGTERM)
+        var waited = 0
+        while process.isRunning && waited < 1000 {
+            usleep(10_000)
+            waited += 1
+        }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+    }
+
     @Test("partd serve: a SIGTERM at any moment of its start, before 'listening on' too, ends it, leaving nothing (40 rounds)")
     func serveStopsOnSignalDuringStart() throws {
         let partd = productsDirectory + "/partd"

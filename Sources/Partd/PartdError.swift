@@ -171,6 +171,9 @@ public struct PartdError: Error, Sendable {
     public static let compressionFailed = Code.compressionFailed
     public static let typeMismatch = Code.typeMismatch
     public static let io = Code.io
+    public static let connectionFailed = Code.connectionFailed
+    public static let protocolViolation = Code.protocolViolation
+    public static let unauthorized = Code.unauthorized
 }
 
 extension PartdError.Code {

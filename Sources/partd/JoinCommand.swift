@@ -15,7 +15,7 @@ extension JoinKind: ExpressibleByArgument {}
 struct JoinCSV: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "join",
-        abstract: "Join two CSV files on key columns out of core and print the joined rows as CSV.",
+        abstract: "Join two CSV or Arrow files on key columns out of core and print the joined rows.",
         discussion: """
             Shuffles both files by the --on columns in temporary directories (at most --memory in memory \
             each), then joins partition N of the left file with partition N of the right on all cores and \

@@ -274,7 +274,7 @@ final class ProgressLine {
 struct ShuffleCSV: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shuffle",
-        abstract: "Partition a CSV file by a column into a directory of partitions.",
+        abstract: "Partition a CSV or Arrow file by one or more columns into a directory of partitions.",
         discussion: """
             Reads the CSV in chunks, hashes the --by columns of every row (docs/format.md §7) and appends \
             each partition's rows as table frames to key N of the directory --out, keeping at most --memory \
@@ -329,7 +329,7 @@ struct ShuffleCSV: ParsableCommand {
 struct GroupByCSV: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "groupby",
-        abstract: "Group a CSV file by one or more columns out of core and print the aggregates as CSV.",
+        abstract: "Group a CSV or Arrow file by one or more columns out of core and print the aggregates.",
         discussion: """
             Shuffles the CSV by --by in a temporary directory (at most --memory in memory), then aggregates \
             every partition. --agg takes FUNCTION:COLUMN items (sum, mean, min, max, count, var, std, first, \

@@ -720,7 +720,7 @@ struct ServerTests {
         try verifyWorkerRecords(in: store, writers: writers, batches: batches, maxLength: maxLength)
     }
 
-    @Test("partd serve: listens, serves, and on SIGTERM or SIGHUP flushes memory to --path and exits")
+    @Test("partd serve: listens, serves, and on SIGTERM, SIGHUP or SIGINT flushes memory to --path and exits")
     func serveCommand() throws {
         let partd = productsDirectory + "/partd"
         try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
@@ -779,6 +779,28 @@ struct ServerTests {
         third.waitUntilExit()
         #expect(third.terminationReason == .exit && third.terminationStatus == 0)
         #expect(try DirectoryStore(path: data).get("kept") == bytes("in memory until shutdown!?"))
+        // SIGINT (Ctrl-C) too.
+        let fourth = Process()
+        fourth.executableURL = URL(fileURLWithPath: partd)
+        fourth.arguments = ["serve", "--path", data, "--socket", socketPath, "--log-level", "error"]
+        let fourthOut = Pipe()
+        fourth.standardOutput = fourthOut
+        try fourth.run()
+        _ = fourthOut.fileHandleForReading.availableData
+        let interrupted = try RemoteStore(connectingTo: .unixSocket(socketPath))
+        try interrupted.append(["kept": bytes("^C")])
+        try interrupted.flush()
+        kill(fourth.processIdentifier, SIGINT)
+        waited = 0
+        while fourth.isRunning && waited < 1000 {
+            usleep(10_000)
+            waited += 1
+        }
+        #expect(!fourth.isRunning, "partd serve did not stop on SIGINT")
+        if fourth.isRunning { fourth.terminate() }
+        fourth.waitUntilExit()
+        #expect(fourth.terminationReason == .exit && fourth.terminationStatus == 0)
+        #expect(try DirectoryStore(path: data).get("kept") == bytes("in memory until shutdown!?^C"))
         let usage = try run(partd, ["serve"])
         #expect(usage.status != 0)
         #expect(usage.output.contains("--socket"))

@@ -222,4 +222,17 @@ struct ByteCountTests {
         #expect(PartdError.Code.forErrno(13) == .permissionDenied)
         #expect(PartdError.Code.forErrno(24) == .tooManyOpenFiles)
     }
+
+    /// `catch PartdError.diskFull` (README, design.md "Errors") works for every code, the server's too.
+    @Test("every code has its PartdError shorthand for catch")
+    func catchShorthandForEveryCode() {
+        func caught(_ code: PartdError.Code, _ matches: (any Error) -> Bool) -> Bool {
+            matches(PartdError(code: code, message: "m"))
+        }
+        #expect(caught(.connectionFailed) { if case PartdError.connectionFailed = $0 { true } else { false } })
+        #expect(caught(.protocolViolation) { if case PartdError.protocolViolation = $0 { true } else { false } })
+        #expect(caught(.unauthorized) { if case PartdError.unauthorized = $0 { true } else { false } })
+        #expect(caught(.diskFull) { if case PartdError.diskFull = $0 { true } else { false } })
+        #expect(!caught(.io) { if case PartdError.unauthorized = $0 { true } else { false } })
+    }
 }

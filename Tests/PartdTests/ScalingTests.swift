@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Work that must grow linearly with a parameter users push far (keys, appends, rounds), pinned by counting the
+// work through package-internal counters, never by timing (Benchmarks/Scaling times it).
+
+@testable import Partd
+import Testing
+
+@Suite("Scaling")
+struct ScalingTests {
+    /// Many keys in a small budget: one batch append over every key spills hundreds of rounds of at most 20 keys.
+    /// Choosing each round used to look at every buffered key (keys × rounds); the rounds of one call now come
+    /// from one pass over the keys and a heap.
+    @Test("a spill of many rounds looks at each buffered key a bounded number of times, choosing as keysToSpill")
+    func spillRoundsAreLinearInKeys() throws {
+        let keyCount = 2_000
+        let budget = 48 * 1024
+        let store = SpillingStore(
+            spillingTo: MemoryStore(), configuration: .init(availableMemory: .bytes(budget), backgroundSpill: false))
+        let keys = (0..<keyCount).map { PartdKey($0) }
+        // The model: partd's rule applied round after round, as the store documents.
+        var model: [PartdKey: Int] = [:]
+        var state: UInt64 = 12345
+        func nextSize() -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return 16 + Int(state >> 58)  // 16..<80: many ties
+        }
+        for _ in 0..<8 {
+            let batch = keys.map { (key: $0, value: [UInt8](repeating: 1, count: nextSize())) }
+            try store.append(batch)
+            for entry in batch { model[entry.key, default: 0] += entry.value.count }
+            while model.values.reduce(0, +) > budget {
+                let chosen = SpillingStore<MemoryStore>.keysToSpill(
+                    sizes: model.map { (key: $0.key, size: $0.value) }, fraction: 0.1, maxCount: 20)
+                for key in chosen { model[key] = nil }
+            }
+        }
+        for key in keys {
+            #expect(store.bufferedBytes(of: key).count == model[key] ?? 0, "key \(key)")
+        }
+        let examined = store.spillCandidatesExaminedForTesting
+        #expect(examined <= 40 * keyCount, "looked at \(examined) key sizes to spill \(keyCount) keys 8 times")
+    }
+}

@@ -4,6 +4,7 @@
 // work through package-internal counters, never by timing (Benchmarks/Scaling times it).
 
 @testable import Partd
+@testable import PartdCompanions
 import Testing
 
 @Suite("Scaling")
@@ -40,5 +41,37 @@ struct ScalingTests {
         }
         let examined = store.spillCandidatesExaminedForTesting
         #expect(examined <= 40 * keyCount, "looked at \(examined) key sizes to spill \(keyCount) keys 8 times")
+    }
+
+    /// Before any flush there is no index on disk: looking up a key this instance does not have used to follow
+    /// the (absent) index over every entry, so `if !contains(k) { set(k) }` over n keys did n²/2 entry visits.
+    @Test("looking up missing keys before any flush does not walk every entry each time")
+    func missingKeyLookupsAreConstantBeforeAFlush() throws {
+        let n = 3_000
+        try SpillDictionary<Int, Int>.withTemporary { d in
+            for k in 0..<n where try !d.contains(k) { try d.set(k, for: k) }
+            #expect(try d.value(for: n) == nil)
+            #expect(try d.keys().count == n)
+            let walked = d.indexEntriesFollowedForTesting
+            #expect(walked <= 4 * n, "followed \(walked) index entries for \(n) lookups")
+        }
+    }
+
+    /// After a flush the index on disk is followed again at a lookup of an unknown key (another process may have
+    /// flushed it): still correct.
+    @Test("missing keys are still looked up in the index another instance flushed")
+    func missingKeyFollowsAnotherInstancesFlush() throws {
+        try SpillDictionary<Int, Int>.withTemporary { a in
+            try a.set(1, for: 1)
+            #expect(try a.value(for: 2) == nil)
+            let b = try SpillDictionary<Int, Int>(path: a.path, durable: false)
+            try b.set(2, for: 2)
+            try b.flush()
+            #expect(try a.value(for: 2) == 2)
+            #expect(try a.contains(1))
+            try b.removeValue(for: 2)
+            try b.flush()
+            #expect(try a.keys() == [1])
+        }
     }
 }

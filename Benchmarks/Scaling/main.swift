@@ -75,6 +75,19 @@ let workloads: [Workload] = [
             try check(store.byteCount(of: keys[0]) == 8 * 64)
         }
     },
+    Workload(name: "spilling: keys × 8 appends of 64 B, one key per call, sync", unit: "key", n: 1_000) { n in
+        let store = SpillingStore(
+            spillingTo: MemoryStore(),
+            configuration: .init(availableMemory: .kilobytes(64), backgroundSpill: false))
+        let keys = (0..<n).map { PartdKey($0) }
+        let value = [UInt8](repeating: 1, count: 64)
+        return try timed {
+            for _ in 0..<8 {
+                for key in keys { try store.append(key, value) }
+            }
+            try check(store.byteCount(of: keys[0]) == 8 * 64)
+        }
+    },
     // 3. Many keys on disk: one file each, then list them.
     Workload(name: "directory: keys, one append of 64 B each + keys()", unit: "key", n: 1_000) { n in
         let store = try DirectoryStore.temporary()
@@ -135,6 +148,21 @@ let workloads: [Workload] = [
             try check(store.get("k").columns.count == n)
             let names = (0..<n).reversed().map { "column-\($0)" }
             try check(store.get("k", columns: names).columns.count == n)
+        }
+    },
+    Workload(name: "tables: 1 row × columns, get selecting every column", unit: "column", n: 250) { n in
+        let store = TableStore(over: MemoryStore())
+        try store.append("k", try Table((0..<n).map { Column("column-\($0)", [Int64($0)]) }))
+        let names = (0..<n).reversed().map { "column-\($0)" }
+        return try timed {
+            for _ in 0..<20 { try check(store.get("k", columns: names).columns.count == n) }
+        }
+    },
+    Workload(name: "Table.selecting every column of a 1-row table", unit: "column", n: 250) { n in
+        let table = try Table((0..<n).map { Column("column-\($0)", [Int64($0)]) })
+        let names = (0..<n).reversed().map { "column-\($0)" }
+        return try timed {
+            for _ in 0..<20 { try check(table.selecting(names).columns.count == n) }
         }
     },
     // 6. SpillDictionary: many keys in a small budget, and the usual "if absent, set" loop.

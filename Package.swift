@@ -168,6 +168,14 @@ let package = Package(
             dependencies: ["Partd", "PartdTyped", "PartdShuffle", "PartdRedis", "BenchmarkSupport"],
             path: "Benchmarks/Redis"
         ),
+        .executableTarget(
+            name: "partd-bench-scaling",
+            dependencies: [
+                "Partd", "PartdCompression", "PartdTyped", "PartdShuffle", "PartdServer", "PartdCompanions",
+                "BenchmarkSupport",
+            ],
+            path: "Benchmarks/Scaling"
+        ),
         // A worker process the multi-process tests start several times.
         .executableTarget(
             name: "partd-test-worker",

@@ -117,6 +117,10 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         /// file); `flush` removes each, under the directory's lock, once the index it writes does not name it.
         var superseded: Set<String> = []
         var dropped = false
+        /// Whether the index was missing from disk when this instance last followed it.
+        var indexAbsent = false
+        /// Index and in-memory entries walked by `follow`, since the dictionary was made (for tests).
+        var indexEntriesFollowed = 0
         var onMiss: (@Sendable (Key) -> Void)?
         var onOverflow: (@Sendable (Key) -> Void)?
     }
@@ -151,7 +155,9 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         try state.withLock { state in
             state.onMiss = onMiss
             state.onOverflow = onOverflow
-            for (key, file) in try readIndex() {
+            let index = try readIndex()
+            state.indexAbsent = index == nil
+            for (key, file) in index ?? [:] {
                 state.entries[key] = Entry(value: nil, size: 0, file: file, shared: true, dirty: false, lastUse: 0)
             }
         }
@@ -238,6 +244,9 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
     public func items() throws -> [(key: Key, value: Value)] {
         try keys().compactMap { key in try value(for: key).map { (key, $0) } }
     }
+
+    /// Index and in-memory entries walked following the index on disk so far.
+    var indexEntriesFollowedForTesting: Int { state.withLock { $0.indexEntriesFollowed } }
 
     /// Bytes of values held in memory now.
     public var memoryUsage: Int { state.withLock { $0.memoryUsage } }
@@ -336,7 +345,7 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
                 state.entries[key] = entry
             }
             try folder.withLock(Self.lockName) {
-                let onDisk = try readIndex()
+                let onDisk = try readIndex() ?? [:]
                 var merged = onDisk
                 for key in state.removed { merged[key] = nil }
                 for key in state.changed { if let file = state.entries[key]?.file { merged[key] = file } }
@@ -390,8 +399,8 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
     }
 
     /// The index on disk: each key's file name.
-    private func readIndex() throws -> [Key: String] {
-        guard let bytes = try folder.read(Self.indexName) else { return [:] }
+    private func readIndex() throws -> [Key: String]? {
+        guard let bytes = try folder.read(Self.indexName) else { return nil }
         do {
             let entries = try ValueEncoding.messagePack.decode([IndexEntry].self, from: bytes)
             return Dictionary(entries.map { ($0.key, $0.file) }, uniquingKeysWith: { $1 })
@@ -402,14 +411,27 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
 
     /// Follows the index on disk: adds keys other processes flushed since this
     /// instance last looked and drops the ones they removed.
+    ///
+    /// While no index exists on disk (no instance has flushed yet), and none existed when this instance last
+    /// looked, following it again would change nothing (every key this instance has, it set itself), so it is
+    /// skipped: a lookup of a missing key then costs one `open` instead of a walk over every entry, which made
+    /// `if !contains(k) { set(k) }` over n keys quadratic in a dictionary that was never flushed.
     private func refreshIndex(_ state: inout State) throws {
-        follow(try readIndex(), &state)
+        guard let index = try readIndex() else {
+            if state.indexAbsent { return }
+            state.indexAbsent = true
+            follow([:], &state)
+            return
+        }
+        state.indexAbsent = false
+        follow(index, &state)
     }
 
     /// Makes the keys this instance has not changed since its last flush match `index`: a key whose file
     /// changed (another instance set it and flushed) lets go of the value held in memory, which its new
     /// file replaces at the next read.
     private func follow(_ index: [Key: String], _ state: inout State) {
+        state.indexEntriesFollowed += index.count + state.entries.count
         for (key, file) in index where !state.changed.contains(key) && !state.removed.contains(key) {
             let old = state.entries[key]
             if let old, old.file == file {

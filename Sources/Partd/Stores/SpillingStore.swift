@@ -102,6 +102,9 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
     private var stats = Statistics()
     private var failedJobs: [(id: Int, job: Job)] = []
     private var failure: PartdError?
+    /// Key sizes looked at to choose spill rounds, since the store was made (for tests of how that work
+    /// grows with the number of keys).
+    private var spillCandidatesExamined = 0
     private let writer = DispatchQueue(label: "partd.spilling-store.writer")
 
     // Shared with the writer without the monitor.
@@ -340,6 +343,9 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
         monitor.withLock { buffer.bytes(of: key) }
     }
 
+    /// Key sizes looked at to choose spill rounds so far (see `nextRound`).
+    var spillCandidatesExaminedForTesting: Int { monitor.withLock { spillCandidatesExamined } }
+
     /// What the store has buffered and spilled so far.
     public var statistics: Statistics {
         monitor.withLock {
@@ -389,6 +395,7 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
             // Clamped: Double(Int.max) rounds up to 2^63, which Int(_:) would trap on.
             let share = Double(budget) * configuration.backgroundThreshold
             let threshold = share < Double(Int.max) ? Int(share) : Int.max
+            var rounds = SpillRounds()
             while buffer.totalBytes > threshold, !buffer.isEmpty {
                 let done = written.withLock { jobs in
                     var taken: [Job] = []
@@ -396,7 +403,7 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
                     return taken
                 }
                 _ = done  // released here, on the appending thread
-                let job = detach(nextRound())
+                let job = detach(rounds.next(self))
                 pendingJobs.add(1, ordering: .sequentiallyConsistent)
                 inFlightBytes.add(job.reduce(0) { $0 + $1.bytes }, ordering: .sequentiallyConsistent)
                 queue.withLock { $0.enqueue(job) }
@@ -413,18 +420,49 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
                 stats.waitSeconds += Self.now() - start
             }
         } else {
+            var rounds = SpillRounds()
             while buffer.totalBytes > budget, !buffer.isEmpty, failure == nil {
-                spillSynchronously(detach(nextRound()))
+                spillSynchronously(detach(rounds.next(self)))
             }
         }
         restoreFailedJobs()
         try throwPendingFailure()
     }
 
+    /// The keys of successive spill rounds of one call, each chosen as ``keysToSpill(sizes:fraction:maxCount:)``
+    /// would choose it. Between the rounds of one call the buffer only loses the keys each round takes (the
+    /// monitor is held and nothing is appended), and a round takes the largest keys, so the rounds take
+    /// successive keys of one order (size descending, then key order). The first round scans the table as
+    /// before (a call usually needs one round); a second builds a heap of the remaining keys once, and every
+    /// later round pops its keys from it: O(keys + keys spilled · log keys) per call instead of
+    /// O(keys · rounds), which with many small keys in a small budget made a batch append quadratic.
+    fileprivate struct SpillRounds {
+        private var round = 0
+        private var heap = SpillHeap()
+
+        mutating func next(_ store: SpillingStore) -> [PartdKey] {
+            round += 1
+            if round == 1 { return store.nextRound() }
+            if round == 2 {
+                heap = SpillHeap(store.buffer.slotSizes.map { (key: store.buffer.key(atSlot: $0.slot), size: $0.size) })
+                store.spillCandidatesExamined += heap.count
+            }
+            let limit = min(max(1, store.configuration.maxKeysPerSpill), max(heap.count / 2, 1))
+            var top: [(key: PartdKey, size: Int, index: Int)] = []
+            top.reserveCapacity(limit)
+            while top.count < limit, let entry = heap.popLargest() { top.append(entry) }
+            store.spillCandidatesExamined += top.count
+            let taken = SpillRule.taken(sizes: top.map(\.size), total: store.buffer.totalBytes, fraction: store.configuration.spillFraction)
+            for entry in top[taken...] { heap.insert(entry) }
+            return top[..<taken].map(\.key)
+        }
+    }
+
     /// The keys of the next spill round, chosen as ``keysToSpill(sizes:fraction:maxCount:)``
     /// does, from the buffer's table slots (no key is copied until chosen).
     private func nextRound() -> [PartdKey] {
         let slots = buffer.slotSizes
+        spillCandidatesExamined += slots.count
         return SpillRule.choose(
             sizes: slots.map(\.size), fraction: configuration.spillFraction, maxCount: configuration.maxKeysPerSpill,
             tieBreak: { buffer.key(atSlot: slots[$0].slot) < buffer.key(atSlot: slots[$1].slot) }
@@ -602,14 +640,86 @@ enum SpillRule {
             top.insert(i, at: index)
             if top.count > limit { top.removeLast() }
         }
+        return Array(top.prefix(taken(sizes: top.map { sizes[$0] }, total: total, fraction: fraction)))
+    }
+
+    /// How many of the `top` sizes (largest first, at least one) a round takes: as many as fit within
+    /// `fraction` of `total`, at least 1.
+    static func taken(sizes top: [Int], total: Int, fraction: Double) -> Int {
+        guard !top.isEmpty else { return 0 }
         let cutoffBytes = Double(total) * fraction
         var running = 0
         var taken = 0
-        for i in top {
-            running += sizes[i]
+        for size in top {
+            running += size
             if Double(running) > cutoffBytes { break }
             taken += 1
         }
-        return Array(top.prefix(max(1, taken)))
+        return max(1, taken)
+    }
+}
+
+/// A binary max-heap of keys by size, ties by key order (the order a spill round takes keys in). The heap
+/// moves sizes and indices into `keys`, so sifting takes no reference counts.
+struct SpillHeap {
+    private var keys: [PartdKey] = []
+    private var entries: [(size: Int, index: Int)] = []
+
+    init() {}
+
+    init(_ sizes: [(key: PartdKey, size: Int)]) {
+        keys = sizes.map(\.key)
+        entries = sizes.indices.map { (size: sizes[$0].size, index: $0) }
+        var i = entries.count / 2
+        while i > 0 {
+            i -= 1
+            siftDown(i)
+        }
+    }
+
+    var count: Int { entries.count }
+
+    @inline(__always)
+    private func before(_ a: (size: Int, index: Int), _ b: (size: Int, index: Int)) -> Bool {
+        a.size != b.size ? a.size > b.size : keys[a.index] < keys[b.index]
+    }
+
+    /// Puts back an entry ``popLargest()`` returned.
+    mutating func insert(_ entry: (key: PartdKey, size: Int, index: Int)) {
+        let moving = (size: entry.size, index: entry.index)
+        entries.append(moving)
+        var child = entries.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard before(moving, entries[parent]) else { break }
+            entries[child] = entries[parent]
+            child = parent
+        }
+        entries[child] = moving
+    }
+
+    mutating func popLargest() -> (key: PartdKey, size: Int, index: Int)? {
+        guard let top = entries.first else { return nil }
+        let last = entries.removeLast()
+        if !entries.isEmpty {
+            entries[0] = last
+            siftDown(0)
+        }
+        return (keys[top.index], top.size, top.index)
+    }
+
+    private mutating func siftDown(_ start: Int) {
+        let moving = entries[start]
+        var parent = start
+        while true {
+            let left = 2 * parent + 1
+            guard left < entries.count else { break }
+            var best = left
+            if left + 1 < entries.count, before(entries[left + 1], entries[left]) { best = left + 1 }
+            guard before(entries[best], moving) else { break }
+            entries[parent] = entries[best]
+            parent = best
+        }
+        entries[parent] = moving
     }
 }

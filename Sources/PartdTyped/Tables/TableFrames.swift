@@ -297,8 +297,11 @@ enum TableFrames {
         for frame in parsed.dropFirst() where frame.schema != first.schema {
             throw PartdError.layoutMismatch(key, holds: "tables \(first.schema) and \(frame.schema)", given: "one schema")
         }
-        let chosen = try (selection ?? first.columns.map(\.name)).map { name in
-            guard let index = first.columns.firstIndex(where: { $0.name.hasSameUTF8(as: name) }) else {
+        let names = first.columns.map(\.name)
+        let wanted = selection ?? names
+        let finder = ColumnFinder(names, lookups: wanted.count)
+        let chosen = try wanted.map { name in
+            guard let index = finder.index(of: name) else {
                 throw PartdError(code: .invalidArgument, message: "key \(key) has no column \"\(name)\"; its tables are \(first.schema)", key: key)
             }
             return index

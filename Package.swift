@@ -123,7 +123,7 @@ let package = Package(
         // Record format and helpers shared by the tests and the worker process.
         .target(
             name: "PartdTestSupport",
-            dependencies: ["Partd", "PartdTyped"],
+            dependencies: ["Partd", "PartdCompression", "PartdTyped"],
             path: "Tests/PartdTestSupport"
         ),
         // Benchmarks (run with Benchmarks/run-w1.sh and run-w2.sh, which build them in release mode).

@@ -252,6 +252,17 @@ public struct MessagePackWriter: ~Copyable {
         guard fits(count) else { return }
         out.writeHeader(.map, count: count)
     }
+
+    /// Where the next value is written.
+    @usableFromInline
+    var offset: Int { out.count }
+
+    /// Puts the values (with `keyed`, the map entries) written from `starts[0]` on in ``MessagePackOrder``:
+    /// a set's elements and a dictionary's entries come out the same in every process.
+    @usableFromInline
+    mutating func sortValues(from starts: [Int], keyed: Bool) {
+        out.sortValues(from: starts, keyed: keyed)
+    }
 }
 
 /// Reads the fields of one ``MessagePackRecord`` (see ``MessagePackRecord/init(unpacking:)``).
@@ -553,13 +564,23 @@ extension Array: MessagePackField where Element: MessagePackField {
 }
 
 // Sets and dictionaries as `Codable` writes them: a set is an array of its elements, a dictionary with `String`
-// or `Int` keys a map (str or int keys), both in iteration order. Reading takes exactly that form; a map with
+// or `Int` keys a map (str or int keys), both sorted (`MessagePackOrder`), as the encoder writes them. Reading takes exactly that form; a map with
 // another key type or a key written twice (which `Codable` reads as its first entry) goes through `Codable`.
 extension Set: MessagePackField where Element: MessagePackField {
     @inlinable
     public static func _pack(_ value: Set<Element>, into writer: inout MessagePackWriter) {
         writer.writeArrayHeader(count: value.count)
-        for element in value { Element._pack(element, into: &writer) }
+        guard value.count > 1 else {
+            for element in value { Element._pack(element, into: &writer) }
+            return
+        }
+        var starts: [Int] = []
+        starts.reserveCapacity(value.count)
+        for element in value {
+            starts.append(writer.offset)
+            Element._pack(element, into: &writer)
+        }
+        writer.sortValues(from: starts, keyed: false)
     }
 
     @inlinable
@@ -582,10 +603,21 @@ extension Dictionary: MessagePackField where Key: MessagePackMapKey, Value: Mess
     @inlinable
     public static func _pack(_ value: [Key: Value], into writer: inout MessagePackWriter) {
         writer.writeMapHeader(count: value.count)
+        guard value.count > 1 else {
+            for (key, element) in value {
+                Key._pack(key, into: &writer)
+                Value._pack(element, into: &writer)
+            }
+            return
+        }
+        var starts: [Int] = []
+        starts.reserveCapacity(value.count)
         for (key, element) in value {
+            starts.append(writer.offset)
             Key._pack(key, into: &writer)
             Value._pack(element, into: &writer)
         }
+        writer.sortValues(from: starts, keyed: true)
     }
 
     @inlinable

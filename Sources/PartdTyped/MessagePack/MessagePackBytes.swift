@@ -114,21 +114,26 @@ struct ByteWriter: ~Copyable {
     /// (the last to the end). A value is compared by its first element: the whole value (a set's element), or
     /// with `keyed` the key it starts with (a map entry's). See ``MessagePackOrder``.
     mutating func sortValues(from starts: [Int], keyed: Bool) {
-        guard starts.count > 1 else { return }
-        precondition(starts.allSatisfy { $0 >= 0 && $0 <= count }, "values outside the writer")
+        let n = starts.count
+        guard n > 1 else { return }
+        precondition(starts[0] >= 0 && starts[n - 1] <= count, "values outside the writer")
         let view = UnsafeRawBufferPointer(start: base, count: count)
-        let ends = Array(starts.dropFirst()) + [count]
-        func end(_ i: Int) -> Int { keyed ? MessagePackOrder.endOfFirst(view, from: starts[i], limit: ends[i]) : ends[i] }
-        let order = starts.indices.sorted { a, b in
-            MessagePackOrder.precedes(view, starts[a], end(a), starts[b], end(b))
+        func end(_ i: Int) -> Int { i + 1 < n ? starts[i + 1] : count }
+        func compared(_ i: Int) -> Int { keyed ? MessagePackOrder.endOfFirst(view, from: starts[i], limit: end(i)) : end(i) }
+        // Most maps and sets are small: check the order first, and sort (allocating) only when it is wrong.
+        var inOrder = true
+        for i in 1..<n where MessagePackOrder.precedes(view, starts[i], compared(i), starts[i - 1], compared(i - 1)) {
+            inOrder = false
+            break
         }
-        guard order != Array(starts.indices) else { return }
+        guard !inOrder else { return }
+        let order = (0..<n).sorted { a, b in MessagePackOrder.precedes(view, starts[a], compared(a), starts[b], compared(b)) }
         let first = starts[0]
         let sorted = UnsafeMutableRawBufferPointer.allocate(byteCount: count - first, alignment: 1)
         defer { sorted.deallocate() }
         var at = 0
         for i in order {
-            let length = ends[i] - starts[i]
+            let length = end(i) - starts[i]
             (sorted.baseAddress! + at).copyMemory(from: base + starts[i], byteCount: length)
             at += length
         }

@@ -110,34 +110,53 @@ struct ByteWriter: ~Copyable {
         count += bytes.count
     }
 
-    /// Puts the values written from `starts[0]` on in order: value `i` runs from `starts[i]` to the next start
+    /// Puts the values written from `starts[lo]` on in order: value `i` runs from `starts[i]` to the next start
     /// (the last to the end). A value is compared by its first element: the whole value (a set's element), or
-    /// with `keyed` the key it starts with (a map entry's). See ``MessagePackOrder``.
-    mutating func sortValues(from starts: [Int], keyed: Bool) {
-        let n = starts.count
+    /// with `keyed` the key it starts with (a map entry's). See ``MessagePackOrder``. `order` is scratch space
+    /// (kept by the caller, so that sorting small maps allocates nothing); the sorted bytes are assembled past
+    /// the end of what is written and moved back.
+    mutating func sortValues(_ starts: borrowing [Int], from lo: Int, keyed: Bool, order: inout [Int]) {
+        let n = starts.count - lo
         guard n > 1 else { return }
-        precondition(starts[0] >= 0 && starts[n - 1] <= count, "values outside the writer")
+        precondition(starts[lo] >= 0 && starts[starts.count - 1] <= count, "values outside the writer")
         let view = UnsafeRawBufferPointer(start: base, count: count)
-        func end(_ i: Int) -> Int { i + 1 < n ? starts[i + 1] : count }
-        func compared(_ i: Int) -> Int { keyed ? MessagePackOrder.endOfFirst(view, from: starts[i], limit: end(i)) : end(i) }
-        // Most maps and sets are small: check the order first, and sort (allocating) only when it is wrong.
+        let total = count
+        func begin(_ i: Int) -> Int { starts[lo + i] }
+        func end(_ i: Int) -> Int { i + 1 < n ? starts[lo + i + 1] : total }
+        func compared(_ i: Int) -> Int { keyed ? MessagePackOrder.endOfFirst(view, from: begin(i), limit: end(i)) : end(i) }
+        func precedes(_ a: Int, _ b: Int) -> Bool { MessagePackOrder.precedes(view, begin(a), compared(a), begin(b), compared(b)) }
+        // Most maps and sets are small, and some are in order already.
         var inOrder = true
-        for i in 1..<n where MessagePackOrder.precedes(view, starts[i], compared(i), starts[i - 1], compared(i - 1)) {
+        for i in 1..<n where precedes(i, i - 1) {
             inOrder = false
             break
         }
         guard !inOrder else { return }
-        let order = (0..<n).sorted { a, b in MessagePackOrder.precedes(view, starts[a], compared(a), starts[b], compared(b)) }
-        let first = starts[0]
-        let sorted = UnsafeMutableRawBufferPointer.allocate(byteCount: count - first, alignment: 1)
-        defer { sorted.deallocate() }
-        var at = 0
-        for i in order {
-            let length = end(i) - starts[i]
-            (sorted.baseAddress! + at).copyMemory(from: base + starts[i], byteCount: length)
-            at += length
+        order.removeAll(keepingCapacity: true)
+        order.append(contentsOf: 0..<n)
+        if n <= 16 {
+            for i in 1..<n {
+                let item = order[i]
+                var j = i
+                while j > 0 && precedes(item, order[j - 1]) {
+                    order[j] = order[j - 1]
+                    j -= 1
+                }
+                order[j] = item
+            }
+        } else {
+            order.sort(by: precedes)
         }
-        (base + first).copyMemory(from: sorted.baseAddress!, byteCount: count - first)
+        let first = begin(0)
+        let length = total - first
+        reserve(length)
+        var at = total
+        for i in order {
+            let size = end(i) - begin(i)
+            (base + at).copyMemory(from: base + begin(i), byteCount: size)
+            at += size
+        }
+        (base + first).copyMemory(from: base + total, byteCount: length)
     }
 
     /// Replaces the byte at `offset` with `bytes` (to widen a header written before its length was known).

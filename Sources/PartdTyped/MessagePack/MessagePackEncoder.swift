@@ -285,9 +285,10 @@ private struct EncodingCore: ~Copyable {
         var filled = true
         /// The encoder whose value this container is.
         var owner = -1
-        /// For a dictionary's map or a set's array: where each value (entry) starts, to sort them when the
-        /// container closes (``MessagePackOrder``), so that the bytes do not follow Swift's per-process order.
-        var starts: [Int]?
+        /// For a dictionary's map or a set's array: where its values' (entries') starts begin on
+        /// ``EncodingCore/sortStarts``, to sort them when the container closes (``MessagePackOrder``), so that
+        /// the bytes do not follow Swift's per-process order.
+        var sortBase: Int?
     }
 
     let structsAsArrays: Bool
@@ -301,6 +302,10 @@ private struct EncodingCore: ~Copyable {
     var shapeCache: (type: Any.Type?, anyKeys: Bool, kind: Kind, intKeys: Bool, sorted: Bool)?
     /// The last type an unkeyed container was opened for, and whether it is a set.
     var setCache: (type: Any.Type?, isSet: Bool)?
+    /// Where each value of the open sorted containers starts (a stack: see ``Frame/sortBase``), and scratch
+    /// space to sort them.
+    var sortStarts: [Int] = []
+    var sortOrder: [Int] = []
     /// See ``KeyProbeCache``.
     var keyProbe = KeyProbeCache<Bool>()
 
@@ -388,7 +393,7 @@ private struct EncodingCore: ~Copyable {
         frames.append(
             Frame(
                 kind: kind, intKeys: intKeys, id: lastID, header: out.count, pathCount: path.count, owner: owner,
-                starts: sorted ? [] : nil)
+                sortBase: sorted ? sortStarts.count : nil)
         )
         out.write(kind == .map ? 0x80 : 0x90)
         return (frames.count - 1, lastID)
@@ -400,7 +405,10 @@ private struct EncodingCore: ~Copyable {
         while frames.count > keep {
             let frame = frames.removeLast()
             if !frame.filled { out.write(0x80) }
-            if let starts = frame.starts { out.sortValues(from: starts, keyed: frame.kind == .map) }
+            if let base = frame.sortBase {
+                out.sortValues(sortStarts, from: base, keyed: frame.kind == .map, order: &sortOrder)
+                sortStarts.removeSubrange(base...)
+            }
             if frame.count < 16 {
                 out[frame.header] |= UInt8(frame.count)
             } else {
@@ -422,7 +430,7 @@ private struct EncodingCore: ~Copyable {
     mutating func begin(_ index: Int, _ id: Int) throws -> Int {
         guard isOpen(index, id) else { throw misuse("container used after its encoder moved on") }
         if frames.count > index + 1 || !frames[index].filled { close(keeping: index + 1) }
-        if frames[index].starts != nil { frames[index].starts!.append(out.count) }
+        if frames[index].sortBase != nil { sortStarts.append(out.count) }
         let position = frames[index].count
         frames[index].count = position + 1
         return position

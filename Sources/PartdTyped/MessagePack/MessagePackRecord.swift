@@ -131,6 +131,10 @@ public struct MessagePackWriter: ~Copyable {
     /// The layouts of record types nested in the list's records, and how deep the record being written is.
     var nested: [ObjectIdentifier: NestedLayout] = [:]
     var depth = 0
+    /// Where each value of the sets and dictionaries being written starts (a stack), and scratch space to
+    /// sort them: kept across records, so sorting allocates nothing once they have grown.
+    @usableFromInline var sortStarts: [Int] = []
+    var sortOrder: [Int] = []
 
     init(fieldNames: [String], structEncoding: MessagePackEncoder.StructEncoding) {
         fieldCount = fieldNames.count
@@ -253,15 +257,21 @@ public struct MessagePackWriter: ~Copyable {
         out.writeHeader(.map, count: count)
     }
 
-    /// Where the next value is written.
+    /// Begins the values of a set or the entries of a dictionary, which ``endSortedValues(from:keyed:)`` puts
+    /// in ``MessagePackOrder`` (so they come out the same in every process): call ``markValue()`` before each.
+    /// Returns where their starts begin on the stack of starts (nested sets and dictionaries push theirs above).
     @usableFromInline
-    var offset: Int { out.count }
+    mutating func beginSortedValues() -> Int { sortStarts.count }
 
-    /// Puts the values (with `keyed`, the map entries) written from `starts[0]` on in ``MessagePackOrder``:
-    /// a set's elements and a dictionary's entries come out the same in every process.
+    /// Notes that the next value (or entry) starts here.
     @usableFromInline
-    mutating func sortValues(from starts: [Int], keyed: Bool) {
-        out.sortValues(from: starts, keyed: keyed)
+    mutating func markValue() { sortStarts.append(out.count) }
+
+    /// Sorts the values marked since `base` (``beginSortedValues()``) and pops their starts.
+    @usableFromInline
+    mutating func endSortedValues(from base: Int, keyed: Bool) {
+        out.sortValues(sortStarts, from: base, keyed: keyed, order: &sortOrder)
+        sortStarts.removeSubrange(base...)
     }
 }
 
@@ -282,6 +292,10 @@ public struct MessagePackReader: ~Copyable {
     /// The layouts of record types nested in the list's records, and how deep the record being read is.
     var nested: [ObjectIdentifier: NestedLayout] = [:]
     var depth = 0
+    /// Where each value of the sets and dictionaries being written starts (a stack), and scratch space to
+    /// sort them: kept across records, so sorting allocates nothing once they have grown.
+    @usableFromInline var sortStarts: [Int] = []
+    var sortOrder: [Int] = []
 
     init(_ bytes: ArraySlice<UInt8>, fieldNames: [String]) {
         core = DecodingCore(bytes)
@@ -574,13 +588,12 @@ extension Set: MessagePackField where Element: MessagePackField {
             for element in value { Element._pack(element, into: &writer) }
             return
         }
-        var starts: [Int] = []
-        starts.reserveCapacity(value.count)
+        let base = writer.beginSortedValues()
         for element in value {
-            starts.append(writer.offset)
+            writer.markValue()
             Element._pack(element, into: &writer)
         }
-        writer.sortValues(from: starts, keyed: false)
+        writer.endSortedValues(from: base, keyed: false)
     }
 
     @inlinable
@@ -610,14 +623,13 @@ extension Dictionary: MessagePackField where Key: MessagePackMapKey, Value: Mess
             }
             return
         }
-        var starts: [Int] = []
-        starts.reserveCapacity(value.count)
+        let base = writer.beginSortedValues()
         for (key, element) in value {
-            starts.append(writer.offset)
+            writer.markValue()
             Key._pack(key, into: &writer)
             Value._pack(element, into: &writer)
         }
-        writer.sortValues(from: starts, keyed: true)
+        writer.endSortedValues(from: base, keyed: true)
     }
 
     @inlinable

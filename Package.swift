@@ -123,7 +123,7 @@ let package = Package(
         // Record format and helpers shared by the tests and the worker process.
         .target(
             name: "PartdTestSupport",
-            dependencies: ["Partd", "PartdTyped"],
+            dependencies: ["Partd", "PartdCompression", "PartdTyped"],
             path: "Tests/PartdTestSupport"
         ),
         // Benchmarks (run with Benchmarks/run-w1.sh and run-w2.sh, which build them in release mode).
@@ -193,7 +193,9 @@ let package = Package(
         ),
         .testTarget(
             name: "PartdTests",
-            dependencies: ["Partd", "PartdCompression", "PartdTyped", "PartdShuffle", "PartdServer", "PartdCompanions", "PartdRedis", "PartdTestSupport", "PartdCSV", "partd", "partd-test-worker", "shuffle-groupby-demo", "typed-arrays", "server-workers", "redis-shuffle", "format-samples"]
+            dependencies: ["Partd", "PartdCompression", "PartdTyped", "PartdShuffle", "PartdServer", "PartdCompanions", "PartdRedis", "PartdTestSupport", "PartdCSV", "partd", "partd-test-worker", "shuffle-groupby-demo", "typed-arrays", "server-workers", "redis-shuffle", "format-samples"],
+            // Files written by earlier versions, which every later version must read (Golden/README.md).
+            resources: [.copy("Golden")]
         ),
     ]
 )

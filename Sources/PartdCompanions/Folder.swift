@@ -14,7 +14,7 @@ public enum ValueEncoding: Sendable, Hashable {
     func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         switch self {
         case .messagePack: return try MessagePackEncoder().encode(value)
-        case .json: return Array(try JSONEncoder().encode(value))
+        case .json: return Array(try JSONEncoder.sortingKeys.encode(value))
         }
     }
 

@@ -226,7 +226,8 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         }
     }
 
-    /// Every key, in memory or on disk (and flushed to the index by other processes).
+    /// Every key, in memory or on disk (and flushed to the index by other processes), in no particular order:
+    /// as a `Dictionary`'s keys, in an order Swift seeds per process (``items()`` and ``values()`` too).
     public func keys() throws -> [Key] {
         try state.withLock { state in
             try checkOpen(state)

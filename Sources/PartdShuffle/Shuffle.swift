@@ -270,6 +270,8 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
 
     /// Every row added whose key hashes to partition `index`, in the order the
     /// chunks were added; an empty chunk for a partition that received nothing.
+    /// (Chunks added from several threads at once come in the order their appends completed, which may
+    /// differ from run to run.)
     public func partition(_ index: Int) throws -> Chunk {
         try partition(index, columns: nil)
     }

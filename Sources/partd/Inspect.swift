@@ -289,7 +289,7 @@ struct Cat: ParsableCommand {
                 for line in lines { try out.append(line) }
             }
         case .list:
-            let encoder = JSONEncoder()
+            let encoder = JSONEncoder.sortingKeys
             let elements = try ListStore<MemoryStore, PlainValue>(over: memory).get(key)
             try printLines { out in
                 for element in elements { try out.append(String(decoding: try encoder.encode(element), as: UTF8.self)) }

@@ -40,6 +40,28 @@ final class RawSocket {
 
     func send(_ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
 
+    /// The next `count` wire frames the server sends (fewer if it closes the connection or 10 s pass), as sent.
+    func readFrames(_ count: Int) -> [UInt8] {
+        var all: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        func framesComplete() -> Bool {
+            var at = 0
+            for _ in 0..<count {
+                guard all.count - at >= 8 else { return false }
+                let length = (0..<8).reduce(0) { $0 | Int(all[at + $1]) << (8 * $1) }
+                guard all.count - at - 8 >= length else { return false }
+                at += 8 + length
+            }
+            return true
+        }
+        while !framesComplete() {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { return all }
+            all += buffer[0..<n]
+        }
+        return all
+    }
+
     /// Everything the server sends until it closes the connection (or 10 s pass).
     func readToEnd() -> [UInt8] {
         var all: [UInt8] = []

@@ -123,7 +123,7 @@ public final class ListStore<Inner: ByteStore, Element: Codable & Sendable>: Sen
                 payload.reserveCapacity(values.count * 16 + 8)
                 try MessagePackEncoder(structEncoding: structs).encode(list: values, into: &payload)
             case .json:
-                payload = Array(try JSONEncoder().encode(values))
+                payload = Array(try JSONEncoder.sortingKeys.encode(values))
             }
         } catch {
             throw PartdError(code: .invalidArgument, message: "could not encode a list for key \(key): \(error)", key: key)
@@ -221,5 +221,16 @@ public final class ListStore<Inner: ByteStore, Element: Codable & Sendable>: Sen
         default:
             throw PartdError(code: .corruptData, message: "the payload is neither a MessagePack nor a JSON list (first byte \(first))")
         }
+    }
+}
+
+extension JSONEncoder {
+    /// A `JSONEncoder` that writes object keys sorted (`.sortedKeys`): a struct's fields and a dictionary's
+    /// keys come out in one order in every process, where Swift's own order for a dictionary is seeded per
+    /// process. (A set is written in its iteration order: `JSONEncoder` cannot sort it.)
+    package static var sortingKeys: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return encoder
     }
 }

@@ -110,6 +110,55 @@ struct ByteWriter: ~Copyable {
         count += bytes.count
     }
 
+    /// Puts the values written from `starts[lo]` on in order: value `i` runs from `starts[i]` to the next start
+    /// (the last to the end). A value is compared by its first element: the whole value (a set's element), or
+    /// with `keyed` the key it starts with (a map entry's). See ``MessagePackOrder``. `order` is scratch space
+    /// (kept by the caller, so that sorting small maps allocates nothing); the sorted bytes are assembled past
+    /// the end of what is written and moved back.
+    mutating func sortValues(_ starts: borrowing [Int], from lo: Int, keyed: Bool, order: inout [Int]) {
+        let n = starts.count - lo
+        guard n > 1 else { return }
+        precondition(starts[lo] >= 0 && starts[starts.count - 1] <= count, "values outside the writer")
+        let view = UnsafeRawBufferPointer(start: base, count: count)
+        let total = count
+        func begin(_ i: Int) -> Int { starts[lo + i] }
+        func end(_ i: Int) -> Int { i + 1 < n ? starts[lo + i + 1] : total }
+        func compared(_ i: Int) -> Int { keyed ? MessagePackOrder.endOfFirst(view, from: begin(i), limit: end(i)) : end(i) }
+        func precedes(_ a: Int, _ b: Int) -> Bool { MessagePackOrder.precedes(view, begin(a), compared(a), begin(b), compared(b)) }
+        // Most maps and sets are small, and some are in order already.
+        var inOrder = true
+        for i in 1..<n where precedes(i, i - 1) {
+            inOrder = false
+            break
+        }
+        guard !inOrder else { return }
+        order.removeAll(keepingCapacity: true)
+        order.append(contentsOf: 0..<n)
+        if n <= 16 {
+            for i in 1..<n {
+                let item = order[i]
+                var j = i
+                while j > 0 && precedes(item, order[j - 1]) {
+                    order[j] = order[j - 1]
+                    j -= 1
+                }
+                order[j] = item
+            }
+        } else {
+            order.sort(by: precedes)
+        }
+        let first = begin(0)
+        let length = total - first
+        reserve(length)
+        var at = total
+        for i in order {
+            let size = end(i) - begin(i)
+            (base + at).copyMemory(from: base + begin(i), byteCount: size)
+            at += size
+        }
+        (base + first).copyMemory(from: base + total, byteCount: length)
+    }
+
     /// Replaces the byte at `offset` with `bytes` (to widen a header written before its length was known).
     mutating func replace(at offset: Int, with bytes: [UInt8]) {
         precondition(offset >= 0 && offset < count && !bytes.isEmpty)
@@ -202,5 +251,104 @@ final class Shared<Core: ~Copyable> {
     private func begin() {
         precondition(!busy, "overlapping accesses to the state of a MessagePack coder")
         busy = true
+    }
+}
+
+/// The order in which the coders write the entries of a dictionary's map and the elements of a set, so that the
+/// same dictionary or set gives the same bytes in every process (Swift iterates both in an order it seeds per
+/// process): integers by value (negative ones first), then strings by their UTF-8 bytes, then any other value
+/// by its encoded bytes. A map entry is ordered by its key.
+enum MessagePackOrder {
+    private enum Leading {
+        case negative(Int64)
+        case nonNegative(UInt64)
+        case string(Int, Int)
+        case other
+    }
+
+    /// The first value of the bytes from `start`: an integer, a string (its bytes' range) or another value.
+    private static func leading(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Leading {
+        guard start < end else { return .other }
+        func big(_ size: Int) -> UInt64? {
+            guard start + 1 + size <= end else { return nil }
+            var value: UInt64 = 0
+            for i in 0..<size { value = value << 8 | UInt64(bytes[start + 1 + i]) }
+            return value
+        }
+        func signed(_ size: Int) -> Leading {
+            guard let raw = big(size) else { return .other }
+            let shift = UInt64(64 - 8 * size)
+            let value = Int64(bitPattern: raw << shift) >> Int64(shift)
+            return value < 0 ? .negative(value) : .nonNegative(UInt64(value))
+        }
+        func string(_ size: Int) -> Leading {
+            guard let length = big(size), start + 1 + size + Int(length) <= end else { return .other }
+            return .string(start + 1 + size, start + 1 + size + Int(length))
+        }
+        let tag = bytes[start]
+        switch tag {
+        case 0x00...0x7f: return .nonNegative(UInt64(tag))
+        case 0xe0...0xff: return .negative(Int64(Int8(bitPattern: tag)))
+        case 0xcc: return big(1).map(Leading.nonNegative) ?? .other
+        case 0xcd: return big(2).map(Leading.nonNegative) ?? .other
+        case 0xce: return big(4).map(Leading.nonNegative) ?? .other
+        case 0xcf: return big(8).map(Leading.nonNegative) ?? .other
+        case 0xd0: return signed(1)
+        case 0xd1: return signed(2)
+        case 0xd2: return signed(4)
+        case 0xd3: return signed(8)
+        case 0xa0...0xbf:
+            let length = Int(tag & 0x1f)
+            return start + 1 + length <= end ? .string(start + 1, start + 1 + length) : .other
+        case 0xd9: return string(1)
+        case 0xda: return string(2)
+        case 0xdb: return string(4)
+        default: return .other
+        }
+    }
+
+    /// Where the key a map entry at `start` starts with ends (an integer or a string; else `limit`: the whole
+    /// entry is compared).
+    static func endOfFirst(_ bytes: UnsafeRawBufferPointer, from start: Int, limit: Int) -> Int {
+        switch leading(bytes, start, limit) {
+        case .string(_, let end): return end
+        case .negative, .nonNegative:
+            let tag = bytes[start]
+            switch tag {
+            case 0xcc, 0xd0: return start + 2
+            case 0xcd, 0xd1: return start + 3
+            case 0xce, 0xd2: return start + 5
+            case 0xcf, 0xd3: return start + 9
+            default: return start + 1
+            }
+        case .other: return limit
+        }
+    }
+
+    /// Whether the value in `a ..< aEnd` comes before the one in `b ..< bEnd`.
+    static func precedes(_ bytes: UnsafeRawBufferPointer, _ a: Int, _ aEnd: Int, _ b: Int, _ bEnd: Int) -> Bool {
+        func rank(_ value: Leading) -> Int {
+            switch value {
+            case .negative, .nonNegative: return 0
+            case .string: return 1
+            case .other: return 2
+            }
+        }
+        func lexicographic(_ x: Range<Int>, _ y: Range<Int>) -> Bool {
+            let common = min(x.count, y.count)
+            let order = common == 0 ? 0 : memcmp(bytes.baseAddress! + x.lowerBound, bytes.baseAddress! + y.lowerBound, common)
+            return order != 0 ? order < 0 : x.count < y.count
+        }
+        let x = leading(bytes, a, aEnd)
+        let y = leading(bytes, b, bEnd)
+        switch (x, y) {
+        case (.negative(let u), .negative(let v)): return u < v
+        case (.negative, .nonNegative): return true
+        case (.nonNegative, .negative): return false
+        case (.nonNegative(let u), .nonNegative(let v)): return u < v
+        case (.string(let u0, let u1), .string(let v0, let v1)): return lexicographic(u0..<u1, v0..<v1)
+        case (.other, .other): return lexicographic(a..<aEnd, b..<bEnd)
+        default: return rank(x) < rank(y)
+        }
     }
 }

@@ -254,6 +254,11 @@ extension Dictionary: DictionaryMarker {
     fileprivate static var hasIntKeys: Bool { Key.self == Int.self }
 }
 
+/// Lets the encoder recognise sets, whose elements it sorts (``MessagePackOrder``) as it sorts dictionaries' entries.
+private protocol SetMarker {}
+
+extension Set: SetMarker {}
+
 private typealias EncodingState = Shared<EncodingCore>
 
 /// The output and the stack of open containers of one `encode` call. The containers refer to their frame by
@@ -280,6 +285,10 @@ private struct EncodingCore: ~Copyable {
         var filled = true
         /// The encoder whose value this container is.
         var owner = -1
+        /// For a dictionary's map or a set's array: where its values' (entries') starts begin on
+        /// ``EncodingCore/sortStarts``, to sort them when the container closes (``MessagePackOrder``), so that
+        /// the bytes do not follow Swift's per-process order.
+        var sortBase: Int?
     }
 
     let structsAsArrays: Bool
@@ -290,7 +299,13 @@ private struct EncodingCore: ~Copyable {
     var rootIndex: Int?
     var lastID = 0
     /// The last type `open` looked at (and whether its container's keys take any string), and the container it gets.
-    var shapeCache: (type: Any.Type?, anyKeys: Bool, kind: Kind, intKeys: Bool)?
+    var shapeCache: (type: Any.Type?, anyKeys: Bool, kind: Kind, intKeys: Bool, sorted: Bool)?
+    /// The last type an unkeyed container was opened for, and whether it is a set.
+    var setCache: (type: Any.Type?, isSet: Bool)?
+    /// Where each value of the open sorted containers starts (a stack: see ``Frame/sortBase``), and scratch
+    /// space to sort them.
+    var sortStarts: [Int] = []
+    var sortOrder: [Int] = []
     /// See ``KeyProbeCache``.
     var keyProbe = KeyProbeCache<Bool>()
 
@@ -373,10 +388,12 @@ private struct EncodingCore: ~Copyable {
         index >= 0 && index < frames.count && frames[index].id == id
     }
 
-    private mutating func push(_ kind: Kind, intKeys: Bool = false, owner: Int = -1) -> (index: Int, id: Int) {
+    private mutating func push(_ kind: Kind, intKeys: Bool = false, owner: Int = -1, sorted: Bool = false) -> (index: Int, id: Int) {
         lastID += 1
         frames.append(
-            Frame(kind: kind, intKeys: intKeys, id: lastID, header: out.count, pathCount: path.count, owner: owner)
+            Frame(
+                kind: kind, intKeys: intKeys, id: lastID, header: out.count, pathCount: path.count, owner: owner,
+                sortBase: sorted ? sortStarts.count : nil)
         )
         out.write(kind == .map ? 0x80 : 0x90)
         return (frames.count - 1, lastID)
@@ -388,6 +405,10 @@ private struct EncodingCore: ~Copyable {
         while frames.count > keep {
             let frame = frames.removeLast()
             if !frame.filled { out.write(0x80) }
+            if let base = frame.sortBase {
+                out.sortValues(sortStarts, from: base, keyed: frame.kind == .map, order: &sortOrder)
+                sortStarts.removeSubrange(base...)
+            }
             if frame.count < 16 {
                 out[frame.header] |= UInt8(frame.count)
             } else {
@@ -409,6 +430,7 @@ private struct EncodingCore: ~Copyable {
     mutating func begin(_ index: Int, _ id: Int) throws -> Int {
         guard isOpen(index, id) else { throw misuse("container used after its encoder moved on") }
         if frames.count > index + 1 || !frames[index].filled { close(keeping: index + 1) }
+        if frames[index].sortBase != nil { sortStarts.append(out.count) }
         let position = frames[index].count
         frames[index].count = position + 1
         return position
@@ -454,7 +476,8 @@ private struct EncodingCore: ~Copyable {
     /// `anyKeys`: whether the keyed container's key type takes any string (see ``KeyProbeCache``).
     mutating func open(keyed: Bool, anyKeys: Bool = false, _ index: Int, _ slot: Int) -> (index: Int, id: Int) {
         guard index >= 0, index < frames.count, frames[index].slot == slot else { return (-1, -1) }
-        let (kind, intKeys) = keyed ? keyedShape(of: frames[index].slotType, anyKeys: anyKeys) : (.array, false)
+        let (kind, intKeys, sorted) =
+            keyed ? keyedShape(of: frames[index].slotType, anyKeys: anyKeys) : (.array, false, isSet(frames[index].slotType))
         if frames[index].filled {
             guard frames.count > index + 1, frames[index + 1].owner == slot, frames[index + 1].kind == kind else {
                 return (-1, -1)
@@ -463,13 +486,13 @@ private struct EncodingCore: ~Copyable {
             return (index + 1, frames[index + 1].id)
         }
         guard fill(index, slot) else { return (-1, -1) }
-        return push(kind, intKeys: intKeys, owner: slot)
+        return push(kind, intKeys: intKeys, owner: slot, sorted: sorted)
     }
 
     /// Pushes a nested container for the value just counted in frame `index`, under coding-path key `key`.
-    mutating func nested(_ kind: Kind, key: any CodingKey) -> (index: Int, id: Int) {
+    mutating func nested(_ kind: Kind, key: any CodingKey, sorted: Bool = false) -> (index: Int, id: Int) {
         path.append(key)
-        return push(kind)
+        return push(kind, sorted: sorted)
     }
 
     /// Hands the value just counted in frame `index` to a super encoder; returns its id.
@@ -491,24 +514,33 @@ private struct EncodingCore: ~Copyable {
     /// for `Int` keys); with structs as arrays, an array unless its keys take any string (`anyKeys`: a
     /// dictionary's behind a wrapper, keys made up at run time) or `type` is an enum (whose synthesized
     /// `Codable` form is a map from the case name to its values, which an array would lose).
-    private mutating func keyedShape(of type: Any.Type?, anyKeys: Bool) -> (Kind, Bool) {
-        if let cache = shapeCache, cache.type == type, cache.anyKeys == anyKeys { return (cache.kind, cache.intKeys) }
-        let shape: (kind: Kind, intKeys: Bool)
+    /// A dictionary's map, and one whose keys take any string, is sorted (the third element; ``MessagePackOrder``).
+    private mutating func keyedShape(of type: Any.Type?, anyKeys: Bool) -> (Kind, Bool, Bool) {
+        if let cache = shapeCache, cache.type == type, cache.anyKeys == anyKeys { return (cache.kind, cache.intKeys, cache.sorted) }
+        let shape: (kind: Kind, intKeys: Bool, sorted: Bool)
         if let dictionary = type as? any DictionaryMarker.Type {
-            shape = (.map, dictionary.hasIntKeys)
+            shape = (.map, dictionary.hasIntKeys, true)
         } else if structsAsArrays, !anyKeys, !(type.map(isEnumType) ?? false) {
-            shape = (.array, false)
+            shape = (.array, false, false)
         } else {
-            shape = (.map, false)
+            shape = (.map, false, anyKeys)
         }
-        shapeCache = (type, anyKeys, shape.kind, shape.intKeys)
+        shapeCache = (type, anyKeys, shape.kind, shape.intKeys, shape.sorted)
         return shape
     }
 
-    /// Whether keyed containers of `Key` are maps because their keys take any string; asked only with structs
-    /// as arrays (nil: not known, ask `Key`).
+    /// Whether an unkeyed container for a value of static type `type` is a set's (whose elements are sorted).
+    private mutating func isSet(_ type: Any.Type?) -> Bool {
+        if let cache = setCache, cache.type == type { return cache.isSet }
+        let isSet = type is any SetMarker.Type
+        setCache = (type, isSet)
+        return isSet
+    }
+
+    /// Whether keyed containers of `Key` take any string as a key (they are maps, with their entries sorted:
+    /// their keys are data, not field names); nil: not known, ask `Key`.
     mutating func anyKeys(_ key: Any.Type) -> Bool? {  // (`mutating`, so that it runs in place)
-        structsAsArrays ? keyProbe.answer(key) : false
+        keyProbe.answer(key)
     }
 
     func codingPath(of index: Int, _ id: Int) -> [any CodingKey] {
@@ -640,9 +672,9 @@ private struct KeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
         try write(&state.core)
     }
 
-    private func nested(_ kind: EncodingCore.Kind, key: some CodingKey) -> (index: Int, id: Int) {
+    private func nested(_ kind: EncodingCore.Kind, key: some CodingKey, sorted: Bool = false) -> (index: Int, id: Int) {
         guard (try? entry(key)) != nil else { return (-1, -1) }
-        return state.core.nested(kind, key: key)
+        return state.core.nested(kind, key: key, sorted: sorted)
     }
 
     private func superEncoder(key: some CodingKey) -> any Encoder {
@@ -722,7 +754,7 @@ private struct KeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
         keyedBy _: NestedKey.Type, forKey key: Key
     ) -> KeyedEncodingContainer<NestedKey> {
         let anyKeys = state.anyKeys(NestedKey.self)
-        let opened = nested(state.core.nestedKeyedKind(anyKeys: anyKeys), key: key)
+        let opened = nested(state.core.nestedKeyedKind(anyKeys: anyKeys), key: key, sorted: anyKeys)
         return KeyedEncodingContainer(KeyedEncoder<NestedKey>(state: state, frame: opened.index, id: opened.id))
     }
 
@@ -752,9 +784,9 @@ private struct UnkeyedEncoder: UnkeyedEncodingContainer {
         try write(&state.core)
     }
 
-    private func nested(_ kind: EncodingCore.Kind) -> (index: Int, id: Int) {
+    private func nested(_ kind: EncodingCore.Kind, sorted: Bool = false) -> (index: Int, id: Int) {
         guard let position = try? next() else { return (-1, -1) }
-        return state.core.nested(kind, key: PathKey.index(position))
+        return state.core.nested(kind, key: PathKey.index(position), sorted: sorted)
     }
 
     mutating func encodeNil() throws { try put { $0.out.writeNil() } }
@@ -780,7 +812,7 @@ private struct UnkeyedEncoder: UnkeyedEncodingContainer {
         keyedBy _: NestedKey.Type
     ) -> KeyedEncodingContainer<NestedKey> {
         let anyKeys = state.anyKeys(NestedKey.self)
-        let opened = nested(state.core.nestedKeyedKind(anyKeys: anyKeys))
+        let opened = nested(state.core.nestedKeyedKind(anyKeys: anyKeys), sorted: anyKeys)
         return KeyedEncodingContainer(KeyedEncoder<NestedKey>(state: state, frame: opened.index, id: opened.id))
     }
 

@@ -131,6 +131,10 @@ public struct MessagePackWriter: ~Copyable {
     /// The layouts of record types nested in the list's records, and how deep the record being written is.
     var nested: [ObjectIdentifier: NestedLayout] = [:]
     var depth = 0
+    /// Where each value of the sets and dictionaries being written starts (a stack), and scratch space to
+    /// sort them: kept across records, so sorting allocates nothing once they have grown.
+    @usableFromInline var sortStarts: [Int] = []
+    var sortOrder: [Int] = []
 
     init(fieldNames: [String], structEncoding: MessagePackEncoder.StructEncoding) {
         fieldCount = fieldNames.count
@@ -252,6 +256,23 @@ public struct MessagePackWriter: ~Copyable {
         guard fits(count) else { return }
         out.writeHeader(.map, count: count)
     }
+
+    /// Begins the values of a set or the entries of a dictionary, which ``endSortedValues(from:keyed:)`` puts
+    /// in ``MessagePackOrder`` (so they come out the same in every process): call ``markValue()`` before each.
+    /// Returns where their starts begin on the stack of starts (nested sets and dictionaries push theirs above).
+    @usableFromInline
+    mutating func beginSortedValues() -> Int { sortStarts.count }
+
+    /// Notes that the next value (or entry) starts here.
+    @usableFromInline
+    mutating func markValue() { sortStarts.append(out.count) }
+
+    /// Sorts the values marked since `base` (``beginSortedValues()``) and pops their starts.
+    @usableFromInline
+    mutating func endSortedValues(from base: Int, keyed: Bool) {
+        out.sortValues(sortStarts, from: base, keyed: keyed, order: &sortOrder)
+        sortStarts.removeSubrange(base...)
+    }
 }
 
 /// Reads the fields of one ``MessagePackRecord`` (see ``MessagePackRecord/init(unpacking:)``).
@@ -271,6 +292,10 @@ public struct MessagePackReader: ~Copyable {
     /// The layouts of record types nested in the list's records, and how deep the record being read is.
     var nested: [ObjectIdentifier: NestedLayout] = [:]
     var depth = 0
+    /// Where each value of the sets and dictionaries being written starts (a stack), and scratch space to
+    /// sort them: kept across records, so sorting allocates nothing once they have grown.
+    @usableFromInline var sortStarts: [Int] = []
+    var sortOrder: [Int] = []
 
     init(_ bytes: ArraySlice<UInt8>, fieldNames: [String]) {
         core = DecodingCore(bytes)
@@ -562,13 +587,22 @@ extension Array: MessagePackField where Element: MessagePackField {
 }
 
 // Sets and dictionaries as `Codable` writes them: a set is an array of its elements, a dictionary with `String`
-// or `Int` keys a map (str or int keys), both in iteration order. Reading takes exactly that form; a map with
+// or `Int` keys a map (str or int keys), both sorted (`MessagePackOrder`), as the encoder writes them. Reading takes exactly that form; a map with
 // another key type or a key written twice (which `Codable` reads as its first entry) goes through `Codable`.
 extension Set: MessagePackField where Element: MessagePackField {
     @inlinable
     public static func _pack(_ value: Set<Element>, into writer: inout MessagePackWriter) {
         writer.writeArrayHeader(count: value.count)
-        for element in value { Element._pack(element, into: &writer) }
+        guard value.count > 1 else {
+            for element in value { Element._pack(element, into: &writer) }
+            return
+        }
+        let base = writer.beginSortedValues()
+        for element in value {
+            writer.markValue()
+            Element._pack(element, into: &writer)
+        }
+        writer.endSortedValues(from: base, keyed: false)
     }
 
     @inlinable
@@ -591,10 +625,20 @@ extension Dictionary: MessagePackField where Key: MessagePackMapKey, Value: Mess
     @inlinable
     public static func _pack(_ value: [Key: Value], into writer: inout MessagePackWriter) {
         writer.writeMapHeader(count: value.count)
+        guard value.count > 1 else {
+            for (key, element) in value {
+                Key._pack(key, into: &writer)
+                Value._pack(element, into: &writer)
+            }
+            return
+        }
+        let base = writer.beginSortedValues()
         for (key, element) in value {
+            writer.markValue()
             Key._pack(key, into: &writer)
             Value._pack(element, into: &writer)
         }
+        writer.endSortedValues(from: base, keyed: true)
     }
 
     @inlinable

@@ -53,6 +53,19 @@ if arguments.count == 11, arguments[1] == "redis-map", let mapper = Int(argument
     }
 }
 
+// partd-test-worker determinism DIR: writes, to files in DIR, the bytes every encoder writes for fixed inputs
+// that hold dictionaries, sets and categories (whose in-memory order Swift seeds per process), so that a test
+// can compare what separate processes write (`DeterminismTests`).
+if arguments.count == 3, arguments[1] == "determinism" {
+    do {
+        try writeDeterminismSamples(to: arguments[2])
+        exit(0)
+    } catch {
+        print("determinism: \(error)")
+        exit(1)
+    }
+}
+
 // partd-test-worker spill PATH WRITER N: sets N keys "w<WRITER>-<i>" in the spill dictionary at PATH,
 // flushing every 25, as one of several processes sharing it.
 if arguments.count == 5, arguments[1] == "spill", let writer = Int(arguments[3]), let count = Int(arguments[4]) {

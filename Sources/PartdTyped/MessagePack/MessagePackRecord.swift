@@ -292,10 +292,6 @@ public struct MessagePackReader: ~Copyable {
     /// The layouts of record types nested in the list's records, and how deep the record being read is.
     var nested: [ObjectIdentifier: NestedLayout] = [:]
     var depth = 0
-    /// Where each value of the sets and dictionaries being written starts (a stack), and scratch space to
-    /// sort them: kept across records, so sorting allocates nothing once they have grown.
-    @usableFromInline var sortStarts: [Int] = []
-    var sortOrder: [Int] = []
 
     init(_ bytes: ArraySlice<UInt8>, fieldNames: [String]) {
         core = DecodingCore(bytes)

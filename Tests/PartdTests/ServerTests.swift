@@ -749,13 +749,7 @@ struct ServerTests {
         let data = scratchPath("serve-data")
         defer { removeTree(data) }
         let socketPath = scratchPath("serve.sock")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: partd)
-        process.arguments = ["serve", "--path", data, "--memory", "1GB", "--socket", socketPath, "--log-level", "error"]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        let (process, line) = try startedProcess(partd, ["serve", "--path", data, "--memory", "1GB", "--socket", socketPath, "--log-level", "error"])
         #expect(line.contains("listening on unix:\(socketPath)"))
         let client = try RemoteStore(connectingTo: .unixSocket(socketPath))
         try client.append(["kept": bytes("in memory until shutdown")])
@@ -765,13 +759,7 @@ struct ServerTests {
         #expect(process.terminationStatus == 0)
         #expect(try DirectoryStore(path: data).get("kept") == bytes("in memory until shutdown"))
         // A client's shutdown request stops it the same way.
-        let second = Process()
-        second.executableURL = URL(fileURLWithPath: partd)
-        second.arguments = ["serve", "--path", data, "--socket", socketPath, "--log-level", "error"]
-        let secondOut = Pipe()
-        second.standardOutput = secondOut
-        try second.run()
-        _ = secondOut.fileHandleForReading.availableData
+        let (second, _) = try startedProcess(partd, ["serve", "--path", data, "--socket", socketPath, "--log-level", "error"])
         let closer = try RemoteStore(connectingTo: .unixSocket(socketPath))
         #expect(try closer.get("kept") == bytes("in memory until shutdown"))
         try closer.append(["kept": bytes("!")])
@@ -779,50 +767,19 @@ struct ServerTests {
         second.waitUntilExit()
         #expect(second.terminationStatus == 0)
         #expect(try DirectoryStore(path: data).get("kept") == bytes("in memory until shutdown!"))
-        // SIGHUP (an ssh session hanging up) stops it the same way.
-        let third = Process()
-        third.executableURL = URL(fileURLWithPath: partd)
-        third.arguments = ["serve", "--path", data, "--socket", socketPath, "--log-level", "error"]
-        let thirdOut = Pipe()
-        third.standardOutput = thirdOut
-        try third.run()
-        _ = thirdOut.fileHandleForReading.availableData
-        let hungUp = try RemoteStore(connectingTo: .unixSocket(socketPath))
-        try hungUp.append(["kept": bytes("?")])
-        try hungUp.flush()
-        kill(third.processIdentifier, SIGHUP)
-        var waited = 0
-        while third.isRunning && waited < 1000 {  // bounded: a server that ignores SIGHUP fails the test, not hangs it
-            usleep(10_000)
-            waited += 1
+        // SIGHUP (an ssh session hanging up) and SIGINT (Ctrl-C) stop it the same way.
+        var kept = "in memory until shutdown!"
+        for (signal, suffix) in [(SIGHUP, "?"), (SIGINT, "^C")] {
+            let (server, _) = try startedProcess(partd, ["serve", "--path", data, "--socket", socketPath, "--log-level", "error"])
+            let client = try RemoteStore(connectingTo: .unixSocket(socketPath))
+            try client.append(["kept": bytes(suffix)])
+            try client.flush()
+            kill(server.processIdentifier, signal)
+            #expect(endsWithin10Seconds(server), "partd serve did not stop on signal \(signal)")
+            #expect(server.terminationReason == .exit && server.terminationStatus == 0)
+            kept += suffix
+            #expect(try DirectoryStore(path: data).get("kept") == bytes(kept))
         }
-        #expect(!third.isRunning, "partd serve did not stop on SIGHUP")
-        if third.isRunning { third.terminate() }
-        third.waitUntilExit()
-        #expect(third.terminationReason == .exit && third.terminationStatus == 0)
-        #expect(try DirectoryStore(path: data).get("kept") == bytes("in memory until shutdown!?"))
-        // SIGINT (Ctrl-C) too.
-        let fourth = Process()
-        fourth.executableURL = URL(fileURLWithPath: partd)
-        fourth.arguments = ["serve", "--path", data, "--socket", socketPath, "--log-level", "error"]
-        let fourthOut = Pipe()
-        fourth.standardOutput = fourthOut
-        try fourth.run()
-        _ = fourthOut.fileHandleForReading.availableData
-        let interrupted = try RemoteStore(connectingTo: .unixSocket(socketPath))
-        try interrupted.append(["kept": bytes("^C")])
-        try interrupted.flush()
-        kill(fourth.processIdentifier, SIGINT)
-        waited = 0
-        while fourth.isRunning && waited < 1000 {
-            usleep(10_000)
-            waited += 1
-        }
-        #expect(!fourth.isRunning, "partd serve did not stop on SIGINT")
-        if fourth.isRunning { fourth.terminate() }
-        fourth.waitUntilExit()
-        #expect(fourth.terminationReason == .exit && fourth.terminationStatus == 0)
-        #expect(try DirectoryStore(path: data).get("kept") == bytes("in memory until shutdown!?^C"))
         let usage = try run(partd, ["serve"])
         #expect(usage.status != 0)
         #expect(usage.output.contains("--socket"))
@@ -836,24 +793,10 @@ struct ServerTests {
         try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
         defer { removeTree(tmp) }
         for round in 0..<10 {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: partd)
-            process.arguments = ["serve", "--port", "0", "--log-level", "error"]
-            process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": tmp]) { $1 }
-            let out = Pipe()
-            process.standardOutput = out
-            try process.run()
-            let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+            let (process, line) = try startedProcess(partd, ["serve", "--port", "0", "--log-level", "error"], environment: ["TMPDIR": tmp])
             #expect(line.contains("listening on"), "round \(round): \(line)")
             kill(process.processIdentifier, SIGTERM)
-            var waited = 0
-            while process.isRunning && waited < 1000 {  // bounded: a lost signal fails the test, not hangs it
-                usleep(10_000)
-                waited += 1
-            }
-            #expect(!process.isRunning, "round \(round): partd serve ran on after SIGTERM")
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
+            #expect(endsWithin10Seconds(process), "round \(round): partd serve ran on after SIGTERM")
             #expect(process.terminationReason == .exit && process.terminationStatus == 0, "round \(round)")
             #expect(try FileManager.default.contentsOfDirectory(atPath: tmp) == [], "round \(round): its temporary store was left")
         }
@@ -865,26 +808,15 @@ struct ServerTests {
         try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
         let data = scratchPath("serve-nohup")
         defer { removeTree(data) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
         // `trap "" HUP` ignores SIGHUP, as nohup does; the exec'd server inherits that.
-        process.arguments = ["-c", "trap '' HUP; exec \"$0\" serve --path \"$1\" --port 0 --log-level error", partd, data]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        let (process, line) = try startedProcess(
+            "/bin/sh", ["-c", "trap '' HUP; exec \"$0\" serve --path \"$1\" --port 0 --log-level error", partd, data])
         #expect(line.contains("listening on"), "\(line)")
         kill(process.processIdentifier, SIGHUP)
         usleep(300_000)
         #expect(process.isRunning, "partd serve stopped on a SIGHUP it was started ignoring")
         kill(process.processIdentifier, SIGTERM)
-        var waited = 0
-        while process.isRunning && waited < 1000 {
-            usleep(10_000)
-            waited += 1
-        }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        #expect(endsWithin10Seconds(process), "partd serve did not stop on SIGTERM")
         #expect(process.terminationReason == .exit && process.terminationStatus == 0)
     }
 
@@ -906,14 +838,7 @@ struct ServerTests {
             // Anywhere in its first 40 ms: loading, parsing, taking the signals, making the store, listening.
             usleep(UInt32.random(in: 0 ..< 40_000, using: &generator))
             kill(process.processIdentifier, SIGTERM)
-            var waited = 0
-            while process.isRunning && waited < 1000 {  // bounded: a lost signal fails the test, not hangs it
-                usleep(10_000)
-                waited += 1
-            }
-            #expect(!process.isRunning, "round \(round): partd serve ran on after SIGTERM")
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
+            #expect(endsWithin10Seconds(process), "round \(round): partd serve ran on after SIGTERM")
             // Ended by the signal itself (it came before there was anything to clean up) or stopped cleanly.
             let ended = (process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGTERM)
                 || (process.terminationReason == .exit && process.terminationStatus == 0)
@@ -921,4 +846,31 @@ struct ServerTests {
             #expect(try FileManager.default.contentsOfDirectory(atPath: tmp) == [], "round \(round): its temporary store was left")
         }
     }
+}
+
+/// Whether `process` ends within 10 seconds; if not, it is killed (SIGKILL), so a test that waits on a signal
+/// it missed fails instead of hanging. Returns once the process has ended either way.
+func endsWithin10Seconds(_ process: Process) -> Bool {
+    var waited = 0
+    while process.isRunning && waited < 1000 {
+        usleep(10_000)
+        waited += 1
+    }
+    let ended = !process.isRunning
+    if !ended { kill(process.processIdentifier, SIGKILL) }
+    process.waitUntilExit()
+    return ended
+}
+
+/// Starts `executable` with `arguments` (and `environment` over this process's), and returns it with the first
+/// output it wrote to standard output (`partd serve`'s "listening on" line: it is ready).
+func startedProcess(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (Process, String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+    let out = Pipe()
+    process.standardOutput = out
+    try process.run()
+    return (process, String(decoding: out.fileHandleForReading.availableData, as: UTF8.self))
 }

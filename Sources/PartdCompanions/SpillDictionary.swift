@@ -360,6 +360,7 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
                 // set again then gets a new file, never rewriting one another instance may read.
                 for key in state.changed { state.entries[key]?.shared = true }
                 try folder.write(Self.indexName, try ValueEncoding.messagePack.encode(index))
+                state.indexAbsent = false  // its keys are shared now: an index gone from here on must be followed
                 state.removed = []
                 state.changed = []
                 follow(merged, &state)

@@ -76,6 +76,22 @@ struct ScalingTests {
         }
     }
 
+    /// Review: after its own flush, an instance's keys are shared; once the index is gone (another instance
+    /// dropped the dictionary) a lookup must follow that, not skip it as if no index had ever been written.
+    @Test("after a flush, an index another instance removed is followed: its keys are gone")
+    func missingKeyFollowsARemovedIndex() throws {
+        let path = scratchPath("chest-removed-index")
+        defer { removeTree(path) }
+        let a = try SpillDictionary<Int, Int>(path: path, memoryBudget: .bytes(1), durable: false)
+        try a.set(1, for: 1)
+        try a.flush()  // and no read after it, which would see the index
+        let b = try SpillDictionary<Int, Int>(path: path, durable: false)
+        try b.drop()
+        #expect(try a.value(for: 2) == nil)
+        #expect(try a.keys() == [])
+        #expect(try a.value(for: 1) == nil)
+    }
+
     /// Columns were found by a scan of the names per column, so reading or selecting every one of c columns
     /// took c²/2 name comparisons (half a second per read of 4,000 columns in release; seconds in debug).
     /// There is no counter to pin this on: the test is the read at that scale, which CI runs in well under a

@@ -673,6 +673,7 @@ struct CLITests {
             process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": scratch]) { $1 }
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
+            _ = stopSignalsAtDefault  // SIGINT must reach it, also under a runner started with it ignored
             try process.run()
             return process
         }

@@ -834,6 +834,7 @@ struct ServerTests {
             process.arguments = ["serve", "--port", "0", "--log-level", "error"]
             process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": tmp]) { $1 }
             process.standardOutput = FileHandle.nullDevice
+            _ = stopSignalsAtDefault
             try process.run()
             // Anywhere in its first 40 ms: loading, parsing, taking the signals, making the store, listening.
             usleep(UInt32.random(in: 0 ..< 40_000, using: &generator))
@@ -862,9 +863,26 @@ func endsWithin10Seconds(_ process: Process) -> Bool {
     return ended
 }
 
+/// SIGINT, SIGTERM and SIGHUP back at their default action in the test process if it started with them ignored,
+/// before it starts a `partd` it will stop by one. A runner started in the background by a shell without job
+/// control (`swift test &` in a script) has SIGINT ignored, and under `nohup` SIGHUP; a child inherits that,
+/// and `partd` keeps a signal ignored at its start ignored (as POSIX programs do), so the test would wait in
+/// vain. (Foundation's `Process` does not reset dispositions for the child.)
+let stopSignalsAtDefault: Void = {
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        var current = sigaction()
+        sigaction(signal, nil, &current)
+        if unsafeBitCast(current.__sigaction_handler.sa_handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self) {
+            Glibc.signal(signal, SIG_DFL)
+        }
+    }
+}()
+
 /// Starts `executable` with `arguments` (and `environment` over this process's), and returns it with the first
-/// output it wrote to standard output (`partd serve`'s "listening on" line: it is ready).
+/// output it wrote to standard output (`partd serve`'s "listening on" line: it is ready). The stop signals are
+/// at their default action for it (``stopSignalsAtDefault``).
 func startedProcess(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (Process, String) {
+    _ = stopSignalsAtDefault
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments

@@ -86,7 +86,7 @@ struct Serve: ParsableCommand {
         logger.logLevel = Logger.Level(rawValue: logLevel)!
         // The signals are taken before the server starts, so a SIGTERM sent once "listening on" shows stops it
         // cleanly (it killed it, leaving its temporary store, when taken after that line). One that comes
-        // earlier waits, blocked, until here (see StopSignals).
+        // earlier ends the process by its default action, with nothing made yet to leave behind (StopSignals).
         let stop = DispatchSemaphore(value: 0)
         StopSignals.shared.take { _ in stop.signal() }
         let directory = try path.map { try DirectoryStore(path: $0) } ?? DirectoryStore.temporary()

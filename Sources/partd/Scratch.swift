@@ -88,6 +88,8 @@ final class Scratch: @unchecked Sendable {
 /// one thread takes it with `sigwait`. That thread runs the handler ``take(_:)`` set, or, with none set, ends
 /// the process by the signal as its default action would. So no signal is lost whenever it comes: taking a
 /// signal with a handler installed later (`SIG_IGN`, then a dispatch source) lost one that came in between.
+/// Every thread keeps them blocked, and a child process would inherit that mask (Foundation's `Process` does
+/// not reset it): a command that starts one must unblock them in the child (`posix_spawnattr_setsigmask`).
 final class StopSignals: Sendable {
     static let shared = StopSignals()
     private let handler = Mutex<(@Sendable (Int32) -> Void)?>(nil)

@@ -7,14 +7,27 @@ import PartdTestSupport
 import PartdTyped
 import Testing
 
+/// The first CPU this process may run on (`Cpus_allowed_list` in `/proc/self/status`), if `taskset` is there
+/// to pin a child to it; `nil` otherwise (the one-CPU runs then run unpinned).
+let firstAllowedCPU: String? = {
+    guard FileManager.default.isExecutableFile(atPath: "/usr/bin/taskset"),
+          let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") })
+    else { return nil }
+    let list = line.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces)
+    let first = list.prefix { $0.isNumber }
+    return first.isEmpty ? nil : String(first)
+}()
+
 /// Runs a program with the test's environment minus `SWIFT_DETERMINISTIC_HASHING` (so every process seeds its
-/// hashes afresh, as users' processes do), optionally pinned to CPU 0 (`taskset`), and returns its exit status
-/// and standard output (standard error, where the commands report progress and timings, is discarded).
+/// hashes afresh, as users' processes do), optionally pinned to one CPU (`taskset`, the first this process may
+/// use; unpinned without `taskset`), and returns its exit status and standard output (standard error, where the
+/// commands report progress and timings, is discarded).
 func runFreshlySeeded(_ executable: String, _ arguments: [String], oneCPU: Bool = false) throws -> (status: Int32, output: [UInt8]) {
     let process = Process()
-    if oneCPU {
+    if oneCPU, let cpu = firstAllowedCPU {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
-        process.arguments = ["-c", "0", executable] + arguments
+        process.arguments = ["-c", cpu, executable] + arguments
     } else {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments

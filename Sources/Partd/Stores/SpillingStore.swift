@@ -434,7 +434,8 @@ public final class SpillingStore<Slow: ByteStore>: ByteStore, @unchecked Sendabl
     /// monitor is held and nothing is appended), and a round takes the largest keys, so the rounds take
     /// successive keys of one order (size descending, then key order). The first round scans the table as
     /// before (a call usually needs one round); a second builds a heap of the remaining keys once, and every
-    /// later round pops its keys from it: O(keys + keys spilled · log keys) per call instead of
+    /// later round pops up to `maxKeysPerSpill` keys from it and pushes back those it does not take:
+    /// O(keys + rounds · maxKeysPerSpill · log keys) per call instead of
     /// O(keys · rounds), which with many small keys in a small budget made a batch append quadratic.
     fileprivate struct SpillRounds {
         private var round = 0

@@ -63,13 +63,14 @@ final class Scratch: @unchecked Sendable {
         guard !handling else { return }
         handling = true
         StopSignals.shared.take { [self] signal in
+            // The lock is held to the end: a command finishing meanwhile waits in `whileRunning` and never
+            // reports as written what `undo` removes.
             lock.lock()
-            let undo = self.undo
-            lock.unlock()
             undo?()
-            remove()
+            if let path { removeUntilGone(path) }
+            path = nil
             writeStderr("\npartd: stopped by signal \(signal); scratch files removed\n")
-            exit(128 + signal)
+            StopSignals.end(by: signal)
         }
     }
 
@@ -126,23 +127,27 @@ final class StopSignals: Sendable {
         self.handler.withLock { $0 = handler }
     }
 
+    /// Ends the process by `signal`'s default action, as if it had never been taken: a shell sees the command
+    /// killed by it (status 128 + the signal, and a loop running it stops on Ctrl-C). Call it on the signals'
+    /// thread: unblocked there, the signal raised there ends the process.
+    static func end(by signal: Int32) {
+        Glibc.signal(signal, SIG_DFL)
+        var one = sigset_t()
+        sigemptyset(&one)
+        sigaddset(&one, signal)
+        pthread_sigmask(SIG_UNBLOCK, &one, nil)
+        raise(signal)
+    }
+
     private func takeForever() -> Never {
         var set = signals
         while true {
             var signal: Int32 = 0
             guard sigwait(&set, &signal) == 0 else { continue }
             let handler = self.handler.withLock { handler in
-                guard let handler else {
-                    // The default action: unblocked on this thread, the signal raised here ends the process.
-                    // Under the lock, so no handler is set (and nothing made for it to undo) meanwhile.
-                    Glibc.signal(signal, SIG_DFL)
-                    var one = sigset_t()
-                    sigemptyset(&one)
-                    sigaddset(&one, signal)
-                    pthread_sigmask(SIG_UNBLOCK, &one, nil)
-                    raise(signal)
-                    return handler
-                }
+                // With no handler, the default action, under the lock, so no handler is set (and nothing made
+                // for it to undo) meanwhile.
+                if handler == nil { Self.end(by: signal) }
                 return handler
             }
             handler?(signal)

@@ -94,31 +94,24 @@ final class Scratch: @unchecked Sendable {
 final class StopSignals: Sendable {
     static let shared = StopSignals()
     private let handler = Mutex<(@Sendable (Int32) -> Void)?>(nil)
-    /// The signals taken: those of SIGINT, SIGTERM and SIGHUP not ignored when the process started. One
-    /// started ignored (SIGHUP under `nohup`, SIGINT in a shell's background job) stays ignored, as POSIX
+    /// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread and starts the thread that takes them. Call it
+    /// once, first thing in `main`, before any other thread starts. A signal ignored when the process started
+    /// (SIGHUP under `nohup`, SIGINT in a shell's background job) is left out and stays ignored, as POSIX
     /// programs leave it.
-    private let taken = Mutex<[Int32]>([])
-
-    private var signals: sigset_t {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for signal in taken.withLock({ $0 }) { sigaddset(&set, signal) }
-        return set
-    }
-
-    /// Blocks the signals in the calling thread and starts the thread that takes them. Call it once, first
-    /// thing in `main`, before any other thread starts.
     func start() {
-        let notIgnored = [SIGINT, SIGTERM, SIGHUP].filter { signal in
+        var taken = sigset_t()
+        sigemptyset(&taken)
+        var any = false
+        for signal in [SIGINT, SIGTERM, SIGHUP] {
             var current = sigaction()
             sigaction(signal, nil, &current)
-            return unsafeBitCast(current.__sigaction_handler.sa_handler, to: Int.self) != unsafeBitCast(SIG_IGN, to: Int.self)
+            guard unsafeBitCast(current.__sigaction_handler.sa_handler, to: Int.self) != unsafeBitCast(SIG_IGN, to: Int.self) else { continue }
+            sigaddset(&taken, signal)
+            any = true
         }
-        taken.withLock { $0 = notIgnored }
-        guard !notIgnored.isEmpty else { return }
-        var set = signals
-        pthread_sigmask(SIG_BLOCK, &set, nil)
-        Thread.detachNewThread { [self] in takeForever() }
+        guard any else { return }
+        pthread_sigmask(SIG_BLOCK, &taken, nil)
+        Thread.detachNewThread { [self, taken] in takeForever(taken) }
     }
 
     /// From now on, runs `handler` with the signal's number when one comes (on the signals' own thread), in
@@ -139,8 +132,8 @@ final class StopSignals: Sendable {
         raise(signal)
     }
 
-    private func takeForever() -> Never {
-        var set = signals
+    private func takeForever(_ taken: sigset_t) -> Never {
+        var set = taken
         while true {
             var signal: Int32 = 0
             guard sigwait(&set, &signal) == 0 else { continue }

@@ -666,17 +666,8 @@ struct CLITests {
         defer { try? FileManager.default.removeItem(atPath: csv); removeTree(scratch) }
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         try writeCSV(csv, rows: 400_000, groups: 100_000)
-        func start(_ arguments: [String]) throws -> Process {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: partd)
-            process.arguments = arguments
-            process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": scratch]) { $1 }
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            _ = stopSignalsAtDefault  // SIGINT must reach it, also under a runner started with it ignored
-            try process.run()
-            return process
-        }
+        // (With SIGINT at its default action, also under a runner started with it ignored.)
+        func start(_ arguments: [String]) throws -> Process { try startedQuietly(partd, arguments, environment: ["TMPDIR": scratch]) }
         func leftovers() -> [String] { (try? FileManager.default.subpathsOfDirectory(atPath: scratch)) ?? [] }
 
         /// Sends SIGINT to `process` once `busy` holds (at most 12 s on), and waits for it to end.

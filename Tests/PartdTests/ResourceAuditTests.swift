@@ -798,13 +798,7 @@ struct ResourceAuditTests {
         try writer.finish { arrowBytes += $0 }
         writeFile(arrow, Array(arrowBytes.prefix(arrowBytes.count - 3_000)))
         func partd(_ arguments: [String]) throws -> Int32 {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
-            process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": temporary]) { $1 }
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
+            let process = try startedQuietly(executable, arguments, environment: ["TMPDIR": temporary])
             process.waitUntilExit()
             return process.terminationStatus
         }

@@ -829,13 +829,7 @@ struct ServerTests {
         defer { removeTree(tmp) }
         var generator = SystemRandomNumberGenerator()
         for round in 0..<40 {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: partd)
-            process.arguments = ["serve", "--port", "0", "--log-level", "error"]
-            process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": tmp]) { $1 }
-            process.standardOutput = FileHandle.nullDevice
-            _ = stopSignalsAtDefault
-            try process.run()
+            let process = try startedQuietly(partd, ["serve", "--port", "0", "--log-level", "error"], environment: ["TMPDIR": tmp])
             // Anywhere in its first 40 ms: loading, parsing, taking the signals, making the store, listening.
             usleep(UInt32.random(in: 0 ..< 40_000, using: &generator))
             kill(process.processIdentifier, SIGTERM)
@@ -878,17 +872,32 @@ let stopSignalsAtDefault: Void = {
     }
 }()
 
-/// Starts `executable` with `arguments` (and `environment` over this process's), and returns it with the first
-/// output it wrote to standard output (`partd serve`'s "listening on" line: it is ready). The stop signals are
-/// at their default action for it (``stopSignalsAtDefault``).
-func startedProcess(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (Process, String) {
+/// `executable` with `arguments` and `environment` over this process's, not yet started, the stop signals at
+/// their default action for it (``stopSignalsAtDefault``).
+private func unstartedProcess(_ executable: String, _ arguments: [String], environment: [String: String]) -> Process {
     _ = stopSignalsAtDefault
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+    return process
+}
+
+/// Starts `executable` with `arguments` (and `environment` over this process's), and returns it with the first
+/// output it wrote to standard output (`partd serve`'s "listening on" line: it is ready).
+func startedProcess(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (Process, String) {
+    let started = unstartedProcess(executable, arguments, environment: environment)
     let out = Pipe()
-    process.standardOutput = out
-    try process.run()
-    return (process, String(decoding: out.fileHandleForReading.availableData, as: UTF8.self))
+    started.standardOutput = out
+    try started.run()
+    return (started, String(decoding: out.fileHandleForReading.availableData, as: UTF8.self))
+}
+
+/// Starts `executable` with `arguments` (and `environment` over this process's), its output discarded.
+func startedQuietly(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Process {
+    let started = unstartedProcess(executable, arguments, environment: environment)
+    started.standardOutput = FileHandle.nullDevice
+    started.standardError = FileHandle.nullDevice
+    try started.run()
+    return started
 }

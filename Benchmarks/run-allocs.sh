@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Heap allocations per unit of work on the hot paths: runs each path of partd-bench-allocs under valgrind's
+# DHAT at N and at 2N units and prints (blocks(2N) - blocks(N)) / N, the blocks one more unit allocates (the
+# set-up and the process's own allocations cancel), with the bytes likewise; then times each path without
+# valgrind at TIME_UNITS units, best of R runs.
+#
+#   Benchmarks/run-allocs.sh [--units N] [--time-units M] [--repeat R] [--no-build] [PATH ...]
+#
+# A path with a base (groupby: its set-up is shuffle-add's work) has the base's figures at the same units
+# subtracted. `partd-bench-allocs --list` names the paths and their workloads. Units: the row, append, get,
+# frame, record or request the path names. Bytes per unit show the copies: a 4 KiB get that allocates
+# 8 KiB copies its payload twice.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+UNITS=20000
+TIME_UNITS=200000
+REPEAT=3
+BUILD=1
+SELECTED=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --units) UNITS="$2"; shift 2 ;;
+    --time-units) TIME_UNITS="$2"; shift 2 ;;
+    --repeat) REPEAT="$2"; shift 2 ;;
+    --no-build) BUILD=0; shift ;;
+    -*) echo "usage: $0 [--units N] [--time-units M] [--repeat R] [--no-build] [PATH ...]" >&2; exit 2 ;;
+    *) SELECTED+=("$1"); shift ;;
+  esac
+done
+
+BUILD_PATH="${BUILD_PATH:-.build}"
+if [ "$BUILD" -eq 1 ]; then
+  PARTD_WITHOUT_MACROS=1 swift build -c release --product partd-bench-allocs --build-path "$BUILD_PATH" >&2
+fi
+BIN="$BUILD_PATH/release/partd-bench-allocs"
+command -v valgrind >/dev/null || { echo "run-allocs: valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
+
+SCRATCH="$(mktemp -d "${TMPDIR:-/tmp}/partd-allocs.XXXXXX")"
+trap 'rm -rf "$SCRATCH"' EXIT
+export ALLOCS_TMP="$SCRATCH"
+# Valgrind 3.19 (Debian 12) cannot read the toolchain's DWARF 5: it runs a copy without debug information
+# (symbols stay, so `valgrind --tool=dhat` on that copy still names functions).
+objcopy --strip-debug "$BIN" "$SCRATCH/partd-bench-allocs"
+VBIN="$SCRATCH/partd-bench-allocs"
+
+# blocks and bytes DHAT counts for one run: "blocks bytes".
+count() {
+  local out
+  out="$(valgrind --tool=dhat --dhat-out-file=/dev/null "$VBIN" "$1" "$2" 2>&1 >/dev/null)" \
+    || { echo "run-allocs: $1 $2 failed under valgrind:" >&2; echo "$out" >&2; exit 1; }
+  echo "$out" | sed -n 's/.*Total: *\([0-9,]*\) bytes in \([0-9,]*\) blocks.*/\2 \1/p' | tr -d ,
+}
+
+declare -A BASE UNIT WHAT
+while IFS=$'\t' read -r name unit base what; do
+  UNIT[$name]="$unit"; BASE[$name]="$base"; WHAT[$name]="$what"
+  [ "${#SELECTED[@]}" -eq 0 ] && SELECTED+=("$name")
+done < <("$BIN" --list)
+if [ "${#SELECTED[@]}" -gt 0 ] && [ -z "${UNIT[${SELECTED[0]}]:-}" ]; then
+  echo "run-allocs: unknown path ${SELECTED[0]}" >&2; exit 2
+fi
+
+declare -A BLOCKS BYTES
+measure() {  # path -> BLOCKS[path], BYTES[path]: per unit, between N and 2N
+  local path="$1" a b
+  [ -n "${BLOCKS[$path]:-}" ] && return
+  read -r a1 b1 < <(count "$path" "$UNITS")
+  read -r a2 b2 < <(count "$path" "$((2 * UNITS))")
+  BLOCKS[$path]=$((a2 - a1)); BYTES[$path]=$((b2 - b1))
+}
+
+echo "allocations per unit: DHAT blocks (and bytes) at $((2 * UNITS)) units minus at $UNITS, divided by $UNITS"
+echo "time per unit: best of $REPEAT runs at $TIME_UNITS units, without valgrind"
+echo
+printf '%-26s %-8s %12s %14s %14s\n' path unit "allocs/unit" "bytes/unit" "ns/unit"
+for path in "${SELECTED[@]}"; do
+  measure "$path"
+  blocks=${BLOCKS[$path]}; bytes=${BYTES[$path]}
+  base="${BASE[$path]}"
+  if [ "$base" != "-" ]; then
+    measure "$base"
+    blocks=$((blocks - BLOCKS[$base])); bytes=$((bytes - BYTES[$base]))
+  fi
+  best=""
+  for _ in $(seq "$REPEAT"); do
+    s="$("$BIN" "$path" "$TIME_UNITS" --json 2>/dev/null | sed -n 's/.*"seconds": \([0-9.e-]*\).*/\1/p')"
+    best="$(python3 -c "import sys; a=[float(x) for x in sys.argv[1:] if x]; print(min(a))" $best $s)"
+  done
+  printf '%-26s %-8s %12s %14s %14s\n' "$path" "${UNIT[$path]}" \
+    "$(python3 -c "print(f'{$blocks / $UNITS:.3f}')")" "$(python3 -c "print(f'{$bytes / $UNITS:.1f}')")" \
+    "$(python3 -c "print(f'{$best * 1e9 / $TIME_UNITS:.0f}')")"
+done
+echo
+for path in "${SELECTED[@]}"; do
+  if [ "${BASE[$path]}" = "-" ]; then echo "  $path: ${WHAT[$path]}"; else echo "  $path: ${WHAT[$path]} (less ${BASE[$path]})"; fi
+done

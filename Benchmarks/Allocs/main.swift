@@ -52,6 +52,10 @@ struct Path {
     /// A path whose allocations at the same UNITS are subtracted (its work is this path's set-up).
     let base: String?
     let what: String
+    /// The units run-allocs.sh counts at (and twice that): several of the path's pieces (chunks, batches).
+    var countUnits = 4000
+    /// The units run-allocs.sh times without valgrind.
+    var timeUnits: Int { countUnits * 25 }
     /// Runs the path over `units` units; returns the seconds the measured part took.
     let run: (Int) throws -> Double
 }
@@ -124,11 +128,11 @@ func getEach<S: ByteStore>(_ store: S, units: Int, size: Int) throws -> Double {
 func compressedPaths(_ label: String, _ compression: Compression) -> [Path] {
     [
         Path(name: "compressed-append-\(label)", unit: "frame", base: nil,
-             what: "CompressedStore(\(label)) over a MemoryStore: append 4 KiB values (one frame each), 16 per batch") {
+             what: "CompressedStore(\(label)) over a MemoryStore: append 4 KiB values (one frame each), 16 per batch", countUnits: 2000) {
             try appendSmall(CompressedStore(compression, over: MemoryStore()), units: $0, size: 4096)
         },
         Path(name: "compressed-get-\(label)", unit: "frame", base: nil,
-             what: "CompressedStore(\(label)) over a MemoryStore: get one key holding one 4 KiB frame") {
+             what: "CompressedStore(\(label)) over a MemoryStore: get one key holding one 4 KiB frame", countUnits: 2000) {
             try getEach(CompressedStore(compression, over: MemoryStore()), units: $0, size: 4096)
         },
     ]
@@ -136,11 +140,13 @@ func compressedPaths(_ label: String, _ compression: Compression) -> [Path] {
 
 let paths: [Path] = [
     Path(name: "shuffle-add", unit: "row", base: nil,
-         what: "Shuffle<Table> by id, 64 partitions, 4 MB budget: add chunks of 10,000 rows (Int64, Float64, string, categorical) + finish") {
+         what: "Shuffle<Table> by id, 64 partitions, 4 MB budget: add chunks of 10,000 rows (Int64, Float64, string, categorical) + finish",
+         countUnits: 40000) {
         try shuffled(rows: $0).1
     },
     Path(name: "groupby", unit: "row", base: "shuffle-add",
-         what: "the shuffle-add shuffle, then groupBy([id]).aggregate([sum(x), count]) read back and aggregated") {
+         what: "the shuffle-add shuffle, then groupBy([id]).aggregate([sum(x), count]) read back and aggregated",
+         countUnits: 40000) {
         let (shuffle, _) = try shuffled(rows: $0)
         let t0 = now()
         let result = try shuffle.groupBy(["id"]).aggregate([.sum("x"), .count])
@@ -187,7 +193,7 @@ let paths: [Path] = [
         return now() - t0
     },
     Path(name: "table-append", unit: "row", base: nil,
-         what: "TableStore over a MemoryStore: append 1,000-row tables (Int64, Float64, string, categorical) to 64 keys") {
+         what: "TableStore over a MemoryStore: append 1,000-row tables (Int64, Float64, string, categorical) to 64 keys", countUnits: 40000) {
         let store = TableStore(over: MemoryStore())
         let tables = (0..<8).map { sampleTable(rows: 1000, from: $0 * 1000) }
         let t0 = now()
@@ -195,7 +201,7 @@ let paths: [Path] = [
         return now() - t0
     },
     Path(name: "table-get", unit: "row", base: nil,
-         what: "TableStore over a MemoryStore: get one key holding one 1,000-row table (Int64, Float64, string, categorical)") {
+         what: "TableStore over a MemoryStore: get one key holding one 1,000-row table (Int64, Float64, string, categorical)", countUnits: 40000) {
         let store = TableStore(over: MemoryStore())
         for (i, key) in keys64.enumerated() { try store.append(key, sampleTable(rows: 1000, from: i * 1000)) }
         let t0 = now()
@@ -205,7 +211,7 @@ let paths: [Path] = [
         return now() - t0
     },
     Path(name: "list-append", unit: "record", base: nil,
-         what: "ListStore<MessagePackRecord (id Int, x Double, name String)>, map encoding, over a MemoryStore: append lists of 1,000 records") {
+         what: "ListStore<MessagePackRecord (id Int, x Double, name String)>, map encoding, over a MemoryStore: append lists of 1,000 records", countUnits: 40000) {
         let store = ListStore<MemoryStore, Visit>(over: MemoryStore())
         let lists = (0..<8).map { l in (0..<1000).map { Visit(id: l * 1000 + $0, x: Double($0), name: names[$0]) } }
         let t0 = now()
@@ -213,7 +219,7 @@ let paths: [Path] = [
         return now() - t0
     },
     Path(name: "list-get", unit: "record", base: nil,
-         what: "ListStore<MessagePackRecord (id Int, x Double, name String)>, map encoding, over a MemoryStore: get one key holding 1,000 records") {
+         what: "ListStore<MessagePackRecord (id Int, x Double, name String)>, map encoding, over a MemoryStore: get one key holding 1,000 records", countUnits: 40000) {
         let store = ListStore<MemoryStore, Visit>(over: MemoryStore())
         for (l, key) in keys64.enumerated() {
             try store.append(key, (0..<1000).map { Visit(id: l * 1000 + $0, x: Double($0), name: names[$0]) })
@@ -255,7 +261,7 @@ func withServer(_ body: (RemoteStore) throws -> Double) throws -> Double {
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.first == "--list" {
-    for path in paths { print("\(path.name)\t\(path.unit)\t\(path.base ?? "-")\t\(path.what)") }
+    for path in paths { print("\(path.name)\t\(path.unit)\t\(path.base ?? "-")\t\(path.countUnits)\t\(path.timeUnits)\t\(path.what)") }
     exit(0)
 }
 guard arguments.count >= 2, let path = paths.first(where: { $0.name == arguments[0] }), let units = Int(arguments[1]),

@@ -192,6 +192,18 @@ let paths: [Path] = [
         precondition(total == $0 * 512)
         return now() - t0
     },
+    Path(name: "array-get-directory", unit: "get", base: nil,
+         what: "ArrayStore over a DirectoryStore: get one key holding one NDArray<Double> of 512 elements (4 KiB)") {
+        let disk = try temporaryDirectory()
+        defer { try? disk.close() }
+        let store = ArrayStore(over: disk)
+        for key in keys64 { try store.append(key, NDArray((0..<512).map { Double($0) })) }
+        let t0 = now()
+        var total = 0
+        for i in 0..<$0 { total &+= try store.get(keys64[i & 63], as: NDArray<Double>.self).elements.count }
+        precondition(total == $0 * 512)
+        return now() - t0
+    },
     Path(name: "table-append", unit: "row", base: nil,
          what: "TableStore over a MemoryStore: append 1,000-row tables (Int64, Float64, string, categorical) to 64 keys", countUnits: 40000) {
         let store = TableStore(over: MemoryStore())
@@ -203,6 +215,19 @@ let paths: [Path] = [
     Path(name: "table-get", unit: "row", base: nil,
          what: "TableStore over a MemoryStore: get one key holding one 1,000-row table (Int64, Float64, string, categorical)", countUnits: 40000) {
         let store = TableStore(over: MemoryStore())
+        for (i, key) in keys64.enumerated() { try store.append(key, sampleTable(rows: 1000, from: i * 1000)) }
+        let t0 = now()
+        var rows = 0
+        for i in 0..<(($0 + 999) / 1000) { rows += try store.get(keys64[i & 63]).rowCount }
+        precondition(rows >= $0)
+        return now() - t0
+    },
+    Path(name: "table-get-directory", unit: "row", base: nil,
+         what: "TableStore over a DirectoryStore: get one key holding one 1,000-row table (Int64, Float64, string, categorical)",
+         countUnits: 40000) {
+        let disk = try temporaryDirectory()
+        defer { try? disk.close() }
+        let store = TableStore(over: disk)
         for (i, key) in keys64.enumerated() { try store.append(key, sampleTable(rows: 1000, from: i * 1000)) }
         let t0 = now()
         var rows = 0

@@ -3,7 +3,6 @@
 
 import CPartdZstd
 import Partd
-import Synchronization
 
 enum ZstdCodec {
     /// Contexts kept for reuse, as the bit patterns of their pointers. `ZSTD_compress` and `ZSTD_decompress`
@@ -13,13 +12,14 @@ enum ZstdCodec {
     /// one-shot functions are those calls on a fresh context, and they set every parameter from the level and
     /// the input each time). At most one context of each kind per core is kept, and only while it holds at
     /// most ``keptContextBytes`` (a 4 MiB frame at level 3 takes about 1 MB; a high level many more, and
-    /// such a context is freed after its call, as before).
-    private static let compressionContexts = Mutex(ContextPool())
-    private static let decompressionContexts = Mutex(ContextPool())
+    /// such a context is freed after its call, as before). Behind `Locked` (a pthread mutex, which
+    /// ThreadSanitizer sees, unlike `Mutex` on Linux).
+    private static let compressionContexts = Locked(ContextPool())
+    private static let decompressionContexts = Locked(ContextPool())
 
     static let keptContextBytes = 8 << 20
 
-    private struct ContextPool: ~Copyable {
+    private struct ContextPool {
         var free: [UInt]
         init() {
             free = []

@@ -176,6 +176,12 @@ let package = Package(
             ],
             path: "Benchmarks/Scaling"
         ),
+        // Heap allocations per unit of work on the hot paths (Benchmarks/run-allocs.sh runs it under DHAT).
+        .executableTarget(
+            name: "partd-bench-allocs",
+            dependencies: ["Partd", "PartdCompression", "PartdTyped", "PartdShuffle", "PartdServer", "BenchmarkSupport"],
+            path: "Benchmarks/Allocs"
+        ),
         // A worker process the multi-process tests start several times.
         .executableTarget(
             name: "partd-test-worker",

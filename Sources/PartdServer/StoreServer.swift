@@ -219,6 +219,10 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
     /// Set once the connection is refused: frames decoded behind the bad one (from the same read) are dropped.
     var refused = false
     var output: ByteBuffer?
+    /// The keys of the last append batch, by position: a client usually appends to the same keys in the same
+    /// order, so a key whose wire bytes match is this one again rather than a new `PartdKey` (an allocation
+    /// per entry, and the store's lookup then matches the key by identity, not by comparing it).
+    var recentKeys: [PartdKey] = []
 
     init(store: any ByteStore, token: String?, maxFrameBytes: Int, onShutdownRequest: (@Sendable () -> Void)?, logger: Logger) {
         self.store = store
@@ -237,7 +241,8 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !refused else { return }
         var frame = unwrapInboundIn(data)
-        var out = output ?? context.channel.allocator.buffer(capacity: 256)
+        // Taken out of `output` (not copied) so that writing to it does not copy the answers gathered so far.
+        var out = output.take() ?? context.channel.allocator.buffer(capacity: 256)
         defer { output = out }
         guard greeted else {
             do {
@@ -318,7 +323,7 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
     }
 
     private func serve(_ frame: WireFrame, into out: inout ByteBuffer) throws {
-        switch try WireRequest(frame) {
+        switch try WireRequest(frame, recentKeys: &recentKeys) {
         case .append(let batch):
             try store.append(batch)
             Wire.writeFrame(.ok, id: frame.id, into: &out) { _ in }

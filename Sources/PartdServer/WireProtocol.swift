@@ -177,6 +177,32 @@ enum Wire {
         }
     }
 
+    /// ``readKey(_:depth:)``, returning `candidate` itself when the key's wire bytes are `candidate`'s (a string
+    /// or integer key), so that no new key is made.
+    static func readKey(_ buffer: inout ByteBuffer, reusing candidate: PartdKey?) throws -> PartdKey {
+        guard let candidate, let tag = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else {
+            return try readKey(&buffer)
+        }
+        switch (tag, candidate.kind) {
+        case (0, .string(let string)):
+            guard let length = buffer.getInteger(at: buffer.readerIndex + 1, endianness: .little, as: UInt32.self),
+                Int(length) == string.utf8.count, Int(length) <= buffer.readableBytes - 5,
+                let stored = buffer.viewBytes(at: buffer.readerIndex + 5, length: Int(length)),
+                string.utf8.elementsEqual(stored)
+            else { return try readKey(&buffer) }
+            buffer.moveReaderIndex(forwardBy: 5 + Int(length))
+            return candidate
+        case (1, .int(let int)):
+            guard let value = buffer.getInteger(at: buffer.readerIndex + 1, endianness: .little, as: Int64.self),
+                value == Int64(int)
+            else { return try readKey(&buffer) }
+            buffer.moveReaderIndex(forwardBy: 9)
+            return candidate
+        default:
+            return try readKey(&buffer)
+        }
+    }
+
     static func readKeys(_ buffer: inout ByteBuffer) throws -> [PartdKey] {
         let count = Int(try readInteger(&buffer, as: UInt32.self, "key count"))
         guard count <= buffer.readableBytes else { throw violation("\(count) keys claimed in \(buffer.readableBytes) bytes") }
@@ -290,6 +316,13 @@ enum WireRequest {
     case shutdown
 
     init(_ frame: WireFrame) throws {
+        var none: [PartdKey] = []
+        try self.init(frame, recentKeys: &none)
+    }
+
+    /// Decodes a request. An append's keys that repeat, position by position, the previous append's
+    /// (`recentKeys`, which it then replaces) are those keys themselves.
+    init(_ frame: WireFrame, recentKeys: inout [PartdKey]) throws {
         var body = frame.body
         switch frame.kind {
         case .append:
@@ -297,7 +330,15 @@ enum WireRequest {
             guard count <= body.readableBytes else { throw Wire.violation("a batch claims \(count) entries") }
             var batch: [(key: PartdKey, value: [UInt8])] = []
             batch.reserveCapacity(count)
-            for _ in 0..<count { batch.append((try Wire.readKey(&body), try Wire.readBytes(&body))) }
+            for index in 0..<count {
+                let key = try Wire.readKey(&body, reusing: index < recentKeys.count ? recentKeys[index] : nil)
+                batch.append((key, try Wire.readBytes(&body)))
+            }
+            // Kept only for batches of up to 4,096 entries (the common case is a few dozen keys).
+            if count <= 4096 {
+                recentKeys.removeAll(keepingCapacity: true)
+                for entry in batch { recentKeys.append(entry.key) }
+            }
             self = .append(batch)
         case .get: self = .get(try Wire.readKeys(&body))
         case .delete: self = .delete(try Wire.readKeys(&body))

@@ -134,6 +134,26 @@ struct CodecTests {
         #expect(failures.withLock { $0 } == 0)
     }
 
+    @Test("a codec's output does not depend on what it compressed or decompressed before, nor on a failure in between")
+    func noStateCarriedOver() throws {
+        // zstd keeps its contexts for reuse: a context must come back as a fresh one would be, after a larger
+        // input at another level, and after a damaged input.
+        let small = (0..<5_000).map { UInt8(truncatingIfNeeded: $0 % 251 / 3) }
+        let large = (0..<3_000_000).map { UInt8(truncatingIfNeeded: ($0 * 7) / 1000) }
+        for compression in [Compression.zstd(level: 1), .zstd(), .zstd(level: 19), .zstd(level: -5), .snappy, .lz4, .blosc()] {
+            let first = try compression.compress(small)
+            let other: Compression = compression.codec == .zstd ? .zstd(level: 9) : compression
+            let packedLarge = try other.compress(large)
+            #expect(try Compression.decompress(packedLarge, codec: other.codec, originalSize: large.count) == large)
+            var damaged = first
+            damaged[damaged.count / 2] ^= 0xFF
+            damaged.removeLast(damaged.count / 3)
+            _ = try? Compression.decompress(damaged, codec: compression.codec, originalSize: small.count)
+            #expect(try compression.compress(small) == first, "\(compression)")
+            #expect(try Compression.decompress(first, codec: compression.codec, originalSize: small.count) == small)
+        }
+    }
+
     @Test("invalid settings throw compressionFailed")
     func invalidSettings() {
         // A zstd level outside Int32 trapped converting it for the C call.

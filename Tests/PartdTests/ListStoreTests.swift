@@ -126,6 +126,28 @@ struct MessagePackRecordTests {
         #expect(plainBack == plain)
     }
 
+    @Test("a list's frame is the same bytes whatever lists the store encoded before (large, small, empty)",
+          arguments: [MessagePackEncoder.StructEncoding.map, .array])
+    func framesIndependentOfHistory(structs: MessagePackEncoder.StructEncoding) throws {
+        // The store sizes its encoding buffer from the lists it encoded before.
+        let long = String(repeating: "long name ", count: 40)
+        let lists: [[PackedRec]] = [
+            (0..<3_000).map { PackedRec(id: $0, x: Double($0), name: long) },
+            (0..<5_000).map { PackedRec(id: $0, x: 0.5, name: "n\($0 % 7)") },
+            [],
+            (0..<2).map { PackedRec(id: $0, x: 1, name: long) },
+            (0..<40_000).map { PackedRec(id: -$0, x: 2, name: "") },
+        ]
+        let store = ListStore<MemoryStore, PackedRec>(over: MemoryStore(), encoding: .messagePack(structs))
+        for (index, list) in lists.enumerated() { try store.append(PartdKey(index), list) }
+        for (index, list) in lists.enumerated() {
+            let fresh = ListStore<MemoryStore, PackedRec>(over: MemoryStore(), encoding: .messagePack(structs))
+            try fresh.append("k", list)
+            #expect(try store.inner.get(PartdKey(index)) == fresh.inner.get("k"))
+            #expect(try store.get(PartdKey(index)) == list)
+        }
+    }
+
     @Test("records in another layout (keys reordered, extra keys) decode through Codable; wrong types throw")
     func otherLayouts() throws {
         let encoder = MessagePackEncoder()

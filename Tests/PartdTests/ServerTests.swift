@@ -216,6 +216,35 @@ struct ServerTests {
         try b.close()
     }
 
+    @Test("appends whose keys change from batch to batch (moved, one byte apart, longer, shorter, integer for string, tuples, empty) land on their own keys")
+    func appendKeysChangingPosition() throws {
+        // The server takes a key that repeats the previous batch's key at the same position as that key.
+        let (server, path) = try start()
+        defer { try? server.shutdown() }
+        let store = try RemoteStore(connectingTo: .unixSocket(path))
+        let batches: [[PartdKey]] = [
+            ["a", "b", 1, "c"],
+            ["a", "b", 1, "c"],
+            ["b", "a", "1", 1],
+            ["a ", "c", 2, "c"],
+            ["ab", "", PartdKey(.tuple(["a", 1])), "d"],
+            ["a", "", PartdKey(.tuple(["a", 2])), "d", "e"],
+            ["a"],
+            ["a", "b", 1, "c", "e"],
+        ]
+        var expected: [PartdKey: [UInt8]] = [:]
+        for (n, keys) in batches.enumerated() {
+            let batch = keys.enumerated().map { (key: $1, value: [UInt8(n), UInt8($0)]) }
+            try store.append(batch)
+            for entry in batch { expected[entry.key, default: []] += entry.value }
+        }
+        try store.flush()
+        let keys = Array(expected.keys)
+        #expect(try store.get(keys) == keys.map { expected[$0]! })
+        #expect(try Set(store.keys()) == Set(keys))
+        try store.close()
+    }
+
     @Test("a TCP server with a token refuses a client with the wrong token and serves the right one")
     func token() throws {
         let server = try StoreServer.start(

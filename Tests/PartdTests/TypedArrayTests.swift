@@ -210,6 +210,21 @@ struct TypedArrayTests {
             #expect(try NPYHeader.parse(bytes[...]).header == header)
             #expect(try NPYHeader.parse(bytes[...]).length == bytes.count)
         }
+        // Byte for byte what numpy writes (`np.lib.format.write_array_header_1_0`), whatever the capacity reserved.
+        let written: [(DType, [Int], String)] = [
+            (.float64, [3], "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }"),
+            (.int32, [2, 3], "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }"),
+            (.bool, [], "{'descr': '|b1', 'fortran_order': False, 'shape': (), }"),
+            (.datetime(.nanoseconds), [0, 5, 1_000_000_007], "{'descr': '<M8[ns]', 'fortran_order': False, 'shape': (0, 5, 1000000007), }"),
+            (.uint8, Array(repeating: 123_456_789, count: 32), "{'descr': '|u1', 'fortran_order': False, 'shape': ("
+                + Array(repeating: "123456789", count: 32).joined(separator: ", ") + "), }"),
+        ]
+        for (dtype, shape, dict) in written {
+            let padded = Array((dict + String(repeating: " ", count: (64 - (10 + dict.utf8.count + 1) % 64) % 64) + "\n").utf8)
+            let expected = NPYHeader.magic + [1, 0, UInt8(padded.count & 0xFF), UInt8(padded.count >> 8)] + padded
+            #expect(NPYHeader(dtype: dtype, shape: shape).encoded() == expected, "\(dict)")
+            #expect(NPYHeader(dtype: dtype, shape: shape).encoded(reservingCapacity: 1000) == expected)
+        }
         func reject(_ dict: String) {
             var bytes = NPYHeader.magic + [1, 0, UInt8(dict.utf8.count & 0xFF), UInt8(dict.utf8.count >> 8)]
             bytes += Array(dict.utf8)

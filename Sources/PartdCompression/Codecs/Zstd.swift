@@ -2,19 +2,77 @@
 // The only file that calls libzstd.
 
 import CPartdZstd
+import Partd
 
 enum ZstdCodec {
+    /// Contexts kept for reuse, as the bit patterns of their pointers. `ZSTD_compress` and `ZSTD_decompress`
+    /// make and free a context per call: about 70 KB of workspace to compress a 4 KiB frame at level 1 (more
+    /// at higher levels and for larger frames) and 95 KB to decompress one, allocated and set up for every
+    /// frame. A context reused through `ZSTD_compressCCtx` or `ZSTD_decompressDCtx` gives the same bytes (the
+    /// one-shot functions are those calls on a fresh context, and they set every parameter from the level and
+    /// the input each time). At most one context of each kind per core is kept, and only while it holds at
+    /// most ``keptContextBytes`` (a 4 MiB frame at level 3 takes about 1 MB; a high level many more, and
+    /// such a context is freed after its call, as before). Behind `Locked` (a pthread mutex, which
+    /// ThreadSanitizer sees, unlike `Mutex` on Linux).
+    private static let compressionContexts = Locked(ContextPool())
+    private static let decompressionContexts = Locked(ContextPool())
+
+    static let keptContextBytes = 8 << 20
+
+    private struct ContextPool {
+        var free: [UInt]
+        init() {
+            free = []
+            free.reserveCapacity(ContextPool.kept)
+        }
+        static let kept = max(2, Parallel.processorCount)
+        /// Takes a kept context, if there is one.
+        mutating func take() -> OpaquePointer? { free.popLast().flatMap(OpaquePointer.init(bitPattern:)) }
+        /// Keeps `context` unless enough are kept; returns whether it did.
+        mutating func keep(_ context: OpaquePointer) -> Bool {
+            guard free.count < Self.kept else { return false }
+            free.append(UInt(bitPattern: context))
+            return true
+        }
+    }
+
+    private static func withCompressionContext<R>(_ body: (OpaquePointer) throws -> R) throws -> R {
+        guard let context = compressionContexts.withLock({ $0.take() }) ?? ZSTD_createCCtx() else {
+            throw Compression.failed(.zstd, "no memory for a compression context")
+        }
+        defer {
+            if ZSTD_sizeof_CCtx(context) > keptContextBytes || !compressionContexts.withLock({ $0.keep(context) }) {
+                ZSTD_freeCCtx(context)
+            }
+        }
+        return try body(context)
+    }
+
+    private static func withDecompressionContext<R>(_ body: (OpaquePointer) throws -> R) throws -> R {
+        guard let context = decompressionContexts.withLock({ $0.take() }) ?? ZSTD_createDCtx() else {
+            throw Compression.corrupt(.zstd, "cannot be decompressed: no memory for a decompression context")
+        }
+        defer {
+            if ZSTD_sizeof_DCtx(context) > keptContextBytes || !decompressionContexts.withLock({ $0.keep(context) }) {
+                ZSTD_freeDCtx(context)
+            }
+        }
+        return try body(context)
+    }
+
     static func compress(_ input: ArraySlice<UInt8>, level: Int) throws -> [UInt8] {
         guard (Int(ZSTD_minCLevel())...Int(ZSTD_maxCLevel())).contains(level) else {
             throw Compression.failed(.zstd, "level \(level) is not \(ZSTD_minCLevel())–\(ZSTD_maxCLevel())")
         }
         let bound = ZSTD_compressBound(input.count)
         var result = 0
-        let output = [UInt8](unsafeUninitializedCapacity: bound) { out, count in
-            result = input.withUnsafeBytes { source in
-                ZSTD_compress(out.baseAddress, bound, source.baseAddress, input.count, Int32(level))
+        let output = try withCompressionContext { context in
+            [UInt8](unsafeUninitializedCapacity: bound) { out, count in
+                result = input.withUnsafeBytes { source in
+                    ZSTD_compressCCtx(context, out.baseAddress, bound, source.baseAddress, input.count, Int32(level))
+                }
+                count = ZSTD_isError(result) == 0 ? result : 0
             }
-            count = ZSTD_isError(result) == 0 ? result : 0
         }
         guard ZSTD_isError(result) == 0 else {
             throw Compression.failed(.zstd, String(cString: ZSTD_getErrorName(result)))
@@ -25,7 +83,9 @@ enum ZstdCodec {
     /// `input` as one frame written to `out` (at least `ZSTD_compressBound(input.count)` bytes); returns the
     /// bytes written.
     static func compress(_ input: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer, level: Int) throws -> Int {
-        let result = ZSTD_compress(out.baseAddress, out.count, input.baseAddress, input.count, Int32(level))
+        let result = try withCompressionContext { context in
+            ZSTD_compressCCtx(context, out.baseAddress, out.count, input.baseAddress, input.count, Int32(level))
+        }
         guard ZSTD_isError(result) == 0 else {
             throw Compression.failed(.zstd, String(cString: ZSTD_getErrorName(result)))
         }
@@ -44,8 +104,10 @@ enum ZstdCodec {
         }
         var result = 0
         do {
-            result = input.withUnsafeBytes { source in
-                ZSTD_decompress(out.baseAddress, originalSize, source.baseAddress, input.count)
+            result = try withDecompressionContext { context in
+                input.withUnsafeBytes { source in
+                    ZSTD_decompressDCtx(context, out.baseAddress, originalSize, source.baseAddress, input.count)
+                }
             }
         }
         guard ZSTD_isError(result) == 0 else {

@@ -55,8 +55,8 @@ extension NDArray: StorableArray, ReusingStorableArray {
     public var byteSize: Int { elements.count * MemoryLayout<Element>.stride }
 
     public func framePayload() -> [UInt8] {
-        var payload = NPYHeader(dtype: Element.dtype, shape: shape).encoded()
-        payload.reserveCapacity(payload.count + elements.count * MemoryLayout<Element>.stride)
+        var payload = NPYHeader(dtype: Element.dtype, shape: shape).encoded(
+            reservingCapacity: elements.count * MemoryLayout<Element>.stride)
         RawBytes.append(elements, to: &payload)
         return payload
     }

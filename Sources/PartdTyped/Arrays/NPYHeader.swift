@@ -16,18 +16,31 @@ struct NPYHeader: Equatable {
     static let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
     static let maxDimensions = 32
 
-    /// The header bytes: magic, version, length and the padded dict.
-    func encoded() -> [UInt8] {
-        let dims = shape.map(String.init)
-        let shapeText = dims.count == 1 ? "(\(dims[0]),)" : "(" + dims.joined(separator: ", ") + ")"
-        var dict = Array("{'descr': '\(dtype.numpy)', 'fortran_order': False, 'shape': \(shapeText), }".utf8)
-        let unpadded = 10 + dict.count + 1
-        dict.append(contentsOf: repeatElement(0x20, count: (64 - unpadded % 64) % 64))
-        dict.append(0x0A)
-        var bytes = NPYHeader.magic + [1, 0]
-        bytes.append(UInt8(truncatingIfNeeded: dict.count))
-        bytes.append(UInt8(truncatingIfNeeded: dict.count >> 8))
-        return bytes + dict
+    /// The header bytes: magic, version, length and the padded dict, in an array with room for `extra` more
+    /// bytes (the elements). Written in place: one allocation, no intermediate strings or arrays.
+    func encoded(reservingCapacity extra: Int = 0) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(128 + 21 * shape.count + extra)
+        bytes.append(contentsOf: NPYHeader.magic)
+        bytes.append(1)
+        bytes.append(0)
+        bytes.append(0)  // the dict's length, set below
+        bytes.append(0)
+        bytes.append(contentsOf: "{'descr': '".utf8)
+        bytes.append(contentsOf: dtype.numpy.utf8)
+        bytes.append(contentsOf: "', 'fortran_order': False, 'shape': (".utf8)
+        for (index, dimension) in shape.enumerated() {
+            if index > 0 { bytes.append(contentsOf: ", ".utf8) }
+            bytes.append(contentsOf: String(dimension).utf8)
+        }
+        bytes.append(contentsOf: shape.count == 1 ? ",), }".utf8 : "), }".utf8)
+        let unpadded = bytes.count + 1
+        bytes.append(contentsOf: repeatElement(0x20, count: (64 - unpadded % 64) % 64))
+        bytes.append(0x0A)
+        let dictLength = bytes.count - 10
+        bytes[8] = UInt8(truncatingIfNeeded: dictLength)
+        bytes[9] = UInt8(truncatingIfNeeded: dictLength >> 8)
+        return bytes
     }
 
     /// Parses the header at the start of `bytes`; returns it and its length

@@ -3,6 +3,7 @@
 import Foundation
 import Partd
 import PartdCompression
+import Synchronization
 
 /// How a ``ListStore`` encodes each appended list.
 public enum ListEncoding: Sendable, Hashable {
@@ -51,6 +52,9 @@ public final class ListStore<Inner: ByteStore, Element: Codable & Sendable>: Sen
     public let framing: ListFraming
     /// The lists of the latest `get`, reused by the next once the caller has dropped them.
     let recycler = ResultBuffers()
+    /// Encoded bytes per value of the latest list encoded (at least 16): the next list's payload is reserved
+    /// from it, so that encoding writes it without growing the buffer step by step.
+    private let bytesPerValue = Atomic<Int>(16)
 
     public init(over inner: Inner, encoding: ListEncoding = .messagePack(), framing: ListFraming = .checked) {
         self.inner = inner
@@ -120,8 +124,16 @@ public final class ListStore<Inner: ByteStore, Element: Codable & Sendable>: Sen
         do {
             switch encoding {
             case .messagePack(let structs):
-                payload.reserveCapacity(values.count * 16 + 8)
-                try MessagePackEncoder(structEncoding: structs).encode(list: values, into: &payload)
+                // The encoder writes into a buffer of an eighth more than the latest list took per value (so a
+                // list like it fits without the buffer growing step by step; at most 64 MiB over the old
+                // 16 bytes a value), then copies it into `payload` at its exact size: the store keeps
+                // `payload`, so it must not hold unused capacity.
+                let estimate = bytesPerValue.load(ordering: .relaxed)
+                let room = Swift.min(values.count &* (estimate + estimate / 8), values.count &* 16 + (64 << 20))
+                try MessagePackEncoder(structEncoding: structs).encode(list: values, into: &payload, writerCapacity: room + 64)
+                if !values.isEmpty {
+                    bytesPerValue.store(Swift.max(16, payload.count / values.count), ordering: .relaxed)
+                }
             case .json:
                 payload = Array(try JSONEncoder.sortingKeys.encode(values))
             }

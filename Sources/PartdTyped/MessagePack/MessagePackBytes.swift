@@ -13,9 +13,10 @@ struct ByteWriter: ~Copyable {
     private var capacity: Int
     private(set) var count = 0
 
-    init() {
-        capacity = 1024
-        base = .allocate(byteCount: capacity, alignment: 1)
+    /// An empty writer with room for `capacity` bytes before it first grows.
+    init(capacity: Int = 1024) {
+        self.capacity = Swift.max(16, capacity)
+        base = .allocate(byteCount: self.capacity, alignment: 1)
     }
 
     deinit { base.deallocate() }

@@ -44,8 +44,14 @@ public struct MessagePackEncoder: Sendable {
     /// On error `buffer` is left as it was.
     /// Lists of a ``MessagePackRecord`` type are written by its own members (the same bytes, faster).
     public func encode<T: Encodable>(list values: some Collection<T>, into buffer: inout [UInt8]) throws {
+        try encode(list: values, into: &buffer, writerCapacity: 1024)
+    }
+
+    /// ``encode(list:into:)``, the records of a ``MessagePackRecord`` type written into a buffer of
+    /// `writerCapacity` bytes before it is copied to `buffer` (the caller's estimate of the list's size).
+    func encode<T: Encodable>(list values: some Collection<T>, into buffer: inout [UInt8], writerCapacity: Int) throws {
         if let recordType = T.self as? any MessagePackRecord.Type, let array = values as? [T] {
-            return try encodeRecords(recordType, array, into: &buffer)
+            return try encodeRecords(recordType, array, into: &buffer, writerCapacity: writerCapacity)
         }
         let state = EncodingState(EncodingCore(structsAsArrays: structEncoding == .array))
         let count = values.count
@@ -62,8 +68,11 @@ public struct MessagePackEncoder: Sendable {
 }
 
 extension MessagePackEncoder {
-    fileprivate func encodeRecords<R: MessagePackRecord, T>(_: R.Type, _ values: [T], into buffer: inout [UInt8]) throws {
-        try RecordLists.encode(sameTypeArray(values, as: R.self), structEncoding: structEncoding, into: &buffer)
+    fileprivate func encodeRecords<R: MessagePackRecord, T>(
+        _: R.Type, _ values: [T], into buffer: inout [UInt8], writerCapacity: Int
+    ) throws {
+        try RecordLists.encode(
+            sameTypeArray(values, as: R.self), structEncoding: structEncoding, into: &buffer, writerCapacity: writerCapacity)
     }
 }
 

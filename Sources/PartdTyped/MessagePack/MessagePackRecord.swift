@@ -115,7 +115,7 @@ extension [ObjectIdentifier: NestedLayout] {
 
 /// Writes the fields of one ``MessagePackRecord`` (see ``MessagePackRecord/pack(into:)``).
 public struct MessagePackWriter: ~Copyable {
-    var out = ByteWriter()
+    var out: ByteWriter
     /// The field names of the list's record type and of the record types nested in it, as map keys (unused when
     /// records are arrays); those of the record being written start at index `keyBase`.
     var keys: FieldKeys
@@ -136,7 +136,9 @@ public struct MessagePackWriter: ~Copyable {
     @usableFromInline var sortStarts: [Int] = []
     var sortOrder: [Int] = []
 
-    init(fieldNames: [String], structEncoding: MessagePackEncoder.StructEncoding) {
+    /// A writer whose output has room for `capacity` bytes before it first grows.
+    init(fieldNames: [String], structEncoding: MessagePackEncoder.StructEncoding, capacity: Int = 1024) {
+        out = ByteWriter(capacity: capacity)
         fieldCount = fieldNames.count
         keyed = structEncoding != .array
         keys = FieldKeys()
@@ -658,12 +660,14 @@ struct RecordLayoutMismatch: Error {
 /// The list coding of ``MessagePackRecord`` types, used by the coders' list functions.
 enum RecordLists {
     static func encode<R: MessagePackRecord>(
-        _ values: [R], structEncoding: MessagePackEncoder.StructEncoding, into buffer: inout [UInt8]
+        _ values: [R], structEncoding: MessagePackEncoder.StructEncoding, into buffer: inout [UInt8],
+        writerCapacity: Int = 1024
     ) throws {
         guard values.count <= UInt32.max else {
             throw EncodingError.invalidValue(values, .init(codingPath: [], debugDescription: "\(values.count) values do not fit MessagePack's 32-bit lengths"))
         }
-        var writer = MessagePackWriter(fieldNames: R.messagePackFields, structEncoding: structEncoding)
+        var writer = MessagePackWriter(
+            fieldNames: R.messagePackFields, structEncoding: structEncoding, capacity: Swift.max(1024, writerCapacity))
         writer.out.writeHeader(.array, count: values.count)
         try R._packList(values, into: &writer)
         writer.out.append(to: &buffer)

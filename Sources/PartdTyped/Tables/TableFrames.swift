@@ -55,7 +55,7 @@ enum TableFrames {
     /// - Throws: ``PartdError/Code/invalidArgument`` naming the column (by its first characters).
     static func checkFits(_ table: Table, key: PartdKey? = nil) throws {
         var descriptorBytes = 0
-        var names = Set<UTF8Key>()
+        var names = Set<UTF8Key>(minimumCapacity: table.columns.count)
         for column in table.columns {
             guard names.insert(UTF8Key(column.name)).inserted else {
                 throw PartdError(
@@ -89,39 +89,49 @@ enum TableFrames {
     /// The frame payload of `table`, which must fit (``checkFits(_:key:)``). String columns get Int32 offsets (type code 16) when their data is under
     /// 2 GiB, unless `wideStringOffsets` (Int64 offsets, type code 14, as every column over 2 GiB gets).
     static func payload(_ table: Table, wideStringOffsets: Bool = false) -> [UInt8] {
+        // Every array is made at its final size: a table piece of a shuffle is often a few hundred rows, for
+        // which growing small arrays cost more allocations than the columns themselves.
         var buffers: [Buffer] = []
+        buffers.reserveCapacity(table.columns.count * 4)
         var descriptors: [UInt8] = []
+        descriptors.reserveCapacity(table.columns.reduce(0) { $0 + 6 + $1.name.utf8.count + 4 * 8 })
         for column in table.columns {
             let described = code(of: column.type)
             var code = described.code
-            var columnBuffers: [Buffer] = []
-            if let validity = column.validity { columnBuffers.append(.bytes(validity.bytes)) }
+            let first = buffers.count
+            if let validity = column.validity { buffers.append(.bytes(validity.bytes)) }
             switch column.storage {
             case .fixed(let values):
-                columnBuffers.append(.fixed(values))
+                buffers.append(.fixed(values))
             case .bool(let bits):
-                columnBuffers.append(.bytes(bits.bytes))
+                buffers.append(.bytes(bits.bytes))
             case .string(let strings):
                 if strings.data.count <= Int32.max && !wideStringOffsets {
-                    columnBuffers.append(.narrowedOffsets(strings.offsets))
+                    buffers.append(.narrowedOffsets(strings.offsets))
                     code = string32Code
                 } else {
-                    columnBuffers.append(.offsets(strings.offsets))
+                    buffers.append(.offsets(strings.offsets))
                 }
-                columnBuffers.append(.bytes(strings.data))
+                buffers.append(.bytes(strings.data))
             case .categorical(let categorical):
-                columnBuffers += [.codes(categorical.codes), .offsets(categorical.categories.offsets), .bytes(categorical.categories.data)]
+                buffers.append(.codes(categorical.codes))
+                buffers.append(.offsets(categorical.categories.offsets))
+                buffers.append(.bytes(categorical.categories.data))
             }
-            let name = Array(column.name.utf8)
-            LittleEndian.append(UInt16(name.count), to: &descriptors)
-            descriptors += name
-            descriptors += [code, column.validity == nil ? 0 : 1, described.unit, UInt8(columnBuffers.count)]
-            for buffer in columnBuffers { LittleEndian.append(UInt64(buffer.byteCount), to: &descriptors) }
-            buffers += columnBuffers
+            LittleEndian.append(UInt16(column.name.utf8.count), to: &descriptors)
+            descriptors.append(contentsOf: column.name.utf8)
+            descriptors.append(code)
+            descriptors.append(column.validity == nil ? 0 : 1)
+            descriptors.append(described.unit)
+            descriptors.append(UInt8(buffers.count - first))
+            for buffer in buffers[first...] { LittleEndian.append(UInt64(buffer.byteCount), to: &descriptors) }
         }
-        var payload = magic + [version, 0, 0, 0]
         let start = headerSize + descriptors.count
+        var payload: [UInt8] = []
         payload.reserveCapacity(start + padding(start) + buffers.reduce(0) { $0 + $1.byteCount + 7 })
+        payload.append(contentsOf: magic)
+        payload.append(version)
+        payload.append(contentsOf: repeatElement(0, count: 3))
         LittleEndian.append(UInt64(table.rowCount), to: &payload)
         LittleEndian.append(UInt32(table.columns.count), to: &payload)
         LittleEndian.append(UInt32(descriptors.count), to: &payload)

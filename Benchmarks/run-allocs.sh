@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Heap allocations per unit of work on the hot paths: runs each path of partd-bench-allocs under valgrind's
+# DHAT at N and at 2N units and prints (blocks(2N) - blocks(N)) / N, the blocks one more unit allocates (the
+# set-up and the process's own allocations cancel), with the bytes likewise; then times each path without
+# valgrind at M units (default 25 N), best of R runs.
+#
+#   Benchmarks/run-allocs.sh [--units N] [--time-units M] [--repeat R] [--no-build] [PATH ...]
+#
+# N defaults to each path's own (several of its chunks or batches: 40,000 rows or records, 4,000 appends, gets
+# or requests, 2,000 compressed frames). BUILD_PATH names the build directory (default .build); TIMING_LOCK, a
+# file the timed runs hold with flock.
+# A path with a base (groupby: its set-up is shuffle-add's work) has the base's figures at the same units
+# subtracted. `partd-bench-allocs --list` names the paths and their workloads. Units: the row, append, get,
+# frame, record or request the path names. Bytes per unit show the copies: a 4 KiB get that allocates
+# 8 KiB copies its payload twice.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+UNITS=""
+TIME_UNITS=""
+REPEAT=3
+BUILD=1
+SELECTED=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --units) UNITS="$2"; shift 2 ;;
+    --time-units) TIME_UNITS="$2"; shift 2 ;;
+    --repeat) REPEAT="$2"; shift 2 ;;
+    --no-build) BUILD=0; shift ;;
+    -*) echo "usage: $0 [--units N] [--time-units M] [--repeat R] [--no-build] [PATH ...]" >&2; exit 2 ;;
+    *) SELECTED+=("$1"); shift ;;
+  esac
+done
+
+BUILD_PATH="${BUILD_PATH:-.build}"
+if [ "$BUILD" -eq 1 ]; then
+  PARTD_WITHOUT_MACROS=1 swift build -c release --product partd-bench-allocs --build-path "$BUILD_PATH" >&2
+fi
+BIN="$BUILD_PATH/release/partd-bench-allocs"
+command -v valgrind >/dev/null || { echo "run-allocs: valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
+
+SCRATCH="$(mktemp -d "${TMPDIR:-/tmp}/partd-allocs.XXXXXX")"
+trap 'rm -rf "$SCRATCH"' EXIT
+export ALLOCS_TMP="$SCRATCH"
+# Valgrind 3.19 (Debian 12) cannot read the toolchain's DWARF 5: it runs a copy without debug information
+# (symbols stay, so `valgrind --tool=dhat` on that copy still names functions).
+objcopy --strip-debug "$BIN" "$SCRATCH/partd-bench-allocs"
+VBIN="$SCRATCH/partd-bench-allocs"
+
+# blocks and bytes DHAT counts for one run: "blocks bytes".
+count() {
+  local out
+  out="$(valgrind --tool=dhat --dhat-out-file=/dev/null "$VBIN" "$1" "$2" 2>&1 >/dev/null)" \
+    || { echo "run-allocs: $1 $2 failed under valgrind:" >&2; echo "$out" >&2; exit 1; }
+  echo "$out" | sed -n 's/.*Total: *\([0-9,]*\) bytes in \([0-9,]*\) blocks.*/\2 \1/p' | tr -d ,
+}
+
+declare -A BASE UNIT WHAT COUNT_UNITS TIMED_UNITS
+ALL=0
+[ "${#SELECTED[@]}" -eq 0 ] && ALL=1
+while IFS=$'\t' read -r name unit base units timed what; do
+  UNIT[$name]="$unit"; BASE[$name]="$base"; WHAT[$name]="$what"; COUNT_UNITS[$name]="${UNITS:-$units}"
+  TIMED_UNITS[$name]="${TIME_UNITS:-$timed}"
+  if [ "$ALL" -eq 1 ]; then SELECTED+=("$name"); fi
+done < <("$BIN" --list)
+if [ "${#SELECTED[@]}" -gt 0 ] && [ -z "${UNIT[${SELECTED[0]}]:-}" ]; then
+  echo "run-allocs: unknown path ${SELECTED[0]}" >&2; exit 2
+fi
+
+# The best of REPEAT timed runs, in seconds; under `flock $TIMING_LOCK` when that is set (a machine shared
+# with builds: the lock keeps them out of the timed runs, not out of the counting).
+timed() {
+  local runs=""
+  for _ in $(seq "$REPEAT"); do
+    if [ -n "${TIMING_LOCK:-}" ]; then
+      runs="$runs $(flock "$TIMING_LOCK" "$BIN" "$1" "$2" --json 2>/dev/null | sed -n 's/.*"seconds": \([0-9.e-]*\).*/\1/p')"
+    else
+      runs="$runs $("$BIN" "$1" "$2" --json 2>/dev/null | sed -n 's/.*"seconds": \([0-9.e-]*\).*/\1/p')"
+    fi
+  done
+  python3 -c "import sys; print(min(float(x) for x in sys.argv[1:]))" $runs
+}
+
+declare -A BLOCKS BYTES
+measure() {  # path -> BLOCKS[path], BYTES[path]: per unit, between N and 2N
+  local path="$1" n="$2"
+  [ -n "${BLOCKS[$path]:-}" ] && return
+  read -r a1 b1 < <(count "$path" "$n")
+  read -r a2 b2 < <(count "$path" "$((2 * n))")
+  BLOCKS[$path]=$((a2 - a1)); BYTES[$path]=$((b2 - b1))
+}
+
+echo "allocations per unit: DHAT blocks (and bytes) at 2N units minus at N, divided by N (N: the n column)"
+echo "time per unit: best of $REPEAT runs at 25 N units (the t column), without valgrind"
+echo
+printf '%-26s %-8s %7s %12s %12s %9s %9s\n' path unit n "allocs/unit" "bytes/unit" t "ns/unit"
+for path in "${SELECTED[@]}"; do
+  n="${COUNT_UNITS[$path]}"; t="${TIMED_UNITS[$path]}"
+  measure "$path" "$n"
+  blocks=${BLOCKS[$path]}; bytes=${BYTES[$path]}
+  base="${BASE[$path]}"
+  if [ "$base" != "-" ]; then
+    measure "$base" "$n"
+    blocks=$((blocks - BLOCKS[$base])); bytes=$((bytes - BYTES[$base]))
+  fi
+  best="$(timed "$path" "$t")"
+  printf '%-26s %-8s %7s %12s %12s %9s %9s\n' "$path" "${UNIT[$path]}" "$n" \
+    "$(python3 -c "print(f'{$blocks / $n:.3f}')")" "$(python3 -c "print(f'{$bytes / $n:.1f}')")" "$t" \
+    "$(python3 -c "print(f'{$best * 1e9 / $t:.0f}')")"
+done
+echo
+for path in "${SELECTED[@]}"; do
+  if [ "${BASE[$path]}" = "-" ]; then echo "  $path: ${WHAT[$path]}"; else echo "  $path: ${WHAT[$path]} (less ${BASE[$path]})"; fi
+done

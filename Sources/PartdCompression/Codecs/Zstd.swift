@@ -10,28 +10,38 @@ enum ZstdCodec {
     /// at higher levels and for larger frames) and 95 KB to decompress one, allocated and set up for every
     /// frame. A context reused through `ZSTD_compressCCtx` or `ZSTD_decompressDCtx` gives the same bytes (the
     /// one-shot functions are those calls on a fresh context, and they set every parameter from the level and
-    /// the input each time). At most one context of each kind per core is kept, and only while it holds at
-    /// most ``keptContextBytes`` (a 4 MiB frame at level 3 takes about 1 MB; a high level many more, and
-    /// such a context is freed after its call, as before). Behind `Locked` (a pthread mutex, which
-    /// ThreadSanitizer sees, unlike `Mutex` on Linux).
+    /// the input each time). At most one context of each kind per core is kept, and only while the kept ones
+    /// hold at most ``keptContextBytes`` together (a 4 MiB frame at level 3 takes about 1 MB; a high level many
+    /// more, and a context that does not fit is freed after its call, as before), so the memory kept stays
+    /// bounded however many cores there are. Behind `Locked` (a pthread mutex, which ThreadSanitizer sees,
+    /// unlike `Mutex` on Linux).
     private static let compressionContexts = Locked(ContextPool())
     private static let decompressionContexts = Locked(ContextPool())
 
     static let keptContextBytes = 8 << 20
 
     private struct ContextPool {
-        var free: [UInt]
+        /// The kept contexts and the bytes each holds.
+        var free: [(context: UInt, bytes: Int)]
+        /// The bytes the kept contexts hold together.
+        var bytes = 0
         init() {
             free = []
             free.reserveCapacity(ContextPool.kept)
         }
         static let kept = max(2, Parallel.processorCount)
         /// Takes a kept context, if there is one.
-        mutating func take() -> OpaquePointer? { free.popLast().flatMap(OpaquePointer.init(bitPattern:)) }
-        /// Keeps `context` unless enough are kept; returns whether it did.
-        mutating func keep(_ context: OpaquePointer) -> Bool {
-            guard free.count < Self.kept else { return false }
-            free.append(UInt(bitPattern: context))
+        mutating func take() -> OpaquePointer? {
+            guard let last = free.popLast() else { return nil }
+            bytes -= last.bytes
+            return OpaquePointer(bitPattern: last.context)
+        }
+        /// Keeps `context`, which holds `size` bytes, unless enough are kept or it would take the kept bytes
+        /// past ``keptContextBytes``; returns whether it did.
+        mutating func keep(_ context: OpaquePointer, size: Int) -> Bool {
+            guard free.count < Self.kept, bytes + size <= keptContextBytes else { return false }
+            free.append((UInt(bitPattern: context), size))
+            bytes += size
             return true
         }
     }
@@ -41,7 +51,8 @@ enum ZstdCodec {
             throw Compression.failed(.zstd, "no memory for a compression context")
         }
         defer {
-            if ZSTD_sizeof_CCtx(context) > keptContextBytes || !compressionContexts.withLock({ $0.keep(context) }) {
+            let size = ZSTD_sizeof_CCtx(context)
+            if !compressionContexts.withLock({ $0.keep(context, size: size) }) {
                 ZSTD_freeCCtx(context)
             }
         }
@@ -53,7 +64,8 @@ enum ZstdCodec {
             throw Compression.corrupt(.zstd, "cannot be decompressed: no memory for a decompression context")
         }
         defer {
-            if ZSTD_sizeof_DCtx(context) > keptContextBytes || !decompressionContexts.withLock({ $0.keep(context) }) {
+            let size = ZSTD_sizeof_DCtx(context)
+            if !decompressionContexts.withLock({ $0.keep(context, size: size) }) {
                 ZSTD_freeDCtx(context)
             }
         }

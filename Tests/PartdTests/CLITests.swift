@@ -154,6 +154,38 @@ struct CLITests {
         #expect(try String(contentsOfFile: plain + "/frames", encoding: .utf8) == "PDVF, a file that starts like a value frame")
     }
 
+    /// A key the store holds at the file-name limit (255 bytes) made an export file name of up to 259 bytes plus
+    /// %XX escapes: `export --out-dir` wrote the other keys' files, then failed on it ("File name too long").
+    @Test("export --out-dir writes a file for keys at the file-name limit too: a long name is cut and ends in a hash of the whole")
+    func exportLongKeys() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let path = scratchPath("cli-export-long")
+        let files = path + "-files"
+        defer { removeTree(path); removeTree(files) }
+        let tables = TableStore(over: try DirectoryStore(path: path))
+        // At the store's limit: 255 plain bytes; 2 + 3 × 84 = 254 escaped ones; two long keys that differ at the end
+        // only; a tuple.
+        let keys: [PartdKey] = [
+            PartdKey(String(repeating: "a", count: 255)), PartdKey(String(repeating: "a", count: 254) + "b"),
+            PartdKey(String(repeating: "!", count: 84)), .tuple(PartdKey(String(repeating: "t", count: 240)), 7), "short",
+        ]
+        for (i, key) in keys.enumerated() { try tables.append(key, try Table([Column("id", [Int64(i)])])) }
+        for format in ["csv", "arrow"] {
+            removeTree(files)
+            let exported = try run(partd, ["export", path, "--out-dir", files, "--format", format])
+            #expect(exported.status == 0, "\(exported.output)")
+            let written = (try? FileManager.default.contentsOfDirectory(atPath: files)) ?? []
+            #expect(written.count == keys.count, "\(written)")
+            #expect(written.allSatisfy { $0.utf8.count <= 255 && $0.hasSuffix("." + format) })
+            #expect(written.contains("short." + format))
+            if format == "csv" {
+                var ids: [String] = []
+                for file in written { ids.append(try String(contentsOfFile: files + "/" + file, encoding: .utf8)) }
+                #expect(ids.sorted() == (0..<keys.count).map { "id\n\($0)\n" })
+            }
+        }
+    }
+
     @Test("export --keys takes tuple keys and string keys with commas, quotes or parentheses, as ls prints them")
     func exportKeysWithCommas() throws {
         try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")

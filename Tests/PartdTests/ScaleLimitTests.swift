@@ -5,6 +5,7 @@
 
 import Foundation
 import Partd
+import PartdCompanions
 import PartdServer
 import PartdTestSupport
 import PartdTyped
@@ -211,5 +212,31 @@ struct ScaleLimitTests {
         }
         #expect(rows == 20_000)
         #expect(partitionOf.count == 9_000)
+    }
+
+    /// Entry names at DatasetDirectory's 200-byte limit: the files an entry makes (the data, `NAME.meta.json`, the
+    /// lock `.NAME.lock` and the temporary `.NAME.meta.json.tmp-` plus 20 digits: 236 bytes) stay within 255.
+    @Test("dataset entries named with 200 bytes (ASCII, two-byte and four-byte characters) write, list, lock and delete; 201 bytes is invalidKey")
+    func datasetNamesAtTheLimit() throws {
+        let path = scratchPath("dirdb-names")
+        defer { removeTree(path) }
+        let db = try DatasetDirectory(path: path)
+        let names = [String(repeating: "n", count: 200), String(repeating: "é", count: 100), String(repeating: "😀", count: 50)]
+        for name in names {
+            let entry = try db.entry(name)
+            try entry.withLock { try entry.write([1, 2, 3], metadata: ["n": .integer(Int64(name.utf8.count))]) }
+            try entry.updateMetadata { $0["done"] = .bool(true) }
+            try entry.writeBytes([9], metadata: nil)
+            #expect(try entry.readBytes() == [9])
+            #expect(try entry.metadata()["done"] == .bool(true))
+            _ = try db.subdirectory(name)
+        }
+        #expect(try db.names() == names.sorted())
+        #expect(try db.subdirectoryNames() == names.sorted())
+        for name in names { try db.entry(name).delete() }
+        #expect(try db.names().isEmpty)
+        for name in [String(repeating: "n", count: 201), String(repeating: "é", count: 100) + "x"] {
+            expectPartdError(.invalidKey) { try db.entry(name) }
+        }
     }
 }

@@ -142,9 +142,10 @@ public final class StoreServer: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    // Accepted with the spare descriptor: refused at once, and the spare taken back once it is closed.
+                    // Accepted with the spare descriptor: refused at once. The spare is taken back when a connection
+                    // closes (this one, or any other if taking it back failed then).
                     let refusal = reserve.takeRefusal()
-                    if refusal != nil { channel.closeFuture.whenComplete { _ in reserve.restore() } }
+                    channel.closeFuture.whenComplete { _ in reserve.restore() }
                     connections.insert(channel)
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(WireFrameDecoder(maxFrameBytes: configuration.maxFrameBytes)))
@@ -264,10 +265,10 @@ final class ReserveDescriptor: Sendable {
         }
     }
 
-    /// Takes the spare descriptor back (after a refused connection closed).
+    /// Takes the spare descriptor back if it is not held (after a connection closed, freeing one).
     func restore() {
         state.withLock { state in
-            guard state.fd == nil, !state.closed else { return }
+            guard state.fd == nil, !state.released, !state.closed else { return }
             state.fd = try? Posix.open("/dev/null", flags: O_RDONLY)
         }
     }

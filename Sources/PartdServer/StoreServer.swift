@@ -223,8 +223,8 @@ public final class StoreServer: Sendable {
 }
 
 /// The server's spare descriptor (of `/dev/null`): let go when an accept fails for want of descriptors, so that
-/// the next accept takes the client waiting in the backlog, which is then refused; taken back once that client's
-/// connection is closed.
+/// the next accept takes the client waiting in the backlog, which is then refused; taken back when a connection
+/// closes.
 final class ReserveDescriptor: Sendable {
     private struct State {
         var fd: Int32?

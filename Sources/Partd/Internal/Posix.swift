@@ -332,9 +332,8 @@ package enum Posix {
         return fstat(fd, &open) == 0 && open.st_nlink == 0
     }
 
-    /// The last modification time of `name` in seconds since 1970, or `nil` if it does not exist.
     /// What tells one version of a file from another without reading it: device, inode, size, and modification
-    /// and status-change times in nanoseconds. `nil` if `name` does not exist.
+    /// and status-change times in nanoseconds.
     package struct FileIdentity: Hashable, Sendable {
         package var device: UInt64
         package var inode: UInt64
@@ -345,6 +344,7 @@ package enum Posix {
         package var changed: Int64
     }
 
+    /// The identity of `name` in `directory`, or `nil` if it does not exist.
     package static func identityAt(_ directory: Int32, _ name: String) throws(Errno) -> FileIdentity? {
         var st = stat()
         let rc = name.withCString { fstatat(directory, $0, &st, AT_SYMLINK_NOFOLLOW) }
@@ -365,6 +365,7 @@ package enum Posix {
         return Int64(now.tv_sec) &* 1_000_000_000 &+ Int64(now.tv_nsec)
     }
 
+    /// The last modification time of `name` in seconds since 1970, or `nil` if it does not exist.
     package static func modificationTime(_ directory: Int32, _ name: String) throws(Errno) -> Double? {
         var st = stat()
         let rc = name.withCString { fstatat(directory, $0, &st, AT_SYMLINK_NOFOLLOW) }

@@ -175,6 +175,31 @@ let workloads: [Workload] = [
             }
         }
     },
+    Workload(name: "spill dictionary: n keys flushed, then if !contains(k) { set(k) } n more", unit: "key", n: 1_000) { n in
+        try SpillDictionary<Int, Int>.withTemporary { d in
+            for k in 0..<n { try d.set(k, for: k) }
+            try d.flush()
+            usleep(200_000)  // the index settles (SpillDictionary reads it again while it is under 100 ms old)
+            return try timed {
+                for k in n..<(2 * n) where try !d.contains(k) { try d.set(k, for: k) }
+                try check(d.keys().count == 2 * n)
+            }
+        }
+    },
+    // 7. DatasetDirectory: many entries with metadata (written untimed: each write is two fsynced renames),
+    // then listed, each one's metadata and data size read, and each deleted.
+    Workload(name: "dataset directory: names(), metadata() + stat() each, delete each", unit: "entry", n: 625) { n in
+        let path = String(cString: getenv("TMPDIR") ?? strdup("/tmp")) + "/partd-bench-dirdb-\(getpid())-\(n)"
+        defer { try? PartdPath.destroy(path) }
+        let db = try DatasetDirectory(path: path)
+        for i in 0..<n { try db.entry("run-\(i)").write([i], metadata: ["i": .integer(Int64(i))]) }
+        return try timed {
+            try check(db.names().count == n)
+            for entry in try db.entries() { try check(entry.metadata()["i"] != nil && entry.stat() != nil) }
+            for entry in try db.entries() { try entry.delete() }
+            try check(db.names().isEmpty)
+        }
+    },
     Workload(name: "spill dictionary: if !contains(k) { set(k) }, 1 GB budget", unit: "key", n: 1_000) { n in
         try SpillDictionary<Int, Int>.withTemporary { d in
             try timed {

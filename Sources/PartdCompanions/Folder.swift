@@ -134,6 +134,22 @@ final class Folder: Sendable {
         }
     }
 
+    /// The identity of `name`'s current version (`nil` if it does not exist), and whether it is *settled*:
+    /// changed at least 100 ms before this call, so that any later version of the file (written after this
+    /// call) has other status-change time, whatever the granularity of the file system's clock (a few
+    /// milliseconds at most). An identity that is not settled may be shared by a version written in the same
+    /// tick (same inode reused, same size), so it must not be taken to mean "unchanged" (as git's racy index
+    /// entries).
+    func identity(_ name: String) throws -> (identity: Posix.FileIdentity, settled: Bool)? {
+        let now = Posix.wallClockNanoseconds()
+        do throws(Errno) {
+            guard let identity = try Posix.identityAt(fd, name) else { return nil }
+            return (identity, identity.changed < now - 100_000_000)
+        } catch {
+            throw PartdError.system("stat", key: nil, path: file(name), errno: error.rawValue)
+        }
+    }
+
     /// Size and modification time of `name`, or `nil` if it does not exist.
     func stat(_ name: String) throws -> (bytes: Int, modified: Date)? {
         do throws(Errno) {

@@ -119,6 +119,9 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         var dropped = false
         /// Whether the index was missing from disk when this instance last followed it.
         var indexAbsent = false
+        /// The identity of the index file `entries` follow, once settled (``Folder/identity(_:)``): while the
+        /// file has it still, following the index again would change nothing, so it is not read.
+        var indexFollowed: Posix.FileIdentity?
         /// Index and in-memory entries walked by `follow`, since the dictionary was made (for tests).
         var indexEntriesFollowed = 0
         var onMiss: (@Sendable (Key) -> Void)?
@@ -155,8 +158,10 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         try state.withLock { state in
             state.onMiss = onMiss
             state.onOverflow = onOverflow
+            let seen = try folder.identity(Self.indexName)  // before the read: a later version differs from it
             let index = try readIndex()
             state.indexAbsent = index == nil
+            state.indexFollowed = seen?.settled == true && index != nil ? seen?.identity : nil
             for (key, file) in index ?? [:] {
                 state.entries[key] = Entry(value: nil, size: 0, file: file, shared: true, dirty: false, lastUse: 0)
             }
@@ -359,6 +364,7 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
                 // Shared from now on, even if the write throws after its rename put the index in place: a value
                 // set again then gets a new file, never rewriting one another instance may read.
                 for key in state.changed { state.entries[key]?.shared = true }
+                state.indexFollowed = nil  // not settled yet: read again at the next refresh
                 try folder.write(Self.indexName, try ValueEncoding.messagePack.encode(index))
                 state.indexAbsent = false  // its keys are shared now: an index gone from here on must be followed
                 state.removed = []
@@ -418,7 +424,16 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
     /// looked, following it again would change nothing (every key this instance has, it set itself), so it is
     /// skipped: a lookup of a missing key then costs one `open` instead of a walk over every entry, which made
     /// `if !contains(k) { set(k) }` over n keys quadratic in a dictionary that was never flushed.
+    ///
+    /// After a flush, the same held for an index file that has not changed since this instance followed it, yet
+    /// each lookup of an unknown key read and followed the whole index again: `if !contains(k) { set(k) }` over
+    /// n new keys of a flushed dictionary of n keys was quadratic too. So the identity of the file followed
+    /// (inode, size, times; taken before it is read) is kept once it is settled, and while the file still has
+    /// it, it is not read again.
     private func refreshIndex(_ state: inout State) throws {
+        let seen = try folder.identity(Self.indexName)
+        if let seen, let followed = state.indexFollowed, seen.identity == followed { return }
+        state.indexFollowed = nil
         guard let index = try readIndex() else {
             if state.indexAbsent { return }
             state.indexAbsent = true
@@ -427,6 +442,7 @@ public final class SpillDictionary<Key: Hashable & Codable & Sendable, Value: Co
         }
         state.indexAbsent = false
         follow(index, &state)
+        if let seen, seen.settled { state.indexFollowed = seen.identity }
     }
 
     /// Makes the keys this instance has not changed since its last flush match `index`: a key whose file

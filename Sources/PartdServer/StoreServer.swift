@@ -93,6 +93,7 @@ public final class StoreServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let listeners: [any Channel]
     private let connections: ConnectionSet
+    private let reserve: ReserveDescriptor
     private let logger: Logger
     /// Set by the first ``shutdown(flush:)``: the event loops it stops can take no more work.
     private let stopped = Locked(false)
@@ -112,19 +113,46 @@ public final class StoreServer: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
         configuration.madeEventLoopGroup?("\(group)")
         let connections = ConnectionSet()
+        let reserve = ReserveDescriptor()
         let bootstrap = ServerBootstrap(group: group)
+            // Out of descriptors (EMFILE, ENFILE), accept fails and leaves the client in the backlog, so the listening
+            // socket stays readable, and NIO's channel-returning bind, which adds no back-off handler, retried at once,
+            // forever: 100% of a core until a descriptor was freed. A back-off handler alone does not stop that (NIO
+            // keeps the socket registered until an accept succeeds), so the server also keeps one spare descriptor:
+            // a failed accept frees it, the next accept takes the waiting client, which is refused with
+            // `tooManyOpenFiles` (an error frame as soon as it is accepted) and closed, and the next try waits 100 ms.
+            .serverChannelInitializer { [logger] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let logged = LastLogged()
+                    try channel.pipeline.syncOperations.addHandler(
+                        AcceptBackoffHandler(shouldForwardIOErrorCaught: false) { error in
+                            if error.errnoCode == EMFILE || error.errnoCode == ENFILE { reserve.release() }
+                            // Logged once per 10 s of failures, not at every try.
+                            if logged.due(every: .seconds(10)) {
+                                logger.warning(
+                                    "cannot accept clients; refusing them until descriptors are free",
+                                    metadata: ["error": "\(PartdError.system("accept a client", key: nil, path: nil, errno: error.errnoCode))"])
+                            }
+                            return .milliseconds(100)
+                        })
+                }
+            }
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // Accepted with the spare descriptor: refused at once. The spare is taken back when a connection
+                    // closes (this one, or any other if taking it back failed then).
+                    let refusal = reserve.takeRefusal()
+                    channel.closeFuture.whenComplete { _ in reserve.restore() }
                     connections.insert(channel)
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(WireFrameDecoder(maxFrameBytes: configuration.maxFrameBytes)))
                     try channel.pipeline.syncOperations.addHandler(
                         ServerConnectionHandler(
                             store: store, token: configuration.token, maxFrameBytes: configuration.maxFrameBytes,
-                            onShutdownRequest: configuration.onShutdownRequest, logger: logger))
+                            onShutdownRequest: configuration.onShutdownRequest, refusal: refusal, logger: logger))
                     channel.closeFuture.whenComplete { _ in connections.remove(channel) }
                 }
             }
@@ -147,17 +175,19 @@ public final class StoreServer: Sendable {
         } catch {
             for listener in listeners { try? listener.close().wait() }
             try? group.syncShutdownGracefully()
+            reserve.close()
             throw PartdError(code: .connectionFailed, message: "cannot listen on \(addresses): \(error)")
         }
         logger.info("serving", metadata: ["addresses": "\(bound)"])
         return StoreServer(store: store, configuration: configuration, addresses: bound, group: group,
-                           listeners: listeners, connections: connections, logger: logger)
+                           listeners: listeners, connections: connections, reserve: reserve, logger: logger)
     }
 
     private init(
         store: any ByteStore, configuration: Configuration, addresses: [Address], group: MultiThreadedEventLoopGroup,
-        listeners: [any Channel], connections: ConnectionSet, logger: Logger
+        listeners: [any Channel], connections: ConnectionSet, reserve: ReserveDescriptor, logger: Logger
     ) {
+        self.reserve = reserve
         self.store = store
         self.configuration = configuration
         self.addresses = addresses
@@ -186,8 +216,82 @@ public final class StoreServer: Sendable {
         }
         let flushed = Result { try flush() }
         try group.syncShutdownGracefully()
+        reserve.close()
         logger.info("stopped")
         try flushed.get()
+    }
+}
+
+/// The server's spare descriptor (of `/dev/null`): let go when an accept fails for want of descriptors, so that
+/// the next accept takes the client waiting in the backlog, which is then refused; taken back when a connection
+/// closes.
+final class ReserveDescriptor: Sendable {
+    private struct State {
+        var fd: Int32?
+        /// The spare was let go: the next connection accepted is refused.
+        var released = false
+        var closed = false
+    }
+
+    private let state = Locked(State())
+
+    init() {
+        state.withLock { $0.fd = try? Posix.open("/dev/null", flags: O_RDONLY) }
+    }
+
+    /// Frees the spare descriptor (if held), so that the next accept can succeed.
+    func release() {
+        state.withLock { state in
+            guard let fd = state.fd else {
+                // Not taken back yet (descriptors were short): try again, so that a later failure has one to free.
+                if !state.released && !state.closed { state.fd = try? Posix.open("/dev/null", flags: O_RDONLY) }
+                return
+            }
+            Posix.close(fd)
+            state.fd = nil
+            state.released = true
+        }
+    }
+
+    /// The error to refuse a connection just accepted with, if it took the spare descriptor.
+    func takeRefusal() -> PartdError? {
+        state.withLock { state in
+            guard state.released else { return nil }
+            state.released = false
+            return PartdError(
+                code: .tooManyOpenFiles,
+                message: "the server is out of file descriptors and refuses new clients until some are free; "
+                    + "raise its open-file limit (ulimit -n) or connect fewer clients")
+        }
+    }
+
+    /// Takes the spare descriptor back if it is not held (after a connection closed, freeing one).
+    func restore() {
+        state.withLock { state in
+            guard state.fd == nil, !state.released, !state.closed else { return }
+            state.fd = try? Posix.open("/dev/null", flags: O_RDONLY)
+        }
+    }
+
+    func close() {
+        state.withLock { state in
+            if let fd = state.fd { Posix.close(fd) }
+            state.fd = nil
+            state.closed = true
+        }
+    }
+}
+
+/// When a listener last logged a failed accept (used on its event loop only).
+private final class LastLogged {
+    private var last: NIODeadline?
+
+    /// Whether to log now: the first time, and then once `interval` has passed since the last time.
+    func due(every interval: TimeAmount) -> Bool {
+        let now = NIODeadline.now()
+        if let last, now - last < interval { return false }
+        last = now
+        return true
     }
 }
 
@@ -224,7 +328,15 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
     /// per entry, and the store's lookup then matches the key by identity, not by comparing it).
     var recentKeys: [PartdKey] = []
 
-    init(store: any ByteStore, token: String?, maxFrameBytes: Int, onShutdownRequest: (@Sendable () -> Void)?, logger: Logger) {
+    /// Set for a connection the server cannot keep (accepted with its spare descriptor): sent as an error frame as
+    /// soon as it is active, and the connection closed.
+    let refusal: PartdError?
+
+    init(
+        store: any ByteStore, token: String?, maxFrameBytes: Int, onShutdownRequest: (@Sendable () -> Void)?,
+        refusal: PartdError? = nil, logger: Logger
+    ) {
+        self.refusal = refusal
         self.store = store
         self.token = token
         self.maxFrameBytes = maxFrameBytes
@@ -236,6 +348,11 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
     func channelActive(context: ChannelHandlerContext) {
         logger[metadataKey: "peer"] = "\(context.remoteAddress.map { "\($0)" } ?? "unix")"
         context.fireChannelActive()
+        if let refusal {
+            // At once, not at the handshake: a client that never sends one must not keep the spare descriptor.
+            var out = context.channel.allocator.buffer(capacity: 256)
+            refuse(context: context, id: 0, refusal, into: &out)
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -424,7 +424,10 @@ public final class Shuffle<Chunk: Sendable>: Sendable {
         var bounds = [Int](repeating: 0, count: count + 1)
         for p in partitions { bounds[p + 1] += 1 }
         for p in 0..<count { bounds[p + 1] += bounds[p] }
-        if let split = kind.split {
+        // A chunk of fewer rows than partitions reaches few of them: taking each one's rows costs work per
+        // partition reached, where a split costs work (a piece per column) for every partition. (Chunks of 1,000
+        // rows into 4096 partitions took 10.3 s per million rows split; chunks of 200,000 took 0.6 s.)
+        if let split = kind.split, rows >= count {
             try split(chunk, partitions, count, max(8, (count + 3) / 4)) { range, parts in
                 let batch = range.filter { bounds[$0 + 1] > bounds[$0] }.map {
                     (key: Self.key(ofPartition: $0), value: parts[$0 - range.lowerBound])

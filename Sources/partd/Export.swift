@@ -8,6 +8,7 @@ import Dispatch
 import Foundation
 import Partd
 import PartdCSV
+import PartdCompression
 import PartdTyped
 import Synchronization
 
@@ -24,7 +25,8 @@ struct Export: ParsableCommand {
             With --out-dir, each key's tables go to a file of their own in that directory instead (CSV, or \
             Arrow IPC), written on all cores: part-0000N.csv for the integer key N (a shuffle's partition N), the \
             string for a string key and the tuple as `ls` prints it for a tuple key, with characters other than \
-            letters, digits, '.', '-' and '_' written as %XX. Keys that hold nothing get no file.
+            letters, digits, '.', '-' and '_' written as %XX; a name that would pass 255 bytes is cut and ends \
+            in ~ and 16 hexadecimal digits of a hash of the whole name. Keys that hold nothing get no file.
             """)
 
     @Argument(help: "The store's directory.") var directory: String
@@ -107,7 +109,7 @@ struct Export: ParsableCommand {
             throw CommandError("cannot make the directory \(directory)")
         }
         let ext = format == .csv ? "csv" : "arrow"
-        let names = keys.map { Self.fileName(for: $0) + "." + ext }
+        let names = keys.map { Self.fileName(for: $0, extension: ext) }
         guard Set(names).count == names.count else { throw CommandError("two keys map to one file name") }
         // What the keys done so far came to, and the first error, shared by the threads.
         struct Tally {
@@ -163,6 +165,18 @@ struct Export: ParsableCommand {
         }
         // The empty string: a lone "%" (every other "%" has two hex digits after it).
         return name.isEmpty ? "%" : name
+    }
+
+    /// `fileName(for: key)` with the extension, cut to the 255 bytes a file name may have: a longer name keeps
+    /// its first bytes and ends in `~` and 16 hexadecimal digits of the XXH3 hash of the whole name, then the
+    /// extension. (A key the store holds may need 255 bytes, and escaping and the extension add to that: the
+    /// export wrote the other keys' files and then failed with "File name too long".)
+    static func fileName(for key: PartdKey, extension ext: String) -> String {
+        let name = fileName(for: key)  // ASCII: every other byte is written %XX
+        let whole = name + "." + ext
+        guard whole.utf8.count > 255 else { return whole }
+        let hash = String(XXHash.hash64(utf8: name, seed: 0), radix: 16).leftPadded(to: 16)
+        return String(name.utf8.prefix(255 - 1 - 16 - 1 - ext.utf8.count))! + "~" + hash + "." + ext
     }
 
     /// Integer keys by value first, then the others by their printed form.

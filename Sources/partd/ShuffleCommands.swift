@@ -452,8 +452,25 @@ struct GroupByCSV: ParsableCommand {
         rangeOptions.memory = ByteCount(bytes: staging.budget)
         let ranges = try Shuffle<Table>(sortingBy: sortKeys, boundaries: boundaries, options: rangeOptions)
         defer { try? ranges.close() }
-        while let table = staging.popKept() { try ranges.add(table) }
-        for index in staging.spilledPartitions { try ranges.add(try spilled.get(PartdKey(index))) }
+        // The groups go in as chunks of about --chunk-rows rows, not a partition's groups at a time: every chunk
+        // costs the range shuffle work for each of its partitions, so one per partition was partitions² (4096
+        // partitions, 200,000 groups, --memory 4MB: 25 s in release against 4 s without --sort).
+        var pending: [Table] = []
+        var pendingRows = 0
+        func add(_ table: Table) throws {
+            pending.append(table)
+            pendingRows += table.rowCount
+            if pendingRows >= options.input.chunkRows { try addPending() }
+        }
+        func addPending() throws {
+            guard !pending.isEmpty else { return }
+            try ranges.add(pending.count == 1 ? pending[0] : try Table.concatenate(pending))
+            pending = []
+            pendingRows = 0
+        }
+        while let table = staging.popKept() { try add(table) }
+        for index in staging.spilledPartitions { try add(try spilled.get(PartdKey(index))) }
+        try addPending()
         staging.close()
         try printPartitions(
             to: out, format: format, schema: schema, compression: arrowCompression, binaryStrings: binaryStrings,

@@ -117,7 +117,7 @@ struct PartitionHashTests {
 @Suite("Shuffle", .serialized)
 struct ShuffleTests {
     @Test("every row lands in exactly the partition its key's hash names, and partitions equal a row-by-row split",
-          arguments: [(["id"], 7), (["name", "id"], 16), (["color"], 3), (["x"], 1)])
+          arguments: [(["id"], 7), (["name", "id"], 16), (["color"], 3), (["x"], 1), (["name", "id"], 1024)])
     func partitionsMatchReference(keys: [String], count: Int) throws {
         let chunks = (0..<5).map { shuffleTable(rows: [0, 1, 300, 2_000, 45][$0], seed: UInt64($0) + 1) }
         let shuffle = try Shuffle<Table>(by: keys, partitions: count, options: ShuffleOptions(memory: .kilobytes(8)))

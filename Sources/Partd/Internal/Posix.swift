@@ -332,6 +332,39 @@ package enum Posix {
         return fstat(fd, &open) == 0 && open.st_nlink == 0
     }
 
+    /// What tells one version of a file from another without reading it: device, inode, size, and modification
+    /// and status-change times in nanoseconds.
+    package struct FileIdentity: Hashable, Sendable {
+        package var device: UInt64
+        package var inode: UInt64
+        package var size: Int
+        package var modified: Int64
+        /// The last status change (`st_ctim`), in nanoseconds since 1970: set by the kernel on every write and
+        /// rename, so no caller can set it back.
+        package var changed: Int64
+    }
+
+    /// The identity of `name` in `directory`, or `nil` if it does not exist.
+    package static func identityAt(_ directory: Int32, _ name: String) throws(Errno) -> FileIdentity? {
+        var st = stat()
+        let rc = name.withCString { fstatat(directory, $0, &st, AT_SYMLINK_NOFOLLOW) }
+        if rc != 0 {
+            if errno == ENOENT { return nil }
+            throw .current
+        }
+        return FileIdentity(
+            device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int(st.st_size),
+            modified: Int64(st.st_mtim.tv_sec) &* 1_000_000_000 &+ Int64(st.st_mtim.tv_nsec),
+            changed: Int64(st.st_ctim.tv_sec) &* 1_000_000_000 &+ Int64(st.st_ctim.tv_nsec))
+    }
+
+    /// Now, by the clock file times are taken from, in nanoseconds since 1970.
+    package static func wallClockNanoseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) &* 1_000_000_000 &+ Int64(now.tv_nsec)
+    }
+
     /// The last modification time of `name` in seconds since 1970, or `nil` if it does not exist.
     package static func modificationTime(_ directory: Int32, _ name: String) throws(Errno) -> Double? {
         var st = stat()

@@ -609,6 +609,16 @@ public final class DirectoryStore: ByteStore {
                     retried = true
                     continue
                 }
+                if error.rawValue == EMFILE || error.rawValue == ENFILE {
+                    // Still none: a key with no file, or an empty one, reads as empty without a descriptor (a
+                    // spilling store's read of a key it holds only in memory, such as a server's out of descriptors,
+                    // failed with tooManyOpenFiles).
+                    if case .success(let entry) = Result(catching: { () throws(Errno) in try Posix.statAt(rootFD, name) }),
+                        entry?.size ?? 0 == 0, entry.map({ $0.kind == .regular }) ?? true
+                    {
+                        return nil
+                    }
+                }
                 throw failure("read", key, error, name: name)
             }
         }

@@ -7,8 +7,8 @@
 #   Benchmarks/run-allocs.sh [--units N] [--time-units M] [--repeat R] [--no-build] [PATH ...]
 #
 # N defaults to each path's own (several of its chunks or batches: 40,000 rows or records, 4,000 appends, gets
-# or requests, 2,000 compressed frames). BUILD_PATH names the build directory (default .build); TIMING_LOCK, a
-# file the timed runs hold with flock.
+# or requests, 2,000 compressed frames), M to 25 N. BUILD_PATH names the build directory (default .build);
+# TIMING_LOCK, a file the timed runs hold with flock.
 # A path with a base (groupby: its set-up is shuffle-add's work) has the base's figures at the same units
 # subtracted. `partd-bench-allocs --list` names the paths and their workloads. Units: the row, append, get,
 # frame, record or request the path names. Bytes per unit show the copies: a 4 KiB get that allocates
@@ -21,20 +21,23 @@ TIME_UNITS=""
 REPEAT=3
 BUILD=1
 SELECTED=()
+usage() { echo "usage: $0 [--units N] [--time-units M] [--repeat R] [--no-build] [PATH ...]"; }
 while [ $# -gt 0 ]; do
   case "$1" in
-    --units) UNITS="$2"; shift 2 ;;
-    --time-units) TIME_UNITS="$2"; shift 2 ;;
-    --repeat) REPEAT="$2"; shift 2 ;;
+    --units|--time-units|--repeat)
+      [ $# -ge 2 ] || { echo "run-allocs: $1 needs a value" >&2; usage >&2; exit 2; }
+      case "$1" in --units) UNITS="$2" ;; --time-units) TIME_UNITS="$2" ;; --repeat) REPEAT="$2" ;; esac
+      shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    -*) echo "usage: $0 [--units N] [--time-units M] [--repeat R] [--no-build] [PATH ...]" >&2; exit 2 ;;
+    -h|--help) usage; exit 0 ;;
+    -*) usage >&2; exit 2 ;;
     *) SELECTED+=("$1"); shift ;;
   esac
 done
 
 BUILD_PATH="${BUILD_PATH:-.build}"
 if [ "$BUILD" -eq 1 ]; then
-  PARTD_WITHOUT_MACROS=1 swift build -c release --product partd-bench-allocs --build-path "$BUILD_PATH" >&2
+  swift build -c release --product partd-bench-allocs --build-path "$BUILD_PATH" >&2
 fi
 BIN="$BUILD_PATH/release/partd-bench-allocs"
 command -v valgrind >/dev/null || { echo "run-allocs: valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
@@ -60,34 +63,35 @@ ALL=0
 [ "${#SELECTED[@]}" -eq 0 ] && ALL=1
 while IFS=$'\t' read -r name unit base units timed what; do
   UNIT[$name]="$unit"; BASE[$name]="$base"; WHAT[$name]="$what"; COUNT_UNITS[$name]="${UNITS:-$units}"
-  TIMED_UNITS[$name]="${TIME_UNITS:-$timed}"
+  # Timed at 25 N when N is given, else at the path's own timed units.
+  if [ -n "$UNITS" ]; then TIMED_UNITS[$name]="${TIME_UNITS:-$((UNITS * 25))}"; else TIMED_UNITS[$name]="${TIME_UNITS:-$timed}"; fi
   if [ "$ALL" -eq 1 ]; then SELECTED+=("$name"); fi
 done < <("$BIN" --list)
-if [ "${#SELECTED[@]}" -gt 0 ] && [ -z "${UNIT[${SELECTED[0]}]:-}" ]; then
-  echo "run-allocs: unknown path ${SELECTED[0]}" >&2; exit 2
-fi
+for path in "${SELECTED[@]}"; do
+  [ -n "${UNIT[$path]:-}" ] || { echo "run-allocs: unknown path $path (partd-bench-allocs --list names them)" >&2; exit 2; }
+done
 
 # The best of REPEAT timed runs, in seconds; under `flock $TIMING_LOCK` when that is set (a machine shared
 # with builds: the lock keeps them out of the timed runs, not out of the counting).
 timed() {
-  local runs=""
+  local runs="" out
+  local lock=()
+  [ -n "${TIMING_LOCK:-}" ] && lock=(flock "$TIMING_LOCK")
   for _ in $(seq "$REPEAT"); do
-    if [ -n "${TIMING_LOCK:-}" ]; then
-      runs="$runs $(flock "$TIMING_LOCK" "$BIN" "$1" "$2" --json 2>/dev/null | sed -n 's/.*"seconds": \([0-9.e-]*\).*/\1/p')"
-    else
-      runs="$runs $("$BIN" "$1" "$2" --json 2>/dev/null | sed -n 's/.*"seconds": \([0-9.e-]*\).*/\1/p')"
-    fi
+    out="$("${lock[@]}" "$BIN" "$1" "$2" --json)" || { echo "run-allocs: $1 $2 failed" >&2; return 1; }
+    runs="$runs $(echo "$out" | sed -n 's/.*"seconds": \([0-9.e-]*\).*/\1/p')"
   done
+  [ -n "${runs// /}" ] || { echo "run-allocs: $1 $2 printed no time" >&2; return 1; }
   python3 -c "import sys; print(min(float(x) for x in sys.argv[1:]))" $runs
 }
 
 declare -A BLOCKS BYTES
-measure() {  # path -> BLOCKS[path], BYTES[path]: per unit, between N and 2N
+measure() {  # path n -> BLOCKS[path:n], BYTES[path:n]: the blocks and bytes between N and 2N units
   local path="$1" n="$2"
-  [ -n "${BLOCKS[$path]:-}" ] && return
+  [ -n "${BLOCKS[$path:$n]:-}" ] && return
   read -r a1 b1 < <(count "$path" "$n")
   read -r a2 b2 < <(count "$path" "$((2 * n))")
-  BLOCKS[$path]=$((a2 - a1)); BYTES[$path]=$((b2 - b1))
+  BLOCKS[$path:$n]=$((a2 - a1)); BYTES[$path:$n]=$((b2 - b1))
 }
 
 echo "allocations per unit: DHAT blocks (and bytes) at 2N units minus at N, divided by N (N: the n column)"
@@ -97,11 +101,11 @@ printf '%-26s %-8s %7s %12s %12s %9s %9s\n' path unit n "allocs/unit" "bytes/uni
 for path in "${SELECTED[@]}"; do
   n="${COUNT_UNITS[$path]}"; t="${TIMED_UNITS[$path]}"
   measure "$path" "$n"
-  blocks=${BLOCKS[$path]}; bytes=${BYTES[$path]}
+  blocks=${BLOCKS[$path:$n]}; bytes=${BYTES[$path:$n]}
   base="${BASE[$path]}"
   if [ "$base" != "-" ]; then
-    measure "$base" "$n"
-    blocks=$((blocks - BLOCKS[$base])); bytes=$((bytes - BYTES[$base]))
+    measure "$base" "$n"  # at the same units as the path, whatever the base's own default
+    blocks=$((blocks - BLOCKS[$base:$n])); bytes=$((bytes - BYTES[$base:$n]))
   fi
   best="$(timed "$path" "$t")"
   printf '%-26s %-8s %7s %12s %12s %9s %9s\n' "$path" "${UNIT[$path]}" "$n" \

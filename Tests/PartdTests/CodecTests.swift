@@ -137,10 +137,13 @@ struct CodecTests {
     @Test("a codec's output does not depend on what it compressed or decompressed before, nor on a failure in between")
     func noStateCarriedOver() throws {
         // zstd keeps its contexts for reuse: a context must come back as a fresh one would be, after a larger
-        // input at another level, and after a damaged input.
-        let small = (0..<5_000).map { UInt8(truncatingIfNeeded: $0 % 251 / 3) }
-        let large = (0..<3_000_000).map { UInt8(truncatingIfNeeded: ($0 * 7) / 1000) }
-        for compression in [Compression.zstd(level: 1), .zstd(), .zstd(level: 19), .zstd(level: -5), .snappy, .lz4, .blosc()] {
+        // input at another level, and after a damaged input. The larger input is small enough (200 KB) that its
+        // level-9 context (about 4 MB) is kept, not freed; the smaller one large enough (20 KB) that the level
+        // changes the context's parameters.
+        let small = (0..<20_000).map { UInt8(truncatingIfNeeded: ($0 * 31) % 251 / 3) }
+        let large = (0..<200_000).map { UInt8(truncatingIfNeeded: ($0 * 7) / 1000) }
+        for compression in [Compression.zstd(level: 1), .zstd(), .zstd(level: 7), .zstd(level: 12), .zstd(level: 19),
+                            .zstd(level: -5), .snappy, .lz4, .blosc()] {
             let first = try compression.compress(small)
             let other: Compression = compression.codec == .zstd ? .zstd(level: 9) : compression
             let packedLarge = try other.compress(large)
@@ -149,7 +152,13 @@ struct CodecTests {
             damaged[damaged.count / 2] ^= 0xFF
             damaged.removeLast(damaged.count / 3)
             _ = try? Compression.decompress(damaged, codec: compression.codec, originalSize: small.count)
-            #expect(try compression.compress(small) == first, "\(compression)")
+            let again = try compression.compress(small)
+            #expect(again == first, "\(compression)")
+            if case .zstd(let level) = compression {
+                // Against a context made for the call alone (the one-shot `ZSTD_compress`), too.
+                #expect(again == Compression.zstdCompressedByAFreshContext(small, level: level), "\(compression)")
+                #expect(try other.compress(large) == Compression.zstdCompressedByAFreshContext(large, level: 9))
+            }
             #expect(try Compression.decompress(first, codec: compression.codec, originalSize: small.count) == small)
         }
     }

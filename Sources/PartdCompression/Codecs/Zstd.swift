@@ -106,6 +106,16 @@ enum ZstdCodec {
 
     static func bound(_ count: Int) -> Int { ZSTD_compressBound(count) }
 
+    /// `input` compressed through a context made for this call alone (`ZSTD_compress`), as every call was before
+    /// contexts were kept: what a kept context must give (tests compare the two).
+    static func compressedByAFreshContext(_ input: [UInt8], level: Int) -> [UInt8] {
+        let bound = ZSTD_compressBound(input.count)
+        return [UInt8](unsafeUninitializedCapacity: bound) { out, count in
+            let result = input.withUnsafeBytes { ZSTD_compress(out.baseAddress, bound, $0.baseAddress, input.count, Int32(level)) }
+            count = ZSTD_isError(result) == 0 ? result : 0
+        }
+    }
+
     /// Decompresses `input` into `out`, which must hold exactly the recorded original size.
     static func decompress(_ input: ArraySlice<UInt8>, into out: UnsafeMutableBufferPointer<UInt8>) throws {
         let originalSize = out.count
@@ -128,5 +138,13 @@ enum ZstdCodec {
         guard result == originalSize else {
             throw Compression.corrupt(.zstd, "decompressed to \(result) bytes where \(originalSize) were recorded")
         }
+    }
+}
+
+extension Compression {
+    /// `input` compressed by zstd at `level` through a context made for this call alone, not a kept one (for
+    /// tests: a kept context must give the same bytes); empty if zstd fails.
+    package static func zstdCompressedByAFreshContext(_ input: [UInt8], level: Int) -> [UInt8] {
+        ZstdCodec.compressedByAFreshContext(input, level: level)
     }
 }

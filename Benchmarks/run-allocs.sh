@@ -78,7 +78,9 @@ timed() {
   local lock=()
   [ -n "${TIMING_LOCK:-}" ] && lock=(flock "$TIMING_LOCK")
   for _ in $(seq "$REPEAT"); do
-    out="$("${lock[@]}" "$BIN" "$1" "$2" --json)" || { echo "run-allocs: $1 $2 failed" >&2; return 1; }
+    # The run's own messages (a server's log lines) are shown only if it fails.
+    out="$("${lock[@]}" "$BIN" "$1" "$2" --json 2>"$SCRATCH/timed.err")" \
+      || { cat "$SCRATCH/timed.err" >&2; echo "run-allocs: $1 $2 failed" >&2; return 1; }
     runs="$runs $(echo "$out" | sed -n 's/.*"seconds": \([0-9.e-]*\).*/\1/p')"
   done
   [ -n "${runs// /}" ] || { echo "run-allocs: $1 $2 printed no time" >&2; return 1; }

@@ -135,18 +135,21 @@ final class Folder: Sendable {
     }
 
     /// The identity of `name`'s current version (`nil` if it does not exist), and whether it is *settled*:
-    /// changed at least 100 ms before this call, so that any later version of the file (written after this
-    /// call) has other status-change time, whatever the granularity of the file system's clock (a few
-    /// milliseconds at most). An identity that is not settled may be shared by a version written in the same
-    /// tick (same inode reused, same size), so it must not be taken to mean "unchanged" (as git's racy index
-    /// entries).
+    /// changed long enough before this call that any later version of the file (written after this call) has
+    /// another status-change time. An identity that is not settled may be shared by a version written in the same
+    /// tick of the file system's clock (same inode reused, same size), so it must not be taken to mean
+    /// "unchanged" (as git's racy index entries). Long enough is 100 ms where file times carry nanoseconds
+    /// (ext4, XFS, Btrfs, tmpfs: a tick of a few milliseconds at most), and 2 s where both times fall on whole
+    /// seconds, as on file systems that keep only seconds (ext4 with 128-byte inodes, ext3, HFS+) or two (FAT).
     func identity(_ name: String) throws -> (identity: Posix.FileIdentity, settled: Bool)? {
         let now = Posix.wallClockNanoseconds()
         do throws(Errno) {
             guard let identity = try Posix.identityAt(fd, name) else { return nil }
-            return (identity, identity.changed < now - 100_000_000)
+            let second: Int64 = 1_000_000_000
+            let coarse = identity.changed % second == 0 && identity.modified % second == 0
+            return (identity, identity.changed < now - (coarse ? 2 * second : second / 10))
         } catch {
-            throw PartdError.system("stat", key: nil, path: file(name), errno: error.rawValue)
+            throw PartdError.system("open", key: nil, path: file(name), errno: error.rawValue)
         }
     }
 

@@ -116,25 +116,15 @@ public final class StoreServer: Sendable {
         let reserve = ReserveDescriptor()
         let bootstrap = ServerBootstrap(group: group)
             // Out of descriptors (EMFILE, ENFILE), accept fails and leaves the client in the backlog, so the listening
-            // socket stays readable, and NIO's channel-returning bind, which adds no back-off handler, retried at once,
-            // forever: 100% of a core until a descriptor was freed. A back-off handler alone does not stop that (NIO
-            // keeps the socket registered until an accept succeeds), so the server also keeps one spare descriptor:
-            // a failed accept frees it, the next accept takes the waiting client, which is refused with
-            // `tooManyOpenFiles` (an error frame as soon as it is accepted) and closed, and the next try waits 100 ms.
+            // socket stays readable, and NIO (level-triggered, its read still pending) retried at once, forever: 100% of
+            // a core until a descriptor was freed. NIO's AcceptBackoffHandler holds back only new reads, not the pending
+            // one, so the listener's reads are switched off (`autoRead`, which takes it off the poller) for 100 ms
+            // after a failed accept instead. The server also keeps one spare descriptor: a failed accept frees it, so
+            // the next accept takes the oldest waiting client, which is refused with `tooManyOpenFiles` (an error frame
+            // as soon as it is accepted) and closed.
             .serverChannelInitializer { [logger] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let logged = LastLogged()
-                    try channel.pipeline.syncOperations.addHandler(
-                        AcceptBackoffHandler(shouldForwardIOErrorCaught: false) { error in
-                            if error.errnoCode == EMFILE || error.errnoCode == ENFILE { reserve.release() }
-                            // Logged once per 10 s of failures, not at every try.
-                            if logged.due(every: .seconds(10)) {
-                                logger.warning(
-                                    "cannot accept clients; refusing them until descriptors are free",
-                                    metadata: ["error": "\(PartdError.system("accept a client", key: nil, path: nil, errno: error.errnoCode))"])
-                            }
-                            return .milliseconds(100)
-                        })
+                    try channel.pipeline.syncOperations.addHandler(AcceptPause(reserve: reserve, logger: logger))
                 }
             }
             .serverChannelOption(.backlog, value: 256)
@@ -215,8 +205,8 @@ public final class StoreServer: Sendable {
             if case .unixSocket(let path) = address { unlink(path) }
         }
         let flushed = Result { try flush() }
+        defer { reserve.close() }
         try group.syncShutdownGracefully()
-        reserve.close()
         logger.info("stopped")
         try flushed.get()
     }
@@ -282,16 +272,50 @@ final class ReserveDescriptor: Sendable {
     }
 }
 
-/// When a listener last logged a failed accept (used on its event loop only).
-private final class LastLogged {
-    private var last: NIODeadline?
+/// On a listener's pipeline: after a failed accept, switches the listener's reads off for 100 ms (taking it off
+/// the poller, which a pending read kept it on, so no core spins while clients wait), frees the spare descriptor
+/// when descriptors ran out, and logs the failure once per 10 s, not at every try.
+private final class AcceptPause: ChannelInboundHandler {
+    typealias InboundIn = any Channel
 
-    /// Whether to log now: the first time, and then once `interval` has passed since the last time.
-    func due(every interval: TimeAmount) -> Bool {
+    static let pause: TimeAmount = .milliseconds(100)
+    static let logEvery: TimeAmount = .seconds(10)
+
+    private let reserve: ReserveDescriptor
+    private let logger: Logger
+    private var lastLogged: NIODeadline?
+    private var resume: Scheduled<Void>?
+
+    init(reserve: ReserveDescriptor, logger: Logger) {
+        self.reserve = reserve
+        self.logger = logger
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let error = error as? IOError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        if error.errnoCode == EMFILE || error.errnoCode == ENFILE { reserve.release() }
         let now = NIODeadline.now()
-        if let last, now - last < interval { return false }
-        last = now
-        return true
+        if lastLogged.map({ now - $0 >= Self.logEvery }) ?? true {
+            lastLogged = now
+            logger.warning(
+                "cannot accept clients; refusing them until descriptors are free",
+                metadata: ["error": "\(PartdError.system("accept a client", key: nil, path: nil, errno: error.errnoCode))"])
+        }
+        guard resume == nil, let options = context.channel.syncOptions else { return }
+        try? options.setOption(.autoRead, value: false)
+        let channel = context.channel
+        resume = context.eventLoop.assumeIsolated().scheduleTask(in: Self.pause) { [weak self] in
+            self?.resume = nil
+            try? channel.syncOptions?.setOption(.autoRead, value: true)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        resume?.cancel()
+        resume = nil
     }
 }
 

@@ -345,13 +345,20 @@ package enum Posix {
     }
 
     /// The identity of `name` in `directory`, or `nil` if it does not exist.
+    /// The file is opened and its descriptor asked (`fstat`), not its name (`fstatat`): on NFS an open revalidates
+    /// the name against the server (close-to-open consistency), where a `stat` of the name may be answered from
+    /// attributes cached for up to a minute, the old file's after another host replaced it.
     package static func identityAt(_ directory: Int32, _ name: String) throws(Errno) -> FileIdentity? {
-        var st = stat()
-        let rc = name.withCString { fstatat(directory, $0, &st, AT_SYMLINK_NOFOLLOW) }
-        if rc != 0 {
-            if errno == ENOENT { return nil }
-            throw .current
+        let fd: Int32
+        do throws(Errno) {
+            fd = try openAt(directory, name, flags: O_RDONLY | O_NOFOLLOW)
+        } catch {
+            if error.rawValue == ENOENT { return nil }
+            throw error
         }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw .current }
         return FileIdentity(
             device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int(st.st_size),
             modified: Int64(st.st_mtim.tv_sec) &* 1_000_000_000 &+ Int64(st.st_mtim.tv_nsec),

@@ -375,7 +375,7 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
         if let refusal {
             // At once, not at the handshake: a client that never sends one must not keep the spare descriptor.
             var out = context.channel.allocator.buffer(capacity: 256)
-            refuse(context: context, id: 0, refusal, into: &out)
+            refuse(context: context, id: 0, refusal, into: &out, quietly: true)
         }
     }
 
@@ -439,9 +439,13 @@ private final class ServerConnectionHandler: ChannelInboundHandler {
 
     /// Sends an error frame (after any responses already due) and closes the connection; nothing the client
     /// sent after the refused frame is applied or answered.
-    private func refuse(context: ChannelHandlerContext, id: UInt32, _ error: PartdError, into out: inout ByteBuffer) {
+    /// Answers `error` and closes the connection. `quietly`: logged at debug level, for the clients refused while
+    /// descriptors are short (up to 10 a second; the listener warns of that once per 10 s).
+    private func refuse(
+        context: ChannelHandlerContext, id: UInt32, _ error: PartdError, into out: inout ByteBuffer, quietly: Bool = false
+    ) {
         refused = true
-        logger.error("closing connection", metadata: ["error": "\(error)"])
+        logger.log(level: quietly ? .debug : .error, "closing connection", metadata: ["error": "\(error)"])
         Wire.writeFrame(.error, id: id, into: &out) { [answerLimit] in Wire.writeError(error, limit: answerLimit, into: &$0) }
         let data = out
         out = context.channel.allocator.buffer(capacity: 0)

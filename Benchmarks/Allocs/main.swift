@@ -46,6 +46,29 @@ struct Visit: Codable, Sendable, MessagePackRecord {
     }
 }
 
+/// Seconds for `n` gets of 512-element arrays from an ``ArrayStore`` over `inner`, one array per key of `keys64`.
+func timeArrayGets(over inner: some ByteStore, _ n: Int) throws -> Double {
+    let store = ArrayStore(over: inner)
+    for key in keys64 { try store.append(key, NDArray((0..<512).map { Double($0) })) }
+    let t0 = now()
+    var total = 0
+    for i in 0..<n { total &+= try store.get(keys64[i & 63], as: NDArray<Double>.self).elements.count }
+    precondition(total == n * 512)
+    return now() - t0
+}
+
+/// Seconds for gets of at least `rows` rows, 1,000-row tables from a ``TableStore`` over `inner`, one per key of
+/// `keys64`.
+func timeTableGets(over inner: some ByteStore, _ rows: Int) throws -> Double {
+    let store = TableStore(over: inner)
+    for (i, key) in keys64.enumerated() { try store.append(key, sampleTable(rows: 1000, from: i * 1000)) }
+    let t0 = now()
+    var read = 0
+    for i in 0..<((rows + 999) / 1000) { read += try store.get(keys64[i & 63]).rowCount }
+    precondition(read >= rows)
+    return now() - t0
+}
+
 struct Path {
     let name: String
     let unit: String
@@ -184,25 +207,13 @@ let paths: [Path] = [
     },
     Path(name: "array-get", unit: "get", base: nil,
          what: "ArrayStore over a MemoryStore: get one key holding one NDArray<Double> of 512 elements (4 KiB)") {
-        let store = ArrayStore(over: MemoryStore())
-        for key in keys64 { try store.append(key, NDArray((0..<512).map { Double($0) })) }
-        let t0 = now()
-        var total = 0
-        for i in 0..<$0 { total &+= try store.get(keys64[i & 63], as: NDArray<Double>.self).elements.count }
-        precondition(total == $0 * 512)
-        return now() - t0
+        try timeArrayGets(over: MemoryStore(), $0)
     },
     Path(name: "array-get-directory", unit: "get", base: nil,
          what: "ArrayStore over a DirectoryStore: get one key holding one NDArray<Double> of 512 elements (4 KiB)") {
         let disk = try temporaryDirectory()
         defer { try? disk.close() }
-        let store = ArrayStore(over: disk)
-        for key in keys64 { try store.append(key, NDArray((0..<512).map { Double($0) })) }
-        let t0 = now()
-        var total = 0
-        for i in 0..<$0 { total &+= try store.get(keys64[i & 63], as: NDArray<Double>.self).elements.count }
-        precondition(total == $0 * 512)
-        return now() - t0
+        return try timeArrayGets(over: disk, $0)
     },
     Path(name: "table-append", unit: "row", base: nil,
          what: "TableStore over a MemoryStore: append 1,000-row tables (Int64, Float64, string, categorical) to 64 keys", countUnits: 40000) {
@@ -214,26 +225,14 @@ let paths: [Path] = [
     },
     Path(name: "table-get", unit: "row", base: nil,
          what: "TableStore over a MemoryStore: get one key holding one 1,000-row table (Int64, Float64, string, categorical)", countUnits: 40000) {
-        let store = TableStore(over: MemoryStore())
-        for (i, key) in keys64.enumerated() { try store.append(key, sampleTable(rows: 1000, from: i * 1000)) }
-        let t0 = now()
-        var rows = 0
-        for i in 0..<(($0 + 999) / 1000) { rows += try store.get(keys64[i & 63]).rowCount }
-        precondition(rows >= $0)
-        return now() - t0
+        try timeTableGets(over: MemoryStore(), $0)
     },
     Path(name: "table-get-directory", unit: "row", base: nil,
          what: "TableStore over a DirectoryStore: get one key holding one 1,000-row table (Int64, Float64, string, categorical)",
          countUnits: 40000) {
         let disk = try temporaryDirectory()
         defer { try? disk.close() }
-        let store = TableStore(over: disk)
-        for (i, key) in keys64.enumerated() { try store.append(key, sampleTable(rows: 1000, from: i * 1000)) }
-        let t0 = now()
-        var rows = 0
-        for i in 0..<(($0 + 999) / 1000) { rows += try store.get(keys64[i & 63]).rowCount }
-        precondition(rows >= $0)
-        return now() - t0
+        return try timeTableGets(over: disk, $0)
     },
     Path(name: "list-append", unit: "record", base: nil,
          what: "ListStore<MessagePackRecord (id Int, x Double, name String)>, map encoding, over a MemoryStore: append lists of 1,000 records", countUnits: 40000) {

@@ -292,7 +292,9 @@ private final class AcceptPause: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard let error = error as? IOError else {
+        // Only a want of resources pauses accepting; others (a client gone before its accept, ECONNABORTED) go on
+        // as before, and NIO accepts the next client at once.
+        guard let error = error as? IOError, [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(error.errnoCode) else {
             context.fireErrorCaught(error)
             return
         }

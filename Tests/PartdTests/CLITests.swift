@@ -1280,6 +1280,24 @@ struct CLITests {
         #expect(cr.status == 0 && cr.output == "k,v_sum\n1,5\n", "\(cr.output)")
     }
 
+    /// Found by Tests/Interop/differential_pandas.py: `2` and `2 ` were two groups, and ` 3` sorted before `1`.
+    @Test("numbers with spaces or tabs around them read as numbers, as pandas reads them (inf and nan only as spelled)")
+    func numbersWithSpacesAround() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let csv = scratchPath("spaced-numbers.csv")
+        defer { try? FileManager.default.removeItem(atPath: csv) }
+        // pandas: read_csv gives k int64 [2, 2, 2, 3, 1] and v float64; groupby("k").sum() gives 1: 0.25, 2: 4.5, 3: 4.0.
+        try "k,v\n2,1.5\n2 , 2.5\n\t2,0.5\t\n\" 3\",4\n1,0.25\n".write(toFile: csv, atomically: false, encoding: .utf8)
+        let grouped = try runApart(["groupby", csv, "--by", "k", "--agg", "sum:v", "--sort"])
+        #expect(grouped.status == 0 && grouped.output == "k,v_sum\n1,0.25\n2,4.5\n3,4.0\n", "\(grouped.output)")
+        let sorted = try runApart(["sort", csv, "--by", "k:desc", "--partitions", "2"])
+        #expect(sorted.status == 0 && sorted.output == "k,v\n3,4.0\n2,1.5\n2,2.5\n2,0.5\n1,0.25\n", "\(sorted.output)")
+        // Only decimal numbers: pandas reads " inf" and " nan" as text, and so a column of them stays strings.
+        try "k\n inf\n1\n".write(toFile: csv, atomically: false, encoding: .utf8)
+        let text = try runApart(["sort", csv, "--by", "k"])
+        #expect(text.status == 0 && text.output == "k\n inf\n1\n", "\(text.output)")
+    }
+
     @Test("a file of a header alone: --agg is checked against the header; groupby, sort and distinct print the result's header")
     func headerOnlyOutput() throws {
         try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")

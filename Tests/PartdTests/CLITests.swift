@@ -1280,6 +1280,25 @@ struct CLITests {
         #expect(cr.status == 0 && cr.output == "k,v_sum\n1,5\n", "\(cr.output)")
     }
 
+    /// Found by Tests/Interop/differential_pandas.py: the key types were compared on the first chunks alone, so a
+    /// key that a later chunk widens to strings stopped the join that pandas (and the widening) would run.
+    @Test("a join key that is text in one file and numbers in the other's first chunk joins when a later chunk makes it text (as pandas reads it)")
+    func joinKeyWidenedLater() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let (left, right) = (scratchPath("late-key-left.csv"), scratchPath("late-key-right.csv"))
+        defer { for path in [left, right] { try? FileManager.default.removeItem(atPath: path) } }
+        // pandas: both k columns are str; merge(on="k") gives oops,1,9 and 2,5,2.
+        try "k,a\noops,1\n2,5\n".write(toFile: left, atomically: false, encoding: .utf8)
+        try "k,b\n1,1\n2,2\n3,3\noops,9\n".write(toFile: right, atomically: false, encoding: .utf8)
+        let joined = try runApart(["join", left, right, "--on", "k", "--chunk-rows", "2", "--partitions", "3"])
+        let rows = joined.output.split(separator: "\n")
+        #expect(joined.status == 0 && rows.first == "k,a,b" && rows.dropFirst().sorted() == ["2,5,2", "oops,1,9"], "\(joined.output) \(joined.errors)")
+        // Keys that never come to compare are still refused, naming --types (after both files are read).
+        try "k,b\n1,1\n2,2\n3,3\n".write(toFile: right, atomically: false, encoding: .utf8)
+        let refused = try runApart(["join", left, right, "--on", "k", "--chunk-rows", "2"])
+        #expect(refused.status != 0 && refused.errors.contains("--types KEY:TYPE"), "\(refused.errors)")
+    }
+
     /// Found by Tests/Interop/differential_pandas.py: `2` and `2 ` were two groups, and ` 3` sorted before `1`.
     @Test("numbers with spaces or tabs around them read as numbers, as pandas reads them (inf and nan only as spelled)")
     func numbersWithSpacesAround() throws {

@@ -506,11 +506,19 @@ enum GroupBy {
                 let any = BitArray(counts.lazy.map { $0 > 0 })
                 return Column(aggregation.name, means, validity: counts.contains(0) ? any : nil)
             }
-            // A second pass over the deviations from each group's mean (steadier than sums of squares).
+            // Welford's update of each group's mean and sum of squared deviations, row by row, as pandas' groupby
+            // var and std compute them (group_var): steady, and no sum that overflows (two values at Double's
+            // greatest have variance 0, where their mean taken from their sum is inf).
+            var runningMeans = [Double](repeating: 0, count: groupCount)
             var squares = [Double](repeating: 0, count: groupCount)
+            var seen = [Int](repeating: 0, count: groupCount)
             for row in values.indices where valid(row) {
-                let deviation = values[row].doubleValue - means[Int(groups[row])]
-                squares[Int(groups[row])] += deviation * deviation
+                let g = Int(groups[row])
+                let value = values[row].doubleValue
+                seen[g] += 1
+                let oldMean = runningMeans[g]
+                runningMeans[g] += (value - oldMean) / Double(seen[g])
+                squares[g] += (value - runningMeans[g]) * (value - oldMean)
             }
             let variances = zip(squares, counts).map { $1 < 2 ? 0 : $0 / Double($1 - 1) }
             let results = aggregation.function == .std ? variances.map { $0.squareRoot() } : variances

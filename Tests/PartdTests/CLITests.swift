@@ -1305,6 +1305,26 @@ struct CLITests {
             """, "\(grouped.output)")
     }
 
+    /// Found by Tests/Interop/differential_pandas.py: the variance of two values at Double's greatest was inf
+    /// (their mean overflowed), where pandas gives 0.
+    @Test("groupby var and std update the mean and the squared deviations row by row (Welford), as pandas' groupby does")
+    func welfordVariance() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let csv = scratchPath("welford.csv")
+        defer { try? FileManager.default.removeItem(atPath: csv) }
+        try "k,x\n1,1.7976931348623157e308\n1,1.7976931348623157e308\n2,0.1\n2,0.2\n2,0.3\n2,100000000.1\n3,5\n"
+            .write(toFile: csv, atomically: false, encoding: .utf8)
+        // pandas: groupby("k").agg(x_var=("x", "var"), x_std=("x", "std")), to_csv.
+        let grouped = try runApart(["groupby", csv, "--by", "k", "--agg", "var:x,std:x", "--sort"])
+        #expect(grouped.status == 0 && grouped.output == """
+            k,x_var,x_std
+            1,0.0,0.0
+            2,2499999994999999.5,49999999.949999996
+            3,,
+
+            """, "\(grouped.output)")
+    }
+
     /// Found by Tests/Interop/differential_pandas.py: the key types were compared on the first chunks alone, so a
     /// key that a later chunk widens to strings stopped the join that pandas (and the widening) would run.
     @Test("a join key that is text in one file and numbers in the other's first chunk joins when a later chunk makes it text (as pandas reads it)")

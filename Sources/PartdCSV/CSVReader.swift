@@ -491,9 +491,22 @@ package final class CSVReader {
 /// decimal numbers `Double(String)` accepts, with inf and infinity (any case, signed) and nan, NaN, -nan and -NaN,
 /// the spellings pandas reads as floats. Hexadecimal (`0x1A`, `0x1p3`) and other spellings `Double(String)`
 /// takes (`nan(1)`, `NAN`) are not numbers here: a value read as a number must be the number pandas reads.
+/// Integers and decimal numbers may have ASCII white space (space, tab, vertical tab, form feed, CR, LF) before
+/// and after them, as pandas' parser skips it (` 1` and `2 ` are the integers 1 and 2); the spellings of infinity
+/// and NaN may not (pandas reads ` inf` as text).
 enum CSVNumbers {
+    /// `range` without the ASCII white space pandas skips around a number.
+    static func trimmed(_ bytes: [UInt8], _ range: Range<Int>) -> Range<Int> {
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || (byte >= 0x09 && byte <= 0x0D) }
+        var (lower, upper) = (range.lowerBound, range.upperBound)
+        while lower < upper && isSpace(bytes[lower]) { lower += 1 }
+        while upper > lower && isSpace(bytes[upper - 1]) { upper -= 1 }
+        return lower..<upper
+    }
+
     /// Whether the bytes are an optional sign and decimal digits (of any size).
     static func isInteger(_ bytes: [UInt8], _ range: Range<Int>) -> Bool {
+        let range = trimmed(bytes, range)
         var index = range.lowerBound
         if index < range.upperBound && (bytes[index] == UInt8(ascii: "-") || bytes[index] == UInt8(ascii: "+")) { index += 1 }
         guard index < range.upperBound else { return false }
@@ -503,6 +516,7 @@ enum CSVNumbers {
     /// An optional plus sign and decimal digits, within UInt64's range (or a minus sign and zeros: 0).
     static func uint64(_ bytes: [UInt8], _ range: Range<Int>) -> UInt64? {
         guard isInteger(bytes, range) else { return nil }
+        let range = trimmed(bytes, range)
         var index = range.lowerBound
         let negative = bytes[index] == UInt8(ascii: "-")
         if negative || bytes[index] == UInt8(ascii: "+") { index += 1 }
@@ -539,6 +553,7 @@ enum CSVNumbers {
 
     /// An optional sign and decimal digits, within Int64's range.
     static func int64(_ bytes: [UInt8], _ range: Range<Int>) -> Int64? {
+        let range = trimmed(bytes, range)
         var index = range.lowerBound
         let end = range.upperBound
         guard index < end else { return nil }
@@ -567,6 +582,8 @@ enum CSVNumbers {
     /// significant digits and a small exponent is computed exactly here (one correctly rounded multiplication
     /// or division of exact values); anything else goes to `Double(String)`.
     static func double(_ bytes: [UInt8], _ range: Range<Int>) -> Double? {
+        let spelled = range
+        let range = trimmed(bytes, range)
         var index = range.lowerBound
         let end = range.upperBound
         var negative = false
@@ -616,7 +633,7 @@ enum CSVNumbers {
         }
         guard sawDigit && index == end else {
             // Not a decimal number: infinity or NaN as pandas spells them, or nothing.
-            return special(bytes, range)
+            return special(bytes, spelled)
         }
         if digits <= 15 && abs(exponent) <= 22 {
             var result = Double(mantissa)

@@ -484,6 +484,11 @@ enum GroupBy {
                     code: .invalidArgument,
                     message: "cannot \(aggregation.function) column \"\(aggregation.column ?? "")\" of type \(T.dtype.numpy)")
             }
+            if aggregation.function == .sum, T.canBeNaN,
+                let totals = compensatedSums(values, valid, groups: groups, groupCount: groupCount).sums as? [T.Total] {
+                // Floats add with compensation, as pandas' groupby sum does; integers add exactly (wrapping).
+                return Column(aggregation.name, totals)
+            }
             if aggregation.function == .sum {
                 var totals = [T.Total](repeating: T.zeroTotal, count: groupCount)
                 if validity == nil {
@@ -495,22 +500,25 @@ enum GroupBy {
                 }
                 return Column(aggregation.name, totals)
             }
-            var sums = [Double](repeating: 0, count: groupCount)
-            var counts = [Int](repeating: 0, count: groupCount)
-            for row in values.indices where valid(row) {
-                sums[Int(groups[row])] += values[row].doubleValue
-                counts[Int(groups[row])] += 1
-            }
+            let (sums, counts) = compensatedSums(values, valid, groups: groups, groupCount: groupCount)
             let means = zip(sums, counts).map { $1 == 0 ? 0 : $0 / Double($1) }
             if aggregation.function == .mean {
                 let any = BitArray(counts.lazy.map { $0 > 0 })
                 return Column(aggregation.name, means, validity: counts.contains(0) ? any : nil)
             }
-            // A second pass over the deviations from each group's mean (steadier than sums of squares).
+            // Welford's update of each group's mean and sum of squared deviations, row by row, as pandas' groupby
+            // var and std compute them (group_var): steady, and no sum that overflows (two values at Double's
+            // greatest have variance 0, where their mean taken from their sum is inf).
+            var runningMeans = [Double](repeating: 0, count: groupCount)
             var squares = [Double](repeating: 0, count: groupCount)
+            var seen = [Int](repeating: 0, count: groupCount)
             for row in values.indices where valid(row) {
-                let deviation = values[row].doubleValue - means[Int(groups[row])]
-                squares[Int(groups[row])] += deviation * deviation
+                let g = Int(groups[row])
+                let value = values[row].doubleValue
+                seen[g] += 1
+                let oldMean = runningMeans[g]
+                runningMeans[g] += (value - oldMean) / Double(seen[g])
+                squares[g] += (value - runningMeans[g]) * (value - oldMean)
             }
             let variances = zip(squares, counts).map { $1 < 2 ? 0 : $0 / Double($1 - 1) }
             let results = aggregation.function == .std ? variances.map { $0.squareRoot() } : variances
@@ -534,6 +542,28 @@ enum GroupBy {
         case .count, .size, .first, .last, .nunique, .median, .quantile:
             preconditionFailure("\(aggregation.function) is aggregated by the caller")
         }
+    }
+
+    /// Each group's sum of its valid values as `Double`s, and their count, added with Kahan's compensation as
+    /// pandas' groupby `sum` and `mean` add (`group_sum`, `group_mean`): a plain running sum loses the low bits of
+    /// small values beside large ones (1 beside 2^53; 1e-16 beside 1). A compensation that becomes NaN (an
+    /// infinite value) is reset to 0, as pandas resets it, so the sum stays infinite rather than NaN.
+    private static func compensatedSums<T: Aggregatable>(
+        _ values: [T], _ valid: (Int) -> Bool, groups: [Int32], groupCount: Int
+    ) -> (sums: [Double], counts: [Int]) {
+        var sums = [Double](repeating: 0, count: groupCount)
+        var compensations = [Double](repeating: 0, count: groupCount)
+        var counts = [Int](repeating: 0, count: groupCount)
+        for row in values.indices where valid(row) {
+            let g = Int(groups[row])
+            let y = values[row].doubleValue - compensations[g]
+            let t = sums[g] + y
+            let compensation = (t - sums[g]) - y
+            compensations[g] = compensation.isNaN ? 0 : compensation
+            sums[g] = t
+            counts[g] += 1
+        }
+        return (sums, counts)
     }
 
 }

@@ -21,8 +21,12 @@ struct JoinCSV: ParsableCommand {
             each), then joins partition N of the left file with partition N of the right on all cores and \
             prints each partition's rows as it is done, partition by partition. The columns are the left \
             file's, then the right's other than the keys (with --suffix appended to names the left file has). \
-            Rows with an empty key match nothing. The key columns are checked in both files, and their types \
-            compared, before anything is shuffled.
+            Rows with an empty key (or NaN) match nothing, where pandas matches them with each other. The key \
+            columns are checked in both files before anything is shuffled. Their types must compare (integers \
+            with integers, floats with floats, strings with strings: an integer key and a float key are an error \
+            naming the --types to give, where pandas joins 1 with 1.0); types that differ in the first chunks are \
+            refused only once both files are read through, as a later value may widen a key (to strings, say) \
+            in both.
             """)
 
     @Argument(help: "The left file: CSV (a header row, then one row per line; gzip-compressed or not; - for standard input, or a pipe) or Arrow IPC.")
@@ -109,7 +113,20 @@ struct JoinCSV: ParsableCommand {
             resultSchema = try shapes[0].join(shapes[1], on: keys, kind: kind, rightSuffix: suffix).schema
         } catch let error as PartdError {
             let advice = error.code == .typeMismatch ? "; give the key one type in both files with --types KEY:TYPE" : ""
-            throw CommandError("joining \(left) with \(right): \(error.message)\(advice)")
+            let failure = CommandError("joining \(left) with \(right): \(error.message)\(advice)")
+            // Key types that do not compare in the first chunks may yet come to: a later chunk can widen a key
+            // column (an int to strings, as pandas reads the whole file), and then both files are read again with
+            // it widened. So files that can be read again are read through first (nothing shuffled, nothing
+            // printed); a later value that does not fit throws the conflict that widens it.
+            if error.code == .typeMismatch, [left, right].allSatisfy(canReadAgain) {
+                for path in [left, right] {
+                    let reader = try openInput(
+                        path: path, chunkRows: chunkRows, types: types, missingValues: missing.missingValues, typesOfOtherFiles: true,
+                        settled: widened)
+                    while try reader.nextChunk() != nil {}
+                }
+            }
+            throw failure
         }
         var shuffles: [Shuffle<Table>] = []
         do {

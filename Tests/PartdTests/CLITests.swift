@@ -1280,6 +1280,88 @@ struct CLITests {
         #expect(cr.status == 0 && cr.output == "k,v_sum\n1,5\n", "\(cr.output)")
     }
 
+    /// Found by Tests/Interop/differential_pandas.py: a plain running sum lost the -1 beside 2^53 (mean 0, not -0.2).
+    @Test("groupby sum and mean add with Kahan compensation, as pandas' groupby does, so low bits are not lost")
+    func compensatedSums() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let csv = scratchPath("kahan.csv")
+        defer { try? FileManager.default.removeItem(atPath: csv) }
+        // pandas: groupby("k").agg(v_mean=("v", "mean"), x_sum=("x", "sum"), x_mean=("x", "mean")) gives
+        // -0.09090909090909091 (a plain sum of v: 0), 1.000000000000001 (a plain sum of x: 1.0) and
+        // 0.09090909090909101; inf stays inf, inf and -inf make NaN (which pandas prints as an empty field).
+        let v = ["-9007199254740993", "-1", "9007199254740991", "9007199254740993", "-9007199254740991", "0", "0", "0", "0", "0", "0"]
+        let x = ["1.0"] + Array(repeating: "1e-16", count: 10)
+        var text = "k,v,x\n"
+        for (a, b) in zip(v, x) { text += "1,\(a),\(b)\n" }
+        text += "2,1,inf\n2,2,1.5\n3,1,inf\n3,2,-inf\n"
+        try text.write(toFile: csv, atomically: false, encoding: .utf8)
+        let grouped = try runApart(["groupby", csv, "--by", "k", "--agg", "mean:v,sum:x,mean:x", "--sort"])
+        #expect(grouped.status == 0 && grouped.output == """
+            k,v_mean,x_sum,x_mean
+            1,-0.09090909090909091,1.000000000000001,0.09090909090909101
+            2,1.5,inf,inf
+            3,1.5,nan,nan
+
+            """, "\(grouped.output)")
+    }
+
+    /// Found by Tests/Interop/differential_pandas.py: the variance of two values at Double's greatest was inf
+    /// (their mean overflowed), where pandas gives 0.
+    @Test("groupby var and std update the mean and the squared deviations row by row (Welford), as pandas' groupby does")
+    func welfordVariance() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let csv = scratchPath("welford.csv")
+        defer { try? FileManager.default.removeItem(atPath: csv) }
+        try "k,x\n1,1.7976931348623157e308\n1,1.7976931348623157e308\n2,0.1\n2,0.2\n2,0.3\n2,100000000.1\n3,5\n"
+            .write(toFile: csv, atomically: false, encoding: .utf8)
+        // pandas: groupby("k").agg(x_var=("x", "var"), x_std=("x", "std")), to_csv.
+        let grouped = try runApart(["groupby", csv, "--by", "k", "--agg", "var:x,std:x", "--sort"])
+        #expect(grouped.status == 0 && grouped.output == """
+            k,x_var,x_std
+            1,0.0,0.0
+            2,2499999994999999.5,49999999.949999996
+            3,,
+
+            """, "\(grouped.output)")
+    }
+
+    /// Found by Tests/Interop/differential_pandas.py: the key types were compared on the first chunks alone, so a
+    /// key that a later chunk widens to strings stopped the join that pandas (and the widening) would run.
+    @Test("a join key that is text in one file and numbers in the other's first chunk joins when a later chunk makes it text (as pandas reads it)")
+    func joinKeyWidenedLater() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let (left, right) = (scratchPath("late-key-left.csv"), scratchPath("late-key-right.csv"))
+        defer { for path in [left, right] { try? FileManager.default.removeItem(atPath: path) } }
+        // pandas: both k columns are str; merge(on="k") gives oops,1,9 and 2,5,2.
+        try "k,a\noops,1\n2,5\n".write(toFile: left, atomically: false, encoding: .utf8)
+        try "k,b\n1,1\n2,2\n3,3\noops,9\n".write(toFile: right, atomically: false, encoding: .utf8)
+        let joined = try runApart(["join", left, right, "--on", "k", "--chunk-rows", "2", "--partitions", "3"])
+        let rows = joined.output.split(separator: "\n")
+        #expect(joined.status == 0 && rows.first == "k,a,b" && rows.dropFirst().sorted() == ["2,5,2", "oops,1,9"], "\(joined.output) \(joined.errors)")
+        // Keys that never come to compare are still refused, naming --types (after both files are read).
+        try "k,b\n1,1\n2,2\n3,3\n".write(toFile: right, atomically: false, encoding: .utf8)
+        let refused = try runApart(["join", left, right, "--on", "k", "--chunk-rows", "2"])
+        #expect(refused.status != 0 && refused.errors.contains("--types KEY:TYPE"), "\(refused.errors)")
+    }
+
+    /// Found by Tests/Interop/differential_pandas.py: `2` and `2 ` were two groups, and ` 3` sorted before `1`.
+    @Test("numbers with spaces or tabs around them read as numbers, as pandas reads them (inf and nan only as spelled)")
+    func numbersWithSpacesAround() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")
+        let csv = scratchPath("spaced-numbers.csv")
+        defer { try? FileManager.default.removeItem(atPath: csv) }
+        // pandas: read_csv gives k int64 [2, 2, 2, 3, 1] and v float64; groupby("k").sum() gives 1: 0.25, 2: 4.5, 3: 4.0.
+        try "k,v\n2,1.5\n2 , 2.5\n\t2,0.5\t\n\" 3\",4\n1,0.25\n".write(toFile: csv, atomically: false, encoding: .utf8)
+        let grouped = try runApart(["groupby", csv, "--by", "k", "--agg", "sum:v", "--sort"])
+        #expect(grouped.status == 0 && grouped.output == "k,v_sum\n1,0.25\n2,4.5\n3,4.0\n", "\(grouped.output)")
+        let sorted = try runApart(["sort", csv, "--by", "k:desc", "--partitions", "2"])
+        #expect(sorted.status == 0 && sorted.output == "k,v\n3,4.0\n2,1.5\n2,2.5\n2,0.5\n1,0.25\n", "\(sorted.output)")
+        // Only decimal numbers: pandas reads " inf" and " nan" as text, and so a column of them stays strings.
+        try "k\n inf\n1\n".write(toFile: csv, atomically: false, encoding: .utf8)
+        let text = try runApart(["sort", csv, "--by", "k"])
+        #expect(text.status == 0 && text.output == "k\n inf\n1\n", "\(text.output)")
+    }
+
     @Test("a file of a header alone: --agg is checked against the header; groupby, sort and distinct print the result's header")
     func headerOnlyOutput() throws {
         try #require(FileManager.default.isExecutableFile(atPath: partd), "build the package first: \(partd)")

@@ -275,10 +275,12 @@ struct CSVReaderTests {
         #expect(columns[4].0 == .string && columns[4].1 == ["0x1A", "26", nil, nil, nil])
         // What pandas reads as floats: inf, Infinity (any case, signed), nan, NaN.
         #expect(columns[5].0 == .float64)
-        for form in ["0x1p3", "NAN", "nan(1)", "1e", "1_000", " 1", "infinit", "0X10", "1.5.2"] {
+        // White space around a number is skipped, as pandas skips it, but not around inf or nan (pandas reads
+        // " inf" as text), nor inside a number.
+        for form in ["0x1p3", "NAN", "nan(1)", "1e", "1_000", " inf", "nan ", "1 5", "- 1", "infinit", "0X10", "1.5.2"] {
             #expect(try inferred("x\n1.5\n\(form)\n")[0].0 == .string, "\(form)")
         }
-        for form in ["INF", "+inf", "-INFINITY", "-nan", "-NaN", ".5", "5.", "1E-300", "1e400"] {
+        for form in ["INF", "+inf", "-INFINITY", "-nan", "-NaN", ".5", "5.", "1E-300", "1e400", " 1", "1.5 ", "\t-2e3\t"] {
             #expect(try inferred("x\n1.5\n\(form)\n")[0].0 == .float64, "\(form)")
         }
     }
